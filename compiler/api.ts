@@ -1,0 +1,178 @@
+// The TypeScript API: compile(source) type-checks a program; program.lower(entry, args) gives the
+// Core IR of an entry for concrete argument types; program.run(entry, args) runs it on the
+// reference interpreter with tensors as typed arrays plus shapes.
+import { CompileError, Diagnostics, UserError, type Diagnostic } from './diag.ts';
+import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
+import { Elab } from './types/elab.ts';
+import { dimConst, dimValue } from './types/dim.ts';
+import { D, isDType, typeToString, type Type } from './types/types.ts';
+import { Mismatch, newBindings, resolveType, solveDeferred, unifyType } from './types/unify.ts';
+import type { Func } from './core/ir.ts';
+import { verifyFunc } from './core/verify.ts';
+import { cse, dce } from './core/opt.ts';
+import { interpret } from '../runtime/ref/interp.ts';
+import { fromNested, numel, type Tensor } from '../runtime/tensor.ts';
+import type * as A from './syntax/ast.ts';
+
+export interface CompileOptions extends LoadOptions {
+  path?: string;
+}
+
+export interface Lowered {
+  func: Func;
+  /** leaf paths of the flattened parameters, in order */
+  params: { path: string; dtype: string; shape: number[] }[];
+  resultType: Type;
+}
+
+/** Host values accepted by run(): tensors, nested arrays/numbers, objects for structs, arrays for tuples and arrays. */
+export type HostValue = Tensor | number | boolean | HostValue[] | { [field: string]: HostValue };
+
+export class Program {
+  constructor(
+    readonly loaded: Loaded,
+    readonly diagnostics: Diagnostic[],
+  ) {}
+
+  get ok(): boolean {
+    return !this.diagnostics.some((d) => d.severity === 'error');
+  }
+
+  entry(name: string): FnInfo {
+    const list = this.loaded.root.fns.get(name);
+    if (!list?.length) {
+      const names = [...this.loaded.root.fns.keys()];
+      throw new UserError(`no function named ${name} in ${this.loaded.root.file.path}`, undefined, names.length ? `functions: ${names.join(', ')}` : undefined);
+    }
+    if (list.length > 1) throw new UserError(`${name} is overloaded; an entry must be a single function`, list[0]!.decl.nameSpan);
+    return list[0]!;
+  }
+
+  /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
+  argTypes(f: FnInfo, args: HostValue[]): { types: Type[]; tensors: Tensor[] } {
+    if (args.length !== f.decl.params.length) {
+      throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
+    }
+    const tensors: Tensor[] = [];
+    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors));
+    return { types, tensors };
+  }
+
+  lower(entry: string, types: Type[]): Lowered {
+    if (!this.ok) throw new CompileError(this.diagnostics);
+    const f = this.entry(entry);
+    const diags = new Diagnostics();
+    const el = new Elab(this.loaded, diags);
+    const r = el.lowerEntry(f, types);
+    let func = dce(cse(r.func));
+    verifyFunc(func);
+    return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
+  }
+
+  /** Runs an entry on the reference interpreter. Returns the flat result tensors and their type. */
+  run(entry: string, args: HostValue[], opts: { f64?: boolean } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
+    const f = this.entry(entry);
+    const { types, tensors } = this.argTypes(f, args);
+    const low = this.lower(entry, types);
+    const outs = interpret(low.func, tensors, opts);
+    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
+  }
+}
+
+/** Type-checks a program (the root file and its imports). Never throws for user errors. */
+export function compile(source: string, opts: CompileOptions = {}): Program {
+  const loaded = loadProgram(opts.path ?? 'main.obt', source, opts);
+  const el = new Elab(loaded, loaded.diags);
+  if (!loaded.diags.hasErrors()) el.checkProgram();
+  return new Program(loaded, loaded.diags.list);
+}
+
+// ---- host values <-> types ---------------------------------------------------------------------
+
+function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[]): Type {
+  const b = newBindings(f.module, new Map(), true);
+  return hostFor(loaded, p.type, v, tensors, b, `argument ${p.name}`, f);
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return !!v && typeof v === 'object' && 'data' in (v as object) && 'shape' in (v as object) && 'dtype' in (v as object);
+}
+
+function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], b: ReturnType<typeof newBindings>, what: string, f: FnInfo): Type {
+  if ((te.kind === 'name' || te.kind === 'applied') && isDType(te.name)) {
+    const t = isTensor(v) ? v : fromNestedChecked(v, te.name, what);
+    out.push(t);
+    return { k: 'tensor', dtype: t.dtype, shape: t.shape.map((n) => D(dimConst(n))) };
+  }
+  if (te.kind === 'tuple') {
+    if (!Array.isArray(v) || v.length !== te.elems.length) throw new UserError(`${what}: expected a tuple of ${te.elems.length} (a JSON array)`);
+    return { k: 'tuple', elems: te.elems.map((e, i) => hostFor(loaded, e, (v as HostValue[])[i]!, out, b, `${what}.${i}`, f)) };
+  }
+  if (te.kind === 'array') {
+    if (!Array.isArray(v)) throw new UserError(`${what}: expected an array (a JSON array)`);
+    const elems = v.map((e, i) => hostFor(loaded, te.elem, e, out, b, `${what}[${i}]`, f));
+    return { k: 'array', elem: elems[0] ?? { k: 'error' }, len: dimConst(v.length) };
+  }
+  // a struct given as an object: its fields' values fix its dims
+  const s = lookupStruct(f.module, te.name);
+  if (!s || s.params.some((p) => p.kind.k !== 'dim')) throw new UserError(`${what}: cannot build a ${typeToStringTE(te)} from JSON; only structs whose parameters are all dims can be passed as objects`);
+  if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${s.name} as a JSON object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`);
+  const obj = v as Record<string, HostValue>;
+  const sb = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])));
+  for (const fd of s.decl.fields) {
+    if (!(fd.name in obj)) throw new UserError(`${what}: field ${fd.name} of ${s.name} is missing`);
+    const ft = hostFor(loaded, fd.type, obj[fd.name]!, out, b, `${what}.${fd.name}`, f);
+    try {
+      unifyType(fd.type, ft, sb);
+    } catch (e) {
+      if (e instanceof Mismatch) throw new UserError(`${what}.${fd.name}: ${e.why}`);
+      throw e;
+    }
+  }
+  for (const k of Object.keys(obj)) if (!s.decl.fields.some((x) => x.name === k)) throw new UserError(`${what}: ${s.name} has no field ${k}`);
+  try {
+    solveDeferred(sb);
+  } catch (e) {
+    if (e instanceof Mismatch) throw new UserError(`${what}: ${e.why}`);
+    throw e;
+  }
+  return { k: 'struct', s, args: s.params.map((p) => ({ k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) })) };
+}
+
+function typeToStringTE(te: A.TypeExpr): string {
+  return te.kind === 'name' || te.kind === 'applied' ? te.name : te.kind;
+}
+
+function fromNestedChecked(v: HostValue, dtype: string, what: string): Tensor {
+  try {
+    return fromNested(v, dtype as never);
+  } catch (e) {
+    throw new UserError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Rebuilds a host value (nested arrays / objects) from flat result tensors. */
+export function rebuild(loaded: Loaded, t: Type, outs: Tensor[]): unknown {
+  let i = 0;
+  const el = new Elab(loaded, new Diagnostics());
+  const go = (x: Type): unknown => {
+    switch (x.k) {
+      case 'tensor':
+        return outs[i++];
+      case 'tuple':
+        return x.elems.map(go);
+      case 'array':
+        return Array.from({ length: dimValue(x.len)! }, () => go(x.elem));
+      case 'struct': {
+        const o: Record<string, unknown> = {};
+        for (const f of el.structFields(x)) o[f.name] = go(f.t);
+        return o;
+      }
+      default:
+        return undefined;
+    }
+  };
+  return go(t);
+}
+
+export { typeToString, resolveType, numel };

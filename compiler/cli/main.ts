@@ -1,0 +1,201 @@
+// obtc: the command-line driver (check, run, compile). User errors print diagnostics and exit 1;
+// only internal errors print a stack trace.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../diag.ts';
+import { compile, type HostValue, type Program } from '../api.ts';
+import { printFunc } from '../core/print.ts';
+import { hashFunc } from '../core/hash.ts';
+import { printModule } from '../syntax/print.ts';
+import { toNested } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
+
+const USAGE = `usage: obtc <command> [options]
+
+commands:
+  check FILE...                         type-check; diagnostics on stderr, exit 1 on errors
+  run FILE --entry NAME [ARG...]        run an entry on the reference interpreter; each ARG
+                                        is a JSON literal (number, nested array, or object for
+                                        a struct); prints the result as JSON
+  compile FILE [--entry NAME] --emit ast|core [ARG...]
+                                        print a compiler stage (core needs the entry's args
+                                        or --shape p=2x3 for each tensor parameter)
+
+options:
+  --f64        run the interpreter in f64
+  -h, --help   this text
+`;
+
+class Usage extends Error {}
+
+function readSource(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`cannot read ${file}`);
+  }
+}
+
+function load(file: string): Program {
+  const prog = compile(readSource(file), { path: file });
+  if (!prog.ok) throw new CompileError(prog.diagnostics);
+  return prog;
+}
+
+function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
+  const pos: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
+      if (v !== undefined) flags.set(k, v);
+      else if (['entry', 'emit', 'shape'].includes(k)) {
+        if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
+        const val = argv[++i]!;
+        flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
+      } else flags.set(k, true);
+    } else if (a === '-h') flags.set('help', true);
+    else pos.push(a);
+  }
+  return { pos, flags };
+}
+
+function parseJsonArg(s: string, i: number): HostValue {
+  try {
+    return JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
+  } catch {
+    throw new UserError(`argument ${i + 1} is not a JSON literal: ${s.length > 60 ? s.slice(0, 60) + '…' : s}`);
+  }
+}
+
+function jsonOf(v: unknown): unknown {
+  if (v && typeof v === 'object' && 'data' in (v as object) && 'dtype' in (v as object)) {
+    const t = v as Tensor;
+    const n = toNested(t);
+    return fixFloats(n);
+  }
+  if (Array.isArray(v)) return v.map(jsonOf);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonOf(x)]));
+  return v;
+}
+
+function fixFloats(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(fixFloats);
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+  return v;
+}
+
+export async function main(argv: string[], io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
+  const { pos, flags } = (() => {
+    try {
+      return parseArgs(argv);
+    } catch (e) {
+      io.err(`obtc: ${(e as Error).message}\n\n${USAGE}`);
+      return { pos: [] as string[], flags: new Map<string, string | true>([['bad', true]]) };
+    }
+  })();
+  if (flags.has('bad')) return 2;
+  const cmd = pos.shift();
+  if (!cmd || flags.has('help') || cmd === 'help') {
+    io.out(USAGE);
+    return cmd || flags.has('help') ? 0 : 2;
+  }
+  try {
+    switch (cmd) {
+      case 'check': {
+        if (!pos.length) throw new Usage('check needs at least one file');
+        let bad = 0;
+        for (const file of pos) {
+          const prog = compile(readSource(file), { path: file });
+          for (const d of prog.diagnostics) io.err(formatDiagnostic(d) + '\n\n');
+          if (!prog.ok) bad++;
+        }
+        if (bad) {
+          io.err(`obtc: ${bad} file(s) with errors\n`);
+          return 1;
+        }
+        return 0;
+      }
+      case 'run': {
+        const file = pos.shift();
+        const entry = flags.get('entry');
+        if (!file || typeof entry !== 'string') throw new Usage('run needs FILE and --entry NAME');
+        const prog = load(file);
+        const args = pos.map(parseJsonArg);
+        const r = prog.run(entry, args, { f64: flags.has('f64') });
+        io.out(JSON.stringify(jsonOf(r.value)) + '\n');
+        return 0;
+      }
+      case 'compile': {
+        const file = pos.shift();
+        if (!file) throw new Usage('compile needs FILE');
+        const emit = flags.get('emit') ?? 'core';
+        if (emit === 'ast') {
+          const prog = compile(readSource(file), { path: file });
+          if (!prog.ok) throw new CompileError(prog.diagnostics);
+          io.out(printModule(prog.loaded.root.ast) + '\n');
+          return 0;
+        }
+        if (emit !== 'core') throw new Usage(`--emit ${emit}: this version emits ast and core`);
+        const entry = flags.get('entry');
+        if (typeof entry !== 'string') throw new Usage('compile --emit core needs --entry NAME');
+        const prog = load(file);
+        const f = prog.entry(entry);
+        let args: HostValue[] = pos.map(parseJsonArg);
+        const shapes = flags.get('shape');
+        if (typeof shapes === 'string') args = shapeArgs(f.decl.params.map((p) => p.name), shapes);
+        const { types } = prog.argTypes(f, args);
+        const low = prog.lower(entry, types);
+        io.out(`// ${entry}: ${low.func.eqns.length} equations, hash ${hashFunc(low.func)}\n`);
+        io.out(`// params: ${low.params.map((p) => `${p.path}: ${p.dtype}[${p.shape.join(', ')}]`).join(', ')}\n`);
+        io.out(printFunc(low.func) + '\n');
+        return 0;
+      }
+      default:
+        throw new Usage(`unknown command ${cmd}`);
+    }
+  } catch (e) {
+    return reportError(e, io);
+  }
+}
+
+/** `--shape x=2x3,w=3x4`: zero tensors of those shapes (for printing Core IR). */
+function shapeArgs(params: string[], spec: string): HostValue[] {
+  const m = new Map<string, number[]>();
+  for (const part of spec.split(',')) {
+    const [n, s] = part.split('=');
+    if (!n || s === undefined) throw new Usage(`--shape expects name=2x3, found ${part}`);
+    m.set(n, s === '' ? [] : s.split('x').map(Number));
+  }
+  return params.map((p) => {
+    const s = m.get(p);
+    if (!s) throw new Usage(`--shape gives no shape for parameter ${p}`);
+    const build = (d: number): HostValue => (d === s.length ? 0 : Array.from({ length: s[d]! }, () => build(d + 1)));
+    return build(0);
+  });
+}
+
+function reportError(e: unknown, io: { err: (s: string) => void }): number {
+  if (e instanceof Usage) {
+    io.err(`obtc: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (e instanceof CompileError) {
+    for (const d of e.diagnostics) io.err(formatDiagnostic(d as Diagnostic) + '\n\n');
+    io.err(`obtc: ${e.diagnostics.filter((d) => d.severity === 'error').length} error(s)\n`);
+    return 1;
+  }
+  if (e instanceof UserError) {
+    io.err(formatDiagnostic(e.diag).replace(/^error/, 'obtc: error') + '\n');
+    return 1;
+  }
+  if (e instanceof InternalError) {
+    io.err(`obtc: ${e.message}\n${e.stack ?? ''}\nThis is a compiler bug; please report it with the program that caused it.\n`);
+    return 3;
+  }
+  io.err(`obtc: internal: ${(e as Error)?.stack ?? String(e)}\nThis is a compiler bug; please report it.\n`);
+  return 3;
+}
+
+export { resolve };

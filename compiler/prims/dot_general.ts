@@ -1,0 +1,94 @@
+// dot_general: contraction with batch axes (XLA's DotGeneral). Output axes: batch (in lhs order),
+// lhs free axes, rhs free axes. The reference accumulates in f64 and rounds once.
+import type { TensorType } from '../core/ir.ts';
+import { alloc, numel, type Tensor } from '../../runtime/tensor.ts';
+import { fail, stridesOf, type PrimDef } from './def.ts';
+import type { PrimParams } from './names.ts';
+import { finish } from './elementwise.ts';
+
+type P = PrimParams['dot_general'];
+
+function free(rank: number, used: number[]): number[] {
+  return [...Array(rank).keys()].filter((i) => !used.includes(i));
+}
+
+export function dotShape(a: TensorType, b: TensorType, p: P): number[] {
+  const all = [a, b];
+  const [ba, bb] = p.batch;
+  const [ca, cb] = p.contract;
+  if (ba.length !== bb.length || ca.length !== cb.length) fail('dot_general', 'batch/contract axis lists differ in length', all);
+  const check = (axes: number[], t: TensorType) => {
+    if (new Set(axes).size !== axes.length || axes.some((x) => x < 0 || x >= t.shape.length)) fail('dot_general', `bad axes [${axes}]`, all);
+  };
+  check([...ba, ...ca], a);
+  check([...bb, ...cb], b);
+  ba.forEach((x, i) => a.shape[x] !== b.shape[bb[i]!] && fail('dot_general', 'batch dims differ', all));
+  ca.forEach((x, i) => a.shape[x] !== b.shape[cb[i]!] && fail('dot_general', 'contracted dims differ', all));
+  return [
+    ...ba.map((x) => a.shape[x]!),
+    ...free(a.shape.length, [...ba, ...ca]).map((x) => a.shape[x]!),
+    ...free(b.shape.length, [...bb, ...cb]).map((x) => b.shape[x]!),
+  ];
+}
+
+/** Copies t into a Float64Array laid out with axes in the given order. */
+function permuted(t: Tensor, order: number[]): Float64Array {
+  const st = stridesOf(t.shape);
+  const shape = order.map((i) => t.shape[i]!);
+  const strides = order.map((i) => st[i]!);
+  const n = numel(shape);
+  const out = new Float64Array(n);
+  const idx = new Array<number>(shape.length).fill(0);
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = t.data[s]!;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      s += strides[d]!;
+      if (idx[d]! < shape[d]!) break;
+      s -= strides[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+export const dot_general: PrimDef<'dot_general'> = {
+  name: 'dot_general',
+  infer(args, p) {
+    if (args.length !== 2) fail('dot_general', 'expects 2 operands', args);
+    const [a, b] = args as [TensorType, TensorType];
+    if (a.dtype !== b.dtype || a.dtype === 'sign' || a.dtype === 'bool') fail('dot_general', 'operands must share a numeric dtype', args);
+    return [{ dtype: a.dtype, shape: dotShape(a, b, p) }];
+  },
+  eval([a, b], p, ctx) {
+    const shape = dotShape(a!, b!, p);
+    const [ba, bb] = p.batch;
+    const [ca, cb] = p.contract;
+    const fa = free(a!.shape.length, [...ba, ...ca]);
+    const fb = free(b!.shape.length, [...bb, ...cb]);
+    const B = numel(ba.map((x) => a!.shape[x]!));
+    const M = numel(fa.map((x) => a!.shape[x]!));
+    const K = numel(ca.map((x) => a!.shape[x]!));
+    const N = numel(fb.map((x) => b!.shape[x]!));
+    const A = permuted(a!, [...ba, ...fa, ...ca]); // [B, M, K]
+    const Bm = permuted(b!, [...bb, ...cb, ...fb]); // [B, K, N]
+    const out = alloc(a!.dtype, shape, ctx.f64);
+    const acc = new Float64Array(N);
+    const fin = finish(a!.dtype);
+    for (let bi = 0; bi < B; bi++)
+      for (let m = 0; m < M; m++) {
+        acc.fill(0);
+        const aoff = (bi * M + m) * K;
+        for (let k = 0; k < K; k++) {
+          const av = A[aoff + k]!;
+          if (av === 0) continue;
+          const boff = (bi * K + k) * N;
+          for (let n = 0; n < N; n++) acc[n] += av * Bm[boff + n]!;
+        }
+        const ooff = (bi * M + m) * N;
+        for (let n = 0; n < N; n++) out.data[ooff + n] = fin(acc[n]!);
+      }
+    return [out];
+  },
+};

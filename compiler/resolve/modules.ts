@@ -1,0 +1,263 @@
+// Module loading and name resolution: parses a root file and its imports (stdlib and relative),
+// builds per-module tables of structs and function overload sets, and infers generic-parameter
+// kinds (dim, type, layer-type constructor) from how each parameter is used.
+import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Diagnostics, UserError, type SourceFile, type Span } from '../diag.ts';
+import { parseModule } from '../syntax/parse.ts';
+import type * as A from '../syntax/ast.ts';
+import { isDType, type GenericKind, type StructInfo } from '../types/types.ts';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const STDLIB_DIR = join(PROJECT_ROOT, 'stdlib');
+
+export interface FnInfo {
+  name: string;
+  decl: A.FnDecl;
+  module: ModuleInfo;
+  kinds: Map<string, GenericKind>;
+  /** generic over a type or layer-type parameter: checked per instantiation */
+  typeGeneric: boolean;
+}
+
+export interface ModuleInfo {
+  id: string;
+  name: string; // the name it is imported under by default (file stem)
+  file: SourceFile;
+  ast: A.Module;
+  structs: Map<string, StructInfo>;
+  fns: Map<string, FnInfo[]>;
+  imports: { module: ModuleInfo; alias: string }[];
+}
+
+export interface LoadOptions {
+  /** Reads a file; defaults to the file system. */
+  readFile?: (path: string) => string | undefined;
+  stdlibDir?: string;
+}
+
+export class Program {
+  readonly modules = new Map<string, ModuleInfo>();
+  constructor(
+    readonly root: ModuleInfo,
+    readonly diags: Diagnostics,
+  ) {}
+}
+
+const stem = (p: string) => p.replace(/^.*[\\/]/, '').replace(/\.obt$/, '');
+
+/** Loads a program from source text (the root) and everything it imports. Syntax and resolution
+ *  errors are collected in the returned Program's diagnostics. */
+export function loadProgram(path: string, text: string, opts: LoadOptions = {}): Program {
+  const diags = new Diagnostics();
+  const read = opts.readFile ?? ((p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined));
+  const stdlib = opts.stdlibDir ?? STDLIB_DIR;
+  const modules = new Map<string, ModuleInfo>();
+  const loading = new Set<string>();
+
+  const load = (id: string, file: SourceFile, importSpan?: Span): ModuleInfo | undefined => {
+    const have = modules.get(id);
+    if (have) return have;
+    if (loading.has(id)) {
+      diags.add(new UserError(`import cycle through ${file.path}`, importSpan).diag);
+      return undefined;
+    }
+    loading.add(id);
+    let ast: A.Module;
+    try {
+      ast = parseModule(file);
+    } catch (e) {
+      if (e instanceof UserError) diags.add(e.diag);
+      else throw e;
+      ast = { file: file.path, items: [], span: { file, start: 0, end: 0 } };
+    }
+    const m: ModuleInfo = { id, name: stem(file.path), file, ast, structs: new Map(), fns: new Map(), imports: [] };
+    for (const it of ast.items) {
+      if (it.kind !== 'import') continue;
+      const cands: string[] = [];
+      if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
+      else {
+        const rel = it.target.parts.join('/') + '.obt';
+        cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
+      }
+      const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
+      const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
+      if (!found) {
+        diags.add(new UserError(`cannot find module ${shown}`, it.span, `looked in: ${cands.join(', ')}`).diag);
+        continue;
+      }
+      const sub = load(found.c, { path: displayPath(found.c), text: found.text! }, it.span);
+      const alias = it.alias ?? (it.target.kind === 'name' ? it.target.parts[it.target.parts.length - 1]! : stem(it.target.path));
+      if (sub) m.imports.push({ module: sub, alias });
+    }
+    for (const it of ast.items) {
+      if (it.kind === 'struct') {
+        if (m.structs.has(it.name) || isDType(it.name)) {
+          diags.add(new UserError(`struct ${it.name} is already defined`, it.nameSpan).diag);
+          continue;
+        }
+        m.structs.set(it.name, { name: it.name, decl: it, moduleId: id, params: [] });
+      }
+    }
+    for (const it of ast.items) {
+      if (it.kind === 'fn') {
+        const list = m.fns.get(it.name) ?? [];
+        list.push({ name: it.name, decl: it, module: m, kinds: new Map(), typeGeneric: false });
+        m.fns.set(it.name, list);
+      }
+    }
+    loading.delete(id);
+    modules.set(id, m);
+    return m;
+  };
+
+  const rootId = resolve(path);
+  const root = load(rootId, { path, text })!;
+  const prog = new Program(root, diags);
+  for (const [k, v] of modules) prog.modules.set(k, v);
+  // kinds: structs first (functions use struct parameter kinds), then functions
+  for (const m of modules.values())
+    for (const s of m.structs.values()) {
+      try {
+        structKinds(s, m, prog, new Set());
+      } catch (e) {
+        if (e instanceof UserError) diags.add(e.diag);
+        else throw e;
+      }
+    }
+  for (const m of modules.values())
+    for (const list of m.fns.values())
+      for (const f of list) {
+        try {
+          f.kinds = inferKinds(f.decl.generics, [...f.decl.params.map((p) => p.type), ...(f.decl.ret ? [f.decl.ret] : [])], m, prog);
+          f.typeGeneric = [...f.kinds.values()].some((k) => k.k === 'type' || k.k === 'ctor');
+        } catch (e) {
+          if (e instanceof UserError) diags.add(e.diag);
+          else throw e;
+        }
+      }
+  return prog;
+}
+
+function displayPath(abs: string): string {
+  const rel = abs.startsWith(PROJECT_ROOT + '/') ? abs.slice(PROJECT_ROOT.length + 1) : abs;
+  return rel;
+}
+
+/** Structs visible from a module: its own, then those of its imports (pub only). */
+export function lookupStruct(m: ModuleInfo, name: string): StructInfo | undefined {
+  const own = m.structs.get(name);
+  if (own) return own;
+  for (const im of m.imports) {
+    const s = im.module.structs.get(name);
+    if (s && s.decl.pub) return s;
+  }
+  return undefined;
+}
+
+export function moduleOfStruct(prog: Program, s: StructInfo): ModuleInfo | undefined {
+  return prog.modules.get(s.moduleId);
+}
+
+function structKinds(s: StructInfo, m: ModuleInfo, prog: Program, busy: Set<StructInfo>): void {
+  if ((s as { _done?: boolean })._done) return;
+  if (busy.has(s)) throw new UserError(`struct ${s.name} contains itself`, s.decl.nameSpan);
+  busy.add(s);
+  // make sure referenced structs are done first
+  const visit = (t: A.TypeExpr): void => {
+    if (t.kind === 'tuple') t.elems.forEach(visit);
+    else if (t.kind === 'array') visit(t.elem);
+    else {
+      const ref = lookupStruct(m, t.name);
+      if (ref && ref !== s) structKinds(ref, moduleOfStruct(prog, ref) ?? m, prog, busy);
+      if (t.kind === 'applied') for (const a of t.args) if (a.kind === 'type') visit(a.type);
+    }
+  };
+  s.decl.fields.forEach((f) => visit(f.type));
+  const kinds = inferKinds(s.decl.generics, s.decl.fields.map((f) => f.type), m, prog);
+  s.params = s.decl.generics.map((g) => ({ name: g.name, kind: kinds.get(g.name)! }));
+  (s as { _done?: boolean })._done = true;
+  busy.delete(s);
+}
+
+/** Infers the kind of each generic parameter from its uses in the given type expressions. */
+export function inferKinds(generics: A.GenericParam[], types: A.TypeExpr[], m: ModuleInfo, _prog: Program): Map<string, GenericKind> {
+  const kinds = new Map<string, GenericKind | undefined>();
+  const spans = new Map<string, Span>();
+  for (const g of generics) {
+    if (g.name === '...') continue;
+    if (kinds.has(g.name)) throw new UserError(`generic parameter ${g.name} is declared twice`, g.span);
+    kinds.set(g.name, undefined);
+    spans.set(g.name, g.span);
+  }
+  const set = (name: string, k: GenericKind, span: Span) => {
+    if (!kinds.has(name)) return false;
+    const prev = kinds.get(name);
+    const same = prev && prev.k === k.k && (prev.k !== 'ctor' || (k.k === 'ctor' && prev.arity === k.arity));
+    if (prev && !same)
+      throw new UserError(`generic parameter ${name} is used as a ${kindName(prev)} and as a ${kindName(k)}`, span);
+    kinds.set(name, k);
+    return true;
+  };
+  const dim = (d: A.DimExpr): void => {
+    if (d.kind === 'var') set(d.name, { k: 'dim' }, d.span);
+    else if (d.kind === 'bin') {
+      dim(d.a);
+      dim(d.b);
+    }
+  };
+  const ty = (t: A.TypeExpr): void => {
+    switch (t.kind) {
+      case 'tuple':
+        t.elems.forEach(ty);
+        return;
+      case 'array':
+        ty(t.elem);
+        dim(t.len);
+        return;
+      case 'name':
+        set(t.name, { k: 'type' }, t.span);
+        return;
+      case 'applied': {
+        if (isDType(t.name)) {
+          for (const a of t.args) {
+            if (a.kind === 'dim') dim(a.dim);
+            else if (a.kind === 'type') {
+              if (a.type.kind === 'name') set(a.type.name, { k: 'dim' }, a.type.span);
+              else throw new UserError(`expected a dim in the shape of ${t.name}, found a type`, a.span);
+            }
+          }
+          return;
+        }
+        if (kinds.has(t.name)) {
+          set(t.name, { k: 'ctor', arity: t.args.length }, t.span);
+          for (const a of t.args) argAs(a, { k: 'dim' });
+          return;
+        }
+        const s = lookupStruct(m, t.name);
+        if (s && s.params.length === t.args.length) t.args.forEach((a, i) => argAs(a, s.params[i]!.kind));
+        else for (const a of t.args) argAs(a, { k: 'dim' });
+        return;
+      }
+    }
+  };
+  const argAs = (a: A.TypeArg, k: GenericKind): void => {
+    if (a.kind === 'spread') return;
+    if (a.kind === 'dim') return dim(a.dim);
+    if (a.type.kind === 'name') {
+      if (k.k === 'type') return ty(a.type);
+      set(a.type.name, k, a.type.span);
+      return;
+    }
+    ty(a.type);
+  };
+  types.forEach(ty);
+  const out = new Map<string, GenericKind>();
+  for (const [n, k] of kinds) out.set(n, k ?? { k: 'dim' });
+  return out;
+}
+
+export function kindName(k: GenericKind): string {
+  return k.k === 'ctor' ? `layer type taking ${k.arity} dim(s)` : k.k;
+}

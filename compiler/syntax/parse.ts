@@ -1,0 +1,274 @@
+// Parser: the ohm grammar in obt.ohm → AST (with spans); syntax errors become diagnostics.
+import * as ohm from 'ohm-js';
+import { readFileSync } from 'node:fs';
+import { UserError, type SourceFile, type Span } from '../diag.ts';
+import type * as A from './ast.ts';
+
+const grammarText = readFileSync(new URL('./obt.ohm', import.meta.url), 'utf8');
+export const grammar = ohm.grammar(grammarText);
+
+type N = ohm.Node;
+
+function makeSemantics(file: SourceFile) {
+  const sp = (n: N): Span => ({ file, start: n.source.startIdx, end: n.source.endIdx });
+  const opt = <T>(n: N): T | undefined => (n.children.length ? (n.children[0]!.ast() as T) : undefined);
+  const list = <T>(n: N): T[] => n.asIteration().children.map((c: N) => c.ast() as T);
+  const bin = (op: A.BinOp) =>
+    function (this: ohm.NonterminalNode, a: N, o: N, b: N): A.Expr {
+      return { kind: 'binary', op, a: a.ast(), b: b.ast(), span: sp(this), opSpan: sp(o) };
+    };
+  const dimBin = (op: '+' | '-' | '*' | '/') =>
+    function (this: ohm.NonterminalNode, a: N, _o: N, b: N): A.DimExpr {
+      return { kind: 'bin', op, a: a.ast(), b: b.ast(), span: sp(this) };
+    };
+  const s = grammar.createSemantics();
+  s.addOperation<unknown>('ast', {
+    Module(items) {
+      return { file: file.path, items: items.children.map((c) => c.ast()), span: sp(this) } satisfies A.Module;
+    },
+    Import_plain(_kw, target, _as, alias): A.ImportDecl {
+      return { kind: 'import', target: target.ast(), alias: opt<string>(alias), span: sp(this) };
+    },
+    ImportTarget_path(str) {
+      return { kind: 'path', path: str.ast() };
+    },
+    ImportTarget_name(first, _dots, rest) {
+      return { kind: 'name', parts: [first.sourceString, ...rest.children.map((c) => c.sourceString)] };
+    },
+    StructDecl(pub, _kw, name, gens, _o, fields, _comma, _c): A.StructDecl {
+      return {
+        kind: 'struct',
+        pub: pub.children.length > 0,
+        name: name.sourceString,
+        generics: gens.children.length ? gens.children[0]!.ast() : [],
+        fields: list(fields),
+        span: sp(this),
+        nameSpan: sp(name),
+      };
+    },
+    Field(name, _c, type) {
+      return { name: name.sourceString, type: type.ast(), span: sp(this) };
+    },
+    FnDecl(pub, _kw, name, gens, _o, params, _comma, _c, ret, grad, body): A.FnDecl {
+      return {
+        kind: 'fn',
+        pub: pub.children.length > 0,
+        name: name.sourceString,
+        generics: gens.children.length ? gens.children[0]!.ast() : [],
+        params: list(params),
+        ret: opt(ret),
+        gradRule: opt(grad),
+        body: body.ast(),
+        span: sp(this),
+        nameSpan: sp(name),
+      };
+    },
+    RetType(_arrow, t) {
+      return t.ast();
+    },
+    GradRule(_kw, _o, dy, _c, _eq, body) {
+      return { dy: dy.sourceString, body: body.ast(), span: sp(this) };
+    },
+    FnBody_block(b) {
+      return b.ast();
+    },
+    FnBody_expr(_eq, e) {
+      return e.ast();
+    },
+    GenericParams(_o, ps, _c) {
+      return list(ps);
+    },
+    GenericParam_spread(_d): A.GenericParam {
+      return { name: '...', span: sp(this) };
+    },
+    GenericParam_name(n): A.GenericParam {
+      return { name: n.sourceString, span: sp(this) };
+    },
+    Param(name, _c, type, _eq, def): A.Param {
+      return { name: name.sourceString, type: type.ast(), default: opt(def), span: sp(this) };
+    },
+    Type_tuple(_o, elems, _c): A.TypeExpr {
+      return { kind: 'tuple', elems: list(elems), span: sp(this) };
+    },
+    Type_array(_o, elem, _semi, len, _c): A.TypeExpr {
+      return { kind: 'array', elem: elem.ast(), len: len.ast(), span: sp(this) };
+    },
+    Type_applied(name, _o, args, _c): A.TypeExpr {
+      return { kind: 'applied', name: name.sourceString, args: list(args), span: sp(this) };
+    },
+    Type_name(name): A.TypeExpr {
+      return { kind: 'name', name: name.sourceString, span: sp(this) };
+    },
+    TypeArg_spread(_d): A.TypeArg {
+      return { kind: 'spread', span: sp(this) };
+    },
+    TypeArg_type(t): A.TypeArg {
+      return { kind: 'type', type: t.ast(), span: sp(this) };
+    },
+    TypeArg_dim(d): A.TypeArg {
+      return { kind: 'dim', dim: d.ast(), span: sp(this) };
+    },
+    DimExpr_add: dimBin('+'),
+    DimExpr_sub: dimBin('-'),
+    DimTerm_mul: dimBin('*'),
+    DimTerm_div: dimBin('/'),
+    DimAtom_paren(_o, d, _c) {
+      return d.ast();
+    },
+    DimAtom_int(i): A.DimExpr {
+      return { kind: 'int', value: Number(i.sourceString), span: sp(this) };
+    },
+    DimAtom_var(v): A.DimExpr {
+      return { kind: 'var', name: v.sourceString, span: sp(this) };
+    },
+    Block(_o, stmts, result, _c): A.Expr {
+      return { kind: 'block', stmts: stmts.children.map((c) => c.ast()), result: result.ast(), span: sp(this) };
+    },
+    Stmt(_let, pat, _colon, type, _eq, value, _semi): A.LetStmt {
+      return { pat: pat.ast(), type: opt(type), value: value.ast(), span: sp(this) };
+    },
+    Pattern_tuple(_o, elems, _c): A.Pattern {
+      return { kind: 'tuple', elems: list(elems), span: sp(this) };
+    },
+    Pattern_name(n): A.Pattern {
+      return { kind: 'name', name: n.sourceString, span: sp(this) };
+    },
+    Lambda(_fn, _o, params, _c, ret, body): A.Expr {
+      return { kind: 'lambda', params: list(params), ret: opt(ret), body: body.ast(), span: sp(this) };
+    },
+    LamBody_block(b) {
+      return b.ast();
+    },
+    LamBody_expr(_eq, e) {
+      return e.ast();
+    },
+    LParam(name, _c, type) {
+      return { name: name.sourceString, type: opt(type), span: sp(this) };
+    },
+    OrExpr_or: bin('||'),
+    AndExpr_and: bin('&&'),
+    CmpExpr_cmp(a, op, b): A.Expr {
+      return { kind: 'binary', op: op.sourceString as A.BinOp, a: a.ast(), b: b.ast(), span: sp(this), opSpan: sp(op) };
+    },
+    AddExpr_add: bin('+'),
+    AddExpr_sub: bin('-'),
+    MulExpr_mul: bin('*'),
+    MulExpr_div: bin('/'),
+    MulExpr_rem: bin('%'),
+    MulExpr_matmul: bin('@'),
+    PowExpr_pow: bin('**'),
+    UnExpr_neg(_m, a): A.Expr {
+      return { kind: 'unary', op: '-', a: a.ast(), span: sp(this) };
+    },
+    UnExpr_not(_m, a): A.Expr {
+      return { kind: 'unary', op: '!', a: a.ast(), span: sp(this) };
+    },
+    Postfix_call(callee, _hs, _o, args, _comma, _c): A.Expr {
+      return { kind: 'call', fn: callee.ast(), args: list(args), span: sp(this) };
+    },
+    Postfix_index(target, _hs, _o, items, _c): A.Expr {
+      return { kind: 'index', target: target.ast(), items: list(items), span: sp(this) };
+    },
+    Postfix_field(target, _dot, name): A.Expr {
+      return { kind: 'field', target: target.ast(), name: name.sourceString, span: sp(this) };
+    },
+    Postfix_tupleField(target, _dot, i): A.Expr {
+      return { kind: 'tupleField', target: target.ast(), index: Number(i.sourceString), span: sp(this) };
+    },
+    Arg_named(name, _c, value): A.Arg {
+      return { name: name.sourceString, value: value.ast(), span: sp(this) };
+    },
+    Arg_pos(value): A.Arg {
+      return { value: value.ast(), span: sp(this) };
+    },
+    Index_spread(_d): A.IndexItem {
+      return { kind: 'spread', span: sp(this) };
+    },
+    Index_range(start, _c1, stop, _c2, step): A.IndexItem {
+      const st = step.children.length ? step.children[0]!.children : [];
+      return {
+        kind: 'range',
+        start: opt(start),
+        stop: opt(stop),
+        step: st.length ? (st[0]!.ast() as A.Expr) : undefined,
+        span: sp(this),
+      };
+    },
+    Index_single(e): A.IndexItem {
+      return { kind: 'single', value: e.ast(), span: sp(this) };
+    },
+    Primary_paren(_o, e, _c) {
+      return e.ast();
+    },
+    Primary_tuple(_o, first, _comma, rest, _c): A.Expr {
+      return { kind: 'tuple', elems: [first.ast(), ...list<A.Expr>(rest)], span: sp(this) };
+    },
+    Primary_unit(_o, _c): A.Expr {
+      return { kind: 'tuple', elems: [], span: sp(this) };
+    },
+    Primary_list(_o, items, _comma, _c): A.Expr {
+      return { kind: 'list', items: list(items), span: sp(this) };
+    },
+    Primary_update(name, _o, _dots, base, _comma, fields, _comma2, _c): A.Expr {
+      const fs = fields.children.length ? list<A.Expr>(fields.children[0]!) : [];
+      return { kind: 'structLit', name: name.sourceString, base: base.ast(), fields: fs as never, span: sp(this) };
+    },
+    Primary_structLit(name, _o, fields, _comma, _c): A.Expr {
+      return { kind: 'structLit', name: name.sourceString, fields: list(fields), span: sp(this) };
+    },
+    Primary_block(b) {
+      return b.ast();
+    },
+    Primary_float(f): A.Expr {
+      return { kind: 'num', value: Number(f.sourceString), isFloat: true, span: sp(this) };
+    },
+    Primary_int(i): A.Expr {
+      return { kind: 'num', value: Number(i.sourceString), isFloat: false, span: sp(this) };
+    },
+    Primary_string(s) {
+      return { kind: 'str', value: s.ast(), span: sp(this) } satisfies A.Expr;
+    },
+    Primary_true(_t): A.Expr {
+      return { kind: 'bool', value: true, span: sp(this) };
+    },
+    Primary_false(_t): A.Expr {
+      return { kind: 'bool', value: false, span: sp(this) };
+    },
+    Primary_var(v): A.Expr {
+      return { kind: 'var', name: v.sourceString, span: sp(this) };
+    },
+    ListItem_spread(_d) {
+      return { kind: 'spread', span: sp(this) };
+    },
+    ListItem_expr(e) {
+      return e.ast();
+    },
+    FieldInit(name, _c, value) {
+      return { name: name.sourceString, value: value.ast(), span: sp(this) };
+    },
+    stringLit(_o, chars, _c) {
+      return chars.sourceString;
+    },
+  });
+  return s;
+}
+
+function describeExpected(m: ohm.MatchResult): string {
+  const raw = (m as unknown as { getExpectedText(): string }).getExpectedText();
+  return raw.replace(/"/g, "'");
+}
+
+/** Parses one source file; a syntax error is raised as a UserError at the failure position. */
+export function parseModule(file: SourceFile): A.Module {
+  const m = grammar.match(file.text, 'Module');
+  if (m.failed()) {
+    const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();
+    const found = pos >= file.text.length ? 'end of file' : `'${file.text.slice(pos).match(/^(\w+|\S)/)?.[0] ?? file.text[pos]}'`;
+    throw new UserError(`syntax error: expected ${describeExpected(m)}, found ${found}`, {
+      file,
+      start: pos,
+      end: Math.min(pos + 1, file.text.length),
+    });
+  }
+  return makeSemantics(file)(m).ast() as A.Module;
+}

@@ -1,0 +1,65 @@
+// Core IR builder used by lowering. A child builder (for iterate and custom_vjp bodies) turns any
+// outer variable it is handed into a parameter of its own, so nested bodies are closed.
+import { InternalError } from '../diag.ts';
+import { PRIMS } from '../prims/registry.ts';
+import type { PrimDef } from '../prims/def.ts';
+import type { PrimName, PrimParams } from '../prims/names.ts';
+import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../core/ir.ts';
+
+export class CoreBuilder {
+  readonly eqns: Eqn[] = [];
+  readonly params: Var[] = [];
+  private readonly own = new Set<number>();
+  /** outer var id -> our capture parameter */
+  readonly captures = new Map<number, { outer: Var; inner: Var }>();
+
+  constructor(
+    readonly supply: VarSupply,
+    readonly parent?: CoreBuilder,
+    readonly allowCapture = true,
+  ) {}
+
+  param(type: TensorType, hint?: string): Var {
+    const v = this.supply.fresh(type, hint);
+    this.params.push(v);
+    this.own.add(v.id);
+    return v;
+  }
+
+  /** Translates an atom into this builder's scope (capturing outer variables). */
+  use(a: Atom): Atom {
+    if (a.kind === 'lit' || this.own.has(a.id)) return a;
+    const c = this.captures.get(a.id);
+    if (c) return c.inner;
+    if (!this.parent) throw new InternalError(`variable %${a.id} escapes its scope`);
+    if (!this.allowCapture) throw new InternalError(`a closed body refers to outer variable %${a.id}`);
+    const inner = this.supply.fresh(a.type, a.hint);
+    this.captures.set(a.id, { outer: a, inner });
+    this.own.add(inner.id);
+    return inner;
+  }
+
+  emit<P extends PrimName>(prim: P, args: Atom[], params: PrimParams[P], hint?: string): Var[] {
+    const inArgs = args.map((a) => this.use(a));
+    const outTypes = (PRIMS[prim] as PrimDef<P>).infer(
+      inArgs.map((a) => a.type),
+      params,
+    );
+    const outs = outTypes.map((t) => this.supply.fresh(t, hint));
+    for (const o of outs) this.own.add(o.id);
+    this.eqns.push({ prim, args: inArgs, params, outs } as Eqn);
+    return outs;
+  }
+
+  emit1<P extends PrimName>(prim: P, args: Atom[], params: PrimParams[P], hint?: string): Var {
+    return this.emit(prim, args, params, hint)[0]!;
+  }
+
+  /** Finishes a body: captured outer variables become trailing (or leading, see order) params. */
+  finish(results: Atom[], capturesFirst = false): { func: Func; captured: Var[] } {
+    const res = results.map((r) => this.use(r));
+    const caps = [...this.captures.values()];
+    const params = capturesFirst ? [...caps.map((c) => c.inner), ...this.params] : [...this.params, ...caps.map((c) => c.inner)];
+    return { func: { params, eqns: this.eqns, results: res }, captured: caps.map((c) => c.outer) };
+  }
+}

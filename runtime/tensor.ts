@@ -1,0 +1,139 @@
+// Host tensors: a dtype, a row-major shape and a typed array (f32 as Float32Array, or Float64Array
+// in the interpreter's f64 mode; f16 values are kept rounded to half precision in a float array;
+// `sign` is packed 32 per u32 word along the last axis, bit 1 = -1, bit k of word j = column 32j+k).
+import type { DType } from '../compiler/types/types.ts';
+
+export type Storage = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
+
+export interface Tensor {
+  dtype: DType;
+  shape: number[];
+  data: Storage;
+}
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+export const signWords = (cols: number): number => Math.ceil(cols / 32);
+
+/** Number of storage elements for a logical shape (sign tensors are packed along the last axis). */
+export function storageSize(dtype: DType, shape: readonly number[]): number {
+  if (dtype === 'sign') {
+    if (shape.length === 0) return 1;
+    return numel(shape.slice(0, -1)) * signWords(shape[shape.length - 1]!);
+  }
+  return numel(shape);
+}
+
+export function allocStorage(dtype: DType, n: number, f64 = false): Storage {
+  switch (dtype) {
+    case 'f32':
+    case 'f16':
+      return f64 ? new Float64Array(n) : new Float32Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'u32':
+    case 'sign':
+      return new Uint32Array(n);
+    case 'bool':
+      return new Uint8Array(n);
+  }
+}
+
+export function alloc(dtype: DType, shape: number[], f64 = false): Tensor {
+  return { dtype, shape, data: allocStorage(dtype, storageSize(dtype, shape), f64) };
+}
+
+const f16buf = new Float32Array(1);
+const f16bits = new Uint32Array(f16buf.buffer);
+/** Rounds a number to the nearest IEEE half-precision value (ties to even), as a JS number. */
+export function roundF16(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  f16buf[0] = x;
+  const b = f16bits[0]!;
+  const sign = b >>> 31 ? -1 : 1;
+  const ax = Math.abs(f16buf[0]!);
+  if (ax >= 65520) return sign * Infinity;
+  if (ax < 6.103515625e-5) {
+    // subnormal: a multiple of 2^-24
+    const q = ax / 5.960464477539063e-8;
+    return sign * roundEven(q) * 5.960464477539063e-8;
+  }
+  const e = Math.floor(Math.log2(ax));
+  const ulp = Math.pow(2, e - 10);
+  return sign * roundEven(ax / ulp) * ulp;
+}
+
+function roundEven(q: number): number {
+  const f = Math.floor(q);
+  const r = q - f;
+  if (r > 0.5) return f + 1;
+  if (r < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Reads the logical value at flat index i of a sign tensor (+1 or -1). */
+export function signAt(t: Tensor, row: number, col: number): number {
+  const cols = t.shape[t.shape.length - 1]!;
+  const w = (t.data as Uint32Array)[row * signWords(cols) + (col >>> 5)]!;
+  return (w >>> (col & 31)) & 1 ? -1 : 1;
+}
+
+/** Packs a float matrix [..., O, I] into the sign layout (x < 0 -> bit 1; 0 and positives -> +1). */
+export function packSigns(values: ArrayLike<number>, shape: number[]): Tensor {
+  const out = alloc('sign', shape);
+  const cols = shape[shape.length - 1] ?? 1;
+  const rows = numel(shape.slice(0, -1));
+  const words = signWords(cols);
+  const d = out.data as Uint32Array;
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) if (values[r * cols + c]! < 0) d[r * words + (c >>> 5)]! |= 1 << (c & 31);
+  return out;
+}
+
+/** Converts nested JS arrays into a tensor of the given dtype; returns the inferred shape. */
+export function fromNested(value: unknown, dtype: DType): Tensor {
+  const shape: number[] = [];
+  let v: unknown = value;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    v = v[0];
+  }
+  const flat: number[] = [];
+  const walk = (x: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof x === 'boolean') flat.push(x ? 1 : 0);
+      else if (typeof x === 'number') flat.push(x);
+      else if (x === 'inf' || x === 'Infinity') flat.push(Infinity);
+      else if (x === '-inf' || x === '-Infinity') flat.push(-Infinity);
+      else if (x === 'nan' || x === 'NaN') flat.push(NaN);
+      else throw new TypeError(`expected a number, found ${JSON.stringify(x)}`);
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[depth]) throw new TypeError('ragged nested array: every row must have the same length');
+    for (const y of x) walk(y, depth + 1);
+  };
+  walk(value, 0);
+  if (dtype === 'sign') return packSigns(flat, shape);
+  const t = alloc(dtype, shape);
+  for (let i = 0; i < flat.length; i++) t.data[i] = dtype === 'f16' ? roundF16(flat[i]!) : flat[i]!;
+  return t;
+}
+
+/** Converts a tensor to nested JS arrays (sign tensors unpack to ±1; bools to true/false). */
+export function toNested(t: Tensor): unknown {
+  const get = (i: number): number | boolean => {
+    if (t.dtype === 'sign') {
+      const cols = t.shape[t.shape.length - 1]!;
+      return signAt(t, Math.floor(i / cols), i % cols);
+    }
+    const x = t.data[i]!;
+    return t.dtype === 'bool' ? x !== 0 : x;
+  };
+  const rec = (dim: number, off: number): unknown => {
+    if (dim === t.shape.length) return get(off);
+    const stride = numel(t.shape.slice(dim + 1));
+    const out: unknown[] = [];
+    for (let i = 0; i < t.shape[dim]!; i++) out.push(rec(dim + 1, off + i * stride));
+    return out;
+  };
+  return rec(0, 0);
+}
