@@ -56,13 +56,9 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
   const modules = new Map<string, ModuleInfo>();
   const loading = new Set<string>();
 
-  const load = (id: string, file: SourceFile, importSpan?: Span): ModuleInfo | undefined => {
+  const load = (id: string, file: SourceFile): ModuleInfo | undefined => {
     const have = modules.get(id);
-    if (have) return have;
-    if (loading.has(id)) {
-      diags.add(new UserError(`import cycle through ${file.path}`, importSpan).diag);
-      return undefined;
-    }
+    if (have) return have; // also breaks import cycles: declarations are order-independent
     loading.add(id);
     let ast: A.Module;
     try {
@@ -73,24 +69,6 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
       ast = { file: file.path, items: [], span: { file, start: 0, end: 0 } };
     }
     const m: ModuleInfo = { id, name: stem(file.path), file, ast, structs: new Map(), fns: new Map(), imports: [] };
-    for (const it of ast.items) {
-      if (it.kind !== 'import') continue;
-      const cands: string[] = [];
-      if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
-      else {
-        const rel = it.target.parts.join('/') + '.obt';
-        cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
-      }
-      const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
-      const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
-      if (!found) {
-        diags.add(new UserError(`cannot find module ${shown}`, it.span, `looked in: ${cands.join(', ')}`).diag);
-        continue;
-      }
-      const sub = load(found.c, { path: displayPath(found.c), text: found.text! }, it.span);
-      const alias = it.alias ?? (it.target.kind === 'name' ? it.target.parts[it.target.parts.length - 1]! : stem(it.target.path));
-      if (sub) m.imports.push({ module: sub, alias });
-    }
     for (const it of ast.items) {
       if (it.kind === 'struct') {
         if (m.structs.has(it.name) || isDType(it.name)) {
@@ -107,8 +85,26 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
         m.fns.set(it.name, list);
       }
     }
-    loading.delete(id);
     modules.set(id, m);
+    for (const it of ast.items) {
+      if (it.kind !== 'import') continue;
+      const cands: string[] = [];
+      if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
+      else {
+        const rel = it.target.parts.join('/') + '.obt';
+        cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
+      }
+      const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
+      const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
+      if (!found) {
+        diags.add(new UserError(`cannot find module ${shown}`, it.span, `looked in: ${cands.join(', ')}`).diag);
+        continue;
+      }
+      const sub = load(found.c, { path: displayPath(found.c), text: found.text! });
+      const alias = it.alias ?? (it.target.kind === 'name' ? it.target.parts[it.target.parts.length - 1]! : stem(it.target.path));
+      if (sub) m.imports.push({ module: sub, alias });
+    }
+    loading.delete(id);
     return m;
   };
 

@@ -4,10 +4,10 @@ import { UserError, type Span } from '../diag.ts';
 import type { UnaryPrim } from '../prims/names.ts';
 import { lit } from '../core/ir.ts';
 import { dimConst, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
-import { D, isDType, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
+import { hasError, D, isDType, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
 import { ERRV, staticNumber, type Val } from './vals.ts';
 import * as ops from './ops.ts';
-import type { Elab, Fx } from './elab.ts';
+import { Reported, type Elab, type Fx } from './elab.ts';
 
 export interface CallInfo {
   el: Elab;
@@ -583,8 +583,11 @@ function fnArg(c: CallInfo, i: number): Extract<Val, { k: 'closure' }> {
   return f;
 }
 
+/** Applies a function argument; an erroneous result (already reported) abandons the builtin. */
 function call(c: CallInfo, f: Extract<Val, { k: 'closure' }>, args: Val[]): Val {
-  return c.el.applyCallable(f, args, args.map(() => c.span), new Map(), c.span, c.fx);
+  const r = c.el.applyCallable(f, args, args.map(() => c.span), new Map(), c.span, c.fx);
+  if (r.k === 'error' || hasError(r.t as Type)) throw new Reported();
+  return r;
 }
 
 const iterate: Builtin = (c) => {
@@ -627,18 +630,30 @@ function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
   return a;
 }
 
+/** fold(xs..., init, fn(acc, x...)) and scan(...): the arrays, the initial carry, the step. */
+function loopArgs(c: CallInfo): { arrs: Extract<Val, { k: 'array' }>[]; init: Val; f: Extract<Val, { k: 'closure' }> } {
+  if (c.args.length < 3) throw new UserError(`${c.name} expects arrays, an initial value and a function: ${c.name}(xs, init, fn(acc, x) { ... })`, c.span);
+  const f = fnArg(c, c.args.length - 1);
+  const init = c.args[c.args.length - 2]!;
+  const arrs = c.args.slice(0, -2).map((_, i) => arrayArg(c, i));
+  const len = arrs[0]!.t.len;
+  arrs.forEach((a, i) => {
+    if (!dimEq(a.t.len, len)) throw new UserError(`${c.name}: arrays differ in length (${dimToString(len)} and ${dimToString(a.t.len)})`, c.spans[i]!);
+  });
+  return { arrs, init, f };
+}
+
 const fold: Builtin = (c) => {
-  arity(c, 3);
-  const arr = arrayArg(c, 0);
-  const f = fnArg(c, 2);
-  let acc = c.args[1]!;
+  const { arrs, init, f } = loopArgs(c);
+  let acc = init;
   const t = acc.t as Type;
-  if (!arr.elems) {
-    const r = call(c, f, [acc, c.el.arrayElem(arr, undefined, c.span)]);
+  if (!arrs[0]!.elems) {
+    const r = call(c, f, [acc, ...arrs.map((a) => c.el.arrayElem(a, undefined, c.span))]);
     c.el.coerceTo(r, t, c.span, 'the step of fold must return the accumulator type');
     return c.el.placeholder(t);
   }
-  for (const e of arr.elems) acc = c.el.coerceTo(call(c, f, [acc, e]), t, c.span, 'the step of fold must return the accumulator type');
+  for (let i = 0; i < arrs[0]!.elems.length; i++)
+    acc = c.el.coerceTo(call(c, f, [acc, ...arrs.map((a) => a.elems![i]!)]), t, c.span, 'the step of fold must return the accumulator type');
   return acc;
 };
 
@@ -662,27 +677,26 @@ const mapB: Builtin = (c) => {
 };
 
 const scan: Builtin = (c) => {
-  arity(c, 3);
-  const arr = arrayArg(c, 0);
-  const f = fnArg(c, 2);
-  let acc = c.args[1]!;
+  const { arrs, init, f } = loopArgs(c);
+  let acc = init;
   const t = acc.t as Type;
   const split = (r: Val): [Val, Val] => {
     if (r.k !== 'tuple' || r.elems.length !== 2) throw new UserError(`the step of scan must return (carry, output), found ${typeToString(r.t as Type)}`, c.span);
     return [c.el.coerceTo(r.elems[0]!, t, c.span, 'the carry of scan'), r.elems[1]!];
   };
-  if (!arr.elems) {
-    const [, o] = split(call(c, f, [acc, c.el.arrayElem(arr, undefined, c.span)]));
-    const at: Type = { k: 'array', elem: o.t as Type, len: arr.t.len };
-    return c.el.tuple([c.el.placeholder(t), { k: 'array', t: at as Extract<Type, { k: 'array' }> }]);
+  const len = arrs[0]!.t.len;
+  if (!arrs[0]!.elems) {
+    const [, o] = split(call(c, f, [acc, ...arrs.map((a) => c.el.arrayElem(a, undefined, c.span))]));
+    const at = { k: 'array' as const, elem: o.t as Type, len };
+    return c.el.tuple([c.el.placeholder(t), { k: 'array', t: at }]);
   }
   const outs: Val[] = [];
-  for (const e of arr.elems) {
-    const [a, o] = split(call(c, f, [acc, e]));
+  for (let i = 0; i < arrs[0]!.elems.length; i++) {
+    const [a, o] = split(call(c, f, [acc, ...arrs.map((x) => x.elems![i]!)]));
     acc = a;
     outs.push(o);
   }
-  const at = { k: 'array' as const, elem: outs[0]!.t as Type, len: arr.t.len };
+  const at = { k: 'array' as const, elem: outs[0]!.t as Type, len };
   return c.el.tuple([acc, { k: 'array', t: at, elems: outs }]);
 };
 

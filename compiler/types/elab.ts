@@ -39,7 +39,7 @@ interface Closure {
 }
 
 /** Sentinel thrown to abandon a function after its errors were reported. */
-class Reported extends Error {}
+export class Reported extends Error {}
 
 export class Elab implements ops.OpCtx {
   b?: CoreBuilder;
@@ -224,7 +224,16 @@ export class Elab implements ops.OpCtx {
           this.report(e, inst, callSpan);
           t = { k: 'error' };
         }
-        scope.set(p.name, this.placeholder(t));
+        // an integer or bool parameter with a literal default is checked with that value, so it
+        // can serve where a compile-time constant is needed (axis:, counts); lowering uses the
+        // value actually passed
+        const ph = this.placeholder(t);
+        const lit = p.default && (p.default.kind === 'num' || p.default.kind === 'bool' || (p.default.kind === 'unary' && p.default.a.kind === 'num'));
+        if (lit && ph.k === 'tensor' && ph.t.shape.length === 0 && (ph.t.dtype === 'i32' || ph.t.dtype === 'bool')) {
+          const dv = this.expr(p.default!, { module: f.module, env, scope: new Map(), inst });
+          if (dv.k === 'tensor' && dv.st) ph.st = dv.st;
+        }
+        scope.set(p.name, ph);
         if (p.default) {
           try {
             const dv = this.expr(p.default, { module: f.module, env, scope: new Map(scope), inst });
@@ -383,7 +392,7 @@ export class Elab implements ops.OpCtx {
         v = this.expr(s.value, fx);
         if (s.type) v = this.coerceTo(v, resolveType(s.type, fx.env), s.value.span, `let ${patName(s.pat)}`);
       } catch (err) {
-        if (this.b) throw err;
+        if (this.b && !(err instanceof Reported)) throw err;
         this.report(err, fx.inst);
         failed = true;
         v = ERRV;
@@ -512,6 +521,12 @@ export class Elab implements ops.OpCtx {
     });
     if (items.some((x) => x.v.k === 'error')) return ERRV;
     if (items.length === 0) throw new UserError(`an empty list has no element type`, l.span);
+    if (items[0]!.v.k !== 'tensor') {
+      // a list of structs (or tuples, arrays) is an array value
+      const t0 = items[0]!.v.t as Type;
+      for (const it of items) if (!typeEq(it.v.t as Type, t0)) throw new UserError(`array elements differ: ${typeToString(t0)} and ${typeToString(it.v.t as Type)}`, it.span);
+      return { k: 'array', t: { k: 'array', elem: t0, len: dimConst(items.length) }, elems: items.map((x) => x.v) };
+    }
     const ts = items.map((x) => ops.expectTensor(x.v, x.span, 'a tensor element'));
     let dtype = ts[0]!.t.dtype;
     for (const t of ts.slice(1)) dtype = ops.joinDtype({ ...ts[0]!, t: { ...ts[0]!.t, dtype } }, t, l.span, 'list');
