@@ -213,6 +213,9 @@ function makeSemantics(file: SourceFile) {
       const fs = fields.children.length ? list<A.Expr>(fields.children[0]!) : [];
       return { kind: 'structLit', name: name.sourceString, base: base.ast(), fields: fs as never, span: sp(this) };
     },
+    Primary_typedStruct(name, _o, args, _c, _ob, fields, _comma, _cb): A.Expr {
+      return { kind: 'structLit', name: name.sourceString, args: list(args), fields: list(fields), span: sp(this) };
+    },
     Primary_structLit(name, _o, fields, _comma, _c): A.Expr {
       return { kind: 'structLit', name: name.sourceString, fields: list(fields), span: sp(this) };
     },

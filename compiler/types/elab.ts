@@ -576,7 +576,13 @@ export class Elab implements ops.OpCtx {
     for (const [n, { span }] of vals) if (!declNames.includes(n)) throw new UserError(`${s.name} has no field ${n}`, span, `its fields are ${declNames.join(', ')}`);
     let t: Extract<Type, { k: 'struct' }>;
     let baseFields: Map<string, Val> | undefined;
-    if (e.base) {
+    if (e.args) {
+      const missing = declNames.filter((n) => !vals.has(n));
+      if (missing.length) throw new UserError(`${s.name} is missing field(s) ${missing.join(', ')}`, e.span);
+      const rt = resolveType({ kind: 'applied', name: e.name, args: e.args, span: e.span }, fx.env);
+      if (rt.k !== 'struct' || rt.s !== s) throw new UserError(`${e.name}[...] is not the struct ${s.name}`, e.span);
+      t = rt;
+    } else if (e.base) {
       const base = this.expr(e.base, fx);
       if (base.k === 'error') return base;
       if (base.k !== 'struct' || base.t.s !== s) throw new UserError(`the base of ${s.name} { ..base } must be a ${s.name}, found ${typeToString(base.t as Type)}`, e.base.span);
