@@ -91,6 +91,10 @@ function shapeArg(c: CallInfo, v: Val, span: Span, prefix?: ShapeItem[]): ShapeI
   return out;
 }
 
+function spreadOfEnv(b: import('./unify.ts').Bindings): ShapeItem[] | undefined {
+  return b.spread ?? (b.outer ? spreadOfEnv(b.outer) : undefined);
+}
+
 function dtypeArg(c: CallInfo, dflt: DType): DType {
   const d = c.named.get('dtype');
   if (!d) return dflt;
@@ -217,8 +221,8 @@ const permute: Builtin = (c) => {
 const reshapeB: Builtin = (c) => {
   arity(c, 2);
   const x = tensorArg(c, 0);
-  const lead = x.t.shape[0]?.k === 'spread' ? [x.t.shape[0]] : undefined;
-  const target = shapeArg(c, c.args[1]!, c.spans[1]!, lead ?? []);
+  // '...' is the enclosing function's rank-polymorphic prefix, as in its signature
+  const target = shapeArg(c, c.args[1]!, c.spans[1]!, spreadOfEnv(c.fx.env));
   return ops.reshapeChecked(c.el, x, target, c.span);
 };
 

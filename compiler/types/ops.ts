@@ -315,8 +315,7 @@ export function reshapeChecked(ctx: OpCtx, v: TVal, target: ShapeItem[], span: S
   // strip a common spread prefix from both sides before comparing counts
   let src = v.t.shape;
   let dst = target;
-  if (dst[0]?.k === 'spread') {
-    if (src[0]?.k !== 'spread' || src[0].name !== dst[0].name) throw new UserError(`reshape: '...' must match the operand's own prefix`, span);
+  while (src.length && dst.length && src[0]!.k === 'spread' && dst[0]!.k === 'spread' && src[0]!.name === dst[0]!.name) {
     src = src.slice(1);
     dst = dst.slice(1);
   }
