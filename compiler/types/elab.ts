@@ -46,6 +46,8 @@ export class Elab implements ops.OpCtx {
   readonly supply = new VarSupply();
   private readonly checking = new Map<string, Type | 'busy'>();
   private depth = 0;
+  /** functions whose bodies are being checked (recursion detection) */
+  private readonly active: FnInfo[] = [];
 
   constructor(
     readonly prog: Program,
@@ -207,6 +209,7 @@ export class Elab implements ops.OpCtx {
     if (memo === 'busy') throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, callSpan ?? f.decl.nameSpan);
     if (memo) return memo;
     this.checking.set(key, 'busy');
+    this.active.push(f);
     const saveB = this.b;
     this.b = undefined;
     let result: Type = { k: 'error' };
@@ -261,6 +264,7 @@ export class Elab implements ops.OpCtx {
     }
     if (this.diags.errors.length > errsBefore) result = { k: 'error' };
     this.b = saveB;
+    this.active.pop();
     this.checking.set(key, result);
     return result;
   }
@@ -710,7 +714,7 @@ export class Elab implements ops.OpCtx {
   private enter(span: Span): void {
     if (++this.depth > 200) {
       this.depth = 0;
-      throw new UserError(`calls nest more than 200 deep`, span);
+      throw new UserError(`calls nest more than 200 deep (mutual recursion?)`, span, 'recursion is not supported; use iterate, fold or map');
     }
   }
 
@@ -805,6 +809,7 @@ export class Elab implements ops.OpCtx {
     if (!this.b) {
       // checking: the result type from the signature or from the checked body
       const typeArgs = new Map([...b.types]);
+      if (this.active.includes(f)) throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, span);
       let rt: Type;
       if (f.typeGeneric) {
         rt = this.checkFnInstance(f, typeArgs, span);
