@@ -142,7 +142,7 @@ describe('stdlib against independent computations', () => {
     // top eigenvector of MᵀM by cyclic Jacobi rotations (a different method from power iteration)
     const n = 5;
     const A = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => m.reduce((s, row) => s + row[i]! * row[j]!, 0)));
-    const V = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+    const V: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
     for (let sweep = 0; sweep < 100; sweep++)
       for (let p = 0; p < n; p++)
         for (let q = p + 1; q < n; q++) {

@@ -86,7 +86,12 @@ function fixFloats(v: unknown): unknown {
   return v;
 }
 
-export async function main(argv: string[], io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
+export interface CliIO {
+  out: (s: string) => unknown;
+  err: (s: string) => unknown;
+}
+
+export async function main(argv: string[], io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
   const { pos, flags } = (() => {
     try {
       return parseArgs(argv);
@@ -176,7 +181,7 @@ function shapeArgs(params: string[], spec: string): HostValue[] {
   });
 }
 
-function reportError(e: unknown, io: { err: (s: string) => void }): number {
+function reportError(e: unknown, io: CliIO): number {
   if (e instanceof Usage) {
     io.err(`obtc: ${e.message}\n\n${USAGE}`);
     return 2;

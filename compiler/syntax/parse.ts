@@ -261,8 +261,22 @@ function describeExpected(m: ohm.MatchResult): string {
   return raw.replace(/"/g, "'");
 }
 
-/** Parses one source file; a syntax error is raised as a UserError at the failure position. */
+const cache = new Map<string, A.Module>();
+const CACHE_MAX = 64;
+
+/** Parses one source file; a syntax error is raised as a UserError at the failure position.
+ *  ASTs are immutable, so parses of an identical file (path and text) are shared. */
 export function parseModule(file: SourceFile): A.Module {
+  const key = `${file.path}\u0000${file.text}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const m = parseUncached(file);
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(key, m);
+  return m;
+}
+
+function parseUncached(file: SourceFile): A.Module {
   const m = grammar.match(file.text, 'Module');
   if (m.failed()) {
     const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();

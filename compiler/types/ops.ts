@@ -196,6 +196,14 @@ export function binary(ctx: OpCtx, prim: BinaryPrim, a: TVal, b: TVal, span: Spa
   b = retype(ctx, b, dtype);
   // constant folding of compile-time scalars
   if (a.st && b.st && shape.length === 0) {
+    const ca = a.st.k === 'int' ? dimValue(a.st.d) : undefined;
+    const cb = b.st.k === 'int' ? dimValue(b.st.d) : undefined;
+    if (ca !== undefined && cb !== undefined && isInt(dtype) && (prim === 'div' || prim === 'rem') && a.st.k === 'int' && b.st.k === 'int') {
+      // constants divide as run-time integers do (truncating); symbolic dims divide exactly
+      if (cb === 0) throw new UserError(`integer division by zero`, span);
+      const q = prim === 'div' ? Math.trunc(ca / cb) : ca % cb;
+      return { ...tval(dtype, [], undefined, { k: 'int', d: dimConst(q) }), weak: a.weak && b.weak };
+    }
     if (a.st.k === 'int' && b.st.k === 'int' && isInt(dtype) && foldInt[prim]) {
       const d = foldInt[prim]!(a.st.d, b.st.d);
       if (!d) throw new UserError(`cannot divide by the sum ${dimToString(b.st.d)}`, span);
