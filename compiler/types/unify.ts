@@ -26,7 +26,7 @@ export interface Bindings {
   dims: Map<string, Dim>;
   spread?: ShapeItem[];
   types: Map<string, TArg>;
-  deferred: { e: A.DimExpr; actual: Dim }[];
+  deferred: { e: A.DimExpr; actual: Dim; no?: (why?: string) => never }[];
   module: ModuleInfo;
   /** outer names (the enclosing function's dims/types) visible to lambdas and lets */
   outer?: Bindings;
@@ -277,7 +277,18 @@ export function unifyDim(e: A.DimExpr, actual: Dim, b: Bindings, no: (why?: stri
     if (!dimEq(prev, actual)) no();
     return;
   }
-  b.deferred.push({ e, actual });
+  // decide now when everything in the expression is known; otherwise once more is bound
+  let val: Dim | undefined;
+  try {
+    val = evalDim(e, b, true);
+  } catch {
+    val = undefined;
+  }
+  if (val && ![...dimVars(val)].some((v) => v.startsWith('?'))) {
+    if (!dimEq(val, actual)) no();
+    return;
+  }
+  b.deferred.push({ e, actual, no });
 }
 
 function unifyShape(pat: A.TypeArg[], actual: ShapeItem[], b: Bindings, no: (why?: string) => never): void {
@@ -316,11 +327,14 @@ export function solveDeferred(b: Bindings): void {
   while (progress && b.deferred.length) {
     progress = false;
     for (let i = 0; i < b.deferred.length; i++) {
-      const { e, actual } = b.deferred[i]!;
+      const { e, actual, no } = b.deferred[i]!;
       const val = evalDim(e, b, true);
       const unknown = [...dimVars(val)].filter((v) => v.startsWith('?'));
       if (unknown.length === 0) {
-        if (!dimEq(val, actual)) throw new Mismatch(`dim ${dimExprToString(e)} = ${dimToString(val)} does not match ${dimToString(actual)}`);
+        if (!dimEq(val, actual)) {
+          if (no) no();
+          throw new Mismatch(`dim ${dimExprToString(e)} = ${dimToString(val)} does not match ${dimToString(actual)}`);
+        }
       } else if (unknown.length === 1) {
         const x = dimSolve(val, unknown[0]!, actual);
         if (!x) continue;

@@ -1,0 +1,128 @@
+// The obtc command-line contract: exit codes, diagnostics (file:line:col, the line, a caret,
+// expected vs found), no stack trace for user errors, JSON arguments converted by parameter type.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../compiler/cli/main.ts';
+
+const root = join(import.meta.dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'obtc-'));
+
+async function obtc(...argv: string[]): Promise<{ rc: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const rc = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { rc, out, err };
+}
+
+function file(name: string, text: string): string {
+  const p = join(tmp, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('obtc check', () => {
+  it('accepts the standard library, the model and the examples', async () => {
+    const files = ['stdlib/nn.obt', 'stdlib/linear.obt', 'stdlib/onebit.obt', 'stdlib/optim.obt', 'models/llama.obt', 'examples/train_step.obt', 'examples/onebit_demo.obt'].map((f) => join(root, f));
+    const r = await obtc('check', ...files);
+    expect(r.err).toBe('');
+    expect(r.rc).toBe(0);
+  });
+
+  it('reports a shape error with location, source line, caret and both shapes', async () => {
+    const p = file('bad.obt', 'fn f(a: f32[2, 3], b: f32[4]) -> f32[2, 3] {\n  a + b\n}\n');
+    const r = await obtc('check', p);
+    expect(r.rc).toBe(1);
+    expect(r.err).toContain(`${p}:2:3: error: '+': cannot broadcast f32[2, 3] with f32[4]`);
+    expect(r.err).toContain('2 |   a + b\n  |   ^^^^^');
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('reports every error of a file, not only the first', async () => {
+    const p = file('many.obt', 'fn f(a: f32[2]) -> f32[2] = a + zz\nfn g(a: f32[2]) -> f32[3] = a\nfn h() -> f32 = nope(1)\n');
+    const r = await obtc('check', p);
+    expect(r.rc).toBe(1);
+    expect(r.err).toContain('many.obt:1:');
+    expect(r.err).toContain('many.obt:2:');
+    expect(r.err).toContain('many.obt:3:');
+  });
+
+  it('reports several errors inside one function', async () => {
+    const p = file('many2.obt', 'fn f(a: f32[2]) -> f32[2] {\n  let x = a + q1\n  let y = a * q2\n  a\n}\n');
+    const r = await obtc('check', p);
+    expect(r.err).toContain('unknown name q1');
+    expect(r.err).toContain('unknown name q2');
+  });
+
+  it('reports a syntax error with what was expected and found', async () => {
+    const p = file('syn.obt', 'fn f(x: f32) -> f32 = x +\n');
+    const r = await obtc('check', p);
+    expect(r.rc).toBe(1);
+    expect(r.err).toMatch(/syn\.obt:2:1: error: syntax error: expected .*, found end of file/);
+  });
+
+  it('names a missing file without a stack trace', async () => {
+    const r = await obtc('check', join(tmp, 'nope.obt'));
+    expect(r.rc).toBe(1);
+    expect(r.err).toContain('cannot read');
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('obtc run', () => {
+  const p = file('run.obt', 'fn f[N](x: f32[N], s: f32) -> f32[N] = x * s\nfn g(x: f32[3]) -> (f32, i32[3]) = (sum(x), i32(x))\nstruct P[N] { a: f32[N], b: f32[N] }\nfn h[N](p: P[N]) -> f32[N] = p.a - p.b\n');
+
+  it('converts JSON arguments by the parameter types and prints JSON', async () => {
+    const r = await obtc('run', p, '--entry', 'f', '[1, 2, 3]', '2');
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toEqual([2, 4, 6]);
+  });
+
+  it('prints tuples as arrays', async () => {
+    const r = await obtc('run', p, '--entry', 'g', '[1.5, 2, 3]');
+    expect(JSON.parse(r.out)).toEqual([6.5, [1, 2, 3]]);
+  });
+
+  it('takes a struct as a JSON object', async () => {
+    const r = await obtc('run', p, '--entry', 'h', '{"a": [5, 5], "b": [1, 2]}');
+    expect(JSON.parse(r.out)).toEqual([4, 3]);
+  });
+
+  it('names both shapes for an argument of the wrong shape', async () => {
+    const r = await obtc('run', p, '--entry', 'g', '[1, 2]');
+    expect(r.rc).toBe(1);
+    expect(r.err).toContain('argument x: expected f32[3], found f32[2]');
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('rejects a malformed JSON argument and an unknown entry', async () => {
+    expect((await obtc('run', p, '--entry', 'g', '[1, 2')).err).toContain('not a JSON literal');
+    const r = await obtc('run', p, '--entry', 'zz');
+    expect(r.rc).toBe(1);
+    expect(r.err).toContain('no function named zz');
+  });
+
+  it('prints usage for a bad command line (exit 2)', async () => {
+    expect((await obtc('frobnicate')).rc).toBe(2);
+    expect((await obtc('run', p)).rc).toBe(2);
+  });
+});
+
+describe('obtc compile', () => {
+  it('prints the AST with positions', async () => {
+    const p = file('ast.obt', 'fn f(x: f32[2]) -> f32[2] = x * 2.0\n');
+    const r = await obtc('compile', p, '--emit', 'ast');
+    expect(r.rc).toBe(0);
+    expect(r.out).toMatch(/fn (pub=false )?name="f".* @1:1/);
+    expect(r.out).toContain('binary op="*" @1:29');
+  });
+
+  it('prints verified Core IR for given shapes', async () => {
+    const p = join(root, 'test/programs/ops.obt');
+    const r = await obtc('compile', p, '--entry', 't_rmsnorm', '--emit', 'core', '--shape', 'x=3x8,w=8');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/let %\d+: f32\[3\] = reduce_sum\(%\d+\)\{axes=\[1\]\}/);
+    expect(r.out).toMatch(/hash [0-9a-f]{8}/);
+  });
+});
