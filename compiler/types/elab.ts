@@ -579,19 +579,20 @@ export class Elab implements ops.OpCtx {
     const declNames = s.decl.fields.map((f) => f.name);
     for (const [n, { span }] of vals) if (!declNames.includes(n)) throw new UserError(`${s.name} has no field ${n}`, span, `its fields are ${declNames.join(', ')}`);
     let t: Extract<Type, { k: 'struct' }>;
-    let baseFields: Map<string, Val> | undefined;
+    if (e.base) {
+      // `S { ..base, f: v }`: the other fields come from base; the type is inferred again, so an
+      // update may change a type parameter (e.g. a model's layer type)
+      const base = this.expr(e.base, fx);
+      if (base.k === 'error') return base;
+      if (base.k !== 'struct' || base.t.s !== s) throw new UserError(`the base of ${s.name} { ..base } must be a ${s.name}, found ${typeToString(base.t as Type)}`, e.base.span);
+      for (const [n, v] of this.fieldsOf(base)) if (!vals.has(n)) vals.set(n, { v, span: e.base.span });
+    }
     if (e.args) {
       const missing = declNames.filter((n) => !vals.has(n));
       if (missing.length) throw new UserError(`${s.name} is missing field(s) ${missing.join(', ')}`, e.span);
       const rt = resolveType({ kind: 'applied', name: e.name, args: e.args, span: e.span }, fx.env);
       if (rt.k !== 'struct' || rt.s !== s) throw new UserError(`${e.name}[...] is not the struct ${s.name}`, e.span);
       t = rt;
-    } else if (e.base) {
-      const base = this.expr(e.base, fx);
-      if (base.k === 'error') return base;
-      if (base.k !== 'struct' || base.t.s !== s) throw new UserError(`the base of ${s.name} { ..base } must be a ${s.name}, found ${typeToString(base.t as Type)}`, e.base.span);
-      t = base.t;
-      baseFields = this.fieldsOf(base);
     } else {
       const missing = declNames.filter((n) => !vals.has(n));
       if (missing.length) throw new UserError(`${s.name} is missing field(s) ${missing.join(', ')}`, e.span);
@@ -628,8 +629,7 @@ export class Elab implements ops.OpCtx {
     const fields = new Map<string, Val>();
     for (const f of fieldTypes) {
       const given = vals.get(f.name);
-      if (given) fields.set(f.name, this.coerceTo(given.v, f.t, given.span, `field ${f.name} of ${s.name}`));
-      else fields.set(f.name, baseFields!.get(f.name)!);
+      fields.set(f.name, this.coerceTo(given!.v, f.t, given!.span, `field ${f.name} of ${s.name}`));
     }
     return { k: 'struct', t, fields };
   }
