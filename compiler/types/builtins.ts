@@ -629,7 +629,8 @@ const iterate: Builtin = (c) => {
 };
 
 function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
-  const a = c.args[i];
+  const a0 = c.args[i];
+  const a = a0?.k === 'list' ? c.el.listToTensor(a0) : a0;
   if (!a || a.k !== 'array') throw new UserError(`${c.name} expects an array of structs or tensors, found ${a ? typeToString(a.t as Type) : 'nothing'}`, c.spans[i] ?? c.span);
   return a;
 }
