@@ -10,6 +10,8 @@ import { Mismatch, newBindings, resolveType, solveDeferred, unifyType } from './
 import type { Func } from './core/ir.ts';
 import { verifyFunc } from './core/verify.ts';
 import { cse, dce } from './core/opt.ts';
+import { hashFunc } from './core/hash.ts';
+import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { fromNested, numel, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
@@ -64,8 +66,10 @@ export class Program {
     const diags = new Diagnostics();
     const el = new Elab(this.loaded, diags);
     const r = el.lowerEntry(f, types);
-    let func = dce(cse(r.func));
+    const func = dce(cse(r.func));
     verifyFunc(func);
+    if ((process.env.OBT_DEBUG ?? '').split(',').includes('core'))
+      process.stderr.write(`// OBT_DEBUG core: ${entry}, ${func.eqns.length} equations, hash ${hashFunc(func)}\n${printFunc(func)}\n`);
     return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
   }
 

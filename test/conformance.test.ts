@@ -58,7 +58,7 @@ for (const file of files(dir)) {
     const runs = directives.filter((d) => d.text.startsWith('run '));
     if (errors.length) {
       it('is rejected with the expected diagnostic', () => {
-        const prog = compile(text, { path: rel });
+        const prog = compile(text, { path: file });
         expect(prog.ok, 'the program should not type-check').toBe(false);
         const shown = prog.diagnostics.map(formatDiagnostic).join('\n');
         for (const d of errors) {
@@ -70,7 +70,7 @@ for (const file of files(dir)) {
       });
     } else {
       it('type-checks', () => {
-        const prog = compile(text, { path: rel });
+        const prog = compile(text, { path: file });
         expect(prog.diagnostics.map(formatDiagnostic).join('\n')).toBe('');
       });
     }
@@ -79,7 +79,7 @@ for (const file of files(dir)) {
         const m = /^run\s+(\w+)\s*(.*?)\s*=>\s*(.*?)(?:\s+tol=([\d.e+-]+))?$/.exec(d.text);
         expect(m, 'malformed run directive').toBeTruthy();
         const args = m![2]!.trim() ? m![2]!.split(' | ').map((a) => parseJson(a) as HostValue) : [];
-        const prog = compile(text, { path: rel });
+        const prog = compile(text, { path: file });
         const r = prog.run(m![1]!, args);
         const err = close(toJson(r.value), parseJson(m![3]!), m![4] ? Number(m![4]) : 1e-6);
         expect(err).toBeUndefined();

@@ -27,7 +27,7 @@ function makeSemantics(file: SourceFile) {
       return { file: file.path, items: items.children.map((c) => c.ast()), span: sp(this) } satisfies A.Module;
     },
     Import_plain(_kw, target, _as, alias): A.ImportDecl {
-      return { kind: 'import', target: target.ast(), alias: opt<string>(alias), span: sp(this) };
+      return { kind: 'import', target: target.ast(), alias: alias.children[0]?.sourceString, span: sp(this) };
     },
     ImportTarget_path(str) {
       return { kind: 'path', path: str.ast() };
