@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 
 const runs = Number(process.env.OBT_FUZZ_RUNS ?? 1500);
+const timeout = Math.max(120_000, runs * 60);
 const seeds = ['stdlib/nn.obt', 'stdlib/onebit.obt', 'stdlib/linear.obt', 'models/llama.obt', ...readdirSync(join(import.meta.dirname, 'conformance')).filter((f) => f.endsWith('.obt')).map((f) => `test/conformance/${f}`)].map((p) =>
   readFileSync(join(import.meta.dirname, '..', p), 'utf8'),
 );
@@ -20,10 +21,10 @@ function noThrow(src: string): void {
 describe('parser and checker robustness', () => {
   it('never throw on random token soup', () => {
     fc.assert(fc.property(fc.array(fc.constantFrom(...tokens), { maxLength: 40 }), (ts) => noThrow(ts.join(' '))), { numRuns: runs });
-  });
+  }, timeout);
   it('never throw on random strings', () => {
     fc.assert(fc.property(fc.string({ maxLength: 200 }), noThrow), { numRuns: Math.ceil(runs / 3) });
-  });
+  }, timeout);
   it('never throw on mutated real programs', () => {
     const mut = fc.tuple(fc.nat(seeds.length - 1), fc.nat(), fc.nat(20), fc.constantFrom(...tokens, '', ' '));
     fc.assert(
@@ -34,5 +35,5 @@ describe('parser and checker robustness', () => {
       }),
       { numRuns: runs },
     );
-  });
+  }, timeout);
 });
