@@ -4,9 +4,9 @@
 import { CompileError, Diagnostics, UserError, type Diagnostic } from './diag.ts';
 import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
 import { Elab } from './types/elab.ts';
-import { dimConst, dimValue } from './types/dim.ts';
+import { dimConst, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
-import { Mismatch, newBindings, resolveType, solveDeferred, unifyType } from './types/unify.ts';
+import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
 import type { Func } from './core/ir.ts';
 import { verifyFunc } from './core/verify.ts';
 import { cse, dce } from './core/opt.ts';
@@ -51,17 +51,28 @@ export class Program {
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
-  argTypes(f: FnInfo, args: HostValue[]): { types: Type[]; tensors: Tensor[] } {
+  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}): { types: Type[]; tensors: Tensor[] } {
     if (args.length !== f.decl.params.length) {
       throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
     }
     const tensors: Tensor[] = [];
-    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors));
+    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims));
     return { types, tensors };
   }
 
+  private readonly lowered = new Map<string, Lowered>();
+
   lower(entry: string, types: Type[]): Lowered {
     if (!this.ok) throw new CompileError(this.diagnostics);
+    const key = `${entry}(${types.map(typeToString).join(', ')})`;
+    const hit = this.lowered.get(key);
+    if (hit) return hit;
+    const low = this.lowerUncached(entry, types);
+    this.lowered.set(key, low);
+    return low;
+  }
+
+  private lowerUncached(entry: string, types: Type[]): Lowered {
     const f = this.entry(entry);
     const diags = new Diagnostics();
     const el = new Elab(this.loaded, diags);
@@ -74,9 +85,9 @@ export class Program {
   }
 
   /** Runs an entry on the reference interpreter. Returns the flat result tensors and their type. */
-  run(entry: string, args: HostValue[], opts: { f64?: boolean } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
+  run(entry: string, args: HostValue[], opts: { f64?: boolean; dims?: Record<string, number> } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     const f = this.entry(entry);
-    const { types, tensors } = this.argTypes(f, args);
+    const { types, tensors } = this.argTypes(f, args, opts.dims);
     const low = this.lower(entry, types);
     const outs = interpret(low.func, tensors, opts);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
@@ -93,39 +104,81 @@ export function compile(source: string, opts: CompileOptions = {}): Program {
 
 // ---- host values <-> types ---------------------------------------------------------------------
 
-function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[]): Type {
-  const b = newBindings(f.module, new Map(), true);
-  return hostFor(loaded, p.type, v, tensors, b, `argument ${p.name}`, f);
+function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>): Type {
+  const scope = newBindings(f.module, f.kinds, true);
+  for (const [k, n] of Object.entries(dims)) {
+    if (f.kinds.get(k)?.k !== 'dim') throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
+    scope.dims.set(k, dimConst(n));
+  }
+  return hostFor(loaded, p.type, v, tensors, scope, `argument ${p.name}`);
 }
 
 function isTensor(v: unknown): v is Tensor {
   return !!v && typeof v === 'object' && 'data' in (v as object) && 'shape' in (v as object) && 'dtype' in (v as object);
 }
 
-function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], b: ReturnType<typeof newBindings>, what: string, f: FnInfo): Type {
+/** The type of a host value read against a declared type (dims come from the data; layer and
+ *  type parameters from the declaration). Tensors are appended to `out` in flattening order. */
+function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], scope: Bindings, what: string): Type {
   if ((te.kind === 'name' || te.kind === 'applied') && isDType(te.name)) {
     const t = isTensor(v) ? v : fromNestedChecked(v, te.name, what);
+    if (t.dtype !== te.name && !(isTensor(v) && te.name === 'f32' && t.dtype === 'f32'))
+      throw new UserError(`${what}: expected a ${te.name} tensor, found ${t.dtype}`);
     out.push(t);
     return { k: 'tensor', dtype: t.dtype, shape: t.shape.map((n) => D(dimConst(n))) };
   }
   if (te.kind === 'tuple') {
-    if (!Array.isArray(v) || v.length !== te.elems.length) throw new UserError(`${what}: expected a tuple of ${te.elems.length} (a JSON array)`);
-    return { k: 'tuple', elems: te.elems.map((e, i) => hostFor(loaded, e, (v as HostValue[])[i]!, out, b, `${what}.${i}`, f)) };
+    if (!Array.isArray(v) || v.length !== te.elems.length) throw new UserError(`${what}: expected a tuple of ${te.elems.length} (an array)`);
+    return { k: 'tuple', elems: te.elems.map((e, i) => hostFor(loaded, e, (v as HostValue[])[i]!, out, scope, `${what}.${i}`)) };
   }
   if (te.kind === 'array') {
-    if (!Array.isArray(v)) throw new UserError(`${what}: expected an array (a JSON array)`);
-    const elems = v.map((e, i) => hostFor(loaded, te.elem, e, out, b, `${what}[${i}]`, f));
-    return { k: 'array', elem: elems[0] ?? { k: 'error' }, len: dimConst(v.length) };
+    if (!Array.isArray(v) || v.length === 0) throw new UserError(`${what}: expected a non-empty array`);
+    const elems = v.map((e, i) => hostFor(loaded, te.elem, e, out, scope, `${what}[${i}]`));
+    for (const e of elems) if (typeToString(e) !== typeToString(elems[0]!)) throw new UserError(`${what}: array elements differ (${typeToString(elems[0]!)} and ${typeToString(e)})`);
+    return { k: 'array', elem: elems[0]!, len: dimConst(v.length) };
   }
-  // a struct given as an object: its fields' values fix its dims
-  const s = lookupStruct(f.module, te.name);
-  if (!s || s.params.some((p) => p.kind.k !== 'dim')) throw new UserError(`${what}: cannot build a ${typeToStringTE(te)} from JSON; only structs whose parameters are all dims can be passed as objects`);
-  if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${s.name} as a JSON object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`);
+  // a struct (given as an object): layer/type parameters from the declaration, dims from the data
+  const bound = scope.types.get(te.name);
+  if (scope.kinds.get(te.name)?.k === 'type' || bound?.k === 'type')
+    throw new UserError(`${what}: cannot build a value of type parameter ${te.name} from host data; give the entry a concrete type`);
+  const s = bound?.k === 'ctor' ? bound.s : lookupStruct(scope.module, te.name);
+  if (!s) {
+    if (scope.kinds.get(te.name)?.k === 'ctor') throw new UserError(`${what}: cannot tell which layer type ${te.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`);
+    throw new UserError(`${what}: unknown type ${te.name}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${s.name} as an object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`);
   const obj = v as Record<string, HostValue>;
-  const sb = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])));
+  const sb = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])), true);
+  const args = te.kind === 'applied' ? te.args : [];
+  s.params.forEach((p, i) => {
+    const a = args[i];
+    if (p.kind.k === 'dim') {
+      // a dim the declaration (or the caller's `dims`) already fixes, e.g. H in Block[Lin, D, F, H, KV]
+      if (!a || a.kind === 'spread') return;
+      const de: A.DimExpr | undefined = a.kind === 'dim' ? a.dim : a.type.kind === 'name' ? { kind: 'var', name: a.type.name, span: a.type.span } : undefined;
+      if (!de) return;
+      try {
+        const d = evalDim(de, scope, true);
+        if (![...dimVars(d)].some((x) => x.startsWith('?'))) sb.dims.set(p.name, d);
+      } catch {
+        /* not known yet: inferred from the fields */
+      }
+      return;
+    }
+    if (!a || a.kind !== 'type') throw new UserError(`${what}: ${s.name}'s parameter ${p.name} must be given`);
+    if (p.kind.k === 'type') {
+      sb.types.set(p.name, { k: 'type', t: resolveType(a.type, scope) });
+      return;
+    }
+    const name = a.type.kind === 'name' ? a.type.name : '';
+    const outer = scope.types.get(name);
+    const ls = outer?.k === 'ctor' ? outer.s : scope.kinds.has(name) ? undefined : lookupStruct(scope.module, name);
+    if (!ls) throw new UserError(`${what}: cannot tell which layer type ${name || p.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`);
+    sb.types.set(p.name, { k: 'ctor', s: ls });
+  });
   for (const fd of s.decl.fields) {
     if (!(fd.name in obj)) throw new UserError(`${what}: field ${fd.name} of ${s.name} is missing`);
-    const ft = hostFor(loaded, fd.type, obj[fd.name]!, out, b, `${what}.${fd.name}`, f);
+    const ft = hostFor(loaded, fd.type, obj[fd.name]!, out, sb, `${what}.${fd.name}`);
     try {
       unifyType(fd.type, ft, sb);
     } catch (e) {
@@ -140,7 +193,11 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], b:
     if (e instanceof Mismatch) throw new UserError(`${what}: ${e.why}`);
     throw e;
   }
-  return { k: 'struct', s, args: s.params.map((p) => ({ k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) })) };
+  return {
+    k: 'struct',
+    s,
+    args: s.params.map((p) => (p.kind.k === 'dim' ? { k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) } : sb.types.get(p.name)!)),
+  };
 }
 
 function typeToStringTE(te: A.TypeExpr): string {

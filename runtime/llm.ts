@@ -1,0 +1,82 @@
+// Runs models/llama.obt on a loaded checkpoint with the reference interpreter: full-sequence
+// logits (for perplexity) and a one-token decode step with its KV cache (for generation).
+// Each entry is lowered once per shape and its Core IR reused.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compile, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
+import { CompileError } from '../compiler/diag.ts';
+import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
+import { interpret } from './ref/interp.ts';
+import { alloc, fromNested, type Tensor } from './tensor.ts';
+import { headDim, llamaValue, type Checkpoint } from './io/model.ts';
+
+export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
+
+function scalar(v: number, dtype: 'f32' | 'i32'): Tensor {
+  return fromNested(v, dtype);
+}
+
+interface Prepared {
+  low: Lowered;
+  inputs: Tensor[];
+}
+
+export class LlamaRunner {
+  private readonly weights: Record<string, unknown>;
+  private readonly prepared = new Map<string, Prepared>();
+
+  constructor(
+    readonly prog: Program,
+    readonly ck: Checkpoint,
+  ) {
+    this.weights = llamaValue(ck);
+  }
+
+  static fromFile(ck: Checkpoint, modelFile = DEFAULT_MODEL): LlamaRunner {
+    const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
+    if (!prog.ok) throw new CompileError(prog.diagnostics);
+    return new LlamaRunner(prog, ck);
+  }
+
+  private prepare(key: string, entry: string, args: HostValue[]): Prepared {
+    let p = this.prepared.get(key);
+    if (!p) {
+      const f = this.prog.entry(entry);
+      const c = this.ck.config;
+      const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads });
+      p = { low: this.prog.lower(entry, types), inputs: tensors };
+      this.prepared.set(key, p);
+    }
+    return p;
+  }
+
+  /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
+  logits(tokens: number[]): Float32Array {
+    const c = this.ck.config;
+    const tok = fromNested(tokens, 'i32');
+    const p = this.prepare(`fwd${tokens.length}`, 'forward_dense', [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const inputs = p.inputs.slice();
+    inputs[inputs.length - 3] = tok;
+    const outs = interpret(p.low.func, inputs);
+    return outs[0]!.data as Float32Array;
+  }
+
+  /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */
+  decoder(maxSeq = this.ck.config.seqLen): { step(token: number, pos: number): Float32Array } {
+    const c = this.ck.config;
+    const shape = [maxSeq, c.kvHeads, headDim(c)];
+    let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
+    const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
+    const p = this.prepare(`dec${maxSeq}`, 'decode_dense', [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const nW = p.inputs.length - 2 - cache.length - 2;
+    return {
+      step: (token: number, pos: number) => {
+        if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
+        const inputs = [...p.inputs.slice(0, nW), scalar(token, 'i32'), scalar(pos, 'i32'), ...cache, ...p.inputs.slice(p.inputs.length - 2)];
+        const outs = interpret(p.low.func, inputs);
+        cache = outs.slice(1);
+        return outs[0]!.data as Float32Array;
+      },
+    };
+  }
+}
