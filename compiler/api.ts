@@ -9,7 +9,7 @@ import { D, isDType, typeToString, type Type } from './types/types.ts';
 import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
 import type { Func } from './core/ir.ts';
 import { verifyFunc } from './core/verify.ts';
-import { cse, dce } from './core/opt.ts';
+import { cse, dce, foldTransposes } from './core/opt.ts';
 import { hashFunc } from './core/hash.ts';
 import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
@@ -77,7 +77,7 @@ export class Program {
     const diags = new Diagnostics();
     const el = new Elab(this.loaded, diags);
     const r = el.lowerEntry(f, types);
-    const func = dce(cse(r.func));
+    const func = dce(foldTransposes(cse(r.func)));
     verifyFunc(func);
     if ((process.env.OBT_DEBUG ?? '').split(',').includes('core'))
       process.stderr.write(`// OBT_DEBUG core: ${entry}, ${func.eqns.length} equations, hash ${hashFunc(func)}\n${printFunc(func)}\n`);

@@ -1,6 +1,7 @@
 // Core IR clean-up passes: common-subexpression elimination and dead-code elimination.
 import type { Atom, Eqn, Func, Var } from './ir.ts';
 import { canonical } from './hash.ts';
+import type { PrimParams } from '../prims/names.ts';
 
 function mapAtom(a: Atom, sub: Map<number, Var>): Atom {
   return a.kind === 'var' ? (sub.get(a.id) ?? a) : a;
@@ -47,4 +48,33 @@ export function dce(f: Func): Func {
     for (const a of e.args) if (a.kind === 'var') live.add(a.id);
   }
   return { params: f.params, eqns: keep.reverse(), results: f.results };
+}
+
+/** dot_general(transpose(a), b) → dot_general(a, b) with remapped axes, when the free axes keep
+ *  their relative order (so the output layout is unchanged). Saves the transposed copy. */
+export function foldTransposes(f: Func): Func {
+  const producer = new Map<number, Eqn>();
+  for (const e of f.eqns) for (const o of e.outs) producer.set(o.id, e);
+  const eqns = f.eqns.map((e) => {
+    if (e.prim !== 'dot_general') return e;
+    const p = e.params as PrimParams['dot_general'];
+    const args = e.args.slice();
+    const batch: [number[], number[]] = [p.batch[0].slice(), p.batch[1].slice()];
+    const contract: [number[], number[]] = [p.contract[0].slice(), p.contract[1].slice()];
+    for (const side of [0, 1] as const) {
+      const a = args[side]!;
+      if (a.kind !== 'var') continue;
+      const t = producer.get(a.id);
+      if (!t || t.prim !== 'transpose') continue;
+      const perm = (t.params as PrimParams['transpose']).perm;
+      const used = new Set([...batch[side], ...contract[side]]);
+      const free = perm.map((_, j) => j).filter((j) => !used.has(j)).map((j) => perm[j]!);
+      if (free.some((v, i) => i > 0 && v < free[i - 1]!)) continue;
+      batch[side] = batch[side].map((j) => perm[j]!);
+      contract[side] = contract[side].map((j) => perm[j]!);
+      args[side] = t.args[0]!;
+    }
+    return { ...e, args, params: { batch, contract } } as Eqn;
+  });
+  return { ...f, eqns };
 }

@@ -71,24 +71,50 @@ export const dot_general: PrimDef<'dot_general'> = {
     const M = numel(fa.map((x) => a!.shape[x]!));
     const K = numel(ca.map((x) => a!.shape[x]!));
     const N = numel(fb.map((x) => b!.shape[x]!));
-    const A = permuted(a!, [...ba, ...fa, ...ca]); // [B, M, K]
-    const Bm = permuted(b!, [...bb, ...cb, ...fb]); // [B, K, N]
     const out = alloc(a!.dtype, shape, ctx.f64);
-    const acc = new Float64Array(N);
-    const fin = finish(a!.dtype);
-    for (let bi = 0; bi < B; bi++)
-      for (let m = 0; m < M; m++) {
-        acc.fill(0);
-        const aoff = (bi * M + m) * K;
-        for (let k = 0; k < K; k++) {
-          const av = A[aoff + k]!;
-          if (av === 0) continue;
-          const boff = (bi * K + k) * N;
-          for (let n = 0; n < N; n++) acc[n] += av * Bm[boff + n]!;
+    const o = out.data;
+    const round = a!.dtype === 'f32' ? (x: number) => x : finish(a!.dtype);
+    const oa = [...ba, ...fa, ...ca];
+    const A = oa.every((v, i) => v === i) ? Float64Array.from(a!.data) : permuted(a!, oa); // [B, M, K]
+    if (K >= 16) {
+      // long contractions: each output is a dot product of two contiguous rows
+      const ob = [...bb, ...fb, ...cb];
+      const Bm = ob.every((v, i) => v === i) ? Float64Array.from(b!.data) : permuted(b!, ob); // [B, N, K]
+      for (let bi = 0; bi < B; bi++)
+        for (let m = 0; m < M; m++) {
+          const aoff = (bi * M + m) * K;
+          const ooff = (bi * M + m) * N;
+          for (let n = 0; n < N; n++) {
+            const boff = (bi * N + n) * K;
+            let s0 = 0;
+            let s1 = 0;
+            let k = 0;
+            for (; k + 1 < K; k += 2) {
+              s0 += A[aoff + k]! * Bm[boff + k]!;
+              s1 += A[aoff + k + 1]! * Bm[boff + k + 1]!;
+            }
+            if (k < K) s0 += A[aoff + k]! * Bm[boff + k]!;
+            o[ooff + n] = round(s0 + s1);
+          }
         }
-        const ooff = (bi * M + m) * N;
-        for (let n = 0; n < N; n++) out.data[ooff + n] = fin(acc[n]!);
-      }
+    } else {
+      // short contractions (attention scores over a head's few dims): accumulate rows of b
+      const ob = [...bb, ...cb, ...fb];
+      const Bm = ob.every((v, i) => v === i) ? Float64Array.from(b!.data) : permuted(b!, ob); // [B, K, N]
+      const acc = new Float64Array(N);
+      for (let bi = 0; bi < B; bi++)
+        for (let m = 0; m < M; m++) {
+          acc.fill(0);
+          const aoff = (bi * M + m) * K;
+          for (let k = 0; k < K; k++) {
+            const av = A[aoff + k]!;
+            const boff = (bi * K + k) * N;
+            for (let n = 0; n < N; n++) acc[n] += av * Bm[boff + n]!;
+          }
+          const ooff = (bi * M + m) * N;
+          for (let n = 0; n < N; n++) o[ooff + n] = round(acc[n]!);
+        }
+    }
     return [out];
   },
 };

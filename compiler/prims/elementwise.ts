@@ -90,7 +90,11 @@ export function unaryPrim<P extends UnaryPrim>(name: P): PrimDef<P> {
     },
     eval([a], _p, ctx) {
       const out = alloc(a!.dtype, a!.shape, ctx.f64);
-      mapN([a!], out, f);
+      if (a!.dtype === 'f32') {
+        const x = a!.data;
+        const o = out.data;
+        for (let i = 0; i < o.length; i++) o[i] = f(x[i]!);
+      } else mapN([a!], out, f);
       return [out];
     },
   };
@@ -116,8 +120,37 @@ const binaryFns: Record<BinaryPrim, BinSpec> = {
   shr: { f: (x, y, d) => (d === 'u32' ? (y >= 32 ? 0 : x >>> y) : x >> Math.min(y, 31)), allow: isInt },
 };
 
+/** Float fast paths: plain loops without per-element dtype handling (typed arrays round on store). */
+const FLOAT_FAST: Partial<Record<BinaryPrim, (a: ArrayLike<number>, b: ArrayLike<number>, o: Float32Array | Float64Array, sa: boolean, sb: boolean) => void>> = {
+  add: (a, b, o, sa, sb) => {
+    const n = o.length;
+    if (!sa && !sb) for (let i = 0; i < n; i++) o[i] = a[i]! + b[i]!;
+    else if (sb) for (let i = 0, y = b[0]!; i < n; i++) o[i] = a[i]! + y;
+    else for (let i = 0, x = a[0]!; i < n; i++) o[i] = x + b[i]!;
+  },
+  sub: (a, b, o, sa, sb) => {
+    const n = o.length;
+    if (!sa && !sb) for (let i = 0; i < n; i++) o[i] = a[i]! - b[i]!;
+    else if (sb) for (let i = 0, y = b[0]!; i < n; i++) o[i] = a[i]! - y;
+    else for (let i = 0, x = a[0]!; i < n; i++) o[i] = x - b[i]!;
+  },
+  mul: (a, b, o, sa, sb) => {
+    const n = o.length;
+    if (!sa && !sb) for (let i = 0; i < n; i++) o[i] = a[i]! * b[i]!;
+    else if (sb) for (let i = 0, y = b[0]!; i < n; i++) o[i] = a[i]! * y;
+    else for (let i = 0, x = a[0]!; i < n; i++) o[i] = x * b[i]!;
+  },
+  div: (a, b, o, sa, sb) => {
+    const n = o.length;
+    if (!sa && !sb) for (let i = 0; i < n; i++) o[i] = a[i]! / b[i]!;
+    else if (sb) for (let i = 0, y = b[0]!; i < n; i++) o[i] = a[i]! / y;
+    else for (let i = 0, x = a[0]!; i < n; i++) o[i] = x / b[i]!;
+  },
+};
+
 export function binaryPrim<P extends BinaryPrim>(name: P): PrimDef<P> {
   const { f, allow } = binaryFns[name];
+  const fast = FLOAT_FAST[name];
   return {
     name,
     infer(args) {
@@ -130,7 +163,10 @@ export function binaryPrim<P extends BinaryPrim>(name: P): PrimDef<P> {
     eval(args, _p, ctx) {
       const dtype = args[0]!.dtype;
       const out = alloc(dtype, elementwiseShape(name, args), ctx.f64);
-      mapN(args, out, (x, y) => f(x!, y!, dtype));
+      if (fast && dtype === 'f32') {
+        const n = out.data.length;
+        fast(args[0]!.data, args[1]!.data, out.data as Float32Array, args[0]!.shape.length === 0 && n !== 1, args[1]!.shape.length === 0 && n !== 1);
+      } else mapN(args, out, (x, y) => f(x!, y!, dtype));
       return [out];
     },
   };
@@ -174,7 +210,10 @@ export const select: PrimDef<'select'> = {
   },
   eval(args, _p, ctx) {
     const out = alloc(args[1]!.dtype, elementwiseShape('select', args.map((a) => ({ dtype: a.dtype, shape: a.shape }))), ctx.f64);
-    mapN(args, out, (c, a, b) => (c ? a! : b!));
+    const n = out.data.length;
+    const [c, a, b] = args.map((t) => t.data) as unknown as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+    const [sc, sa, sb] = args.map((t) => t.shape.length === 0 && n !== 1);
+    for (let i = 0; i < n; i++) out.data[i] = c[sc ? 0 : i] ? a[sa ? 0 : i]! : b[sb ? 0 : i]!;
     return [out];
   },
 };

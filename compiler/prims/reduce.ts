@@ -82,6 +82,22 @@ export function reducePrim<P extends ReducePrim>(name: P): PrimDef<P> {
         return [out];
       }
       // accumulate in f64, round once at the end
+      const rank = a!.shape.length;
+      if (p.axes.length === 1 && p.axes[0] === rank - 1 && a!.dtype === 'f32') {
+        // the common case (softmax, norms): contiguous rows
+        const len = a!.shape[rank - 1]!;
+        const out = alloc('f32', shape, ctx.f64);
+        const rows = out.data.length;
+        for (let r = 0; r < rows; r++) {
+          const base = r * len;
+          let v = name === 'reduce_sum' ? 0 : x[base]!;
+          if (name === 'reduce_sum') for (let i = 0; i < len; i++) v += x[base + i]!;
+          else if (name === 'reduce_max') for (let i = 1; i < len; i++) { const y = x[base + i]!; if (y > v || Number.isNaN(y)) v = y; }
+          else for (let i = 1; i < len; i++) { const y = x[base + i]!; if (y < v || Number.isNaN(y)) v = y; }
+          out.data[r] = len === 0 ? (name === 'reduce_sum' ? 0 : name === 'reduce_max' ? -Infinity : Infinity) : v;
+        }
+        return [out];
+      }
       const acc = new Float64Array(shape.reduce((s, d) => s * d, 1)).fill(name === 'reduce_sum' ? 0 : name === 'reduce_max' ? -Infinity : Infinity);
       const op =
         name === 'reduce_sum'
