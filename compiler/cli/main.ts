@@ -9,10 +9,19 @@ import { hashFunc } from '../core/hash.ts';
 import { printModule } from '../syntax/print.ts';
 import { toNested } from '../../runtime/tensor.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
+import { LoadError } from '../../runtime/io/model.ts';
+import { generateCmd, pplCmd } from './llm_commands.ts';
 
 const USAGE = `usage: obtc <command> [options]
 
 commands:
+  generate [--weights FILE] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
+           [--temperature T] [--top-p P] [--seed S] [--ids]
+                                        generate text (default: the shipped stories260K;
+                                        --temperature 0 is greedy); tokens/s on stderr
+  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
+                                        perplexity by the README's protocol; the last line
+                                        of stdout is ppl=… ce=… tokens=… windows=…
   check FILE...                         type-check; diagnostics on stderr, exit 1 on errors
   run FILE --entry NAME [ARG...]        run an entry on the reference interpreter; each ARG
                                         is a JSON literal (number, nested array, or object for
@@ -50,7 +59,7 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape'].includes(k)) {
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq'].includes(k)) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -157,6 +166,10 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         io.out(printFunc(low.func) + '\n');
         return 0;
       }
+      case 'generate':
+        return await generateCmd(flags, io);
+      case 'ppl':
+        return await pplCmd(flags, io);
       default:
         throw new Usage(`unknown command ${cmd}`);
     }
@@ -189,6 +202,10 @@ function reportError(e: unknown, io: CliIO): number {
   if (e instanceof CompileError) {
     for (const d of e.diagnostics) io.err(formatDiagnostic(d as Diagnostic) + '\n\n');
     io.err(`obtc: ${e.diagnostics.filter((d) => d.severity === 'error').length} error(s)\n`);
+    return 1;
+  }
+  if (e instanceof LoadError) {
+    io.err(`obtc: error: ${e.message}\n`);
     return 1;
   }
   if (e instanceof UserError) {
