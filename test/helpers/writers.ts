@@ -1,0 +1,228 @@
+// Test helpers that write model files in other formats from a loaded checkpoint: GGUF v3 (F32,
+// F16, Q8_0 tensors) and Hugging Face safetensors (F32/F16/BF16, with q/k in rotate-half order).
+import type { Checkpoint } from '../../runtime/io/model.ts';
+import type { TokenizerData } from '../../runtime/io/tokenizer.ts';
+
+function f32ToHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  let e = ((u >>> 23) & 0xff) - 127 + 15;
+  let m = u & 0x7fffff;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    m = (m | 0x800000) >> (1 - e);
+    if (m & 0x1000) m += 0x2000;
+    return sign | (m >> 13);
+  }
+  if (e >= 31) return sign | 0x7c00;
+  if (m & 0x1000) {
+    m += 0x2000;
+    if (m & 0x800000) {
+      m = 0;
+      e++;
+    }
+  }
+  return sign | (e << 10) | (m >> 13);
+}
+
+class Buf {
+  parts: Uint8Array[] = [];
+  len = 0;
+  push(b: Uint8Array) {
+    this.parts.push(b);
+    this.len += b.length;
+  }
+  u32(v: number) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    this.push(b);
+  }
+  u64(v: number) {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    this.push(b);
+  }
+  f32(v: number) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+  }
+  str(s: string) {
+    const e = new TextEncoder().encode(s);
+    this.u64(e.length);
+    this.push(e);
+  }
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.len);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+const CANON_TO_GGUF = (n: string): string => {
+  const [base, l] = n.split('.');
+  const g: Record<string, string> = {
+    token_embedding: 'token_embd.weight',
+    rms_final: 'output_norm.weight',
+    wcls: 'output.weight',
+    rms_att: 'attn_norm.weight',
+    wq: 'attn_q.weight',
+    wk: 'attn_k.weight',
+    wv: 'attn_v.weight',
+    wo: 'attn_output.weight',
+    rms_ffn: 'ffn_norm.weight',
+    w1: 'ffn_gate.weight',
+    w2: 'ffn_down.weight',
+    w3: 'ffn_up.weight',
+  };
+  return l === undefined ? g[base!]! : `blk.${l}.${g[base!]!}`;
+};
+
+/** GGUF v3 with the given type for 2-D tensors (norms stay F32, as llama.cpp does). */
+export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F16' | 'Q8_0'): Uint8Array {
+  const c = ck.config;
+  const h = new Buf();
+  h.push(new TextEncoder().encode('GGUF'));
+  h.u32(3);
+  const names = [...ck.tensors.keys()].filter((n) => !n.startsWith('freq_cis'));
+  h.u64(names.length);
+  const kv: [string, number, (b: Buf) => void][] = [
+    ['general.architecture', 8, (b) => b.str('llama')],
+    ['llama.embedding_length', 4, (b) => b.u32(c.dim)],
+    ['llama.feed_forward_length', 4, (b) => b.u32(c.hidden)],
+    ['llama.block_count', 4, (b) => b.u32(c.layers)],
+    ['llama.attention.head_count', 4, (b) => b.u32(c.heads)],
+    ['llama.attention.head_count_kv', 4, (b) => b.u32(c.kvHeads)],
+    ['llama.context_length', 4, (b) => b.u32(c.seqLen)],
+    ['llama.attention.layer_norm_rms_epsilon', 6, (b) => b.f32(c.eps)],
+    ['tokenizer.ggml.bos_token_id', 4, (b) => b.u32(tk.bos)],
+    ['tokenizer.ggml.eos_token_id', 4, (b) => b.u32(tk.eos)],
+    ['tokenizer.ggml.tokens', 9, (b) => { b.u32(8); b.u64(tk.pieces.length); for (const p of tk.pieces) b.str(p); }],
+    ['tokenizer.ggml.scores', 9, (b) => { b.u32(6); b.u64(tk.scores.length); for (const s of tk.scores) b.f32(s); }],
+  ];
+  h.u64(kv.length);
+  for (const [k, type, w] of kv) {
+    h.str(k);
+    h.u32(type);
+    w(h);
+  }
+  const data = new Buf();
+  const align = () => {
+    while (data.len % 32) data.push(new Uint8Array(1));
+  };
+  for (const n of names) {
+    const t = ck.tensors.get(n)!;
+    const type = t.shape.length === 2 ? matType : 'F32';
+    h.str(CANON_TO_GGUF(n));
+    h.u32(t.shape.length);
+    for (const d of [...t.shape].reverse()) h.u64(d);
+    h.u32({ F32: 0, F16: 1, Q8_0: 8 }[type]);
+    align();
+    h.u64(data.len);
+    const x = t.data as Float32Array;
+    if (type === 'F32') data.push(new Uint8Array(Float32Array.from(x).buffer));
+    else if (type === 'F16') data.push(new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer));
+    else {
+      const blk = new Uint8Array((x.length / 32) * 34);
+      const dv = new DataView(blk.buffer);
+      for (let b = 0; b < x.length / 32; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+        const d = amax / 127;
+        const dh = f32ToHalf(d);
+        dv.setUint16(b * 34, dh, true);
+        for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, d ? Math.round(x[b * 32 + j]! / d) : 0);
+      }
+      data.push(blk);
+    }
+  }
+  const head = h.bytes();
+  const pad = (32 - (head.length % 32)) % 32;
+  const out = new Uint8Array(head.length + pad + data.len);
+  out.set(head, 0);
+  out.set(data.bytes(), head.length + pad);
+  return out;
+}
+
+const CANON_TO_HF = (n: string): string => {
+  const [base, l] = n.split('.');
+  const g: Record<string, string> = {
+    token_embedding: 'model.embed_tokens.weight',
+    rms_final: 'model.norm.weight',
+    wcls: 'lm_head.weight',
+    rms_att: 'input_layernorm.weight',
+    wq: 'self_attn.q_proj.weight',
+    wk: 'self_attn.k_proj.weight',
+    wv: 'self_attn.v_proj.weight',
+    wo: 'self_attn.o_proj.weight',
+    rms_ffn: 'post_attention_layernorm.weight',
+    w1: 'mlp.gate_proj.weight',
+    w2: 'mlp.down_proj.weight',
+    w3: 'mlp.up_proj.weight',
+  };
+  return l === undefined ? g[base!]! : `model.layers.${l}.${g[base!]!}`;
+};
+
+/** Rows from adjacent pairs (2i, 2i+1) to Hugging Face's rotate-half order (i, i + hd/2). */
+function permuteRope(x: Float32Array, rows: number, cols: number, heads: number): Float32Array {
+  const hd = rows / heads;
+  const out = new Float32Array(x.length);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < hd / 2; i++)
+      for (let half = 0; half < 2; half++) out.set(x.subarray((h * hd + 2 * i + half) * cols, (h * hd + 2 * i + half + 1) * cols), (h * hd + half * (hd / 2) + i) * cols);
+  return out;
+}
+
+export function writeSafetensors(ck: Checkpoint, dtype: 'F32' | 'F16' | 'BF16'): { bytes: Uint8Array; config: string } {
+  const c = ck.config;
+  const names = [...ck.tensors.keys()].filter((n) => !n.startsWith('freq_cis'));
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  for (const n of names) {
+    const t = ck.tensors.get(n)!;
+    let x = t.data as Float32Array;
+    if (n.startsWith('wq.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.heads);
+    if (n.startsWith('wk.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.kvHeads);
+    let b: Uint8Array;
+    if (dtype === 'F32') b = new Uint8Array(Float32Array.from(x).buffer);
+    else if (dtype === 'F16') b = new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer);
+    else
+      b = new Uint8Array(
+        Uint16Array.from(x, (v) => {
+          const u = new Uint32Array(new Float32Array([v]).buffer)[0]!;
+          return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even, as torch does
+        }).buffer,
+      );
+    header[CANON_TO_HF(n)] = { dtype, shape: t.shape, data_offsets: [off, off + b.length] };
+    chunks.push(b);
+    off += b.length;
+  }
+  const hj = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + hj.length + off);
+  new DataView(out.buffer).setBigUint64(0, BigInt(hj.length), true);
+  out.set(hj, 8);
+  let o = 8 + hj.length;
+  for (const ch of chunks) {
+    out.set(ch, o);
+    o += ch.length;
+  }
+  const config = JSON.stringify({
+    hidden_size: c.dim,
+    intermediate_size: c.hidden,
+    num_hidden_layers: c.layers,
+    num_attention_heads: c.heads,
+    num_key_value_heads: c.kvHeads,
+    vocab_size: c.vocab,
+    max_position_embeddings: c.seqLen,
+    rms_norm_eps: c.eps,
+    rope_theta: c.ropeTheta,
+    tie_word_embeddings: ck.sharedHead,
+  });
+  return { bytes: out, config };
+}
