@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 import { CompileError, formatDiagnostic } from '../compiler/diag.ts';
 import type { Tensor } from '../runtime/tensor.ts';
+import { loadModel } from '../runtime/io/load.ts';
+import { LlamaRunner } from '../runtime/llm.ts';
 
 const root = join(import.meta.dirname, '..');
 const load = (rel: string) => {
@@ -15,13 +17,36 @@ const load = (rel: string) => {
 };
 const scalar = (t: unknown) => (t as Tensor).data[0]!;
 
-function main(): void {
+async function generate(): Promise<void> {
+  const { checkpoint, tokenizer } = await loadModel(join(root, 'data/stories260K.bin'));
+  const c = checkpoint.config;
+  const runner = LlamaRunner.fromFile(checkpoint);
+  const steps = 120;
+  const dec = runner.decoder(steps);
+  const ids = [tokenizer.data.bos];
+  const t = performance.now();
+  for (let pos = 0; pos < steps; pos++) {
+    const l = dec.step(ids[ids.length - 1]!, pos);
+    let best = 0;
+    for (let j = 1; j < c.vocab; j++) if (l[j]! > l[best]!) best = j;
+    if (best === tokenizer.data.bos || best === tokenizer.data.eos) break;
+    ids.push(best);
+  }
+  const secs = (performance.now() - t) / 1000;
+  console.log(`stories260K (data/stories260K.bin: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads / ${c.kvHeads} KV heads, vocab ${c.vocab}),`);
+  console.log(`run by models/llama.obt as Llama[Dense, ...], greedy from BOS (obtc generate --temperature 0):\n`);
+  console.log('  ' + tokenizer.decode(ids).replace(/\n/g, '\n  '));
+  console.log(`\n  ${ids.length - 1} tokens, ${((ids.length - 1) / secs).toFixed(1)} tokens/s on the reference interpreter\n`);
+}
+
+async function main(): Promise<void> {
   const t0 = performance.now();
   const files = ['stdlib/nn.obt', 'stdlib/linear.obt', 'stdlib/onebit.obt', 'stdlib/optim.obt', 'models/llama.obt', 'examples/train_step.obt'];
   for (const f of files) load(f);
   console.log(`obt — a typed tensor language for 1-bit LLaMA models\n`);
   console.log(`type-checked ${files.join(', ')}`);
   console.log(`  (models/llama.obt is instantiated with Dense, OneBit and OneBitTrain layers)\n`);
+  await generate();
 
   const demo = load('examples/onebit_demo.obt').run('main', [7]).value as unknown[];
   const [svidErr, rank1Err, cos, words] = demo.map(scalar);
@@ -45,11 +70,11 @@ function main(): void {
   console.log('One Llama definition, three layer types (examples/tiny_llama.obt, 2 blocks, D=16, GQA 4/2):');
   console.log(`  Llama[OneBit] (packed) vs Llama[OneBitTrain]: max |Δlogit| = ${maxDiff.toExponential(2)}`);
   console.log(`  Llama[OneBit] vs its random Llama[Dense] teacher, before any distillation: top-1 agrees on ${agree}/${T} tokens`);
-  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — next: loaders and generation (issue 4), autodiff and distillation (issue 5)`);
+  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — next: autodiff and OneBit distillation (obtc quantize)`);
 }
 
 try {
-  main();
+  await main();
 } catch (e) {
   if (e instanceof CompileError) {
     for (const d of e.diagnostics) console.error(formatDiagnostic(d));
