@@ -88,7 +88,7 @@ export async function pplCmd(flags: Flags, io: CliIO): Promise<number> {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
-  const r = perplexity(stream, seq, checkpoint.config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows));
+  const r = perplexity(stream, seq, checkpoint.config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(formatPpl(r) + '\n');
   return 0;
