@@ -62,7 +62,8 @@ export function roundF16(x: number): number {
   return sign * roundEven(ax / ulp) * ulp;
 }
 
-function roundEven(q: number): number {
+/** Rounds to the nearest integer, ties to even. */
+export function roundEven(q: number): number {
   const f = Math.floor(q);
   const r = q - f;
   if (r > 0.5) return f + 1;

@@ -3,6 +3,7 @@
 import type { TensorType } from '../core/ir.ts';
 import { alloc, numel, type Tensor } from '../../runtime/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
+import { stridedCopy } from './strided.ts';
 import type { PrimParams } from './names.ts';
 import { finish } from './elementwise.ts';
 
@@ -34,23 +35,8 @@ export function dotShape(a: TensorType, b: TensorType, p: P): number[] {
 /** Copies t into a Float64Array laid out with axes in the given order. */
 function permuted(t: Tensor, order: number[]): Float64Array {
   const st = stridesOf(t.shape);
-  const shape = order.map((i) => t.shape[i]!);
-  const strides = order.map((i) => st[i]!);
-  const n = numel(shape);
-  const out = new Float64Array(n);
-  const idx = new Array<number>(shape.length).fill(0);
-  let s = 0;
-  for (let i = 0; i < n; i++) {
-    out[i] = t.data[s]!;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      idx[d]!++;
-      s += strides[d]!;
-      if (idx[d]! < shape[d]!) break;
-      s -= strides[d]! * shape[d]!;
-      idx[d] = 0;
-    }
-  }
-  return out;
+  const d = stridedCopy(t, order.map((i) => t.shape[i]!), order.map((i) => st[i]!), 0, true).data;
+  return d instanceof Float64Array ? d : Float64Array.from(d);
 }
 
 export const dot_general: PrimDef<'dot_general'> = {

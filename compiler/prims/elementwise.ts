@@ -2,20 +2,12 @@
 // Operands of an elementwise primitive have identical shapes (lowering inserts broadcast_in_dim),
 // except that a rank-0 literal operand stands for a filled tensor.
 import type { TensorType } from '../core/ir.ts';
-import { alloc, roundF16, type Tensor } from '../../runtime/tensor.ts';
+import { alloc, roundEven, roundF16, type Tensor } from '../../runtime/tensor.ts';
 import { isFloat, isInt, type DType } from '../types/types.ts';
 import { fail, type PrimDef } from './def.ts';
 import type { BinaryPrim, ComparePrim, UnaryPrim } from './names.ts';
 
 type Num = (x: number) => number;
-
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const r = x - f;
-  if (r > 0.5) return f + 1;
-  if (r < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 /** Brings a computed number into the value set of a dtype. */
 export function finish(dtype: DType): Num {
@@ -75,7 +67,7 @@ const unaryFns: Record<UnaryPrim, { f: Num; allow: (d: DType) => boolean }> = {
   sign: { f: (x) => (x > 0 ? 1 : x < 0 ? -1 : x), allow: (d) => d !== 'bool' && d !== 'sign' },
   floor: { f: Math.floor, allow: isFloat },
   ceil: { f: Math.ceil, allow: isFloat },
-  round: { f: roundHalfEven, allow: isFloat },
+  round: { f: roundEven, allow: isFloat },
   not: { f: (x) => (x ? 0 : 1), allow: (d) => d === 'bool' },
 };
 

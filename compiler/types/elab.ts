@@ -128,6 +128,13 @@ export class Elab implements ops.OpCtx {
     }
   }
 
+  /** A value of type t made of fresh parameters of a builder (one per leaf). */
+  paramValue(b: CoreBuilder, t: Type, name: string): Val {
+    const vars = this.leafTypes(t, name).map((l) => b.param(l.t));
+    let k = 0;
+    return this.fromLeaves(t, () => vars[k++]!);
+  }
+
   /** Leaf tensor types and path names of a type (flattening order). */
   leafTypes(t: Type, path: string, out: { path: string; t: TensorType }[] = []): { path: string; t: TensorType }[] {
     switch (t.k) {
@@ -843,38 +850,24 @@ export class Elab implements ops.OpCtx {
     const argTypes = args.map((a) => a.t as Type);
     for (const [i, a] of args.entries())
       if (a.k === 'closure' || a.k === 'str' || a.k === 'module') throw new UserError(`a function with a gradient rule takes tensors and structs only`, f.decl.params[i]!.span);
-    // forward body
-    const fb = new CoreBuilder(this.supply, outer, false);
-    this.b = fb;
-    const fscope: Scope = new Map(scope);
-    const fparams = argTypes.map((t, i) => {
-      const vars = this.leafTypes(t, f.decl.params[i]!.name).map((l) => fb.param(l.t));
-      let k = 0;
-      const v = this.fromLeaves(t, () => vars[k++]!);
-      fscope.set(f.decl.params[i]!.name, v);
-      return v;
-    });
-    let r = this.expr(f.decl.body, { module: f.module, env, scope: fscope });
+    // both bodies start from the parameters as fresh leaves of a closed builder
+    const open = (): { b: CoreBuilder; scope: Scope } => {
+      const b = new CoreBuilder(this.supply, outer, false);
+      this.b = b;
+      const sc: Scope = new Map(scope);
+      argTypes.forEach((t, i) => sc.set(f.decl.params[i]!.name, this.paramValue(b, t, f.decl.params[i]!.name)));
+      return { b, scope: sc };
+    };
+    const fo = open();
+    let r = this.expr(f.decl.body, { module: f.module, env, scope: fo.scope });
     if (f.decl.ret) r = this.coerceTo(r, resolveType(f.decl.ret, env), resultSpan(f.decl.body), `result of ${f.name}`);
-    const fwd = fb.finish(this.atoms(r)).func;
-    void fparams;
+    const fwd = fo.b.finish(this.atoms(r)).func;
     // backward body: (primals..., cotangents...) -> cotangent per primal leaf
-    const bb = new CoreBuilder(this.supply, outer, false);
-    this.b = bb;
-    const bscope: Scope = new Map(scope);
-    const primals = argTypes.map((t, i) => {
-      const vars = this.leafTypes(t, f.decl.params[i]!.name).map((l) => bb.param(l.t));
-      let k = 0;
-      const v = this.fromLeaves(t, () => vars[k++]!);
-      bscope.set(f.decl.params[i]!.name, v);
-      return v;
-    });
-    void primals;
+    const bo = open();
+    const bb = bo.b;
     const rt = r.t as Type;
-    const dyVars = this.leafTypes(rt, 'dy').map((l) => bb.param(l.t));
-    let k = 0;
-    bscope.set(f.decl.gradRule!.dy, this.fromLeaves(rt, () => dyVars[k++]!));
-    const g = this.expr(f.decl.gradRule!.body, { module: f.module, env, scope: bscope });
+    bo.scope.set(f.decl.gradRule!.dy, this.paramValue(bb, rt, 'dy'));
+    const g = this.expr(f.decl.gradRule!.body, { module: f.module, env, scope: bo.scope });
     const bwd = bb.finish(this.atoms(g)).func;
     this.b = outer;
     const outs = outer.emit('custom_vjp', args.flatMap((a) => this.atoms(a)), { fwd, bwd, name: f.name });
