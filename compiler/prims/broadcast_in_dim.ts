@@ -23,4 +23,15 @@ export const broadcast_in_dim: PrimDef<'broadcast_in_dim'> = {
     p.dims.forEach((d, i) => (srcStrides[d] = a!.shape[i] === 1 ? 0 : st[i]!));
     return [stridedCopy(a!, p.shape, srcStrides, 0, ctx.f64)];
   },
+  vjp(b, [a], _o, p, [ct]) {
+    if (!ct) return [undefined];
+    // sum over the new axes and over the stretched size-1 axes, then restore the operand's shape
+    const x = a!.type.shape;
+    const axes = p.shape.map((_, j) => j).filter((j) => {
+      const i = p.dims.indexOf(j);
+      return i < 0 || (x[i] === 1 && p.shape[j] !== 1);
+    });
+    const s = axes.length ? b.emit('reduce_sum', [ct], { axes }) : ct;
+    return [b.emit('reshape', [s], { shape: x })];
+  },
 };

@@ -31,4 +31,14 @@ export const concat: PrimDef<'concat'> = {
     }
     return [out];
   },
+  vjp(b, args, [y], p, [ct]) {
+    if (!ct) return args.map(() => undefined);
+    let off = 0;
+    return args.map((a) => {
+      const start = y!.type.shape.map((_, i) => (i === p.axis ? off : 0));
+      const stop = y!.type.shape.map((d, i) => (i === p.axis ? off + a.type.shape[i]! : d));
+      off += a.type.shape[p.axis]!;
+      return b.emit('slice', [ct], { start, stop, step: stop.map(() => 1) });
+    });
+  },
 };

@@ -2,7 +2,9 @@
 // state), custom_vjp (a function with a user gradient rule; evaluates its forward body), and
 // stop_gradient (identity whose derivative is zero).
 import { sameType, typeStr } from '../core/ir.ts';
-import { fail, type PrimDef } from './def.ts';
+import { fail, noGrad, type PrimDef } from './def.ts';
+import { zeros } from './vjp_util.ts';
+import { InternalError } from '../diag.ts';
 
 export const iterate: PrimDef<'iterate'> = {
   name: 'iterate',
@@ -25,6 +27,10 @@ export const iterate: PrimDef<'iterate'> = {
     for (let i = 0; i < p.n; i++) state = ctx.run(p.body, [...consts, ...state]);
     return state;
   },
+  vjp() {
+    // the AD pass unrolls loops before differentiating (compiler/ad/vjp.ts)
+    throw new InternalError('iterate reached the VJP rules; it should have been unrolled');
+  },
 };
 
 export const custom_vjp: PrimDef<'custom_vjp'> = {
@@ -40,6 +46,12 @@ export const custom_vjp: PrimDef<'custom_vjp'> = {
   eval(args, p, ctx) {
     return ctx.run(p.fwd, args);
   },
+  vjp(b, args, _outs, p, cts) {
+    // the user's rule: bwd(primals..., cotangents...) -> one cotangent per primal
+    if (cts.every((c) => !c)) return args.map(() => undefined);
+    const ct = cts.map((c, i) => c ?? zeros(b, p.fwd.results[i]!.type));
+    return b.inline(p.bwd, [...args, ...ct]);
+  },
 };
 
 export const stop_gradient: PrimDef<'stop_gradient'> = {
@@ -51,4 +63,5 @@ export const stop_gradient: PrimDef<'stop_gradient'> = {
   eval(args) {
     return [args[0]!];
   },
+  vjp: noGrad,
 };

@@ -4,6 +4,7 @@ import type { TensorType } from '../core/ir.ts';
 import { alloc, type Tensor } from '../../runtime/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 import { stridedCopy } from './strided.ts';
+import { zeros } from './vjp_util.ts';
 
 function checkStarts(prim: string, x: TensorType, starts: TensorType[], all: TensorType[]): void {
   if (starts.length !== x.shape.length) fail(prim, 'one start index per axis', all);
@@ -29,6 +30,10 @@ export const dynamic_slice: PrimDef<'dynamic_slice'> = {
     const s0 = clampedStarts(x!, starts, p.sizes);
     return [stridedCopy(x!, p.sizes, st, s0.reduce((a, v, i) => a + v * st[i]!, 0), ctx.f64)];
   },
+  vjp(b, [x, ...starts], _o, _p, [ct]) {
+    if (!ct) return [undefined, ...starts.map(() => undefined)];
+    return [b.emit('dynamic_update_slice', [zeros(b, x!.type), ct, ...starts], {}), ...starts.map(() => undefined)];
+  },
 };
 
 export const dynamic_update_slice: PrimDef<'dynamic_update_slice'> = {
@@ -53,5 +58,13 @@ export const dynamic_update_slice: PrimDef<'dynamic_update_slice'> = {
       out.data[o] = u!.data[i]!;
     }
     return [out];
+  },
+  vjp(b, [_x, u, ...starts], _o, _p, [ct]) {
+    if (!ct) return [undefined, undefined, ...starts.map(() => undefined)];
+    return [
+      b.emit('dynamic_update_slice', [ct, zeros(b, u!.type), ...starts], {}),
+      b.emit('dynamic_slice', [ct, ...starts], { sizes: u!.type.shape }),
+      ...starts.map(() => undefined),
+    ];
   },
 };

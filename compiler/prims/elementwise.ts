@@ -1,10 +1,11 @@
 // Elementwise primitives: unary math, binary arithmetic/bitwise, comparisons, select and convert.
 // Operands of an elementwise primitive have identical shapes (lowering inserts broadcast_in_dim),
 // except that a rank-0 literal operand stands for a filled tensor.
-import type { TensorType } from '../core/ir.ts';
 import { alloc, roundEven, roundF16, type Tensor } from '../../runtime/tensor.ts';
 import { isFloat, isInt, type DType } from '../types/types.ts';
-import { fail, type PrimDef } from './def.ts';
+import { fail, noGrad, type AdBuilder, type PrimDef, type VjpRule } from './def.ts';
+import { div, forOperand, full, mul, neg, one, sub } from './vjp_util.ts';
+import { lit, type Atom, type TensorType, type Var } from '../core/ir.ts';
 import type { BinaryPrim, ComparePrim, UnaryPrim } from './names.ts';
 
 type Num = (x: number) => number;
@@ -71,8 +72,28 @@ const unaryFns: Record<UnaryPrim, { f: Num; allow: (d: DType) => boolean }> = {
   not: { f: (x) => (x ? 0 : 1), allow: (d) => d === 'bool' },
 };
 
+/** d/dx of each unary primitive as the cotangent of x, given x, y = f(x) and ct. */
+const unaryVjp: Record<UnaryPrim, ((b: AdBuilder, x: Atom, y: Var, ct: Atom) => Atom) | undefined> = {
+  neg: (b, _x, _y, ct) => neg(b, ct),
+  abs: (b, x, _y, ct) => mul(b, ct, b.emit('sign', [x], {})),
+  exp: (b, _x, y, ct) => mul(b, ct, y),
+  log: (b, x, _y, ct) => div(b, ct, x),
+  sqrt: (b, _x, y, ct) => div(b, mul(b, ct, lit(0.5, y.type.dtype)), y),
+  rsqrt: (b, x, y, ct) => mul(b, ct, div(b, mul(b, y, lit(-0.5, y.type.dtype)), x)),
+  sin: (b, x, _y, ct) => mul(b, ct, b.emit('cos', [x], {})),
+  cos: (b, x, _y, ct) => neg(b, mul(b, ct, b.emit('sin', [x], {}))),
+  tanh: (b, _x, y, ct) => mul(b, ct, sub(b, one(y.type), mul(b, y, y))),
+  sigmoid: (b, _x, y, ct) => mul(b, ct, mul(b, y, sub(b, one(y.type), y))),
+  sign: undefined,
+  floor: undefined,
+  ceil: undefined,
+  round: undefined,
+  not: undefined,
+};
+
 export function unaryPrim<P extends UnaryPrim>(name: P): PrimDef<P> {
   const { f, allow } = unaryFns[name];
+  const d = unaryVjp[name];
   return {
     name,
     infer(args) {
@@ -89,6 +110,7 @@ export function unaryPrim<P extends UnaryPrim>(name: P): PrimDef<P> {
       } else mapN([a!], out, f);
       return [out];
     },
+    vjp: d ? (b, [x], [y], _p, [ct]) => [ct ? d(b, x!, y!, ct) : undefined] : noGrad,
   };
 }
 
@@ -140,9 +162,34 @@ const FLOAT_FAST: Partial<Record<BinaryPrim, (a: ArrayLike<number>, b: ArrayLike
   },
 };
 
+/** Cotangents of (a, b) for the differentiable binary primitives. */
+const binaryVjp: Partial<Record<BinaryPrim, (bd: AdBuilder, a: Atom, b: Atom, y: Var, ct: Atom) => [Atom | undefined, Atom | undefined]>> = {
+  add: (_bd, _a, _b, _y, ct) => [ct, ct],
+  sub: (bd, _a, _b, _y, ct) => [ct, neg(bd, ct)],
+  mul: (bd, a, b, _y, ct) => [mul(bd, ct, b), mul(bd, ct, a)],
+  div: (bd, _a, b, y, ct) => [div(bd, ct, b), neg(bd, div(bd, mul(bd, ct, y), b))],
+  pow: (bd, a, b, y, ct) => [
+    // d(a^b)/da = b·a^(b-1); d/db = a^b·log(a)
+    mul(bd, ct, mul(bd, full(bd, b, y.type.shape), bd.emit('pow', [a, sub(bd, b, lit(1, b.type.dtype))], {}))),
+    b.kind === 'lit' ? undefined : mul(bd, ct, mul(bd, y, bd.emit('log', [a], {}))),
+  ],
+  max: (bd, a, b, _y, ct) => {
+    const pick = bd.emit('ge', [a, b], {});
+    const z = lit(0, ct.type.dtype);
+    return [bd.emit('select', [pick, ct, z], {}), bd.emit('select', [pick, z, ct], {})];
+  },
+  min: (bd, a, b, _y, ct) => {
+    const pick = bd.emit('le', [a, b], {});
+    const z = lit(0, ct.type.dtype);
+    return [bd.emit('select', [pick, ct, z], {}), bd.emit('select', [pick, z, ct], {})];
+  },
+  rem: (bd, a, b, _y, ct) => [ct, neg(bd, mul(bd, ct, bd.emit('round', [bd.emit('sub', [div(bd, a, b), bd.emit('rem', [div(bd, a, b), lit(1, a.type.dtype)], {})], {})], {})))],
+};
+
 export function binaryPrim<P extends BinaryPrim>(name: P): PrimDef<P> {
   const { f, allow } = binaryFns[name];
   const fast = FLOAT_FAST[name];
+  const d = binaryVjp[name];
   return {
     name,
     infer(args) {
@@ -161,6 +208,13 @@ export function binaryPrim<P extends BinaryPrim>(name: P): PrimDef<P> {
       } else mapN(args, out, (x, y) => f(x!, y!, dtype));
       return [out];
     },
+    vjp: d
+      ? (bd, [a, b], [y], _p, [ct]) => {
+          if (!ct || !isFloat(y!.type.dtype)) return [undefined, undefined];
+          const [da, db] = d(bd, a!, b!, y!, ct);
+          return [da && forOperand(a!, da), db && forOperand(b!, db)];
+        }
+      : noGrad,
   };
 }
 
@@ -188,6 +242,7 @@ export function comparePrim<P extends ComparePrim>(name: P): PrimDef<P> {
       mapN(args, out, (x, y) => (f(x!, y!) ? 1 : 0));
       return [out];
     },
+    vjp: noGrad,
   };
 }
 
@@ -208,6 +263,12 @@ export const select: PrimDef<'select'> = {
     for (let i = 0; i < n; i++) out.data[i] = c[sc ? 0 : i] ? a[sa ? 0 : i]! : b[sb ? 0 : i]!;
     return [out];
   },
+  vjp(bd, [c, a, b], _outs, _p, [ct]) {
+    if (!ct) return [undefined, undefined, undefined];
+    const z = lit(0, ct.type.dtype);
+    const cc = full(bd, c!, ct.type.shape);
+    return [undefined, forOperand(a!, bd.emit('select', [cc, ct, z], {})), forOperand(b!, bd.emit('select', [cc, z, ct], {}))];
+  },
 };
 
 export const convert: PrimDef<'convert'> = {
@@ -224,5 +285,9 @@ export const convert: PrimDef<'convert'> = {
     const f: Num = isFloat(from) && isInt(p.dtype) ? Math.trunc : p.dtype === 'bool' ? (x) => (x !== 0 ? 1 : 0) : (x) => x;
     mapN([a!], out, f);
     return [out];
+  },
+  vjp(bd, [a], _outs, _p, [ct]) {
+    if (!ct || !isFloat(a!.type.dtype) || !isFloat(ct.type.dtype)) return [undefined];
+    return [bd.emit('convert', [ct], { dtype: a!.type.dtype })];
   },
 };

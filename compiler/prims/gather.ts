@@ -3,6 +3,7 @@
 import type { TensorType } from '../core/ir.ts';
 import { alloc, numel } from '../../runtime/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
+import { zeros } from './vjp_util.ts';
 
 export function gatherShape(prim: string, x: TensorType, idx: TensorType, axis: number): number[] {
   if (axis < 0 || axis >= x.shape.length) fail(prim, `bad axis ${axis}`, [x, idx]);
@@ -33,6 +34,10 @@ export const gather: PrimDef<'gather'> = {
       }
     return [out];
   },
+  vjp(b, [x, idx], _o, p, [ct]) {
+    if (!ct) return [undefined, undefined];
+    return [b.emit('scatter_add', [zeros(b, x!.type), idx!, ct], { axis: p.axis }), undefined];
+  },
 };
 
 export const scatter_add: PrimDef<'scatter_add'> = {
@@ -60,5 +65,9 @@ export const scatter_add: PrimDef<'scatter_add'> = {
         for (let i = 0; i < inner; i++) out.data[base + i] += upd!.data[u++]!;
       }
     return [out];
+  },
+  vjp(b, [_x, idx], _o, p, [ct]) {
+    if (!ct) return [undefined, undefined, undefined];
+    return [ct, undefined, b.emit('gather', [ct, idx!], { axis: p.axis })];
   },
 };

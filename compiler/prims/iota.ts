@@ -1,6 +1,6 @@
 // iota: the index along one axis, broadcast over a shape; constant: a literal tensor.
 import { alloc, numel } from '../../runtime/tensor.ts';
-import { fail, stridesOf, type PrimDef } from './def.ts';
+import { fail, noGrad, stridesOf, type PrimDef } from './def.ts';
 import { finish } from './elementwise.ts';
 
 export const iota: PrimDef<'iota'> = {
@@ -17,6 +17,7 @@ export const iota: PrimDef<'iota'> = {
     for (let i = 0; i < out.data.length; i++) out.data[i] = Math.floor(i / st) % n;
     return [out];
   },
+  vjp: noGrad,
 };
 
 export const constant: PrimDef<'constant'> = {
@@ -32,4 +33,5 @@ export const constant: PrimDef<'constant'> = {
     p.data.forEach((v, i) => (out.data[i] = fin(v)));
     return [out];
   },
+  vjp: noGrad,
 };

@@ -28,7 +28,7 @@ export interface PrimParams
   transpose: { perm: number[] };
   slice: { start: number[]; stop: number[]; step: number[] };
   concat: { axis: number };
-  pad: { lo: number[]; hi: number[] };
+  pad: { lo: number[]; hi: number[]; interior: number[] };
   gather: { axis: number };
   scatter_add: { axis: number };
   dynamic_slice: { sizes: number[] };

@@ -1,7 +1,7 @@
 // random_bits: counter-based PRNG. Element i of the output is word (i & 1) of
 // threefry2x32-20(key, counter = (i >> 1, 0)); keys are u32[2]. Pure: same key, same bits.
 import { alloc, numel } from '../../runtime/tensor.ts';
-import { fail, type PrimDef } from './def.ts';
+import { fail, noGrad, type PrimDef } from './def.ts';
 
 const ROT = [
   [13, 15, 26, 6],
@@ -44,4 +44,5 @@ export const random_bits: PrimDef<'random_bits'> = {
     }
     return [out];
   },
+  vjp: noGrad,
 };

@@ -1,5 +1,6 @@
 // Reductions over a set of axes (removed from the shape): sum, max, min, and argmax (one axis, i32).
-import type { TensorType } from '../core/ir.ts';
+import { lit, type Atom, type TensorType } from '../core/ir.ts';
+import { isFloat } from '../types/types.ts';
 import { alloc, type Tensor } from '../../runtime/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 import type { ReducePrim } from './names.ts';
@@ -110,6 +111,16 @@ export function reducePrim<P extends ReducePrim>(name: P): PrimDef<P> {
       const fin = finish(a!.dtype);
       for (let i = 0; i < acc.length; i++) out.data[i] = fin(acc[i]!);
       return [out];
+    },
+    vjp(b, [a], [y], p, [ct]) {
+      if (!ct || name === 'argmax' || !isFloat(a!.type.dtype)) return [undefined];
+      const x = a!.type.shape;
+      const kept = x.map((_, i) => i).filter((i) => !p.axes.includes(i));
+      const spread = (v: Atom) => b.emit('broadcast_in_dim', [v], { shape: x, dims: kept });
+      if (name === 'reduce_sum') return [spread(ct)];
+      // max/min: the cotangent goes to every element equal to the extremum
+      const hit = b.emit('eq', [a!, spread(y!)], {});
+      return [b.emit('select', [hit, spread(ct), lit(0, ct.type.dtype)], {})];
     },
   };
 }

@@ -15,4 +15,7 @@ export const reshape: PrimDef<'reshape'> = {
   eval([a], p) {
     return [{ dtype: a!.dtype, shape: p.shape, data: a!.data }];
   },
+  vjp(b, [a], _o, _p, [ct]) {
+    return [ct && b.emit('reshape', [ct], { shape: a!.type.shape })];
+  },
 };

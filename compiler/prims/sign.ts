@@ -2,7 +2,8 @@
 // unpack_sign (back to ±1 floats) and signlinear(x[..., I], s[O, I], g[I], h[O]) = ((x ⊙ g) sᵀ) ⊙ h.
 import type { TensorType } from '../core/ir.ts';
 import { alloc, numel, packSigns, signWords } from '../../runtime/tensor.ts';
-import { fail, type PrimDef } from './def.ts';
+import { fail, noGrad, type PrimDef } from './def.ts';
+import { lit } from '../core/ir.ts';
 import { isFloat } from '../types/types.ts';
 
 export const pack_sign: PrimDef<'pack_sign'> = {
@@ -14,6 +15,7 @@ export const pack_sign: PrimDef<'pack_sign'> = {
   eval([x]) {
     return [packSigns(x!.data, x!.shape)];
   },
+  vjp: noGrad,
 };
 
 export const unpack_sign: PrimDef<'unpack_sign'> = {
@@ -32,6 +34,7 @@ export const unpack_sign: PrimDef<'unpack_sign'> = {
       for (let c = 0; c < cols; c++) out.data[r * cols + c] = (w[r * words + (c >>> 5)]! >>> (c & 31)) & 1 ? -1 : 1;
     return [out];
   },
+  vjp: noGrad,
 };
 
 export function signlinearShape(args: TensorType[]): number[] {
@@ -67,5 +70,26 @@ export const signlinear: PrimDef<'signlinear'> = {
       }
     }
     return [out];
+  },
+  vjp(b, [x, s, g, h], _o, _p, [ct]) {
+    // y = z ⊙ h with z = (x ⊙ g) Sᵀ: dh = Σrows ct ⊙ z; d(x ⊙ g) = (ct ⊙ h) S; dx = ⋯ ⊙ g; dg = Σrows ⋯ ⊙ x
+    if (!ct) return [undefined, undefined, undefined, undefined];
+    const xs = x!.type.shape;
+    const r = xs.length;
+    const rows = [...Array(r - 1).keys()];
+    const I = xs[r - 1]!;
+    const O = s!.type.shape[0]!;
+    const ones = b.emit('broadcast_in_dim', [lit(1, 'f32')], { shape: [O], dims: [] });
+    const z = b.emit('signlinear', [x!, s!, g!, ones], {});
+    const dh = b.emit('reduce_sum', [b.emit('mul', [ct, z], {})], { axes: rows });
+    const hb = b.emit('broadcast_in_dim', [h!], { shape: ct.type.shape, dims: [r - 1] });
+    const dz = b.emit('mul', [ct, hb], {});
+    const dense = b.emit('unpack_sign', [s!], {});
+    const dxg = b.emit('dot_general', [dz, dense], { batch: [[], []], contract: [[r - 1], [0]] });
+    const gb = b.emit('broadcast_in_dim', [g!], { shape: xs, dims: [r - 1] });
+    const dx = b.emit('mul', [dxg, gb], {});
+    const dg = b.emit('reduce_sum', [b.emit('mul', [dxg, x!], {})], { axes: rows });
+    void I;
+    return [dx, undefined, dg, dh];
   },
 };

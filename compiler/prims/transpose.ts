@@ -16,4 +16,9 @@ export const transpose: PrimDef<'transpose'> = {
     const st = stridesOf(a!.shape);
     return [stridedCopy(a!, p.perm.map((i) => a!.shape[i]!), p.perm.map((i) => st[i]!), 0, ctx.f64)];
   },
+  vjp(b, _a, _o, p, [ct]) {
+    if (!ct) return [undefined];
+    const inv = p.perm.map((_, i) => p.perm.indexOf(i));
+    return [b.emit('transpose', [ct], { perm: inv })];
+  },
 };

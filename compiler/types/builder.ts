@@ -5,6 +5,7 @@ import { PRIMS } from '../prims/registry.ts';
 import type { PrimDef } from '../prims/def.ts';
 import type { PrimName, PrimParams } from '../prims/names.ts';
 import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../core/ir.ts';
+import { inlineInto } from '../ad/vjp.ts';
 
 export class CoreBuilder {
   readonly eqns: Eqn[] = [];
@@ -53,6 +54,14 @@ export class CoreBuilder {
 
   emit1<P extends PrimName>(prim: P, args: Atom[], params: PrimParams[P], hint?: string): Var {
     return this.emit(prim, args, params, hint)[0]!;
+  }
+
+  /** Inlines a closed Func with renamed variables; returns its results. */
+  inline(g: Func, args: Atom[]): Atom[] {
+    const start = this.eqns.length;
+    const res = inlineInto(this.eqns, this.supply, g, args.map((a) => this.use(a)));
+    for (let i = start; i < this.eqns.length; i++) for (const o of this.eqns[i]!.outs) this.own.add(o.id);
+    return res;
   }
 
   /** Finishes a body: captured outer variables become trailing (or leading, see order) params. */

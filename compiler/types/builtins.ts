@@ -7,6 +7,8 @@ import { dimConst, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.
 import { hasError, D, isDType, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
 import { ERRV, staticNumber, type Val } from './vals.ts';
 import * as ops from './ops.ts';
+import { CoreBuilder } from './builder.ts';
+import { gradFunc } from '../ad/vjp.ts';
 import { Reported, type Elab, type Fx } from './elab.ts';
 
 export interface CallInfo {
@@ -788,14 +790,40 @@ const gradB =
     const x = c.args[1]!;
     checkDifferentiable(x.t as Type, c.spans[1]!);
     if (x.k === 'struct') for (const fl of c.el.structFields(x.t)) checkDifferentiable(fl.t, c.spans[1]!);
-    if (c.el.b)
-      throw new UserError(`${c.name}: automatic differentiation is type-checked but not yet lowered to Core IR in this version`, c.span, 'the reverse-mode transform is tracked as its own issue');
+    if (c.el.b) return lowerGrad(c, f, x, withValue);
     const r = call(c, f, [x]);
     if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
       throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
     const g = c.el.placeholder(x.t as Type);
     return withValue ? c.el.tuple([ops.tval(r.t.dtype, []), g]) : g;
   };
+
+/** grad / value_and_grad when lowering: the closure applied to fresh parameters becomes a closed
+ *  Func (captured values are extra, non-differentiated parameters), the AD transform gives its
+ *  gradient program, which is inlined at the call. */
+function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
+  const outer = c.el.b!;
+  const t = x.t as Type;
+  const sub = new CoreBuilder(c.el.supply, outer, true);
+  c.el.b = sub;
+  let res: { func: import('../core/ir.ts').Func; captured: import('../core/ir.ts').Var[] };
+  let nx: number;
+  try {
+    const xv = c.el.paramValue(sub, t, 'x');
+    nx = sub.params.length;
+    const r = call(c, f, [xv]);
+    if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
+      throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
+    res = sub.finish([ops.atomOf(c.el, r)]);
+  } finally {
+    c.el.b = outer;
+  }
+  const g = gradFunc(res.func, nx, c.el.supply);
+  const outs = outer.inline(g, [...c.el.atoms(x), ...res.captured]);
+  let k = 1;
+  const grads = c.el.fromLeaves(t, () => outs[k++]!);
+  return withValue ? c.el.tuple([ops.tval('f32', [], outs[0]), grads]) : grads;
+}
 
 export const BUILTINS: Record<string, Builtin> = {
   neg: unaryB('neg'),
