@@ -51,12 +51,12 @@ export class Program {
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
-  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}): { types: Type[]; tensors: Tensor[] } {
+  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false): { types: Type[]; tensors: Tensor[] } {
     if (args.length !== f.decl.params.length) {
       throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
     }
     const tensors: Tensor[] = [];
-    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims));
+    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims, f64));
     return { types, tensors };
   }
 
@@ -87,7 +87,7 @@ export class Program {
   /** Runs an entry on the reference interpreter. Returns the flat result tensors and their type. */
   run(entry: string, args: HostValue[], opts: { f64?: boolean; dims?: Record<string, number> } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     const f = this.entry(entry);
-    const { types, tensors } = this.argTypes(f, args, opts.dims);
+    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64);
     const low = this.lower(entry, types);
     const outs = interpret(low.func, tensors, opts);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
@@ -104,8 +104,9 @@ export function compile(source: string, opts: CompileOptions = {}): Program {
 
 // ---- host values <-> types ---------------------------------------------------------------------
 
-function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>): Type {
-  const scope = newBindings(f.module, f.kinds, true);
+function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>, f64: boolean): Type {
+  const scope: Bindings & { f64?: boolean } = newBindings(f.module, f.kinds, true);
+  scope.f64 = f64;
   for (const [k, n] of Object.entries(dims)) {
     if (f.kinds.get(k)?.k !== 'dim') throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
     scope.dims.set(k, dimConst(n));
@@ -119,9 +120,9 @@ function isTensor(v: unknown): v is Tensor {
 
 /** The type of a host value read against a declared type (dims come from the data; layer and
  *  type parameters from the declaration). Tensors are appended to `out` in flattening order. */
-function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], scope: Bindings, what: string): Type {
+function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], scope: Bindings & { f64?: boolean }, what: string): Type {
   if ((te.kind === 'name' || te.kind === 'applied') && isDType(te.name)) {
-    const t = isTensor(v) ? v : fromNestedChecked(v, te.name, what);
+    const t = isTensor(v) ? v : fromNestedChecked(v, te.name, what, scope.f64 ?? false);
     if (t.dtype !== te.name && !(isTensor(v) && te.name === 'f32' && t.dtype === 'f32'))
       throw new UserError(`${what}: expected a ${te.name} tensor, found ${t.dtype}`);
     out.push(t);
@@ -148,7 +149,8 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
   }
   if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${s.name} as an object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`);
   const obj = v as Record<string, HostValue>;
-  const sb = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])), true);
+  const sb: Bindings & { f64?: boolean } = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])), true);
+  sb.f64 = scope.f64;
   const args = te.kind === 'applied' ? te.args : [];
   s.params.forEach((p, i) => {
     const a = args[i];
@@ -204,9 +206,9 @@ function typeToStringTE(te: A.TypeExpr): string {
   return te.kind === 'name' || te.kind === 'applied' ? te.name : te.kind;
 }
 
-function fromNestedChecked(v: HostValue, dtype: string, what: string): Tensor {
+function fromNestedChecked(v: HostValue, dtype: string, what: string, f64: boolean): Tensor {
   try {
-    return fromNested(v, dtype as never);
+    return fromNested(v, dtype as never, f64);
   } catch (e) {
     throw new UserError(`${what}: ${(e as Error).message}`);
   }

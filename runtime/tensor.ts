@@ -91,7 +91,7 @@ export function packSigns(values: ArrayLike<number>, shape: number[]): Tensor {
 }
 
 /** Converts nested JS arrays into a tensor of the given dtype; returns the inferred shape. */
-export function fromNested(value: unknown, dtype: DType): Tensor {
+export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
   const shape: number[] = [];
   let v: unknown = value;
   while (Array.isArray(v)) {
@@ -114,7 +114,7 @@ export function fromNested(value: unknown, dtype: DType): Tensor {
   };
   walk(value, 0);
   if (dtype === 'sign') return packSigns(flat, shape);
-  const t = alloc(dtype, shape);
+  const t = alloc(dtype, shape, f64);
   for (let i = 0; i < flat.length; i++) t.data[i] = dtype === 'f16' ? roundF16(flat[i]!) : flat[i]!;
   return t;
 }

@@ -170,7 +170,7 @@ const binaryVjp: Partial<Record<BinaryPrim, (bd: AdBuilder, a: Atom, b: Atom, y:
   div: (bd, _a, b, y, ct) => [div(bd, ct, b), neg(bd, div(bd, mul(bd, ct, y), b))],
   pow: (bd, a, b, y, ct) => [
     // d(a^b)/da = b·a^(b-1); d/db = a^b·log(a)
-    mul(bd, ct, mul(bd, full(bd, b, y.type.shape), bd.emit('pow', [a, sub(bd, b, lit(1, b.type.dtype))], {}))),
+    mul(bd, ct, mul(bd, b.kind === 'lit' ? b : full(bd, b, y.type.shape), bd.emit('pow', [a, b.kind === 'lit' ? lit(b.value - 1, b.type.dtype) : sub(bd, b, lit(1, b.type.dtype))], {}))),
     b.kind === 'lit' ? undefined : mul(bd, ct, mul(bd, y, bd.emit('log', [a], {}))),
   ],
   max: (bd, a, b, _y, ct) => {
