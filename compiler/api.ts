@@ -51,12 +51,12 @@ export class Program {
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
-  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false): { types: Type[]; tensors: Tensor[] } {
+  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false, layerTypes: Record<string, string> = {}): { types: Type[]; tensors: Tensor[] } {
     if (args.length !== f.decl.params.length) {
       throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
     }
     const tensors: Tensor[] = [];
-    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims, f64));
+    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims, f64, layerTypes));
     return { types, tensors };
   }
 
@@ -85,9 +85,9 @@ export class Program {
   }
 
   /** Runs an entry on the reference interpreter. Returns the flat result tensors and their type. */
-  run(entry: string, args: HostValue[], opts: { f64?: boolean; dims?: Record<string, number> } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
+  run(entry: string, args: HostValue[], opts: { f64?: boolean; dims?: Record<string, number>; types?: Record<string, string> } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     const f = this.entry(entry);
-    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64);
+    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
     const outs = interpret(low.func, tensors, opts);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
@@ -104,9 +104,15 @@ export function compile(source: string, opts: CompileOptions = {}): Program {
 
 // ---- host values <-> types ---------------------------------------------------------------------
 
-function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>, f64: boolean): Type {
+function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>, f64: boolean, layerTypes: Record<string, string>): Type {
   const scope: Bindings & { f64?: boolean } = newBindings(f.module, f.kinds, true);
   scope.f64 = f64;
+  for (const [k, name] of Object.entries(layerTypes)) {
+    if (f.kinds.get(k)?.k !== 'ctor') throw new UserError(`${f.name} has no layer-type parameter ${k}`, f.decl.nameSpan);
+    const s = lookupStruct(f.module, name);
+    if (!s) throw new UserError(`unknown layer type ${name}`, f.decl.nameSpan);
+    scope.types.set(k, { k: 'ctor', s });
+  }
   for (const [k, n] of Object.entries(dims)) {
     if (f.kinds.get(k)?.k !== 'dim') throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
     scope.dims.set(k, dimConst(n));

@@ -179,7 +179,7 @@ describe('stdlib against independent computations', () => {
     expectClose(lh, a);
   });
 
-  it('kd_loss: soft-label cross-entropy plus alpha × MSE of L2-normalised hidden states', async () => {
+  it('kd_loss: KL(teacher ‖ student) (per-token mean, or the reference 0.01 × sum) plus alpha × MSE of L2-normalised hidden states', async () => {
     const sl = rand(3, 4) as number[][];
     const tl = rand(3, 4) as number[][];
     const sh = rand(2, 3, 5) as number[][][];
@@ -189,7 +189,8 @@ describe('stdlib against independent computations', () => {
       const z = Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0)) + m;
       return row.map((x) => x - z);
     };
-    const ce = -sl.reduce((acc, row, t) => acc + lsm(tl[t]!).reduce((s, lp, v) => s + Math.exp(lp) * lsm(row)[v]!, 0), 0) / 3;
+    const klTok = sl.map((row, t) => lsm(tl[t]!).reduce((s, lp, v) => s + Math.exp(lp) * (lp - lsm(row)[v]!), 0));
+    const kl = klTok.reduce((a, b) => a + b, 0) / 3;
     const norm = (h: number[]) => {
       const n = Math.sqrt(h.reduce((s, x) => s + x * x, 0) + 1e-12);
       return h.map((x) => x / n);
@@ -204,7 +205,8 @@ describe('stdlib against independent computations', () => {
       }
       mse += acc / 3;
     }
-    expectClose(await obtRun('t_kd', sl, tl, sh, th), ce + 0.5 * mse);
+    expectClose(await obtRun('t_kd', sl, tl, sh, th), kl + 0.5 * mse);
+    expectClose(await obtRun('t_kd_ref', sl, tl, sh, th), 0.01 * klTok.reduce((a, b) => a + b, 0) + 0.5 * mse);
   });
 
   it('the obtc binary runs from the repo root and prints JSON', () => {

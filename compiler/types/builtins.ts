@@ -746,6 +746,37 @@ function tmapRec(c: CallInfo, f: Extract<Val, { k: 'closure' }>, trees: Val[]): 
   }
 }
 
+/** tree_sum(tree, fn(leaf) -> scalar): the sum over a tree's leaves (e.g. a global gradient norm). */
+const treeSum: Builtin = (c) => {
+  arity(c, 2);
+  const f = fnArg(c, 1);
+  let acc: ops.TVal | undefined;
+  const visit = (v: Val): void => {
+    switch (v.k) {
+      case 'tensor': {
+        const r = call(c, f, [v]);
+        if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype)) throw new UserError(`the function of tree_sum must return a float scalar, found ${typeToString(r.t as Type)}`, c.spans[1]!);
+        acc = acc ? ops.binary(c.el, 'add', acc, r, c.span, '+') : r;
+        return;
+      }
+      case 'tuple':
+        return v.elems.forEach(visit);
+      case 'array':
+        if (!v.elems) {
+          // checking: one element stands for all; the result is a scalar either way
+          return visit(c.el.arrayElem(v, undefined, c.span));
+        }
+        return v.elems.forEach(visit);
+      case 'struct':
+        return [...c.el.fieldsOf(v).values()].forEach(visit);
+      default:
+        throw new UserError(`tree_sum cannot walk ${typeToString(v.t as Type)}`, c.spans[0]!);
+    }
+  };
+  visit(c.args[0]!);
+  return acc ?? ops.tval('f32', [], undefined, { k: 'float', v: 0 });
+};
+
 const zerosLike: Builtin = (c) => {
   arity(c, 1);
   const zero: Builtin = (cc) => fill(cc, 0, (cc.args[0] as ops.TVal).t.shape, (cc.args[0] as ops.TVal).t.dtype);
@@ -860,6 +891,7 @@ export const BUILTINS: Record<string, Builtin> = {
   ones: zerosB(1),
   full: fullB,
   zeros_like: zerosLike,
+  tree_sum: treeSum,
   one_hot: oneHot,
   take: gatherB,
   update_slice: updateSlice,
