@@ -4,7 +4,7 @@
 import { CompileError, Diagnostics, UserError, type Diagnostic } from './diag.ts';
 import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
 import { Elab } from './types/elab.ts';
-import { dimConst, dimValue, dimVars } from './types/dim.ts';
+import { dimConst, dimToString, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
 import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
 import type { Func } from './core/ir.ts';
@@ -56,7 +56,8 @@ export class Program {
       throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
     }
     const tensors: Tensor[] = [];
-    const types = f.decl.params.map((p, i) => hostType(this.loaded, f, p, args[i]!, tensors, dims, f64, layerTypes));
+    const scope = entryScope(f, dims, f64, layerTypes);
+    const types = f.decl.params.map((p, i) => hostType(this.loaded, p, args[i]!, tensors, scope));
     return { types, tensors };
   }
 
@@ -104,7 +105,8 @@ export function compile(source: string, opts: CompileOptions = {}): Program {
 
 // ---- host values <-> types ---------------------------------------------------------------------
 
-function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: Tensor[], dims: Record<string, number>, f64: boolean, layerTypes: Record<string, string>): Type {
+/** The entry's generic scope, seeded with caller-given dims and layer types. */
+function entryScope(f: FnInfo, dims: Record<string, number>, f64: boolean, layerTypes: Record<string, string>): Bindings & { f64?: boolean } {
   const scope: Bindings & { f64?: boolean } = newBindings(f.module, f.kinds, true);
   scope.f64 = f64;
   for (const [k, name] of Object.entries(layerTypes)) {
@@ -117,7 +119,25 @@ function hostType(loaded: Loaded, f: FnInfo, p: A.Param, v: HostValue, tensors: 
     if (f.kinds.get(k)?.k !== 'dim') throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
     scope.dims.set(k, dimConst(n));
   }
-  return hostFor(loaded, p.type, v, tensors, scope, `argument ${p.name}`);
+  return scope;
+}
+
+/** Reads one argument; what it fixes (dims, layer types) is bound in the scope for later ones. */
+function hostType(loaded: Loaded, p: A.Param, v: HostValue, tensors: Tensor[], scope: Bindings & { f64?: boolean }): Type {
+  const t = hostFor(loaded, p.type, v, tensors, scope, `argument ${p.name}`);
+  try {
+    unifyType(p.type, t, scope);
+    const pending = scope.deferred;
+    try {
+      solveDeferred(scope);
+    } catch {
+      scope.deferred = pending; // not all known yet: later arguments may fix them
+    }
+  } catch (e) {
+    if (e instanceof Mismatch) throw new UserError(`argument ${p.name}: ${e.why}`);
+    throw e;
+  }
+  return t;
 }
 
 function isTensor(v: unknown): v is Tensor {
@@ -146,8 +166,9 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
   }
   // a struct (given as an object): layer/type parameters from the declaration, dims from the data
   const bound = scope.types.get(te.name);
-  if (scope.kinds.get(te.name)?.k === 'type' || bound?.k === 'type')
-    throw new UserError(`${what}: cannot build a value of type parameter ${te.name} from host data; give the entry a concrete type`);
+  if (bound?.k === 'type') return hostForType(loaded, bound.t, v, out, scope.f64 ?? false, what);
+  if (scope.kinds.get(te.name)?.k === 'type')
+    throw new UserError(`${what}: cannot build a value of type parameter ${te.name} from host data before an earlier argument fixes it`);
   const s = bound?.k === 'ctor' ? bound.s : lookupStruct(scope.module, te.name);
   if (!s) {
     if (scope.kinds.get(te.name)?.k === 'ctor') throw new UserError(`${what}: cannot tell which layer type ${te.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`);
@@ -206,6 +227,40 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
     s,
     args: s.params.map((p) => (p.kind.k === 'dim' ? { k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) } : sb.types.get(p.name)!)),
   };
+}
+
+/** Reads a host value against a fully known type (a bound type parameter). */
+function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: boolean, what: string): Type {
+  switch (t.k) {
+    case 'tensor': {
+      const x = isTensor(v) ? v : fromNestedChecked(v, t.dtype, what, f64);
+      const want = t.shape.map((it) => (it.k === 'dim' ? dimValue(it.d) : undefined));
+      if (x.dtype !== t.dtype || x.shape.length !== want.length || x.shape.some((d, i) => d !== want[i]))
+        throw new UserError(`${what}: expected ${typeToString(t)}, found ${x.dtype}[${x.shape.join(', ')}]`);
+      out.push(x);
+      return t;
+    }
+    case 'tuple':
+      if (!Array.isArray(v) || v.length !== t.elems.length) throw new UserError(`${what}: expected ${typeToString(t)}`);
+      t.elems.forEach((e, i) => hostForType(loaded, e, (v as HostValue[])[i]!, out, f64, `${what}.${i}`));
+      return t;
+    case 'array':
+      if (!Array.isArray(v) || v.length !== dimValue(t.len)) throw new UserError(`${what}: expected ${typeToString(t)} (an array of ${dimToString(t.len)})`);
+      v.forEach((e, i) => hostForType(loaded, t.elem, e, out, f64, `${what}[${i}]`));
+      return t;
+    case 'struct': {
+      if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${typeToString(t)} object`);
+      const el = new Elab(loaded, new Diagnostics());
+      for (const fd of el.structFields(t)) {
+        const fv = (v as Record<string, HostValue>)[fd.name];
+        if (fv === undefined) throw new UserError(`${what}: field ${fd.name} of ${t.s.name} is missing`);
+        hostForType(loaded, fd.t, fv, out, f64, `${what}.${fd.name}`);
+      }
+      return t;
+    }
+    default:
+      throw new UserError(`${what}: cannot read a ${typeToString(t)} from host data`);
+  }
 }
 
 function typeToStringTE(te: A.TypeExpr): string {
