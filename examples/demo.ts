@@ -18,9 +18,10 @@ const load = (rel: string) => {
 const scalar = (t: unknown) => (t as Tensor).data[0]!;
 
 async function generate(): Promise<void> {
-  const { checkpoint, tokenizer } = await loadModel(join(root, 'data/stories260K.bin'));
-  const c = checkpoint.config;
-  const runner = LlamaRunner.fromFile(checkpoint);
+  const m = await loadModel(join(root, 'data/stories260K.bin'));
+  const { tokenizer } = m;
+  const c = m.config;
+  const runner = LlamaRunner.fromFile(m);
   const steps = 120;
   const dec = runner.decoder(steps);
   const ids = [tokenizer.data.bos];

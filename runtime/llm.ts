@@ -8,7 +8,10 @@ import { CompileError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { interpret } from './ref/interp.ts';
 import { alloc, fromNested, type Tensor } from './tensor.ts';
-import { headDim, llamaValue, type Checkpoint } from './io/model.ts';
+import { headDim, type LlamaConfig } from './io/model.ts';
+
+/** Which instantiation of the model a value is: dense teacher weights or a packed OneBit student. */
+export type LayerKind = 'dense' | 'onebit';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 
@@ -22,27 +25,26 @@ interface Prepared {
 }
 
 export class LlamaRunner {
-  private readonly weights: Record<string, unknown>;
   private readonly prepared = new Map<string, Prepared>();
 
   constructor(
     readonly prog: Program,
-    readonly ck: Checkpoint,
-  ) {
-    this.weights = llamaValue(ck);
-  }
+    readonly config: LlamaConfig,
+    readonly weights: Record<string, unknown>,
+    readonly layer: LayerKind = 'dense',
+  ) {}
 
-  static fromFile(ck: Checkpoint, modelFile = DEFAULT_MODEL): LlamaRunner {
+  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL): LlamaRunner {
     const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
-    return new LlamaRunner(prog, ck);
+    return new LlamaRunner(prog, m.config, m.value, m.layer);
   }
 
   private prepare(key: string, entry: string, args: HostValue[]): Prepared {
     let p = this.prepared.get(key);
     if (!p) {
       const f = this.prog.entry(entry);
-      const c = this.ck.config;
+      const c = this.config;
       const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads });
       p = { low: this.prog.lower(entry, types), inputs: tensors };
       this.prepared.set(key, p);
@@ -52,9 +54,9 @@ export class LlamaRunner {
 
   /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
   logits(tokens: number[]): Float32Array {
-    const c = this.ck.config;
+    const c = this.config;
     const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, 'forward_dense', [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
     const inputs = p.inputs.slice();
     inputs[inputs.length - 3] = tok;
     const outs = interpret(p.low.func, inputs);
@@ -62,12 +64,12 @@ export class LlamaRunner {
   }
 
   /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */
-  decoder(maxSeq = this.ck.config.seqLen): { step(token: number, pos: number): Float32Array } {
-    const c = this.ck.config;
+  decoder(maxSeq = this.config.seqLen): { step(token: number, pos: number): Float32Array } {
+    const c = this.config;
     const shape = [maxSeq, c.kvHeads, headDim(c)];
     let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
     const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
-    const p = this.prepare(`dec${maxSeq}`, 'decode_dense', [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
     const nW = p.inputs.length - 2 - cache.length - 2;
     return {
       step: (token: number, pos: number) => {

@@ -41,20 +41,20 @@ describe('stories260K through models/llama.obt', () => {
   for (const file of ['stories260K.bin', 'stories260K.gguf']) {
     it(`${file}: logits at positions 0..3 match the golden logits to 1e-4`, async () => {
       const m = await loadModel(data(file));
-      expect(m.checkpoint.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
-      const r = LlamaRunner.fromFile(m.checkpoint);
+      expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
+      const r = LlamaRunner.fromFile(m);
       expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
     });
 
     it(`${file}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
       const m = await loadModel(data(file));
-      expect(greedy(LlamaRunner.fromFile(m.checkpoint), 64)).toEqual(golden.greedy_first64.ids);
+      expect(greedy(LlamaRunner.fromFile(m), 64)).toEqual(golden.greedy_first64.ids);
     });
   }
 
   it('the decode step with a KV cache agrees with the full-sequence forward', async () => {
     const m = await loadModel(data('stories260K.bin'));
-    const r = LlamaRunner.fromFile(m.checkpoint);
+    const r = LlamaRunner.fromFile(m);
     const ids = golden.greedy_first64.ids.slice(0, 12);
     const full = r.logits(ids);
     const dec = r.decoder(16);
@@ -70,16 +70,16 @@ describe('stories260K through models/llama.obt', () => {
     const ref = await loadModel(data('stories260K.bin'));
     for (const [type, tol, logitTol] of [['F16', 1e-3, 0.02], ['Q8_0', 0.02, 0.5]] as const) {
       const p = join(tmp, `s-${type}.gguf`);
-      writeFileSync(p, writeGguf(ref.checkpoint, ref.tokenizer.data, type));
+      writeFileSync(p, writeGguf(ref.checkpoint!, ref.tokenizer.data, type));
       const m = await loadModel(p);
-      for (const [name, t] of ref.checkpoint.tensors) {
+      for (const [name, t] of ref.checkpoint!.tensors) {
         if (name.startsWith('freq_cis')) continue;
-        const q = m.checkpoint.tensors.get(name)!;
+        const q = m.checkpoint!.tensors.get(name)!;
         let d = 0;
         (t.data as Float32Array).forEach((v, i) => (d = Math.max(d, Math.abs(v - q.data[i]!))));
         expect(d, `${type} ${name}`).toBeLessThan(tol);
       }
-      const r = LlamaRunner.fromFile(m.checkpoint);
+      const r = LlamaRunner.fromFile(m);
       expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits), type).toBeLessThan(logitTol);
       expect(greedy(r, 8)).toEqual(golden.greedy_first64.ids.slice(0, 8));
     }
@@ -89,12 +89,12 @@ describe('stories260K through models/llama.obt', () => {
     const ref = await loadModel(data('stories260K.bin'));
     for (const [dtype, logitTol] of [['F32', 1e-4], ['F16', 0.02], ['BF16', 0.3]] as const) {
       const dir = mkdtempSync(join(tmp, `st-${dtype}-`));
-      const { bytes, config } = writeSafetensors(ref.checkpoint, dtype);
+      const { bytes, config } = writeSafetensors(ref.checkpoint!, dtype);
       writeFileSync(join(dir, 'model.safetensors'), bytes);
       writeFileSync(join(dir, 'config.json'), config);
       const m = await loadModel(join(dir, 'model.safetensors'), data('tok512.bin'));
-      if (dtype === 'F32') for (const [name, t] of ref.checkpoint.tensors) if (!name.startsWith('freq_cis')) expect(m.checkpoint.tensors.get(name)!.data, name).toEqual(t.data);
-      const r = LlamaRunner.fromFile(m.checkpoint);
+      if (dtype === 'F32') for (const [name, t] of ref.checkpoint!.tensors) if (!name.startsWith('freq_cis')) expect(m.checkpoint!.tensors.get(name)!.data, name).toEqual(t.data);
+      const r = LlamaRunner.fromFile(m);
       expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits), dtype).toBeLessThan(logitTol);
     }
   });

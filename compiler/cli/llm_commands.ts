@@ -31,7 +31,7 @@ function num(flags: Flags, k: string, dflt: number, ok: (x: number) => boolean, 
 
 async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
-  return { ...m, runner: LlamaRunner.fromFile(m.checkpoint, str(flags, 'model') ?? DEFAULT_MODEL) };
+  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL) };
 }
 
 export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
@@ -39,8 +39,8 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   const temperature = num(flags, 'temperature', 1.0, (x) => x >= 0, 'a temperature >= 0');
   const topp = num(flags, 'top-p', 0.9, (x) => x >= 0 && x <= 1, 'a probability in [0, 1]');
   const seed = num(flags, 'seed', Date.now() % 2 ** 31, Number.isInteger, 'an integer');
-  const { checkpoint, tokenizer, runner } = await open(flags);
-  const max = Math.min(steps, checkpoint.config.seqLen);
+  const { config, tokenizer, runner } = await open(flags);
+  const max = Math.min(steps, config.seqLen);
   const prompt = tokenizer.encode(str(flags, 'prompt') ?? '', { bos: true });
   if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
   const sampler = new Sampler(temperature, topp, seed);
@@ -54,7 +54,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   for (let pos = 0; pos < max; pos++) {
     if (pos === 1) t0 = performance.now();
     const logits = dec.step(token, pos);
-    const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, checkpoint.config.vocab);
+    const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
     if (pos + 1 >= prompt.length && (next === tokenizer.data.bos || next === tokenizer.data.eos)) break;
     ids.push(next);
     if (!idsOnly) {
@@ -82,13 +82,13 @@ export async function pplCmd(flags: Flags, io: CliIO): Promise<number> {
   } catch {
     throw new UserError(`cannot read ${textFile}`);
   }
-  const { checkpoint, tokenizer, runner } = await open(flags);
-  if (seq > checkpoint.config.seqLen) io.err(`note: --seq ${seq} is longer than the model's training context ${checkpoint.config.seqLen}\n`);
+  const { config, tokenizer, runner } = await open(flags);
+  if (seq > config.seqLen) io.err(`note: --seq ${seq} is longer than the model's training context ${config.seqLen}\n`);
   const stream = tokenStream(text, tokenizer);
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
-  const r = perplexity(stream, seq, checkpoint.config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
+  const r = perplexity(stream, seq, config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(formatPpl(r) + '\n');
   return 0;

@@ -4,12 +4,21 @@ import { join, dirname } from 'node:path';
 import { parseLlama2c } from './llama2c.ts';
 import { loadGguf } from './gguf.ts';
 import { loadSafetensors } from './safetensors.ts';
-import { LoadError, type Checkpoint } from './model.ts';
+import { LoadError, llamaValue, type Checkpoint, type LlamaConfig } from './model.ts';
+import { isPacked, readPacked } from './packed.ts';
+import type { LayerKind } from '../llm.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './tokenizer.ts';
 
 export interface LoadedModel {
-  checkpoint: Checkpoint;
+  config: LlamaConfig;
+  /** host value of the model struct: Llama[Dense, ...] or, for a packed file, Llama[OneBit, ...] */
+  value: Record<string, unknown>;
+  layer: LayerKind;
   tokenizer: Tokenizer;
+  /** the fp checkpoint (dense models only) */
+  checkpoint?: Checkpoint;
+  file: string;
+  bytes: number;
 }
 
 function readBytes(file: string): Uint8Array {
@@ -24,7 +33,13 @@ function readBytes(file: string): Uint8Array {
 /** Loads weights (format from the content) and a tokenizer (explicit, embedded in GGUF, or
  *  tok*.bin / tokenizer.bin next to the weights). */
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
-  const head = readBytes(weights).subarray(0, 8);
+  const all = readBytes(weights);
+  const head = all.subarray(0, 8);
+  if (isPacked(head)) {
+    const pk = readPacked(weights);
+    const tk = tokenizerFile ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab) : pk.tokenizer;
+    return { config: pk.config, value: pk.value, layer: 'onebit', tokenizer: new Tokenizer(tk), file: weights, bytes: pk.bytes };
+  }
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
@@ -47,5 +62,5 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
   }
   if (tk.pieces.length !== ck.config.vocab)
     throw new LoadError(tk.source, `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${ck.config.vocab}; wrong tokenizer for this model?`);
-  return { checkpoint: ck, tokenizer: new Tokenizer(tk) };
+  return { config: ck.config, value: llamaValue(ck), layer: 'dense', checkpoint: ck, tokenizer: new Tokenizer(tk), file: weights, bytes: all.byteLength };
 }
