@@ -10,6 +10,7 @@ import { Sampler } from '../../runtime/sampler.ts';
 import { Progress } from '../../runtime/progress.ts';
 import { formatPpl, perplexity, tokenStream } from '../../runtime/ppl.ts';
 import type { CliIO } from './main.ts';
+import { quantize, type QuantizeOptions } from '../../runtime/quantize.ts';
 
 export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 
@@ -91,5 +92,53 @@ export async function pplCmd(flags: Flags, io: CliIO): Promise<number> {
   const r = perplexity(stream, seq, config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(formatPpl(r) + '\n');
+  return 0;
+}
+
+export const DEFAULT_KD_DATA = join(PROJECT_ROOT, 'data/kd_teacher_samples_t1_seed1234.txt');
+export const DEFAULT_EVAL = join(PROJECT_ROOT, 'data/tinystories_valid_eval.txt');
+
+function choice<T extends string>(flags: Flags, k: string, dflt: T, options: readonly T[]): T {
+  const v = str(flags, k);
+  if (v === undefined) return dflt;
+  if (!options.includes(v as T)) throw new UserError(`--${k} ${v}: expected one of ${options.join(', ')}`);
+  return v as T;
+}
+
+export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
+  const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
+  const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
+  const steps = pos('steps', 300);
+  const o: QuantizeOptions = {
+    weights: str(flags, 'weights') ?? DEFAULT_WEIGHTS,
+    tokenizer: str(flags, 'tokenizer'),
+    data: str(flags, 'data') ?? DEFAULT_KD_DATA,
+    out: str(flags, 'out') ?? 'student.obt1',
+    steps,
+    batch: pos('batch', 4),
+    seq: pos('seq', 128),
+    lr: num(flags, 'lr', 1e-3, (x) => x > 0, 'a positive learning rate'),
+    warmup: nonneg('warmup', Math.min(30, Math.floor(steps / 10))),
+    alpha: nonneg('alpha', 1.0),
+    clip: num(flags, 'clip', 1.0, (x) => x > 0, 'a positive norm'),
+    wd: nonneg('wd', 0.01),
+    init: choice(flags, 'init', 'nmf', ['nmf', 'svd', 'copy'] as const),
+    ste: choice(flags, 'ste', 'tanh', ['tanh', 'clip', 'identity'] as const),
+    reference: flags.has('reference-scaling'),
+    seed: num(flags, 'seed', 1234, Number.isInteger, 'an integer'),
+    checkpointEvery: num(flags, 'checkpoint-every', 25, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    resume: flags.has('resume'),
+    evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? DEFAULT_EVAL),
+    evalSeq: pos('eval-seq', 256),
+    evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
+    fp16: flags.has('fp16'),
+    sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+  };
+  const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
+  if (r.ppl) {
+    const { teacher, svid, trained } = r.ppl;
+    io.out(`\nteacher ppl ${teacher.ppl.toFixed(4)} | SVID-only 1-bit ppl ${svid.ppl.toFixed(4)} | trained 1-bit ppl ${trained.ppl.toFixed(4)}\n`);
+  }
+  io.out(`compression: ${(r.teacherBytes / r.packedBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.packedBytes} bytes), ${r.bitsPerWeight.toFixed(3)} bits per projection weight; ${r.seconds.toFixed(0)} s\n`);
   return 0;
 }

@@ -10,7 +10,7 @@ import { printModule } from '../syntax/print.ts';
 import { toNested } from '../../runtime/tensor.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
-import { generateCmd, pplCmd } from './llm_commands.ts';
+import { generateCmd, pplCmd, quantizeCmd } from './llm_commands.ts';
 
 const USAGE = `usage: obtc <command> [options]
 
@@ -19,6 +19,12 @@ commands:
            [--temperature T] [--top-p P] [--seed S] [--ids]
                                         generate text (default: the shipped stories260K;
                                         --temperature 0 is greedy); tokens/s on stderr
+  quantize [--weights FILE] [--steps 300] [--batch 4] [--seq 128] [--lr 1e-3] [--warmup N]
+           [--alpha 1] [--init nmf|svd|copy] [--ste tanh|clip|identity] [--seed S]
+           [--out student.obt1] [--checkpoint-every 25] [--resume] [--reference-scaling]
+           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16]
+                                        OneBit: SVID init, knowledge distillation, pack,
+                                        then teacher / SVID-only / trained perplexity
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…
@@ -59,7 +65,7 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq'].includes(k)) {
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps'].includes(k)) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -170,6 +176,8 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         return await generateCmd(flags, io);
       case 'ppl':
         return await pplCmd(flags, io);
+      case 'quantize':
+        return await quantizeCmd(flags, io);
       default:
         throw new Usage(`unknown command ${cmd}`);
     }
