@@ -109,7 +109,7 @@ export function isPacked(head: Uint8Array): boolean {
 export function readPacked(file: string): PackedModel {
   let b: Uint8Array;
   try {
-    b = readFileSync(file);
+    b = new Uint8Array(readFileSync(file)); // a copy: a Buffer may be a view into a shared pool
   } catch {
     throw new LoadError(file, 'cannot read the file');
   }

@@ -95,7 +95,7 @@ export function writeAtomic(path: string, bytes: Uint8Array): void {
 export function readState(path: string): unknown {
   let b: Uint8Array;
   try {
-    b = readFileSync(path);
+    b = new Uint8Array(readFileSync(path)); // a copy: a Buffer may be a view into a shared pool
   } catch {
     throw new LoadError(path, 'cannot read the file');
   }
