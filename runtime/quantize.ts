@@ -2,8 +2,8 @@
 // projections of a student (models/onebit_kd.obt), distil on the teacher's own samples in
 // fixed-length blocks with AdamW and a cosine schedule, checkpoint atomically (resumable), pack
 // the student's signs and save it, then compare perplexities (teacher, SVID-only, trained).
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { compile, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, UserError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -177,6 +177,7 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
   const t0 = performance.now();
   const teacher = await loadModel(o.weights, o.tokenizer);
   if (teacher.layer !== 'dense') throw new UserError(`${o.weights} is already a 1-bit model; quantize needs an fp teacher`);
+  mkdirSync(dirname(o.out) || '.', { recursive: true });
   if (!o.resume && existsSync(`${o.out}.loss.csv`)) writeFileSync(`${o.out}.loss.csv`, '');
   const q = new Quantizer(teacher, o, log);
   const c = teacher.config;
