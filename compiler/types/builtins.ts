@@ -856,6 +856,46 @@ function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withV
   return withValue ? c.el.tuple([ops.tval('f32', [], outs[0]), grads]) : grads;
 }
 
+/** vjp(f, x, ct) = (f(x), the cotangent of x for output cotangent ct): the gradient of ⟨f(x), ct⟩. */
+const vjpB: Builtin = (c) => {
+  arity(c, 3);
+  const f = fnArg(c, 0);
+  const x = c.args[1]!;
+  const ct = tensorArg(c, 2);
+  checkDifferentiable(x.t as Type, c.spans[1]!);
+  if (!c.el.b) {
+    const y = call(c, f, [x]);
+    if (y.k !== 'tensor' || !isFloat(y.t.dtype)) throw new UserError(`vjp needs a function returning a float tensor, found ${typeToString(y.t as Type)}`, c.spans[0]!);
+    if (!typeEq(y.t, ct.t)) throw new UserError(`vjp: the cotangent must have the output's type ${typeToString(y.t)}, found ${typeToString(ct.t)}`, c.spans[2]!);
+    return c.el.tuple([ops.tval(y.t.dtype, y.t.shape), c.el.placeholder(x.t as Type)]);
+  }
+  const outer = c.el.b;
+  const t = x.t as Type;
+  const sub = new CoreBuilder(c.el.supply, outer, true);
+  c.el.b = sub;
+  let res: { func: import('../core/ir.ts').Func; captured: import('../core/ir.ts').Var[] };
+  let nx: number;
+  let yt: ops.TVal;
+  try {
+    const xv = c.el.paramValue(sub, t, 'x');
+    nx = sub.params.length;
+    const y = call(c, f, [xv]);
+    if (y.k !== 'tensor' || !typeEq(y.t, ct.t)) throw new UserError(`vjp: the cotangent must have the output's type ${typeToString(y.t as Type)}, found ${typeToString(ct.t)}`, c.spans[2]!);
+    yt = y;
+    const dot = y.t.shape.length
+      ? ops.reduce(c.el, 'reduce_sum', ops.binary(c.el, 'mul', y, ct, c.span, '*'), 'all', false, c.span, 'vjp')
+      : ops.binary(c.el, 'mul', y, ct, c.span, '*');
+    res = sub.finish([ops.atomOf(c.el, dot), ops.atomOf(c.el, y)]);
+  } finally {
+    c.el.b = outer;
+  }
+  const g = gradFunc(res.func, nx, c.el.supply);
+  const outs = outer.inline(g, [...c.el.atoms(x), ...res.captured]);
+  let k = 2;
+  const grads = c.el.fromLeaves(t, () => outs[k++]!);
+  return c.el.tuple([ops.tval(yt.t.dtype, yt.t.shape, outs[1]), grads]);
+};
+
 export const BUILTINS: Record<string, Builtin> = {
   neg: unaryB('neg'),
   abs: unaryB('abs'),
@@ -916,6 +956,7 @@ export const BUILTINS: Record<string, Builtin> = {
   stop_gradient: stopGradient,
   grad: gradB(false),
   value_and_grad: gradB(true),
+  vjp: vjpB,
 };
 
 export const BUILTIN_CONSTS: Record<string, () => Val> = {
