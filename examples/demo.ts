@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   console.log('One Llama definition, three layer types (examples/tiny_llama.obt, 2 blocks, D=16, GQA 4/2):');
   console.log(`  Llama[OneBit] (packed) vs Llama[OneBitTrain]: max |Δlogit| = ${maxDiff.toExponential(2)}`);
   console.log(`  Llama[OneBit] vs its random Llama[Dense] teacher, before any distillation: top-1 agrees on ${agree}/${T} tokens`);
-  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — next: autodiff and OneBit distillation (obtc quantize)`);
+  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — the OneBit pipeline itself: npm start (obtc quantize)`);
 }
 
 try {

@@ -15,6 +15,7 @@ import { fromNested, type Tensor } from './tensor.ts';
 import { Progress } from './progress.ts';
 import { formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
 import { lineChartSvg } from './plot.ts';
+import { mulberry32 } from './rng.ts';
 
 export const KD_PROGRAM = join(PROJECT_ROOT, 'models/onebit_kd.obt');
 
@@ -54,16 +55,6 @@ interface TrainState {
   options: Partial<QuantizeOptions>;
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fixed-length training blocks from the distillation text, in a seeded order. */
 export function trainingBlocks(text: string, model: LoadedModel, seq: number, seed: number): number[][] {
@@ -71,7 +62,7 @@ export function trainingBlocks(text: string, model: LoadedModel, seq: number, se
   const n = Math.floor(stream.length / seq);
   if (n < 1) throw new UserError(`the distillation text has ${stream.length} tokens, fewer than one block of ${seq}`);
   const blocks = Array.from({ length: n }, (_, i) => stream.slice(i * seq, (i + 1) * seq));
-  const r = mulberry(seed);
+  const r = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [blocks[i], blocks[j]] = [blocks[j]!, blocks[i]!];

@@ -13,19 +13,10 @@ import { verifyFunc } from '../compiler/core/verify.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { alloc, numel, type Tensor } from '../runtime/tensor.ts';
 import { compile } from '../compiler/api.ts';
+import { mulberry32 } from '../runtime/rng.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   /** differentiable inputs first (with a value generator), then constant inputs */
@@ -220,7 +211,7 @@ function tensorOf(t: TensorType, r: () => number, gen: (r: () => number) => numb
 }
 
 function checkCase(name: string, seed: number): void {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const c = CASES[name]!(r);
   const supply = new VarSupply();
   const f = buildLoss(c, supply);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { main } from '../compiler/cli/main.ts';
+import { mulberry32 } from '../runtime/rng.ts';
 
 const root = join(import.meta.dirname, '..');
 const prog = join(root, 'test/programs/ops.obt');
@@ -17,18 +18,7 @@ async function obtRun(entry: string, ...args: unknown[]): Promise<unknown> {
   return JSON.parse(out);
 }
 
-// a small deterministic generator (mulberry32)
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const r = rng(42);
+const r = mulberry32(42);
 const rand = (...shape: number[]): unknown => (shape.length === 0 ? Math.round((r() * 2 - 1) * 1000) / 1000 : Array.from({ length: shape[0]! }, () => rand(...shape.slice(1))));
 const pm1 = (o: number, i: number): number[][] => Array.from({ length: o }, () => Array.from({ length: i }, () => (r() < 0.5 ? -1 : 1)));
 

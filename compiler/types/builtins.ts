@@ -829,31 +829,43 @@ const gradB =
     return withValue ? c.el.tuple([ops.tval(r.t.dtype, []), g]) : g;
   };
 
-/** grad / value_and_grad when lowering: the closure applied to fresh parameters becomes a closed
- *  Func (captured values are extra, non-differentiated parameters), the AD transform gives its
- *  gradient program, which is inlined at the call. */
-function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
+/**
+ * Lowers a differentiation: the closure applied to fresh parameters (one per leaf of x) becomes a
+ * closed Func whose captured values are extra, non-differentiated parameters; `outputs` turns its
+ * result into [scalar to differentiate, values to return too]; the AD transform's gradient program
+ * is inlined at the call. Returns the returned values and the gradient (of x's type).
+ */
+function differentiate(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, outputs: (y: Val) => ops.TVal[]): { values: import('../core/ir.ts').Atom[]; grad: Val } {
   const outer = c.el.b!;
   const t = x.t as Type;
   const sub = new CoreBuilder(c.el.supply, outer, true);
   c.el.b = sub;
   let res: { func: import('../core/ir.ts').Func; captured: import('../core/ir.ts').Var[] };
   let nx: number;
+  let nout: number;
   try {
     const xv = c.el.paramValue(sub, t, 'x');
     nx = sub.params.length;
-    const r = call(c, f, [xv]);
-    if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
-      throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
-    res = sub.finish([ops.atomOf(c.el, r)]);
+    const outs = outputs(call(c, f, [xv]));
+    nout = outs.length;
+    res = sub.finish(outs.map((o) => ops.atomOf(c.el, o)));
   } finally {
     c.el.b = outer;
   }
   const g = gradFunc(res.func, nx, c.el.supply);
   const outs = outer.inline(g, [...c.el.atoms(x), ...res.captured]);
-  let k = 1;
-  const grads = c.el.fromLeaves(t, () => outs[k++]!);
-  return withValue ? c.el.tuple([ops.tval('f32', [], outs[0]), grads]) : grads;
+  let k = nout;
+  return { values: outs.slice(0, nout), grad: c.el.fromLeaves(t, () => outs[k++]!) };
+}
+
+/** grad / value_and_grad when lowering. */
+function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
+  const { values, grad } = differentiate(c, f, x, (r) => {
+    if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
+      throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
+    return [r];
+  });
+  return withValue ? c.el.tuple([ops.tval('f32', [], values[0]), grad]) : grad;
 }
 
 /** vjp(f, x, ct) = (f(x), the cotangent of x for output cotangent ct): the gradient of ⟨f(x), ct⟩. */
@@ -863,37 +875,23 @@ const vjpB: Builtin = (c) => {
   const x = c.args[1]!;
   const ct = tensorArg(c, 2);
   checkDifferentiable(x.t as Type, c.spans[1]!);
-  if (!c.el.b) {
-    const y = call(c, f, [x]);
+  const checkOut = (y: Val): ops.TVal => {
     if (y.k !== 'tensor' || !isFloat(y.t.dtype)) throw new UserError(`vjp needs a function returning a float tensor, found ${typeToString(y.t as Type)}`, c.spans[0]!);
     if (!typeEq(y.t, ct.t)) throw new UserError(`vjp: the cotangent must have the output's type ${typeToString(y.t)}, found ${typeToString(ct.t)}`, c.spans[2]!);
+    return y;
+  };
+  if (!c.el.b) {
+    const y = checkOut(call(c, f, [x]));
     return c.el.tuple([ops.tval(y.t.dtype, y.t.shape), c.el.placeholder(x.t as Type)]);
   }
-  const outer = c.el.b;
-  const t = x.t as Type;
-  const sub = new CoreBuilder(c.el.supply, outer, true);
-  c.el.b = sub;
-  let res: { func: import('../core/ir.ts').Func; captured: import('../core/ir.ts').Var[] };
-  let nx: number;
-  let yt: ops.TVal;
-  try {
-    const xv = c.el.paramValue(sub, t, 'x');
-    nx = sub.params.length;
-    const y = call(c, f, [xv]);
-    if (y.k !== 'tensor' || !typeEq(y.t, ct.t)) throw new UserError(`vjp: the cotangent must have the output's type ${typeToString(y.t as Type)}, found ${typeToString(ct.t)}`, c.spans[2]!);
-    yt = y;
-    const dot = y.t.shape.length
-      ? ops.reduce(c.el, 'reduce_sum', ops.binary(c.el, 'mul', y, ct, c.span, '*'), 'all', false, c.span, 'vjp')
-      : ops.binary(c.el, 'mul', y, ct, c.span, '*');
-    res = sub.finish([ops.atomOf(c.el, dot), ops.atomOf(c.el, y)]);
-  } finally {
-    c.el.b = outer;
-  }
-  const g = gradFunc(res.func, nx, c.el.supply);
-  const outs = outer.inline(g, [...c.el.atoms(x), ...res.captured]);
-  let k = 2;
-  const grads = c.el.fromLeaves(t, () => outs[k++]!);
-  return c.el.tuple([ops.tval(yt.t.dtype, yt.t.shape, outs[1]), grads]);
+  let yt!: ops.TVal;
+  const { values, grad } = differentiate(c, f, x, (r) => {
+    yt = checkOut(r);
+    const prod = ops.binary(c.el, 'mul', yt, ct, c.span, '*');
+    const dot = yt.t.shape.length ? ops.reduce(c.el, 'reduce_sum', prod, 'all', false, c.span, 'vjp') : prod;
+    return [dot, yt];
+  });
+  return c.el.tuple([ops.tval(yt.t.dtype, yt.t.shape, values[1]), grad]);
 };
 
 export const BUILTINS: Record<string, Builtin> = {

@@ -5,9 +5,8 @@
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
 // Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
 // projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
-import { readFileSync } from 'node:fs';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
-import { crc32, writeAtomic } from './state.ts';
+import { crc32, readBytesCopy, writeAtomic } from './state.ts';
 import { halfToFloat } from './gguf.ts';
 import { roundF16, signWords, type Tensor } from '../tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
@@ -107,12 +106,7 @@ export function isPacked(head: Uint8Array): boolean {
 }
 
 export function readPacked(file: string): PackedModel {
-  let b: Uint8Array;
-  try {
-    b = new Uint8Array(readFileSync(file)); // a copy: a Buffer may be a view into a shared pool
-  } catch {
-    throw new LoadError(file, 'cannot read the file');
-  }
+  const b = readBytesCopy(file);
   if (b.length < 20 || !isPacked(b)) throw new LoadError(file, 'not a packed obt 1-bit model (no OBT1BIT magic)');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (dv.getUint32(8, true) !== 1) throw new LoadError(file, `format version ${dv.getUint32(8, true)}; this reader knows version 1`);

@@ -92,12 +92,16 @@ export function writeAtomic(path: string, bytes: Uint8Array): void {
   renameSync(tmp, path);
 }
 
-export function readState(path: string): unknown {
-  let b: Uint8Array;
+/** A file's bytes as an own Uint8Array (a Node Buffer may be a view into a shared pool, so its
+ *  .buffer is not the file). */
+export function readBytesCopy(path: string): Uint8Array {
   try {
-    b = new Uint8Array(readFileSync(path)); // a copy: a Buffer may be a view into a shared pool
+    return new Uint8Array(readFileSync(path));
   } catch {
     throw new LoadError(path, 'cannot read the file');
   }
-  return decodeState(path, b);
+}
+
+export function readState(path: string): unknown {
+  return decodeState(path, readBytesCopy(path));
 }
