@@ -13,7 +13,7 @@ import { cse, dce, foldTransposes } from './core/opt.ts';
 import { hashFunc } from './core/hash.ts';
 import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
-import { fromNested, numel, type Tensor } from '../runtime/tensor.ts';
+import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {
@@ -263,10 +263,6 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
   }
 }
 
-function typeToStringTE(te: A.TypeExpr): string {
-  return te.kind === 'name' || te.kind === 'applied' ? te.name : te.kind;
-}
-
 function fromNestedChecked(v: HostValue, dtype: string, what: string, f64: boolean): Tensor {
   try {
     return fromNested(v, dtype as never, f64);
@@ -299,4 +295,3 @@ export function rebuild(loaded: Loaded, t: Type, outs: Tensor[]): unknown {
   return go(t);
 }
 
-export { typeToString, resolveType, numel };

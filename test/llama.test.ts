@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { loadModel } from '../runtime/io/load.ts';
 import { LlamaRunner } from '../runtime/llm.ts';
 import { parseLlama2c } from '../runtime/io/llama2c.ts';
-import { LoadError } from '../runtime/io/model.ts';
 import { writeGguf, writeSafetensors } from './helpers/writers.ts';
 import { main } from '../compiler/cli/main.ts';
 

@@ -1,7 +1,6 @@
 // obtc: the command-line driver (check, run, compile). User errors print diagnostics and exit 1;
 // only internal errors print a stack trace.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../diag.ts';
 import { compile, type HostValue, type Program } from '../api.ts';
 import { printFunc } from '../core/print.ts';
@@ -228,4 +227,3 @@ function reportError(e: unknown, io: CliIO): number {
   return 3;
 }
 
-export { resolve };

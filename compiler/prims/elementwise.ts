@@ -3,7 +3,7 @@
 // except that a rank-0 literal operand stands for a filled tensor.
 import { alloc, roundEven, roundF16, type Tensor } from '../../runtime/tensor.ts';
 import { isFloat, isInt, type DType } from '../types/types.ts';
-import { fail, noGrad, type AdBuilder, type PrimDef, type VjpRule } from './def.ts';
+import { fail, noGrad, type AdBuilder, type PrimDef } from './def.ts';
 import { div, forOperand, full, mul, neg, one, sub } from './vjp_util.ts';
 import { lit, type Atom, type TensorType, type Var } from '../core/ir.ts';
 import type { BinaryPrim, ComparePrim, UnaryPrim } from './names.ts';

@@ -104,10 +104,6 @@ function dtypeArg(c: CallInfo, dflt: DType): DType {
   throw new UserError(`dtype must be one of f32, f16, i32, u32, bool`, d.span);
 }
 
-function anyErr(c: CallInfo): boolean {
-  return c.args.some((a) => a.k === 'error');
-}
-
 // ---- elementwise -------------------------------------------------------------------------------
 
 const unaryB =
@@ -274,7 +270,7 @@ const concatB: Builtin = (c) => {
       throw new UserError(`concat: ${ops.showT(v)} does not match ${ops.showT(first)} outside axis ${axis}`, span);
     dtype = ops.joinDtype({ ...first, t: { ...first.t, dtype } }, v, span, 'concat');
     const it = v.t.shape[ax]!;
-    total = { terms: new Map([...dimMulAdd(total, (it as { d: Dim }).d).terms]) };
+    total = addDims(total, (it as { d: Dim }).d);
   }
   const c0 = c.args[0]!;
   if (c0.k === 'array' && !c0.elems) total = dimMul(c0.t.len, (first.t.shape[ax] as { d: Dim }).d);
@@ -282,9 +278,6 @@ const concatB: Builtin = (c) => {
   return ops.emitted(c.el, dtype, shape, (b) => b.emit1('concat', xs.map((x) => ops.atomOf(c.el, ops.retype(c.el, x.v, dtype))), { axis: ax }));
 };
 
-function dimMulAdd(a: Dim, b: Dim): Dim {
-  return { terms: new Map([...addDims(a, b).terms]) };
-}
 import { dimAdd as addDims } from './dim.ts';
 
 const stackB: Builtin = (c) => {
@@ -963,4 +956,3 @@ export const BUILTIN_CONSTS: Record<string, () => Val> = {
   pi: () => ({ ...ops.tval('f32', [], undefined, { k: 'float', v: Math.PI }), weak: true }),
 };
 
-export { anyErr };

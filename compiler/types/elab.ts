@@ -34,10 +34,6 @@ export interface Fx {
   inst?: string;
 }
 
-interface Closure {
-  k: 'closure';
-}
-
 /** Sentinel thrown to abandon a function after its errors were reported. */
 export class Reported extends Error {}
 
@@ -92,10 +88,6 @@ export class Elab implements ops.OpCtx {
       v.fields = new Map(this.structFields(v.t).map((f) => [f.name, this.placeholder(f.t)]));
     }
     return v.fields;
-  }
-
-  arrayElems(v: Extract<Val, { k: 'array' }>): Val[] | undefined {
-    return v.elems;
   }
 
   /** One element of an array (any element when checking). */
@@ -959,4 +951,3 @@ function editDistance(a: string, b: string): number {
 
 // index expressions live in their own file
 import { indexTensor } from './index_expr.ts';
-export type { Closure };

@@ -341,11 +341,6 @@ export function transpose(ctx: OpCtx, v: TVal, perm: number[]): TVal {
   return emitted(ctx, v.t.dtype, shape, (b) => b.emit1('transpose', [atomOf(ctx, v)], { perm }));
 }
 
-/** Expands a shape with a spread into concrete axes when lowering (perm computations need it). */
-export function concreteItems(v: TVal): ShapeItem[] {
-  return v.t.shape;
-}
-
 export function dotGeneral(ctx: OpCtx, a: TVal, b: TVal, batch: [number[], number[]], contract: [number[], number[]], span: Span): TVal {
   const dtype = joinDtype(a, b, span, 'matmul');
   if (dtype === 'bool' || dtype === 'sign') throw new UserError(`matmul is not defined on ${dtype}`, span, dtype === 'sign' ? 'use signlinear for packed signs' : undefined);

@@ -4,7 +4,7 @@ import type { Atom } from '../core/ir.ts';
 import type * as A from '../syntax/ast.ts';
 import type { Dim } from './dim.ts';
 import { dimValue } from './dim.ts';
-import type { StructInfo, Type } from './types.ts';
+import type { Type } from './types.ts';
 import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
 import type { Bindings } from './unify.ts';
 import type { Span } from '../diag.ts';
@@ -47,25 +47,3 @@ export function staticNumber(s: Static | undefined): number | undefined {
   return s.v ? 1 : 0;
 }
 
-export type StructFields = (s: StructInfo, t: Extract<Type, { k: 'struct' }>) => { name: string; t: Type }[];
-
-/** Flattens a value into its tensor leaves (struct fields in declaration order). */
-export function leaves(v: Val, out: Val[] = []): Val[] {
-  switch (v.k) {
-    case 'tensor':
-      out.push(v);
-      break;
-    case 'tuple':
-      v.elems.forEach((e) => leaves(e, out));
-      break;
-    case 'array':
-      (v.elems ?? []).forEach((e) => leaves(e, out));
-      break;
-    case 'struct':
-      for (const f of v.fields?.values() ?? []) leaves(f, out);
-      break;
-    default:
-      break;
-  }
-  return out;
-}
