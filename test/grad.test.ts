@@ -14,6 +14,7 @@ import { interpret } from '../runtime/ref/interp.ts';
 import { alloc, numel, type Tensor } from '../runtime/tensor.ts';
 import { compile } from '../compiler/api.ts';
 import { mulberry32 } from '../runtime/rng.ts';
+import { centralDiff } from './helpers/fd.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
 
@@ -224,18 +225,11 @@ function checkCase(name: string, seed: number): void {
   inputs.push(tensorOf(f.params[f.params.length - 1]!.type, r, normal));
   const outs = interpret(g, inputs, { f64: true });
   const lossAt = (xs: Tensor[]) => interpret(f, xs, { f64: true })[0]!.data[0]!;
-  const h = 1e-6;
   for (let k = 0; k < nd; k++) {
     const gk = outs[1 + k]!;
     const x = inputs[k]!;
     for (let i = 0; i < x.data.length; i++) {
-      const save = x.data[i]!;
-      x.data[i] = save + h;
-      const lp = lossAt(inputs);
-      x.data[i] = save - h;
-      const lm = lossAt(inputs);
-      x.data[i] = save;
-      const fd = (lp - lm) / (2 * h);
+      const fd = centralDiff(() => lossAt(inputs), x, i);
       const ad = gk.data[i]!;
       if (Math.abs(fd - ad) > 1e-5 * Math.max(1, Math.abs(fd)))
         throw new Error(`${name} (seed ${seed}): d/d input ${k}[${i}]: AD ${ad}, finite differences ${fd}`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
+import { centralDiff } from './helpers/fd.ts';
 
 const root = join(import.meta.dirname, '..');
 const file = join(root, 'test/programs/grad_model.obt');
@@ -41,17 +42,8 @@ it('AD through the whole model matches finite differences (f64)', () => {
   const [loss, grads] = prog.run('grad_id', [teacher as never, ps as never, toks], { f64: true }).value as [Tensor, Record<string, Layer>[]];
   expect(loss.data[0]!).toBeCloseTo(lossId(ps), 10);
   const floatSigns = ps.map((b) => Object.fromEntries(Object.entries(b).map(([k, l]) => [k, { s: { ...l.w, data: Float64Array.from(l.w.data, Math.sign) }, g: l.g, h: l.h }])));
-  const h = 1e-6;
   let checked = 0;
-  const fd = (f: (p: unknown) => number, p: unknown, t: Tensor, i: number) => {
-    const save = t.data[i]!;
-    t.data[i] = save + h;
-    const a = f(p);
-    t.data[i] = save - h;
-    const b = f(p);
-    t.data[i] = save;
-    return (a - b) / (2 * h);
-  };
+  const fd = (f: (p: unknown) => number, p: unknown, t: Tensor, i: number) => centralDiff(() => f(p), t, i);
   for (let b = 0; b < 2; b++)
     for (const k of Object.keys(shapes)) {
       const l = ps[b]![k] as Layer;
