@@ -13,11 +13,23 @@ import { cse, dce, foldTransposes } from './core/opt.ts';
 import { hashFunc } from './core/hash.ts';
 import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
+import { compileWasm, type WasmProgram } from '../runtime/wasm/exec.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
+}
+
+export type Backend = 'interp' | 'wasm';
+
+export interface RunOptions {
+  f64?: boolean;
+  dims?: Record<string, number>;
+  types?: Record<string, string>;
+  backend?: Backend;
+  /** wasm: one kernel per equation (for testing fused ≡ unfused) */
+  noFusion?: boolean;
 }
 
 export interface Lowered {
@@ -85,12 +97,24 @@ export class Program {
     return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
   }
 
-  /** Runs an entry on the reference interpreter. Returns the flat result tensors and their type. */
-  run(entry: string, args: HostValue[], opts: { f64?: boolean; dims?: Record<string, number>; types?: Record<string, string> } = {}): { tensors: Tensor[]; type: Type; value: unknown } {
+  private readonly compiled = new WeakMap<Lowered, WasmProgram>();
+
+  /** The Wasm program of a lowered entry (fused, planned and compiled once). */
+  wasm(low: Lowered, opts: { noFusion?: boolean } = {}): WasmProgram {
+    if (opts.noFusion) return compileWasm(low.func, opts);
+    let w = this.compiled.get(low);
+    if (!w) this.compiled.set(low, (w = compileWasm(low.func)));
+    return w;
+  }
+
+  /** Runs an entry on the reference interpreter (or a compiled backend). Returns the flat result tensors and their type. */
+  run(entry: string, args: HostValue[], opts: RunOptions = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     const f = this.entry(entry);
     const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
-    const outs = interpret(low.func, tensors, opts);
+    const backend = opts.backend ?? 'interp';
+    if (backend === 'wasm' && opts.f64) throw new UserError('the wasm backend computes in f32; --f64 needs --backend interp');
+    const outs = backend === 'wasm' ? this.wasm(low, opts).run(tensors) : interpret(low.func, tensors, opts);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 }

@@ -1,0 +1,92 @@
+// One Wasm module per kernel, built with binaryen's API (SIMD128 on, memory imported as env.memory,
+// f64 math imported from the host), validated, optimised, and cached by the kernel's structural
+// hash in memory and on disk (.obt-cache/wasm/<hash>.wasm), so a warm compile only instantiates.
+import binaryen from 'binaryen';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Kernel } from '../../kir/ir.ts';
+import { printKernel } from '../../kir/print.ts';
+import { emitKernel } from './kernel.ts';
+import { InternalError } from '../../diag.ts';
+import { PROJECT_ROOT } from '../../resolve/modules.ts';
+
+export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
+/** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
+export const CODEGEN_VERSION = 'w1';
+
+export interface CompiledKernel {
+  hash: string;
+  bytes: Uint8Array;
+  imports: string[];
+}
+
+const memo = new Map<string, CompiledKernel>();
+
+export function cacheDir(): string | undefined {
+  const d = process.env.OBT_CACHE_DIR ?? join(PROJECT_ROOT, '.obt-cache');
+  return d === 'off' ? undefined : join(d, 'wasm');
+}
+
+/** The binaryen module of one kernel (not optimised), for `--emit wat` and tests. */
+export function kernelModule(k: Kernel): { m: binaryen.Module; imports: string[] } {
+  const m = new binaryen.Module();
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt);
+  m.addMemoryImport('0', 'env', 'memory');
+  const fn = emitKernel(m, 'kernel', k);
+  const imports = [...fn.imports].sort();
+  for (const name of imports) {
+    const n = MATH_IMPORTS[name]!;
+    m.addFunctionImport(name, 'env', name, binaryen.createType(new Array(n).fill(binaryen.f64)), binaryen.f64);
+  }
+  m.addFunctionExport('kernel', 'kernel');
+  return { m, imports };
+}
+
+export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean } = {}): CompiledKernel {
+  const key = `${CODEGEN_VERSION}-${hash}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const dir = cacheDir();
+  const file = dir && join(dir, `${key}.wasm`);
+  if (file && existsSync(file)) {
+    const buf = readFileSync(file);
+    const n = buf.readUInt16LE(0);
+    const imports = buf.subarray(2, 2 + n).toString('utf8').split(',').filter(Boolean);
+    const c = { hash, bytes: new Uint8Array(buf.subarray(2 + n)), imports };
+    memo.set(key, c);
+    return c;
+  }
+  const { m, imports } = kernelModule(k);
+  if (!m.validate()) {
+    m.dispose();
+    throw new InternalError(`wasm: invalid module for kernel\n${printKernel(k)}`);
+  }
+  if (opts.optimize !== false) {
+    binaryen.setOptimizeLevel(2);
+    binaryen.setShrinkLevel(0);
+    m.optimize();
+  }
+  const bytes = m.emitBinary();
+  m.dispose();
+  const c = { hash, bytes, imports };
+  memo.set(key, c);
+  if (file) {
+    try {
+      mkdirSync(dir!, { recursive: true });
+      const head = Buffer.from(imports.join(','), 'utf8');
+      const pre = Buffer.alloc(2);
+      pre.writeUInt16LE(head.length, 0);
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, Buffer.concat([pre, head, Buffer.from(bytes)]));
+      renameSync(tmp, file);
+    } catch {
+      /* a read-only checkout still runs, uncached */
+    }
+  }
+  return c;
+}
+
+/** Host functions the kernels import (f64 in and out, as the reference computes them). */
+export function mathImports(): Record<string, (...x: number[]) => number> {
+  return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
+}

@@ -1,0 +1,216 @@
+// Fusion: groups the equations of a prepared Core function into kernels (Kernel IR) and host steps.
+// A variable is materialised (gets a buffer) when it is a parameter or result, feeds or comes from
+// a host step, is an operand of a template (dot, signlinear), is used more than once and is not a
+// cheap view, or when building a kernel meets a conflict (a second reduction, a reduction seen
+// through a broadcast that would recompute it per element, a template whose epilogue is not at its
+// own index); everything else is inlined into the one kernel that consumes it. Conflicts
+// materialise the offending variable and scheduling restarts, so the set only grows.
+import type { Atom, Eqn, Func, Var } from '../core/ir.ts';
+import { numel } from '../core/ir.ts';
+import type { PrimParams } from '../prims/names.ts';
+import { InternalError } from '../diag.ts';
+import { KGraph, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
+import { hashKernel, verifyKernel } from '../kir/print.ts';
+import { fuseRule, isHost, kdtype, type ExprCtx } from './rules.ts';
+import { prepare } from './prepare.ts';
+import { storageSize } from '../../runtime/tensor.ts';
+
+export type Step =
+  | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[] }
+  | { kind: 'host'; eqn: Eqn };
+
+export interface Schedule {
+  func: Func;
+  steps: Step[];
+}
+
+export interface FuseOptions {
+  /** materialise every variable (one kernel per equation): the unfused schedule */
+  noFusion?: boolean;
+}
+
+class Conflict {
+  constructor(readonly v: Var) {}
+}
+
+const CHEAP = new Set(['broadcast_in_dim', 'transpose', 'slice', 'reshape', 'stop_gradient', 'iota']);
+
+export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
+  const f = prepare(func);
+  const def = new Map<number, Eqn>();
+  const uses = new Map<number, number>();
+  const use = (a: Atom) => a.kind === 'var' && uses.set(a.id, (uses.get(a.id) ?? 0) + 1);
+  for (const e of f.eqns) {
+    for (const o of e.outs) def.set(o.id, e);
+    e.args.forEach(use);
+  }
+  f.results.forEach(use);
+
+  const mat = new Set<number>();
+  for (const p of f.params) mat.add(p.id);
+  for (const r of f.results) if (r.kind === 'var') mat.add(r.id);
+  const cheap = (id: number): boolean => {
+    if (mat.has(id)) return true;
+    const e = def.get(id);
+    return !!e && CHEAP.has(e.prim) && e.args.every((a) => a.kind === 'lit' || cheap(a.id));
+  };
+  for (const e of f.eqns) {
+    const cls = fuseRule(e.prim).cls;
+    const vars = e.args.filter((a): a is Var => a.kind === 'var');
+    if (opts.noFusion || isHost(e)) {
+      for (const o of e.outs) mat.add(o.id);
+      if (isHost(e)) for (const a of vars) mat.add(a.id);
+    }
+    if (cls === 'dot') for (const a of vars) mat.add(a.id);
+    if (cls === 'signlinear') for (const a of vars.slice(0, 3)) mat.add(a.id);
+    for (const o of e.outs) {
+      if (o.type.dtype === 'sign') mat.add(o.id);
+      if ((cls === 'reduce' || cls === 'dot' || cls === 'signlinear') && uses.get(o.id) !== 1) mat.add(o.id);
+    }
+  }
+  for (const e of f.eqns) for (const o of e.outs) if ((uses.get(o.id) ?? 0) > 1 && !cheap(o.id)) mat.add(o.id);
+
+  for (;;) {
+    try {
+      return { func: f, steps: schedule(f, def, mat) };
+    } catch (c) {
+      if (!(c instanceof Conflict)) throw c;
+      if (mat.has(c.v.id)) throw new InternalError(`fusion: conflict on materialised %${c.v.id}`);
+      mat.add(c.v.id);
+    }
+  }
+}
+
+/** Whether a variable's (unmaterialised) definition contains a reduction or template. */
+function bears(id: number, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>): boolean {
+  if (mat.has(id)) return false;
+  const hit = memo.get(id);
+  if (hit !== undefined) return hit;
+  const e = def.get(id);
+  let r = false;
+  if (e) {
+    const cls = fuseRule(e.prim).cls;
+    r = cls === 'reduce' || cls === 'dot' || cls === 'signlinear' || e.args.some((a) => a.kind === 'var' && bears(a.id, def, mat, memo));
+  }
+  memo.set(id, r);
+  return r;
+}
+
+function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
+  const steps: Step[] = [];
+  const memo = new Map<number, boolean>();
+  for (const e of f.eqns) {
+    if (isHost(e)) {
+      steps.push({ kind: 'host', eqn: e });
+      continue;
+    }
+    for (const o of e.outs) if (mat.has(o.id)) steps.push(buildKernel(o, e, def, mat, memo));
+  }
+  return steps;
+}
+
+interface Building {
+  g: KGraph;
+  ins: Var[];
+  red?: { op: ReduceOp; shape: number[]; body: KNode };
+  tmpl?: { kind: 'dot' | 'signlinear'; eqn: Eqn };
+}
+
+function buildKernel(root: Var, rootEqn: Eqn, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>): Step {
+  const shape = root.type.shape;
+  const g = new KGraph(shape.slice());
+  const b: Building = { g, ins: [] };
+  const buf = (v: Var): number => {
+    let i = b.ins.indexOf(v);
+    if (i < 0) i = b.ins.push(v) - 1;
+    return i;
+  };
+  const cx: ExprCtx = {
+    g,
+    at: (a, index) => {
+      if (a.kind === 'lit') return g.const(a.value, kdtype(a.type.dtype));
+      if (mat.has(a.id)) return g.load(buf(a), g.flat(index, a.type.shape), kdtype(a.type.dtype));
+      return eqnExpr(a, index);
+    },
+    word: (a, flat) => {
+      if (a.kind !== 'var' || !mat.has(a.id)) throw new InternalError('fusion: sign operand not materialised');
+      return g.load(buf(a), flat, 'u32');
+    },
+  };
+  const identity = (index: KNode[]) => index.length === shape.length && index.every((n, d) => n === g.idx(d));
+
+  const eqnExpr = (v: Var, index: KNode[]): KNode => {
+    const e = def.get(v.id);
+    if (!e) throw new InternalError(`fusion: %${v.id} has no definition`);
+    const rule = fuseRule(e.prim);
+    switch (rule.cls) {
+      case 'elementwise':
+      case 'view':
+      case 'index': {
+        if (e.prim === 'broadcast_in_dim' && numel(v.type.shape) > numel(e.args[0]!.type.shape)) {
+          const x = e.args[0]!;
+          if (x.kind === 'var' && bears(x.id, def, mat, memo)) throw new Conflict(x);
+        }
+        return rule.expr!(cx, e as never, index);
+      }
+      case 'reduce': {
+        if (b.red || b.tmpl || numel(v.type.shape) !== numel(shape)) throw new Conflict(v);
+        const axes = (e.params as PrimParams['reduce_sum']).axes;
+        const x = e.args[0]!;
+        const rank = shape.length;
+        const redShape = axes.map((ax) => x.type.shape[ax]!);
+        redShape.forEach((n) => g.extents.push(n));
+        const full: KNode[] = [];
+        let k = 0;
+        for (let d = 0; d < x.type.shape.length; d++) full.push(axes.includes(d) ? g.idx(rank + axes.indexOf(d)) : index[k++]!);
+        const op = ({ reduce_sum: 'sum', reduce_max: 'max', reduce_min: 'min', argmax: 'argmax' } as const)[e.prim as 'reduce_sum'];
+        b.red = { op, shape: redShape, body: g.const(0, 'f32') }; // taken: a reduction inside the body conflicts
+        b.red.body = cx.at(x, full);
+        return g.acc(kdtype(v.type.dtype));
+      }
+      case 'dot':
+      case 'signlinear': {
+        if (b.red || b.tmpl || !identity(index)) throw new Conflict(v);
+        b.tmpl = { kind: rule.cls, eqn: e };
+        const acc = g.acc('f32');
+        if (rule.cls === 'signlinear') {
+          const h = e.args[3]!;
+          return g.bin('mul', acc, cx.at(h, [index[index.length - 1]!]));
+        }
+        return acc;
+      }
+      case 'host':
+        throw new InternalError(`fusion: host equation ${e.prim} reached inside a kernel`);
+    }
+  };
+
+  const out = eqnExpr(root, shape.map((_, d) => g.idx(d)));
+  void rootEqn;
+  const kbufs = (): KBuf[] => b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
+  let kernel: Kernel;
+  if (b.tmpl?.kind === 'dot') {
+    const e = b.tmpl.eqn as Eqn<'dot_general'>;
+    const [a, bb] = e.args as [Var, Var];
+    const nb = e.params.batch[0].length;
+    const nc = e.params.contract[0].length;
+    const B = numel(a.type.shape.slice(0, nb));
+    const K = numel(a.type.shape.slice(a.type.shape.length - nc));
+    const M = numel(a.type.shape.slice(nb, a.type.shape.length - nc));
+    const N = numel(bb.type.shape.slice(nb, bb.type.shape.length - nc));
+    const ai = buf(a);
+    const bi = buf(bb);
+    kernel = { kind: 'dot', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, B, M, N, K, a: ai, b: bi } satisfies DotKernel;
+  } else if (b.tmpl?.kind === 'signlinear') {
+    const e = b.tmpl.eqn;
+    const [x, s, gv] = e.args as [Var, Var, Var];
+    const [O, I] = s.type.shape as [number, number];
+    const xi = buf(x);
+    const si = buf(s);
+    const gi = buf(gv);
+    kernel = { kind: 'signlinear', shape, outDtype: 'f32', ins: kbufs(), out, M: numel(x.type.shape) / I, O, I, x: xi, s: si, g: gi } satisfies SignKernel;
+  } else {
+    kernel = { kind: 'loop', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, red: b.red } satisfies LoopKernel;
+  }
+  verifyKernel(kernel);
+  return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins };
+}

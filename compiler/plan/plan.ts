@@ -1,0 +1,155 @@
+// The execution plan: a serialisable program of steps over buffers at static offsets in one linear
+// memory. Steps are `alloc | run | host | free`; liveness decides when a temporary's bytes are free
+// for the next one (offsets are assigned greedily, largest first, among buffers whose lifetimes
+// overlap). Parameters and results live for the whole run. Peak bytes are reported.
+import type { Atom, Eqn, Func } from '../core/ir.ts';
+import type { DType } from '../types/types.ts';
+import type { Kernel } from '../kir/ir.ts';
+import type { Schedule } from '../fuse/fuse.ts';
+import { storageSize } from '../../runtime/tensor.ts';
+import { scratchOf } from '../emit/wasm/kernel.ts';
+import { InternalError } from '../diag.ts';
+
+export interface PlanBuffer {
+  dtype: DType;
+  shape: number[];
+  bytes: number;
+  offset: number;
+  role: 'input' | 'output' | 'temp';
+}
+
+export type PlanStep =
+  | { op: 'alloc'; buf: number }
+  | { op: 'free'; buf: number }
+  | { op: 'run'; kernel: number; out: number; ins: number[] }
+  | { op: 'host'; eqn: number; outs: number[]; ins: (number | { lit: number; dtype: DType })[] };
+
+export interface Plan {
+  kernels: { hash: string; kernel: Kernel }[];
+  hostEqns: Eqn[];
+  buffers: PlanBuffer[];
+  steps: PlanStep[];
+  inputs: number[];
+  outputs: (number | { lit: number; dtype: DType })[];
+  scratch: { offset: number; bytes: number };
+  /** bytes of linear memory the plan needs (inputs, outputs, temporaries, scratch) */
+  memoryBytes: number;
+  /** the most bytes live at once */
+  peakBytes: number;
+}
+
+export const BYTES: Record<DType, number> = { f32: 4, f16: 4, i32: 4, u32: 4, sign: 4, bool: 1 };
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+const BASE = 64;
+
+export function makePlan(s: Schedule): Plan {
+  const f: Func = s.func;
+  const bufOf = new Map<number, number>();
+  const buffers: PlanBuffer[] = [];
+  const bufFor = (id: number, t: { dtype: DType; shape: number[] }, role: PlanBuffer['role']): number => {
+    let b = bufOf.get(id);
+    if (b === undefined) {
+      b = buffers.push({ dtype: t.dtype, shape: t.shape, bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * BYTES[t.dtype])), offset: -1, role }) - 1;
+      bufOf.set(id, b);
+    }
+    return b;
+  };
+  const inputs = f.params.map((p) => bufFor(p.id, p.type, 'input'));
+  const kernels: Plan['kernels'] = [];
+  const kIndex = new Map<string, number>();
+  const hostEqns: Eqn[] = [];
+  const steps: PlanStep[] = [];
+  const argOf = (a: Atom): number | { lit: number; dtype: DType } => {
+    if (a.kind === 'lit') return { lit: a.value, dtype: a.type.dtype };
+    const b = bufOf.get(a.id);
+    if (b === undefined) throw new InternalError(`plan: %${a.id} is read before it is computed`);
+    return b;
+  };
+  for (const st of s.steps) {
+    if (st.kind === 'kernel') {
+      let ki = kIndex.get(st.hash);
+      if (ki === undefined) {
+        ki = kernels.push({ hash: st.hash, kernel: st.kernel }) - 1;
+        kIndex.set(st.hash, ki);
+      }
+      const ins = st.ins.map((v) => argOf(v) as number);
+      const out = bufFor(st.out.id, st.out.type, 'temp');
+      steps.push({ op: 'alloc', buf: out }, { op: 'run', kernel: ki, out, ins });
+    } else {
+      const ins = st.eqn.args.map(argOf);
+      const outs = st.eqn.outs.map((o) => bufFor(o.id, o.type, 'temp'));
+      for (const o of outs) steps.push({ op: 'alloc', buf: o });
+      steps.push({ op: 'host', eqn: hostEqns.push(st.eqn) - 1, outs, ins });
+    }
+  }
+  const outputs = f.results.map(argOf);
+  for (const o of outputs) if (typeof o === 'number' && buffers[o]!.role === 'temp') buffers[o]!.role = 'output';
+
+  // liveness: last step reading each temporary; free right after it
+  const last = new Map<number, number>();
+  steps.forEach((st, i) => {
+    const reads = st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : [];
+    for (const b of reads) last.set(b, i);
+  });
+  const withFrees: PlanStep[] = [];
+  const start = new Map<number, number>();
+  const end = new Map<number, number>();
+  steps.forEach((st, i) => {
+    withFrees.push(st);
+    if (st.op === 'alloc') start.set(st.buf, i);
+    const reads = st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : [];
+    for (const b of new Set(reads))
+      if (last.get(b) === i && buffers[b]!.role === 'temp') {
+        withFrees.push({ op: 'free', buf: b });
+        end.set(b, i);
+      }
+  });
+  // a temporary nobody reads is freed after its own step
+  for (const [b, s0] of start) if (!end.has(b) && buffers[b]!.role === 'temp') end.set(b, s0 + 1);
+  const n = steps.length + 1;
+  const life = (b: number): [number, number] => {
+    const buf = buffers[b]!;
+    if (buf.role === 'input') return [-1, n];
+    if (buf.role === 'output') return [start.get(b) ?? -1, n];
+    return [start.get(b)!, end.get(b)!];
+  };
+
+  // static offsets: largest first, lowest offset that no overlapping lifetime occupies
+  const scratchBytes = align16(Math.max(0, ...kernels.map((k) => scratchOf(k.kernel))));
+  const placed: { off: number; bytes: number; life: [number, number] }[] = [];
+  const order = buffers.map((_, i) => i).sort((a, b) => buffers[b]!.bytes - buffers[a]!.bytes || a - b);
+  for (const b of order) {
+    const lb = life(b);
+    const buf = buffers[b]!;
+    const clashes = placed.filter((p) => p.life[0] <= lb[1] && lb[0] <= p.life[1]).sort((x, y) => x.off - y.off);
+    let off = BASE + scratchBytes;
+    for (const c of clashes) {
+      if (off + buf.bytes <= c.off) break;
+      off = Math.max(off, c.off + c.bytes);
+    }
+    buf.offset = off;
+    placed.push({ off, bytes: buf.bytes, life: lb });
+  }
+  const memoryBytes = Math.max(BASE + scratchBytes, ...buffers.map((b) => b.offset + b.bytes));
+  let peak = 0;
+  for (let t = -1; t <= n; t++) {
+    let live = 0;
+    for (let b = 0; b < buffers.length; b++) {
+      const [s0, e0] = life(b);
+      if (s0 <= t && t <= e0) live += buffers[b]!.bytes;
+    }
+    peak = Math.max(peak, live);
+  }
+  return { kernels, hostEqns, buffers, steps: withFrees, inputs, outputs, scratch: { offset: BASE, bytes: scratchBytes }, memoryBytes, peakBytes: peak + scratchBytes };
+}
+
+export function printPlan(p: Plan): string {
+  const b = (i: number) => `#${i}@${p.buffers[i]!.offset}`;
+  const lines = [`plan: ${p.kernels.length} kernels, ${p.buffers.length} buffers, memory ${p.memoryBytes} B, peak ${p.peakBytes} B`];
+  for (const st of p.steps) {
+    if (st.op === 'alloc' || st.op === 'free') lines.push(`  ${st.op} ${b(st.buf)} ${p.buffers[st.buf]!.dtype}[${p.buffers[st.buf]!.shape.join(', ')}]`);
+    else if (st.op === 'run') lines.push(`  run k${st.kernel} (${p.kernels[st.kernel]!.hash}) ${b(st.out)} <- ${st.ins.map(b).join(', ')}`);
+    else lines.push(`  host ${p.hostEqns[st.eqn]!.prim} ${st.outs.map(b).join(', ')} <- ${st.ins.map((x) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`)).join(', ')}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,124 @@
+// The Wasm runtime: loads a Plan and its compiled kernels into one WebAssembly.Memory and runs it.
+// Kernel steps call the kernel's exported function with the buffers' static byte offsets; host
+// steps run the primitive's reference rule on typed-array views of the same memory. An input whose
+// tensor object is the same as last run's is not copied again (weights stay resident).
+import type { Func } from '../../compiler/core/ir.ts';
+import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
+import { makePlan, type Plan, type PlanBuffer } from '../../compiler/plan/plan.ts';
+import { compileKernel, mathImports, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
+import { PRIMS } from '../../compiler/prims/registry.ts';
+import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
+import type { PrimName } from '../../compiler/prims/names.ts';
+import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
+import { interpret } from '../ref/interp.ts';
+import { InternalError } from '../../compiler/diag.ts';
+
+type KernelFn = (...ptrs: number[]) => void;
+
+function view(mem: WebAssembly.Memory, b: PlanBuffer): Storage {
+  const n = storageSize(b.dtype, b.shape);
+  switch (b.dtype) {
+    case 'f32':
+    case 'f16':
+      return new Float32Array(mem.buffer, b.offset, n);
+    case 'i32':
+      return new Int32Array(mem.buffer, b.offset, n);
+    case 'u32':
+    case 'sign':
+      return new Uint32Array(mem.buffer, b.offset, n);
+    case 'bool':
+      return new Uint8Array(mem.buffer, b.offset, n);
+  }
+}
+
+export interface WasmOptions extends FuseOptions {
+  /** an existing memory to run in (grown as needed) */
+  memory?: WebAssembly.Memory;
+}
+
+export class WasmProgram {
+  readonly memory: WebAssembly.Memory;
+  private readonly ops: (() => void)[] = [];
+  private readonly last: (Tensor | undefined)[];
+  private readonly ctx: EvalCtx = { f64: false, run: (g, xs) => interpret(g, xs) };
+
+  constructor(
+    readonly plan: Plan,
+    compiled: CompiledKernel[],
+    opts: WasmOptions = {},
+  ) {
+    const pages = Math.ceil(plan.memoryBytes / 65536) + 1;
+    this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: 65536 });
+    const have = this.memory.buffer.byteLength / 65536;
+    if (have < pages) this.memory.grow(pages - have);
+    const env = { memory: this.memory, ...mathImports() };
+    const fns: KernelFn[] = compiled.map((c) => {
+      const inst = new WebAssembly.Instance(new WebAssembly.Module(c.bytes as Uint8Array<ArrayBuffer>), { env });
+      return inst.exports.kernel as KernelFn;
+    });
+    const off = (b: number) => plan.buffers[b]!.offset;
+    for (const st of plan.steps) {
+      if (st.op === 'run') {
+        const f = fns[st.kernel]!;
+        const k = plan.kernels[st.kernel]!.kernel;
+        const args = [off(st.out), ...st.ins.map(off), ...(k.kind === 'signlinear' ? [plan.scratch.offset] : [])];
+        this.ops.push(args.length === 2 ? () => f(args[0]!, args[1]!) : args.length === 3 ? () => f(args[0]!, args[1]!, args[2]!) : () => f(...args));
+      } else if (st.op === 'host') {
+        const e = plan.hostEqns[st.eqn]!;
+        const def = PRIMS[e.prim] as PrimDef<PrimName>;
+        this.ops.push(() => {
+          const args = st.ins.map((a) => {
+            if (typeof a !== 'number') {
+              const t = alloc(a.dtype, []);
+              t.data[0] = a.lit;
+              return t;
+            }
+            const b = plan.buffers[a]!;
+            return { dtype: b.dtype, shape: b.shape, data: view(this.memory, b) };
+          });
+          const outs = def.eval(args, e.params as never, this.ctx);
+          st.outs.forEach((o, i) => (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array));
+        });
+      }
+    }
+    this.last = plan.inputs.map(() => undefined);
+  }
+
+  /** Runs the plan; results are fresh tensors (copied out of the memory). */
+  run(inputs: Tensor[]): Tensor[] {
+    const p = this.plan;
+    if (inputs.length !== p.inputs.length) throw new InternalError(`wasm: ${p.inputs.length} inputs expected, got ${inputs.length}`);
+    inputs.forEach((t, i) => {
+      if (this.last[i] === t) return;
+      const b = p.buffers[p.inputs[i]!]!;
+      const v = view(this.memory, b);
+      if (t.data.length !== v.length) throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
+      (v as Float32Array).set(t.data as Float32Array);
+      this.last[i] = t;
+    });
+    for (const op of this.ops) op();
+    return p.outputs.map((o) => {
+      if (typeof o !== 'number') {
+        const t = alloc(o.dtype, []);
+        t.data[0] = o.lit;
+        return t;
+      }
+      const b = p.buffers[o]!;
+      const t = alloc(b.dtype, b.shape.slice());
+      (t.data as Float32Array).set(view(this.memory, b) as Float32Array);
+      return t;
+    });
+  }
+
+  /** Forgets which inputs are resident (call after writing into an input tensor in place). */
+  invalidate(): void {
+    this.last.fill(undefined);
+  }
+}
+
+/** Fuses, plans and compiles a Core function for the Wasm backend. */
+export function compileWasm(f: Func, opts: WasmOptions = {}): WasmProgram {
+  const plan = makePlan(fuse(f, opts));
+  const compiled = plan.kernels.map((k) => compileKernel(k.kernel, k.hash));
+  return new WasmProgram(plan, compiled, opts);
+}
