@@ -46,6 +46,9 @@ function close(a: unknown, b: unknown, tol: number, path = ''): string | undefin
   return `${path}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`;
 }
 
+/** The stated tolerance of the f32 Wasm kernels against the expectations (relative, or absolute below 1). */
+const WASM_TOL = 2e-6;
+
 const parseJson = (s: string) => JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`));
 
 for (const file of files(dir)) {
@@ -83,6 +86,18 @@ for (const file of files(dir)) {
         const r = prog.run(m![1]!, args);
         const err = close(toJson(r.value), parseJson(m![3]!), m![4] ? Number(m![4]) : 1e-6);
         expect(err).toBeUndefined();
+      });
+      it(`line ${d.line} on wasm (fused and unfused): ${d.text.slice(0, 50)}`, () => {
+        const m = /^run\s+(\w+)\s*(.*?)\s*=>\s*(.*?)(?:\s+tol=([\d.e+-]+))?$/.exec(d.text)!;
+        const args = m[2]!.trim() ? m[2]!.split(' | ').map((a) => parseJson(a) as HostValue) : [];
+        const prog = compile(text, { path: file });
+        // f32 kernels accumulate in f32 where the reference accumulates in f64: WASM_TOL relative
+        const tol = Math.max(m[4] ? Number(m[4]) : 1e-6, WASM_TOL);
+        for (const noFusion of [false, true]) {
+          const r = prog.run(m[1]!, args, { backend: 'wasm', noFusion });
+          const err = close(toJson(r.value), parseJson(m[3]!), tol);
+          expect(err, noFusion ? 'unfused' : 'fused').toBeUndefined();
+        }
       });
     }
   });

@@ -283,9 +283,9 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const rowStart = L.add(i32);
   const setFlat = () => m.local.set(flatL, m.i32.add(m.local.get(rowStart, i32), m.local.get(innerL, i32)));
   const main4 = outvec ? Math.floor(inner / 4) * 4 : 0;
+  const rowPre = r > 1 ? decompose(m, env, k.shape, 0, r - 1, m.local.get(oL, i32), L) : [];
   const vecStmts = outvec ? element(true) : [];
   const tailStmts = element(false);
-  const rowPre = r > 1 ? decompose(m, env, k.shape, 0, r - 1, m.local.get(oL, i32), L) : [];
   const rowBody: X[] = [
     ...rowPre,
     m.local.set(rowStart, m.i32.mul(m.local.get(oL, i32), m.i32.const(inner))),
@@ -370,7 +370,7 @@ function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
   const epi = r ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), L) : [];
   const needsAxes = topo([k.out]).some((x) => x.op === 'idx');
   const v = scalar(env, k.out);
-  const epiStmts = take(env, 2);
+  const epiStmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
   const perOut: X[] = [
     m.local.set(bRow, m.i32.add(bPtr(), m.i32.mul(m.i32.add(m.i32.mul(m.i32.div_u(m.local.get(bm, i32), m.i32.const(k.M)), m.i32.const(k.N)), m.local.get(n, i32)), m.i32.const(4 * K)))),
     ...vacc.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
@@ -454,7 +454,7 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   const epi = r ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), L) : [];
   const needsAxes = topo([k.out]).some((x) => x.op === 'idx');
   const v = scalar(env, k.out);
-  const epiStmts = take(env, 2);
+  const epiStmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
   const lane = (x: X, l: number) => m.f32x4.extract_lane(x, l);
   const t = L.add(v128);
   const perOut: X[] = [
