@@ -1,9 +1,9 @@
-// Runs models/llama.obt on a loaded checkpoint with the reference interpreter: full-sequence
+// Runs models/llama.obt on a loaded checkpoint with the reference interpreter or the Wasm backend: full-sequence
 // logits (for perplexity) and a one-token decode step with its KV cache (for generation).
 // Each entry is lowered once per shape and its Core IR reused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
+import { compile, type Backend, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
 import { CompileError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { interpret } from './ref/interp.ts';
@@ -32,12 +32,17 @@ export class LlamaRunner {
     readonly config: LlamaConfig,
     readonly weights: Record<string, unknown>,
     readonly layer: LayerKind = 'dense',
+    readonly backend: Backend = 'interp',
   ) {}
 
-  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL): LlamaRunner {
+  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL, backend: Backend = 'interp'): LlamaRunner {
     const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
-    return new LlamaRunner(prog, m.config, m.value, m.layer);
+    return new LlamaRunner(prog, m.config, m.value, m.layer, backend);
+  }
+
+  private exec(low: Lowered, inputs: Tensor[]): Tensor[] {
+    return this.backend === 'wasm' ? this.prog.wasm(low).run(inputs) : interpret(low.func, inputs);
   }
 
   private prepare(key: string, entry: string, args: HostValue[]): Prepared {
@@ -59,7 +64,7 @@ export class LlamaRunner {
     const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
     const inputs = p.inputs.slice();
     inputs[inputs.length - 3] = tok;
-    const outs = interpret(p.low.func, inputs);
+    const outs = this.exec(p.low, inputs);
     return outs[0]!.data as Float32Array;
   }
 
@@ -75,7 +80,7 @@ export class LlamaRunner {
       step: (token: number, pos: number) => {
         if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
         const inputs = [...p.inputs.slice(0, nW), scalar(token, 'i32'), scalar(pos, 'i32'), ...cache, ...p.inputs.slice(p.inputs.length - 2)];
-        const outs = interpret(p.low.func, inputs);
+        const outs = this.exec(p.low, inputs);
         cache = outs.slice(1);
         return outs[0]!.data as Float32Array;
       },

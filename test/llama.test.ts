@@ -37,19 +37,33 @@ function greedy(r: LlamaRunner, n: number): number[] {
 }
 
 describe('stories260K through models/llama.obt', () => {
-  for (const file of ['stories260K.bin', 'stories260K.gguf']) {
-    it(`${file}: logits at positions 0..3 match the golden logits to 1e-4`, async () => {
-      const m = await loadModel(data(file));
-      expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
-      const r = LlamaRunner.fromFile(m);
-      expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
-    });
+  for (const file of ['stories260K.bin', 'stories260K.gguf'])
+    for (const backend of ['interp', 'wasm'] as const) {
+      it(`${file} on ${backend}: logits at positions 0..3 match the golden logits to 1e-4`, async () => {
+        const m = await loadModel(data(file));
+        expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
+        const r = LlamaRunner.fromFile(m, undefined, backend);
+        expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
+      });
 
-    it(`${file}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
-      const m = await loadModel(data(file));
-      expect(greedy(LlamaRunner.fromFile(m), 64)).toEqual(golden.greedy_first64.ids);
+      it(`${file} on ${backend}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
+        const m = await loadModel(data(file));
+        expect(greedy(LlamaRunner.fromFile(m, undefined, backend), 64)).toEqual(golden.greedy_first64.ids);
+      });
+    }
+
+  it('the wasm decode step agrees with the reference interpreter to 1e-5 over 32 positions', async () => {
+    const m = await loadModel(data('stories260K.bin'));
+    const a = LlamaRunner.fromFile(m, undefined, 'interp').decoder(32);
+    const b = LlamaRunner.fromFile(m, undefined, 'wasm').decoder(32);
+    let d = 0;
+    golden.greedy_first64.ids.slice(0, 32).forEach((t: number, pos: number) => {
+      const la = a.step(t, pos);
+      const lb = b.step(t, pos);
+      for (let j = 0; j < 512; j++) d = Math.max(d, Math.abs(la[j]! - lb[j]!));
     });
-  }
+    expect(d).toBeLessThan(1e-5);
+  });
 
   it('the decode step with a KV cache agrees with the full-sequence forward', async () => {
     const m = await loadModel(data('stories260K.bin'));

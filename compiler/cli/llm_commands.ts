@@ -11,6 +11,7 @@ import { Progress } from '../../runtime/progress.ts';
 import { formatPpl, perplexity, tokenStream } from '../../runtime/ppl.ts';
 import type { CliIO } from './main.ts';
 import { quantize, type QuantizeOptions } from '../../runtime/quantize.ts';
+import type { Backend } from '../api.ts';
 
 export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 
@@ -30,9 +31,15 @@ function num(flags: Flags, k: string, dflt: number, ok: (x: number) => boolean, 
   return x;
 }
 
+export function backendOf(flags: Flags): Backend {
+  const b = str(flags, 'backend') ?? 'wasm';
+  if (b !== 'wasm' && b !== 'interp') throw new UserError(`--backend ${b}: expected wasm or interp`);
+  return b;
+}
+
 async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
-  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL) };
+  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backendOf(flags)) };
 }
 
 export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
@@ -68,7 +75,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   if (idsOnly) io.out(ids.join(' ') + '\n');
   else io.out(td.decode() + '\n');
   const secs = (performance.now() - t0) / 1000;
-  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, reference interpreter)\n`);
+  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? 'wasm backend' : 'reference interpreter'})\n`);
   void out;
   return 0;
 }

@@ -36,6 +36,8 @@ commands:
                                         or --shape p=2x3 for each tensor parameter)
 
 options:
+  --backend wasm|interp   where generate/ppl run (default wasm) and run runs (default interp):
+               compiled Wasm-SIMD kernels or the reference interpreter
   --f64        run the interpreter in f64
   -h, --help   this text
 `;
@@ -64,7 +66,7 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps'].includes(k)) {
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend'].includes(k)) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -142,7 +144,9 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         if (!file || typeof entry !== 'string') throw new Usage('run needs FILE and --entry NAME');
         const prog = load(file);
         const args = pos.map(parseJsonArg);
-        const r = prog.run(entry, args, { f64: flags.has('f64') });
+        const backend = flags.get('backend') ?? 'interp';
+        if (backend !== 'interp' && backend !== 'wasm') throw new Usage(`--backend ${String(backend)}: expected interp or wasm`);
+        const r = prog.run(entry, args, { f64: flags.has('f64'), backend });
         io.out(JSON.stringify(jsonOf(r.value)) + '\n');
         return 0;
       }

@@ -174,7 +174,7 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const rInner = L.add(i32);
   if (red) env.axis.set(r + R - 1, rInner);
   const redvec = !!red && red.op !== 'argmax' && redLast >= 4 && contiguousAlong(env, red.body, r + R - 1);
-  const outvec = !redvec && r > 0 && inner >= 4 && (!red || red.op !== 'argmax');
+  const outvec = !redvec && r > 0 && inner >= 4 && k.outDtype !== 'bool' && (!red || red.op !== 'argmax');
 
   /** Reduction loops for one element; returns statements and the local holding the scalar/vector acc. */
   const reduction = (vecOut: boolean): { stmts: X[]; acc: number } => {
