@@ -70,15 +70,7 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
   }
   for (const e of f.eqns) for (const o of e.outs) if ((uses.get(o.id) ?? 0) > 1 && !cheap(o.id)) mat.add(o.id);
 
-  for (;;) {
-    try {
-      return { func: f, steps: schedule(f, def, mat) };
-    } catch (c) {
-      if (!(c instanceof Conflict)) throw c;
-      if (mat.has(c.v.id)) throw new InternalError(`fusion: conflict on materialised %${c.v.id}`);
-      mat.add(c.v.id);
-    }
-  }
+  return { func: f, steps: schedule(f, def, mat) };
 }
 
 /** Whether a variable's (unmaterialised) definition contains a reduction or template. */
@@ -98,13 +90,31 @@ function bears(id: number, def: Map<number, Eqn>, mat: Set<number>, memo: Map<nu
 
 function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
   const steps: Step[] = [];
+  const built = new Set<number>();
   const memo = new Map<number, boolean>();
+  // A conflict materialises the offending variable: its kernel goes right before the one being
+  // built (its inputs are all computed by then), and that one is built again.
+  const emit = (o: Var, e: Eqn): void => {
+    for (;;) {
+      try {
+        steps.push(buildKernel(o, e, def, mat, memo));
+        built.add(o.id);
+        return;
+      } catch (c) {
+        if (!(c instanceof Conflict)) throw c;
+        if (mat.has(c.v.id)) throw new InternalError(`fusion: conflict on materialised %${c.v.id}`);
+        mat.add(c.v.id);
+        memo.clear();
+        emit(c.v, def.get(c.v.id)!);
+      }
+    }
+  };
   for (const e of f.eqns) {
     if (isHost(e)) {
       steps.push({ kind: 'host', eqn: e });
       continue;
     }
-    for (const o of e.outs) if (mat.has(o.id)) steps.push(buildKernel(o, e, def, mat, memo));
+    for (const o of e.outs) if (mat.has(o.id) && !built.has(o.id)) emit(o, e);
   }
   return steps;
 }

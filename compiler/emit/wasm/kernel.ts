@@ -422,7 +422,8 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   const sRow = L.add(i32);
   const bits = L.add(v128);
   const acc = L.add(f32);
-  const va = [L.add(v128), L.add(v128)];
+  const va = [L.add(v128), L.add(v128), L.add(v128), L.add(v128)];
+  const mulC = [0, 1, 2, 3, 4, 5, 6, 7].map(() => L.add(v128));
   const flatL = L.add(i32);
   const xPtr = () => m.local.get(1 + k.x, i32);
   const gPtr = () => m.local.get(1 + k.g, i32);
@@ -442,10 +443,9 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   ];
   const signMask = () => m.i32x4.splat(m.i32.const(-2147483648));
   const group = (j: number) => {
-    const mul = m.v128.const(new Uint8Array(new Uint32Array([2 ** (31 - 4 * j) >>> 0, 2 ** (30 - 4 * j) >>> 0, 2 ** (29 - 4 * j) >>> 0, 2 ** (28 - 4 * j) >>> 0].map((x) => x >>> 0)).buffer) as unknown as number[]);
-    const sgn = m.v128.and(m.i32x4.mul(m.local.get(bits, v128), mul), signMask());
+    const sgn = m.v128.and(m.i32x4.mul(m.local.get(bits, v128), m.local.get(mulC[j]!, v128)), signMask());
     const xg = m.v128.load(16 * j, 16, m.i32.add(scratch(), m.i32.shl(m.local.get(w, i32), m.i32.const(7))));
-    const a = va[j & 1]!;
+    const a = va[j & 3]!;
     return m.local.set(a, m.f32x4.add(m.local.get(a, v128), m.v128.xor(xg, sgn)));
   };
   env.accLocal = { local: acc, vec: false };
@@ -464,12 +464,13 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
       m.local.set(bits, m.i32x4.splat(m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2)))))),
       ...[0, 1, 2, 3, 4, 5, 6, 7].map(group),
     ]),
-    m.local.set(t, m.f32x4.add(m.local.get(va[0]!, v128), m.local.get(va[1]!, v128))),
+    m.local.set(t, m.f32x4.add(m.f32x4.add(m.local.get(va[0]!, v128), m.local.get(va[1]!, v128)), m.f32x4.add(m.local.get(va[2]!, v128), m.local.get(va[3]!, v128)))),
     m.local.set(acc, m.f32.add(m.f32.add(lane(m.local.get(t, v128), 0), lane(m.local.get(t, v128), 1)), m.f32.add(lane(m.local.get(t, v128), 2), lane(m.local.get(t, v128), 3)))),
     m.local.set(flatL, m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32))),
     ...(needsAxes ? epi : []),
     ...epiStmts,
     storeScalar(m, 'f32', m.local.get(flatL, i32), v),
   ];
-  return [forLoop(m, row, m.i32.const(0), m.i32.const(k.M), 1, [...prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];
+  const consts = mulC.map((l, j) => m.local.set(l, m.v128.const(Array.from(new Uint8Array(new Uint32Array([31, 30, 29, 28].map((e) => 2 ** (e - 4 * j) >>> 0)).buffer)))));
+  return [...consts, forLoop(m, row, m.i32.const(0), m.i32.const(k.M), 1, [...prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];
 }

@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w1';
+export const CODEGEN_VERSION = 'w2';
 
 export interface CompiledKernel {
   hash: string;
@@ -21,6 +21,11 @@ export interface CompiledKernel {
 }
 
 const memo = new Map<string, CompiledKernel>();
+
+/** Forgets the in-memory kernel cache (benchmarks of warm, disk-cached compiles). */
+export function __resetKernelMemo(): void {
+  memo.clear();
+}
 
 export function cacheDir(): string | undefined {
   const d = process.env.OBT_CACHE_DIR ?? join(PROJECT_ROOT, '.obt-cache');
