@@ -125,4 +125,31 @@ describe('obtc compile', () => {
     expect(r.out).toMatch(/let %\d+: f32\[3\] = reduce_sum\(%\d+\)\{axes=\[1\]\}/);
     expect(r.out).toMatch(/hash [0-9a-f]{8}/);
   });
+
+  it('prints the fused kernels, the plan and the Wasm text of an entry', async () => {
+    const p = join(root, 'test/programs/ops.obt');
+    const args = ['--entry', 't_rmsnorm', '--shape', 'x=3x8,w=8'];
+    const kir = await obtc('compile', p, ...args, '--emit', 'kir');
+    expect(kir.err).toBe('');
+    // rmsnorm: the mean of squares is one reduction kernel with its epilogue, then one elementwise kernel
+    expect(kir.out).toMatch(/loop \[3(, 1)?\] reduce_sum \[8\]/);
+    expect(kir.out).toMatch(/store t\d+/);
+    const plan = await obtc('compile', p, ...args, '--emit', 'plan');
+    expect(plan.out).toMatch(/^plan: \d+ kernels, \d+ buffers, memory \d+ B, peak \d+ B/);
+    expect(plan.out).toMatch(/alloc #\d+@\d+ f32\[3, 8\]/);
+    const wat = await obtc('compile', p, ...args, '--emit', 'wat');
+    expect(wat.out).toContain('(import "env" "memory"');
+    expect(wat.out).toMatch(/f32x4|v128/);
+  });
+
+  it('runs an entry on the wasm backend with the interpreter\'s result', async () => {
+    const p = join(root, 'test/programs/ops.obt');
+    const x = '[[0,0,0,0,0],[1,2,3,4,5]]';
+    const a = await obtc('run', p, '--entry', 't_softmax', x);
+    const b = await obtc('run', p, '--entry', 't_softmax', '--backend', 'wasm', x);
+    expect(b.rc, b.err).toBe(0);
+    const [ra, rb] = [JSON.parse(a.out) as number[][], JSON.parse(b.out) as number[][]];
+    ra.flat().forEach((v, i) => expect(Math.abs(v - rb.flat()[i]!)).toBeLessThan(1e-6));
+    expect((await obtc('run', p, '--entry', 't_softmax', '--backend', 'gpu', x)).rc).toBe(2);
+  });
 });

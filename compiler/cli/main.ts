@@ -10,6 +10,9 @@ import { toNested } from '../../runtime/tensor.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
 import { generateCmd, pplCmd, quantizeCmd } from './llm_commands.ts';
+import { printPlan } from '../plan/plan.ts';
+import { printKernel } from '../kir/print.ts';
+import { kernelModule } from '../emit/wasm/module.ts';
 
 const USAGE = `usage: obtc <command> [options]
 
@@ -31,9 +34,11 @@ commands:
   run FILE --entry NAME [ARG...]        run an entry on the reference interpreter; each ARG
                                         is a JSON literal (number, nested array, or object for
                                         a struct); prints the result as JSON
-  compile FILE [--entry NAME] --emit ast|core [ARG...]
-                                        print a compiler stage (core needs the entry's args
-                                        or --shape p=2x3 for each tensor parameter)
+  compile FILE [--entry NAME] --emit ast|core|kir|plan|wat [ARG...]
+                                        print a compiler stage (all but ast need the entry's
+                                        args or --shape p=2x3 for each tensor parameter):
+                                        Core IR, the fused kernels, the execution plan, or
+                                        the kernels' Wasm text
 
 options:
   --backend wasm|interp   where generate/ppl run (default wasm) and run runs (default interp):
@@ -160,7 +165,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
           io.out(printModule(prog.loaded.root.ast) + '\n');
           return 0;
         }
-        if (emit !== 'core') throw new Usage(`--emit ${emit}: this version emits ast and core`);
+        if (!['core', 'kir', 'plan', 'wat'].includes(emit as string)) throw new Usage(`--emit ${String(emit)}: expected ast, core, kir, plan or wat`);
         const entry = flags.get('entry');
         if (typeof entry !== 'string') throw new Usage('compile --emit core needs --entry NAME');
         const prog = load(file);
@@ -170,6 +175,20 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         if (typeof shapes === 'string') args = shapeArgs(f.decl.params.map((p) => p.name), shapes);
         const { types } = prog.argTypes(f, args);
         const low = prog.lower(entry, types);
+        if (emit !== 'core') {
+          const plan = prog.wasm(low).plan;
+          if (emit === 'plan') io.out(printPlan(plan) + '\n');
+          for (const k of emit === 'plan' ? [] : plan.kernels) {
+            io.out(`// kernel ${k.hash}\n`);
+            if (emit === 'kir') io.out(printKernel(k.kernel) + '\n');
+            else {
+              const { m } = kernelModule(k.kernel);
+              io.out(m.emitText());
+              m.dispose();
+            }
+          }
+          return 0;
+        }
         io.out(`// ${entry}: ${low.func.eqns.length} equations, hash ${hashFunc(low.func)}\n`);
         io.out(`// params: ${low.params.map((p) => `${p.path}: ${p.dtype}[${p.shape.join(', ')}]`).join(', ')}\n`);
         io.out(printFunc(low.func) + '\n');
