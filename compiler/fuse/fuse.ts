@@ -94,10 +94,10 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
   const memo = new Map<number, boolean>();
   // A conflict materialises the offending variable: its kernel goes right before the one being
   // built (its inputs are all computed by then), and that one is built again.
-  const emit = (o: Var, e: Eqn): void => {
+  const emit = (o: Var): void => {
     for (;;) {
       try {
-        steps.push(buildKernel(o, e, def, mat, memo));
+        steps.push(buildKernel(o, def, mat, memo));
         built.add(o.id);
         return;
       } catch (c) {
@@ -105,7 +105,7 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
         if (mat.has(c.v.id)) throw new InternalError(`fusion: conflict on materialised %${c.v.id}`);
         mat.add(c.v.id);
         memo.clear();
-        emit(c.v, def.get(c.v.id)!);
+        emit(c.v);
       }
     }
   };
@@ -114,7 +114,7 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
       steps.push({ kind: 'host', eqn: e });
       continue;
     }
-    for (const o of e.outs) if (mat.has(o.id) && !built.has(o.id)) emit(o, e);
+    for (const o of e.outs) if (mat.has(o.id) && !built.has(o.id)) emit(o);
   }
   return steps;
 }
@@ -126,7 +126,7 @@ interface Building {
   tmpl?: { kind: 'dot' | 'signlinear'; eqn: Eqn };
 }
 
-function buildKernel(root: Var, rootEqn: Eqn, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>): Step {
+function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>): Step {
   const shape = root.type.shape;
   const g = new KGraph(shape.slice());
   const b: Building = { g, ins: [] };
@@ -195,7 +195,6 @@ function buildKernel(root: Var, rootEqn: Eqn, def: Map<number, Eqn>, mat: Set<nu
   };
 
   const out = eqnExpr(root, shape.map((_, d) => g.idx(d)));
-  void rootEqn;
   const kbufs = (): KBuf[] => b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
   let kernel: Kernel;
   if (b.tmpl?.kind === 'dot') {

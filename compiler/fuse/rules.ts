@@ -17,7 +17,6 @@ import type { Atom, Eqn } from '../core/ir.ts';
 import type { PrimName, PrimParams } from '../prims/names.ts';
 import { BINARY, COMPARE, REDUCE, UNARY } from '../prims/names.ts';
 import type { KDType, KGraph, KNode } from '../kir/ir.ts';
-import { numel } from '../core/ir.ts';
 
 export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'dot' | 'signlinear' | 'host';
 
@@ -215,5 +214,3 @@ export function fuseRule<P extends PrimName>(p: P): FuseRule<P> {
 export function isHost(e: Eqn): boolean {
   return fuseRule(e.prim).cls === 'host' || e.args.some((a) => a.type.dtype === 'f16') || e.outs.some((o) => o.type.dtype === 'f16');
 }
-
-export const sizeOf = (shape: number[]) => numel(shape);

@@ -86,10 +86,33 @@ export interface Affine {
 
 const bitsOf = (n: KNode) => n.deps;
 
+const affMemo = new WeakMap<KNode, Affine>();
+/** The affine form of an i32 node, read off its structure: sums, differences and products with a
+ *  constant of index atoms; any other node is its own single atom. */
+export function affineOf(n: KNode): Affine {
+  const hit = affMemo.get(n);
+  if (hit) return hit;
+  let r: Affine;
+  if (n.op === 'const') r = { c: n.value, terms: new Map() };
+  else if (n.op === 'bin' && n.dtype === 'i32' && (n.f === 'add' || n.f === 'sub')) {
+    const a = affineOf(n.a);
+    const b = affineOf(n.b);
+    const s = n.f === 'add' ? 1 : -1;
+    const terms = new Map(a.terms);
+    for (const [t, k] of b.terms) terms.set(t, (terms.get(t) ?? 0) + s * k);
+    r = { c: a.c + s * b.c, terms };
+  } else if (n.op === 'bin' && n.dtype === 'i32' && n.f === 'mul' && (n.a.op === 'const' || n.b.op === 'const')) {
+    const [x, c] = n.b.op === 'const' ? [n.a, n.b.value] : [n.b, (n.a as { value: number }).value];
+    const a = affineOf(x);
+    r = { c: a.c * c, terms: new Map([...a.terms].map(([t, k]) => [t, k * c])) };
+  } else r = { c: 0, terms: new Map([[n, 1]]) };
+  affMemo.set(n, r);
+  return r;
+}
+
 /** Hash-consing node store with constant folding and affine simplification of i32 index math. */
 export class KGraph {
   private readonly nodes = new Map<string, KNode>();
-  private readonly aff = new WeakMap<KNode, Affine>();
   private readonly ranges = new WeakMap<KNode, [number, number]>();
   private next = 0;
 
@@ -160,10 +183,7 @@ export class KGraph {
 
   /** The affine form of an i32 node (an opaque node is its own single atom). */
   affine(n: KNode): Affine {
-    const hit = this.aff.get(n);
-    if (hit) return hit;
-    if (n.op === 'const') return { c: n.value, terms: new Map() };
-    return { c: 0, terms: new Map([[n, 1]]) };
+    return affineOf(n);
   }
 
   /** [lo, hi] of an i32 node, when known. */
@@ -197,9 +217,7 @@ export class KGraph {
       acc = acc ? this.raw('add', acc, term, 'i32') : term;
     }
     if (a.c !== 0) acc = this.raw('add', acc!, this.const(a.c, 'i32'), 'i32');
-    const norm: Affine = { c: a.c, terms: new Map(terms) };
-    this.aff.set(acc!, norm);
-    const r = this.affRange(norm);
+    const r = this.affRange({ c: a.c, terms: new Map(terms) });
     if (r) this.ranges.set(acc!, r);
     return acc!;
   }

@@ -86,10 +86,10 @@ export function makePlan(s: Schedule): Plan {
   for (const o of outputs) if (typeof o === 'number' && buffers[o]!.role === 'temp') buffers[o]!.role = 'output';
 
   // liveness: last step reading each temporary; free right after it
+  const readsOf = (st: PlanStep): number[] => (st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : []);
   const last = new Map<number, number>();
   steps.forEach((st, i) => {
-    const reads = st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : [];
-    for (const b of reads) last.set(b, i);
+    for (const b of readsOf(st)) last.set(b, i);
   });
   const withFrees: PlanStep[] = [];
   const start = new Map<number, number>();
@@ -97,8 +97,7 @@ export function makePlan(s: Schedule): Plan {
   steps.forEach((st, i) => {
     withFrees.push(st);
     if (st.op === 'alloc') start.set(st.buf, i);
-    const reads = st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : [];
-    for (const b of new Set(reads))
+    for (const b of new Set(readsOf(st)))
       if (last.get(b) === i && buffers[b]!.role === 'temp') {
         withFrees.push({ op: 'free', buf: b });
         end.set(b, i);

@@ -3,8 +3,8 @@
 // in the statement list of the loop depth it depends on, so invariant work is hoisted by
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
-import type { KNode, KGraph } from '../../kir/ir.ts';
-import { children } from '../../kir/ir.ts';
+import type { KNode } from '../../kir/ir.ts';
+import { affineOf, children } from '../../kir/ir.ts';
 import { InternalError } from '../../diag.ts';
 
 type M = binaryen.Module;
@@ -25,7 +25,6 @@ export const ELEM_BYTES = { f32: 4, i32: 4, u32: 4, bool: 1 } as const;
 /** How an index-valued node reaches a load: its value at lane 0 and its stride along the vector axis. */
 export interface Env {
   m: M;
-  g: KGraph;
   L: Locals;
   /** loop axis → local holding its current value (lane 0 when it is the vector axis) */
   axis: Map<number, number>;
@@ -51,7 +50,7 @@ export interface Env {
 /** Whether an index node is the row-major flat index of the output (then the flat local serves). */
 function isFlat(env: Env, n: KNode): boolean {
   if (!env.flat || n.dtype !== 'i32' || n.op === 'const' || !(n.deps & (1 << (env.flat.shape.length - 1)))) return false;
-  const a = env.g.affine(n);
+  const a = affineOf(n);
   if (a.c !== 0) return false;
   const shape = env.flat.shape;
   let stride = 1;
@@ -187,21 +186,11 @@ function unary(env: Env, f: string, d: KNode['dtype'], x: X): X {
     throw new InternalError(`wasm: ${f} on ${d}`);
   }
   const f64 = (name: string) => m.f32.demote(mathCall(env, name, [m.f64.promote(x)]));
+  const direct = ({ neg: m.f32.neg, abs: m.f32.abs, sqrt: m.f32.sqrt, floor: m.f32.floor, ceil: m.f32.ceil, round: m.f32.nearest } as Record<string, (x: X) => X>)[f];
+  if (direct) return direct(x);
   switch (f) {
-    case 'neg':
-      return m.f32.neg(x);
-    case 'abs':
-      return m.f32.abs(x);
-    case 'sqrt':
-      return m.f32.sqrt(x);
     case 'rsqrt':
       return m.f32.demote(m.f64.div(m.f64.const(1), m.f64.sqrt(m.f64.promote(x))));
-    case 'floor':
-      return m.f32.floor(x);
-    case 'ceil':
-      return m.f32.ceil(x);
-    case 'round':
-      return m.f32.nearest(x);
     case 'exp':
     case 'log':
     case 'sin':
@@ -222,39 +211,13 @@ function unary(env: Env, f: string, d: KNode['dtype'], x: X): X {
 function binary(env: Env, f: string, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;
   if (d === 'f32') {
-    switch (f) {
-      case 'add':
-        return m.f32.add(a, b);
-      case 'sub':
-        return m.f32.sub(a, b);
-      case 'mul':
-        return m.f32.mul(a, b);
-      case 'div':
-        return m.f32.div(a, b);
-      case 'max':
-        return m.f32.max(a, b);
-      case 'min':
-        return m.f32.min(a, b);
-      case 'pow':
-      case 'rem':
-        return m.f32.demote(mathCall(env, f, [m.f64.promote(a), m.f64.promote(b)]));
-      case 'eq':
-        return m.f32.eq(a, b);
-      case 'ne':
-        return m.f32.ne(a, b);
-      case 'lt':
-        return m.f32.lt(a, b);
-      case 'le':
-        return m.f32.le(a, b);
-      case 'gt':
-        return m.f32.gt(a, b);
-      case 'ge':
-        return m.f32.ge(a, b);
-    }
+    const direct = ({ add: m.f32.add, sub: m.f32.sub, mul: m.f32.mul, div: m.f32.div, max: m.f32.max, min: m.f32.min, eq: m.f32.eq, ne: m.f32.ne, lt: m.f32.lt, le: m.f32.le, gt: m.f32.gt, ge: m.f32.ge } as Record<string, (a: X, b: X) => X>)[f];
+    if (direct) return direct(a, b);
+    if (f === 'pow' || f === 'rem') return m.f32.demote(mathCall(env, f, [m.f64.promote(a), m.f64.promote(b)]));
     throw new InternalError(`wasm: binary ${f} on f32`);
   }
   const u = d === 'u32' || d === 'bool';
-  const posConst = bn.op === 'const' && bn.value > 0 && !(bn.value === -1);
+  const posConst = bn.op === 'const' && bn.value > 0;
   const tb = () => {
     const t = env.L.add(binaryen.i32);
     return { set: m.local.set(t, b), get: () => m.local.get(t, binaryen.i32) };
@@ -277,16 +240,16 @@ function binary(env: Env, f: string, d: KNode['dtype'], a: X, b: X, bn: KNode): 
       if (posConst) return f === 'div' ? (u ? m.i32.div_u(a, b) : m.i32.div_s(a, b)) : u ? m.i32.rem_u(a, b) : m.i32.rem_s(a, b);
       // JS semantics: x / 0 → 0; INT_MIN / -1 wraps; never trap
       const t = tb();
-      const safe = m.select(m.i32.eqz(t.get()), m.i32.const(1), t.get());
       let r: X;
-      if (u) r = f === 'div' ? m.i32.div_u(a, safe) : m.i32.rem_u(a, safe);
-      else {
+      if (u) {
+        const safe = m.select(m.i32.eqz(t.get()), m.i32.const(1), t.get());
+        r = f === 'div' ? m.i32.div_u(a, safe) : m.i32.rem_u(a, safe);
+      } else {
         const ta = env.L.add(binaryen.i32);
         const ga = () => m.local.get(ta, binaryen.i32);
         const minus1 = m.i32.eq(t.get(), m.i32.const(-1));
         const safe2 = m.select(m.i32.or(m.i32.eqz(t.get()), minus1), m.i32.const(1), t.get());
         r = m.block(null, [m.local.set(ta, a), m.select(minus1, f === 'div' ? m.i32.sub(m.i32.const(0), ga()) : m.i32.const(0), f === 'div' ? m.i32.div_s(ga(), safe2) : m.i32.rem_s(ga(), safe2))], binaryen.i32);
-        void safe;
       }
       return m.block(null, [t.set, m.select(m.i32.eqz(t.get()), m.i32.const(0), r)], binaryen.i32);
     }
@@ -329,7 +292,7 @@ function binary(env: Env, f: string, d: KNode['dtype'], a: X, b: X, bn: KNode): 
 
 /** Stride of an index node along the vector axis, when it is affine there (else undefined). */
 function vstride(env: Env, n: KNode): number | undefined {
-  const a = env.g.affine(n);
+  const a = affineOf(n);
   let s = 0;
   for (const [t, k] of a.terms) {
     if (t.op === 'idx' && t.axis === env.vaxis) s += k;

@@ -6,7 +6,7 @@
 //   signlinear: x ⊙ g for a row goes to scratch once; every output is Σ ±(x⊙g) over the packed
 //     words (see the comment at signBody for the choice of method); ⊙ h and the rest are epilogue.
 import binaryen from 'binaryen';
-import { kernelRoots, topo, type Kernel, type KNode, type LoopKernel, type DotKernel, type SignKernel } from '../../kir/ir.ts';
+import { affineOf, kernelRoots, topo, type Kernel, type KNode, type LoopKernel, type DotKernel, type SignKernel } from '../../kir/ir.ts';
 import { Locals, scalar, vector, usesAcc, type Env, ELEM_BYTES } from './expr.ts';
 
 type M = binaryen.Module;
@@ -57,7 +57,6 @@ export function emitKernel(m: M, name: string, k: Kernel): KernelFn {
 function newEnv(m: M, k: Kernel, L: Locals, imports: Set<string>, depthOf: (a: number) => number): Env {
   return {
     m,
-    g: undefined as never,
     L,
     axis: new Map(),
     ptr: (b) => m.local.get(1 + b, i32),
@@ -146,11 +145,11 @@ const identConst = (m: M, op: 'sum' | 'max' | 'min', d: KNode['dtype']) =>
   d === 'f32' ? m.f32.const(IDENT[op].f32) : m.i32.const(IDENT[op][d === 'i32' ? 'int' : 'u32']);
 
 /** Whether every load in the body that moves along axis `ax` reads it contiguously. */
-function contiguousAlong(env: Env, body: KNode, ax: number): boolean {
+function contiguousAlong(body: KNode, ax: number): boolean {
   for (const n of topo([body])) {
     if (n.op !== 'load' || !(n.at.deps & (1 << ax))) continue;
     if (n.dtype === 'bool') return false;
-    const a = env.g.affine(n.at);
+    const a = affineOf(n.at);
     for (const [t, c] of a.terms) if (t.deps & (1 << ax) && !(t.op === 'idx' && t.axis === ax && c === 1)) return false;
   }
   return true;
@@ -161,7 +160,6 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const R = k.red?.shape.length ?? 0;
   const depthOf = (a: number) => (a < r - 1 ? 1 : a === r - 1 ? 2 : a < r + R - 1 ? 3 : 4);
   const env = newEnv(m, k, L, imports, depthOf);
-  env.g = graphOf(k);
   const inner = r ? k.shape[r - 1]! : 1;
   const rows = r ? k.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const flatL = L.add(i32);
@@ -173,7 +171,7 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const redRows = red ? red.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const rInner = L.add(i32);
   if (red) env.axis.set(r + R - 1, rInner);
-  const redvec = !!red && red.op !== 'argmax' && redLast >= 4 && contiguousAlong(env, red.body, r + R - 1);
+  const redvec = !!red && red.op !== 'argmax' && redLast >= 4 && contiguousAlong(red.body, r + R - 1);
   const outvec = !redvec && r > 0 && inner >= 4 && k.outDtype !== 'bool' && (!red || red.op !== 'argmax');
 
   /** Reduction loops for one element; returns statements and the local holding the scalar/vector acc. */
@@ -209,7 +207,7 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
         m.local.set(pos, m.i32.add(m.local.get(pos, i32), m.i32.const(1))),
       ];
       const innerLoop = forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), ...upd]);
-      stmts.push(...fixRedAxes(redOuterLoop([innerLoop])));
+      stmts.push(...(redOuterLoop([innerLoop])));
       return { stmts, acc: bi };
     }
     const op = red.op;
@@ -218,7 +216,7 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
       stmts.push(m.local.set(acc, d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d))));
       const b = vector(env, red.body);
       const upd = m.local.set(acc, combineVec(m, op, d, m.local.get(acc, v128), b));
-      stmts.push(...fixRedAxes(redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), upd])])));
+      stmts.push(...(redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), upd])])));
       return { stmts, acc };
     }
     const acc = L.add(ty);
@@ -251,10 +249,9 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
       const b = scalar(env, red.body);
       innerStmts = [forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), b, L))])];
     }
-    stmts.push(...fixRedAxes(redOuterLoop(innerStmts)));
+    stmts.push(...(redOuterLoop(innerStmts)));
     return { stmts, acc };
   };
-  const fixRedAxes = (x: X[]) => x;
   // reduction axes r..r+R-2 get their locals from the outer reduction index (decompose)
   for (let j = 0; j < R - 1; j++) env.axis.set(r + j, L.add(i32));
 
@@ -297,49 +294,34 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   return [forLoop(m, oL, m.i32.const(0), m.i32.const(rows), 1, rowBody)];
 }
 
-const graphs = new WeakMap<Kernel, import('../../kir/ir.ts').KGraph>();
-/** Kernels carry no graph reference; affine forms are recomputed from the node structure. */
-function graphOf(k: Kernel): import('../../kir/ir.ts').KGraph {
-  let g = graphs.get(k);
-  if (!g) {
-    g = affineView();
-    graphs.set(k, g);
-  }
-  return g;
+// ---- templates (dot, signlinear) ---------------------------------------------------------------
+
+/** f32 sum of the lanes of several v128 accumulators. */
+function hsum(m: M, L: Locals, accs: number[]): X {
+  let v = m.local.get(accs[0]!, v128);
+  for (const a of accs.slice(1)) v = m.f32x4.add(v, m.local.get(a, v128));
+  const t = L.add(v128);
+  const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
+  return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
 }
 
-/** A read-only affine analysis over existing nodes (add/mul-by-const trees of index atoms). */
-function affineView(): import('../../kir/ir.ts').KGraph {
-  const memo = new Map<KNode, { c: number; terms: Map<KNode, number> }>();
-  const aff = (n: KNode): { c: number; terms: Map<KNode, number> } => {
-    const hit = memo.get(n);
-    if (hit) return hit;
-    let r: { c: number; terms: Map<KNode, number> };
-    if (n.op === 'const') r = { c: n.value, terms: new Map() };
-    else if (n.op === 'bin' && n.dtype === 'i32' && (n.f === 'add' || n.f === 'sub')) {
-      const a = aff(n.a);
-      const b = aff(n.b);
-      const s = n.f === 'add' ? 1 : -1;
-      const terms = new Map(a.terms);
-      for (const [t, k] of b.terms) terms.set(t, (terms.get(t) ?? 0) + s * k);
-      r = { c: a.c + s * b.c, terms };
-    } else if (n.op === 'bin' && n.dtype === 'i32' && n.f === 'mul' && (n.b.op === 'const' || n.a.op === 'const')) {
-      const [x, c] = n.b.op === 'const' ? [n.a, n.b.value] : [n.b, (n.a as { value: number }).value];
-      const a = aff(x);
-      r = { c: a.c * c, terms: new Map([...a.terms].map(([t, k]) => [t, k * c])) };
-    } else r = { c: 0, terms: new Map([[n, 1]]) };
-    memo.set(n, r);
-    return r;
-  };
-  return { affine: aff } as unknown as import('../../kir/ir.ts').KGraph;
+/** A template's epilogue: given the statements that set `acc` for the output at flat index
+ *  `flat`, evaluates k.out there (axis locals only when it reads loop indices) and stores it. */
+function epilogue(m: M, env: Env, k: Kernel, acc: number, flatL: number): (flat: X) => X[] {
+  const r = k.shape.length;
+  env.accLocal = { local: acc, vec: false };
+  env.accDepth = 2;
+  env.flat = r ? { local: flatL, shape: k.shape } : undefined;
+  const axes = r && topo([k.out]).some((x) => x.op === 'idx') ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L) : [];
+  const v = scalar(env, k.out);
+  const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
+  return (flat) => [m.local.set(flatL, flat), ...axes, ...stmts, storeScalar(m, k.outDtype, m.local.get(flatL, i32), v)];
 }
 
 // ---- dot ----------------------------------------------------------------------------------------
 
 function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
-  const r = k.shape.length;
   const env = newEnv(m, k, L, imports, () => 2);
-  env.g = graphOf(k);
   const flatL = L.add(i32);
   const bm = L.add(i32);
   const n = L.add(i32);
@@ -356,27 +338,13 @@ function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
   const ld = (row: number, off: number) => m.v128.load(off, 4, m.i32.add(m.local.get(row, i32), m.i32.shl(m.local.get(kk, i32), m.i32.const(2))));
   const fmaV = (j: number) =>
     m.local.set(vacc[j]!, m.f32x4.add(m.local.get(vacc[j]!, v128), m.f32x4.mul(ld(aRow, 16 * j), ld(bRow, 16 * j))));
-  const lane = (x: X, l: number) => m.f32x4.extract_lane(x, l);
-  const sumV = () => {
-    const s01 = m.f32x4.add(m.local.get(vacc[0]!, v128), m.local.get(vacc[1]!, v128));
-    const s23 = m.f32x4.add(m.local.get(vacc[2]!, v128), m.local.get(vacc[3]!, v128));
-    const t = L.add(v128);
-    const g = () => m.local.get(t, v128);
-    return m.block(null, [m.local.set(t, m.f32x4.add(s01, s23)), m.f32.add(m.f32.add(lane(g(), 0), lane(g(), 1)), m.f32.add(lane(g(), 2), lane(g(), 3)))], f32);
-  };
-  env.accLocal = { local: acc, vec: false };
-  env.accDepth = 2;
-  env.flat = r ? { local: flatL, shape: k.shape } : undefined;
-  const epi = r ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), L) : [];
-  const needsAxes = topo([k.out]).some((x) => x.op === 'idx');
-  const v = scalar(env, k.out);
-  const epiStmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
+  const store = epilogue(m, env, k, acc, flatL);
   const perOut: X[] = [
     m.local.set(bRow, m.i32.add(bPtr(), m.i32.mul(m.i32.add(m.i32.mul(m.i32.div_u(m.local.get(bm, i32), m.i32.const(k.M)), m.i32.const(k.N)), m.local.get(n, i32)), m.i32.const(4 * K)))),
     ...vacc.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
     forLoop(m, kk, m.i32.const(0), m.i32.const(K16), 16, [fmaV(0), fmaV(1), fmaV(2), fmaV(3)]),
     forLoop(m, kk, m.i32.const(K16), m.i32.const(K4), 4, [fmaV(0)]),
-    m.local.set(acc, sumV()),
+    m.local.set(acc, hsum(m, L, vacc)),
     forLoop(m, kk, m.i32.const(K4), m.i32.const(K), 1, [
       m.local.set(
         acc,
@@ -389,10 +357,7 @@ function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
         ),
       ),
     ]),
-    m.local.set(flatL, m.i32.add(m.i32.mul(m.local.get(bm, i32), m.i32.const(k.N)), m.local.get(n, i32))),
-    ...(needsAxes ? epi : []),
-    ...epiStmts,
-    storeScalar(m, k.outDtype, m.local.get(flatL, i32), v),
+    ...store(m.i32.add(m.i32.mul(m.local.get(bm, i32), m.i32.const(k.N)), m.local.get(n, i32))),
   ];
   return [
     forLoop(m, bm, m.i32.const(0), m.i32.const(k.B * k.M), 1, [
@@ -409,9 +374,7 @@ function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
  *  to the sign bit and XORed into x⊙g, it flips the sign of exactly the −1 columns (5 SIMD ops per
  *  4 weights, no table to build). */
 function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
-  const r = k.shape.length;
   const env = newEnv(m, k, L, imports, () => 2);
-  env.g = graphOf(k);
   const W = Math.ceil(k.I / 32);
   const scratch = () => m.local.get(1 + k.ins.length, i32);
   const row = L.add(i32);
@@ -448,15 +411,7 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
     const a = va[j & 3]!;
     return m.local.set(a, m.f32x4.add(m.local.get(a, v128), m.v128.xor(xg, sgn)));
   };
-  env.accLocal = { local: acc, vec: false };
-  env.accDepth = 2;
-  env.flat = r ? { local: flatL, shape: k.shape } : undefined;
-  const epi = r ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), L) : [];
-  const needsAxes = topo([k.out]).some((x) => x.op === 'idx');
-  const v = scalar(env, k.out);
-  const epiStmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
-  const lane = (x: X, l: number) => m.f32x4.extract_lane(x, l);
-  const t = L.add(v128);
+  const store = epilogue(m, env, k, acc, flatL);
   const perOut: X[] = [
     m.local.set(sRow, m.i32.add(sPtr(), m.i32.mul(m.local.get(o, i32), m.i32.const(4 * W)))),
     ...va.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
@@ -464,12 +419,8 @@ function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
       m.local.set(bits, m.i32x4.splat(m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2)))))),
       ...[0, 1, 2, 3, 4, 5, 6, 7].map(group),
     ]),
-    m.local.set(t, m.f32x4.add(m.f32x4.add(m.local.get(va[0]!, v128), m.local.get(va[1]!, v128)), m.f32x4.add(m.local.get(va[2]!, v128), m.local.get(va[3]!, v128)))),
-    m.local.set(acc, m.f32.add(m.f32.add(lane(m.local.get(t, v128), 0), lane(m.local.get(t, v128), 1)), m.f32.add(lane(m.local.get(t, v128), 2), lane(m.local.get(t, v128), 3)))),
-    m.local.set(flatL, m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32))),
-    ...(needsAxes ? epi : []),
-    ...epiStmts,
-    storeScalar(m, 'f32', m.local.get(flatL, i32), v),
+    m.local.set(acc, hsum(m, L, va)),
+    ...store(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32))),
   ];
   const consts = mulC.map((l, j) => m.local.set(l, m.v128.const(Array.from(new Uint8Array(new Uint32Array([31, 30, 29, 28].map((e) => 2 ** (e - 4 * j) >>> 0)).buffer)))));
   return [...consts, forLoop(m, row, m.i32.const(0), m.i32.const(k.M), 1, [...prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];

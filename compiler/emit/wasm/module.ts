@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w2';
+export const CODEGEN_VERSION = 'w3';
 
 export interface CompiledKernel {
   hash: string;
