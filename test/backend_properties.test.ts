@@ -4,6 +4,7 @@
 // and the reference interpreter agree within 1e-5 of the result's largest magnitude (normwise).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { closeNormwise } from './helpers/close.ts';
 import { compile } from '../compiler/api.ts';
 import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
@@ -74,16 +75,9 @@ describe('wasm backend: fused ≡ unfused ≡ reference', () => {
         const ref = prog.run('f', args).tensors[0]!;
         for (const noFusion of [false, true]) {
           const got = prog.run('f', args, { backend: 'wasm', noFusion }).tensors[0]!;
-          expect(got.shape).toEqual(ref.shape);
           // normwise: f32 accumulation (wasm) vs f64 (reference) differs by cancellation in long sums
-          let scale = 1;
-          for (const v of ref.data) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
-          for (let i = 0; i < ref.data.length; i++) {
-            const a = ref.data[i]!;
-            const b = got.data[i]!;
-            const ok = Number.isNaN(a) ? Number.isNaN(b) : a === b || Math.abs(a - b) <= 1e-5 * scale;
-            if (!ok) expect.fail(`${noFusion ? 'unfused' : 'fused'} [${i}]: reference ${a}, wasm ${b}\n${src}A=${p.A} B=${p.B}`);
-          }
+          const m = closeNormwise(got, ref, 1e-5);
+          if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);
         }
       }),
       { numRuns: runs },

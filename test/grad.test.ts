@@ -15,6 +15,8 @@ import { alloc, numel, type Tensor } from '../runtime/tensor.ts';
 import { compile } from '../compiler/api.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { centralDiff } from './helpers/fd.ts';
+import { compileWasm } from '../runtime/wasm/exec.ts';
+import { expectClose } from './helpers/close.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
 
@@ -235,7 +237,17 @@ function checkCase(name: string, seed: number): void {
         throw new Error(`${name} (seed ${seed}): d/d input ${k}[${i}]: AD ${ad}, finite differences ${fd}`);
     }
   }
+  // the same gradient program on the Wasm backend (f32, fused and unfused) against the f32 interpreter
+  const inputs32 = inputs.map((t) => ({ ...t, data: t.dtype === 'f32' ? Float32Array.from(t.data) : t.data }));
+  const ref = interpret(g, inputs32);
+  for (const noFusion of [false, true]) {
+    const got = compileWasm(g, { noFusion }).run(inputs32);
+    ref.forEach((t, j) => expectClose(got[j]!, t, WASM_GRAD_TOL, `${name} (seed ${seed}) wasm${noFusion ? ' unfused' : ''} output ${j}`));
+  }
 }
+
+/** f32 tolerance of a gradient on the Wasm backend vs the f32 interpreter (normwise, relative to max(1, |ref|∞)) */
+const WASM_GRAD_TOL = 2e-5;
 
 describe('VJP of every differentiable primitive against finite differences (f64)', () => {
   for (const name of Object.keys(CASES))
@@ -260,7 +272,12 @@ describe('VJP of every differentiable primitive against finite differences (f64)
 function runF64(src: string, entry: string, args: unknown[]): unknown[] {
   const p = compile(src, { path: 'grad.obt' });
   expect(p.diagnostics.map((d) => d.message)).toEqual([]);
-  return p.run(entry, args as never, { f64: true }).tensors.map((t) => Array.from(t.data));
+  const out = p.run(entry, args as never, { f64: true }).tensors;
+  // the same entry on the Wasm backend, fused and unfused, against the f32 interpreter
+  const ref = p.run(entry, args as never).tensors;
+  for (const noFusion of [false, true])
+    p.run(entry, args as never, { backend: 'wasm', noFusion }).tensors.forEach((t, j) => expectClose(t, ref[j]!, WASM_GRAD_TOL, `${entry} on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
+  return out.map((t) => Array.from(t.data));
 }
 
 describe('gradients through language features', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
 import { centralDiff } from './helpers/fd.ts';
+import { expectClose } from './helpers/close.ts';
 
 const root = join(import.meta.dirname, '..');
 const file = join(root, 'test/programs/grad_model.obt');
@@ -61,4 +62,14 @@ it('AD through the whole model matches finite differences (f64)', () => {
       checked++;
     }
   expect(checked).toBe(42);
+}, 120_000);
+
+it('the whole-model gradient on the Wasm backend (fused and unfused) matches the f32 interpreter', () => {
+  const args = [teacher as never, ps as never, toks];
+  const ref = prog.run('grad_id', args).tensors;
+  for (const noFusion of [false, true]) {
+    const got = prog.run('grad_id', args, { backend: 'wasm', noFusion }).tensors;
+    expect(got.length).toBe(ref.length);
+    got.forEach((t, j) => expectClose(t, ref[j]!, 2e-5, `grad_id on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
+  }
 }, 120_000);

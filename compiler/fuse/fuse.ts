@@ -164,6 +164,8 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
         return rule.expr!(cx, e as never, index);
       }
       case 'reduce': {
+        // a reduction over no axes is the identity (the VJP of broadcasting emits these)
+        if (e.prim !== 'argmax' && (e.params as PrimParams['reduce_sum']).axes.length === 0) return cx.at(e.args[0]!, index);
         if (b.red || b.tmpl || numel(v.type.shape) !== numel(shape)) throw new Conflict(v);
         const axes = (e.params as PrimParams['reduce_sum']).axes;
         const x = e.args[0]!;
