@@ -1,10 +1,10 @@
-// The OneBit pipeline on the reference interpreter: load the fp teacher, SVID-initialise the 1-bit
+// The OneBit pipeline (on the Wasm backend, or the reference interpreter): load the fp teacher, SVID-initialise the 1-bit
 // projections of a student (models/onebit_kd.obt), distil on the teacher's own samples in
 // fixed-length blocks with AdamW and a cosine schedule, checkpoint atomically (resumable), pack
 // the student's signs and save it, then compare perplexities (teacher, SVID-only, trained).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { compile, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, UserError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './io/load.ts';
@@ -43,6 +43,8 @@ export interface QuantizeOptions {
   evalWindows?: number;
   fp16: boolean;
   sampleSteps: number;
+  /** where the training step, the initialisation and the evaluation run */
+  backend: Backend;
 }
 
 const LAYER = { tanh: 'OneBitTrain', clip: 'OneBitTrainClip', identity: 'OneBitTrainIdentity' } as const;
@@ -99,7 +101,7 @@ export class Quantizer {
   }
 
   private run(entry: string, args: HostValue[], layer?: string): unknown[] | unknown {
-    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {} }).value;
+    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend }).value;
   }
 
   /** The SVID-initialised projections (training form for the chosen estimator). */
@@ -172,7 +174,7 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
   if (!o.resume && existsSync(`${o.out}.loss.csv`)) writeFileSync(`${o.out}.loss.csv`, '');
   const q = new Quantizer(teacher, o, log);
   const c = teacher.config;
-  log(`teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init})\n`);
+  log(`teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init}); ${o.backend === 'wasm' ? 'Wasm backend' : 'reference interpreter'}\n`);
   const st = q.train();
   const packed = q.pack(st.ps);
   const packedBytes = writePacked(o.out, c, teacher.tokenizer.data, packed, teacher.checkpoint!.sharedHead, o.fp16);
@@ -197,9 +199,9 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
-    const teacherR = LlamaRunner.fromFile(teacher);
-    const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' });
-    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' });
+    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend);
+    const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' }, undefined, o.backend);
+    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend);
     report.ppl = { teacher: evalOne('teacher', teacherR), svid: evalOne('svid', svidR), trained: evalOne('student', trainedR) };
     if (o.sampleSteps > 0) {
       for (const [name, r] of [['teacher', teacherR], ['student', trainedR]] as const) {

@@ -2,6 +2,7 @@
 // GGUF (and from GGUF F16/Q8_0 and safetensors F32/F16/BF16 files written from it), the tokenizer
 // on the golden encode examples, and clear errors for broken files.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +124,36 @@ describe('tokenizer', () => {
       }
     });
   }
+
+  it('the O(n log n) merge equals run.c\'s quadratic merge loop on random text (fast-check)', async () => {
+    const { tokenizer } = await loadModel(data('stories260K.bin'));
+    const { pieces, scores } = tokenizer.data;
+    const ids = new Map<string, number>();
+    pieces.forEach((p, i) => ids.has(p) || ids.set(p, i));
+    // run.c: merge the best-scoring adjacent pair, leftmost on ties, until none merges
+    const quadratic = (tokens: number[]) => {
+      for (;;) {
+        let best = -Infinity;
+        let at = -1;
+        let bestId = -1;
+        for (let i = 1; i + 1 < tokens.length; i++) {
+          const id = ids.get(pieces[tokens[i]!]! + pieces[tokens[i + 1]!]!);
+          if (id !== undefined && scores[id]! > best) [best, at, bestId] = [scores[id]!, i, id];
+        }
+        if (at < 0) return tokens;
+        tokens.splice(at, 2, bestId);
+      }
+    };
+    const alphabet = [...'aeiou tnsrhld.,\'!?é日', 'the', 'Once upon a time', ' and'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 60 }), (parts) => {
+        const text = parts.join('');
+        const unmerged = [1, ...(text.length ? [ids.get(' ')!] : []), ...[...text].flatMap((c) => (ids.has(c) ? [ids.get(c)!] : [...new TextEncoder().encode(c)].map((b) => b + 3)))];
+        expect(tokenizer.encode(text)).toEqual(quadratic(unmerged));
+      }),
+      { numRuns: 300 },
+    );
+  });
 
   it('decodes the golden greedy text', async () => {
     const { tokenizer } = await loadModel(data('stories260K.bin'));

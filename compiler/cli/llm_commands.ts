@@ -1,5 +1,5 @@
-// obtc generate and obtc ppl: load a checkpoint (default: the shipped stories260K), run
-// models/llama.obt on the reference interpreter.
+// obtc generate, ppl and quantize: load a checkpoint (default: the shipped stories260K), run
+// models/llama.obt (and models/onebit_kd.obt) on the Wasm backend or the reference interpreter.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../resolve/modules.ts';
@@ -140,6 +140,7 @@ export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
     fp16: flags.has('fp16'),
     sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    backend: backendOf(flags),
   };
   const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
   if (r.ppl) {

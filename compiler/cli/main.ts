@@ -24,7 +24,7 @@ commands:
   quantize [--weights FILE] [--steps 300] [--batch 4] [--seq 128] [--lr 1e-3] [--warmup N]
            [--alpha 1] [--init nmf|svd|copy] [--ste tanh|clip|identity] [--seed S]
            [--out student.obt1] [--checkpoint-every 25] [--resume] [--reference-scaling]
-           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16]
+           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16] [--backend wasm|interp]
                                         OneBit: SVID init, knowledge distillation, pack,
                                         then teacher / SVID-only / trained perplexity
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]

@@ -130,15 +130,16 @@ export function makePlan(s: Schedule): Plan {
     placed.push({ off, bytes: buf.bytes, life: lb });
   }
   const memoryBytes = Math.max(BASE + scratchBytes, ...buffers.map((b) => b.offset + b.bytes));
+  // peak: sweep over lifetime starts and ends (a buffer is live on [start, end] inclusive)
+  const delta = new Map<number, number>();
+  buffers.forEach((buf, b) => {
+    const [s0, e0] = life(b);
+    delta.set(s0, (delta.get(s0) ?? 0) + buf.bytes);
+    delta.set(e0 + 1, (delta.get(e0 + 1) ?? 0) - buf.bytes);
+  });
   let peak = 0;
-  for (let t = -1; t <= n; t++) {
-    let live = 0;
-    for (let b = 0; b < buffers.length; b++) {
-      const [s0, e0] = life(b);
-      if (s0 <= t && t <= e0) live += buffers[b]!.bytes;
-    }
-    peak = Math.max(peak, live);
-  }
+  let live = 0;
+  for (const t of [...delta.keys()].sort((a, b) => a - b)) peak = Math.max(peak, (live += delta.get(t)!));
   return { kernels, hostEqns, buffers, steps: withFrees, inputs, outputs, scratch: { offset: BASE, bytes: scratchBytes }, memoryBytes, peakBytes: peak + scratchBytes };
 }
 

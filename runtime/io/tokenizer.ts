@@ -18,6 +18,7 @@ export class Tokenizer {
   private readonly ids = new Map<string, number>();
   private readonly byteId: number[] = [];
   private readonly pieceBytes: Uint8Array[];
+  private readonly pairs = new Map<number, number>();
 
   constructor(readonly data: TokenizerData) {
     data.pieces.forEach((p, i) => {
@@ -51,23 +52,84 @@ export class Tokenizer {
     }
     // greedy merges: the best-scoring adjacent pair, leftmost on ties
     const start = opts.bos ?? true ? 1 : 0;
-    for (;;) {
-      let best = -Infinity;
-      let at = -1;
-      let bestId = -1;
-      for (let i = start; i + 1 < tokens.length; i++) {
-        const id = this.ids.get(this.data.pieces[tokens[i]!]! + this.data.pieces[tokens[i + 1]!]!);
-        if (id !== undefined && this.data.scores[id]! > best) {
-          best = this.data.scores[id]!;
-          at = i;
-          bestId = id;
-        }
-      }
-      if (at < 0) break;
-      tokens.splice(at, 2, bestId);
-    }
+    const merged = this.mergeAll(tokens.slice(start));
+    tokens.length = start;
+    for (const t of merged) tokens.push(t);
     if (opts.eos) tokens.push(this.data.eos);
     return tokens;
+  }
+
+  /** The piece id that merges the pair (a, b), or -1 (memoised). */
+  private pairId(a: number, b: number): number {
+    const key = a * this.data.pieces.length + b;
+    let id = this.pairs.get(key);
+    if (id === undefined) this.pairs.set(key, (id = this.ids.get(this.data.pieces[a]! + this.data.pieces[b]!) ?? -1));
+    return id;
+  }
+
+  /**
+   * run.c's merge loop (repeatedly merge the best-scoring adjacent pair, leftmost on ties) in
+   * O(n log n): a doubly linked list of tokens and a heap of candidate pairs ordered by (score
+   * descending, left position ascending); a popped pair whose tokens changed since it was pushed is
+   * stale and skipped. Positions keep their left-to-right order, so ties resolve as in run.c.
+   */
+  private mergeAll(toks: number[]): number[] {
+    const n = toks.length;
+    const tok = Int32Array.from(toks);
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    // heap entries: [score, left, leftTok, rightTok, merged id]
+    const heap: [number, number, number, number, number][] = [];
+    const before = (x: (typeof heap)[number], y: (typeof heap)[number]) => x[0] > y[0] || (x[0] === y[0] && x[1] < y[1]);
+    const push = (e: (typeof heap)[number]) => {
+      let i = heap.push(e) - 1;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!before(heap[i]!, heap[p]!)) break;
+        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        i = p;
+      }
+    };
+    const pop = () => {
+      const top = heap[0]!;
+      const last = heap.pop()!;
+      if (heap.length) {
+        heap[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+          if (m === i) break;
+          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+          i = m;
+        }
+      }
+      return top;
+    };
+    const consider = (i: number) => {
+      const j = i >= 0 ? next[i]! : -1;
+      if (j < 0) return;
+      const id = this.pairId(tok[i]!, tok[j]!);
+      if (id >= 0) push([this.data.scores[id]!, i, tok[i]!, tok[j]!, id]);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    while (heap.length) {
+      const [, i, a, b, id] = pop();
+      const j = next[i]!;
+      if (!alive[i] || j < 0 || tok[i] !== a || tok[j] !== b) continue; // stale
+      tok[i] = id;
+      alive[j] = 0;
+      next[i] = next[j]!;
+      if (next[j]! >= 0) prev[next[j]!] = i;
+      consider(prev[i]!);
+      consider(i);
+    }
+    const out: number[] = [];
+    for (let i = n ? 0 : -1; i >= 0; i = next[i]!) out.push(tok[i]!);
+    return out;
   }
 
   /** The bytes one token contributes after `prev` (run.c decode). */

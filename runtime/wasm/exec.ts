@@ -10,7 +10,6 @@ import { PRIMS } from '../../compiler/prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
 import type { PrimName } from '../../compiler/prims/names.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
-import { interpret } from '../ref/interp.ts';
 import { InternalError } from '../../compiler/diag.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
@@ -40,12 +39,21 @@ export class WasmProgram {
   readonly memory: WebAssembly.Memory;
   private readonly ops: (() => void)[] = [];
   private readonly last: (Tensor | undefined)[];
-  private readonly ctx: EvalCtx = { f64: false, run: (g, xs) => interpret(g, xs) };
+  /** nested functions (iterate bodies, custom_vjp forwards reached by a host step) compiled on first use */
+  private readonly nested = new WeakMap<Func, WasmProgram>();
+  private readonly ctx: EvalCtx = {
+    f64: false,
+    run: (g, xs) => {
+      let w = this.nested.get(g);
+      if (!w) this.nested.set(g, (w = compileWasm(g, { noFusion: this.opts.noFusion }))); // its own memory
+      return w.run(xs);
+    },
+  };
 
   constructor(
     readonly plan: Plan,
     compiled: CompiledKernel[],
-    opts: WasmOptions = {},
+    private readonly opts: WasmOptions = {},
   ) {
     const pages = Math.ceil(plan.memoryBytes / 65536) + 1;
     this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: 65536 });
