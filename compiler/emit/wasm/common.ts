@@ -1,0 +1,112 @@
+// Helpers shared by the Wasm kernel emitters (loop kernels, dot, signlinear): loops, the
+// expression environment, output stores, flat-index decomposition, horizontal sums, epilogues.
+import binaryen from 'binaryen';
+import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
+import { Locals, scalar, usesAcc, type Env, ELEM_BYTES } from './expr.ts';
+
+export type M = binaryen.Module;
+export type X = binaryen.ExpressionRef;
+const { i32, f32, v128 } = binaryen;
+
+let labels = 0;
+/** for (i = start; i < end; i += step) body */
+export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X[]): X {
+  const id = labels++;
+  const brk = `b${id}`;
+  const top = `l${id}`;
+  return m.block(brk, [
+    m.local.set(i, start),
+    m.loop(
+      top,
+      m.block(null, [
+        m.br(brk, m.i32.ge_s(m.local.get(i, i32), end)),
+        ...body,
+        m.local.set(i, m.i32.add(m.local.get(i, i32), m.i32.const(step))),
+        m.br(top),
+      ]),
+    ),
+  ]);
+}
+
+export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<string>, depthOf: (a: number) => number): Env {
+  return {
+    m,
+    L,
+    axis: new Map(),
+    ptr: (b) => m.local.get(1 + b, i32),
+    depthOf,
+    accDepth: 2.5,
+    lists: new Map(),
+    sc: new Map(),
+    vc: new Map(),
+    imports,
+  };
+}
+
+/** Takes (and clears) the statements of one depth. */
+export function take(env: Env, d: number): X[] {
+  const l = env.lists.get(d) ?? [];
+  env.lists.delete(d);
+  return l;
+}
+
+/** Forgets memoised nodes of depth >= d (they are recomputed in the next code version). */
+export function forget(env: Env, k: Kernel, d: number): void {
+  for (const n of topo(kernelRoots(k))) {
+    let dep = 0;
+    for (let a = 0; a < 32; a++) if (n.deps & (1 << a)) dep = Math.max(dep, env.depthOf(a));
+    if (usesAcc(n)) dep = Math.max(dep, env.accDepth);
+    if (dep >= d) {
+      env.sc.delete(n);
+      env.vc.delete(n);
+    }
+  }
+}
+
+export const outAddr = (m: M, flat: X, d: KNode['dtype']) => m.i32.add(m.local.get(0, i32), m.i32.shl(flat, m.i32.const(Math.log2(ELEM_BYTES[d]))));
+
+export function storeScalar(m: M, d: KNode['dtype'], flat: X, v: X): X {
+  const a = outAddr(m, flat, d);
+  return d === 'f32' ? m.f32.store(0, 4, a, v) : d === 'bool' ? m.i32.store8(0, 1, a, v) : m.i32.store(0, 4, a, v);
+}
+
+/** Sets the locals of output axes lo..hi-1 from a row-major flat index over shape[lo..hi). */
+export function decompose(m: M, env: Env, shape: number[], lo: number, hi: number, flat: X, L: Locals, axisOffset = 0): X[] {
+  const out: X[] = [];
+  const t = L.add(i32);
+  out.push(m.local.set(t, flat));
+  for (let d = hi - 1; d >= lo; d--) {
+    const l = env.axis.get(d + axisOffset) ?? L.add(i32);
+    env.axis.set(d + axisOffset, l);
+    const n = shape[d]!;
+    if (d === lo) out.push(m.local.set(l, m.local.get(t, i32)));
+    else {
+      out.push(m.local.set(l, m.i32.rem_u(m.local.get(t, i32), m.i32.const(n))));
+      out.push(m.local.set(t, m.i32.div_u(m.local.get(t, i32), m.i32.const(n))));
+    }
+  }
+  return out;
+}
+
+/** f32 sum of the lanes of several v128 accumulators. */
+export function hsum(m: M, L: Locals, accs: number[]): X {
+  let v = m.local.get(accs[0]!, v128);
+  for (const a of accs.slice(1)) v = m.f32x4.add(v, m.local.get(a, v128));
+  const t = L.add(v128);
+  const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
+  return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
+}
+
+/** A template's epilogue: given the statements that set `acc` for the output at flat index
+ *  `flat`, evaluates k.out there (axis locals only when it reads loop indices) and stores it. */
+export function epilogue(m: M, env: Env, k: Kernel, acc: number, flatL: number): (flat: X) => X[] {
+  const r = k.shape.length;
+  env.accLocal = { local: acc, vec: false };
+  env.accDepth = 2;
+  env.flat = r ? { local: flatL, shape: k.shape } : undefined;
+  const axes = r && topo([k.out]).some((x) => x.op === 'idx') ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L) : [];
+  const v = scalar(env, k.out);
+  const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
+  return (flat) => [m.local.set(flatL, flat), ...axes, ...stmts, storeScalar(m, k.outDtype, m.local.get(flatL, i32), v)];
+}
+
