@@ -8,6 +8,7 @@ import { LlamaRunner } from '../runtime/llm.ts';
 import { alloc, packSigns, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { compileWasm } from '../runtime/wasm/exec.ts';
+import { SIGN_METHODS } from '../compiler/emit/wasm/signlinear.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -67,6 +68,7 @@ function runner(p: Program, entry: string, args: Tensor[]): () => Tensor[] {
 }
 
 const N = quick ? 1024 : 4096;
+
 const reps = quick ? 5 : 15;
 const src = `
 fn sl[M, O, I](x: f32[M, I], s: sign[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = signlinear(x, s, g, h)
@@ -79,12 +81,17 @@ const g = rand([N], 2);
 const h = rand([N], 3);
 for (const M of [1, 64]) {
   const x = rand([M, N], 4);
-  const slRun = runner(p, 'sl', [x, s, g, h]);
   const mmRun = runner(p, 'mm', [x, w]);
-  const tSl = time(slRun, M === 1 ? reps : 3);
   const tMm = time(mmRun, M === 1 ? reps : 3);
   const what = M === 1 ? `matvec ${N}x${N}` : `prefill ${M}x${N}x${N}`;
-  report({ case: `signlinear ${what} (1 thread)`, ours_ms: tSl, peer: 'ours f32', peer_ms: tMm, ratio: tMm / tSl, note: `${((N * N * M) / tSl / 1e6).toFixed(2)} G weights/s` });
+  const byMethod: Record<string, number> = {};
+  for (const method of SIGN_METHODS) {
+    process.env.OBT_SIGNLINEAR = method;
+    const tSl = time(runner(p, 'sl', [x, s, g, h]), M === 1 ? reps : 3);
+    byMethod[method] = tSl;
+    report({ case: `signlinear ${what} ${method}${method === SIGN_METHODS[0] ? ' (default)' : ''} (1 thread)`, ours_ms: tSl, peer: 'ours f32', peer_ms: tMm, ratio: tMm / tSl, note: `${((N * N * M) / tSl / 1e6).toFixed(2)} G weights/s` });
+  }
+  delete process.env.OBT_SIGNLINEAR;
   if (M === 1) report({ case: `f32 matvec ${N}x${N} (1 thread)`, ours_ms: tMm, peer: 'bandwidth bound 21 GB/s', peer_ms: (N * N * 4) / 21e6, ratio: (N * N * 4) / 21e6 / tMm, note: `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s` });
 }
 for (const peer of ['@jax-js/jax', '@tensorflow/tfjs-backend-wasm', '@wllama/wllama']) {

@@ -84,3 +84,34 @@ describe('wasm backend: fused ≡ unfused ≡ reference', () => {
     );
   }, 300_000);
 });
+
+describe('wasm templates on shapes the random programs do not reach', () => {
+  // register blocks (2×4) with leftover rows of A and B, k chunks of 1024 with a k tail, batches,
+  // bool-valued epilogues (raw products in scratch), and signlinear with tile and word tails
+  const src = `
+fn mm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K], c: f32[B, M, N]) -> f32[B, M, N] = tanh(einsum("bmk,bnk->bmn", a, b) + c)
+fn pos[M, N, K](a: f32[M, K], b: f32[N, K]) -> bool[M, N] = a @ transpose(b) > 0.0
+fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = signlinear(x, pack_sign(w), g, h) + 1.0
+`;
+  const prog = compile(src, { path: 'templates.obt' });
+  const cases: [string, number[][]][] = [
+    ['mm', [[2, 5, 1030], [2, 7, 1030], [2, 5, 7]]],
+    ['mm', [[1, 3, 2051], [1, 9, 2051], [1, 3, 9]]],
+    ['mm', [[1, 1, 4097], [1, 6, 4097], [1, 1, 6]]],
+    ['pos', [[5, 1027], [6, 1027]]],
+    ['sl', [[3, 130], [7, 130], [130], [7]]],
+    ['sl', [[2, 4100], [5, 4100], [4100], [5]]],
+    ['sl', [[1, 33], [3, 33], [33], [3]]],
+  ];
+  for (const [entry, shapes] of cases)
+    it(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, () => {
+      expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
+      const args = shapes.map((s, i) => rand(s, 100 + i));
+      const ref = prog.run(entry, args).tensors[0]!;
+      for (const noFusion of [false, true]) {
+        const got = prog.run(entry, args, { backend: 'wasm', noFusion }).tensors[0]!;
+        const m = closeNormwise(got, ref, 1e-5);
+        if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}`);
+      }
+    });
+});

@@ -6,6 +6,7 @@ import type { Func } from '../../compiler/core/ir.ts';
 import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
 import { makePlan, type Plan, type PlanBuffer } from '../../compiler/plan/plan.ts';
 import { compileKernel, mathImports, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
+import { takesScratch } from '../../compiler/emit/wasm/kernel.ts';
 import { PRIMS } from '../../compiler/prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
 import type { PrimName } from '../../compiler/prims/names.ts';
@@ -69,7 +70,7 @@ export class WasmProgram {
       if (st.op === 'run') {
         const f = fns[st.kernel]!;
         const k = plan.kernels[st.kernel]!.kernel;
-        const args = [off(st.out), ...st.ins.map(off), ...(k.kind === 'signlinear' ? [plan.scratch.offset] : [])];
+        const args = [off(st.out), ...st.ins.map(off), ...(takesScratch(k) ? [plan.scratch.offset] : [])];
         this.ops.push(args.length === 2 ? () => f(args[0]!, args[1]!) : args.length === 3 ? () => f(args[0]!, args[1]!, args[2]!) : () => f(...args));
       } else if (st.op === 'host') {
         const e = plan.hostEqns[st.eqn]!;

@@ -1,5 +1,13 @@
-// The dot template: each output is a K-long dot product of two contiguous rows (A·Bᵀ layout, see
-// compiler/fuse/prepare.ts), 4 v128 accumulators, the kernel's elementwise epilogue per output.
+// The dot template: out[b, m, n] = Σ_k a[b, m, k] · b[b, n, k] (A·Bᵀ layout with both operands
+// contiguous along k, see compiler/fuse/prepare.ts), then the kernel's elementwise epilogue.
+//
+// Phase 1 computes the raw dot products into the output buffer (into scratch when the output is
+// bool): register blocks of MR rows of A × NR rows of B (8 v128 accumulators; every A and B load
+// feeds several multiply-adds), a 1×NR block for the leftover rows of A, 1×1 with 4 accumulators
+// for the leftover rows of B. With several rows of A the k range is cut into chunks of KC so that
+// NR rows of B (NR·KC·4 bytes = 16 KB) stay in L1 while every row block of A passes over them;
+// partial sums accumulate in the output. Phase 2 applies the epilogue (skipped when it is the
+// identity).
 import binaryen from 'binaryen';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
@@ -7,50 +15,111 @@ import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
 
 const { i32, f32, v128 } = binaryen;
 
-export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
-  const env = newEnv(m, k, L, imports, () => 2);
-  const flatL = L.add(i32);
-  const bm = L.add(i32);
-  const n = L.add(i32);
-  const kk = L.add(i32);
-  const aRow = L.add(i32);
-  const bRow = L.add(i32);
-  const acc = L.add(f32);
-  const vacc = [L.add(v128), L.add(v128), L.add(v128), L.add(v128)];
-  const K = k.K;
-  const K16 = Math.floor(K / 16) * 16;
-  const K4 = Math.floor(K / 4) * 4;
-  const aPtr = () => m.local.get(1 + k.a, i32);
-  const bPtr = () => m.local.get(1 + k.b, i32);
-  const ld = (row: number, off: number) => m.v128.load(off, 4, m.i32.add(m.local.get(row, i32), m.i32.shl(m.local.get(kk, i32), m.i32.const(2))));
-  const fmaV = (j: number) =>
-    m.local.set(vacc[j]!, m.f32x4.add(m.local.get(vacc[j]!, v128), m.f32x4.mul(ld(aRow, 16 * j), ld(bRow, 16 * j))));
-  const store = epilogue(m, env, k, acc, flatL);
-  const perOut: X[] = [
-    m.local.set(bRow, m.i32.add(bPtr(), m.i32.mul(m.i32.add(m.i32.mul(m.i32.div_u(m.local.get(bm, i32), m.i32.const(k.M)), m.i32.const(k.N)), m.local.get(n, i32)), m.i32.const(4 * K)))),
-    ...vacc.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
-    forLoop(m, kk, m.i32.const(0), m.i32.const(K16), 16, [fmaV(0), fmaV(1), fmaV(2), fmaV(3)]),
-    forLoop(m, kk, m.i32.const(K16), m.i32.const(K4), 4, [fmaV(0)]),
-    m.local.set(acc, hsum(m, L, vacc)),
-    forLoop(m, kk, m.i32.const(K4), m.i32.const(K), 1, [
-      m.local.set(
-        acc,
-        m.f32.add(
-          m.local.get(acc, f32),
-          m.f32.mul(
-            m.f32.load(0, 4, m.i32.add(m.local.get(aRow, i32), m.i32.shl(m.local.get(kk, i32), m.i32.const(2)))),
-            m.f32.load(0, 4, m.i32.add(m.local.get(bRow, i32), m.i32.shl(m.local.get(kk, i32), m.i32.const(2)))),
-          ),
-        ),
-      ),
-    ]),
-    ...store(m.i32.add(m.i32.mul(m.local.get(bm, i32), m.i32.const(k.N)), m.local.get(n, i32))),
-  ];
-  return [
-    forLoop(m, bm, m.i32.const(0), m.i32.const(k.B * k.M), 1, [
-      m.local.set(aRow, m.i32.add(aPtr(), m.i32.mul(m.local.get(bm, i32), m.i32.const(4 * K)))),
-      forLoop(m, n, m.i32.const(0), m.i32.const(k.N), 1, perOut),
-    ]),
-  ];
+const MR = 2;
+const NR = 4;
+const KC = 1024;
+
+/** Scratch bytes of a dot kernel: raw products of a bool-valued output. */
+export function dotScratch(k: DotKernel): number {
+  return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
 }
 
+export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
+  const env = newEnv(m, k, L, imports, () => 2);
+  const { B, M: Mr, N, K } = k;
+  const get = (l: number, t = i32) => m.local.get(l, t);
+  const c = (v: number) => m.i32.const(v);
+  const identity = k.out.op === 'acc' && k.outDtype === 'f32';
+  const rawBase = () => (k.outDtype === 'bool' ? get(1 + k.ins.length) : get(0));
+  const chunked = Mr >= MR && K > KC;
+  const kc = L.add(i32);
+  const kEnd = L.add(i32);
+  const kEnd4 = L.add(i32);
+  const kk = L.add(i32);
+  const bi = L.add(i32);
+  const mi = L.add(i32);
+  const ni = L.add(i32);
+  const aRows = [0, 1].map(() => L.add(i32));
+  const bRows = [0, 1, 2, 3].map(() => L.add(i32));
+  const accs = Array.from({ length: 8 }, () => L.add(v128));
+  const sum = L.add(f32);
+  const rawAt = L.add(i32);
+
+  const ld = (row: number) => m.v128.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
+  const ldU = (row: number, off: number) => m.v128.load(off, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
+  const ldS = (row: number) => m.f32.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
+  const macc = (a: number, x: X, y: X) => m.local.set(a, m.f32x4.add(get(a, v128), m.f32x4.mul(x, y)));
+
+  /** the raw dot (row mi + i of A, row ni + j of B) of this k chunk into raw[b, m, n] */
+  const emitOut = (i: number, j: number, value: X): X => {
+    const at = m.i32.add(rawBase(), m.i32.shl(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(N)), m.i32.add(get(ni), c(j))), c(2)));
+    if (!chunked) return m.f32.store(0, 4, at, value);
+    return m.block(null, [m.local.set(rawAt, at), m.f32.store(0, 4, get(rawAt), m.f32.add(m.select(m.i32.eqz(get(kc)), m.f32.const(0), m.f32.load(0, 4, get(rawAt))), value))]);
+  };
+
+  /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
+  const block = (mr: number, nr: number, u: number): X[] => {
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) pairs.push([i, j]);
+    const acc = (p: number, q: number) => accs[p * u + q]!;
+    const stepU: X[] = [];
+    for (let q = 0; q < u; q++) pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), ldU(aRows[i]!, 16 * q), ldU(bRows[j]!, 16 * q))));
+    const body: X[] = [
+      ...pairs.flatMap((_, p) => Array.from({ length: u }, (_, q) => m.local.set(acc(p, q), m.f32x4.splat(m.f32.const(0))))),
+      m.local.set(kk, get(kc)),
+    ];
+    if (u > 1) {
+      const kEndU = L.add(i32);
+      body.push(m.local.set(kEndU, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4 * u)))));
+      body.push(whileLoop(m, kk, get(kEndU), 4 * u, stepU));
+    }
+    body.push(
+      whileLoop(
+        m,
+        kk,
+        get(kEnd4),
+        4,
+        pairs.map(([i, j], p) => macc(acc(p, 0), ld(aRows[i]!), ld(bRows[j]!))),
+      ),
+    );
+    pairs.forEach(([i, j], p) => {
+      const s: X[] = [m.local.set(sum, hsum(m, L, Array.from({ length: u }, (_, q) => acc(p, q))))];
+      if (K % 4) s.push(forLoop(m, kk, get(kEnd4), get(kEnd), 1, [m.local.set(sum, m.f32.add(get(sum, f32), m.f32.mul(ldS(aRows[i]!), ldS(bRows[j]!))))]));
+      s.push(emitOut(i, j, get(sum, f32)));
+      body.push(...s);
+    });
+    return body;
+  };
+
+  const rowA = (i: number) => m.local.set(aRows[i]!, m.i32.add(get(1 + k.a), m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)), c(2))));
+  const rowB = (j: number) => m.local.set(bRows[j]!, m.i32.add(get(1 + k.b), m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)), c(2))));
+  const M2 = Math.floor(Mr / MR) * MR;
+  const N4 = Math.floor(N / NR) * NR;
+  const rowsOfA = (mr: number, nr: number, u: number): X[] => [...Array.from({ length: mr }, (_, i) => rowA(i)), ...block(mr, nr, u)];
+  const nBlock: X[] = [
+    ...Array.from({ length: NR }, (_, j) => rowB(j)),
+    ...(M2 ? [forLoop(m, mi, c(0), c(M2), MR, rowsOfA(MR, NR, 1))] : []),
+    ...(Mr > M2 ? [forLoop(m, mi, c(M2), c(Mr), 1, rowsOfA(1, NR, 2))] : []),
+  ];
+  const nTail: X[] = [rowB(0), forLoop(m, mi, c(0), c(Mr), 1, rowsOfA(1, 1, 4))];
+  const perChunk: X[] = [
+    m.local.set(kEnd, chunked ? m.select(m.i32.lt_s(m.i32.add(get(kc), c(KC)), c(K)), m.i32.add(get(kc), c(KC)), c(K)) : c(K)),
+    m.local.set(kEnd4, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4)))),
+    ...(N4 ? [forLoop(m, ni, c(0), c(N4), NR, nBlock)] : []),
+    ...(N > N4 ? [forLoop(m, ni, c(N4), c(N), 1, nTail)] : []),
+  ];
+  const phase1 = forLoop(m, bi, c(0), c(B), 1, [chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk])]);
+  if (identity) return [phase1];
+  // phase 2: the epilogue over every output, reading its raw dot product
+  const acc = L.add(f32);
+  const flatL = L.add(i32);
+  const flat = L.add(i32);
+  const store = epilogue(m, env, k, acc, flatL);
+  const phase2 = forLoop(m, flat, c(0), c(B * Mr * N), 1, [m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(get(flat), c(2))))), ...store(get(flat))]);
+  return [phase1, phase2];
+}
+
+/** while (i < end) { body; i += step } — i keeps its current value (continues a previous loop) */
+function whileLoop(m: M, i: number, end: X, step: number, body: X[]): X {
+  return forLoop(m, i, m.local.get(i, i32), end, step, body);
+}

@@ -9,8 +9,8 @@ import binaryen from 'binaryen';
 import { affineOf, topo, type Kernel, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, storeScalar, take, type M, type X } from './common.ts';
-import { dotBody } from './dot.ts';
-import { signBody } from './signlinear.ts';
+import { dotBody, dotScratch } from './dot.ts';
+import { signBody, signScratch } from './signlinear.ts';
 
 export { forLoop };
 
@@ -23,13 +23,16 @@ export interface KernelFn {
   scratchBytes: number;
 }
 
-/** Scratch bytes a kernel needs (signlinear keeps x ⊙ g for one row). */
+/** Scratch bytes a kernel needs (signlinear keeps x ⊙ g of one row, and its tables). */
 export function scratchOf(k: Kernel): number {
-  return k.kind === 'signlinear' ? Math.ceil(k.I / 32) * 32 * 4 + 16 : 0;
+  return k.kind === 'signlinear' ? signScratch(k).bytes + 16 : k.kind === 'dot' ? dotScratch(k) : 0;
 }
 
+/** Template kernels (dot, signlinear) take the scratch address as their last parameter. */
+export const takesScratch = (k: Kernel): boolean => k.kind !== 'loop';
+
 export function emitKernel(m: M, name: string, k: Kernel): KernelFn {
-  const nparams = 1 + k.ins.length + (k.kind === 'signlinear' ? 1 : 0);
+  const nparams = 1 + k.ins.length + (takesScratch(k) ? 1 : 0);
   const L = new Locals(nparams);
   const imports = new Set<string>();
   const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : k.kind === 'dot' ? dotBody(m, k, L, imports) : signBody(m, k, L, imports);

@@ -6,13 +6,14 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { Kernel } from '../../kir/ir.ts';
 import { printKernel } from '../../kir/print.ts';
+import { signMethod } from './signlinear.ts';
 import { emitKernel } from './kernel.ts';
 import { InternalError } from '../../diag.ts';
 import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w3';
+export const CODEGEN_VERSION = 'w5';
 
 export interface CompiledKernel {
   hash: string;
@@ -48,7 +49,7 @@ export function kernelModule(k: Kernel): { m: binaryen.Module; imports: string[]
 }
 
 export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean } = {}): CompiledKernel {
-  const key = `${CODEGEN_VERSION}-${hash}`;
+  const key = `${CODEGEN_VERSION}-${k.kind === 'signlinear' ? `${signMethod()}-` : ''}${hash}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const dir = cacheDir();

@@ -1,4 +1,19 @@
-// The signlinear template on packed sign words (32 columns per u32, bit 1 = −1): see signBody.
+// The signlinear template on packed sign words (32 columns per u32, bit j of word w = column
+// 32w + j, bit 1 = −1). Two methods, both exact sums of ±(x⊙g) in f32 (they differ only in the
+// order of additions); `npm run bench` measures both and SIGN_METHOD says which one is used.
+//
+//   lut: T-MAC / bitnet.cpp style. For every group of 8 columns a table of the 256 partial sums
+//     Σ ±xg over the group (one per sign byte) is built once per row of x; an output row is then
+//     one f32 load + add per 8 weights (the byte of the weight row is the table index). Tables for
+//     a tile of 16 groups (16 KB) stay in L1 while every output row consumes its 16 bytes of the
+//     tile; the partial sums of the O outputs accumulate in scratch. Building a table costs 64
+//     SIMD ops per 8 columns, amortised over the O output rows.
+//   xor: per 4 columns, the sign bits are moved into each f32 lane's sign bit and XORed into x⊙g
+//     (5 SIMD ops per 4 weights, no table); x⊙g sits in scratch permuted so that group j of a word
+//     needs the same shift in every lane (no variable shifts in Wasm SIMD).
+//
+// Measured on the 2-core Zen 4 (npm run bench, 4096×4096 decode, one thread): see
+// docs/architecture.md ("signlinear kernels"); the faster one is the default.
 import binaryen from 'binaryen';
 import type { SignKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
@@ -6,59 +21,181 @@ import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
 
 const { i32, f32, v128 } = binaryen;
 
-/** Σ_i ±xg_i over packed words. Method (measured in bench/): per 4 columns, the word is splat into
- *  4 lanes and multiplied by [2^(31-j) ...] so column j's bit lands in each lane's sign bit; masked
- *  to the sign bit and XORed into x⊙g, it flips the sign of exactly the −1 columns (5 SIMD ops per
- *  4 weights, no table to build). */
-export function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
+export type SignMethod = 'lut' | 'xor';
+export const SIGN_METHODS: readonly SignMethod[] = ['lut', 'xor'];
+
+/** The method the emitter uses (OBT_SIGNLINEAR=xor|lut overrides it for measurements). */
+export function signMethod(): SignMethod {
+  const v = process.env.OBT_SIGNLINEAR;
+  return v === 'xor' || v === 'lut' ? v : 'lut';
+}
+
+/** groups of 8 columns per LUT tile: 16 tables × 1 KB stay in L1 */
+const TG = 16;
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** Scratch layout: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums and
+ *  the tables of one tile. */
+export function signScratch(k: SignKernel, method: SignMethod = signMethod()): { xg: number; y: number; tab: number; bytes: number } {
+  const W = Math.ceil(k.I / 32);
+  const xg = 0;
+  const y = W * 128;
+  const tab = y + align16(k.O * 4);
+  return method === 'lut' ? { xg, y, tab, bytes: tab + TG * 1024 } : { xg, y, tab: y, bytes: y };
+}
+
+export function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>, method: SignMethod = signMethod()): X[] {
+  return method === 'lut' ? signLut(m, k, L, imports) : signXor(m, k, L, imports);
+}
+
+interface Common {
+  W: number;
+  row: number;
+  o: number;
+  acc: number;
+  flatL: number;
+  scratch: () => X;
+  sPtr: () => X;
+  /** x ⊙ g of row `row` into scratch (permuted for xor), zero-padded to W·32 columns */
+  prologue: X[];
+  /** stores the output (row, o) from `acc` through the kernel's epilogue */
+  store: X[];
+}
+
+function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: boolean): Common {
   const env = newEnv(m, k, L, imports, () => 2);
   const W = Math.ceil(k.I / 32);
   const scratch = () => m.local.get(1 + k.ins.length, i32);
   const row = L.add(i32);
   const o = L.add(i32);
-  const w = L.add(i32);
   const i = L.add(i32);
   const xRow = L.add(i32);
-  const sRow = L.add(i32);
-  const bits = L.add(v128);
   const acc = L.add(f32);
-  const va = [L.add(v128), L.add(v128), L.add(v128), L.add(v128)];
-  const mulC = [0, 1, 2, 3, 4, 5, 6, 7].map(() => L.add(v128));
   const flatL = L.add(i32);
-  const xPtr = () => m.local.get(1 + k.x, i32);
   const gPtr = () => m.local.get(1 + k.g, i32);
-  const sPtr = () => m.local.get(1 + k.s, i32);
   const I4 = Math.floor(k.I / 4) * 4;
-  const addr = (base: X, idx: X) => m.i32.add(base, m.i32.shl(idx, m.i32.const(2)));
-  // x ⊙ g into scratch, zero-padded to W·32
+  const at = (base: X, idx: X) => m.i32.add(base, m.i32.shl(idx, m.i32.const(2)));
+  const xi = () => m.local.get(i, i32);
+  // xor: column c = 32w + 8l + j sits at scratch float 32w + 4j + l
+  const dst = (idx: () => X) => (permute ? at(scratch(), m.i32.or(m.i32.and(idx(), m.i32.const(~31)), m.i32.or(m.i32.shl(m.i32.and(idx(), m.i32.const(7)), m.i32.const(2)), m.i32.and(m.i32.shr_u(idx(), m.i32.const(3)), m.i32.const(3))))) : at(scratch(), idx()));
+  const xgAt = (idx: () => X) => m.f32.mul(m.f32.load(0, 4, at(m.local.get(xRow, i32), idx())), m.f32.load(0, 4, at(gPtr(), idx())));
   const prologue = [
-    m.local.set(xRow, m.i32.add(xPtr(), m.i32.mul(m.local.get(row, i32), m.i32.const(4 * k.I)))),
-    forLoop(m, i, m.i32.const(0), m.i32.const(I4), 4, [
-      m.v128.store(0, 4, addr(scratch(), m.local.get(i, i32)), m.f32x4.mul(m.v128.load(0, 4, addr(m.local.get(xRow, i32), m.local.get(i, i32))), m.v128.load(0, 4, addr(gPtr(), m.local.get(i, i32))))),
-    ]),
-    forLoop(m, i, m.i32.const(I4), m.i32.const(k.I), 1, [
-      m.f32.store(0, 4, addr(scratch(), m.local.get(i, i32)), m.f32.mul(m.f32.load(0, 4, addr(m.local.get(xRow, i32), m.local.get(i, i32))), m.f32.load(0, 4, addr(gPtr(), m.local.get(i, i32))))),
-    ]),
-    forLoop(m, i, m.i32.const(k.I), m.i32.const(W * 32), 1, [m.f32.store(0, 4, addr(scratch(), m.local.get(i, i32)), m.f32.const(0))]),
+    m.local.set(xRow, m.i32.add(m.local.get(1 + k.x, i32), m.i32.mul(m.local.get(row, i32), m.i32.const(4 * k.I)))),
+    permute
+      ? forLoop(m, i, m.i32.const(0), m.i32.const(k.I), 1, [m.f32.store(0, 4, dst(xi), xgAt(xi))])
+      : forLoop(m, i, m.i32.const(0), m.i32.const(I4), 4, [m.v128.store(0, 4, at(scratch(), xi()), m.f32x4.mul(m.v128.load(0, 4, at(m.local.get(xRow, i32), xi())), m.v128.load(0, 4, at(gPtr(), xi()))))]),
+    ...(permute ? [] : [forLoop(m, i, m.i32.const(I4), m.i32.const(k.I), 1, [m.f32.store(0, 4, at(scratch(), xi()), xgAt(xi))])]),
+    forLoop(m, i, m.i32.const(k.I), m.i32.const(W * 32), 1, [m.f32.store(0, 4, dst(xi), m.f32.const(0))]),
   ];
-  const signMask = () => m.i32x4.splat(m.i32.const(-2147483648));
+  const store = epilogue(m, env, k, acc, flatL)(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32)));
+  return { W, row, o, acc, flatL, scratch, sPtr: () => m.local.get(1 + k.s, i32), prologue, store };
+}
+
+function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
+  const c = common(m, k, L, imports, true);
+  const { W, o } = c;
+  const w = L.add(i32);
+  const sRow = L.add(i32);
+  const u = L.add(v128);
+  const mask = L.add(v128);
+  const va = [L.add(v128), L.add(v128), L.add(v128), L.add(v128)];
+  // lane l holds the word shifted left by 24 − 8l: bit 8l + j is at 24 + j, so group j needs
+  // (u << (7 − j)) & signbit in every lane
+  const spread = m.v128.const(Array.from(new Uint8Array(new Uint32Array([2 ** 24, 2 ** 16, 2 ** 8, 1]).buffer)));
   const group = (j: number) => {
-    const sgn = m.v128.and(m.i32x4.mul(m.local.get(bits, v128), m.local.get(mulC[j]!, v128)), signMask());
-    const xg = m.v128.load(16 * j, 16, m.i32.add(scratch(), m.i32.shl(m.local.get(w, i32), m.i32.const(7))));
+    const shifted = j === 7 ? m.local.get(u, v128) : m.i32x4.shl(m.local.get(u, v128), m.i32.const(7 - j));
+    const sgn = m.v128.and(shifted, m.local.get(mask, v128));
+    const xg = m.v128.load(16 * j, 16, m.i32.add(c.scratch(), m.i32.shl(m.local.get(w, i32), m.i32.const(7))));
     const a = va[j & 3]!;
     return m.local.set(a, m.f32x4.add(m.local.get(a, v128), m.v128.xor(xg, sgn)));
   };
-  const store = epilogue(m, env, k, acc, flatL);
   const perOut: X[] = [
-    m.local.set(sRow, m.i32.add(sPtr(), m.i32.mul(m.local.get(o, i32), m.i32.const(4 * W)))),
+    m.local.set(sRow, m.i32.add(c.sPtr(), m.i32.mul(m.local.get(o, i32), m.i32.const(4 * W)))),
     ...va.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
     forLoop(m, w, m.i32.const(0), m.i32.const(W), 1, [
-      m.local.set(bits, m.i32x4.splat(m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2)))))),
+      m.local.set(u, m.i32x4.mul(m.i32x4.splat(m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2))))), spread)),
       ...[0, 1, 2, 3, 4, 5, 6, 7].map(group),
     ]),
-    m.local.set(acc, hsum(m, L, va)),
-    ...store(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32))),
+    m.local.set(c.acc, hsum(m, L, va)),
+    ...c.store,
   ];
-  const consts = mulC.map((l, j) => m.local.set(l, m.v128.const(Array.from(new Uint8Array(new Uint32Array([31, 30, 29, 28].map((e) => 2 ** (e - 4 * j) >>> 0)).buffer)))));
-  return [...consts, forLoop(m, row, m.i32.const(0), m.i32.const(k.M), 1, [...prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];
+  return [m.local.set(mask, m.i32x4.splat(m.i32.const(-2147483648))), forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, [...c.prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];
+}
+
+function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
+  const c = common(m, k, L, imports, false);
+  const { W, o } = c;
+  const G = 4 * W; // sign bytes (groups of 8 columns) per weight row
+  const lay = signScratch(k, 'lut');
+  const t = L.add(i32); // first group of the tile
+  const gi = L.add(i32);
+  const xs = L.add(i32);
+  const tb = L.add(i32);
+  const sRow = L.add(i32);
+  const yp = L.add(i32);
+  const sum = L.add(f32);
+  const dv = L.add(v128);
+  const first = L.add(v128);
+  const a = [0, 1, 2, 3, 4, 5, 6, 7].map(() => L.add(f32));
+  const words = [0, 1, 2, 3].map(() => L.add(i32));
+  const p = [0, 1, 2, 3].map(() => L.add(f32));
+  const get = (l: number, ty = i32) => m.local.get(l, ty);
+  const tabBase = () => m.i32.add(c.scratch(), m.i32.const(lay.tab));
+  const yBase = () => m.i32.add(c.scratch(), m.i32.const(lay.y));
+
+  // T[b] = Σ_k (bit k of b ? −xg : +xg)[8g + k]: the 4 entries of the low 2 bits from the group
+  // sum S, then each further bit k doubles the table: T[2^k + j] = T[j] − 2·xg_k
+  const buildTable = (): X[] => {
+    const body: X[] = [
+      m.local.set(xs, m.i32.add(c.scratch(), m.i32.shl(m.i32.add(get(t), get(gi)), m.i32.const(5)))),
+      m.local.set(tb, m.i32.add(tabBase(), m.i32.shl(get(gi), m.i32.const(10)))),
+      ...a.map((l, j) => m.local.set(l, m.f32.load(4 * j, 4, get(xs)))),
+      m.local.set(sum, a.slice(1).reduce((s, l) => m.f32.add(s, get(l, f32)), get(a[0]!, f32) as X)),
+      m.local.set(first, m.f32x4.splat(get(sum, f32))),
+      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 1, m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))))),
+      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 2, m.f32.sub(get(sum, f32), m.f32.add(get(a[1]!, f32), get(a[1]!, f32))))),
+      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 3, m.f32.sub(m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))), m.f32.add(get(a[1]!, f32), get(a[1]!, f32))))),
+      m.v128.store(0, 16, get(tb), get(first, v128)),
+    ];
+    for (let bit = 2; bit < 8; bit++) {
+      const n = 1 << bit;
+      body.push(m.local.set(dv, m.f32x4.splat(m.f32.add(get(a[bit]!, f32), get(a[bit]!, f32)))));
+      for (let j = 0; j < n; j += 4) body.push(m.v128.store(4 * (n + j), 16, get(tb), m.f32x4.sub(m.v128.load(4 * j, 16, get(tb)), get(dv, v128))));
+    }
+    return body;
+  };
+
+  // one output row's share of a tile of `tg` groups: one table load per sign byte
+  const consume = (tg: number): X[] => {
+    const body: X[] = [];
+    for (let q = 0; q < tg / 4; q++) body.push(m.local.set(words[q]!, m.i32.load(4 * q, 1, get(sRow))));
+    for (let q = 0; q < tg / 4; q++)
+      for (let b = 0; b < 4; b++) {
+        const wq = get(words[q]!);
+        const idx = m.i32.and(b === 0 ? m.i32.shl(wq, m.i32.const(2)) : m.i32.shr_u(wq, m.i32.const(8 * b - 2)), m.i32.const(0x3fc));
+        const v = m.f32.load(1024 * (4 * q + b), 4, m.i32.add(tabBase(), idx));
+        const g = 4 * q + b;
+        body.push(m.local.set(p[g & 3]!, g < 4 ? v : m.f32.add(get(p[g & 3]!, f32), v)));
+      }
+    const parts = p.slice(0, Math.min(4, tg)).map((l) => get(l, f32));
+    const total = parts.length === 4 ? m.f32.add(m.f32.add(parts[0]!, parts[1]!), m.f32.add(parts[2]!, parts[3]!)) : parts.reduce((s, x) => m.f32.add(s, x));
+    body.push(m.f32.store(0, 4, get(yp), m.f32.add(m.f32.load(0, 4, get(yp)), total)));
+    body.push(m.local.set(sRow, m.i32.add(get(sRow), m.i32.const(4 * W))), m.local.set(yp, m.i32.add(get(yp), m.i32.const(4))));
+    return body;
+  };
+  const tile = (tg: number): X[] => [
+    forLoop(m, gi, m.i32.const(0), m.i32.const(tg), 1, buildTable()),
+    m.local.set(sRow, m.i32.add(c.sPtr(), get(t))),
+    m.local.set(yp, yBase()),
+    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, consume(tg)),
+  ];
+  const full = Math.floor(G / TG) * TG;
+  const perRow: X[] = [
+    ...c.prologue,
+    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, [m.f32.store(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))), m.f32.const(0))]),
+    ...(full ? [forLoop(m, t, m.i32.const(0), m.i32.const(full), TG, tile(TG))] : []),
+    ...(G > full ? [m.local.set(t, m.i32.const(full)), ...tile(G - full)] : []),
+    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, [m.local.set(c.acc, m.f32.load(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))))), ...c.store]),
+  ];
+  return [forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, perRow)];
 }
