@@ -14,6 +14,7 @@ import { hashFunc } from './core/hash.ts';
 import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, type WasmProgram } from '../runtime/wasm/exec.ts';
+import type { KernelPool } from '../runtime/env/pool.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
@@ -30,6 +31,8 @@ export interface RunOptions {
   backend?: Backend;
   /** wasm: one kernel per equation (for testing fused ≡ unfused) */
   noFusion?: boolean;
+  /** wasm: worker threads to split big kernels across (runtime/env/) */
+  pool?: KernelPool;
 }
 
 export interface Lowered {
@@ -97,13 +100,15 @@ export class Program {
     return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
   }
 
-  private readonly compiled = new WeakMap<Lowered, WasmProgram>();
+  private readonly compiled = new WeakMap<Lowered, Map<KernelPool | undefined, WasmProgram>>();
 
-  /** The Wasm program of a lowered entry (fused, planned and compiled once). */
-  wasm(low: Lowered, opts: { noFusion?: boolean } = {}): WasmProgram {
+  /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool). */
+  wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool } = {}): WasmProgram {
     if (opts.noFusion) return compileWasm(low.func, opts);
-    let w = this.compiled.get(low);
-    if (!w) this.compiled.set(low, (w = compileWasm(low.func)));
+    let byPool = this.compiled.get(low);
+    if (!byPool) this.compiled.set(low, (byPool = new Map()));
+    let w = byPool.get(opts.pool);
+    if (!w) byPool.set(opts.pool, (w = compileWasm(low.func, { pool: opts.pool })));
     return w;
   }
 

@@ -3,6 +3,7 @@
 // Each entry is lowered once per shape and its Core IR reused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KernelPool } from './env/pool.ts';
 import { compile, type Backend, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
 import { CompileError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -33,16 +34,17 @@ export class LlamaRunner {
     readonly weights: Record<string, unknown>,
     readonly layer: LayerKind = 'dense',
     readonly backend: Backend = 'interp',
+    readonly pool?: KernelPool,
   ) {}
 
-  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL, backend: Backend = 'interp'): LlamaRunner {
+  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL, backend: Backend = 'interp', pool?: KernelPool): LlamaRunner {
     const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
-    return new LlamaRunner(prog, m.config, m.value, m.layer, backend);
+    return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool);
   }
 
   private exec(low: Lowered, inputs: Tensor[]): Tensor[] {
-    return this.backend === 'wasm' ? this.prog.wasm(low).run(inputs) : interpret(low.func, inputs);
+    return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool }).run(inputs) : interpret(low.func, inputs);
   }
 
   private prepare(key: string, entry: string, args: HostValue[]): Prepared {

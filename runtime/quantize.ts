@@ -4,6 +4,7 @@
 // the student's signs and save it, then compare perplexities (teacher, SVID-only, trained).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { KernelPool } from './env/pool.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, UserError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -45,6 +46,8 @@ export interface QuantizeOptions {
   sampleSteps: number;
   /** where the training step, the initialisation and the evaluation run */
   backend: Backend;
+  /** wasm: worker threads for big kernels */
+  pool?: KernelPool;
 }
 
 const LAYER = { tanh: 'OneBitTrain', clip: 'OneBitTrainClip', identity: 'OneBitTrainIdentity' } as const;
@@ -101,7 +104,7 @@ export class Quantizer {
   }
 
   private run(entry: string, args: HostValue[], layer?: string): unknown[] | unknown {
-    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend }).value;
+    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool }).value;
   }
 
   /** The SVID-initialised projections (training form for the chosen estimator). */
@@ -199,9 +202,9 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
-    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend);
-    const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' }, undefined, o.backend);
-    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend);
+    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool);
+    const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' }, undefined, o.backend, o.pool);
+    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend, o.pool);
     report.ppl = { teacher: evalOne('teacher', teacherR), svid: evalOne('svid', svidR), trained: evalOne('student', trainedR) };
     if (o.sampleSteps > 0) {
       for (const [name, r] of [['teacher', teacherR], ['student', trainedR]] as const) {

@@ -12,6 +12,8 @@ import { formatPpl, perplexity, tokenStream } from '../../runtime/ppl.ts';
 import type { CliIO } from './main.ts';
 import { quantize, type QuantizeOptions } from '../../runtime/quantize.ts';
 import type { Backend } from '../api.ts';
+import type { KernelPool } from '../../runtime/env/pool.ts';
+import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
 
 export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 
@@ -37,9 +39,24 @@ export function backendOf(flags: Flags): Backend {
   return b;
 }
 
+const pools: KernelPool[] = [];
+
+/** --threads N (default 1): a worker_threads pool for the Wasm backend, closed by closePools(). */
+export function poolOf(flags: Flags): KernelPool | undefined {
+  const n = num(flags, 'threads', 1, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'a thread count >= 1');
+  if (n === 1) return undefined;
+  const p = new NodeThreadPool(n);
+  pools.push(p);
+  return p;
+}
+
+export function closePools(): void {
+  for (const p of pools.splice(0)) p.close();
+}
+
 async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
-  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backendOf(flags)) };
+  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backendOf(flags), poolOf(flags)) };
 }
 
 export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
@@ -75,7 +92,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   if (idsOnly) io.out(ids.join(' ') + '\n');
   else io.out(td.decode() + '\n');
   const secs = (performance.now() - t0) / 1000;
-  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? 'wasm backend' : 'reference interpreter'})\n`);
+  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : 'reference interpreter'})\n`);
   void out;
   return 0;
 }
@@ -141,6 +158,7 @@ export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
     fp16: flags.has('fp16'),
     sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
     backend: backendOf(flags),
+    pool: poolOf(flags),
   };
   const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
   if (r.ppl) {

@@ -9,7 +9,7 @@ import { printModule } from '../syntax/print.ts';
 import { toNested } from '../../runtime/tensor.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
-import { generateCmd, pplCmd, quantizeCmd } from './llm_commands.ts';
+import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
 import { printPlan } from '../plan/plan.ts';
 import { printKernel } from '../kir/print.ts';
 import { kernelModule } from '../emit/wasm/module.ts';
@@ -43,6 +43,8 @@ commands:
 options:
   --backend wasm|interp   where generate/ppl run (default wasm) and run runs (default interp):
                compiled Wasm-SIMD kernels or the reference interpreter
+  --threads N  wasm: split big kernels across N threads (worker_threads over a shared
+               memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
   -h, --help   this text
 `;
@@ -71,7 +73,7 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend'].includes(k)) {
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o'].includes(k)) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -151,7 +153,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         const args = pos.map(parseJsonArg);
         const backend = flags.get('backend') ?? 'interp';
         if (backend !== 'interp' && backend !== 'wasm') throw new Usage(`--backend ${String(backend)}: expected interp or wasm`);
-        const r = prog.run(entry, args, { f64: flags.has('f64'), backend });
+        const r = prog.run(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags) });
         io.out(JSON.stringify(jsonOf(r.value)) + '\n');
         return 0;
       }
@@ -205,6 +207,8 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
     }
   } catch (e) {
     return reportError(e, io);
+  } finally {
+    closePools();
   }
 }
 

@@ -5,8 +5,9 @@
 import type { Func } from '../../compiler/core/ir.ts';
 import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
 import { makePlan, type Plan, type PlanBuffer } from '../../compiler/plan/plan.ts';
-import { compileKernel, mathImports, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
-import { takesScratch } from '../../compiler/emit/wasm/kernel.ts';
+import { compileKernel, mathImports, MAX_PAGES, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
+import { split, type KernelPool } from '../env/pool.ts';
+import { parallelism } from '../../compiler/emit/wasm/kernel.ts';
 import { PRIMS } from '../../compiler/prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
 import type { PrimName } from '../../compiler/prims/names.ts';
@@ -32,9 +33,15 @@ function view(mem: WebAssembly.Memory, b: PlanBuffer): Storage {
 }
 
 export interface WasmOptions extends FuseOptions {
-  /** an existing memory to run in (grown as needed) */
+  /** an existing memory to run in (grown as needed; shared when a pool is given) */
   memory?: WebAssembly.Memory;
+  /** worker threads (runtime/env/): kernels big enough are split across them over a shared memory */
+  pool?: KernelPool;
 }
+
+/** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
+export const MIN_PARALLEL_WORK = 1 << 17;
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 export class WasmProgram {
   readonly memory: WebAssembly.Memory;
@@ -46,7 +53,7 @@ export class WasmProgram {
     f64: false,
     run: (g, xs) => {
       let w = this.nested.get(g);
-      if (!w) this.nested.set(g, (w = compileWasm(g, { noFusion: this.opts.noFusion }))); // its own memory
+      if (!w) this.nested.set(g, (w = compileWasm(g, { noFusion: this.opts.noFusion, pool: this.opts.pool }))); // its own memory
       return w.run(xs);
     },
   };
@@ -56,22 +63,32 @@ export class WasmProgram {
     compiled: CompiledKernel[],
     private readonly opts: WasmOptions = {},
   ) {
-    const pages = Math.ceil(plan.memoryBytes / 65536) + 1;
-    this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: 65536 });
+    const pool = opts.pool && opts.pool.threads > 1 ? opts.pool : undefined;
+    // the scratch of thread t > 0 lies after the plan's memory
+    const scratchStride = align16(plan.scratch.bytes);
+    const scratchOf = (t: number) => (t === 0 ? plan.scratch.offset : align16(plan.memoryBytes) + (t - 1) * scratchStride);
+    const bytes = pool ? scratchOf(pool.threads - 1) + scratchStride : plan.memoryBytes;
+    const pages = Math.ceil(bytes / 65536) + 1;
+    this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: !!pool });
     const have = this.memory.buffer.byteLength / 65536;
     if (have < pages) this.memory.grow(pages - have);
     const env = { memory: this.memory, ...mathImports() };
-    const fns: KernelFn[] = compiled.map((c) => {
-      const inst = new WebAssembly.Instance(new WebAssembly.Module(c.bytes as Uint8Array<ArrayBuffer>), { env });
-      return inst.exports.kernel as KernelFn;
-    });
+    const modules = compiled.map((c) => new WebAssembly.Module(c.bytes as Uint8Array<ArrayBuffer>));
+    const fns: KernelFn[] = modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as KernelFn);
+    const program = pool?.attach(this.memory, modules);
     const off = (b: number) => plan.buffers[b]!.offset;
     for (const st of plan.steps) {
       if (st.op === 'run') {
         const f = fns[st.kernel]!;
         const k = plan.kernels[st.kernel]!.kernel;
-        const args = [off(st.out), ...st.ins.map(off), ...(takesScratch(k) ? [plan.scratch.offset] : [])];
-        this.ops.push(args.length === 2 ? () => f(args[0]!, args[1]!) : args.length === 3 ? () => f(args[0]!, args[1]!, args[2]!) : () => f(...args));
+        const par = parallelism(k);
+        const bufs = [off(st.out), ...st.ins.map(off)];
+        const args = [...bufs, plan.scratch.offset, 0, par.units];
+        if (pool && par.work >= MIN_PARALLEL_WORK && par.units >= 2 * par.align) {
+          const slices = split(par.units, pool.threads, par.align);
+          const self = (lo: number, hi: number) => f(...bufs, scratchOf(0), lo, hi);
+          this.ops.push(() => pool.run(program!, st.kernel, slices, (t) => [...bufs, scratchOf(t)], self));
+        } else this.ops.push(() => f(...args));
       } else if (st.op === 'host') {
         const e = plan.hostEqns[st.eqn]!;
         const def = PRIMS[e.prim] as PrimDef<PrimName>;
@@ -128,6 +145,7 @@ export class WasmProgram {
 /** Fuses, plans and compiles a Core function for the Wasm backend. */
 export function compileWasm(f: Func, opts: WasmOptions = {}): WasmProgram {
   const plan = makePlan(fuse(f, opts));
-  const compiled = plan.kernels.map((k) => compileKernel(k.kernel, k.hash));
+  const shared = !!opts.pool && opts.pool.threads > 1;
+  const compiled = plan.kernels.map((k) => compileKernel(k.kernel, k.hash, { shared }));
   return new WasmProgram(plan, compiled, opts);
 }

@@ -11,12 +11,14 @@
 import binaryen from 'binaryen';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
+import { epilogue, forLoop, hsum, newEnv, paramsOf, type M, type X } from './common.ts';
 
 const { i32, f32, v128 } = binaryen;
 
 const MR = 2;
 const NR = 4;
+/** rows of B per register block: a thread's range of rows of B starts at a multiple of it */
+export const DOT_NR = NR;
 const KC = 1024;
 
 /** Scratch bytes of a dot kernel: raw products of a bool-valued output. */
@@ -30,7 +32,12 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
   const get = (l: number, t = i32) => m.local.get(l, t);
   const c = (v: number) => m.i32.const(v);
   const identity = k.out.op === 'acc' && k.outDtype === 'f32';
-  const rawBase = () => (k.outDtype === 'bool' ? get(1 + k.ins.length) : get(0));
+  const P = paramsOf(k);
+  const lo = () => get(P.lo);
+  const hi = () => get(P.hi);
+  const rawBase = () => (k.outDtype === 'bool' ? get(P.scratch) : get(0));
+  const nEnd4 = L.add(i32);
+  const nTail0 = L.add(i32);
   const chunked = Mr >= MR && K > KC;
   const kc = L.add(i32);
   const kEnd = L.add(i32);
@@ -105,17 +112,23 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
   const perChunk: X[] = [
     m.local.set(kEnd, chunked ? m.select(m.i32.lt_s(m.i32.add(get(kc), c(KC)), c(K)), m.i32.add(get(kc), c(KC)), c(K)) : c(K)),
     m.local.set(kEnd4, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4)))),
-    ...(N4 ? [forLoop(m, ni, c(0), c(N4), NR, nBlock)] : []),
-    ...(N > N4 ? [forLoop(m, ni, c(N4), c(N), 1, nTail)] : []),
+    // this thread's rows of B: [lo, hi), lo a multiple of NR; register blocks up to min(hi, N4)
+    m.local.set(nEnd4, m.select(m.i32.lt_s(hi(), c(N4)), hi(), c(N4))),
+    m.local.set(nTail0, m.select(m.i32.gt_s(lo(), c(N4)), lo(), c(N4))),
+    ...(N4 ? [forLoop(m, ni, lo(), get(nEnd4), NR, nBlock)] : []),
+    ...(N > N4 ? [forLoop(m, ni, get(nTail0), hi(), 1, nTail)] : []),
   ];
   const phase1 = forLoop(m, bi, c(0), c(B), 1, [chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk])]);
   if (identity) return [phase1];
   // phase 2: the epilogue over every output, reading its raw dot product
   const acc = L.add(f32);
   const flatL = L.add(i32);
-  const flat = L.add(i32);
+  const row = L.add(i32);
   const store = epilogue(m, env, k, acc, flatL);
-  const phase2 = forLoop(m, flat, c(0), c(B * Mr * N), 1, [m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(get(flat), c(2))))), ...store(get(flat))]);
+  const flat = () => m.i32.add(m.i32.mul(get(row), c(N)), get(ni));
+  const phase2 = forLoop(m, row, c(0), c(B * Mr), 1, [
+    forLoop(m, ni, lo(), hi(), 1, [m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(flat(), c(2))))), ...store(flat())]),
+  ]);
   return [phase1, phase2];
 }
 

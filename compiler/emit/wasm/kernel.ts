@@ -1,4 +1,6 @@
-// Kernel IR → one binaryen function `(out, in0, ..., inN[, scratch]) -> ()` per kernel.
+// Kernel IR → one binaryen function `(out, in0, ..., inN, scratch, lo, hi) -> ()` per kernel:
+// byte addresses of the buffers and of this thread's scratch, and the range [lo, hi) of the
+// kernel's parallel units this call computes (see parallelism(); one thread passes [0, units)).
 //   loop kernels: a loop over the output rows, an inner loop over the last output axis (4 lanes
 //     at a time, then a scalar tail), and the reduction loops inside; a reduction whose body reads
 //     its last axis contiguously is vectorised along that axis instead.
@@ -8,11 +10,9 @@
 import binaryen from 'binaryen';
 import { affineOf, topo, type Kernel, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { Locals, scalar, vector } from './expr.ts';
-import { decompose, forLoop, forget, newEnv, outAddr, storeScalar, take, type M, type X } from './common.ts';
-import { dotBody, dotScratch } from './dot.ts';
+import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
+import { dotBody, dotScratch, DOT_NR } from './dot.ts';
 import { signBody, signScratch } from './signlinear.ts';
-
-export { forLoop };
 
 const { i32, f32, v128 } = binaryen;
 
@@ -28,11 +28,19 @@ export function scratchOf(k: Kernel): number {
   return k.kind === 'signlinear' ? signScratch(k).bytes + 16 : k.kind === 'dot' ? dotScratch(k) : 0;
 }
 
-/** Template kernels (dot, signlinear) take the scratch address as their last parameter. */
-export const takesScratch = (k: Kernel): boolean => k.kind !== 'loop';
+/** How a kernel splits across threads: `units` independent pieces of work (rows of a loop
+ *  kernel's output, rows of B of a dot, output features of a signlinear), split at multiples of
+ *  `align`; `work` estimates its multiply-adds (small kernels are not worth a dispatch). */
+export function parallelism(k: Kernel): { units: number; align: number; work: number } {
+  const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  if (k.kind === 'dot') return { units: k.N, align: DOT_NR, work: k.B * k.M * k.N * k.K };
+  if (k.kind === 'signlinear') return { units: k.O, align: 4, work: (k.M * k.O * k.I) / 4 };
+  const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;
+  return { units: rows, align: 1, work: numel(k.shape) * (k.red ? numel(k.red.shape) : 1) };
+}
 
 export function emitKernel(m: M, name: string, k: Kernel): KernelFn {
-  const nparams = 1 + k.ins.length + (takesScratch(k) ? 1 : 0);
+  const nparams = paramsOf(k).count;
   const L = new Locals(nparams);
   const imports = new Set<string>();
   const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : k.kind === 'dot' ? dotBody(m, k, L, imports) : signBody(m, k, L, imports);
@@ -87,7 +95,6 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const depthOf = (a: number) => (a < r - 1 ? 1 : a === r - 1 ? 2 : a < r + R - 1 ? 3 : 4);
   const env = newEnv(m, k, L, imports, depthOf);
   const inner = r ? k.shape[r - 1]! : 1;
-  const rows = r ? k.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const flatL = L.add(i32);
   const innerL = L.add(i32);
   if (r) env.axis.set(r - 1, innerL);
@@ -217,6 +224,7 @@ function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   ];
   if (outvec) rowBody.push(forLoop(m, innerL, m.i32.const(0), m.i32.const(main4), 4, [setFlat(), ...vecStmts]));
   rowBody.push(forLoop(m, innerL, m.i32.const(main4), m.i32.const(inner), 1, [setFlat(), ...tailStmts]));
-  return [forLoop(m, oL, m.i32.const(0), m.i32.const(rows), 1, rowBody)];
+  const P = paramsOf(k);
+  return [forLoop(m, oL, m.local.get(P.lo, i32), m.local.get(P.hi, i32), 1, rowBody)];
 }
 

@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w5';
+export const CODEGEN_VERSION = 'w6';
 
 export interface CompiledKernel {
   hash: string;
@@ -34,10 +34,12 @@ export function cacheDir(): string | undefined {
 }
 
 /** The binaryen module of one kernel (not optimised), for `--emit wat` and tests. */
-export function kernelModule(k: Kernel): { m: binaryen.Module; imports: string[] } {
+export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; imports: string[] } {
   const m = new binaryen.Module();
-  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt);
-  m.addMemoryImport('0', 'env', 'memory');
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | (shared ? binaryen.Features.Atomics : 0));
+  // a shared memory (threads) must be declared shared with a maximum; setMemory before the import
+  if (shared) m.setMemory(0, MAX_PAGES, null, [], true, false, '0');
+  m.addMemoryImport('0', 'env', 'memory', shared);
   const fn = emitKernel(m, 'kernel', k);
   const imports = [...fn.imports].sort();
   for (const name of imports) {
@@ -48,8 +50,11 @@ export function kernelModule(k: Kernel): { m: binaryen.Module; imports: string[]
   return { m, imports };
 }
 
-export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean } = {}): CompiledKernel {
-  const key = `${CODEGEN_VERSION}-${k.kind === 'signlinear' ? `${signMethod()}-` : ''}${hash}`;
+/** Pages of the largest memory a kernel imports (4 GiB). */
+export const MAX_PAGES = 65536;
+
+export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean; shared?: boolean } = {}): CompiledKernel {
+  const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${k.kind === 'signlinear' ? `${signMethod()}-` : ''}${hash}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const dir = cacheDir();
@@ -62,7 +67,7 @@ export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolea
     memo.set(key, c);
     return c;
   }
-  const { m, imports } = kernelModule(k);
+  const { m, imports } = kernelModule(k, opts.shared);
   if (!m.validate()) {
     m.dispose();
     throw new InternalError(`wasm: invalid module for kernel\n${printKernel(k)}`);

@@ -17,7 +17,7 @@
 import binaryen from 'binaryen';
 import type { SignKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
+import { epilogue, forLoop, hsum, newEnv, paramsOf, type M, type X } from './common.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -56,6 +56,9 @@ interface Common {
   flatL: number;
   scratch: () => X;
   sPtr: () => X;
+  /** this call's range of output features */
+  lo: () => X;
+  hi: () => X;
   /** x ⊙ g of row `row` into scratch (permuted for xor), zero-padded to W·32 columns */
   prologue: X[];
   /** stores the output (row, o) from `acc` through the kernel's epilogue */
@@ -65,7 +68,8 @@ interface Common {
 function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: boolean): Common {
   const env = newEnv(m, k, L, imports, () => 2);
   const W = Math.ceil(k.I / 32);
-  const scratch = () => m.local.get(1 + k.ins.length, i32);
+  const P = paramsOf(k);
+  const scratch = () => m.local.get(P.scratch, i32);
   const row = L.add(i32);
   const o = L.add(i32);
   const i = L.add(i32);
@@ -88,7 +92,7 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: b
     forLoop(m, i, m.i32.const(k.I), m.i32.const(W * 32), 1, [m.f32.store(0, 4, dst(xi), m.f32.const(0))]),
   ];
   const store = epilogue(m, env, k, acc, flatL)(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32)));
-  return { W, row, o, acc, flatL, scratch, sPtr: () => m.local.get(1 + k.s, i32), prologue, store };
+  return { W, row, o, acc, flatL, scratch, sPtr: () => m.local.get(1 + k.s, i32), lo: () => m.local.get(P.lo, i32), hi: () => m.local.get(P.hi, i32), prologue, store };
 }
 
 function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
@@ -119,7 +123,7 @@ function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
     m.local.set(c.acc, hsum(m, L, va)),
     ...c.store,
   ];
-  return [m.local.set(mask, m.i32x4.splat(m.i32.const(-2147483648))), forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, [...c.prologue, forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, perOut)])];
+  return [m.local.set(mask, m.i32x4.splat(m.i32.const(-2147483648))), forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, [...c.prologue, forLoop(m, o, c.lo(), c.hi(), 1, perOut)])];
 }
 
 function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
@@ -185,17 +189,17 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   };
   const tile = (tg: number): X[] => [
     forLoop(m, gi, m.i32.const(0), m.i32.const(tg), 1, buildTable()),
-    m.local.set(sRow, m.i32.add(c.sPtr(), get(t))),
-    m.local.set(yp, yBase()),
-    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, consume(tg)),
+    m.local.set(sRow, m.i32.add(m.i32.add(c.sPtr(), m.i32.mul(c.lo(), m.i32.const(4 * W))), get(t))),
+    m.local.set(yp, m.i32.add(yBase(), m.i32.shl(c.lo(), m.i32.const(2)))),
+    forLoop(m, o, c.lo(), c.hi(), 1, consume(tg)),
   ];
   const full = Math.floor(G / TG) * TG;
   const perRow: X[] = [
     ...c.prologue,
-    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, [m.f32.store(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))), m.f32.const(0))]),
+    forLoop(m, o, c.lo(), c.hi(), 1, [m.f32.store(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))), m.f32.const(0))]),
     ...(full ? [forLoop(m, t, m.i32.const(0), m.i32.const(full), TG, tile(TG))] : []),
     ...(G > full ? [m.local.set(t, m.i32.const(full)), ...tile(G - full)] : []),
-    forLoop(m, o, m.i32.const(0), m.i32.const(k.O), 1, [m.local.set(c.acc, m.f32.load(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))))), ...c.store]),
+    forLoop(m, o, c.lo(), c.hi(), 1, [m.local.set(c.acc, m.f32.load(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))))), ...c.store]),
   ];
   return [forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, perRow)];
 }

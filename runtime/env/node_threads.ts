@@ -1,0 +1,80 @@
+// KernelPool on Node's worker_threads: one control slot of Int32s per worker in a
+// SharedArrayBuffer ([seq, done, cmd, program, kernel, nargs, args...]). A command bumps seq and
+// notifies; the worker spins briefly, then sleeps in Atomics.wait; `done` echoes seq when
+// finished. Programs are loaded through a MessagePort the worker reads synchronously, so attach()
+// and run() never wait for an event loop. Workers are unref'd: they never keep a process alive.
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { KernelPool } from './pool.ts';
+
+const SLOT = 64;
+const SPIN = 20000; // Atomics.load polls before sleeping (~20–50 µs): dispatches in a burst stay awake
+
+export class NodeThreadPool implements KernelPool {
+  private readonly ctl: Int32Array;
+  private readonly workers: Worker[] = [];
+  private readonly ports: MessagePort[] = [];
+  private seq = 0;
+  private programs = 0;
+  /** kernel calls split across the workers so far */
+  dispatches = 0;
+
+  constructor(readonly threads: number) {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads: expected a positive integer, got ${threads}`);
+    this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
+    for (let w = 0; w < threads - 1; w++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(new URL('./kernel_worker.js', import.meta.url), {
+        workerData: { control: this.ctl.buffer, slot: w, port: port2, slotInts: SLOT, spin: SPIN },
+        transferList: [port2],
+      });
+      worker.unref();
+      port1.unref();
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+  }
+
+  private command(w: number, cmd: number, fields: number[]): void {
+    const b = w * SLOT;
+    this.ctl[b + 2] = cmd;
+    fields.forEach((v, i) => (this.ctl[b + 3 + i] = v));
+    Atomics.store(this.ctl, b, this.seq);
+    Atomics.notify(this.ctl, b);
+  }
+
+  private wait(w: number): void {
+    const b = w * SLOT + 1;
+    let n = 0;
+    while (Atomics.load(this.ctl, b) !== this.seq) if (++n > SPIN) Atomics.wait(this.ctl, b, Atomics.load(this.ctl, b), 1);
+  }
+
+  attach(memory: WebAssembly.Memory, modules: WebAssembly.Module[]): number {
+    const id = this.programs++;
+    this.seq++;
+    this.workers.forEach((_, w) => {
+      this.ports[w]!.postMessage({ id, memory, modules });
+      this.command(w, 1, []);
+    });
+    this.workers.forEach((_, w) => this.wait(w));
+    return id;
+  }
+
+  run(program: number, kernel: number, slices: [number, number][], args: (thread: number) => number[], self: (lo: number, hi: number) => void): void {
+    this.seq++;
+    this.dispatches++;
+    const used = Math.min(slices.length - 1, this.workers.length);
+    for (let w = 0; w < used; w++) {
+      const a = [...args(w + 1), slices[w + 1]![0], slices[w + 1]![1]];
+      if (a.length > SLOT - 6) throw new RangeError(`kernel with ${a.length} arguments`);
+      this.command(w, 2, [program, kernel, a.length, ...a]);
+    }
+    self(slices[0]![0], slices[0]![1]);
+    for (let w = 0; w < used; w++) this.wait(w);
+  }
+
+  close(): void {
+    this.seq++;
+    this.workers.forEach((_, w) => this.command(w, 3, []));
+    for (const w of this.workers) void w.terminate();
+  }
+}
