@@ -1,14 +1,22 @@
 // npm run bench [-- --json] [--quick]: medians of repeated runs, measured in one process, with the
-// ratio to a named peer. Peers that are not installed are reported as such, never estimated.
+// ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
+// be loaded are reported as such, never estimated. --json prints one JSON object per line:
+// {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
 import { join } from 'node:path';
 import { compile, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel } from '../runtime/io/load.ts';
+import { loadModel, type LoadedModel } from '../runtime/io/load.ts';
 import { LlamaRunner } from '../runtime/llm.ts';
-import { alloc, packSigns, type Tensor } from '../runtime/tensor.ts';
+import { alloc, fromNested, packSigns, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { compileWasm } from '../runtime/wasm/exec.ts';
-import { SIGN_METHODS } from '../compiler/emit/wasm/signlinear.ts';
+import { SIGN_METHODS, signMethod } from '../compiler/emit/wasm/signlinear.ts';
+import { NodeThreadPool } from '../runtime/env/node_threads.ts';
+import type { KernelPool } from '../runtime/env/pool.ts';
+import { Quantizer, trainingBlocks, type QuantizeOptions } from '../runtime/quantize.ts';
+import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../compiler/cli/llm_commands.ts';
+import { jaxMatmul, tfjsMatmul } from './peers.ts';
+import { wllamaDecode } from './wllama.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -38,6 +46,17 @@ function time(f: () => void, reps: number, warm = 2): number {
   return median(ts);
 }
 
+async function timeAsync(f: () => unknown, reps: number, warm = 2): Promise<number> {
+  for (let i = 0; i < warm; i++) await f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
 function rand(shape: number[], seed: number): Tensor {
   const t = alloc('f32', shape);
   const r = mulberry32(seed);
@@ -51,7 +70,18 @@ function report(r: Row): void {
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     const peer = r.peer_ms === null ? `${r.peer}: ${r.note ?? 'n/a'}` : `${r.peer} ${r.peer_ms.toFixed(3)} ms, ratio ${r.ratio!.toFixed(2)}×`;
-    process.stdout.write(`${r.case.padEnd(44)} ours ${r.ours_ms.toFixed(3).padStart(9)} ms   ${peer}${r.note && r.peer_ms !== null ? `  (${r.note})` : ''}\n`);
+    process.stdout.write(`${r.case.padEnd(50)} ours ${r.ours_ms.toFixed(3).padStart(9)} ms   ${peer}${r.note && r.peer_ms !== null ? `  (${r.note})` : ''}\n`);
+  }
+}
+const vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) =>
+  report({ case: c, ours_ms: ours, peer, peer_ms: peerMs, ratio: peerMs === null ? null : peerMs / ours, ...(note ? { note } : {}) });
+
+/** A peer's median ms, or null with the reason it could not run. */
+async function peer(f: () => Promise<number>): Promise<{ ms: number | null; why?: string }> {
+  try {
+    return { ms: await f() };
+  } catch (e) {
+    return { ms: null, why: `could not run: ${(e as Error).message.split('\n')[0]}` };
   }
 }
 
@@ -61,52 +91,58 @@ function program(src: string): Program {
   return p;
 }
 
-function runner(p: Program, entry: string, args: Tensor[]): () => Tensor[] {
+function runner(p: Program, entry: string, args: Tensor[], pool?: KernelPool): () => Tensor[] {
   const low = p.lower(entry, p.argTypes(p.entry(entry), args).types);
-  const w = p.wasm(low);
+  const w = p.wasm(low, { pool });
   return () => w.run(args);
 }
 
+const pool2 = new NodeThreadPool(2);
+const threads: [string, KernelPool | undefined][] = [
+  ['1 thread', undefined],
+  ['2 threads', pool2],
+];
 const N = quick ? 1024 : 4096;
-
 const reps = quick ? 5 : 15;
-const src = `
+const p = program(`
 fn sl[M, O, I](x: f32[M, I], s: sign[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = signlinear(x, s, g, h)
 fn mm[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)
-`;
-const p = program(src);
+`);
 const w = rand([N, N], 1);
 const s = packSigns(w.data, [N, N]);
 const g = rand([N], 2);
 const h = rand([N], 3);
+const gw = (ms: number, M: number) => `${((N * N * M) / ms / 1e6).toFixed(2)} G weights/s`;
+const dflt = signMethod();
+
+// ---- signlinear vs f32: decode matvec and 64-row prefill -------------------------------------
 for (const M of [1, 64]) {
   const x = rand([M, N], 4);
-  const mmRun = runner(p, 'mm', [x, w]);
-  const tMm = time(mmRun, M === 1 ? reps : 3);
   const what = M === 1 ? `matvec ${N}x${N}` : `prefill ${M}x${N}x${N}`;
-  const byMethod: Record<string, number> = {};
-  for (const method of SIGN_METHODS) {
-    process.env.OBT_SIGNLINEAR = method;
-    const tSl = time(runner(p, 'sl', [x, s, g, h]), M === 1 ? reps : 3);
-    byMethod[method] = tSl;
-    report({ case: `signlinear ${what} ${method}${method === SIGN_METHODS[0] ? ' (default)' : ''} (1 thread)`, ours_ms: tSl, peer: 'ours f32', peer_ms: tMm, ratio: tMm / tSl, note: `${((N * N * M) / tSl / 1e6).toFixed(2)} G weights/s` });
+  const r = M === 1 ? reps : 3;
+  const jax = await peer(() => jaxMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r));
+  const tfjs = M === 1 ? await peer(() => tfjsMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r)) : undefined;
+  for (const [tn, pool] of threads) {
+    const tMm = time(runner(p, 'mm', [x, w], pool), r);
+    const bySign: Record<string, number> = {};
+    for (const method of SIGN_METHODS) {
+      process.env.OBT_SIGNLINEAR = method;
+      bySign[method] = time(runner(p, 'sl', [x, s, g, h], pool), r);
+    }
+    delete process.env.OBT_SIGNLINEAR;
+    const tSl = bySign[dflt]!;
+    for (const method of SIGN_METHODS) if (method !== dflt) vs(`signlinear ${what} (${method} kernel, ${tn})`, bySign[method]!, `default (${dflt}) kernel`, tSl, gw(bySign[method]!, M));
+    vs(`signlinear ${what} (${tn})`, tSl, `ours f32 (${tn})`, tMm, gw(tSl, M));
+    vs(`signlinear ${what} (${tn})`, tSl, '@jax-js/jax f32 (wasm, 1 thread)', jax.ms, jax.why ?? gw(tSl, M));
+    if (tfjs) vs(`signlinear ${what} (${tn})`, tSl, '@tensorflow/tfjs-backend-wasm f32 (1 thread)', tfjs.ms, tfjs.why ?? gw(tSl, M));
+    if (M === 1) vs(`f32 matvec ${N}x${N} (${tn})`, tMm, `memory bound (${tn === '1 thread' ? 21 : 29} GB/s)`, (N * N * 4) / (tn === '1 thread' ? 21e6 : 29e6), `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s`);
+    else vs(`f32 matmul ${what} (${tn})`, tMm, '@jax-js/jax f32 (wasm, 1 thread)', jax.ms);
   }
-  delete process.env.OBT_SIGNLINEAR;
-  if (M === 1) report({ case: `f32 matvec ${N}x${N} (1 thread)`, ours_ms: tMm, peer: 'bandwidth bound 21 GB/s', peer_ms: (N * N * 4) / 21e6, ratio: (N * N * 4) / 21e6 / tMm, note: `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s` });
-}
-for (const peer of ['@jax-js/jax', '@tensorflow/tfjs-backend-wasm', '@wllama/wllama']) {
-  let have = true;
-  try {
-    await import(peer);
-  } catch {
-    have = false;
-  }
-  if (!have) report({ case: `peer ${peer}`, ours_ms: NaN, peer, peer_ms: null, ratio: null, note: 'not installed (next step of issue 6)' });
 }
 
-// stories260K: greedy decode tokens/s on the wasm backend vs the reference interpreter
-const m = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
-const decodeMs = (backend: 'wasm' | 'interp', steps: number) => {
+// ---- stories260K greedy decode: fp teacher and the packed 1-bit student, vs wllama ------------
+const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
+const decodeMs = (m: Pick<LoadedModel, 'config' | 'value' | 'layer'>, backend: 'wasm' | 'interp', steps: number) => {
   const r = LlamaRunner.fromFile(m, undefined, backend);
   const dec = r.decoder(steps);
   dec.step(1, 0);
@@ -122,12 +158,35 @@ const decodeMs = (backend: 'wasm' | 'interp', steps: number) => {
   }
   return median(ts);
 };
-const dW = decodeMs('wasm', 256);
-const dI = decodeMs('interp', quick ? 32 : 64);
-report({ case: 'stories260K decode step (fp teacher)', ours_ms: dW, peer: 'reference interpreter', peer_ms: dI, ratio: dI / dW, note: `${(1000 / dW).toFixed(0)} tokens/s` });
+const kdOpts: QuantizeOptions = {
+  weights: DEFAULT_WEIGHTS, data: DEFAULT_KD_DATA, out: '', steps: 100, batch: 8, seq: 256, lr: 1e-3, warmup: 10, alpha: 1, clip: 1, wd: 0.01,
+  init: 'svd', ste: 'tanh', reference: false, seed: 1, checkpointEvery: 0, resume: false, evalSeq: 256, fp16: false, sampleSteps: 0, backend: 'wasm',
+};
+const student = new Quantizer(teacher, kdOpts, () => {});
+const packed = student.pack(student.initial());
+const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
+const dT = decodeMs(teacher, 'wasm', 256);
+const dS = decodeMs({ config: teacher.config, value: packed, layer: 'onebit' }, 'wasm', 256);
+const dI = decodeMs(teacher, 'interp', quick ? 32 : 64);
+const tps = (ms: number) => `${(1000 / ms).toFixed(0)} tokens/s`;
+vs('stories260K decode step, fp teacher (1 thread)', dT, '@wllama/wllama (compat build) on the same .gguf', wl.ms, wl.why ?? tps(dT));
+vs('stories260K decode step, packed 1-bit student (1 thread)', dS, '@wllama/wllama (compat build) fp teacher', wl.ms, wl.why ?? tps(dS));
+vs('stories260K decode step, fp teacher (1 thread)', dT, 'reference interpreter', dI, tps(dT));
 
-// compile time of the decode entry: cold (no kernel cache) and warm (disk cache)
-const r0 = LlamaRunner.fromFile(m, undefined, 'interp');
+// ---- one KD training step of stories260K (batch 8 x 256) ---------------------------------------
+const blocks = trainingBlocks((await import('node:fs')).readFileSync(DEFAULT_KD_DATA, 'utf8'), teacher, 256, 1);
+const batch = blocks.slice(0, 8).map((b) => fromNested(b, 'i32'));
+const kdMs: number[] = [];
+for (const [tn, pool] of threads) {
+  const q = new Quantizer(teacher, { ...kdOpts, pool }, () => {});
+  const st = q.start();
+  const ms = time(() => q.step(st, batch), quick ? 2 : 5, 1);
+  kdMs.push(ms);
+  vs(`KD training step stories260K 8x256 (${tn})`, ms, tn === '1 thread' ? 'reference: none' : 'ours, 1 thread', tn === '1 thread' ? null : kdMs[0]!, `${((8 * 256) / ms * 1000).toFixed(0)} tokens/s`);
+}
+
+// ---- compile time of the decode entry: cold (no kernel cache) and warm (disk cache) ----------
+const r0 = LlamaRunner.fromFile(teacher, undefined, 'interp');
 r0.decoder(256).step(1, 0);
 const low = (r0 as unknown as { prepared: Map<string, { low: { func: never } }> }).prepared.get('dec256')!.low;
 process.env.OBT_CACHE_DIR = join(PROJECT_ROOT, '.obt-cache', `bench-${process.pid}`);
@@ -140,7 +199,8 @@ __resetKernelMemo();
 const t1 = performance.now();
 compileWasm(low.func);
 const warm = performance.now() - t1;
-report({ case: 'compile stories260K decode: cold', ours_ms: cold, peer: 'target warm < 300 ms', peer_ms: null, ratio: null, note: 'fuse + plan + binaryen O2 per kernel' });
-report({ case: 'compile stories260K decode: warm (disk cache)', ours_ms: warm, peer: 'target', peer_ms: 300, ratio: 300 / warm });
+vs('compile stories260K decode: cold', cold, 'target warm < 300 ms', null, 'fuse + plan + binaryen O2 per kernel');
+vs('compile stories260K decode: warm (disk cache)', warm, 'target', 300);
 const { rmSync } = await import('node:fs');
 rmSync(process.env.OBT_CACHE_DIR, { recursive: true, force: true });
+pool2.close();

@@ -52,7 +52,7 @@ export interface QuantizeOptions {
 
 const LAYER = { tanh: 'OneBitTrain', clip: 'OneBitTrainClip', identity: 'OneBitTrainIdentity' } as const;
 
-interface TrainState {
+export interface TrainState {
   step: number;
   ps: HostValue;
   opt: HostValue;
@@ -129,6 +129,28 @@ export class Quantizer {
     writeAtomic(this.checkpointPath(), encodeState(s));
   }
 
+  /** The initial training state (SVID-initialised projections, fresh AdamW moments). */
+  start(): TrainState {
+    const o = this.o;
+    const ps = this.initial();
+    const opt = this.run('init_opt', [ps], LAYER[o.ste]) as HostValue;
+    return { step: 0, ps, opt, losses: [], options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps } };
+  }
+
+  /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
+  step(st: TrainState, batch: Tensor[]): { loss: number; gnorm: number; lr: number } {
+    const o = this.o;
+    const r = this.run(
+      'train_step',
+      [this.teacher.value as HostValue, st.ps, st.opt, batch, f32(st.step), f32(o.lr), f32(o.warmup), f32(o.steps), f32(o.alpha), f32(o.clip), f32(o.wd), fromNested(o.reference ? 1 : 0, 'bool')],
+      LAYER[o.ste],
+    ) as [HostValue, HostValue, Tensor, Tensor, Tensor];
+    const [ps, opt, loss, gnorm, lr] = r;
+    st.ps = ps;
+    st.opt = opt;
+    return { loss: loss.data[0]!, gnorm: gnorm.data[0]!, lr: lr.data[0]! };
+  }
+
   /** Runs the distillation; returns the final state. */
   train(): TrainState {
     const o = this.o;
@@ -139,25 +161,16 @@ export class Quantizer {
       for (const k of ['seed', 'batch', 'seq', 'init', 'ste', 'steps'] as const)
         if (st.options[k] !== undefined && st.options[k] !== o[k]) throw new UserError(`--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(o[k])}`);
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
-    } else {
-      const ps = this.initial();
-      const opt = this.run('init_opt', [ps], LAYER[o.ste]) as HostValue;
-      st = { step: 0, ps, opt, losses: [], options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps } };
-    }
+    } else st = this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
     while (st.step < o.steps) {
       const batch = Array.from({ length: o.batch }, (_, j) => fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'));
-      const r = this.run(
-        'train_step',
-        [this.teacher.value as HostValue, st.ps, st.opt, batch, f32(st.step), f32(o.lr), f32(o.warmup), f32(o.steps), f32(o.alpha), f32(o.clip), f32(o.wd), fromNested(o.reference ? 1 : 0, 'bool')],
-        LAYER[o.ste],
-      ) as [HostValue, HostValue, Tensor, Tensor, Tensor];
-      const [ps, opt, loss, gnorm, lr] = r;
-      st = { ...st, step: st.step + 1, ps, opt, losses: [...st.losses, loss.data[0]!] };
-      bar.update(st.step, `loss ${loss.data[0]!.toFixed(4)} |g| ${gnorm.data[0]!.toFixed(2)} lr ${lr.data[0]!.toExponential(2)}`);
+      const { loss, gnorm, lr } = this.step(st, batch);
+      st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
+      bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
       if (o.checkpointEvery > 0 && (st.step % o.checkpointEvery === 0 || st.step === o.steps)) this.saveCheckpoint(st);
-      appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss.data[0]},${gnorm.data[0]},${lr.data[0]}\n`);
+      appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss},${gnorm},${lr}\n`);
     }
     return st;
   }

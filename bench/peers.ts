@@ -1,0 +1,50 @@
+// Peer libraries measured side by side with obt in `npm run bench` (devDependencies; a peer that
+// cannot be loaded is reported as such, never estimated). Each returns the median milliseconds of
+// one f32 product including the read-back of its (small) result, with the peer's inputs resident.
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+export type Timer = (f: () => unknown, reps: number) => Promise<number>;
+
+/** @jax-js/jax on its Wasm backend (single-threaded on Node): y = x @ Wᵀ for x [M, K], W [N, K]. */
+export async function jaxMatmul(x: Float32Array, w: Float32Array, M: number, N: number, K: number, time: Timer, reps: number): Promise<number> {
+  const jax = await import('@jax-js/jax');
+  await jax.init('wasm');
+  const np = jax.numpy;
+  const W = np.array(w, { shape: [N, K] });
+  const X = np.array(x, { shape: [M, K] });
+  const Wt = np.array(transpose(w, N, K), { shape: [K, N] });
+  // both layouts; the peer gets the faster one
+  const f1 = jax.jit((a: typeof X, b: typeof W) => np.matmul(a, b.transpose()));
+  const f2 = jax.jit((a: typeof X, b: typeof Wt) => np.matmul(a, b));
+  const t1 = await time(async () => (await f1(X.ref, W.ref).data())[0], reps);
+  const t2 = await time(async () => (await f2(X.ref, Wt.ref).data())[0], reps);
+  return Math.min(t1, t2);
+}
+
+/** @tensorflow/tfjs-backend-wasm (XNNPACK, single-threaded on Node): tf.matMul(x, W, false, true). */
+export async function tfjsMatmul(x: Float32Array, w: Float32Array, M: number, N: number, K: number, time: Timer, reps: number): Promise<number> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const req = createRequire(import.meta.url);
+  wasm.setWasmPaths(dirname(req.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const W = tf.tensor2d(w, [N, K]);
+  const X = tf.tensor2d(x, [M, K]);
+  const ms = await time(() => {
+    const y = tf.matMul(X, W, false, true);
+    const d = y.dataSync();
+    y.dispose();
+    return d[0];
+  }, reps);
+  W.dispose();
+  X.dispose();
+  return ms;
+}
+
+function transpose(w: Float32Array, N: number, K: number): Float32Array {
+  const t = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = w[n * K + k]!;
+  return t;
+}
