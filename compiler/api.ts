@@ -100,15 +100,18 @@ export class Program {
     return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
   }
 
-  private readonly compiled = new WeakMap<Lowered, Map<KernelPool | undefined, WasmProgram>>();
+  private readonly compiled = new WeakMap<Lowered, Map<KernelPool | undefined, Map<string, WasmProgram>>>();
 
-  /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool). */
-  wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool } = {}): WasmProgram {
+  /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool and set of donated parameters). */
+  wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[] } = {}): WasmProgram {
     if (opts.noFusion) return compileWasm(low.func, opts);
     let byPool = this.compiled.get(low);
     if (!byPool) this.compiled.set(low, (byPool = new Map()));
-    let w = byPool.get(opts.pool);
-    if (!w) byPool.set(opts.pool, (w = compileWasm(low.func, { pool: opts.pool })));
+    let byDonation = byPool.get(opts.pool);
+    if (!byDonation) byPool.set(opts.pool, (byDonation = new Map()));
+    const key = (opts.donate ?? []).join(',');
+    let w = byDonation.get(key);
+    if (!w) byDonation.set(key, (w = compileWasm(low.func, { pool: opts.pool, donate: opts.donate })));
     return w;
   }
 

@@ -43,8 +43,8 @@ export class LlamaRunner {
     return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool);
   }
 
-  private exec(low: Lowered, inputs: Tensor[]): Tensor[] {
-    return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool }).run(inputs) : interpret(low.func, inputs);
+  private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
+    return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs) : interpret(low.func, inputs);
   }
 
   private prepare(key: string, entry: string, args: HostValue[]): Prepared {
@@ -78,11 +78,13 @@ export class LlamaRunner {
     const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
     const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
     const nW = p.inputs.length - 2 - cache.length - 2;
+    // the cache is donated: updated in place in the Wasm memory and never copied in or out
+    const donate = cache.map((_, i) => nW + 2 + i);
     return {
       step: (token: number, pos: number) => {
         if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
         const inputs = [...p.inputs.slice(0, nW), scalar(token, 'i32'), scalar(pos, 'i32'), ...cache, ...p.inputs.slice(p.inputs.length - 2)];
-        const outs = this.exec(p.low, inputs);
+        const outs = this.exec(p.low, inputs, donate);
         cache = outs.slice(1);
         return outs[0]!.data as Float32Array;
       },

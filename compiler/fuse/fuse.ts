@@ -11,13 +11,14 @@ import type { PrimParams } from '../prims/names.ts';
 import { InternalError } from '../diag.ts';
 import { KGraph, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';
-import { fuseRule, isHost, kdtype, type ExprCtx } from './rules.ts';
+import { fuseRule, isHost, isUpdate, kdtype, type ExprCtx } from './rules.ts';
 import { prepare } from './prepare.ts';
 import { storageSize } from '../../runtime/tensor.ts';
 
 export type Step =
   | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[] }
-  | { kind: 'host'; eqn: Eqn };
+  | { kind: 'host'; eqn: Eqn }
+  | { kind: 'update'; eqn: Eqn<'dynamic_update_slice'> };
 
 export interface Schedule {
   func: Func;
@@ -57,9 +58,10 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
   for (const e of f.eqns) {
     const cls = fuseRule(e.prim).cls;
     const vars = e.args.filter((a): a is Var => a.kind === 'var');
-    if (opts.noFusion || isHost(e)) {
+    const own = isHost(e) || isUpdate(e); // a step of its own: operands and results in buffers
+    if (opts.noFusion || own) {
       for (const o of e.outs) mat.add(o.id);
-      if (isHost(e)) for (const a of vars) mat.add(a.id);
+      if (own) for (const a of vars) mat.add(a.id);
     }
     if (cls === 'dot') for (const a of vars) mat.add(a.id);
     if (cls === 'signlinear') for (const a of vars.slice(0, 3)) mat.add(a.id);
@@ -112,6 +114,10 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
   for (const e of f.eqns) {
     if (isHost(e)) {
       steps.push({ kind: 'host', eqn: e });
+      continue;
+    }
+    if (isUpdate(e)) {
+      steps.push({ kind: 'update', eqn: e as Eqn<'dynamic_update_slice'> });
       continue;
     }
     for (const o of e.outs) if (mat.has(o.id) && !built.has(o.id)) emit(o);
@@ -192,7 +198,8 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
         return acc;
       }
       case 'host':
-        throw new InternalError(`fusion: host equation ${e.prim} reached inside a kernel`);
+      case 'update':
+        throw new InternalError(`fusion: ${rule.cls} equation ${e.prim} reached inside a kernel`);
     }
   };
 

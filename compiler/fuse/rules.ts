@@ -18,7 +18,7 @@ import type { PrimName, PrimParams } from '../prims/names.ts';
 import { BINARY, COMPARE, REDUCE, UNARY } from '../prims/names.ts';
 import type { KDType, KGraph, KNode } from '../kir/ir.ts';
 
-export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'dot' | 'signlinear' | 'host';
+export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'dot' | 'signlinear' | 'update' | 'host';
 
 /** What a rule may ask of the kernel being built. */
 export interface ExprCtx {
@@ -160,25 +160,9 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
       );
     },
   },
-  dynamic_update_slice: {
-    cls: 'index',
-    expr: (cx, e, index) => {
-      const g = cx.g;
-      const [x, u, ...starts] = e.args as [Atom, Atom, ...Atom[]];
-      let inside: KNode | undefined;
-      const uIdx = index.map((ix, d) => {
-        const n = u.type.shape[d]!;
-        const s = g.clamp(cx.at(starts[d]!, []), 0, x.type.shape[d]! - n);
-        const rel = g.bin('sub', ix, s);
-        const c = g.bin('and', g.bin('ge', rel, i32(g, 0)), g.bin('lt', rel, i32(g, n)));
-        inside = inside ? g.bin('and', inside, c) : c;
-        return g.clamp(rel, 0, n - 1);
-      });
-      const old = cx.at(x, index);
-      if (!inside) return cx.at(u, uIdx);
-      return g.select(inside, cx.at(u, uIdx), old);
-    },
-  },
+  // its own plan step: the update written into the operand's buffer (in place when the operand
+  // dies there, after a copy otherwise), never a full-size kernel
+  dynamic_update_slice: { cls: 'update' },
   unpack_sign: {
     cls: 'index',
     expr: (cx, e, index) => {
@@ -212,5 +196,11 @@ export function fuseRule<P extends PrimName>(p: P): FuseRule<P> {
 
 /** An equation runs on the host when its class says so or it touches f16 (kernels compute f32). */
 export function isHost(e: Eqn): boolean {
-  return fuseRule(e.prim).cls === 'host' || e.args.some((a) => a.type.dtype === 'f16') || e.outs.some((o) => o.type.dtype === 'f16');
+  const cls = fuseRule(e.prim).cls;
+  return cls === 'host' || (cls === 'update' && e.outs[0]!.type.dtype === 'sign') || e.args.some((a) => a.type.dtype === 'f16') || e.outs.some((o) => o.type.dtype === 'f16');
+}
+
+/** A dynamic_update_slice scheduled as an update step (plan: in place or copy + write). */
+export function isUpdate(e: Eqn): boolean {
+  return fuseRule(e.prim).cls === 'update' && !isHost(e);
 }

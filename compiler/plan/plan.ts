@@ -1,7 +1,10 @@
 // The execution plan: a serialisable program of steps over buffers at static offsets in one linear
-// memory. Steps are `alloc | run | host | free`; liveness decides when a temporary's bytes are free
+// memory. Steps are `alloc | run | host | update | free`; liveness decides when a temporary's bytes are free
 // for the next one (offsets are assigned greedily, largest first, among buffers whose lifetimes
 // overlap). Parameters and results live for the whole run. Peak bytes are reported.
+// `update` steps (dynamic_update_slice) write the update into their operand's buffer in place when
+// the operand is read by nothing later and is a temporary or a donated parameter (its buffer then
+// becomes the result's: buffer donation); otherwise the operand is copied first.
 import type { Atom, Eqn, Func } from '../core/ir.ts';
 import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
@@ -22,7 +25,10 @@ export type PlanStep =
   | { op: 'alloc'; buf: number }
   | { op: 'free'; buf: number }
   | { op: 'run'; kernel: number; out: number; ins: number[] }
-  | { op: 'host'; eqn: number; outs: number[]; ins: (number | { lit: number; dtype: DType })[] };
+  | { op: 'host'; eqn: number; outs: number[]; ins: (number | Lit)[] }
+  | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean };
+
+export type Lit = { lit: number; dtype: DType };
 
 export interface Plan {
   kernels: { hash: string; kernel: Kernel }[];
@@ -30,7 +36,7 @@ export interface Plan {
   buffers: PlanBuffer[];
   steps: PlanStep[];
   inputs: number[];
-  outputs: (number | { lit: number; dtype: DType })[];
+  outputs: (number | Lit)[];
   scratch: { offset: number; bytes: number };
   /** bytes of linear memory the plan needs (inputs, outputs, temporaries, scratch) */
   memoryBytes: number;
@@ -42,8 +48,21 @@ export const BYTES: Record<DType, number> = { f32: 4, f16: 4, i32: 4, u32: 4, si
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const BASE = 64;
 
-export function makePlan(s: Schedule): Plan {
+export interface PlanOptions {
+  /** parameters whose buffers the plan may overwrite (their values are dead after the run) */
+  donate?: readonly number[];
+}
+
+export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
   const f: Func = s.func;
+  // the last schedule step reading each variable (results: never dead)
+  const lastRead = new Map<number, number>();
+  s.steps.forEach((st, i) => {
+    const args = st.kind === 'kernel' ? st.ins : st.eqn.args;
+    for (const a of args) if (a.kind === 'var') lastRead.set(a.id, i);
+  });
+  for (const r of f.results) if (r.kind === 'var') lastRead.set(r.id, Infinity);
+  const donated = new Set((opts.donate ?? []).map((i) => f.params[i]!.id));
   const bufOf = new Map<number, number>();
   const buffers: PlanBuffer[] = [];
   const bufFor = (id: number, t: { dtype: DType; shape: number[] }, role: PlanBuffer['role']): number => {
@@ -59,14 +78,26 @@ export function makePlan(s: Schedule): Plan {
   const kIndex = new Map<string, number>();
   const hostEqns: Eqn[] = [];
   const steps: PlanStep[] = [];
-  const argOf = (a: Atom): number | { lit: number; dtype: DType } => {
+  const argOf = (a: Atom): number | Lit => {
     if (a.kind === 'lit') return { lit: a.value, dtype: a.type.dtype };
     const b = bufOf.get(a.id);
     if (b === undefined) throw new InternalError(`plan: %${a.id} is read before it is computed`);
     return b;
   };
-  for (const st of s.steps) {
-    if (st.kind === 'kernel') {
+  s.steps.forEach((st, i) => {
+    if (st.kind === 'update') {
+      const [x, u, ...starts] = st.eqn.args as [Atom, Atom, ...Atom[]];
+      const out = st.eqn.outs[0]!;
+      const xb = x.kind === 'var' ? bufOf.get(x.id) : undefined;
+      const dies = x.kind === 'var' && lastRead.get(x.id) === i && [u, ...starts].every((a) => a.kind !== 'var' || a.id !== x.id);
+      if (xb !== undefined && dies && (buffers[xb]!.role === 'temp' || donated.has(x.id))) {
+        bufOf.set(out.id, xb);
+        steps.push({ op: 'update', out: xb, operand: xb, upd: argOf(u), starts: starts.map(argOf), inPlace: true });
+      } else {
+        const ob = bufFor(out.id, out.type, 'temp');
+        steps.push({ op: 'alloc', buf: ob }, { op: 'update', out: ob, operand: argOf(x), upd: argOf(u), starts: starts.map(argOf), inPlace: false });
+      }
+    } else if (st.kind === 'kernel') {
       let ki = kIndex.get(st.hash);
       if (ki === undefined) {
         ki = kernels.push({ hash: st.hash, kernel: st.kernel }) - 1;
@@ -81,12 +112,14 @@ export function makePlan(s: Schedule): Plan {
       for (const o of outs) steps.push({ op: 'alloc', buf: o });
       steps.push({ op: 'host', eqn: hostEqns.push(st.eqn) - 1, outs, ins });
     }
-  }
+  });
   const outputs = f.results.map(argOf);
   for (const o of outputs) if (typeof o === 'number' && buffers[o]!.role === 'temp') buffers[o]!.role = 'output';
 
   // liveness: last step reading each temporary; free right after it
-  const readsOf = (st: PlanStep): number[] => (st.op === 'run' ? st.ins : st.op === 'host' ? st.ins.filter((x): x is number => typeof x === 'number') : []);
+  const nums = (xs: (number | Lit)[]) => xs.filter((x): x is number => typeof x === 'number');
+  const readsOf = (st: PlanStep): number[] =>
+    st.op === 'run' ? st.ins : st.op === 'host' ? nums(st.ins) : st.op === 'update' ? nums([st.operand, st.upd, ...st.starts]) : [];
   const last = new Map<number, number>();
   steps.forEach((st, i) => {
     for (const b of readsOf(st)) last.set(b, i);
@@ -145,11 +178,13 @@ export function makePlan(s: Schedule): Plan {
 
 export function printPlan(p: Plan): string {
   const b = (i: number) => `#${i}@${p.buffers[i]!.offset}`;
+  const arg = (x: number | Lit) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`);
   const lines = [`plan: ${p.kernels.length} kernels, ${p.buffers.length} buffers, memory ${p.memoryBytes} B, peak ${p.peakBytes} B`];
   for (const st of p.steps) {
     if (st.op === 'alloc' || st.op === 'free') lines.push(`  ${st.op} ${b(st.buf)} ${p.buffers[st.buf]!.dtype}[${p.buffers[st.buf]!.shape.join(', ')}]`);
     else if (st.op === 'run') lines.push(`  run k${st.kernel} (${p.kernels[st.kernel]!.hash}) ${b(st.out)} <- ${st.ins.map(b).join(', ')}`);
-    else lines.push(`  host ${p.hostEqns[st.eqn]!.prim} ${st.outs.map(b).join(', ')} <- ${st.ins.map((x) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`)).join(', ')}`);
+    else if (st.op === 'update') lines.push(`  update ${b(st.out)} <- ${arg(st.operand)}, ${arg(st.upd)} at [${st.starts.map(arg).join(', ')}]${st.inPlace ? ' (in place)' : ' (copy)'}`);
+    else lines.push(`  host ${p.hostEqns[st.eqn]!.prim} ${st.outs.map(b).join(', ')} <- ${st.ins.map(arg).join(', ')}`);
   }
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@
 // tensor object is the same as last run's is not copied again (weights stay resident).
 import type { Func } from '../../compiler/core/ir.ts';
 import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
-import { makePlan, type Plan, type PlanBuffer } from '../../compiler/plan/plan.ts';
+import { makePlan, type Plan, type PlanBuffer, type PlanStep } from '../../compiler/plan/plan.ts';
 import { compileKernel, mathImports, MAX_PAGES, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
 import { split, type KernelPool } from '../env/pool.ts';
 import { parallelism } from '../../compiler/emit/wasm/kernel.ts';
@@ -37,6 +37,13 @@ export interface WasmOptions extends FuseOptions {
   memory?: WebAssembly.Memory;
   /** worker threads (runtime/env/): kernels big enough are split across them over a shared memory */
   pool?: KernelPool;
+  /**
+   * Parameters donated to the run: the plan may update them in place (dynamic_update_slice). A
+   * result that ends up in a donated parameter's buffer is returned as a view of the memory (valid
+   * until the next run) and stays resident: passing that tensor back as the same parameter next
+   * run copies nothing (a KV cache in a decode loop).
+   */
+  donate?: number[];
 }
 
 /** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
@@ -47,6 +54,8 @@ export class WasmProgram {
   readonly memory: WebAssembly.Memory;
   private readonly ops: (() => void)[] = [];
   private readonly last: (Tensor | undefined)[];
+  /** buffer of a donated parameter → its parameter index */
+  private readonly donatedInput = new Map<number, number>();
   /** nested functions (iterate bodies, custom_vjp forwards reached by a host step) compiled on first use */
   private readonly nested = new WeakMap<Func, WasmProgram>();
   private readonly ctx: EvalCtx = {
@@ -89,6 +98,8 @@ export class WasmProgram {
           const self = (lo: number, hi: number) => f(...bufs, scratchOf(0), lo, hi);
           this.ops.push(() => pool.run(program!, st.kernel, slices, (t) => [...bufs, scratchOf(t)], self));
         } else this.ops.push(() => f(...args));
+      } else if (st.op === 'update') {
+        this.ops.push(() => this.update(st));
       } else if (st.op === 'host') {
         const e = plan.hostEqns[st.eqn]!;
         const def = PRIMS[e.prim] as PrimDef<PrimName>;
@@ -108,9 +119,43 @@ export class WasmProgram {
       }
     }
     this.last = plan.inputs.map(() => undefined);
+    for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
-  /** Runs the plan; results are fresh tensors (copied out of the memory). */
+  /** dynamic_update_slice: (copy the operand, then) write the update at the clamped starts. */
+  private update(st: Extract<PlanStep, { op: 'update' }>): void {
+    const p = this.plan;
+    const ob = p.buffers[st.out]!;
+    const dst = view(this.memory, ob);
+    if (!st.inPlace) {
+      if (typeof st.operand === 'number') dst.set(view(this.memory, p.buffers[st.operand]!) as never);
+      else dst.fill(st.operand.lit);
+    }
+    const shape = ob.shape;
+    const ushape = typeof st.upd === 'number' ? p.buffers[st.upd]!.shape : shape.map(() => 1);
+    const src = typeof st.upd === 'number' ? view(this.memory, p.buffers[st.upd]!) : [st.upd.lit];
+    const start = st.starts.map((a, d) => {
+      const v = typeof a === 'number' ? view(this.memory, p.buffers[a]!)[0]! : a.lit;
+      return Math.min(Math.max(v, 0), shape[d]! - ushape[d]!);
+    });
+    // copy runs along the last axis, row by row of the update
+    const r = shape.length;
+    const inner = r ? ushape[r - 1]! : 1;
+    const rows = src.length / inner;
+    const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+    for (let row = 0; row < rows; row++) {
+      let rem = row;
+      let at = r ? start[r - 1]! : 0;
+      for (let d = r - 2; d >= 0; d--) {
+        const i = rem % ushape[d]!;
+        rem = Math.floor(rem / ushape[d]!);
+        at += (start[d]! + i) * strides[d]!;
+      }
+      for (let j = 0; j < inner; j++) dst[at + j] = src[row * inner + j]!;
+    }
+  }
+
+  /** Runs the plan; results are fresh tensors (copied out of the memory), or views for donated buffers. */
   run(inputs: Tensor[]): Tensor[] {
     const p = this.plan;
     if (inputs.length !== p.inputs.length) throw new InternalError(`wasm: ${p.inputs.length} inputs expected, got ${inputs.length}`);
@@ -130,6 +175,12 @@ export class WasmProgram {
         return t;
       }
       const b = p.buffers[o]!;
+      const donatedAs = this.donatedInput.get(o);
+      if (donatedAs !== undefined) {
+        const t: Tensor = { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) };
+        this.last[donatedAs] = t;
+        return t;
+      }
       const t = alloc(b.dtype, b.shape.slice());
       (t.data as Float32Array).set(view(this.memory, b) as Float32Array);
       return t;
@@ -144,7 +195,7 @@ export class WasmProgram {
 
 /** Fuses, plans and compiles a Core function for the Wasm backend. */
 export function compileWasm(f: Func, opts: WasmOptions = {}): WasmProgram {
-  const plan = makePlan(fuse(f, opts));
+  const plan = makePlan(fuse(f, opts), { donate: opts.donate });
   const shared = !!opts.pool && opts.pool.threads > 1;
   const compiled = plan.kernels.map((k) => compileKernel(k.kernel, k.hash, { shared }));
   return new WasmProgram(plan, compiled, opts);

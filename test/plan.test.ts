@@ -1,0 +1,62 @@
+// Execution plans: dynamic_update_slice becomes an in-place update step when its operand dies there
+// (a temporary, or a donated parameter), a copy + update otherwise; a donated cache stays resident
+// across runs (results are views, passing them back copies nothing) and matches the reference.
+import { describe, expect, it } from 'vitest';
+import { compile } from '../compiler/api.ts';
+import { fuse } from '../compiler/fuse/fuse.ts';
+import { makePlan, printPlan } from '../compiler/plan/plan.ts';
+import { compileWasm } from '../runtime/wasm/exec.ts';
+import { fromNested, type Tensor } from '../runtime/tensor.ts';
+
+const src = `
+fn step(cache: f32[6, 3], row: f32[1, 3], pos: i32) -> (f32[3], f32[6, 3]) {
+  let c = update_slice(cache, row * 2.0, [pos, 0])
+  (sum(c, axis: 0), c)
+}
+fn keep(cache: f32[6, 3], row: f32[1, 3], pos: i32) -> f32[6, 3] {
+  let c = update_slice(cache + 1.0, row, [pos, 0])
+  c + update_slice(c, row * 0.0, [pos + 1, 1])
+}
+`;
+const prog = compile(src, { path: 'plan.obt' });
+const low = (entry: string, args: Tensor[]) => prog.lower(entry, prog.argTypes(prog.entry(entry), args).types);
+const cache0 = () => fromNested(Array.from({ length: 6 }, (_, i) => [i, -i, 0.5 * i]), 'f32');
+const row = (k: number) => fromNested([[k, k + 1, k + 2]], 'f32');
+const pos = (p: number) => fromNested(p, 'i32');
+
+describe('update steps and buffer donation', () => {
+  it('updates a temporary in place and copies an operand that is read later', () => {
+    expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
+    const f = low('keep', [cache0(), row(1), pos(2)]).func;
+    const text = printPlan(makePlan(fuse(f)));
+    expect(text).toMatch(/update .* \(in place\)/);
+    expect(text).toMatch(/update .* \(copy\)/);
+    for (const p of [0, 2, 5, 9, -3]) {
+      const args = [cache0(), row(3), pos(p)];
+      const ref = prog.run('keep', args).tensors[0]!;
+      expect(Array.from(compileWasm(f).run(args)[0]!.data)).toEqual(Array.from(ref.data));
+    }
+  });
+
+  it('a donated parameter is updated in place; without donation it is copied', () => {
+    const f = low('step', [cache0(), row(1), pos(0)]).func;
+    expect(printPlan(makePlan(fuse(f), { donate: [0] }))).toMatch(/\(in place\)/);
+    expect(printPlan(makePlan(fuse(f)))).toMatch(/\(copy\)/);
+  });
+
+  it('a donated cache stays resident across runs and matches the reference', () => {
+    const f = low('step', [cache0(), row(1), pos(0)]).func;
+    const w = compileWasm(f, { donate: [0] });
+    let cache = cache0();
+    let refCache = cache0();
+    for (let p = 0; p < 8; p++) {
+      const [sum, next] = w.run([cache, row(p), pos(p)]);
+      const [refSum, refNext] = prog.run('step', [refCache, row(p), pos(p)]).tensors;
+      expect(Array.from(sum!.data)).toEqual(Array.from(refSum!.data));
+      expect(Array.from(next!.data)).toEqual(Array.from(refNext!.data));
+      expect(next!.data.buffer).toBe(w.memory.buffer); // a view, not a copy
+      cache = next!;
+      refCache = refNext!;
+    }
+  });
+});
