@@ -6,7 +6,9 @@ import { compile, type HostValue, type Program } from '../api.ts';
 import { printFunc } from '../core/print.ts';
 import { hashFunc } from '../core/hash.ts';
 import { printModule } from '../syntax/print.ts';
-import { toNested } from '../../runtime/tensor.ts';
+import { fromNested, toNested } from '../../runtime/tensor.ts';
+import { loadArtifact } from '../../runtime/wasm/artifact.ts';
+import { writeArtifact } from '../emit/wasm/artifact.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
 import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
@@ -34,6 +36,11 @@ commands:
   run FILE --entry NAME [ARG...]        run an entry on the reference interpreter; each ARG
                                         is a JSON literal (number, nested array, or object for
                                         a struct); prints the result as JSON
+  compile FILE --entry NAME --target wasm -o DIR [ARG... | --shape ...]
+                                        write a self-contained artifact (plan.json, kernels,
+                                        manifest.json) that runs without the compiler
+  exec DIR [ARG...]                     run an artifact; ARGs are JSON tensors in the
+                                        manifest's input order; prints the outputs as JSON
   compile FILE [--entry NAME] --emit ast|core|kir|plan|wat [ARG...]
                                         print a compiler stage (all but ast need the entry's
                                         args or --shape p=2x3 for each tensor parameter):
@@ -79,6 +86,10 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
       } else flags.set(k, true);
     } else if (a === '-h') flags.set('help', true);
+    else if (a === '-o') {
+      if (i + 1 >= argv.length) throw new Usage('-o needs a value');
+      flags.set('o', argv[++i]!);
+    }
     else pos.push(a);
   }
   return { pos, flags };
@@ -177,14 +188,23 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         if (typeof shapes === 'string') args = shapeArgs(f.decl.params.map((p) => p.name), shapes);
         const { types } = prog.argTypes(f, args);
         const low = prog.lower(entry, types);
+        if (flags.has('target')) {
+          const target = flags.get('target');
+          if (target !== 'wasm') throw new Usage(`--target ${String(target)}: expected wasm`);
+          const dir = flags.get('o');
+          if (typeof dir !== 'string') throw new Usage('compile --target wasm needs -o DIR');
+          const man = writeArtifact(dir, low, { source: file, entry });
+          io.out(`${dir}: ${man.kernels.length} kernels, ${man.inputs.length} inputs, ${man.outputs.length} outputs, memory ${man.memoryBytes} B (peak ${man.peakBytes} B)\n`);
+          return 0;
+        }
         if (emit !== 'core') {
           const plan = prog.wasm(low).plan;
           if (emit === 'plan') io.out(printPlan(plan) + '\n');
           for (const k of emit === 'plan' ? [] : plan.kernels) {
             io.out(`// kernel ${k.hash}\n`);
-            if (emit === 'kir') io.out(printKernel(k.kernel) + '\n');
+            if (emit === 'kir') io.out(printKernel(k.kernel!) + '\n');
             else {
-              const { m } = kernelModule(k.kernel);
+              const { m } = kernelModule(k.kernel!);
               io.out(m.emitText());
               m.dispose();
             }
@@ -194,6 +214,19 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         io.out(`// ${entry}: ${low.func.eqns.length} equations, hash ${hashFunc(low.func)}\n`);
         io.out(`// params: ${low.params.map((p) => `${p.path}: ${p.dtype}[${p.shape.join(', ')}]`).join(', ')}\n`);
         io.out(printFunc(low.func) + '\n');
+        return 0;
+      }
+      case 'exec': {
+        const dir = pos.shift();
+        if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
+        const { manifest, program } = loadArtifact(dir, { pool: poolOf(flags) });
+        if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
+        const ins = manifest.inputs.map((spec, i) => {
+          const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);
+          if (t.shape.join(',') !== spec.shape.join(',')) throw new Usage(`input ${i + 1} (${spec.path}): expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+          return t;
+        });
+        io.out(JSON.stringify(program.run(ins).map((t) => jsonOf(toNested(t)))) + '\n');
         return 0;
       }
       case 'generate':

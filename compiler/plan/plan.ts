@@ -10,7 +10,7 @@ import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/tensor.ts';
-import { scratchOf } from '../emit/wasm/kernel.ts';
+import { parallelism, scratchOf, type Parallelism } from '../emit/wasm/abi.ts';
 import { InternalError } from '../diag.ts';
 
 export interface PlanBuffer {
@@ -31,7 +31,8 @@ export type PlanStep =
 export type Lit = { lit: number; dtype: DType };
 
 export interface Plan {
-  kernels: { hash: string; kernel: Kernel }[];
+  /** the kernels (their Kernel IR is absent in a loaded artifact), scratch bytes and thread split */
+  kernels: { hash: string; kernel?: Kernel; scratch: number; par: Parallelism }[];
   hostEqns: Eqn[];
   buffers: PlanBuffer[];
   steps: PlanStep[];
@@ -100,7 +101,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
     } else if (st.kind === 'kernel') {
       let ki = kIndex.get(st.hash);
       if (ki === undefined) {
-        ki = kernels.push({ hash: st.hash, kernel: st.kernel }) - 1;
+        ki = kernels.push({ hash: st.hash, kernel: st.kernel, scratch: scratchOf(st.kernel), par: parallelism(st.kernel) }) - 1;
         kIndex.set(st.hash, ki);
       }
       const ins = st.ins.map((v) => argOf(v) as number);
@@ -147,7 +148,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
   };
 
   // static offsets: largest first, lowest offset that no overlapping lifetime occupies
-  const scratchBytes = align16(Math.max(0, ...kernels.map((k) => scratchOf(k.kernel))));
+  const scratchBytes = align16(Math.max(0, ...kernels.map((k) => k.scratch)));
   const placed: { off: number; bytes: number; life: [number, number] }[] = [];
   const order = buffers.map((_, i) => i).sort((a, b) => buffers[b]!.bytes - buffers[a]!.bytes || a - b);
   for (const b of order) {

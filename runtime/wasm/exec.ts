@@ -1,202 +1,27 @@
-// The Wasm runtime: loads a Plan and its compiled kernels into one WebAssembly.Memory and runs it.
-// Kernel steps call the kernel's exported function with the buffers' static byte offsets; host
-// steps run the primitive's reference rule on typed-array views of the same memory. An input whose
-// tensor object is the same as last run's is not copied again (weights stay resident).
+// Compiling for the Wasm backend: fuse → plan → one binaryen module per kernel (cached), then a
+// WasmProgram (runtime/wasm/program.ts) runs it. Nested functions of host steps (iterate bodies)
+// are compiled the same way on first use.
 import type { Func } from '../../compiler/core/ir.ts';
 import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
-import { makePlan, type Plan, type PlanBuffer, type PlanStep } from '../../compiler/plan/plan.ts';
-import { compileKernel, mathImports, MAX_PAGES, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
-import { split, type KernelPool } from '../env/pool.ts';
-import { parallelism } from '../../compiler/emit/wasm/kernel.ts';
-import { PRIMS } from '../../compiler/prims/registry.ts';
-import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
-import type { PrimName } from '../../compiler/prims/names.ts';
-import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
-import { InternalError } from '../../compiler/diag.ts';
+import { makePlan, type Plan } from '../../compiler/plan/plan.ts';
+import { compileKernel, type CompiledKernel } from '../../compiler/emit/wasm/module.ts';
+import { WasmProgram, type ProgramOptions } from './program.ts';
 
-type KernelFn = (...ptrs: number[]) => void;
+export { WasmProgram, MIN_PARALLEL_WORK } from './program.ts';
 
-function view(mem: WebAssembly.Memory, b: PlanBuffer): Storage {
-  const n = storageSize(b.dtype, b.shape);
-  switch (b.dtype) {
-    case 'f32':
-    case 'f16':
-      return new Float32Array(mem.buffer, b.offset, n);
-    case 'i32':
-      return new Int32Array(mem.buffer, b.offset, n);
-    case 'u32':
-    case 'sign':
-      return new Uint32Array(mem.buffer, b.offset, n);
-    case 'bool':
-      return new Uint8Array(mem.buffer, b.offset, n);
-  }
-}
+export interface WasmOptions extends FuseOptions, Omit<ProgramOptions, 'nested'> {}
 
-export interface WasmOptions extends FuseOptions {
-  /** an existing memory to run in (grown as needed; shared when a pool is given) */
-  memory?: WebAssembly.Memory;
-  /** worker threads (runtime/env/): kernels big enough are split across them over a shared memory */
-  pool?: KernelPool;
-  /**
-   * Parameters donated to the run: the plan may update them in place (dynamic_update_slice). A
-   * result that ends up in a donated parameter's buffer is returned as a view of the memory (valid
-   * until the next run) and stays resident: passing that tensor back as the same parameter next
-   * run copies nothing (a KV cache in a decode loop).
-   */
-  donate?: number[];
-}
-
-/** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
-export const MIN_PARALLEL_WORK = 1 << 17;
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
-
-export class WasmProgram {
-  readonly memory: WebAssembly.Memory;
-  private readonly ops: (() => void)[] = [];
-  private readonly last: (Tensor | undefined)[];
-  /** buffer of a donated parameter → its parameter index */
-  private readonly donatedInput = new Map<number, number>();
-  /** nested functions (iterate bodies, custom_vjp forwards reached by a host step) compiled on first use */
-  private readonly nested = new WeakMap<Func, WasmProgram>();
-  private readonly ctx: EvalCtx = {
-    f64: false,
-    run: (g, xs) => {
-      let w = this.nested.get(g);
-      if (!w) this.nested.set(g, (w = compileWasm(g, { noFusion: this.opts.noFusion, pool: this.opts.pool }))); // its own memory
-      return w.run(xs);
-    },
-  };
-
-  constructor(
-    readonly plan: Plan,
-    compiled: CompiledKernel[],
-    private readonly opts: WasmOptions = {},
-  ) {
-    const pool = opts.pool && opts.pool.threads > 1 ? opts.pool : undefined;
-    // the scratch of thread t > 0 lies after the plan's memory
-    const scratchStride = align16(plan.scratch.bytes);
-    const scratchOf = (t: number) => (t === 0 ? plan.scratch.offset : align16(plan.memoryBytes) + (t - 1) * scratchStride);
-    const bytes = pool ? scratchOf(pool.threads - 1) + scratchStride : plan.memoryBytes;
-    const pages = Math.ceil(bytes / 65536) + 1;
-    this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: !!pool });
-    const have = this.memory.buffer.byteLength / 65536;
-    if (have < pages) this.memory.grow(pages - have);
-    const env = { memory: this.memory, ...mathImports() };
-    const modules = compiled.map((c) => new WebAssembly.Module(c.bytes as Uint8Array<ArrayBuffer>));
-    const fns: KernelFn[] = modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as KernelFn);
-    const program = pool?.attach(this.memory, modules);
-    const off = (b: number) => plan.buffers[b]!.offset;
-    for (const st of plan.steps) {
-      if (st.op === 'run') {
-        const f = fns[st.kernel]!;
-        const k = plan.kernels[st.kernel]!.kernel;
-        const par = parallelism(k);
-        const bufs = [off(st.out), ...st.ins.map(off)];
-        const args = [...bufs, plan.scratch.offset, 0, par.units];
-        if (pool && par.work >= MIN_PARALLEL_WORK && par.units >= 2 * par.align) {
-          const slices = split(par.units, pool.threads, par.align);
-          const self = (lo: number, hi: number) => f(...bufs, scratchOf(0), lo, hi);
-          this.ops.push(() => pool.run(program!, st.kernel, slices, (t) => [...bufs, scratchOf(t)], self));
-        } else this.ops.push(() => f(...args));
-      } else if (st.op === 'update') {
-        this.ops.push(() => this.update(st));
-      } else if (st.op === 'host') {
-        const e = plan.hostEqns[st.eqn]!;
-        const def = PRIMS[e.prim] as PrimDef<PrimName>;
-        this.ops.push(() => {
-          const args = st.ins.map((a) => {
-            if (typeof a !== 'number') {
-              const t = alloc(a.dtype, []);
-              t.data[0] = a.lit;
-              return t;
-            }
-            const b = plan.buffers[a]!;
-            return { dtype: b.dtype, shape: b.shape, data: view(this.memory, b) };
-          });
-          const outs = def.eval(args, e.params as never, this.ctx);
-          st.outs.forEach((o, i) => (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array));
-        });
-      }
-    }
-    this.last = plan.inputs.map(() => undefined);
-    for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
-  }
-
-  /** dynamic_update_slice: (copy the operand, then) write the update at the clamped starts. */
-  private update(st: Extract<PlanStep, { op: 'update' }>): void {
-    const p = this.plan;
-    const ob = p.buffers[st.out]!;
-    const dst = view(this.memory, ob);
-    if (!st.inPlace) {
-      if (typeof st.operand === 'number') dst.set(view(this.memory, p.buffers[st.operand]!) as never);
-      else dst.fill(st.operand.lit);
-    }
-    const shape = ob.shape;
-    const ushape = typeof st.upd === 'number' ? p.buffers[st.upd]!.shape : shape.map(() => 1);
-    const src = typeof st.upd === 'number' ? view(this.memory, p.buffers[st.upd]!) : [st.upd.lit];
-    const start = st.starts.map((a, d) => {
-      const v = typeof a === 'number' ? view(this.memory, p.buffers[a]!)[0]! : a.lit;
-      return Math.min(Math.max(v, 0), shape[d]! - ushape[d]!);
-    });
-    // copy runs along the last axis, row by row of the update
-    const r = shape.length;
-    const inner = r ? ushape[r - 1]! : 1;
-    const rows = src.length / inner;
-    const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    for (let row = 0; row < rows; row++) {
-      let rem = row;
-      let at = r ? start[r - 1]! : 0;
-      for (let d = r - 2; d >= 0; d--) {
-        const i = rem % ushape[d]!;
-        rem = Math.floor(rem / ushape[d]!);
-        at += (start[d]! + i) * strides[d]!;
-      }
-      for (let j = 0; j < inner; j++) dst[at + j] = src[row * inner + j]!;
-    }
-  }
-
-  /** Runs the plan; results are fresh tensors (copied out of the memory), or views for donated buffers. */
-  run(inputs: Tensor[]): Tensor[] {
-    const p = this.plan;
-    if (inputs.length !== p.inputs.length) throw new InternalError(`wasm: ${p.inputs.length} inputs expected, got ${inputs.length}`);
-    inputs.forEach((t, i) => {
-      if (this.last[i] === t) return;
-      const b = p.buffers[p.inputs[i]!]!;
-      const v = view(this.memory, b);
-      if (t.data.length !== v.length) throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
-      (v as Float32Array).set(t.data as Float32Array);
-      this.last[i] = t;
-    });
-    for (const op of this.ops) op();
-    return p.outputs.map((o) => {
-      if (typeof o !== 'number') {
-        const t = alloc(o.dtype, []);
-        t.data[0] = o.lit;
-        return t;
-      }
-      const b = p.buffers[o]!;
-      const donatedAs = this.donatedInput.get(o);
-      if (donatedAs !== undefined) {
-        const t: Tensor = { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) };
-        this.last[donatedAs] = t;
-        return t;
-      }
-      const t = alloc(b.dtype, b.shape.slice());
-      (t.data as Float32Array).set(view(this.memory, b) as Float32Array);
-      return t;
-    });
-  }
-
-  /** Forgets which inputs are resident (call after writing into an input tensor in place). */
-  invalidate(): void {
-    this.last.fill(undefined);
-  }
+/** The plan and kernel binaries of a Core function (shared-memory kernels for a thread pool). */
+export function compilePlan(f: Func, opts: WasmOptions = {}): { plan: Plan; compiled: CompiledKernel[]; shared: boolean } {
+  const plan = makePlan(fuse(f, opts), { donate: opts.donate });
+  const shared = !!opts.pool && opts.pool.threads > 1;
+  const compiled = plan.kernels.map((k) => compileKernel(k.kernel!, k.hash, { shared }));
+  return { plan, compiled, shared };
 }
 
 /** Fuses, plans and compiles a Core function for the Wasm backend. */
 export function compileWasm(f: Func, opts: WasmOptions = {}): WasmProgram {
-  const plan = makePlan(fuse(f, opts), { donate: opts.donate });
-  const shared = !!opts.pool && opts.pool.threads > 1;
-  const compiled = plan.kernels.map((k) => compileKernel(k.kernel, k.hash, { shared }));
-  return new WasmProgram(plan, compiled, opts);
+  const { plan, compiled } = compilePlan(f, opts);
+  const modules = compiled.map((c) => new WebAssembly.Module(c.bytes as Uint8Array<ArrayBuffer>));
+  return new WasmProgram(plan, modules, { ...opts, nested: (g) => compileWasm(g, { noFusion: opts.noFusion, pool: opts.pool }) });
 }

@@ -4,8 +4,7 @@ import binaryen from 'binaryen';
 import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
 import { Locals, scalar, usesAcc, type Env, ELEM_BYTES } from './expr.ts';
 
-/** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
-export const paramsOf = (k: Kernel) => ({ scratch: 1 + k.ins.length, lo: 2 + k.ins.length, hi: 3 + k.ins.length, count: 4 + k.ins.length });
+export { paramsOf } from './abi.ts';
 
 export type M = binaryen.Module;
 export type X = binaryen.ExpressionRef;

@@ -11,20 +11,14 @@
 import binaryen from 'binaryen';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
-import { epilogue, forLoop, hsum, newEnv, paramsOf, type M, type X } from './common.ts';
+import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
+import { DOT_MR, DOT_NR, paramsOf } from './abi.ts';
 
 const { i32, f32, v128 } = binaryen;
 
-const MR = 2;
-const NR = 4;
-/** rows of B per register block: a thread's range of rows of B starts at a multiple of it */
-export const DOT_NR = NR;
+const MR = DOT_MR;
+const NR = DOT_NR;
 const KC = 1024;
-
-/** Scratch bytes of a dot kernel: raw products of a bool-valued output. */
-export function dotScratch(k: DotKernel): number {
-  return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
-}
 
 export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
   const env = newEnv(m, k, L, imports, () => 2);

@@ -11,8 +11,11 @@ import binaryen from 'binaryen';
 import { affineOf, topo, type Kernel, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
-import { dotBody, dotScratch, DOT_NR } from './dot.ts';
-import { signBody, signScratch } from './signlinear.ts';
+import { dotBody } from './dot.ts';
+import { signBody } from './signlinear.ts';
+import { scratchOf } from './abi.ts';
+
+export { parallelism, scratchOf } from './abi.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -21,22 +24,6 @@ export interface KernelFn {
   params: number;
   imports: Set<string>;
   scratchBytes: number;
-}
-
-/** Scratch bytes a kernel needs (signlinear keeps x ⊙ g of one row, and its tables). */
-export function scratchOf(k: Kernel): number {
-  return k.kind === 'signlinear' ? signScratch(k).bytes + 16 : k.kind === 'dot' ? dotScratch(k) : 0;
-}
-
-/** How a kernel splits across threads: `units` independent pieces of work (rows of a loop
- *  kernel's output, rows of B of a dot, output features of a signlinear), split at multiples of
- *  `align`; `work` estimates its multiply-adds (small kernels are not worth a dispatch). */
-export function parallelism(k: Kernel): { units: number; align: number; work: number } {
-  const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-  if (k.kind === 'dot') return { units: k.N, align: DOT_NR, work: k.B * k.M * k.N * k.K };
-  if (k.kind === 'signlinear') return { units: k.O, align: 4, work: (k.M * k.O * k.I) / 4 };
-  const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;
-  return { units: rows, align: 1, work: numel(k.shape) * (k.red ? numel(k.red.shape) : 1) };
 }
 
 export function emitKernel(m: M, name: string, k: Kernel): KernelFn {

@@ -6,12 +6,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { Kernel } from '../../kir/ir.ts';
 import { printKernel } from '../../kir/print.ts';
-import { signMethod } from './signlinear.ts';
+import { MATH_IMPORTS, MAX_PAGES, signMethod } from './abi.ts';
+
+export { mathImports, MAX_PAGES } from './abi.ts';
 import { emitKernel } from './kernel.ts';
 import { InternalError } from '../../diag.ts';
 import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
-export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
 export const CODEGEN_VERSION = 'w6';
 
@@ -49,9 +50,6 @@ export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; i
   m.addFunctionExport('kernel', 'kernel');
   return { m, imports };
 }
-
-/** Pages of the largest memory a kernel imports (4 GiB). */
-export const MAX_PAGES = 65536;
 
 export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean; shared?: boolean } = {}): CompiledKernel {
   const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${k.kind === 'signlinear' ? `${signMethod()}-` : ''}${hash}`;
@@ -95,9 +93,4 @@ export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolea
     }
   }
   return c;
-}
-
-/** Host functions the kernels import (f64 in and out, as the reference computes them). */
-export function mathImports(): Record<string, (...x: number[]) => number> {
-  return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
 }

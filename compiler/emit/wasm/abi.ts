@@ -1,0 +1,71 @@
+// The calling convention of the Wasm kernels, shared by the emitter and the runtime (and free of
+// binaryen, so that a compiled artifact loads without the compiler): parameters, scratch layouts,
+// how a kernel splits across threads, the memory's size limit and the host functions it imports.
+import type { DotKernel, Kernel, SignKernel } from '../../kir/ir.ts';
+
+/** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
+export const paramsOf = (k: Kernel) => ({ scratch: 1 + k.ins.length, lo: 2 + k.ins.length, hi: 3 + k.ins.length, count: 4 + k.ins.length });
+
+/** Pages of the largest memory a kernel imports (4 GiB). */
+export const MAX_PAGES = 65536;
+
+/** dot register blocks: MR rows of A × NR rows of B; a thread's rows of B start at a multiple of NR */
+export const DOT_MR = 2;
+export const DOT_NR = 4;
+
+/** Host functions the kernels import (f64 in and out, as the reference computes them): name → arity. */
+export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
+
+export function mathImports(): Record<string, (...x: number[]) => number> {
+  return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
+}
+
+export type SignMethod = 'lut' | 'xor';
+export const SIGN_METHODS: readonly SignMethod[] = ['lut', 'xor'];
+
+/** The signlinear method the emitter uses (OBT_SIGNLINEAR=xor|lut overrides it for measurements). */
+export function signMethod(): SignMethod {
+  const v = process.env.OBT_SIGNLINEAR;
+  return v === 'xor' || v === 'lut' ? v : 'lut';
+}
+
+/** groups of 8 columns per signlinear LUT tile: 16 tables × 1 KB stay in L1 */
+export const SIGN_TG = 16;
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** signlinear scratch: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums
+ *  and the tables of one tile. */
+export function signScratch(k: SignKernel, method: SignMethod = signMethod()): { xg: number; y: number; tab: number; bytes: number } {
+  const W = Math.ceil(k.I / 32);
+  const xg = 0;
+  const y = W * 128;
+  const tab = y + align16(k.O * 4);
+  return method === 'lut' ? { xg, y, tab, bytes: tab + SIGN_TG * 1024 } : { xg, y, tab: y, bytes: y };
+}
+
+/** dot scratch: the raw products of a bool-valued output. */
+export function dotScratch(k: DotKernel): number {
+  return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
+}
+
+/** Scratch bytes a kernel needs per thread. */
+export function scratchOf(k: Kernel): number {
+  return k.kind === 'signlinear' ? signScratch(k).bytes + 16 : k.kind === 'dot' ? dotScratch(k) : 0;
+}
+
+export interface Parallelism {
+  /** independent pieces of work: rows of a loop kernel's output, rows of B of a dot, output features of a signlinear */
+  units: number;
+  /** a thread's slice starts at a multiple of this */
+  align: number;
+  /** estimated multiply-adds (small kernels are not worth a dispatch) */
+  work: number;
+}
+
+export function parallelism(k: Kernel): Parallelism {
+  const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  if (k.kind === 'dot') return { units: k.N, align: DOT_NR, work: k.B * k.M * k.N * k.K };
+  if (k.kind === 'signlinear') return { units: k.O, align: 4, work: (k.M * k.O * k.I) / 4 };
+  const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;
+  return { units: rows, align: 1, work: numel(k.shape) * (k.red ? numel(k.red.shape) : 1) };
+}

@@ -1,0 +1,98 @@
+// Compiled artifacts: `obtc compile --target wasm -o DIR` writes a directory that `obtc exec` (and
+// loadArtifact) runs without the compiler — equal to the reference interpreter, with one thread or
+// a pool; a broken artifact is a readable error; the loader's import graph reaches neither the
+// front end, fusion nor binaryen.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { main } from '../compiler/cli/main.ts';
+import { compile } from '../compiler/api.ts';
+import { fromNested } from '../runtime/tensor.ts';
+import { loadArtifact } from '../runtime/wasm/artifact.ts';
+
+const root = join(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'obt-art-'));
+const src = `import onebit
+import nn
+fn f(x: f32[2, 40], w: f32[6, 40], c: f32[4, 6], p: i32) -> (f32[2, 6], f32[4, 6]) {
+  let s = svid(w, 5)
+  let y = layernorm0(signlinear(x, pack_sign(w), s.g, s.h)) + sum(x, axis: 1, keep: true)
+  (y, update_slice(c, y, [p, 0]))
+}
+`;
+const file = join(dir, 'art.obt');
+writeFileSync(file, src);
+const x = Array.from({ length: 2 }, (_, i) => Array.from({ length: 40 }, (_, j) => Math.sin(i * 40 + j)));
+const w = Array.from({ length: 6 }, (_, i) => Array.from({ length: 40 }, (_, j) => Math.cos(3 * i + j * 0.7)));
+const c = Array.from({ length: 4 }, (_, i) => Array.from({ length: 6 }, (_, j) => i - j));
+const run = async (args: string[]) => {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+};
+
+describe('wasm artifacts', () => {
+  it('compile --target wasm -o DIR, then exec DIR equals the reference', async () => {
+    const prog = compile(src, { path: file });
+    expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
+    const out = join(dir, 'a');
+    const r = await run(['compile', file, '--entry', 'f', '--target', 'wasm', '-o', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const man = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(man.inputs.map((i: { path: string }) => i.path)).toEqual(['x', 'w', 'c', 'p']);
+    const ref = prog.run('f', [x, w, c, 1] as never).tensors;
+    for (const p of [1, 3]) {
+      const refP = prog.run('f', [x, w, c, p] as never).tensors;
+      for (const threads of ['1', '2']) {
+        const e = await run(['exec', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), String(p), '--threads', threads]);
+        expect(e.err).toBe('');
+        const got = JSON.parse(e.out) as number[][][];
+        got.forEach((t, i) => {
+          const flat = t.flat(2) as number[];
+          const want = Array.from(refP[i]!.data);
+          flat.forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThan(2e-5 * Math.max(1, Math.abs(want[j]!))));
+        });
+      }
+    }
+    // the loader alone
+    const { program } = loadArtifact(out);
+    const got = program.run([fromNested(x, 'f32'), fromNested(w, 'f32'), fromNested(c, 'f32'), fromNested(1, 'i32')]);
+    expect(Array.from(got[1]!.data).map((v, j) => Math.abs(v - ref[1]!.data[j]!) < 2e-5)).not.toContain(false);
+  });
+
+  it('a broken artifact is a readable error, not a crash', async () => {
+    const out = join(dir, 'a');
+    const n = await run(['exec', out, '1']);
+    expect(n.err).toMatch(/takes 4 inputs \(x: f32\[2, 40\], w: f32\[6, 40\], c: f32\[4, 6\], p: i32\[\]\), got 1/);
+    const man = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    rmSync(join(out, man.kernels[0].file));
+    const e = await run(['exec', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);
+    expect(e.code).not.toBe(0);
+    expect(e.err).toMatch(/missing kernel/);
+    expect(e.err).not.toMatch(/\n\s+at /);
+    const bad = await run(['exec', join(dir, 'nowhere')]);
+    expect(bad.err).toMatch(/manifest\.json: missing/);
+  });
+
+  it('the loader imports neither the front end, fusion nor binaryen', () => {
+    const seen = new Set<string>();
+    const visit = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/^import (?!type )[^'"]*['"]([^'"]+)['"]/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith('.')) visit(resolve(dirname(f), spec));
+        else seen.add(spec);
+      }
+      for (const m of text.matchAll(/^export [^'"]* from ['"](\.[^'"]+)['"]/gm)) visit(resolve(dirname(f), m[1]!));
+    };
+    visit(join(root, 'runtime/wasm/artifact.ts'));
+    const rel = [...seen].map((f) => (f.startsWith(root) ? f.slice(root.length + 1) : f));
+    expect(rel).not.toContain('binaryen');
+    expect(rel.filter((f) => /^compiler\/(syntax|fuse|resolve|types\/(elab|unify|builtins|builder|ops|vals)|emit\/wasm\/(module|kernel|dot|signlinear|expr|common))/.test(f))).toEqual([]);
+  });
+});
