@@ -65,3 +65,17 @@ it('the packed student runs through obtc ppl and obtc generate', async () => {
   expect(ids.length).toBeGreaterThan(0);
   expect(ids.every((x) => Number.isInteger(x) && x >= 0 && x < 512)).toBe(true);
 }, 120_000);
+
+it('the KD recipe on the Wasm backend follows the reference interpreter\'s loss curve', () => {
+  const curve = (backend: string) => {
+    const out = join(dir, `curve-${backend}.obt1`);
+    const r = spawnSync(process.execPath, [obtc, 'quantize', '--steps', '4', '--batch', '2', '--seq', '32', '--checkpoint-every', '0', '--no-eval', '--seed', '3', '--init', 'nmf', '--out', out, '--backend', backend], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return readFileSync(`${out}.loss.csv`, 'utf8').trim().split('\n').map((l) => Number(l.split(',')[1]));
+  };
+  const wasm = curve('wasm');
+  const interp = curve('interp');
+  expect(wasm.length).toBe(4);
+  // f32 on both; only the order of additions differs
+  wasm.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
+}, 180_000);

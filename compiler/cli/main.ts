@@ -33,7 +33,7 @@ commands:
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…
   check FILE...                         type-check; diagnostics on stderr, exit 1 on errors
-  run FILE --entry NAME [ARG...]        run an entry on the reference interpreter; each ARG
+  run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
                                         is a JSON literal (number, nested array, or object for
                                         a struct); prints the result as JSON
   compile FILE --entry NAME --target wasm -o DIR [ARG... | --shape ...]
@@ -48,8 +48,8 @@ commands:
                                         the kernels' Wasm text
 
 options:
-  --backend wasm|interp   where generate/ppl run (default wasm) and run runs (default interp):
-               compiled Wasm-SIMD kernels or the reference interpreter
+  --backend wasm|interp   where run/generate/ppl/quantize run: compiled Wasm-SIMD kernels
+               (default) or the reference interpreter (the default with --f64)
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
@@ -162,7 +162,8 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         if (!file || typeof entry !== 'string') throw new Usage('run needs FILE and --entry NAME');
         const prog = load(file);
         const args = pos.map(parseJsonArg);
-        const backend = flags.get('backend') ?? 'interp';
+        // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
+        const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');
         if (backend !== 'interp' && backend !== 'wasm') throw new Usage(`--backend ${String(backend)}: expected interp or wasm`);
         const r = prog.run(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags) });
         io.out(JSON.stringify(jsonOf(r.value)) + '\n');
