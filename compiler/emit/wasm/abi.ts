@@ -29,8 +29,8 @@ export function signMethod(): SignMethod {
   return v === 'xor' || v === 'lut' ? v : 'lut';
 }
 
-/** groups of 8 columns per signlinear LUT tile: 16 tables × 1 KB stay in L1 */
-export const SIGN_TG = 16;
+/** groups of 8 columns per signlinear LUT tile (a multiple of 4, at most 16): 8 tables × 1 KB stay in L1 */
+export const SIGN_TG = 8;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** signlinear scratch: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums

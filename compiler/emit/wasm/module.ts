@@ -14,7 +14,7 @@ import { InternalError } from '../../diag.ts';
 import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w6';
+export const CODEGEN_VERSION = 'w7';
 
 export interface CompiledKernel {
   hash: string;

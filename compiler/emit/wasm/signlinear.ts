@@ -5,15 +5,18 @@
 //   lut: T-MAC / bitnet.cpp style. For every group of 8 columns a table of the 256 partial sums
 //     Σ ±xg over the group (one per sign byte) is built once per row of x; an output row is then
 //     one f32 load + add per 8 weights (the byte of the weight row is the table index). Tables for
-//     a tile of 16 groups (16 KB) stay in L1 while every output row consumes its 16 bytes of the
+//     a tile of 8 groups (8 KB) stay in L1 while every output row consumes its 8 bytes of the
 //     tile; the partial sums of the O outputs accumulate in scratch. Building a table costs 64
-//     SIMD ops per 8 columns, amortised over the O output rows.
+//     SIMD ops per 8 columns, amortised over the O output rows. The tile size matters most: with
+//     16 groups (16 KB of tables next to 16 KB of partial sums and the streaming weights, in
+//     Zen 4's 32 KB L1) 4096² ran at 10.5 G weights/s, with 8 at 16.7–17.5, with 4 at 12.2.
 //   xor: per 4 columns, the sign bits are moved into each f32 lane's sign bit and XORed into x⊙g
 //     (5 SIMD ops per 4 weights, no table); x⊙g sits in scratch permuted so that group j of a word
 //     needs the same shift in every lane (no variable shifts in Wasm SIMD).
 //
-// Measured on the 2-core Zen 4 (npm run bench, 4096×4096 decode, one thread): see
-// docs/architecture.md ("signlinear kernels"); the faster one is the default.
+// Measured on the 2-core Zen 4 (npm run bench, 4096×4096 decode, one thread): lut 16.7–17.5 G
+// weights/s, xor 10.4–12.9 (it executes ~5 SIMD ops per 4 weights, near this core's issue rate);
+// lut is the default. See docs/architecture.md ("signlinear kernels").
 import binaryen from 'binaryen';
 import type { SignKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
@@ -121,7 +124,7 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   const dv = L.add(v128);
   const first = L.add(v128);
   const a = [0, 1, 2, 3, 4, 5, 6, 7].map(() => L.add(f32));
-  const words = [0, 1, 2, 3].map(() => L.add(i32));
+  const words = Array.from({ length: TG / 4 }, () => L.add(i32));
   const p = [0, 1, 2, 3].map(() => L.add(f32));
   const get = (l: number, ty = i32) => m.local.get(l, ty);
   const tabBase = () => m.i32.add(c.scratch(), m.i32.const(lay.tab));
