@@ -33,6 +33,9 @@ export interface RunOptions {
   noFusion?: boolean;
   /** wasm: worker threads to split big kernels across (runtime/env/) */
   pool?: KernelPool;
+  /** wasm: argument positions whose tensors the run may overwrite (buffer donation: results that
+   *  land in their buffers come back as views that stay resident when passed back) */
+  donateArgs?: number[];
 }
 
 export interface Lowered {
@@ -66,14 +69,20 @@ export class Program {
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
-  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false, layerTypes: Record<string, string> = {}): { types: Type[]; tensors: Tensor[] } {
+  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false, layerTypes: Record<string, string> = {}): { types: Type[]; tensors: Tensor[]; leaves: [number, number][] } {
     if (args.length !== f.decl.params.length) {
       throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
     }
     const tensors: Tensor[] = [];
+    const leaves: [number, number][] = [];
     const scope = entryScope(f, dims, f64, layerTypes);
-    const types = f.decl.params.map((p, i) => hostType(this.loaded, p, args[i]!, tensors, scope));
-    return { types, tensors };
+    const types = f.decl.params.map((p, i) => {
+      const start = tensors.length;
+      const t = hostType(this.loaded, p, args[i]!, tensors, scope);
+      leaves.push([start, tensors.length]);
+      return t;
+    });
+    return { types, tensors, leaves };
   }
 
   private readonly lowered = new Map<string, Lowered>();
@@ -118,11 +127,12 @@ export class Program {
   /** Runs an entry on the reference interpreter (or a compiled backend). Returns the flat result tensors and their type. */
   run(entry: string, args: HostValue[], opts: RunOptions = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     const f = this.entry(entry);
-    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
+    const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
     const backend = opts.backend ?? 'interp';
     if (backend === 'wasm' && opts.f64) throw new UserError('the wasm backend computes in f32; --f64 needs --backend interp');
-    const outs = backend === 'wasm' ? this.wasm(low, opts).run(tensors) : interpret(low.func, tensors, opts);
+    const donate = opts.donateArgs?.flatMap((a) => Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j));
+    const outs = backend === 'wasm' ? this.wasm(low, { ...opts, donate }).run(tensors) : interpret(low.func, tensors, opts);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 }

@@ -103,8 +103,8 @@ export class Quantizer {
     this.dims = { H: teacher.config.heads, KV: teacher.config.kvHeads };
   }
 
-  private run(entry: string, args: HostValue[], layer?: string): unknown[] | unknown {
-    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool }).value;
+  private run(entry: string, args: HostValue[], layer?: string, donateArgs?: number[]): unknown[] | unknown {
+    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool, donateArgs }).value;
   }
 
   /** The SVID-initialised projections (training form for the chosen estimator). */
@@ -144,6 +144,7 @@ export class Quantizer {
       'train_step',
       [this.teacher.value as HostValue, st.ps, st.opt, batch, f32(st.step), f32(o.lr), f32(o.warmup), f32(o.steps), f32(o.alpha), f32(o.clip), f32(o.wd), fromNested(o.reference ? 1 : 0, 'bool')],
       LAYER[o.ste],
+      [1, 2], // the projections and the AdamW state are donated: updated in place, resident across steps
     ) as [HostValue, HostValue, Tensor, Tensor, Tensor];
     const [ps, opt, loss, gnorm, lr] = r;
     st.ps = ps;

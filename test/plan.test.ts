@@ -60,3 +60,37 @@ describe('update steps and buffer donation', () => {
     }
   });
 });
+
+describe('elementwise buffer donation (an AdamW-style step)', () => {
+  const upd = compile(
+    `fn upd(p: f32[1000], m: f32[1000], v: f32[1000], g: f32[1000]) -> (f32[1000], f32[1000], f32[1000]) {
+  let m2 = m * 0.9 + g * 0.1
+  let v2 = v * 0.98 + g * g * 0.02
+  (p - 0.001 * (m2 / (sqrt(v2) + 1e-8) + 0.01 * p), m2, v2)
+}`,
+    { path: 'upd.obt' },
+  );
+  const vec = (f: (i: number) => number) => fromNested(Array.from({ length: 1000 }, (_, i) => f(i)), 'f32');
+  const args = () => [vec((i) => Math.sin(i)), vec(() => 0), vec(() => 0), vec((i) => Math.cos(i * 0.3))];
+
+  it('writes parameters and moments where they are, and matches the reference over steps', () => {
+    expect(upd.diagnostics.map((d) => d.message)).toEqual([]);
+    const f = upd.lower('upd', upd.argTypes(upd.entry('upd'), args()).types).func;
+    expect(makePlan(fuse(f)).steps.filter((s) => s.op === 'alloc').length).toBe(3);
+    const donated = makePlan(fuse(f), { donate: [0, 1, 2] });
+    expect(donated.steps.filter((s) => s.op === 'alloc').length).toBe(0);
+    const w = compileWasm(f, { donate: [0, 1, 2] });
+    let [p, m, v, g] = args();
+    let [rp, rm, rv] = [p!, m!, v!];
+    for (let step = 0; step < 3; step++) {
+      const outs = w.run([p!, m!, v!, g!]);
+      const ref = upd.run('upd', [rp, rm, rv, g!]).tensors;
+      outs.forEach((t, j) => {
+        expect(t.data.buffer).toBe(w.memory.buffer);
+        Array.from(t.data).forEach((x, i) => expect(Math.abs(x - ref[j]!.data[i]!)).toBeLessThan(1e-6));
+      });
+      [p, m, v] = outs;
+      [rp, rm, rv] = ref;
+    }
+  });
+});

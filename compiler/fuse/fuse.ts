@@ -9,14 +9,16 @@ import type { Atom, Eqn, Func, Var } from '../core/ir.ts';
 import { numel } from '../core/ir.ts';
 import type { PrimParams } from '../prims/names.ts';
 import { InternalError } from '../diag.ts';
-import { KGraph, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
+import { KGraph, topo, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';
 import { fuseRule, isHost, isUpdate, kdtype, type ExprCtx } from './rules.ts';
 import { prepare } from './prepare.ts';
 import { storageSize } from '../../runtime/tensor.ts';
 
 export type Step =
-  | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[] }
+  /** inPlace: inputs (indices into ins) read only at the output's own index, with the output's
+   *  dtype and size: the plan may write the output into such an input's buffer */
+  | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[]; inPlace: number[] }
   | { kind: 'host'; eqn: Eqn }
   | { kind: 'update'; eqn: Eqn<'dynamic_update_slice'> };
 
@@ -230,5 +232,15 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
     kernel = { kind: 'loop', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, red: b.red } satisfies LoopKernel;
   }
   verifyKernel(kernel);
-  return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins };
+  // inputs every load of which is at the output's own flat index (elementwise kernels only)
+  const inPlace: number[] = [];
+  if (kernel.kind === 'loop' && !kernel.red) {
+    const self = g.flat(shape.map((_, d) => g.idx(d)), shape);
+    const loads = topo([out]).filter((n): n is Extract<KNode, { op: 'load' }> => n.op === 'load');
+    b.ins.forEach((v, i) => {
+      const mine = loads.filter((n) => n.buf === i);
+      if (mine.length && mine.every((n) => n.at === self) && v.type.dtype === root.type.dtype && v.type.shape.join() === shape.join()) inPlace.push(i);
+    });
+  }
+  return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins, inPlace };
 }

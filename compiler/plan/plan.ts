@@ -4,7 +4,9 @@
 // overlap). Parameters and results live for the whole run. Peak bytes are reported.
 // `update` steps (dynamic_update_slice) write the update into their operand's buffer in place when
 // the operand is read by nothing later and is a temporary or a donated parameter (its buffer then
-// becomes the result's: buffer donation); otherwise the operand is copied first.
+// becomes the result's: buffer donation); otherwise the operand is copied first. Elementwise
+// kernels write in place the same way into an input they read only at their own index (an AdamW
+// step over donated parameters and moments updates them where they are).
 import type { Atom, Eqn, Func } from '../core/ir.ts';
 import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
@@ -63,6 +65,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
     for (const a of args) if (a.kind === 'var') lastRead.set(a.id, i);
   });
   for (const r of f.results) if (r.kind === 'var') lastRead.set(r.id, Infinity);
+  const resultIds = new Set(f.results.flatMap((r) => (r.kind === 'var' ? [r.id] : [])));
   const donated = new Set((opts.donate ?? []).map((i) => f.params[i]!.id));
   const bufOf = new Map<number, number>();
   const buffers: PlanBuffer[] = [];
@@ -105,8 +108,17 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
         kIndex.set(st.hash, ki);
       }
       const ins = st.ins.map((v) => argOf(v) as number);
-      const out = bufFor(st.out.id, st.out.type, 'temp');
-      steps.push({ op: 'alloc', buf: out }, { op: 'run', kernel: ki, out, ins });
+      // elementwise in place: the output takes the buffer of an input read only at its own index
+      // that dies here and is a temporary or a donated parameter
+      const host = st.inPlace.map((j) => st.ins[j]!).find((v) => lastRead.get(v.id) === i && !resultIds.has(v.id) && (buffers[bufOf.get(v.id)!]!.role === 'temp' || donated.has(v.id)));
+      if (host) {
+        const out = bufOf.get(host.id)!;
+        bufOf.set(st.out.id, out);
+        steps.push({ op: 'run', kernel: ki, out, ins });
+      } else {
+        const out = bufFor(st.out.id, st.out.type, 'temp');
+        steps.push({ op: 'alloc', buf: out }, { op: 'run', kernel: ki, out, ins });
+      }
     } else {
       const ins = st.eqn.args.map(argOf);
       const outs = st.eqn.outs.map((o) => bufFor(o.id, o.type, 'temp'));

@@ -169,6 +169,8 @@ export class WasmProgram {
       this.last[i] = t;
     });
     for (const op of this.ops) op();
+    // a donated parameter's buffer may now hold something else: resident again only if returned
+    for (const i of this.donatedInput.values()) this.last[i] = undefined;
     return p.outputs.map((o) => {
       if (typeof o !== 'number') {
         const t = alloc(o.dtype, []);
