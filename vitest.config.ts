@@ -1,5 +1,11 @@
 // vitest configuration: all tests under test/, run in worker threads.
 import { defineConfig } from 'vitest/config';
+import { existsSync } from 'node:fs';
+
+// WebGPU tests (Dawn) on a machine without a GPU use SwiftShader; the Vulkan loader reads the
+// process's native environment, which worker threads cannot change: set it here, in the main process
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
 
 export default defineConfig({
   test: {

@@ -15,6 +15,9 @@ import { printFunc } from './core/print.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, type WasmProgram } from '../runtime/wasm/exec.ts';
 import type { KernelPool } from '../runtime/env/pool.ts';
+import type { GpuDevice } from '../runtime/webgpu/device.ts';
+import type { GpuProgram } from '../runtime/webgpu/program.ts';
+import { compileWebGpu } from '../runtime/webgpu/exec.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
@@ -22,7 +25,7 @@ export interface CompileOptions extends LoadOptions {
   path?: string;
 }
 
-export type Backend = 'interp' | 'wasm';
+export type Backend = 'interp' | 'wasm' | 'webgpu';
 
 export interface RunOptions {
   f64?: boolean;
@@ -36,6 +39,8 @@ export interface RunOptions {
   /** wasm: argument positions whose tensors the run may overwrite (buffer donation: results that
    *  land in their buffers come back as views that stay resident when passed back) */
   donateArgs?: number[];
+  /** webgpu: the device (runtime/webgpu/device.ts, opened from an injected GPU object) */
+  gpu?: GpuDevice;
 }
 
 export interface Lowered {
@@ -132,7 +137,28 @@ export class Program {
     const backend = opts.backend ?? 'interp';
     if (backend === 'wasm' && opts.f64) throw new UserError('the wasm backend computes in f32; --f64 needs --backend interp');
     const donate = opts.donateArgs?.flatMap((a) => Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j));
+    if (backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use runAsync');
     const outs = backend === 'wasm' ? this.wasm(low, { ...opts, donate }).run(tensors) : interpret(low.func, tensors, opts);
+    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
+  }
+
+  private readonly gpuCompiled = new WeakMap<Lowered, Map<GpuDevice, Map<string, GpuProgram>>>();
+
+  /** run() for every backend, the asynchronous WebGPU one included. */
+  async runAsync(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
+    if ((opts.backend ?? 'interp') !== 'webgpu') return this.run(entry, args, opts);
+    if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
+    const f = this.entry(entry);
+    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
+    const low = this.lower(entry, types);
+    let byDev = this.gpuCompiled.get(low);
+    if (!byDev) this.gpuCompiled.set(low, (byDev = new Map()));
+    let byMode = byDev.get(opts.gpu);
+    if (!byMode) byDev.set(opts.gpu, (byMode = new Map()));
+    const key = opts.noFusion ? 'unfused' : 'fused';
+    let g = byMode.get(key);
+    if (!g) byMode.set(key, (g = compileWebGpu(low.func, opts.gpu, { noFusion: opts.noFusion })));
+    const outs = await g.run(tensors);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 }

@@ -2,6 +2,8 @@
 //   //# run ENTRY ARG | ARG ... => EXPECTED [tol=1e-6]   (ARGs and EXPECTED are JSON)
 //   //# error [@LINE:COL] REGEX                          (the file must fail to check with it)
 import { describe, expect, it } from 'vitest';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type HostValue } from '../compiler/api.ts';
@@ -48,6 +50,16 @@ function close(a: unknown, b: unknown, tol: number, path = ''): string | undefin
 
 /** The stated tolerance of the f32 Wasm kernels against the expectations (relative, or absolute below 1). */
 const WASM_TOL = 2e-6;
+/** WebGPU: the GPU's own exp/log/tanh (not f64-then-round) */
+const WEBGPU_TOL = 1e-5;
+
+// the WebGPU device (Dawn; SwiftShader on a machine without a GPU); CI installs the driver, so
+// there the tests must run: a missing adapter fails instead of skipping
+const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
+  if (process.env.CI) throw e;
+  return undefined;
+});
+const gpuNote = gpu ? '' : ' (skipped: no WebGPU adapter)';
 
 const parseJson = (s: string) => JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`));
 
@@ -98,6 +110,14 @@ for (const file of files(dir)) {
           const err = close(toJson(r.value), parseJson(m[3]!), tol);
           expect(err, noFusion ? 'unfused' : 'fused').toBeUndefined();
         }
+      });
+      it.skipIf(!gpu)(`line ${d.line} on webgpu${gpuNote}: ${d.text.slice(0, 50)}`, async () => {
+        const m = /^run\s+(\w+)\s*(.*?)\s*=>\s*(.*?)(?:\s+tol=([\d.e+-]+))?$/.exec(d.text)!;
+        const args = m[2]!.trim() ? m[2]!.split(' | ').map((a) => parseJson(a) as HostValue) : [];
+        const prog = compile(text, { path: file });
+        const tol = Math.max(m[4] ? Number(m[4]) : 1e-6, WEBGPU_TOL);
+        const r = await prog.runAsync(m[1]!, args, { backend: 'webgpu', gpu: gpu! });
+        expect(close(toJson(r.value), parseJson(m[3]!), tol)).toBeUndefined();
       });
     }
   });

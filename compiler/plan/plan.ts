@@ -54,6 +54,9 @@ const BASE = 64;
 export interface PlanOptions {
   /** parameters whose buffers the plan may overwrite (their values are dead after the run) */
   donate?: readonly number[];
+  /** elementwise kernels may write into an input's buffer (false for WebGPU: a buffer is never
+   *  bound read-only and read-write in one dispatch) */
+  inPlaceKernels?: boolean;
 }
 
 export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
@@ -110,7 +113,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
       const ins = st.ins.map((v) => argOf(v) as number);
       // elementwise in place: the output takes the buffer of an input read only at its own index
       // that dies here and is a temporary or a donated parameter
-      const host = st.inPlace.map((j) => st.ins[j]!).find((v) => lastRead.get(v.id) === i && !resultIds.has(v.id) && (buffers[bufOf.get(v.id)!]!.role === 'temp' || donated.has(v.id)));
+      const host = opts.inPlaceKernels === false ? undefined : st.inPlace.map((j) => st.ins[j]!).find((v) => lastRead.get(v.id) === i && !resultIds.has(v.id) && (buffers[bufOf.get(v.id)!]!.role === 'temp' || donated.has(v.id)));
       if (host) {
         const out = bufOf.get(host.id)!;
         bufOf.set(st.out.id, out);

@@ -1,0 +1,343 @@
+// Kernel IR → one WGSL compute shader per kernel (through the line builder). This first version is
+// one invocation per output element: loop kernels evaluate their reduction in the invocation, the
+// dot template a K-long dot product, signlinear the ±x⊙g sum over its packed words (read as u32,
+// never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
+// inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
+// semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
+import { topo, kernelRoots, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
+import { InternalError } from '../../diag.ts';
+import { Wgsl, literal, SPECIALS } from './builder.ts';
+
+export const WORKGROUP = 64;
+/** invocations along x per row of the dispatch grid (65535 workgroups is WebGPU's per-dimension limit) */
+export const GRID_X = 65535 * WORKGROUP;
+
+const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
+const wty = (d: KDType) => d;
+
+/** WGSL for a kernel. */
+export function emitWgsl(k: Kernel): string {
+  const w = new Wgsl();
+  w.line(`// kernel: ${k.kind} [${k.shape.join(', ')}] -> ${k.outDtype}`);
+  w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
+  k.ins.forEach((b, i) => w.line(`@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${storage(b.dtype)}>;`));
+  helpers(w);
+  const total = k.shape.reduce((a, b) => a * b, 1);
+  const r = k.shape.length;
+  const emitted = new Set<KNode>();
+  const nameFn = (n: KNode) => (n.op === 'idx' ? `i${n.axis}` : n.op === 'acc' ? 'acc' : `t${n.id}`);
+
+  w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(global_invocation_id) gid: vec3u)`, () => {
+    w.line(`let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
+    w.line(`if (flat >= ${total}) { return; }`);
+    // output axes
+    w.line('var rest = flat;');
+    for (let d = r - 1; d >= 0; d--) {
+      w.line(`let i${d} = rest % ${k.shape[d]};`);
+      w.line(`rest = rest / ${k.shape[d]};`);
+    }
+    // nodes that need neither the reduction axes nor acc come first
+    const outer = (n: KNode) => !usesAxis(n, r) && !usesAcc(n);
+    const roots = kernelRoots(k);
+    const emitIn = (rs: KNode[], ok: (n: KNode) => boolean) => {
+      for (const n of topo(rs)) {
+        if (emitted.has(n) || !ok(n) || n.op === 'acc' || n.op === 'idx') continue;
+        emitted.add(n);
+        w.line(`let ${nameFn(n)} = ${expr(n, nameFn)};`);
+      }
+    };
+    emitIn(roots, outer);
+    if (k.kind === 'loop' && k.red) {
+      const red = k.red;
+      const R = red.shape.length;
+      const n = red.shape.reduce((a, b) => a * b, 1);
+      const d = red.body.dtype;
+      if (red.op === 'argmax') {
+        w.line(`var best = ${literal(d === 'f32' ? -Infinity : d === 'i32' ? -2147483648 : 0, d === 'bool' ? 'u32' : d)};`);
+        w.line('var acc = 0i;');
+        w.line('var seen = false;');
+      } else w.line(`var acc = ${literal(identity(red.op, d), d === 'bool' ? 'u32' : d)};`);
+      w.block(`for (var rr = 0; rr < ${n}; rr++)`, () => {
+        w.line('var rrest = rr;');
+        for (let j = R - 1; j >= 0; j--) {
+          w.line(`let i${r + j} = rrest % ${red.shape[j]};`);
+          w.line(`rrest = rrest / ${red.shape[j]};`);
+        }
+        const inner = new Set<KNode>();
+        for (const x of topo([red.body])) if (!emitted.has(x) && x.op !== 'idx' && x.op !== 'acc') inner.add(x);
+        for (const x of inner) w.line(`let ${nameFn(x)} = ${expr(x, nameFn)};`);
+        const v = nameFn(red.body);
+        const vv = d === 'bool' ? `select(0u, 1u, ${v})` : v;
+        if (red.op === 'argmax') {
+          const better = d === 'f32' ? `(${vv} > best || (${vv} != ${vv} && best == best))` : `(${vv} > best)`;
+          w.block(`if (!seen || ${better})`, () => {
+            w.line(`best = ${vv};`);
+            w.line('acc = rr;');
+            w.line('seen = true;');
+          });
+        } else w.line(`acc = ${combine(red.op, d, 'acc', vv)};`);
+      });
+    } else if (k.kind === 'dot') {
+      w.line('var acc = 0.0f;');
+      w.line(`let arow = ((flat / ${k.N}) * ${k.K});`);
+      w.line(`let brow = ((flat / ${k.M * k.N}) * ${k.N} + flat % ${k.N}) * ${k.K};`);
+      w.block(`for (var kk = 0; kk < ${k.K}; kk++)`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
+    } else if (k.kind === 'signlinear') {
+      const W = Math.ceil(k.I / 32);
+      w.line('var acc = 0.0f;');
+      w.line(`let xrow = (flat / ${k.O}) * ${k.I};`);
+      w.line(`let srow = (flat % ${k.O}) * ${W};`);
+      w.block(`for (var wi = 0; wi < ${W}; wi++)`, () => {
+        w.line(`let word = in${k.s}[srow + wi];`);
+        w.line(`let n = min(32, ${k.I} - wi * 32);`);
+        w.block('for (var j = 0; j < n; j++)', () => {
+          w.line('let col = wi * 32 + j;');
+          w.line(`let v = in${k.x}[xrow + col] * in${k.g}[col];`);
+          w.line('acc += select(v, -v, ((word >> u32(j)) & 1u) == 1u);');
+        });
+      });
+    }
+    emitIn([k.out], () => true);
+    const v = nameFn(k.out);
+    w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
+  });
+  return w.text();
+}
+
+function usesAxis(n: KNode, from: number): boolean {
+  return (n.deps >> from) !== 0;
+}
+
+function usesAcc(n: KNode, memo = new Map<KNode, boolean>()): boolean {
+  const hit = memo.get(n);
+  if (hit !== undefined) return hit;
+  let r: boolean;
+  switch (n.op) {
+    case 'acc':
+      r = true;
+      break;
+    case 'idx':
+    case 'const':
+      r = false;
+      break;
+    case 'load':
+      r = usesAcc(n.at, memo);
+      break;
+    case 'un':
+    case 'cvt':
+      r = usesAcc(n.a, memo);
+      break;
+    case 'bin':
+      r = usesAcc(n.a, memo) || usesAcc(n.b, memo);
+      break;
+    case 'select':
+      r = usesAcc(n.c, memo) || usesAcc(n.a, memo) || usesAcc(n.b, memo);
+      break;
+  }
+  memo.set(n, r);
+  return r;
+}
+
+function identity(op: 'sum' | 'max' | 'min', d: KDType): number {
+  if (op === 'sum') return 0;
+  if (d === 'f32') return op === 'max' ? -Infinity : Infinity;
+  if (d === 'i32') return op === 'max' ? -2147483648 : 2147483647;
+  return op === 'max' ? 0 : 4294967295;
+}
+
+function combine(op: 'sum' | 'max' | 'min', d: KDType, a: string, b: string): string {
+  if (op === 'sum') return `${a} + ${b}`;
+  if (d === 'f32') return `${op}(${a}, ${b})`;
+  return `${op}(${a}, ${b})`;
+}
+
+/** Shared helper functions (JS semantics for integer division and shifts, pow for negative bases). */
+function helpers(w: Wgsl): void {
+  for (const l of SPECIALS) w.line(l);
+  w.line('fn idiv(a: i32, b: i32) -> i32 { return select(a / select(b, 1, b == 0), 0, b == 0); }');
+  w.line('fn irem(a: i32, b: i32) -> i32 { return select(a % select(b, 1, b == 0), 0, b == 0); }');
+  w.line('fn udiv(a: u32, b: u32) -> u32 { return select(a / select(b, 1u, b == 0u), 0u, b == 0u); }');
+  w.line('fn urem(a: u32, b: u32) -> u32 { return select(a % select(b, 1u, b == 0u), 0u, b == 0u); }');
+  w.line('fn ishl(a: i32, b: i32) -> i32 { return select(a << u32(b), 0, b >= 32 || b < 0); }');
+  w.line('fn ishr(a: i32, b: i32) -> i32 { return a >> u32(clamp(b, 0, 31)); }');
+  w.line('fn ushl(a: u32, b: u32) -> u32 { return select(a << b, 0u, b >= 32u); }');
+  w.line('fn ushr(a: u32, b: u32) -> u32 { return select(a >> b, 0u, b >= 32u); }');
+  w.block('fn fpow(a: f32, b: f32) -> f32', () => {
+    w.line('if (b == 0.0f) { return 1.0f; }');
+    w.line('let m = pow(abs(a), b);');
+    w.line('if (a >= 0.0f) { return m; }');
+    w.line('if (floor(b) != b) { return bitcast<f32>(NAN_BITS); }');
+    w.line('return select(m, -m, (abs(b) % 2.0f) == 1.0f);');
+  });
+  w.line('fn fsign(a: f32) -> f32 { return select(select(a, -1.0f, a < 0.0f), 1.0f, a > 0.0f); }');
+}
+
+/** The WGSL expression of one node (children by name). */
+function expr(n: KNode, nm: (n: KNode) => string): string {
+  const a = (x: KNode) => nm(x);
+  switch (n.op) {
+    case 'const':
+      return literal(n.value, n.dtype);
+    case 'load': {
+      const v = `in${n.buf}[${a(n.at)}]`;
+      return n.dtype === 'bool' ? `(${v} != 0u)` : v;
+    }
+    case 'cvt':
+      return convert(n.a.dtype, n.dtype, a(n.a));
+    case 'select':
+      return `select(${a(n.b)}, ${a(n.a)}, ${a(n.c)})`;
+    case 'un':
+      return unary(n.f, n.dtype, a(n.a));
+    case 'bin':
+      return binary(n.f, n.a.dtype, a(n.a), a(n.b));
+    case 'idx':
+    case 'acc':
+      return nm(n);
+  }
+}
+
+function convert(from: KDType, to: KDType, x: string): string {
+  if (from === to) return x;
+  if (to === 'bool') return from === 'f32' ? `(${x} != 0.0f)` : from === 'i32' ? `(${x} != 0i)` : `(${x} != 0u)`;
+  if (from === 'bool') return to === 'f32' ? `select(0.0f, 1.0f, ${x})` : to === 'i32' ? `select(0i, 1i, ${x})` : `select(0u, 1u, ${x})`;
+  if (to === 'f32') return `f32(${x})`;
+  if (from === 'f32') return to === 'i32' ? `i32(${x})` : `bitcast<u32>(i32(${x}))`;
+  return `bitcast<${wty(to)}>(${x})`;
+}
+
+function unary(f: string, d: KDType, x: string): string {
+  if (d === 'bool') {
+    if (f === 'not') return `(!${x})`;
+    throw new InternalError(`wgsl: ${f} on bool`);
+  }
+  if (d !== 'f32') {
+    switch (f) {
+      case 'neg':
+        return d === 'u32' ? `(0u - ${x})` : `(0i - ${x})`;
+      case 'abs':
+        return d === 'u32' ? x : `select(${x}, 0i - ${x}, ${x} < 0i)`;
+      case 'sign':
+        return d === 'u32' ? `select(0u, 1u, ${x} != 0u)` : `select(select(0i, -1i, ${x} < 0i), 1i, ${x} > 0i)`;
+      case 'not':
+        return `(~${x})`;
+    }
+    throw new InternalError(`wgsl: ${f} on ${d}`);
+  }
+  switch (f) {
+    case 'neg':
+      return `(-${x})`;
+    case 'abs':
+    case 'sqrt':
+    case 'floor':
+    case 'ceil':
+    case 'round':
+    case 'exp':
+    case 'log':
+    case 'sin':
+    case 'cos':
+    case 'tanh':
+      return `${f}(${x})`;
+    case 'rsqrt':
+      return `(1.0f / sqrt(${x}))`;
+    case 'sigmoid':
+      return `(1.0f / (1.0f + exp(-${x})))`;
+    case 'sign':
+      return `fsign(${x})`;
+  }
+  throw new InternalError(`wgsl: unary ${f}`);
+}
+
+function binary(f: string, d: KDType, a: string, b: string): string {
+  const cmp: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
+  if (cmp[f]) return `(${a} ${cmp[f]} ${b})`;
+  if (d === 'bool') {
+    if (f === 'and') return `(${a} && ${b})`;
+    if (f === 'or') return `(${a} || ${b})`;
+    if (f === 'xor') return `(${a} != ${b})`;
+    if (f === 'max') return `(${a} || ${b})`;
+    if (f === 'min') return `(${a} && ${b})`;
+    throw new InternalError(`wgsl: ${f} on bool`);
+  }
+  if (d === 'f32') {
+    switch (f) {
+      case 'add':
+        return `(${a} + ${b})`;
+      case 'sub':
+        return `(${a} - ${b})`;
+      case 'mul':
+        return `(${a} * ${b})`;
+      case 'div':
+        return `(${a} / ${b})`;
+      case 'rem':
+        return `(${a} % ${b})`;
+      case 'max':
+      case 'min':
+        return `${f}(${a}, ${b})`;
+      case 'pow':
+        return `fpow(${a}, ${b})`;
+    }
+    throw new InternalError(`wgsl: binary ${f} on f32`);
+  }
+  const u = d === 'u32';
+  switch (f) {
+    case 'add':
+      return `(${a} + ${b})`;
+    case 'sub':
+      return `(${a} - ${b})`;
+    case 'mul':
+      return `(${a} * ${b})`;
+    case 'and':
+      return `(${a} & ${b})`;
+    case 'or':
+      return `(${a} | ${b})`;
+    case 'xor':
+      return `(${a} ^ ${b})`;
+    case 'div':
+      return u ? `udiv(${a}, ${b})` : `idiv(${a}, ${b})`;
+    case 'rem':
+      return u ? `urem(${a}, ${b})` : `irem(${a}, ${b})`;
+    case 'max':
+    case 'min':
+      return `${f}(${a}, ${b})`;
+    case 'shl':
+      return u ? `ushl(${a}, ${b})` : `ishl(${a}, ${b})`;
+    case 'shr':
+      return u ? `ushr(${a}, ${b})` : `ishr(${a}, ${b})`;
+    case 'pow':
+      return u ? `u32(fpow(f32(${a}), f32(${b})))` : `i32(fpow(f32(${a}), f32(${b})))`;
+  }
+  throw new InternalError(`wgsl: binary ${f} on ${d}`);
+}
+
+/** WGSL of a dynamic_update_slice step: one invocation per update element writes it at the
+ *  clamped start (binding 0 = the target, 1 = the update, 2.. = the start indices that are
+ *  buffers; literal starts are baked in). */
+export function emitUpdate(shape: number[], ushape: number[], dtype: KDType, starts: (number | { lit: number })[]): string {
+  const w = new Wgsl();
+  const st = storage(dtype);
+  w.line(`// update [${ushape.join(', ')}] into [${shape.join(', ')}]`);
+  w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${st}>;`);
+  w.line(`@group(0) @binding(1) var<storage, read> upd: array<${st}>;`);
+  let b = 2;
+  const startExpr = starts.map((s, d) => {
+    if (typeof s !== 'number') return literal(Math.min(Math.max(s.lit, 0), shape[d]! - ushape[d]!), 'i32');
+    w.line(`@group(0) @binding(${b}) var<storage, read> s${d}: array<i32>;`);
+    b++;
+    return `clamp(s${d}[0], 0, ${shape[d]! - ushape[d]!})`;
+  });
+  const total = ushape.reduce((a, c) => a * c, 1);
+  w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(global_invocation_id) gid: vec3u)`, () => {
+    w.line(`let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
+    w.line(`if (flat >= ${total}) { return; }`);
+    w.line('var rest = flat;');
+    w.line('var at = 0;');
+    let stride = 1;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      w.line(`at += (rest % ${ushape[d]} + ${startExpr[d]}) * ${stride};`);
+      w.line(`rest = rest / ${ushape[d]};`);
+      stride *= shape[d]!;
+    }
+    w.line('out[at] = upd[flat];');
+  });
+  return w.text();
+}

@@ -1,0 +1,58 @@
+// A WebGPU device opened from an injected GPU object (Dawn on Node via runtime/env/node_gpu.ts,
+// navigator.gpu in a browser): adapter and limits negotiated once, with readable errors; compute
+// pipelines cached by WGSL text with in-flight de-duplication; validation error scopes only in a
+// debug mode (OBT_DEBUG=webgpu).
+import { UserError } from '../../compiler/diag.ts';
+
+export class GpuDevice {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  readonly debug: boolean;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapterName: string,
+    readonly maxStorageBuffers: number,
+  ) {
+    this.debug = (typeof process !== 'undefined' ? (process.env.OBT_DEBUG ?? '') : '').split(',').includes('webgpu');
+  }
+
+  static async open(gpu: GPU): Promise<GpuDevice> {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new UserError('WebGPU: no adapter (on a machine without a GPU, install a Vulkan driver such as SwiftShader: apt-get install chromium libvulkan1)');
+    const want = {
+      maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: adapter.limits.maxComputeWorkgroupsPerDimension,
+    };
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits: want });
+    } catch (e) {
+      throw new UserError(`WebGPU: the adapter refused a device with its own limits: ${(e as Error).message}`);
+    }
+    const info = adapter.info;
+    return new GpuDevice(device, `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(), want.maxStorageBuffersPerShaderStage);
+  }
+
+  /** The compute pipeline of a WGSL text (compiled once per device). */
+  pipeline(code: string): GPUComputePipeline {
+    let p = this.pipelines.get(code);
+    if (!p) {
+      const module = this.device.createShaderModule({ code });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(code, p);
+    }
+    return p;
+  }
+
+  /** Runs f inside validation error scopes when debugging; rethrows a validation error as an InternalError-like message. */
+  async checked<T>(what: string, f: () => T): Promise<T> {
+    if (!this.debug) return f();
+    this.device.pushErrorScope('validation');
+    const r = f();
+    const err = await this.device.popErrorScope();
+    if (err) throw new Error(`WebGPU validation error in ${what}: ${err.message}`);
+    return r;
+  }
+}

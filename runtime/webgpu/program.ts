@@ -1,0 +1,141 @@
+// The WebGPU runtime: a Plan's buffers as GPU storage buffers (one per plan buffer; bool as one u32
+// per element, f16 as f32), its kernels as compute pipelines (cached by WGSL text), one command
+// encoder per stretch of kernel steps, host steps on read-back values with the primitive's reference
+// rule, update steps as a small kernel (after a buffer copy when not in place). Reads are async;
+// an input whose tensor object is the same as last run's is not uploaded again.
+import type { Plan, PlanBuffer, PlanStep, Lit } from '../../compiler/plan/plan.ts';
+import { PRIMS } from '../../compiler/prims/registry.ts';
+import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
+import type { PrimName } from '../../compiler/prims/names.ts';
+import { emitUpdate, GRID_X, WORKGROUP } from '../../compiler/emit/wgsl/kernel.ts';
+import { alloc, storageSize, type Tensor } from '../tensor.ts';
+import { interpret } from '../ref/interp.ts';
+import { InternalError } from '../../compiler/diag.ts';
+import type { GpuDevice } from './device.ts';
+
+const kd = (d: PlanBuffer['dtype']) => (d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d);
+
+/** Host data → the 32-bit words a GPU buffer holds. */
+function toWords(b: PlanBuffer, data: Tensor['data']): ArrayBuffer {
+  const n = storageSize(b.dtype, b.shape);
+  const d = kd(b.dtype);
+  const out = d === 'f32' ? new Float32Array(n) : d === 'i32' ? new Int32Array(n) : new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Number(data[i]);
+  return out.buffer as ArrayBuffer;
+}
+
+function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
+  const t = alloc(b.dtype, b.shape.slice());
+  const d = kd(b.dtype);
+  const src = d === 'f32' ? new Float32Array(words) : d === 'i32' ? new Int32Array(words) : new Uint32Array(words);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = src[i]!;
+  return t;
+}
+
+type Op = { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void } | { kind: 'copy'; from: number; to: number } | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> };
+
+export class GpuProgram {
+  private readonly bufs: GPUBuffer[];
+  private readonly ops: Op[] = [];
+  private readonly last: (Tensor | undefined)[];
+  private readonly ctx: EvalCtx = { f64: false, run: (g, xs) => interpret(g, xs) };
+
+  constructor(
+    readonly plan: Plan,
+    readonly gpu: GpuDevice,
+    wgsl: string[],
+  ) {
+    const dev = gpu.device;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.bufs = plan.buffers.map((b) => dev.createBuffer({ size: Math.max(16, Math.ceil((storageSize(b.dtype, b.shape) * 4) / 16) * 16), usage }));
+    const bind = (pipe: GPUComputePipeline, bufs: number[]) => dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })) });
+    const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, n: number) => {
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, group);
+      const x = Math.min(Math.ceil(n / WORKGROUP), GRID_X / WORKGROUP);
+      pass.dispatchWorkgroups(Math.max(1, x), Math.max(1, Math.ceil(n / GRID_X)));
+    };
+    for (const st of plan.steps) {
+      if (st.op === 'run') {
+        const k = plan.kernels[st.kernel]!;
+        if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
+        const pipe = gpu.pipeline(wgsl[st.kernel]!);
+        const group = bind(pipe, [st.out, ...st.ins]);
+        const n = storageSize(plan.buffers[st.out]!.dtype, plan.buffers[st.out]!.shape);
+        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
+      } else if (st.op === 'update') {
+        const ob = plan.buffers[st.out]!;
+        if (!st.inPlace) {
+          if (typeof st.operand !== 'number') throw new InternalError('webgpu: update of a literal operand');
+          this.ops.push({ kind: 'copy', from: st.operand, to: st.out });
+        }
+        if (typeof st.upd !== 'number') throw new InternalError('webgpu: update with a literal value');
+        const ub = plan.buffers[st.upd]!;
+        const pipe = gpu.pipeline(emitUpdate(ob.shape, ub.shape, kd(ob.dtype) as never, st.starts.map((s: number | Lit) => (typeof s === 'number' ? s : { lit: s.lit }))));
+        const group = bind(pipe, [st.out, st.upd, ...st.starts.filter((s): s is number => typeof s === 'number')]);
+        const n = storageSize(ub.dtype, ub.shape);
+        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
+      } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
+    }
+    this.last = plan.inputs.map(() => undefined);
+  }
+
+  private async read(b: number): Promise<Tensor> {
+    const pb = this.plan.buffers[b]!;
+    const size = this.bufs[b]!.size;
+    const staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.bufs[b]!, 0, staging, 0, size);
+    this.gpu.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const t = fromWords(pb, staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    return t;
+  }
+
+  /** Runs the plan; results are read back (async). */
+  async run(inputs: Tensor[]): Promise<Tensor[]> {
+    const p = this.plan;
+    const q = this.gpu.device.queue;
+    if (inputs.length !== p.inputs.length) throw new InternalError(`webgpu: ${p.inputs.length} inputs expected, got ${inputs.length}`);
+    inputs.forEach((t, i) => {
+      if (this.last[i] === t) return;
+      const b = p.inputs[i]!;
+      q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, t.data));
+      this.last[i] = t;
+    });
+    let enc = this.gpu.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | undefined;
+    const endPass = () => {
+      pass?.end();
+      pass = undefined;
+    };
+    for (const op of this.ops) {
+      if (op.kind === 'pass') {
+        pass ??= enc.beginComputePass();
+        op.run(pass);
+      } else if (op.kind === 'copy') {
+        endPass();
+        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, this.bufs[op.to]!.size);
+      } else {
+        endPass();
+        q.submit([enc.finish()]);
+        const e = p.hostEqns[op.step.eqn]!;
+        const args = await Promise.all(op.step.ins.map((a) => (typeof a === 'number' ? this.read(a) : Promise.resolve(literalTensor(a)))));
+        const outs = (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, this.ctx);
+        op.step.outs.forEach((o, i) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[i]!.data)));
+        enc = this.gpu.device.createCommandEncoder();
+      }
+    }
+    endPass();
+    await this.gpu.checked('run', () => q.submit([enc.finish()]));
+    return Promise.all(p.outputs.map((o) => (typeof o === 'number' ? this.read(o) : Promise.resolve(literalTensor(o)))));
+  }
+}
+
+function literalTensor(a: Lit): Tensor {
+  const t = alloc(a.dtype, []);
+  t.data[0] = a.lit;
+  return t;
+}
