@@ -11,6 +11,15 @@ import { LlamaRunner } from '../runtime/llm.ts';
 import { parseLlama2c } from '../runtime/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from './helpers/writers.ts';
 import { main } from '../compiler/cli/main.ts';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
+
+// WebGPU on SwiftShader (CI installs it; there a missing adapter fails instead of skipping)
+const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
+  if (process.env.CI) throw e;
+  return undefined;
+});
+const gpuNote = gpu ? '' : ' (skipped: no WebGPU adapter)';
 
 const root = join(import.meta.dirname, '..');
 const data = (f: string) => join(root, 'data', f);
@@ -52,6 +61,24 @@ describe('stories260K through models/llama.obt', () => {
         expect(greedy(LlamaRunner.fromFile(m, undefined, backend), 64)).toEqual(golden.greedy_first64.ids);
       });
     }
+
+  for (const file of ['stories260K.bin', 'stories260K.gguf'])
+    it.skipIf(!gpu)(`${file} on webgpu${gpuNote}: golden logits (1e-4) and the 64 golden greedy ids`, async () => {
+      const m = await loadModel(data(file));
+      const r = LlamaRunner.fromFile(m, undefined, 'webgpu', undefined, gpu);
+      expect(maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
+      const dec = r.decoderAsync(64);
+      const ids: number[] = [];
+      let tok = 1;
+      for (let pos = 0; pos < 64; pos++) {
+        const l = await dec.step(tok, pos);
+        let best = 0;
+        for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
+        ids.push(best);
+        tok = best;
+      }
+      expect(ids).toEqual(golden.greedy_first64.ids);
+    });
 
   it('the wasm decode step agrees with the reference interpreter to 1e-5 over 32 positions', async () => {
     const m = await loadModel(data('stories260K.bin'));

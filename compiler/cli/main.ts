@@ -9,6 +9,8 @@ import { printModule } from '../syntax/print.ts';
 import { fromNested, toNested } from '../../runtime/tensor.ts';
 import { loadArtifact } from '../../runtime/wasm/artifact.ts';
 import { writeArtifact } from '../emit/wasm/artifact.ts';
+import { GpuDevice } from '../../runtime/webgpu/device.ts';
+import { nodeGpu } from '../../runtime/env/node_gpu.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
 import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
@@ -49,7 +51,8 @@ commands:
 
 options:
   --backend wasm|interp   where run/generate/ppl/quantize run: compiled Wasm-SIMD kernels
-               (default) or the reference interpreter (the default with --f64)
+               (default) or the reference interpreter (the default with --f64);
+               run also takes --backend webgpu (Dawn; SwiftShader without a GPU)
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
@@ -164,8 +167,9 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         const args = pos.map(parseJsonArg);
         // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
         const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');
-        if (backend !== 'interp' && backend !== 'wasm') throw new Usage(`--backend ${String(backend)}: expected interp or wasm`);
-        const r = prog.run(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags) });
+        if (backend !== 'interp' && backend !== 'wasm' && backend !== 'webgpu') throw new Usage(`--backend ${String(backend)}: expected wasm, webgpu or interp`);
+        const gpu = backend === 'webgpu' ? await GpuDevice.open(await nodeGpu()) : undefined;
+        const r = await prog.runAsync(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags), gpu });
         io.out(JSON.stringify(jsonOf(r.value)) + '\n');
         return 0;
       }

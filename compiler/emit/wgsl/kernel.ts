@@ -170,6 +170,43 @@ function helpers(w: Wgsl): void {
     w.line('return select(m, -m, (abs(b) % 2.0f) == 1.0f);');
   });
   w.line('fn fsign(a: f32) -> f32 { return select(select(a, -1.0f, a < 0.0f), 1.0f, a > 0.0f); }');
+  // sin, cos and tanh of our own (Cephes' single-precision algorithms): GPU built-ins are far less
+  // accurate (SwiftShader's sin is off by 1e-4 at x = 1.3, and its tanh(100) is NaN)
+  w.block('fn sincos_reduce(x: f32) -> vec2f', () => {
+    w.line('var j = i32(1.27323954473516f * abs(x));');
+    w.line('j += j & 1;');
+    w.line('let y = f32(j);');
+    w.line('let r = ((abs(x) - y * 0.78515625f) - y * 2.4187564849853515625e-4f) - y * 3.77489497744594108e-8f;');
+    w.line('return vec2f(r, f32(j & 7));');
+  });
+  w.line('fn sin_poly(x: f32, z: f32) -> f32 { return ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x; }');
+  w.line('fn cos_poly(z: f32) -> f32 { return ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z - 0.5f * z + 1.0f; }');
+  w.block('fn fsin(x: f32) -> f32', () => {
+    w.line('let rj = sincos_reduce(x);');
+    w.line('var j = i32(rj.y);');
+    w.line('var sgn = select(1.0f, -1.0f, x < 0.0f);');
+    w.line('if (j > 3) { sgn = -sgn; j -= 4; }');
+    w.line('let z = rj.x * rj.x;');
+    w.line('return sgn * select(sin_poly(rj.x, z), cos_poly(z), j == 1 || j == 2);');
+  });
+  w.block('fn fcos(x: f32) -> f32', () => {
+    w.line('let rj = sincos_reduce(x);');
+    w.line('var j = i32(rj.y);');
+    w.line('var sgn = 1.0f;');
+    w.line('if (j > 3) { sgn = -sgn; j -= 4; }');
+    w.line('if (j > 1) { sgn = -sgn; }');
+    w.line('let z = rj.x * rj.x;');
+    w.line('return sgn * select(cos_poly(z), sin_poly(rj.x, z), j == 1 || j == 2);');
+  });
+  w.block('fn ftanh(x: f32) -> f32', () => {
+    w.line('let a = abs(x);');
+    w.block('if (a < 0.625f)', () => {
+      w.line('let z = x * x;');
+      w.line('return ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;');
+    });
+    w.line('let r = 1.0f - 2.0f / (exp(2.0f * min(a, 20.0f)) + 1.0f);');
+    w.line('return select(r, -r, x < 0.0f);');
+  });
 }
 
 /** The WGSL expression of one node (children by name). */
@@ -233,10 +270,11 @@ function unary(f: string, d: KDType, x: string): string {
     case 'round':
     case 'exp':
     case 'log':
+      return `${f}(${x})`;
     case 'sin':
     case 'cos':
     case 'tanh':
-      return `${f}(${x})`;
+      return `f${f}(${x})`;
     case 'rsqrt':
       return `(1.0f / sqrt(${x}))`;
     case 'sigmoid':
