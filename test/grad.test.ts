@@ -16,6 +16,9 @@ import { compile } from '../compiler/api.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { centralDiff } from './helpers/fd.ts';
 import { compileWasm } from '../runtime/wasm/exec.ts';
+import { compileWebGpu } from '../runtime/webgpu/exec.ts';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
 import { expectClose } from './helpers/close.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
@@ -213,6 +216,19 @@ function tensorOf(t: TensorType, r: () => number, gen: (r: () => number) => numb
   return x;
 }
 
+/** The gradient program of a case and its f32 inputs (for the compiled backends). */
+function gradProgram(name: string, seed: number): { g: Func; inputs32: Tensor[] } {
+  const r = mulberry32(seed);
+  const c = CASES[name]!(r);
+  const supply = new VarSupply();
+  const f = buildLoss(c, supply);
+  const g = gradFunc(f, c.inputs.filter((i) => i.diff).length, supply);
+  const order = [...c.inputs.filter((i) => i.diff), ...c.inputs.filter((i) => !i.diff)];
+  const inputs = order.map((i) => tensorOf(i.type, r, i.gen));
+  inputs.push(tensorOf(f.params[f.params.length - 1]!.type, r, normal));
+  return { g, inputs32: inputs.map((t) => ({ ...t, data: t.dtype === 'f32' ? Float32Array.from(t.data) : t.data })) };
+}
+
 function checkCase(name: string, seed: number): void {
   const r = mulberry32(seed);
   const c = CASES[name]!(r);
@@ -248,6 +264,9 @@ function checkCase(name: string, seed: number): void {
 
 /** f32 tolerance of a gradient on the Wasm backend vs the f32 interpreter (normwise, relative to max(1, |ref|∞)) */
 const WASM_GRAD_TOL = 2e-5;
+/** WebGPU: the GPU's exp/log on top of f32 accumulation */
+const WEBGPU_GRAD_TOL = 5e-5;
+const GPU_SEEDS = Number(process.env.OBT_GPU_GRAD_SEEDS ?? 6);
 
 describe('VJP of every differentiable primitive against finite differences (f64)', () => {
   for (const name of Object.keys(CASES))
@@ -279,6 +298,24 @@ function runF64(src: string, entry: string, args: unknown[]): unknown[] {
     p.run(entry, args as never, { backend: 'wasm', noFusion }).tensors.forEach((t, j) => expectClose(t, ref[j]!, WASM_GRAD_TOL, `${entry} on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
   return out.map((t) => Array.from(t.data));
 }
+
+// WebGPU (SwiftShader in CI; there a missing adapter fails instead of skipping)
+const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
+  if (process.env.CI) throw e;
+  return undefined;
+});
+
+describe(`every primitive's gradient program on webgpu${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
+  for (const name of Object.keys(CASES))
+    it.skipIf(!gpu)(name, async () => {
+      for (let seed = 0; seed < GPU_SEEDS; seed++) {
+        const { g, inputs32 } = gradProgram(name, seed);
+        const ref = interpret(g, inputs32);
+        const got = await compileWebGpu(g, gpu!).run(inputs32);
+        ref.forEach((t, j) => expectClose(got[j]!, t, WEBGPU_GRAD_TOL, `${name} (seed ${seed}) webgpu output ${j}`));
+      }
+    });
+});
 
 describe('gradients through language features', () => {
   it('broadcasting, reductions, iterate and convert: AD matches finite differences', () => {

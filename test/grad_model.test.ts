@@ -9,6 +9,8 @@ import { compile } from '../compiler/api.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
 import { centralDiff } from './helpers/fd.ts';
 import { expectClose } from './helpers/close.ts';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
 
 const root = join(import.meta.dirname, '..');
 const file = join(root, 'test/programs/grad_model.obt');
@@ -72,4 +74,17 @@ it('the whole-model gradient on the Wasm backend (fused and unfused) matches the
     expect(got.length).toBe(ref.length);
     got.forEach((t, j) => expectClose(t, ref[j]!, 2e-5, `grad_id on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
   }
+}, 120_000);
+
+const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
+  if (process.env.CI) throw e;
+  return undefined;
+});
+
+it.skipIf(!gpu)(`the whole-model gradient on webgpu matches the f32 interpreter${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, async () => {
+  const args = [teacher as never, ps as never, toks];
+  const ref = prog.run('grad_id', args).tensors;
+  const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;
+  expect(got.length).toBe(ref.length);
+  got.forEach((t, j) => expectClose(t, ref[j]!, 5e-5, `grad_id on webgpu, output ${j}`));
 }, 120_000);

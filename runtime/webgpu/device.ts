@@ -7,6 +7,8 @@ import { UserError } from '../../compiler/diag.ts';
 export class GpuDevice {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   readonly debug: boolean;
+  /** the first validation/out-of-memory error nobody captured (reported by the next run) */
+  private uncaptured?: string;
 
   private constructor(
     readonly device: GPUDevice,
@@ -14,6 +16,14 @@ export class GpuDevice {
     readonly maxStorageBuffers: number,
   ) {
     this.debug = (typeof process !== 'undefined' ? (process.env.OBT_DEBUG ?? '') : '').split(',').includes('webgpu');
+    device.addEventListener('uncapturederror', (e) => (this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message));
+  }
+
+  /** Throws the first uncaptured device error since the last call. */
+  throwIfFailed(what: string): void {
+    const m = this.uncaptured;
+    this.uncaptured = undefined;
+    if (m) throw new Error(`WebGPU error in ${what}: ${m}`);
   }
 
   static async open(gpu: GPU): Promise<GpuDevice> {
@@ -35,12 +45,16 @@ export class GpuDevice {
     return new GpuDevice(device, `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(), want.maxStorageBuffersPerShaderStage);
   }
 
-  /** The compute pipeline of a WGSL text (compiled once per device). */
-  pipeline(code: string): GPUComputePipeline {
+  /** The compute pipeline of a WGSL text (compiled once per device) whose bindings are
+   *  0 = read_write storage and 1..n-1 = read-only storage (an explicit layout: 'auto' would drop
+   *  a binding the shader happens not to read). */
+  pipeline(code: string, bindings: number): GPUComputePipeline {
     let p = this.pipelines.get(code);
     if (!p) {
+      const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: i === 0 ? 'storage' : 'read-only-storage' } }));
+      const layout = this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries })] });
       const module = this.device.createShaderModule({ code });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      p = this.device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' } });
       this.pipelines.set(code, p);
     }
     return p;

@@ -59,7 +59,7 @@ export class GpuProgram {
       if (st.op === 'run') {
         const k = plan.kernels[st.kernel]!;
         if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
-        const pipe = gpu.pipeline(wgsl[st.kernel]!);
+        const pipe = gpu.pipeline(wgsl[st.kernel]!, 1 + st.ins.length);
         const group = bind(pipe, [st.out, ...st.ins]);
         const n = storageSize(plan.buffers[st.out]!.dtype, plan.buffers[st.out]!.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
@@ -71,8 +71,9 @@ export class GpuProgram {
         }
         if (typeof st.upd !== 'number') throw new InternalError('webgpu: update with a literal value');
         const ub = plan.buffers[st.upd]!;
-        const pipe = gpu.pipeline(emitUpdate(ob.shape, ub.shape, kd(ob.dtype) as never, st.starts.map((s: number | Lit) => (typeof s === 'number' ? s : { lit: s.lit }))));
-        const group = bind(pipe, [st.out, st.upd, ...st.starts.filter((s): s is number => typeof s === 'number')]);
+        const startBufs = st.starts.filter((s): s is number => typeof s === 'number');
+        const pipe = gpu.pipeline(emitUpdate(ob.shape, ub.shape, kd(ob.dtype) as never, st.starts.map((s: number | Lit) => (typeof s === 'number' ? s : { lit: s.lit }))), 2 + startBufs.length);
+        const group = bind(pipe, [st.out, st.upd, ...startBufs]);
         const n = storageSize(ub.dtype, ub.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
       } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
@@ -130,7 +131,9 @@ export class GpuProgram {
     }
     endPass();
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
-    return Promise.all(p.outputs.map((o) => (typeof o === 'number' ? this.read(o) : Promise.resolve(literalTensor(o)))));
+    const outs = await Promise.all(p.outputs.map((o) => (typeof o === 'number' ? this.read(o) : Promise.resolve(literalTensor(o)))));
+    this.gpu.throwIfFailed('a plan run');
+    return outs;
   }
 }
 
