@@ -22,13 +22,13 @@ export interface PplResult {
   targets: number;
 }
 
-export function perplexity(stream: number[], seq: number, vocab: number, logits: (ids: number[]) => Float32Array, progress?: Progress): PplResult {
+export async function perplexity(stream: number[], seq: number, vocab: number, logits: (ids: number[]) => Float32Array | Promise<Float32Array>, progress?: Progress): Promise<PplResult> {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   let nll = 0;
   let n = 0;
   for (let w = 0; w < windows; w++) {
     const win = stream.slice(seq * w, seq * w + seq + 1);
-    const lg = logits(win.slice(0, seq));
+    const lg = await logits(win.slice(0, seq));
     for (let t = 0; t < seq; t++) {
       let m = -Infinity;
       for (let v = 0; v < vocab; v++) m = Math.max(m, lg[t * vocab + v]!);

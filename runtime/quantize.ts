@@ -210,16 +210,16 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
     const stream = tokenStream(text, teacher.tokenizer);
     const win = o.evalWindows;
     const evalStream = win ? stream.slice(0, win * o.evalSeq + 1) : stream;
-    const evalOne = (name: string, r: LlamaRunner) => {
+    const evalOne = async (name: string, r: LlamaRunner) => {
       const windows = Math.floor((evalStream.length - o.evalSeq - 1) / o.evalSeq) + 1;
-      const res = perplexity(evalStream, o.evalSeq, c.vocab, (ids) => r.logits(ids), new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }));
+      const res = await perplexity(evalStream, o.evalSeq, c.vocab, (ids) => r.logits(ids), new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }));
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
     const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool);
     const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' }, undefined, o.backend, o.pool);
     const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend, o.pool);
-    report.ppl = { teacher: evalOne('teacher', teacherR), svid: evalOne('svid', svidR), trained: evalOne('student', trainedR) };
+    report.ppl = { teacher: await evalOne('teacher', teacherR), svid: await evalOne('svid', svidR), trained: await evalOne('student', trainedR) };
     if (o.sampleSteps > 0) {
       for (const [name, r] of [['teacher', teacherR], ['student', trainedR]] as const) {
         const dec = r.decoder(o.sampleSteps);

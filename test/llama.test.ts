@@ -141,6 +141,27 @@ describe('stories260K through models/llama.obt', () => {
   });
 });
 
+describe('the CLI on webgpu', () => {
+  it.skipIf(!gpu)(`obtc generate and obtc ppl --backend webgpu agree with wasm${gpuNote}`, async () => {
+    const run = async (args: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
+      expect(code, err).toBe(0);
+      return out.trim();
+    };
+    const gen = ['generate', '--temperature', '0', '--steps', '40', '--ids'];
+    const ids = (await run([...gen, '--backend', 'webgpu'])).split(' ').map(Number);
+    expect(ids.length).toBeGreaterThanOrEqual(39);
+    expect(ids).toEqual(golden.greedy_first64.ids.slice(0, ids.length));
+    const tiny = join(mkdtempSync(join(tmpdir(), 'obt-gpu-')), 'tiny.txt');
+    writeFileSync(tiny, readFileSync(data('tinystories_valid_eval.txt'), 'utf8').slice(0, 1500));
+    const ce = (s: string) => Number(/ce=(\S+)/.exec(s.split('\n').pop()!)![1]);
+    const ppl = ['ppl', '--text', tiny, '--seq', '32'];
+    expect(Math.abs(ce(await run([...ppl, '--backend', 'webgpu'])) - ce(await run(ppl)))).toBeLessThan(1e-4);
+  });
+});
+
 describe('tokenizer', () => {
   for (const file of ['stories260K.bin', 'stories260K.gguf']) {
     it(`golden encode examples round-trip (${file === 'stories260K.bin' ? 'tok512.bin' : 'GGUF metadata'})`, async () => {

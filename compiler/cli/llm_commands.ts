@@ -14,6 +14,8 @@ import { quantize, type QuantizeOptions } from '../../runtime/quantize.ts';
 import type { Backend } from '../api.ts';
 import type { KernelPool } from '../../runtime/env/pool.ts';
 import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
+import { GpuDevice } from '../../runtime/webgpu/device.ts';
+import { nodeGpu } from '../../runtime/env/node_gpu.ts';
 
 export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 
@@ -33,10 +35,10 @@ function num(flags: Flags, k: string, dflt: number, ok: (x: number) => boolean, 
   return x;
 }
 
-export function backendOf(flags: Flags): Backend {
+export function backendOf(flags: Flags, allowed: readonly Backend[] = ['wasm', 'interp', 'webgpu']): Backend {
   const b = str(flags, 'backend') ?? 'wasm';
-  if (b !== 'wasm' && b !== 'interp') throw new UserError(`--backend ${b}: expected wasm or interp`);
-  return b;
+  if (!(allowed as readonly string[]).includes(b)) throw new UserError(`--backend ${b}: expected ${allowed.join(', ')}`);
+  return b as Backend;
 }
 
 const pools: KernelPool[] = [];
@@ -56,7 +58,9 @@ export function closePools(): void {
 
 async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
-  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backendOf(flags), poolOf(flags)) };
+  const backend = backendOf(flags);
+  const gpu = backend === 'webgpu' ? await GpuDevice.open(await nodeGpu()) : undefined;
+  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
 }
 
 export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
@@ -69,7 +73,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   const prompt = tokenizer.encode(str(flags, 'prompt') ?? '', { bos: true });
   if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
   const sampler = new Sampler(temperature, topp, seed);
-  const dec = runner.decoder(max);
+  const dec = runner.decoderAsync(max);
   const idsOnly = flags.has('ids');
   const ids: number[] = [];
   let token = prompt[0]!;
@@ -78,7 +82,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   const td = new TextDecoder();
   for (let pos = 0; pos < max; pos++) {
     if (pos === 1) t0 = performance.now();
-    const logits = dec.step(token, pos);
+    const logits = await dec.step(token, pos);
     const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
     if (pos + 1 >= prompt.length && (next === tokenizer.data.bos || next === tokenizer.data.eos)) break;
     ids.push(next);
@@ -92,7 +96,7 @@ export async function generateCmd(flags: Flags, io: CliIO): Promise<number> {
   if (idsOnly) io.out(ids.join(' ') + '\n');
   else io.out(td.decode() + '\n');
   const secs = (performance.now() - t0) / 1000;
-  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : 'reference interpreter'})\n`);
+  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`);
   void out;
   return 0;
 }
@@ -113,7 +117,7 @@ export async function pplCmd(flags: Flags, io: CliIO): Promise<number> {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
-  const r = perplexity(stream, seq, config.vocab, (ids) => runner.logits(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
+  const r = await perplexity(stream, seq, config.vocab, (ids) => runner.logitsAsync(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(formatPpl(r) + '\n');
   return 0;
@@ -157,7 +161,7 @@ export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
     fp16: flags.has('fp16'),
     sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
-    backend: backendOf(flags),
+    backend: backendOf(flags, ['wasm', 'interp']),
     pool: poolOf(flags),
   };
   const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));

@@ -50,9 +50,9 @@ commands:
                                         the kernels' Wasm text
 
 options:
-  --backend wasm|interp   where run/generate/ppl/quantize run: compiled Wasm-SIMD kernels
-               (default) or the reference interpreter (the default with --f64);
-               run also takes --backend webgpu (Dawn; SwiftShader without a GPU)
+  --backend wasm|webgpu|interp   where run/generate/ppl/quantize run: compiled Wasm-SIMD
+               kernels (default), WebGPU (Dawn; SwiftShader without a GPU; not yet for
+               quantize) or the reference interpreter (the default with --f64)
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
