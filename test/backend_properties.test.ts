@@ -1,10 +1,12 @@
 // fast-check property of the Wasm backend: on random programs (elementwise chains, broadcasts of
 // reductions, transposes, matmuls, signlinear, gathers) over random shapes — size-1 dims and sizes
 // not divisible by 4 or 32 included — the fused kernels, the unfused kernels (one per equation)
-// and the reference interpreter agree within 1e-5 of the result's largest magnitude (normwise).
+// the fused kernels under a limit of 4 input buffers per kernel (split as WebGPU needs) and the
+// reference interpreter agree within 1e-5 of the result's largest magnitude (normwise).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { closeNormwise } from './helpers/close.ts';
+import { compileWasm } from '../runtime/wasm/exec.ts';
 import { compile } from '../compiler/api.ts';
 import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
@@ -79,6 +81,11 @@ describe('wasm backend: fused ≡ unfused ≡ reference', () => {
           const m = closeNormwise(got, ref, 1e-5);
           if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);
         }
+        // fused under a binding limit (WebGPU's maxStorageBuffersPerShaderStage): kernels split
+        const low = prog.lower('f', prog.argTypes(prog.entry('f'), args).types);
+        const split = compileWasm(low.func, { maxInputs: 4 }).run(args)[0]!;
+        const m = closeNormwise(split, ref, 1e-5);
+        if (m) expect.fail(`fused with at most 4 inputs per kernel: ${m}\n${src}A=${p.A} B=${p.B}`);
       }),
       { numRuns: runs },
     );

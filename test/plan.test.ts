@@ -94,3 +94,21 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
     }
   });
 });
+
+describe('kernels under a binding limit', () => {
+  const names = 'abcdefghijkl'.split('');
+  const wide = compile(`fn f(${names.map((n) => `${n}: f32[5]`).join(', ')}) -> f32[5] = ${names.map((n, i) => (i % 2 ? `${n} * ${n}` : `tanh(${n})`)).join(' + ')}`, { path: 'wide.obt' });
+  const args = () => names.map((_, i) => fromNested([1, 2, 3, 4, 5].map((x) => Math.sin(x * (i + 1))), 'f32'));
+
+  it('a 12-input expression is split into kernels of at most 3 inputs that compute the same', () => {
+    expect(wide.diagnostics.map((d) => d.message)).toEqual([]);
+    const f = wide.lower('f', wide.argTypes(wide.entry('f'), args()).types).func;
+    const plan = makePlan(fuse(f, { maxInputs: 3 }));
+    const runs = plan.steps.filter((s) => s.op === 'run') as { ins: number[] }[];
+    expect(runs.length).toBeGreaterThan(1);
+    for (const r of runs) expect(r.ins.length).toBeLessThanOrEqual(3);
+    const ref = wide.run('f', args()).tensors[0]!;
+    const got = compileWasm(f, { maxInputs: 3 }).run(args())[0]!;
+    Array.from(got.data).forEach((v, i) => expect(Math.abs(v - ref.data[i]!)).toBeLessThan(1e-6));
+  });
+});

@@ -30,6 +30,9 @@ export interface Schedule {
 export interface FuseOptions {
   /** materialise every variable (one kernel per equation): the unfused schedule */
   noFusion?: boolean;
+  /** at most this many input buffers per kernel (WebGPU: maxStorageBuffersPerShaderStage − 1);
+   *  a kernel that would read more materialises the fused subexpression that adds the extra one */
+  maxInputs?: number;
 }
 
 class Conflict {
@@ -74,7 +77,7 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
   }
   for (const e of f.eqns) for (const o of e.outs) if ((uses.get(o.id) ?? 0) > 1 && !cheap(o.id)) mat.add(o.id);
 
-  return { func: f, steps: schedule(f, def, mat) };
+  return { func: f, steps: schedule(f, def, mat, opts.maxInputs ?? Infinity) };
 }
 
 /** Whether a variable's (unmaterialised) definition contains a reduction or template. */
@@ -92,7 +95,7 @@ function bears(id: number, def: Map<number, Eqn>, mat: Set<number>, memo: Map<nu
   return r;
 }
 
-function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
+function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>, maxInputs: number): Step[] {
   const steps: Step[] = [];
   const built = new Set<number>();
   const memo = new Map<number, boolean>();
@@ -101,7 +104,7 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>): Step[] {
   const emit = (o: Var): void => {
     for (;;) {
       try {
-        steps.push(buildKernel(o, def, mat, memo));
+        steps.push(buildKernel(o, def, mat, memo, maxInputs));
         built.add(o.id);
         return;
       } catch (c) {
@@ -134,13 +137,29 @@ interface Building {
   tmpl?: { kind: 'dot' | 'signlinear'; eqn: Eqn };
 }
 
-function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>): Step {
+function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>, maxInputs = Infinity): Step {
   const shape = root.type.shape;
   const g = new KGraph(shape.slice());
   const b: Building = { g, ins: [] };
+  // the fused (not materialised) variables being expanded, outermost first, and how many input
+  // buffers each top-level fused operand has brought into this kernel
+  const expanding: Var[] = [];
+  const brought = new Map<Var, number>();
   const buf = (v: Var): number => {
     let i = b.ins.indexOf(v);
-    if (i < 0) i = b.ins.push(v) - 1;
+    if (i < 0) {
+      const top = expanding[0];
+      if (b.ins.length >= maxInputs) {
+        // materialise the top-level fused operand that brings the most buffers: its loads leave
+        let best: Var | undefined = top;
+        let most = top ? (brought.get(top) ?? 0) + 1 : 0;
+        for (const [t, n] of brought) if (n > most) [best, most] = [t, n];
+        if (!best) throw new InternalError(`fusion: %${root.id} reads ${b.ins.length + 1} buffers directly, more than the ${maxInputs} a kernel may bind`);
+        throw new Conflict(best);
+      }
+      if (top) brought.set(top, (brought.get(top) ?? 0) + 1);
+      i = b.ins.push(v) - 1;
+    }
     return i;
   };
   const cx: ExprCtx = {
@@ -148,7 +167,12 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
     at: (a, index) => {
       if (a.kind === 'lit') return g.const(a.value, kdtype(a.type.dtype));
       if (mat.has(a.id)) return g.load(buf(a), g.flat(index, a.type.shape), kdtype(a.type.dtype));
-      return eqnExpr(a, index);
+      expanding.push(a);
+      try {
+        return eqnExpr(a, index);
+      } finally {
+        expanding.pop();
+      }
     },
     word: (a, flat) => {
       if (a.kind !== 'var' || !mat.has(a.id)) throw new InternalError('fusion: sign operand not materialised');

@@ -8,6 +8,7 @@ import { GpuProgram } from './program.ts';
 import type { GpuDevice } from './device.ts';
 
 export function compileWebGpu(f: Func, gpu: GpuDevice, opts: FuseOptions & { donate?: number[] } = {}): GpuProgram {
-  const plan = makePlan(fuse(f, opts), { donate: opts.donate, inPlaceKernels: false });
+  // a kernel binds its output and inputs: at most maxStorageBuffersPerShaderStage of them
+  const plan = makePlan(fuse(f, { ...opts, maxInputs: gpu.maxStorageBuffers - 1 }), { donate: opts.donate, inPlaceKernels: false });
   return new GpuProgram(plan, gpu, plan.kernels.map((k) => emitWgsl(k.kernel!)));
 }
