@@ -1,6 +1,6 @@
 // fast-check property of the Wasm backend: on random programs (elementwise chains, broadcasts of
 // reductions, transposes, matmuls, signlinear, gathers) over random shapes — size-1 dims and sizes
-// not divisible by 4 or 32 included — the fused kernels, the unfused kernels (one per equation)
+// not divisible by 4 or 32 included — the fused kernels, the unfused kernels (one per equation),
 // the fused kernels under a limit of 4 input buffers per kernel (split as WebGPU needs) and the
 // reference interpreter agree within 1e-5 of the result's largest magnitude (normwise).
 import { describe, expect, it } from 'vitest';
