@@ -10,6 +10,13 @@ import { main } from '../compiler/cli/main.ts';
 import { compile } from '../compiler/api.ts';
 import { fromNested } from '../runtime/tensor.ts';
 import { loadArtifact } from '../runtime/wasm/artifact.ts';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
+
+const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
+  if (process.env.CI) throw e;
+  return undefined;
+});
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'obt-art-'));
@@ -61,6 +68,23 @@ describe('wasm artifacts', () => {
     const { program } = loadArtifact(out);
     const got = program.run([fromNested(x, 'f32'), fromNested(w, 'f32'), fromNested(c, 'f32'), fromNested(1, 'i32')]);
     expect(Array.from(got[1]!.data).map((v, j) => Math.abs(v - ref[1]!.data[j]!) < 2e-5)).not.toContain(false);
+  });
+
+  it.skipIf(!gpu)(`compile --target webgpu -o DIR, then exec DIR equals the reference${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, async () => {
+    const prog = compile(src, { path: file });
+    const out = join(dir, 'g');
+    const r = await run(['compile', file, '--entry', 'f', '--target', 'webgpu', '-o', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/WGSL kernels, 1 update steps/);
+    for (const p of [0, 3]) {
+      const refP = prog.run('f', [x, w, c, p] as never).tensors;
+      const e = await run(['exec', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), String(p)]);
+      expect(e.err).toBe('');
+      (JSON.parse(e.out) as number[][][]).forEach((t, i) => {
+        const want = Array.from(refP[i]!.data);
+        (t.flat(2) as number[]).forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[j]!))));
+      });
+    }
   });
 
   it('a broken artifact is a readable error, not a crash', async () => {

@@ -10,6 +10,8 @@ import { fromNested, toNested } from '../../runtime/tensor.ts';
 import { loadArtifact } from '../../runtime/wasm/artifact.ts';
 import { writeArtifact } from '../emit/wasm/artifact.ts';
 import { GpuDevice } from '../../runtime/webgpu/device.ts';
+import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../../runtime/webgpu/artifact.ts';
+import { writeGpuArtifact } from '../emit/wgsl/artifact.ts';
 import { nodeGpu } from '../../runtime/env/node_gpu.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
@@ -38,9 +40,10 @@ commands:
   run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
                                         is a JSON literal (number, nested array, or object for
                                         a struct); prints the result as JSON
-  compile FILE --entry NAME --target wasm -o DIR [ARG... | --shape ...]
-                                        write a self-contained artifact (plan.json, kernels,
-                                        manifest.json) that runs without the compiler
+  compile FILE --entry NAME --target wasm|webgpu -o DIR [ARG... | --shape ...]
+                                        write a self-contained artifact (plan.json, Wasm or
+                                        WGSL kernels, manifest.json) that runs without the
+                                        compiler
   exec DIR [ARG...]                     run an artifact; ARGs are JSON tensors in the
                                         manifest's input order; prints the outputs as JSON
   compile FILE [--entry NAME] --emit ast|core|kir|plan|wat [ARG...]
@@ -195,9 +198,14 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         const low = prog.lower(entry, types);
         if (flags.has('target')) {
           const target = flags.get('target');
-          if (target !== 'wasm') throw new Usage(`--target ${String(target)}: expected wasm`);
+          if (target !== 'wasm' && target !== 'webgpu') throw new Usage(`--target ${String(target)}: expected wasm or webgpu`);
           const dir = flags.get('o');
-          if (typeof dir !== 'string') throw new Usage('compile --target wasm needs -o DIR');
+          if (typeof dir !== 'string') throw new Usage(`compile --target ${target} needs -o DIR`);
+          if (target === 'webgpu') {
+            const man = writeGpuArtifact(dir, low, { source: file, entry });
+            io.out(`${dir}: ${man.kernels.length} WGSL kernels, ${man.updates.length} update steps, ${man.inputs.length} inputs, ${man.outputs.length} outputs (at most ${man.maxStorageBuffers} storage buffers per kernel)\n`);
+            return 0;
+          }
           const man = writeArtifact(dir, low, { source: file, entry });
           io.out(`${dir}: ${man.kernels.length} kernels, ${man.inputs.length} inputs, ${man.outputs.length} outputs, memory ${man.memoryBytes} B (peak ${man.peakBytes} B)\n`);
           return 0;
@@ -224,14 +232,15 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
       case 'exec': {
         const dir = pos.shift();
         if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
-        const { manifest, program } = loadArtifact(dir, { pool: poolOf(flags) });
+        const onGpu = artifactFormat(dir) === GPU_ARTIFACT_FORMAT;
+        const { manifest, program } = onGpu ? loadGpuArtifact(dir, await GpuDevice.open(await nodeGpu())) : loadArtifact(dir, { pool: poolOf(flags) });
         if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
         const ins = manifest.inputs.map((spec, i) => {
           const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);
           if (t.shape.join(',') !== spec.shape.join(',')) throw new Usage(`input ${i + 1} (${spec.path}): expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`);
           return t;
         });
-        io.out(JSON.stringify(program.run(ins).map((t) => jsonOf(toNested(t)))) + '\n');
+        io.out(JSON.stringify((await program.run(ins)).map((t) => jsonOf(toNested(t)))) + '\n');
         return 0;
       }
       case 'generate':

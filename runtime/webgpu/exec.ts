@@ -2,13 +2,25 @@
 // kernels: a buffer is never bound read-only and read-write in one dispatch), WGSL per kernel.
 import type { Func } from '../../compiler/core/ir.ts';
 import { fuse, type FuseOptions } from '../../compiler/fuse/fuse.ts';
-import { makePlan } from '../../compiler/plan/plan.ts';
-import { emitWgsl } from '../../compiler/emit/wgsl/kernel.ts';
-import { GpuProgram } from './program.ts';
+import { makePlan, type Plan } from '../../compiler/plan/plan.ts';
+import { emitUpdate, emitWgsl } from '../../compiler/emit/wgsl/kernel.ts';
+import { GpuProgram, type PlanWgsl } from './program.ts';
 import type { GpuDevice } from './device.ts';
 
 export function compileWebGpu(f: Func, gpu: GpuDevice, opts: FuseOptions & { donate?: number[] } = {}): GpuProgram {
   // a kernel binds its output and inputs: at most maxStorageBuffersPerShaderStage of them
   const plan = makePlan(fuse(f, { ...opts, maxInputs: gpu.maxStorageBuffers - 1 }), { donate: opts.donate, inPlaceKernels: false });
-  return new GpuProgram(plan, gpu, plan.kernels.map((k) => emitWgsl(k.kernel!)));
+  return new GpuProgram(plan, gpu, planWgsl(plan));
+}
+
+/** WGSL for every kernel and update step of a plan. */
+export function planWgsl(plan: Plan): PlanWgsl {
+  const updates: Record<number, string> = {};
+  plan.steps.forEach((st, i) => {
+    if (st.op !== 'update' || typeof st.upd !== 'number') return;
+    const ob = plan.buffers[st.out]!;
+    const dtype = ob.dtype === 'sign' || ob.dtype === 'u32' ? 'u32' : ob.dtype === 'f16' ? 'f32' : ob.dtype;
+    updates[i] = emitUpdate(ob.shape, plan.buffers[st.upd]!.shape, dtype, st.starts.map((s) => (typeof s === 'number' ? s : { lit: s.lit })));
+  });
+  return { kernels: plan.kernels.map((k) => emitWgsl(k.kernel!)), updates };
 }

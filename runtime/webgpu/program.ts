@@ -7,7 +7,7 @@ import type { Plan, PlanBuffer, PlanStep, Lit } from '../../compiler/plan/plan.t
 import { PRIMS } from '../../compiler/prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
 import type { PrimName } from '../../compiler/prims/names.ts';
-import { emitUpdate, GRID_X, WORKGROUP } from '../../compiler/emit/wgsl/kernel.ts';
+import { GRID_X, WORKGROUP } from '../../compiler/emit/wgsl/abi.ts';
 import { alloc, storageSize, type Tensor } from '../tensor.ts';
 import { interpret } from '../ref/interp.ts';
 import { InternalError } from '../../compiler/diag.ts';
@@ -34,6 +34,12 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
 
 type Op = { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void } | { kind: 'copy'; from: number; to: number } | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> };
 
+/** The WGSL of a plan: one module per kernel, and one per update step (by step index). */
+export interface PlanWgsl {
+  kernels: string[];
+  updates: Record<number, string>;
+}
+
 export class GpuProgram {
   private readonly bufs: GPUBuffer[];
   private readonly ops: Op[] = [];
@@ -43,7 +49,7 @@ export class GpuProgram {
   constructor(
     readonly plan: Plan,
     readonly gpu: GpuDevice,
-    wgsl: string[],
+    wgsl: PlanWgsl,
   ) {
     const dev = gpu.device;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -55,16 +61,15 @@ export class GpuProgram {
       const x = Math.min(Math.ceil(n / WORKGROUP), GRID_X / WORKGROUP);
       pass.dispatchWorkgroups(Math.max(1, x), Math.max(1, Math.ceil(n / GRID_X)));
     };
-    for (const st of plan.steps) {
+    plan.steps.forEach((st, si) => {
       if (st.op === 'run') {
         const k = plan.kernels[st.kernel]!;
         if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
-        const pipe = gpu.pipeline(wgsl[st.kernel]!, 1 + st.ins.length);
+        const pipe = gpu.pipeline(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
         const group = bind(pipe, [st.out, ...st.ins]);
         const n = storageSize(plan.buffers[st.out]!.dtype, plan.buffers[st.out]!.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
       } else if (st.op === 'update') {
-        const ob = plan.buffers[st.out]!;
         if (!st.inPlace) {
           if (typeof st.operand !== 'number') throw new InternalError('webgpu: update of a literal operand');
           this.ops.push({ kind: 'copy', from: st.operand, to: st.out });
@@ -72,12 +77,14 @@ export class GpuProgram {
         if (typeof st.upd !== 'number') throw new InternalError('webgpu: update with a literal value');
         const ub = plan.buffers[st.upd]!;
         const startBufs = st.starts.filter((s): s is number => typeof s === 'number');
-        const pipe = gpu.pipeline(emitUpdate(ob.shape, ub.shape, kd(ob.dtype) as never, st.starts.map((s: number | Lit) => (typeof s === 'number' ? s : { lit: s.lit }))), 2 + startBufs.length);
+        const code = wgsl.updates[si];
+        if (code === undefined) throw new InternalError(`webgpu: no WGSL for update step ${si}`);
+        const pipe = gpu.pipeline(code, 2 + startBufs.length);
         const group = bind(pipe, [st.out, st.upd, ...startBufs]);
         const n = storageSize(ub.dtype, ub.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
       } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
-    }
+    });
     this.last = plan.inputs.map(() => undefined);
   }
 

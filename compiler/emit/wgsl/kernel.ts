@@ -8,9 +8,7 @@ import { topo, kernelRoots, type Kernel, type KNode, type KDType } from '../../k
 import { InternalError } from '../../diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
-export const WORKGROUP = 64;
-/** invocations along x per row of the dispatch grid (65535 workgroups is WebGPU's per-dimension limit) */
-export const GRID_X = 65535 * WORKGROUP;
+import { GRID_X, WORKGROUP } from './abi.ts';
 
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
 const wty = (d: KDType) => d;
