@@ -10,7 +10,7 @@ import type { GpuDevice } from './device.ts';
 export function compileWebGpu(f: Func, gpu: GpuDevice, opts: FuseOptions & { donate?: number[] } = {}): GpuProgram {
   // a kernel binds its output and inputs: at most maxStorageBuffersPerShaderStage of them
   const plan = makePlan(fuse(f, { ...opts, maxInputs: gpu.maxStorageBuffers - 1 }), { donate: opts.donate, inPlaceKernels: false });
-  return new GpuProgram(plan, gpu, planWgsl(plan));
+  return new GpuProgram(plan, gpu, planWgsl(plan), { donate: opts.donate });
 }
 
 /** WGSL for every kernel and update step of a plan. */

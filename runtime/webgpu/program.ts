@@ -2,7 +2,8 @@
 // per element, f16 as f32), its kernels as compute pipelines (cached by WGSL text), one command
 // encoder per stretch of kernel steps, host steps on read-back values with the primitive's reference
 // rule, update steps as a small kernel (after a buffer copy when not in place). Reads are async;
-// an input whose tensor object is the same as last run's is not uploaded again.
+// an input whose tensor object is the same as last run's is not uploaded again, and a result in a
+// donated parameter's buffer is not read back at all (a KV cache stays on the GPU).
 import type { Plan, PlanBuffer, PlanStep, Lit } from '../../compiler/plan/plan.ts';
 import { PRIMS } from '../../compiler/prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
@@ -44,12 +45,15 @@ export class GpuProgram {
   private readonly bufs: GPUBuffer[];
   private readonly ops: Op[] = [];
   private readonly last: (Tensor | undefined)[];
+  /** buffer of a donated parameter → its parameter index */
+  private readonly donatedInput = new Map<number, number>();
   private readonly ctx: EvalCtx = { f64: false, run: (g, xs) => interpret(g, xs) };
 
   constructor(
     readonly plan: Plan,
     readonly gpu: GpuDevice,
     wgsl: PlanWgsl,
+    opts: { donate?: number[] } = {},
   ) {
     const dev = gpu.device;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -86,6 +90,7 @@ export class GpuProgram {
       } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
     });
     this.last = plan.inputs.map(() => undefined);
+    for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
   private async read(b: number): Promise<Tensor> {
@@ -138,7 +143,19 @@ export class GpuProgram {
     }
     endPass();
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
-    const outs = await Promise.all(p.outputs.map((o) => (typeof o === 'number' ? this.read(o) : Promise.resolve(literalTensor(o)))));
+    // a donated parameter's buffer may hold something else now: resident again only if returned
+    for (const i of this.donatedInput.values()) this.last[i] = undefined;
+    const outs = await Promise.all(
+      p.outputs.map((o) => {
+        if (typeof o !== 'number') return Promise.resolve(literalTensor(o));
+        const donatedAs = this.donatedInput.get(o);
+        if (donatedAs === undefined) return this.read(o);
+        // stays on the GPU: an empty handle that, passed back as the same parameter, uploads nothing
+        const t: Tensor = { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) };
+        this.last[donatedAs] = t;
+        return Promise.resolve(t);
+      }),
+    );
     this.gpu.throwIfFailed('a plan run');
     return outs;
   }
