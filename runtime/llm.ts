@@ -112,6 +112,14 @@ export class LlamaRunner {
     return { step: (token, pos) => d.take(this.exec(d.low, d.inputs(token, pos), d.donate)) };
   }
 
+  /** The decode entry for a cache of maxSeq positions, lowered, with its inputs and their roles
+   *  (weights 0..weights-1, then token, pos, the 2·L cache tensors, eps, theta). */
+  decodeEntry(maxSeq: number): { low: Lowered; inputs: Tensor[]; weights: number; cache: number } {
+    const d = this.decoderParts(maxSeq);
+    const inputs = d.inputs(0, 0);
+    return { low: d.low, inputs, weights: d.donate[0]! - 2, cache: d.donate.length };
+  }
+
   private decoderParts(maxSeq: number) {
     const c = this.config;
     const shape = [maxSeq, c.kvHeads, headDim(c)];

@@ -12,6 +12,8 @@ import { writeArtifact } from '../emit/wasm/artifact.ts';
 import { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../../runtime/webgpu/artifact.ts';
 import { writeGpuArtifact } from '../emit/wgsl/artifact.ts';
+import { buildSite, startServer } from './serve.ts';
+import { DEFAULT_WEIGHTS } from './llm_commands.ts';
 import { nodeGpu } from '../../runtime/env/node_gpu.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
@@ -36,6 +38,8 @@ commands:
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…
+  serve [--weights FILE] [--port 8080]  the browser page (examples/browser/) on 127.0.0.1: the
+                                        model compiled to WGSL and Wasm, generating in the page
   check FILE...                         type-check; diagnostics on stderr, exit 1 on errors
   run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
                                         is a JSON literal (number, nested array, or object for
@@ -86,7 +90,7 @@ function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string |
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o'].includes(k)) {
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o', 'port'].includes(k)) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -241,6 +245,14 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
           return t;
         });
         io.out(JSON.stringify((await program.run(ins)).map((t) => jsonOf(toNested(t)))) + '\n');
+        return 0;
+      }
+      case 'serve': {
+        const weights = flags.get('weights');
+        const port = flags.get('port');
+        const site = await buildSite(typeof weights === 'string' ? weights : DEFAULT_WEIGHTS);
+        const { url } = await startServer(site, typeof port === 'string' ? Number(port) : 8080);
+        io.out(`obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
         return 0;
       }
       case 'generate':

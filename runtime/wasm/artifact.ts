@@ -6,10 +6,12 @@
 // loadArtifact() checks the format and every file's presence, then returns a WasmProgram.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan } from '../../compiler/plan/plan.ts';
 import type { KernelPool } from '../env/pool.ts';
 import { WasmProgram } from './program.ts';
 import { UserError } from '../../compiler/diag.ts';
+import { decodePlan } from '../plan_json.ts';
+
+export { decodePlan, encodePlan } from '../plan_json.ts';
 
 export const ARTIFACT_FORMAT = 'obt-wasm-artifact';
 export const ARTIFACT_VERSION = 1;
@@ -32,31 +34,6 @@ export interface Manifest {
   kernels: { hash: string; file: string; shared: string }[];
   memoryBytes: number;
   peakBytes: number;
-}
-
-const TYPED = { Float32Array, Float64Array, Int32Array, Uint32Array, Uint8Array } as const;
-
-/** JSON for a plan: typed arrays (host equations' constants) tagged, Kernel IR dropped. */
-export function encodePlan(p: Plan): string {
-  const plan = { ...p, kernels: p.kernels.map(({ hash, scratch, par }) => ({ hash, scratch, par })) };
-  return JSON.stringify(plan, (_k, v: unknown) => {
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return { __typed: v.constructor.name, data: Array.from(v as unknown as ArrayLike<number>) };
-    if (typeof v === 'bigint') return { __bigint: v.toString() };
-    return v;
-  });
-}
-
-export function decodePlan(text: string): Plan {
-  return JSON.parse(text, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && '__typed' in v) {
-      const t = v as { __typed: keyof typeof TYPED; data: number[] };
-      const C = TYPED[t.__typed];
-      if (!C) throw new UserError(`plan.json: unknown typed array ${String(t.__typed)}`);
-      return C.from(t.data);
-    }
-    if (v && typeof v === 'object' && '__bigint' in v) return BigInt((v as { __bigint: string }).__bigint);
-    return v;
-  }) as Plan;
 }
 
 function readJson(file: string): unknown {

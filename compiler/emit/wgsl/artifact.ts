@@ -10,8 +10,8 @@ import { planWgsl } from '../../../runtime/webgpu/exec.ts';
 import { GPU_ARTIFACT_FORMAT, type GpuManifest } from '../../../runtime/webgpu/artifact.ts';
 import { PORTABLE_STORAGE_BUFFERS } from './abi.ts';
 
-export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: string; entry: string }): GpuManifest {
-  const plan = makePlan(fuse(low.func, { maxInputs: PORTABLE_STORAGE_BUFFERS - 1 }), { inPlaceKernels: false });
+export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: string; entry: string; donate?: number[] }): GpuManifest {
+  const plan = makePlan(fuse(low.func, { maxInputs: PORTABLE_STORAGE_BUFFERS - 1 }), { inPlaceKernels: false, donate: meta.donate });
   const wgsl = planWgsl(plan);
   mkdirSync(join(dir, 'kernels'), { recursive: true });
   mkdirSync(join(dir, 'updates'), { recursive: true });
