@@ -20,7 +20,7 @@ export interface GpuManifest {
   outputs: TensorSpec[];
   /** the binding budget the kernels were split for */
   maxStorageBuffers: number;
-  kernels: { hash: string; file: string }[];
+  kernels: { hash: string; file: string; mode: 'element' | 'workgroup' }[];
   updates: { step: number; file: string }[];
 }
 
@@ -47,6 +47,6 @@ export function loadGpuArtifact(dir: string, gpu: GpuDevice): { manifest: GpuMan
     return readFileSync(p, 'utf8');
   };
   const plan = decodePlan(read('plan.json'));
-  const wgsl: PlanWgsl = { kernels: manifest.kernels.map((k) => read(k.file)), updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])) };
+  const wgsl: PlanWgsl = { kernels: manifest.kernels.map((k) => read(k.file)), modes: manifest.kernels.map((k) => k.mode), updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])) };
   return { manifest, program: new GpuProgram(plan, gpu, wgsl) };
 }

@@ -38,6 +38,8 @@ type Op = { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void } | { kind:
 /** The WGSL of a plan: one module per kernel, and one per update step (by step index). */
 export interface PlanWgsl {
   kernels: string[];
+  /** per kernel: one invocation per output ('element', the default) or one workgroup per output */
+  modes?: ('element' | 'workgroup')[];
   updates: Record<number, string>;
 }
 
@@ -59,11 +61,12 @@ export class GpuProgram {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.bufs = plan.buffers.map((b) => dev.createBuffer({ size: Math.max(16, Math.ceil((storageSize(b.dtype, b.shape) * 4) / 16) * 16), usage }));
     const bind = (pipe: GPUComputePipeline, bufs: number[]) => dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })) });
-    const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, n: number) => {
+    const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, n: number, perGroup = false) => {
       pass.setPipeline(pipe);
       pass.setBindGroup(0, group);
-      const x = Math.min(Math.ceil(n / WORKGROUP), GRID_X / WORKGROUP);
-      pass.dispatchWorkgroups(Math.max(1, x), Math.max(1, Math.ceil(n / GRID_X)));
+      const rowX = GRID_X / WORKGROUP; // workgroups per grid row
+      const groups = perGroup ? n : Math.ceil(n / WORKGROUP);
+      pass.dispatchWorkgroups(Math.max(1, Math.min(groups, rowX)), Math.max(1, Math.ceil(groups / rowX)));
     };
     plan.steps.forEach((st, si) => {
       if (st.op === 'run') {
@@ -72,7 +75,8 @@ export class GpuProgram {
         const pipe = gpu.pipeline(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
         const group = bind(pipe, [st.out, ...st.ins]);
         const n = storageSize(plan.buffers[st.out]!.dtype, plan.buffers[st.out]!.shape);
-        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
+        const perGroup = wgsl.modes?.[st.kernel] === 'workgroup';
+        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n, perGroup) });
       } else if (st.op === 'update') {
         if (!st.inPlace) {
           if (typeof st.operand !== 'number') throw new InternalError('webgpu: update of a literal operand');

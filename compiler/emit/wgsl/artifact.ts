@@ -18,7 +18,7 @@ export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: stri
   const kernels = plan.kernels.map((k, i) => {
     const file = `kernels/${k.hash}.wgsl`;
     writeFileSync(join(dir, file), wgsl.kernels[i]!);
-    return { hash: k.hash, file };
+    return { hash: k.hash, file, mode: wgsl.modes![i]! };
   });
   const updates = Object.entries(wgsl.updates).map(([step, code]) => {
     const file = `updates/${step}.wgsl`;

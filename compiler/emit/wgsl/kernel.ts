@@ -13,8 +13,22 @@ import { GRID_X, WORKGROUP } from './abi.ts';
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
 const wty = (d: KDType) => d;
 
-/** WGSL for a kernel. */
+export type WgslMode = 'element' | 'workgroup';
+
+/** How a kernel is dispatched: one invocation per output ('element'), or one workgroup of
+ *  WORKGROUP invocations per output that split the reduction / contraction and combine their
+ *  partial results by a tree in workgroup memory ('workgroup': long reductions, matvecs). */
+export function wgslMode(k: Kernel): WgslMode {
+  if (k.kind === 'dot') return k.K >= 128 ? 'workgroup' : 'element';
+  if (k.kind === 'signlinear') return k.I >= 256 ? 'workgroup' : 'element';
+  if (k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256) return 'workgroup';
+  return 'element';
+}
+
+/** WGSL for a kernel (dispatched as wgslMode(k) says). */
 export function emitWgsl(k: Kernel): string {
+  const mode = wgslMode(k);
+  const group = mode === 'workgroup';
   const w = new Wgsl();
   w.line(`// kernel: ${k.kind} [${k.shape.join(', ')}] -> ${k.outDtype}`);
   w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
@@ -25,8 +39,16 @@ export function emitWgsl(k: Kernel): string {
   const emitted = new Set<KNode>();
   const nameFn = (n: KNode) => (n.op === 'idx' ? `i${n.axis}` : n.op === 'acc' ? 'acc' : `t${n.id}`);
 
-  w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(global_invocation_id) gid: vec3u)`, () => {
-    w.line(`let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
+  const accTy = k.kind === 'loop' && k.red ? (k.red.op === 'argmax' ? 'i32' : storage(k.red.body.dtype)) : 'f32';
+  if (group) w.line(`var<workgroup> part: array<${accTy}, ${WORKGROUP}>;`);
+  // one output per invocation, or per workgroup (its invocations stride through the reduction)
+  const header = group
+    ? `@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`
+    : `@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(global_invocation_id) gid: vec3u)`;
+  const from = group ? 'i32(lid)' : '0';
+  const step = group ? WORKGROUP : 1;
+  w.block(header, () => {
+    w.line(group ? `let flat = i32(wid.x + wid.y * ${GRID_X / WORKGROUP}u);` : `let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
     w.line(`if (flat >= ${total}) { return; }`);
     // output axes
     w.line('var rest = flat;');
@@ -55,7 +77,7 @@ export function emitWgsl(k: Kernel): string {
         w.line('var acc = 0i;');
         w.line('var seen = false;');
       } else w.line(`var acc = ${literal(identity(red.op, d), d === 'bool' ? 'u32' : d)};`);
-      w.block(`for (var rr = 0; rr < ${n}; rr++)`, () => {
+      w.block(`for (var rr = ${from}; rr < ${n}; rr += ${step})`, () => {
         w.line('var rrest = rr;');
         for (let j = R - 1; j >= 0; j--) {
           w.line(`let i${r + j} = rrest % ${red.shape[j]};`);
@@ -79,13 +101,13 @@ export function emitWgsl(k: Kernel): string {
       w.line('var acc = 0.0f;');
       w.line(`let arow = ((flat / ${k.N}) * ${k.K});`);
       w.line(`let brow = ((flat / ${k.M * k.N}) * ${k.N} + flat % ${k.N}) * ${k.K};`);
-      w.block(`for (var kk = 0; kk < ${k.K}; kk++)`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
+      w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
     } else if (k.kind === 'signlinear') {
       const W = Math.ceil(k.I / 32);
       w.line('var acc = 0.0f;');
       w.line(`let xrow = (flat / ${k.O}) * ${k.I};`);
       w.line(`let srow = (flat % ${k.O}) * ${W};`);
-      w.block(`for (var wi = 0; wi < ${W}; wi++)`, () => {
+      w.block(`for (var wi = ${from}; wi < ${W}; wi += ${step})`, () => {
         w.line(`let word = in${k.s}[srow + wi];`);
         w.line(`let n = min(32, ${k.I} - wi * 32);`);
         w.block('for (var j = 0; j < n; j++)', () => {
@@ -95,9 +117,25 @@ export function emitWgsl(k: Kernel): string {
         });
       });
     }
-    emitIn([k.out], () => true);
-    const v = nameFn(k.out);
-    w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
+    const store = () => {
+      emitIn([k.out], () => true);
+      const v = nameFn(k.out);
+      w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
+    };
+    if (!group) return store();
+    // tree-combine the invocations' partial results; invocation 0 applies the epilogue
+    const op = k.kind === 'loop' && k.red ? (k.red.op as 'sum' | 'max' | 'min') : 'sum';
+    const d: KDType = k.kind === 'loop' && k.red ? k.red.body.dtype : 'f32';
+    w.line('part[lid] = acc;');
+    w.line('workgroupBarrier();');
+    w.block(`for (var s = ${WORKGROUP / 2}u; s > 0u; s = s >> 1u)`, () => {
+      w.line(`if (lid < s) { part[lid] = ${combine(op, d === 'bool' ? 'u32' : d, 'part[lid]', 'part[lid + s]')}; }`);
+      w.line('workgroupBarrier();');
+    });
+    w.block('if (lid == 0u)', () => {
+      w.line('acc = part[0];');
+      store();
+    });
   });
   return w.text();
 }
