@@ -163,7 +163,7 @@ const kdOpts: QuantizeOptions = {
   init: 'svd', ste: 'tanh', reference: false, seed: 1, checkpointEvery: 0, resume: false, evalSeq: 256, fp16: false, sampleSteps: 0, backend: 'wasm',
 };
 const student = new Quantizer(teacher, kdOpts, () => {});
-const packed = student.pack(student.initial());
+const packed = await student.pack(await student.initial());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
 const dT = decodeMs(teacher, 'wasm', 256);
 const dS = decodeMs({ config: teacher.config, value: packed, layer: 'onebit' }, 'wasm', 256);
@@ -179,8 +179,8 @@ const batch = blocks.slice(0, 8).map((b) => fromNested(b, 'i32'));
 const kdMs: number[] = [];
 for (const [tn, pool] of threads) {
   const q = new Quantizer(teacher, { ...kdOpts, pool }, () => {});
-  const st = q.start();
-  const ms = time(() => q.step(st, batch), quick ? 2 : 5, 1);
+  const st = await q.start();
+  const ms = await timeAsync(() => q.step(st, batch), quick ? 2 : 5, 1);
   kdMs.push(ms);
   vs(`KD training step stories260K 8x256 (${tn})`, ms, tn === '1 thread' ? 'reference: none' : 'ours, 1 thread', tn === '1 thread' ? null : kdMs[0]!, `${((8 * 256) / ms * 1000).toFixed(0)} tokens/s`);
 }

@@ -5,6 +5,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KernelPool } from './env/pool.ts';
+import type { GpuDevice } from './webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, UserError } from '../compiler/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -48,6 +49,8 @@ export interface QuantizeOptions {
   backend: Backend;
   /** wasm: worker threads for big kernels */
   pool?: KernelPool;
+  /** webgpu: the device */
+  gpu?: GpuDevice;
 }
 
 const LAYER = { tanh: 'OneBitTrain', clip: 'OneBitTrainClip', identity: 'OneBitTrainIdentity' } as const;
@@ -103,22 +106,22 @@ export class Quantizer {
     this.dims = { H: teacher.config.heads, KV: teacher.config.kvHeads };
   }
 
-  private run(entry: string, args: HostValue[], layer?: string, donateArgs?: number[]): unknown[] | unknown {
-    return this.prog.run(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool, donateArgs }).value;
+  private async run(entry: string, args: HostValue[], layer?: string, donateArgs?: number[]): Promise<unknown> {
+    return (await this.prog.runAsync(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool, gpu: this.o.gpu, donateArgs })).value;
   }
 
   /** The SVID-initialised projections (training form for the chosen estimator). */
-  initial(): HostValue {
+  async initial(): Promise<HostValue> {
     const t = this.teacher.value as HostValue;
     const base =
-      this.o.init === 'nmf' ? this.run('init_nmf', [t, fromNested(this.o.seed, 'i32')]) : this.o.init === 'svd' ? this.run('init_svd', [t]) : this.run('init_copy', [t]);
-    if (this.o.ste === 'clip') return this.run('as_ste_clip', [base as HostValue]) as HostValue;
-    if (this.o.ste === 'identity') return this.run('as_ste_identity', [base as HostValue]) as HostValue;
+      this.o.init === 'nmf' ? await this.run('init_nmf', [t, fromNested(this.o.seed, 'i32')]) : this.o.init === 'svd' ? await this.run('init_svd', [t]) : await this.run('init_copy', [t]);
+    if (this.o.ste === 'clip') return (await this.run('as_ste_clip', [base as HostValue])) as HostValue;
+    if (this.o.ste === 'identity') return (await this.run('as_ste_identity', [base as HostValue])) as HostValue;
     return base as HostValue;
   }
 
-  pack(ps: HostValue): Record<string, unknown> {
-    return this.run('pack_student', [this.teacher.value as HostValue, ps], LAYER[this.o.ste]) as Record<string, unknown>;
+  async pack(ps: HostValue): Promise<Record<string, unknown>> {
+    return (await this.run('pack_student', [this.teacher.value as HostValue, ps], LAYER[this.o.ste])) as Record<string, unknown>;
   }
 
   private checkpointPath(): string {
@@ -130,22 +133,22 @@ export class Quantizer {
   }
 
   /** The initial training state (SVID-initialised projections, fresh AdamW moments). */
-  start(): TrainState {
+  async start(): Promise<TrainState> {
     const o = this.o;
-    const ps = this.initial();
-    const opt = this.run('init_opt', [ps], LAYER[o.ste]) as HostValue;
+    const ps = await this.initial();
+    const opt = (await this.run('init_opt', [ps], LAYER[o.ste])) as HostValue;
     return { step: 0, ps, opt, losses: [], options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps } };
   }
 
   /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
-  step(st: TrainState, batch: Tensor[]): { loss: number; gnorm: number; lr: number } {
+  async step(st: TrainState, batch: Tensor[]): Promise<{ loss: number; gnorm: number; lr: number }> {
     const o = this.o;
-    const r = this.run(
+    const r = (await this.run(
       'train_step',
       [this.teacher.value as HostValue, st.ps, st.opt, batch, f32(st.step), f32(o.lr), f32(o.warmup), f32(o.steps), f32(o.alpha), f32(o.clip), f32(o.wd), fromNested(o.reference ? 1 : 0, 'bool')],
       LAYER[o.ste],
       [1, 2], // the projections and the AdamW state are donated: updated in place, resident across steps
-    ) as [HostValue, HostValue, Tensor, Tensor, Tensor];
+    )) as [HostValue, HostValue, Tensor, Tensor, Tensor];
     const [ps, opt, loss, gnorm, lr] = r;
     st.ps = ps;
     st.opt = opt;
@@ -153,7 +156,7 @@ export class Quantizer {
   }
 
   /** Runs the distillation; returns the final state. */
-  train(): TrainState {
+  async train(): Promise<TrainState> {
     const o = this.o;
     const blocks = trainingBlocks(readFileSync(o.data, 'utf8'), this.teacher, o.seq, o.seed);
     let st: TrainState;
@@ -162,12 +165,12 @@ export class Quantizer {
       for (const k of ['seed', 'batch', 'seq', 'init', 'ste', 'steps'] as const)
         if (st.options[k] !== undefined && st.options[k] !== o[k]) throw new UserError(`--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(o[k])}`);
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
-    } else st = this.start();
+    } else st = await this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
     while (st.step < o.steps) {
       const batch = Array.from({ length: o.batch }, (_, j) => fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'));
-      const { loss, gnorm, lr } = this.step(st, batch);
+      const { loss, gnorm, lr } = await this.step(st, batch);
       st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
       bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
       if (o.checkpointEvery > 0 && (st.step % o.checkpointEvery === 0 || st.step === o.steps)) this.saveCheckpoint(st);
@@ -192,8 +195,8 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
   const q = new Quantizer(teacher, o, log);
   const c = teacher.config;
   log(`teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init}); ${o.backend === 'wasm' ? 'Wasm backend' : 'reference interpreter'}\n`);
-  const st = q.train();
-  const packed = q.pack(st.ps);
+  const st = await q.train();
+  const packed = await q.pack(st.ps);
   const packedBytes = writePacked(o.out, c, teacher.tokenizer.data, packed, teacher.checkpoint!.sharedHead, o.fp16);
   // the loss curve
   const svg = lineChartSvg(`OneBit distillation of ${o.weights.replace(/^.*\//, '')}`, [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }], 'step', 'loss');
@@ -212,20 +215,20 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
     const evalStream = win ? stream.slice(0, win * o.evalSeq + 1) : stream;
     const evalOne = async (name: string, r: LlamaRunner) => {
       const windows = Math.floor((evalStream.length - o.evalSeq - 1) / o.evalSeq) + 1;
-      const res = await perplexity(evalStream, o.evalSeq, c.vocab, (ids) => r.logits(ids), new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }));
+      const res = await perplexity(evalStream, o.evalSeq, c.vocab, (ids) => r.logitsAsync(ids), new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }));
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
-    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool);
-    const svidR = LlamaRunner.fromFile({ config: c, value: q.pack(q.initial()), layer: 'onebit' }, undefined, o.backend, o.pool);
-    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend, o.pool);
+    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
+    const svidR = LlamaRunner.fromFile({ config: c, value: await q.pack(await q.initial()), layer: 'onebit' }, undefined, o.backend, o.pool, o.gpu);
+    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend, o.pool, o.gpu);
     report.ppl = { teacher: await evalOne('teacher', teacherR), svid: await evalOne('svid', svidR), trained: await evalOne('student', trainedR) };
     if (o.sampleSteps > 0) {
       for (const [name, r] of [['teacher', teacherR], ['student', trainedR]] as const) {
-        const dec = r.decoder(o.sampleSteps);
+        const dec = r.decoderAsync(o.sampleSteps);
         const ids = [teacher.tokenizer.data.bos];
         for (let pos = 0; pos < o.sampleSteps; pos++) {
-          const l = dec.step(ids[ids.length - 1]!, pos);
+          const l = await dec.step(ids[ids.length - 1]!, pos);
           let best = 0;
           for (let j = 1; j < c.vocab; j++) if (l[j]! > l[best]!) best = j;
           if (best === teacher.tokenizer.data.bos || best === teacher.tokenizer.data.eos) break;

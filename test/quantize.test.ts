@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../compiler/cli/main.ts';
+import { GpuDevice } from '../runtime/webgpu/device.ts';
+import { nodeGpu } from '../runtime/env/node_gpu.ts';
 
 const root = join(import.meta.dirname, '..');
 const obtc = join(root, 'bin/obtc.js');
@@ -66,7 +68,7 @@ it('the packed student runs through obtc ppl and obtc generate', async () => {
   expect(ids.every((x) => Number.isInteger(x) && x >= 0 && x < 512)).toBe(true);
 }, 120_000);
 
-it('the KD recipe on the Wasm backend follows the reference interpreter\'s loss curve', () => {
+it('the KD recipe on the Wasm backend (and WebGPU) follows the reference interpreter\'s loss curve', () => {
   const curve = (backend: string) => {
     const out = join(dir, `curve-${backend}.obt1`);
     const r = spawnSync(process.execPath, [obtc, 'quantize', '--steps', '4', '--batch', '2', '--seq', '32', '--checkpoint-every', '0', '--no-eval', '--seed', '3', '--init', 'nmf', '--out', out, '--backend', backend], { encoding: 'utf8' });
@@ -78,4 +80,17 @@ it('the KD recipe on the Wasm backend follows the reference interpreter\'s loss 
   expect(wasm.length).toBe(4);
   // f32 on both; only the order of additions differs
   wasm.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
-}, 180_000);
+  // and on WebGPU where there is an adapter (SwiftShader in CI)
+  if (gpuOk) {
+    const webgpu = curve('webgpu');
+    webgpu.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
+  }
+}, 240_000);
+
+const gpuOk = await GpuDevice.open(await nodeGpu()).then(
+  () => true,
+  (e: Error) => {
+    if (process.env.CI) throw e;
+    return false;
+  },
+);

@@ -161,9 +161,10 @@ export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
     fp16: flags.has('fp16'),
     sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
-    backend: backendOf(flags, ['wasm', 'interp']),
+    backend: backendOf(flags),
     pool: poolOf(flags),
   };
+  if (o.backend === 'webgpu') o.gpu = await GpuDevice.open(await nodeGpu());
   const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
   if (r.ppl) {
     const { teacher, svid, trained } = r.ppl;

@@ -32,7 +32,7 @@ commands:
   quantize [--weights FILE] [--steps 300] [--batch 4] [--seq 128] [--lr 1e-3] [--warmup N]
            [--alpha 1] [--init nmf|svd|copy] [--ste tanh|clip|identity] [--seed S]
            [--out student.obt1] [--checkpoint-every 25] [--resume] [--reference-scaling]
-           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16] [--backend wasm|interp]
+           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp]
                                         OneBit: SVID init, knowledge distillation, pack,
                                         then teacher / SVID-only / trained perplexity
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
@@ -58,8 +58,8 @@ commands:
 
 options:
   --backend wasm|webgpu|interp   where run/generate/ppl/quantize run: compiled Wasm-SIMD
-               kernels (default), WebGPU (Dawn; SwiftShader without a GPU; not yet for
-               quantize) or the reference interpreter (the default with --f64)
+               kernels (default), WebGPU (Dawn; SwiftShader without a GPU) or the
+               reference interpreter (the default with --f64)
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
