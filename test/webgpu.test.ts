@@ -70,3 +70,22 @@ describe(`webgpu kernels${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
     expect(k && k.kind === 'kernel' && emitWgsl(k.kernel)).toMatch(/workgroupBarrier\(\)/);
   });
 });
+
+describe(`webgpu buffer pool${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
+  it.skipIf(!gpu)('buffers come from size classes and are reused after a program is disposed', async () => {
+    const a = gpu!.acquire(1000);
+    expect(a.size).toBe(1024);
+    gpu!.release([a]);
+    expect(gpu!.acquire(700)).toBe(a); // same class (1024): the released buffer
+    const { compileWebGpu } = await import('../runtime/webgpu/exec.ts');
+    const args = [rand([5, 600], 3)];
+    const low = prog.lower('rows', prog.argTypes(prog.entry('rows'), args).types);
+    const ref = prog.run('rows', args).tensors[0]!;
+    for (let i = 0; i < 3; i++) {
+      const p = compileWebGpu(low.func, gpu!);
+      const got = (await p.run(args))[0]!;
+      expect(closeNormwise(got, ref, 2e-5)).toBeUndefined();
+      p.dispose();
+    }
+  });
+});

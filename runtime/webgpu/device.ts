@@ -45,6 +45,25 @@ export class GpuDevice {
     return new GpuDevice(device, `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(), want.maxStorageBuffersPerShaderStage);
   }
 
+  private readonly free = new Map<number, GPUBuffer[]>();
+
+  /** A storage buffer of at least `bytes`, from the pool of its size class (powers of two from
+   *  256 B), usable as STORAGE | COPY_SRC | COPY_DST. */
+  acquire(bytes: number): GPUBuffer {
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    const b = this.free.get(size)?.pop();
+    return b ?? this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Returns buffers to their size classes' pools. */
+  release(bufs: GPUBuffer[]): void {
+    for (const b of bufs) {
+      let l = this.free.get(b.size);
+      if (!l) this.free.set(b.size, (l = []));
+      l.push(b);
+    }
+  }
+
   /** The compute pipeline of a WGSL text (compiled once per device) whose bindings are
    *  0 = read_write storage and 1..n-1 = read-only storage (an explicit layout: 'auto' would drop
    *  a binding the shader happens not to read). */

@@ -58,8 +58,8 @@ export class GpuProgram {
     opts: { donate?: number[] } = {},
   ) {
     const dev = gpu.device;
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.bufs = plan.buffers.map((b) => dev.createBuffer({ size: Math.max(16, Math.ceil((storageSize(b.dtype, b.shape) * 4) / 16) * 16), usage }));
+    // from the device's pools by size class; dispose() returns them
+    this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
     const bind = (pipe: GPUComputePipeline, bufs: number[]) => dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })) });
     const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, n: number, perGroup = false) => {
       pass.setPipeline(pipe);
@@ -97,9 +97,14 @@ export class GpuProgram {
     for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
+  /** Returns this program's buffers to the device's pools (the program is unusable after). */
+  dispose(): void {
+    this.gpu.release(this.bufs.splice(0));
+  }
+
   private async read(b: number): Promise<Tensor> {
     const pb = this.plan.buffers[b]!;
-    const size = this.bufs[b]!.size;
+    const size = Math.max(4, Math.ceil((storageSize(pb.dtype, pb.shape) * 4) / 4) * 4);
     const staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = this.gpu.device.createCommandEncoder();
     enc.copyBufferToBuffer(this.bufs[b]!, 0, staging, 0, size);
@@ -134,7 +139,7 @@ export class GpuProgram {
         op.run(pass);
       } else if (op.kind === 'copy') {
         endPass();
-        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, this.bufs[op.to]!.size);
+        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
       } else {
         endPass();
         q.submit([enc.finish()]);
