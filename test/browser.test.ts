@@ -26,7 +26,7 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
     try {
       mkdirSync(shots, { recursive: true });
-      for (const [query, want] of [['', /^WebGPU/], ['?backend=wasm', /^Wasm-SIMD/]] as const) {
+      for (const [query, want] of [['', /^WebGPU/], ['?backend=wasm&threads=2', /^Wasm-SIMD \(2 threads\)/]] as const) {
         const page = await browser.newPage();
         await page.goto(`${s.url}${query}`);
         await page.waitForFunction(() => (window as unknown as { obt?: { done: boolean } }).obt?.done, null, { timeout: 90_000 });

@@ -65,7 +65,9 @@ export async function buildSite(weightsFile: string, maxSeq = 256): Promise<stri
   };
   writeFileSync(join(dir, 'model/model.json'), JSON.stringify(info));
   const esbuild = await import('esbuild');
-  await esbuild.build({ entryPoints: [join(PAGE, 'main.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', outfile: join(dir, 'app.js'), logLevel: 'silent' });
+  const bundle = (entry: string, out: string) => esbuild.build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', outfile: join(dir, out), logLevel: 'silent' });
+  await bundle(join(PAGE, 'main.ts'), 'app.js');
+  await bundle(join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'), 'worker.js');
   return dir;
 }
 

@@ -6,6 +6,7 @@
 import { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { GpuProgram, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import { WasmProgram } from '../../runtime/wasm/program.ts';
+import { WebThreadPool } from '../../runtime/env/web_threads.ts';
 import { decodePlan } from '../../runtime/plan_json.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 
@@ -80,12 +81,15 @@ async function webgpuRunner(): Promise<Runner | undefined> {
 }
 
 async function wasmRunner(info: ModelInfo): Promise<Runner> {
-  const man = await json<{ kernels: { file: string }[] }>('model/wasm/manifest.json');
+  const man = await json<{ kernels: { file: string; shared: string }[] }>('model/wasm/manifest.json');
   const plan = decodePlan(await text('model/wasm/plan.json'));
-  const modules = await Promise.all(man.kernels.map(async (k) => WebAssembly.compile(await (await fetch(`model/wasm/${k.file}`)).arrayBuffer())));
+  // threads over a shared memory when the page is cross-origin isolated (obtc serve sends COOP/COEP)
+  const threads = crossOriginIsolated ? Math.max(1, Math.min(4, Number(params.get('threads') ?? navigator.hardwareConcurrency ?? 1))) : 1;
+  const pool = threads > 1 ? await WebThreadPool.create(threads, new URL('worker.js', location.href)) : undefined;
+  const modules = await Promise.all(man.kernels.map(async (k) => WebAssembly.compile(await (await fetch(`model/wasm/${pool ? k.shared : k.file}`)).arrayBuffer())));
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
-  const prog = new WasmProgram(plan, modules, { donate });
-  return { backend: 'Wasm-SIMD (1 thread)', run: async (x) => prog.run(x) };
+  const prog = new WasmProgram(plan, modules, { donate, pool });
+  return { backend: `Wasm-SIMD (${threads} thread${threads > 1 ? 's' : ''})`, run: async (x) => prog.run(x) };
 }
 
 function scalar(v: number, dtype: 'i32' | 'f32'): Tensor {
