@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--quick]: medians of repeated runs, measured in one process, with the
+// npm run bench [-- --json] [--quick] [--backend webgpu]: medians of repeated runs, measured in one process, with the
 // ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
 // be loaded are reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
@@ -95,6 +95,12 @@ function runner(p: Program, entry: string, args: Tensor[], pool?: KernelPool): (
   const low = p.lower(entry, p.argTypes(p.entry(entry), args).types);
   const w = p.wasm(low, { pool });
   return () => w.run(args);
+}
+
+if (process.argv.includes('--backend') && process.argv[process.argv.indexOf('--backend') + 1] === 'webgpu') {
+  const { benchWebGpu } = await import('./webgpu.ts');
+  await benchWebGpu(quick, vs);
+  process.exit(0);
 }
 
 const pool2 = new NodeThreadPool(2);

@@ -64,6 +64,24 @@ export class GpuDevice {
     }
   }
 
+  /** The device's copy bandwidth in GB/s (read + write of `mb` MB buffer to buffer): the bound
+   *  benchmarks compare memory-bound kernels with. */
+  async copyGBs(mb = 256, reps = 10): Promise<number> {
+    const size = mb * 1024 * 1024;
+    const a = this.device.createBuffer({ size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.STORAGE });
+    const b = this.device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.STORAGE });
+    const enc = this.device.createCommandEncoder();
+    for (let r = 0; r < reps; r++) enc.copyBufferToBuffer(a, 0, b, 0, size);
+    await this.device.queue.onSubmittedWorkDone();
+    const t = performance.now();
+    this.device.queue.submit([enc.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t) / reps;
+    a.destroy();
+    b.destroy();
+    return (2 * size) / ms / 1e6;
+  }
+
   /** The compute pipeline of a WGSL text (compiled once per device) whose bindings are
    *  0 = read_write storage and 1..n-1 = read-only storage (an explicit layout: 'auto' would drop
    *  a binding the shader happens not to read). */

@@ -116,6 +116,37 @@ export class GpuProgram {
     return t;
   }
 
+  /**
+   * Milliseconds of GPU work per run of the plan's kernels (inputs already uploaded by a run()):
+   * `reps` copies of the kernel sequence in one command encoder, one submit, timed to
+   * onSubmittedWorkDone — so submit and read-back latency are amortised (benchmarks only; plans
+   * with host steps are not measured this way).
+   */
+  async kernelMs(reps: number): Promise<number> {
+    if (this.ops.some((op) => op.kind === 'host')) throw new InternalError('webgpu: kernelMs on a plan with host steps');
+    const q = this.gpu.device.queue;
+    const enc = this.gpu.device.createCommandEncoder();
+    for (let r = 0; r < reps; r++) {
+      let pass: GPUComputePassEncoder | undefined;
+      for (const op of this.ops) {
+        if (op.kind === 'pass') {
+          pass ??= enc.beginComputePass();
+          op.run(pass);
+        } else if (op.kind === 'copy') {
+          pass?.end();
+          pass = undefined;
+          enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
+        }
+      }
+      pass?.end();
+    }
+    await q.onSubmittedWorkDone();
+    const t = performance.now();
+    q.submit([enc.finish()]);
+    await q.onSubmittedWorkDone();
+    return (performance.now() - t) / reps;
+  }
+
   /** Runs the plan; results are read back (async). */
   async run(inputs: Tensor[]): Promise<Tensor[]> {
     const p = this.plan;
