@@ -11,8 +11,7 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../runtime/io/load.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 import { compileWebGpu } from '../runtime/webgpu/exec.ts';
 import { Quantizer, trainingBlocks, type QuantizeOptions } from '../runtime/quantize.ts';
 import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../compiler/cli/llm_commands.ts';
@@ -32,7 +31,7 @@ function fill(n: number, seed: number, words = false): Float32Array | Uint32Arra
 }
 
 export async function benchWebGpu(quick: boolean, report: Report): Promise<void> {
-  const gpu = await GpuDevice.open(await nodeGpu());
+  const gpu = await nodeGpuDevice();
   const bw = await gpu.copyGBs(quick ? 32 : 256, quick ? 3 : 10);
   report(`device copy bandwidth (${gpu.adapterName})`, NaN, 'measured bound', null, `${bw.toFixed(0)} GB/s`);
   const prog = compile(

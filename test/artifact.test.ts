@@ -10,13 +10,8 @@ import { main } from '../compiler/cli/main.ts';
 import { compile } from '../compiler/api.ts';
 import { fromNested } from '../runtime/tensor.ts';
 import { loadArtifact } from '../runtime/wasm/artifact.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'obt-art-'));
@@ -70,7 +65,7 @@ describe('wasm artifacts', () => {
     expect(Array.from(got[1]!.data).map((v, j) => Math.abs(v - ref[1]!.data[j]!) < 2e-5)).not.toContain(false);
   });
 
-  it.skipIf(!gpu)(`compile --target webgpu -o DIR, then exec DIR equals the reference${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, async () => {
+  it.skipIf(!gpu)(`compile --target webgpu -o DIR, then exec DIR equals the reference${gpuNote}`, async () => {
     const prog = compile(src, { path: file });
     const out = join(dir, 'g');
     const r = await run(['compile', file, '--entry', 'f', '--target', 'webgpu', '-o', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);

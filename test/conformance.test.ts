@@ -2,8 +2,7 @@
 //   //# run ENTRY ARG | ARG ... => EXPECTED [tol=1e-6]   (ARGs and EXPECTED are JSON)
 //   //# error [@LINE:COL] REGEX                          (the file must fail to check with it)
 import { describe, expect, it } from 'vitest';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type HostValue } from '../compiler/api.ts';
@@ -53,13 +52,6 @@ const WASM_TOL = 2e-6;
 /** WebGPU: the GPU's own exp/log/tanh (not f64-then-round) */
 const WEBGPU_TOL = 1e-5;
 
-// the WebGPU device (Dawn; SwiftShader on a machine without a GPU); CI installs the driver, so
-// there the tests must run: a missing adapter fails instead of skipping
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
-const gpuNote = gpu ? '' : ' (skipped: no WebGPU adapter)';
 
 const parseJson = (s: string) => JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`));
 

@@ -17,8 +17,7 @@ import { mulberry32 } from '../runtime/rng.ts';
 import { centralDiff } from './helpers/fd.ts';
 import { compileWasm } from '../runtime/wasm/exec.ts';
 import { compileWebGpu } from '../runtime/webgpu/exec.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 import { expectClose } from './helpers/close.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
@@ -299,13 +298,8 @@ function runF64(src: string, entry: string, args: unknown[]): unknown[] {
   return out.map((t) => Array.from(t.data));
 }
 
-// WebGPU (SwiftShader in CI; there a missing adapter fails instead of skipping)
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
 
-describe(`every primitive's gradient program on webgpu${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
+describe(`every primitive's gradient program on webgpu${gpuNote}`, () => {
   for (const name of Object.keys(CASES))
     it.skipIf(!gpu)(name, async () => {
       for (let seed = 0; seed < GPU_SEEDS; seed++) {

@@ -9,8 +9,7 @@ import { compile } from '../compiler/api.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
 import { centralDiff } from './helpers/fd.ts';
 import { expectClose } from './helpers/close.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 
 const root = join(import.meta.dirname, '..');
 const file = join(root, 'test/programs/grad_model.obt');
@@ -76,12 +75,8 @@ it('the whole-model gradient on the Wasm backend (fused and unfused) matches the
   }
 }, 120_000);
 
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
 
-it.skipIf(!gpu)(`the whole-model gradient on webgpu matches the f32 interpreter${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, async () => {
+it.skipIf(!gpu)(`the whole-model gradient on webgpu matches the f32 interpreter${gpuNote}`, async () => {
   const args = [teacher as never, ps as never, toks];
   const ref = prog.run('grad_id', args).tensors;
   const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;

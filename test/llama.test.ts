@@ -11,15 +11,8 @@ import { LlamaRunner } from '../runtime/llm.ts';
 import { parseLlama2c } from '../runtime/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from './helpers/writers.ts';
 import { main } from '../compiler/cli/main.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 
-// WebGPU on SwiftShader (CI installs it; there a missing adapter fails instead of skipping)
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
-const gpuNote = gpu ? '' : ' (skipped: no WebGPU adapter)';
 
 const root = join(import.meta.dirname, '..');
 const data = (f: string) => join(root, 'data', f);

@@ -7,8 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../compiler/cli/main.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu } from './helpers/gpu.ts';
 
 const root = join(import.meta.dirname, '..');
 const obtc = join(root, 'bin/obtc.js');
@@ -81,16 +80,9 @@ it('the KD recipe on the Wasm backend (and WebGPU) follows the reference interpr
   // f32 on both; only the order of additions differs
   wasm.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
   // and on WebGPU where there is an adapter (SwiftShader in CI)
-  if (gpuOk) {
+  if (gpu) {
     const webgpu = curve('webgpu');
     webgpu.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
   }
 }, 240_000);
 
-const gpuOk = await GpuDevice.open(await nodeGpu()).then(
-  () => true,
-  (e: Error) => {
-    if (process.env.CI) throw e;
-    return false;
-  },
-);

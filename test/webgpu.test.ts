@@ -6,16 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/api.ts';
 import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
-import { GpuDevice } from '../runtime/webgpu/device.ts';
-import { nodeGpu } from '../runtime/env/node_gpu.ts';
+import { gpu, gpuNote } from './helpers/gpu.ts';
 import { emitWgsl, wgslMode } from '../compiler/emit/wgsl/kernel.ts';
 import { fuse } from '../compiler/fuse/fuse.ts';
 import { closeNormwise } from './helpers/close.ts';
 
-const gpu = await GpuDevice.open(await nodeGpu()).catch((e: Error) => {
-  if (process.env.CI) throw e;
-  return undefined;
-});
 
 function rand(shape: number[], seed: number): Tensor {
   const t = alloc('f32', shape);
@@ -35,7 +30,7 @@ fn amax[A, B](x: f32[A, B]) -> i32[A] = argmax(x, axis: -1)
 `;
 const prog = compile(src, { path: 'webgpu.obt' });
 
-describe(`webgpu kernels${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
+describe(`webgpu kernels${gpuNote}`, () => {
   const cases: [string, number[][]][] = [
     ['mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]]],
     ['mm', [[1, 1, 1030], [1, 9, 1030], [1, 1, 9]]],
@@ -71,7 +66,7 @@ describe(`webgpu kernels${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
   });
 });
 
-describe(`webgpu buffer pool${gpu ? '' : ' (skipped: no WebGPU adapter)'}`, () => {
+describe(`webgpu buffer pool${gpuNote}`, () => {
   it.skipIf(!gpu)('buffers come from size classes and are reused after a program is disposed', async () => {
     const a = gpu!.acquire(1000);
     expect(a.size).toBe(1024);

@@ -14,8 +14,7 @@ import { quantize, type QuantizeOptions } from '../../runtime/quantize.ts';
 import type { Backend } from '../api.ts';
 import type { KernelPool } from '../../runtime/env/pool.ts';
 import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
-import { GpuDevice } from '../../runtime/webgpu/device.ts';
-import { nodeGpu } from '../../runtime/env/node_gpu.ts';
+import { nodeGpuDevice } from '../../runtime/env/node_gpu.ts';
 
 export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 
@@ -59,7 +58,7 @@ export function closePools(): void {
 async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
   const backend = backendOf(flags);
-  const gpu = backend === 'webgpu' ? await GpuDevice.open(await nodeGpu()) : undefined;
+  const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
   return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
 }
 
@@ -164,7 +163,7 @@ export async function quantizeCmd(flags: Flags, io: CliIO): Promise<number> {
     backend: backendOf(flags),
     pool: poolOf(flags),
   };
-  if (o.backend === 'webgpu') o.gpu = await GpuDevice.open(await nodeGpu());
+  if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
   const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
   if (r.ppl) {
     const { teacher, svid, trained } = r.ppl;

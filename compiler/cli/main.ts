@@ -9,12 +9,11 @@ import { printModule } from '../syntax/print.ts';
 import { fromNested, toNested } from '../../runtime/tensor.ts';
 import { loadArtifact } from '../../runtime/wasm/artifact.ts';
 import { writeArtifact } from '../emit/wasm/artifact.ts';
-import { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../../runtime/webgpu/artifact.ts';
 import { writeGpuArtifact } from '../emit/wgsl/artifact.ts';
 import { buildSite, startServer } from './serve.ts';
 import { DEFAULT_WEIGHTS } from './llm_commands.ts';
-import { nodeGpu } from '../../runtime/env/node_gpu.ts';
+import { nodeGpuDevice } from '../../runtime/env/node_gpu.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { LoadError } from '../../runtime/io/model.ts';
 import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
@@ -175,7 +174,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
         const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');
         if (backend !== 'interp' && backend !== 'wasm' && backend !== 'webgpu') throw new Usage(`--backend ${String(backend)}: expected wasm, webgpu or interp`);
-        const gpu = backend === 'webgpu' ? await GpuDevice.open(await nodeGpu()) : undefined;
+        const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
         const r = await prog.runAsync(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags), gpu });
         io.out(JSON.stringify(jsonOf(r.value)) + '\n');
         return 0;
@@ -237,7 +236,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         const dir = pos.shift();
         if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
         const onGpu = artifactFormat(dir) === GPU_ARTIFACT_FORMAT;
-        const { manifest, program } = onGpu ? loadGpuArtifact(dir, await GpuDevice.open(await nodeGpu())) : loadArtifact(dir, { pool: poolOf(flags) });
+        const { manifest, program } = onGpu ? loadGpuArtifact(dir, await nodeGpuDevice()) : loadArtifact(dir, { pool: poolOf(flags) });
         if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
         const ins = manifest.inputs.map((spec, i) => {
           const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);

@@ -348,3 +348,12 @@ export function children(n: KNode): KNode[] {
 export function kernelRoots(k: Kernel): KNode[] {
   return k.kind === 'loop' && k.red ? [k.red.body, k.out] : [k.out];
 }
+
+/** Whether a node reads the kernel's reduction / template result (acc). */
+export function usesAcc(n: KNode, memo = new Map<KNode, boolean>()): boolean {
+  const hit = memo.get(n);
+  if (hit !== undefined) return hit;
+  const r = n.op === 'acc' || children(n).some((c) => usesAcc(c, memo));
+  memo.set(n, r);
+  return r;
+}

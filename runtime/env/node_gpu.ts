@@ -4,6 +4,7 @@
 // garbage-collected, Dawn crashes the process).
 import { existsSync } from 'node:fs';
 import { UserError } from '../../compiler/diag.ts';
+import { GpuDevice } from '../webgpu/device.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 let kept: GPU | undefined;
@@ -21,4 +22,9 @@ export async function nodeGpu(): Promise<GPU> {
   for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   kept = mod.create([]);
   return kept;
+}
+
+/** The WebGPU device on Node (adapter and limits negotiated once per call). */
+export async function nodeGpuDevice(): Promise<GpuDevice> {
+  return GpuDevice.open(await nodeGpu());
 }

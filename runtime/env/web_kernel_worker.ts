@@ -3,7 +3,9 @@
 // run commands arrive through the control block, awaited with Atomics.waitAsync so the event loop
 // stays free for program messages. Same control-slot layout as the Node worker.
 const state: { ctl?: Int32Array; base: number; programs: ((...a: number[]) => void)[][] } = { base: 0, programs: [] };
-const math = { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a: number, b: number) => a % b };
+import { mathImports } from '../../compiler/emit/wasm/abi.ts';
+
+const math = mathImports();
 
 type Msg = { kind: 'init'; control: SharedArrayBuffer; slot: number; slotInts: number } | { kind: 'load'; id: number; memory: WebAssembly.Memory; modules: WebAssembly.Module[]; ack: number };
 

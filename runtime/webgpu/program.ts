@@ -97,6 +97,22 @@ export class GpuProgram {
     for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
+  /** Records kernel and copy ops (no host steps) into an encoder: consecutive kernels share a pass. */
+  private encode(enc: GPUCommandEncoder, ops: Op[]): void {
+    let pass: GPUComputePassEncoder | undefined;
+    for (const op of ops) {
+      if (op.kind === 'pass') {
+        pass ??= enc.beginComputePass();
+        op.run(pass);
+      } else if (op.kind === 'copy') {
+        pass?.end();
+        pass = undefined;
+        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
+      }
+    }
+    pass?.end();
+  }
+
   /** Returns this program's buffers to the device's pools (the program is unusable after). */
   dispose(): void {
     this.gpu.release(this.bufs.splice(0));
@@ -126,20 +142,7 @@ export class GpuProgram {
     if (this.ops.some((op) => op.kind === 'host')) throw new InternalError('webgpu: kernelMs on a plan with host steps');
     const q = this.gpu.device.queue;
     const enc = this.gpu.device.createCommandEncoder();
-    for (let r = 0; r < reps; r++) {
-      let pass: GPUComputePassEncoder | undefined;
-      for (const op of this.ops) {
-        if (op.kind === 'pass') {
-          pass ??= enc.beginComputePass();
-          op.run(pass);
-        } else if (op.kind === 'copy') {
-          pass?.end();
-          pass = undefined;
-          enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
-        }
-      }
-      pass?.end();
-    }
+    for (let r = 0; r < reps; r++) this.encode(enc, this.ops);
     await q.onSubmittedWorkDone();
     const t = performance.now();
     q.submit([enc.finish()]);
@@ -159,29 +162,21 @@ export class GpuProgram {
       this.last[i] = t;
     });
     let enc = this.gpu.device.createCommandEncoder();
-    let pass: GPUComputePassEncoder | undefined;
-    const endPass = () => {
-      pass?.end();
-      pass = undefined;
-    };
-    for (const op of this.ops) {
-      if (op.kind === 'pass') {
-        pass ??= enc.beginComputePass();
-        op.run(pass);
-      } else if (op.kind === 'copy') {
-        endPass();
-        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
-      } else {
-        endPass();
-        q.submit([enc.finish()]);
-        const e = p.hostEqns[op.step.eqn]!;
-        const args = await Promise.all(op.step.ins.map((a) => (typeof a === 'number' ? this.read(a) : Promise.resolve(literalTensor(a)))));
-        const outs = (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, this.ctx);
-        op.step.outs.forEach((o, i) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[i]!.data)));
-        enc = this.gpu.device.createCommandEncoder();
-      }
+    let from = 0;
+    for (let i = 0; i <= this.ops.length; i++) {
+      const op = this.ops[i];
+      if (op && op.kind !== 'host') continue;
+      this.encode(enc, this.ops.slice(from, i));
+      from = i + 1;
+      if (!op) break;
+      // a host step: finish what is recorded, compute on read-back values, continue in a new encoder
+      q.submit([enc.finish()]);
+      const e = p.hostEqns[op.step.eqn]!;
+      const args = await Promise.all(op.step.ins.map((a) => (typeof a === 'number' ? this.read(a) : Promise.resolve(literalTensor(a)))));
+      const outs = (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, this.ctx);
+      op.step.outs.forEach((o, j) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[j]!.data)));
+      enc = this.gpu.device.createCommandEncoder();
     }
-    endPass();
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
     // a donated parameter's buffer may hold something else now: resident again only if returned
     for (const i of this.donatedInput.values()) this.last[i] = undefined;

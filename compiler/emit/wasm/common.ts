@@ -2,7 +2,8 @@
 // expression environment, output stores, flat-index decomposition, horizontal sums, epilogues.
 import binaryen from 'binaryen';
 import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
-import { Locals, scalar, usesAcc, type Env, ELEM_BYTES } from './expr.ts';
+import { Locals, scalar, type Env, ELEM_BYTES } from './expr.ts';
+import { usesAcc } from '../../kir/ir.ts';
 
 export { paramsOf } from './abi.ts';
 

@@ -4,7 +4,7 @@
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
 import type { KNode } from '../../kir/ir.ts';
-import { affineOf, children } from '../../kir/ir.ts';
+import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../diag.ts';
 
 type M = binaryen.Module;
@@ -65,14 +65,6 @@ function isFlat(env: Env, n: KNode): boolean {
 }
 
 const wt = (d: KNode['dtype']) => (d === 'f32' ? binaryen.f32 : binaryen.i32);
-
-export function usesAcc(n: KNode, memo = new Map<KNode, boolean>()): boolean {
-  const hit = memo.get(n);
-  if (hit !== undefined) return hit;
-  const r = n.op === 'acc' || children(n).some((c) => usesAcc(c, memo));
-  memo.set(n, r);
-  return r;
-}
 
 function depth(env: Env, n: KNode): number {
   let d = 0;

@@ -4,7 +4,7 @@
 // never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
-import { topo, kernelRoots, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
+import { topo, kernelRoots, usesAcc, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
 import { InternalError } from '../../diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
@@ -142,36 +142,6 @@ export function emitWgsl(k: Kernel): string {
 
 function usesAxis(n: KNode, from: number): boolean {
   return (n.deps >> from) !== 0;
-}
-
-function usesAcc(n: KNode, memo = new Map<KNode, boolean>()): boolean {
-  const hit = memo.get(n);
-  if (hit !== undefined) return hit;
-  let r: boolean;
-  switch (n.op) {
-    case 'acc':
-      r = true;
-      break;
-    case 'idx':
-    case 'const':
-      r = false;
-      break;
-    case 'load':
-      r = usesAcc(n.at, memo);
-      break;
-    case 'un':
-    case 'cvt':
-      r = usesAcc(n.a, memo);
-      break;
-    case 'bin':
-      r = usesAcc(n.a, memo) || usesAcc(n.b, memo);
-      break;
-    case 'select':
-      r = usesAcc(n.c, memo) || usesAcc(n.a, memo) || usesAcc(n.b, memo);
-      break;
-  }
-  memo.set(n, r);
-  return r;
 }
 
 function identity(op: 'sum' | 'max' | 'min', d: KDType): number {
@@ -332,47 +302,20 @@ function binary(f: string, d: KDType, a: string, b: string): string {
     if (f === 'min') return `(${a} && ${b})`;
     throw new InternalError(`wgsl: ${f} on bool`);
   }
+  // WGSL's own operators where they agree with the reference: f32 % is fmod, integers wrap
+  const infix: Record<string, string> = d === 'f32' ? { add: '+', sub: '-', mul: '*', div: '/', rem: '%' } : { add: '+', sub: '-', mul: '*', and: '&', or: '|', xor: '^' };
+  if (infix[f]) return `(${a} ${infix[f]} ${b})`;
+  if (f === 'max' || f === 'min') return `${f}(${a}, ${b})`;
   if (d === 'f32') {
-    switch (f) {
-      case 'add':
-        return `(${a} + ${b})`;
-      case 'sub':
-        return `(${a} - ${b})`;
-      case 'mul':
-        return `(${a} * ${b})`;
-      case 'div':
-        return `(${a} / ${b})`;
-      case 'rem':
-        return `(${a} % ${b})`;
-      case 'max':
-      case 'min':
-        return `${f}(${a}, ${b})`;
-      case 'pow':
-        return `fpow(${a}, ${b})`;
-    }
+    if (f === 'pow') return `fpow(${a}, ${b})`;
     throw new InternalError(`wgsl: binary ${f} on f32`);
   }
   const u = d === 'u32';
   switch (f) {
-    case 'add':
-      return `(${a} + ${b})`;
-    case 'sub':
-      return `(${a} - ${b})`;
-    case 'mul':
-      return `(${a} * ${b})`;
-    case 'and':
-      return `(${a} & ${b})`;
-    case 'or':
-      return `(${a} | ${b})`;
-    case 'xor':
-      return `(${a} ^ ${b})`;
     case 'div':
       return u ? `udiv(${a}, ${b})` : `idiv(${a}, ${b})`;
     case 'rem':
       return u ? `urem(${a}, ${b})` : `irem(${a}, ${b})`;
-    case 'max':
-    case 'min':
-      return `${f}(${a}, ${b})`;
     case 'shl':
       return u ? `ushl(${a}, ${b})` : `ishl(${a}, ${b})`;
     case 'shr':
