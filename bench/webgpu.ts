@@ -47,7 +47,7 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
     const h: Tensor = { dtype: 'f32', shape: [N], data: fill(N, 4) };
     const gpuMs = async (entry: string, args: Tensor[]) => {
       const low = prog.lower(entry, prog.argTypes(prog.entry(entry), args).types);
-      const p = compileWebGpu(low.func, gpu);
+      const p = await compileWebGpu(low.func, gpu);
       await p.run(args);
       const ms = await p.kernelMs(reps);
       p.dispose();

@@ -142,7 +142,7 @@ export class Program {
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 
-  private readonly gpuCompiled = new WeakMap<Lowered, Map<GpuDevice, Map<string, GpuProgram>>>();
+  private readonly gpuCompiled = new WeakMap<Lowered, Map<GpuDevice, Map<string, Promise<GpuProgram>>>>();
 
   /** run() for every backend, the asynchronous WebGPU one included. */
   async runAsync(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
@@ -158,7 +158,7 @@ export class Program {
     const key = opts.noFusion ? 'unfused' : 'fused';
     let g = byMode.get(key);
     if (!g) byMode.set(key, (g = compileWebGpu(low.func, opts.gpu, { noFusion: opts.noFusion })));
-    const outs = await g.run(tensors);
+    const outs = await (await g).run(tensors);
     return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 }

@@ -52,14 +52,14 @@ export class LlamaRunner {
     return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs) : interpret(low.func, inputs);
   }
 
-  private readonly gpuPrograms = new Map<Lowered, GpuProgram>();
+  private readonly gpuPrograms = new Map<Lowered, Promise<GpuProgram>>();
 
   private async execAsync(low: Lowered, inputs: Tensor[], donate?: number[]): Promise<Tensor[]> {
     if (this.backend !== 'webgpu') return this.exec(low, inputs, donate);
     if (!this.gpu) throw new UserError('--backend webgpu needs a device');
     let g = this.gpuPrograms.get(low);
     if (!g) this.gpuPrograms.set(low, (g = compileWebGpu(low.func, this.gpu, { donate })));
-    return g.run(inputs);
+    return (await g).run(inputs);
   }
 
   /** logits() on any backend, the asynchronous WebGPU one included. */

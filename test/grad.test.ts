@@ -305,7 +305,7 @@ describe(`every primitive's gradient program on webgpu${gpuNote}`, () => {
       for (let seed = 0; seed < GPU_SEEDS; seed++) {
         const { g, inputs32 } = gradProgram(name, seed);
         const ref = interpret(g, inputs32);
-        const got = await compileWebGpu(g, gpu!).run(inputs32);
+        const got = await (await compileWebGpu(g, gpu!)).run(inputs32);
         ref.forEach((t, j) => expectClose(got[j]!, t, WEBGPU_GRAD_TOL, `${name} (seed ${seed}) webgpu output ${j}`));
       }
     });

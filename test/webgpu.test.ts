@@ -40,6 +40,14 @@ describe(`webgpu kernels${gpuNote}`, () => {
     ['rows', [[5, 600]]],
     ['total', [[40, 37]]],
     ['amax', [[3, 700]]],
+    // tiled: odd M/N/K (partial tiles, zero-padded K steps), batches, bool epilogue, signlinear
+    ['mm', [[3, 33, 45], [3, 17, 45], [3, 33, 17]]],
+    ['mm', [[2, 70, 300], [2, 40, 300], [2, 70, 40]]],
+    ['mm', [[1, 16, 1], [1, 16, 1], [1, 16, 16]]],
+    ['pos', [[47, 9], [33, 9]]],
+    ['sl', [[37, 70], [19, 70], [70], [19]]],
+    ['sl', [[300, 64], [172, 64], [64], [172]]],
+    ['sl', [[520, 300], [260, 300], [300], [260]]],
   ];
   for (const [entry, shapes] of cases)
     it.skipIf(!gpu)(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, async () => {
@@ -51,7 +59,7 @@ describe(`webgpu kernels${gpuNote}`, () => {
       if (m) expect.fail(m);
     });
 
-  it('long reductions and contractions get one workgroup per output', () => {
+  it('long reductions get one workgroup per output, contractions over many rows workgroup tiles', () => {
     const modes = (entry: string, shapes: number[][]) => {
       const low = prog.lower(entry, prog.argTypes(prog.entry(entry), shapes.map((s, i) => rand(s, i))).types);
       return fuse(low.func).steps.flatMap((s) => (s.kind === 'kernel' ? [wgslMode(s.kernel)] : []));
@@ -60,6 +68,10 @@ describe(`webgpu kernels${gpuNote}`, () => {
     expect(modes('sl', [[1, 1000], [9, 1000], [1000], [9]])).toContain('workgroup');
     expect(modes('rows', [[5, 600]])).toContain('workgroup');
     expect(modes('mm', [[1, 2, 8], [1, 3, 8], [1, 2, 3]])).toEqual(['element']);
+    expect(modes('mm', [[3, 33, 45], [3, 17, 45], [3, 33, 17]])).toEqual(['tile']);
+    expect(modes('sl', [[37, 70], [19, 70], [70], [19]])).toContain('tile');
+    // a long K with few output tiles: one workgroup per output spreads it further
+    expect(modes('mm', [[1, 40, 5000], [1, 40, 5000], [1, 40, 40]])).toEqual(['workgroup']);
     const low = prog.lower('total', prog.argTypes(prog.entry('total'), [rand([40, 37], 1)]).types);
     const k = fuse(low.func).steps.find((s) => s.kind === 'kernel');
     expect(k && k.kind === 'kernel' && emitWgsl(k.kernel)).toMatch(/workgroupBarrier\(\)/);
@@ -77,10 +89,31 @@ describe(`webgpu buffer pool${gpuNote}`, () => {
     const low = prog.lower('rows', prog.argTypes(prog.entry('rows'), args).types);
     const ref = prog.run('rows', args).tensors[0]!;
     for (let i = 0; i < 3; i++) {
-      const p = compileWebGpu(low.func, gpu!);
+      const p = await compileWebGpu(low.func, gpu!);
       const got = (await p.run(args))[0]!;
       expect(closeNormwise(got, ref, 2e-5)).toBeUndefined();
       p.dispose();
     }
+  });
+});
+
+describe(`webgpu pipelines${gpuNote}`, () => {
+  const code = (tag: string) => `// ${tag}\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u) { if (gid.x < arrayLength(&out)) { out[gid.x] = f32(gid.x); } }\n`;
+  it.skipIf(!gpu)('concurrent requests for one WGSL text share one compilation', async () => {
+    const c = code(`dedup ${Math.random()}`);
+    const before = gpu!.pipelinesInFlight;
+    const p1 = gpu!.pipelineAsync(c, 1);
+    const p2 = gpu!.pipelineAsync(c, 1);
+    expect(gpu!.pipelinesInFlight).toBe(before + 1);
+    const [a, b] = await Promise.all([p1, p2]);
+    expect(a).toBe(b);
+    expect(gpu!.pipeline(c, 1)).toBe(a); // cached for the synchronous path too
+    expect(await gpu!.pipelineAsync(c, 1)).toBe(a);
+  });
+  it.skipIf(!gpu)('a WGSL text the device rejects fails with its message and the source', async () => {
+    const bad = code('bad').replace('f32(gid.x)', 'f32(gid.x) + undefined_name');
+    await expect(gpu!.pipelineAsync(bad, 1)).rejects.toThrow(/could not build a compute pipeline[\s\S]*undefined_name/);
+    expect(gpu!.pipelinesInFlight).toBe(0);
+    expect(() => gpu!.throwIfFailed('after')).not.toThrow(); // reported once, not again by a later run
   });
 });

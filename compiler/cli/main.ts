@@ -236,7 +236,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         const dir = pos.shift();
         if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
         const onGpu = artifactFormat(dir) === GPU_ARTIFACT_FORMAT;
-        const { manifest, program } = onGpu ? loadGpuArtifact(dir, await nodeGpuDevice()) : loadArtifact(dir, { pool: poolOf(flags) });
+        const { manifest, program } = onGpu ? await loadGpuArtifact(dir, await nodeGpuDevice()) : loadArtifact(dir, { pool: poolOf(flags) });
         if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
         const ins = manifest.inputs.map((spec, i) => {
           const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);

@@ -71,12 +71,12 @@ async function webgpuRunner(): Promise<Runner | undefined> {
   } catch {
     return undefined;
   }
-  const man = await json<{ kernels: { file: string; mode: 'element' | 'workgroup' }[]; updates: { step: number; file: string }[]; inputs: unknown[] }>('model/webgpu/manifest.json');
+  const man = await json<{ kernels: { file: string; groups: number }[]; updates: { step: number; file: string }[]; inputs: unknown[] }>('model/webgpu/manifest.json');
   const plan = decodePlan(await text('model/webgpu/plan.json'));
-  const wgsl: PlanWgsl = { kernels: await Promise.all(man.kernels.map((k) => text(`model/webgpu/${k.file}`))), modes: man.kernels.map((k) => k.mode), updates: Object.fromEntries(await Promise.all(man.updates.map(async (u) => [u.step, await text(`model/webgpu/${u.file}`)] as const))) };
+  const wgsl: PlanWgsl = { kernels: await Promise.all(man.kernels.map((k) => text(`model/webgpu/${k.file}`))), groups: man.kernels.map((k) => k.groups), updates: Object.fromEntries(await Promise.all(man.updates.map(async (u) => [u.step, await text(`model/webgpu/${u.file}`)] as const))) };
   const info = await json<ModelInfo>('model/model.json');
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
-  const prog = new GpuProgram(plan, dev, wgsl, { donate });
+  const prog = await GpuProgram.create(plan, dev, wgsl, { donate });
   return { backend: `WebGPU (${dev.adapterName || 'adapter'})`, run: (x) => prog.run(x) };
 }
 

@@ -10,6 +10,8 @@ import { GpuProgram, type PlanWgsl } from './program.ts';
 import type { GpuDevice } from './device.ts';
 
 export const GPU_ARTIFACT_FORMAT = 'obt-webgpu-artifact';
+/** 2: kernels carry their workgroup count (tiled contractions) instead of a dispatch mode */
+export const GPU_ARTIFACT_VERSION = 2;
 
 export interface GpuManifest {
   format: typeof GPU_ARTIFACT_FORMAT;
@@ -20,7 +22,8 @@ export interface GpuManifest {
   outputs: TensorSpec[];
   /** the binding budget the kernels were split for */
   maxStorageBuffers: number;
-  kernels: { hash: string; file: string; mode: 'element' | 'workgroup' }[];
+  /** per kernel: its WGSL file and how many workgroups a run dispatches */
+  kernels: { hash: string; file: string; groups: number }[];
   updates: { step: number; file: string }[];
 }
 
@@ -35,18 +38,19 @@ export function artifactFormat(dir: string): string | undefined {
   }
 }
 
-export function loadGpuArtifact(dir: string, gpu: GpuDevice): { manifest: GpuManifest; program: GpuProgram } {
+export async function loadGpuArtifact(dir: string, gpu: GpuDevice): Promise<{ manifest: GpuManifest; program: GpuProgram }> {
   const mf = join(dir, 'manifest.json');
   if (!existsSync(mf)) throw new UserError(`${mf}: missing (not a compiled artifact?)`);
   const manifest = JSON.parse(readFileSync(mf, 'utf8')) as GpuManifest;
   if (manifest.format !== GPU_ARTIFACT_FORMAT) throw new UserError(`${mf}: format ${String(manifest.format)}, expected ${GPU_ARTIFACT_FORMAT}`);
   if (manifest.maxStorageBuffers > gpu.maxStorageBuffers) throw new UserError(`${dir} was compiled for ${manifest.maxStorageBuffers} storage buffers per kernel; this adapter allows ${gpu.maxStorageBuffers}`);
+  if (manifest.version !== GPU_ARTIFACT_VERSION) throw new UserError(`${mf}: artifact version ${String(manifest.version)}, this runtime reads version ${GPU_ARTIFACT_VERSION} (compile it again)`);
   const read = (f: string) => {
     const p = join(dir, f);
     if (!existsSync(p)) throw new UserError(`${p}: missing`);
     return readFileSync(p, 'utf8');
   };
   const plan = decodePlan(read('plan.json'));
-  const wgsl: PlanWgsl = { kernels: manifest.kernels.map((k) => read(k.file)), modes: manifest.kernels.map((k) => k.mode), updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])) };
-  return { manifest, program: new GpuProgram(plan, gpu, wgsl) };
+  const wgsl: PlanWgsl = { kernels: manifest.kernels.map((k) => read(k.file)), groups: manifest.kernels.map((k) => k.groups), updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])) };
+  return { manifest, program: await GpuProgram.create(plan, gpu, wgsl) };
 }

@@ -87,14 +87,47 @@ export class GpuDevice {
    *  a binding the shader happens not to read). */
   pipeline(code: string, bindings: number): GPUComputePipeline {
     let p = this.pipelines.get(code);
+    if (!p) this.pipelines.set(code, (p = this.device.createComputePipeline(this.pipelineDesc(code, bindings))));
+    return p;
+  }
+
+  private pipelineDesc(code: string, bindings: number): GPUComputePipelineDescriptor {
+    const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: i === 0 ? 'storage' : 'read-only-storage' } }));
+    const layout = this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries })] });
+    return { layout, compute: { module: this.device.createShaderModule({ code }), entryPoint: 'main' } };
+  }
+
+  private readonly compiling = new Map<string, Promise<GPUComputePipeline>>();
+  /** pipeline() compiled off the main thread (createComputePipelineAsync); concurrent requests for
+   *  one WGSL text share one compilation (in-flight de-duplication). */
+  pipelineAsync(code: string, bindings: number): Promise<GPUComputePipeline> {
+    const hit = this.pipelines.get(code);
+    if (hit) return Promise.resolve(hit);
+    let p = this.compiling.get(code);
     if (!p) {
-      const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: i === 0 ? 'storage' : 'read-only-storage' } }));
-      const layout = this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries })] });
-      const module = this.device.createShaderModule({ code });
-      p = this.device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(code, p);
+      // the shader module's own errors land in this scope (not as an uncaptured error of a later run)
+      this.device.pushErrorScope('validation');
+      const pipe = this.device.createComputePipelineAsync(this.pipelineDesc(code, bindings));
+      const scope = this.device.popErrorScope();
+      p = Promise.all([pipe, scope]).then(
+        ([pipe, err]) => {
+          this.compiling.delete(code);
+          if (err) throw new Error(err.message);
+          this.pipelines.set(code, pipe);
+          return pipe;
+        },
+      ).catch((e: unknown) => {
+        this.compiling.delete(code);
+        throw new Error(`WebGPU could not build a compute pipeline (${(e as Error).message}) for:\n${code}`);
+      });
+      this.compiling.set(code, p);
     }
     return p;
+  }
+
+  /** how many pipeline compilations are in flight (tests) */
+  get pipelinesInFlight(): number {
+    return this.compiling.size;
   }
 
   /** Runs f inside validation error scopes when debugging; rethrows a validation error as an InternalError-like message. */

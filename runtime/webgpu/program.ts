@@ -1,7 +1,8 @@
 // The WebGPU runtime: a Plan's buffers as GPU storage buffers (one per plan buffer; bool as one u32
 // per element, f16 as f32), its kernels as compute pipelines (cached by WGSL text), one command
 // encoder per stretch of kernel steps, host steps on read-back values with the primitive's reference
-// rule, update steps as a small kernel (after a buffer copy when not in place). Reads are async;
+// rule, update steps as a small kernel (after a buffer copy when not in place); a run without host
+// steps is one command encoder and one submit, its results' read-back included. Reads are async;
 // an input whose tensor object is the same as last run's is not uploaded again, and a result in a
 // donated parameter's buffer is not read back at all (a KV cache stays on the GPU).
 import type { Plan, PlanBuffer, PlanStep, Lit } from '../../compiler/plan/plan.ts';
@@ -38,8 +39,8 @@ type Op = { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void } | { kind:
 /** The WGSL of a plan: one module per kernel, and one per update step (by step index). */
 export interface PlanWgsl {
   kernels: string[];
-  /** per kernel: one invocation per output ('element', the default) or one workgroup per output */
-  modes?: ('element' | 'workgroup')[];
+  /** per kernel: the workgroups one run dispatches (WORKGROUP invocations each) */
+  groups: number[];
   updates: Record<number, string>;
 }
 
@@ -61,11 +62,10 @@ export class GpuProgram {
     // from the device's pools by size class; dispose() returns them
     this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
     const bind = (pipe: GPUComputePipeline, bufs: number[]) => dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })) });
-    const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, n: number, perGroup = false) => {
+    const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, groups: number) => {
       pass.setPipeline(pipe);
       pass.setBindGroup(0, group);
       const rowX = GRID_X / WORKGROUP; // workgroups per grid row
-      const groups = perGroup ? n : Math.ceil(n / WORKGROUP);
       pass.dispatchWorkgroups(Math.max(1, Math.min(groups, rowX)), Math.max(1, Math.ceil(groups / rowX)));
     };
     plan.steps.forEach((st, si) => {
@@ -74,9 +74,8 @@ export class GpuProgram {
         if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
         const pipe = gpu.pipeline(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
         const group = bind(pipe, [st.out, ...st.ins]);
-        const n = storageSize(plan.buffers[st.out]!.dtype, plan.buffers[st.out]!.shape);
-        const perGroup = wgsl.modes?.[st.kernel] === 'workgroup';
-        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n, perGroup) });
+        const groups = wgsl.groups[st.kernel]!;
+        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, groups) });
       } else if (st.op === 'update') {
         if (!st.inPlace) {
           if (typeof st.operand !== 'number') throw new InternalError('webgpu: update of a literal operand');
@@ -90,11 +89,23 @@ export class GpuProgram {
         const pipe = gpu.pipeline(code, 2 + startBufs.length);
         const group = bind(pipe, [st.out, st.upd, ...startBufs]);
         const n = storageSize(ub.dtype, ub.shape);
-        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, n) });
+        this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, Math.ceil(n / WORKGROUP)) });
       } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
     });
     this.last = plan.inputs.map(() => undefined);
     for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
+  }
+
+  /** A program whose pipelines are compiled concurrently and off the main thread first (each WGSL
+   *  text once, shared with any other program compiling it at the same time). */
+  static async create(plan: Plan, gpu: GpuDevice, wgsl: PlanWgsl, opts: { donate?: number[] } = {}): Promise<GpuProgram> {
+    const want = new Map<string, number>();
+    plan.steps.forEach((st, si) => {
+      if (st.op === 'run') want.set(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
+      else if (st.op === 'update' && wgsl.updates[si] !== undefined) want.set(wgsl.updates[si], 2 + st.starts.filter((s) => typeof s === 'number').length);
+    });
+    await Promise.all([...want].map(([code, n]) => gpu.pipelineAsync(code, n)));
+    return new GpuProgram(plan, gpu, wgsl, opts);
   }
 
   /** Records kernel and copy ops (no host steps) into an encoder: consecutive kernels share a pass. */
@@ -118,18 +129,28 @@ export class GpuProgram {
     this.gpu.release(this.bufs.splice(0));
   }
 
-  private async read(b: number): Promise<Tensor> {
-    const pb = this.plan.buffers[b]!;
-    const size = Math.max(4, Math.ceil((storageSize(pb.dtype, pb.shape) * 4) / 4) * 4);
-    const staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.bufs[b]!, 0, staging, 0, size);
-    this.gpu.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const t = fromWords(pb, staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    return t;
+  /** Records copies of plan buffers into staging buffers at the end of `enc` (so a run's read-back
+   *  travels in the same submit as its kernels); `collect` maps them after the submit. */
+  private stage(enc: GPUCommandEncoder, bs: number[]): { b: number; staging: GPUBuffer }[] {
+    return bs.map((b) => {
+      const pb = this.plan.buffers[b]!;
+      const size = Math.max(4, storageSize(pb.dtype, pb.shape) * 4);
+      const staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(this.bufs[b]!, 0, staging, 0, size);
+      return { b, staging };
+    });
+  }
+
+  private async collect(staged: { b: number; staging: GPUBuffer }[]): Promise<Map<number, Tensor>> {
+    await Promise.all(staged.map((s) => s.staging.mapAsync(GPUMapMode.READ)));
+    return new Map(
+      staged.map(({ b, staging }) => {
+        const t = fromWords(this.plan.buffers[b]!, staging.getMappedRange().slice(0));
+        staging.unmap();
+        staging.destroy();
+        return [b, t];
+      }),
+    );
   }
 
   /**
@@ -169,28 +190,32 @@ export class GpuProgram {
       this.encode(enc, this.ops.slice(from, i));
       from = i + 1;
       if (!op) break;
-      // a host step: finish what is recorded, compute on read-back values, continue in a new encoder
+      // a host step: finish what is recorded with the copies of its arguments, compute on them,
+      // continue in a new encoder
+      const staged = this.stage(enc, [...new Set(op.step.ins.filter((a): a is number => typeof a === 'number'))]);
       q.submit([enc.finish()]);
       const e = p.hostEqns[op.step.eqn]!;
-      const args = await Promise.all(op.step.ins.map((a) => (typeof a === 'number' ? this.read(a) : Promise.resolve(literalTensor(a)))));
+      const read = await this.collect(staged);
+      const args = op.step.ins.map((a) => (typeof a === 'number' ? read.get(a)! : literalTensor(a)));
       const outs = (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, this.ctx);
       op.step.outs.forEach((o, j) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[j]!.data)));
       enc = this.gpu.device.createCommandEncoder();
     }
+    // the results' read-back goes in the same encoder and submit as the last kernels
+    const staged = this.stage(enc, [...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && !this.donatedInput.has(o)))]);
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
     // a donated parameter's buffer may hold something else now: resident again only if returned
     for (const i of this.donatedInput.values()) this.last[i] = undefined;
-    const outs = await Promise.all(
-      p.outputs.map((o) => {
-        if (typeof o !== 'number') return Promise.resolve(literalTensor(o));
-        const donatedAs = this.donatedInput.get(o);
-        if (donatedAs === undefined) return this.read(o);
-        // stays on the GPU: an empty handle that, passed back as the same parameter, uploads nothing
-        const t: Tensor = { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) };
-        this.last[donatedAs] = t;
-        return Promise.resolve(t);
-      }),
-    );
+    const read = await this.collect(staged);
+    const outs = p.outputs.map((o) => {
+      if (typeof o !== 'number') return literalTensor(o);
+      const donatedAs = this.donatedInput.get(o);
+      if (donatedAs === undefined) return read.get(o)!;
+      // stays on the GPU: an empty handle that, passed back as the same parameter, uploads nothing
+      const t: Tensor = { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) };
+      this.last[donatedAs] = t;
+      return t;
+    });
     this.gpu.throwIfFailed('a plan run');
     return outs;
   }

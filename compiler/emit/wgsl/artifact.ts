@@ -7,7 +7,7 @@ import { fuse } from '../../fuse/fuse.ts';
 import { makePlan } from '../../plan/plan.ts';
 import { encodePlan } from '../../../runtime/wasm/artifact.ts';
 import { planWgsl } from '../../../runtime/webgpu/exec.ts';
-import { GPU_ARTIFACT_FORMAT, type GpuManifest } from '../../../runtime/webgpu/artifact.ts';
+import { GPU_ARTIFACT_FORMAT, GPU_ARTIFACT_VERSION, type GpuManifest } from '../../../runtime/webgpu/artifact.ts';
 import { PORTABLE_STORAGE_BUFFERS } from './abi.ts';
 
 export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: string; entry: string; donate?: number[] }): GpuManifest {
@@ -18,7 +18,7 @@ export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: stri
   const kernels = plan.kernels.map((k, i) => {
     const file = `kernels/${k.hash}.wgsl`;
     writeFileSync(join(dir, file), wgsl.kernels[i]!);
-    return { hash: k.hash, file, mode: wgsl.modes![i]! };
+    return { hash: k.hash, file, groups: wgsl.groups[i]! };
   });
   const updates = Object.entries(wgsl.updates).map(([step, code]) => {
     const file = `updates/${step}.wgsl`;
@@ -28,7 +28,7 @@ export function writeGpuArtifact(dir: string, low: Lowered, meta: { source: stri
   writeFileSync(join(dir, 'plan.json'), encodePlan(plan));
   const manifest: GpuManifest = {
     format: GPU_ARTIFACT_FORMAT,
-    version: 1,
+    version: GPU_ARTIFACT_VERSION,
     source: meta.source,
     entry: meta.entry,
     inputs: low.params.map((p) => ({ path: p.path, dtype: p.dtype, shape: p.shape })),

@@ -4,25 +4,37 @@
 // never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
-import { topo, kernelRoots, usesAcc, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
+import { topo, kernelRoots, usesAcc, type DotKernel, type Kernel, type KNode, type KDType, type SignKernel } from '../../kir/ir.ts';
 import { InternalError } from '../../diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
 import { GRID_X, WORKGROUP } from './abi.ts';
+import { emitTile, tileDecls, tileGroups, TILE } from './tile.ts';
 
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
 const wty = (d: KDType) => d;
 
-export type WgslMode = 'element' | 'workgroup';
+export type WgslMode = 'element' | 'workgroup' | 'tile';
 
-/** How a kernel is dispatched: one invocation per output ('element'), or one workgroup of
- *  WORKGROUP invocations per output that split the reduction / contraction and combine their
- *  partial results by a tree in workgroup memory ('workgroup': long reductions, matvecs). */
+/** How a kernel is dispatched: one invocation per output ('element'); one workgroup of WORKGROUP
+ *  invocations per output that split the reduction / contraction and combine their partial results
+ *  by a tree in workgroup memory ('workgroup': long reductions, matvecs); or one workgroup per
+ *  TILE×TILE block of a contraction's outputs with both operands staged in workgroup memory
+ *  ('tile': matmuls and signlinear over many rows, unless that leaves too few workgroups for a
+ *  long K, where one workgroup per output spreads the work further). */
 export function wgslMode(k: Kernel): WgslMode {
-  if (k.kind === 'dot') return k.K >= 128 ? 'workgroup' : 'element';
-  if (k.kind === 'signlinear') return k.I >= 256 ? 'workgroup' : 'element';
-  if (k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256) return 'workgroup';
-  return 'element';
+  if (k.kind === 'loop') return k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256 ? 'workgroup' : 'element';
+  const [M, N, K, long] = k.kind === 'dot' ? [k.M, k.N, k.K, 128] : [k.M, k.O, k.I, 256];
+  if (M >= TILE / 2 && N >= TILE / 2 && (K < long || tileGroups(k) >= 128)) return 'tile';
+  return K >= long ? 'workgroup' : 'element';
+}
+
+/** Workgroups to dispatch for a kernel. */
+export function wgslGroups(k: Kernel): number {
+  const mode = wgslMode(k);
+  const n = k.shape.reduce((a, b) => a * b, 1);
+  if (mode === 'tile') return tileGroups(k as DotKernel | SignKernel);
+  return mode === 'workgroup' ? n : Math.ceil(n / WORKGROUP);
 }
 
 /** WGSL for a kernel (dispatched as wgslMode(k) says). */
@@ -38,6 +50,37 @@ export function emitWgsl(k: Kernel): string {
   const r = k.shape.length;
   const emitted = new Set<KNode>();
   const nameFn = (n: KNode) => (n.op === 'idx' ? `i${n.axis}` : n.op === 'acc' ? 'acc' : `t${n.id}`);
+  const decodeFlat = () => {
+    w.line('var rest = flat;');
+    for (let d = r - 1; d >= 0; d--) {
+      w.line(`let i${d} = rest % ${k.shape[d]};`);
+      w.line(`rest = rest / ${k.shape[d]};`);
+    }
+  };
+  const emitNodes = (rs: KNode[], ok: (n: KNode) => boolean) => {
+    for (const n of topo(rs)) {
+      if (emitted.has(n) || !ok(n) || n.op === 'acc' || n.op === 'idx') continue;
+      emitted.add(n);
+      w.line(`let ${nameFn(n)} = ${expr(n, nameFn)};`);
+    }
+  };
+  const store = () => {
+    emitNodes([k.out], () => true);
+    const v = nameFn(k.out);
+    w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
+  };
+  if (mode === 'tile') {
+    // the epilogue as a function of the output's flat index and its contraction value
+    w.block('fn store_out(flat: i32, acc: f32)', () => {
+      decodeFlat();
+      store();
+    });
+    tileDecls(w);
+    w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`, () =>
+      emitTile(w, k as DotKernel | SignKernel, GRID_X / WORKGROUP, 'store_out'),
+    );
+    return w.text();
+  }
 
   const accTy = k.kind === 'loop' && k.red ? (k.red.op === 'argmax' ? 'i32' : storage(k.red.body.dtype)) : 'f32';
   if (group) w.line(`var<workgroup> part: array<${accTy}, ${WORKGROUP}>;`);
@@ -50,23 +93,10 @@ export function emitWgsl(k: Kernel): string {
   w.block(header, () => {
     w.line(group ? `let flat = i32(wid.x + wid.y * ${GRID_X / WORKGROUP}u);` : `let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
     w.line(`if (flat >= ${total}) { return; }`);
-    // output axes
-    w.line('var rest = flat;');
-    for (let d = r - 1; d >= 0; d--) {
-      w.line(`let i${d} = rest % ${k.shape[d]};`);
-      w.line(`rest = rest / ${k.shape[d]};`);
-    }
+    decodeFlat(); // output axes
     // nodes that need neither the reduction axes nor acc come first
     const outer = (n: KNode) => !usesAxis(n, r) && !usesAcc(n);
-    const roots = kernelRoots(k);
-    const emitIn = (rs: KNode[], ok: (n: KNode) => boolean) => {
-      for (const n of topo(rs)) {
-        if (emitted.has(n) || !ok(n) || n.op === 'acc' || n.op === 'idx') continue;
-        emitted.add(n);
-        w.line(`let ${nameFn(n)} = ${expr(n, nameFn)};`);
-      }
-    };
-    emitIn(roots, outer);
+    emitNodes(kernelRoots(k), outer);
     if (k.kind === 'loop' && k.red) {
       const red = k.red;
       const R = red.shape.length;
@@ -117,11 +147,6 @@ export function emitWgsl(k: Kernel): string {
         });
       });
     }
-    const store = () => {
-      emitIn([k.out], () => true);
-      const v = nameFn(k.out);
-      w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
-    };
     if (!group) return store();
     // tree-combine the invocations' partial results; invocation 0 applies the epilogue
     const op = k.kind === 'loop' && k.red ? (k.red.op as 'sum' | 'max' | 'min') : 'sum';
