@@ -83,3 +83,14 @@ it.skipIf(!gpu)(`the whole-model gradient on webgpu matches the f32 interpreter$
   expect(got.length).toBe(ref.length);
   got.forEach((t, j) => expectClose(t, ref[j]!, 5e-5, `grad_id on webgpu, output ${j}`));
 }, 120_000);
+
+it('kd_batch (the batch as B·T rows) equals the mean of kd_seq over its sequences, value and gradient (f64)', () => {
+  const batch = [[1, 5, 9, 3, 12], [7, 0, 15, 2, 2], [4, 4, 11, 8, 1]].map((s) => fromNested(s, 'i32'));
+  for (const reference of [false, true]) {
+    const args = [teacher as never, ps as never, batch as never, fromNested(reference, 'bool')];
+    const got = prog.run('grad_batch', args, { f64: true }).tensors;
+    const want = prog.run('grad_batch_seq', args, { f64: true }).tensors;
+    expect(got.length).toBe(want.length);
+    got.forEach((t, j) => expectClose(t, want[j]!, 1e-12, `kd_batch vs fold of kd_seq (reference: ${reference}), output ${j}`));
+  }
+}, 120_000);

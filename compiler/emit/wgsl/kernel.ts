@@ -21,11 +21,12 @@ export type WgslMode = 'element' | 'workgroup' | 'tile';
  *  by a tree in workgroup memory ('workgroup': long reductions, matvecs); or one workgroup per
  *  TILE×TILE block of a contraction's outputs with both operands staged in workgroup memory
  *  ('tile': matmuls and signlinear over many rows, unless that leaves too few workgroups for a
- *  long K, where one workgroup per output spreads the work further). */
+ *  K of thousands — weight gradients over all the tokens of a batch — where one workgroup per
+ *  output spreads the work further). */
 export function wgslMode(k: Kernel): WgslMode {
   if (k.kind === 'loop') return k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256 ? 'workgroup' : 'element';
   const [M, N, K, long] = k.kind === 'dot' ? [k.M, k.N, k.K, 128] : [k.M, k.O, k.I, 256];
-  if (M >= TILE / 2 && N >= TILE / 2 && (K < long || tileGroups(k) >= 128)) return 'tile';
+  if (M >= TILE / 2 && N >= TILE / 2 && (K < 2048 || tileGroups(k) >= 128)) return 'tile';
   return K >= long ? 'workgroup' : 'element';
 }
 
