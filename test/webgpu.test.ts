@@ -34,6 +34,7 @@ describe(`webgpu kernels${gpuNote}`, () => {
   const cases: [string, number[][]][] = [
     ['mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]]],
     ['mm', [[1, 1, 1030], [1, 9, 1030], [1, 1, 9]]],
+    ['mm', [[2, 1, 1024], [2, 37, 1024], [2, 1, 37]]],
     ['pos', [[5, 257], [6, 257]]],
     ['sl', [[1, 1000], [9, 1000], [1000], [9]]],
     ['sl', [[3, 300], [5, 300], [300], [5]]],
@@ -48,6 +49,9 @@ describe(`webgpu kernels${gpuNote}`, () => {
     ['sl', [[37, 70], [19, 70], [70], [19]]],
     ['sl', [[300, 64], [172, 64], [64], [172]]],
     ['sl', [[520, 300], [260, 300], [300], [260]]],
+    // the decode template: ROWS outputs per workgroup (O not a multiple of it), vec4 x and g
+    ['sl', [[3, 512], [13, 512], [512], [13]]],
+    ['sl', [[1, 1024], [1001, 1024], [1024], [1001]]],
   ];
   for (const [entry, shapes] of cases)
     it.skipIf(!gpu)(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, async () => {
@@ -66,6 +70,7 @@ describe(`webgpu kernels${gpuNote}`, () => {
     };
     expect(modes('mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]])).toContain('workgroup');
     expect(modes('sl', [[1, 1000], [9, 1000], [1000], [9]])).toContain('workgroup');
+    expect(modes('sl', [[1, 1024], [1001, 1024], [1024], [1001]])).toContain('workgroup');
     expect(modes('rows', [[5, 600]])).toContain('workgroup');
     expect(modes('mm', [[1, 2, 8], [1, 3, 8], [1, 2, 3]])).toEqual(['element']);
     expect(modes('mm', [[3, 33, 45], [3, 17, 45], [3, 33, 17]])).toEqual(['tile']);

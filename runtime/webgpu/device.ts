@@ -109,16 +109,13 @@ export class GpuDevice {
       this.device.pushErrorScope('validation');
       const pipe = this.device.createComputePipelineAsync(this.pipelineDesc(code, bindings));
       const scope = this.device.popErrorScope();
-      p = Promise.all([pipe, scope]).then(
-        ([pipe, err]) => {
-          this.compiling.delete(code);
-          if (err) throw new Error(err.message);
-          this.pipelines.set(code, pipe);
-          return pipe;
-        },
-      ).catch((e: unknown) => {
+      p = Promise.allSettled([pipe, scope]).then(([made, scoped]) => {
         this.compiling.delete(code);
-        throw new Error(`WebGPU could not build a compute pipeline (${(e as Error).message}) for:\n${code}`);
+        // the shader's own error (line:col) explains a failed pipeline better than the pipeline's
+        const why = scoped.status === 'fulfilled' && scoped.value ? scoped.value.message : made.status === 'rejected' ? (made.reason as Error).message : undefined;
+        if (why !== undefined || made.status === 'rejected') throw new Error(`WebGPU could not build a compute pipeline (${why}) for:\n${code}`);
+        this.pipelines.set(code, made.value);
+        return made.value;
       });
       this.compiling.set(code, p);
     }

@@ -10,6 +10,7 @@ import { Wgsl, literal, SPECIALS } from './builder.ts';
 
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { emitTile, tileDecls, tileGroups, TILE } from './tile.ts';
+import { emitMatvec, matvecDecls, matvecGroups, matvecVec4 } from './matvec.ts';
 
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
 const wty = (d: KDType) => d;
@@ -35,6 +36,7 @@ export function wgslGroups(k: Kernel): number {
   const mode = wgslMode(k);
   const n = k.shape.reduce((a, b) => a * b, 1);
   if (mode === 'tile') return tileGroups(k as DotKernel | SignKernel);
+  if (mode === 'workgroup' && k.kind === 'signlinear') return matvecGroups(k);
   return mode === 'workgroup' ? n : Math.ceil(n / WORKGROUP);
 }
 
@@ -43,9 +45,18 @@ export function emitWgsl(k: Kernel): string {
   const mode = wgslMode(k);
   const group = mode === 'workgroup';
   const w = new Wgsl();
+  // the signlinear decode template reads x and g as vec4 where it can
+  const epilogueLoads = new Set(topo([k.out]).flatMap((n) => (n.op === 'load' ? [n.buf] : [])));
+  // (and the dot's matvec form its operands, when K is a multiple of 4)
+  const vec4 =
+    mode === 'workgroup' && k.kind === 'signlinear' && matvecVec4(k, epilogueLoads)
+      ? new Set([k.x, k.g])
+      : mode === 'workgroup' && k.kind === 'dot' && k.K % 4 === 0 && !epilogueLoads.has(k.a) && !epilogueLoads.has(k.b)
+        ? new Set([k.a, k.b])
+        : new Set<number>();
   w.line(`// kernel: ${k.kind} [${k.shape.join(', ')}] -> ${k.outDtype}`);
   w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
-  k.ins.forEach((b, i) => w.line(`@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${storage(b.dtype)}>;`));
+  k.ins.forEach((b, i) => w.line(`@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : storage(b.dtype)}>;`));
   helpers(w);
   const total = k.shape.reduce((a, b) => a * b, 1);
   const r = k.shape.length;
@@ -70,16 +81,18 @@ export function emitWgsl(k: Kernel): string {
     const v = nameFn(k.out);
     w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
   };
-  if (mode === 'tile') {
+  if (mode === 'tile' || (mode === 'workgroup' && k.kind === 'signlinear')) {
     // the epilogue as a function of the output's flat index and its contraction value
     w.block('fn store_out(flat: i32, acc: f32)', () => {
       decodeFlat();
       store();
     });
-    tileDecls(w);
-    w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`, () =>
-      emitTile(w, k as DotKernel | SignKernel, GRID_X / WORKGROUP, 'store_out'),
-    );
+    if (mode === 'tile') tileDecls(w);
+    else matvecDecls(w);
+    w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`, () => {
+      if (mode === 'tile') emitTile(w, k as DotKernel | SignKernel, GRID_X / WORKGROUP, 'store_out');
+      else emitMatvec(w, k as SignKernel, GRID_X / WORKGROUP, 'store_out', vec4.size > 0);
+    });
     return w.text();
   }
 
@@ -132,7 +145,8 @@ export function emitWgsl(k: Kernel): string {
       w.line('var acc = 0.0f;');
       w.line(`let arow = ((flat / ${k.N}) * ${k.K});`);
       w.line(`let brow = ((flat / ${k.M * k.N}) * ${k.N} + flat % ${k.N}) * ${k.K};`);
-      w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
+      if (vec4.size) w.block(`for (var kk = ${from}; kk < ${k.K / 4}; kk += ${step})`, () => w.line(`acc += dot(in${k.a}[arow / 4 + kk], in${k.b}[brow / 4 + kk]);`));
+      else w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
     } else if (k.kind === 'signlinear') {
       const W = Math.ceil(k.I / 32);
       w.line('var acc = 0.0f;');
