@@ -72,7 +72,8 @@ export class GpuProgram {
       if (st.op === 'run') {
         const k = plan.kernels[st.kernel]!;
         if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
-        const pipe = gpu.pipeline(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
+        const { code, bindings } = stepPipeline(st, si, wgsl)!;
+        const pipe = gpu.pipeline(code, bindings);
         const group = bind(pipe, [st.out, ...st.ins]);
         const groups = wgsl.groups[st.kernel]!;
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, groups) });
@@ -84,9 +85,8 @@ export class GpuProgram {
         if (typeof st.upd !== 'number') throw new InternalError('webgpu: update with a literal value');
         const ub = plan.buffers[st.upd]!;
         const startBufs = st.starts.filter((s): s is number => typeof s === 'number');
-        const code = wgsl.updates[si];
-        if (code === undefined) throw new InternalError(`webgpu: no WGSL for update step ${si}`);
-        const pipe = gpu.pipeline(code, 2 + startBufs.length);
+        const { code, bindings } = stepPipeline(st, si, wgsl)!;
+        const pipe = gpu.pipeline(code, bindings);
         const group = bind(pipe, [st.out, st.upd, ...startBufs]);
         const n = storageSize(ub.dtype, ub.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, Math.ceil(n / WORKGROUP)) });
@@ -101,8 +101,8 @@ export class GpuProgram {
   static async create(plan: Plan, gpu: GpuDevice, wgsl: PlanWgsl, opts: { donate?: number[] } = {}): Promise<GpuProgram> {
     const want = new Map<string, number>();
     plan.steps.forEach((st, si) => {
-      if (st.op === 'run') want.set(wgsl.kernels[st.kernel]!, 1 + st.ins.length);
-      else if (st.op === 'update' && wgsl.updates[si] !== undefined) want.set(wgsl.updates[si], 2 + st.starts.filter((s) => typeof s === 'number').length);
+      const p = stepPipeline(st, si, wgsl);
+      if (p) want.set(p.code, p.bindings);
     });
     await Promise.all([...want].map(([code, n]) => gpu.pipelineAsync(code, n)));
     return new GpuProgram(plan, gpu, wgsl, opts);
@@ -219,6 +219,15 @@ export class GpuProgram {
     this.gpu.throwIfFailed('a plan run');
     return outs;
   }
+}
+
+/** The WGSL a kernel or update step runs and how many buffers it binds (output first). */
+function stepPipeline(st: PlanStep, si: number, wgsl: PlanWgsl): { code: string; bindings: number } | undefined {
+  if (st.op === 'run') return { code: wgsl.kernels[st.kernel]!, bindings: 1 + st.ins.length };
+  if (st.op !== 'update') return undefined;
+  const code = wgsl.updates[si];
+  if (code === undefined) throw new InternalError(`webgpu: no WGSL for update step ${si}`);
+  return { code, bindings: 2 + st.starts.filter((s) => typeof s === 'number').length };
 }
 
 function literalTensor(a: Lit): Tensor {
