@@ -5,16 +5,16 @@
 import { join } from 'node:path';
 import { compile, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel, type LoadedModel } from '../runtime/io/load.ts';
-import { LlamaRunner } from '../runtime/llm.ts';
+import { loadModel, type LoadedModel } from '../llm/io/load.ts';
+import { LlamaRunner } from '../llm/runner.ts';
 import { alloc, fromNested, packSigns, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
-import { compileWasm } from '../runtime/wasm/exec.ts';
+import { compileWasm } from '../compiler/pipeline.ts';
 import { SIGN_METHODS, signMethod } from '../compiler/emit/wasm/signlinear.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import type { KernelPool } from '../runtime/env/pool.ts';
-import { Quantizer, trainingBlocks, type QuantizeOptions } from '../runtime/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../compiler/cli/llm_commands.ts';
+import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../cli/llm_commands.ts';
 import { jaxMatmul, tfjsMatmul } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { compile } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel } from '../runtime/io/load.ts';
+import { loadModel } from '../llm/io/load.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { compileWebGpu } from '../runtime/webgpu/exec.ts';
-import { Quantizer, trainingBlocks, type QuantizeOptions } from '../runtime/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../compiler/cli/llm_commands.ts';
+import { compileWebGpu } from '../compiler/pipeline.ts';
+import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../cli/llm_commands.ts';
 
 type Report = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 

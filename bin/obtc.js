@@ -8,5 +8,5 @@
 await import('binaryen');
 const { register } = await import('tsx/esm/api');
 register();
-const { main } = await import('../compiler/cli/main.ts');
+const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

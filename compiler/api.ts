@@ -7,17 +7,13 @@ import { Elab } from './types/elab.ts';
 import { dimConst, dimToString, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
 import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
-import type { Func } from './core/ir.ts';
-import { verifyFunc } from './core/verify.ts';
-import { cse, dce, foldTransposes } from './core/opt.ts';
-import { hashFunc } from './core/hash.ts';
-import { printFunc } from './core/print.ts';
+import type { Func } from '../runtime/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
-import { compileWasm, type WasmProgram } from '../runtime/wasm/exec.ts';
+import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
+import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { KernelPool } from '../runtime/env/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
-import { compileWebGpu } from '../runtime/webgpu/exec.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
@@ -97,70 +93,77 @@ export class Program {
     const key = `${entry}(${types.map(typeToString).join(', ')})`;
     const hit = this.lowered.get(key);
     if (hit) return hit;
-    const low = this.lowerUncached(entry, types);
+    const f = this.entry(entry);
+    const r = new Elab(this.loaded, new Diagnostics()).lowerEntry(f, types);
+    const low: Lowered = { func: optimizeCore(r.func, entry), params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
     this.lowered.set(key, low);
     return low;
   }
 
-  private lowerUncached(entry: string, types: Type[]): Lowered {
-    const f = this.entry(entry);
-    const diags = new Diagnostics();
-    const el = new Elab(this.loaded, diags);
-    const r = el.lowerEntry(f, types);
-    const func = dce(foldTransposes(cse(r.func)));
-    verifyFunc(func);
-    if ((process.env.OBT_DEBUG ?? '').split(',').includes('core'))
-      process.stderr.write(`// OBT_DEBUG core: ${entry}, ${func.eqns.length} equations, hash ${hashFunc(func)}\n${printFunc(func)}\n`);
-    return { func, params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
-  }
+  /** The one cache of compiled programs: per lowered entry, per backend and what changes its code
+   *  or buffers (fusion, donated parameters, the thread pool or device it runs on). */
+  private readonly programs = new WeakMap<Lowered, Map<string, WasmProgram | Promise<GpuProgram>>>();
 
-  private readonly compiled = new WeakMap<Lowered, Map<KernelPool | undefined, Map<string, WasmProgram>>>();
+  private cached<T extends WasmProgram | Promise<GpuProgram>>(low: Lowered, key: string, make: () => T): T {
+    let m = this.programs.get(low);
+    if (!m) this.programs.set(low, (m = new Map()));
+    let p = m.get(key) as T | undefined;
+    if (!p) m.set(key, (p = make()));
+    return p;
+  }
 
   /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool and set of donated parameters). */
   wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[] } = {}): WasmProgram {
-    if (opts.noFusion) return compileWasm(low.func, opts);
-    let byPool = this.compiled.get(low);
-    if (!byPool) this.compiled.set(low, (byPool = new Map()));
-    let byDonation = byPool.get(opts.pool);
-    if (!byDonation) byPool.set(opts.pool, (byDonation = new Map()));
-    const key = (opts.donate ?? []).join(',');
-    let w = byDonation.get(key);
-    if (!w) byDonation.set(key, (w = compileWasm(low.func, { pool: opts.pool, donate: opts.donate })));
-    return w;
+    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}`;
+    return this.cached(low, key, () => compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate }));
+  }
+
+  /** The WebGPU program of a lowered entry on a device (compiled once per device and set of donated parameters). */
+  webgpu(low: Lowered, gpu: GpuDevice, opts: { noFusion?: boolean; donate?: number[] } = {}): Promise<GpuProgram> {
+    const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(gpu)}`;
+    return this.cached(low, key, () => compileWebGpu(low.func, gpu, { noFusion: opts.noFusion, donate: opts.donate }));
+  }
+
+  /** What every run needs: the lowered entry, its flat input tensors and the donated leaves. */
+  private prepareRun(entry: string, args: HostValue[], opts: RunOptions): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
+    const f = this.entry(entry);
+    const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
+    const low = this.lower(entry, types);
+    if ((opts.backend ?? 'interp') !== 'interp' && opts.f64) throw new UserError(`the ${opts.backend} backend computes in f32; --f64 needs --backend interp`);
+    const donate = opts.donateArgs?.flatMap((a) => Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j));
+    return { low, tensors, donate };
+  }
+
+  private result(low: Lowered, outs: Tensor[]): { tensors: Tensor[]; type: Type; value: unknown } {
+    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
   }
 
   /** Runs an entry on the reference interpreter (or a compiled backend). Returns the flat result tensors and their type. */
   run(entry: string, args: HostValue[], opts: RunOptions = {}): { tensors: Tensor[]; type: Type; value: unknown } {
-    const f = this.entry(entry);
-    const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
-    const low = this.lower(entry, types);
-    const backend = opts.backend ?? 'interp';
-    if (backend === 'wasm' && opts.f64) throw new UserError('the wasm backend computes in f32; --f64 needs --backend interp');
-    const donate = opts.donateArgs?.flatMap((a) => Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j));
-    if (backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use runAsync');
-    const outs = backend === 'wasm' ? this.wasm(low, { ...opts, donate }).run(tensors) : interpret(low.func, tensors, opts);
-    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
+    if (opts.backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use runAsync');
+    const { low, tensors, donate } = this.prepareRun(entry, args, opts);
+    const outs = opts.backend === 'wasm' ? this.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(tensors) : interpret(low.func, tensors, opts);
+    return this.result(low, outs);
   }
 
-  private readonly gpuCompiled = new WeakMap<Lowered, Map<GpuDevice, Map<string, Promise<GpuProgram>>>>();
-
-  /** run() for every backend, the asynchronous WebGPU one included. */
+  /** run() for every backend, the asynchronous WebGPU one included (with the same donation). */
   async runAsync(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
-    if ((opts.backend ?? 'interp') !== 'webgpu') return this.run(entry, args, opts);
+    if (opts.backend !== 'webgpu') return this.run(entry, args, opts);
     if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
-    const f = this.entry(entry);
-    const { types, tensors } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
-    const low = this.lower(entry, types);
-    let byDev = this.gpuCompiled.get(low);
-    if (!byDev) this.gpuCompiled.set(low, (byDev = new Map()));
-    let byMode = byDev.get(opts.gpu);
-    if (!byMode) byDev.set(opts.gpu, (byMode = new Map()));
-    const key = opts.noFusion ? 'unfused' : 'fused';
-    let g = byMode.get(key);
-    if (!g) byMode.set(key, (g = compileWebGpu(low.func, opts.gpu, { noFusion: opts.noFusion })));
-    const outs = await (await g).run(tensors);
-    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
+    const { low, tensors, donate } = this.prepareRun(entry, args, opts);
+    const program = await this.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate });
+    return this.result(low, await program.run(tensors));
   }
+}
+
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+/** A number naming an object (a thread pool, a device) in a cache key. */
+function objectId(o: object | undefined): number {
+  if (!o) return 0;
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, (id = nextId++));
+  return id;
 }
 
 /** Type-checks a program (the root file and its imports). Never throws for user errors. */

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 import { CompileError, formatDiagnostic } from '../compiler/diag.ts';
 import type { Tensor } from '../runtime/tensor.ts';
-import { loadModel } from '../runtime/io/load.ts';
-import { LlamaRunner } from '../runtime/llm.ts';
+import { loadModel } from '../llm/io/load.ts';
+import { LlamaRunner } from '../llm/runner.ts';
 
 const root = join(import.meta.dirname, '..');
 const load = (rel: string) => {

@@ -1,7 +1,7 @@
 // Host tensors: a dtype, a row-major shape and a typed array (f32 as Float32Array, or Float64Array
 // in the interpreter's f64 mode; f16 values are kept rounded to half precision in a float array;
 // `sign` is packed 32 per u32 word along the last axis, bit 1 = -1, bit k of word j = column 32j+k).
-import type { DType } from '../compiler/types/types.ts';
+import type { DType } from './dtype.ts';
 
 export type Storage = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
 

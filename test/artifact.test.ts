@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 import { compile } from '../compiler/api.ts';
 import { fromNested } from '../runtime/tensor.ts';
 import { loadArtifact } from '../runtime/wasm/artifact.ts';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { closeNormwise } from './helpers/close.ts';
-import { compileWasm } from '../runtime/wasm/exec.ts';
+import { compileWasm } from '../compiler/pipeline.ts';
 import { compile } from '../compiler/api.ts';
 import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 
 const root = join(import.meta.dirname, '..');

@@ -2,8 +2,8 @@
 // the packed sign layout, the counter-based PRNG.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/api.ts';
-import { PRIMS } from '../compiler/prims/registry.ts';
-import { threefry2x32 } from '../compiler/prims/random_bits.ts';
+import { PRIMS } from '../runtime/prims/registry.ts';
+import { threefry2x32 } from '../runtime/prims/random_bits.ts';
 import { fromNested, packSigns, roundF16, toNested, type Tensor } from '../runtime/tensor.ts';
 
 const ctx = { f64: false, run: () => [] as Tensor[] };

@@ -6,11 +6,11 @@ import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../runtime/io/load.ts';
-import { LlamaRunner } from '../runtime/llm.ts';
-import { parseLlama2c } from '../runtime/io/llama2c.ts';
+import { loadModel } from '../llm/io/load.ts';
+import { LlamaRunner } from '../llm/runner.ts';
+import { parseLlama2c } from '../llm/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from './helpers/writers.ts';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 import { gpu, gpuNote } from './helpers/gpu.ts';
 
 

@@ -3,9 +3,8 @@
 // across runs (results are views, passing them back copies nothing) and matches the reference.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/api.ts';
-import { fuse } from '../compiler/fuse/fuse.ts';
-import { makePlan, printPlan } from '../compiler/plan/plan.ts';
-import { compileWasm } from '../runtime/wasm/exec.ts';
+import { printPlan } from '../compiler/plan/plan.ts';
+import { compileWasm, wasmPlan } from '../compiler/pipeline.ts';
 import { fromNested, type Tensor } from '../runtime/tensor.ts';
 
 const src = `
@@ -28,7 +27,7 @@ describe('update steps and buffer donation', () => {
   it('updates a temporary in place and copies an operand that is read later', () => {
     expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
     const f = low('keep', [cache0(), row(1), pos(2)]).func;
-    const text = printPlan(makePlan(fuse(f)));
+    const text = printPlan(wasmPlan(f));
     expect(text).toMatch(/update .* \(in place\)/);
     expect(text).toMatch(/update .* \(copy\)/);
     for (const p of [0, 2, 5, 9, -3]) {
@@ -40,8 +39,8 @@ describe('update steps and buffer donation', () => {
 
   it('a donated parameter is updated in place; without donation it is copied', () => {
     const f = low('step', [cache0(), row(1), pos(0)]).func;
-    expect(printPlan(makePlan(fuse(f), { donate: [0] }))).toMatch(/\(in place\)/);
-    expect(printPlan(makePlan(fuse(f)))).toMatch(/\(copy\)/);
+    expect(printPlan(wasmPlan(f, { donate: [0] }))).toMatch(/\(in place\)/);
+    expect(printPlan(wasmPlan(f))).toMatch(/\(copy\)/);
   });
 
   it('a donated cache stays resident across runs and matches the reference', () => {
@@ -76,8 +75,8 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
   it('writes parameters and moments where they are, and matches the reference over steps', () => {
     expect(upd.diagnostics.map((d) => d.message)).toEqual([]);
     const f = upd.lower('upd', upd.argTypes(upd.entry('upd'), args()).types).func;
-    expect(makePlan(fuse(f)).steps.filter((s) => s.op === 'alloc').length).toBe(3);
-    const donated = makePlan(fuse(f), { donate: [0, 1, 2] });
+    expect(wasmPlan(f).steps.filter((s) => s.op === 'alloc').length).toBe(3);
+    const donated = wasmPlan(f, { donate: [0, 1, 2] });
     expect(donated.steps.filter((s) => s.op === 'alloc').length).toBe(0);
     const w = compileWasm(f, { donate: [0, 1, 2] });
     let [p, m, v, g] = args();
@@ -103,7 +102,7 @@ describe('kernels under a binding limit', () => {
   it('a 12-input expression is split into kernels of at most 3 inputs that compute the same', () => {
     expect(wide.diagnostics.map((d) => d.message)).toEqual([]);
     const f = wide.lower('f', wide.argTypes(wide.entry('f'), args()).types).func;
-    const plan = makePlan(fuse(f, { maxInputs: 3 }));
+    const plan = wasmPlan(f, { maxInputs: 3 });
     const runs = plan.steps.filter((s) => s.op === 'run') as { ins: number[] }[];
     expect(runs.length).toBeGreaterThan(1);
     for (const r of runs) expect(r.ins.length).toBeLessThanOrEqual(3);

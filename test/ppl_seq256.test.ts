@@ -2,7 +2,7 @@
 // (The seq-512 run is in ppl_seq512.test.ts so the two run in parallel.)
 import { expect, it } from 'vitest';
 import { join } from 'node:path';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 
 it('obtc ppl --text data/tinystories_valid_eval.txt prints ppl 3.589 with 52998 tokens and 207 windows', async () => {
   let out = '';

@@ -1,7 +1,7 @@
 // `obtc ppl --seq 512` on the shipped evaluation text: the teacher's reference perplexity 3.480.
 import { expect, it } from 'vitest';
 import { join } from 'node:path';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 
 it('obtc ppl --seq 512 prints ppl 3.480', async () => {
   let out = '';

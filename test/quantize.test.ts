@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../compiler/cli/main.ts';
+import { main } from '../cli/main.ts';
 import { gpu } from './helpers/gpu.ts';
 
 const root = join(import.meta.dirname, '..');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
-import { parseLlama2c } from '../runtime/io/llama2c.ts';
+import { parseLlama2c } from '../llm/io/llama2c.ts';
 
 const root = join(import.meta.dirname, '..');
 const prog = compile(readFileSync(join(root, 'test/programs/svid.obt'), 'utf8'), { path: join(root, 'test/programs/svid.obt') });

@@ -7,7 +7,7 @@ import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import { split } from '../runtime/env/pool.ts';
-import { compileWasm } from '../runtime/wasm/exec.ts';
+import { compileWasm } from '../compiler/pipeline.ts';
 import { closeNormwise } from './helpers/close.ts';
 
 function rand(shape: number[], seed: number): Tensor {

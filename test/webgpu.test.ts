@@ -8,7 +8,7 @@ import { alloc, type Tensor } from '../runtime/tensor.ts';
 import { mulberry32 } from '../runtime/rng.ts';
 import { gpu, gpuNote } from './helpers/gpu.ts';
 import { emitWgsl, wgslMode } from '../compiler/emit/wgsl/kernel.ts';
-import { fuse } from '../compiler/fuse/fuse.ts';
+import { schedule } from '../compiler/pipeline.ts';
 import { closeNormwise } from './helpers/close.ts';
 
 
@@ -66,7 +66,7 @@ describe(`webgpu kernels${gpuNote}`, () => {
   it('long reductions get one workgroup per output, contractions over many rows workgroup tiles', () => {
     const modes = (entry: string, shapes: number[][]) => {
       const low = prog.lower(entry, prog.argTypes(prog.entry(entry), shapes.map((s, i) => rand(s, i))).types);
-      return fuse(low.func).steps.flatMap((s) => (s.kind === 'kernel' ? [wgslMode(s.kernel)] : []));
+      return schedule(low.func, { inPlaceKernels: false }).steps.flatMap((s) => (s.kind === 'kernel' ? [wgslMode(s.kernel)] : []));
     };
     expect(modes('mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]])).toContain('workgroup');
     expect(modes('sl', [[1, 1000], [9, 1000], [1000], [9]])).toContain('workgroup');
@@ -78,7 +78,7 @@ describe(`webgpu kernels${gpuNote}`, () => {
     // a long K with few output tiles: one workgroup per output spreads it further
     expect(modes('mm', [[1, 40, 5000], [1, 40, 5000], [1, 40, 40]])).toEqual(['workgroup']);
     const low = prog.lower('total', prog.argTypes(prog.entry('total'), [rand([40, 37], 1)]).types);
-    const k = fuse(low.func).steps.find((s) => s.kind === 'kernel');
+    const k = schedule(low.func, { inPlaceKernels: false }).steps.find((s) => s.kind === 'kernel');
     expect(k && k.kind === 'kernel' && emitWgsl(k.kernel)).toMatch(/workgroupBarrier\(\)/);
   });
 });
@@ -89,7 +89,7 @@ describe(`webgpu buffer pool${gpuNote}`, () => {
     expect(a.size).toBe(1024);
     gpu!.release([a]);
     expect(gpu!.acquire(700)).toBe(a); // same class (1024): the released buffer
-    const { compileWebGpu } = await import('../runtime/webgpu/exec.ts');
+    const { compileWebGpu } = await import('../compiler/pipeline.ts');
     const args = [rand([5, 600], 3)];
     const low = prog.lower('rows', prog.argTypes(prog.entry('rows'), args).types);
     const ref = prog.run('rows', args).tensors[0]!;

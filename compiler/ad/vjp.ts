@@ -1,13 +1,15 @@
 // Reverse-mode automatic differentiation as a Core IR → Core IR transform. Loops are unrolled
 // first (their counts are static), then the equations are walked backwards, each primitive's VJP
-// rule (in its registry record) turning output cotangents into operand cotangents; a function
+// rule (the VJPS table, compiler/ad/rules/) turning output cotangents into operand cotangents; a function
 // with a user gradient rule (custom_vjp) contributes its rule's body instead.
 import { InternalError } from '../diag.ts';
-import { PRIMS } from '../prims/registry.ts';
-import type { AdBuilder, PrimDef } from '../prims/def.ts';
-import type { PrimName, PrimParams } from '../prims/names.ts';
-import { lit, sameType, typeStr, type Atom, type Eqn, type Func, type Var, type VarSupply } from '../core/ir.ts';
-import { zeros } from '../prims/vjp_util.ts';
+import { PRIMS } from '../../runtime/prims/registry.ts';
+import type { PrimDef } from '../../runtime/prims/def.ts';
+import type { AdBuilder, VjpRule } from './rule.ts';
+import { VJPS } from './rules/index.ts';
+import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
+import { lit, sameType, typeStr, type Atom, type Eqn, type Func, type Var, type VarSupply } from '../../runtime/ir.ts';
+import { zeros } from './vjp_util.ts';
 import { isFloat } from '../types/types.ts';
 
 /** Appends renamed copies of a closed Func's equations; returns its results in the new names. */
@@ -81,7 +83,7 @@ export function gradFunc(f0: Func, nWrt: number, supply: VarSupply): Func {
     const e = f.eqns[i]!;
     const outCts = e.outs.map((o) => cts.get(o.id));
     if (outCts.every((c) => !c)) continue;
-    const rule = (PRIMS[e.prim] as PrimDef<PrimName>).vjp;
+    const rule = VJPS[e.prim] as VjpRule<PrimName>;
     let inCts: (Atom | undefined)[];
     try {
       inCts = rule(b, e.args, e.outs, e.params as never, outCts);

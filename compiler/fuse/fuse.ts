@@ -5,9 +5,9 @@
 // through a broadcast that would recompute it per element, a template whose epilogue is not at its
 // own index); everything else is inlined into the one kernel that consumes it. Conflicts
 // materialise the offending variable and scheduling restarts, so the set only grows.
-import type { Atom, Eqn, Func, Var } from '../core/ir.ts';
-import { numel } from '../core/ir.ts';
-import type { PrimParams } from '../prims/names.ts';
+import type { Atom, Eqn, Func, Var } from '../../runtime/ir.ts';
+import { numel } from '../../runtime/ir.ts';
+import type { PrimParams } from '../../runtime/prims/names.ts';
 import { InternalError } from '../diag.ts';
 import { KGraph, topo, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';

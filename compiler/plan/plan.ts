@@ -7,45 +7,19 @@
 // becomes the result's: buffer donation); otherwise the operand is copied first. Elementwise
 // kernels write in place the same way into an input they read only at their own index (an AdamW
 // step over donated parameters and moments updates them where they are).
-import type { Atom, Eqn, Func } from '../core/ir.ts';
+import type { Atom, Eqn, Func } from '../../runtime/ir.ts';
 import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/tensor.ts';
-import { parallelism, scratchOf, type Parallelism } from '../emit/wasm/abi.ts';
+import { parallelism, scratchOf } from '../emit/wasm/abi.ts';
+import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan.ts';
+
+export type { Plan, PlanBuffer, PlanStep, Lit, PlanKernel } from '../../runtime/plan.ts';
 import { InternalError } from '../diag.ts';
 
-export interface PlanBuffer {
-  dtype: DType;
-  shape: number[];
-  bytes: number;
-  offset: number;
-  role: 'input' | 'output' | 'temp';
-}
-
-export type PlanStep =
-  | { op: 'alloc'; buf: number }
-  | { op: 'free'; buf: number }
-  | { op: 'run'; kernel: number; out: number; ins: number[] }
-  | { op: 'host'; eqn: number; outs: number[]; ins: (number | Lit)[] }
-  | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean };
-
-export type Lit = { lit: number; dtype: DType };
-
-export interface Plan {
-  /** the kernels (their Kernel IR is absent in a loaded artifact), scratch bytes and thread split */
-  kernels: { hash: string; kernel?: Kernel; scratch: number; par: Parallelism }[];
-  hostEqns: Eqn[];
-  buffers: PlanBuffer[];
-  steps: PlanStep[];
-  inputs: number[];
-  outputs: (number | Lit)[];
-  scratch: { offset: number; bytes: number };
-  /** bytes of linear memory the plan needs (inputs, outputs, temporaries, scratch) */
-  memoryBytes: number;
-  /** the most bytes live at once */
-  peakBytes: number;
-}
+/** A plan made by the compiler: its kernels carry their Kernel IR. */
+export type KPlan = Plan<Kernel>;
 
 export const BYTES: Record<DType, number> = { f32: 4, f16: 4, i32: 4, u32: 4, sign: 4, bool: 1 };
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
@@ -59,7 +33,7 @@ export interface PlanOptions {
   inPlaceKernels?: boolean;
 }
 
-export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
+export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
   const f: Func = s.func;
   // the last schedule step reading each variable (results: never dead)
   const lastRead = new Map<number, number>();
@@ -81,7 +55,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
     return b;
   };
   const inputs = f.params.map((p) => bufFor(p.id, p.type, 'input'));
-  const kernels: Plan['kernels'] = [];
+  const kernels: KPlan['kernels'] = [];
   const kIndex = new Map<string, number>();
   const hostEqns: Eqn[] = [];
   const steps: PlanStep[] = [];
@@ -192,7 +166,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): Plan {
   return { kernels, hostEqns, buffers, steps: withFrees, inputs, outputs, scratch: { offset: BASE, bytes: scratchBytes }, memoryBytes, peakBytes: peak + scratchBytes };
 }
 
-export function printPlan(p: Plan): string {
+export function printPlan(p: KPlan): string {
   const b = (i: number) => `#${i}@${p.buffers[i]!.offset}`;
   const arg = (x: number | Lit) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`);
   const lines = [`plan: ${p.kernels.length} kernels, ${p.buffers.length} buffers, memory ${p.memoryBytes} B, peak ${p.peakBytes} B`];

@@ -6,7 +6,7 @@ import { Diagnostics, InternalError, UserError, type Note, type Span } from '../
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, moduleOfStruct, type FnInfo, type ModuleInfo, type Program } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
-import { VarSupply, type Atom, type Func, type TensorType } from '../core/ir.ts';
+import { VarSupply, type Atom, type Func, type TensorType } from '../../runtime/ir.ts';
 import { dimConst, dimSubst, dimToString, dimValue, dimVar, dimVars, type Dim } from './dim.ts';
 import {
   D,

@@ -2,8 +2,8 @@
 // type over symbolic shapes (with `...` prefixes) and, when a Core builder is present, emits the
 // Core primitives that implement it (explicit broadcasts, reshapes, transposes).
 import { InternalError, UserError, type Span } from '../diag.ts';
-import { lit, type Atom } from '../core/ir.ts';
-import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../prims/names.ts';
+import { lit, type Atom } from '../../runtime/ir.ts';
+import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../../runtime/prims/names.ts';
 import type { CoreBuilder } from './builder.ts';
 import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
 import { D, concreteShape, isFloat, isInt, shapeToString, typeToString, type DType, type ShapeItem, type Type } from './types.ts';

@@ -2,11 +2,9 @@
 import { dimEq, dimToString, dimValue, dimConst, type Dim } from './dim.ts';
 import type * as A from '../syntax/ast.ts';
 
-export const DTYPES = ['f32', 'f16', 'i32', 'u32', 'bool', 'sign'] as const;
-export type DType = (typeof DTYPES)[number];
-export const isDType = (s: string): s is DType => (DTYPES as readonly string[]).includes(s);
-export const isFloat = (d: DType): boolean => d === 'f32' || d === 'f16';
-export const isInt = (d: DType): boolean => d === 'i32' || d === 'u32';
+import type { DType } from '../../runtime/dtype.ts';
+
+export { DTYPES, isDType, isFloat, isInt, type DType } from '../../runtime/dtype.ts';
 
 /** One item of a shape: a dim, or the rank-polymorphic prefix `...` of the function being checked. */
 export type ShapeItem = { k: 'dim'; d: Dim } | { k: 'spread'; name: string };

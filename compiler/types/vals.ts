@@ -1,6 +1,6 @@
 // Values of the elaborator: a type plus, when lowering, the Core atoms behind it (a pytree of
 // tensors), plus compile-time knowledge (static scalars, weak literal dtypes, closures).
-import type { Atom } from '../core/ir.ts';
+import type { Atom } from '../../runtime/ir.ts';
 import type * as A from '../syntax/ast.ts';
 import type { Dim } from './dim.ts';
 import { dimValue } from './dim.ts';

@@ -3,7 +3,7 @@
 // run commands arrive through the control block, awaited with Atomics.waitAsync so the event loop
 // stays free for program messages. Same control-slot layout as the Node worker.
 const state: { ctl?: Int32Array; base: number; programs: ((...a: number[]) => void)[][] } = { base: 0, programs: [] };
-import { mathImports } from '../../compiler/emit/wasm/abi.ts';
+import { mathImports } from '../wasm/abi.ts';
 
 const math = mathImports();
 

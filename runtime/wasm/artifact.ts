@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelPool } from '../env/pool.ts';
 import { WasmProgram } from './program.ts';
-import { UserError } from '../../compiler/diag.ts';
+import { UserError } from '../errors.ts';
 import { decodePlan } from '../plan_json.ts';
 
 export { decodePlan, encodePlan } from '../plan_json.ts';

@@ -4,16 +4,16 @@
 // write a slice. An input whose tensor object is the same as last run's is not copied again
 // (weights stay resident). Nothing here needs the compiler's front end, fusion or binaryen: a
 // compiled artifact (runtime/wasm/artifact.ts) loads with this file alone.
-import type { Func } from '../../compiler/core/ir.ts';
-import type { Plan, PlanBuffer, PlanStep } from '../../compiler/plan/plan.ts';
-import { mathImports, MAX_PAGES } from '../../compiler/emit/wasm/abi.ts';
+import type { Func } from '../ir.ts';
+import type { Plan, PlanBuffer, PlanStep } from '../plan.ts';
+import { mathImports, MAX_PAGES } from './abi.ts';
 import { split, type KernelPool } from '../env/pool.ts';
 import { interpret } from '../ref/interp.ts';
-import { PRIMS } from '../../compiler/prims/registry.ts';
-import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
-import type { PrimName } from '../../compiler/prims/names.ts';
+import { PRIMS } from '../prims/registry.ts';
+import type { EvalCtx, PrimDef } from '../prims/def.ts';
+import type { PrimName } from '../prims/names.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
-import { InternalError } from '../../compiler/diag.ts';
+import { InternalError } from '../errors.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
 

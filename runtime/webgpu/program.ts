@@ -5,14 +5,14 @@
 // steps is one command encoder and one submit, its results' read-back included. Reads are async;
 // an input whose tensor object is the same as last run's is not uploaded again, and a result in a
 // donated parameter's buffer is not read back at all (a KV cache stays on the GPU).
-import type { Plan, PlanBuffer, PlanStep, Lit } from '../../compiler/plan/plan.ts';
-import { PRIMS } from '../../compiler/prims/registry.ts';
-import type { EvalCtx, PrimDef } from '../../compiler/prims/def.ts';
-import type { PrimName } from '../../compiler/prims/names.ts';
-import { GRID_X, WORKGROUP } from '../../compiler/emit/wgsl/abi.ts';
+import type { Plan, PlanBuffer, PlanStep, Lit } from '../plan.ts';
+import { PRIMS } from '../prims/registry.ts';
+import type { EvalCtx, PrimDef } from '../prims/def.ts';
+import type { PrimName } from '../prims/names.ts';
+import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../tensor.ts';
 import { interpret } from '../ref/interp.ts';
-import { InternalError } from '../../compiler/diag.ts';
+import { InternalError } from '../errors.ts';
 import type { GpuDevice } from './device.ts';
 
 const kd = (d: PlanBuffer['dtype']) => (d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d);

@@ -1,7 +1,7 @@
 // Test helpers that write model files in other formats from a loaded checkpoint: GGUF v3 (F32,
 // F16, Q8_0 tensors) and Hugging Face safetensors (F32/F16/BF16, with q/k in rotate-half order).
-import type { Checkpoint } from '../../runtime/io/model.ts';
-import type { TokenizerData } from '../../runtime/io/tokenizer.ts';
+import type { Checkpoint } from '../../llm/io/model.ts';
+import type { TokenizerData } from '../../llm/io/tokenizer.ts';
 
 function f32ToHalf(x: number): number {
   const f = new Float32Array([x]);

@@ -1,24 +1,17 @@
-// The calling convention of the Wasm kernels, shared by the emitter and the runtime (and free of
-// binaryen, so that a compiled artifact loads without the compiler): parameters, scratch layouts,
-// how a kernel splits across threads, the memory's size limit and the host functions it imports.
+// The calling convention of the Wasm kernels on the compiler's side: parameters, scratch layouts and
+// thread split computed from Kernel IR. What the runtime needs of it (memory limit, host imports,
+// the Parallelism record) is runtime/wasm/abi.ts, free of the compiler and binaryen.
 import type { DotKernel, Kernel, SignKernel } from '../../kir/ir.ts';
+import type { Parallelism } from '../../../runtime/wasm/abi.ts';
 
-/** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
-export const paramsOf = (k: Kernel) => ({ scratch: 1 + k.ins.length, lo: 2 + k.ins.length, hi: 3 + k.ins.length, count: 4 + k.ins.length });
-
-/** Pages of the largest memory a kernel imports (4 GiB). */
-export const MAX_PAGES = 65536;
+export { MAX_PAGES, MATH_IMPORTS, mathImports, type Parallelism } from '../../../runtime/wasm/abi.ts';
 
 /** dot register blocks: MR rows of A × NR rows of B; a thread's rows of B start at a multiple of NR */
 export const DOT_MR = 2;
 export const DOT_NR = 4;
 
-/** Host functions the kernels import (f64 in and out, as the reference computes them): name → arity. */
-export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
-
-export function mathImports(): Record<string, (...x: number[]) => number> {
-  return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
-}
+/** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
+export const paramsOf = (k: Kernel) => ({ scratch: 1 + k.ins.length, lo: 2 + k.ins.length, hi: 3 + k.ins.length, count: 4 + k.ins.length });
 
 export type SignMethod = 'lut' | 'xor';
 export const SIGN_METHODS: readonly SignMethod[] = ['lut', 'xor'];
@@ -51,15 +44,6 @@ export function dotScratch(k: DotKernel): number {
 /** Scratch bytes a kernel needs per thread. */
 export function scratchOf(k: Kernel): number {
   return k.kind === 'signlinear' ? signScratch(k).bytes + 16 : k.kind === 'dot' ? dotScratch(k) : 0;
-}
-
-export interface Parallelism {
-  /** independent pieces of work: rows of a loop kernel's output, rows of B of a dot, output features of a signlinear */
-  units: number;
-  /** a thread's slice starts at a multiple of this */
-  align: number;
-  /** estimated multiply-adds (small kernels are not worth a dispatch) */
-  work: number;
 }
 
 export function parallelism(k: Kernel): Parallelism {

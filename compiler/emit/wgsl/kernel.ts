@@ -8,7 +8,7 @@ import { topo, kernelRoots, usesAcc, type DotKernel, type Kernel, type KNode, ty
 import { InternalError } from '../../diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
-import { GRID_X, WORKGROUP } from './abi.ts';
+import { GRID_X, WORKGROUP } from '../../../runtime/webgpu/abi.ts';
 import { emitTile, tileDecls, tileGroups, TILE } from './tile.ts';
 import { emitMatvec, matvecDecls, matvecGroups, matvecVec4 } from './matvec.ts';
 

@@ -6,7 +6,7 @@
 // partial sums are combined by a tree in workgroup memory and stored through the epilogue.
 import type { SignKernel } from '../../kir/ir.ts';
 import type { Wgsl } from './builder.ts';
-import { WORKGROUP } from './abi.ts';
+import { WORKGROUP } from '../../../runtime/webgpu/abi.ts';
 
 export const ROWS = 4;
 

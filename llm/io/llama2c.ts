@@ -1,0 +1,58 @@
+// Loader for llama2.c's legacy checkpoint (.bin): a header of 7 int32 (dim, hidden_dim, n_layers,
+// n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier),
+// then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights).
+import { LoadError, validateConfig, validateTensors, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
+
+export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
+  if (bytes.byteLength < 28) throw new LoadError(file, `truncated: ${bytes.byteLength} bytes is shorter than the 28-byte llama2.c header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
+  const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = h as [number, number, number, number, number, number, number];
+  const sharedHead = vocabRaw > 0;
+  const config: LlamaConfig = { dim, hidden, layers, heads, kvHeads, vocab: Math.abs(vocabRaw), seqLen, eps: 1e-5, ropeTheta: 10000 };
+  try {
+    validateConfig(file, config);
+  } catch (e) {
+    if (e instanceof LoadError) throw new LoadError(file, `not a llama2.c checkpoint (header ${h.join(', ')}): ${e.message.slice(file.length + 2)}`);
+    throw e;
+  }
+  const hs = headDim(config);
+  const kvDim = kvHeads * hs;
+  const order: [string, number[], boolean][] = [
+    ['token_embedding', [config.vocab, dim], false],
+    ['rms_att', [dim], true],
+    ['wq', [dim, dim], true],
+    ['wk', [kvDim, dim], true],
+    ['wv', [kvDim, dim], true],
+    ['wo', [dim, dim], true],
+    ['rms_ffn', [dim], true],
+    ['w1', [hidden, dim], true],
+    ['w2', [dim, hidden], true],
+    ['w3', [hidden, dim], true],
+    ['rms_final', [dim], false],
+    ['freq_cis_real', [seqLen, hs / 2], false],
+    ['freq_cis_imag', [seqLen, hs / 2], false],
+  ];
+  if (!sharedHead) order.push(['wcls', [config.vocab, dim], false]);
+  const floats = order.reduce((s, [, shape, stacked]) => s + shape.reduce((a, b) => a * b, 1) * (stacked ? layers : 1), 0);
+  const want = 28 + floats * 4;
+  if (bytes.byteLength < want)
+    throw new LoadError(file, `truncated: ${bytes.byteLength} bytes, but a llama2.c checkpoint with dim=${dim} hidden=${hidden} layers=${layers} heads=${heads} kv_heads=${kvHeads} vocab=${config.vocab} seq_len=${seqLen} needs ${want}`);
+  if (bytes.byteLength > want) throw new LoadError(file, `${bytes.byteLength - want} unexpected trailing bytes after the last tensor (expected ${want} bytes in all)`);
+  const all = new Float32Array(floats);
+  new Uint8Array(all.buffer).set(bytes.subarray(28, want));
+  const tensors = new Map<string, Tensor>();
+  let off = 0;
+  for (const [name, shape, stacked] of order) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const count = stacked ? layers : 1;
+    for (let l = 0; l < count; l++) {
+      tensors.set(stacked ? `${name}.${l}` : name, { dtype: 'f32', shape, data: all.slice(off, off + n) });
+      off += n;
+    }
+  }
+  const ck: Checkpoint = { file, format: 'llama2c', config, tensors, sharedHead };
+  validateTensors(ck);
+  return ck;
+}

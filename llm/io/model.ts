@@ -1,0 +1,124 @@
+// A loaded Llama checkpoint: the config and named f32 tensors, and the documented mapping from
+// checkpoint names to the fields of models/llama.obt's `Llama[Dense, V, D, F, H, KV, L]`.
+//
+//   obt field                      llama2.c (.bin order)   GGUF                         safetensors (Hugging Face)
+//   emb            [V, D]          token_embedding         token_embd.weight            model.embed_tokens.weight
+//   blocks[l].attn_norm [D]        rms_att[l]              blk.l.attn_norm.weight       model.layers.l.input_layernorm.weight
+//   blocks[l].wq.w [D, D]          wq[l]                   blk.l.attn_q.weight          model.layers.l.self_attn.q_proj.weight (*)
+//   blocks[l].wk.w [KV·Dh, D]      wk[l]                   blk.l.attn_k.weight          model.layers.l.self_attn.k_proj.weight (*)
+//   blocks[l].wv.w [KV·Dh, D]      wv[l]                   blk.l.attn_v.weight          model.layers.l.self_attn.v_proj.weight
+//   blocks[l].wo.w [D, D]          wo[l]                   blk.l.attn_output.weight     model.layers.l.self_attn.o_proj.weight
+//   blocks[l].ffn_norm [D]         rms_ffn[l]              blk.l.ffn_norm.weight        model.layers.l.post_attention_layernorm.weight
+//   blocks[l].w1.w [F, D]          w1[l]                   blk.l.ffn_gate.weight        model.layers.l.mlp.gate_proj.weight
+//   blocks[l].w2.w [D, F]          w2[l]                   blk.l.ffn_down.weight        model.layers.l.mlp.down_proj.weight
+//   blocks[l].w3.w [F, D]          w3[l]                   blk.l.ffn_up.weight          model.layers.l.mlp.up_proj.weight
+//   norm [D]                       rms_final               output_norm.weight           model.norm.weight
+//   head [V, D]                    wcls (or token_embedding when shared)   output.weight (or token_embd)   lm_head.weight (or embed_tokens)
+//
+// (*) Hugging Face stores q/k rows permuted for its rotate-half RoPE; the loader undoes that so
+// every model uses RoPE on adjacent pairs (2i, 2i+1), as llama2.c and GGUF do.
+import type { Tensor } from '../../runtime/tensor.ts';
+
+export interface LlamaConfig {
+  dim: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  seqLen: number;
+  eps: number;
+  ropeTheta: number;
+}
+
+/** Checkpoint tensors under the canonical names of the table above (the llama2.c column), per layer
+ *  as `wq.3`, `rms_att.0`, etc. All f32, row-major [out, in]. */
+export interface Checkpoint {
+  file: string;
+  format: 'llama2c' | 'gguf' | 'safetensors';
+  config: LlamaConfig;
+  tensors: Map<string, Tensor>;
+  /** true when the classifier is the token embedding */
+  sharedHead: boolean;
+}
+
+/** A user-facing load error: names the file and what is wrong (printed without a stack). */
+export class LoadError extends Error {
+  constructor(
+    readonly file: string,
+    what: string,
+  ) {
+    super(`${file}: ${what}`);
+  }
+}
+
+export const headDim = (c: LlamaConfig) => c.dim / c.heads;
+
+/** The expected shape of each canonical tensor. */
+export function expectedShapes(c: LlamaConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const kvDim = c.kvHeads * headDim(c);
+  m.set('token_embedding', [c.vocab, c.dim]);
+  for (let l = 0; l < c.layers; l++) {
+    m.set(`rms_att.${l}`, [c.dim]);
+    m.set(`wq.${l}`, [c.dim, c.dim]);
+    m.set(`wk.${l}`, [kvDim, c.dim]);
+    m.set(`wv.${l}`, [kvDim, c.dim]);
+    m.set(`wo.${l}`, [c.dim, c.dim]);
+    m.set(`rms_ffn.${l}`, [c.dim]);
+    m.set(`w1.${l}`, [c.hidden, c.dim]);
+    m.set(`w2.${l}`, [c.dim, c.hidden]);
+    m.set(`w3.${l}`, [c.hidden, c.dim]);
+  }
+  m.set('rms_final', [c.dim]);
+  m.set('wcls', [c.vocab, c.dim]);
+  return m;
+}
+
+export function validateConfig(file: string, c: LlamaConfig): void {
+  const bad = (w: string) => {
+    throw new LoadError(file, w);
+  };
+  for (const [k, v] of Object.entries(c)) if (!Number.isFinite(v) || v <= 0) bad(`invalid config value ${k} = ${v}`);
+  for (const k of ['dim', 'hidden', 'layers', 'heads', 'kvHeads', 'vocab', 'seqLen'] as const) if (!Number.isInteger(c[k])) bad(`config ${k} = ${c[k]} is not an integer`);
+  if (c.dim % c.heads) bad(`dim ${c.dim} is not divisible by n_heads ${c.heads}`);
+  if (c.heads % c.kvHeads) bad(`n_heads ${c.heads} is not divisible by n_kv_heads ${c.kvHeads}`);
+  if (headDim(c) % 2) bad(`head size ${headDim(c)} is odd; RoPE needs pairs`);
+  if (c.dim > 1 << 16 || c.vocab > 1 << 20 || c.layers > 1024) bad(`implausible config (dim ${c.dim}, vocab ${c.vocab}, layers ${c.layers})`);
+}
+
+/** Checks that every canonical tensor is present with its expected shape. */
+export function validateTensors(ck: Checkpoint): void {
+  for (const [name, shape] of expectedShapes(ck.config)) {
+    if (name === 'wcls' && ck.sharedHead) continue;
+    const t = ck.tensors.get(name);
+    if (!t) throw new LoadError(ck.file, `missing tensor ${name}`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new LoadError(ck.file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i]!)) throw new LoadError(ck.file, `tensor ${name} contains a non-finite value at element ${i}`);
+  }
+}
+
+/** The host value of `Llama[Dense, V, D, F, H, KV, L]` for obt (see the mapping table above). */
+export function llamaValue(ck: Checkpoint): Record<string, unknown> {
+  const t = (n: string) => ck.tensors.get(n)!;
+  const dense = (n: string) => ({ w: t(n) });
+  return {
+    emb: t('token_embedding'),
+    blocks: Array.from({ length: ck.config.layers }, (_, l) => ({
+      attn_norm: t(`rms_att.${l}`),
+      wq: dense(`wq.${l}`),
+      wk: dense(`wk.${l}`),
+      wv: dense(`wv.${l}`),
+      wo: dense(`wo.${l}`),
+      ffn_norm: t(`rms_ffn.${l}`),
+      w1: dense(`w1.${l}`),
+      w2: dense(`w2.${l}`),
+      w3: dense(`w3.${l}`),
+    })),
+    norm: t('rms_final'),
+    head: ck.sharedHead ? t('token_embedding') : t('wcls'),
+  };
+}

@@ -1,0 +1,149 @@
+// The packed 1-bit model file (.obt1): a OneBit Llama ready for inference.
+//   "OBT1BIT\0", u32 version (1), u32 header length, a JSON header {config, tokenizer, tensors:
+//   [{name, dtype: sign|f32|f16, shape, offset, bytes}]}, zero padding to 8 bytes, the tensor data
+//   (signs as packed u32 words, 32 per word along the input axis, bit 1 = −1; vectors and the
+//   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
+// Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
+// projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
+import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import { crc32, readBytesCopy, writeAtomic } from './state.ts';
+import { halfToFloat } from './gguf.ts';
+import { roundF16, signWords, type Tensor } from '../../runtime/tensor.ts';
+import type { TokenizerData } from './tokenizer.ts';
+
+const MAGIC = 'OBT1BIT\0';
+const PROJ = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
+
+interface Entry {
+  name: string;
+  dtype: 'sign' | 'f32' | 'f16';
+  shape: number[];
+  offset: number;
+  bytes: number;
+}
+
+export interface PackedModel {
+  file: string;
+  config: LlamaConfig;
+  tokenizer: TokenizerData;
+  /** host value of Llama[OneBit, V, D, F, H, KV, L] */
+  value: Record<string, unknown>;
+  sharedHead: boolean;
+  bytes: number;
+}
+
+function f32ToF16Bits(x: number): number {
+  const v = roundF16(x);
+  if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
+  if (!Number.isFinite(v)) return v > 0 ? 0x7c00 : 0xfc00;
+  const s = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a < 6.103515625e-5) return s | Math.round(a / 5.960464477539063e-8);
+  const e = Math.floor(Math.log2(a));
+  const m = Math.round((a / 2 ** e - 1) * 1024);
+  return s | ((e + 15) << 10) | m;
+}
+
+/** Writes a packed OneBit Llama (the host value produced by pack_student). */
+export function writePacked(path: string, config: LlamaConfig, tokenizer: TokenizerData, value: Record<string, unknown>, sharedHead: boolean, fp16: boolean): number {
+  const tensors: [string, Tensor][] = [];
+  const t = (v: unknown) => v as Tensor;
+  tensors.push(['token_embedding', t(value.emb)]);
+  (value.blocks as Record<string, unknown>[]).forEach((b, l) => {
+    tensors.push([`rms_att.${l}`, t(b.attn_norm)], [`rms_ffn.${l}`, t(b.ffn_norm)]);
+    for (const p of PROJ) {
+      const lay = b[p] as Record<string, unknown>;
+      tensors.push([`${p}.${l}.s`, t(lay.s)], [`${p}.${l}.g`, t(lay.g)], [`${p}.${l}.h`, t(lay.h)]);
+    }
+  });
+  tensors.push(['rms_final', t(value.norm)]);
+  if (!sharedHead) tensors.push(['wcls', t(value.head)]);
+  const entries: Entry[] = [];
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  for (const [name, x] of tensors) {
+    let bytes: Uint8Array;
+    let dtype: Entry['dtype'];
+    if (x.dtype === 'sign') {
+      dtype = 'sign';
+      bytes = new Uint8Array(Uint32Array.from(x.data).buffer);
+    } else if (fp16) {
+      dtype = 'f16';
+      bytes = new Uint8Array(Uint16Array.from(x.data, f32ToF16Bits).buffer);
+    } else {
+      dtype = 'f32';
+      bytes = new Uint8Array(Float32Array.from(x.data).buffer);
+    }
+    entries.push({ name, dtype, shape: x.shape, offset: off, bytes: bytes.length });
+    chunks.push(bytes);
+    off += bytes.length;
+    const pad = (8 - (off % 8)) % 8;
+    if (pad) {
+      chunks.push(new Uint8Array(pad));
+      off += pad;
+    }
+  }
+  const header = new TextEncoder().encode(JSON.stringify({ config, tokenizer: { pieces: tokenizer.pieces, scores: tokenizer.scores, bos: tokenizer.bos, eos: tokenizer.eos }, sharedHead, tensors: entries }));
+  const headPad = (8 - ((16 + header.length) % 8)) % 8;
+  const out = new Uint8Array(16 + header.length + headPad + off + 4);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(8, 1, true);
+  dv.setUint32(12, header.length, true);
+  out.set(header, 16);
+  let o = 16 + header.length + headPad;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  dv.setUint32(o, crc32(out.subarray(0, o)), true);
+  writeAtomic(path, out);
+  return out.length;
+}
+
+export function isPacked(head: Uint8Array): boolean {
+  return new TextDecoder().decode(head.subarray(0, 8)) === MAGIC;
+}
+
+export function readPacked(file: string): PackedModel {
+  const b = readBytesCopy(file);
+  if (b.length < 20 || !isPacked(b)) throw new LoadError(file, 'not a packed obt 1-bit model (no OBT1BIT magic)');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dv.getUint32(8, true) !== 1) throw new LoadError(file, `format version ${dv.getUint32(8, true)}; this reader knows version 1`);
+  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true)) throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
+  const hlen = dv.getUint32(12, true);
+  const header = JSON.parse(new TextDecoder().decode(b.subarray(16, 16 + hlen))) as { config: LlamaConfig; tokenizer: Omit<TokenizerData, 'source'>; sharedHead: boolean; tensors: Entry[] };
+  validateConfig(file, header.config);
+  const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
+  const map = new Map<string, Tensor>();
+  for (const e of header.tensors) {
+    const at = base + e.offset;
+    if (at + e.bytes > b.length - 4) throw new LoadError(file, `truncated: tensor ${e.name}`);
+    const raw = b.slice(at, at + e.bytes);
+    if (e.dtype === 'sign') {
+      const words = e.shape.slice(0, -1).reduce((x, y) => x * y, 1) * signWords(e.shape[e.shape.length - 1]!);
+      if (raw.length !== words * 4) throw new LoadError(file, `tensor ${e.name}: ${raw.length} bytes for ${words} sign words`);
+      map.set(e.name, { dtype: 'sign', shape: e.shape, data: new Uint32Array(raw.buffer) });
+    } else if (e.dtype === 'f16') {
+      const u = new Uint16Array(raw.buffer);
+      map.set(e.name, { dtype: 'f32', shape: e.shape, data: Float32Array.from(u, halfToFloat) });
+    } else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
+  }
+  const get = (n: string) => {
+    const x = map.get(n);
+    if (!x) throw new LoadError(file, `missing tensor ${n}`);
+    return x;
+  };
+  const c = header.config;
+  const value = {
+    emb: get('token_embedding'),
+    blocks: Array.from({ length: c.layers }, (_, l) => ({
+      attn_norm: get(`rms_att.${l}`),
+      ffn_norm: get(`rms_ffn.${l}`),
+      ...Object.fromEntries(PROJ.map((p) => [p, { s: get(`${p}.${l}.s`), g: get(`${p}.${l}.g`), h: get(`${p}.${l}.h`) }])),
+    })),
+    norm: get('rms_final'),
+    head: header.sharedHead ? get('token_embedding') : get('wcls'),
+  };
+  return { file, config: c, tokenizer: { source: file, ...header.tokenizer }, value, sharedHead: header.sharedHead, bytes: b.length };
+}

@@ -1,0 +1,138 @@
+// Runs models/llama.obt on a loaded checkpoint with the reference interpreter or the Wasm backend: full-sequence
+// logits (for perplexity) and a one-token decode step with its KV cache (for generation).
+// Each entry is lowered once per shape and its Core IR reused.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KernelPool } from '../runtime/env/pool.ts';
+import type { GpuDevice } from '../runtime/webgpu/device.ts';
+import { compile, type Backend, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
+import { CompileError, UserError } from '../compiler/diag.ts';
+import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
+import { interpret } from '../runtime/ref/interp.ts';
+import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
+import { headDim, type LlamaConfig } from './io/model.ts';
+
+/** Which instantiation of the model a value is: dense teacher weights or a packed OneBit student. */
+export type LayerKind = 'dense' | 'onebit';
+
+export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
+
+function scalar(v: number, dtype: 'f32' | 'i32'): Tensor {
+  return fromNested(v, dtype);
+}
+
+interface Prepared {
+  low: Lowered;
+  inputs: Tensor[];
+}
+
+export class LlamaRunner {
+  private readonly prepared = new Map<string, Prepared>();
+
+  constructor(
+    readonly prog: Program,
+    readonly config: LlamaConfig,
+    readonly weights: Record<string, unknown>,
+    readonly layer: LayerKind = 'dense',
+    readonly backend: Backend = 'interp',
+    readonly pool?: KernelPool,
+    readonly gpu?: GpuDevice,
+  ) {}
+
+  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL, backend: Backend = 'interp', pool?: KernelPool, gpu?: GpuDevice): LlamaRunner {
+    const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
+    if (!prog.ok) throw new CompileError(prog.diagnostics);
+    return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool, gpu);
+  }
+
+  private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
+    if (this.backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
+    return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs) : interpret(low.func, inputs);
+  }
+
+  private async execAsync(low: Lowered, inputs: Tensor[], donate?: number[]): Promise<Tensor[]> {
+    if (this.backend !== 'webgpu') return this.exec(low, inputs, donate);
+    if (!this.gpu) throw new UserError('--backend webgpu needs a device');
+    return (await this.prog.webgpu(low, this.gpu, { donate })).run(inputs);
+  }
+
+  /** logits() on any backend, the asynchronous WebGPU one included. */
+  async logitsAsync(tokens: number[]): Promise<Float32Array> {
+    const c = this.config;
+    const tok = fromNested(tokens, 'i32');
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const inputs = p.inputs.slice();
+    inputs[inputs.length - 3] = tok;
+    return (await this.execAsync(p.low, inputs))[0]!.data as Float32Array;
+  }
+
+  /** decoder() on any backend, the asynchronous WebGPU one included. */
+  decoderAsync(maxSeq = this.config.seqLen): { step(token: number, pos: number): Promise<Float32Array> } {
+    const d = this.decoderParts(maxSeq);
+    return {
+      step: async (token, pos) => {
+        const outs = await this.execAsync(d.low, d.inputs(token, pos), d.donate);
+        return d.take(outs);
+      },
+    };
+  }
+
+  private prepare(key: string, entry: string, args: HostValue[]): Prepared {
+    let p = this.prepared.get(key);
+    if (!p) {
+      const f = this.prog.entry(entry);
+      const c = this.config;
+      const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads });
+      p = { low: this.prog.lower(entry, types), inputs: tensors };
+      this.prepared.set(key, p);
+    }
+    return p;
+  }
+
+  /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
+  logits(tokens: number[]): Float32Array {
+    const c = this.config;
+    const tok = fromNested(tokens, 'i32');
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const inputs = p.inputs.slice();
+    inputs[inputs.length - 3] = tok;
+    const outs = this.exec(p.low, inputs);
+    return outs[0]!.data as Float32Array;
+  }
+
+  /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */
+  decoder(maxSeq = this.config.seqLen): { step(token: number, pos: number): Float32Array } {
+    const d = this.decoderParts(maxSeq);
+    return { step: (token, pos) => d.take(this.exec(d.low, d.inputs(token, pos), d.donate)) };
+  }
+
+  /** The decode entry for a cache of maxSeq positions, lowered, with its inputs and their roles
+   *  (weights 0..weights-1, then token, pos, the 2·L cache tensors, eps, theta). */
+  decodeEntry(maxSeq: number): { low: Lowered; inputs: Tensor[]; weights: number; cache: number } {
+    const d = this.decoderParts(maxSeq);
+    const inputs = d.inputs(0, 0);
+    return { low: d.low, inputs, weights: d.donate[0]! - 2, cache: d.donate.length };
+  }
+
+  private decoderParts(maxSeq: number) {
+    const c = this.config;
+    const shape = [maxSeq, c.kvHeads, headDim(c)];
+    let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
+    const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
+    const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const nW = p.inputs.length - 2 - cache.length - 2;
+    return {
+      low: p.low,
+      // the cache is donated: updated in place in the backend's memory and never copied in or out
+      donate: cache.map((_, i) => nW + 2 + i),
+      inputs: (token: number, pos: number) => {
+        if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
+        return [...p.inputs.slice(0, nW), scalar(token, 'i32'), scalar(pos, 'i32'), ...cache, ...p.inputs.slice(p.inputs.length - 2)];
+      },
+      take: (outs: Tensor[]) => {
+        cache = outs.slice(1);
+        return outs[0]!.data as Float32Array;
+      },
+    };
+  }
+}

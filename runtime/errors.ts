@@ -1,0 +1,94 @@
+// Errors shared by the runtime and the compiler: source files, spans, user errors, internal errors and
+// their rendering (file:line:col, the line, a caret). Data-file loaders report through UserError too.
+export interface SourceFile {
+  path: string; // as shown to the user
+  text: string;
+  lineStarts?: number[];
+}
+
+export interface Span {
+  file: SourceFile;
+  start: number; // offset, inclusive
+  end: number; // offset, exclusive
+}
+
+export interface Note {
+  span?: Span;
+  message: string;
+}
+
+export interface Diagnostic {
+  severity: 'error' | 'warning';
+  message: string;
+  span?: Span;
+  hint?: string;
+  notes: Note[];
+}
+
+/** A user-facing error: thrown inside the compiler, caught at stage boundaries and reported. */
+export class UserError extends Error {
+  readonly diag: Diagnostic;
+  constructor(message: string, span?: Span, hint?: string, notes: Note[] = []) {
+    super(message);
+    this.diag = { severity: 'error', message, span, hint, notes };
+  }
+}
+
+/** An internal invariant failure: a compiler bug, never the user's fault. */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(`internal: ${message}`);
+  }
+}
+
+export function lineStarts(f: SourceFile): number[] {
+  if (!f.lineStarts) {
+    const ls = [0];
+    for (let i = 0; i < f.text.length; i++) if (f.text.charCodeAt(i) === 10) ls.push(i + 1);
+    f.lineStarts = ls;
+  }
+  return f.lineStarts;
+}
+
+/** 1-based line and column of an offset. */
+export function lineCol(f: SourceFile, offset: number): { line: number; col: number } {
+  const ls = lineStarts(f);
+  let lo = 0;
+  let hi = ls.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ls[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, col: offset - ls[lo]! + 1 };
+}
+
+export function spanLocation(s: Span): string {
+  const { line, col } = lineCol(s.file, s.start);
+  return `${s.file.path}:${line}:${col}`;
+}
+
+function renderSnippet(s: Span): string {
+  const { line, col } = lineCol(s.file, s.start);
+  const ls = lineStarts(s.file);
+  const lineStart = ls[line - 1]!;
+  let lineEnd = s.file.text.indexOf('\n', lineStart);
+  if (lineEnd < 0) lineEnd = s.file.text.length;
+  const text = s.file.text.slice(lineStart, lineEnd).replace(/\t/g, ' ').replace(/\r$/, '');
+  const width = Math.max(1, Math.min(s.end, lineEnd) - s.start);
+  const num = String(line);
+  const pad = ' '.repeat(num.length);
+  return `${num} | ${text}\n${pad} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.span ? `${spanLocation(d.span)}: ` : '';
+  const out = [`${where}${d.severity}: ${d.message}`];
+  if (d.span) out.push(renderSnippet(d.span));
+  for (const n of d.notes) {
+    out.push(n.span ? `${spanLocation(n.span)}: note: ${n.message}` : `note: ${n.message}`);
+    if (n.span) out.push(renderSnippet(n.span));
+  }
+  if (d.hint) out.push(`hint: ${d.hint}`);
+  return out.join('\n');
+}

@@ -1,0 +1,47 @@
+// The execution plan's schema: a serialisable program of `alloc | run | host | update | free` steps
+// over buffers at static offsets in one linear memory. The compiler makes plans
+// (compiler/plan/plan.ts), artifacts carry them as JSON (plan_json.ts), and the Wasm and WebGPU
+// programs run them.
+import type { DType } from './dtype.ts';
+import type { Eqn } from './ir.ts';
+import type { Parallelism } from './wasm/abi.ts';
+
+export interface PlanBuffer {
+  dtype: DType;
+  shape: number[];
+  bytes: number;
+  offset: number;
+  role: 'input' | 'output' | 'temp';
+}
+
+export type PlanStep =
+  | { op: 'alloc'; buf: number }
+  | { op: 'free'; buf: number }
+  | { op: 'run'; kernel: number; out: number; ins: number[] }
+  | { op: 'host'; eqn: number; outs: number[]; ins: (number | Lit)[] }
+  | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean };
+
+export type Lit = { lit: number; dtype: DType };
+
+/** A plan's kernel: its structural hash, scratch bytes and thread split; `kernel` is the compiler's
+ *  Kernel IR (K), absent in a loaded artifact. */
+export interface PlanKernel<K = unknown> {
+  hash: string;
+  kernel?: K;
+  scratch: number;
+  par: Parallelism;
+}
+
+export interface Plan<K = unknown> {
+  kernels: PlanKernel<K>[];
+  hostEqns: Eqn[];
+  buffers: PlanBuffer[];
+  steps: PlanStep[];
+  inputs: number[];
+  outputs: (number | Lit)[];
+  scratch: { offset: number; bytes: number };
+  /** bytes of linear memory the plan needs (inputs, outputs, temporaries, scratch) */
+  memoryBytes: number;
+  /** the most bytes live at once */
+  peakBytes: number;
+}

@@ -1,0 +1,71 @@
+// The packed ±1 dtype: pack_sign (f32[..., O, I] -> sign[..., O, I], x < 0 -> bit 1 = -1, 0 -> +1),
+// unpack_sign (back to ±1 floats) and signlinear(x[..., I], s[O, I], g[I], h[O]) = ((x ⊙ g) sᵀ) ⊙ h.
+import type { TensorType } from '../ir.ts';
+import { alloc, numel, packSigns, signWords } from '../tensor.ts';
+import { fail, type PrimDef } from './def.ts';
+import { isFloat } from '../dtype.ts';
+
+export const pack_sign: PrimDef<'pack_sign'> = {
+  name: 'pack_sign',
+  infer(args) {
+    if (args.length !== 1 || !isFloat(args[0]!.dtype) || args[0]!.shape.length < 1) fail('pack_sign', 'expects one float tensor of rank >= 1', args);
+    return [{ dtype: 'sign', shape: args[0]!.shape }];
+  },
+  eval([x]) {
+    return [packSigns(x!.data, x!.shape)];
+  },
+};
+
+export const unpack_sign: PrimDef<'unpack_sign'> = {
+  name: 'unpack_sign',
+  infer(args) {
+    if (args.length !== 1 || args[0]!.dtype !== 'sign') fail('unpack_sign', 'expects one sign tensor', args);
+    return [{ dtype: 'f32', shape: args[0]!.shape }];
+  },
+  eval([s], _p, ctx) {
+    const out = alloc('f32', s!.shape, ctx.f64);
+    const cols = s!.shape[s!.shape.length - 1]!;
+    const words = signWords(cols);
+    const rows = numel(s!.shape.slice(0, -1));
+    const w = s!.data as Uint32Array;
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) out.data[r * cols + c] = (w[r * words + (c >>> 5)]! >>> (c & 31)) & 1 ? -1 : 1;
+    return [out];
+  },
+};
+
+export function signlinearShape(args: TensorType[]): number[] {
+  if (args.length !== 4) fail('signlinear', 'expects (x, s, g, h)', args);
+  const [x, s, g, h] = args as [TensorType, TensorType, TensorType, TensorType];
+  if (s.dtype !== 'sign' || s.shape.length !== 2) fail('signlinear', 's must be sign[O, I]', args);
+  const [O, I] = s.shape as [number, number];
+  if (x.dtype !== 'f32' || x.shape.length < 1 || x.shape[x.shape.length - 1] !== I) fail('signlinear', `x must be f32[..., ${I}]`, args);
+  if (g.dtype !== 'f32' || g.shape.length !== 1 || g.shape[0] !== I) fail('signlinear', `g must be f32[${I}]`, args);
+  if (h.dtype !== 'f32' || h.shape.length !== 1 || h.shape[0] !== O) fail('signlinear', `h must be f32[${O}]`, args);
+  return [...x.shape.slice(0, -1), O];
+}
+
+export const signlinear: PrimDef<'signlinear'> = {
+  name: 'signlinear',
+  infer(args) {
+    return [{ dtype: 'f32', shape: signlinearShape(args) }];
+  },
+  eval([x, s, g, h], _p, ctx) {
+    const shape = signlinearShape([x!, s!, g!, h!]);
+    const [O, I] = s!.shape as [number, number];
+    const rows = numel(x!.shape.slice(0, -1));
+    const words = signWords(I);
+    const w = s!.data as Uint32Array;
+    const out = alloc('f32', shape, ctx.f64);
+    const xg = new Float64Array(I);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < I; i++) xg[i] = x!.data[r * I + i]! * g!.data[i]!;
+      for (let o = 0; o < O; o++) {
+        let acc = 0;
+        for (let i = 0; i < I; i++) acc += (w[o * words + (i >>> 5)]! >>> (i & 31)) & 1 ? -xg[i]! : xg[i]!;
+        out.data[r * O + o] = acc * h!.data[o]!;
+      }
+    }
+    return [out];
+  },
+};
