@@ -119,9 +119,9 @@ export class Program {
   }
 
   /** The WebGPU program of a lowered entry on a device (compiled once per device and set of donated parameters). */
-  webgpu(low: Lowered, gpu: GpuDevice, opts: { noFusion?: boolean; donate?: number[] } = {}): Promise<GpuProgram> {
-    const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(gpu)}`;
-    return this.cached(low, key, () => compileWebGpu(low.func, gpu, { noFusion: opts.noFusion, donate: opts.donate }));
+  webgpu(low: Lowered, gpu: GpuDevice, opts: { noFusion?: boolean; donate?: number[]; readDonated?: boolean } = {}): Promise<GpuProgram> {
+    const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${opts.readDonated ? 'read' : 'keep'}|${objectId(gpu)}`;
+    return this.cached(low, key, () => compileWebGpu(low.func, gpu, opts));
   }
 
   /** What every run needs: the lowered entry, its flat input tensors and the donated leaves. */
@@ -146,12 +146,13 @@ export class Program {
     return this.result(low, outs);
   }
 
-  /** run() for every backend, the asynchronous WebGPU one included (with the same donation). */
+  /** run() for every backend, the asynchronous WebGPU one included, with the same donation: results
+   *  in donated buffers stay on the GPU (passed back, they upload nothing) and are read back too. */
   async runAsync(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
     if (opts.backend !== 'webgpu') return this.run(entry, args, opts);
     if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
     const { low, tensors, donate } = this.prepareRun(entry, args, opts);
-    const program = await this.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate });
+    const program = await this.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
     return this.result(low, await program.run(tensors));
   }
 }

@@ -83,11 +83,11 @@ export function compileWasm(func: Func, opts: WasmCompileOptions = {}): WasmProg
 }
 
 /** A WebGPU program of a function for a device (its binding budget decides the kernels). */
-export async function compileWebGpu(func: Func, gpu: GpuDevice, req: PlanRequest = {}): Promise<GpuProgram> {
+export async function compileWebGpu(func: Func, gpu: GpuDevice, req: PlanRequest & { readDonated?: boolean } = {}): Promise<GpuProgram> {
   const p = plan(func, webgpuPlan(gpu.maxStorageBuffers), req);
   const wgsl = planWgsl(p);
   dump('wgsl', `${p.kernels.length} kernels`, () => wgsl.kernels.map((k, i) => `// kernel ${p.kernels[i]!.hash}\n${k}`).join('\n'));
-  return gpuProgram(p, wgsl, gpu, { donate: req.donate ? [...req.donate] : undefined });
+  return gpuProgram(p, wgsl, gpu, { donate: req.donate ? [...req.donate] : undefined, readDonated: req.readDonated });
 }
 
 /** A lowered entry as the artifact writers need it. */

@@ -19,7 +19,10 @@ export type PlanStep =
   | { op: 'free'; buf: number }
   | { op: 'run'; kernel: number; out: number; ins: number[] }
   | { op: 'host'; eqn: number; outs: number[]; ins: (number | Lit)[] }
-  | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean };
+  | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean }
+  /** a result copied into a donated parameter's buffer (targets without in-place kernels), so
+   *  that it is resident there when passed back */
+  | { op: 'copy'; from: number; to: number };
 
 export type Lit = { lit: number; dtype: DType };
 

@@ -122,3 +122,49 @@ describe(`webgpu pipelines${gpuNote}`, () => {
     expect(() => gpu!.throwIfFailed('after')).not.toThrow(); // reported once, not again by a later run
   });
 });
+
+describe(`webgpu donation through Program.runAsync${gpuNote}`, () => {
+  const step = compile(
+    `
+pub fn step[N](w: f32[N], m: f32[N], g: f32[N]) -> (f32[N], f32[N], f32) {
+  let m2 = m * 0.9 + g * 0.1
+  let w2 = w - m2 * 0.5
+  (w2, m2, sum(w2 * w2))
+}`,
+    { path: 'donate.obt' },
+  );
+  it.skipIf(!gpu)('donated parameters are updated in place and, passed back, are not uploaded again; values equal the interpreter', async () => {
+    expect(step.diagnostics.map((d) => d.message)).toEqual([]);
+    const N = 300;
+    const g = rand([N], 7);
+    let ref: Tensor[] = [rand([N], 5), rand([N], 6)];
+    let cur = ref;
+    const q = gpu!.device.queue;
+    const write = q.writeBuffer.bind(q);
+    const uploads: number[] = [];
+    q.writeBuffer = ((buf: GPUBuffer, off: number, data: ArrayBuffer, ...rest: never[]) => {
+      uploads.push(data.byteLength);
+      return write(buf, off, data, ...rest);
+    }) as typeof q.writeBuffer;
+    try {
+      for (let i = 0; i < 3; i++) {
+        uploads.length = 0;
+        const got = (await step.runAsync('step', [cur[0]!, cur[1]!, g], { backend: 'webgpu', gpu, donateArgs: [0, 1] })).tensors;
+        const want = step.run('step', [ref[0]!, ref[1]!, g]).tensors;
+        for (let j = 0; j < 3; j++) expect(closeNormwise(got[j]!, want[j]!, 1e-5)).toBeUndefined();
+        // the first run uploads w, m and g; later ones nothing (g is the same tensor, w and m are the
+        // results, left on the GPU in the donated buffers)
+        expect(uploads).toEqual(i === 0 ? [N * 4, N * 4, N * 4] : []);
+        cur = got;
+        ref = want;
+      }
+    } finally {
+      q.writeBuffer = write;
+    }
+    // the donated plan ends by copying w2 and m2 on the device into w's and m's buffers
+    const low = step.lower('step', step.argTypes(step.entry('step'), [cur[0]!, cur[1]!, g]).types);
+    const copies = async (donate?: number[]) => (await step.webgpu(low, gpu!, { donate, readDonated: true })).plan.steps.filter((s) => s.op === 'copy');
+    expect(await copies([0, 1])).toHaveLength(2);
+    expect(await copies()).toHaveLength(0);
+  });
+});

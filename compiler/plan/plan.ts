@@ -103,13 +103,14 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
       steps.push({ op: 'host', eqn: hostEqns.push(st.eqn) - 1, outs, ins });
     }
   });
-  const outputs = f.results.map(argOf);
+  let outputs = f.results.map(argOf);
+  if (opts.inPlaceKernels === false) outputs = copyIntoDonated(outputs, (opts.donate ?? []).map((i) => inputs[i]!), buffers, steps);
   for (const o of outputs) if (typeof o === 'number' && buffers[o]!.role === 'temp') buffers[o]!.role = 'output';
 
   // liveness: last step reading each temporary; free right after it
   const nums = (xs: (number | Lit)[]) => xs.filter((x): x is number => typeof x === 'number');
   const readsOf = (st: PlanStep): number[] =>
-    st.op === 'run' ? st.ins : st.op === 'host' ? nums(st.ins) : st.op === 'update' ? nums([st.operand, st.upd, ...st.starts]) : [];
+    st.op === 'run' ? st.ins : st.op === 'host' ? nums(st.ins) : st.op === 'update' ? nums([st.operand, st.upd, ...st.starts]) : st.op === 'copy' ? [st.from] : [];
   const last = new Map<number, number>();
   steps.forEach((st, i) => {
     for (const b of readsOf(st)) last.set(b, i);
@@ -166,6 +167,31 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
   return { kernels, hostEqns, buffers, steps: withFrees, inputs, outputs, scratch: { offset: BASE, bytes: scratchBytes }, memoryBytes, peakBytes: peak + scratchBytes };
 }
 
+/**
+ * Without in-place kernels (WebGPU) a donated parameter's buffer is reused only by update steps;
+ * every other result computed into a fresh buffer is copied at the end into the buffer of a
+ * donated parameter of its dtype and shape not holding a result yet (in donation order), and
+ * returned from there: passed back as that parameter next run, it is already in place (a device
+ * copy instead of an upload).
+ */
+function copyIntoDonated(outputs: (number | Lit)[], donated: number[], buffers: PlanBuffer[], steps: PlanStep[]): (number | Lit)[] {
+  const homes = new Set(outputs.filter((o): o is number => typeof o === 'number'));
+  const free = donated.filter((b) => !homes.has(b));
+  const moved = new Map<number, number>();
+  return outputs.map((o) => {
+    if (typeof o !== 'number' || buffers[o]!.role === 'input') return o;
+    const done = moved.get(o);
+    if (done !== undefined) return done;
+    const ob = buffers[o]!;
+    const j = free.findIndex((b) => buffers[b]!.dtype === ob.dtype && buffers[b]!.shape.length === ob.shape.length && buffers[b]!.shape.every((d, k) => d === ob.shape[k]));
+    if (j < 0) return o;
+    const to = free.splice(j, 1)[0]!;
+    steps.push({ op: 'copy', from: o, to });
+    moved.set(o, to);
+    return to;
+  });
+}
+
 export function printPlan(p: KPlan): string {
   const b = (i: number) => `#${i}@${p.buffers[i]!.offset}`;
   const arg = (x: number | Lit) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`);
@@ -174,6 +200,7 @@ export function printPlan(p: KPlan): string {
     if (st.op === 'alloc' || st.op === 'free') lines.push(`  ${st.op} ${b(st.buf)} ${p.buffers[st.buf]!.dtype}[${p.buffers[st.buf]!.shape.join(', ')}]`);
     else if (st.op === 'run') lines.push(`  run k${st.kernel} (${p.kernels[st.kernel]!.hash}) ${b(st.out)} <- ${st.ins.map(b).join(', ')}`);
     else if (st.op === 'update') lines.push(`  update ${b(st.out)} <- ${arg(st.operand)}, ${arg(st.upd)} at [${st.starts.map(arg).join(', ')}]${st.inPlace ? ' (in place)' : ' (copy)'}`);
+    else if (st.op === 'copy') lines.push(`  copy ${b(st.to)} <- ${b(st.from)} (into a donated parameter)`);
     else lines.push(`  host ${p.hostEqns[st.eqn]!.prim} ${st.outs.map(b).join(', ')} <- ${st.ins.map(arg).join(', ')}`);
   }
   return lines.join('\n');

@@ -8,7 +8,7 @@ import type { KPlan } from '../plan/plan.ts';
 import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './target.ts';
 import { emitUpdate, emitWgsl, wgslGroups } from '../emit/wgsl/kernel.ts';
 import { encodePlan } from '../../runtime/plan_json.ts';
-import { GpuProgram, type PlanWgsl } from '../../runtime/webgpu/program.ts';
+import { GpuProgram, type GpuProgramOptions, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { GPU_ARTIFACT_FORMAT, GPU_ARTIFACT_VERSION, type GpuManifest } from '../../runtime/webgpu/artifact.ts';
 import { PORTABLE_STORAGE_BUFFERS } from '../../runtime/webgpu/abi.ts';
@@ -35,7 +35,7 @@ export function planWgsl(plan: KPlan): PlanWgsl {
 }
 
 /** A runnable program of a plan, its pipelines compiled first. */
-export function gpuProgram(plan: KPlan, wgsl: PlanWgsl, gpu: GpuDevice, opts: { donate?: number[] }): Promise<GpuProgram> {
+export function gpuProgram(plan: KPlan, wgsl: PlanWgsl, gpu: GpuDevice, opts: GpuProgramOptions): Promise<GpuProgram> {
   return GpuProgram.create(plan, gpu, wgsl, opts);
 }
 

@@ -4,16 +4,12 @@
 // write a slice. An input whose tensor object is the same as last run's is not copied again
 // (weights stay resident). Nothing here needs the compiler's front end, fusion or binaryen: a
 // compiled artifact (runtime/wasm/artifact.ts) loads with this file alone.
-import type { Func } from '../ir.ts';
 import type { Plan, PlanBuffer, PlanStep } from '../plan.ts';
 import { mathImports, MAX_PAGES } from './abi.ts';
 import { split, type KernelPool } from '../env/pool.ts';
-import { interpret } from '../ref/interp.ts';
-import { PRIMS } from '../prims/registry.ts';
-import type { EvalCtx, PrimDef } from '../prims/def.ts';
-import type { PrimName } from '../prims/names.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
 import { InternalError } from '../errors.ts';
+import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../executor.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
 
@@ -46,7 +42,7 @@ export interface ProgramOptions {
    */
   donate?: number[];
   /** how a host step runs a nested function (iterate bodies): compiled, or by default interpreted */
-  nested?: (g: Func) => { run(inputs: Tensor[]): Tensor[] };
+  nested?: NestedRunner;
 }
 
 /** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
@@ -56,25 +52,16 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 export class WasmProgram {
   readonly memory: WebAssembly.Memory;
   private readonly ops: (() => void)[] = [];
-  private readonly last: (Tensor | undefined)[];
-  /** buffer of a donated parameter → its parameter index */
-  private readonly donatedInput = new Map<number, number>();
-  /** nested functions (iterate bodies, custom_vjp forwards reached by a host step), prepared on first use */
-  private readonly nested = new WeakMap<Func, { run(inputs: Tensor[]): Tensor[] }>();
-  private readonly ctx: EvalCtx = {
-    f64: false,
-    run: (g, xs) => {
-      let w = this.nested.get(g);
-      if (!w) this.nested.set(g, (w = this.opts.nested?.(g) ?? { run: (ins) => interpret(g, ins) }));
-      return w.run(xs);
-    },
-  };
+  private readonly residency: Residency;
 
   constructor(
     readonly plan: Plan,
     modules: WebAssembly.Module[],
-    private readonly opts: ProgramOptions = {},
+    opts: ProgramOptions = {},
   ) {
+    this.residency = new Residency(plan, opts.donate, 'wasm');
+    // host steps' nested functions (iterate bodies, custom_vjp forwards) are prepared on first use
+    const ctx = hostContext(opts.nested);
     const pool = opts.pool && opts.pool.threads > 1 ? opts.pool : undefined;
     // the scratch of thread t > 0 lies after the plan's memory
     const scratchStride = align16(plan.scratch.bytes);
@@ -101,26 +88,15 @@ export class WasmProgram {
         } else this.ops.push(() => f(...args));
       } else if (st.op === 'update') {
         this.ops.push(() => this.update(st));
+      } else if (st.op === 'copy') {
+        this.ops.push(() => view(this.memory, plan.buffers[st.to]!).set(view(this.memory, plan.buffers[st.from]!) as never));
       } else if (st.op === 'host') {
-        const e = plan.hostEqns[st.eqn]!;
-        const def = PRIMS[e.prim] as PrimDef<PrimName>;
         this.ops.push(() => {
-          const args = st.ins.map((a) => {
-            if (typeof a !== 'number') {
-              const t = alloc(a.dtype, []);
-              t.data[0] = a.lit;
-              return t;
-            }
-            const b = plan.buffers[a]!;
-            return { dtype: b.dtype, shape: b.shape, data: view(this.memory, b) };
-          });
-          const outs = def.eval(args, e.params as never, this.ctx);
+          const outs = runHostStep(plan, st, (a) => ({ dtype: plan.buffers[a]!.dtype, shape: plan.buffers[a]!.shape, data: view(this.memory, plan.buffers[a]!) }), ctx);
           st.outs.forEach((o, i) => (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array));
         });
       }
     }
-    this.last = plan.inputs.map(() => undefined);
-    for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
   /** dynamic_update_slice: (copy the operand, then) write the update at the clamped starts. */
@@ -159,31 +135,18 @@ export class WasmProgram {
   /** Runs the plan; results are fresh tensors (copied out of the memory), or views for donated buffers. */
   run(inputs: Tensor[]): Tensor[] {
     const p = this.plan;
-    if (inputs.length !== p.inputs.length) throw new InternalError(`wasm: ${p.inputs.length} inputs expected, got ${inputs.length}`);
-    inputs.forEach((t, i) => {
-      if (this.last[i] === t) return;
-      const b = p.buffers[p.inputs[i]!]!;
-      const v = view(this.memory, b);
+    this.residency.uploadInputs(inputs, (i, t) => {
+      const v = view(this.memory, p.buffers[p.inputs[i]!]!);
       if (t.data.length !== v.length) throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
       (v as Float32Array).set(t.data as Float32Array);
-      this.last[i] = t;
     });
     for (const op of this.ops) op();
-    // a donated parameter's buffer may now hold something else: resident again only if returned
-    for (const i of this.donatedInput.values()) this.last[i] = undefined;
+    this.residency.ran();
     return p.outputs.map((o) => {
-      if (typeof o !== 'number') {
-        const t = alloc(o.dtype, []);
-        t.data[0] = o.lit;
-        return t;
-      }
+      if (typeof o !== 'number') return literalTensor(o);
       const b = p.buffers[o]!;
-      const donatedAs = this.donatedInput.get(o);
-      if (donatedAs !== undefined) {
-        const t: Tensor = { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) };
-        this.last[donatedAs] = t;
-        return t;
-      }
+      const donatedAs = this.residency.donatedAs(o);
+      if (donatedAs !== undefined) return this.residency.keep(donatedAs, { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) });
       const t = alloc(b.dtype, b.shape.slice());
       (t.data as Float32Array).set(view(this.memory, b) as Float32Array);
       return t;
@@ -192,6 +155,6 @@ export class WasmProgram {
 
   /** Forgets which inputs are resident (call after writing into an input tensor in place). */
   invalidate(): void {
-    this.last.fill(undefined);
+    this.residency.invalidate();
   }
 }

@@ -5,13 +5,10 @@
 // steps is one command encoder and one submit, its results' read-back included. Reads are async;
 // an input whose tensor object is the same as last run's is not uploaded again, and a result in a
 // donated parameter's buffer is not read back at all (a KV cache stays on the GPU).
-import type { Plan, PlanBuffer, PlanStep, Lit } from '../plan.ts';
-import { PRIMS } from '../prims/registry.ts';
-import type { EvalCtx, PrimDef } from '../prims/def.ts';
-import type { PrimName } from '../prims/names.ts';
+import type { Plan, PlanBuffer, PlanStep } from '../plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../tensor.ts';
-import { interpret } from '../ref/interp.ts';
+import { hostContext, literalTensor, Residency, runHostStep } from '../executor.ts';
 import { InternalError } from '../errors.ts';
 import type { GpuDevice } from './device.ts';
 
@@ -44,20 +41,29 @@ export interface PlanWgsl {
   updates: Record<number, string>;
 }
 
+export interface GpuProgramOptions {
+  /** parameters whose buffers the plan may overwrite; a result there stays on the GPU */
+  donate?: number[];
+  /** read results in donated buffers back too (the host needs their values: training state);
+   *  without it they come back as empty handles (a KV cache) */
+  readDonated?: boolean;
+}
+
 export class GpuProgram {
   private readonly bufs: GPUBuffer[];
   private readonly ops: Op[] = [];
-  private readonly last: (Tensor | undefined)[];
-  /** buffer of a donated parameter → its parameter index */
-  private readonly donatedInput = new Map<number, number>();
-  private readonly ctx: EvalCtx = { f64: false, run: (g, xs) => interpret(g, xs) };
+  private readonly residency: Residency;
+  private readonly readDonated: boolean;
+  private readonly ctx = hostContext();
 
   constructor(
     readonly plan: Plan,
     readonly gpu: GpuDevice,
     wgsl: PlanWgsl,
-    opts: { donate?: number[] } = {},
+    opts: GpuProgramOptions = {},
   ) {
+    this.residency = new Residency(plan, opts.donate, 'webgpu');
+    this.readDonated = !!opts.readDonated;
     const dev = gpu.device;
     // from the device's pools by size class; dispose() returns them
     this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
@@ -90,15 +96,14 @@ export class GpuProgram {
         const group = bind(pipe, [st.out, st.upd, ...startBufs]);
         const n = storageSize(ub.dtype, ub.shape);
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, Math.ceil(n / WORKGROUP)) });
-      } else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
+      } else if (st.op === 'copy') this.ops.push({ kind: 'copy', from: st.from, to: st.to });
+      else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
     });
-    this.last = plan.inputs.map(() => undefined);
-    for (const i of opts.donate ?? []) this.donatedInput.set(plan.inputs[i]!, i);
   }
 
   /** A program whose pipelines are compiled concurrently and off the main thread first (each WGSL
    *  text once, shared with any other program compiling it at the same time). */
-  static async create(plan: Plan, gpu: GpuDevice, wgsl: PlanWgsl, opts: { donate?: number[] } = {}): Promise<GpuProgram> {
+  static async create(plan: Plan, gpu: GpuDevice, wgsl: PlanWgsl, opts: GpuProgramOptions = {}): Promise<GpuProgram> {
     const want = new Map<string, number>();
     plan.steps.forEach((st, si) => {
       const p = stepPipeline(st, si, wgsl);
@@ -175,12 +180,9 @@ export class GpuProgram {
   async run(inputs: Tensor[]): Promise<Tensor[]> {
     const p = this.plan;
     const q = this.gpu.device.queue;
-    if (inputs.length !== p.inputs.length) throw new InternalError(`webgpu: ${p.inputs.length} inputs expected, got ${inputs.length}`);
-    inputs.forEach((t, i) => {
-      if (this.last[i] === t) return;
+    this.residency.uploadInputs(inputs, (i, t) => {
       const b = p.inputs[i]!;
       q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, t.data));
-      this.last[i] = t;
     });
     let enc = this.gpu.device.createCommandEncoder();
     let from = 0;
@@ -194,27 +196,24 @@ export class GpuProgram {
       // continue in a new encoder
       const staged = this.stage(enc, [...new Set(op.step.ins.filter((a): a is number => typeof a === 'number'))]);
       q.submit([enc.finish()]);
-      const e = p.hostEqns[op.step.eqn]!;
       const read = await this.collect(staged);
-      const args = op.step.ins.map((a) => (typeof a === 'number' ? read.get(a)! : literalTensor(a)));
-      const outs = (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, this.ctx);
+      const outs = runHostStep(p, op.step, (a) => read.get(a)!, this.ctx);
       op.step.outs.forEach((o, j) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[j]!.data)));
       enc = this.gpu.device.createCommandEncoder();
     }
     // the results' read-back goes in the same encoder and submit as the last kernels
-    const staged = this.stage(enc, [...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && !this.donatedInput.has(o)))]);
+    const donated = this.residency.donatedBuffers;
+    const staged = this.stage(enc, [...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && (this.readDonated || !donated.has(o))))]);
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
-    // a donated parameter's buffer may hold something else now: resident again only if returned
-    for (const i of this.donatedInput.values()) this.last[i] = undefined;
+    this.residency.ran();
     const read = await this.collect(staged);
     const outs = p.outputs.map((o) => {
       if (typeof o !== 'number') return literalTensor(o);
-      const donatedAs = this.donatedInput.get(o);
+      const donatedAs = this.residency.donatedAs(o);
       if (donatedAs === undefined) return read.get(o)!;
-      // stays on the GPU: an empty handle that, passed back as the same parameter, uploads nothing
-      const t: Tensor = { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) };
-      this.last[donatedAs] = t;
-      return t;
+      // stays on the GPU: passed back as the same parameter, it uploads nothing; without
+      // readDonated the host gets an empty handle (a KV cache it never reads)
+      return this.residency.keep(donatedAs, read.get(o) ?? { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) });
     });
     this.gpu.throwIfFailed('a plan run');
     return outs;
@@ -228,10 +227,4 @@ function stepPipeline(st: PlanStep, si: number, wgsl: PlanWgsl): { code: string;
   const code = wgsl.updates[si];
   if (code === undefined) throw new InternalError(`webgpu: no WGSL for update step ${si}`);
   return { code, bindings: 2 + st.starts.filter((s) => typeof s === 'number').length };
-}
-
-function literalTensor(a: Lit): Tensor {
-  const t = alloc(a.dtype, []);
-  t.data[0] = a.lit;
-  return t;
 }
