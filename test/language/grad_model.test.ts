@@ -5,14 +5,14 @@
 import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../compiler/api.ts';
-import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
-import { centralDiff } from './helpers/fd.ts';
-import { expectClose } from './helpers/close.ts';
-import { gpu, gpuNote } from './helpers/gpu.ts';
+import { compile } from '../../compiler/api.ts';
+import { alloc, fromNested, type Tensor } from '../../runtime/tensor.ts';
+import { centralDiff } from '../helpers/fd.ts';
+import { expectClose } from '../helpers/close.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
 
-const root = join(import.meta.dirname, '..');
-const file = join(root, 'test/programs/grad_model.obt');
+const root = join(import.meta.dirname, '../..');
+const file = join(root, 'test/language/programs/grad_model.obt');
 const prog = compile(readFileSync(file, 'utf8'), { path: file });
 
 let seed = 7;

@@ -1,10 +1,10 @@
 // Reference interpreter: primitive semantics checked on hand-computed cases, f32 vs f64 modes,
 // the packed sign layout, the counter-based PRNG.
 import { describe, expect, it } from 'vitest';
-import { compile } from '../compiler/api.ts';
-import { PRIMS } from '../runtime/prims/registry.ts';
-import { threefry2x32 } from '../runtime/prims/random_bits.ts';
-import { fromNested, packSigns, roundF16, toNested, type Tensor } from '../runtime/tensor.ts';
+import { compile } from '../../compiler/api.ts';
+import { PRIMS } from '../../runtime/prims/registry.ts';
+import { threefry2x32 } from '../../runtime/prims/random_bits.ts';
+import { fromNested, packSigns, roundF16, toNested, type Tensor } from '../../runtime/tensor.ts';
 
 const ctx = { f64: false, run: () => [] as Tensor[] };
 const T = (v: unknown, d: 'f32' | 'i32' | 'u32' | 'bool' = 'f32') => fromNested(v, d);

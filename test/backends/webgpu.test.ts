@@ -3,13 +3,13 @@
 // odd sizes, bool-valued epilogues; against the reference interpreter. SwiftShader in CI (there a
 // missing adapter fails instead of skipping).
 import { describe, expect, it } from 'vitest';
-import { compile } from '../compiler/api.ts';
-import { alloc, type Tensor } from '../runtime/tensor.ts';
-import { mulberry32 } from '../runtime/rng.ts';
-import { gpu, gpuNote } from './helpers/gpu.ts';
-import { emitWgsl, wgslMode } from '../compiler/emit/wgsl/kernel.ts';
-import { schedule } from '../compiler/pipeline.ts';
-import { closeNormwise } from './helpers/close.ts';
+import { compile } from '../../compiler/api.ts';
+import { alloc, type Tensor } from '../../runtime/tensor.ts';
+import { mulberry32 } from '../../runtime/rng.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
+import { emitWgsl, wgslMode } from '../../compiler/emit/wgsl/kernel.ts';
+import { schedule } from '../../compiler/pipeline.ts';
+import { closeNormwise } from '../helpers/close.ts';
 
 
 function rand(shape: number[], seed: number): Tensor {
@@ -89,7 +89,7 @@ describe(`webgpu buffer pool${gpuNote}`, () => {
     expect(a.size).toBe(1024);
     gpu!.release([a]);
     expect(gpu!.acquire(700)).toBe(a); // same class (1024): the released buffer
-    const { compileWebGpu } = await import('../compiler/pipeline.ts');
+    const { compileWebGpu } = await import('../../compiler/pipeline.ts');
     const args = [rand([5, 600], 3)];
     const low = prog.lower('rows', prog.argTypes(prog.entry('rows'), args).types);
     const ref = prog.run('rows', args).tensors[0]!;

@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { main } from '../cli/main.ts';
-import { mulberry32 } from '../runtime/rng.ts';
+import { main } from '../../cli/main.ts';
+import { mulberry32 } from '../../runtime/rng.ts';
 
-const root = join(import.meta.dirname, '..');
-const prog = join(root, 'test/programs/ops.obt');
+const root = join(import.meta.dirname, '../..');
+const prog = join(root, 'test/language/programs/ops.obt');
 
 async function obtRun(entry: string, ...args: unknown[]): Promise<unknown> {
   let out = '';

@@ -6,10 +6,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../cli/main.ts';
-import { gpu } from './helpers/gpu.ts';
+import { main } from '../../cli/main.ts';
+import { gpu } from '../helpers/gpu.ts';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const obtc = join(root, 'bin/obtc.js');
 const dir = mkdtempSync(join(tmpdir(), 'obt-q-'));
 const args = (out: string) => ['quantize', '--steps', '10', '--batch', '1', '--seq', '16', '--checkpoint-every', '2', '--no-eval', '--seed', '5', '--init', 'svd', '--out', out];

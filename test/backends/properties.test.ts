@@ -5,11 +5,11 @@
 // reference interpreter agree within 1e-5 of the result's largest magnitude (normwise).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { closeNormwise } from './helpers/close.ts';
-import { compileWasm } from '../compiler/pipeline.ts';
-import { compile } from '../compiler/api.ts';
-import { alloc, type Tensor } from '../runtime/tensor.ts';
-import { mulberry32 } from '../runtime/rng.ts';
+import { closeNormwise } from '../helpers/close.ts';
+import { compileWasm } from '../../compiler/pipeline.ts';
+import { compile } from '../../compiler/api.ts';
+import { alloc, type Tensor } from '../../runtime/tensor.ts';
+import { mulberry32 } from '../../runtime/rng.ts';
 
 const runs = Math.max(40, Math.floor(Number(process.env.OBT_FUZZ_RUNS ?? 1500) / 20));
 const DIMS = [1, 2, 3, 4, 5, 7, 8, 9, 33];

@@ -2,13 +2,13 @@
 // are split across threads over one shared memory; the results equal the single-threaded ones
 // (each output is computed by exactly one thread, in the same order) and the reference's.
 import { afterAll, describe, expect, it } from 'vitest';
-import { compile } from '../compiler/api.ts';
-import { alloc, type Tensor } from '../runtime/tensor.ts';
-import { mulberry32 } from '../runtime/rng.ts';
-import { NodeThreadPool } from '../runtime/env/node_threads.ts';
-import { split } from '../runtime/env/pool.ts';
-import { compileWasm } from '../compiler/pipeline.ts';
-import { closeNormwise } from './helpers/close.ts';
+import { compile } from '../../compiler/api.ts';
+import { alloc, type Tensor } from '../../runtime/tensor.ts';
+import { mulberry32 } from '../../runtime/rng.ts';
+import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
+import { split } from '../../runtime/env/pool.ts';
+import { compileWasm } from '../../compiler/pipeline.ts';
+import { closeNormwise } from '../helpers/close.ts';
 
 function rand(shape: number[], seed: number): Tensor {
   const t = alloc('f32', shape);

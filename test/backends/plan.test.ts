@@ -2,10 +2,10 @@
 // (a temporary, or a donated parameter), a copy + update otherwise; a donated cache stays resident
 // across runs (results are views, passing them back copies nothing) and matches the reference.
 import { describe, expect, it } from 'vitest';
-import { compile } from '../compiler/api.ts';
-import { printPlan } from '../compiler/plan/plan.ts';
-import { compileWasm, wasmPlan } from '../compiler/pipeline.ts';
-import { fromNested, type Tensor } from '../runtime/tensor.ts';
+import { compile } from '../../compiler/api.ts';
+import { printPlan } from '../../compiler/plan/plan.ts';
+import { compileWasm, wasmPlan } from '../../compiler/pipeline.ts';
+import { fromNested, type Tensor } from '../../runtime/tensor.ts';
 
 const src = `
 fn step(cache: f32[6, 3], row: f32[1, 3], pos: i32) -> (f32[3], f32[6, 3]) {

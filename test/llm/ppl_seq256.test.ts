@@ -2,12 +2,12 @@
 // (The seq-512 run is in ppl_seq512.test.ts so the two run in parallel.)
 import { expect, it } from 'vitest';
 import { join } from 'node:path';
-import { main } from '../cli/main.ts';
+import { main } from '../../cli/main.ts';
 
 it('obtc ppl --text data/tinystories_valid_eval.txt prints ppl 3.589 with 52998 tokens and 207 windows', async () => {
   let out = '';
   let err = '';
-  const rc = await main(['ppl', '--text', join(import.meta.dirname, '../data/tinystories_valid_eval.txt')], { out: (s) => (out += s), err: (s) => (err += s) });
+  const rc = await main(['ppl', '--text', join(import.meta.dirname, '../../data/tinystories_valid_eval.txt')], { out: (s) => (out += s), err: (s) => (err += s) });
   expect(rc, err).toBe(0);
   const last = out.trim().split('\n').pop()!;
   const m = /^ppl=(\d+\.\d{4}) ce=(\d+\.\d{5}) tokens=(\d+) windows=(\d+)$/.exec(last);

@@ -1,13 +1,13 @@
-// Conformance suite: every .obt file under test/conformance carries its own expectations.
+// Conformance suite: every .obt file under test/language/conformance carries its own expectations.
 //   //# run ENTRY ARG | ARG ... => EXPECTED [tol=1e-6]   (ARGs and EXPECTED are JSON)
 //   //# error [@LINE:COL] REGEX                          (the file must fail to check with it)
 import { describe, expect, it } from 'vitest';
-import { gpu, gpuNote } from './helpers/gpu.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile, type HostValue } from '../compiler/api.ts';
-import { formatDiagnostic, lineCol } from '../compiler/diag.ts';
-import { toNested, type Tensor } from '../runtime/tensor.ts';
+import { compile, type HostValue } from '../../compiler/api.ts';
+import { formatDiagnostic, lineCol } from '../../compiler/diag.ts';
+import { toNested, type Tensor } from '../../runtime/tensor.ts';
 
 const dir = join(import.meta.dirname, 'conformance');
 

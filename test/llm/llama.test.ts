@@ -6,17 +6,17 @@ import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../llm/io/load.ts';
-import { LlamaRunner } from '../llm/runner.ts';
-import { parseLlama2c } from '../llm/io/llama2c.ts';
-import { writeGguf, writeSafetensors } from './helpers/writers.ts';
-import { main } from '../cli/main.ts';
-import { gpu, gpuNote } from './helpers/gpu.ts';
+import { loadModel } from '../../llm/io/load.ts';
+import { LlamaRunner } from '../../llm/runner.ts';
+import { parseLlama2c } from '../../llm/io/llama2c.ts';
+import { writeGguf, writeSafetensors } from '../helpers/writers.ts';
+import { main } from '../../cli/main.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
 
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const data = (f: string) => join(root, 'data', f);
-const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/golden_stories260K.json'), 'utf8'));
+const golden = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/golden_stories260K.json'), 'utf8'));
 const tmp = mkdtempSync(join(tmpdir(), 'obt-llama-'));
 
 function maxDiff(lg: Float32Array, rows: number[][]): number {

@@ -6,14 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { main } from '../cli/main.ts';
-import { compile } from '../compiler/api.ts';
-import { fromNested } from '../runtime/tensor.ts';
-import { loadArtifact } from '../runtime/wasm/artifact.ts';
-import { gpu, gpuNote } from './helpers/gpu.ts';
+import { main } from '../../cli/main.ts';
+import { compile } from '../../compiler/api.ts';
+import { fromNested } from '../../runtime/tensor.ts';
+import { loadArtifact } from '../../runtime/wasm/artifact.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
 
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'obt-art-'));
 const src = `import onebit
 import nn

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../cli/main.ts';
+import { main } from '../../cli/main.ts';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obtc-'));
 
 async function obtc(...argv: string[]): Promise<{ rc: number; out: string; err: string }> {
@@ -119,7 +119,7 @@ describe('obtc compile', () => {
   });
 
   it('prints verified Core IR for given shapes', async () => {
-    const p = join(root, 'test/programs/ops.obt');
+    const p = join(root, 'test/language/programs/ops.obt');
     const r = await obtc('compile', p, '--entry', 't_rmsnorm', '--emit', 'core', '--shape', 'x=3x8,w=8');
     expect(r.err).toBe('');
     expect(r.out).toMatch(/let %\d+: f32\[3\] = reduce_sum\(%\d+\)\{axes=\[1\]\}/);
@@ -127,7 +127,7 @@ describe('obtc compile', () => {
   });
 
   it('prints the fused kernels, the plan and the Wasm text of an entry', async () => {
-    const p = join(root, 'test/programs/ops.obt');
+    const p = join(root, 'test/language/programs/ops.obt');
     const args = ['--entry', 't_rmsnorm', '--shape', 'x=3x8,w=8'];
     const kir = await obtc('compile', p, ...args, '--emit', 'kir');
     expect(kir.err).toBe('');
@@ -143,7 +143,7 @@ describe('obtc compile', () => {
   });
 
   it('runs an entry on the wasm backend with the interpreter\'s result', async () => {
-    const p = join(root, 'test/programs/ops.obt');
+    const p = join(root, 'test/language/programs/ops.obt');
     const x = '[[0,0,0,0,0],[1,2,3,4,5]]';
     const a = await obtc('run', p, '--entry', 't_softmax', x);
     const b = await obtc('run', p, '--entry', 't_softmax', '--backend', 'wasm', x);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const dir = join(import.meta.dirname, '../data');
+const dir = join(import.meta.dirname, '../../data');
 const readme = readFileSync(join(dir, 'README.md'), 'utf8');
 const rows = [...readme.matchAll(/^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|/gm)];
 

@@ -4,12 +4,12 @@ import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../compiler/api.ts';
+import { compile } from '../../compiler/api.ts';
 
 const runs = Number(process.env.OBT_FUZZ_RUNS ?? 1500);
 const timeout = Math.max(120_000, runs * 60);
-const seeds = ['stdlib/nn.obt', 'stdlib/onebit.obt', 'stdlib/linear.obt', 'models/llama.obt', ...readdirSync(join(import.meta.dirname, 'conformance')).filter((f) => f.endsWith('.obt')).map((f) => `test/conformance/${f}`)].map((p) =>
-  readFileSync(join(import.meta.dirname, '..', p), 'utf8'),
+const seeds = ['stdlib/nn.obt', 'stdlib/onebit.obt', 'stdlib/linear.obt', 'models/llama.obt', ...readdirSync(join(import.meta.dirname, 'conformance')).filter((f) => f.endsWith('.obt')).map((f) => `test/language/conformance/${f}`)].map((p) =>
+  readFileSync(join(import.meta.dirname, '../..', p), 'utf8'),
 );
 const tokens = ['fn', 'let', 'struct', '(', ')', '[', ']', '{', '}', ',', ':', '->', '=', '+', '*', '@', '...', 'f32', 'i32', 'sign', 'x', 'D', '1', '2.5', '"ij->j"', '\n', 'grad(dy)', 'sum', 'iterate', 'import nn', ';', '-', '**', 'where', 'fold', 'as', 'import "x.obt" as m', 'pub', 'true', 'Dense {', '..', '#', '?'];
 

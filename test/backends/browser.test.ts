@@ -6,13 +6,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { buildSite, startServer } from '../cli/serve.ts';
+import { buildSite, startServer } from '../../cli/serve.ts';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
 const have = existsSync(CHROMIUM);
 if (!have && process.env.CI) throw new Error(`${CHROMIUM} is missing (CI installs Debian's chromium)`);
-const golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/golden_stories260K.json'), 'utf8'));
+const golden = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/golden_stories260K.json'), 'utf8'));
 const shots = join(root, 'test-results');
 let server: Server | undefined;
 afterAll(() => server?.close());
