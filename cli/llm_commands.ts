@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { UserError } from '../compiler/diag.ts';
+import { UserError } from '../compiler/syntax/diag.ts';
 import { loadModel } from '../llm/io/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
@@ -12,7 +12,7 @@ import { formatPpl, perplexity, tokenStream } from '../llm/ppl.ts';
 import type { CliIO } from './main.ts';
 import { quantize, type QuantizeOptions } from '../llm/quantize.ts';
 import type { Backend } from '../compiler/api.ts';
-import type { KernelPool } from '../runtime/env/pool.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 

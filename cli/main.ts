@@ -1,19 +1,19 @@
 // obtc: the command-line driver (check, run, compile). User errors print diagnostics and exit 1;
 // only internal errors print a stack trace.
 import { readFileSync } from 'node:fs';
-import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/diag.ts';
+import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/syntax/diag.ts';
 import { compile, type HostValue, type Program } from '../compiler/api.ts';
 import { printFunc } from '../compiler/core/print.ts';
 import { hashFunc } from '../compiler/core/hash.ts';
 import { printModule } from '../compiler/syntax/print.ts';
-import { fromNested, toNested } from '../runtime/tensor.ts';
+import { fromNested, toNested } from '../runtime/core/tensor.ts';
 import { loadArtifact } from '../runtime/wasm/artifact.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../runtime/webgpu/artifact.ts';
 import { buildSite, startServer } from './serve.ts';
 import { DEFAULT_WEIGHTS } from './llm_commands.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import type { Tensor } from '../runtime/tensor.ts';
+import type { Tensor } from '../runtime/core/tensor.ts';
 import { LoadError } from '../llm/io/model.ts';
 import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
 import { printPlan } from '../compiler/plan/plan.ts';

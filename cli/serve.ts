@@ -12,7 +12,7 @@ import { loadModel } from '../llm/io/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { headDim } from '../llm/io/model.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
-import { UserError } from '../compiler/diag.ts';
+import { UserError } from '../compiler/syntax/diag.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.wgsl': 'text/plain', '.bin': 'application/octet-stream', '.png': 'image/png' };

@@ -1,20 +1,20 @@
 // The TypeScript API: compile(source) type-checks a program; program.lower(entry, args) gives the
 // Core IR of an entry for concrete argument types; program.run(entry, args) runs it on the
 // reference interpreter with tensors as typed arrays plus shapes.
-import { CompileError, Diagnostics, UserError, type Diagnostic } from './diag.ts';
+import { CompileError, Diagnostics, UserError, type Diagnostic } from './syntax/diag.ts';
 import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
 import { Elab } from './types/elab.ts';
 import { dimConst, dimToString, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
 import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
-import type { Func } from '../runtime/ir.ts';
+import type { Func } from '../runtime/core/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
 import type { WasmProgram } from '../runtime/wasm/program.ts';
-import type { KernelPool } from '../runtime/env/pool.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
-import { fromNested, type Tensor } from '../runtime/tensor.ts';
+import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {

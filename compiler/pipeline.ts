@@ -3,7 +3,7 @@
 //   → plan (buffers, liveness, donation) → wat | wgsl (the target's code) → a program or artifact.
 // This is the only caller of fuse() and makePlan(); each pass can print what it made with
 // OBT_DEBUG=core,kir,plan,wgsl,wat (comma-separated) on stderr.
-import type { Func } from '../runtime/ir.ts';
+import type { Func } from '../runtime/core/ir.ts';
 import type { WasmProgram, ProgramOptions } from '../runtime/wasm/program.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';

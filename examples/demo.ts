@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
-import { CompileError, formatDiagnostic } from '../compiler/diag.ts';
-import type { Tensor } from '../runtime/tensor.ts';
+import { CompileError, formatDiagnostic } from '../compiler/syntax/diag.ts';
+import type { Tensor } from '../runtime/core/tensor.ts';
 import { loadModel } from '../llm/io/load.ts';
 import { LlamaRunner } from '../llm/runner.ts';
 

@@ -4,20 +4,20 @@
 // the student's signs and save it, then compare perplexities (teacher, SVID-only, trained).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { KernelPool } from '../runtime/env/pool.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
-import { CompileError, UserError } from '../compiler/diag.ts';
+import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './io/load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writePacked } from './io/packed.ts';
 import { LlamaRunner } from './runner.ts';
-import { fromNested, type Tensor } from '../runtime/tensor.ts';
+import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { Progress } from './progress.ts';
 import { formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
 import { lineChartSvg } from './plot.ts';
-import { mulberry32 } from '../runtime/rng.ts';
+import { mulberry32 } from '../runtime/core/rng.ts';
 
 export const KD_PROGRAM = join(PROJECT_ROOT, 'models/onebit_kd.obt');
 

@@ -3,17 +3,16 @@
 // Each entry is lowered once per shape and its Core IR reused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KernelPool } from '../runtime/env/pool.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
-import { CompileError, UserError } from '../compiler/diag.ts';
+import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { interpret } from '../runtime/ref/interp.ts';
-import { alloc, fromNested, type Tensor } from '../runtime/tensor.ts';
-import { headDim, type LlamaConfig } from './io/model.ts';
+import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
+import { headDim, type LayerKind, type LlamaConfig } from './io/model.ts';
 
-/** Which instantiation of the model a value is: dense teacher weights or a packed OneBit student. */
-export type LayerKind = 'dense' | 'onebit';
+export type { LayerKind } from './io/model.ts';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 

@@ -2,15 +2,15 @@
 // first (their counts are static), then the equations are walked backwards, each primitive's VJP
 // rule (the VJPS table, compiler/ad/rules/) turning output cotangents into operand cotangents; a function
 // with a user gradient rule (custom_vjp) contributes its rule's body instead.
-import { InternalError } from '../diag.ts';
+import { InternalError } from '../syntax/diag.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import type { PrimDef } from '../../runtime/prims/def.ts';
-import type { AdBuilder, VjpRule } from './rule.ts';
+import type { AdBuilder, VjpRule } from './rules/rule.ts';
 import { VJPS } from './rules/index.ts';
-import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
-import { lit, sameType, typeStr, type Atom, type Eqn, type Func, type Var, type VarSupply } from '../../runtime/ir.ts';
-import { zeros } from './vjp_util.ts';
-import { isFloat } from '../types/types.ts';
+import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
+import { lit, sameType, typeStr, type Atom, type Eqn, type Func, type Var, type VarSupply } from '../../runtime/core/ir.ts';
+import { zeros } from './rules/util.ts';
+import { isFloat } from '../../runtime/core/dtype.ts';
 
 /** Appends renamed copies of a closed Func's equations; returns its results in the new names. */
 export function inlineInto(eqns: Eqn[], supply: VarSupply, g: Func, args: Atom[]): Atom[] {

@@ -1,6 +1,6 @@
 // Structural hash of Core IR: equal up to variable renaming gives equal hashes (FNV-1a over a
 // canonical serialisation that numbers variables by first appearance).
-import type { Atom, Func } from '../../runtime/ir.ts';
+import type { Atom, Func } from '../../runtime/core/ir.ts';
 
 export function fnv1a(s: string): string {
   let h = 0x811c9dc5;

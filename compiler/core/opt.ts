@@ -1,7 +1,7 @@
 // Core IR clean-up passes: common-subexpression elimination and dead-code elimination.
-import type { Atom, Eqn, Func, Var } from '../../runtime/ir.ts';
+import type { Atom, Eqn, Func, Var } from '../../runtime/core/ir.ts';
 import { canonical } from './hash.ts';
-import type { PrimParams } from '../../runtime/prims/names.ts';
+import type { PrimParams } from '../../runtime/core/prim_names.ts';
 
 function mapAtom(a: Atom, sub: Map<number, Var>): Atom {
   return a.kind === 'var' ? (sub.get(a.id) ?? a) : a;

@@ -1,5 +1,5 @@
 // Core IR printer: one `let` per equation, nested bodies indented. Stable output for golden tests.
-import { typeStr, type Atom, type Eqn, type Func } from '../../runtime/ir.ts';
+import { typeStr, type Atom, type Eqn, type Func } from '../../runtime/core/ir.ts';
 
 export function atomStr(a: Atom): string {
   if (a.kind === 'lit') {

@@ -1,13 +1,13 @@
 // Core IR verifier: every operand defined before use (lexically scoped nested bodies), each variable
 // defined once, output types equal to what the primitive's typing rule infers, and rank-0 implicit
 // broadcasting only from literals. Failures are internal errors that print the offending IR.
-import { InternalError } from '../diag.ts';
+import { InternalError } from '../syntax/diag.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import type { PrimDef } from '../../runtime/prims/def.ts';
-import type { PrimName } from '../../runtime/prims/names.ts';
-import { sameType, typeStr, type Func } from '../../runtime/ir.ts';
+import type { PrimName } from '../../runtime/core/prim_names.ts';
+import { sameType, typeStr, type Func } from '../../runtime/core/ir.ts';
 import { eqnStr, printFunc } from './print.ts';
-import { BINARY, COMPARE } from '../../runtime/prims/names.ts';
+import { BINARY, COMPARE } from '../../runtime/core/prim_names.ts';
 
 const ELEMENTWISE = new Set<string>([...BINARY, ...COMPARE, 'select']);
 

@@ -5,15 +5,15 @@
 // through a broadcast that would recompute it per element, a template whose epilogue is not at its
 // own index); everything else is inlined into the one kernel that consumes it. Conflicts
 // materialise the offending variable and scheduling restarts, so the set only grows.
-import type { Atom, Eqn, Func, Var } from '../../runtime/ir.ts';
-import { numel } from '../../runtime/ir.ts';
-import type { PrimParams } from '../../runtime/prims/names.ts';
-import { InternalError } from '../diag.ts';
+import type { Atom, Eqn, Func, Var } from '../../runtime/core/ir.ts';
+import { numel } from '../../runtime/core/ir.ts';
+import type { PrimParams } from '../../runtime/core/prim_names.ts';
+import { InternalError } from '../syntax/diag.ts';
 import { KGraph, topo, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';
 import { fuseRule, isHost, isUpdate, kdtype, type ExprCtx } from './rules.ts';
 import { prepare } from './prepare.ts';
-import { storageSize } from '../../runtime/tensor.ts';
+import { storageSize } from '../../runtime/core/tensor.ts';
 
 export type Step =
   /** inPlace: inputs (indices into ins) read only at the output's own index, with the output's

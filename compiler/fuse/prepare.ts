@@ -2,8 +2,8 @@
 // (their rule only matters to AD, which has run), and every dot_general gets the canonical operand
 // layout the dot template reads — lhs [batch..., free..., contract...], rhs [batch..., free...,
 // contract...] — by inserting transposes where an operand is laid out otherwise.
-import type { Atom, Eqn, Func, Var } from '../../runtime/ir.ts';
-import type { PrimParams } from '../../runtime/prims/names.ts';
+import type { Atom, Eqn, Func, Var } from '../../runtime/core/ir.ts';
+import type { PrimParams } from '../../runtime/core/prim_names.ts';
 import { cse, dce } from '../core/opt.ts';
 
 function maxId(f: Func): number {

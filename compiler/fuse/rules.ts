@@ -13,9 +13,9 @@
 //   host         runs the reference rule on the runtime's memory (scatter_add, random_bits,
 //                pack_sign, iterate, constant, and anything on f16)
 // The mapped type makes a primitive without a rule a TypeScript error.
-import type { Atom, Eqn } from '../../runtime/ir.ts';
-import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
-import { BINARY, COMPARE, REDUCE, UNARY } from '../../runtime/prims/names.ts';
+import type { Atom, Eqn } from '../../runtime/core/ir.ts';
+import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
+import { BINARY, COMPARE, REDUCE, UNARY } from '../../runtime/core/prim_names.ts';
 import type { KDType, KGraph, KNode } from '../kir/ir.ts';
 
 export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'dot' | 'signlinear' | 'update' | 'host';

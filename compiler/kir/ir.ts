@@ -4,7 +4,7 @@
 // result the expression reads as `acc` (the epilogue). Nodes are hash-consed in a KGraph, so equal
 // subexpressions are one node; integer index expressions are kept in affine normal form so views
 // (broadcast, transpose, slice, reshape) compose into simple strided loads.
-import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/prims/names.ts';
+import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
 
 /** dtypes a kernel computes in (f16 and f64 never reach kernels; sign tensors are u32 words). */
 export type KDType = 'f32' | 'i32' | 'u32' | 'bool';

@@ -1,6 +1,6 @@
 // Kernel IR printer, verifier and structural hash. The printer numbers nodes in topological order
 // from the kernel's roots, so two structurally equal kernels print (and hash) identically.
-import { InternalError } from '../diag.ts';
+import { InternalError } from '../syntax/diag.ts';
 import { fnv1a } from '../core/hash.ts';
 import { children, kernelRoots, topo, type Kernel, type KNode } from './ir.ts';
 

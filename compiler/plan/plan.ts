@@ -7,16 +7,16 @@
 // becomes the result's: buffer donation); otherwise the operand is copied first. Elementwise
 // kernels write in place the same way into an input they read only at their own index (an AdamW
 // step over donated parameters and moments updates them where they are).
-import type { Atom, Eqn, Func } from '../../runtime/ir.ts';
+import type { Atom, Eqn, Func } from '../../runtime/core/ir.ts';
 import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
 import type { Schedule } from '../fuse/fuse.ts';
-import { storageSize } from '../../runtime/tensor.ts';
+import { storageSize } from '../../runtime/core/tensor.ts';
 import { parallelism, scratchOf } from '../emit/wasm/abi.ts';
-import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan.ts';
+import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan/plan.ts';
 
-export type { Plan, PlanBuffer, PlanStep, Lit, PlanKernel } from '../../runtime/plan.ts';
-import { InternalError } from '../diag.ts';
+export type { Plan, PlanBuffer, PlanStep, Lit, PlanKernel } from '../../runtime/plan/plan.ts';
+import { InternalError } from '../syntax/diag.ts';
 
 /** A plan made by the compiler: its kernels carry their Kernel IR. */
 export type KPlan = Plan<Kernel>;

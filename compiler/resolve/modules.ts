@@ -4,10 +4,11 @@
 import { dirname, join, resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Diagnostics, UserError, type SourceFile, type Span } from '../diag.ts';
+import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/diag.ts';
 import { parseModule } from '../syntax/parse.ts';
 import type * as A from '../syntax/ast.ts';
-import { isDType, type GenericKind, type StructInfo } from '../types/types.ts';
+import { isDType } from '../../runtime/core/dtype.ts';
+import type { GenericKind, StructInfo } from './symbols.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const STDLIB_DIR = join(PROJECT_ROOT, 'stdlib');

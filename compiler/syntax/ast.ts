@@ -1,5 +1,5 @@
 // The .obt abstract syntax tree. Every node keeps the source span it was parsed from.
-import type { Span } from '../diag.ts';
+import type { Span } from './diag.ts';
 
 export interface Module {
   file: string;

@@ -1,7 +1,7 @@
 // Parser: the ohm grammar in obt.ohm → AST (with spans); syntax errors become diagnostics.
 import * as ohm from 'ohm-js';
 import { readFileSync } from 'node:fs';
-import { UserError, type SourceFile, type Span } from '../diag.ts';
+import { UserError, type SourceFile, type Span } from './diag.ts';
 import type * as A from './ast.ts';
 
 const grammarText = readFileSync(new URL('./obt.ohm', import.meta.url), 'utf8');

@@ -1,5 +1,5 @@
 // AST printer (`obtc compile --emit ast`): one node per line, indented, with its line:col.
-import { lineCol } from '../diag.ts';
+import { lineCol } from './diag.ts';
 import type * as A from './ast.ts';
 
 type Node = { kind?: string; span?: A.Module['span'] } & Record<string, unknown>;

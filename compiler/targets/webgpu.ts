@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { KPlan } from '../plan/plan.ts';
 import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './target.ts';
 import { emitUpdate, emitWgsl, wgslGroups } from '../emit/wgsl/kernel.ts';
-import { encodePlan } from '../../runtime/plan_json.ts';
+import { encodePlan } from '../../runtime/plan/json.ts';
 import { GpuProgram, type GpuProgramOptions, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { GPU_ARTIFACT_FORMAT, GPU_ARTIFACT_VERSION, type GpuManifest } from '../../runtime/webgpu/artifact.ts';

@@ -1,10 +1,10 @@
 // Core IR builder used by lowering. A child builder (for iterate and custom_vjp bodies) turns any
 // outer variable it is handed into a parameter of its own, so nested bodies are closed.
-import { InternalError } from '../diag.ts';
+import { InternalError } from '../syntax/diag.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import type { PrimDef } from '../../runtime/prims/def.ts';
-import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
-import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/ir.ts';
+import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
+import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/core/ir.ts';
 import { inlineInto } from '../ad/vjp.ts';
 
 export class CoreBuilder {

@@ -1,8 +1,8 @@
 // The language's built-in functions: each one types its arguments (symbolic shapes) and lowers to
 // Core primitives through the op layer, so the same code checks and lowers.
-import { UserError, type Span } from '../diag.ts';
-import type { UnaryPrim } from '../../runtime/prims/names.ts';
-import { lit } from '../../runtime/ir.ts';
+import { UserError, type Span } from '../syntax/diag.ts';
+import type { UnaryPrim } from '../../runtime/core/prim_names.ts';
+import { lit } from '../../runtime/core/ir.ts';
 import { dimConst, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
 import { hasError, D, isDType, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
 import { ERRV, staticNumber, type Val } from './vals.ts';
@@ -828,12 +828,12 @@ const gradB =
  * result into [scalar to differentiate, values to return too]; the AD transform's gradient program
  * is inlined at the call. Returns the returned values and the gradient (of x's type).
  */
-function differentiate(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, outputs: (y: Val) => ops.TVal[]): { values: import('../../runtime/ir.ts').Atom[]; grad: Val } {
+function differentiate(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, outputs: (y: Val) => ops.TVal[]): { values: import('../../runtime/core/ir.ts').Atom[]; grad: Val } {
   const outer = c.el.b!;
   const t = x.t as Type;
   const sub = new CoreBuilder(c.el.supply, outer, true);
   c.el.b = sub;
-  let res: { func: import('../../runtime/ir.ts').Func; captured: import('../../runtime/ir.ts').Var[] };
+  let res: { func: import('../../runtime/core/ir.ts').Func; captured: import('../../runtime/core/ir.ts').Var[] };
   let nx: number;
   let nout: number;
   try {

@@ -2,11 +2,11 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
-import { Diagnostics, InternalError, UserError, type Note, type Span } from '../diag.ts';
+import { Diagnostics, InternalError, UserError, type Note, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, moduleOfStruct, type FnInfo, type ModuleInfo, type Program } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
-import { VarSupply, type Atom, type Func, type TensorType } from '../../runtime/ir.ts';
+import { VarSupply, type Atom, type Func, type TensorType } from '../../runtime/core/ir.ts';
 import { dimConst, dimSubst, dimToString, dimValue, dimVar, dimVars, type Dim } from './dim.ts';
 import {
   D,

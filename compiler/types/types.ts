@@ -1,24 +1,17 @@
 // Semantic types of the checker: tensors with symbolic shapes, structs, tuples, arrays, closures.
 import { dimEq, dimToString, dimValue, dimConst, type Dim } from './dim.ts';
-import type * as A from '../syntax/ast.ts';
 
-import type { DType } from '../../runtime/dtype.ts';
+import type { DType } from '../../runtime/core/dtype.ts';
+import type { StructInfo } from '../resolve/symbols.ts';
 
-export { DTYPES, isDType, isFloat, isInt, type DType } from '../../runtime/dtype.ts';
+export type { GenericKind, StructInfo } from '../resolve/symbols.ts';
+
+export { DTYPES, isDType, isFloat, isInt, type DType } from '../../runtime/core/dtype.ts';
 
 /** One item of a shape: a dim, or the rank-polymorphic prefix `...` of the function being checked. */
 export type ShapeItem = { k: 'dim'; d: Dim } | { k: 'spread'; name: string };
 export const D = (d: Dim): ShapeItem => ({ k: 'dim', d });
 export const shapeOfNums = (ns: number[]): ShapeItem[] => ns.map((n) => D(dimConst(n)));
-
-export type GenericKind = { k: 'dim' } | { k: 'type' } | { k: 'ctor'; arity: number } | { k: 'spread' };
-
-export interface StructInfo {
-  name: string;
-  decl: A.StructDecl;
-  moduleId: string;
-  params: { name: string; kind: GenericKind }[];
-}
 
 export type TArg = { k: 'dim'; d: Dim } | { k: 'type'; t: Type } | { k: 'ctor'; s: StructInfo };
 

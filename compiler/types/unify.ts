@@ -1,7 +1,7 @@
 // Type expressions → types, and matching a generic signature against argument types: binds dim
 // variables (solving `H * Dh = 64` style constraints), the rank-polymorphic prefix `...`, type and
 // layer-type parameters.
-import { UserError, type Span } from '../diag.ts';
+import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type ModuleInfo } from '../resolve/modules.ts';
 import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimSolve, dimSubst, dimToString, dimValue, dimVar, dimVars, type Dim } from './dim.ts';

@@ -7,8 +7,8 @@ import { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { GpuProgram, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import { WasmProgram } from '../../runtime/wasm/program.ts';
 import { WebThreadPool } from '../../runtime/env/web_threads.ts';
-import { decodePlan } from '../../runtime/plan_json.ts';
-import type { Tensor } from '../../runtime/tensor.ts';
+import { decodePlan } from '../../runtime/plan/json.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 interface Leaf {
   dtype: 'f32' | 'i32' | 'u32' | 'sign';

@@ -4,7 +4,7 @@
 import { gguf } from '@huggingface/gguf';
 import { readFileSync } from 'node:fs';
 import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const GGML_F32 = 0;

@@ -2,7 +2,7 @@
 // n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier),
 // then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights).
 import { LoadError, validateConfig, validateTensors, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
   if (bytes.byteLength < 28) throw new LoadError(file, `truncated: ${bytes.byteLength} bytes is shorter than the 28-byte llama2.c header`);

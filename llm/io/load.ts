@@ -4,9 +4,8 @@ import { join, dirname } from 'node:path';
 import { parseLlama2c } from './llama2c.ts';
 import { loadGguf } from './gguf.ts';
 import { loadSafetensors } from './safetensors.ts';
-import { LoadError, llamaValue, type Checkpoint, type LlamaConfig } from './model.ts';
+import { LoadError, llamaValue, type Checkpoint, type LayerKind, type LlamaConfig } from './model.ts';
 import { isPacked, readPacked } from './packed.ts';
-import type { LayerKind } from '../runner.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './tokenizer.ts';
 
 export interface LoadedModel {

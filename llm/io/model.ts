@@ -17,7 +17,10 @@
 //
 // (*) Hugging Face stores q/k rows permuted for its rotate-half RoPE; the loader undoes that so
 // every model uses RoPE on adjacent pairs (2i, 2i+1), as llama2.c and GGUF do.
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
+
+/** Which instantiation of the model a value is: dense teacher weights or a packed OneBit student. */
+export type LayerKind = 'dense' | 'onebit';
 
 export interface LlamaConfig {
   dim: number;

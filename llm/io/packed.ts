@@ -8,7 +8,7 @@
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { crc32, readBytesCopy, writeAtomic } from './state.ts';
 import { halfToFloat } from './gguf.ts';
-import { roundF16, signWords, type Tensor } from '../../runtime/tensor.ts';
+import { roundF16, signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBT1BIT\0';

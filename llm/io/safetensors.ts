@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
 import { halfToFloat } from './gguf.ts';
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 const HF_TO_CANON: [RegExp, (m: RegExpMatchArray) => string][] = [
   [/^model\.embed_tokens\.weight$/, () => 'token_embedding'],

@@ -3,7 +3,7 @@
 // training checkpoints. Writes are atomic (a temporary file renamed over the target).
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { LoadError } from './model.ts';
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 const MAGIC = 'OBTSTATE';
 

@@ -3,7 +3,7 @@
 // unset. The object returned by create() is kept referenced for the whole process (if it is
 // garbage-collected, Dawn crashes the process).
 import { existsSync } from 'node:fs';
-import { UserError } from '../errors.ts';
+import { UserError } from '../core/errors.ts';
 import { GpuDevice } from '../webgpu/device.ts';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';

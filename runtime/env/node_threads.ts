@@ -4,7 +4,7 @@
 // finished. Programs are loaded through a MessagePort the worker reads synchronously, so attach()
 // and run() never wait for an event loop. Workers are unref'd: they never keep a process alive.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import type { KernelPool } from './pool.ts';
+import type { KernelPool } from '../wasm/pool.ts';
 
 const SLOT = 64;
 const SPIN = 20000; // Atomics.load polls before sleeping (~20–50 µs): dispatches in a burst stay awake

@@ -3,7 +3,7 @@
 // page's main thread may not block: it spins on the control words (Atomics.load) while workers
 // run their slices; program loading goes by postMessage and is acknowledged in the control block.
 // Control slot layout: [seq, done, loadAck, cmd, program, kernel, nargs, args...].
-import type { KernelPool } from './pool.ts';
+import type { KernelPool } from '../wasm/pool.ts';
 
 const SLOT = 64;
 

@@ -1,5 +1,5 @@
 // concat: joins operands along one axis; all other dims agree.
-import { alloc, numel } from '../tensor.ts';
+import { alloc, numel } from '../core/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
 
 export const concat: PrimDef<'concat'> = {

@@ -1,7 +1,7 @@
 // Structured primitives with sub-programs: iterate (a loop with a static count over a carried
 // state), custom_vjp (a function with a user gradient rule; evaluates its forward body), and
 // stop_gradient (identity whose derivative is zero).
-import { sameType, typeStr } from '../ir.ts';
+import { sameType, typeStr } from '../core/ir.ts';
 import { fail, type PrimDef } from './def.ts';
 
 export const iterate: PrimDef<'iterate'> = {

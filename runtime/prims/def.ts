@@ -1,10 +1,10 @@
 // The record every Core primitive provides in the runtime: its typing rule over concrete types and
 // its reference evaluation (the semantics every backend is compared with). The compiler keeps the
 // other rules in tables of the same shape: VJPs (compiler/ad/rules/), fusion (compiler/fuse/rules.ts).
-import { InternalError } from '../errors.ts';
-import { typeStr, type Func, type TensorType } from '../ir.ts';
-import type { PrimName, PrimParams } from './names.ts';
-import type { Tensor } from '../tensor.ts';
+import { InternalError } from '../core/errors.ts';
+import { typeStr, type Func, type TensorType } from '../core/ir.ts';
+import type { PrimName, PrimParams } from '../core/prim_names.ts';
+import type { Tensor } from '../core/tensor.ts';
 
 export interface EvalCtx {
   /** Float tensors are held in Float64Array instead of Float32Array (gradient checks). */

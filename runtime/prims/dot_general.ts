@@ -1,10 +1,10 @@
 // dot_general: contraction with batch axes (XLA's DotGeneral). Output axes: batch (in lhs order),
 // lhs free axes, rhs free axes. The reference accumulates in f64 and rounds once.
-import type { TensorType } from '../ir.ts';
-import { alloc, numel, type Tensor } from '../tensor.ts';
+import type { TensorType } from '../core/ir.ts';
+import { alloc, numel, type Tensor } from '../core/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 import { stridedCopy } from './strided.ts';
-import type { PrimParams } from './names.ts';
+import type { PrimParams } from '../core/prim_names.ts';
 import { finish } from './elementwise.ts';
 
 type P = PrimParams['dot_general'];

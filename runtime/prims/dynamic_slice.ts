@@ -1,7 +1,7 @@
 // dynamic_slice / dynamic_update_slice: a window at run-time start indices (rank-0 i32 operands,
 // one per axis), clamped so the window stays inside the operand (XLA semantics).
-import type { TensorType } from '../ir.ts';
-import { alloc, type Tensor } from '../tensor.ts';
+import type { TensorType } from '../core/ir.ts';
+import { alloc, type Tensor } from '../core/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 import { stridedCopy } from './strided.ts';
 

@@ -1,11 +1,11 @@
 // Elementwise primitives: unary math, binary arithmetic/bitwise, comparisons, select and convert.
 // Operands of an elementwise primitive have identical shapes (lowering inserts broadcast_in_dim),
 // except that a rank-0 literal operand stands for a filled tensor.
-import { alloc, roundEven, roundF16, type Tensor } from '../tensor.ts';
-import { isFloat, isInt, type DType } from '../dtype.ts';
+import { alloc, roundEven, roundF16, type Tensor } from '../core/tensor.ts';
+import { isFloat, isInt, type DType } from '../core/dtype.ts';
 import { fail, type PrimDef } from './def.ts';
-import type { TensorType } from '../ir.ts';
-import type { BinaryPrim, ComparePrim, UnaryPrim } from './names.ts';
+import type { TensorType } from '../core/ir.ts';
+import type { BinaryPrim, ComparePrim, UnaryPrim } from '../core/prim_names.ts';
 
 type Num = (x: number) => number;
 

@@ -1,7 +1,7 @@
 // gather (take along one axis): out = x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:];
 // indices are i32 and clamped into range (as XLA does), so a lookup never reads out of bounds.
-import type { TensorType } from '../ir.ts';
-import { alloc, numel } from '../tensor.ts';
+import type { TensorType } from '../core/ir.ts';
+import { alloc, numel } from '../core/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
 
 export function gatherShape(prim: string, x: TensorType, idx: TensorType, axis: number): number[] {

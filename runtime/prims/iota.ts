@@ -1,5 +1,5 @@
 // iota: the index along one axis, broadcast over a shape; constant: a literal tensor.
-import { alloc, numel } from '../tensor.ts';
+import { alloc, numel } from '../core/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 import { finish } from './elementwise.ts';
 

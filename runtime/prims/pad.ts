@@ -1,6 +1,6 @@
 // pad: zero padding with lo/hi elements on each axis and `interior` zeros between elements
 // (XLA's Pad with non-negative amounts): the transpose of a strided slice.
-import { alloc } from '../tensor.ts';
+import { alloc } from '../core/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
 
 const outDim = (d: number, lo: number, hi: number, it: number) => lo + hi + (d === 0 ? 0 : d + (d - 1) * it);

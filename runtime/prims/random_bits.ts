@@ -1,6 +1,6 @@
 // random_bits: counter-based PRNG. Element i of the output is word (i & 1) of
 // threefry2x32-20(key, counter = (i >> 1, 0)); keys are u32[2]. Pure: same key, same bits.
-import { alloc, numel } from '../tensor.ts';
+import { alloc, numel } from '../core/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
 
 const ROT = [

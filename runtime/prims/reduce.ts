@@ -1,8 +1,8 @@
 // Reductions over a set of axes (removed from the shape): sum, max, min, and argmax (one axis, i32).
-import type { TensorType } from '../ir.ts';
-import { alloc, type Tensor } from '../tensor.ts';
+import type { TensorType } from '../core/ir.ts';
+import { alloc, type Tensor } from '../core/tensor.ts';
 import { fail, stridesOf, type PrimDef } from './def.ts';
-import type { ReducePrim } from './names.ts';
+import type { ReducePrim } from '../core/prim_names.ts';
 import { finish } from './elementwise.ts';
 
 function reducedShape(prim: string, a: TensorType, axes: number[]): number[] {

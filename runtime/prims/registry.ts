@@ -1,7 +1,7 @@
 // The exhaustive primitive registry: one record per Core primitive, keyed by name. The mapped type
 // makes a missing record a TypeScript error.
 import type { PrimDef } from './def.ts';
-import type { PrimName } from './names.ts';
+import type { PrimName } from '../core/prim_names.ts';
 import { binaryPrim, comparePrim, convert, select, unaryPrim } from './elementwise.ts';
 import { reducePrim } from './reduce.ts';
 import { broadcast_in_dim } from './broadcast_in_dim.ts';

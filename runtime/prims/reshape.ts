@@ -1,5 +1,5 @@
 // reshape: same elements in row-major order, new shape.
-import { numel } from '../ir.ts';
+import { numel } from '../core/ir.ts';
 import { fail, type PrimDef } from './def.ts';
 
 export const reshape: PrimDef<'reshape'> = {

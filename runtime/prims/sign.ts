@@ -1,9 +1,9 @@
 // The packed ±1 dtype: pack_sign (f32[..., O, I] -> sign[..., O, I], x < 0 -> bit 1 = -1, 0 -> +1),
 // unpack_sign (back to ±1 floats) and signlinear(x[..., I], s[O, I], g[I], h[O]) = ((x ⊙ g) sᵀ) ⊙ h.
-import type { TensorType } from '../ir.ts';
-import { alloc, numel, packSigns, signWords } from '../tensor.ts';
+import type { TensorType } from '../core/ir.ts';
+import { alloc, numel, packSigns, signWords } from '../core/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
-import { isFloat } from '../dtype.ts';
+import { isFloat } from '../core/dtype.ts';
 
 export const pack_sign: PrimDef<'pack_sign'> = {
   name: 'pack_sign',

@@ -1,5 +1,5 @@
 // Shared kernel of the data-movement primitives: copy through an affine (strided) index map.
-import { alloc, numel, type Tensor } from '../tensor.ts';
+import { alloc, numel, type Tensor } from '../core/tensor.ts';
 
 /** out[idx] = src[offset + Σ idx[j]·srcStrides[j]] for every multi-index idx of outShape. */
 export function stridedCopy(src: Tensor, outShape: number[], srcStrides: number[], offset: number, f64: boolean): Tensor {

@@ -1,11 +1,11 @@
 // The reference interpreter of Core IR: evaluates each equation with its primitive's reference
 // rule. f32 by default (every result rounded to f32), or f64 for gradient checks.
-import type { Atom, Func } from '../ir.ts';
+import type { Atom, Func } from '../core/ir.ts';
 import { PRIMS } from '../prims/registry.ts';
 import type { EvalCtx, PrimDef } from '../prims/def.ts';
-import type { PrimName } from '../prims/names.ts';
-import { alloc, type Tensor } from '../tensor.ts';
-import { InternalError } from '../errors.ts';
+import type { PrimName } from '../core/prim_names.ts';
+import { alloc, type Tensor } from '../core/tensor.ts';
+import { InternalError } from '../core/errors.ts';
 
 export interface InterpOptions {
   f64?: boolean;

@@ -1,6 +1,6 @@
 // The Wasm kernels' side of the calling convention that the runtime needs (the rest, which reads
 // Kernel IR, is compiler/emit/wasm/abi.ts): the memory's size limit, the host functions kernels
-// import, and how a kernel's work splits across threads.
+// import.
 /** Pages of the largest memory a kernel imports (4 GiB). */
 export const MAX_PAGES = 65536;
 
@@ -9,13 +9,4 @@ export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, co
 
 export function mathImports(): Record<string, (...x: number[]) => number> {
   return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
-}
-
-export interface Parallelism {
-  /** independent pieces of work: rows of a loop kernel's output, rows of B of a dot, output features of a signlinear */
-  units: number;
-  /** a thread's slice starts at a multiple of this */
-  align: number;
-  /** estimated multiply-adds (small kernels are not worth a dispatch) */
-  work: number;
 }

@@ -6,12 +6,12 @@
 // loadArtifact() checks the format and every file's presence, then returns a WasmProgram.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KernelPool } from '../env/pool.ts';
+import type { KernelPool } from './pool.ts';
 import { WasmProgram } from './program.ts';
-import { UserError } from '../errors.ts';
-import { decodePlan } from '../plan_json.ts';
+import { UserError } from '../core/errors.ts';
+import { decodePlan } from '../plan/json.ts';
 
-export { decodePlan, encodePlan } from '../plan_json.ts';
+export { decodePlan, encodePlan } from '../plan/json.ts';
 
 export const ARTIFACT_FORMAT = 'obt-wasm-artifact';
 export const ARTIFACT_VERSION = 1;

@@ -4,12 +4,12 @@
 // write a slice. An input whose tensor object is the same as last run's is not copied again
 // (weights stay resident). Nothing here needs the compiler's front end, fusion or binaryen: a
 // compiled artifact (runtime/wasm/artifact.ts) loads with this file alone.
-import type { Plan, PlanBuffer, PlanStep } from '../plan.ts';
+import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { mathImports, MAX_PAGES } from './abi.ts';
-import { split, type KernelPool } from '../env/pool.ts';
-import { alloc, storageSize, type Storage, type Tensor } from '../tensor.ts';
-import { InternalError } from '../errors.ts';
-import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../executor.ts';
+import { split, type KernelPool } from './pool.ts';
+import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
+import { InternalError } from '../core/errors.ts';
+import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
 

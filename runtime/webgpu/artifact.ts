@@ -4,7 +4,7 @@
 // browser page fetches the same files.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../core/errors.ts';
 import { decodePlan, type TensorSpec } from '../wasm/artifact.ts';
 import { GpuProgram, type PlanWgsl } from './program.ts';
 import type { GpuDevice } from './device.ts';

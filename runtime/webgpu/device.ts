@@ -2,7 +2,7 @@
 // navigator.gpu in a browser): adapter and limits negotiated once, with readable errors; compute
 // pipelines cached by WGSL text with in-flight de-duplication; validation error scopes only in a
 // debug mode (OBT_DEBUG=webgpu).
-import { UserError } from '../errors.ts';
+import { UserError } from '../core/errors.ts';
 
 export class GpuDevice {
   private readonly pipelines = new Map<string, GPUComputePipeline>();

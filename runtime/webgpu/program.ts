@@ -5,11 +5,11 @@
 // steps is one command encoder and one submit, its results' read-back included. Reads are async;
 // an input whose tensor object is the same as last run's is not uploaded again, and a result in a
 // donated parameter's buffer is not read back at all (a KV cache stays on the GPU).
-import type { Plan, PlanBuffer, PlanStep } from '../plan.ts';
+import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
-import { alloc, storageSize, type Tensor } from '../tensor.ts';
-import { hostContext, literalTensor, Residency, runHostStep } from '../executor.ts';
-import { InternalError } from '../errors.ts';
+import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
+import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
+import { InternalError } from '../core/errors.ts';
 import type { GpuDevice } from './device.ts';
 
 const kd = (d: PlanBuffer['dtype']) => (d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d);

@@ -1,19 +1,17 @@
 // Compiled artifacts: `obtc compile --target wasm -o DIR` writes a directory that `obtc exec` (and
 // loadArtifact) runs without the compiler — equal to the reference interpreter, with one thread or
-// a pool; a broken artifact is a readable error; the loader's import graph reaches neither the
-// front end, fusion nor binaryen.
+// a pool; a broken artifact is a readable error. (That the loader needs no compiler file is
+// test/arch/layers.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
 import { compile } from '../../compiler/api.ts';
-import { fromNested } from '../../runtime/tensor.ts';
+import { fromNested } from '../../runtime/core/tensor.ts';
 import { loadArtifact } from '../../runtime/wasm/artifact.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
 
-
-const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'obt-art-'));
 const src = `import onebit
 import nn
@@ -94,24 +92,5 @@ describe('wasm artifacts', () => {
     expect(e.err).not.toMatch(/\n\s+at /);
     const bad = await run(['exec', join(dir, 'nowhere')]);
     expect(bad.err).toMatch(/manifest\.json: missing/);
-  });
-
-  it('the loader imports neither the front end, fusion nor binaryen', () => {
-    const seen = new Set<string>();
-    const visit = (f: string) => {
-      if (seen.has(f)) return;
-      seen.add(f);
-      const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/^import (?!type )[^'"]*['"]([^'"]+)['"]/gm)) {
-        const spec = m[1]!;
-        if (spec.startsWith('.')) visit(resolve(dirname(f), spec));
-        else seen.add(spec);
-      }
-      for (const m of text.matchAll(/^export [^'"]* from ['"](\.[^'"]+)['"]/gm)) visit(resolve(dirname(f), m[1]!));
-    };
-    visit(join(root, 'runtime/wasm/artifact.ts'));
-    const rel = [...seen].map((f) => (f.startsWith(root) ? f.slice(root.length + 1) : f));
-    expect(rel).not.toContain('binaryen');
-    expect(rel.filter((f) => /^compiler\/(syntax|fuse|resolve|types\/(elab|unify|builtins|builder|ops|vals)|emit\/wasm\/(module|kernel|dot|signlinear|expr|common))/.test(f))).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
 import { printPlan } from '../../compiler/plan/plan.ts';
 import { compileWasm, wasmPlan } from '../../compiler/pipeline.ts';
-import { fromNested, type Tensor } from '../../runtime/tensor.ts';
+import { fromNested, type Tensor } from '../../runtime/core/tensor.ts';
 
 const src = `
 fn step(cache: f32[6, 3], row: f32[1, 3], pos: i32) -> (f32[3], f32[6, 3]) {

@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { closeNormwise } from '../helpers/close.ts';
 import { compileWasm } from '../../compiler/pipeline.ts';
 import { compile } from '../../compiler/api.ts';
-import { alloc, type Tensor } from '../../runtime/tensor.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
+import { mulberry32 } from '../../runtime/core/rng.ts';
 
 const runs = Math.max(40, Math.floor(Number(process.env.OBT_FUZZ_RUNS ?? 1500) / 20));
 const DIMS = [1, 2, 3, 4, 5, 7, 8, 9, 33];

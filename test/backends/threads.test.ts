@@ -3,10 +3,10 @@
 // (each output is computed by exactly one thread, in the same order) and the reference's.
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
-import { alloc, type Tensor } from '../../runtime/tensor.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
+import { mulberry32 } from '../../runtime/core/rng.ts';
 import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
-import { split } from '../../runtime/env/pool.ts';
+import { split } from '../../runtime/wasm/pool.ts';
 import { compileWasm } from '../../compiler/pipeline.ts';
 import { closeNormwise } from '../helpers/close.ts';
 

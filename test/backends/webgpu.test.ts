@@ -4,8 +4,8 @@
 // missing adapter fails instead of skipping).
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
-import { alloc, type Tensor } from '../../runtime/tensor.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
+import { mulberry32 } from '../../runtime/core/rng.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
 import { emitWgsl, wgslMode } from '../../compiler/emit/wgsl/kernel.ts';
 import { schedule } from '../../compiler/pipeline.ts';

@@ -1,7 +1,7 @@
 // Normwise tensor comparison for backend tests: |got - ref| <= tol * max(1, max |ref|) elementwise
 // (f32 accumulation order differs between backends, so long sums differ by cancellation; NaN must
 // match NaN, infinities must match exactly).
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 /** The first element that differs beyond the tolerance, as a message; undefined when close. */
 export function closeNormwise(got: Tensor, ref: Tensor, tol: number): string | undefined {

@@ -1,5 +1,5 @@
 // Central finite differences: d loss / d t[i], perturbing one element of a tensor in place.
-import type { Tensor } from '../../runtime/tensor.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 export function centralDiff(loss: () => number, t: Tensor, i: number, h = 1e-6): number {
   const save = t.data[i]!;

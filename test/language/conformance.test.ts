@@ -6,8 +6,8 @@ import { gpu, gpuNote } from '../helpers/gpu.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type HostValue } from '../../compiler/api.ts';
-import { formatDiagnostic, lineCol } from '../../compiler/diag.ts';
-import { toNested, type Tensor } from '../../runtime/tensor.ts';
+import { formatDiagnostic, lineCol } from '../../compiler/syntax/diag.ts';
+import { toNested, type Tensor } from '../../runtime/core/tensor.ts';
 
 const dir = join(import.meta.dirname, 'conformance');
 

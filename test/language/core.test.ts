@@ -1,15 +1,15 @@
 // Core IR: printer, verifier, structural hash, CSE/DCE, and the registry's typing rules.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
-import { VarSupply, lit, type Func } from '../../runtime/ir.ts';
+import { VarSupply, lit, type Func } from '../../runtime/core/ir.ts';
 import { verifyFunc } from '../../compiler/core/verify.ts';
 import { hashFunc } from '../../compiler/core/hash.ts';
 import { printFunc } from '../../compiler/core/print.ts';
 import { cse, dce } from '../../compiler/core/opt.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
-import { BINARY, COMPARE, REDUCE, UNARY } from '../../runtime/prims/names.ts';
+import { BINARY, COMPARE, REDUCE, UNARY } from '../../runtime/core/prim_names.ts';
 import { interpret } from '../../runtime/ref/interp.ts';
-import { fromNested, toNested } from '../../runtime/tensor.ts';
+import { fromNested, toNested } from '../../runtime/core/tensor.ts';
 
 function lower(src: string, entry: string, ...args: unknown[]): Func {
   const p = compile(src, { path: 'core.obt' });

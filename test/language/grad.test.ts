@@ -4,16 +4,16 @@
 // level checks: broadcasting, a user gradient rule, and a whole tiny Llama[OneBitTrain].
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { VarSupply, lit, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/ir.ts';
+import { VarSupply, lit, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/core/ir.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import type { PrimDef } from '../../runtime/prims/def.ts';
-import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
+import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
 import { gradFunc } from '../../compiler/ad/vjp.ts';
 import { verifyFunc } from '../../compiler/core/verify.ts';
 import { interpret } from '../../runtime/ref/interp.ts';
-import { alloc, numel, type Tensor } from '../../runtime/tensor.ts';
+import { alloc, numel, type Tensor } from '../../runtime/core/tensor.ts';
 import { compile } from '../../compiler/api.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { mulberry32 } from '../../runtime/core/rng.ts';
 import { centralDiff } from '../helpers/fd.ts';
 import { compileWasm } from '../../compiler/pipeline.ts';
 import { compileWebGpu } from '../../compiler/pipeline.ts';

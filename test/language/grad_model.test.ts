@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../../compiler/api.ts';
-import { alloc, fromNested, type Tensor } from '../../runtime/tensor.ts';
+import { alloc, fromNested, type Tensor } from '../../runtime/core/tensor.ts';
 import { centralDiff } from '../helpers/fd.ts';
 import { expectClose } from '../helpers/close.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';

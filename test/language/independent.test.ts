@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { mulberry32 } from '../../runtime/core/rng.ts';
 
 const root = join(import.meta.dirname, '../..');
 const prog = join(root, 'test/language/programs/ops.obt');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import { threefry2x32 } from '../../runtime/prims/random_bits.ts';
-import { fromNested, packSigns, roundF16, toNested, type Tensor } from '../../runtime/tensor.ts';
+import { fromNested, packSigns, roundF16, toNested, type Tensor } from '../../runtime/core/tensor.ts';
 
 const ctx = { f64: false, run: () => [] as Tensor[] };
 const T = (v: unknown, d: 'f32' | 'i32' | 'u32' | 'bool' = 'f32') => fromNested(v, d);

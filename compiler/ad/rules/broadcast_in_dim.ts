@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/broadcast_in_dim.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 
 export const broadcast_in_dim: VjpRule<'broadcast_in_dim'> = (b, [a], _o, p, [ct]) => {
   if (!ct) return [undefined];

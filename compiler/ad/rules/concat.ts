@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/concat.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 
 export const concat: VjpRule<'concat'> = (b, args, [y], p, [ct]) => {
   if (!ct) return args.map(() => undefined);

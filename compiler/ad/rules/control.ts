@@ -1,7 +1,7 @@
 // VJP rules of the primitives in runtime/prims/control.ts.
-import { noGrad, type VjpRule } from '../rule.ts';
-import { zeros } from '../vjp_util.ts';
-import { InternalError } from '../../../runtime/errors.ts';
+import { noGrad, type VjpRule } from './rule.ts';
+import { zeros } from './util.ts';
+import { InternalError } from '../../../runtime/core/errors.ts';
 
 export const iterate: VjpRule<'iterate'> = () => {
   // the AD pass unrolls loops before differentiating (compiler/ad/vjp.ts)

@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/dot_general.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 import { free } from '../../../runtime/prims/dot_general.ts';
 
 export const dot_general: VjpRule<'dot_general'> = (b, [a, bb], _o, p, [ct]) => {

@@ -1,6 +1,6 @@
 // VJP rules of the primitives in runtime/prims/dynamic_slice.ts.
-import type { VjpRule } from '../rule.ts';
-import { zeros } from '../vjp_util.ts';
+import type { VjpRule } from './rule.ts';
+import { zeros } from './util.ts';
 
 export const dynamic_slice: VjpRule<'dynamic_slice'> = (b, [x, ...starts], _o, _p, [ct]) => {
   if (!ct) return [undefined, ...starts.map(() => undefined)];

@@ -1,10 +1,10 @@
 // VJP rules of the elementwise primitives (runtime/prims/elementwise.ts): one derivative per unary
 // and binary primitive in exhaustive tables, select and convert.
-import { noGrad, type AdBuilder, type VjpRule } from '../rule.ts';
-import { isFloat } from '../../../runtime/dtype.ts';
-import { div, forOperand, full, mul, neg, one, sub } from '../vjp_util.ts';
-import { lit, type Atom, type Var } from '../../../runtime/ir.ts';
-import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../../runtime/prims/names.ts';
+import { noGrad, type AdBuilder, type VjpRule } from './rule.ts';
+import { isFloat } from '../../../runtime/core/dtype.ts';
+import { div, forOperand, full, mul, neg, one, sub } from './util.ts';
+import { lit, type Atom, type Var } from '../../../runtime/core/ir.ts';
+import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../../runtime/core/prim_names.ts';
 
 /** d/dx of each unary primitive as the cotangent of x, given x, y = f(x) and ct. */
 const unaryVjp: Record<UnaryPrim, ((b: AdBuilder, x: Atom, y: Var, ct: Atom) => Atom) | undefined> = {

@@ -1,6 +1,6 @@
 // VJP rules of the primitives in runtime/prims/gather.ts.
-import type { VjpRule } from '../rule.ts';
-import { zeros } from '../vjp_util.ts';
+import type { VjpRule } from './rule.ts';
+import { zeros } from './util.ts';
 
 export const gather: VjpRule<'gather'> = (b, [x, idx], _o, p, [ct]) => {
   if (!ct) return [undefined, undefined];

@@ -1,7 +1,7 @@
 // The exhaustive VJP table: one reverse-mode rule per Core primitive, keyed by name (the mapped
 // type makes a primitive without a rule a TypeScript error; `noGrad` says it has no derivative).
-import type { PrimName } from '../../../runtime/prims/names.ts';
-import type { VjpRule } from '../rule.ts';
+import type { PrimName } from '../../../runtime/core/prim_names.ts';
+import type { VjpRule } from './rule.ts';
 import { binaryRule, compareRule, convert, select, unaryRule } from './elementwise.ts';
 import { reduceRule } from './reduce.ts';
 import { broadcast_in_dim } from './broadcast_in_dim.ts';

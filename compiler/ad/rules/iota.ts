@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/iota.ts.
-import { noGrad, type VjpRule } from '../rule.ts';
+import { noGrad, type VjpRule } from './rule.ts';
 
 export const iota: VjpRule<'iota'> = noGrad;
 

@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/pad.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 
 export const pad: VjpRule<'pad'> = (b, [a], _o, p, [ct]) => {
   if (!ct) return [undefined];

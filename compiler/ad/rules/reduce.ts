@@ -1,9 +1,9 @@
 // VJP rules of the reductions (runtime/prims/reduce.ts): sum spreads the cotangent back; max/min
 // send it to every element equal to the extremum; argmax has no derivative.
-import type { VjpRule } from '../rule.ts';
-import { lit, type Atom } from '../../../runtime/ir.ts';
-import { isFloat } from '../../../runtime/dtype.ts';
-import type { ReducePrim } from '../../../runtime/prims/names.ts';
+import type { VjpRule } from './rule.ts';
+import { lit, type Atom } from '../../../runtime/core/ir.ts';
+import { isFloat } from '../../../runtime/core/dtype.ts';
+import type { ReducePrim } from '../../../runtime/core/prim_names.ts';
 
 export function reduceRule<P extends ReducePrim>(name: P): VjpRule<P> {
   return (b, [a], [y], p, [ct]) => {

@@ -1,6 +1,6 @@
 // VJP rules of the primitives in runtime/prims/sign.ts.
-import { noGrad, type VjpRule } from '../rule.ts';
-import { lit } from '../../../runtime/ir.ts';
+import { noGrad, type VjpRule } from './rule.ts';
+import { lit } from '../../../runtime/core/ir.ts';
 
 export const pack_sign: VjpRule<'pack_sign'> = noGrad;
 

@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/slice.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 
 export const slice: VjpRule<'slice'> = (b, [a], [y], p, [ct]) => {
   if (!ct) return [undefined];

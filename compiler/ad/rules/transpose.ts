@@ -1,5 +1,5 @@
 // VJP rules of the primitives in runtime/prims/transpose.ts.
-import type { VjpRule } from '../rule.ts';
+import type { VjpRule } from './rule.ts';
 
 export const transpose: VjpRule<'transpose'> = (b, _a, _o, p, [ct]) => {
   if (!ct) return [undefined];

@@ -2,9 +2,9 @@
 // thread split computed from Kernel IR. What the runtime needs of it (memory limit, host imports,
 // the Parallelism record) is runtime/wasm/abi.ts, free of the compiler and binaryen.
 import type { DotKernel, Kernel, SignKernel } from '../../kir/ir.ts';
-import type { Parallelism } from '../../../runtime/wasm/abi.ts';
+import type { Parallelism } from '../../../runtime/plan/plan.ts';
 
-export { MAX_PAGES, MATH_IMPORTS, mathImports, type Parallelism } from '../../../runtime/wasm/abi.ts';
+export { MAX_PAGES, MATH_IMPORTS, mathImports } from '../../../runtime/wasm/abi.ts';
 
 /** dot register blocks: MR rows of A × NR rows of B; a thread's rows of B start at a multiple of NR */
 export const DOT_MR = 2;

@@ -5,7 +5,7 @@
 import binaryen from 'binaryen';
 import type { KNode } from '../../kir/ir.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
-import { InternalError } from '../../diag.ts';
+import { InternalError } from '../../syntax/diag.ts';
 
 type M = binaryen.Module;
 type X = binaryen.ExpressionRef;

@@ -10,7 +10,7 @@ import { MATH_IMPORTS, MAX_PAGES, signMethod } from './abi.ts';
 
 export { mathImports, MAX_PAGES } from './abi.ts';
 import { emitKernel } from './kernel.ts';
-import { InternalError } from '../../diag.ts';
+import { InternalError } from '../../syntax/diag.ts';
 import { PROJECT_ROOT } from '../../resolve/modules.ts';
 
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */

@@ -5,7 +5,7 @@
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
 import { topo, kernelRoots, usesAcc, type DotKernel, type Kernel, type KNode, type KDType, type SignKernel } from '../../kir/ir.ts';
-import { InternalError } from '../../diag.ts';
+import { InternalError } from '../../syntax/diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
 import { GRID_X, WORKGROUP } from '../../../runtime/webgpu/abi.ts';

@@ -1,10 +1,10 @@
 // Diagnostics of the compiler's stages: the collection a stage reports into and the error the API
 // raises with all of them. The error types and their rendering live in runtime/errors.ts (a compiled
 // artifact reports through them without the compiler); they are re-exported here for the stages.
-import { formatDiagnostic, spanLocation, type Diagnostic } from '../runtime/errors.ts';
+import { formatDiagnostic, spanLocation, type Diagnostic } from '../../runtime/core/errors.ts';
 
-export { UserError, InternalError, formatDiagnostic, lineCol, lineStarts, spanLocation } from '../runtime/errors.ts';
-export type { SourceFile, Span, Note, Diagnostic } from '../runtime/errors.ts';
+export { UserError, InternalError, formatDiagnostic, lineCol, lineStarts, spanLocation } from '../../runtime/core/errors.ts';
+export type { SourceFile, Span, Note, Diagnostic } from '../../runtime/core/errors.ts';
 
 /** Collects diagnostics across a stage; `fail()` raises the collected ones as a single CompileError. */
 export class Diagnostics {

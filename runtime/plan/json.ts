@@ -1,7 +1,7 @@
 // Plans as JSON (compiled artifacts): typed arrays in host equations' parameters are tagged, the
 // Kernel IR is dropped. No Node modules: the browser page decodes plans with it too.
 import type { Plan } from './plan.ts';
-import { UserError } from './errors.ts';
+import { UserError } from '../core/errors.ts';
 
 const TYPED = { Float32Array, Float64Array, Int32Array, Uint32Array, Uint8Array } as const;
 

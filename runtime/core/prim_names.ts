@@ -1,6 +1,6 @@
 // The closed set of Core primitives and the parameter record each one carries.
-import type { DType } from '../dtype.ts';
-import type { Func } from '../ir.ts';
+import type { DType } from './dtype.ts';
+import type { Func } from './ir.ts';
 
 export const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'sign', 'floor', 'ceil', 'round', 'not'] as const;
 export type UnaryPrim = (typeof UNARY)[number];

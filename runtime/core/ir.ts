@@ -1,7 +1,7 @@
 // Core IR: typed A-normal form over concrete tensor types, after monomorphisation and inlining.
 // `let %v: f32[4, 8] = prim(%a, %b){params}`; sub-programs (iterate, custom_vjp) are nested Funcs.
 import type { DType } from './dtype.ts';
-import type { PrimName, PrimParams } from './prims/names.ts';
+import type { PrimName, PrimParams } from './prim_names.ts';
 
 export interface TensorType {
   dtype: DType;

@@ -2,9 +2,8 @@
 // over buffers at static offsets in one linear memory. The compiler makes plans
 // (compiler/plan/plan.ts), artifacts carry them as JSON (plan_json.ts), and the Wasm and WebGPU
 // programs run them.
-import type { DType } from './dtype.ts';
-import type { Eqn } from './ir.ts';
-import type { Parallelism } from './wasm/abi.ts';
+import type { DType } from '../core/dtype.ts';
+import type { Eqn } from '../core/ir.ts';
 
 export interface PlanBuffer {
   dtype: DType;
@@ -47,4 +46,14 @@ export interface Plan<K = unknown> {
   memoryBytes: number;
   /** the most bytes live at once */
   peakBytes: number;
+}
+
+/** How a kernel's work splits across threads. */
+export interface Parallelism {
+  /** independent pieces of work: rows of a loop kernel's output, rows of B of a dot, output features of a signlinear */
+  units: number;
+  /** a thread's slice starts at a multiple of this */
+  align: number;
+  /** estimated multiply-adds (small kernels are not worth a dispatch) */
+  work: number;
 }

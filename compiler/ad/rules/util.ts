@@ -1,5 +1,5 @@
 // Building blocks of VJP rules: literals, zeros, and summing a broadcast cotangent back to a shape.
-import { lit, type Atom, type TensorType } from '../../runtime/ir.ts';
+import { lit, type Atom, type TensorType } from '../../../runtime/core/ir.ts';
 import type { AdBuilder } from './rule.ts';
 
 export const one = (t: TensorType) => lit(1, t.dtype);

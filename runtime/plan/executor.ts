@@ -2,14 +2,14 @@
 // whose tensor object is the one last uploaded, or a donated result passed back, is not copied
 // again), which results live in a donated parameter's buffer, host steps (a primitive's reference
 // rule on its operands, nested functions prepared once) and literal operands.
-import type { Func, } from './ir.ts';
+import type { Func, } from '../core/ir.ts';
 import type { Lit, Plan, PlanStep } from './plan.ts';
-import type { EvalCtx, PrimDef } from './prims/def.ts';
-import type { PrimName } from './prims/names.ts';
-import { PRIMS } from './prims/registry.ts';
-import { alloc, type Tensor } from './tensor.ts';
-import { interpret } from './ref/interp.ts';
-import { InternalError } from './errors.ts';
+import type { EvalCtx, PrimDef } from '../prims/def.ts';
+import type { PrimName } from '../core/prim_names.ts';
+import { PRIMS } from '../prims/registry.ts';
+import { alloc, type Tensor } from '../core/tensor.ts';
+import { interpret } from '../ref/interp.ts';
+import { InternalError } from '../core/errors.ts';
 
 /** How a host step runs a nested function (an iterate body): compiled by the caller, or interpreted. */
 export type NestedRunner = (g: Func) => { run(inputs: Tensor[]): Tensor[] };

@@ -1,7 +1,7 @@
 // The shape of a reverse-mode rule and the builder it emits the backward pass into; one rule per
 // primitive lives in compiler/ad/rules/ (the table VJPS, checked exhaustive by tsc).
-import type { Atom, Func, Var } from '../../runtime/ir.ts';
-import type { PrimName, PrimParams } from '../../runtime/prims/names.ts';
+import type { Atom, Func, Var } from '../../../runtime/core/ir.ts';
+import type { PrimName, PrimParams } from '../../../runtime/core/prim_names.ts';
 
 /** Where VJP rules emit the equations of the backward pass. */
 export interface AdBuilder {
