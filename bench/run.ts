@@ -14,7 +14,7 @@ import { SIGN_METHODS, signMethod } from '../compiler/emit/wasm/signlinear.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../cli/llm_commands.ts';
+import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import { jaxMatmul, tfjsMatmul } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 

@@ -14,7 +14,7 @@ import { mulberry32 } from '../runtime/core/rng.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 import { compileWebGpu } from '../compiler/pipeline.ts';
 import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../cli/llm_commands.ts';
+import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 
 type Report = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 

@@ -1,24 +1,19 @@
-// obtc: the command-line driver (check, run, compile). User errors print diagnostics and exit 1;
-// only internal errors print a stack trace.
-import { readFileSync } from 'node:fs';
+// obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate, ppl, quantize); this file holds the usage
+// text, the command table and how errors are reported: user errors print diagnostics and exit 1,
+// misuse prints the usage and exits 2, only internal errors print a stack trace (exit 3).
 import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/syntax/diag.ts';
-import { compile, type HostValue, type Program } from '../compiler/api.ts';
-import { printFunc } from '../compiler/core/print.ts';
-import { hashFunc } from '../compiler/core/hash.ts';
-import { printModule } from '../compiler/syntax/print.ts';
-import { fromNested, toNested } from '../runtime/core/tensor.ts';
-import { loadArtifact } from '../runtime/wasm/artifact.ts';
-import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
-import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../runtime/webgpu/artifact.ts';
-import { buildSite, startServer } from './serve.ts';
-import { DEFAULT_WEIGHTS } from './llm_commands.ts';
-import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import type { Tensor } from '../runtime/core/tensor.ts';
 import { LoadError } from '../llm/io/model.ts';
-import { closePools, generateCmd, poolOf, pplCmd, quantizeCmd } from './llm_commands.ts';
-import { printPlan } from '../compiler/plan/plan.ts';
-import { printKernel } from '../compiler/kir/print.ts';
-import { wasmPlan, wasmText } from '../compiler/pipeline.ts';
+import { closePools, parseArgs, Usage, type CliIO, type Command } from './args.ts';
+import { checkCmd } from './check.ts';
+import { runCmd } from './run.ts';
+import { compileCmd } from './compile.ts';
+import { execCmd } from './exec.ts';
+import { serveCmd } from './serve.ts';
+import { generateCmd } from './generate.ts';
+import { pplCmd } from './ppl.ts';
+import { quantizeCmd } from './quantize.ts';
+
+export type { CliIO } from './args.ts';
 
 const USAGE = `usage: obtc <command> [options]
 
@@ -64,218 +59,40 @@ options:
   -h, --help   this text
 `;
 
-class Usage extends Error {}
-
-function readSource(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`cannot read ${file}`);
-  }
-}
-
-function load(file: string): Program {
-  const prog = compile(readSource(file), { path: file });
-  if (!prog.ok) throw new CompileError(prog.diagnostics);
-  return prog;
-}
-
-function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
-  const pos: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-      if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o', 'port'].includes(k)) {
-        if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
-        const val = argv[++i]!;
-        flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
-      } else flags.set(k, true);
-    } else if (a === '-h') flags.set('help', true);
-    else if (a === '-o') {
-      if (i + 1 >= argv.length) throw new Usage('-o needs a value');
-      flags.set('o', argv[++i]!);
-    }
-    else pos.push(a);
-  }
-  return { pos, flags };
-}
-
-function parseJsonArg(s: string, i: number): HostValue {
-  try {
-    return JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
-  } catch {
-    throw new UserError(`argument ${i + 1} is not a JSON literal: ${s.length > 60 ? s.slice(0, 60) + '…' : s}`);
-  }
-}
-
-function jsonOf(v: unknown): unknown {
-  if (v && typeof v === 'object' && 'data' in (v as object) && 'dtype' in (v as object)) {
-    const t = v as Tensor;
-    const n = toNested(t);
-    return fixFloats(n);
-  }
-  if (Array.isArray(v)) return v.map(jsonOf);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonOf(x)]));
-  return v;
-}
-
-function fixFloats(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(fixFloats);
-  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
-  return v;
-}
-
-export interface CliIO {
-  out: (s: string) => unknown;
-  err: (s: string) => unknown;
-}
+const COMMANDS: Record<string, Command> = {
+  generate: generateCmd,
+  quantize: quantizeCmd,
+  ppl: pplCmd,
+  serve: serveCmd,
+  check: checkCmd,
+  run: runCmd,
+  compile: compileCmd,
+  exec: execCmd,
+};
 
 export async function main(argv: string[], io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
-  const { pos, flags } = (() => {
-    try {
-      return parseArgs(argv);
-    } catch (e) {
-      io.err(`obtc: ${(e as Error).message}\n\n${USAGE}`);
-      return { pos: [] as string[], flags: new Map<string, string | true>([['bad', true]]) };
-    }
-  })();
-  if (flags.has('bad')) return 2;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs(argv);
+  } catch (e) {
+    io.err(`obtc: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { pos, flags } = parsed;
   const cmd = pos.shift();
   if (!cmd || flags.has('help') || cmd === 'help') {
     io.out(USAGE);
     return cmd || flags.has('help') ? 0 : 2;
   }
   try {
-    switch (cmd) {
-      case 'check': {
-        if (!pos.length) throw new Usage('check needs at least one file');
-        let bad = 0;
-        for (const file of pos) {
-          const prog = compile(readSource(file), { path: file });
-          for (const d of prog.diagnostics) io.err(formatDiagnostic(d) + '\n\n');
-          if (!prog.ok) bad++;
-        }
-        if (bad) {
-          io.err(`obtc: ${bad} file(s) with errors\n`);
-          return 1;
-        }
-        return 0;
-      }
-      case 'run': {
-        const file = pos.shift();
-        const entry = flags.get('entry');
-        if (!file || typeof entry !== 'string') throw new Usage('run needs FILE and --entry NAME');
-        const prog = load(file);
-        const args = pos.map(parseJsonArg);
-        // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
-        const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');
-        if (backend !== 'interp' && backend !== 'wasm' && backend !== 'webgpu') throw new Usage(`--backend ${String(backend)}: expected wasm, webgpu or interp`);
-        const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
-        const r = await prog.runAsync(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags), gpu });
-        io.out(JSON.stringify(jsonOf(r.value)) + '\n');
-        return 0;
-      }
-      case 'compile': {
-        const file = pos.shift();
-        if (!file) throw new Usage('compile needs FILE');
-        const emit = flags.get('emit') ?? 'core';
-        if (emit === 'ast') {
-          const prog = compile(readSource(file), { path: file });
-          if (!prog.ok) throw new CompileError(prog.diagnostics);
-          io.out(printModule(prog.loaded.root.ast) + '\n');
-          return 0;
-        }
-        if (!['core', 'kir', 'plan', 'wat'].includes(emit as string)) throw new Usage(`--emit ${String(emit)}: expected ast, core, kir, plan or wat`);
-        const entry = flags.get('entry');
-        if (typeof entry !== 'string') throw new Usage('compile --emit core needs --entry NAME');
-        const prog = load(file);
-        const f = prog.entry(entry);
-        let args: HostValue[] = pos.map(parseJsonArg);
-        const shapes = flags.get('shape');
-        if (typeof shapes === 'string') args = shapeArgs(f.decl.params.map((p) => p.name), shapes);
-        const { types } = prog.argTypes(f, args);
-        const low = prog.lower(entry, types);
-        if (flags.has('target')) {
-          const target = flags.get('target');
-          if (target !== 'wasm' && target !== 'webgpu') throw new Usage(`--target ${String(target)}: expected wasm or webgpu`);
-          const dir = flags.get('o');
-          if (typeof dir !== 'string') throw new Usage(`compile --target ${target} needs -o DIR`);
-          if (target === 'webgpu') {
-            const man = webgpuArtifact(dir, low, { source: file, entry });
-            io.out(`${dir}: ${man.kernels.length} WGSL kernels, ${man.updates.length} update steps, ${man.inputs.length} inputs, ${man.outputs.length} outputs (at most ${man.maxStorageBuffers} storage buffers per kernel)\n`);
-            return 0;
-          }
-          const man = wasmArtifact(dir, low, { source: file, entry });
-          io.out(`${dir}: ${man.kernels.length} kernels, ${man.inputs.length} inputs, ${man.outputs.length} outputs, memory ${man.memoryBytes} B (peak ${man.peakBytes} B)\n`);
-          return 0;
-        }
-        if (emit !== 'core') {
-          const plan = wasmPlan(low.func);
-          if (emit === 'plan') io.out(printPlan(plan) + '\n');
-          else if (emit === 'kir') for (const k of plan.kernels) io.out(`// kernel ${k.hash}\n${printKernel(k.kernel!)}\n`);
-          else io.out(wasmText(plan));
-          return 0;
-        }
-        io.out(`// ${entry}: ${low.func.eqns.length} equations, hash ${hashFunc(low.func)}\n`);
-        io.out(`// params: ${low.params.map((p) => `${p.path}: ${p.dtype}[${p.shape.join(', ')}]`).join(', ')}\n`);
-        io.out(printFunc(low.func) + '\n');
-        return 0;
-      }
-      case 'exec': {
-        const dir = pos.shift();
-        if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
-        const onGpu = artifactFormat(dir) === GPU_ARTIFACT_FORMAT;
-        const { manifest, program } = onGpu ? await loadGpuArtifact(dir, await nodeGpuDevice()) : loadArtifact(dir, { pool: poolOf(flags) });
-        if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
-        const ins = manifest.inputs.map((spec, i) => {
-          const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);
-          if (t.shape.join(',') !== spec.shape.join(',')) throw new Usage(`input ${i + 1} (${spec.path}): expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`);
-          return t;
-        });
-        io.out(JSON.stringify((await program.run(ins)).map((t) => jsonOf(toNested(t)))) + '\n');
-        return 0;
-      }
-      case 'serve': {
-        const weights = flags.get('weights');
-        const port = flags.get('port');
-        const site = await buildSite(typeof weights === 'string' ? weights : DEFAULT_WEIGHTS);
-        const { url } = await startServer(site, typeof port === 'string' ? Number(port) : 8080);
-        io.out(`obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
-        return 0;
-      }
-      case 'generate':
-        return await generateCmd(flags, io);
-      case 'ppl':
-        return await pplCmd(flags, io);
-      case 'quantize':
-        return await quantizeCmd(flags, io);
-      default:
-        throw new Usage(`unknown command ${cmd}`);
-    }
+    const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!run) throw new Usage(`unknown command ${cmd}`);
+    return await run(pos, flags, io);
   } catch (e) {
     return reportError(e, io);
   } finally {
     closePools();
   }
-}
-
-/** `--shape x=2x3,w=3x4`: zero tensors of those shapes (for printing Core IR). */
-function shapeArgs(params: string[], spec: string): HostValue[] {
-  const m = new Map<string, number[]>();
-  for (const part of spec.split(',')) {
-    const [n, s] = part.split('=');
-    if (!n || s === undefined) throw new Usage(`--shape expects name=2x3, found ${part}`);
-    m.set(n, s === '' ? [] : s.split('x').map(Number));
-  }
-  return params.map((p) => {
-    const s = m.get(p);
-    if (!s) throw new Usage(`--shape gives no shape for parameter ${p}`);
-    const build = (d: number): HostValue => (d === s.length ? 0 : Array.from({ length: s[d]! }, () => build(d + 1)));
-    return build(0);
-  });
 }
 
 function reportError(e: unknown, io: CliIO): number {

@@ -13,6 +13,8 @@ import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { headDim } from '../llm/io/model.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
+import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import type { Command } from './args.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.wgsl': 'text/plain', '.bin': 'application/octet-stream', '.png': 'image/png' };
@@ -93,3 +95,13 @@ export async function startServer(site: string, port: number): Promise<{ url: st
   const addr = server.address();
   return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/`, server };
 }
+
+/** obtc serve [--weights FILE] [--port 8080] */
+export const serveCmd: Command = async (_pos, flags, io) => {
+  const weights = flags.get('weights');
+  const port = flags.get('port');
+  const site = await buildSite(typeof weights === 'string' ? weights : DEFAULT_WEIGHTS);
+  const { url } = await startServer(site, typeof port === 'string' ? Number(port) : 8080);
+  io.out(`obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
+  return 0;
+};

@@ -1,0 +1,146 @@
+// What every obtc command shares: the argument vector split into positionals and flags, typed
+// readers of flags (strings, numbers, choices, --backend, --threads), JSON arguments and results,
+// reading a source file, and the usage error (exit 2, with the usage text).
+// Hand-written: the flag set is small and its errors must read like the rest of obtc's.
+import { readFileSync } from 'node:fs';
+import { CompileError, UserError } from '../compiler/syntax/diag.ts';
+import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import { toNested, type Tensor } from '../runtime/core/tensor.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
+import { NodeThreadPool } from '../runtime/env/node_threads.ts';
+
+export type Flags = Map<string, string | true>;
+
+export interface CliIO {
+  out: (s: string) => unknown;
+  err: (s: string) => unknown;
+}
+
+/** A command: the positionals after its name and the flags; returns the exit code. */
+export type Command = (pos: string[], flags: Flags, io: CliIO) => Promise<number>;
+
+/** A misuse of the command line: reported with the usage text, exit 2. */
+export class Usage extends Error {}
+
+export function readSource(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`cannot read ${file}`);
+  }
+}
+
+/** A program that type-checks (its diagnostics raised otherwise). */
+export function load(file: string): Program {
+  const prog = compile(readSource(file), { path: file });
+  if (!prog.ok) throw new CompileError(prog.diagnostics);
+  return prog;
+}
+
+export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
+  const pos: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
+      if (v !== undefined) flags.set(k, v);
+      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o', 'port'].includes(k)) {
+        if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
+        const val = argv[++i]!;
+        flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
+      } else flags.set(k, true);
+    } else if (a === '-h') flags.set('help', true);
+    else if (a === '-o') {
+      if (i + 1 >= argv.length) throw new Usage('-o needs a value');
+      flags.set('o', argv[++i]!);
+    }
+    else pos.push(a);
+  }
+  return { pos, flags };
+}
+
+export function parseJsonArg(s: string, i: number): HostValue {
+  try {
+    return JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
+  } catch {
+    throw new UserError(`argument ${i + 1} is not a JSON literal: ${s.length > 60 ? s.slice(0, 60) + '…' : s}`);
+  }
+}
+
+export function jsonOf(v: unknown): unknown {
+  if (v && typeof v === 'object' && 'data' in (v as object) && 'dtype' in (v as object)) {
+    const t = v as Tensor;
+    const n = toNested(t);
+    return fixFloats(n);
+  }
+  if (Array.isArray(v)) return v.map(jsonOf);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonOf(x)]));
+  return v;
+}
+
+function fixFloats(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(fixFloats);
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+  return v;
+}
+
+export function str(flags: Flags, k: string): string | undefined {
+  const v = flags.get(k);
+  if (v === true) throw new UserError(`--${k} needs a value`);
+  return v;
+}
+
+export function num(flags: Flags, k: string, dflt: number, ok: (x: number) => boolean, what: string): number {
+  const v = str(flags, k);
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!Number.isFinite(x) || !ok(x)) throw new UserError(`--${k} ${v}: expected ${what}`);
+  return x;
+}
+
+export function backendOf(flags: Flags, allowed: readonly Backend[] = ['wasm', 'interp', 'webgpu']): Backend {
+  const b = str(flags, 'backend') ?? 'wasm';
+  if (!(allowed as readonly string[]).includes(b)) throw new UserError(`--backend ${b}: expected ${allowed.join(', ')}`);
+  return b as Backend;
+}
+
+const pools: KernelPool[] = [];
+
+
+/** --threads N (default 1): a worker_threads pool for the Wasm backend, closed by closePools(). */
+export function poolOf(flags: Flags): KernelPool | undefined {
+  const n = num(flags, 'threads', 1, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'a thread count >= 1');
+  if (n === 1) return undefined;
+  const p = new NodeThreadPool(n);
+  pools.push(p);
+  return p;
+}
+
+export function closePools(): void {
+  for (const p of pools.splice(0)) p.close();
+}
+
+export function choice<T extends string>(flags: Flags, k: string, dflt: T, options: readonly T[]): T {
+  const v = str(flags, k);
+  if (v === undefined) return dflt;
+  if (!options.includes(v as T)) throw new UserError(`--${k} ${v}: expected one of ${options.join(', ')}`);
+  return v as T;
+}
+
+/** `--shape x=2x3,w=3x4`: zero tensors of those shapes (for printing Core IR). */
+export function shapeArgs(params: string[], spec: string): HostValue[] {
+  const m = new Map<string, number[]>();
+  for (const part of spec.split(',')) {
+    const [n, s] = part.split('=');
+    if (!n || s === undefined) throw new Usage(`--shape expects name=2x3, found ${part}`);
+    m.set(n, s === '' ? [] : s.split('x').map(Number));
+  }
+  return params.map((p) => {
+    const s = m.get(p);
+    if (!s) throw new Usage(`--shape gives no shape for parameter ${p}`);
+    const build = (d: number): HostValue => (d === s.length ? 0 : Array.from({ length: s[d]! }, () => build(d + 1)));
+    return build(0);
+  });
+}
+

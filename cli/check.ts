@@ -1,0 +1,19 @@
+// obtc check FILE...: type-checks each file; its diagnostics on stderr, exit 1 if any has errors.
+import { compile } from '../compiler/api.ts';
+import { formatDiagnostic } from '../compiler/syntax/diag.ts';
+import { readSource, Usage, type Command } from './args.ts';
+
+export const checkCmd: Command = async (pos, _flags, io) => {
+  if (!pos.length) throw new Usage('check needs at least one file');
+  let bad = 0;
+  for (const file of pos) {
+    const prog = compile(readSource(file), { path: file });
+    for (const d of prog.diagnostics) io.err(formatDiagnostic(d) + '\n\n');
+    if (!prog.ok) bad++;
+  }
+  if (bad) {
+    io.err(`obtc: ${bad} file(s) with errors\n`);
+    return 1;
+  }
+  return 0;
+};

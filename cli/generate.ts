@@ -1,0 +1,56 @@
+// obtc generate: text from a checkpoint (default: the shipped stories260K) with models/llama.obt on
+// the Wasm backend, WebGPU or the interpreter; tokens/s on stderr. `open` loads a model for the
+// other LLM commands too.
+import { UserError } from '../compiler/syntax/diag.ts';
+import { loadModel } from '../llm/io/load.ts';
+import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
+import { Sampler } from '../llm/sampler.ts';
+import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
+import { backendOf, num, poolOf, str, type Command, type Flags } from './args.ts';
+
+/** The model of --weights/--tokenizer/--model with a runner on --backend. */
+export async function open(flags: Flags) {
+  const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
+  const backend = backendOf(flags);
+  const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
+  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
+}
+
+export const generateCmd: Command = async (_pos, flags, io) => {
+  const steps = num(flags, 'steps', 256, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
+  const temperature = num(flags, 'temperature', 1.0, (x) => x >= 0, 'a temperature >= 0');
+  const topp = num(flags, 'top-p', 0.9, (x) => x >= 0 && x <= 1, 'a probability in [0, 1]');
+  const seed = num(flags, 'seed', Date.now() % 2 ** 31, Number.isInteger, 'an integer');
+  const { config, tokenizer, runner } = await open(flags);
+  const max = Math.min(steps, config.seqLen);
+  const prompt = tokenizer.encode(str(flags, 'prompt') ?? '', { bos: true });
+  if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
+  const sampler = new Sampler(temperature, topp, seed);
+  const dec = runner.decoderAsync(max);
+  const idsOnly = flags.has('ids');
+  const ids: number[] = [];
+  let token = prompt[0]!;
+  let t0 = 0;
+  let out = '';
+  const td = new TextDecoder();
+  for (let pos = 0; pos < max; pos++) {
+    if (pos === 1) t0 = performance.now();
+    const logits = await dec.step(token, pos);
+    const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
+    if (pos + 1 >= prompt.length && (next === tokenizer.data.bos || next === tokenizer.data.eos)) break;
+    ids.push(next);
+    if (!idsOnly) {
+      const piece = td.decode(tokenizer.pieceAfter(token, next), { stream: true });
+      out += piece;
+      io.out(piece);
+    }
+    token = next;
+  }
+  if (idsOnly) io.out(ids.join(' ') + '\n');
+  else io.out(td.decode() + '\n');
+  const secs = (performance.now() - t0) / 1000;
+  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`);
+  void out;
+  return 0;
+};

@@ -1,0 +1,47 @@
+// obtc quantize: the OneBit pipeline (SVID init, knowledge distillation, pack, then teacher /
+// SVID-only / trained perplexity) through llm/quantize.ts.
+import { quantize, type QuantizeOptions } from '../llm/quantize.ts';
+import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
+import { backendOf, choice, num, poolOf, str, type Command } from './args.ts';
+import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+
+export const quantizeCmd: Command = async (_pos, flags, io) => {
+  const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
+  const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
+  const steps = pos('steps', 300);
+  const o: QuantizeOptions = {
+    weights: str(flags, 'weights') ?? DEFAULT_WEIGHTS,
+    tokenizer: str(flags, 'tokenizer'),
+    data: str(flags, 'data') ?? DEFAULT_KD_DATA,
+    out: str(flags, 'out') ?? 'student.obt1',
+    steps,
+    batch: pos('batch', 4),
+    seq: pos('seq', 128),
+    lr: num(flags, 'lr', 1e-3, (x) => x > 0, 'a positive learning rate'),
+    warmup: nonneg('warmup', Math.min(30, Math.floor(steps / 10))),
+    alpha: nonneg('alpha', 1.0),
+    clip: num(flags, 'clip', 1.0, (x) => x > 0, 'a positive norm'),
+    wd: nonneg('wd', 0.01),
+    init: choice(flags, 'init', 'nmf', ['nmf', 'svd', 'copy'] as const),
+    ste: choice(flags, 'ste', 'tanh', ['tanh', 'clip', 'identity'] as const),
+    reference: flags.has('reference-scaling'),
+    seed: num(flags, 'seed', 1234, Number.isInteger, 'an integer'),
+    checkpointEvery: num(flags, 'checkpoint-every', 25, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    resume: flags.has('resume'),
+    evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? DEFAULT_EVAL),
+    evalSeq: pos('eval-seq', 256),
+    evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
+    fp16: flags.has('fp16'),
+    sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    backend: backendOf(flags),
+    pool: poolOf(flags),
+  };
+  if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
+  const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
+  if (r.ppl) {
+    const { teacher, svid, trained } = r.ppl;
+    io.out(`\nteacher ppl ${teacher.ppl.toFixed(4)} | SVID-only 1-bit ppl ${svid.ppl.toFixed(4)} | trained 1-bit ppl ${trained.ppl.toFixed(4)}\n`);
+  }
+  io.out(`compression: ${(r.teacherBytes / r.packedBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.packedBytes} bytes), ${r.bitsPerWeight.toFixed(3)} bits per projection weight; ${r.seconds.toFixed(0)} s\n`);
+  return 0;
+};

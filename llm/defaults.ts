@@ -1,0 +1,10 @@
+// The files the project ships and the LLM commands use when none is given (see data/README.md).
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
+
+/** stories260K in llama2.c format (the default teacher). */
+export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
+/** the teacher's own samples: the distillation data */
+export const DEFAULT_KD_DATA = join(PROJECT_ROOT, 'data/kd_teacher_samples_t1_seed1234.txt');
+/** TinyStories validation text: the perplexity protocol's evaluation text */
+export const DEFAULT_EVAL = join(PROJECT_ROOT, 'data/tinystories_valid_eval.txt');
