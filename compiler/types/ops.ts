@@ -4,6 +4,7 @@
 import { InternalError, UserError, type Span } from '../syntax/diag.ts';
 import { lit, type Atom } from '../../runtime/core/ir.ts';
 import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
+import { unaryScalar } from '../../runtime/prims/elementwise.ts';
 import type { CoreBuilder } from './builder.ts';
 import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
 import { D, concreteShape, isFloat, isInt, shapeToString, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
@@ -236,18 +237,8 @@ export function compare(ctx: OpCtx, prim: ComparePrim, a: TVal, b: TVal, span: S
   return emitted(ctx, 'bool', shape, (bb) => bb.emit1(prim, [operand(ctx, a, shape), operand(ctx, b, shape)], {}));
 }
 
-const FLOAT_ONLY = new Set<UnaryPrim>(['exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'floor', 'ceil', 'round']);
-const unaryFold: Partial<Record<UnaryPrim, (x: number) => number>> = {
-  neg: (x) => -x,
-  abs: Math.abs,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  rsqrt: (x) => 1 / Math.sqrt(x),
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-};
+/** Unary primitives defined on floats only (from the primitive's own rule). */
+const floatOnly = (p: UnaryPrim) => unaryScalar(p).allow('f32') && !unaryScalar(p).allow('i32');
 
 export function unary(ctx: OpCtx, prim: UnaryPrim, a: TVal, span: Span, name: string): TVal {
   let dtype = a.t.dtype;
@@ -255,7 +246,7 @@ export function unary(ctx: OpCtx, prim: UnaryPrim, a: TVal, span: Span, name: st
     if (dtype !== 'bool') throw new UserError(`'!' expects bool, found ${showT(a)}`, span);
   } else if (dtype === 'bool' || dtype === 'sign') {
     throw new UserError(`${name} is not defined on ${dtype}`, span, dtype === 'sign' ? 'unpack_sign(s) gives ±1 floats' : 'convert with f32(x)');
-  } else if (FLOAT_ONLY.has(prim) && !isFloat(dtype)) {
+  } else if (floatOnly(prim) && !isFloat(dtype)) {
     if (a.weak) {
       a = retype(ctx, a, 'f32');
       dtype = 'f32';
@@ -264,7 +255,8 @@ export function unary(ctx: OpCtx, prim: UnaryPrim, a: TVal, span: Span, name: st
   if (a.st && a.t.shape.length === 0) {
     if (prim === 'neg' && a.st.k === 'int') return { ...tval(dtype, [], undefined, { k: 'int', d: dimMul(a.st.d, dimConst(-1)) }), weak: a.weak };
     const x = staticNumber(a.st);
-    if (x !== undefined && unaryFold[prim] && isFloat(dtype)) return { ...tval(dtype, [], undefined, { k: 'float', v: unaryFold[prim]!(x) }), weak: a.weak };
+    // constant folding with the primitive's reference rule
+    if (x !== undefined && isFloat(dtype)) return { ...tval(dtype, [], undefined, { k: 'float', v: unaryScalar(prim).f(x) }), weak: a.weak };
   }
   return emitted(ctx, dtype, a.t.shape, (b) => b.emit1(prim, [atomOf(ctx, a)], {}));
 }

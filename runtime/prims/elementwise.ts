@@ -71,6 +71,13 @@ const unaryFns: Record<UnaryPrim, { f: Num; allow: (d: DType) => boolean }> = {
   not: { f: (x) => (x ? 0 : 1), allow: (d) => d === 'bool' },
 };
 
+/** The scalar rule of a unary primitive (what the reference computes per element, before rounding
+ *  to the dtype) and the dtypes it is defined on: the checker's dtype rules and constant folding
+ *  are derived from it. */
+export function unaryScalar(p: UnaryPrim): { f: (x: number) => number; allow: (d: DType) => boolean } {
+  return unaryFns[p];
+}
+
 export function unaryPrim<P extends UnaryPrim>(name: P): PrimDef<P> {
   const { f, allow } = unaryFns[name];
   return {

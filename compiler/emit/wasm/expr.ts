@@ -3,7 +3,8 @@
 // in the statement list of the loop depth it depends on, so invariant work is hoisted by
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
-import type { KNode } from '../../kir/ir.ts';
+import type { KBin, KNode } from '../../kir/ir.ts';
+import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
 
@@ -156,54 +157,84 @@ function convert(env: Env, from: KNode['dtype'], to: KNode['dtype'], x: X): X {
   return x; // i32 / u32 / bool share their bits
 }
 
-function unary(env: Env, f: string, d: KNode['dtype'], x: X): X {
-  const m = env.m;
-  if (d !== 'f32') {
-    switch (f) {
-      case 'neg':
-        return m.i32.sub(m.i32.const(0), x);
-      case 'abs': {
-        const t = env.L.add(binaryen.i32);
-        return m.block(null, [m.local.set(t, x), m.select(m.i32.lt_s(m.local.get(t, binaryen.i32), m.i32.const(0)), m.i32.sub(m.i32.const(0), m.local.get(t, binaryen.i32)), m.local.get(t, binaryen.i32))], binaryen.i32);
-      }
-      case 'sign': {
-        const t = env.L.add(binaryen.i32);
-        const g = () => m.local.get(t, binaryen.i32);
-        const pos = d === 'u32' ? m.i32.ne(g(), m.i32.const(0)) : m.i32.gt_s(g(), m.i32.const(0));
-        return m.block(null, [m.local.set(t, x), m.select(pos, m.i32.const(1), d === 'u32' ? m.i32.const(0) : m.select(m.i32.lt_s(g(), m.i32.const(0)), m.i32.const(-1), m.i32.const(0)))], binaryen.i32);
-      }
-      case 'not':
-        return m.i32.eqz(x);
-    }
-    throw new InternalError(`wasm: ${f} on ${d}`);
-  }
-  const f64 = (name: string) => m.f32.demote(mathCall(env, name, [m.f64.promote(x)]));
-  const direct = ({ neg: m.f32.neg, abs: m.f32.abs, sqrt: m.f32.sqrt, floor: m.f32.floor, ceil: m.f32.ceil, round: m.f32.nearest } as Record<string, (x: X) => X>)[f];
-  if (direct) return direct(x);
-  switch (f) {
-    case 'rsqrt':
-      return m.f32.demote(m.f64.div(m.f64.const(1), m.f64.sqrt(m.f64.promote(x))));
-    case 'exp':
-    case 'log':
-    case 'sin':
-    case 'cos':
-    case 'tanh':
-      return f64(f);
-    case 'sigmoid':
-      return m.f32.demote(m.f64.div(m.f64.const(1), m.f64.add(m.f64.const(1), mathCall(env, 'exp', [m.f64.neg(m.f64.promote(x))]))));
-    case 'sign': {
-      const t = env.L.add(binaryen.f32);
-      const g = () => m.local.get(t, binaryen.f32);
-      return m.block(null, [m.local.set(t, x), m.select(m.f32.gt(g(), m.f32.const(0)), m.f32.const(1), m.select(m.f32.lt(g(), m.f32.const(0)), m.f32.const(-1), g()))], binaryen.f32);
-    }
-  }
-  throw new InternalError(`wasm: unary ${f}`);
+type WasmUnary = (env: Env, x: X, d: KNode['dtype']) => X;
+
+/** Stores x in a fresh local: (the set, a getter). */
+function tmp(env: Env, x: X, type: binaryen.Type): { set: X; get: () => X } {
+  const t = env.L.add(type);
+  return { set: env.m.local.set(t, x), get: () => env.m.local.get(t, type) };
 }
 
-function binary(env: Env, f: string, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
+/** f32 through the host's f64 Math (as the reference computes it, rounded once). */
+const viaF64 =
+  (name: string): WasmUnary =>
+  (env, x) =>
+    env.m.f32.demote(mathCall(env, name, [env.m.f64.promote(x)]));
+
+/** f32 unary operators, one per unary primitive (undefined: not defined on f32). */
+const F32_UNARY: Record<UnaryPrim, WasmUnary | undefined> = {
+  neg: (env, x) => env.m.f32.neg(x),
+  abs: (env, x) => env.m.f32.abs(x),
+  sqrt: (env, x) => env.m.f32.sqrt(x),
+  floor: (env, x) => env.m.f32.floor(x),
+  ceil: (env, x) => env.m.f32.ceil(x),
+  round: (env, x) => env.m.f32.nearest(x),
+  rsqrt: (env, x) => env.m.f32.demote(env.m.f64.div(env.m.f64.const(1), env.m.f64.sqrt(env.m.f64.promote(x)))),
+  exp: viaF64('exp'),
+  log: viaF64('log'),
+  sin: viaF64('sin'),
+  cos: viaF64('cos'),
+  tanh: viaF64('tanh'),
+  sigmoid: (env, x) => {
+    const m = env.m;
+    return m.f32.demote(m.f64.div(m.f64.const(1), m.f64.add(m.f64.const(1), mathCall(env, 'exp', [m.f64.neg(m.f64.promote(x))]))));
+  },
+  sign: (env, x) => {
+    const m = env.m;
+    const t = tmp(env, x, binaryen.f32);
+    return m.block(null, [t.set, m.select(m.f32.gt(t.get(), m.f32.const(0)), m.f32.const(1), m.select(m.f32.lt(t.get(), m.f32.const(0)), m.f32.const(-1), t.get()))], binaryen.f32);
+  },
+  not: undefined,
+};
+
+/** i32 / u32 / bool unary operators. */
+const INT_UNARY: Record<UnaryPrim, WasmUnary | undefined> = {
+  neg: (env, x) => env.m.i32.sub(env.m.i32.const(0), x),
+  abs: (env, x) => {
+    const m = env.m;
+    const t = tmp(env, x, binaryen.i32);
+    return m.block(null, [t.set, m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.sub(m.i32.const(0), t.get()), t.get())], binaryen.i32);
+  },
+  sign: (env, x, d) => {
+    const m = env.m;
+    const t = tmp(env, x, binaryen.i32);
+    const pos = d === 'u32' ? m.i32.ne(t.get(), m.i32.const(0)) : m.i32.gt_s(t.get(), m.i32.const(0));
+    return m.block(null, [t.set, m.select(pos, m.i32.const(1), d === 'u32' ? m.i32.const(0) : m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.const(-1), m.i32.const(0)))], binaryen.i32);
+  },
+  not: (env, x) => env.m.i32.eqz(x),
+  exp: undefined,
+  log: undefined,
+  sqrt: undefined,
+  rsqrt: undefined,
+  sin: undefined,
+  cos: undefined,
+  tanh: undefined,
+  sigmoid: undefined,
+  floor: undefined,
+  ceil: undefined,
+  round: undefined,
+};
+
+function unary(env: Env, f: UnaryPrim, d: KNode['dtype'], x: X): X {
+  const op = (d === 'f32' ? F32_UNARY : INT_UNARY)[f];
+  if (!op) throw new InternalError(`wasm: ${f} on ${d}`);
+  return op(env, x, d);
+}
+
+function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;
   if (d === 'f32') {
-    const direct = ({ add: m.f32.add, sub: m.f32.sub, mul: m.f32.mul, div: m.f32.div, max: m.f32.max, min: m.f32.min, eq: m.f32.eq, ne: m.f32.ne, lt: m.f32.lt, le: m.f32.le, gt: m.f32.gt, ge: m.f32.ge } as Record<string, (a: X, b: X) => X>)[f];
+    const direct = ({ add: m.f32.add, sub: m.f32.sub, mul: m.f32.mul, div: m.f32.div, max: m.f32.max, min: m.f32.min, eq: m.f32.eq, ne: m.f32.ne, lt: m.f32.lt, le: m.f32.le, gt: m.f32.gt, ge: m.f32.ge } as Partial<Record<KBin, (a: X, b: X) => X>>)[f];
     if (direct) return direct(a, b);
     if (f === 'pow' || f === 'rem') return m.f32.demote(mathCall(env, f, [m.f64.promote(a), m.f64.promote(b)]));
     throw new InternalError(`wasm: binary ${f} on f32`);
@@ -323,7 +354,7 @@ function vectorOp(env: Env, n: KNode): X {
     }
     case 'un': {
       if (n.dtype === 'f32') {
-        const f = ({ neg: m.f32x4.neg, abs: m.f32x4.abs, sqrt: m.f32x4.sqrt, floor: m.f32x4.floor, ceil: m.f32x4.ceil, round: m.f32x4.nearest } as Record<string, (x: X) => X>)[n.f];
+        const f = ({ neg: m.f32x4.neg, abs: m.f32x4.abs, sqrt: m.f32x4.sqrt, floor: m.f32x4.floor, ceil: m.f32x4.ceil, round: m.f32x4.nearest } as Partial<Record<UnaryPrim, (x: X) => X>>)[n.f];
         if (f) return f(v(n.a));
       } else if (n.f === 'not') return m.v128.not(v(n.a));
       else if (n.f === 'neg') return m.i32x4.neg(v(n.a));
@@ -332,7 +363,7 @@ function vectorOp(env: Env, n: KNode): X {
     case 'bin': {
       const d = n.a.dtype;
       if (d === 'f32') {
-        const f = ({ add: m.f32x4.add, sub: m.f32x4.sub, mul: m.f32x4.mul, div: m.f32x4.div, max: m.f32x4.max, min: m.f32x4.min, eq: m.f32x4.eq, ne: m.f32x4.ne, lt: m.f32x4.lt, le: m.f32x4.le, gt: m.f32x4.gt, ge: m.f32x4.ge } as Record<string, (a: X, b: X) => X>)[n.f];
+        const f = ({ add: m.f32x4.add, sub: m.f32x4.sub, mul: m.f32x4.mul, div: m.f32x4.div, max: m.f32x4.max, min: m.f32x4.min, eq: m.f32x4.eq, ne: m.f32x4.ne, lt: m.f32x4.lt, le: m.f32x4.le, gt: m.f32x4.gt, ge: m.f32x4.ge } as Partial<Record<KBin, (a: X, b: X) => X>>)[n.f];
         if (f) return f(v(n.a), v(n.b));
         return laneWise(env, n);
       }

@@ -4,7 +4,8 @@
 // never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
-import { topo, kernelRoots, usesAcc, type DotKernel, type Kernel, type KNode, type KDType, type SignKernel } from '../../kir/ir.ts';
+import { topo, kernelRoots, usesAcc, type DotKernel, type KBin, type Kernel, type KNode, type KDType, type SignKernel } from '../../kir/ir.ts';
+import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import { InternalError } from '../../syntax/diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
@@ -288,50 +289,52 @@ function convert(from: KDType, to: KDType, x: string): string {
   return `bitcast<${wty(to)}>(${x})`;
 }
 
-function unary(f: string, d: KDType, x: string): string {
-  if (d === 'bool') {
-    if (f === 'not') return `(!${x})`;
-    throw new InternalError(`wgsl: ${f} on bool`);
-  }
-  if (d !== 'f32') {
-    switch (f) {
-      case 'neg':
-        return d === 'u32' ? `(0u - ${x})` : `(0i - ${x})`;
-      case 'abs':
-        return d === 'u32' ? x : `select(${x}, 0i - ${x}, ${x} < 0i)`;
-      case 'sign':
-        return d === 'u32' ? `select(0u, 1u, ${x} != 0u)` : `select(select(0i, -1i, ${x} < 0i), 1i, ${x} > 0i)`;
-      case 'not':
-        return `(~${x})`;
-    }
-    throw new InternalError(`wgsl: ${f} on ${d}`);
-  }
-  switch (f) {
-    case 'neg':
-      return `(-${x})`;
-    case 'abs':
-    case 'sqrt':
-    case 'floor':
-    case 'ceil':
-    case 'round':
-    case 'exp':
-    case 'log':
-      return `${f}(${x})`;
-    case 'sin':
-    case 'cos':
-    case 'tanh':
-      return `f${f}(${x})`;
-    case 'rsqrt':
-      return `(1.0f / sqrt(${x}))`;
-    case 'sigmoid':
-      return `(1.0f / (1.0f + exp(-${x})))`;
-    case 'sign':
-      return `fsign(${x})`;
-  }
-  throw new InternalError(`wgsl: unary ${f}`);
+/** f32 unary operators, one per unary primitive (undefined: not defined on f32). */
+const F32_UNARY: Record<UnaryPrim, ((x: string) => string) | undefined> = {
+  neg: (x) => `(-${x})`,
+  abs: (x) => `abs(${x})`,
+  exp: (x) => `exp(${x})`,
+  log: (x) => `log(${x})`,
+  sqrt: (x) => `sqrt(${x})`,
+  // SwiftShader's sin/cos/tanh are inaccurate: the kernel's own (Cephes) versions
+  sin: (x) => `fsin(${x})`,
+  cos: (x) => `fcos(${x})`,
+  tanh: (x) => `ftanh(${x})`,
+  rsqrt: (x) => `(1.0f / sqrt(${x}))`,
+  sigmoid: (x) => `(1.0f / (1.0f + exp(-${x})))`,
+  sign: (x) => `fsign(${x})`,
+  floor: (x) => `floor(${x})`,
+  ceil: (x) => `ceil(${x})`,
+  round: (x) => `round(${x})`,
+  not: undefined,
+};
+
+/** i32 / u32 unary operators (u: unsigned). */
+const INT_UNARY: Record<UnaryPrim, ((x: string, u: boolean) => string) | undefined> = {
+  neg: (x, u) => (u ? `(0u - ${x})` : `(0i - ${x})`),
+  abs: (x, u) => (u ? x : `select(${x}, 0i - ${x}, ${x} < 0i)`),
+  sign: (x, u) => (u ? `select(0u, 1u, ${x} != 0u)` : `select(select(0i, -1i, ${x} < 0i), 1i, ${x} > 0i)`),
+  not: (x) => `(~${x})`,
+  exp: undefined,
+  log: undefined,
+  sqrt: undefined,
+  rsqrt: undefined,
+  sin: undefined,
+  cos: undefined,
+  tanh: undefined,
+  sigmoid: undefined,
+  floor: undefined,
+  ceil: undefined,
+  round: undefined,
+};
+
+function unary(f: UnaryPrim, d: KDType, x: string): string {
+  const op = d === 'bool' ? (f === 'not' ? (y: string) => `(!${y})` : undefined) : d === 'f32' ? F32_UNARY[f] : INT_UNARY[f] && ((y: string) => INT_UNARY[f]!(y, d === 'u32'));
+  if (!op) throw new InternalError(`wgsl: ${f} on ${d}`);
+  return op(x);
 }
 
-function binary(f: string, d: KDType, a: string, b: string): string {
+function binary(f: KBin, d: KDType, a: string, b: string): string {
   const cmp: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
   if (cmp[f]) return `(${a} ${cmp[f]} ${b})`;
   if (d === 'bool') {
