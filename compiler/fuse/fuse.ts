@@ -9,9 +9,11 @@ import type { Atom, Eqn, Func, Var } from '../../runtime/core/ir.ts';
 import { numel } from '../../runtime/core/ir.ts';
 import type { PrimParams } from '../../runtime/core/prim_names.ts';
 import { InternalError } from '../syntax/diag.ts';
-import { KGraph, topo, type DotKernel, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp, type SignKernel } from '../kir/ir.ts';
+import { KGraph, kdtype, topo, type ExprCtx, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp } from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';
-import { fuseRule, isHost, isUpdate, kdtype, type ExprCtx } from './rules.ts';
+import { fuseRule, isHost, isUpdate } from './rules.ts';
+import { TEMPLATES, type TemplateKind } from '../templates/index.ts';
+import type { Template } from '../emit/template.ts';
 import { prepare } from './prepare.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
 
@@ -68,16 +70,23 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
       for (const o of e.outs) mat.add(o.id);
       if (own) for (const a of vars) mat.add(a.id);
     }
-    if (cls === 'dot') for (const a of vars) mat.add(a.id);
-    if (cls === 'signlinear') for (const a of vars.slice(0, 3)) mat.add(a.id);
+    // a template's operands are buffers (but those its epilogue reads element by element)
+    if (cls === 'template') for (const i of templateFor(e).fuse.buffers) if (e.args[i]?.kind === 'var') mat.add(e.args[i].id);
     for (const o of e.outs) {
       if (o.type.dtype === 'sign') mat.add(o.id);
-      if ((cls === 'reduce' || cls === 'dot' || cls === 'signlinear') && uses.get(o.id) !== 1) mat.add(o.id);
+      if ((cls === 'reduce' || cls === 'template') && uses.get(o.id) !== 1) mat.add(o.id);
     }
   }
   for (const e of f.eqns) for (const o of e.outs) if ((uses.get(o.id) ?? 0) > 1 && !cheap(o.id)) mat.add(o.id);
 
   return { func: f, steps: schedule(f, def, mat, opts.maxInputs ?? Infinity) };
+}
+
+/** The template record of an equation of fusion class 'template'. */
+function templateFor(e: Eqn): Template<Kernel> {
+  const kind = fuseRule(e.prim).template;
+  if (!kind) throw new InternalError(`fusion: ${e.prim} has no template`);
+  return TEMPLATES[kind as TemplateKind] as unknown as Template<Kernel>;
 }
 
 /** Whether a variable's (unmaterialised) definition contains a reduction or template. */
@@ -89,7 +98,7 @@ function bears(id: number, def: Map<number, Eqn>, mat: Set<number>, memo: Map<nu
   let r = false;
   if (e) {
     const cls = fuseRule(e.prim).cls;
-    r = cls === 'reduce' || cls === 'dot' || cls === 'signlinear' || e.args.some((a) => a.kind === 'var' && bears(a.id, def, mat, memo));
+    r = cls === 'reduce' || cls === 'template' || e.args.some((a) => a.kind === 'var' && bears(a.id, def, mat, memo));
   }
   memo.set(id, r);
   return r;
@@ -134,7 +143,7 @@ interface Building {
   g: KGraph;
   ins: Var[];
   red?: { op: ReduceOp; shape: number[]; body: KNode };
-  tmpl?: { kind: 'dot' | 'signlinear'; eqn: Eqn };
+  tmpl?: { t: Template<Kernel>; eqn: Eqn };
 }
 
 function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>, maxInputs = Infinity): Step {
@@ -212,46 +221,26 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
         b.red.body = cx.at(x, full);
         return g.acc(kdtype(v.type.dtype));
       }
-      case 'dot':
-      case 'signlinear': {
+      case 'template': {
         if (b.red || b.tmpl || !identity(index)) throw new Conflict(v);
-        b.tmpl = { kind: rule.cls, eqn: e };
-        const acc = g.acc('f32');
-        if (rule.cls === 'signlinear') {
-          const h = e.args[3]!;
-          return g.bin('mul', acc, cx.at(h, [index[index.length - 1]!]));
-        }
-        return acc;
+        const t = templateFor(e);
+        b.tmpl = { t, eqn: e };
+        return t.fuse.epilogue(cx, e as never, g.acc('f32'), index);
       }
       case 'host':
       case 'update':
         throw new InternalError(`fusion: ${rule.cls} equation ${e.prim} reached inside a kernel`);
+      default:
+        return rule.cls satisfies never;
     }
   };
 
   const out = eqnExpr(root, shape.map((_, d) => g.idx(d)));
   const kbufs = (): KBuf[] => b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
   let kernel: Kernel;
-  if (b.tmpl?.kind === 'dot') {
-    const e = b.tmpl.eqn as Eqn<'dot_general'>;
-    const [a, bb] = e.args as [Var, Var];
-    const nb = e.params.batch[0].length;
-    const nc = e.params.contract[0].length;
-    const B = numel(a.type.shape.slice(0, nb));
-    const K = numel(a.type.shape.slice(a.type.shape.length - nc));
-    const M = numel(a.type.shape.slice(nb, a.type.shape.length - nc));
-    const N = numel(bb.type.shape.slice(nb, bb.type.shape.length - nc));
-    const ai = buf(a);
-    const bi = buf(bb);
-    kernel = { kind: 'dot', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, B, M, N, K, a: ai, b: bi } satisfies DotKernel;
-  } else if (b.tmpl?.kind === 'signlinear') {
-    const e = b.tmpl.eqn;
-    const [x, s, gv] = e.args as [Var, Var, Var];
-    const [O, I] = s.type.shape as [number, number];
-    const xi = buf(x);
-    const si = buf(s);
-    const gi = buf(gv);
-    kernel = { kind: 'signlinear', shape, outDtype: 'f32', ins: kbufs(), out, M: numel(x.type.shape) / I, O, I, x: xi, s: si, g: gi } satisfies SignKernel;
+  if (b.tmpl) {
+    const tk = b.tmpl.t.fuse.kernel(b.tmpl.eqn as never, { shape, outDtype: kdtype(root.type.dtype), ins: [], out }, buf);
+    kernel = { ...tk, ins: kbufs() }; // the operands it bound are buffers now
   } else {
     kernel = { kind: 'loop', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, red: b.red } satisfies LoopKernel;
   }

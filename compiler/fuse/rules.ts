@@ -7,36 +7,29 @@
 //                unpack_sign (bits of packed words)
 //   reduce       a kernel's one reduction; elementwise consumers of the same size become its
 //                epilogue; never two reductions in one kernel
-//   dot          the dot template (A·Bᵀ over contiguous operands, which are materialised);
-//                same-shape elementwise consumers become its epilogue
-//   signlinear   the packed-sign template; ⊙ h and same-shape elementwise consumers are epilogue
+//   template     a template kernel (compiler/templates/: dot, signlinear) over materialised
+//                operands; same-shape elementwise consumers become its epilogue
 //   host         runs the reference rule on the runtime's memory (scatter_add, random_bits,
 //                pack_sign, iterate, constant, and anything on f16)
 // The mapped type makes a primitive without a rule a TypeScript error.
 import type { Atom, Eqn } from '../../runtime/core/ir.ts';
 import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
 import { BINARY, COMPARE, REDUCE, UNARY } from '../../runtime/core/prim_names.ts';
-import type { KDType, KGraph, KNode } from '../kir/ir.ts';
+import { kdtype, type ExprCtx, type KGraph, type KNode } from '../kir/ir.ts';
+import type { TemplateKind } from '../templates/index.ts';
 
-export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'dot' | 'signlinear' | 'update' | 'host';
+export type { ExprCtx } from '../kir/ir.ts';
+
+export type FuseClass = 'elementwise' | 'view' | 'index' | 'reduce' | 'template' | 'update' | 'host';
 
 /** What a rule may ask of the kernel being built. */
-export interface ExprCtx {
-  g: KGraph;
-  /** the element of an operand at a multi-index (recursing into fused producers, or a load) */
-  at(a: Atom, index: KNode[]): KNode;
-  /** the raw u32 word w of a materialised sign tensor */
-  word(a: Atom, flat: KNode): KNode;
-}
 
 type ExprRule<P extends PrimName> = (cx: ExprCtx, e: Eqn<P>, index: KNode[]) => KNode;
 export interface FuseRule<P extends PrimName> {
   cls: FuseClass;
   expr?: ExprRule<P>;
-}
-
-export function kdtype(d: string): KDType {
-  return d === 'sign' ? 'u32' : (d as KDType);
+  /** cls 'template': which one */
+  template?: TemplateKind;
 }
 
 const elementwise = <P extends PrimName>(): FuseRule<P> => ({
@@ -178,8 +171,8 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
       return g.select(g.bin('ne', bit, g.const(0, 'u32')), g.const(-1, 'f32'), g.const(1, 'f32'));
     },
   },
-  dot_general: { cls: 'dot' },
-  signlinear: { cls: 'signlinear' },
+  dot_general: { cls: 'template', template: 'dot' },
+  signlinear: { cls: 'template', template: 'signlinear' },
   pack_sign: { cls: 'host' },
   scatter_add: { cls: 'host' },
   random_bits: { cls: 'host' },

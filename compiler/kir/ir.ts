@@ -5,6 +5,7 @@
 // subexpressions are one node; integer index expressions are kept in affine normal form so views
 // (broadcast, transpose, slice, reshape) compose into simple strided loads.
 import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
+import type { Atom } from '../../runtime/core/ir.ts';
 
 /** dtypes a kernel computes in (f16 and f64 never reach kernels; sign tensors are u32 words). */
 export type KDType = 'f32' | 'i32' | 'u32' | 'bool';
@@ -75,6 +76,21 @@ export interface SignKernel extends KernelBase {
 }
 
 export type Kernel = LoopKernel | DotKernel | SignKernel;
+
+/** How fusion writes Kernel IR for an equation's element: what a fuse rule and a template's
+ *  fusion hook receive. */
+export interface ExprCtx {
+  g: KGraph;
+  /** the element of an operand at a multi-index (recursing into fused producers, or a load) */
+  at(a: Atom, index: KNode[]): KNode;
+  /** the raw u32 word w of a materialised sign tensor */
+  word(a: Atom, flat: KNode): KNode;
+}
+
+/** The kernel dtype of a tensor dtype (sign tensors are their u32 words). */
+export function kdtype(d: string): KDType {
+  return d === 'sign' ? 'u32' : (d as KDType);
+}
 
 // ---- affine index algebra ------------------------------------------------------------------------
 

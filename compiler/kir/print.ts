@@ -34,6 +34,8 @@ function header(k: Kernel): string {
       return `dot B=${k.B} M=${k.M} N=${k.N} K=${k.K} a=b${k.a} b=b${k.b} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
     case 'signlinear':
       return `signlinear M=${k.M} O=${k.O} I=${k.I} x=b${k.x} s=b${k.s} g=b${k.g} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
+    default:
+      return k satisfies never;
   }
 }
 

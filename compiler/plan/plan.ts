@@ -12,7 +12,7 @@ import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
-import { parallelism, scratchOf } from '../emit/wasm/abi.ts';
+import { parallelism, scratchOf } from '../codegen/wasm.ts';
 import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan/plan.ts';
 
 export type { Plan, PlanBuffer, PlanStep, Lit, PlanKernel } from '../../runtime/plan/plan.ts';

@@ -1,5 +1,5 @@
 // Diagnostics of the compiler's stages: the collection a stage reports into and the error the API
-// raises with all of them. The error types and their rendering live in runtime/errors.ts (a compiled
+// raises with all of them. The error types and their rendering live in runtime/core/errors.ts (a compiled
 // artifact reports through them without the compiler); they are re-exported here for the stages.
 import { formatDiagnostic, spanLocation, type Diagnostic } from '../../runtime/core/errors.ts';
 

@@ -1,13 +1,13 @@
 // The Wasm target: how a plan is made for it (elementwise kernels may write in place), its kernels
-// as binaryen modules (compiled and cached by compiler/emit/wasm/module.ts), the runnable
+// as binaryen modules (compiled and cached by compiler/codegen/wasm.ts), the runnable
 // WasmProgram and the artifact directory (format in runtime/wasm/artifact.ts). The plan itself
 // comes from compiler/pipeline.ts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KPlan } from '../plan/plan.ts';
 import type { TargetPlanOptions } from './target.ts';
-import { compileKernel, kernelModule, CODEGEN_VERSION } from '../emit/wasm/module.ts';
-import { signMethod } from '../emit/wasm/abi.ts';
+import { compileKernel, kernelModule, CODEGEN_VERSION } from '../codegen/wasm.ts';
+import { signMethod } from '../templates/signlinear/wasm.ts';
 import { ARTIFACT_FORMAT, ARTIFACT_VERSION, encodePlan, type Manifest } from '../../runtime/wasm/artifact.ts';
 import { WasmProgram, type ProgramOptions } from '../../runtime/wasm/program.ts';
 import type { ArtifactMeta, ParamLeaf } from './target.ts';

@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KPlan } from '../plan/plan.ts';
 import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './target.ts';
-import { emitUpdate, emitWgsl, wgslGroups } from '../emit/wgsl/kernel.ts';
+import { emitUpdate } from '../emit/wgsl/kernel.ts';
+import { kernelGroups, kernelWgsl } from '../codegen/wgsl.ts';
 import { encodePlan } from '../../runtime/plan/json.ts';
 import { GpuProgram, type GpuProgramOptions, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../../runtime/webgpu/device.ts';
@@ -31,7 +32,7 @@ export function planWgsl(plan: KPlan): PlanWgsl {
     const dtype = ob.dtype === 'sign' || ob.dtype === 'u32' ? 'u32' : ob.dtype === 'f16' ? 'f32' : ob.dtype;
     updates[i] = emitUpdate(ob.shape, plan.buffers[st.upd]!.shape, dtype, st.starts.map((s) => (typeof s === 'number' ? s : { lit: s.lit })));
   });
-  return { kernels: plan.kernels.map((k) => emitWgsl(k.kernel!)), groups: plan.kernels.map((k) => wgslGroups(k.kernel!)), updates };
+  return { kernels: plan.kernels.map((k) => kernelWgsl(k.kernel!)), groups: plan.kernels.map((k) => kernelGroups(k.kernel!)), updates };
 }
 
 /** A runnable program of a plan, its pipelines compiled first. */

@@ -7,7 +7,7 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 const { control, slot, port, slotInts, spin } = workerData;
 const ctl = new Int32Array(control);
 const base = slot * slotInts;
-// the host functions of compiler/emit/wasm/module.ts mathImports()
+// the host functions of runtime/wasm/abi.ts mathImports()
 const math = { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (/** @type {number} */ a, /** @type {number} */ b) => a % b };
 /** @type {Function[][]} */
 const programs = [];

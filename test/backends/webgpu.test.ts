@@ -7,7 +7,7 @@ import { compile } from '../../compiler/api.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
-import { emitWgsl, wgslMode } from '../../compiler/emit/wgsl/kernel.ts';
+import { kernelMode as wgslMode, kernelWgsl as emitWgsl } from '../../compiler/codegen/wgsl.ts';
 import { schedule } from '../../compiler/pipeline.ts';
 import { closeNormwise } from '../helpers/close.ts';
 

@@ -3,11 +3,24 @@
 import binaryen from 'binaryen';
 import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
 import { Locals, scalar, type Env, ELEM_BYTES } from './expr.ts';
+import type { Parallelism } from '../../../runtime/plan/plan.ts';
 import { usesAcc } from '../../kir/ir.ts';
 
 export { paramsOf } from './abi.ts';
 
 export type M = binaryen.Module;
+
+/** What the Wasm emitter needs of a template kernel (compiler/templates/). */
+export interface WasmTemplate<K extends Kernel> {
+  /** the kernel function's body (calling convention: compiler/emit/wasm/loop.ts) */
+  body(m: M, k: K, L: Locals, imports: Set<string>): X[];
+  /** scratch bytes per thread */
+  scratch(k: K): number;
+  /** how its work splits across threads */
+  parallelism(k: K): Parallelism;
+  /** what besides the kernel decides its code (part of the cache key) */
+  variant?(k: K): string;
+}
 export type X = binaryen.ExpressionRef;
 const { i32, f32, v128 } = binaryen;
 

@@ -4,19 +4,45 @@
 // never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
-import { topo, kernelRoots, usesAcc, type DotKernel, type KBin, type Kernel, type KNode, type KDType, type SignKernel } from '../../kir/ir.ts';
+import { topo, kernelRoots, usesAcc, type KBin, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
 import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import { InternalError } from '../../syntax/diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
 import { GRID_X, WORKGROUP } from '../../../runtime/webgpu/abi.ts';
 import { emitTile, tileDecls, tileGroups, TILE } from './tile.ts';
-import { emitMatvec, matvecDecls, matvecGroups, matvecVec4 } from './matvec.ts';
 
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);
 const wty = (d: KDType) => d;
 
 export type WgslMode = 'element' | 'workgroup' | 'tile';
+
+/** A contraction's extents: batch B, rows M, columns N, depth K. */
+export interface Contraction {
+  B: number;
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** What the WGSL emitter needs of a template kernel (compiler/templates/). */
+export interface WgslTemplate<K extends Kernel> {
+  extents(k: K): Contraction;
+  /** the depth from which one workgroup per output (a tree-combined sum) pays off */
+  longK: number;
+  /** the tiled form's staging of one operand element: set `va` (A row m0 + r) and `vb` (B row
+   *  n0 + r) at depth `k` of batch `bb`, when in range */
+  tileLoads(w: Wgsl, k: K, ext: Contraction): void;
+  /** the one-output forms: accumulate `acc` (f32) for output `flat` over the depth from `from` in
+   *  steps of `step`; `vec4`: the buffers vec4Inputs named are bound as vec4 */
+  accumulate(w: Wgsl, k: K, from: string, step: number, vec4: boolean): void;
+  /** the input buffers bound as vec4 in the workgroup form, given the buffers the epilogue loads */
+  vec4Inputs(k: K, epilogueLoads: Set<number>): number[];
+  /** a workgroup form of the template's own instead of the generic tree (signlinear's decode) */
+  decode?: { groups(k: K): number; decls(w: Wgsl): void; emit(w: Wgsl, k: K, rowX: number, store: string, vec4: boolean): void };
+}
+
+type AnyTemplate = WgslTemplate<Kernel>;
 
 /** How a kernel is dispatched: one invocation per output ('element'); one workgroup of WORKGROUP
  *  invocations per output that split the reduction / contraction and combine their partial results
@@ -24,37 +50,32 @@ export type WgslMode = 'element' | 'workgroup' | 'tile';
  *  TILE×TILE block of a contraction's outputs with both operands staged in workgroup memory
  *  ('tile': matmuls and signlinear over many rows, unless that leaves too few workgroups for a
  *  K of thousands — weight gradients over all the tokens of a batch — where one workgroup per
- *  output spreads the work further). */
-export function wgslMode(k: Kernel): WgslMode {
+ *  output spreads the work further). `t`: the template record of a template kernel. */
+export function wgslMode(k: Kernel, t?: AnyTemplate): WgslMode {
   if (k.kind === 'loop') return k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256 ? 'workgroup' : 'element';
-  const [M, N, K, long] = k.kind === 'dot' ? [k.M, k.N, k.K, 128] : [k.M, k.O, k.I, 256];
-  if (M >= TILE / 2 && N >= TILE / 2 && (K < 2048 || tileGroups(k) >= 128)) return 'tile';
-  return K >= long ? 'workgroup' : 'element';
+  if (!t) throw new InternalError(`wgsl: ${k.kind} kernel without its template`);
+  const ext = t.extents(k);
+  if (ext.M >= TILE / 2 && ext.N >= TILE / 2 && (ext.K < 2048 || tileGroups(ext) >= 128)) return 'tile';
+  return ext.K >= t.longK ? 'workgroup' : 'element';
 }
 
 /** Workgroups to dispatch for a kernel. */
-export function wgslGroups(k: Kernel): number {
-  const mode = wgslMode(k);
+export function wgslGroups(k: Kernel, t?: AnyTemplate): number {
+  const mode = wgslMode(k, t);
   const n = k.shape.reduce((a, b) => a * b, 1);
-  if (mode === 'tile') return tileGroups(k as DotKernel | SignKernel);
-  if (mode === 'workgroup' && k.kind === 'signlinear') return matvecGroups(k);
+  if (mode === 'tile') return tileGroups(t!.extents(k));
+  if (mode === 'workgroup' && t?.decode) return t.decode.groups(k);
   return mode === 'workgroup' ? n : Math.ceil(n / WORKGROUP);
 }
 
 /** WGSL for a kernel (dispatched as wgslMode(k) says). */
-export function emitWgsl(k: Kernel): string {
-  const mode = wgslMode(k);
+export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
+  const mode = wgslMode(k, t);
   const group = mode === 'workgroup';
   const w = new Wgsl();
-  // the signlinear decode template reads x and g as vec4 where it can
+  // operands the workgroup form reads as vec4 (none the epilogue also reads as scalars)
   const epilogueLoads = new Set(topo([k.out]).flatMap((n) => (n.op === 'load' ? [n.buf] : [])));
-  // (and the dot's matvec form its operands, when K is a multiple of 4)
-  const vec4 =
-    mode === 'workgroup' && k.kind === 'signlinear' && matvecVec4(k, epilogueLoads)
-      ? new Set([k.x, k.g])
-      : mode === 'workgroup' && k.kind === 'dot' && k.K % 4 === 0 && !epilogueLoads.has(k.a) && !epilogueLoads.has(k.b)
-        ? new Set([k.a, k.b])
-        : new Set<number>();
+  const vec4 = new Set(group && t ? t.vec4Inputs(k, epilogueLoads) : []);
   w.line(`// kernel: ${k.kind} [${k.shape.join(', ')}] -> ${k.outDtype}`);
   w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
   k.ins.forEach((b, i) => w.line(`@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : storage(b.dtype)}>;`));
@@ -82,17 +103,21 @@ export function emitWgsl(k: Kernel): string {
     const v = nameFn(k.out);
     w.line(`out[flat] = ${k.outDtype === 'bool' ? `select(0u, 1u, ${v})` : v};`);
   };
-  if (mode === 'tile' || (mode === 'workgroup' && k.kind === 'signlinear')) {
+  const decode = group ? t?.decode : undefined;
+  if (t && (mode === 'tile' || decode)) {
     // the epilogue as a function of the output's flat index and its contraction value
     w.block('fn store_out(flat: i32, acc: f32)', () => {
       decodeFlat();
       store();
     });
-    if (mode === 'tile') tileDecls(w);
-    else matvecDecls(w);
+    if (decode) decode.decls(w);
+    else tileDecls(w);
     w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`, () => {
-      if (mode === 'tile') emitTile(w, k as DotKernel | SignKernel, GRID_X / WORKGROUP, 'store_out');
-      else emitMatvec(w, k as SignKernel, GRID_X / WORKGROUP, 'store_out', vec4.size > 0);
+      if (decode) decode.emit(w, k, GRID_X / WORKGROUP, 'store_out', vec4.size > 0);
+      else {
+        const ext = t.extents(k);
+        emitTile(w, ext, (ww) => t.tileLoads(ww, k, ext), GRID_X / WORKGROUP, 'store_out');
+      }
     });
     return w.text();
   }
@@ -142,26 +167,8 @@ export function emitWgsl(k: Kernel): string {
           });
         } else w.line(`acc = ${combine(red.op, d, 'acc', vv)};`);
       });
-    } else if (k.kind === 'dot') {
-      w.line('var acc = 0.0f;');
-      w.line(`let arow = ((flat / ${k.N}) * ${k.K});`);
-      w.line(`let brow = ((flat / ${k.M * k.N}) * ${k.N} + flat % ${k.N}) * ${k.K};`);
-      if (vec4.size) w.block(`for (var kk = ${from}; kk < ${k.K / 4}; kk += ${step})`, () => w.line(`acc += dot(in${k.a}[arow / 4 + kk], in${k.b}[brow / 4 + kk]);`));
-      else w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
-    } else if (k.kind === 'signlinear') {
-      const W = Math.ceil(k.I / 32);
-      w.line('var acc = 0.0f;');
-      w.line(`let xrow = (flat / ${k.O}) * ${k.I};`);
-      w.line(`let srow = (flat % ${k.O}) * ${W};`);
-      w.block(`for (var wi = ${from}; wi < ${W}; wi += ${step})`, () => {
-        w.line(`let word = in${k.s}[srow + wi];`);
-        w.line(`let n = min(32, ${k.I} - wi * 32);`);
-        w.block('for (var j = 0; j < n; j++)', () => {
-          w.line('let col = wi * 32 + j;');
-          w.line(`let v = in${k.x}[xrow + col] * in${k.g}[col];`);
-          w.line('acc += select(v, -v, ((word >> u32(j)) & 1u) == 1u);');
-        });
-      });
+    } else if (t) {
+      t.accumulate(w, k, from, step, vec4.size > 0);
     }
     if (!group) return store();
     // tree-combine the invocations' partial results; invocation 0 applies the epilogue

@@ -5,8 +5,8 @@
 // k-major. For signlinear the A tile is x ⊙ g and the B tile is ±1 decoded from one packed sign
 // word per output row (the word is read from memory as u32; the weights are never unpacked to a
 // dense matrix outside the 4 KiB tile); the inner loop is then the same 16 multiply-adds per step.
-import type { DotKernel, SignKernel } from '../../kir/ir.ts';
 import type { Wgsl } from './builder.ts';
+import type { Contraction } from './kernel.ts';
 
 export const TILE = 32;
 export const TK = 32;
@@ -14,14 +14,15 @@ const SUB = 4; // outputs per invocation along each axis
 const STRIDE = TILE / SUB; // 8
 
 /** Workgroups a tiled kernel is dispatched with. */
-export function tileGroups(k: DotKernel | SignKernel): number {
-  const [B, M, N] = k.kind === 'dot' ? [k.B, k.M, k.N] : [1, k.M, k.O];
+export function tileGroups({ B, M, N }: Contraction): number {
   return B * Math.ceil(M / TILE) * Math.ceil(N / TILE);
 }
 
-/** The body of a tiled kernel's entry point; `store` names `fn(flat: i32, acc: f32)` (the epilogue). */
-export function emitTile(w: Wgsl, k: DotKernel | SignKernel, rowX: number, store: string): void {
-  const [B, M, N, K] = k.kind === 'dot' ? [k.B, k.M, k.N, k.K] : [1, k.M, k.O, k.I];
+/** The body of a tiled kernel's entry point; `store` names `fn(flat: i32, acc: f32)` (the epilogue);
+ *  `loads` writes the template's staging of one element: `va` from A row m0 + r, `vb` from B row
+ *  n0 + r, at depth k (batch bb), each when in range. */
+export function emitTile(w: Wgsl, ext: Contraction, loads: (w: Wgsl) => void, rowX: number, store: string): void {
+  const { B, M, N, K } = ext;
   const tilesN = Math.ceil(N / TILE);
   const tilesM = Math.ceil(M / TILE);
   w.line(`let tile = i32(wid.x + wid.y * ${rowX}u);`);
@@ -42,17 +43,7 @@ export function emitTile(w: Wgsl, k: DotKernel | SignKernel, rowX: number, store
       w.line('let k = k0 + kk;');
       w.line('var va = 0.0f;');
       w.line('var vb = 0.0f;');
-      if (k.kind === 'dot') {
-        w.line(`if (m0 + r < ${M} && k < ${K}) { va = in${k.a}[(bb * ${M} + m0 + r) * ${K} + k]; }`);
-        w.line(`if (n0 + r < ${N} && k < ${K}) { vb = in${k.b}[(bb * ${N} + n0 + r) * ${K} + k]; }`);
-      } else {
-        const W = Math.ceil(K / 32);
-        w.line(`if (m0 + r < ${M} && k < ${K}) { va = in${k.x}[(m0 + r) * ${K} + k] * in${k.g}[k]; }`);
-        w.block(`if (n0 + r < ${N} && k < ${K})`, () => {
-          w.line(`let word = in${k.s}[(n0 + r) * ${W} + k / 32];`);
-          w.line('vb = select(1.0f, -1.0f, ((word >> u32(k % 32)) & 1u) == 1u);');
-        });
-      }
+      loads(w);
       w.line(`ta[kk * ${TILE} + r] = va;`);
       w.line(`tb[kk * ${TILE} + r] = vb;`);
     });

@@ -19,11 +19,34 @@
 // lut is the default. See docs/architecture.md ("signlinear kernels").
 import binaryen from 'binaryen';
 import type { SignKernel } from '../../kir/ir.ts';
-import type { Locals } from './expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
-import { paramsOf, signMethod, signScratch, SIGN_TG as TG, type SignMethod } from './abi.ts';
+import type { Locals } from '../../emit/wasm/expr.ts';
+import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { paramsOf } from '../../emit/wasm/abi.ts';
 
-export { SIGN_METHODS, signMethod, signScratch, type SignMethod } from './abi.ts';
+export type SignMethod = 'lut' | 'xor';
+export const SIGN_METHODS: readonly SignMethod[] = ['lut', 'xor'];
+
+/** The signlinear method the emitter uses (OBT_SIGNLINEAR=xor|lut overrides it for measurements). */
+export function signMethod(): SignMethod {
+  const v = process.env.OBT_SIGNLINEAR;
+  return v === 'xor' || v === 'lut' ? v : 'lut';
+}
+
+/** groups of 8 columns per signlinear LUT tile (a multiple of 4, at most 16): 8 tables × 1 KB stay in L1 */
+export const SIGN_TG = 8;
+const TG = SIGN_TG;
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** signlinear scratch: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums
+ *  and the tables of one tile. */
+export function signScratch(k: SignKernel, method: SignMethod = signMethod()): { xg: number; y: number; tab: number; bytes: number } {
+  const W = Math.ceil(k.I / 32);
+  const xg = 0;
+  const y = W * 128;
+  const tab = y + align16(k.O * 4);
+  return method === 'lut' ? { xg, y, tab, bytes: tab + SIGN_TG * 1024 } : { xg, y, tab: y, bytes: y };
+}
+
 
 const { i32, f32, v128 } = binaryen;
 

@@ -1,39 +1,16 @@
-// Kernel IR → one binaryen function `(out, in0, ..., inN, scratch, lo, hi) -> ()` per kernel:
+// Loop kernels → the body of a binaryen function `(out, in0, ..., inN, scratch, lo, hi) -> ()`:
 // byte addresses of the buffers and of this thread's scratch, and the range [lo, hi) of the
-// kernel's parallel units this call computes (see parallelism(); one thread passes [0, units)).
-//   loop kernels: a loop over the output rows, an inner loop over the last output axis (4 lanes
-//     at a time, then a scalar tail), and the reduction loops inside; a reduction whose body reads
-//     its last axis contiguously is vectorised along that axis instead.
-//   dot: each output is a K-long dot product of two contiguous rows (A·Bᵀ), 4 v128 accumulators.
-//   signlinear: x ⊙ g for a row goes to scratch once; every output is Σ ±(x⊙g) over the packed
-//     words (see the comment at signBody for the choice of method); ⊙ h and the rest are epilogue.
+// kernel's parallel units this call computes (its parallelism; one thread passes [0, units)).
+// Every kernel function has this signature; template kernels (compiler/templates/) write their own
+// bodies. A loop kernel is a loop over the output rows, an inner loop over the last output axis (4
+// lanes at a time, then a scalar tail), and the reduction loops inside; a reduction whose body
+// reads its last axis contiguously is vectorised along that axis instead.
 import binaryen from 'binaryen';
-import { affineOf, topo, type Kernel, type KNode, type LoopKernel } from '../../kir/ir.ts';
-import { Locals, scalar, vector } from './expr.ts';
+import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
+import { type Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
-import { dotBody } from './dot.ts';
-import { signBody } from './signlinear.ts';
-import { scratchOf } from './abi.ts';
-
-export { parallelism, scratchOf } from './abi.ts';
 
 const { i32, f32, v128 } = binaryen;
-
-export interface KernelFn {
-  name: string;
-  params: number;
-  imports: Set<string>;
-  scratchBytes: number;
-}
-
-export function emitKernel(m: M, name: string, k: Kernel): KernelFn {
-  const nparams = paramsOf(k).count;
-  const L = new Locals(nparams);
-  const imports = new Set<string>();
-  const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : k.kind === 'dot' ? dotBody(m, k, L, imports) : signBody(m, k, L, imports);
-  m.addFunction(name, binaryen.createType(new Array(nparams).fill(i32)), binaryen.none, L.types, m.block(null, body));
-  return { name, params: nparams, imports, scratchBytes: scratchOf(k) };
-}
 
 // ---- reductions ---------------------------------------------------------------------------------
 
@@ -76,7 +53,7 @@ function contiguousAlong(body: KNode, ax: number): boolean {
   return true;
 }
 
-function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
+export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
   const r = k.shape.length;
   const R = k.red?.shape.length ?? 0;
   const depthOf = (a: number) => (a < r - 1 ? 1 : a === r - 1 ? 2 : a < r + R - 1 ? 3 : 4);

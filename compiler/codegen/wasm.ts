@@ -1,17 +1,43 @@
 // One Wasm module per kernel, built with binaryen's API (SIMD128 on, memory imported as env.memory,
 // f64 math imported from the host), validated, optimised, and cached by the kernel's structural
 // hash in memory and on disk (.obt-cache/wasm/<hash>.wasm), so a warm compile only instantiates.
+// Loop kernels are emitted by compiler/emit/wasm/loop.ts, template kernels by their record
+// (compiler/templates/); their scratch and thread split come from the same place.
 import binaryen from 'binaryen';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kernel } from '../../kir/ir.ts';
-import { printKernel } from '../../kir/print.ts';
-import { MATH_IMPORTS, MAX_PAGES, signMethod } from './abi.ts';
+import type { Kernel } from '../kir/ir.ts';
+import { printKernel } from '../kir/print.ts';
+import type { Parallelism } from '../../runtime/plan/plan.ts';
+import { loopParallelism, MATH_IMPORTS, MAX_PAGES, paramsOf } from '../emit/wasm/abi.ts';
+import { loopBody } from '../emit/wasm/loop.ts';
+import { Locals } from '../emit/wasm/expr.ts';
+import type { M, WasmTemplate } from '../emit/wasm/common.ts';
+import { templateOf } from '../templates/index.ts';
+import { InternalError } from '../syntax/diag.ts';
+import { PROJECT_ROOT } from '../resolve/modules.ts';
 
-export { mathImports, MAX_PAGES } from './abi.ts';
-import { emitKernel } from './kernel.ts';
-import { InternalError } from '../../syntax/diag.ts';
-import { PROJECT_ROOT } from '../../resolve/modules.ts';
+const wasmOf = (k: Exclude<Kernel, { kind: 'loop' }>) => templateOf(k).wasm as WasmTemplate<Kernel>;
+
+/** Scratch bytes a kernel needs per thread. */
+export function scratchOf(k: Kernel): number {
+  return k.kind === 'loop' ? 0 : wasmOf(k).scratch(k);
+}
+
+/** How a kernel's work splits across threads. */
+export function parallelism(k: Kernel): Parallelism {
+  return k.kind === 'loop' ? loopParallelism(k) : wasmOf(k).parallelism(k);
+}
+
+/** Adds the kernel function `name` to a module. */
+export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<string> } {
+  const nparams = paramsOf(k).count;
+  const L = new Locals(nparams);
+  const imports = new Set<string>();
+  const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : wasmOf(k).body(m, k, L, imports);
+  m.addFunction(name, binaryen.createType(new Array(nparams).fill(binaryen.i32)), binaryen.none, L.types, m.block(null, body));
+  return { imports };
+}
 
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
 export const CODEGEN_VERSION = 'w7';
@@ -52,7 +78,8 @@ export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; i
 }
 
 export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean; shared?: boolean } = {}): CompiledKernel {
-  const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${k.kind === 'signlinear' ? `${signMethod()}-` : ''}${hash}`;
+  const variant = k.kind === 'loop' ? undefined : wasmOf(k).variant?.(k);
+  const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${variant ? `${variant}-` : ''}${hash}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const dir = cacheDir();

@@ -10,14 +10,22 @@
 // identity).
 import binaryen from 'binaryen';
 import type { DotKernel } from '../../kir/ir.ts';
-import type { Locals } from './expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from './common.ts';
-import { DOT_MR, DOT_NR, paramsOf } from './abi.ts';
+import type { Locals } from '../../emit/wasm/expr.ts';
+import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { paramsOf } from '../../emit/wasm/abi.ts';
 
 const { i32, f32, v128 } = binaryen;
 
-const MR = DOT_MR;
-const NR = DOT_NR;
+/** dot register blocks: MR rows of A × NR rows of B; a thread's rows of B start at a multiple of NR */
+export const MR = 2;
+export const NR = 4;
+
+
+/** dot scratch: the raw products of a bool-valued output. */
+export function dotScratch(k: DotKernel): number {
+  return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
+}
+
 const KC = 1024;
 
 export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
