@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
-import { toNested, type Tensor } from '../runtime/core/tensor.ts';
+import { toNested } from '../runtime/core/tensor.ts';
+import { isTensor, mapTree } from '../runtime/core/tree.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 
@@ -68,15 +69,9 @@ export function parseJsonArg(s: string, i: number): HostValue {
   }
 }
 
+/** A result as JSON: tensors as nested arrays (inf/nan as strings), structs as objects. */
 export function jsonOf(v: unknown): unknown {
-  if (v && typeof v === 'object' && 'data' in (v as object) && 'dtype' in (v as object)) {
-    const t = v as Tensor;
-    const n = toNested(t);
-    return fixFloats(n);
-  }
-  if (Array.isArray(v)) return v.map(jsonOf);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonOf(x)]));
-  return v;
+  return mapTree(v, isTensor, (t) => fixFloats(toNested(t)));
 }
 
 function fixFloats(v: unknown): unknown {

@@ -15,6 +15,8 @@ import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
+import { isTensor } from '../runtime/core/tree.ts';
+import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {
@@ -212,10 +214,6 @@ function hostType(loaded: Loaded, p: A.Param, v: HostValue, tensors: Tensor[], s
   return t;
 }
 
-function isTensor(v: unknown): v is Tensor {
-  return !!v && typeof v === 'object' && 'data' in (v as object) && 'shape' in (v as object) && 'dtype' in (v as object);
-}
-
 /** The type of a host value read against a declared type (dims come from the data; layer and
  *  type parameters from the declaration). Tensors are appended to `out` in flattening order. */
 function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], scope: Bindings & { f64?: boolean }, what: string): Type {
@@ -345,25 +343,6 @@ function fromNestedChecked(v: HostValue, dtype: string, what: string, f64: boole
 
 /** Rebuilds a host value (nested arrays / objects) from flat result tensors. */
 export function rebuild(loaded: Loaded, t: Type, outs: Tensor[]): unknown {
-  let i = 0;
   const el = new Elab(loaded, new Diagnostics());
-  const go = (x: Type): unknown => {
-    switch (x.k) {
-      case 'tensor':
-        return outs[i++];
-      case 'tuple':
-        return x.elems.map(go);
-      case 'array':
-        return Array.from({ length: dimValue(x.len)! }, () => go(x.elem));
-      case 'struct': {
-        const o: Record<string, unknown> = {};
-        for (const f of el.structFields(x)) o[f.name] = go(f.t);
-        return o;
-      }
-      default:
-        return undefined;
-    }
-  };
-  return go(t);
+  return unflattenHost(t, el.fields, outs);
 }
-

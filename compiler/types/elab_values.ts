@@ -7,10 +7,11 @@ import { moduleOfStruct, type FnInfo, type ModuleInfo, type Program } from '../r
 import { CoreBuilder } from './builder.ts';
 import { VarSupply, type Atom, type TensorType } from '../../runtime/core/ir.ts';
 import { dimValue } from './dim.ts';
-import { concreteShape, typeToString, type Type } from './types.ts';
+import { type Type } from './types.ts';
 import { newBindings, resolveType, type Bindings } from './unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
+import { buildTree, leafTypes, type FieldsOf } from './tree.ts';
 
 export interface Fx {
   module: ModuleInfo;
@@ -93,21 +94,16 @@ export abstract class ElabValues implements ops.OpCtx {
 
   /** Builds a value from Core leaves in flattening order (lowering). */
   fromLeaves(t: Type, next: () => Atom): Val {
-    switch (t.k) {
-      case 'tensor':
-        return ops.tval(t.dtype, t.shape, next());
-      case 'tuple':
-        return { k: 'tuple', t, elems: t.elems.map((e) => this.fromLeaves(e, next)) };
-      case 'array': {
-        const n = dimValue(t.len)!;
-        return { k: 'array', t, elems: Array.from({ length: n }, () => this.fromLeaves(t.elem, next)) };
-      }
-      case 'struct':
-        return { k: 'struct', t, fields: new Map(this.structFields(t).map((f) => [f.name, this.fromLeaves(f.t, next)])) };
-      default:
-        throw new InternalError(`no leaves for ${typeToString(t)}`);
-    }
+    return buildTree<Val>(t, this.fields, {
+      tensor: (dtype, shape) => ops.tval(dtype, shape, next()),
+      tuple: (elems, tt) => ({ k: 'tuple', t: tt, elems }),
+      array: (elems, tt) => ({ k: 'array', t: tt, elems }),
+      struct: (fs, tt) => ({ k: 'struct', t: tt, fields: new Map(fs) }),
+    });
   }
+
+  /** structFields as the value-tree walks take it. */
+  readonly fields: FieldsOf = (t) => this.structFields(t);
 
   /** A value of type t made of fresh parameters of a builder (one per leaf). */
   paramValue(b: CoreBuilder, t: Type, name: string): Val {
@@ -117,27 +113,8 @@ export abstract class ElabValues implements ops.OpCtx {
   }
 
   /** Leaf tensor types and path names of a type (flattening order). */
-  leafTypes(t: Type, path: string, out: { path: string; t: TensorType }[] = []): { path: string; t: TensorType }[] {
-    switch (t.k) {
-      case 'tensor': {
-        const shape = concreteShape(t.shape);
-        if (!shape) throw new InternalError(`leaf ${path} has a symbolic shape`);
-        out.push({ path, t: { dtype: t.dtype, shape } });
-        break;
-      }
-      case 'tuple':
-        t.elems.forEach((e, i) => this.leafTypes(e, `${path}.${i}`, out));
-        break;
-      case 'array':
-        for (let i = 0; i < dimValue(t.len)!; i++) this.leafTypes(t.elem, `${path}[${i}]`, out);
-        break;
-      case 'struct':
-        for (const f of this.structFields(t)) this.leafTypes(f.t, `${path}.${f.name}`, out);
-        break;
-      default:
-        throw new UserError(`a ${typeToString(t)} cannot cross the program boundary`);
-    }
-    return out;
+  leafTypes(t: Type, path: string): { path: string; t: TensorType }[] {
+    return leafTypes(t, this.fields, path);
   }
 
   /** All tensor atoms of a value in flattening order (lowering). */

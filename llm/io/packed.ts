@@ -5,6 +5,8 @@
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
 // Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
 // projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
+import { treeLeaves } from '../../runtime/core/tree.ts';
+import { UserError } from '../../runtime/core/errors.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { crc32, readBytesCopy, writeAtomic } from './state.ts';
 import { halfToFloat } from './gguf.ts';
@@ -46,18 +48,21 @@ function f32ToF16Bits(x: number): number {
 
 /** Writes a packed OneBit Llama (the host value produced by pack_student). */
 export function writePacked(path: string, config: LlamaConfig, tokenizer: TokenizerData, value: Record<string, unknown>, sharedHead: boolean, fp16: boolean): number {
+  // the student's leaves by path (blocks[0].wq.s, ...), stored under the canonical names
+  const byPath = new Map(treeLeaves(value).map((l) => [l.path, l.leaf]));
+  const t = (path: string): Tensor => {
+    const x = byPath.get(path);
+    if (!x) throw new UserError(`packing: the student has no tensor ${path}`);
+    return x;
+  };
   const tensors: [string, Tensor][] = [];
-  const t = (v: unknown) => v as Tensor;
-  tensors.push(['token_embedding', t(value.emb)]);
-  (value.blocks as Record<string, unknown>[]).forEach((b, l) => {
-    tensors.push([`rms_att.${l}`, t(b.attn_norm)], [`rms_ffn.${l}`, t(b.ffn_norm)]);
-    for (const p of PROJ) {
-      const lay = b[p] as Record<string, unknown>;
-      tensors.push([`${p}.${l}.s`, t(lay.s)], [`${p}.${l}.g`, t(lay.g)], [`${p}.${l}.h`, t(lay.h)]);
-    }
-  });
-  tensors.push(['rms_final', t(value.norm)]);
-  if (!sharedHead) tensors.push(['wcls', t(value.head)]);
+  tensors.push(['token_embedding', t('emb')]);
+  for (let l = 0; l < config.layers; l++) {
+    tensors.push([`rms_att.${l}`, t(`blocks[${l}].attn_norm`)], [`rms_ffn.${l}`, t(`blocks[${l}].ffn_norm`)]);
+    for (const p of PROJ) tensors.push([`${p}.${l}.s`, t(`blocks[${l}].${p}.s`)], [`${p}.${l}.g`, t(`blocks[${l}].${p}.g`)], [`${p}.${l}.h`, t(`blocks[${l}].${p}.h`)]);
+  }
+  tensors.push(['rms_final', t('norm')]);
+  if (!sharedHead) tensors.push(['wcls', t('head')]);
   const entries: Entry[] = [];
   const chunks: Uint8Array[] = [];
   let off = 0;

@@ -1,6 +1,7 @@
 // A file of host values (nested objects/arrays of tensors, numbers, strings): a JSON header that
 // mirrors the tree with tensor references, then the tensors' bytes, then a CRC-32. Used for
 // training checkpoints. Writes are atomic (a temporary file renamed over the target).
+import { isTensor, mapTree } from '../../runtime/core/tree.ts';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { LoadError } from './model.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
@@ -23,20 +24,15 @@ export function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function isTensor(v: unknown): v is Tensor {
-  return !!v && typeof v === 'object' && 'data' in v && 'dtype' in v && 'shape' in v;
-}
-
 /** Serialises a tree; tensors become { $t: index } in the JSON. */
 export function encodeState(value: unknown): Uint8Array {
   const tensors: Tensor[] = [];
-  const tree = JSON.stringify(value, (_k, v) => {
-    if (isTensor(v)) {
-      tensors.push(v);
-      return { $t: tensors.length - 1, dtype: v.dtype, shape: v.shape };
-    }
-    return v;
-  });
+  const tree = JSON.stringify(
+    mapTree(value, isTensor, (t) => {
+      tensors.push(t);
+      return { $t: tensors.length - 1, dtype: t.dtype, shape: t.shape };
+    }),
+  );
   const datas = tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   const header = new TextEncoder().encode(JSON.stringify({ tree: JSON.parse(tree), sizes: datas.map((d) => d.length), kinds: tensors.map((t) => t.data.constructor.name) }));
   const total = 8 + 4 + header.length + datas.reduce((s, d) => s + d.length, 0) + 4;
@@ -74,16 +70,8 @@ export function decodeState(file: string, b: Uint8Array): unknown {
     o += n;
     return new CTORS[header.kinds[i]!]!(buf);
   });
-  const revive = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(revive);
-    if (v && typeof v === 'object') {
-      const r = v as Record<string, unknown>;
-      if (typeof r.$t === 'number') return { dtype: r.dtype, shape: r.shape, data: tensors[r.$t] };
-      return Object.fromEntries(Object.entries(r).map(([k, x]) => [k, revive(x)]));
-    }
-    return v;
-  };
-  return revive(header.tree);
+  const isRef = (v: unknown): v is { $t: number; dtype: string; shape: number[] } => !!v && typeof v === 'object' && typeof (v as { $t?: unknown }).$t === 'number';
+  return mapTree(header.tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
 }
 
 export function writeAtomic(path: string, bytes: Uint8Array): void {
