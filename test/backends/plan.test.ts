@@ -79,7 +79,8 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
     const donated = wasmPlan(f, { donate: [0, 1, 2] });
     expect(donated.steps.filter((s) => s.op === 'alloc').length).toBe(0);
     const w = compileWasm(f, { donate: [0, 1, 2] });
-    let [p, m, v, g] = args();
+    const [p0, m0, v0, g] = args();
+    let [p, m, v] = [p0, m0, v0];
     let [rp, rm, rv] = [p!, m!, v!];
     for (let step = 0; step < 3; step++) {
       const outs = w.run([p!, m!, v!, g!]);

@@ -1,0 +1,19 @@
+// ESLint (flat config): JavaScript's and typescript-eslint's recommended rules over every source
+// file; formatting is Prettier's (.prettierrc.json), not ESLint's. Layering is checked by
+// test/arch/layers.test.ts.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'out/', 'dist/', '.obt-cache/', 'test-results/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+    rules: {
+      // tsc (noUnusedLocals) reports unused names; `_`-prefixed parameters are intentional
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+);
