@@ -7,7 +7,15 @@ import { dirname } from 'node:path';
 export type Timer = (f: () => unknown, reps: number) => Promise<number>;
 
 /** @jax-js/jax on its Wasm backend (single-threaded on Node): y = x @ Wᵀ for x [M, K], W [N, K]. */
-export async function jaxMatmul(x: Float32Array, w: Float32Array, M: number, N: number, K: number, time: Timer, reps: number): Promise<number> {
+export async function jaxMatmul(
+  x: Float32Array,
+  w: Float32Array,
+  M: number,
+  N: number,
+  K: number,
+  time: Timer,
+  reps: number,
+): Promise<number> {
   const jax = await import('@jax-js/jax');
   await jax.init('wasm');
   const np = jax.numpy;
@@ -23,7 +31,15 @@ export async function jaxMatmul(x: Float32Array, w: Float32Array, M: number, N: 
 }
 
 /** @tensorflow/tfjs-backend-wasm (XNNPACK, single-threaded on Node): tf.matMul(x, W, false, true). */
-export async function tfjsMatmul(x: Float32Array, w: Float32Array, M: number, N: number, K: number, time: Timer, reps: number): Promise<number> {
+export async function tfjsMatmul(
+  x: Float32Array,
+  w: Float32Array,
+  M: number,
+  N: number,
+  K: number,
+  time: Timer,
+  reps: number,
+): Promise<number> {
   const tf = await import('@tensorflow/tfjs-core');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const req = createRequire(import.meta.url);

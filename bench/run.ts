@@ -69,12 +69,24 @@ function report(r: Row): void {
   rows.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
-    const peer = r.peer_ms === null ? `${r.peer}: ${r.note ?? 'n/a'}` : `${r.peer} ${r.peer_ms.toFixed(3)} ms, ratio ${r.ratio!.toFixed(2)}×`;
-    process.stdout.write(`${r.case.padEnd(50)} ours ${r.ours_ms.toFixed(3).padStart(9)} ms   ${peer}${r.note && r.peer_ms !== null ? `  (${r.note})` : ''}\n`);
+    const peer =
+      r.peer_ms === null
+        ? `${r.peer}: ${r.note ?? 'n/a'}`
+        : `${r.peer} ${r.peer_ms.toFixed(3)} ms, ratio ${r.ratio!.toFixed(2)}×`;
+    process.stdout.write(
+      `${r.case.padEnd(50)} ours ${r.ours_ms.toFixed(3).padStart(9)} ms   ${peer}${r.note && r.peer_ms !== null ? `  (${r.note})` : ''}\n`,
+    );
   }
 }
 const vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) =>
-  report({ case: c, ours_ms: ours, peer, peer_ms: peerMs, ratio: peerMs === null ? null : peerMs / ours, ...(note ? { note } : {}) });
+  report({
+    case: c,
+    ours_ms: ours,
+    peer,
+    peer_ms: peerMs,
+    ratio: peerMs === null ? null : peerMs / ours,
+    ...(note ? { note } : {}),
+  });
 
 /** A peer's median ms, or null with the reason it could not run. */
 async function peer(f: () => Promise<number>): Promise<{ ms: number | null; why?: string }> {
@@ -127,7 +139,10 @@ for (const M of [1, 64]) {
   const what = M === 1 ? `matvec ${N}x${N}` : `prefill ${M}x${N}x${N}`;
   const r = M === 1 ? reps : 3;
   const jax = await peer(() => jaxMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r));
-  const tfjs = M === 1 ? await peer(() => tfjsMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r)) : undefined;
+  const tfjs =
+    M === 1
+      ? await peer(() => tfjsMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r))
+      : undefined;
   for (const [tn, pool] of threads) {
     const tMm = time(runner(p, 'mm', [x, w], pool), r);
     const bySign: Record<string, number> = {};
@@ -137,11 +152,33 @@ for (const M of [1, 64]) {
     }
     delete process.env.OBT_SIGNLINEAR;
     const tSl = bySign[dflt]!;
-    for (const method of SIGN_METHODS) if (method !== dflt) vs(`signlinear ${what} (${method} kernel, ${tn})`, bySign[method]!, `default (${dflt}) kernel`, tSl, gw(bySign[method]!, M));
+    for (const method of SIGN_METHODS)
+      if (method !== dflt)
+        vs(
+          `signlinear ${what} (${method} kernel, ${tn})`,
+          bySign[method]!,
+          `default (${dflt}) kernel`,
+          tSl,
+          gw(bySign[method]!, M),
+        );
     vs(`signlinear ${what} (${tn})`, tSl, `ours f32 (${tn})`, tMm, gw(tSl, M));
     vs(`signlinear ${what} (${tn})`, tSl, '@jax-js/jax f32 (wasm, 1 thread)', jax.ms, jax.why ?? gw(tSl, M));
-    if (tfjs) vs(`signlinear ${what} (${tn})`, tSl, '@tensorflow/tfjs-backend-wasm f32 (1 thread)', tfjs.ms, tfjs.why ?? gw(tSl, M));
-    if (M === 1) vs(`f32 matvec ${N}x${N} (${tn})`, tMm, `memory bound (${tn === '1 thread' ? 21 : 29} GB/s)`, (N * N * 4) / (tn === '1 thread' ? 21e6 : 29e6), `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s`);
+    if (tfjs)
+      vs(
+        `signlinear ${what} (${tn})`,
+        tSl,
+        '@tensorflow/tfjs-backend-wasm f32 (1 thread)',
+        tfjs.ms,
+        tfjs.why ?? gw(tSl, M),
+      );
+    if (M === 1)
+      vs(
+        `f32 matvec ${N}x${N} (${tn})`,
+        tMm,
+        `memory bound (${tn === '1 thread' ? 21 : 29} GB/s)`,
+        (N * N * 4) / (tn === '1 thread' ? 21e6 : 29e6),
+        `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s`,
+      );
     else vs(`f32 matmul ${what} (${tn})`, tMm, '@jax-js/jax f32 (wasm, 1 thread)', jax.ms);
   }
 }
@@ -165,8 +202,27 @@ const decodeMs = (m: Pick<LoadedModel, 'config' | 'value' | 'layer'>, backend: '
   return median(ts);
 };
 const kdOpts: QuantizeOptions = {
-  weights: DEFAULT_WEIGHTS, data: DEFAULT_KD_DATA, out: '', steps: 100, batch: 8, seq: 256, lr: 1e-3, warmup: 10, alpha: 1, clip: 1, wd: 0.01,
-  init: 'svd', ste: 'tanh', reference: false, seed: 1, checkpointEvery: 0, resume: false, evalSeq: 256, fp16: false, sampleSteps: 0, backend: 'wasm',
+  weights: DEFAULT_WEIGHTS,
+  data: DEFAULT_KD_DATA,
+  out: '',
+  steps: 100,
+  batch: 8,
+  seq: 256,
+  lr: 1e-3,
+  warmup: 10,
+  alpha: 1,
+  clip: 1,
+  wd: 0.01,
+  init: 'svd',
+  ste: 'tanh',
+  reference: false,
+  seed: 1,
+  checkpointEvery: 0,
+  resume: false,
+  evalSeq: 256,
+  fp16: false,
+  sampleSteps: 0,
+  backend: 'wasm',
 };
 const student = new Quantizer(teacher, kdOpts, () => {});
 const packed = await student.pack(await student.initial());
@@ -175,8 +231,20 @@ const dT = decodeMs(teacher, 'wasm', 256);
 const dS = decodeMs({ config: teacher.config, value: packed, layer: 'onebit' }, 'wasm', 256);
 const dI = decodeMs(teacher, 'interp', quick ? 32 : 64);
 const tps = (ms: number) => `${(1000 / ms).toFixed(0)} tokens/s`;
-vs('stories260K decode step, fp teacher (1 thread)', dT, '@wllama/wllama (compat build) on the same .gguf', wl.ms, wl.why ?? tps(dT));
-vs('stories260K decode step, packed 1-bit student (1 thread)', dS, '@wllama/wllama (compat build) fp teacher', wl.ms, wl.why ?? tps(dS));
+vs(
+  'stories260K decode step, fp teacher (1 thread)',
+  dT,
+  '@wllama/wllama (compat build) on the same .gguf',
+  wl.ms,
+  wl.why ?? tps(dT),
+);
+vs(
+  'stories260K decode step, packed 1-bit student (1 thread)',
+  dS,
+  '@wllama/wllama (compat build) fp teacher',
+  wl.ms,
+  wl.why ?? tps(dS),
+);
 vs('stories260K decode step, fp teacher (1 thread)', dT, 'reference interpreter', dI, tps(dT));
 
 // ---- one KD training step of stories260K (batch 8 x 256) ---------------------------------------
@@ -188,7 +256,13 @@ for (const [tn, pool] of threads) {
   const st = await q.start();
   const ms = await timeAsync(() => q.step(st, batch), quick ? 2 : 5, 1);
   kdMs.push(ms);
-  vs(`KD training step stories260K 8x256 (${tn})`, ms, tn === '1 thread' ? 'reference: none' : 'ours, 1 thread', tn === '1 thread' ? null : kdMs[0]!, `${((8 * 256) / ms * 1000).toFixed(0)} tokens/s`);
+  vs(
+    `KD training step stories260K 8x256 (${tn})`,
+    ms,
+    tn === '1 thread' ? 'reference: none' : 'ours, 1 thread',
+    tn === '1 thread' ? null : kdMs[0]!,
+    `${(((8 * 256) / ms) * 1000).toFixed(0)} tokens/s`,
+  );
 }
 
 // ---- compile time of the decode entry: cold (no kernel cache) and warm (disk cache) ----------

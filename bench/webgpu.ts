@@ -55,18 +55,50 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
     };
     const slMs = await gpuMs('sl', [x, s, g, h]);
     const slBytes = (N * N) / 8 + 4 * (3 * N);
-    report(`signlinear decode matvec ${N}x${N} (webgpu)`, slMs, 'bandwidth bound', slBytes / bw / 1e6, `${((slBytes / slMs / 1e6 / bw) * 100).toFixed(1)} % of ${bw.toFixed(0)} GB/s`);
+    report(
+      `signlinear decode matvec ${N}x${N} (webgpu)`,
+      slMs,
+      'bandwidth bound',
+      slBytes / bw / 1e6,
+      `${((slBytes / slMs / 1e6 / bw) * 100).toFixed(1)} % of ${bw.toFixed(0)} GB/s`,
+    );
     const w: Tensor = { dtype: 'f32', shape: [N, N], data: fill(N * N, 5) };
     const mvMs = await gpuMs('mv', [x, w]);
     const mvBytes = 4 * N * N + 8 * N;
-    report(`f32 matvec ${N}x${N} (webgpu)`, mvMs, 'bandwidth bound', mvBytes / bw / 1e6, `${((mvBytes / mvMs / 1e6 / bw) * 100).toFixed(1)} % of ${bw.toFixed(0)} GB/s; signlinear is ${(mvMs / slMs).toFixed(2)}× faster`);
+    report(
+      `f32 matvec ${N}x${N} (webgpu)`,
+      mvMs,
+      'bandwidth bound',
+      mvBytes / bw / 1e6,
+      `${((mvBytes / mvMs / 1e6 / bw) * 100).toFixed(1)} % of ${bw.toFixed(0)} GB/s; signlinear is ${(mvMs / slMs).toFixed(2)}× faster`,
+    );
   }
   // one KD training step of stories260K
   const [B, T] = quick ? [2, 64] : [32, 256];
   const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
   const o: QuantizeOptions = {
-    weights: DEFAULT_WEIGHTS, data: DEFAULT_KD_DATA, out: '', steps: 100, batch: B, seq: T, lr: 1e-3, warmup: 10, alpha: 1, clip: 1, wd: 0.01,
-    init: 'svd', ste: 'tanh', reference: false, seed: 1, checkpointEvery: 0, resume: false, evalSeq: 256, fp16: false, sampleSteps: 0, backend: 'webgpu', gpu,
+    weights: DEFAULT_WEIGHTS,
+    data: DEFAULT_KD_DATA,
+    out: '',
+    steps: 100,
+    batch: B,
+    seq: T,
+    lr: 1e-3,
+    warmup: 10,
+    alpha: 1,
+    clip: 1,
+    wd: 0.01,
+    init: 'svd',
+    ste: 'tanh',
+    reference: false,
+    seed: 1,
+    checkpointEvery: 0,
+    resume: false,
+    evalSeq: 256,
+    fp16: false,
+    sampleSteps: 0,
+    backend: 'webgpu',
+    gpu,
   };
   const q = new Quantizer(teacher, o, () => {});
   const st = await q.start();
@@ -82,14 +114,27 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
   const ms = ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
   const tps = (B * T) / (ms / 1000);
   const torch = torchTokensPerS();
-  report(`KD training step stories260K ${B}x${T} (webgpu)`, ms, 'PyTorch eager (onebit_torch_ref.py train)', torch.tps === null ? null : (B * T) / torch.tps * 1000, torch.tps === null ? torch.why! : `${tps.toFixed(0)} tokens/s vs ${torch.tps.toFixed(0)}`);
+  report(
+    `KD training step stories260K ${B}x${T} (webgpu)`,
+    ms,
+    'PyTorch eager (onebit_torch_ref.py train)',
+    torch.tps === null ? null : ((B * T) / torch.tps) * 1000,
+    torch.tps === null ? torch.why! : `${tps.toFixed(0)} tokens/s vs ${torch.tps.toFixed(0)}`,
+  );
 }
 
 function torchTokensPerS(): { tps: number | null; why?: string } {
   const script = process.env.OBT_TORCH_REF ?? join(PROJECT_ROOT, '../shared/peers/onebit_torch_ref.py');
   if (!existsSync(script)) return { tps: null, why: `could not run: ${script} not found` };
-  const r = spawnSync('python3', [script, 'train', '--steps', '200', '--lr', '1e-3'], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync('python3', [script, 'train', '--steps', '200', '--lr', '1e-3'], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   const m = /tokens_per_s\D*([\d.]+)/.exec(`${r.stdout}\n${r.stderr}`);
-  if (r.status !== 0 || !m) return { tps: null, why: `could not run: ${(r.stderr || r.error?.message || 'no tokens_per_s').trim().split('\n').pop()}` };
+  if (r.status !== 0 || !m)
+    return {
+      tps: null,
+      why: `could not run: ${(r.stderr || r.error?.message || 'no tokens_per_s').trim().split('\n').pop()}`,
+    };
   return { tps: Number(m[1]) };
 }

@@ -72,19 +72,33 @@ export async function wllamaDecode(gguf: string, tokens: number): Promise<number
   const g = globalThis as Record<string, unknown>;
   g.self ??= globalThis;
   g.location ??= { href: pathToFileURL(process.cwd() + '/').href };
-  if (!('navigator' in globalThis)) Object.defineProperty(globalThis, 'navigator', { value: { hardwareConcurrency: 1, userAgent: 'Node.js', language: 'en' }, configurable: true });
+  if (!('navigator' in globalThis))
+    Object.defineProperty(globalThis, 'navigator', {
+      value: { hardwareConcurrency: 1, userAgent: 'Node.js', language: 'en' },
+      configurable: true,
+    });
   g.Worker = WebWorkerShim;
   const req = createRequire(import.meta.url);
   const compatDir = join(dirname(req.resolve('@wllama/wllama-compat/package.json')), 'wasm');
   // (its .d.ts files use extensionless imports that NodeNext cannot follow: typed here by hand)
-  const { Wllama } = (await import('@wllama/wllama/esm/index.js' as string)) as { Wllama: new (paths: object, config: object) => WllamaLike };
+  const { Wllama } = (await import('@wllama/wllama/esm/index.js' as string)) as {
+    Wllama: new (paths: object, config: object) => WllamaLike;
+  };
   const quiet = { debug() {}, log() {}, info() {}, warn() {}, error: console.error };
-  const wllama = new Wllama({ default: pathToFileURL(join(compatDir, 'wllama.wasm')).href }, { logger: quiet, cacheManager: {}, modelManager: {} }); // no download cache: the model comes as a File
-  wllama.setCompat({ worker: { code: readFileSync(join(compatDir, 'wllama.js'), 'utf8') }, wasm: pathToFileURL(join(compatDir, 'wllama.wasm')).href });
+  const wllama = new Wllama(
+    { default: pathToFileURL(join(compatDir, 'wllama.wasm')).href },
+    { logger: quiet, cacheManager: {}, modelManager: {} },
+  ); // no download cache: the model comes as a File
+  wllama.setCompat({
+    worker: { code: readFileSync(join(compatDir, 'wllama.js'), 'utf8') },
+    wasm: pathToFileURL(join(compatDir, 'wllama.wasm')).href,
+  });
   await wllama.loadModel([new File([readFileSync(gguf)], 'model.gguf')], { n_threads: 1, n_ctx: 512, n_gpu_layers: 0 });
   const perToken: number[] = [];
   for (let r = 0; r < 3; r++) {
-    const res = (await wllama.createCompletion({ prompt: 'Once upon a time', max_tokens: tokens, temperature: 0 })) as { timings?: { predicted_ms: number; predicted_n: number } };
+    const res = (await wllama.createCompletion({ prompt: 'Once upon a time', max_tokens: tokens, temperature: 0 })) as {
+      timings?: { predicted_ms: number; predicted_n: number };
+    };
     if (!res.timings) throw new Error('wllama returned no timings');
     perToken.push(res.timings.predicted_ms / res.timings.predicted_n);
   }

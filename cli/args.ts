@@ -46,7 +46,43 @@ export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, s
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
       if (v !== undefined) flags.set(k, v);
-      else if (['entry', 'emit', 'shape', 'weights', 'tokenizer', 'model', 'prompt', 'steps', 'temperature', 'top-p', 'seed', 'text', 'seq', 'data', 'out', 'batch', 'lr', 'warmup', 'alpha', 'clip', 'wd', 'init', 'ste', 'checkpoint-every', 'eval-text', 'eval-seq', 'eval-windows', 'sample-steps', 'backend', 'threads', 'target', 'o', 'port'].includes(k)) {
+      else if (
+        [
+          'entry',
+          'emit',
+          'shape',
+          'weights',
+          'tokenizer',
+          'model',
+          'prompt',
+          'steps',
+          'temperature',
+          'top-p',
+          'seed',
+          'text',
+          'seq',
+          'data',
+          'out',
+          'batch',
+          'lr',
+          'warmup',
+          'alpha',
+          'clip',
+          'wd',
+          'init',
+          'ste',
+          'checkpoint-every',
+          'eval-text',
+          'eval-seq',
+          'eval-windows',
+          'sample-steps',
+          'backend',
+          'threads',
+          'target',
+          'o',
+          'port',
+        ].includes(k)
+      ) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
         const val = argv[++i]!;
         flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
@@ -55,8 +91,7 @@ export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, s
     else if (a === '-o') {
       if (i + 1 >= argv.length) throw new Usage('-o needs a value');
       flags.set('o', argv[++i]!);
-    }
-    else pos.push(a);
+    } else pos.push(a);
   }
   return { pos, flags };
 }
@@ -96,12 +131,12 @@ export function num(flags: Flags, k: string, dflt: number, ok: (x: number) => bo
 
 export function backendOf(flags: Flags, allowed: readonly Backend[] = ['wasm', 'interp', 'webgpu']): Backend {
   const b = str(flags, 'backend') ?? 'wasm';
-  if (!(allowed as readonly string[]).includes(b)) throw new UserError(`--backend ${b}: expected ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(b))
+    throw new UserError(`--backend ${b}: expected ${allowed.join(', ')}`);
   return b as Backend;
 }
 
 const pools: KernelPool[] = [];
-
 
 /** --threads N (default 1): a worker_threads pool for the Wasm backend, closed by closePools(). */
 export function poolOf(flags: Flags): KernelPool | undefined {
@@ -138,4 +173,3 @@ export function shapeArgs(params: string[], spec: string): HostValue[] {
     return build(0);
   });
 }
-

@@ -20,28 +20,38 @@ export const compileCmd: Command = async (pos, flags, io) => {
     io.out(printModule(prog.loaded.root.ast) + '\n');
     return 0;
   }
-  if (!['core', 'kir', 'plan', 'wat'].includes(emit as string)) throw new Usage(`--emit ${String(emit)}: expected ast, core, kir, plan or wat`);
+  if (!['core', 'kir', 'plan', 'wat'].includes(emit as string))
+    throw new Usage(`--emit ${String(emit)}: expected ast, core, kir, plan or wat`);
   const entry = flags.get('entry');
   if (typeof entry !== 'string') throw new Usage('compile --emit core needs --entry NAME');
   const prog = load(file);
   const f = prog.entry(entry);
   let args: HostValue[] = pos.map(parseJsonArg);
   const shapes = flags.get('shape');
-  if (typeof shapes === 'string') args = shapeArgs(f.decl.params.map((p) => p.name), shapes);
+  if (typeof shapes === 'string')
+    args = shapeArgs(
+      f.decl.params.map((p) => p.name),
+      shapes,
+    );
   const { types } = prog.argTypes(f, args);
   const low = prog.lower(entry, types);
   if (flags.has('target')) {
     const target = flags.get('target');
-    if (target !== 'wasm' && target !== 'webgpu') throw new Usage(`--target ${String(target)}: expected wasm or webgpu`);
+    if (target !== 'wasm' && target !== 'webgpu')
+      throw new Usage(`--target ${String(target)}: expected wasm or webgpu`);
     const dir = flags.get('o');
     if (typeof dir !== 'string') throw new Usage(`compile --target ${target} needs -o DIR`);
     if (target === 'webgpu') {
       const man = webgpuArtifact(dir, low, { source: file, entry });
-      io.out(`${dir}: ${man.kernels.length} WGSL kernels, ${man.updates.length} update steps, ${man.inputs.length} inputs, ${man.outputs.length} outputs (at most ${man.maxStorageBuffers} storage buffers per kernel)\n`);
+      io.out(
+        `${dir}: ${man.kernels.length} WGSL kernels, ${man.updates.length} update steps, ${man.inputs.length} inputs, ${man.outputs.length} outputs (at most ${man.maxStorageBuffers} storage buffers per kernel)\n`,
+      );
       return 0;
     }
     const man = wasmArtifact(dir, low, { source: file, entry });
-    io.out(`${dir}: ${man.kernels.length} kernels, ${man.inputs.length} inputs, ${man.outputs.length} outputs, memory ${man.memoryBytes} B (peak ${man.peakBytes} B)\n`);
+    io.out(
+      `${dir}: ${man.kernels.length} kernels, ${man.inputs.length} inputs, ${man.outputs.length} outputs, memory ${man.memoryBytes} B (peak ${man.peakBytes} B)\n`,
+    );
     return 0;
   }
   if (emit !== 'core') {

@@ -10,11 +10,19 @@ export const execCmd: Command = async (pos, flags, io) => {
   const dir = pos.shift();
   if (!dir) throw new Usage('exec needs DIR (an artifact of obtc compile --target wasm)');
   const onGpu = artifactFormat(dir) === GPU_ARTIFACT_FORMAT;
-  const { manifest, program } = onGpu ? await loadGpuArtifact(dir, await nodeGpuDevice()) : loadArtifact(dir, { pool: poolOf(flags) });
-  if (pos.length !== manifest.inputs.length) throw new Usage(`${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`);
+  const { manifest, program } = onGpu
+    ? await loadGpuArtifact(dir, await nodeGpuDevice())
+    : loadArtifact(dir, { pool: poolOf(flags) });
+  if (pos.length !== manifest.inputs.length)
+    throw new Usage(
+      `${dir} takes ${manifest.inputs.length} inputs (${manifest.inputs.map((i) => `${i.path}: ${i.dtype}[${i.shape.join(', ')}]`).join(', ')}), got ${pos.length}`,
+    );
   const ins = manifest.inputs.map((spec, i) => {
     const t = fromNested(parseJsonArg(pos[i]!, i), spec.dtype as never);
-    if (t.shape.join(',') !== spec.shape.join(',')) throw new Usage(`input ${i + 1} (${spec.path}): expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+    if (t.shape.join(',') !== spec.shape.join(','))
+      throw new Usage(
+        `input ${i + 1} (${spec.path}): expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`,
+      );
     return t;
   });
   io.out(JSON.stringify((await program.run(ins)).map((t) => jsonOf(toNested(t)))) + '\n');

@@ -50,7 +50,10 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   if (idsOnly) io.out(ids.join(' ') + '\n');
   else io.out(td.decode() + '\n');
   const secs = (performance.now() - t0) / 1000;
-  if (ids.length > 1) io.err(`achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`);
+  if (ids.length > 1)
+    io.err(
+      `achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`,
+    );
   void out;
   return 0;
 };

@@ -70,7 +70,10 @@ const COMMANDS: Record<string, Command> = {
   exec: execCmd,
 };
 
-export async function main(argv: string[], io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
+): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs(argv);
@@ -114,10 +117,11 @@ function reportError(e: unknown, io: CliIO): number {
     return 1;
   }
   if (e instanceof InternalError) {
-    io.err(`obtc: ${e.message}\n${e.stack ?? ''}\nThis is a compiler bug; please report it with the program that caused it.\n`);
+    io.err(
+      `obtc: ${e.message}\n${e.stack ?? ''}\nThis is a compiler bug; please report it with the program that caused it.\n`,
+    );
     return 3;
   }
   io.err(`obtc: internal: ${(e as Error)?.stack ?? String(e)}\nThis is a compiler bug; please report it.\n`);
   return 3;
 }
-

@@ -23,7 +23,13 @@ export const pplCmd: Command = async (_pos, flags, io) => {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
-  const r = await perplexity(stream, seq, config.vocab, (ids) => runner.logitsAsync(ids), new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }));
+  const r = await perplexity(
+    stream,
+    seq,
+    config.vocab,
+    (ids) => runner.logitsAsync(ids),
+    new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }),
+  );
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(formatPpl(r) + '\n');
   return 0;

@@ -37,11 +37,19 @@ export const quantizeCmd: Command = async (_pos, flags, io) => {
     pool: poolOf(flags),
   };
   if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
-  const r = await quantize(o, (s) => io.err(s), (s) => io.out(s));
+  const r = await quantize(
+    o,
+    (s) => io.err(s),
+    (s) => io.out(s),
+  );
   if (r.ppl) {
     const { teacher, svid, trained } = r.ppl;
-    io.out(`\nteacher ppl ${teacher.ppl.toFixed(4)} | SVID-only 1-bit ppl ${svid.ppl.toFixed(4)} | trained 1-bit ppl ${trained.ppl.toFixed(4)}\n`);
+    io.out(
+      `\nteacher ppl ${teacher.ppl.toFixed(4)} | SVID-only 1-bit ppl ${svid.ppl.toFixed(4)} | trained 1-bit ppl ${trained.ppl.toFixed(4)}\n`,
+    );
   }
-  io.out(`compression: ${(r.teacherBytes / r.packedBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.packedBytes} bytes), ${r.bitsPerWeight.toFixed(3)} bits per projection weight; ${r.seconds.toFixed(0)} s\n`);
+  io.out(
+    `compression: ${(r.teacherBytes / r.packedBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.packedBytes} bytes), ${r.bitsPerWeight.toFixed(3)} bits per projection weight; ${r.seconds.toFixed(0)} s\n`,
+  );
   return 0;
 };

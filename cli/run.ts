@@ -11,7 +11,8 @@ export const runCmd: Command = async (pos, flags, io) => {
   const args = pos.map(parseJsonArg);
   // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
   const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');
-  if (backend !== 'interp' && backend !== 'wasm' && backend !== 'webgpu') throw new Usage(`--backend ${String(backend)}: expected wasm, webgpu or interp`);
+  if (backend !== 'interp' && backend !== 'wasm' && backend !== 'webgpu')
+    throw new Usage(`--backend ${String(backend)}: expected wasm, webgpu or interp`);
   const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
   const r = await prog.runAsync(entry, args, { f64: flags.has('f64'), backend, pool: poolOf(flags), gpu });
   io.out(JSON.stringify(jsonOf(r.value)) + '\n');

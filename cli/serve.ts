@@ -17,7 +17,15 @@ import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import type { Command } from './args.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.wgsl': 'text/plain', '.bin': 'application/octet-stream', '.png': 'image/png' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.wgsl': 'text/plain',
+  '.bin': 'application/octet-stream',
+  '.png': 'image/png',
+};
 
 /** Builds the page's files for a model into a fresh directory; returns it. */
 export async function buildSite(weightsFile: string, maxSeq = 256): Promise<string> {
@@ -35,7 +43,12 @@ export async function buildSite(weightsFile: string, maxSeq = 256): Promise<stri
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const t of e.inputs.slice(0, e.weights)) {
-    const data = t.dtype === 'f32' ? Float32Array.from(t.data as ArrayLike<number>) : t.dtype === 'i32' ? Int32Array.from(t.data as ArrayLike<number>) : Uint32Array.from(t.data as ArrayLike<number>);
+    const data =
+      t.dtype === 'f32'
+        ? Float32Array.from(t.data as ArrayLike<number>)
+        : t.dtype === 'i32'
+          ? Int32Array.from(t.data as ArrayLike<number>)
+          : Uint32Array.from(t.data as ArrayLike<number>);
     leaves.push({ dtype: t.dtype === 'f16' ? 'f32' : t.dtype, shape: t.shape, offset, length: data.length });
     chunks.push(new Uint8Array(data.buffer));
     offset += data.byteLength;
@@ -66,7 +79,16 @@ export async function buildSite(weightsFile: string, maxSeq = 256): Promise<stri
   };
   writeFileSync(join(dir, 'model/model.json'), JSON.stringify(info));
   const esbuild = await import('esbuild');
-  const bundle = (entry: string, out: string) => esbuild.build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', outfile: join(dir, out), logLevel: 'silent' });
+  const bundle = (entry: string, out: string) =>
+    esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      outfile: join(dir, out),
+      logLevel: 'silent',
+    });
   await bundle(join(PAGE, 'main.ts'), 'app.js');
   await bundle(join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'), 'worker.js');
   return dir;
@@ -78,8 +100,14 @@ export async function startServer(site: string, port: number): Promise<{ url: st
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const rel = normalize(path === '/' ? '/index.html' : path).replace(/^[/\\]+/, '');
     const roots = rel === 'index.html' ? [PAGE] : [site];
-    const file = roots.map((r) => resolve(r, rel)).find((f) => roots.some((r) => f.startsWith(resolve(r) + sep)) && existsSync(f));
-    const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
+    const file = roots
+      .map((r) => resolve(r, rel))
+      .find((f) => roots.some((r) => f.startsWith(resolve(r) + sep)) && existsSync(f));
+    const headers = {
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cache-Control': 'no-store',
+    };
     if (!file) {
       res.writeHead(404, { ...headers, 'content-type': 'text/plain' });
       res.end('not found');
@@ -102,6 +130,8 @@ export const serveCmd: Command = async (_pos, flags, io) => {
   const port = flags.get('port');
   const site = await buildSite(typeof weights === 'string' ? weights : DEFAULT_WEIGHTS);
   const { url } = await startServer(site, typeof port === 'string' ? Number(port) : 8080);
-  io.out(`obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
+  io.out(
+    `obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`,
+  );
   return 0;
 };

@@ -65,16 +65,30 @@ export class Program {
     const list = this.loaded.root.fns.get(name);
     if (!list?.length) {
       const names = [...this.loaded.root.fns.keys()];
-      throw new UserError(`no function named ${name} in ${this.loaded.root.file.path}`, undefined, names.length ? `functions: ${names.join(', ')}` : undefined);
+      throw new UserError(
+        `no function named ${name} in ${this.loaded.root.file.path}`,
+        undefined,
+        names.length ? `functions: ${names.join(', ')}` : undefined,
+      );
     }
-    if (list.length > 1) throw new UserError(`${name} is overloaded; an entry must be a single function`, list[0]!.decl.nameSpan);
+    if (list.length > 1)
+      throw new UserError(`${name} is overloaded; an entry must be a single function`, list[0]!.decl.nameSpan);
     return list[0]!;
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
-  argTypes(f: FnInfo, args: HostValue[], dims: Record<string, number> = {}, f64 = false, layerTypes: Record<string, string> = {}): { types: Type[]; tensors: Tensor[]; leaves: [number, number][] } {
+  argTypes(
+    f: FnInfo,
+    args: HostValue[],
+    dims: Record<string, number> = {},
+    f64 = false,
+    layerTypes: Record<string, string> = {},
+  ): { types: Type[]; tensors: Tensor[]; leaves: [number, number][] } {
     if (args.length !== f.decl.params.length) {
-      throw new UserError(`${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`, f.decl.nameSpan);
+      throw new UserError(
+        `${f.name} takes ${f.decl.params.length} argument(s) (${f.decl.params.map((p) => p.name).join(', ')}), got ${args.length}`,
+        f.decl.nameSpan,
+      );
     }
     const tensors: Tensor[] = [];
     const leaves: [number, number][] = [];
@@ -97,7 +111,11 @@ export class Program {
     if (hit) return hit;
     const f = this.entry(entry);
     const r = new Elab(this.loaded, new Diagnostics()).lowerEntry(f, types);
-    const low: Lowered = { func: optimizeCore(r.func, entry), params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })), resultType: r.resultType };
+    const low: Lowered = {
+      func: optimizeCore(r.func, entry),
+      params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })),
+      resultType: r.resultType,
+    };
     this.lowered.set(key, low);
     return low;
   }
@@ -117,22 +135,35 @@ export class Program {
   /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool and set of donated parameters). */
   wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[] } = {}): WasmProgram {
     const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}`;
-    return this.cached(low, key, () => compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate }));
+    return this.cached(low, key, () =>
+      compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate }),
+    );
   }
 
   /** The WebGPU program of a lowered entry on a device (compiled once per device and set of donated parameters). */
-  webgpu(low: Lowered, gpu: GpuDevice, opts: { noFusion?: boolean; donate?: number[]; readDonated?: boolean } = {}): Promise<GpuProgram> {
+  webgpu(
+    low: Lowered,
+    gpu: GpuDevice,
+    opts: { noFusion?: boolean; donate?: number[]; readDonated?: boolean } = {},
+  ): Promise<GpuProgram> {
     const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${opts.readDonated ? 'read' : 'keep'}|${objectId(gpu)}`;
     return this.cached(low, key, () => compileWebGpu(low.func, gpu, opts));
   }
 
   /** What every run needs: the lowered entry, its flat input tensors and the donated leaves. */
-  private prepareRun(entry: string, args: HostValue[], opts: RunOptions): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
+  private prepareRun(
+    entry: string,
+    args: HostValue[],
+    opts: RunOptions,
+  ): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
     const f = this.entry(entry);
     const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
-    if ((opts.backend ?? 'interp') !== 'interp' && opts.f64) throw new UserError(`the ${opts.backend} backend computes in f32; --f64 needs --backend interp`);
-    const donate = opts.donateArgs?.flatMap((a) => Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j));
+    if ((opts.backend ?? 'interp') !== 'interp' && opts.f64)
+      throw new UserError(`the ${opts.backend} backend computes in f32; --f64 needs --backend interp`);
+    const donate = opts.donateArgs?.flatMap((a) =>
+      Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j),
+    );
     return { low, tensors, donate };
   }
 
@@ -144,13 +175,20 @@ export class Program {
   run(entry: string, args: HostValue[], opts: RunOptions = {}): { tensors: Tensor[]; type: Type; value: unknown } {
     if (opts.backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use runAsync');
     const { low, tensors, donate } = this.prepareRun(entry, args, opts);
-    const outs = opts.backend === 'wasm' ? this.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(tensors) : interpret(low.func, tensors, opts);
+    const outs =
+      opts.backend === 'wasm'
+        ? this.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(tensors)
+        : interpret(low.func, tensors, opts);
     return this.result(low, outs);
   }
 
   /** run() for every backend, the asynchronous WebGPU one included, with the same donation: results
    *  in donated buffers stay on the GPU (passed back, they upload nothing) and are read back too. */
-  async runAsync(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
+  async runAsync(
+    entry: string,
+    args: HostValue[],
+    opts: RunOptions = {},
+  ): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
     if (opts.backend !== 'webgpu') return this.run(entry, args, opts);
     if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
     const { low, tensors, donate } = this.prepareRun(entry, args, opts);
@@ -180,11 +218,17 @@ export function compile(source: string, opts: CompileOptions = {}): Program {
 // ---- host values <-> types ---------------------------------------------------------------------
 
 /** The entry's generic scope, seeded with caller-given dims and layer types. */
-function entryScope(f: FnInfo, dims: Record<string, number>, f64: boolean, layerTypes: Record<string, string>): Bindings & { f64?: boolean } {
+function entryScope(
+  f: FnInfo,
+  dims: Record<string, number>,
+  f64: boolean,
+  layerTypes: Record<string, string>,
+): Bindings & { f64?: boolean } {
   const scope: Bindings & { f64?: boolean } = newBindings(f.module, f.kinds, true);
   scope.f64 = f64;
   for (const [k, name] of Object.entries(layerTypes)) {
-    if (f.kinds.get(k)?.k !== 'ctor') throw new UserError(`${f.name} has no layer-type parameter ${k}`, f.decl.nameSpan);
+    if (f.kinds.get(k)?.k !== 'ctor')
+      throw new UserError(`${f.name} has no layer-type parameter ${k}`, f.decl.nameSpan);
     const s = lookupStruct(f.module, name);
     if (!s) throw new UserError(`unknown layer type ${name}`, f.decl.nameSpan);
     scope.types.set(k, { k: 'ctor', s });
@@ -197,7 +241,13 @@ function entryScope(f: FnInfo, dims: Record<string, number>, f64: boolean, layer
 }
 
 /** Reads one argument; what it fixes (dims, layer types) is bound in the scope for later ones. */
-function hostType(loaded: Loaded, p: A.Param, v: HostValue, tensors: Tensor[], scope: Bindings & { f64?: boolean }): Type {
+function hostType(
+  loaded: Loaded,
+  p: A.Param,
+  v: HostValue,
+  tensors: Tensor[],
+  scope: Bindings & { f64?: boolean },
+): Type {
   const t = hostFor(loaded, p.type, v, tensors, scope, `argument ${p.name}`);
   try {
     unifyType(p.type, t, scope);
@@ -216,7 +266,14 @@ function hostType(loaded: Loaded, p: A.Param, v: HostValue, tensors: Tensor[], s
 
 /** The type of a host value read against a declared type (dims come from the data; layer and
  *  type parameters from the declaration). Tensors are appended to `out` in flattening order. */
-function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], scope: Bindings & { f64?: boolean }, what: string): Type {
+function hostFor(
+  loaded: Loaded,
+  te: A.TypeExpr,
+  v: HostValue,
+  out: Tensor[],
+  scope: Bindings & { f64?: boolean },
+  what: string,
+): Type {
   if ((te.kind === 'name' || te.kind === 'applied') && isDType(te.name)) {
     const t = isTensor(v) ? v : fromNestedChecked(v, te.name, what, scope.f64 ?? false);
     if (t.dtype !== te.name && !(isTensor(v) && te.name === 'f32' && t.dtype === 'f32'))
@@ -225,28 +282,46 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
     return { k: 'tensor', dtype: t.dtype, shape: t.shape.map((n) => D(dimConst(n))) };
   }
   if (te.kind === 'tuple') {
-    if (!Array.isArray(v) || v.length !== te.elems.length) throw new UserError(`${what}: expected a tuple of ${te.elems.length} (an array)`);
-    return { k: 'tuple', elems: te.elems.map((e, i) => hostFor(loaded, e, (v as HostValue[])[i]!, out, scope, `${what}.${i}`)) };
+    if (!Array.isArray(v) || v.length !== te.elems.length)
+      throw new UserError(`${what}: expected a tuple of ${te.elems.length} (an array)`);
+    return {
+      k: 'tuple',
+      elems: te.elems.map((e, i) => hostFor(loaded, e, (v as HostValue[])[i]!, out, scope, `${what}.${i}`)),
+    };
   }
   if (te.kind === 'array') {
     if (!Array.isArray(v) || v.length === 0) throw new UserError(`${what}: expected a non-empty array`);
     const elems = v.map((e, i) => hostFor(loaded, te.elem, e, out, scope, `${what}[${i}]`));
-    for (const e of elems) if (typeToString(e) !== typeToString(elems[0]!)) throw new UserError(`${what}: array elements differ (${typeToString(elems[0]!)} and ${typeToString(e)})`);
+    for (const e of elems)
+      if (typeToString(e) !== typeToString(elems[0]!))
+        throw new UserError(`${what}: array elements differ (${typeToString(elems[0]!)} and ${typeToString(e)})`);
     return { k: 'array', elem: elems[0]!, len: dimConst(v.length) };
   }
   // a struct (given as an object): layer/type parameters from the declaration, dims from the data
   const bound = scope.types.get(te.name);
   if (bound?.k === 'type') return hostForType(loaded, bound.t, v, out, scope.f64 ?? false, what);
   if (scope.kinds.get(te.name)?.k === 'type')
-    throw new UserError(`${what}: cannot build a value of type parameter ${te.name} from host data before an earlier argument fixes it`);
+    throw new UserError(
+      `${what}: cannot build a value of type parameter ${te.name} from host data before an earlier argument fixes it`,
+    );
   const s = bound?.k === 'ctor' ? bound.s : lookupStruct(scope.module, te.name);
   if (!s) {
-    if (scope.kinds.get(te.name)?.k === 'ctor') throw new UserError(`${what}: cannot tell which layer type ${te.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`);
+    if (scope.kinds.get(te.name)?.k === 'ctor')
+      throw new UserError(
+        `${what}: cannot tell which layer type ${te.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`,
+      );
     throw new UserError(`${what}: unknown type ${te.name}`);
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${s.name} as an object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`);
+  if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v))
+    throw new UserError(
+      `${what}: expected a ${s.name} as an object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`,
+    );
   const obj = v as Record<string, HostValue>;
-  const sb: Bindings & { f64?: boolean } = newBindings(loaded.modules.get(s.moduleId)!, new Map(s.params.map((p) => [p.name, p.kind])), true);
+  const sb: Bindings & { f64?: boolean } = newBindings(
+    loaded.modules.get(s.moduleId)!,
+    new Map(s.params.map((p) => [p.name, p.kind])),
+    true,
+  );
   sb.f64 = scope.f64;
   const args = te.kind === 'applied' ? te.args : [];
   s.params.forEach((p, i) => {
@@ -254,7 +329,12 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
     if (p.kind.k === 'dim') {
       // a dim the declaration (or the caller's `dims`) already fixes, e.g. H in Block[Lin, D, F, H, KV]
       if (!a || a.kind === 'spread') return;
-      const de: A.DimExpr | undefined = a.kind === 'dim' ? a.dim : a.type.kind === 'name' ? { kind: 'var', name: a.type.name, span: a.type.span } : undefined;
+      const de: A.DimExpr | undefined =
+        a.kind === 'dim'
+          ? a.dim
+          : a.type.kind === 'name'
+            ? { kind: 'var', name: a.type.name, span: a.type.span }
+            : undefined;
       if (!de) return;
       try {
         const d = evalDim(de, scope, true);
@@ -272,7 +352,10 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
     const name = a.type.kind === 'name' ? a.type.name : '';
     const outer = scope.types.get(name);
     const ls = outer?.k === 'ctor' ? outer.s : scope.kinds.has(name) ? undefined : lookupStruct(scope.module, name);
-    if (!ls) throw new UserError(`${what}: cannot tell which layer type ${name || p.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`);
+    if (!ls)
+      throw new UserError(
+        `${what}: cannot tell which layer type ${name || p.name} is from host data; use an entry with a concrete layer type (e.g. Llama[Dense, ...])`,
+      );
     sb.types.set(p.name, { k: 'ctor', s: ls });
   });
   for (const fd of s.decl.fields) {
@@ -285,7 +368,8 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
       throw e;
     }
   }
-  for (const k of Object.keys(obj)) if (!s.decl.fields.some((x) => x.name === k)) throw new UserError(`${what}: ${s.name} has no field ${k}`);
+  for (const k of Object.keys(obj))
+    if (!s.decl.fields.some((x) => x.name === k)) throw new UserError(`${what}: ${s.name} has no field ${k}`);
   try {
     solveDeferred(sb);
   } catch (e) {
@@ -295,7 +379,9 @@ function hostFor(loaded: Loaded, te: A.TypeExpr, v: HostValue, out: Tensor[], sc
   return {
     k: 'struct',
     s,
-    args: s.params.map((p) => (p.kind.k === 'dim' ? { k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) } : sb.types.get(p.name)!)),
+    args: s.params.map((p) =>
+      p.kind.k === 'dim' ? { k: 'dim' as const, d: sb.dims.get(p.name) ?? dimConst(0) } : sb.types.get(p.name)!,
+    ),
   };
 }
 
@@ -315,11 +401,13 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
       t.elems.forEach((e, i) => hostForType(loaded, e, (v as HostValue[])[i]!, out, f64, `${what}.${i}`));
       return t;
     case 'array':
-      if (!Array.isArray(v) || v.length !== dimValue(t.len)) throw new UserError(`${what}: expected ${typeToString(t)} (an array of ${dimToString(t.len)})`);
+      if (!Array.isArray(v) || v.length !== dimValue(t.len))
+        throw new UserError(`${what}: expected ${typeToString(t)} (an array of ${dimToString(t.len)})`);
       v.forEach((e, i) => hostForType(loaded, t.elem, e, out, f64, `${what}[${i}]`));
       return t;
     case 'struct': {
-      if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v)) throw new UserError(`${what}: expected a ${typeToString(t)} object`);
+      if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v))
+        throw new UserError(`${what}: expected a ${typeToString(t)} object`);
       const el = new Elab(loaded, new Diagnostics());
       for (const fd of el.structFields(t)) {
         const fv = (v as Record<string, HostValue>)[fd.name];

@@ -54,7 +54,11 @@ export function schedule(func: Func, target: TargetPlanOptions, req: PlanRequest
   const maxInputs = Math.min(target.maxInputs ?? Infinity, req.maxInputs ?? Infinity);
   const s = fuse(func, { noFusion: req.noFusion, maxInputs: Number.isFinite(maxInputs) ? maxInputs : undefined });
   dump('kir', `${s.steps.filter((x) => x.kind === 'kernel').length} kernels`, () =>
-    s.steps.map((x) => (x.kind === 'kernel' ? `// kernel ${x.hash}\n${printKernel(x.kernel)}` : `// ${x.kind} ${x.eqn.prim}`)).join('\n'),
+    s.steps
+      .map((x) =>
+        x.kind === 'kernel' ? `// kernel ${x.hash}\n${printKernel(x.kernel)}` : `// ${x.kind} ${x.eqn.prim}`,
+      )
+      .join('\n'),
   );
   return s;
 }
@@ -79,14 +83,24 @@ export interface WasmCompileOptions extends PlanRequest, Omit<ProgramOptions, 'n
  *  the same way on first use. */
 export function compileWasm(func: Func, opts: WasmCompileOptions = {}): WasmProgram {
   const donate = opts.donate ? [...opts.donate] : undefined;
-  return wasmProgram(wasmPlan(func, opts), { ...opts, donate, nested: (g) => compileWasm(g, { noFusion: opts.noFusion, pool: opts.pool }) });
+  return wasmProgram(wasmPlan(func, opts), {
+    ...opts,
+    donate,
+    nested: (g) => compileWasm(g, { noFusion: opts.noFusion, pool: opts.pool }),
+  });
 }
 
 /** A WebGPU program of a function for a device (its binding budget decides the kernels). */
-export async function compileWebGpu(func: Func, gpu: GpuDevice, req: PlanRequest & { readDonated?: boolean } = {}): Promise<GpuProgram> {
+export async function compileWebGpu(
+  func: Func,
+  gpu: GpuDevice,
+  req: PlanRequest & { readDonated?: boolean } = {},
+): Promise<GpuProgram> {
   const p = plan(func, webgpuPlan(gpu.maxStorageBuffers), req);
   const wgsl = planWgsl(p);
-  dump('wgsl', `${p.kernels.length} kernels`, () => wgsl.kernels.map((k, i) => `// kernel ${p.kernels[i]!.hash}\n${k}`).join('\n'));
+  dump('wgsl', `${p.kernels.length} kernels`, () =>
+    wgsl.kernels.map((k, i) => `// kernel ${p.kernels[i]!.hash}\n${k}`).join('\n'),
+  );
   return gpuProgram(p, wgsl, gpu, { donate: req.donate ? [...req.donate] : undefined, readDonated: req.readDonated });
 }
 
@@ -102,7 +116,11 @@ export function wasmArtifact(dir: string, low: LoweredEntry, meta: ArtifactMeta 
 }
 
 /** `obtc compile --target webgpu -o DIR`. */
-export function webgpuArtifact(dir: string, low: LoweredEntry, meta: ArtifactMeta & { donate?: number[] }): GpuManifest {
+export function webgpuArtifact(
+  dir: string,
+  low: LoweredEntry,
+  meta: ArtifactMeta & { donate?: number[] },
+): GpuManifest {
   const p = plan(low.func, WEBGPU_ARTIFACT_PLAN, { donate: meta.donate });
   const wgsl = planWgsl(p);
   dump('wgsl', `${p.kernels.length} kernels`, () => wgsl.kernels.join('\n'));

@@ -34,15 +34,26 @@ async function generate(): Promise<void> {
     ids.push(best);
   }
   const secs = (performance.now() - t) / 1000;
-  console.log(`stories260K (data/stories260K.bin: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads / ${c.kvHeads} KV heads, vocab ${c.vocab}),`);
+  console.log(
+    `stories260K (data/stories260K.bin: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads / ${c.kvHeads} KV heads, vocab ${c.vocab}),`,
+  );
   console.log(`run by models/llama.obt as Llama[Dense, ...], greedy from BOS (obtc generate --temperature 0):\n`);
   console.log('  ' + tokenizer.decode(ids).replace(/\n/g, '\n  '));
-  console.log(`\n  ${ids.length - 1} tokens, ${((ids.length - 1) / secs).toFixed(1)} tokens/s on the reference interpreter\n`);
+  console.log(
+    `\n  ${ids.length - 1} tokens, ${((ids.length - 1) / secs).toFixed(1)} tokens/s on the reference interpreter\n`,
+  );
 }
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const files = ['stdlib/nn.obt', 'stdlib/linear.obt', 'stdlib/onebit.obt', 'stdlib/optim.obt', 'models/llama.obt', 'examples/train_step.obt'];
+  const files = [
+    'stdlib/nn.obt',
+    'stdlib/linear.obt',
+    'stdlib/onebit.obt',
+    'stdlib/optim.obt',
+    'models/llama.obt',
+    'examples/train_step.obt',
+  ];
   for (const f of files) load(f);
   console.log(`obt — a typed tensor language for 1-bit LLaMA models\n`);
   console.log(`type-checked ${files.join(', ')}`);
@@ -57,7 +68,9 @@ async function main(): Promise<void> {
   console.log(`  cos(x Wᵀ, 1-bit layer output)  = ${cos!.toFixed(4)}`);
   console.log(`  signs packed in ${words} u32 words instead of ${64 * 96} f32 values\n`);
 
-  const [teacher, packed, train] = (load('examples/tiny_llama.obt').run('main', [3]).value as Tensor[]).map((t) => t.data);
+  const [teacher, packed, train] = (load('examples/tiny_llama.obt').run('main', [3]).value as Tensor[]).map(
+    (t) => t.data,
+  );
   const T = 6;
   const V = 40;
   let agree = 0;
@@ -70,8 +83,12 @@ async function main(): Promise<void> {
   }
   console.log('One Llama definition, three layer types (examples/tiny_llama.obt, 2 blocks, D=16, GQA 4/2):');
   console.log(`  Llama[OneBit] (packed) vs Llama[OneBitTrain]: max |Δlogit| = ${maxDiff.toExponential(2)}`);
-  console.log(`  Llama[OneBit] vs its random Llama[Dense] teacher, before any distillation: top-1 agrees on ${agree}/${T} tokens`);
-  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — the OneBit pipeline itself: npm start (obtc quantize)`);
+  console.log(
+    `  Llama[OneBit] vs its random Llama[Dense] teacher, before any distillation: top-1 agrees on ${agree}/${T} tokens`,
+  );
+  console.log(
+    `\ndone in ${((performance.now() - t0) / 1000).toFixed(2)} s — the OneBit pipeline itself: npm start (obtc quantize)`,
+  );
 }
 
 try {

@@ -22,7 +22,13 @@ export interface PplResult {
   targets: number;
 }
 
-export async function perplexity(stream: number[], seq: number, vocab: number, logits: (ids: number[]) => Float32Array | Promise<Float32Array>, progress?: Progress): Promise<PplResult> {
+export async function perplexity(
+  stream: number[],
+  seq: number,
+  vocab: number,
+  logits: (ids: number[]) => Float32Array | Promise<Float32Array>,
+  progress?: Progress,
+): Promise<PplResult> {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   let nll = 0;
   let n = 0;

@@ -63,7 +63,6 @@ export interface TrainState {
   options: Partial<QuantizeOptions>;
 }
 
-
 /** Fixed-length training blocks from the distillation text, in a seeded order. */
 export function trainingBlocks(text: string, model: LoadedModel, seq: number, seed: number): number[][] {
   const stream = tokenStream(text, model.tokenizer);
@@ -107,21 +106,37 @@ export class Quantizer {
   }
 
   private async run(entry: string, args: HostValue[], layer?: string, donateArgs?: number[]): Promise<unknown> {
-    return (await this.prog.runAsync(entry, args, { dims: this.dims, types: layer ? { Lin: layer } : {}, backend: this.o.backend, pool: this.o.pool, gpu: this.o.gpu, donateArgs })).value;
+    return (
+      await this.prog.runAsync(entry, args, {
+        dims: this.dims,
+        types: layer ? { Lin: layer } : {},
+        backend: this.o.backend,
+        pool: this.o.pool,
+        gpu: this.o.gpu,
+        donateArgs,
+      })
+    ).value;
   }
 
   /** The SVID-initialised projections (training form for the chosen estimator). */
   async initial(): Promise<HostValue> {
     const t = this.teacher.value as HostValue;
     const base =
-      this.o.init === 'nmf' ? await this.run('init_nmf', [t, fromNested(this.o.seed, 'i32')]) : this.o.init === 'svd' ? await this.run('init_svd', [t]) : await this.run('init_copy', [t]);
+      this.o.init === 'nmf'
+        ? await this.run('init_nmf', [t, fromNested(this.o.seed, 'i32')])
+        : this.o.init === 'svd'
+          ? await this.run('init_svd', [t])
+          : await this.run('init_copy', [t]);
     if (this.o.ste === 'clip') return (await this.run('as_ste_clip', [base as HostValue])) as HostValue;
     if (this.o.ste === 'identity') return (await this.run('as_ste_identity', [base as HostValue])) as HostValue;
     return base as HostValue;
   }
 
   async pack(ps: HostValue): Promise<Record<string, unknown>> {
-    return (await this.run('pack_student', [this.teacher.value as HostValue, ps], LAYER[this.o.ste])) as Record<string, unknown>;
+    return (await this.run('pack_student', [this.teacher.value as HostValue, ps], LAYER[this.o.ste])) as Record<
+      string,
+      unknown
+    >;
   }
 
   private checkpointPath(): string {
@@ -137,7 +152,13 @@ export class Quantizer {
     const o = this.o;
     const ps = await this.initial();
     const opt = (await this.run('init_opt', [ps], LAYER[o.ste])) as HostValue;
-    return { step: 0, ps, opt, losses: [], options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps } };
+    return {
+      step: 0,
+      ps,
+      opt,
+      losses: [],
+      options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps },
+    };
   }
 
   /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
@@ -145,7 +166,20 @@ export class Quantizer {
     const o = this.o;
     const r = (await this.run(
       'train_step',
-      [this.teacher.value as HostValue, st.ps, st.opt, batch, f32(st.step), f32(o.lr), f32(o.warmup), f32(o.steps), f32(o.alpha), f32(o.clip), f32(o.wd), fromNested(o.reference ? 1 : 0, 'bool')],
+      [
+        this.teacher.value as HostValue,
+        st.ps,
+        st.opt,
+        batch,
+        f32(st.step),
+        f32(o.lr),
+        f32(o.warmup),
+        f32(o.steps),
+        f32(o.alpha),
+        f32(o.clip),
+        f32(o.wd),
+        fromNested(o.reference ? 1 : 0, 'bool'),
+      ],
       LAYER[o.ste],
       [1, 2], // the projections and the AdamW state are donated: updated in place, resident across steps
     )) as [HostValue, HostValue, Tensor, Tensor, Tensor];
@@ -163,13 +197,18 @@ export class Quantizer {
     if (o.resume && existsSync(this.checkpointPath())) {
       st = readState(this.checkpointPath()) as TrainState;
       for (const k of ['seed', 'batch', 'seq', 'init', 'ste', 'steps'] as const)
-        if (st.options[k] !== undefined && st.options[k] !== o[k]) throw new UserError(`--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(o[k])}`);
+        if (st.options[k] !== undefined && st.options[k] !== o[k])
+          throw new UserError(
+            `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(o[k])}`,
+          );
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
     } else st = await this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
     while (st.step < o.steps) {
-      const batch = Array.from({ length: o.batch }, (_, j) => fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'));
+      const batch = Array.from({ length: o.batch }, (_, j) =>
+        fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'),
+      );
       const { loss, gnorm, lr } = await this.step(st, batch);
       st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
       bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
@@ -186,28 +225,51 @@ function countLinearWeights(c: LoadedModel['config']): number {
 }
 
 /** The whole pipeline as `obtc quantize` runs it. */
-export async function quantize(o: QuantizeOptions, log: (s: string) => void, out: (s: string) => void): Promise<QuantizeReport> {
+export async function quantize(
+  o: QuantizeOptions,
+  log: (s: string) => void,
+  out: (s: string) => void,
+): Promise<QuantizeReport> {
   const t0 = performance.now();
   const teacher = await loadModel(o.weights, o.tokenizer);
-  if (teacher.layer !== 'dense') throw new UserError(`${o.weights} is already a 1-bit model; quantize needs an fp teacher`);
+  if (teacher.layer !== 'dense')
+    throw new UserError(`${o.weights} is already a 1-bit model; quantize needs an fp teacher`);
   mkdirSync(dirname(o.out) || '.', { recursive: true });
   if (!o.resume && existsSync(`${o.out}.loss.csv`)) writeFileSync(`${o.out}.loss.csv`, '');
   const q = new Quantizer(teacher, o, log);
   const c = teacher.config;
-  log(`teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init}); ${o.backend === 'wasm' ? 'Wasm backend' : 'reference interpreter'}\n`);
+  log(
+    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init}); ${o.backend === 'wasm' ? 'Wasm backend' : 'reference interpreter'}\n`,
+  );
   const st = await q.train();
   const packed = await q.pack(st.ps);
   const packedBytes = writePacked(o.out, c, teacher.tokenizer.data, packed, teacher.checkpoint!.sharedHead, o.fp16);
   // the loss curve
-  const svg = lineChartSvg(`OneBit distillation of ${o.weights.replace(/^.*\//, '')}`, [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }], 'step', 'loss');
+  const svg = lineChartSvg(
+    `OneBit distillation of ${o.weights.replace(/^.*\//, '')}`,
+    [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }],
+    'step',
+    'loss',
+  );
   writeFileSync(`${o.out}.loss.svg`, svg);
   const nW = countLinearWeights(c);
   const hd = c.dim / c.heads;
-  const vecFloats = c.layers * (2 * (c.dim + c.dim) + 2 * (c.dim + c.kvHeads * hd) + 2 * (c.dim + c.hidden) + (c.hidden + c.dim));
+  const vecFloats =
+    c.layers * (2 * (c.dim + c.dim) + 2 * (c.dim + c.kvHeads * hd) + 2 * (c.dim + c.hidden) + (c.hidden + c.dim));
   const bitsPerWeight = (nW + vecFloats * (o.fp16 ? 16 : 32)) / nW;
-  const report: QuantizeReport = { losses: st.losses, packedBytes, teacherBytes: teacher.bytes, bitsPerWeight, seconds: 0 };
-  out(`kd loss: first ${st.losses[0]?.toFixed(4) ?? '-'}  last ${st.losses[st.losses.length - 1]?.toFixed(4) ?? '-'}  (${st.losses.length} steps; curve in ${o.out}.loss.svg)\n`);
-  out(`packed student: ${o.out} (${packedBytes} bytes; teacher ${teacher.bytes} bytes; projections at ${bitsPerWeight.toFixed(3)} bits/weight incl. g and h)\n`);
+  const report: QuantizeReport = {
+    losses: st.losses,
+    packedBytes,
+    teacherBytes: teacher.bytes,
+    bitsPerWeight,
+    seconds: 0,
+  };
+  out(
+    `kd loss: first ${st.losses[0]?.toFixed(4) ?? '-'}  last ${st.losses[st.losses.length - 1]?.toFixed(4) ?? '-'}  (${st.losses.length} steps; curve in ${o.out}.loss.svg)\n`,
+  );
+  out(
+    `packed student: ${o.out} (${packedBytes} bytes; teacher ${teacher.bytes} bytes; projections at ${bitsPerWeight.toFixed(3)} bits/weight incl. g and h)\n`,
+  );
   if (o.evalText) {
     const text = readFileSync(o.evalText, 'utf8');
     const stream = tokenStream(text, teacher.tokenizer);
@@ -215,16 +277,41 @@ export async function quantize(o: QuantizeOptions, log: (s: string) => void, out
     const evalStream = win ? stream.slice(0, win * o.evalSeq + 1) : stream;
     const evalOne = async (name: string, r: LlamaRunner) => {
       const windows = Math.floor((evalStream.length - o.evalSeq - 1) / o.evalSeq) + 1;
-      const res = await perplexity(evalStream, o.evalSeq, c.vocab, (ids) => r.logitsAsync(ids), new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }));
+      const res = await perplexity(
+        evalStream,
+        o.evalSeq,
+        c.vocab,
+        (ids) => r.logitsAsync(ids),
+        new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }),
+      );
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
     const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
-    const svidR = LlamaRunner.fromFile({ config: c, value: await q.pack(await q.initial()), layer: 'onebit' }, undefined, o.backend, o.pool, o.gpu);
-    const trainedR = LlamaRunner.fromFile({ config: c, value: packed, layer: 'onebit' }, undefined, o.backend, o.pool, o.gpu);
-    report.ppl = { teacher: await evalOne('teacher', teacherR), svid: await evalOne('svid', svidR), trained: await evalOne('student', trainedR) };
+    const svidR = LlamaRunner.fromFile(
+      { config: c, value: await q.pack(await q.initial()), layer: 'onebit' },
+      undefined,
+      o.backend,
+      o.pool,
+      o.gpu,
+    );
+    const trainedR = LlamaRunner.fromFile(
+      { config: c, value: packed, layer: 'onebit' },
+      undefined,
+      o.backend,
+      o.pool,
+      o.gpu,
+    );
+    report.ppl = {
+      teacher: await evalOne('teacher', teacherR),
+      svid: await evalOne('svid', svidR),
+      trained: await evalOne('student', trainedR),
+    };
     if (o.sampleSteps > 0) {
-      for (const [name, r] of [['teacher', teacherR], ['student', trainedR]] as const) {
+      for (const [name, r] of [
+        ['teacher', teacherR],
+        ['student', trainedR],
+      ] as const) {
         const dec = r.decoderAsync(o.sampleSteps);
         const ids = [teacher.tokenizer.data.bos];
         for (let pos = 0; pos < o.sampleSteps; pos++) {

@@ -38,15 +38,24 @@ export class LlamaRunner {
     readonly gpu?: GpuDevice,
   ) {}
 
-  static fromFile(m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind }, modelFile = DEFAULT_MODEL, backend: Backend = 'interp', pool?: KernelPool, gpu?: GpuDevice): LlamaRunner {
+  static fromFile(
+    m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind },
+    modelFile = DEFAULT_MODEL,
+    backend: Backend = 'interp',
+    pool?: KernelPool,
+    gpu?: GpuDevice,
+  ): LlamaRunner {
     const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool, gpu);
   }
 
   private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
-    if (this.backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
-    return this.backend === 'wasm' ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs) : interpret(low.func, inputs);
+    if (this.backend === 'webgpu')
+      throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
+    return this.backend === 'wasm'
+      ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs)
+      : interpret(low.func, inputs);
   }
 
   private async execAsync(low: Lowered, inputs: Tensor[], donate?: number[]): Promise<Tensor[]> {
@@ -59,7 +68,12 @@ export class LlamaRunner {
   async logitsAsync(tokens: number[]): Promise<Float32Array> {
     const c = this.config;
     const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
+      this.weights as HostValue,
+      tok,
+      scalar(c.eps, 'f32'),
+      scalar(c.ropeTheta, 'f32'),
+    ]);
     const inputs = p.inputs.slice();
     inputs[inputs.length - 3] = tok;
     return (await this.execAsync(p.low, inputs))[0]!.data as Float32Array;
@@ -92,7 +106,12 @@ export class LlamaRunner {
   logits(tokens: number[]): Float32Array {
     const c = this.config;
     const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [this.weights as HostValue, tok, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
+      this.weights as HostValue,
+      tok,
+      scalar(c.eps, 'f32'),
+      scalar(c.ropeTheta, 'f32'),
+    ]);
     const inputs = p.inputs.slice();
     inputs[inputs.length - 3] = tok;
     const outs = this.exec(p.low, inputs);
@@ -118,7 +137,14 @@ export class LlamaRunner {
     const shape = [maxSeq, c.kvHeads, headDim(c)];
     let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
     const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
-    const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [this.weights as HostValue, scalar(0, 'i32'), scalar(0, 'i32'), cacheValue() as HostValue, scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')]);
+    const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [
+      this.weights as HostValue,
+      scalar(0, 'i32'),
+      scalar(0, 'i32'),
+      cacheValue() as HostValue,
+      scalar(c.eps, 'f32'),
+      scalar(c.ropeTheta, 'f32'),
+    ]);
     const nW = p.inputs.length - 2 - cache.length - 2;
     return {
       low: p.low,
@@ -126,7 +152,13 @@ export class LlamaRunner {
       donate: cache.map((_, i) => nW + 2 + i),
       inputs: (token: number, pos: number) => {
         if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
-        return [...p.inputs.slice(0, nW), scalar(token, 'i32'), scalar(pos, 'i32'), ...cache, ...p.inputs.slice(p.inputs.length - 2)];
+        return [
+          ...p.inputs.slice(0, nW),
+          scalar(token, 'i32'),
+          scalar(pos, 'i32'),
+          ...cache,
+          ...p.inputs.slice(p.inputs.length - 2),
+        ];
       },
       take: (outs: Tensor[]) => {
         cache = outs.slice(1);

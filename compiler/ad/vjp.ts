@@ -8,13 +8,23 @@ import type { PrimDef } from '../../runtime/prims/def.ts';
 import type { AdBuilder, VjpRule } from './rules/rule.ts';
 import { VJPS } from './rules/index.ts';
 import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
-import { lit, sameType, typeStr, type Atom, type Eqn, type Func, type Var, type VarSupply } from '../../runtime/core/ir.ts';
+import {
+  lit,
+  sameType,
+  typeStr,
+  type Atom,
+  type Eqn,
+  type Func,
+  type Var,
+  type VarSupply,
+} from '../../runtime/core/ir.ts';
 import { zeros } from './rules/util.ts';
 import { isFloat } from '../../runtime/core/dtype.ts';
 
 /** Appends renamed copies of a closed Func's equations; returns its results in the new names. */
 export function inlineInto(eqns: Eqn[], supply: VarSupply, g: Func, args: Atom[]): Atom[] {
-  if (args.length !== g.params.length) throw new InternalError(`inline: ${g.params.length} parameters, ${args.length} arguments`);
+  if (args.length !== g.params.length)
+    throw new InternalError(`inline: ${g.params.length} parameters, ${args.length} arguments`);
   const sub = new Map<number, Atom>();
   g.params.forEach((p, i) => sub.set(p.id, args[i]!));
   const m = (a: Atom) => (a.kind === 'var' ? (sub.get(a.id) ?? a) : a);
@@ -71,11 +81,15 @@ export function gradFunc(f0: Func, nWrt: number, supply: VarSupply): Func {
     inline: (g, args) => inlineInto(eqns, supply, g, args),
   };
   const loss = f.results[0];
-  if (!loss || loss.type.shape.length !== 0 || !isFloat(loss.type.dtype)) throw new InternalError(`grad: the function must return a float scalar first, found ${loss ? typeStr(loss.type) : 'nothing'}`);
+  if (!loss || loss.type.shape.length !== 0 || !isFloat(loss.type.dtype))
+    throw new InternalError(
+      `grad: the function must return a float scalar first, found ${loss ? typeStr(loss.type) : 'nothing'}`,
+    );
   const cts = new Map<number, Atom>();
   if (loss.kind === 'var') cts.set(loss.id, lit(1, loss.type.dtype));
   const add = (v: Var, ct: Atom) => {
-    if (!sameType(v.type, ct.type)) throw new InternalError(`VJP produced ${typeStr(ct.type)} for an operand of type ${typeStr(v.type)}`);
+    if (!sameType(v.type, ct.type))
+      throw new InternalError(`VJP produced ${typeStr(ct.type)} for an operand of type ${typeStr(v.type)}`);
     const prev = cts.get(v.id);
     cts.set(v.id, prev ? b.emit('add', [prev, ct], {}) : ct);
   };

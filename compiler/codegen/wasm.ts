@@ -35,7 +35,13 @@ export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<string
   const L = new Locals(nparams);
   const imports = new Set<string>();
   const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : wasmOf(k).body(m, k, L, imports);
-  m.addFunction(name, binaryen.createType(new Array(nparams).fill(binaryen.i32)), binaryen.none, L.types, m.block(null, body));
+  m.addFunction(
+    name,
+    binaryen.createType(new Array(nparams).fill(binaryen.i32)),
+    binaryen.none,
+    L.types,
+    m.block(null, body),
+  );
   return { imports };
 }
 
@@ -63,7 +69,13 @@ export function cacheDir(): string | undefined {
 /** The binaryen module of one kernel (not optimised), for `--emit wat` and tests. */
 export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; imports: string[] } {
   const m = new binaryen.Module();
-  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | (shared ? binaryen.Features.Atomics : 0));
+  m.setFeatures(
+    binaryen.Features.MVP |
+      binaryen.Features.SIMD128 |
+      binaryen.Features.NontrappingFPToInt |
+      binaryen.Features.SignExt |
+      (shared ? binaryen.Features.Atomics : 0),
+  );
   // a shared memory (threads) must be declared shared with a maximum; setMemory before the import
   if (shared) m.setMemory(0, MAX_PAGES, null, [], true, false, '0');
   m.addMemoryImport('0', 'env', 'memory', shared);
@@ -77,7 +89,11 @@ export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; i
   return { m, imports };
 }
 
-export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolean; shared?: boolean } = {}): CompiledKernel {
+export function compileKernel(
+  k: Kernel,
+  hash: string,
+  opts: { optimize?: boolean; shared?: boolean } = {},
+): CompiledKernel {
   const variant = k.kind === 'loop' ? undefined : wasmOf(k).variant?.(k);
   const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${variant ? `${variant}-` : ''}${hash}`;
   const hit = memo.get(key);
@@ -87,7 +103,11 @@ export function compileKernel(k: Kernel, hash: string, opts: { optimize?: boolea
   if (file && existsSync(file)) {
     const buf = readFileSync(file);
     const n = buf.readUInt16LE(0);
-    const imports = buf.subarray(2, 2 + n).toString('utf8').split(',').filter(Boolean);
+    const imports = buf
+      .subarray(2, 2 + n)
+      .toString('utf8')
+      .split(',')
+      .filter(Boolean);
     const c = { hash, bytes: new Uint8Array(buf.subarray(2 + n)), imports };
     memo.set(key, c);
     return c;

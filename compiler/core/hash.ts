@@ -16,11 +16,16 @@ export function canonical(f: Func, names: Map<number, number> = new Map()): stri
     if (!names.has(id)) names.set(id, names.size);
     return names.get(id)!;
   };
-  const atom = (a: Atom) => (a.kind === 'lit' ? `#${a.value}:${a.type.dtype}` : `v${name(a.id)}:${a.type.dtype}[${a.type.shape}]`);
+  const atom = (a: Atom) =>
+    a.kind === 'lit' ? `#${a.value}:${a.type.dtype}` : `v${name(a.id)}:${a.type.dtype}[${a.type.shape}]`;
   const parts: string[] = [`(${f.params.map(atom).join(',')})`];
   for (const e of f.eqns) {
     const ps = Object.entries(e.params as Record<string, unknown>)
-      .map(([k, v]) => (v && typeof v === 'object' && 'eqns' in (v as object) ? `${k}=${canonical(v as Func, names)}` : `${k}=${JSON.stringify(v)}`))
+      .map(([k, v]) =>
+        v && typeof v === 'object' && 'eqns' in (v as object)
+          ? `${k}=${canonical(v as Func, names)}`
+          : `${k}=${JSON.stringify(v)}`,
+      )
       .join(';');
     parts.push(`${e.outs.map(atom).join(',')}=${e.prim}(${e.args.map(atom).join(',')}){${ps}}`);
   }

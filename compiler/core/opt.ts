@@ -16,7 +16,11 @@ export function cse(f: Func): Func {
     const e: Eqn = { ...e0, args: e0.args.map((a) => mapAtom(a, sub)) };
     if (e.prim === 'iterate' || e.prim === 'custom_vjp') {
       const p = e.params as { body?: Func; fwd?: Func; bwd?: Func };
-      e.params = { ...(e.params as object), ...(p.body ? { body: cse(p.body) } : {}), ...(p.fwd ? { fwd: cse(p.fwd), bwd: cse(p.bwd!) } : {}) } as never;
+      e.params = {
+        ...(e.params as object),
+        ...(p.body ? { body: cse(p.body) } : {}),
+        ...(p.fwd ? { fwd: cse(p.fwd), bwd: cse(p.bwd!) } : {}),
+      } as never;
     }
     const key = `${e.prim}(${e.args.map((a) => (a.kind === 'var' ? `v${a.id}` : `#${a.value}:${a.type.dtype}`)).join(',')})${paramKey(e)}`;
     const prev = seen.get(key);
@@ -43,7 +47,8 @@ export function dce(f: Func): Func {
     const e = f.eqns[i]!;
     if (!e.outs.some((o) => live.has(o.id))) continue;
     let params = e.params;
-    if (e.prim === 'iterate') params = { ...(e.params as object), body: dce((e.params as { body: Func }).body) } as never;
+    if (e.prim === 'iterate')
+      params = { ...(e.params as object), body: dce((e.params as { body: Func }).body) } as never;
     keep.push({ ...e, params });
     for (const a of e.args) if (a.kind === 'var') live.add(a.id);
   }
@@ -68,7 +73,10 @@ export function foldTransposes(f: Func): Func {
       if (!t || t.prim !== 'transpose') continue;
       const perm = (t.params as PrimParams['transpose']).perm;
       const used = new Set([...batch[side], ...contract[side]]);
-      const free = perm.map((_, j) => j).filter((j) => !used.has(j)).map((j) => perm[j]!);
+      const free = perm
+        .map((_, j) => j)
+        .filter((j) => !used.has(j))
+        .map((j) => perm[j]!);
       if (free.some((v, i) => i > 0 && v < free[i - 1]!)) continue;
       batch[side] = batch[side].map((j) => perm[j]!);
       contract[side] = contract[side].map((j) => perm[j]!);

@@ -3,7 +3,10 @@ import { typeStr, type Atom, type Eqn, type Func } from '../../runtime/core/ir.t
 
 export function atomStr(a: Atom): string {
   if (a.kind === 'lit') {
-    const v = Number.isInteger(a.value) && a.type.dtype !== 'f32' && a.type.dtype !== 'f16' ? String(a.value) : formatFloat(a.value);
+    const v =
+      Number.isInteger(a.value) && a.type.dtype !== 'f32' && a.type.dtype !== 'f16'
+        ? String(a.value)
+        : formatFloat(a.value);
     return `${v}:${a.type.dtype}`;
   }
   return `%${a.hint ? a.hint + '.' : ''}${a.id}`;
@@ -18,7 +21,8 @@ function formatFloat(v: number): string {
 
 function paramStr(k: string, v: unknown, indent: string): string {
   if (v && typeof v === 'object' && 'eqns' in (v as object)) return `${k}=${printFunc(v as Func, indent + '  ')}`;
-  if (Array.isArray(v) && v.length > 16 && typeof v[0] === 'number') return `${k}=[${v.slice(0, 8).join(', ')}, … ${v.length} values]`;
+  if (Array.isArray(v) && v.length > 16 && typeof v[0] === 'number')
+    return `${k}=[${v.slice(0, 8).join(', ')}, … ${v.length} values]`;
   return `${k}=${JSON.stringify(v)}`;
 }
 

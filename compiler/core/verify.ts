@@ -22,10 +22,13 @@ export function verifyFunc(f: Func, outer: Set<number> = new Set(), defined: Set
     scope.add(p.id);
   }
   for (const e of f.eqns) {
-    for (const a of e.args) if (a.kind === 'var' && !scope.has(a.id)) bad(`%${a.id} used before definition in: ${eqnStr(e)}`);
+    for (const a of e.args)
+      if (a.kind === 'var' && !scope.has(a.id)) bad(`%${a.id} used before definition in: ${eqnStr(e)}`);
     if (ELEMENTWISE.has(e.prim)) {
       const big = e.args.some((a) => a.type.shape.length > 0);
-      for (const a of e.args) if (big && a.type.shape.length === 0 && a.kind === 'var') bad(`rank-0 variable broadcast implicitly in: ${eqnStr(e)}`);
+      for (const a of e.args)
+        if (big && a.type.shape.length === 0 && a.kind === 'var')
+          bad(`rank-0 variable broadcast implicitly in: ${eqnStr(e)}`);
     }
     // nested bodies see the enclosing scope only where the primitive allows it: never (closed bodies)
     for (const v of Object.values(e.params as Record<string, unknown>))
@@ -41,7 +44,8 @@ export function verifyFunc(f: Func, outer: Set<number> = new Set(), defined: Set
     }
     if (inferred!.length !== e.outs.length) bad(`arity of outputs in: ${eqnStr(e)}`);
     e.outs.forEach((o, i) => {
-      if (!sameType(o.type, inferred![i]!)) bad(`output ${i} declared ${typeStr(o.type)}, rule gives ${typeStr(inferred![i]!)} in: ${eqnStr(e)}`);
+      if (!sameType(o.type, inferred![i]!))
+        bad(`output ${i} declared ${typeStr(o.type)}, rule gives ${typeStr(inferred![i]!)} in: ${eqnStr(e)}`);
       if (defined.has(o.id)) bad(`%${o.id} defined twice`);
       defined.add(o.id);
       scope.add(o.id);

@@ -9,7 +9,17 @@ import type { Atom, Eqn, Func, Var } from '../../runtime/core/ir.ts';
 import { numel } from '../../runtime/core/ir.ts';
 import type { PrimParams } from '../../runtime/core/prim_names.ts';
 import { InternalError } from '../syntax/diag.ts';
-import { KGraph, kdtype, topo, type ExprCtx, type KBuf, type Kernel, type KNode, type LoopKernel, type ReduceOp } from '../kir/ir.ts';
+import {
+  KGraph,
+  kdtype,
+  topo,
+  type ExprCtx,
+  type KBuf,
+  type Kernel,
+  type KNode,
+  type LoopKernel,
+  type ReduceOp,
+} from '../kir/ir.ts';
 import { hashKernel, verifyKernel } from '../kir/print.ts';
 import { fuseRule, isHost, isUpdate } from './rules.ts';
 import { TEMPLATES, type TemplateKind } from '../templates/index.ts';
@@ -71,7 +81,8 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
       if (own) for (const a of vars) mat.add(a.id);
     }
     // a template's operands are buffers (but those its epilogue reads element by element)
-    if (cls === 'template') for (const i of templateFor(e).fuse.buffers) if (e.args[i]?.kind === 'var') mat.add(e.args[i].id);
+    if (cls === 'template')
+      for (const i of templateFor(e).fuse.buffers) if (e.args[i]?.kind === 'var') mat.add(e.args[i].id);
     for (const o of e.outs) {
       if (o.type.dtype === 'sign') mat.add(o.id);
       if ((cls === 'reduce' || cls === 'template') && uses.get(o.id) !== 1) mat.add(o.id);
@@ -146,7 +157,13 @@ interface Building {
   tmpl?: { t: Template<Kernel>; eqn: Eqn };
 }
 
-function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: Map<number, boolean>, maxInputs = Infinity): Step {
+function buildKernel(
+  root: Var,
+  def: Map<number, Eqn>,
+  mat: Set<number>,
+  memo: Map<number, boolean>,
+  maxInputs = Infinity,
+): Step {
   const shape = root.type.shape;
   const g = new KGraph(shape.slice());
   const b: Building = { g, ins: [] };
@@ -163,7 +180,10 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
         let best: Var | undefined = top;
         let most = top ? (brought.get(top) ?? 0) + 1 : 0;
         for (const [t, n] of brought) if (n > most) [best, most] = [t, n];
-        if (!best) throw new InternalError(`fusion: %${root.id} reads ${b.ins.length + 1} buffers directly, more than the ${maxInputs} a kernel may bind`);
+        if (!best)
+          throw new InternalError(
+            `fusion: %${root.id} reads ${b.ins.length + 1} buffers directly, more than the ${maxInputs} a kernel may bind`,
+          );
         throw new Conflict(best);
       }
       if (top) brought.set(top, (brought.get(top) ?? 0) + 1);
@@ -206,7 +226,8 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
       }
       case 'reduce': {
         // a reduction over no axes is the identity (the VJP of broadcasting emits these)
-        if (e.prim !== 'argmax' && (e.params as PrimParams['reduce_sum']).axes.length === 0) return cx.at(e.args[0]!, index);
+        if (e.prim !== 'argmax' && (e.params as PrimParams['reduce_sum']).axes.length === 0)
+          return cx.at(e.args[0]!, index);
         if (b.red || b.tmpl || numel(v.type.shape) !== numel(shape)) throw new Conflict(v);
         const axes = (e.params as PrimParams['reduce_sum']).axes;
         const x = e.args[0]!;
@@ -215,8 +236,11 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
         redShape.forEach((n) => g.extents.push(n));
         const full: KNode[] = [];
         let k = 0;
-        for (let d = 0; d < x.type.shape.length; d++) full.push(axes.includes(d) ? g.idx(rank + axes.indexOf(d)) : index[k++]!);
-        const op = ({ reduce_sum: 'sum', reduce_max: 'max', reduce_min: 'min', argmax: 'argmax' } as const)[e.prim as 'reduce_sum'];
+        for (let d = 0; d < x.type.shape.length; d++)
+          full.push(axes.includes(d) ? g.idx(rank + axes.indexOf(d)) : index[k++]!);
+        const op = ({ reduce_sum: 'sum', reduce_max: 'max', reduce_min: 'min', argmax: 'argmax' } as const)[
+          e.prim as 'reduce_sum'
+        ];
         b.red = { op, shape: redShape, body: g.const(0, 'f32') }; // taken: a reduction inside the body conflicts
         b.red.body = cx.at(x, full);
         return g.acc(kdtype(v.type.dtype));
@@ -235,24 +259,48 @@ function buildKernel(root: Var, def: Map<number, Eqn>, mat: Set<number>, memo: M
     }
   };
 
-  const out = eqnExpr(root, shape.map((_, d) => g.idx(d)));
-  const kbufs = (): KBuf[] => b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
+  const out = eqnExpr(
+    root,
+    shape.map((_, d) => g.idx(d)),
+  );
+  const kbufs = (): KBuf[] =>
+    b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
   let kernel: Kernel;
   if (b.tmpl) {
-    const tk = b.tmpl.t.fuse.kernel(b.tmpl.eqn as never, { shape, outDtype: kdtype(root.type.dtype), ins: [], out }, buf);
+    const tk = b.tmpl.t.fuse.kernel(
+      b.tmpl.eqn as never,
+      { shape, outDtype: kdtype(root.type.dtype), ins: [], out },
+      buf,
+    );
     kernel = { ...tk, ins: kbufs() }; // the operands it bound are buffers now
   } else {
-    kernel = { kind: 'loop', shape, outDtype: kdtype(root.type.dtype), ins: kbufs(), out, red: b.red } satisfies LoopKernel;
+    kernel = {
+      kind: 'loop',
+      shape,
+      outDtype: kdtype(root.type.dtype),
+      ins: kbufs(),
+      out,
+      red: b.red,
+    } satisfies LoopKernel;
   }
   verifyKernel(kernel);
   // inputs every load of which is at the output's own flat index (elementwise kernels only)
   const inPlace: number[] = [];
   if (kernel.kind === 'loop' && !kernel.red) {
-    const self = g.flat(shape.map((_, d) => g.idx(d)), shape);
+    const self = g.flat(
+      shape.map((_, d) => g.idx(d)),
+      shape,
+    );
     const loads = topo([out]).filter((n): n is Extract<KNode, { op: 'load' }> => n.op === 'load');
     b.ins.forEach((v, i) => {
       const mine = loads.filter((n) => n.buf === i);
-      if (mine.length && mine.every((n) => n.at === self) && v.type.dtype === root.type.dtype && v.type.shape.join() === shape.join()) inPlace.push(i);
+      if (
+        mine.length &&
+        mine.every((n) => n.at === self) &&
+        v.type.dtype === root.type.dtype &&
+        v.type.shape.join() === shape.join()
+      )
+        inPlace.push(i);
     });
   }
   return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins, inPlace };

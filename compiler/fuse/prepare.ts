@@ -12,7 +12,8 @@ function maxId(f: Func): number {
     for (const p of g.params) m = Math.max(m, p.id);
     for (const e of g.eqns) {
       for (const o of e.outs) m = Math.max(m, o.id);
-      for (const v of Object.values(e.params as Record<string, unknown>)) if (v && typeof v === 'object' && 'eqns' in (v as object)) see(v as Func);
+      for (const v of Object.values(e.params as Record<string, unknown>))
+        if (v && typeof v === 'object' && 'eqns' in (v as object)) see(v as Func);
     }
   };
   see(f);
@@ -86,5 +87,8 @@ export function isCanonicalDot(e: Eqn): boolean {
   const p = e.params as PrimParams['dot_general'];
   const ok = (r: number, batch: number[], contract: number[]) =>
     batch.every((x, i) => x === i) && contract.every((x, i) => x === r - contract.length + i);
-  return ok(e.args[0]!.type.shape.length, p.batch[0], p.contract[0]) && ok(e.args[1]!.type.shape.length, p.batch[1], p.contract[1]);
+  return (
+    ok(e.args[0]!.type.shape.length, p.batch[0], p.contract[0]) &&
+    ok(e.args[1]!.type.shape.length, p.batch[1], p.contract[1])
+  );
 }

@@ -52,7 +52,9 @@ function reshapeIndex(g: KGraph, index: KNode[], outShape: number[], inShape: nu
 
 const ruleTable: { [P in PrimName]: FuseRule<P> } = {
   ...(Object.fromEntries([...UNARY, ...BINARY, ...COMPARE, 'select', 'convert'].map((p) => [p, elementwise()])) as {
-    [P in (typeof UNARY)[number] | (typeof BINARY)[number] | (typeof COMPARE)[number] | 'select' | 'convert']: FuseRule<P>;
+    [
+      P in (typeof UNARY)[number] | (typeof BINARY)[number] | (typeof COMPARE)[number] | 'select' | 'convert'
+    ]: FuseRule<P>;
   }),
   ...(Object.fromEntries(REDUCE.map((p) => [p, { cls: 'reduce' }])) as { [P in (typeof REDUCE)[number]]: FuseRule<P> }),
   stop_gradient: { cls: 'view', expr: (cx, e, index) => cx.at(e.args[0]!, index) },
@@ -80,10 +82,16 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
     expr: (cx, e, index) => {
       const { start, step } = e.params;
       const g = cx.g;
-      return cx.at(e.args[0]!, index.map((ix, d) => g.bin('add', g.bin('mul', ix, i32(g, step[d]!)), i32(g, start[d]!))));
+      return cx.at(
+        e.args[0]!,
+        index.map((ix, d) => g.bin('add', g.bin('mul', ix, i32(g, step[d]!)), i32(g, start[d]!))),
+      );
     },
   },
-  reshape: { cls: 'view', expr: (cx, e, index) => cx.at(e.args[0]!, reshapeIndex(cx.g, index, e.outs[0]!.type.shape, e.args[0]!.type.shape)) },
+  reshape: {
+    cls: 'view',
+    expr: (cx, e, index) => cx.at(e.args[0]!, reshapeIndex(cx.g, index, e.outs[0]!.type.shape, e.args[0]!.type.shape)),
+  },
   iota: {
     cls: 'index',
     expr: (cx, e, index) => cx.g.cvt(index[e.params.axis]!, kdtype(e.params.dtype)),
@@ -149,7 +157,9 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
       const [x, ...starts] = e.args as [Atom, ...Atom[]];
       return cx.at(
         x,
-        index.map((ix, d) => g.bin('add', g.clamp(cx.at(starts[d]!, []), 0, x.type.shape[d]! - e.params.sizes[d]!), ix)),
+        index.map((ix, d) =>
+          g.bin('add', g.clamp(cx.at(starts[d]!, []), 0, x.type.shape[d]! - e.params.sizes[d]!), ix),
+        ),
       );
     },
   },
@@ -190,7 +200,12 @@ export function fuseRule<P extends PrimName>(p: P): FuseRule<P> {
 /** An equation runs on the host when its class says so or it touches f16 (kernels compute f32). */
 export function isHost(e: Eqn): boolean {
   const cls = fuseRule(e.prim).cls;
-  return cls === 'host' || (cls === 'update' && e.outs[0]!.type.dtype === 'sign') || e.args.some((a) => a.type.dtype === 'f16') || e.outs.some((o) => o.type.dtype === 'f16');
+  return (
+    cls === 'host' ||
+    (cls === 'update' && e.outs[0]!.type.dtype === 'sign') ||
+    e.args.some((a) => a.type.dtype === 'f16') ||
+    e.outs.some((o) => o.type.dtype === 'f16')
+  );
 }
 
 /** A dynamic_update_slice scheduled as an update step (plan: in place or copy + write). */

@@ -151,8 +151,23 @@ export class KGraph {
   }
 
   const(value: number, dtype: KDType): KNode {
-    const v = dtype === 'f32' ? Math.fround(value) : dtype === 'i32' ? value | 0 : dtype === 'u32' ? value >>> 0 : value ? 1 : 0;
-    const n = this.intern(`const ${dtype} ${Object.is(v, -0) ? '-0' : v}`, (id) => ({ id, op: 'const', value: v, dtype, deps: 0 }));
+    const v =
+      dtype === 'f32'
+        ? Math.fround(value)
+        : dtype === 'i32'
+          ? value | 0
+          : dtype === 'u32'
+            ? value >>> 0
+            : value
+              ? 1
+              : 0;
+    const n = this.intern(`const ${dtype} ${Object.is(v, -0) ? '-0' : v}`, (id) => ({
+      id,
+      op: 'const',
+      value: v,
+      dtype,
+      deps: 0,
+    }));
     if (dtype === 'i32') this.ranges.set(n, [v, v]);
     return n;
   }
@@ -166,7 +181,8 @@ export class KGraph {
   }
 
   un(f: UnaryPrim, a: KNode): KNode {
-    if (a.op === 'const' && a.dtype === 'f32' && (f === 'neg' || f === 'abs')) return this.const(f === 'neg' ? -a.value : Math.abs(a.value), 'f32');
+    if (a.op === 'const' && a.dtype === 'f32' && (f === 'neg' || f === 'abs'))
+      return this.const(f === 'neg' ? -a.value : Math.abs(a.value), 'f32');
     return this.intern(`un ${f} ${a.id}`, (id) => ({ id, op: 'un', f, a, dtype: a.dtype, deps: a.deps }));
   }
 
@@ -180,13 +196,29 @@ export class KGraph {
   }
 
   private raw(f: KBin, a: KNode, b: KNode, dtype: KDType): KNode {
-    return this.intern(`bin ${f} ${a.id} ${b.id}`, (id) => ({ id, op: 'bin', f, a, b, dtype, deps: bitsOf(a) | bitsOf(b) }));
+    return this.intern(`bin ${f} ${a.id} ${b.id}`, (id) => ({
+      id,
+      op: 'bin',
+      f,
+      a,
+      b,
+      dtype,
+      deps: bitsOf(a) | bitsOf(b),
+    }));
   }
 
   select(c: KNode, a: KNode, b: KNode): KNode {
     if (c.op === 'const') return c.value ? a : b;
     if (a === b) return a;
-    return this.intern(`select ${c.id} ${a.id} ${b.id}`, (id) => ({ id, op: 'select', c, a, b, dtype: a.dtype, deps: c.deps | a.deps | b.deps }));
+    return this.intern(`select ${c.id} ${a.id} ${b.id}`, (id) => ({
+      id,
+      op: 'select',
+      c,
+      a,
+      b,
+      dtype: a.dtype,
+      deps: c.deps | a.deps | b.deps,
+    }));
   }
 
   cvt(a: KNode, dtype: KDType): KNode {
@@ -261,7 +293,10 @@ export class KGraph {
         const k = bc ?? ac;
         const other = bc !== undefined ? A : ac !== undefined ? B : undefined;
         if (k === undefined || !other) return undefined;
-        return this.fromAffine({ c: Math.imul(other.c, k), terms: new Map([...other.terms].map(([t, v]) => [t, v * k])) });
+        return this.fromAffine({
+          c: Math.imul(other.c, k),
+          terms: new Map([...other.terms].map(([t, v]) => [t, v * k])),
+        });
       }
       case 'div':
       case 'rem': {
@@ -281,7 +316,12 @@ export class KGraph {
           if (f === 'rem') return this.fromAffine(rest);
           return this.fromAffine({ c: q.c / bc, terms: new Map([...q.terms].map(([t, k]) => [t, k / bc])) });
         }
-        const lo = r && r[0] >= 0 ? (f === 'div' ? [Math.floor(r[0] / bc), Math.floor(r[1] / bc)] : [0, Math.min(bc - 1, r[1])]) : undefined;
+        const lo =
+          r && r[0] >= 0
+            ? f === 'div'
+              ? [Math.floor(r[0] / bc), Math.floor(r[1] / bc)]
+              : [0, Math.min(bc - 1, r[1])]
+            : undefined;
         return this.opaque(f, a, b, lo as [number, number] | undefined);
       }
       case 'min':
@@ -294,7 +334,12 @@ export class KGraph {
           if (f === 'max' && ra[0] >= rb[1]) return a;
           if (f === 'max' && rb[0] >= ra[1]) return b;
         }
-        const rng: [number, number] | undefined = ra && rb ? (f === 'min' ? [Math.min(ra[0], rb[0]), Math.min(ra[1], rb[1])] : [Math.max(ra[0], rb[0]), Math.max(ra[1], rb[1])]) : undefined;
+        const rng: [number, number] | undefined =
+          ra && rb
+            ? f === 'min'
+              ? [Math.min(ra[0], rb[0]), Math.min(ra[1], rb[1])]
+              : [Math.max(ra[0], rb[0]), Math.max(ra[1], rb[1])]
+            : undefined;
         return this.opaque(f, a, b, rng);
       }
       default:
@@ -325,7 +370,11 @@ export class KGraph {
     let stride = shape.reduce((a, b) => a * b, 1);
     for (const n of shape) {
       stride /= n;
-      out.push(n === 1 ? this.const(0, 'i32') : this.bin('rem', this.bin('div', flat, this.const(stride, 'i32')), this.const(n, 'i32')));
+      out.push(
+        n === 1
+          ? this.const(0, 'i32')
+          : this.bin('rem', this.bin('div', flat, this.const(stride, 'i32')), this.const(n, 'i32')),
+      );
     }
     return out;
   }

@@ -63,7 +63,8 @@ export function verifyKernel(k: Kernel): void {
   };
   const check = (root: KNode, inBody: boolean) => {
     for (const n of topo([root])) {
-      if (n.op === 'idx' && (n.axis < 0 || n.axis >= rank + (inBody ? redRank : 0))) bad(`loop axis ${n.axis} out of range`);
+      if (n.op === 'idx' && (n.axis < 0 || n.axis >= rank + (inBody ? redRank : 0)))
+        bad(`loop axis ${n.axis} out of range`);
       if (n.op === 'acc' && (inBody || (k.kind === 'loop' && !k.red))) bad('acc outside an epilogue');
       if (n.op === 'load') {
         const b = k.ins[n.buf];
@@ -79,6 +80,11 @@ export function verifyKernel(k: Kernel): void {
   if (k.kind === 'loop' && k.red) check(k.red.body, true);
   check(k.out, false);
   if (k.out.dtype !== k.outDtype) bad(`stored ${k.out.dtype} into ${k.outDtype}`);
-  if (k.kind === 'dot' && (k.ins[k.a]?.size !== k.B * k.M * k.K || k.ins[k.b]?.size !== k.B * k.N * k.K)) bad('dot operand sizes');
-  if (k.kind === 'signlinear' && (k.ins[k.x]?.size !== k.M * k.I || k.ins[k.s]?.dtype !== 'u32' || k.ins[k.g]?.size !== k.I)) bad('signlinear operands');
+  if (k.kind === 'dot' && (k.ins[k.a]?.size !== k.B * k.M * k.K || k.ins[k.b]?.size !== k.B * k.N * k.K))
+    bad('dot operand sizes');
+  if (
+    k.kind === 'signlinear' &&
+    (k.ins[k.x]?.size !== k.M * k.I || k.ins[k.s]?.dtype !== 'u32' || k.ins[k.g]?.size !== k.I)
+  )
+    bad('signlinear operands');
 }

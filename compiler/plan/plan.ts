@@ -49,7 +49,14 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
   const bufFor = (id: number, t: { dtype: DType; shape: number[] }, role: PlanBuffer['role']): number => {
     let b = bufOf.get(id);
     if (b === undefined) {
-      b = buffers.push({ dtype: t.dtype, shape: t.shape, bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * BYTES[t.dtype])), offset: -1, role }) - 1;
+      b =
+        buffers.push({
+          dtype: t.dtype,
+          shape: t.shape,
+          bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * BYTES[t.dtype])),
+          offset: -1,
+          role,
+        }) - 1;
       bufOf.set(id, b);
     }
     return b;
@@ -70,24 +77,44 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
       const [x, u, ...starts] = st.eqn.args as [Atom, Atom, ...Atom[]];
       const out = st.eqn.outs[0]!;
       const xb = x.kind === 'var' ? bufOf.get(x.id) : undefined;
-      const dies = x.kind === 'var' && lastRead.get(x.id) === i && [u, ...starts].every((a) => a.kind !== 'var' || a.id !== x.id);
+      const dies =
+        x.kind === 'var' && lastRead.get(x.id) === i && [u, ...starts].every((a) => a.kind !== 'var' || a.id !== x.id);
       if (xb !== undefined && dies && (buffers[xb]!.role === 'temp' || donated.has(x.id))) {
         bufOf.set(out.id, xb);
         steps.push({ op: 'update', out: xb, operand: xb, upd: argOf(u), starts: starts.map(argOf), inPlace: true });
       } else {
         const ob = bufFor(out.id, out.type, 'temp');
-        steps.push({ op: 'alloc', buf: ob }, { op: 'update', out: ob, operand: argOf(x), upd: argOf(u), starts: starts.map(argOf), inPlace: false });
+        steps.push(
+          { op: 'alloc', buf: ob },
+          { op: 'update', out: ob, operand: argOf(x), upd: argOf(u), starts: starts.map(argOf), inPlace: false },
+        );
       }
     } else if (st.kind === 'kernel') {
       let ki = kIndex.get(st.hash);
       if (ki === undefined) {
-        ki = kernels.push({ hash: st.hash, kernel: st.kernel, scratch: scratchOf(st.kernel), par: parallelism(st.kernel) }) - 1;
+        ki =
+          kernels.push({
+            hash: st.hash,
+            kernel: st.kernel,
+            scratch: scratchOf(st.kernel),
+            par: parallelism(st.kernel),
+          }) - 1;
         kIndex.set(st.hash, ki);
       }
       const ins = st.ins.map((v) => argOf(v) as number);
       // elementwise in place: the output takes the buffer of an input read only at its own index
       // that dies here and is a temporary or a donated parameter
-      const host = opts.inPlaceKernels === false ? undefined : st.inPlace.map((j) => st.ins[j]!).find((v) => lastRead.get(v.id) === i && !resultIds.has(v.id) && (buffers[bufOf.get(v.id)!]!.role === 'temp' || donated.has(v.id)));
+      const host =
+        opts.inPlaceKernels === false
+          ? undefined
+          : st.inPlace
+              .map((j) => st.ins[j]!)
+              .find(
+                (v) =>
+                  lastRead.get(v.id) === i &&
+                  !resultIds.has(v.id) &&
+                  (buffers[bufOf.get(v.id)!]!.role === 'temp' || donated.has(v.id)),
+              );
       if (host) {
         const out = bufOf.get(host.id)!;
         bufOf.set(st.out.id, out);
@@ -104,13 +131,27 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
     }
   });
   let outputs = f.results.map(argOf);
-  if (opts.inPlaceKernels === false) outputs = copyIntoDonated(outputs, (opts.donate ?? []).map((i) => inputs[i]!), buffers, steps);
+  if (opts.inPlaceKernels === false)
+    outputs = copyIntoDonated(
+      outputs,
+      (opts.donate ?? []).map((i) => inputs[i]!),
+      buffers,
+      steps,
+    );
   for (const o of outputs) if (typeof o === 'number' && buffers[o]!.role === 'temp') buffers[o]!.role = 'output';
 
   // liveness: last step reading each temporary; free right after it
   const nums = (xs: (number | Lit)[]) => xs.filter((x): x is number => typeof x === 'number');
   const readsOf = (st: PlanStep): number[] =>
-    st.op === 'run' ? st.ins : st.op === 'host' ? nums(st.ins) : st.op === 'update' ? nums([st.operand, st.upd, ...st.starts]) : st.op === 'copy' ? [st.from] : [];
+    st.op === 'run'
+      ? st.ins
+      : st.op === 'host'
+        ? nums(st.ins)
+        : st.op === 'update'
+          ? nums([st.operand, st.upd, ...st.starts])
+          : st.op === 'copy'
+            ? [st.from]
+            : [];
   const last = new Map<number, number>();
   steps.forEach((st, i) => {
     for (const b of readsOf(st)) last.set(b, i);
@@ -164,7 +205,17 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
   let peak = 0;
   let live = 0;
   for (const t of [...delta.keys()].sort((a, b) => a - b)) peak = Math.max(peak, (live += delta.get(t)!));
-  return { kernels, hostEqns, buffers, steps: withFrees, inputs, outputs, scratch: { offset: BASE, bytes: scratchBytes }, memoryBytes, peakBytes: peak + scratchBytes };
+  return {
+    kernels,
+    hostEqns,
+    buffers,
+    steps: withFrees,
+    inputs,
+    outputs,
+    scratch: { offset: BASE, bytes: scratchBytes },
+    memoryBytes,
+    peakBytes: peak + scratchBytes,
+  };
 }
 
 /**
@@ -174,7 +225,12 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
  * returned from there: passed back as that parameter next run, it is already in place (a device
  * copy instead of an upload).
  */
-function copyIntoDonated(outputs: (number | Lit)[], donated: number[], buffers: PlanBuffer[], steps: PlanStep[]): (number | Lit)[] {
+function copyIntoDonated(
+  outputs: (number | Lit)[],
+  donated: number[],
+  buffers: PlanBuffer[],
+  steps: PlanStep[],
+): (number | Lit)[] {
   const homes = new Set(outputs.filter((o): o is number => typeof o === 'number'));
   const free = donated.filter((b) => !homes.has(b));
   const moved = new Map<number, number>();
@@ -183,7 +239,12 @@ function copyIntoDonated(outputs: (number | Lit)[], donated: number[], buffers: 
     const done = moved.get(o);
     if (done !== undefined) return done;
     const ob = buffers[o]!;
-    const j = free.findIndex((b) => buffers[b]!.dtype === ob.dtype && buffers[b]!.shape.length === ob.shape.length && buffers[b]!.shape.every((d, k) => d === ob.shape[k]));
+    const j = free.findIndex(
+      (b) =>
+        buffers[b]!.dtype === ob.dtype &&
+        buffers[b]!.shape.length === ob.shape.length &&
+        buffers[b]!.shape.every((d, k) => d === ob.shape[k]),
+    );
     if (j < 0) return o;
     const to = free.splice(j, 1)[0]!;
     steps.push({ op: 'copy', from: o, to });
@@ -195,11 +256,18 @@ function copyIntoDonated(outputs: (number | Lit)[], donated: number[], buffers: 
 export function printPlan(p: KPlan): string {
   const b = (i: number) => `#${i}@${p.buffers[i]!.offset}`;
   const arg = (x: number | Lit) => (typeof x === 'number' ? b(x) : `${x.lit}:${x.dtype}`);
-  const lines = [`plan: ${p.kernels.length} kernels, ${p.buffers.length} buffers, memory ${p.memoryBytes} B, peak ${p.peakBytes} B`];
+  const lines = [
+    `plan: ${p.kernels.length} kernels, ${p.buffers.length} buffers, memory ${p.memoryBytes} B, peak ${p.peakBytes} B`,
+  ];
   for (const st of p.steps) {
-    if (st.op === 'alloc' || st.op === 'free') lines.push(`  ${st.op} ${b(st.buf)} ${p.buffers[st.buf]!.dtype}[${p.buffers[st.buf]!.shape.join(', ')}]`);
-    else if (st.op === 'run') lines.push(`  run k${st.kernel} (${p.kernels[st.kernel]!.hash}) ${b(st.out)} <- ${st.ins.map(b).join(', ')}`);
-    else if (st.op === 'update') lines.push(`  update ${b(st.out)} <- ${arg(st.operand)}, ${arg(st.upd)} at [${st.starts.map(arg).join(', ')}]${st.inPlace ? ' (in place)' : ' (copy)'}`);
+    if (st.op === 'alloc' || st.op === 'free')
+      lines.push(`  ${st.op} ${b(st.buf)} ${p.buffers[st.buf]!.dtype}[${p.buffers[st.buf]!.shape.join(', ')}]`);
+    else if (st.op === 'run')
+      lines.push(`  run k${st.kernel} (${p.kernels[st.kernel]!.hash}) ${b(st.out)} <- ${st.ins.map(b).join(', ')}`);
+    else if (st.op === 'update')
+      lines.push(
+        `  update ${b(st.out)} <- ${arg(st.operand)}, ${arg(st.upd)} at [${st.starts.map(arg).join(', ')}]${st.inPlace ? ' (in place)' : ' (copy)'}`,
+      );
     else if (st.op === 'copy') lines.push(`  copy ${b(st.to)} <- ${b(st.from)} (into a donated parameter)`);
     else lines.push(`  host ${p.hostEqns[st.eqn]!.prim} ${st.outs.map(b).join(', ')} <- ${st.ins.map(arg).join(', ')}`);
   }

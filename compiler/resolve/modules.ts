@@ -102,7 +102,8 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
         continue;
       }
       const sub = load(found.c, { path: displayPath(found.c), text: found.text! });
-      const alias = it.alias ?? (it.target.kind === 'name' ? it.target.parts[it.target.parts.length - 1]! : stem(it.target.path));
+      const alias =
+        it.alias ?? (it.target.kind === 'name' ? it.target.parts[it.target.parts.length - 1]! : stem(it.target.path));
       if (sub) m.imports.push({ module: sub, alias });
     }
     loading.delete(id);
@@ -127,7 +128,12 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
     for (const list of m.fns.values())
       for (const f of list) {
         try {
-          f.kinds = inferKinds(f.decl.generics, [...f.decl.params.map((p) => p.type), ...(f.decl.ret ? [f.decl.ret] : [])], m, prog);
+          f.kinds = inferKinds(
+            f.decl.generics,
+            [...f.decl.params.map((p) => p.type), ...(f.decl.ret ? [f.decl.ret] : [])],
+            m,
+            prog,
+          );
           f.typeGeneric = [...f.kinds.values()].some((k) => k.k === 'type' || k.k === 'ctor');
         } catch (e) {
           if (e instanceof UserError) diags.add(e.diag);
@@ -172,14 +178,24 @@ function structKinds(s: StructInfo, m: ModuleInfo, prog: Program, busy: Set<Stru
     }
   };
   s.decl.fields.forEach((f) => visit(f.type));
-  const kinds = inferKinds(s.decl.generics, s.decl.fields.map((f) => f.type), m, prog);
+  const kinds = inferKinds(
+    s.decl.generics,
+    s.decl.fields.map((f) => f.type),
+    m,
+    prog,
+  );
   s.params = s.decl.generics.map((g) => ({ name: g.name, kind: kinds.get(g.name)! }));
   (s as { _done?: boolean })._done = true;
   busy.delete(s);
 }
 
 /** Infers the kind of each generic parameter from its uses in the given type expressions. */
-export function inferKinds(generics: A.GenericParam[], types: A.TypeExpr[], m: ModuleInfo, _prog: Program): Map<string, GenericKind> {
+export function inferKinds(
+  generics: A.GenericParam[],
+  types: A.TypeExpr[],
+  m: ModuleInfo,
+  _prog: Program,
+): Map<string, GenericKind> {
   const kinds = new Map<string, GenericKind | undefined>();
   const spans = new Map<string, Span>();
   for (const g of generics) {

@@ -70,9 +70,7 @@ export type DimExpr =
   | { kind: 'bin'; op: '+' | '-' | '*' | '/'; a: DimExpr; b: DimExpr; span: Span };
 
 // ---- expressions ----
-export type Pattern =
-  | { kind: 'name'; name: string; span: Span }
-  | { kind: 'tuple'; elems: Pattern[]; span: Span };
+export type Pattern = { kind: 'name'; name: string; span: Span } | { kind: 'tuple'; elems: Pattern[]; span: Span };
 
 export interface LetStmt {
   pat: Pattern;
@@ -107,7 +105,14 @@ export type Expr =
   | { kind: 'tupleField'; target: Expr; index: number; span: Span }
   | { kind: 'tuple'; elems: Expr[]; span: Span }
   | { kind: 'list'; items: ({ kind: 'spread'; span: Span } | Expr)[]; span: Span }
-  | { kind: 'structLit'; name: string; args?: TypeArg[]; base?: Expr; fields: { name: string; value: Expr; span: Span }[]; span: Span }
+  | {
+      kind: 'structLit';
+      name: string;
+      args?: TypeArg[];
+      base?: Expr;
+      fields: { name: string; value: Expr; span: Span }[];
+      span: Span;
+    }
   | { kind: 'block'; stmts: LetStmt[]; result: Expr; span: Span }
   | { kind: 'lambda'; params: { name: string; type?: TypeExpr; span: Span }[]; ret?: TypeExpr; body: Expr; span: Span };
 

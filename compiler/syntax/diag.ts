@@ -3,7 +3,14 @@
 // artifact reports through them without the compiler); they are re-exported here for the stages.
 import { formatDiagnostic, spanLocation, type Diagnostic } from '../../runtime/core/errors.ts';
 
-export { UserError, InternalError, formatDiagnostic, lineCol, lineStarts, spanLocation } from '../../runtime/core/errors.ts';
+export {
+  UserError,
+  InternalError,
+  formatDiagnostic,
+  lineCol,
+  lineStarts,
+  spanLocation,
+} from '../../runtime/core/errors.ts';
 export type { SourceFile, Span, Note, Diagnostic } from '../../runtime/core/errors.ts';
 
 /** Collects diagnostics across a stage; `fail()` raises the collected ones as a single CompileError. */

@@ -280,7 +280,8 @@ function parseUncached(file: SourceFile): A.Module {
   const m = grammar.match(file.text, 'Module');
   if (m.failed()) {
     const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();
-    const found = pos >= file.text.length ? 'end of file' : `'${file.text.slice(pos).match(/^(\w+|\S)/)?.[0] ?? file.text[pos]}'`;
+    const found =
+      pos >= file.text.length ? 'end of file' : `'${file.text.slice(pos).match(/^(\w+|\S)/)?.[0] ?? file.text[pos]}'`;
     throw new UserError(`syntax error: expected ${describeExpected(m)}, found ${found}`, {
       file,
       start: pos,

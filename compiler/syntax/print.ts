@@ -24,8 +24,11 @@ export function printModule(m: A.Module): string {
     const attrs = Object.entries(node)
       .filter(([k, v]) => k !== 'kind' && k !== 'span' && k !== 'opSpan' && k !== 'nameSpan' && scalar(v))
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-    out.push(`${indent}${label === '-' ? '' : label + ': '}${node.kind ?? 'node'}${attrs.length ? ' ' + attrs.join(' ') : ''}${at(node)}`);
-    for (const [k, v] of Object.entries(node)) if (k !== 'span' && k !== 'opSpan' && k !== 'nameSpan' && !scalar(v)) walk(v, indent + '  ', k);
+    out.push(
+      `${indent}${label === '-' ? '' : label + ': '}${node.kind ?? 'node'}${attrs.length ? ' ' + attrs.join(' ') : ''}${at(node)}`,
+    );
+    for (const [k, v] of Object.entries(node))
+      if (k !== 'span' && k !== 'opSpan' && k !== 'nameSpan' && !scalar(v)) walk(v, indent + '  ', k);
   };
   out.push(`module ${JSON.stringify(m.file)}`);
   m.items.forEach((it) => walk(it, '  ', '-'));

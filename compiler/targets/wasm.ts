@@ -17,7 +17,9 @@ export const WASM_PLAN: TargetPlanOptions = { inPlaceKernels: true };
 
 /** The kernel binaries of a plan (shared-memory variants for a thread pool). */
 export function wasmKernels(plan: KPlan, shared: boolean): WebAssembly.Module[] {
-  return plan.kernels.map((k) => new WebAssembly.Module(compileKernel(k.kernel!, k.hash, { shared }).bytes as Uint8Array<ArrayBuffer>));
+  return plan.kernels.map(
+    (k) => new WebAssembly.Module(compileKernel(k.kernel!, k.hash, { shared }).bytes as Uint8Array<ArrayBuffer>),
+  );
 }
 
 /** A runnable program of a plan. */
@@ -69,5 +71,9 @@ export function writeWasmArtifact(dir: string, plan: KPlan, params: ParamLeaf[],
 
 /** The manifest's description of a plan's results. */
 export function planOutputs(plan: KPlan): { path: string; dtype: string; shape: number[] }[] {
-  return plan.outputs.map((o, i) => (typeof o === 'number' ? { path: `out${i}`, dtype: plan.buffers[o]!.dtype, shape: plan.buffers[o]!.shape } : { path: `out${i}`, dtype: o.dtype, shape: [] }));
+  return plan.outputs.map((o, i) =>
+    typeof o === 'number'
+      ? { path: `out${i}`, dtype: plan.buffers[o]!.dtype, shape: plan.buffers[o]!.shape }
+      : { path: `out${i}`, dtype: o.dtype, shape: [] },
+  );
 }

@@ -30,9 +30,18 @@ export function planWgsl(plan: KPlan): PlanWgsl {
     if (st.op !== 'update' || typeof st.upd !== 'number') return;
     const ob = plan.buffers[st.out]!;
     const dtype = ob.dtype === 'sign' || ob.dtype === 'u32' ? 'u32' : ob.dtype === 'f16' ? 'f32' : ob.dtype;
-    updates[i] = emitUpdate(ob.shape, plan.buffers[st.upd]!.shape, dtype, st.starts.map((s) => (typeof s === 'number' ? s : { lit: s.lit })));
+    updates[i] = emitUpdate(
+      ob.shape,
+      plan.buffers[st.upd]!.shape,
+      dtype,
+      st.starts.map((s) => (typeof s === 'number' ? s : { lit: s.lit })),
+    );
   });
-  return { kernels: plan.kernels.map((k) => kernelWgsl(k.kernel!)), groups: plan.kernels.map((k) => kernelGroups(k.kernel!)), updates };
+  return {
+    kernels: plan.kernels.map((k) => kernelWgsl(k.kernel!)),
+    groups: plan.kernels.map((k) => kernelGroups(k.kernel!)),
+    updates,
+  };
 }
 
 /** A runnable program of a plan, its pipelines compiled first. */
@@ -41,7 +50,13 @@ export function gpuProgram(plan: KPlan, wgsl: PlanWgsl, gpu: GpuDevice, opts: Gp
 }
 
 /** Writes a WebGPU artifact: WGSL per kernel and update step, the plan, then the manifest (last). */
-export function writeGpuArtifact(dir: string, plan: KPlan, wgsl: PlanWgsl, params: ParamLeaf[], meta: ArtifactMeta): GpuManifest {
+export function writeGpuArtifact(
+  dir: string,
+  plan: KPlan,
+  wgsl: PlanWgsl,
+  params: ParamLeaf[],
+  meta: ArtifactMeta,
+): GpuManifest {
   mkdirSync(join(dir, 'kernels'), { recursive: true });
   mkdirSync(join(dir, 'updates'), { recursive: true });
   const kernels = plan.kernels.map((k, i) => {

@@ -59,7 +59,12 @@ export class CoreBuilder {
   /** Inlines a closed Func with renamed variables; returns its results. */
   inline(g: Func, args: Atom[]): Atom[] {
     const start = this.eqns.length;
-    const res = inlineInto(this.eqns, this.supply, g, args.map((a) => this.use(a)));
+    const res = inlineInto(
+      this.eqns,
+      this.supply,
+      g,
+      args.map((a) => this.use(a)),
+    );
     for (let i = start; i < this.eqns.length; i++) for (const o of this.eqns[i]!.outs) this.own.add(o.id);
     return res;
   }
@@ -68,7 +73,9 @@ export class CoreBuilder {
   finish(results: Atom[], capturesFirst = false): { func: Func; captured: Var[] } {
     const res = results.map((r) => this.use(r));
     const caps = [...this.captures.values()];
-    const params = capturesFirst ? [...caps.map((c) => c.inner), ...this.params] : [...this.params, ...caps.map((c) => c.inner)];
+    const params = capturesFirst
+      ? [...caps.map((c) => c.inner), ...this.params]
+      : [...this.params, ...caps.map((c) => c.inner)];
     return { func: { params, eqns: this.eqns, results: res }, captured: caps.map((c) => c.outer) };
   }
 }

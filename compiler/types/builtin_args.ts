@@ -23,8 +23,17 @@ export type Builtin = (c: CallInfo) => Val;
 
 export function arity(c: CallInfo, min: number, max = min, namedOk: string[] = []): void {
   if (c.args.length < min || c.args.length > max)
-    throw new UserError(`${c.name} takes ${min === max ? min : `${min} to ${max}`} positional argument(s), found ${c.args.length}`, c.span);
-  for (const [n, { span }] of c.named) if (!namedOk.includes(n)) throw new UserError(`${c.name} has no parameter named ${n}`, span, namedOk.length ? `its named parameters: ${namedOk.join(', ')}` : undefined);
+    throw new UserError(
+      `${c.name} takes ${min === max ? min : `${min} to ${max}`} positional argument(s), found ${c.args.length}`,
+      c.span,
+    );
+  for (const [n, { span }] of c.named)
+    if (!namedOk.includes(n))
+      throw new UserError(
+        `${c.name} has no parameter named ${n}`,
+        span,
+        namedOk.length ? `its named parameters: ${namedOk.join(', ')}` : undefined,
+      );
 }
 
 export function tensorArg(c: CallInfo, i: number, what = 'a tensor'): ops.TVal {
@@ -81,7 +90,8 @@ export function shapeArg(c: CallInfo, v: Val, span: Span, prefix?: ShapeItem[]):
     } else {
       const d = staticDim(it.v, it.span, 'a shape entry');
       const n = dimValue(d);
-      if (n !== undefined && (n < 0 || !Number.isInteger(n))) throw new UserError(`a dim must be a whole number >= 0, found ${n}`, it.span);
+      if (n !== undefined && (n < 0 || !Number.isInteger(n)))
+        throw new UserError(`a dim must be a whole number >= 0, found ${n}`, it.span);
       out.push(D(d));
     }
   }
@@ -99,4 +109,3 @@ export function dtypeArg(c: CallInfo, dflt: DType): DType {
   if (d.v.k === 'closure' && d.v.builtin && isDType(d.v.builtin)) return d.v.builtin;
   throw new UserError(`dtype must be one of f32, f16, i32, u32, bool`, d.span);
 }
-

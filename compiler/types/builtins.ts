@@ -70,4 +70,3 @@ export const BUILTIN_CONSTS: Record<string, () => Val> = {
   nan: () => ({ ...ops.tval('f32', [], undefined, { k: 'float', v: NaN }), weak: true }),
   pi: () => ({ ...ops.tval('f32', [], undefined, { k: 'float', v: Math.PI }), weak: true }),
 };
-

@@ -15,13 +15,24 @@ import { arity, axesArg, tensorArg, type Builtin, type CallInfo } from './builti
 
 export function fnArg(c: CallInfo, i: number): Extract<Val, { k: 'closure' }> {
   const f = c.args[i];
-  if (!f || f.k !== 'closure') throw new UserError(`${c.name} expects a function as argument ${i + 1}, such as fn(x) { ... }`, c.spans[i] ?? c.span);
+  if (!f || f.k !== 'closure')
+    throw new UserError(
+      `${c.name} expects a function as argument ${i + 1}, such as fn(x) { ... }`,
+      c.spans[i] ?? c.span,
+    );
   return f;
 }
 
 /** Applies a function argument; an erroneous result (already reported) abandons the builtin. */
 export function call(c: CallInfo, f: Extract<Val, { k: 'closure' }>, args: Val[]): Val {
-  const r = c.el.applyCallable(f, args, args.map(() => c.span), new Map(), c.span, c.fx);
+  const r = c.el.applyCallable(
+    f,
+    args,
+    args.map(() => c.span),
+    new Map(),
+    c.span,
+    c.fx,
+  );
   if (r.k === 'error' || hasError(r.t as Type)) throw new Reported();
   return r;
 }
@@ -39,7 +50,12 @@ export const iterate: Builtin = (c) => {
     return init.k === 'tensor' ? ops.tval(init.t.dtype, init.t.shape) : c.el.placeholder(init.t as Type);
   }
   const n = staticNumber(nv.st);
-  if (n === undefined || !Number.isInteger(n) || n < 0) throw new UserError(`the count of iterate must be a non-negative integer known at compile time`, c.spans[0]!, 'pass a literal, or a parameter given a literal by its caller');
+  if (n === undefined || !Number.isInteger(n) || n < 0)
+    throw new UserError(
+      `the count of iterate must be a non-negative integer known at compile time`,
+      c.spans[0]!,
+      'pass a literal, or a parameter given a literal by its caller',
+    );
   const outer = c.el.b;
   const t = init.t as Type;
   const body = new (outer.constructor as typeof import('./builder.ts').CoreBuilder)(c.el.supply, outer, true);
@@ -55,7 +71,11 @@ export const iterate: Builtin = (c) => {
     c.el.b = outer;
   }
   const initAtoms = c.el.atoms(init);
-  const outs = outer.emit('iterate', [...res.captured, ...initAtoms], { n, nconst: res.captured.length, body: res.func });
+  const outs = outer.emit('iterate', [...res.captured, ...initAtoms], {
+    n,
+    nconst: res.captured.length,
+    body: res.func,
+  });
   let j = 0;
   return c.el.fromLeaves(t, () => outs[j++]!);
 };
@@ -63,19 +83,35 @@ export const iterate: Builtin = (c) => {
 export function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
   const a0 = c.args[i];
   const a = a0?.k === 'list' ? c.el.listToTensor(a0) : a0;
-  if (!a || a.k !== 'array') throw new UserError(`${c.name} expects an array of structs or tensors, found ${a ? typeToString(a.t as Type) : 'nothing'}`, c.spans[i] ?? c.span);
+  if (!a || a.k !== 'array')
+    throw new UserError(
+      `${c.name} expects an array of structs or tensors, found ${a ? typeToString(a.t as Type) : 'nothing'}`,
+      c.spans[i] ?? c.span,
+    );
   return a;
 }
 
 /** fold(xs..., init, fn(acc, x...)) and scan(...): the arrays, the initial carry, the step. */
-export function loopArgs(c: CallInfo): { arrs: Extract<Val, { k: 'array' }>[]; init: Val; f: Extract<Val, { k: 'closure' }> } {
-  if (c.args.length < 3) throw new UserError(`${c.name} expects arrays, an initial value and a function: ${c.name}(xs, init, fn(acc, x) { ... })`, c.span);
+export function loopArgs(c: CallInfo): {
+  arrs: Extract<Val, { k: 'array' }>[];
+  init: Val;
+  f: Extract<Val, { k: 'closure' }>;
+} {
+  if (c.args.length < 3)
+    throw new UserError(
+      `${c.name} expects arrays, an initial value and a function: ${c.name}(xs, init, fn(acc, x) { ... })`,
+      c.span,
+    );
   const f = fnArg(c, c.args.length - 1);
   const init = c.args[c.args.length - 2]!;
   const arrs = c.args.slice(0, -2).map((_, i) => arrayArg(c, i));
   const len = arrs[0]!.t.len;
   arrs.forEach((a, i) => {
-    if (!dimEq(a.t.len, len)) throw new UserError(`${c.name}: arrays differ in length (${dimToString(len)} and ${dimToString(a.t.len)})`, c.spans[i]!);
+    if (!dimEq(a.t.len, len))
+      throw new UserError(
+        `${c.name}: arrays differ in length (${dimToString(len)} and ${dimToString(a.t.len)})`,
+        c.spans[i]!,
+      );
   });
   return { arrs, init, f };
 }
@@ -90,7 +126,12 @@ export const fold: Builtin = (c) => {
     return c.el.placeholder(t);
   }
   for (let i = 0; i < arrs[0]!.elems.length; i++)
-    acc = c.el.coerceTo(call(c, f, [acc, ...arrs.map((a) => a.elems![i]!)]), t, c.span, 'the step of fold must return the accumulator type');
+    acc = c.el.coerceTo(
+      call(c, f, [acc, ...arrs.map((a) => a.elems![i]!)]),
+      t,
+      c.span,
+      'the step of fold must return the accumulator type',
+    );
   return acc;
 };
 
@@ -100,14 +141,28 @@ export const mapB: Builtin = (c) => {
   const arrs = c.args.slice(0, -1).map((_, i) => arrayArg(c, i));
   const len = arrs[0]!.t.len;
   arrs.forEach((a, i) => {
-    if (!dimEq(a.t.len, len)) throw new UserError(`map: arrays differ in length (${dimToString(len)} and ${dimToString(a.t.len)})`, c.spans[i]!);
+    if (!dimEq(a.t.len, len))
+      throw new UserError(
+        `map: arrays differ in length (${dimToString(len)} and ${dimToString(a.t.len)})`,
+        c.spans[i]!,
+      );
   });
   if (!arrs[0]!.elems) {
-    const r = call(c, f, arrs.map((a) => c.el.arrayElem(a, undefined, c.span)));
+    const r = call(
+      c,
+      f,
+      arrs.map((a) => c.el.arrayElem(a, undefined, c.span)),
+    );
     if (r.k === 'error') return r;
     return { k: 'array', t: { k: 'array', elem: r.t as Type, len } };
   }
-  const outs = arrs[0]!.elems.map((_, i) => call(c, f, arrs.map((a) => a.elems![i]!)));
+  const outs = arrs[0]!.elems.map((_, i) =>
+    call(
+      c,
+      f,
+      arrs.map((a) => a.elems![i]!),
+    ),
+  );
   if (outs.some((o) => o.k === 'error')) return ERRV;
   const rt = outs[0]!.t as Type;
   return { k: 'array', t: { k: 'array', elem: rt, len }, elems: outs };
@@ -118,7 +173,8 @@ export const scan: Builtin = (c) => {
   let acc = init;
   const t = acc.t as Type;
   const split = (r: Val): [Val, Val] => {
-    if (r.k !== 'tuple' || r.elems.length !== 2) throw new UserError(`the step of scan must return (carry, output), found ${typeToString(r.t as Type)}`, c.span);
+    if (r.k !== 'tuple' || r.elems.length !== 2)
+      throw new UserError(`the step of scan must return (carry, output), found ${typeToString(r.t as Type)}`, c.span);
     return [c.el.coerceTo(r.elems[0]!, t, c.span, 'the carry of scan'), r.elems[1]!];
   };
   const len = arrs[0]!.t.len;
@@ -139,12 +195,17 @@ export const scan: Builtin = (c) => {
 
 /** Leafwise map over trees of one type (structs, tuples, arrays of tensors). */
 export const tmap: Builtin = (c) => {
-  if (c.args.length < 2) throw new UserError(`tmap expects a function and trees: tmap(fn(p, g) { ... }, params, grads)`, c.span);
+  if (c.args.length < 2)
+    throw new UserError(`tmap expects a function and trees: tmap(fn(p, g) { ... }, params, grads)`, c.span);
   const f = fnArg(c, 0);
   const trees = c.args.slice(1);
   const t0 = trees[0]!.t as Type;
   trees.forEach((tr, i) => {
-    if (!typeEq(tr.t as Type, t0)) throw new UserError(`tmap: tree ${i + 1} is ${typeToString(tr.t as Type)}, but tree 1 is ${typeToString(t0)}`, c.spans[i + 1]!);
+    if (!typeEq(tr.t as Type, t0))
+      throw new UserError(
+        `tmap: tree ${i + 1} is ${typeToString(tr.t as Type)}, but tree 1 is ${typeToString(t0)}`,
+        c.spans[i + 1]!,
+      );
   });
   return tmapRec(c, f, trees);
 };
@@ -157,18 +218,48 @@ export function tmapRec(c: CallInfo, f: Extract<Val, { k: 'closure' }>, trees: V
       return c.el.coerceTo(r, v0.t, c.span, 'tmap must keep each leaf type');
     }
     case 'tuple':
-      return c.el.tuple(v0.elems.map((_, i) => tmapRec(c, f, trees.map((t) => (t as typeof v0).elems[i]!))));
+      return c.el.tuple(
+        v0.elems.map((_, i) =>
+          tmapRec(
+            c,
+            f,
+            trees.map((t) => (t as typeof v0).elems[i]!),
+          ),
+        ),
+      );
     case 'array': {
       if (!v0.elems) {
-        tmapRec(c, f, trees.map((t) => c.el.arrayElem(t as typeof v0, undefined, c.span)));
+        tmapRec(
+          c,
+          f,
+          trees.map((t) => c.el.arrayElem(t as typeof v0, undefined, c.span)),
+        );
         return { k: 'array', t: v0.t };
       }
-      return { k: 'array', t: v0.t, elems: v0.elems.map((_, i) => tmapRec(c, f, trees.map((t) => (t as typeof v0).elems![i]!))) };
+      return {
+        k: 'array',
+        t: v0.t,
+        elems: v0.elems.map((_, i) =>
+          tmapRec(
+            c,
+            f,
+            trees.map((t) => (t as typeof v0).elems![i]!),
+          ),
+        ),
+      };
     }
     case 'struct': {
       const fields = new Map<string, Val>();
       const fs = trees.map((t) => c.el.fieldsOf(t as typeof v0));
-      for (const name of fs[0]!.keys()) fields.set(name, tmapRec(c, f, fs.map((m) => m.get(name)!)));
+      for (const name of fs[0]!.keys())
+        fields.set(
+          name,
+          tmapRec(
+            c,
+            f,
+            fs.map((m) => m.get(name)!),
+          ),
+        );
       return { k: 'struct', t: v0.t, fields };
     }
     default:
@@ -185,7 +276,11 @@ export const treeSum: Builtin = (c) => {
     switch (v.k) {
       case 'tensor': {
         const r = call(c, f, [v]);
-        if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype)) throw new UserError(`the function of tree_sum must return a float scalar, found ${typeToString(r.t as Type)}`, c.spans[1]!);
+        if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
+          throw new UserError(
+            `the function of tree_sum must return a float scalar, found ${typeToString(r.t as Type)}`,
+            c.spans[1]!,
+          );
         acc = acc ? ops.binary(c.el, 'add', acc, r, c.span, '+') : r;
         return;
       }
@@ -212,7 +307,15 @@ export const zeroLeaf: Builtin = (c) => fill(c, 0, (c.args[0] as ops.TVal).t.sha
 
 export const zerosLike: Builtin = (c) => {
   arity(c, 1);
-  const f: Extract<Val, { k: 'closure' }> = { k: 'closure', t: { k: 'fn' }, name: '$zero', scope: new Map(), env: c.fx.env, module: c.fx.module, builtin: '$zero' };
+  const f: Extract<Val, { k: 'closure' }> = {
+    k: 'closure',
+    t: { k: 'fn' },
+    name: '$zero',
+    scope: new Map(),
+    env: c.fx.env,
+    module: c.fx.module,
+    builtin: '$zero',
+  };
   return tmapRec(c, f, [c.args[0]!]);
 };
 
@@ -237,7 +340,12 @@ export const stopGradient: Builtin = (c) => {
 /** Float leaves only: the type of a gradient with respect to a value of type t. */
 export function checkDifferentiable(t: Type, span: Span): void {
   const walk = (x: Type): void => {
-    if (x.k === 'tensor' && !isFloat(x.dtype)) throw new UserError(`cannot differentiate with respect to a ${typeToString(x)} value`, span, 'differentiate with respect to a struct of float tensors; pass integer data through the closure');
+    if (x.k === 'tensor' && !isFloat(x.dtype))
+      throw new UserError(
+        `cannot differentiate with respect to a ${typeToString(x)} value`,
+        span,
+        'differentiate with respect to a struct of float tensors; pass integer data through the closure',
+      );
     if (x.k === 'tuple') x.elems.forEach(walk);
     if (x.k === 'array') walk(x.elem);
   };
@@ -255,7 +363,10 @@ export const gradB =
     if (c.el.b) return lowerGrad(c, f, x, withValue);
     const r = call(c, f, [x]);
     if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
-      throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
+      throw new UserError(
+        `${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`,
+        c.spans[0]!,
+      );
     const g = c.el.placeholder(x.t as Type);
     return withValue ? c.el.tuple([ops.tval(r.t.dtype, []), g]) : g;
   };
@@ -266,7 +377,12 @@ export const gradB =
  * result into [scalar to differentiate, values to return too]; the AD transform's gradient program
  * is inlined at the call. Returns the returned values and the gradient (of x's type).
  */
-export function differentiate(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, outputs: (y: Val) => ops.TVal[]): { values: import('../../runtime/core/ir.ts').Atom[]; grad: Val } {
+export function differentiate(
+  c: CallInfo,
+  f: Extract<Val, { k: 'closure' }>,
+  x: Val,
+  outputs: (y: Val) => ops.TVal[],
+): { values: import('../../runtime/core/ir.ts').Atom[]; grad: Val } {
   const outer = c.el.b!;
   const t = x.t as Type;
   const sub = new CoreBuilder(c.el.supply, outer, true);
@@ -293,7 +409,10 @@ export function differentiate(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x:
 export function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
   const { values, grad } = differentiate(c, f, x, (r) => {
     if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
-      throw new UserError(`${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`, c.spans[0]!);
+      throw new UserError(
+        `${c.name} needs a function returning a float scalar, found ${typeToString(r.t as Type)}`,
+        c.spans[0]!,
+      );
     return [r];
   });
   return withValue ? c.el.tuple([ops.tval('f32', [], values[0]), grad]) : grad;
@@ -307,8 +426,16 @@ export const vjpB: Builtin = (c) => {
   const ct = tensorArg(c, 2);
   checkDifferentiable(x.t as Type, c.spans[1]!);
   const checkOut = (y: Val): ops.TVal => {
-    if (y.k !== 'tensor' || !isFloat(y.t.dtype)) throw new UserError(`vjp needs a function returning a float tensor, found ${typeToString(y.t as Type)}`, c.spans[0]!);
-    if (!typeEq(y.t, ct.t)) throw new UserError(`vjp: the cotangent must have the output's type ${typeToString(y.t)}, found ${typeToString(ct.t)}`, c.spans[2]!);
+    if (y.k !== 'tensor' || !isFloat(y.t.dtype))
+      throw new UserError(
+        `vjp needs a function returning a float tensor, found ${typeToString(y.t as Type)}`,
+        c.spans[0]!,
+      );
+    if (!typeEq(y.t, ct.t))
+      throw new UserError(
+        `vjp: the cotangent must have the output's type ${typeToString(y.t)}, found ${typeToString(ct.t)}`,
+        c.spans[2]!,
+      );
     return y;
   };
   if (!c.el.b) {
@@ -324,4 +451,3 @@ export const vjpB: Builtin = (c) => {
   });
   return c.el.tuple([ops.tval(yt.t.dtype, yt.t.shape, values[1]), grad]);
 };
-

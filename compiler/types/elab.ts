@@ -57,14 +57,20 @@ export class Elab extends ElabCalls {
   checkFnInstance(f: FnInfo, typeArgs: Map<string, TArg>, callSpan?: Span): Type {
     const key = `${f.module.id}#${f.decl.span.start}#${[...typeArgs].map(([k, v]) => `${k}=${targKey(v)}`).join(',')}`;
     const memo = this.checking.get(key);
-    if (memo === 'busy') throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, callSpan ?? f.decl.nameSpan);
+    if (memo === 'busy')
+      throw new UserError(
+        `${f.name} calls itself; recursion is not supported (use iterate, fold or map)`,
+        callSpan ?? f.decl.nameSpan,
+      );
     if (memo) return memo;
     this.checking.set(key, 'busy');
     this.active.push(f);
     const saveB = this.b;
     this.b = undefined;
     let result: Type = { k: 'error' };
-    const inst = typeArgs.size ? `${f.name} with ${[...typeArgs].map(([k, v]) => `${k} = ${targKey(v)}`).join(', ')}` : undefined;
+    const inst = typeArgs.size
+      ? `${f.name} with ${[...typeArgs].map(([k, v]) => `${k} = ${targKey(v)}`).join(', ')}`
+      : undefined;
     const errsBefore = this.diags.errors.length;
     try {
       const env = this.rigidEnv(f, typeArgs);
@@ -82,7 +88,11 @@ export class Elab extends ElabCalls {
         // can serve where a compile-time constant is needed (axis:, counts); lowering uses the
         // value actually passed
         const ph = this.placeholder(t);
-        const lit = p.default && (p.default.kind === 'num' || p.default.kind === 'bool' || (p.default.kind === 'unary' && p.default.a.kind === 'num'));
+        const lit =
+          p.default &&
+          (p.default.kind === 'num' ||
+            p.default.kind === 'bool' ||
+            (p.default.kind === 'unary' && p.default.a.kind === 'num'));
         if (lit && ph.k === 'tensor' && ph.t.shape.length === 0 && (ph.t.dtype === 'i32' || ph.t.dtype === 'bool')) {
           const dv = this.expr(p.default!, { module: f.module, env, scope: new Map(), inst });
           if (dv.k === 'tensor' && dv.st) ph.st = dv.st;
@@ -127,7 +137,7 @@ export class Elab extends ElabCalls {
       const scope: Scope = new Map(fx.scope);
       scope.set(rule.dy, this.placeholder(result));
       const g = this.expr(rule.body, { ...fx, scope });
-      const ptypes = f.decl.params.map((p) => (fx.scope.get(p.name)!.t as Type));
+      const ptypes = f.decl.params.map((p) => fx.scope.get(p.name)!.t as Type);
       const want: Type = ptypes.length === 1 ? ptypes[0]! : { k: 'tuple', elems: ptypes };
       if (!typeEq(g.t as Type, want))
         throw new UserError(
@@ -143,7 +153,8 @@ export class Elab extends ElabCalls {
     if (e instanceof Reported) return;
     if (e instanceof UserError) {
       const d = e.diag;
-      if (inst && !d.notes.some((n) => n.message.startsWith('in '))) d.notes.push({ span: callSpan, message: `in ${inst}` });
+      if (inst && !d.notes.some((n) => n.message.startsWith('in ')))
+        d.notes.push({ span: callSpan, message: `in ${inst}` });
       this.diags.add(d);
       return;
     }
@@ -151,7 +162,10 @@ export class Elab extends ElabCalls {
   }
 
   /** Lowers an entry function applied to arguments of the given (concrete) types. */
-  lowerEntry(f: FnInfo, argTypes: Type[]): { func: Func; resultType: Type; paramLeaves: { path: string; t: TensorType }[] } {
+  lowerEntry(
+    f: FnInfo,
+    argTypes: Type[],
+  ): { func: Func; resultType: Type; paramLeaves: { path: string; t: TensorType }[] } {
     this.b = new CoreBuilder(this.supply);
     const params: Val[] = [];
     const paramLeaves: { path: string; t: TensorType }[] = [];
@@ -176,11 +190,22 @@ export class Elab extends ElabCalls {
   /** Checks that a value has the wanted type (weak literals adopt it); returns the coerced value. */
   coerceTo(v: Val, want: Type, span: Span, what: string): Val {
     if (v.k === 'error' || want.k === 'error') return v;
-    if (v.k === 'tensor' && want.k === 'tensor' && v.weak && v.t.shape.length === 0 && want.shape.length === 0 && v.t.dtype !== want.dtype) {
-      if (isFloat(want.dtype) || (v.t.dtype !== 'f32' && v.t.dtype !== 'f16' && want.dtype !== 'bool' && want.dtype !== 'sign'))
+    if (
+      v.k === 'tensor' &&
+      want.k === 'tensor' &&
+      v.weak &&
+      v.t.shape.length === 0 &&
+      want.shape.length === 0 &&
+      v.t.dtype !== want.dtype
+    ) {
+      if (
+        isFloat(want.dtype) ||
+        (v.t.dtype !== 'f32' && v.t.dtype !== 'f16' && want.dtype !== 'bool' && want.dtype !== 'sign')
+      )
         return ops.retype(this, v, want.dtype);
     }
-    if (!typeEq(v.t as Type, want)) throw new UserError(`${what}: expected ${typeToString(want)}, found ${typeToString(v.t as Type)}`, span);
+    if (!typeEq(v.t as Type, want))
+      throw new UserError(`${what}: expected ${typeToString(want)}, found ${typeToString(v.t as Type)}`, span);
     return v;
   }
 
@@ -206,7 +231,15 @@ export class Elab extends ElabCalls {
       case 'block':
         return this.block(e, fx);
       case 'lambda':
-        return { k: 'closure', t: { k: 'fn' }, lam: e, scope: new Map(fx.scope), env: fx.env, module: fx.module, name: 'fn' };
+        return {
+          k: 'closure',
+          t: { k: 'fn' },
+          lam: e,
+          scope: new Map(fx.scope),
+          env: fx.env,
+          module: fx.module,
+          name: 'fn',
+        };
       case 'unary': {
         const a = this.expr(e.a, fx);
         if (a.k === 'error') return a;
@@ -220,8 +253,10 @@ export class Elab extends ElabCalls {
       case 'tupleField': {
         const t = this.expr(e.target, fx);
         if (t.k === 'error') return t;
-        if (t.k !== 'tuple') throw new UserError(`.${e.index} expects a tuple, found ${typeToString(t.t as Type)}`, e.span);
-        if (e.index >= t.elems.length) throw new UserError(`tuple index ${e.index} is out of range for ${typeToString(t.t)}`, e.span);
+        if (t.k !== 'tuple')
+          throw new UserError(`.${e.index} expects a tuple, found ${typeToString(t.t as Type)}`, e.span);
+        if (e.index >= t.elems.length)
+          throw new UserError(`tuple index ${e.index} is out of range for ${typeToString(t.t)}`, e.span);
         return t.elems[e.index]!;
       }
       case 'index':
@@ -276,13 +311,16 @@ export class Elab extends ElabCalls {
     const v = fx.scope.get(name);
     if (v) return v;
     const fns = this.visibleFns(fx.module, name);
-    if (fns.length) return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns, name };
+    if (fns.length)
+      return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns, name };
     const im = fx.module.imports.find((i) => i.alias === name);
     if (im) return { k: 'module', t: { k: 'fn' }, m: im.module };
     const c = BUILTIN_CONSTS[name];
     if (c) return c();
-    if (BUILTINS[name]) return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
-    if (isDType(name)) return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
+    if (BUILTINS[name])
+      return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
+    if (isDType(name))
+      return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
     const known = [...fx.scope.keys(), ...Object.keys(BUILTINS), ...fx.module.fns.keys()];
     const near = closest(name, known);
     throw new UserError(`unknown name ${name}`, span, near ? `did you mean ${near}?` : undefined);
@@ -291,7 +329,8 @@ export class Elab extends ElabCalls {
   /** Functions named `name` visible from a module: its own and its imports' public ones. */
   visibleFns(m: ModuleInfo, name: string): FnInfo[] {
     const out = [...(m.fns.get(name) ?? [])];
-    for (const im of m.imports) for (const f of im.module.fns.get(name) ?? []) if (f.decl.pub && !out.includes(f)) out.push(f);
+    for (const im of m.imports)
+      for (const f of im.module.fns.get(name) ?? []) if (f.decl.pub && !out.includes(f)) out.push(f);
     return out;
   }
 
@@ -331,7 +370,8 @@ export class Elab extends ElabCalls {
         return ops.compare(this, 'ge', a, b, sp, '>=');
       case '&&':
       case '||':
-        if (a.t.dtype !== 'bool' || b.t.dtype !== 'bool') throw new UserError(`'${e.op}' expects bool operands, found ${ops.showT(a)} and ${ops.showT(b)}`, sp);
+        if (a.t.dtype !== 'bool' || b.t.dtype !== 'bool')
+          throw new UserError(`'${e.op}' expects bool operands, found ${ops.showT(a)} and ${ops.showT(b)}`, sp);
         return ops.binary(this, e.op === '&&' ? 'and' : 'or', a, b, sp, e.op);
     }
   }
@@ -344,12 +384,17 @@ export class Elab extends ElabCalls {
       if (!fns.length) throw new UserError(`module ${t.m.name} has no public function ${e.name}`, e.span);
       return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns, name: e.name };
     }
-    if (t.k !== 'struct') throw new UserError(`.${e.name}: expected a struct, found ${typeToString(t.t as Type)}`, e.span);
+    if (t.k !== 'struct')
+      throw new UserError(`.${e.name}: expected a struct, found ${typeToString(t.t as Type)}`, e.span);
     const fields = this.fieldsOf(t);
     const f = fields.get(e.name);
     if (!f) {
       const near = closest(e.name, [...fields.keys()]);
-      throw new UserError(`${t.t.s.name} has no field ${e.name}`, e.span, `its fields are ${[...fields.keys()].join(', ')}${near ? `; did you mean ${near}?` : ''}`);
+      throw new UserError(
+        `${t.t.s.name} has no field ${e.name}`,
+        e.span,
+        `its fields are ${[...fields.keys()].join(', ')}${near ? `; did you mean ${near}?` : ''}`,
+      );
     }
     return f;
   }
@@ -360,7 +405,11 @@ export class Elab extends ElabCalls {
       k: 'list',
       t: { k: 'fn' },
       span: e.span,
-      items: e.items.map((it) => (it.kind === 'spread' ? { spread: true as const, span: it.span } : { spread: false as const, v: this.expr(it, fx), span: it.span })),
+      items: e.items.map((it) =>
+        it.kind === 'spread'
+          ? { spread: true as const, span: it.span }
+          : { spread: false as const, v: this.expr(it, fx), span: it.span },
+      ),
     };
   }
 
@@ -379,14 +428,21 @@ export class Elab extends ElabCalls {
     if (items[0]!.v.k !== 'tensor') {
       // a list of structs (or tuples, arrays) is an array value
       const t0 = items[0]!.v.t as Type;
-      for (const it of items) if (!typeEq(it.v.t as Type, t0)) throw new UserError(`array elements differ: ${typeToString(t0)} and ${typeToString(it.v.t as Type)}`, it.span);
+      for (const it of items)
+        if (!typeEq(it.v.t as Type, t0))
+          throw new UserError(
+            `array elements differ: ${typeToString(t0)} and ${typeToString(it.v.t as Type)}`,
+            it.span,
+          );
       return { k: 'array', t: { k: 'array', elem: t0, len: dimConst(items.length) }, elems: items.map((x) => x.v) };
     }
     const ts = items.map((x) => ops.expectTensor(x.v, x.span, 'a tensor element'));
     let dtype = ts[0]!.t.dtype;
     for (const t of ts.slice(1)) dtype = ops.joinDtype({ ...ts[0]!, t: { ...ts[0]!.t, dtype } }, t, l.span, 'list');
     const shape0 = ts[0]!.t.shape;
-    for (const t of ts) if (!typeEq(t.t, { k: 'tensor', dtype: t.t.dtype, shape: shape0 })) throw new UserError(`list elements differ in shape: ${ops.showT(ts[0]!)} and ${ops.showT(t)}`, l.span);
+    for (const t of ts)
+      if (!typeEq(t.t, { k: 'tensor', dtype: t.t.dtype, shape: shape0 }))
+        throw new UserError(`list elements differ in shape: ${ops.showT(ts[0]!)} and ${ops.showT(t)}`, l.span);
     const shape = [D(dimConst(ts.length)), ...shape0];
     const allConst = ts.every((t) => t.t.shape.length === 0 && staticNumber(t.st) !== undefined);
     if (allConst) {
@@ -395,7 +451,13 @@ export class Elab extends ElabCalls {
     }
     const parts = ts.map((t) => ops.reshape(this, ops.retype(this, t, dtype), [D(dimConst(1)), ...shape0]));
     if (parts.length === 1) return parts[0]!;
-    return ops.emitted(this, dtype, shape, (b) => b.emit1('concat', parts.map((p) => ops.atomOf(this, p)), { axis: 0 }));
+    return ops.emitted(this, dtype, shape, (b) =>
+      b.emit1(
+        'concat',
+        parts.map((p) => ops.atomOf(this, p)),
+        { axis: 0 },
+      ),
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -405,14 +467,19 @@ export class Elab extends ElabCalls {
     const target = this.expr(e.target, fx);
     if (target.k === 'error') return target;
     if (target.k === 'array') {
-      if (e.items.length !== 1 || e.items[0]!.kind !== 'single') throw new UserError(`an array takes one index`, e.span);
+      if (e.items.length !== 1 || e.items[0]!.kind !== 'single')
+        throw new UserError(`an array takes one index`, e.span);
       const iv = this.expr(e.items[0]!.value, fx);
       if (iv.k === 'error') return iv;
-      if (!ops.isStaticInt(iv)) throw new UserError(`an array index must be known at compile time`, e.items[0]!.span, 'arrays of structs are unrolled; use fold or map to visit every element');
+      if (!ops.isStaticInt(iv))
+        throw new UserError(
+          `an array index must be known at compile time`,
+          e.items[0]!.span,
+          'arrays of structs are unrolled; use fold or map to visit every element',
+        );
       return this.arrayElem(target, dimValue(iv.st.d), e.span);
     }
     const x = ops.expectTensor(target, e.target.span, 'a tensor or an array');
     return indexTensor(this, x, e.items, fx, e.span);
   }
-
 }

@@ -34,14 +34,20 @@ export abstract class ElabCalls extends ElabValues {
     }
     if ([...vals.values()].some((x) => x.v.k === 'error')) return ERRV;
     const declNames = s.decl.fields.map((f) => f.name);
-    for (const [n, { span }] of vals) if (!declNames.includes(n)) throw new UserError(`${s.name} has no field ${n}`, span, `its fields are ${declNames.join(', ')}`);
+    for (const [n, { span }] of vals)
+      if (!declNames.includes(n))
+        throw new UserError(`${s.name} has no field ${n}`, span, `its fields are ${declNames.join(', ')}`);
     let t: Extract<Type, { k: 'struct' }>;
     if (e.base) {
       // `S { ..base, f: v }`: the other fields come from base; the type is inferred again, so an
       // update may change a type parameter (e.g. a model's layer type)
       const base = this.expr(e.base, fx);
       if (base.k === 'error') return base;
-      if (base.k !== 'struct' || base.t.s !== s) throw new UserError(`the base of ${s.name} { ..base } must be a ${s.name}, found ${typeToString(base.t as Type)}`, e.base.span);
+      if (base.k !== 'struct' || base.t.s !== s)
+        throw new UserError(
+          `the base of ${s.name} { ..base } must be a ${s.name}, found ${typeToString(base.t as Type)}`,
+          e.base.span,
+        );
       for (const [n, v] of this.fieldsOf(base)) if (!vals.has(n)) vals.set(n, { v, span: e.base.span });
     }
     if (e.args) {
@@ -97,7 +103,8 @@ export abstract class ElabCalls extends ElabValues {
   protected callExpr(e: Extract<A.Expr, { kind: 'call' }>, fx: Fx): Val {
     const callee = this.expr(e.fn, fx);
     if (callee.k === 'error') return callee;
-    if (callee.k !== 'closure') throw new UserError(`${callee.k === 'tensor' ? typeToString(callee.t) : callee.k} is not a function`, e.fn.span);
+    if (callee.k !== 'closure')
+      throw new UserError(`${callee.k === 'tensor' ? typeToString(callee.t) : callee.k} is not a function`, e.fn.span);
     const keepLists = !!callee.builtin;
     const pos: Val[] = [];
     const posSpans: Span[] = [];
@@ -127,16 +134,25 @@ export abstract class ElabCalls extends ElabValues {
   ): Val {
     if (callee.builtin) {
       const bi = BUILTINS[callee.builtin] ?? BUILTINS['$cast'];
-      const info: CallInfo = { el: this.asElab(), fx: fx ?? this.closureFx(callee), args: pos, spans: posSpans, named, span, name: callee.builtin };
+      const info: CallInfo = {
+        el: this.asElab(),
+        fx: fx ?? this.closureFx(callee),
+        args: pos,
+        spans: posSpans,
+        named,
+        span,
+        name: callee.builtin,
+      };
       return bi!(info);
     }
     if (callee.fns) {
       // overloads: the visible ones plus those next to the argument struct types (ADL)
       const cands = [...callee.fns];
-      for (const v of pos) if (v.k === 'struct') {
-        const m = moduleOfStruct(this.prog, v.t.s);
-        for (const f of m?.fns.get(callee.name) ?? []) if (f.decl.pub && !cands.includes(f)) cands.push(f);
-      }
+      for (const v of pos)
+        if (v.k === 'struct') {
+          const m = moduleOfStruct(this.prog, v.t.s);
+          for (const f of m?.fns.get(callee.name) ?? []) if (f.decl.pub && !cands.includes(f)) cands.push(f);
+        }
       return this.callOverloaded(cands, pos, posSpans, named, span, callee.name);
     }
     return this.applyLambda(callee, pos, posSpans, named, span);
@@ -147,10 +163,22 @@ export abstract class ElabCalls extends ElabValues {
   }
 
   /** Applies a lambda: parameters are bound (checked against annotations), the body elaborated. */
-  applyLambda(c: Extract<Val, { k: 'closure' }>, pos: Val[], posSpans: Span[], named: Map<string, { v: Val; span: Span }>, span: Span): Val {
+  applyLambda(
+    c: Extract<Val, { k: 'closure' }>,
+    pos: Val[],
+    posSpans: Span[],
+    named: Map<string, { v: Val; span: Span }>,
+    span: Span,
+  ): Val {
     const lam = c.lam!;
     if (named.size) throw new UserError(`a lambda takes positional arguments only`, span);
-    if (pos.length !== lam.params.length) throw new UserError(`this function takes ${lam.params.length} argument(s), found ${pos.length}`, span, undefined, [{ span: lam.span, message: 'the function' }]);
+    if (pos.length !== lam.params.length)
+      throw new UserError(
+        `this function takes ${lam.params.length} argument(s), found ${pos.length}`,
+        span,
+        undefined,
+        [{ span: lam.span, message: 'the function' }],
+      );
     const outer = this.closureFx(c);
     const scope: Scope = new Map(c.scope);
     lam.params.forEach((p, i) => {
@@ -171,14 +199,23 @@ export abstract class ElabCalls extends ElabValues {
   protected enter(span: Span): void {
     if (++this.depth > 200) {
       this.depth = 0;
-      throw new UserError(`calls nest more than 200 deep (mutual recursion?)`, span, 'recursion is not supported; use iterate, fold or map');
+      throw new UserError(
+        `calls nest more than 200 deep (mutual recursion?)`,
+        span,
+        'recursion is not supported; use iterate, fold or map',
+      );
     }
   }
 
   /** Matches arguments to a function's parameters; returns the bindings or a reason. */
-  protected matchArgs(f: FnInfo, pos: Val[], named: Map<string, { v: Val; span: Span }>): { b: Bindings; args: (Val | undefined)[] } | Mismatch {
+  protected matchArgs(
+    f: FnInfo,
+    pos: Val[],
+    named: Map<string, { v: Val; span: Span }>,
+  ): { b: Bindings; args: (Val | undefined)[] } | Mismatch {
     const ps = f.decl.params;
-    if (pos.length > ps.length) return new Mismatch(`${f.name} takes ${ps.length} argument(s), found ${pos.length + named.size}`);
+    if (pos.length > ps.length)
+      return new Mismatch(`${f.name} takes ${ps.length} argument(s), found ${pos.length + named.size}`);
     const args: (Val | undefined)[] = ps.map((_, i) => pos[i]);
     for (const [n, { v }] of named) {
       const i = ps.findIndex((p) => p.name === n);
@@ -193,9 +230,19 @@ export abstract class ElabCalls extends ElabValues {
       ps.forEach((p, i) => {
         let v = args[i];
         if (!v) return;
-        if (v.k === 'closure' || v.k === 'str' || v.k === 'module') throw new Mismatch(`argument ${p.name}: expected ${showPattern(p.type, b)}, found a ${v.k === 'str' ? 'string' : 'function'}`);
+        if (v.k === 'closure' || v.k === 'str' || v.k === 'module')
+          throw new Mismatch(
+            `argument ${p.name}: expected ${showPattern(p.type, b)}, found a ${v.k === 'str' ? 'string' : 'function'}`,
+          );
         // weak literals adopt a scalar parameter's dtype
-        if (v.k === 'tensor' && v.weak && v.t.shape.length === 0 && p.type.kind === 'name' && isDType(p.type.name) && p.type.name !== v.t.dtype) {
+        if (
+          v.k === 'tensor' &&
+          v.weak &&
+          v.t.shape.length === 0 &&
+          p.type.kind === 'name' &&
+          isDType(p.type.name) &&
+          p.type.name !== v.t.dtype
+        ) {
           if (isFloat(p.type.name as DType) || !isFloat(v.t.dtype)) v = ops.retype(this, v, p.type.name as DType);
           args[i] = v;
         }
@@ -203,7 +250,9 @@ export abstract class ElabCalls extends ElabValues {
           unifyType(p.type, v.t as Type, b);
         } catch (e) {
           if (e instanceof Mismatch) {
-            const why = e.why.startsWith('expected') ? `expected ${showPattern(p.type, b)}, found ${typeToString(v.t as Type)}` : e.why;
+            const why = e.why.startsWith('expected')
+              ? `expected ${showPattern(p.type, b)}, found ${typeToString(v.t as Type)}`
+              : e.why;
             throw new Mismatch(`argument ${p.name}: ${why}`);
           }
           throw e;
@@ -217,7 +266,14 @@ export abstract class ElabCalls extends ElabValues {
     return { b, args };
   }
 
-  callOverloaded(cands: FnInfo[], pos: Val[], posSpans: Span[], named: Map<string, { v: Val; span: Span }>, span: Span, name: string): Val {
+  callOverloaded(
+    cands: FnInfo[],
+    pos: Val[],
+    posSpans: Span[],
+    named: Map<string, { v: Val; span: Span }>,
+    span: Span,
+    name: string,
+  ): Val {
     const ok: { f: FnInfo; m: { b: Bindings; args: (Val | undefined)[] } }[] = [];
     const fails: { f: FnInfo; why: string }[] = [];
     for (const f of cands) {
@@ -226,13 +282,24 @@ export abstract class ElabCalls extends ElabValues {
       else ok.push({ f, m });
     }
     if (ok.length === 0) {
-      const argTypes = [...pos.map((v) => typeToString(v.t as Type)), ...[...named].map(([n, x]) => `${n}: ${typeToString(x.v.t as Type)}`)].join(', ');
-      if (fails.length === 1) throw new UserError(`${name}: ${fails[0]!.why}`, span, undefined, [{ span: fails[0]!.f.decl.nameSpan, message: `${name} is defined here` }]);
+      const argTypes = [
+        ...pos.map((v) => typeToString(v.t as Type)),
+        ...[...named].map(([n, x]) => `${n}: ${typeToString(x.v.t as Type)}`),
+      ].join(', ');
+      if (fails.length === 1)
+        throw new UserError(`${name}: ${fails[0]!.why}`, span, undefined, [
+          { span: fails[0]!.f.decl.nameSpan, message: `${name} is defined here` },
+        ]);
       const notes: Note[] = fails.map((x) => ({ span: x.f.decl.nameSpan, message: `candidate: ${x.why}` }));
       throw new UserError(`no overload of ${name} takes (${argTypes})`, span, undefined, notes);
     }
     if (ok.length > 1) {
-      throw new UserError(`call to ${name} is ambiguous`, span, undefined, ok.map((x) => ({ span: x.f.decl.nameSpan, message: 'candidate' })));
+      throw new UserError(
+        `call to ${name} is ambiguous`,
+        span,
+        undefined,
+        ok.map((x) => ({ span: x.f.decl.nameSpan, message: 'candidate' })),
+      );
     }
     const { f, m } = ok[0]!;
     return this.invoke(f, m.b, m.args, span, posSpans);
@@ -246,8 +313,12 @@ export abstract class ElabCalls extends ElabValues {
   protected invoke(f: FnInfo, b: Bindings, args0: (Val | undefined)[], span: Span, _posSpans: Span[]): Val {
     // unbound generics
     for (const [n, k] of f.kinds) {
-      if (k.k === 'dim' && !b.dims.has(n)) throw new UserError(`${f.name}: cannot infer dim ${n} from the arguments`, span, undefined, [{ span: f.decl.nameSpan, message: `${f.name} is defined here` }]);
-      if ((k.k === 'type' || k.k === 'ctor') && !b.types.has(n)) throw new UserError(`${f.name}: cannot infer ${n} from the arguments`, span);
+      if (k.k === 'dim' && !b.dims.has(n))
+        throw new UserError(`${f.name}: cannot infer dim ${n} from the arguments`, span, undefined, [
+          { span: f.decl.nameSpan, message: `${f.name} is defined here` },
+        ]);
+      if ((k.k === 'type' || k.k === 'ctor') && !b.types.has(n))
+        throw new UserError(`${f.name}: cannot infer ${n} from the arguments`, span);
     }
     const env = newBindings(f.module, new Map(), !!this.b);
     for (const [n, d] of b.dims) env.dims.set(n, d);
@@ -266,7 +337,8 @@ export abstract class ElabCalls extends ElabValues {
     if (!this.b) {
       // checking: the result type from the signature or from the checked body
       const typeArgs = new Map([...b.types]);
-      if (this.active.includes(f)) throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, span);
+      if (this.active.includes(f))
+        throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, span);
       let rt: Type;
       if (f.typeGeneric) {
         rt = this.checkFnInstance(f, typeArgs, span);
@@ -287,7 +359,8 @@ export abstract class ElabCalls extends ElabValues {
     try {
       if (f.decl.gradRule) return this.lowerCustomVjp(f, env, scope, args as Val[]);
       const r = this.expr(f.decl.body, { module: f.module, env, scope });
-      if (f.decl.ret) return this.coerceTo(r, resolveType(f.decl.ret, env), resultSpan(f.decl.body), `result of ${f.name}`);
+      if (f.decl.ret)
+        return this.coerceTo(r, resolveType(f.decl.ret, env), resultSpan(f.decl.body), `result of ${f.name}`);
       return r;
     } finally {
       this.depth--;
@@ -299,7 +372,8 @@ export abstract class ElabCalls extends ElabValues {
     const outer = this.b!;
     const argTypes = args.map((a) => a.t as Type);
     for (const [i, a] of args.entries())
-      if (a.k === 'closure' || a.k === 'str' || a.k === 'module') throw new UserError(`a function with a gradient rule takes tensors and structs only`, f.decl.params[i]!.span);
+      if (a.k === 'closure' || a.k === 'str' || a.k === 'module')
+        throw new UserError(`a function with a gradient rule takes tensors and structs only`, f.decl.params[i]!.span);
     // both bodies start from the parameters as fresh leaves of a closed builder
     const open = (): { b: CoreBuilder; scope: Scope } => {
       const b = new CoreBuilder(this.supply, outer, false);
@@ -320,7 +394,11 @@ export abstract class ElabCalls extends ElabValues {
     const g = this.expr(f.decl.gradRule!.body, { module: f.module, env, scope: bo.scope });
     const bwd = bb.finish(this.atoms(g)).func;
     this.b = outer;
-    const outs = outer.emit('custom_vjp', args.flatMap((a) => this.atoms(a)), { fwd, bwd, name: f.name });
+    const outs = outer.emit(
+      'custom_vjp',
+      args.flatMap((a) => this.atoms(a)),
+      { fwd, bwd, name: f.name },
+    );
     let j = 0;
     return this.fromLeaves(rt, () => outs[j++]!);
   }

@@ -6,7 +6,6 @@ import { dimSubst, dimToString, dimVars, type Dim } from './dim.ts';
 import { D, typeToString, type ShapeItem, type TArg, type Type } from './types.ts';
 import { type Bindings } from './unify.ts';
 
-
 // -----------------------------------------------------------------------------------------------
 // helpers
 
@@ -40,7 +39,9 @@ export function substType(t: Type, rigid: Bindings, actual: Bindings): Type {
   }
   const dim = (d: Dim) => dimSubst(d, (v) => map.get(v));
   const shape = (s: ShapeItem[]): ShapeItem[] =>
-    s.flatMap((it) => (it.k === 'spread' ? (it.name === '...' && actual.spread ? actual.spread : [it]) : [D(dim(it.d))]));
+    s.flatMap((it) =>
+      it.k === 'spread' ? (it.name === '...' && actual.spread ? actual.spread : [it]) : [D(dim(it.d))],
+    );
   const go = (x: Type): Type => {
     switch (x.k) {
       case 'tensor':
@@ -50,7 +51,13 @@ export function substType(t: Type, rigid: Bindings, actual: Bindings): Type {
       case 'array':
         return { k: 'array', elem: go(x.elem), len: dim(x.len) };
       case 'struct':
-        return { k: 'struct', s: x.s, args: x.args.map((a) => (a.k === 'dim' ? { k: 'dim', d: dim(a.d) } : a.k === 'type' ? { k: 'type', t: go(a.t) } : a)) };
+        return {
+          k: 'struct',
+          s: x.s,
+          args: x.args.map((a) =>
+            a.k === 'dim' ? { k: 'dim', d: dim(a.d) } : a.k === 'type' ? { k: 'type', t: go(a.t) } : a,
+          ),
+        };
       default:
         return x;
     }
@@ -84,7 +91,10 @@ export function editDistance(a: string, b: string): number {
   for (let j = 1; j <= b.length; j++) dp[0]![j] = j;
   for (let i = 1; i <= a.length; i++)
     for (let j = 1; j <= b.length; j++)
-      dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      dp[i]![j] = Math.min(
+        dp[i - 1]![j]! + 1,
+        dp[i]![j - 1]! + 1,
+        dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
   return dp[a.length]![b.length]!;
 }
-

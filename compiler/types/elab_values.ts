@@ -84,11 +84,13 @@ export abstract class ElabValues implements ops.OpCtx {
   arrayElem(v: Extract<Val, { k: 'array' }>, i: number | undefined, span: Span): Val {
     if (v.elems) {
       if (i === undefined) return v.elems[0] ?? this.placeholder(v.t.elem);
-      if (i < 0 || i >= v.elems.length) throw new UserError(`index ${i} is out of range for an array of length ${v.elems.length}`, span);
+      if (i < 0 || i >= v.elems.length)
+        throw new UserError(`index ${i} is out of range for an array of length ${v.elems.length}`, span);
       return v.elems[i]!;
     }
     const n = dimValue(v.t.len);
-    if (i !== undefined && n !== undefined && (i < 0 || i >= n)) throw new UserError(`index ${i} is out of range for an array of length ${n}`, span);
+    if (i !== undefined && n !== undefined && (i < 0 || i >= n))
+      throw new UserError(`index ${i} is out of range for an array of length ${n}`, span);
     return this.placeholder(v.t.elem);
   }
 
@@ -139,5 +141,4 @@ export abstract class ElabValues implements ops.OpCtx {
     }
     return out;
   }
-
 }

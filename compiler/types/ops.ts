@@ -7,7 +7,17 @@ import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../../runti
 import { unaryScalar } from '../../runtime/prims/elementwise.ts';
 import type { CoreBuilder } from './builder.ts';
 import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
-import { D, concreteShape, isFloat, isInt, shapeToString, typeToString, type DType, type ShapeItem, type Type } from './types.ts';
+import {
+  D,
+  concreteShape,
+  isFloat,
+  isInt,
+  shapeToString,
+  typeToString,
+  type DType,
+  type ShapeItem,
+  type Type,
+} from './types.ts';
 import { staticNumber, type Static, type Val } from './vals.ts';
 
 export type TVal = Extract<Val, { k: 'tensor' }>;
@@ -28,7 +38,11 @@ export function showT(v: Val): string {
 }
 
 export function expectTensor(v: Val, span: Span, what = 'a tensor'): TVal {
-  if (v.k !== 'tensor') throw new UserError(`expected ${what}, found ${v.k === 'closure' ? 'a function' : v.k === 'str' ? 'a string' : typeToString(v.t as Type)}`, span);
+  if (v.k !== 'tensor')
+    throw new UserError(
+      `expected ${what}, found ${v.k === 'closure' ? 'a function' : v.k === 'str' ? 'a string' : typeToString(v.t as Type)}`,
+      span,
+    );
   return v;
 }
 
@@ -59,7 +73,8 @@ export function emitted(ctx: OpCtx, dtype: DType, shape: ShapeItem[], make: (b: 
 // ---- shapes --------------------------------------------------------------------------------
 
 export function dimsEqual(a: ShapeItem, b: ShapeItem): boolean {
-  if (a.k === 'spread' || b.k === 'spread') return a.k === b.k && (a as { name: string }).name === (b as { name: string }).name;
+  if (a.k === 'spread' || b.k === 'spread')
+    return a.k === b.k && (a as { name: string }).name === (b as { name: string }).name;
   return dimEq(a.d, b.d);
 }
 
@@ -117,12 +132,17 @@ export function broadcastTo(ctx: OpCtx, v: TVal, shape: ShapeItem[]): TVal {
 export function normAxis(shape: ShapeItem[], axis: number, span: Span): number {
   const r = shape.length;
   const ax = axis < 0 ? axis + r : axis;
-  if (ax < 0 || ax >= r) throw new UserError(`axis ${axis} is out of range for a tensor of rank ${r} ([${shapeToString(shape)}])`, span);
+  if (ax < 0 || ax >= r)
+    throw new UserError(`axis ${axis} is out of range for a tensor of rank ${r} ([${shapeToString(shape)}])`, span);
   const spreadAt = shape.findIndex((it) => it.k === 'spread');
   if (spreadAt >= 0) {
     // from the front: only before the spread; from the back: only after it
     if ((axis >= 0 && ax >= spreadAt) || (axis < 0 && ax <= spreadAt))
-      throw new UserError(`axis ${axis} falls inside the rank-polymorphic '...' of [${shapeToString(shape)}]`, span, 'count axes from the end (axis: -1) for rank-polymorphic tensors');
+      throw new UserError(
+        `axis ${axis} falls inside the rank-polymorphic '...' of [${shapeToString(shape)}]`,
+        span,
+        'count axes from the end (axis: -1) for rank-polymorphic tensors',
+      );
   }
   return ax;
 }
@@ -138,7 +158,11 @@ export function joinDtype(a: TVal, b: TVal, span: Span, what: string): DType {
   if (a.weak && !b.weak && fits(a, db)) return db;
   if (b.weak && !a.weak && fits(b, da)) return da;
   if (a.weak && b.weak) return isFloat(da) ? da : db;
-  throw new UserError(`${what}: operand dtypes differ: ${showT(a)} and ${showT(b)}`, span, isFloat(da) !== isFloat(db) ? `convert one side, e.g. f32(x)` : undefined);
+  throw new UserError(
+    `${what}: operand dtypes differ: ${showT(a)} and ${showT(b)}`,
+    span,
+    isFloat(da) !== isFloat(db) ? `convert one side, e.g. f32(x)` : undefined,
+  );
 }
 
 export function retype(ctx: OpCtx, v: TVal, dtype: DType): TVal {
@@ -157,7 +181,8 @@ export function cast(ctx: OpCtx, v: TVal, dtype: DType): TVal {
   const n = staticNumber(v.st);
   if (v.st && v.t.shape.length === 0) {
     if (isFloat(dtype)) return n !== undefined ? tval(dtype, [], undefined, { k: 'float', v: n }) : tval(dtype, []);
-    if (dtype === 'bool') return n !== undefined ? tval(dtype, [], undefined, { k: 'bool', v: n !== 0 }) : tval(dtype, []);
+    if (dtype === 'bool')
+      return n !== undefined ? tval(dtype, [], undefined, { k: 'bool', v: n !== 0 }) : tval(dtype, []);
     if (isInt(dtype) && v.st.k === 'int') return tval(dtype, [], undefined, v.st);
     if (isInt(dtype) && n !== undefined) return tval(dtype, [], undefined, { k: 'int', d: dimConst(Math.trunc(n)) });
   }
@@ -189,17 +214,39 @@ function operand(ctx: OpCtx, v: TVal, shape: ShapeItem[]): Atom {
 
 export function binary(ctx: OpCtx, prim: BinaryPrim, a: TVal, b: TVal, span: Span, opText: string): TVal {
   const dtype = joinDtype(a, b, span, `'${opText}'`);
-  const okT = prim === 'and' || prim === 'or' || prim === 'xor' ? dtype === 'bool' || isInt(dtype) : prim === 'shl' || prim === 'shr' ? isInt(dtype) : dtype !== 'bool' && dtype !== 'sign';
-  if (!okT) throw new UserError(`'${opText}' is not defined on ${dtype}`, span, dtype === 'sign' ? 'sign tensors are consumed by signlinear or unpack_sign' : undefined);
+  const okT =
+    prim === 'and' || prim === 'or' || prim === 'xor'
+      ? dtype === 'bool' || isInt(dtype)
+      : prim === 'shl' || prim === 'shr'
+        ? isInt(dtype)
+        : dtype !== 'bool' && dtype !== 'sign';
+  if (!okT)
+    throw new UserError(
+      `'${opText}' is not defined on ${dtype}`,
+      span,
+      dtype === 'sign' ? 'sign tensors are consumed by signlinear or unpack_sign' : undefined,
+    );
   const shape = broadcastShapes(a.t.shape, b.t.shape);
-  if (!shape) throw new UserError(`'${opText}': cannot broadcast ${showT(a)} with ${showT(b)}`, span, 'shapes broadcast when, from the last axis backwards, each pair of dims is equal or one of them is 1');
+  if (!shape)
+    throw new UserError(
+      `'${opText}': cannot broadcast ${showT(a)} with ${showT(b)}`,
+      span,
+      'shapes broadcast when, from the last axis backwards, each pair of dims is equal or one of them is 1',
+    );
   a = retype(ctx, a, dtype);
   b = retype(ctx, b, dtype);
   // constant folding of compile-time scalars
   if (a.st && b.st && shape.length === 0) {
     const ca = a.st.k === 'int' ? dimValue(a.st.d) : undefined;
     const cb = b.st.k === 'int' ? dimValue(b.st.d) : undefined;
-    if (ca !== undefined && cb !== undefined && isInt(dtype) && (prim === 'div' || prim === 'rem') && a.st.k === 'int' && b.st.k === 'int') {
+    if (
+      ca !== undefined &&
+      cb !== undefined &&
+      isInt(dtype) &&
+      (prim === 'div' || prim === 'rem') &&
+      a.st.k === 'int' &&
+      b.st.k === 'int'
+    ) {
       // constants divide as run-time integers do (truncating); symbolic dims divide exactly
       if (cb === 0) throw new UserError(`integer division by zero`, span);
       const q = prim === 'div' ? Math.trunc(ca / cb) : ca % cb;
@@ -210,7 +257,11 @@ export function binary(ctx: OpCtx, prim: BinaryPrim, a: TVal, b: TVal, span: Spa
       if (!d) throw new UserError(`cannot divide by the sum ${dimToString(b.st.d)}`, span);
       const v = dimValue(d);
       if (v !== undefined && !Number.isInteger(v))
-        throw new UserError(`integer division ${dimToString(a.st.d)} / ${dimToString(b.st.d)} is not exact`, span, 'dims divide exactly; use f32(...) for a fractional result');
+        throw new UserError(
+          `integer division ${dimToString(a.st.d)} / ${dimToString(b.st.d)} is not exact`,
+          span,
+          'dims divide exactly; use f32(...) for a fractional result',
+        );
       return { ...tval(dtype, [], undefined, { k: 'int', d }), weak: a.weak && b.weak };
     }
     const x = staticNumber(a.st);
@@ -245,7 +296,11 @@ export function unary(ctx: OpCtx, prim: UnaryPrim, a: TVal, span: Span, name: st
   if (prim === 'not') {
     if (dtype !== 'bool') throw new UserError(`'!' expects bool, found ${showT(a)}`, span);
   } else if (dtype === 'bool' || dtype === 'sign') {
-    throw new UserError(`${name} is not defined on ${dtype}`, span, dtype === 'sign' ? 'unpack_sign(s) gives ±1 floats' : 'convert with f32(x)');
+    throw new UserError(
+      `${name} is not defined on ${dtype}`,
+      span,
+      dtype === 'sign' ? 'unpack_sign(s) gives ±1 floats' : 'convert with f32(x)',
+    );
   } else if (floatOnly(prim) && !isFloat(dtype)) {
     if (a.weak) {
       a = retype(ctx, a, 'f32');
@@ -253,10 +308,12 @@ export function unary(ctx: OpCtx, prim: UnaryPrim, a: TVal, span: Span, name: st
     } else throw new UserError(`${name} expects a float tensor, found ${showT(a)}`, span, 'convert with f32(x)');
   } else if (prim === 'neg' && dtype === 'u32') throw new UserError(`cannot negate u32`, span);
   if (a.st && a.t.shape.length === 0) {
-    if (prim === 'neg' && a.st.k === 'int') return { ...tval(dtype, [], undefined, { k: 'int', d: dimMul(a.st.d, dimConst(-1)) }), weak: a.weak };
+    if (prim === 'neg' && a.st.k === 'int')
+      return { ...tval(dtype, [], undefined, { k: 'int', d: dimMul(a.st.d, dimConst(-1)) }), weak: a.weak };
     const x = staticNumber(a.st);
     // constant folding with the primitive's reference rule
-    if (x !== undefined && isFloat(dtype)) return { ...tval(dtype, [], undefined, { k: 'float', v: unaryScalar(prim).f(x) }), weak: a.weak };
+    if (x !== undefined && isFloat(dtype))
+      return { ...tval(dtype, [], undefined, { k: 'float', v: unaryScalar(prim).f(x) }), weak: a.weak };
   }
   return emitted(ctx, dtype, a.t.shape, (b) => b.emit1(prim, [atomOf(ctx, a)], {}));
 }
@@ -269,17 +326,33 @@ export function select(ctx: OpCtx, c: TVal, a: TVal, b: TVal, span: Span): TVal 
   if (!shape) throw new UserError(`where: cannot broadcast ${showT(c)}, ${showT(a)} and ${showT(b)} together`, span);
   a = retype(ctx, a, dtype);
   b = retype(ctx, b, dtype);
-  return emitted(ctx, dtype, shape, (bb) => bb.emit1('select', [operand(ctx, c, shape), operand(ctx, a, shape), operand(ctx, b, shape)], {}));
+  return emitted(ctx, dtype, shape, (bb) =>
+    bb.emit1('select', [operand(ctx, c, shape), operand(ctx, a, shape), operand(ctx, b, shape)], {}),
+  );
 }
 
 // ---- reductions --------------------------------------------------------------------------------
 
-export function reduce(ctx: OpCtx, prim: ReducePrim, v: TVal, axes: number[] | 'all', keep: boolean, span: Span, name: string): TVal {
-  if (v.t.dtype === 'sign' || (v.t.dtype === 'bool' && prim !== 'argmax')) throw new UserError(`${name} is not defined on ${v.t.dtype}`, span);
+export function reduce(
+  ctx: OpCtx,
+  prim: ReducePrim,
+  v: TVal,
+  axes: number[] | 'all',
+  keep: boolean,
+  span: Span,
+  name: string,
+): TVal {
+  if (v.t.dtype === 'sign' || (v.t.dtype === 'bool' && prim !== 'argmax'))
+    throw new UserError(`${name} is not defined on ${v.t.dtype}`, span);
   const shape = v.t.shape;
   let ax: number[];
   if (axes === 'all') {
-    if (shape.some((it) => it.k === 'spread')) throw new UserError(`${name} over all axes of a rank-polymorphic tensor [${shapeToString(shape)}]`, span, 'name the axes, e.g. axis: -1');
+    if (shape.some((it) => it.k === 'spread'))
+      throw new UserError(
+        `${name} over all axes of a rank-polymorphic tensor [${shapeToString(shape)}]`,
+        span,
+        'name the axes, e.g. axis: -1',
+      );
     ax = shape.map((_, i) => i);
   } else {
     ax = axes.map((a) => normAxis(shape, a, span));
@@ -315,15 +388,28 @@ export function reshapeChecked(ctx: OpCtx, v: TVal, target: ShapeItem[], span: S
   // strip a common spread prefix from both sides before comparing counts
   let src = v.t.shape;
   let dst = target;
-  while (src.length && dst.length && src[0]!.k === 'spread' && dst[0]!.k === 'spread' && src[0]!.name === dst[0]!.name) {
+  while (
+    src.length &&
+    dst.length &&
+    src[0]!.k === 'spread' &&
+    dst[0]!.k === 'spread' &&
+    src[0]!.name === dst[0]!.name
+  ) {
     src = src.slice(1);
     dst = dst.slice(1);
   }
   const a = numelOf(src);
   const b = numelOf(dst);
-  if (!a || !b) throw new UserError(`reshape of [${shapeToString(v.t.shape)}] to [${shapeToString(target)}]: '...' may only lead both shapes`, span);
+  if (!a || !b)
+    throw new UserError(
+      `reshape of [${shapeToString(v.t.shape)}] to [${shapeToString(target)}]: '...' may only lead both shapes`,
+      span,
+    );
   if (!dimEq(a, b))
-    throw new UserError(`reshape: [${shapeToString(v.t.shape)}] has ${dimToString(a)} elements, [${shapeToString(target)}] has ${dimToString(b)}`, span);
+    throw new UserError(
+      `reshape: [${shapeToString(v.t.shape)}] has ${dimToString(a)} elements, [${shapeToString(target)}] has ${dimToString(b)}`,
+      span,
+    );
   return reshape(ctx, v, target);
 }
 
@@ -333,26 +419,44 @@ export function transpose(ctx: OpCtx, v: TVal, perm: number[]): TVal {
   return emitted(ctx, v.t.dtype, shape, (b) => b.emit1('transpose', [atomOf(ctx, v)], { perm }));
 }
 
-export function dotGeneral(ctx: OpCtx, a: TVal, b: TVal, batch: [number[], number[]], contract: [number[], number[]], span: Span): TVal {
+export function dotGeneral(
+  ctx: OpCtx,
+  a: TVal,
+  b: TVal,
+  batch: [number[], number[]],
+  contract: [number[], number[]],
+  span: Span,
+): TVal {
   const dtype = joinDtype(a, b, span, 'matmul');
-  if (dtype === 'bool' || dtype === 'sign') throw new UserError(`matmul is not defined on ${dtype}`, span, dtype === 'sign' ? 'use signlinear for packed signs' : undefined);
+  if (dtype === 'bool' || dtype === 'sign')
+    throw new UserError(
+      `matmul is not defined on ${dtype}`,
+      span,
+      dtype === 'sign' ? 'use signlinear for packed signs' : undefined,
+    );
   const ai = a.t.shape;
   const bi = b.t.shape;
   for (let i = 0; i < contract[0].length; i++) {
     const x = ai[contract[0][i]!]!;
     const y = bi[contract[1][i]!]!;
     if (!dimsEqual(x, y))
-      throw new UserError(`matmul: contracted dims differ: ${showT(a)} and ${showT(b)} (${itemStr(x)} vs ${itemStr(y)})`, span);
+      throw new UserError(
+        `matmul: contracted dims differ: ${showT(a)} and ${showT(b)} (${itemStr(x)} vs ${itemStr(y)})`,
+        span,
+      );
   }
   for (let i = 0; i < batch[0].length; i++) {
-    if (!dimsEqual(ai[batch[0][i]!]!, bi[batch[1][i]!]!)) throw new UserError(`matmul: batch dims differ: ${showT(a)} and ${showT(b)}`, span);
+    if (!dimsEqual(ai[batch[0][i]!]!, bi[batch[1][i]!]!))
+      throw new UserError(`matmul: batch dims differ: ${showT(a)} and ${showT(b)}`, span);
   }
   const freeA = ai.map((_, i) => i).filter((i) => !batch[0].includes(i) && !contract[0].includes(i));
   const freeB = bi.map((_, i) => i).filter((i) => !batch[1].includes(i) && !contract[1].includes(i));
   const shape = [...batch[0].map((i) => ai[i]!), ...freeA.map((i) => ai[i]!), ...freeB.map((i) => bi[i]!)];
   a = retype(ctx, a, dtype);
   b = retype(ctx, b, dtype);
-  return emitted(ctx, dtype, shape, (bb) => bb.emit1('dot_general', [atomOf(ctx, a), atomOf(ctx, b)], { batch, contract }));
+  return emitted(ctx, dtype, shape, (bb) =>
+    bb.emit1('dot_general', [atomOf(ctx, a), atomOf(ctx, b)], { batch, contract }),
+  );
 }
 
 const itemStr = (it: ShapeItem) => (it.k === 'spread' ? '...' : dimToString(it.d));
@@ -361,8 +465,14 @@ const itemStr = (it: ShapeItem) => (it.k === 'spread' ? '...' : dimToString(it.d
 export function matmul(ctx: OpCtx, a: TVal, b: TVal, span: Span): TVal {
   const ra = a.t.shape.length;
   const rb = b.t.shape.length;
-  if (ra === 0 || rb === 0) throw new UserError(`matmul needs tensors of rank >= 1, found ${showT(a)} @ ${showT(b)}`, span, 'use * for scaling');
-  if (b.t.shape.some((it) => it.k === 'spread') && rb > 2) throw new UserError(`matmul: the right operand may not be rank-polymorphic`, span);
+  if (ra === 0 || rb === 0)
+    throw new UserError(
+      `matmul needs tensors of rank >= 1, found ${showT(a)} @ ${showT(b)}`,
+      span,
+      'use * for scaling',
+    );
+  if (b.t.shape.some((it) => it.k === 'spread') && rb > 2)
+    throw new UserError(`matmul: the right operand may not be rank-polymorphic`, span);
   const bSpread = b.t.shape.some((it) => it.k === 'spread');
   if (bSpread) throw new UserError(`matmul: the right operand ${showT(b)} may not be rank-polymorphic`, span);
   if (rb === 1) return dotGeneral(ctx, a, b, [[], []], [[ra - 1], [0]], span);
@@ -372,8 +482,14 @@ export function matmul(ctx: OpCtx, a: TVal, b: TVal, span: Span): TVal {
     const r = dotGeneral(ctx, a, b, [[], []], [[0], [rb - 2]], span);
     return r;
   }
-  if (a.t.shape.some((it) => it.k === 'spread')) throw new UserError(`matmul: batched right operand with a rank-polymorphic left operand`, span);
-  if (ra !== rb) throw new UserError(`matmul: batch ranks differ: ${showT(a)} @ ${showT(b)}`, span, 'broadcast explicitly to equal batch dims');
+  if (a.t.shape.some((it) => it.k === 'spread'))
+    throw new UserError(`matmul: batched right operand with a rank-polymorphic left operand`, span);
+  if (ra !== rb)
+    throw new UserError(
+      `matmul: batch ranks differ: ${showT(a)} @ ${showT(b)}`,
+      span,
+      'broadcast explicitly to equal batch dims',
+    );
   const nb = ra - 2;
   const bat = [...Array(nb).keys()];
   return dotGeneral(ctx, a, b, [bat, bat], [[ra - 1], [rb - 2]], span);

@@ -50,16 +50,21 @@ export function buildTree<T>(t: Type, fields: FieldsOf, b: TreeBuilder<T>, path 
 /** The leaf tensor types of a type with their paths, in flattening order (shapes must be known). */
 export function leafTypes(t: Type, fields: FieldsOf, path: string): { path: string; t: TensorType }[] {
   const out: { path: string; t: TensorType }[] = [];
-  buildTree<void>(t, fields, {
-    tensor(dtype, shape, p) {
-      const s = concreteShape(shape);
-      if (!s) throw new InternalError(`leaf ${p} has a symbolic shape`);
-      out.push({ path: p, t: { dtype, shape: s } });
+  buildTree<void>(
+    t,
+    fields,
+    {
+      tensor(dtype, shape, p) {
+        const s = concreteShape(shape);
+        if (!s) throw new InternalError(`leaf ${p} has a symbolic shape`);
+        out.push({ path: p, t: { dtype, shape: s } });
+      },
+      tuple: () => undefined,
+      array: () => undefined,
+      struct: () => undefined,
     },
-    tuple: () => undefined,
-    array: () => undefined,
-    struct: () => undefined,
-  }, path);
+    path,
+  );
   return out;
 }
 

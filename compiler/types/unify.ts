@@ -4,7 +4,20 @@
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type ModuleInfo } from '../resolve/modules.ts';
-import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimSolve, dimSubst, dimToString, dimValue, dimVar, dimVars, type Dim } from './dim.ts';
+import {
+  dimAdd,
+  dimConst,
+  dimDiv,
+  dimEq,
+  dimMul,
+  dimSolve,
+  dimSubst,
+  dimToString,
+  dimValue,
+  dimVar,
+  dimVars,
+  type Dim,
+} from './dim.ts';
 import {
   D,
   isDType,
@@ -34,7 +47,12 @@ export interface Bindings {
   concrete: boolean;
 }
 
-export function newBindings(module: ModuleInfo, kinds = new Map<string, GenericKind>(), concrete = false, outer?: Bindings): Bindings {
+export function newBindings(
+  module: ModuleInfo,
+  kinds = new Map<string, GenericKind>(),
+  concrete = false,
+  outer?: Bindings,
+): Bindings {
   return { kinds, dims: new Map(), types: new Map(), deferred: [], module, outer, concrete };
 }
 
@@ -65,7 +83,8 @@ export function evalDim(e: A.DimExpr, b: Bindings, partial = false): Dim {
       const d = lookupDim(b, e.name);
       if (d) return d;
       if (partial && isGenericHere(b, e.name)) return dimVar('?' + e.name);
-      if (isGenericHere(b, e.name)) throw new UserError(`cannot infer dim ${e.name}`, e.span, 'pass an argument whose shape fixes it');
+      if (isGenericHere(b, e.name))
+        throw new UserError(`cannot infer dim ${e.name}`, e.span, 'pass an argument whose shape fixes it');
       if (lookupTypeArg(b, e.name)) throw new UserError(`${e.name} is a type, not a dim`, e.span);
       throw new UserError(`unknown dim ${e.name}`, e.span, `declare it as a generic parameter: fn f[${e.name}](...)`);
     }
@@ -76,7 +95,12 @@ export function evalDim(e: A.DimExpr, b: Bindings, partial = false): Dim {
       if (e.op === '-') return dimAdd(x, y, -1);
       if (e.op === '*') return dimMul(x, y);
       const q = dimDiv(x, y);
-      if (!q) throw new UserError(`cannot divide by the sum ${dimToString(y)}`, e.span, 'a dim may be divided only by a product of dims');
+      if (!q)
+        throw new UserError(
+          `cannot divide by the sum ${dimToString(y)}`,
+          e.span,
+          'a dim may be divided only by a product of dims',
+        );
       return q;
     }
   }
@@ -85,7 +109,11 @@ export function evalDim(e: A.DimExpr, b: Bindings, partial = false): Dim {
 function checkWhole(d: Dim, span: Span, b: Bindings, what: string): Dim {
   const v = dimValue(d);
   if (v !== undefined && (!Number.isInteger(v) || v < 0))
-    throw new UserError(`${what} evaluates to ${Number.isInteger(v) ? v : v.toFixed(4)}, which is not a valid dim`, span, v < 0 ? undefined : 'the division in it is not exact for these sizes');
+    throw new UserError(
+      `${what} evaluates to ${Number.isInteger(v) ? v : v.toFixed(4)}, which is not a valid dim`,
+      span,
+      v < 0 ? undefined : 'the division in it is not exact for these sizes',
+    );
   void b;
   return d;
 }
@@ -96,7 +124,11 @@ export function resolveType(t: A.TypeExpr, b: Bindings): Type {
     case 'tuple':
       return { k: 'tuple', elems: t.elems.map((e) => resolveType(e, b)) };
     case 'array':
-      return { k: 'array', elem: resolveType(t.elem, b), len: checkWhole(evalDim(t.len, b), t.len.span, b, 'array length') };
+      return {
+        k: 'array',
+        elem: resolveType(t.elem, b),
+        len: checkWhole(evalDim(t.len, b), t.len.span, b, 'array length'),
+      };
     case 'name': {
       if (isDType(t.name)) return { k: 'tensor', dtype: t.name, shape: [] };
       const ta = lookupTypeArg(b, t.name);
@@ -149,15 +181,24 @@ function argDim(a: Exclude<A.TypeArg, { kind: 'spread' }>, b: Bindings): Dim {
 
 function applyStruct(s: StructInfo, args: A.TypeArg[], t: A.TypeExpr, b: Bindings): Type {
   if (args.length !== s.params.length)
-    throw new UserError(`${s.name} takes ${s.params.length} argument(s), found ${args.length}`, t.span, s.params.length ? `${s.name}[${s.params.map((p) => p.name).join(', ')}]` : undefined);
+    throw new UserError(
+      `${s.name} takes ${s.params.length} argument(s), found ${args.length}`,
+      t.span,
+      s.params.length ? `${s.name}[${s.params.map((p) => p.name).join(', ')}]` : undefined,
+    );
   const targs: TArg[] = args.map((a, i) => {
     const k = s.params[i]!.kind;
     if (a.kind === 'spread') throw new UserError(`'...' is not allowed in a struct's arguments`, a.span);
     if (k.k === 'dim') return { k: 'dim', d: checkWhole(argDim(a, b), a.span, b, 'dim') };
-    if (a.kind !== 'type') throw new UserError(`${s.name}'s parameter ${s.params[i]!.name} is a ${k.k === 'ctor' ? 'layer type' : 'type'}, found a dim expression`, a.span);
+    if (a.kind !== 'type')
+      throw new UserError(
+        `${s.name}'s parameter ${s.params[i]!.name} is a ${k.k === 'ctor' ? 'layer type' : 'type'}, found a dim expression`,
+        a.span,
+      );
     if (k.k === 'type') return { k: 'type', t: resolveType(a.type, b) };
     // ctor
-    if (a.type.kind !== 'name') throw new UserError(`expected a layer type name (e.g. Dense), found ${typeExprToString(a.type)}`, a.span);
+    if (a.type.kind !== 'name')
+      throw new UserError(`expected a layer type name (e.g. Dense), found ${typeExprToString(a.type)}`, a.span);
     const bound = lookupTypeArg(b, a.type.name);
     if (bound) {
       if (bound.k !== 'ctor') throw new UserError(`${a.type.name} is not a layer type`, a.span);
@@ -166,7 +207,10 @@ function applyStruct(s: StructInfo, args: A.TypeArg[], t: A.TypeExpr, b: Binding
     const ls = lookupStruct(b.module, a.type.name);
     if (!ls) throw new UserError(`unknown layer type ${a.type.name}`, a.span);
     if (k.k === 'ctor' && ls.params.length !== k.arity)
-      throw new UserError(`${a.type.name} takes ${ls.params.length} dim(s) but ${s.name} uses it with ${k.arity}`, a.span);
+      throw new UserError(
+        `${a.type.name} takes ${ls.params.length} dim(s) but ${s.name} uses it with ${k.arity}`,
+        a.span,
+      );
     return { k: 'ctor', s: ls };
   });
   return { k: 'struct', s, args: targs };
@@ -207,7 +251,10 @@ export function unifyType(te: A.TypeExpr, actual: Type, b: Bindings): void {
         if (k.k === 'type') {
           const prev = b.types.get(te.name);
           if (prev) {
-            if (!targEq(prev, { k: 'type', t: actual })) no(`${te.name} is ${typeToString((prev as { t: Type }).t)} from an earlier argument, found ${typeToString(actual)}`);
+            if (!targEq(prev, { k: 'type', t: actual }))
+              no(
+                `${te.name} is ${typeToString((prev as { t: Type }).t)} from an earlier argument, found ${typeToString(actual)}`,
+              );
           } else b.types.set(te.name, { k: 'type', t: actual });
           return;
         }
@@ -232,7 +279,8 @@ export function unifyType(te: A.TypeExpr, actual: Type, b: Bindings): void {
       if (!s) throw new UserError(`unknown type ${te.name}`, te.span);
       if (actual.k !== 'struct' || actual.s !== s) no();
       const st = actual as Extract<Type, { k: 'struct' }>;
-      if (args.length !== s.params.length) throw new UserError(`${s.name} takes ${s.params.length} argument(s), found ${args.length}`, te.span);
+      if (args.length !== s.params.length)
+        throw new UserError(`${s.name} takes ${s.params.length} argument(s), found ${args.length}`, te.span);
       args.forEach((a, i) => unifyArg(a, st.args[i]!, b, no));
       return;
     }
@@ -254,7 +302,8 @@ function unifyArg(a: A.TypeArg, actual: TArg, b: Bindings, no: (why?: string) =>
   const name = (te as { name: string }).name;
   if (isGenericHere(b, name)) {
     const prev = b.types.get(name);
-    if (prev && !(prev.k === 'ctor' && prev.s === actual.s)) no(`${name} is ${targShow(prev)} from an earlier argument, found ${actual.s.name}`);
+    if (prev && !(prev.k === 'ctor' && prev.s === actual.s))
+      no(`${name} is ${targShow(prev)} from an earlier argument, found ${actual.s.name}`);
     b.types.set(name, actual);
     return;
   }
@@ -317,7 +366,8 @@ function unifyShape(pat: A.TypeArg[], actual: ShapeItem[], b: Bindings, no: (why
   after.forEach((a, i) => matchItem(a, actual[actual.length - after.length + i]!));
   const mid = actual.slice(before.length, actual.length - after.length);
   if (b.spread) {
-    if (!shapeEq(b.spread, mid)) no(`'...' is [${shapeToString(b.spread)}] from an earlier argument, found [${shapeToString(mid)}]`);
+    if (!shapeEq(b.spread, mid))
+      no(`'...' is [${shapeToString(b.spread)}] from an earlier argument, found [${shapeToString(mid)}]`);
   } else b.spread = mid;
 }
 
@@ -357,7 +407,8 @@ export function solveDeferred(b: Bindings): void {
 export function dimExprToString(e: A.DimExpr): string {
   if (e.kind === 'int') return String(e.value);
   if (e.kind === 'var') return e.name;
-  const p = (x: A.DimExpr) => (x.kind === 'bin' && (x.op === '+' || x.op === '-') ? `(${dimExprToString(x)})` : dimExprToString(x));
+  const p = (x: A.DimExpr) =>
+    x.kind === 'bin' && (x.op === '+' || x.op === '-') ? `(${dimExprToString(x)})` : dimExprToString(x);
   return `${p(e.a)} ${e.op} ${e.b.kind === 'bin' && e.op === '/' ? `(${dimExprToString(e.b)})` : p(e.b)}`;
 }
 
@@ -399,7 +450,8 @@ export function showPattern(t: A.TypeExpr, b: Bindings): string {
       const args = t.args.map((a) => {
         if (a.kind === 'spread') return b.spread ? shapeToString(b.spread) || '...' : '...';
         if (a.kind === 'dim') return dim(a.dim);
-        if (a.type.kind === 'name' && (b.dims.has(a.type.name) || b.kinds.get(a.type.name)?.k === 'dim')) return dim({ kind: 'var', name: a.type.name, span: a.type.span });
+        if (a.type.kind === 'name' && (b.dims.has(a.type.name) || b.kinds.get(a.type.name)?.k === 'dim'))
+          return dim({ kind: 'var', name: a.type.name, span: a.type.span });
         return showPattern(a.type, b);
       });
       return `${head}[${args.filter((x) => x !== '').join(', ')}]`;

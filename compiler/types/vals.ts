@@ -33,7 +33,12 @@ export type Val =
       /** or a builtin */
       builtin?: string;
     }
-  | { k: 'list'; t: { k: 'fn' }; items: ({ spread: true; span: Span } | { spread: false; v: Val; span: Span })[]; span: Span }
+  | {
+      k: 'list';
+      t: { k: 'fn' };
+      items: ({ spread: true; span: Span } | { spread: false; v: Val; span: Span })[];
+      span: Span;
+    }
   | { k: 'str'; t: { k: 'fn' }; v: string }
   | { k: 'module'; t: { k: 'fn' }; m: ModuleInfo }
   | { k: 'error'; t: { k: 'error' } };
@@ -46,4 +51,3 @@ export function staticNumber(s: Static | undefined): number | undefined {
   if (s.k === 'float') return s.v;
   return s.v ? 1 : 0;
 }
-

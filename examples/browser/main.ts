@@ -71,9 +71,19 @@ async function webgpuRunner(): Promise<Runner | undefined> {
   } catch {
     return undefined;
   }
-  const man = await json<{ kernels: { file: string; groups: number }[]; updates: { step: number; file: string }[]; inputs: unknown[] }>('model/webgpu/manifest.json');
+  const man = await json<{
+    kernels: { file: string; groups: number }[];
+    updates: { step: number; file: string }[];
+    inputs: unknown[];
+  }>('model/webgpu/manifest.json');
   const plan = decodePlan(await text('model/webgpu/plan.json'));
-  const wgsl: PlanWgsl = { kernels: await Promise.all(man.kernels.map((k) => text(`model/webgpu/${k.file}`))), groups: man.kernels.map((k) => k.groups), updates: Object.fromEntries(await Promise.all(man.updates.map(async (u) => [u.step, await text(`model/webgpu/${u.file}`)] as const))) };
+  const wgsl: PlanWgsl = {
+    kernels: await Promise.all(man.kernels.map((k) => text(`model/webgpu/${k.file}`))),
+    groups: man.kernels.map((k) => k.groups),
+    updates: Object.fromEntries(
+      await Promise.all(man.updates.map(async (u) => [u.step, await text(`model/webgpu/${u.file}`)] as const)),
+    ),
+  };
   const info = await json<ModelInfo>('model/model.json');
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
   const prog = await GpuProgram.create(plan, dev, wgsl, { donate });
@@ -84,9 +94,15 @@ async function wasmRunner(info: ModelInfo): Promise<Runner> {
   const man = await json<{ kernels: { file: string; shared: string }[] }>('model/wasm/manifest.json');
   const plan = decodePlan(await text('model/wasm/plan.json'));
   // threads over a shared memory when the page is cross-origin isolated (obtc serve sends COOP/COEP)
-  const threads = crossOriginIsolated ? Math.max(1, Math.min(4, Number(params.get('threads') ?? navigator.hardwareConcurrency ?? 1))) : 1;
+  const threads = crossOriginIsolated
+    ? Math.max(1, Math.min(4, Number(params.get('threads') ?? navigator.hardwareConcurrency ?? 1)))
+    : 1;
   const pool = threads > 1 ? await WebThreadPool.create(threads, new URL('worker.js', location.href)) : undefined;
-  const modules = await Promise.all(man.kernels.map(async (k) => WebAssembly.compile(await (await fetch(`model/wasm/${pool ? k.shared : k.file}`)).arrayBuffer())));
+  const modules = await Promise.all(
+    man.kernels.map(async (k) =>
+      WebAssembly.compile(await (await fetch(`model/wasm/${pool ? k.shared : k.file}`)).arrayBuffer()),
+    ),
+  );
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
   const prog = new WasmProgram(plan, modules, { donate, pool });
   return { backend: `Wasm-SIMD (${threads} thread${threads > 1 ? 's' : ''})`, run: async (x) => prog.run(x) };
@@ -102,18 +118,28 @@ async function main(): Promise<void> {
   const weights: Tensor[] = info.leaves.map((l) => ({
     dtype: l.dtype,
     shape: l.shape,
-    data: l.dtype === 'f32' ? new Float32Array(blob, l.offset, l.length) : l.dtype === 'i32' ? new Int32Array(blob, l.offset, l.length) : new Uint32Array(blob, l.offset, l.length),
+    data:
+      l.dtype === 'f32'
+        ? new Float32Array(blob, l.offset, l.length)
+        : l.dtype === 'i32'
+          ? new Int32Array(blob, l.offset, l.length)
+          : new Uint32Array(blob, l.offset, l.length),
   }));
   const runner = (await webgpuRunner()) ?? (await wasmRunner(info));
   const cacheBytes = info.cacheCount * info.cacheShape.reduce((a, b) => a * b, 4);
   $('backend').textContent = runner.backend;
   $('model').textContent = `${info.name} (${info.layer}), ${info.fileBytes.toLocaleString()} bytes on disk`;
-  $('size').textContent = `${((info.weightBytes + cacheBytes) / 1024).toFixed(0)} KiB (weights ${(info.weightBytes / 1024).toFixed(0)} KiB + KV cache ${(cacheBytes / 1024).toFixed(0)} KiB)`;
+  $('size').textContent =
+    `${((info.weightBytes + cacheBytes) / 1024).toFixed(0)} KiB (weights ${(info.weightBytes / 1024).toFixed(0)} KiB + KV cache ${(cacheBytes / 1024).toFixed(0)} KiB)`;
   window.obt.backend = runner.backend;
   const pieces = info.pieces.map((p) => Uint8Array.from(atob(p), (c) => c.charCodeAt(0)));
   const generate = async () => {
     const dec = new TextDecoder();
-    let cache: Tensor[] = Array.from({ length: info.cacheCount }, () => ({ dtype: 'f32', shape: info.cacheShape, data: new Float32Array(info.cacheShape.reduce((a, b) => a * b, 1)) }));
+    let cache: Tensor[] = Array.from({ length: info.cacheCount }, () => ({
+      dtype: 'f32',
+      shape: info.cacheShape,
+      data: new Float32Array(info.cacheShape.reduce((a, b) => a * b, 1)),
+    }));
     const ids: number[] = [];
     let tok = info.bos;
     let out = '';
@@ -121,7 +147,14 @@ async function main(): Promise<void> {
     let t0 = 0;
     for (let pos = 0; pos < Math.min(steps, info.maxSeq); pos++) {
       if (pos === 1) t0 = performance.now();
-      const outs = await runner.run([...weights, scalar(tok, 'i32'), scalar(pos, 'i32'), ...cache, scalar(info.eps, 'f32'), scalar(info.theta, 'f32')]);
+      const outs = await runner.run([
+        ...weights,
+        scalar(tok, 'i32'),
+        scalar(pos, 'i32'),
+        ...cache,
+        scalar(info.eps, 'f32'),
+        scalar(info.theta, 'f32'),
+      ]);
       cache = outs.slice(1);
       const logits = outs[0]!.data;
       let best = 0;
@@ -134,7 +167,8 @@ async function main(): Promise<void> {
       ids.push(best);
       tok = best;
       $('tokens').textContent = String(ids.length);
-      if (ids.length > 1) $('speed').textContent = `${((ids.length - 1) / ((performance.now() - t0) / 1000)).toFixed(1)} tokens/s`;
+      if (ids.length > 1)
+        $('speed').textContent = `${((ids.length - 1) / ((performance.now() - t0) / 1000)).toFixed(1)} tokens/s`;
       await new Promise((r) => setTimeout(r, 0)); // let the page paint
     }
     const tps = ids.length > 1 ? (ids.length - 1) / ((performance.now() - t0) / 1000) : 0;

@@ -11,7 +11,21 @@ const GGML_F32 = 0;
 const GGML_F16 = 1;
 const GGML_Q8_0 = 8;
 const GGML_BF16 = 30;
-const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 30: 'BF16' };
+const TYPE_NAMES: Record<number, string> = {
+  0: 'F32',
+  1: 'F16',
+  2: 'Q4_0',
+  3: 'Q4_1',
+  6: 'Q5_0',
+  7: 'Q5_1',
+  8: 'Q8_0',
+  10: 'Q2_K',
+  11: 'Q3_K',
+  12: 'Q4_K',
+  13: 'Q5_K',
+  14: 'Q6_K',
+  30: 'BF16',
+};
 
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -34,7 +48,10 @@ function byteSize(type: number, n: number, file: string, name: string): number {
       if (n % 32) throw new LoadError(file, `tensor ${name}: Q8_0 needs a multiple of 32 elements, has ${n}`);
       return (n / 32) * 34;
     default:
-      throw new LoadError(file, `tensor ${name} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`);
+      throw new LoadError(
+        file,
+        `tensor ${name} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`,
+      );
   }
 }
 
@@ -86,7 +103,8 @@ export async function loadGguf(file: string): Promise<GgufModel> {
   } catch {
     throw new LoadError(file, 'cannot read the file');
   }
-  if (bytes.byteLength < 24 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'GGUF') throw new LoadError(file, 'not a GGUF file (no GGUF magic)');
+  if (bytes.byteLength < 24 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'GGUF')
+    throw new LoadError(file, 'not a GGUF file (no GGUF magic)');
   const version = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
   if (version !== 3) throw new LoadError(file, `GGUF version ${version}; this loader reads version 3`);
   let parsed;
@@ -108,7 +126,8 @@ export async function loadGguf(file: string): Promise<GgufModel> {
   };
   const tokens = md['tokenizer.ggml.tokens'] as string[] | undefined;
   const scores = md['tokenizer.ggml.scores'] as number[] | undefined;
-  if (!tokens || !scores || tokens.length !== scores.length) throw new LoadError(file, 'metadata has no tokenizer.ggml.tokens / scores of equal length');
+  if (!tokens || !scores || tokens.length !== scores.length)
+    throw new LoadError(file, 'metadata has no tokenizer.ggml.tokens / scores of equal length');
   const heads = num('attention.head_count');
   const config: LlamaConfig = {
     dim: num('embedding_length'),
@@ -132,8 +151,16 @@ export async function loadGguf(file: string): Promise<GgufModel> {
     const n = shape.reduce((a, b) => a * b, 1);
     const start = dataStart + Number(info.offset);
     const size = byteSize(info.dtype as number, n, file, info.name);
-    if (start + size > bytes.byteLength) throw new LoadError(file, `truncated: tensor ${info.name} needs bytes ${start}..${start + size}, the file has ${bytes.byteLength}`);
-    tensors.set(canon, { dtype: 'f32', shape, data: dequantize(info.dtype as number, bytes.subarray(start, start + size), n) });
+    if (start + size > bytes.byteLength)
+      throw new LoadError(
+        file,
+        `truncated: tensor ${info.name} needs bytes ${start}..${start + size}, the file has ${bytes.byteLength}`,
+      );
+    tensors.set(canon, {
+      dtype: 'f32',
+      shape,
+      data: dequantize(info.dtype as number, bytes.subarray(start, start + size), n),
+    });
   }
   const sharedHead = !tensors.has('wcls');
   const ck: Checkpoint = { file, format: 'gguf', config, tensors, sharedHead };

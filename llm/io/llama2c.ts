@@ -5,16 +5,39 @@ import { LoadError, validateConfig, validateTensors, headDim, type Checkpoint, t
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
-  if (bytes.byteLength < 28) throw new LoadError(file, `truncated: ${bytes.byteLength} bytes is shorter than the 28-byte llama2.c header`);
+  if (bytes.byteLength < 28)
+    throw new LoadError(file, `truncated: ${bytes.byteLength} bytes is shorter than the 28-byte llama2.c header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
-  const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = h as [number, number, number, number, number, number, number];
+  const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = h as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const sharedHead = vocabRaw > 0;
-  const config: LlamaConfig = { dim, hidden, layers, heads, kvHeads, vocab: Math.abs(vocabRaw), seqLen, eps: 1e-5, ropeTheta: 10000 };
+  const config: LlamaConfig = {
+    dim,
+    hidden,
+    layers,
+    heads,
+    kvHeads,
+    vocab: Math.abs(vocabRaw),
+    seqLen,
+    eps: 1e-5,
+    ropeTheta: 10000,
+  };
   try {
     validateConfig(file, config);
   } catch (e) {
-    if (e instanceof LoadError) throw new LoadError(file, `not a llama2.c checkpoint (header ${h.join(', ')}): ${e.message.slice(file.length + 2)}`);
+    if (e instanceof LoadError)
+      throw new LoadError(
+        file,
+        `not a llama2.c checkpoint (header ${h.join(', ')}): ${e.message.slice(file.length + 2)}`,
+      );
     throw e;
   }
   const hs = headDim(config);
@@ -35,11 +58,21 @@ export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
     ['freq_cis_imag', [seqLen, hs / 2], false],
   ];
   if (!sharedHead) order.push(['wcls', [config.vocab, dim], false]);
-  const floats = order.reduce((s, [, shape, stacked]) => s + shape.reduce((a, b) => a * b, 1) * (stacked ? layers : 1), 0);
+  const floats = order.reduce(
+    (s, [, shape, stacked]) => s + shape.reduce((a, b) => a * b, 1) * (stacked ? layers : 1),
+    0,
+  );
   const want = 28 + floats * 4;
   if (bytes.byteLength < want)
-    throw new LoadError(file, `truncated: ${bytes.byteLength} bytes, but a llama2.c checkpoint with dim=${dim} hidden=${hidden} layers=${layers} heads=${heads} kv_heads=${kvHeads} vocab=${config.vocab} seq_len=${seqLen} needs ${want}`);
-  if (bytes.byteLength > want) throw new LoadError(file, `${bytes.byteLength - want} unexpected trailing bytes after the last tensor (expected ${want} bytes in all)`);
+    throw new LoadError(
+      file,
+      `truncated: ${bytes.byteLength} bytes, but a llama2.c checkpoint with dim=${dim} hidden=${hidden} layers=${layers} heads=${heads} kv_heads=${kvHeads} vocab=${config.vocab} seq_len=${seqLen} needs ${want}`,
+    );
+  if (bytes.byteLength > want)
+    throw new LoadError(
+      file,
+      `${bytes.byteLength - want} unexpected trailing bytes after the last tensor (expected ${want} bytes in all)`,
+    );
   const all = new Float32Array(floats);
   new Uint8Array(all.buffer).set(bytes.subarray(28, want));
   const tensors = new Map<string, Tensor>();

@@ -36,8 +36,17 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
   const head = all.subarray(0, 8);
   if (isPacked(head)) {
     const pk = readPacked(weights);
-    const tk = tokenizerFile ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab) : pk.tokenizer;
-    return { config: pk.config, value: pk.value, layer: 'onebit', tokenizer: new Tokenizer(tk), file: weights, bytes: pk.bytes };
+    const tk = tokenizerFile
+      ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab)
+      : pk.tokenizer;
+    return {
+      config: pk.config,
+      value: pk.value,
+      layer: 'onebit',
+      tokenizer: new Tokenizer(tk),
+      file: weights,
+      bytes: pk.bytes,
+    };
   }
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
@@ -56,10 +65,25 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
   else {
     const dir = dirname(weights);
     const cand = [`tok${ck.config.vocab}.bin`, 'tokenizer.bin'].map((n) => join(dir, n)).find(existsSync);
-    if (!cand) throw new LoadError(weights, `no tokenizer given and none found next to it (tok${ck.config.vocab}.bin or tokenizer.bin); pass --tokenizer FILE`);
+    if (!cand)
+      throw new LoadError(
+        weights,
+        `no tokenizer given and none found next to it (tok${ck.config.vocab}.bin or tokenizer.bin); pass --tokenizer FILE`,
+      );
     tk = parseTokenizerBin(cand, readBytes(cand), ck.config.vocab);
   }
   if (tk.pieces.length !== ck.config.vocab)
-    throw new LoadError(tk.source, `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${ck.config.vocab}; wrong tokenizer for this model?`);
-  return { config: ck.config, value: llamaValue(ck), layer: 'dense', checkpoint: ck, tokenizer: new Tokenizer(tk), file: weights, bytes: all.byteLength };
+    throw new LoadError(
+      tk.source,
+      `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${ck.config.vocab}; wrong tokenizer for this model?`,
+    );
+  return {
+    config: ck.config,
+    value: llamaValue(ck),
+    layer: 'dense',
+    checkpoint: ck,
+    tokenizer: new Tokenizer(tk),
+    file: weights,
+    bytes: all.byteLength,
+  };
 }

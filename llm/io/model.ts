@@ -83,11 +83,13 @@ export function validateConfig(file: string, c: LlamaConfig): void {
     throw new LoadError(file, w);
   };
   for (const [k, v] of Object.entries(c)) if (!Number.isFinite(v) || v <= 0) bad(`invalid config value ${k} = ${v}`);
-  for (const k of ['dim', 'hidden', 'layers', 'heads', 'kvHeads', 'vocab', 'seqLen'] as const) if (!Number.isInteger(c[k])) bad(`config ${k} = ${c[k]} is not an integer`);
+  for (const k of ['dim', 'hidden', 'layers', 'heads', 'kvHeads', 'vocab', 'seqLen'] as const)
+    if (!Number.isInteger(c[k])) bad(`config ${k} = ${c[k]} is not an integer`);
   if (c.dim % c.heads) bad(`dim ${c.dim} is not divisible by n_heads ${c.heads}`);
   if (c.heads % c.kvHeads) bad(`n_heads ${c.heads} is not divisible by n_kv_heads ${c.kvHeads}`);
   if (headDim(c) % 2) bad(`head size ${headDim(c)} is odd; RoPE needs pairs`);
-  if (c.dim > 1 << 16 || c.vocab > 1 << 20 || c.layers > 1024) bad(`implausible config (dim ${c.dim}, vocab ${c.vocab}, layers ${c.layers})`);
+  if (c.dim > 1 << 16 || c.vocab > 1 << 20 || c.layers > 1024)
+    bad(`implausible config (dim ${c.dim}, vocab ${c.vocab}, layers ${c.layers})`);
 }
 
 /** Checks that every canonical tensor is present with its expected shape. */
@@ -100,7 +102,8 @@ export function validateTensors(ck: Checkpoint): void {
       throw new LoadError(ck.file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
     const d = t.data as Float32Array;
     for (let i = 0; i < d.length; i++)
-      if (!Number.isFinite(d[i]!)) throw new LoadError(ck.file, `tensor ${name} contains a non-finite value at element ${i}`);
+      if (!Number.isFinite(d[i]!))
+        throw new LoadError(ck.file, `tensor ${name} contains a non-finite value at element ${i}`);
   }
 }
 

@@ -47,7 +47,14 @@ function f32ToF16Bits(x: number): number {
 }
 
 /** Writes a packed OneBit Llama (the host value produced by pack_student). */
-export function writePacked(path: string, config: LlamaConfig, tokenizer: TokenizerData, value: Record<string, unknown>, sharedHead: boolean, fp16: boolean): number {
+export function writePacked(
+  path: string,
+  config: LlamaConfig,
+  tokenizer: TokenizerData,
+  value: Record<string, unknown>,
+  sharedHead: boolean,
+  fp16: boolean,
+): number {
   // the student's leaves by path (blocks[0].wq.s, ...), stored under the canonical names
   const byPath = new Map(treeLeaves(value).map((l) => [l.path, l.leaf]));
   const t = (path: string): Tensor => {
@@ -59,7 +66,12 @@ export function writePacked(path: string, config: LlamaConfig, tokenizer: Tokeni
   tensors.push(['token_embedding', t('emb')]);
   for (let l = 0; l < config.layers; l++) {
     tensors.push([`rms_att.${l}`, t(`blocks[${l}].attn_norm`)], [`rms_ffn.${l}`, t(`blocks[${l}].ffn_norm`)]);
-    for (const p of PROJ) tensors.push([`${p}.${l}.s`, t(`blocks[${l}].${p}.s`)], [`${p}.${l}.g`, t(`blocks[${l}].${p}.g`)], [`${p}.${l}.h`, t(`blocks[${l}].${p}.h`)]);
+    for (const p of PROJ)
+      tensors.push(
+        [`${p}.${l}.s`, t(`blocks[${l}].${p}.s`)],
+        [`${p}.${l}.g`, t(`blocks[${l}].${p}.g`)],
+        [`${p}.${l}.h`, t(`blocks[${l}].${p}.h`)],
+      );
   }
   tensors.push(['rms_final', t('norm')]);
   if (!sharedHead) tensors.push(['wcls', t('head')]);
@@ -88,7 +100,14 @@ export function writePacked(path: string, config: LlamaConfig, tokenizer: Tokeni
       off += pad;
     }
   }
-  const header = new TextEncoder().encode(JSON.stringify({ config, tokenizer: { pieces: tokenizer.pieces, scores: tokenizer.scores, bos: tokenizer.bos, eos: tokenizer.eos }, sharedHead, tensors: entries }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({
+      config,
+      tokenizer: { pieces: tokenizer.pieces, scores: tokenizer.scores, bos: tokenizer.bos, eos: tokenizer.eos },
+      sharedHead,
+      tensors: entries,
+    }),
+  );
   const headPad = (8 - ((16 + header.length) % 8)) % 8;
   const out = new Uint8Array(16 + header.length + headPad + off + 4);
   out.set(new TextEncoder().encode(MAGIC), 0);
@@ -114,10 +133,17 @@ export function readPacked(file: string): PackedModel {
   const b = readBytesCopy(file);
   if (b.length < 20 || !isPacked(b)) throw new LoadError(file, 'not a packed obt 1-bit model (no OBT1BIT magic)');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (dv.getUint32(8, true) !== 1) throw new LoadError(file, `format version ${dv.getUint32(8, true)}; this reader knows version 1`);
-  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true)) throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
+  if (dv.getUint32(8, true) !== 1)
+    throw new LoadError(file, `format version ${dv.getUint32(8, true)}; this reader knows version 1`);
+  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
+    throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
   const hlen = dv.getUint32(12, true);
-  const header = JSON.parse(new TextDecoder().decode(b.subarray(16, 16 + hlen))) as { config: LlamaConfig; tokenizer: Omit<TokenizerData, 'source'>; sharedHead: boolean; tensors: Entry[] };
+  const header = JSON.parse(new TextDecoder().decode(b.subarray(16, 16 + hlen))) as {
+    config: LlamaConfig;
+    tokenizer: Omit<TokenizerData, 'source'>;
+    sharedHead: boolean;
+    tensors: Entry[];
+  };
   validateConfig(file, header.config);
   const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
   const map = new Map<string, Tensor>();
@@ -127,7 +153,8 @@ export function readPacked(file: string): PackedModel {
     const raw = b.slice(at, at + e.bytes);
     if (e.dtype === 'sign') {
       const words = e.shape.slice(0, -1).reduce((x, y) => x * y, 1) * signWords(e.shape[e.shape.length - 1]!);
-      if (raw.length !== words * 4) throw new LoadError(file, `tensor ${e.name}: ${raw.length} bytes for ${words} sign words`);
+      if (raw.length !== words * 4)
+        throw new LoadError(file, `tensor ${e.name}: ${raw.length} bytes for ${words} sign words`);
       map.set(e.name, { dtype: 'sign', shape: e.shape, data: new Uint32Array(raw.buffer) });
     } else if (e.dtype === 'f16') {
       const u = new Uint16Array(raw.buffer);
@@ -145,10 +172,19 @@ export function readPacked(file: string): PackedModel {
     blocks: Array.from({ length: c.layers }, (_, l) => ({
       attn_norm: get(`rms_att.${l}`),
       ffn_norm: get(`rms_ffn.${l}`),
-      ...Object.fromEntries(PROJ.map((p) => [p, { s: get(`${p}.${l}.s`), g: get(`${p}.${l}.g`), h: get(`${p}.${l}.h`) }])),
+      ...Object.fromEntries(
+        PROJ.map((p) => [p, { s: get(`${p}.${l}.s`), g: get(`${p}.${l}.g`), h: get(`${p}.${l}.h`) }]),
+      ),
     })),
     norm: get('rms_final'),
     head: header.sharedHead ? get('token_embedding') : get('wcls'),
   };
-  return { file, config: c, tokenizer: { source: file, ...header.tokenizer }, value, sharedHead: header.sharedHead, bytes: b.length };
+  return {
+    file,
+    config: c,
+    tokenizer: { source: file, ...header.tokenizer },
+    value,
+    sharedHead: header.sharedHead,
+    bytes: b.length,
+  };
 }

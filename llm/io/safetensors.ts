@@ -72,7 +72,8 @@ export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
   if (bytes.byteLength < 8) throw new LoadError(file, 'truncated: no safetensors header');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = Number(dv.getBigUint64(0, true));
-  if (hlen <= 0 || 8 + hlen > bytes.byteLength) throw new LoadError(file, `corrupted header length ${hlen} (file has ${bytes.byteLength} bytes)`);
+  if (hlen <= 0 || 8 + hlen > bytes.byteLength)
+    throw new LoadError(file, `corrupted header length ${hlen} (file has ${bytes.byteLength} bytes)`);
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hlen)));
@@ -91,7 +92,8 @@ export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
     const width = { F32: 4, F16: 2, BF16: 2 }[info.dtype];
     if (!width) throw new LoadError(file, `tensor ${name} has dtype ${info.dtype}; supported: F32, F16, BF16`);
     if (e - s !== n * width) throw new LoadError(file, `tensor ${name}: ${e - s} bytes for ${n} ${info.dtype} values`);
-    if (base + e > bytes.byteLength) throw new LoadError(file, `truncated: tensor ${name} ends at byte ${base + e}, the file has ${bytes.byteLength}`);
+    if (base + e > bytes.byteLength)
+      throw new LoadError(file, `truncated: tensor ${name} ends at byte ${base + e}, the file has ${bytes.byteLength}`);
     const out = new Float32Array(n);
     const off = base + s;
     if (info.dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(off + 4 * i, true);

@@ -34,7 +34,13 @@ export function encodeState(value: unknown): Uint8Array {
     }),
   );
   const datas = tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  const header = new TextEncoder().encode(JSON.stringify({ tree: JSON.parse(tree), sizes: datas.map((d) => d.length), kinds: tensors.map((t) => t.data.constructor.name) }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({
+      tree: JSON.parse(tree),
+      sizes: datas.map((d) => d.length),
+      kinds: tensors.map((t) => t.data.constructor.name),
+    }),
+  );
   const total = 8 + 4 + header.length + datas.reduce((s, d) => s + d.length, 0) + 4;
   const out = new Uint8Array(total);
   out.set(new TextEncoder().encode(MAGIC), 0);
@@ -58,19 +64,26 @@ const CTORS: Record<string, new (b: ArrayBuffer) => Tensor['data']> = {
 };
 
 export function decodeState(file: string, b: Uint8Array): unknown {
-  if (b.length < 16 || new TextDecoder().decode(b.subarray(0, 8)) !== MAGIC) throw new LoadError(file, 'not an obt state file');
+  if (b.length < 16 || new TextDecoder().decode(b.subarray(0, 8)) !== MAGIC)
+    throw new LoadError(file, 'not an obt state file');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const stored = dv.getUint32(b.length - 4, true);
-  if (crc32(b.subarray(0, b.length - 4)) !== stored) throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
+  if (crc32(b.subarray(0, b.length - 4)) !== stored)
+    throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
   const hlen = dv.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(b.subarray(12, 12 + hlen))) as { tree: unknown; sizes: number[]; kinds: string[] };
+  const header = JSON.parse(new TextDecoder().decode(b.subarray(12, 12 + hlen))) as {
+    tree: unknown;
+    sizes: number[];
+    kinds: string[];
+  };
   let o = 12 + hlen;
   const tensors = header.sizes.map((n, i) => {
     const buf = b.slice(o, o + n).buffer;
     o += n;
     return new CTORS[header.kinds[i]!]!(buf);
   });
-  const isRef = (v: unknown): v is { $t: number; dtype: string; shape: number[] } => !!v && typeof v === 'object' && typeof (v as { $t?: unknown }).$t === 'number';
+  const isRef = (v: unknown): v is { $t: number; dtype: string; shape: number[] } =>
+    !!v && typeof v === 'object' && typeof (v as { $t?: unknown }).$t === 'number';
   return mapTree(header.tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
 }
 

@@ -51,7 +51,7 @@ export class Tokenizer {
       else for (const b of enc.encode(cp)) tokens.push(this.byteId[b] ?? b + 3);
     }
     // greedy merges: the best-scoring adjacent pair, leftmost on ties
-    const start = opts.bos ?? true ? 1 : 0;
+    const start = (opts.bos ?? true) ? 1 : 0;
     const merged = this.mergeAll(tokens.slice(start));
     tokens.length = start;
     for (const t of merged) tokens.push(t);
@@ -81,7 +81,8 @@ export class Tokenizer {
     const alive = new Uint8Array(n).fill(1);
     // heap entries: [score, left, leftTok, rightTok, merged id]
     const heap: [number, number, number, number, number][] = [];
-    const before = (x: (typeof heap)[number], y: (typeof heap)[number]) => x[0] > y[0] || (x[0] === y[0] && x[1] < y[1]);
+    const before = (x: (typeof heap)[number], y: (typeof heap)[number]) =>
+      x[0] > y[0] || (x[0] === y[0] && x[1] < y[1]);
     const push = (e: (typeof heap)[number]) => {
       let i = heap.push(e) - 1;
       while (i > 0) {
@@ -96,7 +97,7 @@ export class Tokenizer {
       const last = heap.pop()!;
       if (heap.length) {
         heap[0] = last;
-        for (let i = 0; ; ) {
+        for (let i = 0; ;) {
           const l = 2 * i + 1;
           const r = l + 1;
           let m = i;
@@ -172,7 +173,8 @@ export function parseTokenizerBin(file: string, bytes: Uint8Array, expectedVocab
   const dec = new TextDecoder('utf-8', { fatal: false });
   let off = 4;
   while (off < bytes.byteLength) {
-    if (off + 8 > bytes.byteLength) throw new LoadError(file, `truncated tokenizer entry ${pieces.length} at byte ${off}`);
+    if (off + 8 > bytes.byteLength)
+      throw new LoadError(file, `truncated tokenizer entry ${pieces.length} at byte ${off}`);
     const score = dv.getFloat32(off, true);
     const len = dv.getInt32(off + 4, true);
     if (len < 0 || len > maxLen * 4 + 16 || off + 8 + len > bytes.byteLength || !Number.isFinite(score))
@@ -182,7 +184,10 @@ export function parseTokenizerBin(file: string, bytes: Uint8Array, expectedVocab
     off += 8 + len;
   }
   if (expectedVocab !== undefined && pieces.length !== expectedVocab)
-    throw new LoadError(file, `the tokenizer has ${pieces.length} pieces but the model has a vocabulary of ${expectedVocab}; wrong tokenizer for this model?`);
+    throw new LoadError(
+      file,
+      `the tokenizer has ${pieces.length} pieces but the model has a vocabulary of ${expectedVocab}; wrong tokenizer for this model?`,
+    );
   // llama2.c's exporter stores BOS/EOS as "\n<s>\n" / "\n</s>\n"
   return { source: file, pieces, scores, bos: 1, eos: 2 };
 }

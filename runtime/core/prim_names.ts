@@ -2,10 +2,40 @@
 import type { DType } from './dtype.ts';
 import type { Func } from './ir.ts';
 
-export const UNARY = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'sign', 'floor', 'ceil', 'round', 'not'] as const;
+export const UNARY = [
+  'neg',
+  'abs',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'sign',
+  'floor',
+  'ceil',
+  'round',
+  'not',
+] as const;
 export type UnaryPrim = (typeof UNARY)[number];
 
-export const BINARY = ['add', 'sub', 'mul', 'div', 'rem', 'pow', 'max', 'min', 'and', 'or', 'xor', 'shl', 'shr'] as const;
+export const BINARY = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'rem',
+  'pow',
+  'max',
+  'min',
+  'and',
+  'or',
+  'xor',
+  'shl',
+  'shr',
+] as const;
 export type BinaryPrim = (typeof BINARY)[number];
 
 export const COMPARE = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
@@ -17,7 +47,8 @@ export type ReducePrim = (typeof REDUCE)[number];
 type NoParams = Record<string, never>;
 
 export interface PrimParams
-  extends Record<UnaryPrim, NoParams>,
+  extends
+    Record<UnaryPrim, NoParams>,
     Record<BinaryPrim, NoParams>,
     Record<ComparePrim, NoParams>,
     Record<ReducePrim, { axes: number[] }> {

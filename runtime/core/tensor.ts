@@ -109,7 +109,8 @@ export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
       else throw new TypeError(`expected a number, found ${JSON.stringify(x)}`);
       return;
     }
-    if (!Array.isArray(x) || x.length !== shape[depth]) throw new TypeError('ragged nested array: every row must have the same length');
+    if (!Array.isArray(x) || x.length !== shape[depth])
+      throw new TypeError('ragged nested array: every row must have the same length');
     for (const y of x) walk(y, depth + 1);
   };
   walk(value, 0);

@@ -10,11 +10,16 @@ export function isTensor(v: unknown): v is Tensor {
   return !!v && typeof v === 'object' && 'data' in v && 'dtype' in v && 'shape' in v;
 }
 
-const joinPath = (path: string, key: string | number) => (typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key);
+const joinPath = (path: string, key: string | number) =>
+  typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
 
 /** Every leaf with its path, depth first (arrays by index, objects in key order). Values that are
  *  neither leaves, arrays nor objects (numbers, strings: options stored beside tensors) are skipped. */
-export function treeLeaves<L = Tensor>(v: unknown, isLeaf: (x: unknown) => x is L = isTensor as never, path = ''): { path: string; leaf: L }[] {
+export function treeLeaves<L = Tensor>(
+  v: unknown,
+  isLeaf: (x: unknown) => x is L = isTensor as never,
+  path = '',
+): { path: string; leaf: L }[] {
   const out: { path: string; leaf: L }[] = [];
   const go = (x: unknown, p: string): void => {
     if (isLeaf(x)) out.push({ path: p, leaf: x });
@@ -26,9 +31,15 @@ export function treeLeaves<L = Tensor>(v: unknown, isLeaf: (x: unknown) => x is 
 }
 
 /** The same tree with every leaf replaced by f(leaf, path); other values are kept as they are. */
-export function mapTree<L, M>(v: unknown, isLeaf: (x: unknown) => x is L, f: (leaf: L, path: string) => M, path = ''): unknown {
+export function mapTree<L, M>(
+  v: unknown,
+  isLeaf: (x: unknown) => x is L,
+  f: (leaf: L, path: string) => M,
+  path = '',
+): unknown {
   if (isLeaf(v)) return f(v, path);
   if (Array.isArray(v)) return v.map((e, i) => mapTree(e, isLeaf, f, joinPath(path, i)));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, mapTree(e, isLeaf, f, joinPath(path, k))]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, mapTree(e, isLeaf, f, joinPath(path, k))]));
   return v;
 }

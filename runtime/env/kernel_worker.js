@@ -8,7 +8,15 @@ const { control, slot, port, slotInts, spin } = workerData;
 const ctl = new Int32Array(control);
 const base = slot * slotInts;
 // the host functions of runtime/wasm/abi.ts mathImports()
-const math = { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (/** @type {number} */ a, /** @type {number} */ b) => a % b };
+const math = {
+  exp: Math.exp,
+  log: Math.log,
+  sin: Math.sin,
+  cos: Math.cos,
+  tanh: Math.tanh,
+  pow: Math.pow,
+  rem: (/** @type {number} */ a, /** @type {number} */ b) => a % b,
+};
 /** @type {Function[][]} */
 const programs = [];
 let seq = 0;
@@ -21,7 +29,10 @@ for (;;) {
   if (cmd === 1) {
     const msg = receiveMessageOnPort(port)?.message;
     const env = { memory: msg.memory, ...math };
-    programs[msg.id] = msg.modules.map((/** @type {WebAssembly.Module} */ m) => /** @type {Function} */ (new WebAssembly.Instance(m, { env }).exports.kernel));
+    programs[msg.id] = msg.modules.map(
+      (/** @type {WebAssembly.Module} */ m) =>
+        /** @type {Function} */ (new WebAssembly.Instance(m, { env }).exports.kernel),
+    );
   } else if (cmd === 2) {
     const f = programs[ctl[base + 3]][ctl[base + 4]];
     const nargs = ctl[base + 5];

@@ -16,10 +16,13 @@ export async function nodeGpu(): Promise<GPU> {
   try {
     mod = (await import('webgpu')) as never;
   } catch (e) {
-    throw new UserError(`--backend webgpu needs the 'webgpu' package (Dawn for Node): ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(
+      `--backend webgpu needs the 'webgpu' package (Dawn for Node): ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   // the WebGPU enums (GPUBufferUsage, GPUMapMode, ...) as globals, as in a browser
-  for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(mod.globals))
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   kept = mod.create([]);
   return kept;
 }

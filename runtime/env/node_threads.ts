@@ -19,7 +19,8 @@ export class NodeThreadPool implements KernelPool {
   dispatches = 0;
 
   constructor(readonly threads: number) {
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads: expected a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`threads: expected a positive integer, got ${threads}`);
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
     for (let w = 0; w < threads - 1; w++) {
       const { port1, port2 } = new MessageChannel();
@@ -45,7 +46,8 @@ export class NodeThreadPool implements KernelPool {
   private wait(w: number): void {
     const b = w * SLOT + 1;
     let n = 0;
-    while (Atomics.load(this.ctl, b) !== this.seq) if (++n > SPIN) Atomics.wait(this.ctl, b, Atomics.load(this.ctl, b), 1);
+    while (Atomics.load(this.ctl, b) !== this.seq)
+      if (++n > SPIN) Atomics.wait(this.ctl, b, Atomics.load(this.ctl, b), 1);
   }
 
   attach(memory: WebAssembly.Memory, modules: WebAssembly.Module[]): number {
@@ -59,7 +61,13 @@ export class NodeThreadPool implements KernelPool {
     return id;
   }
 
-  run(program: number, kernel: number, slices: [number, number][], args: (thread: number) => number[], self: (lo: number, hi: number) => void): void {
+  run(
+    program: number,
+    kernel: number,
+    slices: [number, number][],
+    args: (thread: number) => number[],
+    self: (lo: number, hi: number) => void,
+  ): void {
     this.seq++;
     this.dispatches++;
     const used = Math.min(slices.length - 1, this.workers.length);

@@ -7,7 +7,9 @@ import { mathImports } from '../wasm/abi.ts';
 
 const math = mathImports();
 
-type Msg = { kind: 'init'; control: SharedArrayBuffer; slot: number; slotInts: number } | { kind: 'load'; id: number; memory: WebAssembly.Memory; modules: WebAssembly.Module[]; ack: number };
+type Msg =
+  | { kind: 'init'; control: SharedArrayBuffer; slot: number; slotInts: number }
+  | { kind: 'load'; id: number; memory: WebAssembly.Memory; modules: WebAssembly.Module[]; ack: number };
 
 self.onmessage = (e: MessageEvent<Msg>) => {
   const m = e.data;
@@ -19,7 +21,9 @@ self.onmessage = (e: MessageEvent<Msg>) => {
     return;
   }
   const env = { memory: m.memory, ...math };
-  state.programs[m.id] = m.modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as (...a: number[]) => void);
+  state.programs[m.id] = m.modules.map(
+    (mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as (...a: number[]) => void,
+  );
   Atomics.store(state.ctl!, state.base + 2, m.ack); // the load acknowledgement word
 };
 
@@ -28,7 +32,11 @@ async function loop(): Promise<void> {
   const base = state.base;
   let seq = 0;
   for (;;) {
-    const w = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(ctl, base, seq);
+    const w = (
+      Atomics as unknown as {
+        waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
+      }
+    ).waitAsync(ctl, base, seq);
     if (w.async) await w.value;
     seq = Atomics.load(ctl, base);
     if (ctl[base + 3] === 3) return;

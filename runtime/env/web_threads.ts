@@ -49,7 +49,13 @@ export class WebThreadPool implements KernelPool {
     return id;
   }
 
-  run(program: number, kernel: number, slices: [number, number][], args: (thread: number) => number[], self: (lo: number, hi: number) => void): void {
+  run(
+    program: number,
+    kernel: number,
+    slices: [number, number][],
+    args: (thread: number) => number[],
+    self: (lo: number, hi: number) => void,
+  ): void {
     this.seq++;
     const used = Math.min(slices.length - 1, this.workers.length);
     for (let w = 0; w < used; w++) {

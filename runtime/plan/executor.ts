@@ -2,7 +2,7 @@
 // whose tensor object is the one last uploaded, or a donated result passed back, is not copied
 // again), which results live in a donated parameter's buffer, host steps (a primitive's reference
 // rule on its operands, nested functions prepared once) and literal operands.
-import type { Func, } from '../core/ir.ts';
+import type { Func } from '../core/ir.ts';
 import type { Lit, Plan, PlanStep } from './plan.ts';
 import type { EvalCtx, PrimDef } from '../prims/def.ts';
 import type { PrimName } from '../core/prim_names.ts';
@@ -26,14 +26,16 @@ export class Residency {
   ) {
     this.last = plan.inputs.map(() => undefined);
     for (const i of donate) {
-      if (!Number.isInteger(i) || i < 0 || i >= plan.inputs.length) throw new InternalError(`${backend}: donated parameter ${i} of ${plan.inputs.length}`);
+      if (!Number.isInteger(i) || i < 0 || i >= plan.inputs.length)
+        throw new InternalError(`${backend}: donated parameter ${i} of ${plan.inputs.length}`);
       this.donated.set(plan.inputs[i]!, i);
     }
   }
 
   /** Calls `upload(i, t)` for every input that is not resident, after checking the count. */
   uploadInputs(inputs: Tensor[], upload: (i: number, t: Tensor) => void): void {
-    if (inputs.length !== this.plan.inputs.length) throw new InternalError(`${this.backend}: ${this.plan.inputs.length} inputs expected, got ${inputs.length}`);
+    if (inputs.length !== this.plan.inputs.length)
+      throw new InternalError(`${this.backend}: ${this.plan.inputs.length} inputs expected, got ${inputs.length}`);
     inputs.forEach((t, i) => {
       if (this.last[i] === t) return;
       upload(i, t);
@@ -87,7 +89,12 @@ export function hostContext(nested?: NestedRunner): EvalCtx {
 }
 
 /** Runs a host step's primitive on its operands (`arg` gives the tensor of a buffer operand). */
-export function runHostStep(plan: Plan, st: Extract<PlanStep, { op: 'host' }>, arg: (buf: number) => Tensor, ctx: EvalCtx): Tensor[] {
+export function runHostStep(
+  plan: Plan,
+  st: Extract<PlanStep, { op: 'host' }>,
+  arg: (buf: number) => Tensor,
+  ctx: EvalCtx,
+): Tensor[] {
   const e = plan.hostEqns[st.eqn]!;
   const args = st.ins.map((a) => (typeof a === 'number' ? arg(a) : literalTensor(a)));
   return (PRIMS[e.prim] as PrimDef<PrimName>).eval(args, e.params as never, ctx);

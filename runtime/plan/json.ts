@@ -9,7 +9,8 @@ const TYPED = { Float32Array, Float64Array, Int32Array, Uint32Array, Uint8Array 
 export function encodePlan(p: Plan): string {
   const plan = { ...p, kernels: p.kernels.map(({ hash, scratch, par }) => ({ hash, scratch, par })) };
   return JSON.stringify(plan, (_k, v: unknown) => {
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return { __typed: v.constructor.name, data: Array.from(v as unknown as ArrayLike<number>) };
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView))
+      return { __typed: v.constructor.name, data: Array.from(v as unknown as ArrayLike<number>) };
     if (typeof v === 'bigint') return { __bigint: v.toString() };
     return v;
   });

@@ -8,12 +8,15 @@ export const broadcast_in_dim: PrimDef<'broadcast_in_dim'> = {
     if (args.length !== 1) fail('broadcast_in_dim', 'expects 1 operand', args);
     const a = args[0]!;
     if (a.dtype === 'sign') fail('broadcast_in_dim', 'not defined on sign', args);
-    if (p.dims.length !== a.shape.length) fail('broadcast_in_dim', `dims [${p.dims}] do not match the operand rank`, args);
+    if (p.dims.length !== a.shape.length)
+      fail('broadcast_in_dim', `dims [${p.dims}] do not match the operand rank`, args);
     let prev = -1;
     p.dims.forEach((d, i) => {
-      if (d <= prev || d >= p.shape.length) fail('broadcast_in_dim', `dims [${p.dims}] must increase within the output rank`, args);
+      if (d <= prev || d >= p.shape.length)
+        fail('broadcast_in_dim', `dims [${p.dims}] must increase within the output rank`, args);
       prev = d;
-      if (a.shape[i] !== 1 && a.shape[i] !== p.shape[d]) fail('broadcast_in_dim', `axis ${i} (${a.shape[i]}) cannot stretch to ${p.shape[d]}`, args);
+      if (a.shape[i] !== 1 && a.shape[i] !== p.shape[d])
+        fail('broadcast_in_dim', `axis ${i} (${a.shape[i]}) cannot stretch to ${p.shape[d]}`, args);
     });
     return [{ dtype: a.dtype, shape: p.shape }];
   },

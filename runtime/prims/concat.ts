@@ -11,7 +11,12 @@ export const concat: PrimDef<'concat'> = {
     if (ax < 0 || ax >= a.shape.length) fail('concat', `bad axis ${ax}`, args);
     let total = 0;
     for (const b of args) {
-      if (b.dtype !== a.dtype || b.dtype === 'sign' || b.shape.length !== a.shape.length || b.shape.some((d, i) => i !== ax && d !== a.shape[i]))
+      if (
+        b.dtype !== a.dtype ||
+        b.dtype === 'sign' ||
+        b.shape.length !== a.shape.length ||
+        b.shape.some((d, i) => i !== ax && d !== a.shape[i])
+      )
         fail('concat', 'operands differ outside the concat axis', args);
       total += b.shape[ax]!;
     }
@@ -26,7 +31,8 @@ export const concat: PrimDef<'concat'> = {
     let off = 0;
     for (const b of args) {
       const blk = b.shape[ax]! * inner;
-      for (let o = 0; o < outer; o++) for (let k = 0; k < blk; k++) out.data[o * shape[ax]! * inner + off + k] = b.data[o * blk + k]!;
+      for (let o = 0; o < outer; o++)
+        for (let k = 0; k < blk; k++) out.data[o * shape[ax]! * inner + off + k] = b.data[o * blk + k]!;
       off += blk;
     }
     return [out];

@@ -10,12 +10,19 @@ export const iterate: PrimDef<'iterate'> = {
     const b = p.body;
     if (!Number.isInteger(p.n) || p.n < 0) fail('iterate', `bad count ${p.n}`, args);
     const carry = args.slice(p.nconst);
-    if (b.params.length !== args.length || b.results.length !== carry.length) fail('iterate', 'body must take (consts..., carry...) and return the carry', args);
+    if (b.params.length !== args.length || b.results.length !== carry.length)
+      fail('iterate', 'body must take (consts..., carry...) and return the carry', args);
     args.forEach((a, i) => {
-      if (!sameType(a, b.params[i]!.type)) fail('iterate', `operand ${i} is ${typeStr(a)} but the body takes ${typeStr(b.params[i]!.type)}`, args);
+      if (!sameType(a, b.params[i]!.type))
+        fail('iterate', `operand ${i} is ${typeStr(a)} but the body takes ${typeStr(b.params[i]!.type)}`, args);
     });
     carry.forEach((a, i) => {
-      if (!sameType(a, b.results[i]!.type)) fail('iterate', `carried value ${i} is ${typeStr(a)} but the body returns ${typeStr(b.results[i]!.type)}`, args);
+      if (!sameType(a, b.results[i]!.type))
+        fail(
+          'iterate',
+          `carried value ${i} is ${typeStr(a)} but the body returns ${typeStr(b.results[i]!.type)}`,
+          args,
+        );
     });
     return carry.map((a) => ({ dtype: a.dtype, shape: a.shape }));
   },
@@ -31,10 +38,17 @@ export const custom_vjp: PrimDef<'custom_vjp'> = {
   name: 'custom_vjp',
   infer(args, p) {
     if (p.fwd.params.length !== args.length) fail('custom_vjp', 'forward arity differs from operands', args);
-    args.forEach((a, i) => !sameType(a, p.fwd.params[i]!.type) && fail('custom_vjp', `operand ${i} type differs from the forward parameter`, args));
-    if (p.bwd.params.length !== args.length + p.fwd.results.length) fail('custom_vjp', 'backward takes (primals..., cotangents...)', args);
+    args.forEach(
+      (a, i) =>
+        !sameType(a, p.fwd.params[i]!.type) &&
+        fail('custom_vjp', `operand ${i} type differs from the forward parameter`, args),
+    );
+    if (p.bwd.params.length !== args.length + p.fwd.results.length)
+      fail('custom_vjp', 'backward takes (primals..., cotangents...)', args);
     if (p.bwd.results.length !== args.length) fail('custom_vjp', 'backward returns one cotangent per operand', args);
-    p.bwd.results.forEach((r, i) => !sameType(r.type, args[i]!) && fail('custom_vjp', `cotangent ${i} type differs from its operand`, args));
+    p.bwd.results.forEach(
+      (r, i) => !sameType(r.type, args[i]!) && fail('custom_vjp', `cotangent ${i} type differs from its operand`, args),
+    );
     return p.fwd.results.map((r) => ({ dtype: r.type.dtype, shape: r.type.shape }));
   },
   eval(args, p, ctx) {

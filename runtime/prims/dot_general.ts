@@ -17,9 +17,11 @@ export function dotShape(a: TensorType, b: TensorType, p: P): number[] {
   const all = [a, b];
   const [ba, bb] = p.batch;
   const [ca, cb] = p.contract;
-  if (ba.length !== bb.length || ca.length !== cb.length) fail('dot_general', 'batch/contract axis lists differ in length', all);
+  if (ba.length !== bb.length || ca.length !== cb.length)
+    fail('dot_general', 'batch/contract axis lists differ in length', all);
   const check = (axes: number[], t: TensorType) => {
-    if (new Set(axes).size !== axes.length || axes.some((x) => x < 0 || x >= t.shape.length)) fail('dot_general', `bad axes [${axes}]`, all);
+    if (new Set(axes).size !== axes.length || axes.some((x) => x < 0 || x >= t.shape.length))
+      fail('dot_general', `bad axes [${axes}]`, all);
   };
   check([...ba, ...ca], a);
   check([...bb, ...cb], b);
@@ -35,7 +37,13 @@ export function dotShape(a: TensorType, b: TensorType, p: P): number[] {
 /** Copies t into a Float64Array laid out with axes in the given order. */
 function permuted(t: Tensor, order: number[]): Float64Array {
   const st = stridesOf(t.shape);
-  const d = stridedCopy(t, order.map((i) => t.shape[i]!), order.map((i) => st[i]!), 0, true).data;
+  const d = stridedCopy(
+    t,
+    order.map((i) => t.shape[i]!),
+    order.map((i) => st[i]!),
+    0,
+    true,
+  ).data;
   return d instanceof Float64Array ? d : Float64Array.from(d);
 }
 
@@ -44,7 +52,8 @@ export const dot_general: PrimDef<'dot_general'> = {
   infer(args, p) {
     if (args.length !== 2) fail('dot_general', 'expects 2 operands', args);
     const [a, b] = args as [TensorType, TensorType];
-    if (a.dtype !== b.dtype || a.dtype === 'sign' || a.dtype === 'bool') fail('dot_general', 'operands must share a numeric dtype', args);
+    if (a.dtype !== b.dtype || a.dtype === 'sign' || a.dtype === 'bool')
+      fail('dot_general', 'operands must share a numeric dtype', args);
     return [{ dtype: a.dtype, shape: dotShape(a, b, p) }];
   },
   eval([a, b], p, ctx) {

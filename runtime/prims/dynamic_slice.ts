@@ -7,7 +7,8 @@ import { stridedCopy } from './strided.ts';
 
 function checkStarts(prim: string, x: TensorType, starts: TensorType[], all: TensorType[]): void {
   if (starts.length !== x.shape.length) fail(prim, 'one start index per axis', all);
-  if (starts.some((s) => s.dtype !== 'i32' || s.shape.length !== 0)) fail(prim, 'start indices must be rank-0 i32', all);
+  if (starts.some((s) => s.dtype !== 'i32' || s.shape.length !== 0))
+    fail(prim, 'start indices must be rank-0 i32', all);
   if (x.dtype === 'sign') fail(prim, 'not defined on sign', all);
 }
 
@@ -21,13 +22,22 @@ export const dynamic_slice: PrimDef<'dynamic_slice'> = {
     const [x, ...starts] = args as [TensorType, ...TensorType[]];
     if (!x) fail('dynamic_slice', 'expects (x, starts...)', args);
     checkStarts('dynamic_slice', x, starts, args);
-    if (p.sizes.length !== x.shape.length || p.sizes.some((s, i) => s < 0 || s > x.shape[i]!)) fail('dynamic_slice', `bad sizes [${p.sizes}]`, args);
+    if (p.sizes.length !== x.shape.length || p.sizes.some((s, i) => s < 0 || s > x.shape[i]!))
+      fail('dynamic_slice', `bad sizes [${p.sizes}]`, args);
     return [{ dtype: x.dtype, shape: p.sizes }];
   },
   eval([x, ...starts], p, ctx) {
     const st = stridesOf(x!.shape);
     const s0 = clampedStarts(x!, starts, p.sizes);
-    return [stridedCopy(x!, p.sizes, st, s0.reduce((a, v, i) => a + v * st[i]!, 0), ctx.f64)];
+    return [
+      stridedCopy(
+        x!,
+        p.sizes,
+        st,
+        s0.reduce((a, v, i) => a + v * st[i]!, 0),
+        ctx.f64,
+      ),
+    ];
   },
 };
 
@@ -49,7 +59,7 @@ export const dynamic_update_slice: PrimDef<'dynamic_update_slice'> = {
     const us = stridesOf(u!.shape);
     for (let i = 0; i < u!.data.length; i++) {
       let o = 0;
-      for (let d = 0; d < us.length; d++) o += (Math.floor(i / us[d]!) % u!.shape[d]! + s0[d]!) * st[d]!;
+      for (let d = 0; d < us.length; d++) o += ((Math.floor(i / us[d]!) % u!.shape[d]!) + s0[d]!) * st[d]!;
       out.data[o] = u!.data[i]!;
     }
     return [out];

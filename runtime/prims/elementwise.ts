@@ -31,7 +31,8 @@ function elementwiseShape(prim: string, args: TensorType[]): number[] {
   for (const a of args) {
     if (a.shape.length === 0) continue;
     if (!shape) shape = a.shape;
-    else if (shape.length !== a.shape.length || shape.some((d, i) => d !== a.shape[i])) fail(prim, 'operand shapes differ', args);
+    else if (shape.length !== a.shape.length || shape.some((d, i) => d !== a.shape[i]))
+      fail(prim, 'operand shapes differ', args);
   }
   return shape ?? [];
 }
@@ -120,7 +121,12 @@ const binaryFns: Record<BinaryPrim, BinSpec> = {
 };
 
 /** Float fast paths: plain loops without per-element dtype handling (typed arrays round on store). */
-const FLOAT_FAST: Partial<Record<BinaryPrim, (a: ArrayLike<number>, b: ArrayLike<number>, o: Float32Array | Float64Array, sa: boolean, sb: boolean) => void>> = {
+const FLOAT_FAST: Partial<
+  Record<
+    BinaryPrim,
+    (a: ArrayLike<number>, b: ArrayLike<number>, o: Float32Array | Float64Array, sa: boolean, sb: boolean) => void
+  >
+> = {
   add: (a, b, o, sa, sb) => {
     const n = o.length;
     if (!sa && !sb) for (let i = 0; i < n; i++) o[i] = a[i]! + b[i]!;
@@ -164,7 +170,13 @@ export function binaryPrim<P extends BinaryPrim>(name: P): PrimDef<P> {
       const out = alloc(dtype, elementwiseShape(name, args), ctx.f64);
       if (fast && dtype === 'f32') {
         const n = out.data.length;
-        fast(args[0]!.data, args[1]!.data, out.data as Float32Array, args[0]!.shape.length === 0 && n !== 1, args[1]!.shape.length === 0 && n !== 1);
+        fast(
+          args[0]!.data,
+          args[1]!.data,
+          out.data as Float32Array,
+          args[0]!.shape.length === 0 && n !== 1,
+          args[1]!.shape.length === 0 && n !== 1,
+        );
       } else mapN(args, out, (x, y) => f(x!, y!, dtype));
       return [out];
     },
@@ -208,7 +220,14 @@ export const select: PrimDef<'select'> = {
     return [{ dtype: a.dtype, shape: elementwiseShape('select', args) }];
   },
   eval(args, _p, ctx) {
-    const out = alloc(args[1]!.dtype, elementwiseShape('select', args.map((a) => ({ dtype: a.dtype, shape: a.shape }))), ctx.f64);
+    const out = alloc(
+      args[1]!.dtype,
+      elementwiseShape(
+        'select',
+        args.map((a) => ({ dtype: a.dtype, shape: a.shape })),
+      ),
+      ctx.f64,
+    );
     const n = out.data.length;
     const [c, a, b] = args.map((t) => t.data) as unknown as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
     const [sc, sa, sb] = args.map((t) => t.shape.length === 0 && n !== 1);
@@ -221,14 +240,16 @@ export const convert: PrimDef<'convert'> = {
   name: 'convert',
   infer(args, p) {
     if (args.length !== 1) fail('convert', 'expects 1 operand', args);
-    if (args[0]!.dtype === 'sign' || p.dtype === 'sign') fail('convert', 'sign converts only through pack_sign/unpack_sign', args);
+    if (args[0]!.dtype === 'sign' || p.dtype === 'sign')
+      fail('convert', 'sign converts only through pack_sign/unpack_sign', args);
     return [{ dtype: p.dtype, shape: args[0]!.shape }];
   },
   eval([a], p, ctx) {
     const out = alloc(p.dtype, a!.shape, ctx.f64);
     const from = a!.dtype;
     // float -> int truncates toward zero (C semantics); int -> bool is x != 0
-    const f: Num = isFloat(from) && isInt(p.dtype) ? Math.trunc : p.dtype === 'bool' ? (x) => (x !== 0 ? 1 : 0) : (x) => x;
+    const f: Num =
+      isFloat(from) && isInt(p.dtype) ? Math.trunc : p.dtype === 'bool' ? (x) => (x !== 0 ? 1 : 0) : (x) => x;
     mapN([a!], out, f);
     return [out];
   },

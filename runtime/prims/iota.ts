@@ -7,7 +7,8 @@ export const iota: PrimDef<'iota'> = {
   name: 'iota',
   infer(args, p) {
     if (args.length !== 0) fail('iota', 'takes no operands', args);
-    if (p.axis < 0 || p.axis >= p.shape.length || p.dtype === 'sign' || p.dtype === 'bool') fail('iota', 'bad axis or dtype', args);
+    if (p.axis < 0 || p.axis >= p.shape.length || p.dtype === 'sign' || p.dtype === 'bool')
+      fail('iota', 'bad axis or dtype', args);
     return [{ dtype: p.dtype, shape: p.shape }];
   },
   eval(_a, p, ctx) {

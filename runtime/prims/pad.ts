@@ -12,7 +12,12 @@ export const pad: PrimDef<'pad'> = {
     const a = args[0]!;
     if (a.dtype === 'sign') fail('pad', 'not defined on sign', args);
     const r = a.shape.length;
-    if (p.lo.length !== r || p.hi.length !== r || p.interior.length !== r || [...p.lo, ...p.hi, ...p.interior].some((v) => v < 0 || !Number.isInteger(v)))
+    if (
+      p.lo.length !== r ||
+      p.hi.length !== r ||
+      p.interior.length !== r ||
+      [...p.lo, ...p.hi, ...p.interior].some((v) => v < 0 || !Number.isInteger(v))
+    )
       fail('pad', 'one non-negative lo/hi/interior per axis', args);
     return [{ dtype: a.dtype, shape: a.shape.map((d, i) => outDim(d, p.lo[i]!, p.hi[i]!, p.interior[i]!)) }];
   },
@@ -24,7 +29,8 @@ export const pad: PrimDef<'pad'> = {
     const n = a!.data.length;
     for (let i = 0; i < n; i++) {
       let o = 0;
-      for (let d = 0; d < shape.length; d++) o += ((Math.floor(i / is[d]!) % a!.shape[d]!) * (p.interior[d]! + 1) + p.lo[d]!) * os[d]!;
+      for (let d = 0; d < shape.length; d++)
+        o += ((Math.floor(i / is[d]!) % a!.shape[d]!) * (p.interior[d]! + 1) + p.lo[d]!) * os[d]!;
       out.data[o] = a!.data[i]!;
     }
     return [out];

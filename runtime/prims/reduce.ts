@@ -59,7 +59,8 @@ export function reducePrim<P extends ReducePrim>(name: P): PrimDef<P> {
     infer(args, p) {
       if (args.length !== 1) fail(name, 'expects 1 operand', args);
       const a = args[0]!;
-      if (a.dtype === 'sign' || (a.dtype === 'bool' && name !== 'argmax')) fail(name, `not defined on ${a.dtype}`, args);
+      if (a.dtype === 'sign' || (a.dtype === 'bool' && name !== 'argmax'))
+        fail(name, `not defined on ${a.dtype}`, args);
       if (name === 'argmax' && p.axes.length !== 1) fail(name, 'argmax takes exactly one axis', args);
       return [{ dtype: name === 'argmax' ? 'i32' : a.dtype, shape: reducedShape(name, a, p.axes) }];
     },
@@ -92,13 +93,23 @@ export function reducePrim<P extends ReducePrim>(name: P): PrimDef<P> {
           const base = r * len;
           let v = name === 'reduce_sum' ? 0 : x[base]!;
           if (name === 'reduce_sum') for (let i = 0; i < len; i++) v += x[base + i]!;
-          else if (name === 'reduce_max') for (let i = 1; i < len; i++) { const y = x[base + i]!; if (y > v || Number.isNaN(y)) v = y; }
-          else for (let i = 1; i < len; i++) { const y = x[base + i]!; if (y < v || Number.isNaN(y)) v = y; }
+          else if (name === 'reduce_max')
+            for (let i = 1; i < len; i++) {
+              const y = x[base + i]!;
+              if (y > v || Number.isNaN(y)) v = y;
+            }
+          else
+            for (let i = 1; i < len; i++) {
+              const y = x[base + i]!;
+              if (y < v || Number.isNaN(y)) v = y;
+            }
           out.data[r] = len === 0 ? (name === 'reduce_sum' ? 0 : name === 'reduce_max' ? -Infinity : Infinity) : v;
         }
         return [out];
       }
-      const acc = new Float64Array(shape.reduce((s, d) => s * d, 1)).fill(name === 'reduce_sum' ? 0 : name === 'reduce_max' ? -Infinity : Infinity);
+      const acc = new Float64Array(shape.reduce((s, d) => s * d, 1)).fill(
+        name === 'reduce_sum' ? 0 : name === 'reduce_max' ? -Infinity : Infinity,
+      );
       const op =
         name === 'reduce_sum'
           ? (o: number, v: number) => (acc[o]! += v)

@@ -8,7 +8,8 @@ import { isFloat } from '../core/dtype.ts';
 export const pack_sign: PrimDef<'pack_sign'> = {
   name: 'pack_sign',
   infer(args) {
-    if (args.length !== 1 || !isFloat(args[0]!.dtype) || args[0]!.shape.length < 1) fail('pack_sign', 'expects one float tensor of rank >= 1', args);
+    if (args.length !== 1 || !isFloat(args[0]!.dtype) || args[0]!.shape.length < 1)
+      fail('pack_sign', 'expects one float tensor of rank >= 1', args);
     return [{ dtype: 'sign', shape: args[0]!.shape }];
   },
   eval([x]) {
@@ -39,7 +40,8 @@ export function signlinearShape(args: TensorType[]): number[] {
   const [x, s, g, h] = args as [TensorType, TensorType, TensorType, TensorType];
   if (s.dtype !== 'sign' || s.shape.length !== 2) fail('signlinear', 's must be sign[O, I]', args);
   const [O, I] = s.shape as [number, number];
-  if (x.dtype !== 'f32' || x.shape.length < 1 || x.shape[x.shape.length - 1] !== I) fail('signlinear', `x must be f32[..., ${I}]`, args);
+  if (x.dtype !== 'f32' || x.shape.length < 1 || x.shape[x.shape.length - 1] !== I)
+    fail('signlinear', `x must be f32[..., ${I}]`, args);
   if (g.dtype !== 'f32' || g.shape.length !== 1 || g.shape[0] !== I) fail('signlinear', `g must be f32[${I}]`, args);
   if (h.dtype !== 'f32' || h.shape.length !== 1 || h.shape[0] !== O) fail('signlinear', `h must be f32[${O}]`, args);
   return [...x.shape.slice(0, -1), O];

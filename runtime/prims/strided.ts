@@ -2,7 +2,13 @@
 import { alloc, numel, type Tensor } from '../core/tensor.ts';
 
 /** out[idx] = src[offset + Σ idx[j]·srcStrides[j]] for every multi-index idx of outShape. */
-export function stridedCopy(src: Tensor, outShape: number[], srcStrides: number[], offset: number, f64: boolean): Tensor {
+export function stridedCopy(
+  src: Tensor,
+  outShape: number[],
+  srcStrides: number[],
+  offset: number,
+  f64: boolean,
+): Tensor {
   const out = alloc(src.dtype, outShape, f64);
   const n = numel(outShape);
   const rank = outShape.length;

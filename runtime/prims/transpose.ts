@@ -14,6 +14,14 @@ export const transpose: PrimDef<'transpose'> = {
   },
   eval([a], p, ctx) {
     const st = stridesOf(a!.shape);
-    return [stridedCopy(a!, p.perm.map((i) => a!.shape[i]!), p.perm.map((i) => st[i]!), 0, ctx.f64)];
+    return [
+      stridedCopy(
+        a!,
+        p.perm.map((i) => a!.shape[i]!),
+        p.perm.map((i) => st[i]!),
+        0,
+        ctx.f64,
+      ),
+    ];
   },
 };

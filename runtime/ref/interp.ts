@@ -17,7 +17,8 @@ export function interpret(f: Func, inputs: Tensor[], opts: InterpOptions = {}): 
 }
 
 function runFunc(f: Func, inputs: Tensor[], ctx: EvalCtx): Tensor[] {
-  if (inputs.length !== f.params.length) throw new InternalError(`interpreter: ${f.params.length} inputs expected, got ${inputs.length}`);
+  if (inputs.length !== f.params.length)
+    throw new InternalError(`interpreter: ${f.params.length} inputs expected, got ${inputs.length}`);
   const env = new Map<number, Tensor>();
   f.params.forEach((p, i) => env.set(p.id, inputs[i]!));
   const read = (a: Atom): Tensor => {

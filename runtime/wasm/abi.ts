@@ -8,5 +8,13 @@ export const MAX_PAGES = 65536;
 export const MATH_IMPORTS: Record<string, number> = { exp: 1, log: 1, sin: 1, cos: 1, tanh: 1, pow: 2, rem: 2 };
 
 export function mathImports(): Record<string, (...x: number[]) => number> {
-  return { exp: Math.exp, log: Math.log, sin: Math.sin, cos: Math.cos, tanh: Math.tanh, pow: Math.pow, rem: (a, b) => a % b };
+  return {
+    exp: Math.exp,
+    log: Math.log,
+    sin: Math.sin,
+    cos: Math.cos,
+    tanh: Math.tanh,
+    pow: Math.pow,
+    rem: (a, b) => a % b,
+  };
 }

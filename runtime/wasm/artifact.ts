@@ -46,10 +46,19 @@ function readJson(file: string): unknown {
 }
 
 /** Loads an artifact directory; with a pool its shared-memory kernels are used. */
-export function loadArtifact(dir: string, opts: { pool?: KernelPool; donate?: number[] } = {}): { manifest: Manifest; program: WasmProgram } {
+export function loadArtifact(
+  dir: string,
+  opts: { pool?: KernelPool; donate?: number[] } = {},
+): { manifest: Manifest; program: WasmProgram } {
   const manifest = readJson(join(dir, 'manifest.json')) as Manifest;
-  if (manifest.format !== ARTIFACT_FORMAT) throw new UserError(`${join(dir, 'manifest.json')}: format ${String(manifest.format)}, expected ${ARTIFACT_FORMAT}`);
-  if (manifest.version !== ARTIFACT_VERSION) throw new UserError(`${join(dir, 'manifest.json')}: version ${manifest.version}, this runtime reads version ${ARTIFACT_VERSION}`);
+  if (manifest.format !== ARTIFACT_FORMAT)
+    throw new UserError(
+      `${join(dir, 'manifest.json')}: format ${String(manifest.format)}, expected ${ARTIFACT_FORMAT}`,
+    );
+  if (manifest.version !== ARTIFACT_VERSION)
+    throw new UserError(
+      `${join(dir, 'manifest.json')}: version ${manifest.version}, this runtime reads version ${ARTIFACT_VERSION}`,
+    );
   const planFile = join(dir, 'plan.json');
   if (!existsSync(planFile)) throw new UserError(`${planFile}: missing`);
   const plan = decodePlan(readFileSync(planFile, 'utf8'));

@@ -13,7 +13,13 @@ export interface KernelPool {
    * `slices[w + 1]` and the calling thread `slices[0]` (through `self`); returns when all are done.
    * `args(t)` are the kernel's arguments for thread t (its scratch differs), without lo and hi.
    */
-  run(program: number, kernel: number, slices: [number, number][], args: (thread: number) => number[], self: (lo: number, hi: number) => void): void;
+  run(
+    program: number,
+    kernel: number,
+    slices: [number, number][],
+    args: (thread: number) => number[],
+    self: (lo: number, hi: number) => void,
+  ): void;
   /** Stops the workers. */
   close(): void;
 }

@@ -65,7 +65,8 @@ export class WasmProgram {
     const pool = opts.pool && opts.pool.threads > 1 ? opts.pool : undefined;
     // the scratch of thread t > 0 lies after the plan's memory
     const scratchStride = align16(plan.scratch.bytes);
-    const scratchOf = (t: number) => (t === 0 ? plan.scratch.offset : align16(plan.memoryBytes) + (t - 1) * scratchStride);
+    const scratchOf = (t: number) =>
+      t === 0 ? plan.scratch.offset : align16(plan.memoryBytes) + (t - 1) * scratchStride;
     const bytes = pool ? scratchOf(pool.threads - 1) + scratchStride : plan.memoryBytes;
     const pages = Math.ceil(bytes / 65536) + 1;
     this.memory = opts.memory ?? new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: !!pool });
@@ -89,11 +90,24 @@ export class WasmProgram {
       } else if (st.op === 'update') {
         this.ops.push(() => this.update(st));
       } else if (st.op === 'copy') {
-        this.ops.push(() => view(this.memory, plan.buffers[st.to]!).set(view(this.memory, plan.buffers[st.from]!) as never));
+        this.ops.push(() =>
+          view(this.memory, plan.buffers[st.to]!).set(view(this.memory, plan.buffers[st.from]!) as never),
+        );
       } else if (st.op === 'host') {
         this.ops.push(() => {
-          const outs = runHostStep(plan, st, (a) => ({ dtype: plan.buffers[a]!.dtype, shape: plan.buffers[a]!.shape, data: view(this.memory, plan.buffers[a]!) }), ctx);
-          st.outs.forEach((o, i) => (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array));
+          const outs = runHostStep(
+            plan,
+            st,
+            (a) => ({
+              dtype: plan.buffers[a]!.dtype,
+              shape: plan.buffers[a]!.shape,
+              data: view(this.memory, plan.buffers[a]!),
+            }),
+            ctx,
+          );
+          st.outs.forEach((o, i) =>
+            (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array),
+          );
         });
       }
     }
@@ -137,7 +151,8 @@ export class WasmProgram {
     const p = this.plan;
     this.residency.uploadInputs(inputs, (i, t) => {
       const v = view(this.memory, p.buffers[p.inputs[i]!]!);
-      if (t.data.length !== v.length) throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
+      if (t.data.length !== v.length)
+        throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
       (v as Float32Array).set(t.data as Float32Array);
     });
     for (const op of this.ops) op();
@@ -146,7 +161,8 @@ export class WasmProgram {
       if (typeof o !== 'number') return literalTensor(o);
       const b = p.buffers[o]!;
       const donatedAs = this.residency.donatedAs(o);
-      if (donatedAs !== undefined) return this.residency.keep(donatedAs, { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) });
+      if (donatedAs !== undefined)
+        return this.residency.keep(donatedAs, { dtype: b.dtype, shape: b.shape.slice(), data: view(this.memory, b) });
       const t = alloc(b.dtype, b.shape.slice());
       (t.data as Float32Array).set(view(this.memory, b) as Float32Array);
       return t;

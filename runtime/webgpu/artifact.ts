@@ -38,19 +38,33 @@ export function artifactFormat(dir: string): string | undefined {
   }
 }
 
-export async function loadGpuArtifact(dir: string, gpu: GpuDevice): Promise<{ manifest: GpuManifest; program: GpuProgram }> {
+export async function loadGpuArtifact(
+  dir: string,
+  gpu: GpuDevice,
+): Promise<{ manifest: GpuManifest; program: GpuProgram }> {
   const mf = join(dir, 'manifest.json');
   if (!existsSync(mf)) throw new UserError(`${mf}: missing (not a compiled artifact?)`);
   const manifest = JSON.parse(readFileSync(mf, 'utf8')) as GpuManifest;
-  if (manifest.format !== GPU_ARTIFACT_FORMAT) throw new UserError(`${mf}: format ${String(manifest.format)}, expected ${GPU_ARTIFACT_FORMAT}`);
-  if (manifest.maxStorageBuffers > gpu.maxStorageBuffers) throw new UserError(`${dir} was compiled for ${manifest.maxStorageBuffers} storage buffers per kernel; this adapter allows ${gpu.maxStorageBuffers}`);
-  if (manifest.version !== GPU_ARTIFACT_VERSION) throw new UserError(`${mf}: artifact version ${String(manifest.version)}, this runtime reads version ${GPU_ARTIFACT_VERSION} (compile it again)`);
+  if (manifest.format !== GPU_ARTIFACT_FORMAT)
+    throw new UserError(`${mf}: format ${String(manifest.format)}, expected ${GPU_ARTIFACT_FORMAT}`);
+  if (manifest.maxStorageBuffers > gpu.maxStorageBuffers)
+    throw new UserError(
+      `${dir} was compiled for ${manifest.maxStorageBuffers} storage buffers per kernel; this adapter allows ${gpu.maxStorageBuffers}`,
+    );
+  if (manifest.version !== GPU_ARTIFACT_VERSION)
+    throw new UserError(
+      `${mf}: artifact version ${String(manifest.version)}, this runtime reads version ${GPU_ARTIFACT_VERSION} (compile it again)`,
+    );
   const read = (f: string) => {
     const p = join(dir, f);
     if (!existsSync(p)) throw new UserError(`${p}: missing`);
     return readFileSync(p, 'utf8');
   };
   const plan = decodePlan(read('plan.json'));
-  const wgsl: PlanWgsl = { kernels: manifest.kernels.map((k) => read(k.file)), groups: manifest.kernels.map((k) => k.groups), updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])) };
+  const wgsl: PlanWgsl = {
+    kernels: manifest.kernels.map((k) => read(k.file)),
+    groups: manifest.kernels.map((k) => k.groups),
+    updates: Object.fromEntries(manifest.updates.map((u) => [u.step, read(u.file)])),
+  };
   return { manifest, program: await GpuProgram.create(plan, gpu, wgsl) };
 }

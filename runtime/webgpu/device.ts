@@ -16,7 +16,10 @@ export class GpuDevice {
     readonly maxStorageBuffers: number,
   ) {
     this.debug = (typeof process !== 'undefined' ? (process.env.OBT_DEBUG ?? '') : '').split(',').includes('webgpu');
-    device.addEventListener('uncapturederror', (e) => (this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message));
+    device.addEventListener(
+      'uncapturederror',
+      (e) => (this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message),
+    );
   }
 
   /** Throws the first uncaptured device error since the last call. */
@@ -28,7 +31,10 @@ export class GpuDevice {
 
   static async open(gpu: GPU): Promise<GpuDevice> {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) throw new UserError('WebGPU: no adapter (on a machine without a GPU, install a Vulkan driver such as SwiftShader: apt-get install chromium libvulkan1)');
+    if (!adapter)
+      throw new UserError(
+        'WebGPU: no adapter (on a machine without a GPU, install a Vulkan driver such as SwiftShader: apt-get install chromium libvulkan1)',
+      );
     const want = {
       maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
@@ -42,7 +48,11 @@ export class GpuDevice {
       throw new UserError(`WebGPU: the adapter refused a device with its own limits: ${(e as Error).message}`);
     }
     const info = adapter.info;
-    return new GpuDevice(device, `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(), want.maxStorageBuffersPerShaderStage);
+    return new GpuDevice(
+      device,
+      `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(),
+      want.maxStorageBuffersPerShaderStage,
+    );
   }
 
   private readonly free = new Map<number, GPUBuffer[]>();
@@ -52,7 +62,13 @@ export class GpuDevice {
   acquire(bytes: number): GPUBuffer {
     const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
     const b = this.free.get(size)?.pop();
-    return b ?? this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    return (
+      b ??
+      this.device.createBuffer({
+        size,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      })
+    );
   }
 
   /** Returns buffers to their size classes' pools. */
@@ -92,8 +108,14 @@ export class GpuDevice {
   }
 
   private pipelineDesc(code: string, bindings: number): GPUComputePipelineDescriptor {
-    const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: i === 0 ? 'storage' : 'read-only-storage' } }));
-    const layout = this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries })] });
+    const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: bindings }, (_, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: i === 0 ? 'storage' : 'read-only-storage' },
+    }));
+    const layout = this.device.createPipelineLayout({
+      bindGroupLayouts: [this.device.createBindGroupLayout({ entries })],
+    });
     return { layout, compute: { module: this.device.createShaderModule({ code }), entryPoint: 'main' } };
   }
 
@@ -112,8 +134,14 @@ export class GpuDevice {
       p = Promise.allSettled([pipe, scope]).then(([made, scoped]) => {
         this.compiling.delete(code);
         // the shader's own error (line:col) explains a failed pipeline better than the pipeline's
-        const why = scoped.status === 'fulfilled' && scoped.value ? scoped.value.message : made.status === 'rejected' ? (made.reason as Error).message : undefined;
-        if (why !== undefined || made.status === 'rejected') throw new Error(`WebGPU could not build a compute pipeline (${why}) for:\n${code}`);
+        const why =
+          scoped.status === 'fulfilled' && scoped.value
+            ? scoped.value.message
+            : made.status === 'rejected'
+              ? (made.reason as Error).message
+              : undefined;
+        if (why !== undefined || made.status === 'rejected')
+          throw new Error(`WebGPU could not build a compute pipeline (${why}) for:\n${code}`);
         this.pipelines.set(code, made.value);
         return made.value;
       });

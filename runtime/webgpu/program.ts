@@ -12,7 +12,8 @@ import { hostContext, literalTensor, Residency, runHostStep } from '../plan/exec
 import { InternalError } from '../core/errors.ts';
 import type { GpuDevice } from './device.ts';
 
-const kd = (d: PlanBuffer['dtype']) => (d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d);
+const kd = (d: PlanBuffer['dtype']) =>
+  d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d;
 
 /** Host data → the 32-bit words a GPU buffer holds. */
 function toWords(b: PlanBuffer, data: Tensor['data']): ArrayBuffer {
@@ -31,7 +32,10 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
   return t;
 }
 
-type Op = { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void } | { kind: 'copy'; from: number; to: number } | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> };
+type Op =
+  | { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void }
+  | { kind: 'copy'; from: number; to: number }
+  | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> };
 
 /** The WGSL of a plan: one module per kernel, and one per update step (by step index). */
 export interface PlanWgsl {
@@ -67,7 +71,11 @@ export class GpuProgram {
     const dev = gpu.device;
     // from the device's pools by size class; dispose() returns them
     this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
-    const bind = (pipe: GPUComputePipeline, bufs: number[]) => dev.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })) });
+    const bind = (pipe: GPUComputePipeline, bufs: number[]) =>
+      dev.createBindGroup({
+        layout: pipe.getBindGroupLayout(0),
+        entries: bufs.map((b, i) => ({ binding: i, resource: { buffer: this.bufs[b]! } })),
+      });
     const dispatch = (pass: GPUComputePassEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, groups: number) => {
       pass.setPipeline(pipe);
       pass.setBindGroup(0, group);
@@ -77,7 +85,10 @@ export class GpuProgram {
     plan.steps.forEach((st, si) => {
       if (st.op === 'run') {
         const k = plan.kernels[st.kernel]!;
-        if (1 + st.ins.length > gpu.maxStorageBuffers) throw new InternalError(`webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`);
+        if (1 + st.ins.length > gpu.maxStorageBuffers)
+          throw new InternalError(
+            `webgpu: kernel ${k.hash} binds ${1 + st.ins.length} storage buffers, the adapter allows ${gpu.maxStorageBuffers} (kernel splitting is not built yet)`,
+          );
         const { code, bindings } = stepPipeline(st, si, wgsl)!;
         const pipe = gpu.pipeline(code, bindings);
         const group = bind(pipe, [st.out, ...st.ins]);
@@ -123,7 +134,13 @@ export class GpuProgram {
       } else if (op.kind === 'copy') {
         pass?.end();
         pass = undefined;
-        enc.copyBufferToBuffer(this.bufs[op.from]!, 0, this.bufs[op.to]!, 0, Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size));
+        enc.copyBufferToBuffer(
+          this.bufs[op.from]!,
+          0,
+          this.bufs[op.to]!,
+          0,
+          Math.min(this.bufs[op.from]!.size, this.bufs[op.to]!.size),
+        );
       }
     }
     pass?.end();
@@ -165,7 +182,8 @@ export class GpuProgram {
    * with host steps are not measured this way).
    */
   async kernelMs(reps: number): Promise<number> {
-    if (this.ops.some((op) => op.kind === 'host')) throw new InternalError('webgpu: kernelMs on a plan with host steps');
+    if (this.ops.some((op) => op.kind === 'host'))
+      throw new InternalError('webgpu: kernelMs on a plan with host steps');
     const q = this.gpu.device.queue;
     const enc = this.gpu.device.createCommandEncoder();
     for (let r = 0; r < reps; r++) this.encode(enc, this.ops);
@@ -203,7 +221,9 @@ export class GpuProgram {
     }
     // the results' read-back goes in the same encoder and submit as the last kernels
     const donated = this.residency.donatedBuffers;
-    const staged = this.stage(enc, [...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && (this.readDonated || !donated.has(o))))]);
+    const staged = this.stage(enc, [
+      ...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && (this.readDonated || !donated.has(o)))),
+    ]);
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
     this.residency.ran();
     const read = await this.collect(staged);
@@ -213,7 +233,10 @@ export class GpuProgram {
       if (donatedAs === undefined) return read.get(o)!;
       // stays on the GPU: passed back as the same parameter, it uploads nothing; without
       // readDonated the host gets an empty handle (a KV cache it never reads)
-      return this.residency.keep(donatedAs, read.get(o) ?? { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) });
+      return this.residency.keep(
+        donatedAs,
+        read.get(o) ?? { dtype: p.buffers[o]!.dtype, shape: p.buffers[o]!.shape.slice(), data: new Float32Array(0) },
+      );
     });
     this.gpu.throwIfFailed('a plan run');
     return outs;

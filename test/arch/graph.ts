@@ -45,8 +45,10 @@ export function closure(entry: string, valueOnly = true): Set<string> {
     const sf = ts.createSourceFile(f, text, ts.ScriptTarget.ES2022, false, ts.ScriptKind.TS);
     for (const st of sf.statements) {
       let spec: string | undefined;
-      if (ts.isImportDeclaration(st) && !(valueOnly && st.importClause?.isTypeOnly)) spec = (st.moduleSpecifier as ts.StringLiteral).text;
-      if (ts.isExportDeclaration(st) && st.moduleSpecifier && !(valueOnly && st.isTypeOnly)) spec = (st.moduleSpecifier as ts.StringLiteral).text;
+      if (ts.isImportDeclaration(st) && !(valueOnly && st.importClause?.isTypeOnly))
+        spec = (st.moduleSpecifier as ts.StringLiteral).text;
+      if (ts.isExportDeclaration(st) && st.moduleSpecifier && !(valueOnly && st.isTypeOnly))
+        spec = (st.moduleSpecifier as ts.StringLiteral).text;
       if (spec?.startsWith('.')) visit(relative(ROOT, resolve(ROOT, dirname(f), spec)));
       else if (spec) seen.add(spec);
     }

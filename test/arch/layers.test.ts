@@ -20,23 +20,44 @@ function violations(from: (f: string) => boolean, forbidden: (to: string) => boo
 
 describe('layers', () => {
   it('sees the whole tree', () => {
-    for (const l of ['runtime', 'compiler', 'llm', 'cli']) expect([...graph.keys()].filter((f) => layer(f) === l).length).toBeGreaterThan(2);
+    for (const l of ['runtime', 'compiler', 'llm', 'cli'])
+      expect([...graph.keys()].filter((f) => layer(f) === l).length).toBeGreaterThan(2);
   });
 
   it('runtime/ imports nothing from compiler/, llm/ or cli/', () => {
-    expect(violations((f) => layer(f) === 'runtime', (d) => ['compiler', 'llm', 'cli'].includes(layer(d)))).toEqual([]);
+    expect(
+      violations(
+        (f) => layer(f) === 'runtime',
+        (d) => ['compiler', 'llm', 'cli'].includes(layer(d)),
+      ),
+    ).toEqual([]);
   });
 
   it('compiler/ imports nothing from llm/ or cli/', () => {
-    expect(violations((f) => layer(f) === 'compiler', (d) => ['llm', 'cli'].includes(layer(d)))).toEqual([]);
+    expect(
+      violations(
+        (f) => layer(f) === 'compiler',
+        (d) => ['llm', 'cli'].includes(layer(d)),
+      ),
+    ).toEqual([]);
   });
 
   it('llm/ imports nothing from cli/', () => {
-    expect(violations((f) => layer(f) === 'llm', (d) => layer(d) === 'cli')).toEqual([]);
+    expect(
+      violations(
+        (f) => layer(f) === 'llm',
+        (d) => layer(d) === 'cli',
+      ),
+    ).toEqual([]);
   });
 
   it('the front end (syntax, resolve, types) imports nothing of the back end', () => {
-    expect(violations((f) => /^compiler\/(syntax|resolve|types)\//.test(f), (d) => /^compiler\/(fuse|kir|emit|plan|targets)\/|^compiler\/pipeline\.ts$/.test(d))).toEqual([]);
+    expect(
+      violations(
+        (f) => /^compiler\/(syntax|resolve|types)\//.test(f),
+        (d) => /^compiler\/(fuse|kir|emit|plan|targets)\/|^compiler\/pipeline\.ts$/.test(d),
+      ),
+    ).toEqual([]);
   });
 
   it('no import cycle between folders', () => {
@@ -51,7 +72,12 @@ describe('layers', () => {
 
   it('the checker finds a planted violation and a planted cycle', () => {
     // the same functions over a made-up graph: the test above would fail on these
-    const fake = new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])], ['d', new Set(['a'])]]);
+    const fake = new Map([
+      ['a', new Set(['b'])],
+      ['b', new Set(['c'])],
+      ['c', new Set(['a'])],
+      ['d', new Set(['a'])],
+    ]);
     expect(cycles(fake)).toEqual([['a', 'b', 'c']]);
   });
 });
@@ -65,9 +91,19 @@ describe('artifact loaders and the browser bundle', () => {
     });
 
   it('the browser page bundles no compiler file (esbuild input list)', async () => {
-    const r = await build({ entryPoints: [join(ROOT, 'examples/browser/main.ts')], bundle: true, format: 'esm', platform: 'browser', write: false, metafile: true, logLevel: 'silent' });
+    const r = await build({
+      entryPoints: [join(ROOT, 'examples/browser/main.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
     const inputs = Object.keys(r.metafile.inputs);
     expect(inputs.some((f) => f.includes('runtime/webgpu/program.ts'))).toBe(true);
-    expect(inputs.filter((f) => /(^|\/)(compiler|llm|cli)\//.test(f) || f.includes('node_modules/binaryen'))).toEqual([]);
+    expect(inputs.filter((f) => /(^|\/)(compiler|llm|cli)\//.test(f) || f.includes('node_modules/binaryen'))).toEqual(
+      [],
+    );
   });
 });

@@ -38,7 +38,20 @@ describe('wasm artifacts', () => {
     const prog = compile(src, { path: file });
     expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
     const out = join(dir, 'a');
-    const r = await run(['compile', file, '--entry', 'f', '--target', 'wasm', '-o', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);
+    const r = await run([
+      'compile',
+      file,
+      '--entry',
+      'f',
+      '--target',
+      'wasm',
+      '-o',
+      out,
+      JSON.stringify(x),
+      JSON.stringify(w),
+      JSON.stringify(c),
+      '1',
+    ]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const man = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
@@ -47,7 +60,16 @@ describe('wasm artifacts', () => {
     for (const p of [1, 3]) {
       const refP = prog.run('f', [x, w, c, p] as never).tensors;
       for (const threads of ['1', '2']) {
-        const e = await run(['exec', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), String(p), '--threads', threads]);
+        const e = await run([
+          'exec',
+          out,
+          JSON.stringify(x),
+          JSON.stringify(w),
+          JSON.stringify(c),
+          String(p),
+          '--threads',
+          threads,
+        ]);
         expect(e.err).toBe('');
         const got = JSON.parse(e.out) as number[][][];
         got.forEach((t, i) => {
@@ -66,7 +88,20 @@ describe('wasm artifacts', () => {
   it.skipIf(!gpu)(`compile --target webgpu -o DIR, then exec DIR equals the reference${gpuNote}`, async () => {
     const prog = compile(src, { path: file });
     const out = join(dir, 'g');
-    const r = await run(['compile', file, '--entry', 'f', '--target', 'webgpu', '-o', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), '1']);
+    const r = await run([
+      'compile',
+      file,
+      '--entry',
+      'f',
+      '--target',
+      'webgpu',
+      '-o',
+      out,
+      JSON.stringify(x),
+      JSON.stringify(w),
+      JSON.stringify(c),
+      '1',
+    ]);
     expect(r.err).toBe('');
     expect(r.out).toMatch(/WGSL kernels, 1 update steps/);
     for (const p of [0, 3]) {
@@ -75,7 +110,9 @@ describe('wasm artifacts', () => {
       expect(e.err).toBe('');
       (JSON.parse(e.out) as number[][][]).forEach((t, i) => {
         const want = Array.from(refP[i]!.data);
-        (t.flat(2) as number[]).forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[j]!))));
+        (t.flat(2) as number[]).forEach((v, j) =>
+          expect(Math.abs(v - want[j]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[j]!))),
+        );
       });
     }
   });

@@ -23,14 +23,29 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     const s = await startServer(site, 0);
     server = s.server;
     const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu'],
+    });
     try {
       mkdirSync(shots, { recursive: true });
-      for (const [query, want] of [['', /^WebGPU/], ['?backend=wasm&threads=2', /^Wasm-SIMD \(2 threads\)/]] as const) {
+      for (const [query, want] of [
+        ['', /^WebGPU/],
+        ['?backend=wasm&threads=2', /^Wasm-SIMD \(2 threads\)/],
+      ] as const) {
         const page = await browser.newPage();
         await page.goto(`${s.url}${query}`);
-        await page.waitForFunction(() => (window as unknown as { obt?: { done: boolean } }).obt?.done, null, { timeout: 90_000 });
-        const r = await page.evaluate(() => (window as unknown as { obt: { backend: string; ids: number[]; error?: string; tokensPerSecond: number; text: string } }).obt);
+        await page.waitForFunction(() => (window as unknown as { obt?: { done: boolean } }).obt?.done, null, {
+          timeout: 90_000,
+        });
+        const r = await page.evaluate(
+          () =>
+            (
+              window as unknown as {
+                obt: { backend: string; ids: number[]; error?: string; tokensPerSecond: number; text: string };
+              }
+            ).obt,
+        );
         expect(r.error).toBeUndefined();
         expect(r.backend).toMatch(want);
         expect(r.ids).toEqual(golden.greedy_first64.ids);

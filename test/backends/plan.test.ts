@@ -19,7 +19,11 @@ fn keep(cache: f32[6, 3], row: f32[1, 3], pos: i32) -> f32[6, 3] {
 `;
 const prog = compile(src, { path: 'plan.obt' });
 const low = (entry: string, args: Tensor[]) => prog.lower(entry, prog.argTypes(prog.entry(entry), args).types);
-const cache0 = () => fromNested(Array.from({ length: 6 }, (_, i) => [i, -i, 0.5 * i]), 'f32');
+const cache0 = () =>
+  fromNested(
+    Array.from({ length: 6 }, (_, i) => [i, -i, 0.5 * i]),
+    'f32',
+  );
 const row = (k: number) => fromNested([[k, k + 1, k + 2]], 'f32');
 const pos = (p: number) => fromNested(p, 'i32');
 
@@ -69,7 +73,11 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
 }`,
     { path: 'upd.obt' },
   );
-  const vec = (f: (i: number) => number) => fromNested(Array.from({ length: 1000 }, (_, i) => f(i)), 'f32');
+  const vec = (f: (i: number) => number) =>
+    fromNested(
+      Array.from({ length: 1000 }, (_, i) => f(i)),
+      'f32',
+    );
   const args = () => [vec((i) => Math.sin(i)), vec(() => 0), vec(() => 0), vec((i) => Math.cos(i * 0.3))];
 
   it('writes parameters and moments where they are, and matches the reference over steps', () => {
@@ -97,8 +105,17 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
 
 describe('kernels under a binding limit', () => {
   const names = 'abcdefghijkl'.split('');
-  const wide = compile(`fn f(${names.map((n) => `${n}: f32[5]`).join(', ')}) -> f32[5] = ${names.map((n, i) => (i % 2 ? `${n} * ${n}` : `tanh(${n})`)).join(' + ')}`, { path: 'wide.obt' });
-  const args = () => names.map((_, i) => fromNested([1, 2, 3, 4, 5].map((x) => Math.sin(x * (i + 1))), 'f32'));
+  const wide = compile(
+    `fn f(${names.map((n) => `${n}: f32[5]`).join(', ')}) -> f32[5] = ${names.map((n, i) => (i % 2 ? `${n} * ${n}` : `tanh(${n})`)).join(' + ')}`,
+    { path: 'wide.obt' },
+  );
+  const args = () =>
+    names.map((_, i) =>
+      fromNested(
+        [1, 2, 3, 4, 5].map((x) => Math.sin(x * (i + 1))),
+        'f32',
+      ),
+    );
 
   it('a 12-input expression is split into kernels of at most 3 inputs that compute the same', () => {
     expect(wide.diagnostics.map((d) => d.message)).toEqual([]);

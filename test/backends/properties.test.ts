@@ -22,7 +22,9 @@ const expr: Gen = (depth) => {
   const sub = expr(depth - 1);
   return fc.oneof(
     { weight: 2, arbitrary: leaf },
-    fc.tuple(fc.constantFrom('exp', 'tanh', 'abs', 'sigmoid', 'silu', 'neg'), sub).map(([f, a]) => (f === 'neg' ? `(-${a})` : f === 'exp' ? `exp(${a} * 0.25)` : `${f}(${a})`)),
+    fc
+      .tuple(fc.constantFrom('exp', 'tanh', 'abs', 'sigmoid', 'silu', 'neg'), sub)
+      .map(([f, a]) => (f === 'neg' ? `(-${a})` : f === 'exp' ? `exp(${a} * 0.25)` : `${f}(${a})`)),
     fc.tuple(sub, fc.constantFrom('+', '-', '*'), sub).map(([a, op, b]) => `(${a} ${op} ${b})`),
     fc.tuple(sub, sub).map(([a, b]) => `max(${a}, ${b})`),
     fc.tuple(sub, sub, sub).map(([c, a, b]) => `where(${c} > 0.0, ${a}, ${b})`),
@@ -70,7 +72,10 @@ describe('wasm backend: fused ≡ unfused ≡ reference', () => {
       fc.property(program, (p) => {
         const src = source(p);
         const prog = compile(src, { path: 'prop.obt' });
-        expect(prog.diagnostics.map((d) => d.message), src).toEqual([]);
+        expect(
+          prog.diagnostics.map((d) => d.message),
+          src,
+        ).toEqual([]);
         const idx = alloc('i32', [3]);
         idx.data.set([p.A - 1, 0, p.A + 5]);
         const args = [rand([p.A, p.B], p.seed), rand([p.A, p.B], p.seed + 1), idx];
@@ -102,10 +107,37 @@ fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = 
 `;
   const prog = compile(src, { path: 'templates.obt' });
   const cases: [string, number[][]][] = [
-    ['mm', [[2, 5, 1030], [2, 7, 1030], [2, 5, 7]]],
-    ['mm', [[1, 3, 2051], [1, 9, 2051], [1, 3, 9]]],
-    ['mm', [[1, 1, 4097], [1, 6, 4097], [1, 1, 6]]],
-    ['pos', [[5, 1027], [6, 1027]]],
+    [
+      'mm',
+      [
+        [2, 5, 1030],
+        [2, 7, 1030],
+        [2, 5, 7],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [1, 3, 2051],
+        [1, 9, 2051],
+        [1, 3, 9],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [1, 1, 4097],
+        [1, 6, 4097],
+        [1, 1, 6],
+      ],
+    ],
+    [
+      'pos',
+      [
+        [5, 1027],
+        [6, 1027],
+      ],
+    ],
     ['sl', [[3, 130], [7, 130], [130], [7]]],
     ['sl', [[2, 4100], [5, 4100], [4100], [5]]],
     ['sl', [[1, 33], [3, 33], [33], [3]]],

@@ -22,7 +22,13 @@ afterAll(() => pools.forEach((p) => p.close()));
 
 describe('split', () => {
   it('covers [0, units) with aligned starts', () => {
-    for (const [u, t, a] of [[10, 3, 1], [4096, 2, 4], [7, 2, 4], [5, 8, 1], [33, 3, 4]] as const) {
+    for (const [u, t, a] of [
+      [10, 3, 1],
+      [4096, 2, 4],
+      [7, 2, 4],
+      [5, 8, 1],
+      [33, 3, 4],
+    ] as const) {
       const s = split(u, t, a);
       expect(s.length).toBeLessThanOrEqual(t);
       expect(s[0]![0]).toBe(0);
@@ -47,9 +53,27 @@ fn rmsnorm0[A, B](x: f32[A, B]) -> f32[A, B] = x * rsqrt(mean(x * x, axis: -1, k
 `;
   const prog = compile(src, { path: 'threads.obt' });
   const cases: [string, number[][]][] = [
-    ['mm', [[9, 301], [203, 301]]],
-    ['mm', [[1, 1024], [517, 1024]]],
-    ['bmm', [[3, 5, 200], [3, 130, 200]]],
+    [
+      'mm',
+      [
+        [9, 301],
+        [203, 301],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [1, 1024],
+        [517, 1024],
+      ],
+    ],
+    [
+      'bmm',
+      [
+        [3, 5, 200],
+        [3, 130, 200],
+      ],
+    ],
     ['sl', [[1, 2000], [301, 2000], [2000], [301]]],
     ['sl', [[4, 2048], [130, 2048], [2048], [130]]],
     ['rows', [[257, 600]]],

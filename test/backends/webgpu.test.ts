@@ -11,7 +11,6 @@ import { kernelMode as wgslMode, kernelWgsl as emitWgsl } from '../../compiler/c
 import { schedule } from '../../compiler/pipeline.ts';
 import { closeNormwise } from '../helpers/close.ts';
 
-
 function rand(shape: number[], seed: number): Tensor {
   const t = alloc('f32', shape);
   const r = mulberry32(seed);
@@ -32,20 +31,74 @@ const prog = compile(src, { path: 'webgpu.obt' });
 
 describe(`webgpu kernels${gpuNote}`, () => {
   const cases: [string, number[][]][] = [
-    ['mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]]],
-    ['mm', [[1, 1, 1030], [1, 9, 1030], [1, 1, 9]]],
-    ['mm', [[2, 1, 1024], [2, 37, 1024], [2, 1, 37]]],
-    ['pos', [[5, 257], [6, 257]]],
+    [
+      'mm',
+      [
+        [2, 3, 300],
+        [2, 7, 300],
+        [2, 3, 7],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [1, 1, 1030],
+        [1, 9, 1030],
+        [1, 1, 9],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [2, 1, 1024],
+        [2, 37, 1024],
+        [2, 1, 37],
+      ],
+    ],
+    [
+      'pos',
+      [
+        [5, 257],
+        [6, 257],
+      ],
+    ],
     ['sl', [[1, 1000], [9, 1000], [1000], [9]]],
     ['sl', [[3, 300], [5, 300], [300], [5]]],
     ['rows', [[5, 600]]],
     ['total', [[40, 37]]],
     ['amax', [[3, 700]]],
     // tiled: odd M/N/K (partial tiles, zero-padded K steps), batches, bool epilogue, signlinear
-    ['mm', [[3, 33, 45], [3, 17, 45], [3, 33, 17]]],
-    ['mm', [[2, 70, 300], [2, 40, 300], [2, 70, 40]]],
-    ['mm', [[1, 16, 1], [1, 16, 1], [1, 16, 16]]],
-    ['pos', [[47, 9], [33, 9]]],
+    [
+      'mm',
+      [
+        [3, 33, 45],
+        [3, 17, 45],
+        [3, 33, 17],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [2, 70, 300],
+        [2, 40, 300],
+        [2, 70, 40],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [1, 16, 1],
+        [1, 16, 1],
+        [1, 16, 16],
+      ],
+    ],
+    [
+      'pos',
+      [
+        [47, 9],
+        [33, 9],
+      ],
+    ],
     ['sl', [[37, 70], [19, 70], [70], [19]]],
     ['sl', [[300, 64], [172, 64], [64], [172]]],
     ['sl', [[520, 300], [260, 300], [300], [260]]],
@@ -65,18 +118,50 @@ describe(`webgpu kernels${gpuNote}`, () => {
 
   it('long reductions get one workgroup per output, contractions over many rows workgroup tiles', () => {
     const modes = (entry: string, shapes: number[][]) => {
-      const low = prog.lower(entry, prog.argTypes(prog.entry(entry), shapes.map((s, i) => rand(s, i))).types);
-      return schedule(low.func, { inPlaceKernels: false }).steps.flatMap((s) => (s.kind === 'kernel' ? [wgslMode(s.kernel)] : []));
+      const low = prog.lower(
+        entry,
+        prog.argTypes(
+          prog.entry(entry),
+          shapes.map((s, i) => rand(s, i)),
+        ).types,
+      );
+      return schedule(low.func, { inPlaceKernels: false }).steps.flatMap((s) =>
+        s.kind === 'kernel' ? [wgslMode(s.kernel)] : [],
+      );
     };
-    expect(modes('mm', [[2, 3, 300], [2, 7, 300], [2, 3, 7]])).toContain('workgroup');
+    expect(
+      modes('mm', [
+        [2, 3, 300],
+        [2, 7, 300],
+        [2, 3, 7],
+      ]),
+    ).toContain('workgroup');
     expect(modes('sl', [[1, 1000], [9, 1000], [1000], [9]])).toContain('workgroup');
     expect(modes('sl', [[1, 1024], [1001, 1024], [1024], [1001]])).toContain('workgroup');
     expect(modes('rows', [[5, 600]])).toContain('workgroup');
-    expect(modes('mm', [[1, 2, 8], [1, 3, 8], [1, 2, 3]])).toEqual(['element']);
-    expect(modes('mm', [[3, 33, 45], [3, 17, 45], [3, 33, 17]])).toEqual(['tile']);
+    expect(
+      modes('mm', [
+        [1, 2, 8],
+        [1, 3, 8],
+        [1, 2, 3],
+      ]),
+    ).toEqual(['element']);
+    expect(
+      modes('mm', [
+        [3, 33, 45],
+        [3, 17, 45],
+        [3, 33, 17],
+      ]),
+    ).toEqual(['tile']);
     expect(modes('sl', [[37, 70], [19, 70], [70], [19]])).toContain('tile');
     // a long K with few output tiles: one workgroup per output spreads it further
-    expect(modes('mm', [[1, 40, 5000], [1, 40, 5000], [1, 40, 40]])).toEqual(['workgroup']);
+    expect(
+      modes('mm', [
+        [1, 40, 5000],
+        [1, 40, 5000],
+        [1, 40, 40],
+      ]),
+    ).toEqual(['workgroup']);
     const low = prog.lower('total', prog.argTypes(prog.entry('total'), [rand([40, 37], 1)]).types);
     const k = schedule(low.func, { inPlaceKernels: false }).steps.find((s) => s.kind === 'kernel');
     expect(k && k.kind === 'kernel' && emitWgsl(k.kernel)).toMatch(/workgroupBarrier\(\)/);
@@ -103,7 +188,8 @@ describe(`webgpu buffer pool${gpuNote}`, () => {
 });
 
 describe(`webgpu pipelines${gpuNote}`, () => {
-  const code = (tag: string) => `// ${tag}\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u) { if (gid.x < arrayLength(&out)) { out[gid.x] = f32(gid.x); } }\n`;
+  const code = (tag: string) =>
+    `// ${tag}\n@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u) { if (gid.x < arrayLength(&out)) { out[gid.x] = f32(gid.x); } }\n`;
   it.skipIf(!gpu)('concurrent requests for one WGSL text share one compilation', async () => {
     const c = code(`dedup ${Math.random()}`);
     const before = gpu!.pipelinesInFlight;
@@ -133,38 +219,44 @@ pub fn step[N](w: f32[N], m: f32[N], g: f32[N]) -> (f32[N], f32[N], f32) {
 }`,
     { path: 'donate.obt' },
   );
-  it.skipIf(!gpu)('donated parameters are updated in place and, passed back, are not uploaded again; values equal the interpreter', async () => {
-    expect(step.diagnostics.map((d) => d.message)).toEqual([]);
-    const N = 300;
-    const g = rand([N], 7);
-    let ref: Tensor[] = [rand([N], 5), rand([N], 6)];
-    let cur = ref;
-    const q = gpu!.device.queue;
-    const write = q.writeBuffer.bind(q);
-    const uploads: number[] = [];
-    q.writeBuffer = ((buf: GPUBuffer, off: number, data: ArrayBuffer, ...rest: never[]) => {
-      uploads.push(data.byteLength);
-      return write(buf, off, data, ...rest);
-    }) as typeof q.writeBuffer;
-    try {
-      for (let i = 0; i < 3; i++) {
-        uploads.length = 0;
-        const got = (await step.runAsync('step', [cur[0]!, cur[1]!, g], { backend: 'webgpu', gpu, donateArgs: [0, 1] })).tensors;
-        const want = step.run('step', [ref[0]!, ref[1]!, g]).tensors;
-        for (let j = 0; j < 3; j++) expect(closeNormwise(got[j]!, want[j]!, 1e-5)).toBeUndefined();
-        // the first run uploads w, m and g; later ones nothing (g is the same tensor, w and m are the
-        // results, left on the GPU in the donated buffers)
-        expect(uploads).toEqual(i === 0 ? [N * 4, N * 4, N * 4] : []);
-        cur = got;
-        ref = want;
+  it.skipIf(!gpu)(
+    'donated parameters are updated in place and, passed back, are not uploaded again; values equal the interpreter',
+    async () => {
+      expect(step.diagnostics.map((d) => d.message)).toEqual([]);
+      const N = 300;
+      const g = rand([N], 7);
+      let ref: Tensor[] = [rand([N], 5), rand([N], 6)];
+      let cur = ref;
+      const q = gpu!.device.queue;
+      const write = q.writeBuffer.bind(q);
+      const uploads: number[] = [];
+      q.writeBuffer = ((buf: GPUBuffer, off: number, data: ArrayBuffer, ...rest: never[]) => {
+        uploads.push(data.byteLength);
+        return write(buf, off, data, ...rest);
+      }) as typeof q.writeBuffer;
+      try {
+        for (let i = 0; i < 3; i++) {
+          uploads.length = 0;
+          const got = (
+            await step.runAsync('step', [cur[0]!, cur[1]!, g], { backend: 'webgpu', gpu, donateArgs: [0, 1] })
+          ).tensors;
+          const want = step.run('step', [ref[0]!, ref[1]!, g]).tensors;
+          for (let j = 0; j < 3; j++) expect(closeNormwise(got[j]!, want[j]!, 1e-5)).toBeUndefined();
+          // the first run uploads w, m and g; later ones nothing (g is the same tensor, w and m are the
+          // results, left on the GPU in the donated buffers)
+          expect(uploads).toEqual(i === 0 ? [N * 4, N * 4, N * 4] : []);
+          cur = got;
+          ref = want;
+        }
+      } finally {
+        q.writeBuffer = write;
       }
-    } finally {
-      q.writeBuffer = write;
-    }
-    // the donated plan ends by copying w2 and m2 on the device into w's and m's buffers
-    const low = step.lower('step', step.argTypes(step.entry('step'), [cur[0]!, cur[1]!, g]).types);
-    const copies = async (donate?: number[]) => (await step.webgpu(low, gpu!, { donate, readDonated: true })).plan.steps.filter((s) => s.op === 'copy');
-    expect(await copies([0, 1])).toHaveLength(2);
-    expect(await copies()).toHaveLength(0);
-  });
+      // the donated plan ends by copying w2 and m2 on the device into w's and m's buffers
+      const low = step.lower('step', step.argTypes(step.entry('step'), [cur[0]!, cur[1]!, g]).types);
+      const copies = async (donate?: number[]) =>
+        (await step.webgpu(low, gpu!, { donate, readDonated: true })).plan.steps.filter((s) => s.op === 'copy');
+      expect(await copies([0, 1])).toHaveLength(2);
+      expect(await copies()).toHaveLength(0);
+    },
+  );
 });

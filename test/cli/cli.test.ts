@@ -24,7 +24,15 @@ function file(name: string, text: string): string {
 
 describe('obtc check', () => {
   it('accepts the standard library, the model and the examples', async () => {
-    const files = ['stdlib/nn.obt', 'stdlib/linear.obt', 'stdlib/onebit.obt', 'stdlib/optim.obt', 'models/llama.obt', 'examples/train_step.obt', 'examples/onebit_demo.obt'].map((f) => join(root, f));
+    const files = [
+      'stdlib/nn.obt',
+      'stdlib/linear.obt',
+      'stdlib/onebit.obt',
+      'stdlib/optim.obt',
+      'models/llama.obt',
+      'examples/train_step.obt',
+      'examples/onebit_demo.obt',
+    ].map((f) => join(root, f));
     const r = await obtc('check', ...files);
     expect(r.err).toBe('');
     expect(r.rc).toBe(0);
@@ -40,7 +48,10 @@ describe('obtc check', () => {
   });
 
   it('reports every error of a file, not only the first', async () => {
-    const p = file('many.obt', 'fn f(a: f32[2]) -> f32[2] = a + zz\nfn g(a: f32[2]) -> f32[3] = a\nfn h() -> f32 = nope(1)\n');
+    const p = file(
+      'many.obt',
+      'fn f(a: f32[2]) -> f32[2] = a + zz\nfn g(a: f32[2]) -> f32[3] = a\nfn h() -> f32 = nope(1)\n',
+    );
     const r = await obtc('check', p);
     expect(r.rc).toBe(1);
     expect(r.err).toContain('many.obt:1:');
@@ -71,7 +82,10 @@ describe('obtc check', () => {
 });
 
 describe('obtc run', () => {
-  const p = file('run.obt', 'fn f[N](x: f32[N], s: f32) -> f32[N] = x * s\nfn g(x: f32[3]) -> (f32, i32[3]) = (sum(x), i32(x))\nstruct P[N] { a: f32[N], b: f32[N] }\nfn h[N](p: P[N]) -> f32[N] = p.a - p.b\n');
+  const p = file(
+    'run.obt',
+    'fn f[N](x: f32[N], s: f32) -> f32[N] = x * s\nfn g(x: f32[3]) -> (f32, i32[3]) = (sum(x), i32(x))\nstruct P[N] { a: f32[N], b: f32[N] }\nfn h[N](p: P[N]) -> f32[N] = p.a - p.b\n',
+  );
 
   it('converts JSON arguments by the parameter types and prints JSON', async () => {
     const r = await obtc('run', p, '--entry', 'f', '[1, 2, 3]', '2');
@@ -142,7 +156,7 @@ describe('obtc compile', () => {
     expect(wat.out).toMatch(/f32x4|v128/);
   });
 
-  it('runs an entry on the wasm backend with the interpreter\'s result', async () => {
+  it("runs an entry on the wasm backend with the interpreter's result", async () => {
     const p = join(root, 'test/language/programs/ops.obt');
     const x = '[[0,0,0,0,0],[1,2,3,4,5]]';
     const a = await obtc('run', p, '--entry', 't_softmax', x);

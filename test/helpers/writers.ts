@@ -102,8 +102,24 @@ export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F
     ['llama.attention.layer_norm_rms_epsilon', 6, (b) => b.f32(c.eps)],
     ['tokenizer.ggml.bos_token_id', 4, (b) => b.u32(tk.bos)],
     ['tokenizer.ggml.eos_token_id', 4, (b) => b.u32(tk.eos)],
-    ['tokenizer.ggml.tokens', 9, (b) => { b.u32(8); b.u64(tk.pieces.length); for (const p of tk.pieces) b.str(p); }],
-    ['tokenizer.ggml.scores', 9, (b) => { b.u32(6); b.u64(tk.scores.length); for (const s of tk.scores) b.f32(s); }],
+    [
+      'tokenizer.ggml.tokens',
+      9,
+      (b) => {
+        b.u32(8);
+        b.u64(tk.pieces.length);
+        for (const p of tk.pieces) b.str(p);
+      },
+    ],
+    [
+      'tokenizer.ggml.scores',
+      9,
+      (b) => {
+        b.u32(6);
+        b.u64(tk.scores.length);
+        for (const s of tk.scores) b.f32(s);
+      },
+    ],
   ];
   h.u64(kv.length);
   for (const [k, type, w] of kv) {
@@ -174,7 +190,11 @@ function permuteRope(x: Float32Array, rows: number, cols: number, heads: number)
   const out = new Float32Array(x.length);
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < hd / 2; i++)
-      for (let half = 0; half < 2; half++) out.set(x.subarray((h * hd + 2 * i + half) * cols, (h * hd + 2 * i + half + 1) * cols), (h * hd + half * (hd / 2) + i) * cols);
+      for (let half = 0; half < 2; half++)
+        out.set(
+          x.subarray((h * hd + 2 * i + half) * cols, (h * hd + 2 * i + half + 1) * cols),
+          (h * hd + half * (hd / 2) + i) * cols,
+        );
   return out;
 }
 

@@ -12,7 +12,9 @@ import { toNested, type Tensor } from '../../runtime/core/tensor.ts';
 const dir = join(import.meta.dirname, 'conformance');
 
 function files(d: string): string[] {
-  return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.obt') ? [join(d, e.name)] : []));
+  return readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.obt') ? [join(d, e.name)] : [],
+  );
 }
 
 function toJson(v: unknown): unknown {
@@ -24,7 +26,8 @@ function toJson(v: unknown): unknown {
 
 function close(a: unknown, b: unknown, tol: number, path = ''): string | undefined {
   if (Array.isArray(b)) {
-    if (!Array.isArray(a) || a.length !== b.length) return `${path}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`;
+    if (!Array.isArray(a) || a.length !== b.length)
+      return `${path}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`;
     for (let i = 0; i < b.length; i++) {
       const r = close(a[i], b[i], tol, `${path}[${i}]`);
       if (r) return r;
@@ -52,13 +55,14 @@ const WASM_TOL = 2e-6;
 /** WebGPU: the GPU's own exp/log/tanh (not f64-then-round) */
 const WEBGPU_TOL = 1e-5;
 
-
 const parseJson = (s: string) => JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`));
 
 for (const file of files(dir)) {
   const rel = file.slice(dir.length + 1);
   const text = readFileSync(file, 'utf8');
-  const directives = text.split('\n').flatMap((line, i) => (line.startsWith('//# ') ? [{ line: i + 1, text: line.slice(4).trim() }] : []));
+  const directives = text
+    .split('\n')
+    .flatMap((line, i) => (line.startsWith('//# ') ? [{ line: i + 1, text: line.slice(4).trim() }] : []));
   describe(rel, () => {
     it('has expectations', () => expect(directives.length).toBeGreaterThan(0));
     const errors = directives.filter((d) => d.text.startsWith('error '));
@@ -71,7 +75,14 @@ for (const file of files(dir)) {
         for (const d of errors) {
           const m = /^error\s+(?:@(\d+):(\d+)\s+)?(.*)$/.exec(d.text)!;
           const re = new RegExp(m[3]!);
-          const hit = prog.diagnostics.find((x) => re.test(x.message) && (!m[1] || (x.span && lineCol(x.span.file, x.span.start).line === Number(m[1]) && lineCol(x.span.file, x.span.start).col === Number(m[2]))));
+          const hit = prog.diagnostics.find(
+            (x) =>
+              re.test(x.message) &&
+              (!m[1] ||
+                (x.span &&
+                  lineCol(x.span.file, x.span.start).line === Number(m[1]) &&
+                  lineCol(x.span.file, x.span.start).col === Number(m[2]))),
+          );
           expect(hit, `no diagnostic matching ${d.text}; got:\n${shown}`).toBeTruthy();
         }
       });

@@ -29,7 +29,10 @@ describe('Core IR', () => {
   });
 
   it('prints, verifies and hashes a lowered program', () => {
-    const f = lower('fn f(x: f32[2, 3]) -> f32[3] = sum(x * 2.0, axis: 0)', 'f', [[1, 2, 3], [4, 5, 6]]);
+    const f = lower('fn f(x: f32[2, 3]) -> f32[3] = sum(x * 2.0, axis: 0)', 'f', [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     verifyFunc(f);
     const text = printFunc(f);
     expect(text).toContain('mul(%x.0, 2.0:f32)');
@@ -56,7 +59,11 @@ describe('Core IR', () => {
     const bad2: Func = { params: [x], eqns: [{ prim: 'exp', args: [x], params: {}, outs: [w] }], results: [w] };
     expect(() => verifyFunc(bad2)).toThrow(/declared f32\[3\], rule gives f32\[2\]/);
     const q = s.fresh({ dtype: 'f32', shape: [] });
-    const bad3: Func = { params: [x, q], eqns: [{ prim: 'mul', args: [x, q], params: {}, outs: [s.fresh({ dtype: 'f32', shape: [2] })] }], results: [x] };
+    const bad3: Func = {
+      params: [x, q],
+      eqns: [{ prim: 'mul', args: [x, q], params: {}, outs: [s.fresh({ dtype: 'f32', shape: [2] })] }],
+      results: [x],
+    };
     expect(() => verifyFunc(bad3)).toThrow(/rank-0 variable broadcast implicitly/);
   });
 
@@ -86,16 +93,39 @@ describe('Core IR', () => {
   });
 
   it('iterate lowers to one loop with a closed body (captured values become constants)', () => {
-    const f = lower('fn f(m: f32[2, 2], b: f32[2]) -> f32[2] = iterate(3, b, fn(v) { m @ v })', 'f', [[0, 1], [1, 0]], [1, 2]);
+    const f = lower(
+      'fn f(m: f32[2, 2], b: f32[2]) -> f32[2] = iterate(3, b, fn(v) { m @ v })',
+      'f',
+      [
+        [0, 1],
+        [1, 0],
+      ],
+      [1, 2],
+    );
     const it = f.eqns.find((e) => e.prim === 'iterate')!;
     expect(it).toBeTruthy();
     expect((it.params as { nconst: number }).nconst).toBe(1);
-    const out = toNested(interpret(f, [fromNested([[0, 1], [1, 0]], 'f32'), fromNested([1, 2], 'f32')])[0]!);
+    const out = toNested(
+      interpret(f, [
+        fromNested(
+          [
+            [0, 1],
+            [1, 0],
+          ],
+          'f32',
+        ),
+        fromNested([1, 2], 'f32'),
+      ])[0]!,
+    );
     expect(out).toEqual([2, 1]);
   });
 
   it('a function with a gradient rule lowers to custom_vjp with its rule as the backward body', () => {
-    const f = lower('fn s[N](w: f32[N]) -> f32[N]\n  grad(dy) = dy * 3.0\n{ sign(w) }\nfn f(x: f32[3]) -> f32[3] = s(x)', 'f', [1, -2, 0]);
+    const f = lower(
+      'fn s[N](w: f32[N]) -> f32[N]\n  grad(dy) = dy * 3.0\n{ sign(w) }\nfn f(x: f32[3]) -> f32[3] = s(x)',
+      'f',
+      [1, -2, 0],
+    );
     const e = f.eqns.find((q) => q.prim === 'custom_vjp')!;
     const p = e.params as { fwd: Func; bwd: Func; name: string };
     expect(p.name).toBe('s');

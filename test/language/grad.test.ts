@@ -22,7 +22,6 @@ import { expectClose } from '../helpers/close.ts';
 
 const RUNS = Number(process.env.OBT_GRAD_RUNS ?? 25);
 
-
 interface Case {
   /** differentiable inputs first (with a value generator), then constant inputs */
   inputs: { type: TensorType; diff: boolean; gen: (r: () => number) => number }[];
@@ -32,7 +31,8 @@ interface Case {
 const normal = (r: () => number) => (r() * 2 - 1) * 1.5;
 const positive = (r: () => number) => 0.5 + r() * 2;
 const awayFromZero = (r: () => number) => (r() < 0.5 ? -1 : 1) * (0.4 + r());
-const shapeOf = (r: () => number, rank: number, max = 3) => Array.from({ length: rank }, () => 1 + Math.floor(r() * max));
+const shapeOf = (r: () => number, rank: number, max = 3) =>
+  Array.from({ length: rank }, () => 1 + Math.floor(r() * max));
 const int = (r: () => number, n: number) => Math.floor(r() * n);
 const f32 = (shape: number[]): TensorType => ({ dtype: 'f32', shape });
 
@@ -46,8 +46,18 @@ function unaryCase(p: PrimName, gen = normal): (r: () => number) => Case {
 function binaryCase(p: PrimName, ga = normal, gb = normal, scalarLit = false): (r: () => number) => Case {
   return (r) => {
     const s = shapeOf(r, int(r, 3));
-    if (scalarLit && r() < 0.5) return { inputs: [{ type: f32(s), diff: true, gen: ga }], build: (e, [x]) => e(p, [x!, lit(gb(r), 'f32')], {} as never) };
-    return { inputs: [{ type: f32(s), diff: true, gen: ga }, { type: f32(s), diff: true, gen: gb }], build: (e, [a, b]) => e(p, [a!, b!], {} as never) };
+    if (scalarLit && r() < 0.5)
+      return {
+        inputs: [{ type: f32(s), diff: true, gen: ga }],
+        build: (e, [x]) => e(p, [x!, lit(gb(r), 'f32')], {} as never),
+      };
+    return {
+      inputs: [
+        { type: f32(s), diff: true, gen: ga },
+        { type: f32(s), diff: true, gen: gb },
+      ],
+      build: (e, [a, b]) => e(p, [a!, b!], {} as never),
+    };
   };
 }
 
@@ -72,7 +82,11 @@ const CASES: Record<string, (r: () => number) => Case> = {
   select: (r) => {
     const s = shapeOf(r, int(r, 3));
     return {
-      inputs: [{ type: f32(s), diff: true, gen: normal }, { type: f32(s), diff: true, gen: normal }, { type: { dtype: 'bool', shape: s }, diff: false, gen: (q) => (q() < 0.5 ? 1 : 0) }],
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        { type: f32(s), diff: true, gen: normal },
+        { type: { dtype: 'bool', shape: s }, diff: false, gen: (q) => (q() < 0.5 ? 1 : 0) },
+      ],
       build: (e, [a, b, c]) => e('select', [c!, a!, b!], {}),
     };
   },
@@ -86,7 +100,10 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const out = shapeOf(r, 1 + int(r, 3));
     const dims = out.map((_, i) => i).filter(() => r() < 0.6);
     const s = dims.map((d) => (r() < 0.3 ? 1 : out[d]!));
-    return { inputs: [{ type: f32(s), diff: true, gen: normal }], build: (e, [x]) => e('broadcast_in_dim', [x!], { shape: out, dims }) };
+    return {
+      inputs: [{ type: f32(s), diff: true, gen: normal }],
+      build: (e, [x]) => e('broadcast_in_dim', [x!], { shape: out, dims }),
+    };
   },
   reshape: (r) => {
     const s = shapeOf(r, 1 + int(r, 3));
@@ -104,7 +121,10 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const start = s.map((d) => int(r, d));
     const stop = s.map((d, i) => start[i]! + 1 + int(r, d - start[i]!));
     const step = s.map(() => 1 + int(r, 2));
-    return { inputs: [{ type: f32(s), diff: true, gen: normal }], build: (e, [x]) => e('slice', [x!], { start, stop, step }) };
+    return {
+      inputs: [{ type: f32(s), diff: true, gen: normal }],
+      build: (e, [x]) => e('slice', [x!], { start, stop, step }),
+    };
   },
   pad: (r) => {
     const s = shapeOf(r, 1 + int(r, 2));
@@ -115,14 +135,23 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const s = shapeOf(r, 1 + int(r, 2));
     const axis = int(r, s.length);
     const s2 = s.map((d, i) => (i === axis ? 1 + int(r, 3) : d));
-    return { inputs: [{ type: f32(s), diff: true, gen: normal }, { type: f32(s2), diff: true, gen: normal }], build: (e, [a, b]) => e('concat', [a!, b!], { axis }) };
+    return {
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        { type: f32(s2), diff: true, gen: normal },
+      ],
+      build: (e, [a, b]) => e('concat', [a!, b!], { axis }),
+    };
   },
   gather: (r) => {
     const s = shapeOf(r, 1 + int(r, 2));
     const axis = int(r, s.length);
     const is = shapeOf(r, 1 + int(r, 2));
     return {
-      inputs: [{ type: f32(s), diff: true, gen: normal }, { type: { dtype: 'i32', shape: is }, diff: false, gen: (q) => int(q, s[axis]!) }],
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        { type: { dtype: 'i32', shape: is }, diff: false, gen: (q) => int(q, s[axis]!) },
+      ],
       build: (e, [x, i]) => e('gather', [x!, i!], { axis }),
     };
   },
@@ -131,7 +160,11 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const is = shapeOf(r, 1);
     const us = [...s.slice(0, 0), ...is, ...s.slice(1)];
     return {
-      inputs: [{ type: f32(s), diff: true, gen: normal }, { type: f32(us), diff: true, gen: normal }, { type: { dtype: 'i32', shape: is }, diff: false, gen: (q) => int(q, s[0]!) }],
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        { type: f32(us), diff: true, gen: normal },
+        { type: { dtype: 'i32', shape: is }, diff: false, gen: (q) => int(q, s[0]!) },
+      ],
       build: (e, [x, u, i]) => e('scatter_add', [x!, i!, u!], { axis: 0 }),
     };
   },
@@ -139,7 +172,14 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const s = shapeOf(r, 1 + int(r, 2), 4);
     const sizes = s.map((d) => 1 + int(r, d));
     return {
-      inputs: [{ type: f32(s), diff: true, gen: normal }, ...s.map(() => ({ type: { dtype: 'i32' as const, shape: [] }, diff: false, gen: (q: () => number) => int(q, 5) - 1 }))],
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        ...s.map(() => ({
+          type: { dtype: 'i32' as const, shape: [] },
+          diff: false,
+          gen: (q: () => number) => int(q, 5) - 1,
+        })),
+      ],
       build: (e, [x, ...st]) => e('dynamic_slice', [x!, ...st], { sizes }),
     };
   },
@@ -147,7 +187,15 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const s = shapeOf(r, 1 + int(r, 2), 4);
     const us = s.map((d) => 1 + int(r, d));
     return {
-      inputs: [{ type: f32(s), diff: true, gen: normal }, { type: f32(us), diff: true, gen: normal }, ...s.map(() => ({ type: { dtype: 'i32' as const, shape: [] }, diff: false, gen: (q: () => number) => int(q, 4) }))],
+      inputs: [
+        { type: f32(s), diff: true, gen: normal },
+        { type: f32(us), diff: true, gen: normal },
+        ...s.map(() => ({
+          type: { dtype: 'i32' as const, shape: [] },
+          diff: false,
+          gen: (q: () => number) => int(q, 4),
+        })),
+      ],
       build: (e, [x, u, ...st]) => e('dynamic_update_slice', [x!, u!, ...st], {}),
     };
   },
@@ -159,15 +207,26 @@ const CASES: Record<string, (r: () => number) => Case> = {
     const fa = shapeOf(r, int(r, 2));
     const fb = shapeOf(r, int(r, 2));
     // lay out a = [batch, contract, free] and b = [free, batch, contract] in shuffled positions
-    const aAxes = [...bd.map((d, i) => ({ k: 'b', i, d })), ...cd.map((d, i) => ({ k: 'c', i, d })), ...fa.map((d, i) => ({ k: 'f', i, d }))].sort(() => r() - 0.5);
-    const bAxes = [...bd.map((d, i) => ({ k: 'b', i, d })), ...cd.map((d, i) => ({ k: 'c', i, d })), ...fb.map((d, i) => ({ k: 'f', i, d }))].sort(() => r() - 0.5);
+    const aAxes = [
+      ...bd.map((d, i) => ({ k: 'b', i, d })),
+      ...cd.map((d, i) => ({ k: 'c', i, d })),
+      ...fa.map((d, i) => ({ k: 'f', i, d })),
+    ].sort(() => r() - 0.5);
+    const bAxes = [
+      ...bd.map((d, i) => ({ k: 'b', i, d })),
+      ...cd.map((d, i) => ({ k: 'c', i, d })),
+      ...fb.map((d, i) => ({ k: 'f', i, d })),
+    ].sort(() => r() - 0.5);
     const find = (ax: typeof aAxes, k: string, i: number) => ax.findIndex((x) => x.k === k && x.i === i);
     const params: PrimParams['dot_general'] = {
       batch: [bd.map((_, i) => find(aAxes, 'b', i)), bd.map((_, i) => find(bAxes, 'b', i))],
       contract: [cd.map((_, i) => find(aAxes, 'c', i)), cd.map((_, i) => find(bAxes, 'c', i))],
     };
     return {
-      inputs: [{ type: f32(aAxes.map((x) => x.d)), diff: true, gen: normal }, { type: f32(bAxes.map((x) => x.d)), diff: true, gen: normal }],
+      inputs: [
+        { type: f32(aAxes.map((x) => x.d)), diff: true, gen: normal },
+        { type: f32(bAxes.map((x) => x.d)), diff: true, gen: normal },
+      ],
       build: (e, [a, b]) => e('dot_general', [a!, b!], params),
     };
   },
@@ -257,7 +316,9 @@ function checkCase(name: string, seed: number): void {
   const ref = interpret(g, inputs32);
   for (const noFusion of [false, true]) {
     const got = compileWasm(g, { noFusion }).run(inputs32);
-    ref.forEach((t, j) => expectClose(got[j]!, t, WASM_GRAD_TOL, `${name} (seed ${seed}) wasm${noFusion ? ' unfused' : ''} output ${j}`));
+    ref.forEach((t, j) =>
+      expectClose(got[j]!, t, WASM_GRAD_TOL, `${name} (seed ${seed}) wasm${noFusion ? ' unfused' : ''} output ${j}`),
+    );
   }
 }
 
@@ -279,11 +340,71 @@ describe('VJP of every differentiable primitive against finite differences (f64)
     });
 
   it('every primitive is covered or declared non-differentiable', () => {
-    const covered = new Set(['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'add', 'sub', 'mul', 'div', 'pow', 'max', 'min', 'select', 'reduce_sum', 'reduce_max', 'reduce_min', 'broadcast_in_dim', 'reshape', 'transpose', 'slice', 'pad', 'concat', 'gather', 'scatter_add', 'dynamic_slice', 'dynamic_update_slice', 'dot_general', 'signlinear']);
+    const covered = new Set([
+      'neg',
+      'abs',
+      'exp',
+      'log',
+      'sqrt',
+      'rsqrt',
+      'sin',
+      'cos',
+      'tanh',
+      'sigmoid',
+      'add',
+      'sub',
+      'mul',
+      'div',
+      'pow',
+      'max',
+      'min',
+      'select',
+      'reduce_sum',
+      'reduce_max',
+      'reduce_min',
+      'broadcast_in_dim',
+      'reshape',
+      'transpose',
+      'slice',
+      'pad',
+      'concat',
+      'gather',
+      'scatter_add',
+      'dynamic_slice',
+      'dynamic_update_slice',
+      'dot_general',
+      'signlinear',
+    ]);
     const elsewhere = new Set(['custom_vjp', 'iterate', 'convert', 'rem']); // language-level tests below
     const noGrad = Object.keys(PRIMS).filter((p) => !covered.has(p) && !elsewhere.has(p));
     // the rest have no derivative: integer/bool/sign outputs, constants, randomness, stop_gradient
-    expect(noGrad.sort()).toEqual(['and', 'argmax', 'ceil', 'constant', 'eq', 'floor', 'ge', 'gt', 'iota', 'le', 'lt', 'ne', 'not', 'or', 'pack_sign', 'random_bits', 'round', 'shl', 'shr', 'sign', 'stop_gradient', 'unpack_sign', 'xor'].sort());
+    expect(noGrad.sort()).toEqual(
+      [
+        'and',
+        'argmax',
+        'ceil',
+        'constant',
+        'eq',
+        'floor',
+        'ge',
+        'gt',
+        'iota',
+        'le',
+        'lt',
+        'ne',
+        'not',
+        'or',
+        'pack_sign',
+        'random_bits',
+        'round',
+        'shl',
+        'shr',
+        'sign',
+        'stop_gradient',
+        'unpack_sign',
+        'xor',
+      ].sort(),
+    );
   });
 });
 
@@ -294,10 +415,11 @@ function runF64(src: string, entry: string, args: unknown[]): unknown[] {
   // the same entry on the Wasm backend, fused and unfused, against the f32 interpreter
   const ref = p.run(entry, args as never).tensors;
   for (const noFusion of [false, true])
-    p.run(entry, args as never, { backend: 'wasm', noFusion }).tensors.forEach((t, j) => expectClose(t, ref[j]!, WASM_GRAD_TOL, `${entry} on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
+    p.run(entry, args as never, { backend: 'wasm', noFusion }).tensors.forEach((t, j) =>
+      expectClose(t, ref[j]!, WASM_GRAD_TOL, `${entry} on wasm${noFusion ? ' unfused' : ''}, output ${j}`),
+    );
   return out.map((t) => Array.from(t.data));
 }
-
 
 describe(`every primitive's gradient program on webgpu${gpuNote}`, () => {
   for (const name of Object.keys(CASES))
@@ -320,11 +442,14 @@ describe('gradients through language features', () => {
       }
       fn g(a: f32[2, 3], b: f32[3]) -> (f32[2, 3], f32[3]) = grad(fn(p) { loss(p.0, p.1) }, (a, b))
       fn l(a: f32[2, 3], b: f32[3]) -> f32 = loss(a, b)`;
-    const a = [[0.1, -0.5, 0.9], [1.2, 0.3, -0.7]];
+    const a = [
+      [0.1, -0.5, 0.9],
+      [1.2, 0.3, -0.7],
+    ];
     const b = [0.2, -0.1, 0.4];
     const [ga, gb] = runF64(src, 'g', [a, b]) as number[][];
     const h = 1e-6;
-    const at = (aa: number[][], bb: number[]) => (runF64(src, "l", [aa, bb])[0] as number[])[0]!;
+    const at = (aa: number[][], bb: number[]) => (runF64(src, 'l', [aa, bb])[0] as number[])[0]!;
     for (let i = 0; i < 6; i++) {
       const ap = a.map((r) => r.slice());
       const am = a.map((r) => r.slice());

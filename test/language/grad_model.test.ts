@@ -27,23 +27,57 @@ const T = (shape: number[], f: () => number): Tensor => {
 };
 const normal = () => (rand() * 2 - 1) * 0.8;
 const dense = (o: number, i: number) => ({ w: T([o, i], normal) });
-const block = () => ({ attn_norm: T([8], () => 1 + normal() * 0.1), ffn_norm: T([8], () => 1 + normal() * 0.1), wq: dense(8, 8), wk: dense(4, 8), wv: dense(4, 8), wo: dense(8, 8), w1: dense(12, 8), w2: dense(8, 12), w3: dense(12, 8) });
+const block = () => ({
+  attn_norm: T([8], () => 1 + normal() * 0.1),
+  ffn_norm: T([8], () => 1 + normal() * 0.1),
+  wq: dense(8, 8),
+  wk: dense(4, 8),
+  wv: dense(4, 8),
+  wo: dense(8, 8),
+  w1: dense(12, 8),
+  w2: dense(8, 12),
+  w3: dense(12, 8),
+});
 const emb = T([16, 8], normal);
 const teacher = { emb, blocks: [block(), block()], norm: T([8], () => 1), head: emb };
-const shapes: Record<string, [number, number]> = { wq: [8, 8], wk: [4, 8], wv: [4, 8], wo: [8, 8], w1: [12, 8], w2: [8, 12], w3: [12, 8] };
-const layer = (o: number, i: number) => ({ w: T([o, i], () => (rand() < 0.5 ? -1 : 1) * (0.05 + rand())), g: T([i], () => 0.5 + rand()), h: T([o], () => 0.5 + rand()) });
+const shapes: Record<string, [number, number]> = {
+  wq: [8, 8],
+  wk: [4, 8],
+  wv: [4, 8],
+  wo: [8, 8],
+  w1: [12, 8],
+  w2: [8, 12],
+  w3: [12, 8],
+};
+const layer = (o: number, i: number) => ({
+  w: T([o, i], () => (rand() < 0.5 ? -1 : 1) * (0.05 + rand())),
+  g: T([i], () => 0.5 + rand()),
+  h: T([o], () => 0.5 + rand()),
+});
 const ps = [0, 1].map(() => Object.fromEntries(Object.entries(shapes).map(([k, [o, i]]) => [k, layer(o, i)])));
 const toks = fromNested([1, 5, 9, 3, 12], 'i32');
 
 type Layer = { w?: Tensor; s?: Tensor; g: Tensor; h: Tensor };
-const lossId = (p: unknown) => (prog.run('loss_id', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
-const lossFs = (p: unknown) => (prog.run('loss_fs', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
+const lossId = (p: unknown) =>
+  (prog.run('loss_id', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
+const lossFs = (p: unknown) =>
+  (prog.run('loss_fs', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
 
 it('AD through the whole model matches finite differences (f64)', () => {
   expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
-  const [loss, grads] = prog.run('grad_id', [teacher as never, ps as never, toks], { f64: true }).value as [Tensor, Record<string, Layer>[]];
+  const [loss, grads] = prog.run('grad_id', [teacher as never, ps as never, toks], { f64: true }).value as [
+    Tensor,
+    Record<string, Layer>[],
+  ];
   expect(loss.data[0]!).toBeCloseTo(lossId(ps), 10);
-  const floatSigns = ps.map((b) => Object.fromEntries(Object.entries(b).map(([k, l]) => [k, { s: { ...l.w, data: Float64Array.from(l.w.data, Math.sign) }, g: l.g, h: l.h }])));
+  const floatSigns = ps.map((b) =>
+    Object.fromEntries(
+      Object.entries(b).map(([k, l]) => [
+        k,
+        { s: { ...l.w, data: Float64Array.from(l.w.data, Math.sign) }, g: l.g, h: l.h },
+      ]),
+    ),
+  );
   let checked = 0;
   const fd = (f: (p: unknown) => number, p: unknown, t: Tensor, i: number) => centralDiff(() => f(p), t, i);
   for (let b = 0; b < 2; b++)
@@ -75,22 +109,31 @@ it('the whole-model gradient on the Wasm backend (fused and unfused) matches the
   }
 }, 120_000);
 
-
-it.skipIf(!gpu)(`the whole-model gradient on webgpu matches the f32 interpreter${gpuNote}`, async () => {
-  const args = [teacher as never, ps as never, toks];
-  const ref = prog.run('grad_id', args).tensors;
-  const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;
-  expect(got.length).toBe(ref.length);
-  got.forEach((t, j) => expectClose(t, ref[j]!, 5e-5, `grad_id on webgpu, output ${j}`));
-}, 120_000);
+it.skipIf(!gpu)(
+  `the whole-model gradient on webgpu matches the f32 interpreter${gpuNote}`,
+  async () => {
+    const args = [teacher as never, ps as never, toks];
+    const ref = prog.run('grad_id', args).tensors;
+    const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;
+    expect(got.length).toBe(ref.length);
+    got.forEach((t, j) => expectClose(t, ref[j]!, 5e-5, `grad_id on webgpu, output ${j}`));
+  },
+  120_000,
+);
 
 it('kd_batch (the batch as B·T rows) equals the mean of kd_seq over its sequences, value and gradient (f64)', () => {
-  const batch = [[1, 5, 9, 3, 12], [7, 0, 15, 2, 2], [4, 4, 11, 8, 1]].map((s) => fromNested(s, 'i32'));
+  const batch = [
+    [1, 5, 9, 3, 12],
+    [7, 0, 15, 2, 2],
+    [4, 4, 11, 8, 1],
+  ].map((s) => fromNested(s, 'i32'));
   for (const reference of [false, true]) {
     const args = [teacher as never, ps as never, batch as never, fromNested(reference, 'bool')];
     const got = prog.run('grad_batch', args, { f64: true }).tensors;
     const want = prog.run('grad_batch_seq', args, { f64: true }).tensors;
     expect(got.length).toBe(want.length);
-    got.forEach((t, j) => expectClose(t, want[j]!, 1e-12, `kd_batch vs fold of kd_seq (reference: ${reference}), output ${j}`));
+    got.forEach((t, j) =>
+      expectClose(t, want[j]!, 1e-12, `kd_batch vs fold of kd_seq (reference: ${reference}), output ${j}`),
+    );
   }
 }, 120_000);

@@ -12,15 +12,22 @@ const prog = join(root, 'test/language/programs/ops.obt');
 async function obtRun(entry: string, ...args: unknown[]): Promise<unknown> {
   let out = '';
   let err = '';
-  const rc = await main(['run', prog, '--entry', entry, ...args.map((a) => JSON.stringify(a))], { out: (s) => void (out += s), err: (s) => void (err += s) });
+  const rc = await main(['run', prog, '--entry', entry, ...args.map((a) => JSON.stringify(a))], {
+    out: (s) => void (out += s),
+    err: (s) => void (err += s),
+  });
   expect(err).toBe('');
   expect(rc).toBe(0);
   return JSON.parse(out);
 }
 
 const r = mulberry32(42);
-const rand = (...shape: number[]): unknown => (shape.length === 0 ? Math.round((r() * 2 - 1) * 1000) / 1000 : Array.from({ length: shape[0]! }, () => rand(...shape.slice(1))));
-const pm1 = (o: number, i: number): number[][] => Array.from({ length: o }, () => Array.from({ length: i }, () => (r() < 0.5 ? -1 : 1)));
+const rand = (...shape: number[]): unknown =>
+  shape.length === 0
+    ? Math.round((r() * 2 - 1) * 1000) / 1000
+    : Array.from({ length: shape[0]! }, () => rand(...shape.slice(1)));
+const pm1 = (o: number, i: number): number[][] =>
+  Array.from({ length: o }, () => Array.from({ length: i }, () => (r() < 0.5 ? -1 : 1)));
 
 function expectClose(got: unknown, want: unknown, tol = 1e-5, path = ''): void {
   if (Array.isArray(want)) {
@@ -34,7 +41,8 @@ function expectClose(got: unknown, want: unknown, tol = 1e-5, path = ''): void {
   if (Math.abs(g - w) > tol * Math.max(1, Math.abs(w))) expect.fail(`${path}: got ${g}, want ${w}`);
 }
 
-const M = (a: number[][], f: (x: number, i: number, j: number) => number) => a.map((row, i) => row.map((x, j) => f(x, i, j)));
+const M = (a: number[][], f: (x: number, i: number, j: number) => number) =>
+  a.map((row, i) => row.map((x, j) => f(x, i, j)));
 
 describe('stdlib against independent computations', () => {
   it('rmsnorm', async () => {
@@ -75,7 +83,10 @@ describe('stdlib against independent computations', () => {
     const want = q.map((qt, t) =>
       qt.map((qh, h) => {
         const kvh = Math.floor(h / (H / KV)); // llama2.c: h / kv_mul
-        const scores = Array.from({ length: t + 1 }, (_, s) => qh.reduce((acc, x, d) => acc + x * k[s]![kvh]![d]!, 0) / Math.sqrt(Dh));
+        const scores = Array.from(
+          { length: t + 1 },
+          (_, s) => qh.reduce((acc, x, d) => acc + x * k[s]![kvh]![d]!, 0) / Math.sqrt(Dh),
+        );
         const m = Math.max(...scores);
         const e = scores.map((x) => Math.exp(x - m));
         const z = e.reduce((a, b) => a + b, 0);
@@ -131,7 +142,9 @@ describe('stdlib against independent computations', () => {
     const m = M(w, Math.abs);
     // top eigenvector of MᵀM by cyclic Jacobi rotations (a different method from power iteration)
     const n = 5;
-    const A = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => m.reduce((s, row) => s + row[i]! * row[j]!, 0)));
+    const A = Array.from({ length: n }, (_, i) =>
+      Array.from({ length: n }, (_, j) => m.reduce((s, row) => s + row[i]! * row[j]!, 0)),
+    );
     const V: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
     for (let sweep = 0; sweep < 100; sweep++)
       for (let p = 0; p < n; p++)
@@ -164,7 +177,10 @@ describe('stdlib against independent computations', () => {
     if (b.reduce((s, x) => s + x, 0) < 0) b = b.map((x) => -x);
     const a = m.map((row) => row.reduce((s, x, j) => s + x * b[j]!, 0));
     const [lw, lg, lh] = (await obtRun('t_svid', w)) as [number[][], number[], number[]];
-    expectClose(lw, M(w, (x) => 0.01 * Math.sign(x)));
+    expectClose(
+      lw,
+      M(w, (x) => 0.01 * Math.sign(x)),
+    );
     expectClose(lg, b);
     expectClose(lh, a);
   });
@@ -200,7 +216,11 @@ describe('stdlib against independent computations', () => {
   });
 
   it('the obtc binary runs from the repo root and prints JSON', () => {
-    const out = execFileSync(process.execPath, [join(root, 'bin/obtc.js'), 'run', prog, '--entry', 't_softmax', '[[0,0,0,0,0],[1,1,1,1,1]]'], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [join(root, 'bin/obtc.js'), 'run', prog, '--entry', 't_softmax', '[[0,0,0,0,0],[1,1,1,1,1]]'],
+      { encoding: 'utf8' },
+    );
     expectClose(JSON.parse(out), [Array(5).fill(0.2), Array(5).fill(0.2)]);
   });
 });

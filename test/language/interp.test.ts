@@ -13,16 +13,44 @@ function run(src: string, entry: string, args: unknown[], f64 = false): unknown 
   const p = compile(src, { path: 'interp.obt' });
   expect(p.diagnostics).toEqual([]);
   const r = p.run(entry, args as never, { f64 });
-  const conv = (v: unknown): unknown => (v && typeof v === 'object' && 'data' in (v as object) ? toNested(v as Tensor) : Array.isArray(v) ? v.map(conv) : v);
+  const conv = (v: unknown): unknown =>
+    v && typeof v === 'object' && 'data' in (v as object) ? toNested(v as Tensor) : Array.isArray(v) ? v.map(conv) : v;
   return conv(r.value);
 }
 
 describe('primitives', () => {
   it('dot_general with batch and contracting axes', () => {
-    const a = T([[[1, 2], [3, 4]], [[5, 6], [7, 8]]]); // [2, 2, 2]
-    const b = T([[[1, 0], [0, 1]], [[2, 0], [0, 2]]]);
+    const a = T([
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [5, 6],
+        [7, 8],
+      ],
+    ]); // [2, 2, 2]
+    const b = T([
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      [
+        [2, 0],
+        [0, 2],
+      ],
+    ]);
     const [r] = PRIMS.dot_general.eval([a, b], { batch: [[0], [0]], contract: [[2], [1]] }, ctx);
-    expect(toNested(r!)).toEqual([[[1, 2], [3, 4]], [[10, 12], [14, 16]]]);
+    expect(toNested(r!)).toEqual([
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [10, 12],
+        [14, 16],
+      ],
+    ]);
   });
 
   it('sign packing: bit k of word j is column 32j+k, bit 1 = -1, zero packs as +1', () => {
@@ -58,7 +86,8 @@ describe('primitives', () => {
   });
 
   it('random draws are deterministic per key and have sensible moments', () => {
-    const src = 'fn f(s: i32) -> (f32, f32, f32) {\n let z = rand_normal(key(s), [4000])\n let u = rand_uniform(split(key(s), 2)[1], [4000])\n (mean(z), mean(z * z), mean(u)) }';
+    const src =
+      'fn f(s: i32) -> (f32, f32, f32) {\n let z = rand_normal(key(s), [4000])\n let u = rand_uniform(split(key(s), 2)[1], [4000])\n (mean(z), mean(z * z), mean(u)) }';
     const [m, m2, mu] = run(src, 'f', [3]) as number[];
     expect(Math.abs(m!)).toBeLessThan(0.06);
     expect(Math.abs(m2! - 1)).toBeLessThan(0.08);
@@ -68,7 +97,8 @@ describe('primitives', () => {
   });
 
   it('categorical samples follow the logits', () => {
-    const src = 'fn f(l: f32[3]) -> f32 {\n let keys = split(key(1), 2000)\n let xs = categorical(keys[0], broadcast(l, [2000, 3]))\n mean(f32(xs == 2)) }';
+    const src =
+      'fn f(l: f32[3]) -> f32 {\n let keys = split(key(1), 2000)\n let xs = categorical(keys[0], broadcast(l, [2000, 3]))\n mean(f32(xs == 2)) }';
     const p2 = run(src, 'f', [[0, 0, Math.log(2)]]) as number;
     expect(Math.abs(p2 - 0.5)).toBeLessThan(0.05);
   });

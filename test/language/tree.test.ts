@@ -8,7 +8,14 @@ import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
 const t = (x: number) => fromNested([x], 'f32');
 
 describe('host trees', () => {
-  const tree = { emb: t(1), blocks: [{ wq: { s: t(2), g: t(3) }, n: 7 }, { wq: { s: t(4), g: t(5) }, n: 8 }], opts: { name: 'x' } };
+  const tree = {
+    emb: t(1),
+    blocks: [
+      { wq: { s: t(2), g: t(3) }, n: 7 },
+      { wq: { s: t(4), g: t(5) }, n: 8 },
+    ],
+    opts: { name: 'x' },
+  };
   it('lists leaves with their paths depth first, skipping non-tensor values', () => {
     expect(treeLeaves(tree).map((l) => [l.path, (l.leaf as Tensor).data[0]])).toEqual([
       ['emb', 1],
@@ -39,7 +46,14 @@ fn f[N](ps: [P[N]; 2]) -> [P[N]; 2] = ps
     const p = (k: number) => ({ a: [k, k + 1, k + 2], b: [k + 3, [k + 4, k + 5]] });
     const r = prog.run('f', [[p(0), p(10)]]);
     const low = prog.lower('f', prog.argTypes(prog.entry('f'), [[p(0), p(10)]]).types);
-    expect(low.params.map((l) => l.path)).toEqual(['ps[0].a', 'ps[0].b.0', 'ps[0].b.1', 'ps[1].a', 'ps[1].b.0', 'ps[1].b.1']);
+    expect(low.params.map((l) => l.path)).toEqual([
+      'ps[0].a',
+      'ps[0].b.0',
+      'ps[0].b.1',
+      'ps[1].a',
+      'ps[1].b.0',
+      'ps[1].b.1',
+    ]);
     const v = r.value as { a: Tensor; b: [Tensor, Tensor] }[];
     expect(Array.from(v[1]!.a.data)).toEqual([10, 11, 12]);
     expect(Array.from(v[1]!.b[1].data)).toEqual([14, 15]);

@@ -9,7 +9,13 @@ const readme = readFileSync(join(dir, 'README.md'), 'utf8');
 const rows = [...readme.matchAll(/^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|/gm)];
 
 it('data/README.md lists the five shipped files', () => {
-  expect(rows.map((r) => r[1]).sort()).toEqual(['kd_teacher_samples_t1_seed1234.txt', 'stories260K.bin', 'stories260K.gguf', 'tinystories_valid_eval.txt', 'tok512.bin']);
+  expect(rows.map((r) => r[1]).sort()).toEqual([
+    'kd_teacher_samples_t1_seed1234.txt',
+    'stories260K.bin',
+    'stories260K.gguf',
+    'tinystories_valid_eval.txt',
+    'tok512.bin',
+  ]);
 });
 
 for (const [, name, size, hash] of rows) {

@@ -13,7 +13,6 @@ import { writeGguf, writeSafetensors } from '../helpers/writers.ts';
 import { main } from '../../cli/main.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
 
-
 const root = join(import.meta.dirname, '../..');
 const data = (f: string) => join(root, 'data', f);
 const golden = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/golden_stories260K.json'), 'utf8'));
@@ -46,7 +45,9 @@ describe('stories260K through models/llama.obt', () => {
         const m = await loadModel(data(file));
         expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
         const r = LlamaRunner.fromFile(m, undefined, backend);
-        expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
+        expect(
+          maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        ).toBeLessThan(1e-4);
       });
 
       it(`${file} on ${backend}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
@@ -59,7 +60,9 @@ describe('stories260K through models/llama.obt', () => {
     it.skipIf(!gpu)(`${file} on webgpu${gpuNote}: golden logits (1e-4) and the 64 golden greedy ids`, async () => {
       const m = await loadModel(data(file));
       const r = LlamaRunner.fromFile(m, undefined, 'webgpu', undefined, gpu);
-      expect(maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits)).toBeLessThan(1e-4);
+      expect(
+        maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+      ).toBeLessThan(1e-4);
       const dec = r.decoderAsync(64);
       const ids: number[] = [];
       let tok = 1;
@@ -102,7 +105,10 @@ describe('stories260K through models/llama.obt', () => {
 
   it('GGUF with F16 and Q8_0 matrices: values within the format error, logits close, same first greedy tokens', async () => {
     const ref = await loadModel(data('stories260K.bin'));
-    for (const [type, tol, logitTol] of [['F16', 1e-3, 0.02], ['Q8_0', 0.02, 0.5]] as const) {
+    for (const [type, tol, logitTol] of [
+      ['F16', 1e-3, 0.02],
+      ['Q8_0', 0.02, 0.5],
+    ] as const) {
       const p = join(tmp, `s-${type}.gguf`);
       writeFileSync(p, writeGguf(ref.checkpoint!, ref.tokenizer.data, type));
       const m = await loadModel(p);
@@ -114,22 +120,34 @@ describe('stories260K through models/llama.obt', () => {
         expect(d, `${type} ${name}`).toBeLessThan(tol);
       }
       const r = LlamaRunner.fromFile(m);
-      expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits), type).toBeLessThan(logitTol);
+      expect(
+        maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        type,
+      ).toBeLessThan(logitTol);
       expect(greedy(r, 8)).toEqual(golden.greedy_first64.ids.slice(0, 8));
     }
   });
 
   it('safetensors with Hugging Face names (q/k in rotate-half order) in F32, F16 and BF16', async () => {
     const ref = await loadModel(data('stories260K.bin'));
-    for (const [dtype, logitTol] of [['F32', 1e-4], ['F16', 0.02], ['BF16', 0.3]] as const) {
+    for (const [dtype, logitTol] of [
+      ['F32', 1e-4],
+      ['F16', 0.02],
+      ['BF16', 0.3],
+    ] as const) {
       const dir = mkdtempSync(join(tmp, `st-${dtype}-`));
       const { bytes, config } = writeSafetensors(ref.checkpoint!, dtype);
       writeFileSync(join(dir, 'model.safetensors'), bytes);
       writeFileSync(join(dir, 'config.json'), config);
       const m = await loadModel(join(dir, 'model.safetensors'), data('tok512.bin'));
-      if (dtype === 'F32') for (const [name, t] of ref.checkpoint!.tensors) if (!name.startsWith('freq_cis')) expect(m.checkpoint!.tensors.get(name)!.data, name).toEqual(t.data);
+      if (dtype === 'F32')
+        for (const [name, t] of ref.checkpoint!.tensors)
+          if (!name.startsWith('freq_cis')) expect(m.checkpoint!.tensors.get(name)!.data, name).toEqual(t.data);
       const r = LlamaRunner.fromFile(m);
-      expect(maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits), dtype).toBeLessThan(logitTol);
+      expect(
+        maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        dtype,
+      ).toBeLessThan(logitTol);
     }
   });
 });
@@ -166,7 +184,7 @@ describe('tokenizer', () => {
     });
   }
 
-  it('the O(n log n) merge equals run.c\'s quadratic merge loop on random text (fast-check)', async () => {
+  it("the O(n log n) merge equals run.c's quadratic merge loop on random text (fast-check)", async () => {
     const { tokenizer } = await loadModel(data('stories260K.bin'));
     const { pieces, scores } = tokenizer.data;
     const ids = new Map<string, number>();
@@ -185,11 +203,17 @@ describe('tokenizer', () => {
         tokens.splice(at, 2, bestId);
       }
     };
-    const alphabet = [...'aeiou tnsrhld.,\'!?é日', 'the', 'Once upon a time', ' and'];
+    const alphabet = [..."aeiou tnsrhld.,'!?é日", 'the', 'Once upon a time', ' and'];
     fc.assert(
       fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 60 }), (parts) => {
         const text = parts.join('');
-        const unmerged = [1, ...(text.length ? [ids.get(' ')!] : []), ...[...text].flatMap((c) => (ids.has(c) ? [ids.get(c)!] : [...new TextEncoder().encode(c)].map((b) => b + 3)))];
+        const unmerged = [
+          1,
+          ...(text.length ? [ids.get(' ')!] : []),
+          ...[...text].flatMap((c) =>
+            ids.has(c) ? [ids.get(c)!] : [...new TextEncoder().encode(c)].map((b) => b + 3),
+          ),
+        ];
         expect(tokenizer.encode(text)).toEqual(quadratic(unmerged));
       }),
       { numRuns: 300 },
@@ -206,7 +230,9 @@ describe('broken inputs give one-line errors naming the file', () => {
   const bin = readFileSync(data('stories260K.bin'));
 
   it('a truncated .bin', () => {
-    expect(() => parseLlama2c('t.bin', bin.subarray(0, 500_000))).toThrow(/^t\.bin: truncated: 500000 bytes, but a llama2\.c checkpoint .* needs 1056540$/);
+    expect(() => parseLlama2c('t.bin', bin.subarray(0, 500_000))).toThrow(
+      /^t\.bin: truncated: 500000 bytes, but a llama2\.c checkpoint .* needs 1056540$/,
+    );
   });
 
   it('a corrupted .bin header', () => {
@@ -238,7 +264,9 @@ describe('broken inputs give one-line errors naming the file', () => {
       b[12 + i * 9] = 97 + i;
     }
     writeFileSync(p, b);
-    await expect(loadModel(data('stories260K.bin'), p)).rejects.toThrow(/tok10\.bin: the tokenizer has 10 pieces but the model has a vocabulary of 512; wrong tokenizer/);
+    await expect(loadModel(data('stories260K.bin'), p)).rejects.toThrow(
+      /tok10\.bin: the tokenizer has 10 pieces but the model has a vocabulary of 512; wrong tokenizer/,
+    );
   });
 
   it('obtc prints them without a stack trace and exits 1', async () => {
@@ -256,7 +284,10 @@ describe('obtc generate', () => {
   it('--temperature 0 --ids prints the golden greedy ids', async () => {
     let out = '';
     let err = '';
-    const rc = await main(['generate', '--temperature', '0', '--steps', '64', '--ids'], { out: (s) => (out += s), err: (s) => (err += s) });
+    const rc = await main(['generate', '--temperature', '0', '--steps', '64', '--ids'], {
+      out: (s) => (out += s),
+      err: (s) => (err += s),
+    });
     expect(rc).toBe(0);
     expect(out.trim().split(' ').map(Number)).toEqual(golden.greedy_first64.ids);
     expect(err).toMatch(/tok\/s/);

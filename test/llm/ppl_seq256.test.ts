@@ -7,7 +7,10 @@ import { main } from '../../cli/main.ts';
 it('obtc ppl --text data/tinystories_valid_eval.txt prints ppl 3.589 with 52998 tokens and 207 windows', async () => {
   let out = '';
   let err = '';
-  const rc = await main(['ppl', '--text', join(import.meta.dirname, '../../data/tinystories_valid_eval.txt')], { out: (s) => (out += s), err: (s) => (err += s) });
+  const rc = await main(['ppl', '--text', join(import.meta.dirname, '../../data/tinystories_valid_eval.txt')], {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+  });
   expect(rc, err).toBe(0);
   const last = out.trim().split('\n').pop()!;
   const m = /^ppl=(\d+\.\d{4}) ce=(\d+\.\d{5}) tokens=(\d+) windows=(\d+)$/.exec(last);

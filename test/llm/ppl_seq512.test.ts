@@ -5,7 +5,10 @@ import { main } from '../../cli/main.ts';
 
 it('obtc ppl --seq 512 prints ppl 3.480', async () => {
   let out = '';
-  const rc = await main(['ppl', '--seq', '512', '--text', join(import.meta.dirname, '../../data/tinystories_valid_eval.txt')], { out: (s) => (out += s), err: () => 0 });
+  const rc = await main(
+    ['ppl', '--seq', '512', '--text', join(import.meta.dirname, '../../data/tinystories_valid_eval.txt')],
+    { out: (s) => (out += s), err: () => 0 },
+  );
   expect(rc).toBe(0);
   const m = /^ppl=(\d+\.\d{4}) ce=\S+ tokens=52998 windows=103$/.exec(out.trim().split('\n').pop()!);
   expect(m, out).toBeTruthy();

@@ -12,8 +12,31 @@ import { gpu } from '../helpers/gpu.ts';
 const root = join(import.meta.dirname, '../..');
 const obtc = join(root, 'bin/obtc.js');
 const dir = mkdtempSync(join(tmpdir(), 'obt-q-'));
-const args = (out: string) => ['quantize', '--steps', '10', '--batch', '1', '--seq', '16', '--checkpoint-every', '2', '--no-eval', '--seed', '5', '--init', 'svd', '--out', out];
-const lossAt = (csv: string, step: number) => readFileSync(csv, 'utf8').trim().split('\n').map((l) => l.split(',')).filter((r) => Number(r[0]) === step).pop()?.[1];
+const args = (out: string) => [
+  'quantize',
+  '--steps',
+  '10',
+  '--batch',
+  '1',
+  '--seq',
+  '16',
+  '--checkpoint-every',
+  '2',
+  '--no-eval',
+  '--seed',
+  '5',
+  '--init',
+  'svd',
+  '--out',
+  out,
+];
+const lossAt = (csv: string, step: number) =>
+  readFileSync(csv, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','))
+    .filter((r) => Number(r[0]) === step)
+    .pop()?.[1];
 
 it('a killed and resumed run matches an uninterrupted one', async () => {
   const a = join(dir, 'a.obt1');
@@ -55,7 +78,10 @@ it('the packed student runs through obtc ppl and obtc generate', async () => {
   let err = '';
   const io = { out: (s: string) => (out += s), err: (s: string) => (err += s) };
   const tiny = join(dir, 'tiny.txt');
-  (await import('node:fs')).writeFileSync(tiny, 'Once upon a time, there was a little girl named Lily. She loved to play outside.<|endoftext|>Tom had a big red ball. He liked to throw it high.');
+  (await import('node:fs')).writeFileSync(
+    tiny,
+    'Once upon a time, there was a little girl named Lily. She loved to play outside.<|endoftext|>Tom had a big red ball. He liked to throw it high.',
+  );
   expect(await main(['ppl', '--weights', a, '--seq', '16', '--text', tiny], io), err).toBe(0);
   const last = out.trim().split('\n').pop()!;
   expect(last).toMatch(/^ppl=\d+\.\d{4} ce=\d+\.\d{5} tokens=\d+ windows=\d+$/);
@@ -67,12 +93,39 @@ it('the packed student runs through obtc ppl and obtc generate', async () => {
   expect(ids.every((x) => Number.isInteger(x) && x >= 0 && x < 512)).toBe(true);
 }, 120_000);
 
-it('the KD recipe on the Wasm backend (and WebGPU) follows the reference interpreter\'s loss curve', () => {
+it("the KD recipe on the Wasm backend (and WebGPU) follows the reference interpreter's loss curve", () => {
   const curve = (backend: string) => {
     const out = join(dir, `curve-${backend}.obt1`);
-    const r = spawnSync(process.execPath, [obtc, 'quantize', '--steps', '4', '--batch', '2', '--seq', '32', '--checkpoint-every', '0', '--no-eval', '--seed', '3', '--init', 'nmf', '--out', out, '--backend', backend], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        obtc,
+        'quantize',
+        '--steps',
+        '4',
+        '--batch',
+        '2',
+        '--seq',
+        '32',
+        '--checkpoint-every',
+        '0',
+        '--no-eval',
+        '--seed',
+        '3',
+        '--init',
+        'nmf',
+        '--out',
+        out,
+        '--backend',
+        backend,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
-    return readFileSync(`${out}.loss.csv`, 'utf8').trim().split('\n').map((l) => Number(l.split(',')[1]));
+    return readFileSync(`${out}.loss.csv`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.split(',')[1]));
   };
   const wasm = curve('wasm');
   const interp = curve('interp');
@@ -85,4 +138,3 @@ it('the KD recipe on the Wasm backend (and WebGPU) follows the reference interpr
     webgpu.forEach((l, i) => expect(Math.abs(l - interp[i]!)).toBeLessThan(1e-3 * Math.abs(interp[i]!)));
   }
 }, 240_000);
-

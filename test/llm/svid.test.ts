@@ -8,7 +8,9 @@ import { compile } from '../../compiler/api.ts';
 import { parseLlama2c } from '../../llm/io/llama2c.ts';
 
 const root = join(import.meta.dirname, '../..');
-const prog = compile(readFileSync(join(root, 'test/language/programs/svid.obt'), 'utf8'), { path: join(root, 'test/language/programs/svid.obt') });
+const prog = compile(readFileSync(join(root, 'test/language/programs/svid.obt'), 'utf8'), {
+  path: join(root, 'test/language/programs/svid.obt'),
+});
 const ck = parseLlama2c('stories260K.bin', readFileSync(join(root, 'data/stories260K.bin')));
 const names = [...ck.tensors.keys()].filter((n) => /^(wq|wk|wv|wo|w1|w2|w3)\./.test(n));
 const scalar = (entry: string, w: unknown) => (prog.run(entry, [w as never]).value as { data: Float32Array }).data[0]!;

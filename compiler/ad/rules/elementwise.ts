@@ -26,7 +26,10 @@ const unaryVjp: Record<UnaryPrim, ((b: AdBuilder, x: Atom, y: Var, ct: Atom) => 
 };
 
 /** Cotangents of (a, b) for the differentiable binary primitives. */
-const binaryVjp: Record<BinaryPrim, ((bd: AdBuilder, a: Atom, b: Atom, y: Var, ct: Atom) => [Atom | undefined, Atom | undefined]) | undefined> = {
+const binaryVjp: Record<
+  BinaryPrim,
+  ((bd: AdBuilder, a: Atom, b: Atom, y: Var, ct: Atom) => [Atom | undefined, Atom | undefined]) | undefined
+> = {
   and: undefined,
   or: undefined,
   xor: undefined,
@@ -38,7 +41,15 @@ const binaryVjp: Record<BinaryPrim, ((bd: AdBuilder, a: Atom, b: Atom, y: Var, c
   div: (bd, _a, b, y, ct) => [div(bd, ct, b), neg(bd, div(bd, mul(bd, ct, y), b))],
   pow: (bd, a, b, y, ct) => [
     // d(a^b)/da = b·a^(b-1); d/db = a^b·log(a)
-    mul(bd, ct, mul(bd, b.kind === 'lit' ? b : full(bd, b, y.type.shape), bd.emit('pow', [a, b.kind === 'lit' ? lit(b.value - 1, b.type.dtype) : sub(bd, b, lit(1, b.type.dtype))], {}))),
+    mul(
+      bd,
+      ct,
+      mul(
+        bd,
+        b.kind === 'lit' ? b : full(bd, b, y.type.shape),
+        bd.emit('pow', [a, b.kind === 'lit' ? lit(b.value - 1, b.type.dtype) : sub(bd, b, lit(1, b.type.dtype))], {}),
+      ),
+    ),
     b.kind === 'lit' ? undefined : mul(bd, ct, mul(bd, y, bd.emit('log', [a], {}))),
   ],
   max: (bd, a, b, _y, ct) => {
@@ -51,7 +62,21 @@ const binaryVjp: Record<BinaryPrim, ((bd: AdBuilder, a: Atom, b: Atom, y: Var, c
     const z = lit(0, ct.type.dtype);
     return [bd.emit('select', [pick, ct, z], {}), bd.emit('select', [pick, z, ct], {})];
   },
-  rem: (bd, a, b, _y, ct) => [ct, neg(bd, mul(bd, ct, bd.emit('round', [bd.emit('sub', [div(bd, a, b), bd.emit('rem', [div(bd, a, b), lit(1, a.type.dtype)], {})], {})], {})))],
+  rem: (bd, a, b, _y, ct) => [
+    ct,
+    neg(
+      bd,
+      mul(
+        bd,
+        ct,
+        bd.emit(
+          'round',
+          [bd.emit('sub', [div(bd, a, b), bd.emit('rem', [div(bd, a, b), lit(1, a.type.dtype)], {})], {})],
+          {},
+        ),
+      ),
+    ),
+  ],
 };
 
 export function unaryRule<P extends UnaryPrim>(name: P): VjpRule<P> {
@@ -79,7 +104,11 @@ export const select: VjpRule<'select'> = (bd, [c, a, b], _outs, _p, [ct]) => {
   if (!ct) return [undefined, undefined, undefined];
   const z = lit(0, ct.type.dtype);
   const cc = full(bd, c!, ct.type.shape);
-  return [undefined, forOperand(a!, bd.emit('select', [cc, ct, z], {})), forOperand(b!, bd.emit('select', [cc, z, ct], {}))];
+  return [
+    undefined,
+    forOperand(a!, bd.emit('select', [cc, ct, z], {})),
+    forOperand(b!, bd.emit('select', [cc, z, ct], {})),
+  ];
 };
 
 export const convert: VjpRule<'convert'> = (bd, [a], _outs, _p, [ct]) => {

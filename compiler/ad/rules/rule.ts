@@ -12,10 +12,15 @@ export interface AdBuilder {
 
 /** Reverse-mode rule: given the equation's operands, outputs and the cotangents of its outputs
  *  (undefined = zero), the cotangent of each operand (undefined = zero or not differentiable). */
-export type VjpRule<P extends PrimName> = (b: AdBuilder, args: Atom[], outs: Var[], params: PrimParams[P], cts: (Atom | undefined)[]) => (Atom | undefined)[];
+export type VjpRule<P extends PrimName> = (
+  b: AdBuilder,
+  args: Atom[],
+  outs: Var[],
+  params: PrimParams[P],
+  cts: (Atom | undefined)[],
+) => (Atom | undefined)[];
 
 /** The rule of a primitive with no derivative (integer, boolean, sign or constant results). */
 export function noGrad(_b: AdBuilder, args: Atom[]): (Atom | undefined)[] {
   return args.map(() => undefined);
 }
-

@@ -7,7 +7,12 @@ import type { Parallelism } from '../../../runtime/plan/plan.ts';
 export { MAX_PAGES, MATH_IMPORTS, mathImports } from '../../../runtime/wasm/abi.ts';
 
 /** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
-export const paramsOf = (k: Kernel) => ({ scratch: 1 + k.ins.length, lo: 2 + k.ins.length, hi: 3 + k.ins.length, count: 4 + k.ins.length });
+export const paramsOf = (k: Kernel) => ({
+  scratch: 1 + k.ins.length,
+  lo: 2 + k.ins.length,
+  hi: 3 + k.ins.length,
+  count: 4 + k.ins.length,
+});
 
 /** How a loop kernel's work splits across threads: by rows of its output. */
 export function loopParallelism(k: LoopKernel): Parallelism {

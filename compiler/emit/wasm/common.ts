@@ -79,7 +79,8 @@ export function forget(env: Env, k: Kernel, d: number): void {
   }
 }
 
-export const outAddr = (m: M, flat: X, d: KNode['dtype']) => m.i32.add(m.local.get(0, i32), m.i32.shl(flat, m.i32.const(Math.log2(ELEM_BYTES[d]))));
+export const outAddr = (m: M, flat: X, d: KNode['dtype']) =>
+  m.i32.add(m.local.get(0, i32), m.i32.shl(flat, m.i32.const(Math.log2(ELEM_BYTES[d]))));
 
 export function storeScalar(m: M, d: KNode['dtype'], flat: X, v: X): X {
   const a = outAddr(m, flat, d);
@@ -87,7 +88,16 @@ export function storeScalar(m: M, d: KNode['dtype'], flat: X, v: X): X {
 }
 
 /** Sets the locals of output axes lo..hi-1 from a row-major flat index over shape[lo..hi). */
-export function decompose(m: M, env: Env, shape: number[], lo: number, hi: number, flat: X, L: Locals, axisOffset = 0): X[] {
+export function decompose(
+  m: M,
+  env: Env,
+  shape: number[],
+  lo: number,
+  hi: number,
+  flat: X,
+  L: Locals,
+  axisOffset = 0,
+): X[] {
   const out: X[] = [];
   const t = L.add(i32);
   out.push(m.local.set(t, flat));
@@ -120,9 +130,16 @@ export function epilogue(m: M, env: Env, k: Kernel, acc: number, flatL: number):
   env.accLocal = { local: acc, vec: false };
   env.accDepth = 2;
   env.flat = r ? { local: flatL, shape: k.shape } : undefined;
-  const axes = r && topo([k.out]).some((x) => x.op === 'idx') ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L) : [];
+  const axes =
+    r && topo([k.out]).some((x) => x.op === 'idx')
+      ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L)
+      : [];
   const v = scalar(env, k.out);
   const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
-  return (flat) => [m.local.set(flatL, flat), ...axes, ...stmts, storeScalar(m, k.outDtype, m.local.get(flatL, i32), v)];
+  return (flat) => [
+    m.local.set(flatL, flat),
+    ...axes,
+    ...stmts,
+    storeScalar(m, k.outDtype, m.local.get(flatL, i32), v),
+  ];
 }
-

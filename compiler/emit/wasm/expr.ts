@@ -50,7 +50,8 @@ export interface Env {
 
 /** Whether an index node is the row-major flat index of the output (then the flat local serves). */
 function isFlat(env: Env, n: KNode): boolean {
-  if (!env.flat || n.dtype !== 'i32' || n.op === 'const' || !(n.deps & (1 << (env.flat.shape.length - 1)))) return false;
+  if (!env.flat || n.dtype !== 'i32' || n.op === 'const' || !(n.deps & (1 << (env.flat.shape.length - 1))))
+    return false;
   const a = affineOf(n);
   if (a.c !== 0) return false;
   const shape = env.flat.shape;
@@ -92,7 +93,13 @@ export function scalar(env: Env, n: KNode): X {
   const hit = env.sc.get(n);
   if (hit !== undefined) return env.m.local.get(hit, wt(n.dtype));
   if (isFlat(env, n)) return env.m.local.get(env.flat!.local, binaryen.i32);
-  return push(env, n, scalarOp(env, n, (c) => scalar(env, c)), wt(n.dtype), env.sc);
+  return push(
+    env,
+    n,
+    scalarOp(env, n, (c) => scalar(env, c)),
+    wt(n.dtype),
+    env.sc,
+  );
 }
 
 /** The node as 4 lanes along the vector axis (a splat when it does not vary along it). */
@@ -187,12 +194,25 @@ const F32_UNARY: Record<UnaryPrim, WasmUnary | undefined> = {
   tanh: viaF64('tanh'),
   sigmoid: (env, x) => {
     const m = env.m;
-    return m.f32.demote(m.f64.div(m.f64.const(1), m.f64.add(m.f64.const(1), mathCall(env, 'exp', [m.f64.neg(m.f64.promote(x))]))));
+    return m.f32.demote(
+      m.f64.div(m.f64.const(1), m.f64.add(m.f64.const(1), mathCall(env, 'exp', [m.f64.neg(m.f64.promote(x))]))),
+    );
   },
   sign: (env, x) => {
     const m = env.m;
     const t = tmp(env, x, binaryen.f32);
-    return m.block(null, [t.set, m.select(m.f32.gt(t.get(), m.f32.const(0)), m.f32.const(1), m.select(m.f32.lt(t.get(), m.f32.const(0)), m.f32.const(-1), t.get()))], binaryen.f32);
+    return m.block(
+      null,
+      [
+        t.set,
+        m.select(
+          m.f32.gt(t.get(), m.f32.const(0)),
+          m.f32.const(1),
+          m.select(m.f32.lt(t.get(), m.f32.const(0)), m.f32.const(-1), t.get()),
+        ),
+      ],
+      binaryen.f32,
+    );
   },
   not: undefined,
 };
@@ -203,13 +223,28 @@ const INT_UNARY: Record<UnaryPrim, WasmUnary | undefined> = {
   abs: (env, x) => {
     const m = env.m;
     const t = tmp(env, x, binaryen.i32);
-    return m.block(null, [t.set, m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.sub(m.i32.const(0), t.get()), t.get())], binaryen.i32);
+    return m.block(
+      null,
+      [t.set, m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.sub(m.i32.const(0), t.get()), t.get())],
+      binaryen.i32,
+    );
   },
   sign: (env, x, d) => {
     const m = env.m;
     const t = tmp(env, x, binaryen.i32);
     const pos = d === 'u32' ? m.i32.ne(t.get(), m.i32.const(0)) : m.i32.gt_s(t.get(), m.i32.const(0));
-    return m.block(null, [t.set, m.select(pos, m.i32.const(1), d === 'u32' ? m.i32.const(0) : m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.const(-1), m.i32.const(0)))], binaryen.i32);
+    return m.block(
+      null,
+      [
+        t.set,
+        m.select(
+          pos,
+          m.i32.const(1),
+          d === 'u32' ? m.i32.const(0) : m.select(m.i32.lt_s(t.get(), m.i32.const(0)), m.i32.const(-1), m.i32.const(0)),
+        ),
+      ],
+      binaryen.i32,
+    );
   },
   not: (env, x) => env.m.i32.eqz(x),
   exp: undefined,
@@ -234,7 +269,22 @@ function unary(env: Env, f: UnaryPrim, d: KNode['dtype'], x: X): X {
 function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;
   if (d === 'f32') {
-    const direct = ({ add: m.f32.add, sub: m.f32.sub, mul: m.f32.mul, div: m.f32.div, max: m.f32.max, min: m.f32.min, eq: m.f32.eq, ne: m.f32.ne, lt: m.f32.lt, le: m.f32.le, gt: m.f32.gt, ge: m.f32.ge } as Partial<Record<KBin, (a: X, b: X) => X>>)[f];
+    const direct = (
+      {
+        add: m.f32.add,
+        sub: m.f32.sub,
+        mul: m.f32.mul,
+        div: m.f32.div,
+        max: m.f32.max,
+        min: m.f32.min,
+        eq: m.f32.eq,
+        ne: m.f32.ne,
+        lt: m.f32.lt,
+        le: m.f32.le,
+        gt: m.f32.gt,
+        ge: m.f32.ge,
+      } as Partial<Record<KBin, (a: X, b: X) => X>>
+    )[f];
     if (direct) return direct(a, b);
     if (f === 'pow' || f === 'rem') return m.f32.demote(mathCall(env, f, [m.f64.promote(a), m.f64.promote(b)]));
     throw new InternalError(`wasm: binary ${f} on f32`);
@@ -260,7 +310,8 @@ function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X 
       return m.i32.xor(a, b);
     case 'div':
     case 'rem': {
-      if (posConst) return f === 'div' ? (u ? m.i32.div_u(a, b) : m.i32.div_s(a, b)) : u ? m.i32.rem_u(a, b) : m.i32.rem_s(a, b);
+      if (posConst)
+        return f === 'div' ? (u ? m.i32.div_u(a, b) : m.i32.div_s(a, b)) : u ? m.i32.rem_u(a, b) : m.i32.rem_s(a, b);
       // JS semantics: x / 0 → 0; INT_MIN / -1 wraps; never trap
       const t = tb();
       let r: X;
@@ -272,7 +323,18 @@ function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X 
         const ga = () => m.local.get(ta, binaryen.i32);
         const minus1 = m.i32.eq(t.get(), m.i32.const(-1));
         const safe2 = m.select(m.i32.or(m.i32.eqz(t.get()), minus1), m.i32.const(1), t.get());
-        r = m.block(null, [m.local.set(ta, a), m.select(minus1, f === 'div' ? m.i32.sub(m.i32.const(0), ga()) : m.i32.const(0), f === 'div' ? m.i32.div_s(ga(), safe2) : m.i32.rem_s(ga(), safe2))], binaryen.i32);
+        r = m.block(
+          null,
+          [
+            m.local.set(ta, a),
+            m.select(
+              minus1,
+              f === 'div' ? m.i32.sub(m.i32.const(0), ga()) : m.i32.const(0),
+              f === 'div' ? m.i32.div_s(ga(), safe2) : m.i32.rem_s(ga(), safe2),
+            ),
+          ],
+          binaryen.i32,
+        );
       }
       return m.block(null, [t.set, m.select(m.i32.eqz(t.get()), m.i32.const(0), r)], binaryen.i32);
     }
@@ -281,20 +343,54 @@ function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X 
       const ta = env.L.add(binaryen.i32);
       const t = tb();
       const ga = () => m.local.get(ta, binaryen.i32);
-      const cmp = f === 'max' ? (u ? m.i32.gt_u(ga(), t.get()) : m.i32.gt_s(ga(), t.get())) : u ? m.i32.lt_u(ga(), t.get()) : m.i32.lt_s(ga(), t.get());
+      const cmp =
+        f === 'max'
+          ? u
+            ? m.i32.gt_u(ga(), t.get())
+            : m.i32.gt_s(ga(), t.get())
+          : u
+            ? m.i32.lt_u(ga(), t.get())
+            : m.i32.lt_s(ga(), t.get());
       return m.block(null, [m.local.set(ta, a), t.set, m.select(cmp, ga(), t.get())], binaryen.i32);
     }
     case 'shl': {
       const t = tb();
-      return m.block(null, [t.set, m.select(u ? m.i32.ge_u(t.get(), m.i32.const(32)) : m.i32.ge_s(t.get(), m.i32.const(32)), m.i32.const(0), m.i32.shl(a, t.get()))], binaryen.i32);
+      return m.block(
+        null,
+        [
+          t.set,
+          m.select(
+            u ? m.i32.ge_u(t.get(), m.i32.const(32)) : m.i32.ge_s(t.get(), m.i32.const(32)),
+            m.i32.const(0),
+            m.i32.shl(a, t.get()),
+          ),
+        ],
+        binaryen.i32,
+      );
     }
     case 'shr': {
       const t = tb();
-      if (u) return m.block(null, [t.set, m.select(m.i32.ge_u(t.get(), m.i32.const(32)), m.i32.const(0), m.i32.shr_u(a, t.get()))], binaryen.i32);
-      return m.block(null, [t.set, m.i32.shr_s(a, m.select(m.i32.gt_s(t.get(), m.i32.const(31)), m.i32.const(31), t.get()))], binaryen.i32);
+      if (u)
+        return m.block(
+          null,
+          [t.set, m.select(m.i32.ge_u(t.get(), m.i32.const(32)), m.i32.const(0), m.i32.shr_u(a, t.get()))],
+          binaryen.i32,
+        );
+      return m.block(
+        null,
+        [t.set, m.i32.shr_s(a, m.select(m.i32.gt_s(t.get(), m.i32.const(31)), m.i32.const(31), t.get()))],
+        binaryen.i32,
+      );
     }
     case 'pow':
-      return m.i32.wrap(m.i64.trunc_s_sat.f64(mathCall(env, 'pow', [u ? m.f64.convert_u.i32(a) : m.f64.convert_s.i32(a), u ? m.f64.convert_u.i32(b) : m.f64.convert_s.i32(b)])));
+      return m.i32.wrap(
+        m.i64.trunc_s_sat.f64(
+          mathCall(env, 'pow', [
+            u ? m.f64.convert_u.i32(a) : m.f64.convert_s.i32(a),
+            u ? m.f64.convert_u.i32(b) : m.f64.convert_s.i32(b),
+          ]),
+        ),
+      );
     case 'eq':
       return m.i32.eq(a, b);
     case 'ne':
@@ -346,15 +442,28 @@ function vectorOp(env: Env, n: KNode): X {
     case 'cvt': {
       const from = n.a.dtype;
       const to = n.dtype;
-      if (to === 'bool') return from === 'f32' ? m.f32x4.ne(v(n.a), m.f32x4.splat(m.f32.const(0))) : m.i32x4.ne(v(n.a), m.i32x4.splat(m.i32.const(0)));
-      if (from === 'bool') return m.v128.and(v(n.a), to === 'f32' ? m.f32x4.splat(m.f32.const(1)) : m.i32x4.splat(m.i32.const(1)));
+      if (to === 'bool')
+        return from === 'f32'
+          ? m.f32x4.ne(v(n.a), m.f32x4.splat(m.f32.const(0)))
+          : m.i32x4.ne(v(n.a), m.i32x4.splat(m.i32.const(0)));
+      if (from === 'bool')
+        return m.v128.and(v(n.a), to === 'f32' ? m.f32x4.splat(m.f32.const(1)) : m.i32x4.splat(m.i32.const(1)));
       if (to === 'f32') return from === 'i32' ? m.f32x4.convert_i32x4_s(v(n.a)) : m.f32x4.convert_i32x4_u(v(n.a));
       if (from === 'f32') return laneWise(env, n);
       return v(n.a);
     }
     case 'un': {
       if (n.dtype === 'f32') {
-        const f = ({ neg: m.f32x4.neg, abs: m.f32x4.abs, sqrt: m.f32x4.sqrt, floor: m.f32x4.floor, ceil: m.f32x4.ceil, round: m.f32x4.nearest } as Partial<Record<UnaryPrim, (x: X) => X>>)[n.f];
+        const f = (
+          {
+            neg: m.f32x4.neg,
+            abs: m.f32x4.abs,
+            sqrt: m.f32x4.sqrt,
+            floor: m.f32x4.floor,
+            ceil: m.f32x4.ceil,
+            round: m.f32x4.nearest,
+          } as Partial<Record<UnaryPrim, (x: X) => X>>
+        )[n.f];
         if (f) return f(v(n.a));
       } else if (n.f === 'not') return m.v128.not(v(n.a));
       else if (n.f === 'neg') return m.i32x4.neg(v(n.a));
@@ -363,7 +472,22 @@ function vectorOp(env: Env, n: KNode): X {
     case 'bin': {
       const d = n.a.dtype;
       if (d === 'f32') {
-        const f = ({ add: m.f32x4.add, sub: m.f32x4.sub, mul: m.f32x4.mul, div: m.f32x4.div, max: m.f32x4.max, min: m.f32x4.min, eq: m.f32x4.eq, ne: m.f32x4.ne, lt: m.f32x4.lt, le: m.f32x4.le, gt: m.f32x4.gt, ge: m.f32x4.ge } as Partial<Record<KBin, (a: X, b: X) => X>>)[n.f];
+        const f = (
+          {
+            add: m.f32x4.add,
+            sub: m.f32x4.sub,
+            mul: m.f32x4.mul,
+            div: m.f32x4.div,
+            max: m.f32x4.max,
+            min: m.f32x4.min,
+            eq: m.f32x4.eq,
+            ne: m.f32x4.ne,
+            lt: m.f32x4.lt,
+            le: m.f32x4.le,
+            gt: m.f32x4.gt,
+            ge: m.f32x4.ge,
+          } as Partial<Record<KBin, (a: X, b: X) => X>>
+        )[n.f];
         if (f) return f(v(n.a), v(n.b));
         return laneWise(env, n);
       }
@@ -416,7 +540,10 @@ function laneWise(env: Env, n: KNode): X {
       x = scalarOp(env, n, () => at);
     } else x = scalarOp(env, n, lane);
     const cur = m.local.get(out, binaryen.v128);
-    const r = n.dtype === 'f32' ? m.f32x4.replace_lane(cur, l, x) : m.i32x4.replace_lane(cur, l, n.dtype === 'bool' ? m.i32.sub(m.i32.const(0), x) : x);
+    const r =
+      n.dtype === 'f32'
+        ? m.f32x4.replace_lane(cur, l, x)
+        : m.i32x4.replace_lane(cur, l, n.dtype === 'bool' ? m.i32.sub(m.i32.const(0), x) : x);
     parts.push(m.local.set(out, r));
   }
   parts.push(m.local.get(out, binaryen.v128));

@@ -28,7 +28,14 @@ function combine(m: M, op: 'sum' | 'max' | 'min', d: KNode['dtype'], a: X, b: X,
   const u = d !== 'i32';
   const ga = () => m.local.get(ta, i32);
   const gb = () => m.local.get(tb, i32);
-  const c = op === 'max' ? (u ? m.i32.gt_u(ga(), gb()) : m.i32.gt_s(ga(), gb())) : u ? m.i32.lt_u(ga(), gb()) : m.i32.lt_s(ga(), gb());
+  const c =
+    op === 'max'
+      ? u
+        ? m.i32.gt_u(ga(), gb())
+        : m.i32.gt_s(ga(), gb())
+      : u
+        ? m.i32.lt_u(ga(), gb())
+        : m.i32.lt_s(ga(), gb());
   return m.block(null, [m.local.set(ta, a), m.local.set(tb, b), m.select(c, ga(), gb())], i32);
 }
 
@@ -80,14 +87,25 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): 
     const rOuter = L.add(i32);
     const redOuterLoop = (inside: X[]): X[] => {
       if (R === 1) return inside;
-      return [forLoop(m, rOuter, m.i32.const(0), m.i32.const(redRows), 1, [...decompose(m, env, red.shape, 0, R - 1, m.local.get(rOuter, i32), L, r), ...take(env, 3), ...inside])];
+      return [
+        forLoop(m, rOuter, m.i32.const(0), m.i32.const(redRows), 1, [
+          ...decompose(m, env, red.shape, 0, R - 1, m.local.get(rOuter, i32), L, r),
+          ...take(env, 3),
+          ...inside,
+        ]),
+      ];
     };
     if (red.op === 'argmax') {
       const best = L.add(ty);
       const bi = L.add(i32);
       const seen = L.add(i32);
       const pos = L.add(i32);
-      stmts.push(m.local.set(best, identConst(m, 'max', d)), m.local.set(bi, m.i32.const(0)), m.local.set(seen, m.i32.const(0)), m.local.set(pos, m.i32.const(0)));
+      stmts.push(
+        m.local.set(best, identConst(m, 'max', d)),
+        m.local.set(bi, m.i32.const(0)),
+        m.local.set(seen, m.i32.const(0)),
+        m.local.set(pos, m.i32.const(0)),
+      );
       const v = L.add(ty);
       const body = scalar(env, red.body);
       const gv = () => m.local.get(v, ty);
@@ -100,20 +118,31 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): 
             : m.i32.gt_u(gv(), gb());
       const upd = [
         m.local.set(v, body),
-        m.if(m.i32.or(m.i32.eqz(m.local.get(seen, i32)), better), m.block(null, [m.local.set(best, gv()), m.local.set(bi, m.local.get(pos, i32)), m.local.set(seen, m.i32.const(1))])),
+        m.if(
+          m.i32.or(m.i32.eqz(m.local.get(seen, i32)), better),
+          m.block(null, [
+            m.local.set(best, gv()),
+            m.local.set(bi, m.local.get(pos, i32)),
+            m.local.set(seen, m.i32.const(1)),
+          ]),
+        ),
         m.local.set(pos, m.i32.add(m.local.get(pos, i32), m.i32.const(1))),
       ];
       const innerLoop = forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), ...upd]);
-      stmts.push(...(redOuterLoop([innerLoop])));
+      stmts.push(...redOuterLoop([innerLoop]));
       return { stmts, acc: bi };
     }
     const op = red.op;
     if (vecOut) {
       const acc = L.add(v128);
-      stmts.push(m.local.set(acc, d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d))));
+      stmts.push(
+        m.local.set(acc, d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d))),
+      );
       const b = vector(env, red.body);
       const upd = m.local.set(acc, combineVec(m, op, d, m.local.get(acc, v128), b));
-      stmts.push(...(redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), upd])])));
+      stmts.push(
+        ...redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), upd])]),
+      );
       return { stmts, acc };
     }
     const acc = L.add(ty);
@@ -138,15 +167,26 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): 
       };
       innerStmts = [
         ...accs.map((a) => m.local.set(a, initV())),
-        forLoop(m, rInner, m.i32.const(0), m.i32.const(main4), 4, [...vstmts, m.local.set(accs[0]!, combineVec(m, op, d, m.local.get(accs[0]!, v128), b))]),
+        forLoop(m, rInner, m.i32.const(0), m.i32.const(main4), 4, [
+          ...vstmts,
+          m.local.set(accs[0]!, combineVec(m, op, d, m.local.get(accs[0]!, v128), b)),
+        ]),
         m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), horiz(accs[0]!), L)),
-        forLoop(m, rInner, m.i32.const(main4), m.i32.const(redLast), 1, [...sstmts, m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), sb, L))]),
+        forLoop(m, rInner, m.i32.const(main4), m.i32.const(redLast), 1, [
+          ...sstmts,
+          m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), sb, L)),
+        ]),
       ];
     } else {
       const b = scalar(env, red.body);
-      innerStmts = [forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), b, L))])];
+      innerStmts = [
+        forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [
+          ...take(env, 4),
+          m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), b, L)),
+        ]),
+      ];
     }
-    stmts.push(...(redOuterLoop(innerStmts)));
+    stmts.push(...redOuterLoop(innerStmts));
     return { stmts, acc };
   };
   // reduction axes r..r+R-2 get their locals from the outer reduction index (decompose)
@@ -191,4 +231,3 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): 
   const P = paramsOf(k);
   return [forLoop(m, oL, m.local.get(P.lo, i32), m.local.get(P.hi, i32), 1, rowBody)];
 }
-

@@ -38,4 +38,8 @@ export function literal(value: number, dtype: 'f32' | 'i32' | 'u32' | 'bool'): s
 }
 
 /** Module-scope declarations the non-finite literals read. */
-export const SPECIALS = ['var<private> NAN_BITS: u32 = 0x7fc00000u;', 'var<private> INF_BITS: u32 = 0x7f800000u;', 'var<private> NINF_BITS: u32 = 0xff800000u;'];
+export const SPECIALS = [
+  'var<private> NAN_BITS: u32 = 0x7fc00000u;',
+  'var<private> INF_BITS: u32 = 0x7f800000u;',
+  'var<private> NINF_BITS: u32 = 0xff800000u;',
+];

@@ -39,7 +39,11 @@ export interface WgslTemplate<K extends Kernel> {
   /** the input buffers bound as vec4 in the workgroup form, given the buffers the epilogue loads */
   vec4Inputs(k: K, epilogueLoads: Set<number>): number[];
   /** a workgroup form of the template's own instead of the generic tree (signlinear's decode) */
-  decode?: { groups(k: K): number; decls(w: Wgsl): void; emit(w: Wgsl, k: K, rowX: number, store: string, vec4: boolean): void };
+  decode?: {
+    groups(k: K): number;
+    decls(w: Wgsl): void;
+    emit(w: Wgsl, k: K, rowX: number, store: string, vec4: boolean): void;
+  };
 }
 
 type AnyTemplate = WgslTemplate<Kernel>;
@@ -52,7 +56,8 @@ type AnyTemplate = WgslTemplate<Kernel>;
  *  K of thousands — weight gradients over all the tokens of a batch — where one workgroup per
  *  output spreads the work further). `t`: the template record of a template kernel. */
 export function wgslMode(k: Kernel, t?: AnyTemplate): WgslMode {
-  if (k.kind === 'loop') return k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256 ? 'workgroup' : 'element';
+  if (k.kind === 'loop')
+    return k.red && k.red.op !== 'argmax' && k.red.shape.reduce((a, b) => a * b, 1) >= 256 ? 'workgroup' : 'element';
   if (!t) throw new InternalError(`wgsl: ${k.kind} kernel without its template`);
   const ext = t.extents(k);
   if (ext.M >= TILE / 2 && ext.N >= TILE / 2 && (ext.K < 2048 || tileGroups(ext) >= 128)) return 'tile';
@@ -78,7 +83,11 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
   const vec4 = new Set(group && t ? t.vec4Inputs(k, epilogueLoads) : []);
   w.line(`// kernel: ${k.kind} [${k.shape.join(', ')}] -> ${k.outDtype}`);
   w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
-  k.ins.forEach((b, i) => w.line(`@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : storage(b.dtype)}>;`));
+  k.ins.forEach((b, i) =>
+    w.line(
+      `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : storage(b.dtype)}>;`,
+    ),
+  );
   helpers(w);
   const total = k.shape.reduce((a, b) => a * b, 1);
   const r = k.shape.length;
@@ -112,13 +121,16 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
     });
     if (decode) decode.decls(w);
     else tileDecls(w);
-    w.block(`@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`, () => {
-      if (decode) decode.emit(w, k, GRID_X / WORKGROUP, 'store_out', vec4.size > 0);
-      else {
-        const ext = t.extents(k);
-        emitTile(w, ext, (ww) => t.tileLoads(ww, k, ext), GRID_X / WORKGROUP, 'store_out');
-      }
-    });
+    w.block(
+      `@compute @workgroup_size(${WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32)`,
+      () => {
+        if (decode) decode.emit(w, k, GRID_X / WORKGROUP, 'store_out', vec4.size > 0);
+        else {
+          const ext = t.extents(k);
+          emitTile(w, ext, (ww) => t.tileLoads(ww, k, ext), GRID_X / WORKGROUP, 'store_out');
+        }
+      },
+    );
     return w.text();
   }
 
@@ -131,7 +143,9 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
   const from = group ? 'i32(lid)' : '0';
   const step = group ? WORKGROUP : 1;
   w.block(header, () => {
-    w.line(group ? `let flat = i32(wid.x + wid.y * ${GRID_X / WORKGROUP}u);` : `let flat = i32(gid.x + gid.y * ${GRID_X}u);`);
+    w.line(
+      group ? `let flat = i32(wid.x + wid.y * ${GRID_X / WORKGROUP}u);` : `let flat = i32(gid.x + gid.y * ${GRID_X}u);`,
+    );
     w.line(`if (flat >= ${total}) { return; }`);
     decodeFlat(); // output axes
     // nodes that need neither the reduction axes nor acc come first
@@ -143,7 +157,9 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
       const n = red.shape.reduce((a, b) => a * b, 1);
       const d = red.body.dtype;
       if (red.op === 'argmax') {
-        w.line(`var best = ${literal(d === 'f32' ? -Infinity : d === 'i32' ? -2147483648 : 0, d === 'bool' ? 'u32' : d)};`);
+        w.line(
+          `var best = ${literal(d === 'f32' ? -Infinity : d === 'i32' ? -2147483648 : 0, d === 'bool' ? 'u32' : d)};`,
+        );
         w.line('var acc = 0i;');
         w.line('var seen = false;');
       } else w.line(`var acc = ${literal(identity(red.op, d), d === 'bool' ? 'u32' : d)};`);
@@ -189,7 +205,7 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
 }
 
 function usesAxis(n: KNode, from: number): boolean {
-  return (n.deps >> from) !== 0;
+  return n.deps >> from !== 0;
 }
 
 function identity(op: 'sum' | 'max' | 'min', d: KDType): number {
@@ -233,8 +249,12 @@ function helpers(w: Wgsl): void {
     w.line('let r = ((abs(x) - y * 0.78515625f) - y * 2.4187564849853515625e-4f) - y * 3.77489497744594108e-8f;');
     w.line('return vec2f(r, f32(j & 7));');
   });
-  w.line('fn sin_poly(x: f32, z: f32) -> f32 { return ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x; }');
-  w.line('fn cos_poly(z: f32) -> f32 { return ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z - 0.5f * z + 1.0f; }');
+  w.line(
+    'fn sin_poly(x: f32, z: f32) -> f32 { return ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x; }',
+  );
+  w.line(
+    'fn cos_poly(z: f32) -> f32 { return ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z - 0.5f * z + 1.0f; }',
+  );
   w.block('fn fsin(x: f32) -> f32', () => {
     w.line('let rj = sincos_reduce(x);');
     w.line('var j = i32(rj.y);');
@@ -256,7 +276,9 @@ function helpers(w: Wgsl): void {
     w.line('let a = abs(x);');
     w.block('if (a < 0.625f)', () => {
       w.line('let z = x * x;');
-      w.line('return ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;');
+      w.line(
+        'return ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;',
+      );
     });
     w.line('let r = 1.0f - 2.0f / (exp(2.0f * min(a, 20.0f)) + 1.0f);');
     w.line('return select(r, -r, x < 0.0f);');
@@ -290,7 +312,8 @@ function expr(n: KNode, nm: (n: KNode) => string): string {
 function convert(from: KDType, to: KDType, x: string): string {
   if (from === to) return x;
   if (to === 'bool') return from === 'f32' ? `(${x} != 0.0f)` : from === 'i32' ? `(${x} != 0i)` : `(${x} != 0u)`;
-  if (from === 'bool') return to === 'f32' ? `select(0.0f, 1.0f, ${x})` : to === 'i32' ? `select(0i, 1i, ${x})` : `select(0u, 1u, ${x})`;
+  if (from === 'bool')
+    return to === 'f32' ? `select(0.0f, 1.0f, ${x})` : to === 'i32' ? `select(0i, 1i, ${x})` : `select(0u, 1u, ${x})`;
   if (to === 'f32') return `f32(${x})`;
   if (from === 'f32') return to === 'i32' ? `i32(${x})` : `bitcast<u32>(i32(${x}))`;
   return `bitcast<${wty(to)}>(${x})`;
@@ -336,7 +359,14 @@ const INT_UNARY: Record<UnaryPrim, ((x: string, u: boolean) => string) | undefin
 };
 
 function unary(f: UnaryPrim, d: KDType, x: string): string {
-  const op = d === 'bool' ? (f === 'not' ? (y: string) => `(!${y})` : undefined) : d === 'f32' ? F32_UNARY[f] : INT_UNARY[f] && ((y: string) => INT_UNARY[f]!(y, d === 'u32'));
+  const op =
+    d === 'bool'
+      ? f === 'not'
+        ? (y: string) => `(!${y})`
+        : undefined
+      : d === 'f32'
+        ? F32_UNARY[f]
+        : INT_UNARY[f] && ((y: string) => INT_UNARY[f]!(y, d === 'u32'));
   if (!op) throw new InternalError(`wgsl: ${f} on ${d}`);
   return op(x);
 }
@@ -353,7 +383,10 @@ function binary(f: KBin, d: KDType, a: string, b: string): string {
     throw new InternalError(`wgsl: ${f} on bool`);
   }
   // WGSL's own operators where they agree with the reference: f32 % is fmod, integers wrap
-  const infix: Record<string, string> = d === 'f32' ? { add: '+', sub: '-', mul: '*', div: '/', rem: '%' } : { add: '+', sub: '-', mul: '*', and: '&', or: '|', xor: '^' };
+  const infix: Record<string, string> =
+    d === 'f32'
+      ? { add: '+', sub: '-', mul: '*', div: '/', rem: '%' }
+      : { add: '+', sub: '-', mul: '*', and: '&', or: '|', xor: '^' };
   if (infix[f]) return `(${a} ${infix[f]} ${b})`;
   if (f === 'max' || f === 'min') return `${f}(${a}, ${b})`;
   if (d === 'f32') {
@@ -379,7 +412,12 @@ function binary(f: KBin, d: KDType, a: string, b: string): string {
 /** WGSL of a dynamic_update_slice step: one invocation per update element writes it at the
  *  clamped start (binding 0 = the target, 1 = the update, 2.. = the start indices that are
  *  buffers; literal starts are baked in). */
-export function emitUpdate(shape: number[], ushape: number[], dtype: KDType, starts: (number | { lit: number })[]): string {
+export function emitUpdate(
+  shape: number[],
+  ushape: number[],
+  dtype: KDType,
+  starts: (number | { lit: number })[],
+): string {
   const w = new Wgsl();
   const st = storage(dtype);
   w.line(`// update [${ushape.join(', ')}] into [${shape.join(', ')}]`);

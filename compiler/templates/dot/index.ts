@@ -42,8 +42,14 @@ export const dot: Template<DotKernel, 'dot_general'> = {
       w.line('var acc = 0.0f;');
       w.line(`let arow = ((flat / ${k.N}) * ${k.K});`);
       w.line(`let brow = ((flat / ${k.M * k.N}) * ${k.N} + flat % ${k.N}) * ${k.K};`);
-      if (vec4) w.block(`for (var kk = ${from}; kk < ${k.K / 4}; kk += ${step})`, () => w.line(`acc += dot(in${k.a}[arow / 4 + kk], in${k.b}[brow / 4 + kk]);`));
-      else w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () => w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`));
+      if (vec4)
+        w.block(`for (var kk = ${from}; kk < ${k.K / 4}; kk += ${step})`, () =>
+          w.line(`acc += dot(in${k.a}[arow / 4 + kk], in${k.b}[brow / 4 + kk]);`),
+        );
+      else
+        w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () =>
+          w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`),
+        );
     },
     // the matvec form reads both operands as vec4 when K is a multiple of 4
     vec4Inputs: (k, loads) => (k.K % 4 === 0 && !loads.has(k.a) && !loads.has(k.b) ? [k.a, k.b] : []),

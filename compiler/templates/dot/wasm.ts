@@ -20,7 +20,6 @@ const { i32, f32, v128 } = binaryen;
 export const MR = 2;
 export const NR = 4;
 
-
 /** dot scratch: the raw products of a bool-valued output. */
 export function dotScratch(k: DotKernel): number {
   return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
@@ -61,9 +60,26 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
 
   /** the raw dot (row mi + i of A, row ni + j of B) of this k chunk into raw[b, m, n] */
   const emitOut = (i: number, j: number, value: X): X => {
-    const at = m.i32.add(rawBase(), m.i32.shl(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(N)), m.i32.add(get(ni), c(j))), c(2)));
+    const at = m.i32.add(
+      rawBase(),
+      m.i32.shl(
+        m.i32.add(
+          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(N)),
+          m.i32.add(get(ni), c(j)),
+        ),
+        c(2),
+      ),
+    );
     if (!chunked) return m.f32.store(0, 4, at, value);
-    return m.block(null, [m.local.set(rawAt, at), m.f32.store(0, 4, get(rawAt), m.f32.add(m.select(m.i32.eqz(get(kc)), m.f32.const(0), m.f32.load(0, 4, get(rawAt))), value))]);
+    return m.block(null, [
+      m.local.set(rawAt, at),
+      m.f32.store(
+        0,
+        4,
+        get(rawAt),
+        m.f32.add(m.select(m.i32.eqz(get(kc)), m.f32.const(0), m.f32.load(0, 4, get(rawAt))), value),
+      ),
+    ]);
   };
 
   /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
@@ -72,9 +88,12 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
     for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) pairs.push([i, j]);
     const acc = (p: number, q: number) => accs[p * u + q]!;
     const stepU: X[] = [];
-    for (let q = 0; q < u; q++) pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), ldU(aRows[i]!, 16 * q), ldU(bRows[j]!, 16 * q))));
+    for (let q = 0; q < u; q++)
+      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), ldU(aRows[i]!, 16 * q), ldU(bRows[j]!, 16 * q))));
     const body: X[] = [
-      ...pairs.flatMap((_, p) => Array.from({ length: u }, (_, q) => m.local.set(acc(p, q), m.f32x4.splat(m.f32.const(0))))),
+      ...pairs.flatMap((_, p) =>
+        Array.from({ length: u }, (_, q) => m.local.set(acc(p, q), m.f32x4.splat(m.f32.const(0)))),
+      ),
       m.local.set(kk, get(kc)),
     ];
     if (u > 1) {
@@ -92,19 +111,50 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
       ),
     );
     pairs.forEach(([i, j], p) => {
-      const s: X[] = [m.local.set(sum, hsum(m, L, Array.from({ length: u }, (_, q) => acc(p, q))))];
-      if (K % 4) s.push(forLoop(m, kk, get(kEnd4), get(kEnd), 1, [m.local.set(sum, m.f32.add(get(sum, f32), m.f32.mul(ldS(aRows[i]!), ldS(bRows[j]!))))]));
+      const s: X[] = [
+        m.local.set(
+          sum,
+          hsum(
+            m,
+            L,
+            Array.from({ length: u }, (_, q) => acc(p, q)),
+          ),
+        ),
+      ];
+      if (K % 4)
+        s.push(
+          forLoop(m, kk, get(kEnd4), get(kEnd), 1, [
+            m.local.set(sum, m.f32.add(get(sum, f32), m.f32.mul(ldS(aRows[i]!), ldS(bRows[j]!)))),
+          ]),
+        );
       s.push(emitOut(i, j, get(sum, f32)));
       body.push(...s);
     });
     return body;
   };
 
-  const rowA = (i: number) => m.local.set(aRows[i]!, m.i32.add(get(1 + k.a), m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)), c(2))));
-  const rowB = (j: number) => m.local.set(bRows[j]!, m.i32.add(get(1 + k.b), m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)), c(2))));
+  const rowA = (i: number) =>
+    m.local.set(
+      aRows[i]!,
+      m.i32.add(
+        get(1 + k.a),
+        m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)), c(2)),
+      ),
+    );
+  const rowB = (j: number) =>
+    m.local.set(
+      bRows[j]!,
+      m.i32.add(
+        get(1 + k.b),
+        m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)), c(2)),
+      ),
+    );
   const M2 = Math.floor(Mr / MR) * MR;
   const N4 = Math.floor(N / NR) * NR;
-  const rowsOfA = (mr: number, nr: number, u: number): X[] => [...Array.from({ length: mr }, (_, i) => rowA(i)), ...block(mr, nr, u)];
+  const rowsOfA = (mr: number, nr: number, u: number): X[] => [
+    ...Array.from({ length: mr }, (_, i) => rowA(i)),
+    ...block(mr, nr, u),
+  ];
   const nBlock: X[] = [
     ...Array.from({ length: NR }, (_, j) => rowB(j)),
     ...(M2 ? [forLoop(m, mi, c(0), c(M2), MR, rowsOfA(MR, NR, 1))] : []),
@@ -112,7 +162,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
   ];
   const nTail: X[] = [rowB(0), forLoop(m, mi, c(0), c(Mr), 1, rowsOfA(1, 1, 4))];
   const perChunk: X[] = [
-    m.local.set(kEnd, chunked ? m.select(m.i32.lt_s(m.i32.add(get(kc), c(KC)), c(K)), m.i32.add(get(kc), c(KC)), c(K)) : c(K)),
+    m.local.set(
+      kEnd,
+      chunked ? m.select(m.i32.lt_s(m.i32.add(get(kc), c(KC)), c(K)), m.i32.add(get(kc), c(KC)), c(K)) : c(K),
+    ),
     m.local.set(kEnd4, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4)))),
     // this thread's rows of B: [lo, hi), lo a multiple of NR; register blocks up to min(hi, N4)
     m.local.set(nEnd4, m.select(m.i32.lt_s(hi(), c(N4)), hi(), c(N4))),
@@ -120,7 +173,9 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
     ...(N4 ? [forLoop(m, ni, lo(), get(nEnd4), NR, nBlock)] : []),
     ...(N > N4 ? [forLoop(m, ni, get(nTail0), hi(), 1, nTail)] : []),
   ];
-  const phase1 = forLoop(m, bi, c(0), c(B), 1, [chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk])]);
+  const phase1 = forLoop(m, bi, c(0), c(B), 1, [
+    chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk]),
+  ]);
   if (identity) return [phase1];
   // phase 2: the epilogue over every output, reading its raw dot product
   const acc = L.add(f32);
@@ -129,7 +184,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[
   const store = epilogue(m, env, k, acc, flatL);
   const flat = () => m.i32.add(m.i32.mul(get(row), c(N)), get(ni));
   const phase2 = forLoop(m, row, c(0), c(B * Mr), 1, [
-    forLoop(m, ni, lo(), hi(), 1, [m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(flat(), c(2))))), ...store(flat())]),
+    forLoop(m, ni, lo(), hi(), 1, [
+      m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(flat(), c(2))))),
+      ...store(flat()),
+    ]),
   ]);
   return [phase1, phase2];
 }

@@ -35,12 +35,16 @@ export function emitMatvec(w: Wgsl, k: SignKernel, rowX: number, store: string, 
   for (const r of rows) w.line(`let srow${r} = min(o0 + ${r}, ${O - 1}) * ${W};`);
   w.block(`for (var wi = i32(lid); wi < ${W}; wi += ${WORKGROUP})`, () => {
     for (const r of rows) w.line(`let w${r} = in${k.s}[srow${r} + wi];`);
-    const flip = (v: string, r: number, bit: string) => `bitcast<f32>(bitcast<u32>(${v}) ^ ((w${r} >> (${bit})) << 31u))`;
+    const flip = (v: string, r: number, bit: string) =>
+      `bitcast<f32>(bitcast<u32>(${v}) ^ ((w${r} >> (${bit})) << 31u))`;
     if (vec4) {
       w.block('for (var q = 0u; q < 8u; q++)', () => {
         w.line(`let c = u32(wi) * 8u + q;`);
         w.line(`let v = in${k.x}[u32(m) * ${I / 4}u + c] * in${k.g}[c];`);
-        for (const r of rows) w.line(`acc${r} += ${flip('v.x', r, 'q * 4u')} + ${flip('v.y', r, 'q * 4u + 1u')} + ${flip('v.z', r, 'q * 4u + 2u')} + ${flip('v.w', r, 'q * 4u + 3u')};`);
+        for (const r of rows)
+          w.line(
+            `acc${r} += ${flip('v.x', r, 'q * 4u')} + ${flip('v.y', r, 'q * 4u + 1u')} + ${flip('v.z', r, 'q * 4u + 2u')} + ${flip('v.w', r, 'q * 4u + 3u')};`,
+          );
       });
     } else {
       w.line(`let n = u32(min(32, ${I} - wi * 32));`);

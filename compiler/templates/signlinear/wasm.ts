@@ -39,14 +39,16 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** signlinear scratch: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums
  *  and the tables of one tile. */
-export function signScratch(k: SignKernel, method: SignMethod = signMethod()): { xg: number; y: number; tab: number; bytes: number } {
+export function signScratch(
+  k: SignKernel,
+  method: SignMethod = signMethod(),
+): { xg: number; y: number; tab: number; bytes: number } {
   const W = Math.ceil(k.I / 32);
   const xg = 0;
   const y = W * 128;
   const tab = y + align16(k.O * 4);
   return method === 'lut' ? { xg, y, tab, bytes: tab + SIGN_TG * 1024 } : { xg, y, tab: y, bytes: y };
 }
-
 
 const { i32, f32, v128 } = binaryen;
 
@@ -87,18 +89,58 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: b
   const at = (base: X, idx: X) => m.i32.add(base, m.i32.shl(idx, m.i32.const(2)));
   const xi = () => m.local.get(i, i32);
   // xor: column c = 32w + 8l + j sits at scratch float 32w + 4j + l
-  const dst = (idx: () => X) => (permute ? at(scratch(), m.i32.or(m.i32.and(idx(), m.i32.const(~31)), m.i32.or(m.i32.shl(m.i32.and(idx(), m.i32.const(7)), m.i32.const(2)), m.i32.and(m.i32.shr_u(idx(), m.i32.const(3)), m.i32.const(3))))) : at(scratch(), idx()));
-  const xgAt = (idx: () => X) => m.f32.mul(m.f32.load(0, 4, at(m.local.get(xRow, i32), idx())), m.f32.load(0, 4, at(gPtr(), idx())));
+  const dst = (idx: () => X) =>
+    permute
+      ? at(
+          scratch(),
+          m.i32.or(
+            m.i32.and(idx(), m.i32.const(~31)),
+            m.i32.or(
+              m.i32.shl(m.i32.and(idx(), m.i32.const(7)), m.i32.const(2)),
+              m.i32.and(m.i32.shr_u(idx(), m.i32.const(3)), m.i32.const(3)),
+            ),
+          ),
+        )
+      : at(scratch(), idx());
+  const xgAt = (idx: () => X) =>
+    m.f32.mul(m.f32.load(0, 4, at(m.local.get(xRow, i32), idx())), m.f32.load(0, 4, at(gPtr(), idx())));
   const prologue = [
     m.local.set(xRow, m.i32.add(m.local.get(1 + k.x, i32), m.i32.mul(m.local.get(row, i32), m.i32.const(4 * k.I)))),
     permute
       ? forLoop(m, i, m.i32.const(0), m.i32.const(k.I), 1, [m.f32.store(0, 4, dst(xi), xgAt(xi))])
-      : forLoop(m, i, m.i32.const(0), m.i32.const(I4), 4, [m.v128.store(0, 4, at(scratch(), xi()), m.f32x4.mul(m.v128.load(0, 4, at(m.local.get(xRow, i32), xi())), m.v128.load(0, 4, at(gPtr(), xi()))))]),
-    ...(permute ? [] : [forLoop(m, i, m.i32.const(I4), m.i32.const(k.I), 1, [m.f32.store(0, 4, at(scratch(), xi()), xgAt(xi))])]),
+      : forLoop(m, i, m.i32.const(0), m.i32.const(I4), 4, [
+          m.v128.store(
+            0,
+            4,
+            at(scratch(), xi()),
+            m.f32x4.mul(m.v128.load(0, 4, at(m.local.get(xRow, i32), xi())), m.v128.load(0, 4, at(gPtr(), xi()))),
+          ),
+        ]),
+    ...(permute
+      ? []
+      : [forLoop(m, i, m.i32.const(I4), m.i32.const(k.I), 1, [m.f32.store(0, 4, at(scratch(), xi()), xgAt(xi))])]),
     forLoop(m, i, m.i32.const(k.I), m.i32.const(W * 32), 1, [m.f32.store(0, 4, dst(xi), m.f32.const(0))]),
   ];
-  const store = epilogue(m, env, k, acc, flatL)(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32)));
-  return { W, row, o, acc, flatL, scratch, sPtr: () => m.local.get(1 + k.s, i32), lo: () => m.local.get(P.lo, i32), hi: () => m.local.get(P.hi, i32), prologue, store };
+  const store = epilogue(
+    m,
+    env,
+    k,
+    acc,
+    flatL,
+  )(m.i32.add(m.i32.mul(m.local.get(row, i32), m.i32.const(k.O)), m.local.get(o, i32)));
+  return {
+    W,
+    row,
+    o,
+    acc,
+    flatL,
+    scratch,
+    sPtr: () => m.local.get(1 + k.s, i32),
+    lo: () => m.local.get(P.lo, i32),
+    hi: () => m.local.get(P.hi, i32),
+    prologue,
+    store,
+  };
 }
 
 function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
@@ -123,13 +165,24 @@ function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
     m.local.set(sRow, m.i32.add(c.sPtr(), m.i32.mul(m.local.get(o, i32), m.i32.const(4 * W)))),
     ...va.map((a) => m.local.set(a, m.f32x4.splat(m.f32.const(0)))),
     forLoop(m, w, m.i32.const(0), m.i32.const(W), 1, [
-      m.local.set(u, m.i32x4.mul(m.i32x4.splat(m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2))))), spread)),
+      m.local.set(
+        u,
+        m.i32x4.mul(
+          m.i32x4.splat(
+            m.i32.load(0, 4, m.i32.add(m.local.get(sRow, i32), m.i32.shl(m.local.get(w, i32), m.i32.const(2)))),
+          ),
+          spread,
+        ),
+      ),
       ...[0, 1, 2, 3, 4, 5, 6, 7].map(group),
     ]),
     m.local.set(c.acc, hsum(m, L, va)),
     ...c.store,
   ];
-  return [m.local.set(mask, m.i32x4.splat(m.i32.const(-2147483648))), forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, [...c.prologue, forLoop(m, o, c.lo(), c.hi(), 1, perOut)])];
+  return [
+    m.local.set(mask, m.i32x4.splat(m.i32.const(-2147483648))),
+    forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, [...c.prologue, forLoop(m, o, c.lo(), c.hi(), 1, perOut)]),
+  ];
 }
 
 function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
@@ -160,17 +213,45 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
       m.local.set(xs, m.i32.add(c.scratch(), m.i32.shl(m.i32.add(get(t), get(gi)), m.i32.const(5)))),
       m.local.set(tb, m.i32.add(tabBase(), m.i32.shl(get(gi), m.i32.const(10)))),
       ...a.map((l, j) => m.local.set(l, m.f32.load(4 * j, 4, get(xs)))),
-      m.local.set(sum, a.slice(1).reduce((s, l) => m.f32.add(s, get(l, f32)), get(a[0]!, f32) as X)),
+      m.local.set(
+        sum,
+        a.slice(1).reduce((s, l) => m.f32.add(s, get(l, f32)), get(a[0]!, f32) as X),
+      ),
       m.local.set(first, m.f32x4.splat(get(sum, f32))),
-      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 1, m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))))),
-      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 2, m.f32.sub(get(sum, f32), m.f32.add(get(a[1]!, f32), get(a[1]!, f32))))),
-      m.local.set(first, m.f32x4.replace_lane(get(first, v128), 3, m.f32.sub(m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))), m.f32.add(get(a[1]!, f32), get(a[1]!, f32))))),
+      m.local.set(
+        first,
+        m.f32x4.replace_lane(
+          get(first, v128),
+          1,
+          m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))),
+        ),
+      ),
+      m.local.set(
+        first,
+        m.f32x4.replace_lane(
+          get(first, v128),
+          2,
+          m.f32.sub(get(sum, f32), m.f32.add(get(a[1]!, f32), get(a[1]!, f32))),
+        ),
+      ),
+      m.local.set(
+        first,
+        m.f32x4.replace_lane(
+          get(first, v128),
+          3,
+          m.f32.sub(
+            m.f32.sub(get(sum, f32), m.f32.add(get(a[0]!, f32), get(a[0]!, f32))),
+            m.f32.add(get(a[1]!, f32), get(a[1]!, f32)),
+          ),
+        ),
+      ),
       m.v128.store(0, 16, get(tb), get(first, v128)),
     ];
     for (let bit = 2; bit < 8; bit++) {
       const n = 1 << bit;
       body.push(m.local.set(dv, m.f32x4.splat(m.f32.add(get(a[bit]!, f32), get(a[bit]!, f32)))));
-      for (let j = 0; j < n; j += 4) body.push(m.v128.store(4 * (n + j), 16, get(tb), m.f32x4.sub(m.v128.load(4 * j, 16, get(tb)), get(dv, v128))));
+      for (let j = 0; j < n; j += 4)
+        body.push(m.v128.store(4 * (n + j), 16, get(tb), m.f32x4.sub(m.v128.load(4 * j, 16, get(tb)), get(dv, v128))));
     }
     return body;
   };
@@ -182,15 +263,24 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
     for (let q = 0; q < tg / 4; q++)
       for (let b = 0; b < 4; b++) {
         const wq = get(words[q]!);
-        const idx = m.i32.and(b === 0 ? m.i32.shl(wq, m.i32.const(2)) : m.i32.shr_u(wq, m.i32.const(8 * b - 2)), m.i32.const(0x3fc));
+        const idx = m.i32.and(
+          b === 0 ? m.i32.shl(wq, m.i32.const(2)) : m.i32.shr_u(wq, m.i32.const(8 * b - 2)),
+          m.i32.const(0x3fc),
+        );
         const v = m.f32.load(1024 * (4 * q + b), 4, m.i32.add(tabBase(), idx));
         const g = 4 * q + b;
         body.push(m.local.set(p[g & 3]!, g < 4 ? v : m.f32.add(get(p[g & 3]!, f32), v)));
       }
     const parts = p.slice(0, Math.min(4, tg)).map((l) => get(l, f32));
-    const total = parts.length === 4 ? m.f32.add(m.f32.add(parts[0]!, parts[1]!), m.f32.add(parts[2]!, parts[3]!)) : parts.reduce((s, x) => m.f32.add(s, x));
+    const total =
+      parts.length === 4
+        ? m.f32.add(m.f32.add(parts[0]!, parts[1]!), m.f32.add(parts[2]!, parts[3]!))
+        : parts.reduce((s, x) => m.f32.add(s, x));
     body.push(m.f32.store(0, 4, get(yp), m.f32.add(m.f32.load(0, 4, get(yp)), total)));
-    body.push(m.local.set(sRow, m.i32.add(get(sRow), m.i32.const(4 * W))), m.local.set(yp, m.i32.add(get(yp), m.i32.const(4))));
+    body.push(
+      m.local.set(sRow, m.i32.add(get(sRow), m.i32.const(4 * W))),
+      m.local.set(yp, m.i32.add(get(yp), m.i32.const(4))),
+    );
     return body;
   };
   const tile = (tg: number): X[] => [
@@ -202,10 +292,15 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   const full = Math.floor(G / TG) * TG;
   const perRow: X[] = [
     ...c.prologue,
-    forLoop(m, o, c.lo(), c.hi(), 1, [m.f32.store(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))), m.f32.const(0))]),
+    forLoop(m, o, c.lo(), c.hi(), 1, [
+      m.f32.store(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))), m.f32.const(0)),
+    ]),
     ...(full ? [forLoop(m, t, m.i32.const(0), m.i32.const(full), TG, tile(TG))] : []),
     ...(G > full ? [m.local.set(t, m.i32.const(full)), ...tile(G - full)] : []),
-    forLoop(m, o, c.lo(), c.hi(), 1, [m.local.set(c.acc, m.f32.load(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))))), ...c.store]),
+    forLoop(m, o, c.lo(), c.hi(), 1, [
+      m.local.set(c.acc, m.f32.load(0, 4, m.i32.add(yBase(), m.i32.shl(get(o), m.i32.const(2))))),
+      ...c.store,
+    ]),
   ];
   return [forLoop(m, c.row, m.i32.const(0), m.i32.const(k.M), 1, perRow)];
 }
