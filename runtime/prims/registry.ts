@@ -1,7 +1,17 @@
 // The exhaustive primitive registry: one record per Core primitive, keyed by name. The mapped type
 // makes a missing record a TypeScript error.
 import type { PrimDef } from './def.ts';
-import type { PrimName } from '../core/prim_names.ts';
+import {
+  BINARY,
+  COMPARE,
+  REDUCE,
+  UNARY,
+  type BinaryPrim,
+  type ComparePrim,
+  type PrimName,
+  type ReducePrim,
+  type UnaryPrim,
+} from '../core/prim_names.ts';
 import { binaryPrim, comparePrim, convert, select, unaryPrim } from './elementwise.ts';
 import { reducePrim } from './reduce.ts';
 import { broadcast_in_dim } from './broadcast_in_dim.ts';
@@ -20,45 +30,20 @@ import { custom_vjp, iterate, stop_gradient } from './control.ts';
 
 export type Registry = { [P in PrimName]: PrimDef<P> };
 
+/** One entry per name of a primitive family (unary, binary, compare, reduce), made by its record
+ *  factory: adding a name to the family's list in runtime/core/prim_names.ts is enough here. */
+export function family<N extends PrimName, D extends { [P in N]: unknown }>(
+  names: readonly N[],
+  make: (p: N) => D[N],
+): D {
+  return Object.fromEntries(names.map((p) => [p, make(p)])) as D;
+}
+
 export const PRIMS: Registry = {
-  neg: unaryPrim('neg'),
-  abs: unaryPrim('abs'),
-  exp: unaryPrim('exp'),
-  log: unaryPrim('log'),
-  sqrt: unaryPrim('sqrt'),
-  rsqrt: unaryPrim('rsqrt'),
-  sin: unaryPrim('sin'),
-  cos: unaryPrim('cos'),
-  tanh: unaryPrim('tanh'),
-  sigmoid: unaryPrim('sigmoid'),
-  sign: unaryPrim('sign'),
-  floor: unaryPrim('floor'),
-  ceil: unaryPrim('ceil'),
-  round: unaryPrim('round'),
-  not: unaryPrim('not'),
-  add: binaryPrim('add'),
-  sub: binaryPrim('sub'),
-  mul: binaryPrim('mul'),
-  div: binaryPrim('div'),
-  rem: binaryPrim('rem'),
-  pow: binaryPrim('pow'),
-  max: binaryPrim('max'),
-  min: binaryPrim('min'),
-  and: binaryPrim('and'),
-  or: binaryPrim('or'),
-  xor: binaryPrim('xor'),
-  shl: binaryPrim('shl'),
-  shr: binaryPrim('shr'),
-  eq: comparePrim('eq'),
-  ne: comparePrim('ne'),
-  lt: comparePrim('lt'),
-  le: comparePrim('le'),
-  gt: comparePrim('gt'),
-  ge: comparePrim('ge'),
-  reduce_sum: reducePrim('reduce_sum'),
-  reduce_max: reducePrim('reduce_max'),
-  reduce_min: reducePrim('reduce_min'),
-  argmax: reducePrim('argmax'),
+  ...family<UnaryPrim, { [P in UnaryPrim]: PrimDef<P> }>(UNARY, unaryPrim),
+  ...family<BinaryPrim, { [P in BinaryPrim]: PrimDef<P> }>(BINARY, binaryPrim),
+  ...family<ComparePrim, { [P in ComparePrim]: PrimDef<P> }>(COMPARE, comparePrim),
+  ...family<ReducePrim, { [P in ReducePrim]: PrimDef<P> }>(REDUCE, reducePrim),
   select,
   convert,
   broadcast_in_dim,

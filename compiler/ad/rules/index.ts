@@ -1,6 +1,17 @@
 // The exhaustive VJP table: one reverse-mode rule per Core primitive, keyed by name (the mapped
 // type makes a primitive without a rule a TypeScript error; `noGrad` says it has no derivative).
-import type { PrimName } from '../../../runtime/core/prim_names.ts';
+import {
+  BINARY,
+  COMPARE,
+  REDUCE,
+  UNARY,
+  type BinaryPrim,
+  type ComparePrim,
+  type PrimName,
+  type ReducePrim,
+  type UnaryPrim,
+} from '../../../runtime/core/prim_names.ts';
+import { family } from '../../../runtime/prims/registry.ts';
 import type { VjpRule } from './rule.ts';
 import { binaryRule, compareRule, convert, select, unaryRule } from './elementwise.ts';
 import { reduceRule } from './reduce.ts';
@@ -19,44 +30,10 @@ import { random_bits } from './random_bits.ts';
 import { custom_vjp, iterate, stop_gradient } from './control.ts';
 
 export const VJPS: { [P in PrimName]: VjpRule<P> } = {
-  neg: unaryRule('neg'),
-  abs: unaryRule('abs'),
-  exp: unaryRule('exp'),
-  log: unaryRule('log'),
-  sqrt: unaryRule('sqrt'),
-  rsqrt: unaryRule('rsqrt'),
-  sin: unaryRule('sin'),
-  cos: unaryRule('cos'),
-  tanh: unaryRule('tanh'),
-  sigmoid: unaryRule('sigmoid'),
-  sign: unaryRule('sign'),
-  floor: unaryRule('floor'),
-  ceil: unaryRule('ceil'),
-  round: unaryRule('round'),
-  not: unaryRule('not'),
-  add: binaryRule('add'),
-  sub: binaryRule('sub'),
-  mul: binaryRule('mul'),
-  div: binaryRule('div'),
-  rem: binaryRule('rem'),
-  pow: binaryRule('pow'),
-  max: binaryRule('max'),
-  min: binaryRule('min'),
-  and: binaryRule('and'),
-  or: binaryRule('or'),
-  xor: binaryRule('xor'),
-  shl: binaryRule('shl'),
-  shr: binaryRule('shr'),
-  eq: compareRule('eq'),
-  ne: compareRule('ne'),
-  lt: compareRule('lt'),
-  le: compareRule('le'),
-  gt: compareRule('gt'),
-  ge: compareRule('ge'),
-  reduce_sum: reduceRule('reduce_sum'),
-  reduce_max: reduceRule('reduce_max'),
-  reduce_min: reduceRule('reduce_min'),
-  argmax: reduceRule('argmax'),
+  ...family<UnaryPrim, { [P in UnaryPrim]: VjpRule<P> }>(UNARY, unaryRule),
+  ...family<BinaryPrim, { [P in BinaryPrim]: VjpRule<P> }>(BINARY, binaryRule),
+  ...family<ComparePrim, { [P in ComparePrim]: VjpRule<P> }>(COMPARE, compareRule),
+  ...family<ReducePrim, { [P in ReducePrim]: VjpRule<P> }>(REDUCE, reduceRule),
   select,
   convert,
   broadcast_in_dim,
