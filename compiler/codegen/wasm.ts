@@ -4,6 +4,7 @@
 // Loop kernels are emitted by compiler/emit/wasm/loop.ts, template kernels by their record
 // (compiler/templates/); their scratch and thread split come from the same place.
 import binaryen from 'binaryen';
+import type { MathImport } from '../../runtime/wasm/abi.ts';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kernel } from '../kir/ir.ts';
@@ -30,10 +31,10 @@ export function parallelism(k: Kernel): Parallelism {
 }
 
 /** Adds the kernel function `name` to a module. */
-export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<string> } {
+export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<MathImport> } {
   const nparams = paramsOf(k).count;
   const L = new Locals(nparams);
-  const imports = new Set<string>();
+  const imports = new Set<MathImport>();
   const body = k.kind === 'loop' ? loopBody(m, k, L, imports) : wasmOf(k).body(m, k, L, imports);
   m.addFunction(
     name,

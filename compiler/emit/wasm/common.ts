@@ -1,6 +1,7 @@
 // Helpers shared by the Wasm kernel emitters (loop kernels, dot, signlinear): loops, the
 // expression environment, output stores, flat-index decomposition, horizontal sums, epilogues.
 import binaryen from 'binaryen';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
 import { Locals, scalar, type Env, ELEM_BYTES } from './expr.ts';
 import type { Parallelism } from '../../../runtime/plan/plan.ts';
@@ -13,7 +14,7 @@ export type M = binaryen.Module;
 /** What the Wasm emitter needs of a template kernel (compiler/templates/). */
 export interface WasmTemplate<K extends Kernel> {
   /** the kernel function's body (calling convention: compiler/emit/wasm/loop.ts) */
-  body(m: M, k: K, L: Locals, imports: Set<string>): X[];
+  body(m: M, k: K, L: Locals, imports: Set<MathImport>): X[];
   /** scratch bytes per thread */
   scratch(k: K): number;
   /** how its work splits across threads */
@@ -44,7 +45,7 @@ export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X
   ]);
 }
 
-export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<string>, depthOf: (a: number) => number): Env {
+export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<MathImport>, depthOf: (a: number) => number): Env {
   return {
     m,
     L,

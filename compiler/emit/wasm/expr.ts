@@ -5,6 +5,7 @@
 import binaryen from 'binaryen';
 import type { KBin, KNode } from '../../kir/ir.ts';
 import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
 
@@ -43,7 +44,7 @@ export interface Env {
   /** memo: node → local (scalar, lane-0 for vector-axis nodes) and node → v128 local */
   sc: Map<KNode, number>;
   vc: Map<KNode, number>;
-  imports: Set<string>;
+  imports: Set<MathImport>;
   /** the local holding the row-major flat output index (lane 0), for loads at the output index */
   flat?: { local: number; shape: number[] };
 }
@@ -117,7 +118,7 @@ function splat(m: M, dtype: KNode['dtype'], x: X): X {
   return m.i32x4.splat(x);
 }
 
-function mathCall(env: Env, name: string, args: X[]): X {
+function mathCall(env: Env, name: MathImport, args: X[]): X {
   env.imports.add(name);
   return env.m.call(name, args, binaryen.f64);
 }
@@ -174,7 +175,7 @@ function tmp(env: Env, x: X, type: binaryen.Type): { set: X; get: () => X } {
 
 /** f32 through the host's f64 Math (as the reference computes it, rounded once). */
 const viaF64 =
-  (name: string): WasmUnary =>
+  (name: MathImport): WasmUnary =>
   (env, x) =>
     env.m.f32.demote(mathCall(env, name, [env.m.f64.promote(x)]));
 

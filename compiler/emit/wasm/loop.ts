@@ -6,6 +6,7 @@
 // lanes at a time, then a scalar tail), and the reduction loops inside; a reduction whose body
 // reads its last axis contiguously is vectorised along that axis instead.
 import binaryen from 'binaryen';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { type Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
@@ -60,7 +61,7 @@ function contiguousAlong(body: KNode, ax: number): boolean {
   return true;
 }
 
-export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<string>): X[] {
+export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport>): X[] {
   const r = k.shape.length;
   const R = k.red?.shape.length ?? 0;
   const depthOf = (a: number) => (a < r - 1 ? 1 : a === r - 1 ? 2 : a < r + R - 1 ? 3 : 4);

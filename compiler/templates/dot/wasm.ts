@@ -9,6 +9,7 @@
 // partial sums accumulate in the output. Phase 2 applies the epilogue (skipped when it is the
 // identity).
 import binaryen from 'binaryen';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
 import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
@@ -27,7 +28,7 @@ export function dotScratch(k: DotKernel): number {
 
 const KC = 1024;
 
-export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<string>): X[] {
+export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>): X[] {
   const env = newEnv(m, k, L, imports, () => 2);
   const { B, M: Mr, N, K } = k;
   const get = (l: number, t = i32) => m.local.get(l, t);

@@ -18,6 +18,7 @@
 // weights/s, xor 10.4–12.9 (it executes ~5 SIMD ops per 4 weights, near this core's issue rate);
 // lut is the default. See docs/architecture.md ("signlinear kernels").
 import binaryen from 'binaryen';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { SignKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
 import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
@@ -52,7 +53,13 @@ export function signScratch(
 
 const { i32, f32, v128 } = binaryen;
 
-export function signBody(m: M, k: SignKernel, L: Locals, imports: Set<string>, method: SignMethod = signMethod()): X[] {
+export function signBody(
+  m: M,
+  k: SignKernel,
+  L: Locals,
+  imports: Set<MathImport>,
+  method: SignMethod = signMethod(),
+): X[] {
   return method === 'lut' ? signLut(m, k, L, imports) : signXor(m, k, L, imports);
 }
 
@@ -73,7 +80,7 @@ interface Common {
   store: X[];
 }
 
-function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: boolean): Common {
+function common(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>, permute: boolean): Common {
   const env = newEnv(m, k, L, imports, () => 2);
   const W = Math.ceil(k.I / 32);
   const P = paramsOf(k);
@@ -143,7 +150,7 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<string>, permute: b
   };
 }
 
-function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
+function signXor(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] {
   const c = common(m, k, L, imports, true);
   const { W, o } = c;
   const w = L.add(i32);
@@ -185,7 +192,7 @@ function signXor(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
   ];
 }
 
-function signLut(m: M, k: SignKernel, L: Locals, imports: Set<string>): X[] {
+function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] {
   const c = common(m, k, L, imports, false);
   const { W, o } = c;
   const G = 4 * W; // sign bytes (groups of 8 columns) per weight row
