@@ -3,20 +3,12 @@
 // block, loads programs (modules + shared memory, received synchronously from its port) and runs
 // kernel slices. Plain JavaScript so that a worker starts without the TypeScript loader.
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { MATH } from '../wasm/math.js';
 
 const { control, slot, port, slotInts, spin } = workerData;
 const ctl = new Int32Array(control);
 const base = slot * slotInts;
-// the host functions of runtime/wasm/abi.ts mathImports()
-const math = {
-  exp: Math.exp,
-  log: Math.log,
-  sin: Math.sin,
-  cos: Math.cos,
-  tanh: Math.tanh,
-  pow: Math.pow,
-  rem: (/** @type {number} */ a, /** @type {number} */ b) => a % b,
-};
+const math = { ...MATH };
 /** @type {Function[][]} */
 const programs = [];
 let seq = 0;

@@ -1,7 +1,7 @@
 // `obtc run` of stdlib functions checked against independent computations written here in plain
 // TypeScript (f64), to 1e-5. The obt side runs through the CLI entry point.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
@@ -222,5 +222,22 @@ describe('stdlib against independent computations', () => {
       { encoding: 'utf8' },
     );
     expectClose(JSON.parse(out), [Array(5).fill(0.2), Array(5).fill(0.2)]);
+  });
+
+  it('OBT_DEBUG prints each named pass of the pipeline on stderr, and only those', () => {
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin/obtc.js'), 'run', prog, '--entry', 't_softmax', '[[0,0,0,0,0],[1,1,1,1,1]]'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, OBT_DEBUG: 'core,plan,wat' },
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/\/\/ OBT_DEBUG core: t_softmax, \d+ equations/);
+    expect(r.stderr).toMatch(/\/\/ OBT_DEBUG plan: \d+ kernels[\s\S]*\n {2}run k0/);
+    expect(r.stderr).toMatch(/\/\/ OBT_DEBUG wat: [\s\S]*\(func \$kernel/);
+    expect(r.stderr).not.toMatch(/OBT_DEBUG kir/);
+    expectClose(JSON.parse(r.stdout), [Array(5).fill(0.2), Array(5).fill(0.2)]);
   });
 });
