@@ -267,28 +267,40 @@ function unary(env: Env, f: UnaryPrim, d: KNode['dtype'], x: X): X {
   return op(env, x, d);
 }
 
+type WasmBinary = (env: Env, a: X, b: X) => X;
+
+/** f32 binary operators, one per binary and comparison primitive (undefined: not on f32). */
+const F32_BINARY: Record<KBin, WasmBinary | undefined> = {
+  add: (env, a, b) => env.m.f32.add(a, b),
+  sub: (env, a, b) => env.m.f32.sub(a, b),
+  mul: (env, a, b) => env.m.f32.mul(a, b),
+  div: (env, a, b) => env.m.f32.div(a, b),
+  max: (env, a, b) => env.m.f32.max(a, b),
+  min: (env, a, b) => env.m.f32.min(a, b),
+  // through the host's f64 Math, as the reference computes them
+  pow: (env, a, b) => env.m.f32.demote(mathCall(env, 'pow', [env.m.f64.promote(a), env.m.f64.promote(b)])),
+  rem: (env, a, b) => env.m.f32.demote(mathCall(env, 'rem', [env.m.f64.promote(a), env.m.f64.promote(b)])),
+  and: undefined,
+  or: undefined,
+  xor: undefined,
+  shl: undefined,
+  shr: undefined,
+  eq: (env, a, b) => env.m.f32.eq(a, b),
+  ne: (env, a, b) => env.m.f32.ne(a, b),
+  lt: (env, a, b) => env.m.f32.lt(a, b),
+  le: (env, a, b) => env.m.f32.le(a, b),
+  gt: (env, a, b) => env.m.f32.gt(a, b),
+  ge: (env, a, b) => env.m.f32.ge(a, b),
+};
+
+/** Integer and bool binary operators with the reference's semantics (JS: x / 0 = 0, INT_MIN / -1
+ *  wraps, shifts >= 32 give 0). */
 function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;
   if (d === 'f32') {
-    const direct = (
-      {
-        add: m.f32.add,
-        sub: m.f32.sub,
-        mul: m.f32.mul,
-        div: m.f32.div,
-        max: m.f32.max,
-        min: m.f32.min,
-        eq: m.f32.eq,
-        ne: m.f32.ne,
-        lt: m.f32.lt,
-        le: m.f32.le,
-        gt: m.f32.gt,
-        ge: m.f32.ge,
-      } as Partial<Record<KBin, (a: X, b: X) => X>>
-    )[f];
-    if (direct) return direct(a, b);
-    if (f === 'pow' || f === 'rem') return m.f32.demote(mathCall(env, f, [m.f64.promote(a), m.f64.promote(b)]));
-    throw new InternalError(`wasm: binary ${f} on f32`);
+    const fn = F32_BINARY[f];
+    if (!fn) throw new InternalError(`wasm: binary ${f} on f32`);
+    return fn(env, a, b);
   }
   const u = d === 'u32' || d === 'bool';
   const posConst = bn.op === 'const' && bn.value > 0;
@@ -404,8 +416,9 @@ function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X 
       return u ? m.i32.gt_u(a, b) : m.i32.gt_s(a, b);
     case 'ge':
       return u ? m.i32.ge_u(a, b) : m.i32.ge_s(a, b);
+    default:
+      return f satisfies never;
   }
-  throw new InternalError(`wasm: binary ${f} on ${d}`);
 }
 
 // ---- vectors ------------------------------------------------------------------------------------

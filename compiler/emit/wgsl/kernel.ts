@@ -371,42 +371,90 @@ function unary(f: UnaryPrim, d: KDType, x: string): string {
   return op(x);
 }
 
+type WgslBinary = (a: string, b: string, u: boolean) => string;
+const op =
+  (o: string): WgslBinary =>
+  (a, b) =>
+    `(${a} ${o} ${b})`;
+const call =
+  (f: string): WgslBinary =>
+  (a, b) =>
+    `${f}(${a}, ${b})`;
+
+/** f32 binary operators (WGSL's own where they agree with the reference: f32 % is fmod). */
+const F32_BINARY: Record<KBin, WgslBinary | undefined> = {
+  add: op('+'),
+  sub: op('-'),
+  mul: op('*'),
+  div: op('/'),
+  rem: op('%'),
+  pow: call('fpow'),
+  max: call('max'),
+  min: call('min'),
+  and: undefined,
+  or: undefined,
+  xor: undefined,
+  shl: undefined,
+  shr: undefined,
+  eq: op('=='),
+  ne: op('!='),
+  lt: op('<'),
+  le: op('<='),
+  gt: op('>'),
+  ge: op('>='),
+};
+
+/** i32 / u32 binary operators (u: unsigned): WGSL's wrapping + - * and bit operators; division,
+ *  remainder and shifts through helpers with the reference's semantics (x / 0 = 0, shifts ≥ 32). */
+const INT_BINARY: Record<KBin, WgslBinary | undefined> = {
+  add: op('+'),
+  sub: op('-'),
+  mul: op('*'),
+  and: op('&'),
+  or: op('|'),
+  xor: op('^'),
+  max: call('max'),
+  min: call('min'),
+  div: (a, b, u) => `${u ? 'u' : 'i'}div(${a}, ${b})`,
+  rem: (a, b, u) => `${u ? 'u' : 'i'}rem(${a}, ${b})`,
+  shl: (a, b, u) => `${u ? 'u' : 'i'}shl(${a}, ${b})`,
+  shr: (a, b, u) => `${u ? 'u' : 'i'}shr(${a}, ${b})`,
+  pow: (a, b, u) => `${u ? 'u32' : 'i32'}(fpow(f32(${a}), f32(${b})))`,
+  eq: op('=='),
+  ne: op('!='),
+  lt: op('<'),
+  le: op('<='),
+  gt: op('>'),
+  ge: op('>='),
+};
+
+/** bool binary operators (max / min of booleans are or / and). */
+const BOOL_BINARY: Record<KBin, WgslBinary | undefined> = {
+  and: op('&&'),
+  or: op('||'),
+  xor: op('!='),
+  max: op('||'),
+  min: op('&&'),
+  eq: op('=='),
+  ne: op('!='),
+  lt: op('<'),
+  le: op('<='),
+  gt: op('>'),
+  ge: op('>='),
+  add: undefined,
+  sub: undefined,
+  mul: undefined,
+  div: undefined,
+  rem: undefined,
+  pow: undefined,
+  shl: undefined,
+  shr: undefined,
+};
+
 function binary(f: KBin, d: KDType, a: string, b: string): string {
-  const cmp: Record<string, string> = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' };
-  if (cmp[f]) return `(${a} ${cmp[f]} ${b})`;
-  if (d === 'bool') {
-    if (f === 'and') return `(${a} && ${b})`;
-    if (f === 'or') return `(${a} || ${b})`;
-    if (f === 'xor') return `(${a} != ${b})`;
-    if (f === 'max') return `(${a} || ${b})`;
-    if (f === 'min') return `(${a} && ${b})`;
-    throw new InternalError(`wgsl: ${f} on bool`);
-  }
-  // WGSL's own operators where they agree with the reference: f32 % is fmod, integers wrap
-  const infix: Record<string, string> =
-    d === 'f32'
-      ? { add: '+', sub: '-', mul: '*', div: '/', rem: '%' }
-      : { add: '+', sub: '-', mul: '*', and: '&', or: '|', xor: '^' };
-  if (infix[f]) return `(${a} ${infix[f]} ${b})`;
-  if (f === 'max' || f === 'min') return `${f}(${a}, ${b})`;
-  if (d === 'f32') {
-    if (f === 'pow') return `fpow(${a}, ${b})`;
-    throw new InternalError(`wgsl: binary ${f} on f32`);
-  }
-  const u = d === 'u32';
-  switch (f) {
-    case 'div':
-      return u ? `udiv(${a}, ${b})` : `idiv(${a}, ${b})`;
-    case 'rem':
-      return u ? `urem(${a}, ${b})` : `irem(${a}, ${b})`;
-    case 'shl':
-      return u ? `ushl(${a}, ${b})` : `ishl(${a}, ${b})`;
-    case 'shr':
-      return u ? `ushr(${a}, ${b})` : `ishr(${a}, ${b})`;
-    case 'pow':
-      return u ? `u32(fpow(f32(${a}), f32(${b})))` : `i32(fpow(f32(${a}), f32(${b})))`;
-  }
-  throw new InternalError(`wgsl: binary ${f} on ${d}`);
+  const fn = (d === 'f32' ? F32_BINARY : d === 'bool' ? BOOL_BINARY : INT_BINARY)[f];
+  if (!fn) throw new InternalError(`wgsl: binary ${f} on ${d}`);
+  return fn(a, b, d === 'u32');
 }
 
 /** WGSL of a dynamic_update_slice step: one invocation per update element writes it at the
