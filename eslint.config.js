@@ -17,6 +17,8 @@ export default tseslint.config(
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
       ],
+      // `import { type A }` leaves an empty import at run time: write `import type { A }`
+      '@typescript-eslint/no-import-type-side-effects': 'error',
     },
   },
 );

@@ -3,9 +3,9 @@
 import { UserError, type Span } from '../syntax/diag.ts';
 import { dimToString, dimValue, type Dim } from './dim.ts';
 import { D, isDType, type DType, type ShapeItem } from './types.ts';
-import { type Val } from './vals.ts';
+import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
-import { type Elab, type Fx } from './elab.ts';
+import type { Elab, Fx } from './elab.ts';
 
 export interface CallInfo {
   el: Elab;

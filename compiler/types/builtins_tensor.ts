@@ -5,7 +5,7 @@ import type { UnaryPrim } from '../../runtime/core/prim_names.ts';
 import { lit } from '../../runtime/core/ir.ts';
 import { dimConst, dimEq, dimMul, dimValue, type Dim } from './dim.ts';
 import { D, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem } from './types.ts';
-import { type Val } from './vals.ts';
+import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import {
   arity,

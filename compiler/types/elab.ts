@@ -4,9 +4,9 @@
 // a function generic over a type or layer type is checked once per instantiation.
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
-import { type FnInfo, type ModuleInfo } from '../resolve/modules.ts';
+import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
-import { type Func, type TensorType } from '../../runtime/core/ir.ts';
+import type { Func, TensorType } from '../../runtime/core/ir.ts';
 import { dimConst, dimValue, dimVar } from './dim.ts';
 import { D, hasError, isDType, isFloat, typeEq, typeToString, type TArg, type Type } from './types.ts';
 import { newBindings, resolveType, type Bindings } from './unify.ts';

@@ -1,13 +1,10 @@
 // Helpers of the elaborator: names and keys of type arguments, substituting rigid dims, spans,
 // and the "did you mean" suggestion.
-import { type Span } from '../syntax/diag.ts';
+import type { Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { dimSubst, dimToString, dimVars, type Dim } from './dim.ts';
 import { D, typeToString, type ShapeItem, type TArg, type Type } from './types.ts';
-import { type Bindings } from './unify.ts';
-
-// -----------------------------------------------------------------------------------------------
-// helpers
+import type { Bindings } from './unify.ts';
 
 export function collectNames(a: TArg, out: Set<string>): void {
   const t = a.k === 'type' ? a.t : undefined;

@@ -7,7 +7,7 @@ import { moduleOfStruct, type FnInfo, type ModuleInfo, type Program } from '../r
 import { CoreBuilder } from './builder.ts';
 import { VarSupply, type Atom, type TensorType } from '../../runtime/core/ir.ts';
 import { dimValue } from './dim.ts';
-import { type Type } from './types.ts';
+import type { Type } from './types.ts';
 import { newBindings, resolveType, type Bindings } from './unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
