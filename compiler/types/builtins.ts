@@ -57,6 +57,7 @@ export const BUILTINS: Record<string, Builtin> = {
   map: C.mapB,
   scan: C.scan,
   tmap: C.tmap,
+  lmap: C.lmap,
   len: C.lenB,
   size: C.sizeB,
   stop_gradient: C.stopGradient,
