@@ -5,7 +5,7 @@
 // OBT_DEBUG=core,kir,plan,wgsl,wat (comma-separated) on stderr.
 import type { Func } from '../runtime/core/ir.ts';
 import type { WasmProgram, ProgramOptions } from '../runtime/wasm/program.ts';
-import type { GpuProgram } from '../runtime/webgpu/program.ts';
+import type { GpuProgram, PlanWgsl } from '../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { Manifest } from '../runtime/wasm/artifact.ts';
 import type { GpuManifest } from '../runtime/webgpu/artifact.ts';
@@ -97,11 +97,20 @@ export async function compileWebGpu(
   req: PlanRequest & { readDonated?: boolean } = {},
 ): Promise<GpuProgram> {
   const p = plan(func, webgpuPlan(gpu.maxStorageBuffers), req);
-  const wgsl = planWgsl(p);
+  const wgsl = wgslOf(p);
   dump('wgsl', `${p.kernels.length} kernels`, () =>
     wgsl.kernels.map((k, i) => `// kernel ${p.kernels[i]!.hash}\n${k}`).join('\n'),
   );
   return gpuProgram(p, wgsl, gpu, { donate: req.donate ? [...req.donate] : undefined, readDonated: req.readDonated });
+}
+
+/** wgsl: the WGSL of a plan's kernels and update steps. */
+function wgslOf(p: KPlan): PlanWgsl {
+  const wgsl = planWgsl(p);
+  dump('wgsl', `${p.kernels.length} kernels`, () =>
+    wgsl.kernels.map((k, i) => `// kernel ${p.kernels[i]!.hash}\n${k}`).join('\n'),
+  );
+  return wgsl;
 }
 
 /** A lowered entry as the artifact writers need it. */
@@ -122,8 +131,7 @@ export function webgpuArtifact(
   meta: ArtifactMeta & { donate?: number[] },
 ): GpuManifest {
   const p = plan(low.func, WEBGPU_ARTIFACT_PLAN, { donate: meta.donate });
-  const wgsl = planWgsl(p);
-  dump('wgsl', `${p.kernels.length} kernels`, () => wgsl.kernels.join('\n'));
+  const wgsl = wgslOf(p);
   return writeGpuArtifact(dir, p, wgsl, low.params, meta);
 }
 

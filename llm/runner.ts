@@ -66,17 +66,8 @@ export class LlamaRunner {
 
   /** logits() on any backend, the asynchronous WebGPU one included. */
   async logitsAsync(tokens: number[]): Promise<Float32Array> {
-    const c = this.config;
-    const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
-      this.weights as HostValue,
-      tok,
-      scalar(c.eps, 'f32'),
-      scalar(c.ropeTheta, 'f32'),
-    ]);
-    const inputs = p.inputs.slice();
-    inputs[inputs.length - 3] = tok;
-    return (await this.execAsync(p.low, inputs))[0]!.data as Float32Array;
+    const { low, inputs } = this.forwardInputs(tokens);
+    return (await this.execAsync(low, inputs))[0]!.data as Float32Array;
   }
 
   /** decoder() on any backend, the asynchronous WebGPU one included. */
@@ -88,6 +79,21 @@ export class LlamaRunner {
         return d.take(outs);
       },
     };
+  }
+
+  /** The forward entry for a sequence length and its inputs with these tokens. */
+  private forwardInputs(tokens: number[]): { low: Lowered; inputs: Tensor[] } {
+    const c = this.config;
+    const tok = fromNested(tokens, 'i32');
+    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
+      this.weights as HostValue,
+      tok,
+      scalar(c.eps, 'f32'),
+      scalar(c.ropeTheta, 'f32'),
+    ]);
+    const inputs = p.inputs.slice();
+    inputs[inputs.length - 3] = tok;
+    return { low: p.low, inputs };
   }
 
   private prepare(key: string, entry: string, args: HostValue[]): Prepared {
@@ -104,18 +110,8 @@ export class LlamaRunner {
 
   /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
   logits(tokens: number[]): Float32Array {
-    const c = this.config;
-    const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
-      this.weights as HostValue,
-      tok,
-      scalar(c.eps, 'f32'),
-      scalar(c.ropeTheta, 'f32'),
-    ]);
-    const inputs = p.inputs.slice();
-    inputs[inputs.length - 3] = tok;
-    const outs = this.exec(p.low, inputs);
-    return outs[0]!.data as Float32Array;
+    const { low, inputs } = this.forwardInputs(tokens);
+    return this.exec(low, inputs)[0]!.data as Float32Array;
   }
 
   /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */

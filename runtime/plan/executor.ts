@@ -53,8 +53,9 @@ export class Residency {
     return this.donated.get(buf);
   }
 
-  get donatedBuffers(): ReadonlySet<number> {
-    return new Set(this.donated.keys());
+  /** Whether a buffer is a donated parameter's. */
+  isDonated(buf: number): boolean {
+    return this.donated.has(buf);
   }
 
   /** A result in a donated buffer, resident again: passed back as the same parameter, it is not copied. */

@@ -220,9 +220,12 @@ export class GpuProgram {
       enc = this.gpu.device.createCommandEncoder();
     }
     // the results' read-back goes in the same encoder and submit as the last kernels
-    const donated = this.residency.donatedBuffers;
     const staged = this.stage(enc, [
-      ...new Set(p.outputs.filter((o): o is number => typeof o === 'number' && (this.readDonated || !donated.has(o)))),
+      ...new Set(
+        p.outputs.filter(
+          (o): o is number => typeof o === 'number' && (this.readDonated || !this.residency.isDonated(o)),
+        ),
+      ),
     ]);
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
     this.residency.ran();
