@@ -6,7 +6,17 @@ import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program 
 import { Elab } from './types/elab.ts';
 import { dimConst, dimToString, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
-import { evalDim, Mismatch, newBindings, resolveType, solveDeferred, unifyType, type Bindings } from './types/unify.ts';
+import {
+  evalDim,
+  Mismatch,
+  newBindings,
+  resolveType,
+  solveDeferred,
+  structFieldTypes,
+  unifyType,
+  type Bindings,
+} from './types/unify.ts';
+import { LAYERS_TYPE } from './resolve/symbols.ts';
 import type { Func } from '../runtime/core/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
@@ -229,7 +239,10 @@ function entryScope(
   for (const [k, name] of Object.entries(layerTypes)) {
     if (f.kinds.get(k)?.k !== 'ctor')
       throw new UserError(`${f.name} has no layer-type parameter ${k}`, f.decl.nameSpan);
-    const s = lookupStruct(f.module, name);
+    // a struct visible from the entry's module, or one of an imported module's (`method.OneBit`)
+    const dot = name.lastIndexOf('.');
+    const home = dot < 0 ? f.module : f.module.imports.find((im) => im.alias === name.slice(0, dot))?.module;
+    const s = home && (dot < 0 ? lookupStruct(home, name) : lookupStruct(home, name.slice(dot + 1)));
     if (!s) throw new UserError(`unknown layer type ${name}`, f.decl.nameSpan);
     scope.types.set(k, { k: 'ctor', s });
   }
@@ -281,6 +294,17 @@ function hostFor(
     out.push(t);
     return { k: 'tensor', dtype: t.dtype, shape: t.shape.map((n) => D(dimConst(n))) };
   }
+  if (te.kind === 'applied' && te.name === LAYERS_TYPE) {
+    // Layers[M]: M is known from the caller's layer types and earlier arguments
+    let t: Type;
+    try {
+      t = resolveType(te, scope);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`${what}: ${e.message}`);
+      throw e;
+    }
+    return hostForType(loaded, t, v, out, scope.f64 ?? false, what);
+  }
   if (te.kind === 'tuple') {
     if (!Array.isArray(v) || v.length !== te.elems.length)
       throw new UserError(`${what}: expected a tuple of ${te.elems.length} (an array)`);
@@ -317,11 +341,7 @@ function hostFor(
       `${what}: expected a ${s.name} as an object with fields ${s.decl.fields.map((x) => x.name).join(', ')}`,
     );
   const obj = v as Record<string, HostValue>;
-  const sb: Bindings & { f64?: boolean } = newBindings(
-    loaded.modules.get(s.moduleId)!,
-    new Map(s.params.map((p) => [p.name, p.kind])),
-    true,
-  );
+  const sb: Bindings & { f64?: boolean } = newBindings(s.module, new Map(s.params.map((p) => [p.name, p.kind])), true);
   sb.f64 = scope.f64;
   const args = te.kind === 'applied' ? te.args : [];
   s.params.forEach((p, i) => {
@@ -408,8 +428,7 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
     case 'struct': {
       if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v))
         throw new UserError(`${what}: expected a ${typeToString(t)} object`);
-      const el = new Elab(loaded, new Diagnostics());
-      for (const fd of el.structFields(t)) {
+      for (const fd of structFieldTypes(t, true)) {
         const fv = (v as Record<string, HostValue>)[fd.name];
         if (fv === undefined) throw new UserError(`${what}: field ${fd.name} of ${t.s.name} is missing`);
         hostForType(loaded, fd.t, fv, out, f64, `${what}.${fd.name}`);

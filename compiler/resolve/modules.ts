@@ -8,7 +8,7 @@ import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/di
 import { parseModule } from '../syntax/parse.ts';
 import type * as A from '../syntax/ast.ts';
 import { isDType } from '../../runtime/core/dtype.ts';
-import type { GenericKind, StructInfo } from './symbols.ts';
+import { LAYERS_TYPE, type GenericKind, type StructInfo } from './symbols.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const STDLIB_DIR = join(PROJECT_ROOT, 'stdlib');
@@ -36,6 +36,9 @@ export interface LoadOptions {
   /** Reads a file; defaults to the file system. */
   readFile?: (path: string) => string | undefined;
   stdlibDir?: string;
+  /** Modules by name: `import NAME` anywhere resolves to the given file, and the root imports each
+   *  (so a driver can add a user's module, e.g. a quantization method, to a program it compiles). */
+  imports?: Record<string, string>;
 }
 
 export class Program {
@@ -72,11 +75,12 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
     const m: ModuleInfo = { id, name: stem(file.path), file, ast, structs: new Map(), fns: new Map(), imports: [] };
     for (const it of ast.items) {
       if (it.kind === 'struct') {
-        if (m.structs.has(it.name) || isDType(it.name)) {
-          diags.add(new UserError(`struct ${it.name} is already defined`, it.nameSpan).diag);
+        if (m.structs.has(it.name) || isDType(it.name) || it.name === LAYERS_TYPE) {
+          const why = m.structs.has(it.name) ? 'is already defined' : 'is a built-in type name';
+          diags.add(new UserError(`struct ${it.name} ${why}`, it.nameSpan).diag);
           continue;
         }
-        m.structs.set(it.name, { name: it.name, decl: it, moduleId: id, params: [] });
+        m.structs.set(it.name, { name: it.name, decl: it, module: m, params: [] });
       }
     }
     for (const it of ast.items) {
@@ -90,7 +94,10 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
     for (const it of ast.items) {
       if (it.kind !== 'import') continue;
       const cands: string[] = [];
-      if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
+      const named =
+        it.target.kind === 'name' && it.target.parts.length === 1 ? opts.imports?.[it.target.parts[0]!] : undefined;
+      if (named !== undefined) cands.push(resolve(named));
+      else if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
       else {
         const rel = it.target.parts.join('/') + '.obt';
         cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
@@ -112,6 +119,17 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
 
   const rootId = resolve(path);
   const root = load(rootId, { path, text })!;
+  for (const [alias, file] of Object.entries(opts.imports ?? {})) {
+    if (root.imports.some((im) => im.alias === alias)) continue;
+    const abs = resolve(file);
+    const src = read(abs);
+    if (src === undefined) {
+      diags.add(new UserError(`cannot find module ${alias}: no file ${file}`, root.ast.span).diag);
+      continue;
+    }
+    const sub = load(abs, { path: displayPath(abs), text: src });
+    if (sub) root.imports.push({ module: sub, alias });
+  }
   const prog = new Program(root, diags);
   for (const [k, v] of modules) prog.modules.set(k, v);
   // kinds: structs first (functions use struct parameter kinds), then functions
@@ -159,10 +177,6 @@ export function lookupStruct(m: ModuleInfo, name: string): StructInfo | undefine
   return undefined;
 }
 
-export function moduleOfStruct(prog: Program, s: StructInfo): ModuleInfo | undefined {
-  return prog.modules.get(s.moduleId);
-}
-
 function structKinds(s: StructInfo, m: ModuleInfo, prog: Program, busy: Set<StructInfo>): void {
   if ((s as { _done?: boolean })._done) return;
   if (busy.has(s)) throw new UserError(`struct ${s.name} contains itself`, s.decl.nameSpan);
@@ -173,7 +187,7 @@ function structKinds(s: StructInfo, m: ModuleInfo, prog: Program, busy: Set<Stru
     else if (t.kind === 'array') visit(t.elem);
     else {
       const ref = lookupStruct(m, t.name);
-      if (ref && ref !== s) structKinds(ref, moduleOfStruct(prog, ref) ?? m, prog, busy);
+      if (ref && ref !== s) structKinds(ref, ref.module, prog, busy);
       if (t.kind === 'applied') for (const a of t.args) if (a.kind === 'type') visit(a.type);
     }
   };
@@ -241,6 +255,10 @@ export function inferKinds(
               else throw new UserError(`expected a dim in the shape of ${t.name}, found a type`, a.span);
             }
           }
+          return;
+        }
+        if (t.name === LAYERS_TYPE) {
+          for (const a of t.args) argAs(a, { k: 'type' });
           return;
         }
         if (kinds.has(t.name)) {

@@ -7,6 +7,7 @@ import * as ops from './ops.ts';
 import type { Builtin } from './builtin_args.ts';
 import * as T from './builtins_tensor.ts';
 import * as C from './builtins_control.ts';
+import * as LY from './builtins_layers.ts';
 
 export type { CallInfo } from './builtin_args.ts';
 
@@ -57,7 +58,9 @@ export const BUILTINS: Record<string, Builtin> = {
   map: C.mapB,
   scan: C.scan,
   tmap: C.tmap,
-  lmap: C.lmap,
+  lmap: LY.lmap,
+  layers: LY.layersB,
+  with_layers: LY.withLayers,
   len: C.lenB,
   size: C.sizeB,
   stop_gradient: C.stopGradient,

@@ -1,8 +1,8 @@
 // Built-in higher-order functions: iterate, fold, map, scan, tmap over parameter trees, and
 // differentiation (grad, value_and_grad, vjp) through the AD transform.
 import { UserError, type Span } from '../syntax/diag.ts';
-import { dimConst, dimEq, dimToString, type Dim } from './dim.ts';
-import { hasError, isFloat, typeEq, typeToString, type StructInfo, type Type } from './types.ts';
+import { dimEq, dimToString, type Dim } from './dim.ts';
+import { hasError, isFloat, typeEq, typeToString, type Type } from './types.ts';
 import { ERRV, staticNumber, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { CoreBuilder } from './builder.ts';
@@ -451,108 +451,3 @@ export const vjpB: Builtin = (c) => {
   });
   return c.el.tuple([ops.tval(yt.t.dtype, yt.t.shape, values[1]), grad]);
 };
-
-/**
- * lmap(model, f): the model with every layer replaced by f(layer) — a layer being a value of the
- * struct its (one) layer-type parameter is bound to — and every struct around the layers
- * re-instantiated with the layer type f returns (`Llama[Dense, …]` → `Llama[OneBitTrain, …]`).
- * f taking two parameters gets the layer's ordinal in flattening order too (an i32 known at compile
- * time: per-layer seeds). Every layer must map to the same layer type.
- */
-export const lmap: Builtin = (c) => {
-  arity(c, 2);
-  const model = c.args[0]!;
-  const f = fnArg(c, 1);
-  if (model.k !== 'struct')
-    throw new UserError(`lmap expects a struct of layers, found ${typeToString(model.t as Type)}`, c.spans[0]!);
-  const ctors = model.t.args.flatMap((a) => (a.k === 'ctor' ? [a.s] : []));
-  if (ctors.length !== 1)
-    throw new UserError(
-      `lmap needs a struct with exactly one layer-type parameter, ${typeToString(model.t)} has ${ctors.length}`,
-      c.spans[0]!,
-    );
-  const from = ctors[0]!;
-  const takes = f.lam ? f.lam.params.length : f.fns ? f.fns[0]!.decl.params.length : 1;
-  const st = { to: undefined as StructInfo | undefined, n: 0 };
-  return lmapRec(c, f, takes === 2, model, from, st);
-};
-
-function lmapRec(
-  c: CallInfo,
-  f: Extract<Val, { k: 'closure' }>,
-  indexed: boolean,
-  v: Val,
-  from: StructInfo,
-  st: { to: StructInfo | undefined; n: number },
-): Val {
-  switch (v.k) {
-    case 'struct': {
-      if (v.t.s === from) {
-        const args = indexed ? [v, ops.tval('i32', [], undefined, { k: 'int', d: dimConst(st.n) })] : [v];
-        st.n++;
-        const r = call(c, f, args);
-        if (r.k !== 'struct')
-          throw new UserError(
-            `lmap: the function must return a layer struct, found ${typeToString(r.t as Type)}`,
-            c.spans[1]!,
-          );
-        if (st.to && r.t.s !== st.to)
-          throw new UserError(
-            `lmap: every layer must map to one layer type, found ${st.to.name} and ${r.t.s.name}`,
-            c.spans[1]!,
-          );
-        st.to = r.t.s;
-        return r;
-      }
-      const fields = new Map<string, Val>();
-      for (const [name, fv] of c.el.fieldsOf(v)) fields.set(name, lmapRec(c, f, indexed, fv, from, st));
-      const t = substCtor(v.t, from, st.to) as Extract<Type, { k: 'struct' }>;
-      for (const fd of c.el.structFields(t)) {
-        const got = fields.get(fd.name)!;
-        if (!typeEq(fd.t, got.t as Type))
-          throw new UserError(
-            `lmap: field ${fd.name} of ${typeToString(t)} must be ${typeToString(fd.t)}, the function made ${typeToString(got.t as Type)}`,
-            c.spans[1]!,
-          );
-      }
-      return { k: 'struct', t, fields };
-    }
-    case 'array': {
-      if (!v.elems) {
-        const e = lmapRec(c, f, indexed, c.el.arrayElem(v, undefined, c.span), from, st);
-        return { k: 'array', t: { k: 'array', elem: e.t as Type, len: v.t.len } };
-      }
-      const elems = v.elems.map((e) => lmapRec(c, f, indexed, e, from, st));
-      return { k: 'array', t: { k: 'array', elem: (elems[0]?.t as Type) ?? v.t.elem, len: v.t.len }, elems };
-    }
-    case 'tuple':
-      return c.el.tuple(v.elems.map((e) => lmapRec(c, f, indexed, e, from, st)));
-    default:
-      return v;
-  }
-}
-
-/** A type with the layer type `from` replaced by `to` in every struct's arguments. */
-function substCtor(t: Type, from: StructInfo, to: StructInfo | undefined): Type {
-  if (!to) return t;
-  switch (t.k) {
-    case 'struct':
-      return {
-        k: 'struct',
-        s: t.s,
-        args: t.args.map((a) =>
-          a.k === 'ctor' && a.s === from
-            ? { k: 'ctor', s: to }
-            : a.k === 'type'
-              ? { k: 'type', t: substCtor(a.t, from, to) }
-              : a,
-        ),
-      };
-    case 'tuple':
-      return { k: 'tuple', elems: t.elems.map((e) => substCtor(e, from, to)) };
-    case 'array':
-      return { k: 'array', elem: substCtor(t.elem, from, to), len: t.len };
-    default:
-      return t;
-  }
-}

@@ -2,7 +2,7 @@
 // function body, closures, and functions with a user gradient rule (custom_vjp).
 import { UserError, type Note, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
-import { lookupStruct, moduleOfStruct, type FnInfo } from '../resolve/modules.ts';
+import { lookupStruct, type FnInfo } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
 import { isDType, isFloat, typeToString, type DType, type TArg, type Type } from './types.ts';
 import { Mismatch, newBindings, resolveType, showPattern, solveDeferred, unifyType, type Bindings } from './unify.ts';
@@ -59,7 +59,7 @@ export abstract class ElabCalls extends ElabValues {
     } else {
       const missing = declNames.filter((n) => !vals.has(n));
       if (missing.length) throw new UserError(`${s.name} is missing field(s) ${missing.join(', ')}`, e.span);
-      const m = moduleOfStruct(this.prog, s)!;
+      const m = s.module;
       const b = newBindings(m, new Map(s.params.map((p) => [p.name, p.kind])));
       for (const f of s.decl.fields) {
         const { v, span } = vals.get(f.name)!;
@@ -150,7 +150,7 @@ export abstract class ElabCalls extends ElabValues {
       const cands = [...callee.fns];
       for (const v of pos)
         if (v.k === 'struct') {
-          const m = moduleOfStruct(this.prog, v.t.s);
+          const m = v.t.s.module;
           for (const f of m?.fns.get(callee.name) ?? []) if (f.decl.pub && !cands.includes(f)) cands.push(f);
         }
       return this.callOverloaded(cands, pos, posSpans, named, span, callee.name);

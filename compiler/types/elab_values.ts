@@ -3,12 +3,12 @@
 // (elab_values.ts ← elab_calls.ts ← elab.ts: one class split by concern).
 import { Diagnostics, InternalError, UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
-import { moduleOfStruct, type FnInfo, type ModuleInfo, type Program } from '../resolve/modules.ts';
+import { type FnInfo, type ModuleInfo, type Program } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
 import { VarSupply, type Atom, type TensorType } from '../../runtime/core/ir.ts';
 import { dimValue } from './dim.ts';
 import type { Type } from './types.ts';
-import { newBindings, resolveType, type Bindings } from './unify.ts';
+import { structFieldTypes, type Bindings } from './unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { buildTree, leafTypes, type FieldsOf } from './tree.ts';
@@ -44,15 +44,7 @@ export abstract class ElabValues implements ops.OpCtx {
   // Types of values
 
   structFields(t: Extract<Type, { k: 'struct' }>): { name: string; t: Type; span: Span }[] {
-    const s = t.s;
-    const m = moduleOfStruct(this.prog, s)!;
-    const b = newBindings(m, new Map(), !!this.b);
-    s.params.forEach((p, i) => {
-      const a = t.args[i]!;
-      if (a.k === 'dim') b.dims.set(p.name, a.d);
-      else b.types.set(p.name, a);
-    });
-    return s.decl.fields.map((f) => ({ name: f.name, t: resolveType(f.type, b), span: f.span }));
+    return structFieldTypes(t, !!this.b);
   }
 
   /** A value of a type with no atoms (checking). */

@@ -4,6 +4,8 @@
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type ModuleInfo } from '../resolve/modules.ts';
+import { LAYERS_TYPE } from '../resolve/symbols.ts';
+import { modelLayersType } from './layers.ts';
 import {
   dimAdd,
   dimConst,
@@ -145,6 +147,7 @@ export function resolveType(t: A.TypeExpr, b: Bindings): Type {
     }
     case 'applied': {
       if (isDType(t.name)) return { k: 'tensor', dtype: t.name, shape: resolveShape(t.args, b, t.span) };
+      if (t.name === LAYERS_TYPE) return resolveLayers(t, b);
       const ta = lookupTypeArg(b, t.name);
       if (ta) {
         if (ta.k !== 'ctor') throw new UserError(`${t.name} takes no arguments`, t.span);
@@ -216,6 +219,33 @@ function applyStruct(s: StructInfo, args: A.TypeArg[], t: A.TypeExpr, b: Binding
   return { k: 'struct', s, args: targs };
 }
 
+/** The fields of a struct type with its arguments substituted, resolved in the struct's module. */
+export function structFieldTypes(
+  t: Extract<Type, { k: 'struct' }>,
+  concrete: boolean,
+): { name: string; t: Type; span: Span }[] {
+  const s = t.s;
+  const b = newBindings(s.module, new Map(), concrete);
+  s.params.forEach((p, i) => {
+    const a = t.args[i]!;
+    if (a.k === 'dim') b.dims.set(p.name, a.d);
+    else b.types.set(p.name, a);
+  });
+  return s.decl.fields.map((f) => ({ name: f.name, t: resolveType(f.type, b), span: f.span }));
+}
+
+/** `Layers[M]`: the type of layers(m) for a model type M (resolved under b). */
+function resolveLayers(t: Extract<A.TypeExpr, { kind: 'applied' }>, b: Bindings): Type {
+  const a = t.args[0];
+  if (t.args.length !== 1 || a?.kind !== 'type')
+    throw new UserError(
+      `${LAYERS_TYPE} takes one model type, e.g. ${LAYERS_TYPE}[Llama[Lin, V, D, F, H, KV, L]]`,
+      t.span,
+    );
+  const m = resolveType(a.type, b);
+  return modelLayersType(m, (st) => structFieldTypes(st, b.concrete), t.span);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Matching (callee pattern against caller argument types)
 
@@ -244,6 +274,19 @@ export function unifyType(te: A.TypeExpr, actual: Type, b: Bindings): void {
       if (isDType(te.name)) {
         if (actual.k !== 'tensor' || actual.dtype !== te.name) no();
         unifyShape(args, (actual as { shape: ShapeItem[] }).shape, b, no);
+        return;
+      }
+      if (te.kind === 'applied' && te.name === LAYERS_TYPE) {
+        // the model type must be known from earlier arguments: Layers[M] is not inverted
+        let want: Type;
+        try {
+          want = resolveLayers(te, b);
+        } catch (e) {
+          if (e instanceof UserError)
+            no(`${typeExprToString(te)} needs its model type fixed by an earlier argument (${e.message})`);
+          throw e;
+        }
+        if (!typeEq(want!, actual)) no(`expected ${typeToString(want!)}, found ${typeToString(actual)}`);
         return;
       }
       if (isGenericHere(b, te.name)) {

@@ -13,7 +13,11 @@ import { gpu, gpuNote } from '../helpers/gpu.ts';
 
 const root = join(import.meta.dirname, '../..');
 const file = join(root, 'test/language/programs/grad_model.obt');
-const prog = compile(readFileSync(file, 'utf8'), { path: file });
+// models/kd.obt imports the method module: bind it as obtc quantize does
+const prog = compile(readFileSync(file, 'utf8'), {
+  path: file,
+  imports: { method: join(root, 'stdlib/methods/onebit.obt') },
+});
 
 let seed = 7;
 const rand = () => {
@@ -55,19 +59,22 @@ const layer = (o: number, i: number) => ({
   h: T([o], () => 0.5 + rand()),
 });
 const ps = [0, 1].map(() => Object.fromEntries(Object.entries(shapes).map(([k, [o, i]]) => [k, layer(o, i)])));
+// the same layers as the tree Layers[Llama[…]]: per block, the projections in field order
+const PROJ = Object.keys(shapes);
+const tree = (p: Record<string, unknown>[]) => p.map((b) => PROJ.map((k) => b[k]));
 const toks = fromNested([1, 5, 9, 3, 12], 'i32');
 
 type Layer = { w?: Tensor; s?: Tensor; g: Tensor; h: Tensor };
 const lossId = (p: unknown) =>
-  (prog.run('loss_id', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
+  (prog.run('loss_id', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor).data[0]!;
 const lossFs = (p: unknown) =>
-  (prog.run('loss_fs', [teacher as never, p as never, toks], { f64: true }).value as Tensor).data[0]!;
+  (prog.run('loss_fs', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor).data[0]!;
 
 it('AD through the whole model matches finite differences (f64)', () => {
   expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
-  const [loss, grads] = prog.run('grad_id', [teacher as never, ps as never, toks], { f64: true }).value as [
+  const [loss, grads] = prog.run('grad_id', [teacher as never, tree(ps) as never, toks], { f64: true }).value as [
     Tensor,
-    Record<string, Layer>[],
+    Layer[][],
   ];
   expect(loss.data[0]!).toBeCloseTo(lossId(ps), 10);
   const floatSigns = ps.map((b) =>
@@ -83,7 +90,7 @@ it('AD through the whole model matches finite differences (f64)', () => {
   for (let b = 0; b < 2; b++)
     for (const k of Object.keys(shapes)) {
       const l = ps[b]![k] as Layer;
-      const gl = grads[b]![k]!;
+      const gl = grads[b]![PROJ.indexOf(k)]!;
       for (const field of ['g', 'h'] as const) {
         const i = Math.floor(rand() * l[field].data.length);
         const want = fd(lossId, ps, l[field], i);
@@ -100,7 +107,7 @@ it('AD through the whole model matches finite differences (f64)', () => {
 }, 120_000);
 
 it('the whole-model gradient on the Wasm backend (fused and unfused) matches the f32 interpreter', () => {
-  const args = [teacher as never, ps as never, toks];
+  const args = [teacher as never, tree(ps) as never, toks];
   const ref = prog.run('grad_id', args).tensors;
   for (const noFusion of [false, true]) {
     const got = prog.run('grad_id', args, { backend: 'wasm', noFusion }).tensors;
@@ -112,7 +119,7 @@ it('the whole-model gradient on the Wasm backend (fused and unfused) matches the
 it.skipIf(!gpu)(
   `the whole-model gradient on webgpu matches the f32 interpreter${gpuNote}`,
   async () => {
-    const args = [teacher as never, ps as never, toks];
+    const args = [teacher as never, tree(ps) as never, toks];
     const ref = prog.run('grad_id', args).tensors;
     const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;
     expect(got.length).toBe(ref.length);
@@ -128,7 +135,7 @@ it('kd_batch (the batch as B·T rows) equals the mean of kd_seq over its sequenc
     [4, 4, 11, 8, 1],
   ].map((s) => fromNested(s, 'i32'));
   for (const reference of [false, true]) {
-    const args = [teacher as never, ps as never, batch as never, fromNested(reference, 'bool')];
+    const args = [teacher as never, tree(ps) as never, batch as never, fromNested(reference, 'bool')];
     const got = prog.run('grad_batch', args, { f64: true }).tensors;
     const want = prog.run('grad_batch_seq', args, { f64: true }).tensors;
     expect(got.length).toBe(want.length);
