@@ -3,7 +3,7 @@
 // (elab_values.ts ← elab_calls.ts ← elab.ts: one class split by concern).
 import { Diagnostics, InternalError, UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
-import { type FnInfo, type ModuleInfo, type Program } from '../resolve/modules.ts';
+import type { FnInfo, ModuleInfo, Program } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
 import { VarSupply, type Atom, type TensorType } from '../../runtime/core/ir.ts';
 import { dimValue } from './dim.ts';
