@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { compile, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel, type LoadedModel } from '../llm/io/load.ts';
+import { loadModel, type LoadedModel } from '../llm/load.ts';
 import { LlamaRunner } from '../llm/runner.ts';
 import { alloc, fromNested, packSigns, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
@@ -185,7 +185,11 @@ for (const M of [1, 64]) {
 
 // ---- stories260K greedy decode: fp teacher and the packed 1-bit student, vs wllama ------------
 const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
-const decodeMs = (m: Pick<LoadedModel, 'config' | 'value' | 'layer'>, backend: 'wasm' | 'interp', steps: number) => {
+const decodeMs = (
+  m: Pick<LoadedModel, 'config' | 'value' | 'layer' | 'method'>,
+  backend: 'wasm' | 'interp',
+  steps: number,
+) => {
   const r = LlamaRunner.fromFile(m, undefined, backend);
   const dec = r.decoder(steps);
   dec.step(1, 0);
@@ -213,8 +217,7 @@ const kdOpts: QuantizeOptions = {
   alpha: 1,
   clip: 1,
   wd: 0.01,
-  init: 'svd',
-  ste: 'tanh',
+  method: 'onebit',
   reference: false,
   seed: 1,
   checkpointEvery: 0,
@@ -225,10 +228,14 @@ const kdOpts: QuantizeOptions = {
   backend: 'wasm',
 };
 const student = new Quantizer(teacher, kdOpts, () => {});
-const packed = await student.pack(await student.initial());
+const packed = await student.export(await student.initial());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
 const dT = decodeMs(teacher, 'wasm', 256);
-const dS = decodeMs({ config: teacher.config, value: packed, layer: 'onebit' }, 'wasm', 256);
+const dS = decodeMs(
+  { config: teacher.config, value: packed, layer: `method.${student.method.infer}`, method: student.method },
+  'wasm',
+  256,
+);
 const dI = decodeMs(teacher, 'interp', quick ? 32 : 64);
 const tps = (ms: number) => `${(1000 / ms).toFixed(0)} tokens/s`;
 vs(

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { compile } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel } from '../llm/io/load.ts';
+import { loadModel } from '../llm/load.ts';
 import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
@@ -88,8 +88,7 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
     alpha: 1,
     clip: 1,
     wd: 0.01,
-    init: 'svd',
-    ste: 'tanh',
+    method: 'onebit',
     reference: false,
     seed: 1,
     checkpointEvery: 0,

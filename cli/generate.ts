@@ -2,7 +2,7 @@
 // the Wasm backend, WebGPU or the interpreter; tokens/s on stderr. `open` loads a model for the
 // other LLM commands too.
 import { UserError } from '../compiler/syntax/diag.ts';
-import { loadModel } from '../llm/io/load.ts';
+import { loadModel } from '../llm/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
 import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';

@@ -22,12 +22,14 @@ commands:
            [--temperature T] [--top-p P] [--seed S] [--ids]
                                         generate text (default: the shipped stories260K;
                                         --temperature 0 is greedy); tokens/s on stderr
-  quantize [--weights FILE] [--steps 300] [--batch 4] [--seq 128] [--lr 1e-3] [--warmup N]
-           [--alpha 1] [--init nmf|svd|copy] [--ste tanh|clip|identity] [--seed S]
-           [--out student.obt1] [--checkpoint-every 25] [--resume] [--reference-scaling]
-           [--eval-text FILE | --no-eval] [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp]
-                                        OneBit: SVID init, knowledge distillation, pack,
-                                        then teacher / SVID-only / trained perplexity
+  quantize [--method NAME|FILE] [--weights FILE] [--steps 300] [--batch 4] [--seq 128]
+           [--lr 1e-3] [--warmup N] [--alpha 1] [--seed S] [--out student.obtm]
+           [--checkpoint-every 25] [--resume] [--reference-scaling] [--eval-text FILE | --no-eval]
+           [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp]
+                                        quantise with a method (default onebit; shipped ones in
+                                        stdlib/methods/, or your own .obt file: docs/methods.md):
+                                        init, knowledge distillation (--steps 0: none), export,
+                                        then teacher / init-only / trained perplexity
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…

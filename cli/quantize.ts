@@ -1,19 +1,22 @@
-// obtc quantize: the OneBit pipeline (SVID init, knowledge distillation, pack, then teacher /
-// SVID-only / trained perplexity) through llm/quantize.ts.
+// obtc quantize: the quantisation pipeline for any method (--method NAME|FILE; OneBit by default):
+// init, knowledge distillation, export, then teacher / init-only / trained perplexity, through
+// llm/quantize.ts. --steps 0 is post-training quantisation.
 import { quantize, type QuantizeOptions } from '../llm/quantize.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, choice, num, poolOf, str, type Command } from './args.ts';
+import { backendOf, num, poolOf, str, type Command } from './args.ts';
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import { DEFAULT_METHOD } from '../llm/method.ts';
 
 export const quantizeCmd: Command = async (_pos, flags, io) => {
   const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
   const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
-  const steps = pos('steps', 300);
+  const steps = num(flags, 'steps', 300, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0 (0: no distillation)');
   const o: QuantizeOptions = {
     weights: str(flags, 'weights') ?? DEFAULT_WEIGHTS,
     tokenizer: str(flags, 'tokenizer'),
     data: str(flags, 'data') ?? DEFAULT_KD_DATA,
-    out: str(flags, 'out') ?? 'student.obt1',
+    out: str(flags, 'out') ?? 'student.obtm',
+    method: str(flags, 'method') ?? DEFAULT_METHOD,
     steps,
     batch: pos('batch', 4),
     seq: pos('seq', 128),
@@ -22,8 +25,6 @@ export const quantizeCmd: Command = async (_pos, flags, io) => {
     alpha: nonneg('alpha', 1.0),
     clip: num(flags, 'clip', 1.0, (x) => x > 0, 'a positive norm'),
     wd: nonneg('wd', 0.01),
-    init: choice(flags, 'init', 'nmf', ['nmf', 'svd', 'copy'] as const),
-    ste: choice(flags, 'ste', 'tanh', ['tanh', 'clip', 'identity'] as const),
     reference: flags.has('reference-scaling'),
     seed: num(flags, 'seed', 1234, Number.isInteger, 'an integer'),
     checkpointEvery: num(flags, 'checkpoint-every', 25, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
@@ -43,13 +44,14 @@ export const quantizeCmd: Command = async (_pos, flags, io) => {
     (s) => io.out(s),
   );
   if (r.ppl) {
-    const { teacher, svid, trained } = r.ppl;
-    io.out(
-      `\nteacher ppl ${teacher.ppl.toFixed(4)} | SVID-only 1-bit ppl ${svid.ppl.toFixed(4)} | trained 1-bit ppl ${trained.ppl.toFixed(4)}\n`,
-    );
+    const { teacher, init, trained } = r.ppl;
+    const parts = [`teacher ppl ${teacher.ppl.toFixed(4)}`];
+    if (init) parts.push(`${r.method} init-only ppl ${init.ppl.toFixed(4)}`);
+    parts.push(`${init ? 'trained ' : ''}${r.method} ppl ${trained.ppl.toFixed(4)}`);
+    io.out(`\n${parts.join(' | ')}\n`);
   }
   io.out(
-    `compression: ${(r.teacherBytes / r.packedBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.packedBytes} bytes), ${r.bitsPerWeight.toFixed(3)} bits per projection weight; ${r.seconds.toFixed(0)} s\n`,
+    `compression: ${(r.teacherBytes / r.studentBytes).toFixed(2)}x smaller file (${r.teacherBytes} -> ${r.studentBytes} bytes), ${r.bits.linear.toFixed(3)} bits per linear weight, ${r.bits.model.toFixed(3)} per model parameter; ${r.seconds.toFixed(0)} s\n`,
   );
   return 0;
 };

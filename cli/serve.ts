@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel } from '../llm/io/load.ts';
+import { loadModel } from '../llm/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { headDim } from '../llm/io/model.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
@@ -35,7 +35,7 @@ export async function buildSite(weightsFile: string, maxSeq = 256): Promise<stri
   const e = runner.decodeEntry(S);
   const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
   const donate = Array.from({ length: e.cache }, (_, i) => e.weights + 2 + i);
-  const entry = `decode_${m.layer}`;
+  const entry = 'decode';
   webgpuArtifact(join(dir, 'model/webgpu'), e.low, { source: DEFAULT_MODEL, entry, donate });
   wasmArtifact(join(dir, 'model/wasm'), e.low, { source: DEFAULT_MODEL, entry, donate });
   // the weight leaves, 4-byte aligned, in input order

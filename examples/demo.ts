@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { compile } from '../compiler/api.ts';
 import { CompileError, formatDiagnostic } from '../compiler/syntax/diag.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
-import { loadModel } from '../llm/io/load.ts';
+import { loadModel } from '../llm/load.ts';
 import { LlamaRunner } from '../llm/runner.ts';
 
 const root = join(import.meta.dirname, '..');

@@ -1,7 +1,9 @@
-// The OneBit pipeline (on the Wasm backend, or the reference interpreter): load the fp teacher, SVID-initialise the 1-bit
-// projections of a student (models/onebit_kd.obt), distil on the teacher's own samples in
-// fixed-length blocks with AdamW and a cosine schedule, checkpoint atomically (resumable), pack
-// the student's signs and save it, then compare perplexities (teacher, SVID-only, trained).
+// The quantisation pipeline for any method (docs/methods.md; OneBit by default), on any backend:
+// load the fp teacher, initialise every linear layer of a student with the method's `init`
+// (models/kd.obt), distil on the teacher's own samples in fixed-length blocks with AdamW and a
+// cosine schedule, checkpoint atomically (resumable), `export` the layers to their inference form
+// and save the model file (method source embedded), then compare perplexities (teacher, init
+// only, trained). --steps 0 is post-training quantisation: init and export only.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -9,23 +11,30 @@ import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { loadModel, type LoadedModel } from './io/load.ts';
+import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
-import { writePacked } from './io/packed.ts';
+import { writeModelFile, type Bits } from './io/modelfile.ts';
+import { linearLayers, paramCount } from './io/model.ts';
+import { treeLeaves } from '../runtime/core/tree.ts';
+import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
+import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
-import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
+import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
 import { Progress } from './progress.ts';
 import { formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
 import { lineChartSvg } from './plot.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 
-export const KD_PROGRAM = join(PROJECT_ROOT, 'models/onebit_kd.obt');
+export const KD_PROGRAM = join(PROJECT_ROOT, 'models/kd.obt');
 
 export interface QuantizeOptions {
   weights: string;
   tokenizer?: string;
   data: string;
-  out: string; // the packed student (.obt1)
+  out: string; // the student's model file (.obtm)
+  /** a shipped method's name (stdlib/methods/) or a method file */
+  method: string;
+  /** 0: post-training quantisation (init and export only) */
   steps: number;
   batch: number;
   seq: number;
@@ -34,8 +43,6 @@ export interface QuantizeOptions {
   alpha: number;
   clip: number;
   wd: number;
-  init: 'nmf' | 'svd' | 'copy';
-  ste: 'tanh' | 'clip' | 'identity';
   reference: boolean;
   seed: number;
   checkpointEvery: number;
@@ -53,14 +60,18 @@ export interface QuantizeOptions {
   gpu?: GpuDevice;
 }
 
-const LAYER = { tanh: 'OneBitTrain', clip: 'OneBitTrainClip', identity: 'OneBitTrainIdentity' } as const;
+/** A method's identity in checkpoints: its name and a checksum of its source. */
+function methodId(m: Method): string {
+  return `${m.name}@${crc32(new TextEncoder().encode(m.source)).toString(16)}`;
+}
 
 export interface TrainState {
   step: number;
+  /** the student's layers (Layers[Llama[Train, …]]) */
   ps: HostValue;
   opt: HostValue;
   losses: number[];
-  options: Partial<QuantizeOptions>;
+  options: { seed?: number; batch?: number; seq?: number; steps?: number; method?: string };
 }
 
 /** Fixed-length training blocks from the distillation text, in a seeded order. */
@@ -82,34 +93,45 @@ function f32(v: number): Tensor {
 }
 
 export interface QuantizeReport {
+  method: string;
   losses: number[];
-  ppl?: { teacher: PplResult; svid: PplResult; trained: PplResult };
-  packedBytes: number;
+  /** init: the student right after init (absent for --steps 0, where it is the student) */
+  ppl?: { teacher: PplResult; init?: PplResult; trained: PplResult };
+  studentBytes: number;
   teacherBytes: number;
-  bitsPerWeight: number;
+  bits: Bits;
+  /** trainable parameters (the layers' leaves) */
+  trainable: number;
+  /** tokens the student was trained on */
+  trainTokens: number;
   seconds: number;
 }
 
 export class Quantizer {
   readonly prog: Program;
+  readonly method: Method;
   private readonly dims: Record<string, number>;
+  /** the training form, as the KD program's entries are given it */
+  private readonly trainType: string;
 
   constructor(
     readonly teacher: LoadedModel,
     readonly o: QuantizeOptions,
     private readonly log: (s: string) => void,
   ) {
-    const prog = compile(readFileSync(KD_PROGRAM, 'utf8'), { path: KD_PROGRAM });
+    this.method = resolveMethod(o.method);
+    const prog = compile(readFileSync(KD_PROGRAM, 'utf8'), { path: KD_PROGRAM, ...methodCompileOptions(this.method) });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     this.prog = prog;
     this.dims = { H: teacher.config.heads, KV: teacher.config.kvHeads };
+    this.trainType = `method.${this.method.train}`;
   }
 
-  private async run(entry: string, args: HostValue[], layer?: string, donateArgs?: number[]): Promise<unknown> {
+  private async run(entry: string, args: HostValue[], typed = false, donateArgs?: number[]): Promise<unknown> {
     return (
       await this.prog.runAsync(entry, args, {
         dims: this.dims,
-        types: layer ? { Lin: layer } : {},
+        types: typed ? { Lin: this.trainType } : {},
         backend: this.o.backend,
         pool: this.o.pool,
         gpu: this.o.gpu,
@@ -118,25 +140,17 @@ export class Quantizer {
     ).value;
   }
 
-  /** The SVID-initialised projections (training form for the chosen estimator). */
+  /** The student's layers after the method's init (its training form). */
   async initial(): Promise<HostValue> {
-    const t = this.teacher.value as HostValue;
-    const base =
-      this.o.init === 'nmf'
-        ? await this.run('init_nmf', [t, fromNested(this.o.seed, 'i32')])
-        : this.o.init === 'svd'
-          ? await this.run('init_svd', [t])
-          : await this.run('init_copy', [t]);
-    if (this.o.ste === 'clip') return (await this.run('as_ste_clip', [base as HostValue])) as HostValue;
-    if (this.o.ste === 'identity') return (await this.run('as_ste_identity', [base as HostValue])) as HostValue;
-    return base as HostValue;
+    return (await this.run('init_layers', [
+      this.teacher.value as HostValue,
+      fromNested(this.o.seed, 'i32'),
+    ])) as HostValue;
   }
 
-  async pack(ps: HostValue): Promise<Record<string, unknown>> {
-    return (await this.run('pack_student', [this.teacher.value as HostValue, ps], LAYER[this.o.ste])) as Record<
-      string,
-      unknown
-    >;
+  /** The student for inference: the method's export of every layer, the teacher's frozen parts. */
+  async export(ps: HostValue): Promise<Record<string, unknown>> {
+    return (await this.run('export_student', [this.teacher.value as HostValue, ps], true)) as Record<string, unknown>;
   }
 
   private checkpointPath(): string {
@@ -147,18 +161,17 @@ export class Quantizer {
     writeAtomic(this.checkpointPath(), encodeState(s));
   }
 
-  /** The initial training state (SVID-initialised projections, fresh AdamW moments). */
+  /** The initial training state (the method's init of every layer, fresh AdamW moments). */
   async start(): Promise<TrainState> {
-    const o = this.o;
     const ps = await this.initial();
-    const opt = (await this.run('init_opt', [ps], LAYER[o.ste])) as HostValue;
-    return {
-      step: 0,
-      ps,
-      opt,
-      losses: [],
-      options: { seed: o.seed, batch: o.batch, seq: o.seq, init: o.init, ste: o.ste, steps: o.steps },
-    };
+    const opt = (await this.run('init_opt', [this.teacher.value as HostValue, ps], true)) as HostValue;
+    return { step: 0, ps, opt, losses: [], options: this.identity() };
+  }
+
+  /** What a checkpoint must agree on to be resumed. */
+  private identity(): TrainState['options'] {
+    const o = this.o;
+    return { seed: o.seed, batch: o.batch, seq: o.seq, steps: o.steps, method: methodId(this.method) };
   }
 
   /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
@@ -180,8 +193,8 @@ export class Quantizer {
         f32(o.wd),
         fromNested(o.reference ? 1 : 0, 'bool'),
       ],
-      LAYER[o.ste],
-      [1, 2], // the projections and the AdamW state are donated: updated in place, resident across steps
+      true,
+      [1, 2], // the layers and the AdamW state are donated: updated in place, resident across steps
     )) as [HostValue, HostValue, Tensor, Tensor, Tensor];
     const [ps, opt, loss, gnorm, lr] = r;
     st.ps = ps;
@@ -196,10 +209,11 @@ export class Quantizer {
     let st: TrainState;
     if (o.resume && existsSync(this.checkpointPath())) {
       st = readState(this.checkpointPath()) as TrainState;
-      for (const k of ['seed', 'batch', 'seq', 'init', 'ste', 'steps'] as const)
-        if (st.options[k] !== undefined && st.options[k] !== o[k])
+      const want = this.identity();
+      for (const k of ['seed', 'batch', 'seq', 'steps', 'method'] as const)
+        if (st.options[k] !== undefined && st.options[k] !== want[k])
           throw new UserError(
-            `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(o[k])}`,
+            `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(want[k])}`,
           );
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
     } else st = await this.start();
@@ -219,9 +233,9 @@ export class Quantizer {
   }
 }
 
-function countLinearWeights(c: LoadedModel['config']): number {
-  const hd = c.dim / c.heads;
-  return c.layers * (2 * c.dim * c.dim + 2 * c.dim * c.kvHeads * hd + 3 * c.dim * c.hidden);
+/** Element count of every tensor in a host tree. */
+function leafCount(v: unknown): number {
+  return treeLeaves(v).reduce((n, l) => n + numel(l.leaf.shape), 0);
 }
 
 /** The whole pipeline as `obtc quantize` runs it. */
@@ -232,44 +246,57 @@ export async function quantize(
 ): Promise<QuantizeReport> {
   const t0 = performance.now();
   const teacher = await loadModel(o.weights, o.tokenizer);
-  if (teacher.layer !== 'dense')
-    throw new UserError(`${o.weights} is already a 1-bit model; quantize needs an fp teacher`);
+  if (teacher.layer !== 'Dense')
+    throw new UserError(`${o.weights} is already a quantised model (${teacher.layer}); quantize needs an fp teacher`);
   mkdirSync(dirname(o.out) || '.', { recursive: true });
   if (!o.resume && existsSync(`${o.out}.loss.csv`)) writeFileSync(`${o.out}.loss.csv`, '');
   const q = new Quantizer(teacher, o, log);
+  const m = q.method;
   const c = teacher.config;
+  const linear = linearLayers(c);
+  const nW = linear.reduce((s, l) => s + l.weights, 0);
   log(
-    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${countLinearWeights(c)} projection weights; student ${LAYER[o.ste]} (init ${o.init}); ${o.backend === 'wasm' ? 'Wasm backend' : 'reference interpreter'}\n`,
+    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps` : 'post-training (no distillation)'}; ${o.backend === 'wasm' ? 'Wasm backend' : o.backend === 'webgpu' ? 'WebGPU backend' : 'reference interpreter'}\n`,
   );
   const st = await q.train();
-  const packed = await q.pack(st.ps);
-  const packedBytes = writePacked(o.out, c, teacher.tokenizer.data, packed, teacher.checkpoint!.sharedHead, o.fp16);
-  // the loss curve
-  const svg = lineChartSvg(
-    `OneBit distillation of ${o.weights.replace(/^.*\//, '')}`,
-    [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }],
-    'step',
-    'loss',
+  const student = await q.export(st.ps);
+  const sharedHead = teacher.checkpoint?.sharedHead ?? false;
+  const saved = writeModelFile(o.out, {
+    config: c,
+    tokenizer: teacher.tokenizer.data,
+    value: student,
+    layer: m.infer,
+    method: { name: m.name, source: m.source, train: m.train, infer: m.infer },
+    linear,
+    params: paramCount(c, sharedHead),
+    fp16: o.fp16,
+  });
+  if (st.losses.length) {
+    const svg = lineChartSvg(
+      `${m.name} distillation of ${o.weights.replace(/^.*\//, '')}`,
+      [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }],
+      'step',
+      'loss',
+    );
+    writeFileSync(`${o.out}.loss.svg`, svg);
+    out(
+      `kd loss: first ${st.losses[0]!.toFixed(4)}  last ${st.losses[st.losses.length - 1]!.toFixed(4)}  (${st.losses.length} steps; curve in ${o.out}.loss.svg)\n`,
+    );
+  }
+  const b = saved.bits;
+  out(
+    `student: ${o.out} (${saved.bytes} bytes; teacher ${teacher.bytes} bytes; ${m.infer} layers at ${b.linear.toFixed(3)} bits/weight, whole model ${b.model.toFixed(3)}, file ${b.file.toFixed(3)})\n`,
   );
-  writeFileSync(`${o.out}.loss.svg`, svg);
-  const nW = countLinearWeights(c);
-  const hd = c.dim / c.heads;
-  const vecFloats =
-    c.layers * (2 * (c.dim + c.dim) + 2 * (c.dim + c.kvHeads * hd) + 2 * (c.dim + c.hidden) + (c.hidden + c.dim));
-  const bitsPerWeight = (nW + vecFloats * (o.fp16 ? 16 : 32)) / nW;
   const report: QuantizeReport = {
+    method: m.name,
     losses: st.losses,
-    packedBytes,
+    studentBytes: saved.bytes,
     teacherBytes: teacher.bytes,
-    bitsPerWeight,
+    bits: b,
+    trainable: leafCount(st.ps),
+    trainTokens: st.step * o.batch * o.seq,
     seconds: 0,
   };
-  out(
-    `kd loss: first ${st.losses[0]?.toFixed(4) ?? '-'}  last ${st.losses[st.losses.length - 1]?.toFixed(4) ?? '-'}  (${st.losses.length} steps; curve in ${o.out}.loss.svg)\n`,
-  );
-  out(
-    `packed student: ${o.out} (${packedBytes} bytes; teacher ${teacher.bytes} bytes; projections at ${bitsPerWeight.toFixed(3)} bits/weight incl. g and h)\n`,
-  );
   if (o.evalText) {
     const text = readFileSync(o.evalText, 'utf8');
     const stream = tokenStream(text, teacher.tokenizer);
@@ -287,24 +314,19 @@ export async function quantize(
       out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
       return res;
     };
+    const runner = (value: Record<string, unknown>) =>
+      LlamaRunner.fromFile(
+        { config: c, value, layer: `method.${m.infer}`, method: m },
+        undefined,
+        o.backend,
+        o.pool,
+        o.gpu,
+      );
     const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
-    const svidR = LlamaRunner.fromFile(
-      { config: c, value: await q.pack(await q.initial()), layer: 'onebit' },
-      undefined,
-      o.backend,
-      o.pool,
-      o.gpu,
-    );
-    const trainedR = LlamaRunner.fromFile(
-      { config: c, value: packed, layer: 'onebit' },
-      undefined,
-      o.backend,
-      o.pool,
-      o.gpu,
-    );
+    const trainedR = runner(student);
     report.ppl = {
       teacher: await evalOne('teacher', teacherR),
-      svid: await evalOne('svid', svidR),
+      init: o.steps > 0 ? await evalOne('init', runner(await q.export(await q.initial()))) : undefined,
       trained: await evalOne('student', trainedR),
     };
     if (o.sampleSteps > 0) {

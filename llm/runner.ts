@@ -1,6 +1,8 @@
-// Runs models/llama.obt on a loaded checkpoint with the reference interpreter or the Wasm backend: full-sequence
-// logits (for perplexity) and a one-token decode step with its KV cache (for generation).
-// Each entry is lowered once per shape and its Core IR reused.
+// Runs models/llama.obt on a loaded model of any layer type (Dense, or a method's inference form, the
+// method's module compiled in) with the reference interpreter, Wasm or WebGPU: full-sequence logits
+// (for perplexity) and a one-token decode step with its KV cache (for generation). The entries are
+// llama.obt's generic `forward` and `decode`, given the layer type by name. Each entry is lowered
+// once per shape and its Core IR reused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -10,14 +12,22 @@ import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
-import { headDim, type LayerKind, type LlamaConfig } from './io/model.ts';
-
-export type { LayerKind } from './io/model.ts';
+import { headDim, type LlamaConfig } from './io/model.ts';
+import { methodCompileOptions, type Method } from './method.ts';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 
 function scalar(v: number, dtype: 'f32' | 'i32'): Tensor {
   return fromNested(v, dtype);
+}
+
+/** What the runner needs of a loaded model. */
+export interface RunnableModel {
+  config: LlamaConfig;
+  value: Record<string, unknown>;
+  /** `Dense`, or `method.<inference form>` with the method */
+  layer: string;
+  method?: Method;
 }
 
 interface Prepared {
@@ -32,20 +42,24 @@ export class LlamaRunner {
     readonly prog: Program,
     readonly config: LlamaConfig,
     readonly weights: Record<string, unknown>,
-    readonly layer: LayerKind = 'dense',
+    /** the layer type by name: `Dense`, or `method.<inference form>` */
+    readonly layer: string = 'Dense',
     readonly backend: Backend = 'interp',
     readonly pool?: KernelPool,
     readonly gpu?: GpuDevice,
   ) {}
 
   static fromFile(
-    m: { config: LlamaConfig; value: Record<string, unknown>; layer: LayerKind },
+    m: RunnableModel,
     modelFile = DEFAULT_MODEL,
     backend: Backend = 'interp',
     pool?: KernelPool,
     gpu?: GpuDevice,
   ): LlamaRunner {
-    const prog = compile(readFileSync(modelFile, 'utf8'), { path: modelFile });
+    const prog = compile(readFileSync(modelFile, 'utf8'), {
+      path: modelFile,
+      ...(m.method ? methodCompileOptions(m.method) : {}),
+    });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool, gpu);
   }
@@ -85,7 +99,7 @@ export class LlamaRunner {
   private forwardInputs(tokens: number[]): { low: Lowered; inputs: Tensor[] } {
     const c = this.config;
     const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, `forward_${this.layer}`, [
+    const p = this.prepare(`fwd${tokens.length}`, 'forward', [
       this.weights as HostValue,
       tok,
       scalar(c.eps, 'f32'),
@@ -101,7 +115,7 @@ export class LlamaRunner {
     if (!p) {
       const f = this.prog.entry(entry);
       const c = this.config;
-      const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads });
+      const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads }, false, { Lin: this.layer });
       p = { low: this.prog.lower(entry, types), inputs: tensors };
       this.prepared.set(key, p);
     }
@@ -133,7 +147,7 @@ export class LlamaRunner {
     const shape = [maxSeq, c.kvHeads, headDim(c)];
     let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
     const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
-    const p = this.prepare(`dec${maxSeq}`, `decode_${this.layer}`, [
+    const p = this.prepare(`dec${maxSeq}`, 'decode', [
       this.weights as HostValue,
       scalar(0, 'i32'),
       scalar(0, 'i32'),

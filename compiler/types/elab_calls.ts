@@ -101,7 +101,7 @@ export abstract class ElabCalls extends ElabValues {
   // Calls
 
   protected callExpr(e: Extract<A.Expr, { kind: 'call' }>, fx: Fx): Val {
-    const callee = this.expr(e.fn, fx);
+    const callee = this.calleeOf(e, fx);
     if (callee.k === 'error') return callee;
     if (callee.k !== 'closure')
       throw new UserError(`${callee.k === 'tensor' ? typeToString(callee.t) : callee.k} is not a function`, e.fn.span);
@@ -122,6 +122,21 @@ export abstract class ElabCalls extends ElabValues {
     }
     if (pos.some((v) => v.k === 'error') || [...named.values()].some((x) => x.v.k === 'error')) return ERRV;
     return this.applyCallable(callee, pos, posSpans, named, e.span, fx);
+  }
+
+  /** The function a call names. A name visible nowhere may still be found next to the argument
+   *  struct types (ADL, as for visible overload sets): `apply(l, x)` for a layer of a module the
+   *  caller does not import. */
+  private calleeOf(e: Extract<A.Expr, { kind: 'call' }>, fx: Fx): Val {
+    try {
+      return this.expr(e.fn, fx);
+    } catch (err) {
+      if (!(err instanceof UserError) || e.fn.kind !== 'var' || !e.args.length) throw err;
+      const name = e.fn.name;
+      const first = this.expr(e.args[0]!.value, fx);
+      if (first.k !== 'struct' || !(first.t.s.module.fns.get(name) ?? []).some((f) => f.decl.pub)) throw err;
+      return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns: [], name };
+    }
   }
 
   applyCallable(

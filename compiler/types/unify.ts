@@ -5,7 +5,7 @@ import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type ModuleInfo } from '../resolve/modules.ts';
 import { LAYERS_TYPE } from '../resolve/symbols.ts';
-import { modelLayersType } from './layers.ts';
+import { firstLayer, modelLayersType } from './layers.ts';
 import {
   dimAdd,
   dimConst,
@@ -277,7 +277,8 @@ export function unifyType(te: A.TypeExpr, actual: Type, b: Bindings): void {
         return;
       }
       if (te.kind === 'applied' && te.name === LAYERS_TYPE) {
-        // the model type must be known from earlier arguments: Layers[M] is not inverted
+        // M's layer type comes from the tree (its first layer); M's dims from earlier arguments
+        bindLayerType(te, actual, b);
         let want: Type;
         try {
           want = resolveLayers(te, b);
@@ -328,6 +329,20 @@ export function unifyType(te: A.TypeExpr, actual: Type, b: Bindings): void {
       return;
     }
   }
+}
+
+/** Layers[S[…, Lin, …]] against a layer tree: an unbound generic layer type Lin is the tree's. */
+function bindLayerType(te: Extract<A.TypeExpr, { kind: 'applied' }>, actual: Type, b: Bindings): void {
+  const m = te.args[0];
+  if (m?.kind !== 'type' || m.type.kind !== 'applied') return;
+  const s = lookupStruct(b.module, m.type.name);
+  const to = firstLayer(actual);
+  if (!s || !to || s.params.length !== m.type.args.length) return;
+  s.params.forEach((p, i) => {
+    const a = m.type.kind === 'applied' ? m.type.args[i] : undefined;
+    if (p.kind.k !== 'ctor' || a?.kind !== 'type' || a.type.kind !== 'name') return;
+    if (isGenericHere(b, a.type.name) && !b.types.has(a.type.name)) b.types.set(a.type.name, { k: 'ctor', s: to });
+  });
 }
 
 function unifyArg(a: A.TypeArg, actual: TArg, b: Bindings, no: (why?: string) => never): void {

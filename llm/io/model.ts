@@ -19,9 +19,6 @@
 // every model uses RoPE on adjacent pairs (2i, 2i+1), as llama2.c and GGUF do.
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
-/** Which instantiation of the model a value is: dense teacher weights or a packed OneBit student. */
-export type LayerKind = 'dense' | 'onebit';
-
 export interface LlamaConfig {
   dim: number;
   hidden: number;
@@ -56,6 +53,32 @@ export class LoadError extends Error {
 }
 
 export const headDim = (c: LlamaConfig) => c.dim / c.heads;
+
+/** The linear layers of a block, in Block's field order. */
+export const LINEAR = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
+
+/** Every linear layer of the model: its path in the value tree and its fp weight count. */
+export function linearLayers(c: LlamaConfig): { path: string; weights: number }[] {
+  const kv = c.kvHeads * headDim(c);
+  const n = {
+    wq: c.dim * c.dim,
+    wk: kv * c.dim,
+    wv: kv * c.dim,
+    wo: c.dim * c.dim,
+    w1: c.hidden * c.dim,
+    w2: c.dim * c.hidden,
+    w3: c.hidden * c.dim,
+  };
+  return Array.from({ length: c.layers }, (_, l) =>
+    LINEAR.map((p) => ({ path: `blocks[${l}].${p}`, weights: n[p] })),
+  ).flat();
+}
+
+/** The fp model's parameter count (a tied head counted once). */
+export function paramCount(c: LlamaConfig, sharedHead: boolean): number {
+  const linear = linearLayers(c).reduce((s, l) => s + l.weights, 0);
+  return c.vocab * c.dim * (sharedHead ? 1 : 2) + c.layers * 2 * c.dim + c.dim + linear;
+}
 
 /** The expected shape of each canonical tensor. */
 export function expectedShapes(c: LlamaConfig): Map<string, number[]> {

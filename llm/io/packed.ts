@@ -1,16 +1,15 @@
-// The packed 1-bit model file (.obt1): a OneBit Llama ready for inference.
+// The OneBit-only packed model file (.obt1) that model files (modelfile.ts) replaced; still read
+// (as a model of the shipped onebit method), no longer written.
 //   "OBT1BIT\0", u32 version (1), u32 header length, a JSON header {config, tokenizer, tensors:
 //   [{name, dtype: sign|f32|f16, shape, offset, bytes}]}, zero padding to 8 bytes, the tensor data
 //   (signs as packed u32 words, 32 per word along the input axis, bit 1 = −1; vectors and the
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
 // Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
 // projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
-import { treeLeaves } from '../../runtime/core/tree.ts';
-import { UserError } from '../../runtime/core/errors.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
-import { crc32, readBytesCopy, writeAtomic } from './state.ts';
+import { crc32, readBytesCopy } from './state.ts';
 import { halfToFloat } from './gguf.ts';
-import { roundF16, signWords, type Tensor } from '../../runtime/core/tensor.ts';
+import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBT1BIT\0';
@@ -32,97 +31,6 @@ export interface PackedModel {
   value: Record<string, unknown>;
   sharedHead: boolean;
   bytes: number;
-}
-
-function f32ToF16Bits(x: number): number {
-  const v = roundF16(x);
-  if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
-  if (!Number.isFinite(v)) return v > 0 ? 0x7c00 : 0xfc00;
-  const s = v < 0 ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a < 6.103515625e-5) return s | Math.round(a / 5.960464477539063e-8);
-  const e = Math.floor(Math.log2(a));
-  const m = Math.round((a / 2 ** e - 1) * 1024);
-  return s | ((e + 15) << 10) | m;
-}
-
-/** Writes a packed OneBit Llama (the host value produced by pack_student). */
-export function writePacked(
-  path: string,
-  config: LlamaConfig,
-  tokenizer: TokenizerData,
-  value: Record<string, unknown>,
-  sharedHead: boolean,
-  fp16: boolean,
-): number {
-  // the student's leaves by path (blocks[0].wq.s, ...), stored under the canonical names
-  const byPath = new Map(treeLeaves(value).map((l) => [l.path, l.leaf]));
-  const t = (path: string): Tensor => {
-    const x = byPath.get(path);
-    if (!x) throw new UserError(`packing: the student has no tensor ${path}`);
-    return x;
-  };
-  const tensors: [string, Tensor][] = [];
-  tensors.push(['token_embedding', t('emb')]);
-  for (let l = 0; l < config.layers; l++) {
-    tensors.push([`rms_att.${l}`, t(`blocks[${l}].attn_norm`)], [`rms_ffn.${l}`, t(`blocks[${l}].ffn_norm`)]);
-    for (const p of PROJ)
-      tensors.push(
-        [`${p}.${l}.s`, t(`blocks[${l}].${p}.s`)],
-        [`${p}.${l}.g`, t(`blocks[${l}].${p}.g`)],
-        [`${p}.${l}.h`, t(`blocks[${l}].${p}.h`)],
-      );
-  }
-  tensors.push(['rms_final', t('norm')]);
-  if (!sharedHead) tensors.push(['wcls', t('head')]);
-  const entries: Entry[] = [];
-  const chunks: Uint8Array[] = [];
-  let off = 0;
-  for (const [name, x] of tensors) {
-    let bytes: Uint8Array;
-    let dtype: Entry['dtype'];
-    if (x.dtype === 'sign') {
-      dtype = 'sign';
-      bytes = new Uint8Array(Uint32Array.from(x.data).buffer);
-    } else if (fp16) {
-      dtype = 'f16';
-      bytes = new Uint8Array(Uint16Array.from(x.data, f32ToF16Bits).buffer);
-    } else {
-      dtype = 'f32';
-      bytes = new Uint8Array(Float32Array.from(x.data).buffer);
-    }
-    entries.push({ name, dtype, shape: x.shape, offset: off, bytes: bytes.length });
-    chunks.push(bytes);
-    off += bytes.length;
-    const pad = (8 - (off % 8)) % 8;
-    if (pad) {
-      chunks.push(new Uint8Array(pad));
-      off += pad;
-    }
-  }
-  const header = new TextEncoder().encode(
-    JSON.stringify({
-      config,
-      tokenizer: { pieces: tokenizer.pieces, scores: tokenizer.scores, bos: tokenizer.bos, eos: tokenizer.eos },
-      sharedHead,
-      tensors: entries,
-    }),
-  );
-  const headPad = (8 - ((16 + header.length) % 8)) % 8;
-  const out = new Uint8Array(16 + header.length + headPad + off + 4);
-  out.set(new TextEncoder().encode(MAGIC), 0);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(8, 1, true);
-  dv.setUint32(12, header.length, true);
-  out.set(header, 16);
-  let o = 16 + header.length + headPad;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  dv.setUint32(o, crc32(out.subarray(0, o)), true);
-  writeAtomic(path, out);
-  return out.length;
 }
 
 export function isPacked(head: Uint8Array): boolean {

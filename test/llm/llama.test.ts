@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../llm/io/load.ts';
+import { loadModel } from '../../llm/load.ts';
 import { LlamaRunner } from '../../llm/runner.ts';
 import { parseLlama2c } from '../../llm/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from '../helpers/writers.ts';

@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import { join } from 'node:path';
 import { compile } from '../../compiler/api.ts';
-import { loadModel } from '../../llm/io/load.ts';
+import { loadModel } from '../../llm/load.ts';
 import { fromNested, type Tensor } from '../../runtime/core/tensor.ts';
 import { treeLeaves } from '../../runtime/core/tree.ts';
 

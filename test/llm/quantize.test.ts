@@ -25,8 +25,6 @@ const args = (out: string) => [
   '--no-eval',
   '--seed',
   '5',
-  '--init',
-  'svd',
   '--out',
   out,
 ];
@@ -39,12 +37,12 @@ const lossAt = (csv: string, step: number) =>
     .pop()?.[1];
 
 it('a killed and resumed run matches an uninterrupted one', async () => {
-  const a = join(dir, 'a.obt1');
+  const a = join(dir, 'a.obtm');
   const ra = spawnSync(process.execPath, [obtc, ...args(a)], { encoding: 'utf8' });
   expect(ra.status, ra.stderr).toBe(0);
   expect(ra.stdout).toMatch(/kd loss: first \d+\.\d+ +last \d+\.\d+ +\(10 steps/);
 
-  const b = join(dir, 'b.obt1');
+  const b = join(dir, 'b.obtm');
   const child = spawn(process.execPath, [obtc, ...args(b)], { stdio: 'ignore' });
   // kill it as soon as it has written a checkpoint past step 2
   await new Promise<void>((resolve, reject) => {
@@ -66,14 +64,14 @@ it('a killed and resumed run matches an uninterrupted one', async () => {
   expect(existsSync(b), 'the killed run must not have finished').toBe(false);
   const rb = spawnSync(process.execPath, [obtc, ...args(b), '--resume'], { encoding: 'utf8' });
   expect(rb.status, rb.stderr).toBe(0);
-  expect(rb.stderr).toMatch(/resuming from .*b\.obt1\.ckpt at step [2-9]/);
+  expect(rb.stderr).toMatch(/resuming from .*b\.obtm\.ckpt at step [2-9]/);
   expect(lossAt(`${b}.loss.csv`, 10)).toBe(lossAt(`${a}.loss.csv`, 10));
   expect(readFileSync(b)).toEqual(readFileSync(a));
   expect(readFileSync(`${a}.loss.svg`, 'utf8')).toMatch(/^<svg/);
 }, 180_000);
 
 it('the packed student runs through obtc ppl and obtc generate', async () => {
-  const a = join(dir, 'a.obt1');
+  const a = join(dir, 'a.obtm');
   let out = '';
   let err = '';
   const io = { out: (s: string) => (out += s), err: (s: string) => (err += s) };
@@ -95,7 +93,7 @@ it('the packed student runs through obtc ppl and obtc generate', async () => {
 
 it("the KD recipe on the Wasm backend (and WebGPU) follows the reference interpreter's loss curve", () => {
   const curve = (backend: string) => {
-    const out = join(dir, `curve-${backend}.obt1`);
+    const out = join(dir, `curve-${backend}.obtm`);
     const r = spawnSync(
       process.execPath,
       [
@@ -112,8 +110,6 @@ it("the KD recipe on the Wasm backend (and WebGPU) follows the reference interpr
         '--no-eval',
         '--seed',
         '3',
-        '--init',
-        'nmf',
         '--out',
         out,
         '--backend',

@@ -1,18 +1,26 @@
-// Opens a model file by its format (llama2.c .bin, GGUF, safetensors) and its tokenizer.
+// Opens a model file by its format (obt model file, legacy .obt1, llama2.c .bin, GGUF, safetensors)
+// and its tokenizer.
 import { readFileSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { parseLlama2c } from './llama2c.ts';
-import { loadGguf } from './gguf.ts';
-import { loadSafetensors } from './safetensors.ts';
-import { LoadError, llamaValue, type Checkpoint, type LayerKind, type LlamaConfig } from './model.ts';
-import { isPacked, readPacked } from './packed.ts';
-import { Tokenizer, parseTokenizerBin, type TokenizerData } from './tokenizer.ts';
+import { join, dirname, resolve } from 'node:path';
+import { parseLlama2c } from './io/llama2c.ts';
+import { loadGguf } from './io/gguf.ts';
+import { loadSafetensors } from './io/safetensors.ts';
+import { LoadError, llamaValue, type Checkpoint, type LlamaConfig } from './io/model.ts';
+import { isPacked, readPacked } from './io/packed.ts';
+import { isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
+import { methodFromSource, resolveMethod, type Method } from './method.ts';
+import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
 
 export interface LoadedModel {
   config: LlamaConfig;
-  /** host value of the model struct: Llama[Dense, ...] or, for a packed file, Llama[OneBit, ...] */
+  /** host value of the model struct: Llama[Dense, ...], or Llama[the method's inference form, ...] */
   value: Record<string, unknown>;
-  layer: LayerKind;
+  /** the layer type by name: `Dense`, or `method.<inference form>` */
+  layer: string;
+  /** the quantisation method whose module defines the layer type (quantised models) */
+  method?: Method;
+  /** bits per weight as the model file records them */
+  bits?: Bits;
   tokenizer: Tokenizer;
   /** the fp checkpoint (dense models only) */
   checkpoint?: Checkpoint;
@@ -34,7 +42,27 @@ function readBytes(file: string): Uint8Array {
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
   const all = readBytes(weights);
   const head = all.subarray(0, 8);
+  if (isModelFile(head)) {
+    const mf = readModelFile(weights, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
+    const tk = tokenizerFile
+      ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), mf.config.vocab)
+      : mf.tokenizer;
+    // the method's embedded source, compiled under a name inside the model file
+    const method =
+      mf.method && methodFromSource(mf.method.name, `${resolve(weights)}#${mf.method.name}.obt`, mf.method.source);
+    return {
+      config: mf.config,
+      value: mf.value,
+      layer: method ? `method.${mf.layer}` : mf.layer,
+      method,
+      bits: mf.bits,
+      tokenizer: new Tokenizer(tk),
+      file: weights,
+      bytes: mf.bytes,
+    };
+  }
   if (isPacked(head)) {
+    // the OneBit-only format before model files: a Llama[OneBit] of the shipped onebit method
     const pk = readPacked(weights);
     const tk = tokenizerFile
       ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab)
@@ -42,7 +70,8 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
     return {
       config: pk.config,
       value: pk.value,
-      layer: 'onebit',
+      layer: 'method.OneBit',
+      method: resolveMethod('onebit'),
       tokenizer: new Tokenizer(tk),
       file: weights,
       bytes: pk.bytes,
@@ -80,7 +109,7 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
   return {
     config: ck.config,
     value: llamaValue(ck),
-    layer: 'dense',
+    layer: 'Dense',
     checkpoint: ck,
     tokenizer: new Tokenizer(tk),
     file: weights,

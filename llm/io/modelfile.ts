@@ -1,0 +1,317 @@
+// The obt model file (.obtm): a Llama of any layer type, ready to run on any machine — the config,
+// the tokenizer, the layer type and, for a quantised model, the method's .obt source (so
+// `--weights FILE` needs nothing beside it), the bits per weight, and every tensor of the model's
+// value tree at its storage dtype.
+//   "OBTMODEL", u32 version (1), u32 header length, the JSON header (schema below), zero padding
+//   to 8 bytes, the tensor data (each tensor 8-byte aligned), then a CRC-32 of everything before.
+// Storage: sign = packed u32 words, 32 per word along the last axis (bit 1 = −1, padded per row);
+// f16 = IEEE half bits; f32, i32, u32 = 4 bytes; bool = 1 byte. An f32 tensor may be stored as f16
+// (`stored: "f16"`, --fp16). Tensors with equal contents (a tied head) are stored once.
+// The reader checks the magic, version, CRC, header against the schema, and every tensor's extent
+// and size against its shape before it allocates anything.
+import { z } from 'zod';
+import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
+import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/tensor.ts';
+import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
+import { crc32, writeAtomic } from './state.ts';
+import { halfToFloat } from './gguf.ts';
+import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import type { TokenizerData } from './tokenizer.ts';
+
+const MAGIC = 'OBTMODEL';
+const VERSION = 1;
+const MAX_HEADER = 1 << 28;
+const MAX_ELEMS = 2 ** 31;
+
+/** Bits per weight, from the stored tensors. */
+export interface Bits {
+  /** the linear layers' stored bits over their weight count (what a method costs per weight) */
+  linear: number;
+  /** every stored tensor's bits over the model's parameter count (embedding, norms, head included) */
+  model: number;
+  /** the file's size in bits over the model's parameter count (header and padding included) */
+  file: number;
+  /** the fp model's counts these are relative to */
+  linearWeights: number;
+  params: number;
+}
+
+const Entry = z.object({
+  path: z.string().max(256),
+  dtype: z.enum(DTYPES),
+  stored: z.enum(DTYPES),
+  shape: z.array(z.number().int().nonnegative().max(MAX_ELEMS)).max(8),
+  offset: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+});
+
+const Header = z.object({
+  config: z.object({
+    dim: z.number(),
+    hidden: z.number(),
+    layers: z.number(),
+    heads: z.number(),
+    kvHeads: z.number(),
+    vocab: z.number(),
+    seqLen: z.number(),
+    eps: z.number(),
+    ropeTheta: z.number(),
+  }),
+  tokenizer: z.object({
+    pieces: z.array(z.string().max(1024)).max(1 << 20),
+    scores: z.array(z.number()).max(1 << 20),
+    bos: z.number().int().nonnegative(),
+    eos: z.number().int().nonnegative(),
+  }),
+  /** the struct the model's layers are (`Dense`, or the method's inference form) */
+  layer: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  method: z
+    .object({
+      name: z.string().max(256),
+      source: z.string().max(1 << 22),
+      train: z.string(),
+      infer: z.string(),
+    })
+    .optional(),
+  bits: z.object({
+    linear: z.number(),
+    model: z.number(),
+    file: z.number(),
+    linearWeights: z.number(),
+    params: z.number(),
+  }),
+  tree: z.unknown(),
+  tensors: z.array(Entry).max(1 << 20),
+});
+type Header = z.infer<typeof Header>;
+type Entry = z.infer<typeof Entry>;
+
+export interface ModelContent {
+  config: LlamaConfig;
+  tokenizer: TokenizerData;
+  /** the host value of Llama[layer, …] */
+  value: Record<string, unknown>;
+  layer: string;
+  method?: { name: string; source: string; train: string; infer: string };
+  /** paths of the model's linear layers (their leaves are `path.field`) and their fp weight counts */
+  linear: { path: string; weights: number }[];
+  /** the fp model's parameter count */
+  params: number;
+  /** store f32 tensors as f16 */
+  fp16: boolean;
+}
+
+export interface ModelFile extends Omit<ModelContent, 'linear' | 'params' | 'fp16' | 'tokenizer'> {
+  file: string;
+  tokenizer: TokenizerData;
+  bits: Bits;
+  bytes: number;
+}
+
+export function f32ToF16Bits(x: number): number {
+  const v = roundF16(x);
+  if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
+  if (!Number.isFinite(v)) return v > 0 ? 0x7c00 : 0xfc00;
+  const s = v < 0 ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a < 6.103515625e-5) return s | Math.round(a / 5.960464477539063e-8);
+  const e = Math.floor(Math.log2(a));
+  const m = Math.round((a / 2 ** e - 1) * 1024);
+  return s | ((e + 15) << 10) | m;
+}
+
+/** A tensor's bytes at a storage dtype. */
+function encode(t: Tensor, stored: DType): Uint8Array {
+  switch (stored) {
+    case 'sign':
+    case 'u32':
+      return new Uint8Array(Uint32Array.from(t.data).buffer);
+    case 'i32':
+      return new Uint8Array(Int32Array.from(t.data).buffer);
+    case 'f16':
+      return new Uint8Array(Uint16Array.from(t.data, f32ToF16Bits).buffer);
+    case 'bool':
+      return Uint8Array.from(t.data);
+    case 'f32':
+      return new Uint8Array(Float32Array.from(t.data).buffer);
+  }
+}
+
+/** Bytes a tensor of this shape takes at a storage dtype. */
+function storedBytes(shape: number[], stored: DType): number {
+  const n = stored === 'sign' ? storageSize('sign', shape) : numel(shape);
+  return n * (stored === 'bool' ? 1 : stored === 'f16' ? 2 : 4);
+}
+
+function decode(raw: Uint8Array, e: Entry): Tensor {
+  const buf = raw.slice().buffer;
+  switch (e.stored) {
+    case 'sign':
+    case 'u32':
+      return { dtype: e.dtype, shape: e.shape, data: new Uint32Array(buf) };
+    case 'i32':
+      return { dtype: e.dtype, shape: e.shape, data: new Int32Array(buf) };
+    case 'f16':
+      return { dtype: e.dtype, shape: e.shape, data: Float32Array.from(new Uint16Array(buf), halfToFloat) };
+    case 'bool':
+      return { dtype: e.dtype, shape: e.shape, data: new Uint8Array(buf) };
+    case 'f32':
+      return { dtype: e.dtype, shape: e.shape, data: new Float32Array(buf) };
+  }
+}
+
+const sameContents = (a: Tensor, b: Tensor) =>
+  a.dtype === b.dtype &&
+  a.shape.length === b.shape.length &&
+  a.shape.every((d, i) => d === b.shape[i]) &&
+  a.data.length === b.data.length &&
+  a.data.every((x, i) => x === b.data[i]);
+
+/** Writes a model file; returns its size and bits per weight. */
+export function writeModelFile(path: string, c: ModelContent): { bytes: number; bits: Bits } {
+  const leaves = treeLeaves(c.value);
+  const uniq: Tensor[] = [];
+  const index = new Map<Tensor, number>();
+  for (const { leaf } of leaves) {
+    const at = uniq.findIndex((u) => u === leaf || sameContents(u, leaf));
+    index.set(leaf, at >= 0 ? at : uniq.push(leaf) - 1);
+  }
+  const pathOf = new Map<number, string>();
+  for (const { path: p, leaf } of leaves) if (!pathOf.has(index.get(leaf)!)) pathOf.set(index.get(leaf)!, p);
+  const entries: Entry[] = [];
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  uniq.forEach((t, i) => {
+    const stored: DType = c.fp16 && t.dtype === 'f32' ? 'f16' : t.dtype;
+    const bytes = encode(t, stored);
+    entries.push({ path: pathOf.get(i)!, dtype: t.dtype, stored, shape: t.shape, offset: off, bytes: bytes.length });
+    const pad = (8 - (bytes.length % 8)) % 8;
+    chunks.push(bytes, new Uint8Array(pad));
+    off += bytes.length + pad;
+  });
+  const tree = mapTree(c.value, isTensor, (t) => ({ $t: index.get(t)! }));
+  // bits: the linear layers' leaves (counted once each), all stored tensors, the file
+  const linearBits = c.linear.reduce(
+    (s, l) =>
+      s +
+      entries
+        .filter((e) => e.path.startsWith(`${l.path}.`))
+        .reduce((a, e) => a + 8 * storedBytes(e.shape, e.stored), 0),
+    0,
+  );
+  const linearWeights = c.linear.reduce((s, l) => s + l.weights, 0);
+  const allBits = entries.reduce((s, e) => s + 8 * storedBytes(e.shape, e.stored), 0);
+  const build = (bits: Bits) => {
+    const header: Header = {
+      config: c.config,
+      tokenizer: { pieces: c.tokenizer.pieces, scores: c.tokenizer.scores, bos: c.tokenizer.bos, eos: c.tokenizer.eos },
+      layer: c.layer,
+      method: c.method,
+      bits,
+      tree,
+      tensors: entries,
+    };
+    const h = new TextEncoder().encode(JSON.stringify(header));
+    const headPad = (8 - ((16 + h.length) % 8)) % 8;
+    const out = new Uint8Array(16 + h.length + headPad + off + 4);
+    out.set(new TextEncoder().encode(MAGIC), 0);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(8, VERSION, true);
+    dv.setUint32(12, h.length, true);
+    out.set(h, 16);
+    let o = 16 + h.length + headPad;
+    for (const ch of chunks) {
+      out.set(ch, o);
+      o += ch.length;
+    }
+    dv.setUint32(o, crc32(out.subarray(0, o)), true);
+    return out;
+  };
+  const bits: Bits = {
+    linear: linearWeights ? linearBits / linearWeights : 0,
+    model: allBits / c.params,
+    file: 0,
+    linearWeights,
+    params: c.params,
+  };
+  // the file's own size is in its header: settle it (the digits of the figure may change the size)
+  let out = build(bits);
+  for (let i = 0; i < 4; i++) {
+    const f = (out.length * 8) / c.params;
+    if (f === bits.file) break;
+    bits.file = f;
+    out = build(bits);
+  }
+  writeAtomic(path, out);
+  return { bytes: out.length, bits };
+}
+
+export function isModelFile(head: Uint8Array): boolean {
+  return head.length >= 8 && new TextDecoder().decode(head.subarray(0, 8)) === MAGIC;
+}
+
+/** Reads a model file (bounds-checked: nothing is allocated for a tensor before its extent is checked). */
+export function readModelFile(file: string, b: Uint8Array): ModelFile {
+  const bad = (what: string): never => {
+    throw new LoadError(file, what);
+  };
+  if (b.length < 20 || !isModelFile(b)) bad('not an obt model file (no OBTMODEL magic)');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== VERSION) bad(`format version ${version}; this reader knows version ${VERSION}`);
+  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
+    bad('checksum mismatch: the file is corrupted or truncated');
+  const hlen = dv.getUint32(12, true);
+  if (hlen > MAX_HEADER || 16 + hlen > b.length - 4) bad(`header length ${hlen} is past the end of the file`);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(16, 16 + hlen)));
+  } catch (e) {
+    bad(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = Header.safeParse(json);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    bad(`header field ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  const h = parsed.data!;
+  validateConfig(file, h.config);
+  const tk = h.tokenizer;
+  if (tk.pieces.length !== h.config.vocab || tk.scores.length !== tk.pieces.length)
+    bad(`tokenizer: ${tk.pieces.length} pieces and ${tk.scores.length} scores for a vocabulary of ${h.config.vocab}`);
+  if (tk.bos >= h.config.vocab || tk.eos >= h.config.vocab) bad('tokenizer: bos/eos outside the vocabulary');
+  const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
+  const end = b.length - 4;
+  const tensors = h.tensors.map((e, i) => {
+    const what = `tensor ${i} (${e.path})`;
+    if (e.stored !== e.dtype && !(e.stored === 'f16' && e.dtype === 'f32'))
+      bad(`${what}: a ${e.dtype} tensor cannot be stored as ${e.stored}`);
+    if (e.dtype === 'sign' && e.shape.length === 0) bad(`${what}: a sign tensor needs an axis to pack along`);
+    if (numel(e.shape) > MAX_ELEMS) bad(`${what}: shape [${e.shape}] is too large`);
+    const want = storedBytes(e.shape, e.stored);
+    if (e.bytes !== want) bad(`${what}: ${e.bytes} bytes for a ${e.stored}[${e.shape}] (expected ${want})`);
+    if (base + e.offset + e.bytes > end) bad(`${what}: its data is past the end of the file (truncated?)`);
+    return decode(b.subarray(base + e.offset, base + e.offset + e.bytes), e);
+  });
+  const used = new Set<number>();
+  const isRef = (v: unknown): v is { $t: number } =>
+    !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $t?: unknown }).$t === 'number';
+  const value = mapTree(h.tree, isRef, (r, p) => {
+    if (!Number.isInteger(r.$t) || r.$t < 0 || r.$t >= tensors.length) bad(`tree leaf ${p} refers to no tensor`);
+    used.add(r.$t);
+    return tensors[r.$t]!;
+  });
+  if (!value || typeof value !== 'object' || Array.isArray(value)) bad('the model tree is not an object');
+  if (used.size !== tensors.length) bad(`${tensors.length - used.size} tensor(s) are not in the model tree`);
+  if (!h.method && h.layer !== 'Dense') bad(`layer type ${h.layer} without the method that defines it`);
+  return {
+    file,
+    config: h.config,
+    tokenizer: { source: file, ...tk },
+    value: value as Record<string, unknown>,
+    layer: h.layer,
+    method: h.method,
+    bits: h.bits,
+    bytes: b.length,
+  };
+}

@@ -1,0 +1,129 @@
+// The method contract end to end with a method obt has never seen, defined only here: a row-scaled
+// sign layer (W ≈ a ⊙ sign(W), a the row means of |W|, identity STE). obtc quantize --method FILE
+// initialises, distils, exports and saves it; the model file then evaluates, generates and builds
+// the browser page with the method file deleted (its source travels in the model file). No
+// TypeScript knows this method. Also: the legacy .obt1 format still loads and runs the same.
+import { expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../cli/main.ts';
+import { loadModel } from '../../llm/load.ts';
+import { LlamaRunner } from '../../llm/runner.ts';
+import { writeModelFile } from '../../llm/io/modelfile.ts';
+import { linearLayers, paramCount } from '../../llm/io/model.ts';
+import { buildSite } from '../../cli/serve.ts';
+
+const root = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'obt-method-'));
+const methodFile = join(dir, 'rowsign.obt');
+const METHOD = `
+// rowsign: W ≈ a ⊙ sign(W), a the per-row mean of |W| (XNOR-Net style), identity STE
+pub struct RowSignTrain[I, O] { w: f32[O, I], a: f32[O] }
+pub struct RowSign[I, O] { s: sign[O, I], a: f32[O] }
+
+fn ste[...](w: f32[...]) -> f32[...]
+  grad(dy) = dy
+{ sign(w) }
+
+pub fn apply[I, O](l: RowSignTrain[I, O], x: f32[..., I]) -> f32[..., O] = (x @ transpose(ste(l.w))) * l.a
+pub fn apply[I, O](l: RowSign[I, O], x: f32[..., I]) -> f32[..., O] = signlinear(x, l.s, ones([I]), l.a)
+
+pub fn init[I, O](w: f32[O, I], seed: i32) -> RowSignTrain[I, O] = RowSignTrain { w: w, a: mean(abs(w), axis: 1) }
+pub fn export[I, O](l: RowSignTrain[I, O]) -> RowSign[I, O] = RowSign { s: pack_sign(l.w), a: l.a }
+`;
+
+const run = async (argv: string[]) => {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s: string) => (out += s), err: (s: string) => (err += s) });
+  return { code, out, err };
+};
+
+it('a method defined only in a test quantizes, saves, evaluates, generates and serves without its file', async () => {
+  writeFileSync(methodFile, METHOD);
+  const model = join(dir, 'rowsign.obtm');
+  const q = await run([
+    'quantize',
+    '--method',
+    methodFile,
+    '--steps',
+    '3',
+    '--batch',
+    '1',
+    '--seq',
+    '16',
+    '--eval-windows',
+    '2',
+    '--eval-seq',
+    '32',
+    '--sample-steps',
+    '4',
+    '--out',
+    model,
+  ]);
+  expect(q.code, q.err).toBe(0);
+  expect(q.err).toMatch(/method rowsign \(RowSignTrain → RowSign\)/);
+  expect(q.out).toMatch(/kd loss: first \d+\.\d+ +last \d+\.\d+ +\(3 steps/);
+  // 1 sign bit per weight (padded to whole words per row) plus one f32 scale per row
+  const m = await loadModel(model);
+  const c = m.config;
+  const words = (n: number) => Math.ceil(n / 32) * 32;
+  const bits = linearLayers(c).map((l) => {
+    const [o, i] = l.path.endsWith('w2')
+      ? [c.dim, c.hidden]
+      : l.path.match(/w[kv]$/)
+        ? [c.kvHeads * (c.dim / c.heads), c.dim]
+        : l.path.match(/w[13]$/)
+          ? [c.hidden, c.dim]
+          : [c.dim, c.dim];
+    return o * words(i) + 32 * o;
+  });
+  const weights = linearLayers(c).reduce((s, l) => s + l.weights, 0);
+  expect(m.bits!.linear).toBeCloseTo(bits.reduce((a, b) => a + b, 0) / weights, 10);
+  expect(m.bits!.file).toBeCloseTo((readFileSync(model).length * 8) / paramCount(c, true), 10);
+  expect(m.layer).toBe('method.RowSign');
+  expect(m.method!.source).toBe(METHOD);
+
+  rmSync(methodFile);
+  const tiny = join(dir, 'tiny.txt');
+  writeFileSync(tiny, 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.');
+  const p = await run(['ppl', '--weights', model, '--seq', '16', '--text', tiny]);
+  expect(p.code, p.err).toBe(0);
+  expect(p.out.trim().split('\n').pop()).toMatch(/^ppl=\d+\.\d{4} ce=\d+\.\d{5} tokens=\d+ windows=\d+$/);
+  const g = await run(['generate', '--weights', model, '--temperature', '0', '--steps', '6', '--ids']);
+  expect(g.code, g.err).toBe(0);
+  expect(
+    g.out
+      .trim()
+      .split(' ')
+      .every((x) => Number.isInteger(Number(x))),
+  ).toBe(true);
+  const site = await buildSite(model, 32);
+  const info = JSON.parse(readFileSync(join(site, 'model/model.json'), 'utf8')) as { layer: string };
+  expect(info.layer).toBe('method.RowSign');
+  expect(existsSync(join(site, 'model/wasm'))).toBe(true);
+}, 240_000);
+
+it('a legacy .obt1 file loads as the onebit method and runs like the same model saved as a model file', async () => {
+  const legacy = join(root, 'test/fixtures/stories260K-onebit-svid.obt1');
+  const a = await loadModel(legacy);
+  expect(a.layer).toBe('method.OneBit');
+  const file = join(dir, 'same.obtm');
+  writeModelFile(file, {
+    config: a.config,
+    tokenizer: a.tokenizer.data,
+    value: a.value,
+    layer: 'OneBit',
+    method: { name: a.method!.name, source: a.method!.source, train: a.method!.train, infer: a.method!.infer },
+    linear: linearLayers(a.config),
+    params: paramCount(a.config, true),
+    fp16: false,
+  });
+  const b = await loadModel(file);
+  const toks = [1, 403, 407, 261, 378, 261, 1008 % 512];
+  const la = LlamaRunner.fromFile(a, undefined, 'wasm').logits(toks);
+  const lb = LlamaRunner.fromFile(b, undefined, 'wasm').logits(toks);
+  expect(Array.from(lb)).toEqual(Array.from(la));
+  expect(la.every(Number.isFinite)).toBe(true);
+}, 120_000);
