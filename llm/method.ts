@@ -77,7 +77,11 @@ export function methodFromSource(name: string, file: string, source: string): Me
   const root = prog.loaded.root;
   // a model file carries the method's source only: it may import the standard library and models/
   for (const m of prog.loaded.modules.values())
-    if (m !== root && !m.id.startsWith(STDLIB_DIR + '/') && !m.id.startsWith(join(PROJECT_ROOT, 'models') + '/'))
+    if (
+      m !== root &&
+      (m.id.startsWith(METHODS_DIR + '/') ||
+        (!m.id.startsWith(STDLIB_DIR + '/') && !m.id.startsWith(join(PROJECT_ROOT, 'models') + '/')))
+    )
       throw new UserError(
         `${file}: a method is one file; it imports ${m.file.path}, which a model file would not carry`,
         undefined,
