@@ -12,6 +12,7 @@ import { serveCmd } from './serve.ts';
 import { generateCmd } from './generate.ts';
 import { pplCmd } from './ppl.ts';
 import { quantizeCmd } from './quantize.ts';
+import { ablateCmd } from './ablate.ts';
 
 export type { CliIO } from './args.ts';
 
@@ -30,6 +31,10 @@ commands:
                                         stdlib/methods/, or your own .obt file: docs/methods.md):
                                         init, knowledge distillation (--steps 0: none), export,
                                         then teacher / init-only / trained perplexity
+  ablate [--methods A,B,…] [--seeds 1,2] [--out DIR] [--eval-windows N] [--decode-steps 128]
+         [any quantize flag, a comma-separated list making it an axis: --steps 0,300]
+                                        a grid of quantize runs, one recipe for every row;
+                                        results.md/.csv/.json, loss.svg, pareto.svg; resumable
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…
@@ -64,6 +69,7 @@ options:
 const COMMANDS: Record<string, Command> = {
   generate: generateCmd,
   quantize: quantizeCmd,
+  ablate: ablateCmd,
   ppl: pplCmd,
   serve: serveCmd,
   check: checkCmd,

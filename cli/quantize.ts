@@ -3,15 +3,16 @@
 // llm/quantize.ts. --steps 0 is post-training quantisation.
 import { quantize, type QuantizeOptions } from '../llm/quantize.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, num, poolOf, str, type Command } from './args.ts';
+import { backendOf, num, poolOf, str, type Command, type Flags } from './args.ts';
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import { DEFAULT_METHOD } from '../llm/method.ts';
 
-export const quantizeCmd: Command = async (_pos, flags, io) => {
+/** The quantize flags as options (obtc ablate reads the same ones). */
+export function quantizeOptions(flags: Flags): QuantizeOptions {
   const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
   const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
   const steps = num(flags, 'steps', 300, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0 (0: no distillation)');
-  const o: QuantizeOptions = {
+  return {
     weights: str(flags, 'weights') ?? DEFAULT_WEIGHTS,
     tokenizer: str(flags, 'tokenizer'),
     data: str(flags, 'data') ?? DEFAULT_KD_DATA,
@@ -37,6 +38,10 @@ export const quantizeCmd: Command = async (_pos, flags, io) => {
     backend: backendOf(flags),
     pool: poolOf(flags),
   };
+}
+
+export const quantizeCmd: Command = async (_pos, flags, io) => {
+  const o = quantizeOptions(flags);
   if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
   const r = await quantize(
     o,

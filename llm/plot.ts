@@ -1,55 +1,129 @@
-// A small SVG line chart (loss curves) — no dependencies, readable in any browser.
-export function lineChartSvg(
+// Small SVG charts — loss curves (lines) and ablation Pareto plots (labelled points, optionally a
+// log axis) — with no dependencies, readable in any browser.
+type Pt = [number, number];
+
+const W = 720;
+const H = 420;
+const M = { l: 64, r: 20, t: 40, b: 48 };
+const esc = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
+const ticks = (a: number, b: number, n: number) => Array.from({ length: n + 1 }, (_, i) => a + ((b - a) * i) / n);
+
+/** Axes, grid, labels and title around a plotting area; returns the scales and the open document. */
+function frame(
   title: string,
-  series: { name: string; points: [number, number][]; color: string }[],
+  pts: Pt[],
   xLabel: string,
   yLabel: string,
-): string {
-  const W = 720;
-  const H = 420;
-  const m = { l: 64, r: 20, t: 40, b: 48 };
-  const all = series.flatMap((s) => s.points);
-  const xs = all.map((p) => p[0]);
-  const ys = all.map((p) => p[1]).filter(Number.isFinite);
-  const x0 = Math.min(...xs, 0);
-  const x1 = Math.max(...xs, 1);
+  opts: { xFromZero?: boolean; logY?: boolean; xInt?: boolean },
+): { out: string[]; sx: (x: number) => number; sy: (y: number) => number } {
+  const fy = (y: number) => (opts.logY ? Math.log10(y) : y);
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => fy(p[1])).filter(Number.isFinite);
+  let x0 = opts.xFromZero ? Math.min(...xs, 0) : Math.min(...xs);
+  let x1 = opts.xFromZero ? Math.max(...xs, 1) : Math.max(...xs);
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (!opts.xFromZero) {
+    const px = (x1 - x0) * 0.08;
+    x0 -= px;
+    x1 += px;
+  }
   let y0 = Math.min(...ys);
   let y1 = Math.max(...ys);
   if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
   const pad = (y1 - y0) * 0.05;
   y0 -= pad;
   y1 += pad;
-  const sx = (x: number) => m.l + ((x - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
-  const sy = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
-  const esc = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
-  const ticks = (a: number, b: number, n: number) => Array.from({ length: n + 1 }, (_, i) => a + ((b - a) * i) / n);
-  const out: string[] = [];
-  out.push(
+  const sx = (x: number) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
+  const syRaw = (y: number) => H - M.b - ((y - y0) / (y1 - y0)) * (H - M.t - M.b);
+  const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-  );
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`);
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+  ];
   for (const t of ticks(y0, y1, 5)) {
-    out.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" stroke="#eee"/>`);
-    out.push(`<text x="${m.l - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end">${t.toPrecision(3)}</text>`);
+    const label = opts.logY ? (10 ** t).toPrecision(3) : t.toPrecision(3);
+    out.push(
+      `<line x1="${M.l}" x2="${W - M.r}" y1="${syRaw(t).toFixed(1)}" y2="${syRaw(t).toFixed(1)}" stroke="#eee"/>`,
+    );
+    out.push(`<text x="${M.l - 6}" y="${(syRaw(t) + 4).toFixed(1)}" text-anchor="end">${label}</text>`);
   }
   for (const t of ticks(x0, x1, 5))
-    out.push(`<text x="${sx(t).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle">${Math.round(t)}</text>`);
+    out.push(
+      `<text x="${sx(t).toFixed(1)}" y="${H - M.b + 16}" text-anchor="middle">${opts.xInt ? Math.round(t) : t.toPrecision(3)}</text>`,
+    );
   out.push(
-    `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - M.b}" stroke="#333"/><line x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}" stroke="#333"/>`,
   );
   out.push(`<text x="${W / 2}" y="${H - 10}" text-anchor="middle">${esc(xLabel)}</text>`);
-  out.push(`<text x="16" y="${H / 2}" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${esc(yLabel)}</text>`);
-  series.forEach((s, i) => {
+  out.push(
+    `<text x="16" y="${H / 2}" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${esc(yLabel + (opts.logY ? ' (log scale)' : ''))}</text>`,
+  );
+  return { out, sx, sy: (y) => syRaw(fy(y)) };
+}
+
+function legend(out: string[], items: { name: string; color: string }[], mark: 'line' | 'dot'): void {
+  items.forEach((s, i) => {
+    const y = M.t + 4 + i * 18;
+    out.push(
+      mark === 'line'
+        ? `<rect x="${W - M.r - 170}" y="${y}" width="12" height="3" fill="${s.color}"/>`
+        : `<circle cx="${W - M.r - 164}" cy="${y + 1}" r="4" fill="${s.color}"/>`,
+    );
+    out.push(`<text x="${W - M.r - 150}" y="${y + 5}">${esc(s.name)}</text>`);
+  });
+}
+
+/** Lines, one per series (loss curves). */
+export function lineChartSvg(
+  title: string,
+  series: { name: string; points: Pt[]; color: string }[],
+  xLabel: string,
+  yLabel: string,
+): string {
+  const { out, sx, sy } = frame(
+    title,
+    series.flatMap((s) => s.points),
+    xLabel,
+    yLabel,
+    { xFromZero: true, xInt: true },
+  );
+  for (const s of series) {
     const d = s.points
       .filter((p) => Number.isFinite(p[1]))
       .map((p, j) => `${j ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
       .join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"/>`);
-    out.push(
-      `<rect x="${W - m.r - 150}" y="${m.t + 4 + i * 18}" width="12" height="3" fill="${s.color}"/><text x="${W - m.r - 132}" y="${m.t + 9 + i * 18}">${esc(s.name)}</text>`,
-    );
-  });
+  }
+  legend(out, series, 'line');
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Points, one group per series, each with an optional vertical error bar (Pareto plots). */
+export function scatterSvg(
+  title: string,
+  series: { name: string; color: string; points: { x: number; y: number; lo?: number; hi?: number }[] }[],
+  xLabel: string,
+  yLabel: string,
+  logY = false,
+): string {
+  const all: Pt[] = series.flatMap((s) =>
+    s.points.flatMap((p): Pt[] => [
+      [p.x, p.y],
+      ...(p.lo !== undefined ? [[p.x, p.lo] as Pt] : []),
+      ...(p.hi !== undefined ? [[p.x, p.hi] as Pt] : []),
+    ]),
+  );
+  const { out, sx, sy } = frame(title, all, xLabel, yLabel, { logY });
+  for (const s of series)
+    for (const p of s.points) {
+      if (p.lo !== undefined && p.hi !== undefined)
+        out.push(
+          `<line x1="${sx(p.x).toFixed(1)}" x2="${sx(p.x).toFixed(1)}" y1="${sy(p.lo).toFixed(1)}" y2="${sy(p.hi).toFixed(1)}" stroke="${s.color}"/>`,
+        );
+      out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4.5" fill="${s.color}"/>`);
+    }
+  legend(out, series, 'dot');
   out.push('</svg>');
   return out.join('\n');
 }

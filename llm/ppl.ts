@@ -27,7 +27,7 @@ export async function perplexity(
   seq: number,
   vocab: number,
   logits: (ids: number[]) => Float32Array | Promise<Float32Array>,
-  progress?: Progress,
+  progress?: Pick<Progress, 'update'>,
 ): Promise<PplResult> {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   let nll = 0;

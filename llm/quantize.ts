@@ -58,6 +58,8 @@ export interface QuantizeOptions {
   pool?: KernelPool;
   /** webgpu: the device */
   gpu?: GpuDevice;
+  /** called after every distillation step (an outer progress bar) */
+  onStep?: (step: number) => void;
 }
 
 /** A method's identity in checkpoints: its name and a checksum of its source. */
@@ -226,6 +228,7 @@ export class Quantizer {
       const { loss, gnorm, lr } = await this.step(st, batch);
       st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
       bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
+      o.onStep?.(st.step);
       if (o.checkpointEvery > 0 && (st.step % o.checkpointEvery === 0 || st.step === o.steps)) this.saveCheckpoint(st);
       appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss},${gnorm},${lr}\n`);
     }
