@@ -83,6 +83,7 @@ export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, s
           'target',
           'o',
           'port',
+          'teacher',
         ].includes(k)
       ) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);

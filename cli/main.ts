@@ -38,8 +38,10 @@ commands:
   ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=…
-  serve [--weights FILE] [--port 8080]  the browser page (examples/browser/) on 127.0.0.1: the
-                                        model compiled to WGSL and Wasm, generating in the page
+  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]
+                                        the browser page (examples/browser/) on 127.0.0.1: the
+                                        fp teacher and a quantised student (default: npm start's)
+                                        compiled to WGSL and Wasm, generating side by side
   check FILE...                         type-check; diagnostics on stderr, exit 1 on errors
   run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
                                         is a JSON literal (number, nested array, or object for

@@ -1,8 +1,9 @@
-// obtc serve: the browser page (examples/browser/) on 127.0.0.1. It compiles the decode entry of a
-// model (default: the shipped stories260K) into a WebGPU and a Wasm artifact, writes the weights
-// (one binary, leaves in the artifact's input order) and the tokenizer's pieces, bundles the page's
-// app with esbuild, and serves all of it with COOP/COEP headers (cross-origin isolation: shared
-// memory and Wasm threads are available to the page).
+// obtc serve: the browser page (examples/browser/) on 127.0.0.1: the fp teacher (default: the
+// shipped stories260K) and a quantised student of any method (--weights; default: npm start's
+// out/stories260K-1bit.obtm when it exists) side by side. Each model's decode entry is compiled
+// into a WebGPU and a Wasm artifact with its weights (one binary, leaves in the artifact's input
+// order) and tokenizer; the page's app is bundled with esbuild; all of it is served with COOP/COEP
+// headers (cross-origin isolation: shared memory and Wasm threads are available to the page).
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,8 @@ import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { headDim } from '../llm/io/model.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
-import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
-import type { Command } from './args.ts';
+import { DEFAULT_STUDENT, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import { num, str, type Command } from './args.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
 const TYPES: Record<string, string> = {
@@ -27,24 +28,22 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** Builds the page's files for a model into a fresh directory; returns it. */
-export async function buildSite(weightsFile: string, maxSeq = 256): Promise<string> {
+/** Compiles one model's decode entry into dir (WebGPU and Wasm artifacts, weights, model.json). */
+async function buildModel(dir: string, weightsFile: string, maxSeq: number): Promise<void> {
   const m = await loadModel(weightsFile);
   const S = Math.min(maxSeq, m.config.seqLen);
   const runner = LlamaRunner.fromFile(m, DEFAULT_MODEL, 'wasm');
   const e = runner.decodeEntry(S);
-  const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
   const donate = Array.from({ length: e.cache }, (_, i) => e.weights + 2 + i);
-  const entry = 'decode';
-  webgpuArtifact(join(dir, 'model/webgpu'), e.low, { source: DEFAULT_MODEL, entry, donate });
-  wasmArtifact(join(dir, 'model/wasm'), e.low, { source: DEFAULT_MODEL, entry, donate });
+  webgpuArtifact(join(dir, 'webgpu'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
+  wasmArtifact(join(dir, 'wasm'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
   // the weight leaves, 4-byte aligned, in input order
   const leaves: { dtype: string; shape: number[]; offset: number; length: number }[] = [];
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const t of e.inputs.slice(0, e.weights)) {
     const data =
-      t.dtype === 'f32'
+      t.dtype === 'f32' || t.dtype === 'f16'
         ? Float32Array.from(t.data as ArrayLike<number>)
         : t.dtype === 'i32'
           ? Int32Array.from(t.data as ArrayLike<number>)
@@ -59,25 +58,38 @@ export async function buildSite(weightsFile: string, maxSeq = 256): Promise<stri
     blob.set(c, o);
     o += c.byteLength;
   }
-  writeFileSync(join(dir, 'model/weights.bin'), blob);
-  const tk = m.tokenizer;
+  writeFileSync(join(dir, 'weights.bin'), blob);
+  const tk = m.tokenizer.data;
   const info = {
     name: weightsFile.replace(/^.*[\\/]/, ''),
-    layer: m.layer,
+    layer: m.layer.replace(/^method\./, ''),
+    method: m.method?.name,
+    bitsLinear: m.bits?.linear,
     maxSeq: S,
     vocab: m.config.vocab,
-    bos: tk.data.bos,
-    eos: tk.data.eos,
+    bos: tk.bos,
+    eos: tk.eos,
     eps: m.config.eps,
     theta: m.config.ropeTheta,
-    pieces: tk.data.pieces.map((_, i) => Buffer.from(tk.pieceAfter(-1, i)).toString('base64')),
+    pieces: tk.pieces,
+    scores: tk.scores,
     leaves,
     cacheShape: [S, m.config.kvHeads, headDim(m.config)],
     cacheCount: e.cache,
     weightBytes: offset,
     fileBytes: m.bytes,
   };
-  writeFileSync(join(dir, 'model/model.json'), JSON.stringify(info));
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(info));
+}
+
+/** Builds the page's files for one or more models (side by side, in this order) into a fresh
+ *  directory; returns it. */
+export async function buildSite(weightsFiles: string | string[], maxSeq = 256): Promise<string> {
+  const files = typeof weightsFiles === 'string' ? [weightsFiles] : weightsFiles;
+  const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
+  const models = files.map((_, i) => `m${i}`);
+  for (const [i, f] of files.entries()) await buildModel(join(dir, 'model', models[i]!), f, maxSeq);
+  writeFileSync(join(dir, 'site.json'), JSON.stringify({ models }));
   const esbuild = await import('esbuild');
   const bundle = (entry: string, out: string) =>
     esbuild.build({
@@ -124,14 +136,16 @@ export async function startServer(site: string, port: number): Promise<{ url: st
   return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/`, server };
 }
 
-/** obtc serve [--weights FILE] [--port 8080] */
+/** obtc serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080] */
 export const serveCmd: Command = async (_pos, flags, io) => {
-  const weights = flags.get('weights');
-  const port = flags.get('port');
-  const site = await buildSite(typeof weights === 'string' ? weights : DEFAULT_WEIGHTS);
-  const { url } = await startServer(site, typeof port === 'string' ? Number(port) : 8080);
-  io.out(
-    `obt page for ${typeof weights === 'string' ? weights : 'the shipped stories260K'}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`,
-  );
+  const student = str(flags, 'weights') ?? (existsSync(DEFAULT_STUDENT) ? DEFAULT_STUDENT : undefined);
+  const teacher = flags.has('no-teacher') ? undefined : (str(flags, 'teacher') ?? DEFAULT_WEIGHTS);
+  const files = [teacher, student].filter((f): f is string => f !== undefined);
+  if (!files.length) throw new UserError('nothing to serve: --no-teacher needs --weights FILE');
+  const site = await buildSite(files);
+  const port = num(flags, 'port', 8080, (x) => Number.isInteger(x) && x >= 0 && x < 65536, 'a port number');
+  const { url } = await startServer(site, port);
+  if (!student) io.err(`no student given and no ${DEFAULT_STUDENT} (npm start makes one): showing the teacher alone\n`);
+  io.out(`obt page for ${files.join(' and ')}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
   return 0;
 };

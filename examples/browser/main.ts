@@ -1,14 +1,19 @@
-// The browser page's app (bundled by `obtc serve`): loads a compiled stories260K decoder (the
-// WebGPU artifact, or the Wasm one when WebGPU is missing or ?backend=wasm), its weights and
-// tokenizer pieces, and generates greedily from BOS token by token into the page, showing the
-// backend, tokens/s and the model's size in memory. The GPU object is injected here
-// (navigator.gpu): the runtime never reads globals. window.obt reports the run (for tests).
+// The browser page's app (bundled by `obtc serve`): what obt is for, side by side — the fp teacher
+// and a quantised student (any method: the page runs whatever decode artifact the model compiled
+// to) generating from the same prompt with the same sampling settings and seed, each with its
+// backend, tokens/s and size in memory. Each model is a compiled decoder (the WebGPU artifact, or
+// the Wasm one when WebGPU is missing — the page says why — or ?backend=wasm), its weights and its
+// tokenizer. Controls: prompt, temperature, top-p, length, seed (a new one per run unless fixed);
+// URL parameters preset them (?prompt=&temperature=&topp=&steps=&seed=). The GPU object is
+// injected here (navigator.gpu): the runtime never reads globals. window.obt reports the run.
 import { GpuDevice } from '../../runtime/webgpu/device.ts';
 import { GpuProgram, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import { WasmProgram } from '../../runtime/wasm/program.ts';
 import { WebThreadPool } from '../../runtime/env/web_threads.ts';
 import { decodePlan } from '../../runtime/plan/json.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
+import { Tokenizer } from '../../llm/io/tokenizer.ts';
+import { Sampler } from '../../llm/sampler.ts';
 
 interface Leaf {
   dtype: 'f32' | 'i32' | 'u32' | 'sign';
@@ -19,15 +24,18 @@ interface Leaf {
 
 interface ModelInfo {
   name: string;
+  /** the layer type (Dense, or the method's inference form) and the method */
   layer: string;
+  method?: string;
+  bitsLinear?: number;
   maxSeq: number;
   vocab: number;
   bos: number;
   eos: number;
   eps: number;
   theta: number;
-  /** base64 of each token's bytes */
   pieces: string[];
+  scores: number[];
   leaves: Leaf[];
   cacheShape: number[];
   cacheCount: number;
@@ -40,67 +48,73 @@ interface Runner {
   run(inputs: Tensor[]): Promise<Tensor[]>;
 }
 
+interface RunReport {
+  name: string;
+  layer: string;
+  backend: string;
+  ids: number[];
+  text: string;
+  tokensPerSecond: number;
+}
+
 declare global {
   interface Window {
-    obt: { done: boolean; backend?: string; ids: number[]; text: string; tokensPerSecond?: number; error?: string };
+    obt: { done: boolean; seed?: number; runs: RunReport[]; webgpu?: string; error?: string };
   }
 }
 
-const $ = (id: string) => document.getElementById(id)!;
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
-const steps = Number(params.get('steps') ?? 64);
-window.obt = { done: false, ids: [], text: '' };
+window.obt = { done: false, runs: [] };
 
-async function json<T>(url: string): Promise<T> {
+async function fetchOk(url: string): Promise<Response> {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return (await r.json()) as T;
+  return r;
 }
+const json = async <T>(url: string) => (await (await fetchOk(url)).json()) as T;
+const text = async (url: string) => (await fetchOk(url)).text();
 
-async function text(url: string): Promise<string> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return r.text();
-}
-
-async function webgpuRunner(): Promise<Runner | undefined> {
-  if (params.get('backend') === 'wasm' || !('gpu' in navigator)) return undefined;
-  let dev: GpuDevice;
+/** The WebGPU device, or why there is none. */
+async function gpuDevice(): Promise<{ dev?: GpuDevice; why?: string }> {
+  if (params.get('backend') === 'wasm') return { why: 'Wasm requested (?backend=wasm)' };
+  if (!('gpu' in navigator)) return { why: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
   try {
-    dev = await GpuDevice.open(navigator.gpu);
-  } catch {
-    return undefined;
+    return { dev: await GpuDevice.open(navigator.gpu) };
+  } catch (e) {
+    return { why: `no WebGPU adapter or device: ${(e as Error).message}` };
   }
-  const man = await json<{
-    kernels: { file: string; groups: number }[];
-    updates: { step: number; file: string }[];
-    inputs: unknown[];
-  }>('model/webgpu/manifest.json');
-  const plan = decodePlan(await text('model/webgpu/plan.json'));
+}
+
+async function webgpuRunner(dir: string, info: ModelInfo, dev: GpuDevice): Promise<Runner> {
+  const man = await json<{ kernels: { file: string; groups: number }[]; updates: { step: number; file: string }[] }>(
+    `${dir}/webgpu/manifest.json`,
+  );
+  const plan = decodePlan(await text(`${dir}/webgpu/plan.json`));
   const wgsl: PlanWgsl = {
-    kernels: await Promise.all(man.kernels.map((k) => text(`model/webgpu/${k.file}`))),
+    kernels: await Promise.all(man.kernels.map((k) => text(`${dir}/webgpu/${k.file}`))),
     groups: man.kernels.map((k) => k.groups),
     updates: Object.fromEntries(
-      await Promise.all(man.updates.map(async (u) => [u.step, await text(`model/webgpu/${u.file}`)] as const)),
+      await Promise.all(man.updates.map(async (u) => [u.step, await text(`${dir}/webgpu/${u.file}`)] as const)),
     ),
   };
-  const info = await json<ModelInfo>('model/model.json');
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
   const prog = await GpuProgram.create(plan, dev, wgsl, { donate });
   return { backend: `WebGPU (${dev.adapterName || 'adapter'})`, run: (x) => prog.run(x) };
 }
 
-async function wasmRunner(info: ModelInfo): Promise<Runner> {
-  const man = await json<{ kernels: { file: string; shared: string }[] }>('model/wasm/manifest.json');
-  const plan = decodePlan(await text('model/wasm/plan.json'));
+let pool: WebThreadPool | undefined;
+async function wasmRunner(dir: string, info: ModelInfo): Promise<Runner> {
+  const man = await json<{ kernels: { file: string; shared: string }[] }>(`${dir}/wasm/manifest.json`);
+  const plan = decodePlan(await text(`${dir}/wasm/plan.json`));
   // threads over a shared memory when the page is cross-origin isolated (obtc serve sends COOP/COEP)
   const threads = crossOriginIsolated
     ? Math.max(1, Math.min(4, Number(params.get('threads') ?? navigator.hardwareConcurrency ?? 1)))
     : 1;
-  const pool = threads > 1 ? await WebThreadPool.create(threads, new URL('worker.js', location.href)) : undefined;
+  if (threads > 1) pool ??= await WebThreadPool.create(threads, new URL('worker.js', location.href));
   const modules = await Promise.all(
     man.kernels.map(async (k) =>
-      WebAssembly.compile(await (await fetch(`model/wasm/${pool ? k.shared : k.file}`)).arrayBuffer()),
+      WebAssembly.compile(await (await fetchOk(`${dir}/wasm/${pool ? k.shared : k.file}`)).arrayBuffer()),
     ),
   );
   const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
@@ -112,43 +126,76 @@ function scalar(v: number, dtype: 'i32' | 'f32'): Tensor {
   return { dtype, shape: [], data: dtype === 'i32' ? Int32Array.of(v) : Float32Array.of(v) };
 }
 
-async function main(): Promise<void> {
-  const info = await json<ModelInfo>('model/model.json');
-  const blob = await (await fetch('model/weights.bin')).arrayBuffer();
-  const weights: Tensor[] = info.leaves.map((l) => ({
-    dtype: l.dtype,
-    shape: l.shape,
-    data:
-      l.dtype === 'f32'
-        ? new Float32Array(blob, l.offset, l.length)
-        : l.dtype === 'i32'
-          ? new Int32Array(blob, l.offset, l.length)
-          : new Uint32Array(blob, l.offset, l.length),
-  }));
-  const runner = (await webgpuRunner()) ?? (await wasmRunner(info));
-  const cacheBytes = info.cacheCount * info.cacheShape.reduce((a, b) => a * b, 4);
-  $('backend').textContent = runner.backend;
-  $('model').textContent = `${info.name} (${info.layer}), ${info.fileBytes.toLocaleString()} bytes on disk`;
-  $('size').textContent =
-    `${((info.weightBytes + cacheBytes) / 1024).toFixed(0)} KiB (weights ${(info.weightBytes / 1024).toFixed(0)} KiB + KV cache ${(cacheBytes / 1024).toFixed(0)} KiB)`;
-  window.obt.backend = runner.backend;
-  const pieces = info.pieces.map((p) => Uint8Array.from(atob(p), (c) => c.charCodeAt(0)));
-  const generate = async () => {
-    const dec = new TextDecoder();
+/** One model of the page: its decoder, weights, tokenizer and column. */
+class Column {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly runner: Runner,
+    readonly weights: Tensor[],
+    readonly tokenizer: Tokenizer,
+    readonly el: HTMLElement,
+  ) {}
+
+  static async load(dir: string, dev: GpuDevice | undefined, parent: HTMLElement): Promise<Column> {
+    const info = await json<ModelInfo>(`${dir}/model.json`);
+    const blob = await (await fetchOk(`${dir}/weights.bin`)).arrayBuffer();
+    const weights: Tensor[] = info.leaves.map((l) => ({
+      dtype: l.dtype,
+      shape: l.shape,
+      data:
+        l.dtype === 'f32'
+          ? new Float32Array(blob, l.offset, l.length)
+          : l.dtype === 'i32'
+            ? new Int32Array(blob, l.offset, l.length)
+            : new Uint32Array(blob, l.offset, l.length),
+    }));
+    const runner = dev ? await webgpuRunner(dir, info, dev) : await wasmRunner(dir, info);
+    const tokenizer = new Tokenizer({
+      source: dir,
+      pieces: info.pieces,
+      scores: info.scores,
+      bos: info.bos,
+      eos: info.eos,
+    });
+    const el = document.createElement('section');
+    el.className = 'model';
+    const cacheBytes = info.cacheCount * info.cacheShape.reduce((a, b) => a * b, 4);
+    const kind = info.method ? `${info.method} (${info.layer})` : `fp (${info.layer})`;
+    const bits = info.bitsLinear ? `, ${info.bitsLinear.toFixed(2)} bits per linear weight` : '';
+    el.innerHTML = `<h2></h2><dl><dt>layers</dt><dd class="kind"></dd><dt>backend</dt><dd class="backend"></dd>
+      <dt>in memory</dt><dd class="size"></dd><dt>speed</dt><dd class="speed">…</dd></dl><div class="story"></div>`;
+    el.querySelector('h2')!.textContent = info.name;
+    el.querySelector('.kind')!.textContent = `${kind}${bits}; ${info.fileBytes.toLocaleString()} bytes on disk`;
+    el.querySelector('.backend')!.textContent = runner.backend;
+    el.querySelector('.size')!.textContent =
+      `${((info.weightBytes + cacheBytes) / 1024).toFixed(0)} KiB (weights ${(info.weightBytes / 1024).toFixed(0)} KiB + KV cache ${(cacheBytes / 1024).toFixed(0)} KiB)`;
+    parent.appendChild(el);
+    return new Column(info, runner, weights, tokenizer, el);
+  }
+
+  /** Feeds the prompt, then samples up to `steps` tokens; updates the column as it goes. */
+  async generate(prompt: string, steps: number, temperature: number, topp: number, seed: number): Promise<RunReport> {
+    const info = this.info;
+    const story = this.el.querySelector('.story')!;
+    const speed = this.el.querySelector('.speed')!;
+    const sampler = new Sampler(temperature, topp, seed);
     let cache: Tensor[] = Array.from({ length: info.cacheCount }, () => ({
       dtype: 'f32',
       shape: info.cacheShape,
       data: new Float32Array(info.cacheShape.reduce((a, b) => a * b, 1)),
     }));
+    const promptIds = this.tokenizer.encode(prompt, { bos: true });
     const ids: number[] = [];
-    let tok = info.bos;
-    let out = '';
-    $('story').textContent = '';
+    let text = prompt;
+    story.textContent = text;
+    let tok = promptIds[0]!;
     let t0 = 0;
-    for (let pos = 0; pos < Math.min(steps, info.maxSeq); pos++) {
-      if (pos === 1) t0 = performance.now();
-      const outs = await runner.run([
-        ...weights,
+    let made = 0;
+    const last = Math.min(info.maxSeq, promptIds.length - 1 + steps);
+    for (let pos = 0; pos < last; pos++) {
+      if (pos === promptIds.length) t0 = performance.now();
+      const outs = await this.runner.run([
+        ...this.weights,
         scalar(tok, 'i32'),
         scalar(pos, 'i32'),
         ...cache,
@@ -156,29 +203,63 @@ async function main(): Promise<void> {
         scalar(info.theta, 'f32'),
       ]);
       cache = outs.slice(1);
-      const logits = outs[0]!.data;
-      let best = 0;
-      for (let j = 1; j < info.vocab; j++) if (logits[j]! > logits[best]!) best = j;
-      if (best === info.bos || best === info.eos) break;
-      let bytes = pieces[best]!;
-      if (tok === info.bos && bytes[0] === 0x20) bytes = bytes.subarray(1);
-      out += dec.decode(bytes, { stream: true });
-      $('story').textContent = out;
-      ids.push(best);
-      tok = best;
-      $('tokens').textContent = String(ids.length);
-      if (ids.length > 1)
-        $('speed').textContent = `${((ids.length - 1) / ((performance.now() - t0) / 1000)).toFixed(1)} tokens/s`;
+      if (pos + 1 < promptIds.length) {
+        tok = promptIds[pos + 1]!;
+        continue;
+      }
+      const next = sampler.sample(outs[0]!.data as Float32Array, info.vocab);
+      if (next === info.bos || next === info.eos) break;
+      text += new TextDecoder().decode(this.tokenizer.pieceAfter(tok, next));
+      story.textContent = text;
+      ids.push(next);
+      tok = next;
+      if (++made > 1) speed.textContent = `${((made - 1) / ((performance.now() - t0) / 1000)).toFixed(1)} tokens/s`;
       await new Promise((r) => setTimeout(r, 0)); // let the page paint
     }
-    const tps = ids.length > 1 ? (ids.length - 1) / ((performance.now() - t0) / 1000) : 0;
-    window.obt = { done: true, backend: runner.backend, ids, text: out, tokensPerSecond: tps };
-  };
-  $('again').addEventListener('click', () => void generate());
-  await generate();
+    const tps = made > 1 ? (made - 1) / ((performance.now() - t0) / 1000) : 0;
+    return { name: info.name, layer: info.layer, backend: this.runner.backend, ids, text, tokensPerSecond: tps };
+  }
 }
 
-main().catch((e: Error) => {
+async function main(): Promise<void> {
+  const site = await json<{ models: string[] }>('site.json');
+  const { dev, why } = await gpuDevice();
+  $('webgpu').textContent = dev ? 'WebGPU' : `Wasm-SIMD — ${why}`;
+  window.obt.webgpu = why;
+  const cols: Column[] = [];
+  for (const m of site.models) cols.push(await Column.load(`model/${m}`, dev, $('models')));
+  // controls, preset from the URL
+  const prompt = $<HTMLTextAreaElement>('prompt');
+  const temp = $<HTMLInputElement>('temperature');
+  const topp = $<HTMLInputElement>('topp');
+  const steps = $<HTMLInputElement>('steps');
+  const seedBox = $<HTMLInputElement>('seed');
+  prompt.value = params.get('prompt') ?? 'Once upon a time';
+  temp.value = params.get('temperature') ?? '0.8';
+  topp.value = params.get('topp') ?? '0.9';
+  steps.value = params.get('steps') ?? '96';
+  seedBox.value = params.get('seed') ?? '';
+  const go = async () => {
+    $<HTMLButtonElement>('go').disabled = true;
+    try {
+      // a new seed per run unless one is given
+      const seed = seedBox.value.trim() ? Number(seedBox.value) : Math.floor(Math.random() * 2 ** 31);
+      $('used-seed').textContent = String(seed);
+      const runs = await Promise.all(
+        cols.map((c) => c.generate(prompt.value, Number(steps.value), Number(temp.value), Number(topp.value), seed)),
+      );
+      window.obt = { done: true, seed, runs, webgpu: why };
+    } finally {
+      $<HTMLButtonElement>('go').disabled = false;
+    }
+  };
+  $('go').addEventListener('click', () => void go().catch(fail));
+  await go();
+}
+
+function fail(e: Error): void {
   $('error').textContent = String(e.stack ?? e);
   window.obt = { ...window.obt, done: true, error: String(e) };
-});
+}
+
+main().catch(fail);

@@ -2,7 +2,7 @@
 // artifact needs) imports nothing above it; compiler/ nothing from llm/ or cli/; the front end
 // (syntax, resolve, types) nothing from the back end; llm/ nothing from cli/; no cycle between
 // folders; and what the Wasm/WebGPU artifact loaders and the browser bundle pull in holds no
-// compiler file.
+// compiler file (the page takes only llm/'s tokenizer and sampler).
 import { describe, expect, it } from 'vitest';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
@@ -102,8 +102,12 @@ describe('artifact loaders and the browser bundle', () => {
     });
     const inputs = Object.keys(r.metafile.inputs);
     expect(inputs.some((f) => f.includes('runtime/webgpu/program.ts'))).toBe(true);
-    expect(inputs.filter((f) => /(^|\/)(compiler|llm|cli)\//.test(f) || f.includes('node_modules/binaryen'))).toEqual(
-      [],
-    );
+    expect(inputs.filter((f) => /(^|\/)(compiler|cli)\//.test(f) || f.includes('node_modules/binaryen'))).toEqual([]);
+    // of llm/ only the tokenizer and the sampler (plain code the page encodes prompts and samples with)
+    expect(inputs.filter((f) => /(^|\/)llm\//.test(f)).sort()).toEqual([
+      'llm/io/model.ts',
+      'llm/io/tokenizer.ts',
+      'llm/sampler.ts',
+    ]);
   });
 });

@@ -1,12 +1,19 @@
 // The browser page (examples/browser/, served by obtc serve): Playwright drives Debian's Chromium
-// headless (never a downloaded browser); the page generates 64 greedy tokens from BOS with WebGPU
-// (SwiftShader here) and with the Wasm fallback (?backend=wasm), both equal to the golden ids, and
-// leaves a screenshot of each in test-results/. CI installs chromium; there a missing browser fails.
+// headless (never a downloaded browser); the page runs the fp teacher and a non-OneBit student
+// (bitnet158, ternary as two sign planes) side by side, 64 greedy tokens from BOS each, with WebGPU
+// (SwiftShader here) and with the Wasm fallback (?backend=wasm, whose reason the page reports): the
+// teacher's ids equal the golden ones, the student's equal its decoder's in Node. Screenshots land
+// in test-results/. CI installs chromium; there a missing browser fails.
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { buildSite, startServer } from '../../cli/serve.ts';
+import { main } from '../../cli/main.ts';
+import { loadModel } from '../../llm/load.ts';
+import { LlamaRunner } from '../../llm/runner.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const root = join(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -18,8 +25,22 @@ let server: Server | undefined;
 afterAll(() => server?.close());
 
 describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}`, () => {
-  it('generates the 64 golden greedy ids with WebGPU and with the Wasm fallback', async () => {
-    const site = await buildSite(join(root, 'data/stories260K.bin'), 128);
+  it('teacher and a bitnet158 student generate side by side with WebGPU and with the Wasm fallback', async () => {
+    const student = join(mkdtempSync(join(tmpdir(), 'obt-page-')), 'bitnet158.obtm');
+    const q = ['quantize', '--method', 'bitnet158', '--steps', '2', '--batch', '1', '--seq', '16', '--no-eval'];
+    expect(await main([...q, '--out', student], { out: () => {}, err: () => {} })).toBe(0);
+    // the student's greedy ids in Node, the reference for the page's
+    const sm = await loadModel(student);
+    const dec = LlamaRunner.fromFile(sm, undefined, 'wasm').decoder(64);
+    const want: number[] = [];
+    for (let pos = 0, tok = 1; pos < 64; pos++) {
+      const l = dec.step(tok, pos);
+      let best = 0;
+      for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
+      if (best === 1 || best === 2) break;
+      want.push((tok = best));
+    }
+    const site = await buildSite([join(root, 'data/stories260K.bin'), student], 128);
     const s = await startServer(site, 0);
     server = s.server;
     const { chromium } = await import('playwright-core');
@@ -29,29 +50,37 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     });
     try {
       mkdirSync(shots, { recursive: true });
-      for (const [query, want] of [
+      for (const [query, backend] of [
         ['', /^WebGPU/],
-        ['?backend=wasm&threads=2', /^Wasm-SIMD \(2 threads\)/],
+        ['&backend=wasm&threads=2', /^Wasm-SIMD \(2 threads\)/],
       ] as const) {
         const page = await browser.newPage();
-        await page.goto(`${s.url}${query}`);
+        await page.goto(`${s.url}?prompt=&temperature=0&steps=64${query}`);
         await page.waitForFunction(() => (window as unknown as { obt?: { done: boolean } }).obt?.done, null, {
           timeout: 90_000,
         });
+        type Run = {
+          name: string;
+          layer: string;
+          backend: string;
+          ids: number[];
+          tokensPerSecond: number;
+          text: string;
+        };
         const r = await page.evaluate(
-          () =>
-            (
-              window as unknown as {
-                obt: { backend: string; ids: number[]; error?: string; tokensPerSecond: number; text: string };
-              }
-            ).obt,
+          () => (window as unknown as { obt: { runs: Run[]; error?: string; webgpu?: string } }).obt,
         );
         expect(r.error).toBeUndefined();
-        expect(r.backend).toMatch(want);
-        expect(r.ids).toEqual(golden.greedy_first64.ids);
-        expect(r.text).toMatch(/^Once upon a time/);
-        expect(r.tokensPerSecond).toBeGreaterThan(0);
-        await page.screenshot({ path: join(shots, `browser-${query ? 'wasm' : 'webgpu'}.png`) });
+        expect(r.runs.map((x) => x.layer)).toEqual(['Dense', 'BitNet158']);
+        for (const run of r.runs) {
+          expect(run.backend).toMatch(backend);
+          expect(run.tokensPerSecond).toBeGreaterThan(0);
+        }
+        expect(r.runs[0]!.ids).toEqual(golden.greedy_first64.ids);
+        expect(r.runs[0]!.text).toMatch(/^Once upon a time/);
+        expect(r.runs[1]!.ids).toEqual(want);
+        if (query) expect(r.webgpu).toBe('Wasm requested (?backend=wasm)');
+        await page.screenshot({ path: join(shots, `browser-${query ? 'wasm' : 'webgpu'}.png`), fullPage: true });
         await page.close();
       }
     } finally {
