@@ -50,8 +50,9 @@ commands:
                                         write a self-contained artifact (plan.json, Wasm or
                                         WGSL kernels, manifest.json) that runs without the
                                         compiler
-  exec DIR [ARG...]                     run an artifact; ARGs are JSON tensors in the
-                                        manifest's input order; prints the outputs as JSON
+  exec DIR [--weights FILE] [ARG...]    run an artifact; ARGs are JSON tensors in the
+                                        manifest's input order (--weights: the first
+                                        parameter's from a model file); prints the outputs as JSON
   compile FILE [--entry NAME] --emit ast|core|kir|plan|wat [ARG...]
                                         print a compiler stage (all but ast need the entry's
                                         args or --shape p=2x3 for each tensor parameter):

@@ -1,10 +1,11 @@
 // The method contract end to end with a method obt has never seen, defined only here: a row-scaled
 // sign layer (W ≈ a ⊙ sign(W), a the row means of |W|, identity STE). obtc quantize --method FILE
 // initialises, distils, exports and saves it; the model file then evaluates, generates and builds
-// the browser page with the method file deleted (its source travels in the model file). No
+// the browser page (whose decode artifact then runs under obtc exec --weights) with the method file
+// deleted (its source travels in the model file). No
 // TypeScript knows this method. Also: the legacy .obt1 format still loads and runs the same.
 import { expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
@@ -102,7 +103,15 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   const site = await buildSite(model, 32);
   const info = JSON.parse(readFileSync(join(site, 'model/model.json'), 'utf8')) as { layer: string };
   expect(info.layer).toBe('method.RowSign');
-  expect(existsSync(join(site, 'model/wasm'))).toBe(true);
+  // the page's decode artifact runs with obtc exec, its weights read from the model file
+  const zeros = JSON.stringify(Array.from({ length: 32 }, () => Array.from({ length: 4 }, () => Array(8).fill(0))));
+  const cache = Array.from({ length: 2 * c.layers }, () => zeros);
+  const e = await run(['exec', join(site, 'model/m0/wasm'), '--weights', model, '1', '0', ...cache, '1e-5', '10000']);
+  expect(e.code, e.err).toBe(0);
+  const logits = (JSON.parse(e.out) as number[][])[0]!;
+  const want = LlamaRunner.fromFile(m, undefined, 'wasm').decoder(32).step(1, 0);
+  expect(logits.length).toBe(c.vocab);
+  logits.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
 }, 240_000);
 
 it('a legacy .obt1 file loads as the onebit method and runs like the same model saved as a model file', async () => {
