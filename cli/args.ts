@@ -4,7 +4,8 @@
 // Hand-written: the flag set is small and its errors must read like the rest of obtc's.
 import { readFileSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
-import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, type Backend, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
+import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
 import { toNested } from '../runtime/core/tensor.ts';
 import { isTensor, mapTree } from '../runtime/core/tree.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -31,9 +32,15 @@ export function readSource(file: string): string {
   }
 }
 
+/** Compile options from the flags: --method NAME|FILE binds `import method` (as obtc quantize does). */
+export function compileOptions(file: string, flags: Flags): CompileOptions {
+  const m = str(flags, 'method');
+  return { path: file, ...(m ? methodCompileOptions(resolveMethod(m)) : {}) };
+}
+
 /** A program that type-checks (its diagnostics raised otherwise). */
-export function load(file: string): Program {
-  const prog = compile(readSource(file), { path: file });
+export function load(file: string, flags: Flags = new Map()): Program {
+  const prog = compile(readSource(file), compileOptions(file, flags));
   if (!prog.ok) throw new CompileError(prog.diagnostics);
   return prog;
 }

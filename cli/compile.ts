@@ -24,7 +24,7 @@ export const compileCmd: Command = async (pos, flags, io) => {
     throw new Usage(`--emit ${String(emit)}: expected ast, core, kir, plan or wat`);
   const entry = flags.get('entry');
   if (typeof entry !== 'string') throw new Usage('compile --emit core needs --entry NAME');
-  const prog = load(file);
+  const prog = load(file, flags);
   const f = prog.entry(entry);
   let args: HostValue[] = pos.map(parseJsonArg);
   const shapes = flags.get('shape');

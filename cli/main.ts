@@ -66,6 +66,8 @@ options:
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
+  --method NAME|FILE  check/run/compile: bind 'import method' to a quantisation method
+               (as quantize does; e.g. obtc check models/kd.obt --method bitnet158)
   -h, --help   this text
 `;
 

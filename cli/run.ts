@@ -7,7 +7,7 @@ export const runCmd: Command = async (pos, flags, io) => {
   const file = pos.shift();
   const entry = flags.get('entry');
   if (!file || typeof entry !== 'string') throw new Usage('run needs FILE and --entry NAME');
-  const prog = load(file);
+  const prog = load(file, flags);
   const args = pos.map(parseJsonArg);
   // the Wasm backend by default; --f64 runs the interpreter (the Wasm kernels compute in f32)
   const backend = flags.get('backend') ?? (flags.has('f64') ? 'interp' : 'wasm');

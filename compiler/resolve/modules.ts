@@ -105,7 +105,13 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
       const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
       const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
       if (!found) {
-        diags.add(new UserError(`cannot find module ${shown}`, it.span, `looked in: ${cands.join(', ')}`).diag);
+        diags.add(
+          new UserError(
+            `cannot find module ${shown}`,
+            it.span,
+            `looked in: ${cands.join(', ')}; a driver may also bind it (obtc --method NAME|FILE binds \`method\`)`,
+          ).diag,
+        );
         continue;
       }
       const sub = load(found.c, { path: displayPath(found.c), text: found.text! });

@@ -86,6 +86,12 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   expect(m.layer).toBe('method.RowSign');
   expect(m.method!.source).toBe(METHOD);
 
+  // the KD program type-checks against it (--method binds `import method`), and not without it
+  expect((await run(['check', join(root, 'models/kd.obt'), '--method', methodFile])).code).toBe(0);
+  const unbound = await run(['check', join(root, 'models/kd.obt')]);
+  expect(unbound.code).toBe(1);
+  expect(unbound.err).toMatch(/cannot find module method[^]*--method NAME\|FILE binds `method`/);
+
   rmSync(methodFile);
   const tiny = join(dir, 'tiny.txt');
   writeFileSync(tiny, 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.');
