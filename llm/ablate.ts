@@ -172,7 +172,13 @@ export async function ablate(
     rows.push(r);
   }
   bar.update(work);
-  writeResults(dir, rows, teacher, p, runs[0]!.options);
+  writeResults(
+    dir,
+    rows,
+    teacher,
+    p,
+    runs.map((r) => r.options),
+  );
   return { rows, teacher };
 }
 
@@ -181,17 +187,18 @@ export async function ablate(
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) =>
   xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0;
+// well-separated colours (Trubetskoy's list)
 const COLORS = [
-  '#c0392b',
-  '#2980b9',
-  '#27ae60',
-  '#8e44ad',
-  '#d35400',
-  '#16a085',
-  '#2c3e50',
-  '#f39c12',
-  '#7f8c8d',
-  '#e84393',
+  '#e6194b',
+  '#3cb44b',
+  '#4363d8',
+  '#f58231',
+  '#911eb4',
+  '#42d4f4',
+  '#f032e6',
+  '#9a6324',
+  '#000075',
+  '#808000',
 ];
 
 /** Rows that differ only in their seed, together. */
@@ -212,8 +219,11 @@ function writeResults(
   rows: RunResult[],
   teacher: { ppl: number; ce: number; tps: number; bytes: number; params: number },
   p: EvalProtocol,
-  o: QuantizeOptions,
+  opts: QuantizeOptions[],
 ): void {
+  const o = opts[0]!;
+  // a recipe value, or its values where grid rows differ (the warm-up follows --steps by default)
+  const v = (k: keyof QuantizeOptions) => [...new Set(opts.map((x) => String(x[k])))].join(' / ');
   const gs = groups(rows);
   const pm = (xs: number[], d: number) =>
     xs.length > 1 ? `${mean(xs).toFixed(d)} ± ${sd(xs).toFixed(d)}` : mean(xs).toFixed(d);
@@ -221,7 +231,7 @@ function writeResults(
   const md: string[] = [
     '# Ablation',
     '',
-    `Recipe for every row: ${[...new Set(rows.map((r) => r.steps))].length === 1 ? `${rows[0]!.steps} distillation steps, ` : ''}teacher \`${o.weights.replace(/^.*\//, '')}\`, distillation on \`${o.data.replace(/^.*\//, '')}\`, batch ${o.batch} × ${o.seq} tokens, AdamW lr ${o.lr} (cosine, warm-up ${o.warmup}), α ${o.alpha}, clip ${o.clip}, weight decay ${o.wd}${o.fp16 ? ', f32 tensors stored as f16' : ''}; the grid: ${[...new Set(rows.flatMap((r) => Object.keys(r.axes)))].join(' × ')}.`,
+    `Recipe for every row: ${[...new Set(rows.map((r) => r.steps))].length === 1 ? `${rows[0]!.steps} distillation steps, ` : ''}teacher \`${o.weights.replace(/^.*\//, '')}\`, distillation on \`${o.data.replace(/^.*\//, '')}\`, batch ${v('batch')} × ${v('seq')} tokens, AdamW lr ${v('lr')} (cosine, warm-up ${v('warmup')} steps), α ${v('alpha')}, clip ${v('clip')}, weight decay ${v('wd')}${o.fp16 ? ', f32 tensors stored as f16' : ''}; the grid: ${[...new Set(rows.flatMap((r) => Object.keys(r.axes)))].join(' × ')}.`,
     '',
     `Evaluation: ${protocol}. Mean ± sample standard deviation over seeds where there are several.`,
     '',
@@ -295,15 +305,21 @@ function writeResults(
       1,
     ),
   );
-  const color = new Map(gs.map((g, i) => [g.key, COLORS[i % COLORS.length]!]));
-  const keyOf = (r: RunResult) => gs.find((g) => g.rows.includes(r))!.key;
+  // a colour per method; the other grid flags label the points
+  const methods = [...new Set(rows.map((r) => r.method))];
+  const color = (m: string) => COLORS[methods.indexOf(m) % COLORS.length]!;
+  const rest = (g: { key: string; rows: RunResult[] }) => g.key.slice(g.rows[0]!.method.length).trim();
   writeFileSync(
     join(dir, 'loss.svg'),
     lineChartSvg(
       'KD loss of every run',
       rows
         .filter((r) => r.losses.length)
-        .map((r) => ({ name: r.id, color: color.get(keyOf(r))!, points: r.losses.map((l, i) => [i + 1, l]) })),
+        .map((r) => ({
+          name: r.method,
+          color: color(r.method),
+          points: r.losses.map((l, i): [number, number] => [i + 1, l]),
+        })),
       'step',
       'loss',
     ),
@@ -312,17 +328,18 @@ function writeResults(
     join(dir, 'pareto.svg'),
     scatterSvg(
       `eval perplexity against bits per linear weight (teacher ${teacher.ppl.toFixed(2)} at 32)`,
-      gs.map((g) => ({
-        name: g.key,
-        color: color.get(g.key)!,
-        points: [
-          {
+      methods.map((m) => ({
+        name: m,
+        color: color(m),
+        points: gs
+          .filter((g) => g.rows[0]!.method === m)
+          .map((g) => ({
             x: mean(g.rows.map((r) => r.bits.linear)),
             y: mean(g.rows.map((r) => r.ppl)),
             lo: Math.min(...g.rows.map((r) => r.ppl)),
             hi: Math.max(...g.rows.map((r) => r.ppl)),
-          },
-        ],
+            label: rest(g) || undefined,
+          })),
       })),
       'bits per linear weight (stored)',
       'eval perplexity',

@@ -2,9 +2,10 @@
 // log axis) — with no dependencies, readable in any browser.
 type Pt = [number, number];
 
-const W = 720;
+const W = 900;
 const H = 420;
-const M = { l: 64, r: 20, t: 40, b: 48 };
+// the right margin holds the legend
+const M = { l: 64, r: 190, t: 40, b: 48 };
 const esc = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 const ticks = (a: number, b: number, n: number) => Array.from({ length: n + 1 }, (_, i) => a + ((b - a) * i) / n);
 
@@ -61,19 +62,21 @@ function frame(
   return { out, sx, sy: (y) => syRaw(fy(y)) };
 }
 
-function legend(out: string[], items: { name: string; color: string }[], mark: 'line' | 'dot'): void {
+/** One entry per distinct name, right of the plotting area. */
+function legend(out: string[], all: { name: string; color: string }[], mark: 'line' | 'dot'): void {
+  const items = all.filter((s, i) => all.findIndex((t) => t.name === s.name) === i);
   items.forEach((s, i) => {
     const y = M.t + 4 + i * 18;
     out.push(
       mark === 'line'
-        ? `<rect x="${W - M.r - 170}" y="${y}" width="12" height="3" fill="${s.color}"/>`
-        : `<circle cx="${W - M.r - 164}" cy="${y + 1}" r="4" fill="${s.color}"/>`,
+        ? `<rect x="${W - M.r + 14}" y="${y}" width="12" height="3" fill="${s.color}"/>`
+        : `<circle cx="${W - M.r + 20}" cy="${y + 1}" r="4" fill="${s.color}"/>`,
     );
-    out.push(`<text x="${W - M.r - 150}" y="${y + 5}">${esc(s.name)}</text>`);
+    out.push(`<text x="${W - M.r + 32}" y="${y + 5}">${esc(s.name)}</text>`);
   });
 }
 
-/** Lines, one per series (loss curves). */
+/** Lines, one per series (loss curves); series of one name share a legend entry. */
 export function lineChartSvg(
   title: string,
   series: { name: string; points: Pt[]; color: string }[],
@@ -99,10 +102,14 @@ export function lineChartSvg(
   return out.join('\n');
 }
 
-/** Points, one group per series, each with an optional vertical error bar (Pareto plots). */
+/** Points, one group per series, each with an optional vertical error bar and label (Pareto plots). */
 export function scatterSvg(
   title: string,
-  series: { name: string; color: string; points: { x: number; y: number; lo?: number; hi?: number }[] }[],
+  series: {
+    name: string;
+    color: string;
+    points: { x: number; y: number; lo?: number; hi?: number; label?: string }[];
+  }[],
   xLabel: string,
   yLabel: string,
   logY = false,
@@ -122,6 +129,10 @@ export function scatterSvg(
           `<line x1="${sx(p.x).toFixed(1)}" x2="${sx(p.x).toFixed(1)}" y1="${sy(p.lo).toFixed(1)}" y2="${sy(p.hi).toFixed(1)}" stroke="${s.color}"/>`,
         );
       out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4.5" fill="${s.color}"/>`);
+      if (p.label)
+        out.push(
+          `<text x="${(sx(p.x) + 7).toFixed(1)}" y="${(sy(p.y) + 4).toFixed(1)}" font-size="10" fill="${s.color}">${esc(p.label)}</text>`,
+        );
     }
   legend(out, series, 'dot');
   out.push('</svg>');
