@@ -43,7 +43,7 @@ export const execCmd: Command = async (pos, flags, io) => {
   const rest = manifest.inputs.map((spec, i) => ({ spec, i })).filter(({ i }) => !given.has(i));
   if (pos.length !== rest.length)
     throw new Usage(
-      `${dir} takes ${rest.length} input(s)${given.size ? ` beside the model's ${given.size}` : ''} (${rest.map(({ spec }) => `${spec.path}: ${spec.dtype}[${spec.shape.join(', ')}]`).join(', ')}), got ${pos.length}`,
+      `${dir} takes ${rest.length} inputs${given.size ? ` beside the model's ${given.size}` : ''} (${rest.map(({ spec }) => `${spec.path}: ${spec.dtype}[${spec.shape.join(', ')}]`).join(', ')}), got ${pos.length}`,
     );
   const ins: Tensor[] = manifest.inputs.map((spec, i) => {
     const g = given.get(i);

@@ -107,8 +107,8 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
       .every((x) => Number.isInteger(Number(x))),
   ).toBe(true);
   const site = await buildSite(model, 32);
-  const info = JSON.parse(readFileSync(join(site, 'model/model.json'), 'utf8')) as { layer: string };
-  expect(info.layer).toBe('method.RowSign');
+  const info = JSON.parse(readFileSync(join(site, 'model/m0/model.json'), 'utf8')) as { layer: string; method: string };
+  expect([info.layer, info.method]).toEqual(['RowSign', 'rowsign']);
   // the page's decode artifact runs with obtc exec, its weights read from the model file
   const zeros = JSON.stringify(Array.from({ length: 32 }, () => Array.from({ length: 4 }, () => Array(8).fill(0))));
   const cache = Array.from({ length: 2 * c.layers }, () => zeros);
