@@ -21,6 +21,15 @@ const list = (flags: Flags, k: string): string[] | undefined => {
         .filter(Boolean);
 };
 
+/** The invocation, for the results to say how they were made (paths as given). */
+const commandLine = (flags: Flags) =>
+  [
+    'obtc ablate',
+    ...[...flags].map(([k, v]) =>
+      v === true ? `--${k}` : `--${k} ${/^[\w.,/=:+-]+$/.test(v) ? v : JSON.stringify(v)}`,
+    ),
+  ].join(' ');
+
 export const ablateCmd: Command = async (_pos, flags, io) => {
   if (flags.has('method')) throw new Usage('ablate takes --methods A,B,… (a list), not --method');
   if (flags.has('resume')) throw new Usage('ablate always resumes: run the same command again');
@@ -62,6 +71,7 @@ export const ablateCmd: Command = async (_pos, flags, io) => {
     },
     dir,
     (s) => io.err(s),
+    commandLine(flags),
   );
   io.out(`${results.length} run(s); results in ${dir}/results.md (also .csv, .json), loss.svg, pareto.svg\n`);
   return 0;

@@ -4,7 +4,7 @@
 // weight. Resumable: a finished run's results are kept in DIR/runs/ID.json and not redone; an
 // unfinished one resumes from its last checkpoint.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { quantize, type QuantizeOptions } from './quantize.ts';
 import { loadModel } from './load.ts';
 import { LlamaRunner } from './runner.ts';
@@ -91,6 +91,7 @@ export async function ablate(
   p: EvalProtocol,
   dir: string,
   log: (s: string) => void,
+  command?: string,
 ): Promise<{ rows: RunResult[]; teacher: { ppl: number; ce: number; tps: number; bytes: number; params: number } }> {
   const runsDir = join(dir, 'runs');
   mkdirSync(runsDir, { recursive: true });
@@ -178,6 +179,7 @@ export async function ablate(
     teacher,
     p,
     runs.map((r) => r.options),
+    command,
   );
   return { rows, teacher };
 }
@@ -201,6 +203,12 @@ const COLORS = [
   '#808000',
 ];
 
+/** The recipe's file paths relative to the working directory (no machine's folders in a result). */
+const files = (o: QuantizeOptions) => {
+  const rel = (f: string | undefined) => (f === undefined ? undefined : relative(process.cwd(), f) || '.');
+  return { weights: rel(o.weights), data: rel(o.data), evalText: rel(o.evalText), tokenizer: rel(o.tokenizer) };
+};
+
 /** Rows that differ only in their seed, together. */
 function groups(rows: RunResult[]): { key: string; rows: RunResult[] }[] {
   const m = new Map<string, RunResult[]>();
@@ -220,6 +228,7 @@ function writeResults(
   teacher: { ppl: number; ce: number; tps: number; bytes: number; params: number },
   p: EvalProtocol,
   opts: QuantizeOptions[],
+  command: string | undefined,
 ): void {
   const o = opts[0]!;
   // a recipe value, or its values where grid rows differ (the warm-up follows --steps by default)
@@ -231,6 +240,7 @@ function writeResults(
   const md: string[] = [
     '# Ablation',
     '',
+    ...(command ? [`Made by \`${command}\`.`, ''] : []),
     `Recipe for every row: ${[...new Set(rows.map((r) => r.steps))].length === 1 ? `${rows[0]!.steps} distillation steps, ` : ''}teacher \`${o.weights.replace(/^.*\//, '')}\`, distillation on \`${o.data.replace(/^.*\//, '')}\`, batch ${v('batch')} × ${v('seq')} tokens, AdamW lr ${v('lr')} (cosine, warm-up ${v('warmup')} steps), α ${v('alpha')}, clip ${v('clip')}, weight decay ${v('wd')}${o.fp16 ? ', f32 tensors stored as f16' : ''}; the grid: ${[...new Set(rows.flatMap((r) => Object.keys(r.axes)))].join(' × ')}.`,
     '',
     `Evaluation: ${protocol}. Mean ± sample standard deviation over seeds where there are several.`,
@@ -300,7 +310,13 @@ function writeResults(
   writeFileSync(
     join(dir, 'results.json'),
     JSON.stringify(
-      { protocol, recipe: { ...o, pool: undefined, gpu: undefined, onStep: undefined }, teacher, runs: rows },
+      {
+        command,
+        protocol,
+        recipe: { ...o, ...files(o), pool: undefined, gpu: undefined, onStep: undefined },
+        teacher,
+        runs: rows,
+      },
       null,
       1,
     ),

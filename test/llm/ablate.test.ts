@@ -40,12 +40,17 @@ it('writes the table, CSV, JSON and plots, and resumes without redoing finished 
   for (const row of ['ptq_sign steps=0', 'ptq_sign steps=2', 'onebit_noln steps=0', 'onebit_noln steps=2'])
     expect(md).toMatch(new RegExp(`\\| ${row} \\| 2 \\| \\d+\\.\\d{3} \\| \\d+\\.\\d{3} \\| \\d+ \\|`));
   expect(md).toMatch(/\| fp32 teacher \|/);
+  expect(md).toContain(`Made by \`obtc ablate --methods ptq_sign,onebit_noln --seeds 1,2 --steps 0,2 --batch 1`);
   expect(md).toMatch(/first 2 non-overlapping windows of 256 tokens/);
   const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
   expect(csv).toHaveLength(1 + 8);
   const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as {
+    command: string;
+    recipe: { weights: string };
     runs: { ppl: number; losses: number[] }[];
   };
+  expect(json.command).toMatch(/^obtc ablate --methods/);
+  expect(json.recipe.weights).toBe('data/stories260K.bin');
   expect(json.runs).toHaveLength(8);
   expect(json.runs.every((r) => Number.isFinite(r.ppl))).toBe(true);
   expect(json.runs.filter((r) => r.losses.length === 2)).toHaveLength(4);
