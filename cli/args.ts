@@ -91,6 +91,7 @@ export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, s
           'o',
           'port',
           'teacher',
+          'profile-json',
         ].includes(k)
       ) {
         if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);

@@ -13,6 +13,7 @@ import { generateCmd } from './generate.ts';
 import { pplCmd } from './ppl.ts';
 import { quantizeCmd } from './quantize.ts';
 import { ablateCmd } from './ablate.ts';
+import { startProfile, type ProfileRun } from './profile.ts';
 
 export type { CliIO } from './args.ts';
 
@@ -66,6 +67,9 @@ options:
   --threads N  wasm: split big kernels across N threads (worker_threads over a shared
                memory; default 1; results are identical for any N)
   --f64        run the interpreter in f64
+  --profile    run/generate/ppl/quantize/exec: time every kernel and host step and print the
+               top kernels (kind, shape, fused ops, .obt source locations) on stderr at exit
+               (also OBT_PROFILE=1); --profile-json FILE writes the whole profile as JSON
   --method NAME|FILE  check/run/compile: bind 'import method' to a quantisation method
                (as quantize does; e.g. obtc check models/kd.obt --method bitnet158)
   -h, --help   this text
@@ -100,13 +104,18 @@ export async function main(
     io.out(USAGE);
     return cmd || flags.has('help') ? 0 : 2;
   }
+  let prof: ProfileRun | undefined;
   try {
     const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
     if (!run) throw new Usage(`unknown command ${cmd}`);
-    return await run(pos, flags, io);
+    prof = startProfile(cmd, flags);
+    const code = await run(pos, flags, io);
+    prof?.finish(io);
+    return code;
   } catch (e) {
     return reportError(e, io);
   } finally {
+    prof?.stop();
     closePools();
   }
 }

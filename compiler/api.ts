@@ -20,6 +20,7 @@ import { LAYERS_TYPE } from './resolve/symbols.ts';
 import type { Func } from '../runtime/core/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
+import { activeProfiler } from '../runtime/plan/profile.ts';
 import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
@@ -138,7 +139,10 @@ export class Program {
     let m = this.programs.get(low);
     if (!m) this.programs.set(low, (m = new Map()));
     let p = m.get(key) as T | undefined;
-    if (!p) m.set(key, (p = make()));
+    if (!p) {
+      const prof = activeProfiler();
+      m.set(key, (p = prof ? prof.phase('compile: fuse, plan, emit', make) : make()));
+    }
     return p;
   }
 
@@ -166,6 +170,19 @@ export class Program {
     args: HostValue[],
     opts: RunOptions,
   ): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
+    const prof = activeProfiler();
+    if (prof)
+      return prof.phase(`host: ${entry} arguments (and lowering on first use)`, () =>
+        this.prepareRunNow(entry, args, opts),
+      );
+    return this.prepareRunNow(entry, args, opts);
+  }
+
+  private prepareRunNow(
+    entry: string,
+    args: HostValue[],
+    opts: RunOptions,
+  ): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
     const f = this.entry(entry);
     const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
@@ -178,7 +195,9 @@ export class Program {
   }
 
   private result(low: Lowered, outs: Tensor[]): { tensors: Tensor[]; type: Type; value: unknown } {
-    return { tensors: outs, type: low.resultType, value: rebuild(this.loaded, low.resultType, outs) };
+    const value = () => rebuild(this.loaded, low.resultType, outs);
+    const prof = activeProfiler();
+    return { tensors: outs, type: low.resultType, value: prof ? prof.phase('host: results', value) : value() };
   }
 
   /** Runs an entry on the reference interpreter (or a compiled backend). Returns the flat result tensors and their type. */

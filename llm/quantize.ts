@@ -4,6 +4,7 @@
 // cosine schedule, checkpoint atomically (resumable), `export` the layers to their inference form
 // and save the model file (method source embedded), then compare perplexities (teacher, init
 // only, trained). --steps 0 is post-training quantisation: init and export only.
+import { activeProfiler } from '../runtime/plan/profile.ts';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -225,7 +226,11 @@ export class Quantizer {
       const batch = Array.from({ length: o.batch }, (_, j) =>
         fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'),
       );
-      const { loss, gnorm, lr } = await this.step(st, batch);
+      const prof = activeProfiler();
+      const { loss, gnorm, lr } = prof
+        ? await prof.phaseAsync('quantize: train_step (whole call)', () => this.step(st, batch))
+        : await this.step(st, batch);
+      if (prof) prof.steps++;
       st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
       bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
       o.onStep?.(st.step);

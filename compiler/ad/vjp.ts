@@ -68,6 +68,8 @@ export function unrollIterates(f: Func, supply: VarSupply): Func {
 export function gradFunc(f0: Func, nWrt: number, supply: VarSupply): Func {
   const f = unrollIterates(f0, supply);
   const eqns: Eqn[] = [...f.eqns];
+  // the equations a primitive's rule emits record the primitive's source, marked as its gradient
+  let src: string | undefined;
   const b: AdBuilder = {
     emit<Q extends PrimName>(prim: Q, args: Atom[], params: PrimParams[Q]): Var {
       const [t] = (PRIMS[prim] as PrimDef<Q>).infer(
@@ -75,7 +77,7 @@ export function gradFunc(f0: Func, nWrt: number, supply: VarSupply): Func {
         params,
       );
       const v = supply.fresh(t!);
-      eqns.push({ prim, args, params, outs: [v] } as Eqn);
+      eqns.push({ prim, args, params, outs: [v], src } as Eqn);
       return v;
     },
     inline: (g, args) => inlineInto(eqns, supply, g, args),
@@ -98,6 +100,7 @@ export function gradFunc(f0: Func, nWrt: number, supply: VarSupply): Func {
     const outCts = e.outs.map((o) => cts.get(o.id));
     if (outCts.every((c) => !c)) continue;
     const rule = VJPS[e.prim] as VjpRule<PrimName>;
+    src = e.src === undefined ? undefined : e.src.startsWith('∇ ') ? e.src : `∇ ${e.src}`;
     let inCts: (Atom | undefined)[];
     try {
       inCts = rule(b, e.args, e.outs, e.params as never, outCts);

@@ -30,9 +30,16 @@ import { storageSize } from '../../runtime/core/tensor.ts';
 export type Step =
   /** inPlace: inputs (indices into ins) read only at the output's own index, with the output's
    *  dtype and size: the plan may write the output into such an input's buffer */
-  | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[]; inPlace: number[] }
+  | { kind: 'kernel'; kernel: Kernel; hash: string; out: Var; ins: Var[]; inPlace: number[]; origin: Origin }
   | { kind: 'host'; eqn: Eqn }
   | { kind: 'update'; eqn: Eqn<'dynamic_update_slice'> };
+
+/** What a kernel came from (the profiler's labels): the Core primitives fused into it, in the
+ *  order fusion met them, and their distinct source locations. */
+export interface Origin {
+  ops: string[];
+  src: string[];
+}
 
 export interface Schedule {
   func: Func;
@@ -155,6 +162,7 @@ interface Building {
   ins: Var[];
   red?: { op: ReduceOp; shape: number[]; body: KNode };
   tmpl?: { t: Template<Kernel>; eqn: Eqn };
+  fused: Set<Eqn>;
 }
 
 function buildKernel(
@@ -166,7 +174,7 @@ function buildKernel(
 ): Step {
   const shape = root.type.shape;
   const g = new KGraph(shape.slice());
-  const b: Building = { g, ins: [] };
+  const b: Building = { g, ins: [], fused: new Set() };
   // the fused (not materialised) variables being expanded, outermost first, and how many input
   // buffers each top-level fused operand has brought into this kernel
   const expanding: Var[] = [];
@@ -213,6 +221,7 @@ function buildKernel(
   const eqnExpr = (v: Var, index: KNode[]): KNode => {
     const e = def.get(v.id);
     if (!e) throw new InternalError(`fusion: %${v.id} has no definition`);
+    b.fused.add(e);
     const rule = fuseRule(e.prim);
     switch (rule.cls) {
       case 'elementwise':
@@ -303,5 +312,10 @@ function buildKernel(
         inPlace.push(i);
     });
   }
-  return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins, inPlace };
+  const fused = [...b.fused];
+  const origin: Origin = {
+    ops: fused.map((e) => e.prim),
+    src: [...new Set(fused.flatMap((e) => (e.src === undefined ? [] : [e.src])))],
+  };
+  return { kind: 'kernel', kernel, hash: hashKernel(kernel), out: root, ins: b.ins, inPlace, origin };
 }

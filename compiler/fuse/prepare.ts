@@ -64,7 +64,7 @@ function canonicalDot(e: Eqn, args: Atom[], fresh: (t: Var['type']) => Var, eqns
     const perm = [...batch, ...freeAx, ...contract];
     if (perm.every((x, i) => x === i)) return a;
     const v = fresh({ dtype: a.type.dtype, shape: perm.map((i) => a.type.shape[i]!) });
-    eqns.push({ prim: 'transpose', args: [a], params: { perm }, outs: [v] } as Eqn);
+    eqns.push({ prim: 'transpose', args: [a], params: { perm }, outs: [v], src: e.src } as Eqn);
     return v;
   };
   const a = side(args[0]!, p.batch[0], p.contract[0]);

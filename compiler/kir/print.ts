@@ -50,6 +50,21 @@ export function printKernel(k: Kernel): string {
   return lines.join('\n');
 }
 
+/** A kernel's kind and extents in one line (profiles): `dot 8×256×256 · K 32`, `loop 2048×512 sum 512`. */
+export function describeKernel(k: Kernel): string {
+  const x = (ns: readonly number[]) => (ns.length ? ns.join('×') : 'scalar');
+  switch (k.kind) {
+    case 'dot':
+      return `dot ${x(k.B > 1 ? [k.B, k.M, k.N] : [k.M, k.N])} · K ${k.K}`;
+    case 'signlinear':
+      return `signlinear ${k.M}×${k.O} · I ${k.I}`;
+    case 'loop':
+      return k.red ? `${k.red.op} ${x(k.shape)} over ${x(k.red.shape)}` : `map ${x(k.shape)}`;
+    default:
+      return k satisfies never;
+  }
+}
+
 export function hashKernel(k: Kernel): string {
   return fnv1a(printKernel(k));
 }

@@ -10,6 +10,7 @@
 import type { Atom, Eqn, Func } from '../../runtime/core/ir.ts';
 import type { DType } from '../types/types.ts';
 import type { Kernel } from '../kir/ir.ts';
+import { describeKernel } from '../kir/print.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
 import { parallelism, scratchOf } from '../codegen/wasm.ts';
@@ -95,6 +96,7 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
         ki =
           kernels.push({
             hash: st.hash,
+            desc: describeKernel(st.kernel),
             kernel: st.kernel,
             scratch: scratchOf(st.kernel),
             par: parallelism(st.kernel),
@@ -118,10 +120,10 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
       if (host) {
         const out = bufOf.get(host.id)!;
         bufOf.set(st.out.id, out);
-        steps.push({ op: 'run', kernel: ki, out, ins });
+        steps.push({ op: 'run', kernel: ki, out, ins, ...st.origin });
       } else {
         const out = bufFor(st.out.id, st.out.type, 'temp');
-        steps.push({ op: 'alloc', buf: out }, { op: 'run', kernel: ki, out, ins });
+        steps.push({ op: 'alloc', buf: out }, { op: 'run', kernel: ki, out, ins, ...st.origin });
       }
     } else {
       const ins = st.eqn.args.map(argOf);

@@ -13,12 +13,16 @@ export class CoreBuilder {
   private readonly own = new Set<number>();
   /** outer var id -> our capture parameter */
   readonly captures = new Map<number, { outer: Var; inner: Var }>();
+  /** the source expression being lowered (shared with child builders): each equation records it */
+  readonly at: { src?: string };
 
   constructor(
     readonly supply: VarSupply,
     readonly parent?: CoreBuilder,
     readonly allowCapture = true,
-  ) {}
+  ) {
+    this.at = parent?.at ?? {};
+  }
 
   param(type: TensorType, hint?: string): Var {
     const v = this.supply.fresh(type, hint);
@@ -48,7 +52,7 @@ export class CoreBuilder {
     );
     const outs = outTypes.map((t) => this.supply.fresh(t, hint));
     for (const o of outs) this.own.add(o.id);
-    this.eqns.push({ prim, args: inArgs, params, outs } as Eqn);
+    this.eqns.push({ prim, args: inArgs, params, outs, src: this.at.src } as Eqn);
     return outs;
   }
 

@@ -2,7 +2,7 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
-import { UserError, type Span } from '../syntax/diag.ts';
+import { spanLocation, UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
@@ -213,6 +213,19 @@ export class Elab extends ElabCalls {
   // Expressions
 
   expr(e: A.Expr, fx: Fx): Val {
+    const b = this.b;
+    if (!b) return this.exprAt(e, fx);
+    // the equations this expression emits (and not a nested one) record its source location
+    const saved = b.at.src;
+    b.at.src = spanLocation(e.span);
+    try {
+      return this.exprAt(e, fx);
+    } finally {
+      b.at.src = saved;
+    }
+  }
+
+  private exprAt(e: A.Expr, fx: Fx): Val {
     switch (e.kind) {
       case 'num':
         return e.isFloat

@@ -29,6 +29,8 @@ export interface Eqn<P extends PrimName = PrimName> {
   args: Atom[];
   params: PrimParams[P];
   outs: Var[];
+  /** where it came from: `file:line:col` of the source expression ('∇ ' before it: its gradient) */
+  src?: string;
 }
 
 export interface Func {

@@ -7,7 +7,7 @@ const TYPED = { Float32Array, Float64Array, Int32Array, Uint32Array, Uint8Array 
 
 /** JSON for a plan: typed arrays (host equations' constants) tagged, Kernel IR dropped. */
 export function encodePlan(p: Plan): string {
-  const plan = { ...p, kernels: p.kernels.map(({ hash, scratch, par }) => ({ hash, scratch, par })) };
+  const plan = { ...p, kernels: p.kernels.map(({ hash, desc, scratch, par }) => ({ hash, desc, scratch, par })) };
   return JSON.stringify(plan, (_k, v: unknown) => {
     if (ArrayBuffer.isView(v) && !(v instanceof DataView))
       return { __typed: v.constructor.name, data: Array.from(v as unknown as ArrayLike<number>) };

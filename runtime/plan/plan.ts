@@ -16,7 +16,8 @@ export interface PlanBuffer {
 export type PlanStep =
   | { op: 'alloc'; buf: number }
   | { op: 'free'; buf: number }
-  | { op: 'run'; kernel: number; out: number; ins: number[] }
+  /** ops, src: the Core primitives fused into this run and their source locations (profiles) */
+  | { op: 'run'; kernel: number; out: number; ins: number[]; ops?: string[]; src?: string[] }
   | { op: 'host'; eqn: number; outs: number[]; ins: (number | Lit)[] }
   | { op: 'update'; out: number; operand: number | Lit; upd: number | Lit; starts: (number | Lit)[]; inPlace: boolean }
   /** a result copied into a donated parameter's buffer (targets without in-place kernels), so
@@ -29,6 +30,8 @@ export type Lit = { lit: number; dtype: DType };
  *  Kernel IR (K), absent in a loaded artifact. */
 export interface PlanKernel<K = unknown> {
   hash: string;
+  /** its kind and extents, e.g. `dot 2048×512 · K 64` (profiles) */
+  desc?: string;
   kernel?: K;
   scratch: number;
   par: Parallelism;

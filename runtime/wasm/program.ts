@@ -10,6 +10,7 @@ import { split, type KernelPool } from './pool.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
 import { InternalError } from '../core/errors.ts';
 import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
+import { activeProfiler, Profiler, stepEntry } from '../plan/profile.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
 
@@ -43,6 +44,8 @@ export interface ProgramOptions {
   donate?: number[];
   /** how a host step runs a nested function (iterate bodies): compiled, or by default interpreted */
   nested?: NestedRunner;
+  /** record every step's time here (default: the active profiler, if any) */
+  profile?: Profiler;
 }
 
 /** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
@@ -76,7 +79,9 @@ export class WasmProgram {
     const fns: KernelFn[] = modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as KernelFn);
     const program = pool?.attach(this.memory, modules);
     const off = (b: number) => plan.buffers[b]!.offset;
+    const prof = opts.profile ?? activeProfiler();
     for (const st of plan.steps) {
+      const before = this.ops.length;
       if (st.op === 'run') {
         const f = fns[st.kernel]!;
         const par = plan.kernels[st.kernel]!.par;
@@ -108,6 +113,16 @@ export class WasmProgram {
           st.outs.forEach((o, i) =>
             (view(this.memory, plan.buffers[o]!) as Float32Array).set(outs[i]!.data as Float32Array),
           );
+        });
+      }
+      if (prof && this.ops.length > before) {
+        // profiling: the step's op, timed into its entry
+        const op = this.ops.pop()!;
+        const e = prof.entry(stepEntry(plan, st, 'wasm'));
+        this.ops.push(() => {
+          const t = performance.now();
+          op();
+          Profiler.add(e, performance.now() - t);
         });
       }
     }

@@ -14,6 +14,8 @@ export class GpuDevice {
     readonly device: GPUDevice,
     readonly adapterName: string,
     readonly maxStorageBuffers: number,
+    /** the device has timestamp queries (the profiler's per-dispatch GPU times) */
+    readonly timestamps: boolean,
   ) {
     this.debug = (typeof process !== 'undefined' ? (process.env.OBT_DEBUG ?? '') : '').split(',').includes('webgpu');
     device.addEventListener(
@@ -41,9 +43,13 @@ export class GpuDevice {
       maxBufferSize: adapter.limits.maxBufferSize,
       maxComputeWorkgroupsPerDimension: adapter.limits.maxComputeWorkgroupsPerDimension,
     };
+    const timestamps = adapter.features.has('timestamp-query');
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice({ requiredLimits: want });
+      device = await adapter.requestDevice({
+        requiredLimits: want,
+        requiredFeatures: timestamps ? ['timestamp-query'] : [],
+      });
     } catch (e) {
       throw new UserError(`WebGPU: the adapter refused a device with its own limits: ${(e as Error).message}`);
     }
@@ -52,6 +58,7 @@ export class GpuDevice {
       device,
       `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(),
       want.maxStorageBuffersPerShaderStage,
+      timestamps,
     );
   }
 

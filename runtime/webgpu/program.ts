@@ -11,6 +11,7 @@ import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
 import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
 import { InternalError } from '../core/errors.ts';
 import type { GpuDevice } from './device.ts';
+import { activeProfiler, Profiler, stepEntry, type ProfileEntry } from '../plan/profile.ts';
 
 const kd = (d: PlanBuffer['dtype']) =>
   d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d;
@@ -32,10 +33,12 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
   return t;
 }
 
-type Op =
+/** `prof`: the profile entry the op's time goes to (profiling only) */
+type Op = { prof?: ProfileEntry } & (
   | { kind: 'pass'; run: (pass: GPUComputePassEncoder) => void }
   | { kind: 'copy'; from: number; to: number }
-  | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> };
+  | { kind: 'host'; step: Extract<PlanStep, { op: 'host' }> }
+);
 
 /** The WGSL of a plan: one module per kernel, and one per update step (by step index). */
 export interface PlanWgsl {
@@ -51,6 +54,10 @@ export interface GpuProgramOptions {
   /** read results in donated buffers back too (the host needs their values: training state);
    *  without it they come back as empty handles (a KV cache) */
   readDonated?: boolean;
+  /** record every dispatch's time here (default: the active profiler, if any): GPU timestamp
+   *  queries where the device has them (one compute pass per dispatch), else the host's clock
+   *  around each submitted dispatch */
+  profile?: Profiler;
 }
 
 export class GpuProgram {
@@ -59,6 +66,7 @@ export class GpuProgram {
   private readonly residency: Residency;
   private readonly readDonated: boolean;
   private readonly ctx = hostContext();
+  private readonly prof?: Profiler;
 
   constructor(
     readonly plan: Plan,
@@ -68,6 +76,7 @@ export class GpuProgram {
   ) {
     this.residency = new Residency(plan, opts.donate, 'webgpu');
     this.readDonated = !!opts.readDonated;
+    this.prof = opts.profile ?? activeProfiler();
     const dev = gpu.device;
     // from the device's pools by size class; dispose() returns them
     this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
@@ -109,6 +118,12 @@ export class GpuProgram {
         this.ops.push({ kind: 'pass', run: (pass) => dispatch(pass, pipe, group, Math.ceil(n / WORKGROUP)) });
       } else if (st.op === 'copy') this.ops.push({ kind: 'copy', from: st.from, to: st.to });
       else if (st.op === 'host') this.ops.push({ kind: 'host', step: st });
+      const op = this.ops[this.ops.length - 1];
+      if (this.prof && op && st.op !== 'alloc' && st.op !== 'free')
+        op.prof = this.prof.entry(
+          stepEntry(plan, st, 'webgpu'),
+          op.kind === 'pass' && gpu.timestamps ? 'gpu-timestamp' : 'host',
+        );
     });
   }
 
@@ -124,11 +139,23 @@ export class GpuProgram {
     return new GpuProgram(plan, gpu, wgsl, opts);
   }
 
-  /** Records kernel and copy ops (no host steps) into an encoder: consecutive kernels share a pass. */
-  private encode(enc: GPUCommandEncoder, ops: Op[]): void {
+  /** Records kernel and copy ops (no host steps) into an encoder: consecutive kernels share a pass
+   *  (profiling with timestamps: one pass per kernel, its start and end written to `ts`). */
+  private encode(enc: GPUCommandEncoder, ops: Op[], ts?: Timestamps): void {
     let pass: GPUComputePassEncoder | undefined;
     for (const op of ops) {
       if (op.kind === 'pass') {
+        if (ts && op.prof) {
+          const i = ts.entries.push(op.prof) - 1;
+          pass?.end();
+          const p = enc.beginComputePass({
+            timestampWrites: { querySet: ts.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+          });
+          op.run(p);
+          p.end();
+          pass = undefined;
+          continue;
+        }
         pass ??= enc.beginComputePass();
         op.run(pass);
       } else if (op.kind === 'copy') {
@@ -194,6 +221,50 @@ export class GpuProgram {
     return (performance.now() - t) / reps;
   }
 
+  /**
+   * Records a stretch of kernel and copy ops. Profiling with timestamp queries: one pass per kernel
+   * writing its start and end, resolved into a staging buffer in the same encoder (read after the
+   * run's last submit); profiling without them: each kernel submitted alone and timed on the host
+   * clock to onSubmittedWorkDone. Returns the encoder to go on with.
+   */
+  private async record(enc: GPUCommandEncoder, ops: Op[], timed: Timestamps[]): Promise<GPUCommandEncoder> {
+    const dev = this.gpu.device;
+    const passes = ops.filter((op) => op.kind === 'pass' && op.prof).length;
+    if (!this.prof || passes === 0) {
+      this.encode(enc, ops);
+      return enc;
+    }
+    if (this.gpu.timestamps) {
+      const count = 2 * passes;
+      const ts: Timestamps = {
+        set: dev.createQuerySet({ type: 'timestamp', count }),
+        entries: [],
+        resolved: dev.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        staging: dev.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      };
+      this.encode(enc, ops, ts);
+      enc.resolveQuerySet(ts.set, 0, count, ts.resolved, 0);
+      enc.copyBufferToBuffer(ts.resolved, 0, ts.staging, 0, 8 * count);
+      timed.push(ts);
+      return enc;
+    }
+    const q = dev.queue;
+    for (const op of ops) {
+      if (op.kind === 'pass' && op.prof) {
+        q.submit([enc.finish()]);
+        await q.onSubmittedWorkDone();
+        const one = dev.createCommandEncoder();
+        this.encode(one, [op]);
+        const t = performance.now();
+        q.submit([one.finish()]);
+        await q.onSubmittedWorkDone();
+        Profiler.add(op.prof, performance.now() - t);
+        enc = dev.createCommandEncoder();
+      } else this.encode(enc, [op]);
+    }
+    return enc;
+  }
+
   /** Runs the plan; results are read back (async). */
   async run(inputs: Tensor[]): Promise<Tensor[]> {
     const p = this.plan;
@@ -203,20 +274,23 @@ export class GpuProgram {
       q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, t.data));
     });
     let enc = this.gpu.device.createCommandEncoder();
+    const timed: Timestamps[] = [];
     let from = 0;
     for (let i = 0; i <= this.ops.length; i++) {
       const op = this.ops[i];
       if (op && op.kind !== 'host') continue;
-      this.encode(enc, this.ops.slice(from, i));
+      enc = await this.record(enc, this.ops.slice(from, i), timed);
       from = i + 1;
       if (!op) break;
       // a host step: finish what is recorded with the copies of its arguments, compute on them,
       // continue in a new encoder
+      const t0 = performance.now();
       const staged = this.stage(enc, [...new Set(op.step.ins.filter((a): a is number => typeof a === 'number'))]);
       q.submit([enc.finish()]);
       const read = await this.collect(staged);
       const outs = runHostStep(p, op.step, (a) => read.get(a)!, this.ctx);
       op.step.outs.forEach((o, j) => q.writeBuffer(this.bufs[o]!, 0, toWords(p.buffers[o]!, outs[j]!.data)));
+      if (op.prof) Profiler.add(op.prof, performance.now() - t0);
       enc = this.gpu.device.createCommandEncoder();
     }
     // the results' read-back goes in the same encoder and submit as the last kernels
@@ -230,6 +304,7 @@ export class GpuProgram {
     await this.gpu.checked('run', () => q.submit([enc.finish()]));
     this.residency.ran();
     const read = await this.collect(staged);
+    await Promise.all(timed.map((ts) => readTimestamps(ts)));
     const outs = p.outputs.map((o) => {
       if (typeof o !== 'number') return literalTensor(o);
       const donatedAs = this.residency.donatedAs(o);
@@ -244,6 +319,27 @@ export class GpuProgram {
     this.gpu.throwIfFailed('a plan run');
     return outs;
   }
+}
+
+/** A stretch of profiled dispatches: their timestamp query set and where it is read back. */
+interface Timestamps {
+  set: GPUQuerySet;
+  /** the profile entry of dispatch i (timestamps 2i, 2i + 1) */
+  entries: ProfileEntry[];
+  resolved: GPUBuffer;
+  staging: GPUBuffer;
+}
+
+async function readTimestamps(ts: Timestamps): Promise<void> {
+  await ts.staging.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(ts.staging.getMappedRange().slice(0));
+  ts.staging.unmap();
+  ts.entries.forEach((e, i) => {
+    const ns = t[2 * i + 1]! - t[2 * i]!;
+    Profiler.add(e, Math.max(0, Number(ns) / 1e6));
+  });
+  for (const b of [ts.staging, ts.resolved]) b.destroy();
+  ts.set.destroy();
 }
 
 /** The WGSL a kernel or update step runs and how many buffers it binds (output first). */
