@@ -4,7 +4,7 @@
 // result the expression reads as `acc` (the epilogue). Nodes are hash-consed in a KGraph, so equal
 // subexpressions are one node; integer index expressions are kept in affine normal form so views
 // (broadcast, transpose, slice, reshape) compose into simple strided loads.
-import type { BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
+import type { AttentionMode, BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
 import type { Atom } from '../../runtime/core/ir.ts';
 
 /** dtypes a kernel computes in (f16 and f64 never reach kernels; sign tensors are u32 words). */
@@ -75,7 +75,28 @@ export interface SignKernel extends KernelBase {
   g: number;
 }
 
-export type Kernel = LoopKernel | DotKernel | SignKernel;
+/** Fused attention (runtime/prims/attention.ts) in one of its modes; operand fields are input
+ *  buffers (-1: the mode has none). The output domain is the mode's result shape. */
+export interface AttnKernel extends KernelBase {
+  kind: 'attention';
+  mode: AttentionMode;
+  scale: number;
+  B: number;
+  T: number;
+  S: number;
+  H: number;
+  KV: number;
+  Dh: number;
+  q: number;
+  k: number;
+  v: number;
+  mask: number;
+  dO: number;
+  lse: number;
+  delta: number;
+}
+
+export type Kernel = LoopKernel | DotKernel | SignKernel | AttnKernel;
 
 /** How fusion writes Kernel IR for an equation's element: what a fuse rule and a template's
  *  fusion hook receive. */

@@ -8,6 +8,7 @@ import type { Builtin } from './builtin_args.ts';
 import * as T from './builtins_tensor.ts';
 import * as C from './builtins_control.ts';
 import * as LY from './builtins_layers.ts';
+import { sdpa } from './builtins_attention.ts';
 
 export type { CallInfo } from './builtin_args.ts';
 
@@ -48,6 +49,7 @@ export const BUILTINS: Record<string, Builtin> = {
   pack_sign: T.packSign,
   unpack_sign: T.unpackSign,
   signlinear: T.signlinear,
+  sdpa,
   key: T.keyB,
   split: T.splitB,
   rand_uniform: T.randUniform,

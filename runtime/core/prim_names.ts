@@ -46,6 +46,14 @@ export type ReducePrim = (typeof REDUCE)[number];
 
 type NoParams = Record<string, never>;
 
+/** Fused scaled dot-product attention (runtime/prims/attention.ts): `out` the forward, `lse` its
+ *  row log-sum-exps, `dq` and `dkv` the backward (dk and dv stacked). */
+export type AttentionMode = 'out' | 'lse' | 'dq' | 'dkv';
+export interface AttentionParams {
+  mode: AttentionMode;
+  scale: number;
+}
+
 export interface PrimParams
   extends
     Record<UnaryPrim, NoParams>,
@@ -70,6 +78,7 @@ export interface PrimParams
   pack_sign: NoParams;
   unpack_sign: NoParams;
   signlinear: NoParams;
+  attention: AttentionParams;
   random_bits: { shape: number[] };
   /** the first `nconst` operands are loop-invariant; body: (consts..., carry...) -> carry... */
   iterate: { n: number; nconst: number; body: Func };

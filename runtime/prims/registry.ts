@@ -25,6 +25,7 @@ import { dynamic_slice, dynamic_update_slice } from './dynamic_slice.ts';
 import { constant, iota } from './iota.ts';
 import { dot_general } from './dot_general.ts';
 import { pack_sign, signlinear, unpack_sign } from './sign.ts';
+import { attention } from './attention.ts';
 import { random_bits } from './random_bits.ts';
 import { custom_vjp, iterate, stop_gradient } from './control.ts';
 
@@ -62,6 +63,7 @@ export const PRIMS: Registry = {
   pack_sign,
   unpack_sign,
   signlinear,
+  attention,
   random_bits,
   iterate,
   custom_vjp,

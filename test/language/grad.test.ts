@@ -375,7 +375,8 @@ describe('VJP of every differentiable primitive against finite differences (f64)
       'dot_general',
       'signlinear',
     ]);
-    const elsewhere = new Set(['custom_vjp', 'iterate', 'convert', 'rem']); // language-level tests below
+    // language-level tests below; attention (sdpa): test/backends/attention.test.ts, by finite differences too
+    const elsewhere = new Set(['custom_vjp', 'iterate', 'convert', 'rem', 'attention']);
     const noGrad = Object.keys(PRIMS).filter((p) => !covered.has(p) && !elsewhere.has(p));
     // the rest have no derivative: integer/bool/sign outputs, constants, randomness, stop_gradient
     expect(noGrad.sort()).toEqual(
