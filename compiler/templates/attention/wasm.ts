@@ -12,12 +12,12 @@ import type { AttnKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
 import { epilogue, forLoop, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
-import { fastExp } from '../../emit/wasm/fastexp.ts';
+import { fastExp, fastExp4 } from '../../emit/wasm/fastexp.ts';
 
-const { i32, f32, f64 } = binaryen;
+const { i32, f32, f64, v128 } = binaryen;
 
 /** scratch per thread: a unit's results (dkv: dk and dv) for a non-identity epilogue */
-export const attnScratch = (k: AttnKernel): number => 2 * k.Dh * 4;
+export const attnScratch = (k: AttnKernel): number => (k.mode === 'dkv' ? 2 * k.Dh * 4 : rowLayout(k).bytes);
 
 /** A balanced sum of f32 terms (more independent adds in flight than a chain). */
 function treeSum(m: M, xs: X[]): X {
@@ -179,123 +179,257 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     return [forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
   }
 
-  // unit u = (b, h, i): query row i of head h; its KV head g = h / G
+  if (k.mode === 'lse') imports.add('log');
+  return rowModes(m, k, L, {
+    get,
+    c,
+    fc,
+    ptr,
+    set,
+    ld,
+    dims,
+    locals,
+    u,
+    bi,
+    rest,
+    row,
+    head,
+    it,
+    qp,
+    kp,
+    dp,
+    mp,
+    s,
+    outBase,
+    results,
+    exp,
+  });
+}
+
+interface Ctx {
+  get: (l: number) => X;
+  c: (v: number) => X;
+  fc: (v: number) => X;
+  ptr: (b: number) => X;
+  set: (l: number, v: X) => X;
+  ld: (base: number, x: number) => X;
+  dims: number[];
+  locals: () => number[];
+  u: number;
+  bi: number;
+  rest: number;
+  row: number;
+  head: number;
+  it: number;
+  qp: number;
+  kp: number;
+  dp: number;
+  mp: number;
+  s: number;
+  outBase: number;
+  results: (segs: { base: X; values: X[] }[]) => X[];
+  exp: (x: X) => { stmts: X[]; out: number };
+}
+
+/** Row-mode scratch layout: results (2·Dh floats), then k and v of the current (b, g)
+ *  transposed to [Dh][S4] (S4 = S rounded up to 4, zero padded). */
+const rowLayout = (k: AttnKernel) => {
+  const S4 = Math.ceil(k.S / 4) * 4;
+  const kT = Math.ceil((2 * k.Dh * 4) / 16) * 16;
+  return { S4, kT, vT: kT + k.Dh * S4 * 4, bytes: kT + 2 * k.Dh * S4 * 4 };
+};
+
+/** 'out', 'lse', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
+ *  (b, g) transposed into scratch once per (b, g) a thread meets. */
+function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
+  const { T, S, H, KV, Dh, mode } = k;
+  const G = H / KV;
+  const P = paramsOf(k);
+  const { get, c, fc, ptr, set, ld, dims, locals, u, bi, rest, row, head, it, qp, kp, dp, mp, s, outBase } = x;
+  const lay = rowLayout(k);
+  const S4 = lay.S4;
+  const v4 = (v: number) => m.f32x4.splat(fc(v));
   const qs = locals();
+  const cur = L.add(i32);
+  const key = L.add(i32);
+  const jj = L.add(i32);
+  const src = L.add(i32);
+  const valid = L.add(v128);
+  const s4 = L.add(v128);
+  const kTp = L.add(i32); // kT + 4j
+  const vTp = L.add(i32);
+  const T0 = () => m.i32.add(get(P.scratch), c(lay.kT));
+  const V0 = () => m.i32.add(get(P.scratch), c(lay.vT));
+  const col = (base: number, d: number) => m.v128.load(d * S4 * 4, 16, get(base));
+  const hsum = (v: X): X => {
+    const t = L.add(v128);
+    const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
+    return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
+  };
+  // the transpose of k and v of (b, g) into scratch: kT[d][j] = k[b, j, g, d]
+  const transpose: X[] = [
+    set(src, m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S * KV)), m.i32.div_u(get(head), c(G))), c(Dh)), c(2))),
+    forLoop(m, jj, c(0), c(S4), 1, [
+      ...dims.flatMap((d) => {
+        const at = (base: X) => m.i32.add(base, m.i32.shl(m.i32.add(m.i32.mul(c(d), c(S4)), get(jj)), c(2)));
+        // a fresh expression per use: a binaryen expression may have one parent only
+        const inRange = () => m.i32.lt_u(get(jj), c(S));
+        const from = (b: number) => m.select(inRange(), m.f32.load(4 * d, 4, m.i32.add(ptr(b), get(src))), fc(0));
+        return [
+          m.f32.store(0, 4, at(T0()), from(k.k)),
+          ...(mode === 'lse' ? [] : [m.f32.store(0, 4, at(V0()), from(k.v))]),
+        ];
+      }),
+      // next key row (clamped to the last: rows past S only feed zeros)
+      set(src, m.select(m.i32.lt_u(m.i32.add(get(jj), c(1)), c(S)), m.i32.add(get(src), c(KV * Dh * 4)), get(src))),
+    ]),
+  ];
   const start: X[] = [
     set(bi, m.i32.div_u(get(u), c(H * T))),
     set(rest, m.i32.rem_u(get(u), c(H * T))),
     set(head, m.i32.div_u(get(rest), c(T))),
     set(row, m.i32.rem_u(get(rest), c(T))),
+    set(key, m.i32.add(m.i32.mul(get(bi), c(KV)), m.i32.div_u(get(head), c(G)))),
+    m.if(m.i32.ne(get(key), get(cur)), m.block(null, [...transpose, set(cur, get(key))])),
     // q at ((b·T + i)·H + h)·Dh, pre-scaled
     set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(T)), get(row)), c(H)), get(head))),
     set(qp, m.i32.add(ptr(k.q), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-    ...dims.map((x) => set(qs[x]!, m.f32.mul(ld(qp, x), fc(k.scale)))),
-    // key row 0 of KV head g: ((b·S)·KV + g)·Dh
-    set(kp, m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S * KV)), m.i32.div_u(get(head), c(G))), c(Dh)), c(2))),
-    set(vp, mode === 'lse' ? c(0) : m.i32.add(ptr(k.v), get(kp))),
-    set(kp, m.i32.add(ptr(k.k), get(kp))),
+    ...dims.map((d) => set(qs[d]!, m.f32.mul(ld(qp, d), fc(k.scale)))),
     set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
   ];
-  const step = [
-    set(kp, m.i32.add(get(kp), c(KV * Dh * 4))),
-    ...(mode === 'lse' ? [] : [set(vp, m.i32.add(get(vp), c(KV * Dh * 4)))]),
-  ];
-  const score = set(
-    s,
-    treeSum(
-      m,
-      dims.map((x) => m.f32.mul(get(qs[x]!), ld(kp, x))),
+  // lanes j..j+3 that exist and that the mask allows
+  const lanes = m.v128.and(
+    m.i32x4.ne(
+      m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, m.i32.add(get(mp), get(it))))),
+      m.i32x4.splat(c(0)),
+    ),
+    m.i32x4.lt_s(
+      m.i32x4.add(m.i32x4.splat(get(it)), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])),
+      m.i32x4.splat(c(S)),
     ),
   );
+  const score = [
+    set(kTp, m.i32.add(T0(), m.i32.shl(get(it), c(2)))),
+    set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
+    set(
+      s4,
+      dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(qs[d]!)), col(kTp, d))).reduce((a, b) => m.f32x4.add(a, b)),
+    ),
+    set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
+  ];
   const walk = (pair: X[]): X =>
-    forLoop(m, it, c(0), c(S), 1, [
-      m.if(m.i32.load8_u(0, 1, m.i32.add(get(mp), get(it))), m.block(null, [score, ...pair])),
-      ...step,
+    forLoop(m, it, c(0), c(S4), 4, [
+      set(valid, lanes),
+      m.if(m.v128.any_true(get(valid)), m.block(null, [...score, ...pair])),
     ]);
+  void kp;
+  void dp;
+  void s;
 
+  let unit: X[];
   if (mode === 'out' || mode === 'lse') {
+    // an online softmax per lane, branch-free: lane running maxima m4 (from a finite floor, so a
+    // masked lane's −inf score gives exp(−inf) = 0 and never −inf − (−inf)), sums l4 and
+    // accumulators rescaled by exp(m4_old − m4_new); the lanes are combined once at the end
+    const FLOOR = -3e38;
+    const m4 = L.add(v128);
+    const mOld = L.add(v128);
+    const l4 = L.add(v128);
+    const acc = mode === 'out' ? dims.map(() => L.add(v128)) : [];
+    const cf = fastExp4(m, L, m.f32x4.sub(get(mOld), get(m4)));
+    const pe = fastExp4(m, L, m.f32x4.sub(get(s4), get(m4)));
+    const pair: X[] = [
+      set(mOld, get(m4)),
+      set(m4, m.f32x4.pmax(get(m4), get(s4))),
+      ...cf.stmts,
+      ...pe.stmts,
+      set(l4, m.f32x4.add(m.f32x4.mul(get(l4), get(cf.out)), get(pe.out))),
+      ...acc.map((a, d) =>
+        set(a, m.f32x4.add(m.f32x4.mul(get(a), get(cf.out)), m.f32x4.mul(get(pe.out), col(vTp, d)))),
+      ),
+    ];
     const mx = L.add(f32);
     const l = L.add(f32);
-    const acc = mode === 'out' ? locals() : [];
-    const up = exp(m.f32.sub(get(mx), get(s))); // rescale when the max grows
-    const pe = exp(m.f32.sub(get(s), get(mx)));
-    const grow: X[] = [
-      ...up.stmts,
-      set(l, m.f32.add(m.f32.mul(get(l), get(up.out)), fc(1))),
-      ...acc.map((a, x) => set(a, m.f32.add(m.f32.mul(get(a), get(up.out)), ld(vp, x)))),
-      set(mx, get(s)),
-    ];
-    const add: X[] = [
-      ...pe.stmts,
-      set(l, m.f32.add(get(l), get(pe.out))),
-      ...acc.map((a, x) => set(a, m.f32.add(get(a), m.f32.mul(get(pe.out), ld(vp, x))))),
-    ];
     const inv = L.add(f32);
+    const lane = (l: number) => m.f32x4.extract_lane(get(m4), l);
+    const mx2 = (a: X, b: X) => {
+      const ta = L.add(f32);
+      const tb = L.add(f32);
+      return m.block(null, [set(ta, a), set(tb, b), m.select(m.f32.gt(get(ta), get(tb)), get(ta), get(tb))], f32);
+    };
+    const w4 = fastExp4(m, L, m.f32x4.sub(get(m4), m.f32x4.splat(get(mx))));
+    const combine: X[] = [
+      set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
+      ...w4.stmts,
+      set(l, hsum(m.f32x4.mul(get(l4), get(w4.out)))),
+    ];
     const tail: X[] =
       mode === 'out'
         ? [
             set(inv, m.select(m.f32.gt(get(l), fc(0)), m.f32.div(fc(1), get(l)), fc(0))),
-            ...results([{ base: m.i32.mul(get(outBase), c(Dh)), values: acc.map((a) => m.f32.mul(get(a), get(inv))) }]),
-          ]
-        : [
-            ...results([
+            ...x.results([
               {
-                base: get(outBase),
-                values: [
-                  m.select(
-                    m.f32.gt(get(l), fc(0)),
-                    m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
-                    fc(-Infinity),
-                  ),
-                ],
+                base: m.i32.mul(get(outBase), c(Dh)),
+                values: acc.map((a) => m.f32.mul(hsum(m.f32x4.mul(get(a), get(w4.out))), get(inv))),
               },
             ]),
-          ];
-    if (mode === 'lse') imports.add('log');
-    const unit: X[] = [
+          ]
+        : x.results([
+            {
+              base: get(outBase),
+              values: [
+                m.select(
+                  m.f32.gt(get(l), fc(0)),
+                  m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
+                  fc(-Infinity),
+                ),
+              ],
+            },
+          ]);
+    unit = [
       ...start,
-      set(mx, fc(-Infinity)),
-      set(l, fc(0)),
-      ...acc.map((a) => set(a, fc(0))),
-      walk([m.if(m.f32.gt(get(s), get(mx)), m.block(null, grow), m.block(null, add))]),
+      set(m4, v4(FLOOR)),
+      set(l4, v4(0)),
+      ...acc.map((a) => set(a, v4(0))),
+      walk(pair),
+      ...combine,
       ...tail,
     ];
-    return [forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
-  }
-
-  // dq: dq_i = scale Σ_j P (dO_i·v_j − delta_i) k_j
-  const dos = locals();
-  const acc = locals();
-  const lse = L.add(f32);
-  const delta = L.add(f32);
-  const pe = exp(m.f32.sub(get(s), get(lse)));
-  const ds = L.add(f32);
-  const pair: X[] = [
-    ...pe.stmts,
-    set(
-      ds,
-      m.f32.mul(
-        get(pe.out),
-        m.f32.sub(
-          treeSum(
-            m,
-            dims.map((x) => m.f32.mul(get(dos[x]!), ld(vp, x))),
+  } else {
+    // dq_i = scale Σ_j P (dO_i·v_j − delta_i) k_j
+    const dos = locals();
+    const acc = dims.map(() => L.add(v128));
+    const lse = L.add(f32);
+    const delta = L.add(f32);
+    const pe = fastExp4(m, L, m.f32x4.sub(get(s4), m.f32x4.splat(get(lse))));
+    const ds = L.add(v128);
+    const dpp = L.add(i32);
+    const pair: X[] = [
+      ...pe.stmts,
+      set(
+        ds,
+        m.f32x4.mul(
+          get(pe.out),
+          m.f32x4.sub(
+            dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(dos[d]!)), col(vTp, d))).reduce((a, b) => m.f32x4.add(a, b)),
+            m.f32x4.splat(get(delta)),
           ),
-          get(delta),
         ),
       ),
-    ),
-    ...acc.map((a, x) => set(a, m.f32.add(get(a), m.f32.mul(get(ds), ld(kp, x))))),
-  ];
-  const unit: X[] = [
-    ...start,
-    set(dp, m.i32.add(ptr(k.dO), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-    ...dims.map((x) => set(dos[x]!, ld(dp, x))),
-    set(lse, m.f32.load(0, 4, m.i32.add(ptr(k.lse), m.i32.shl(get(outBase), c(2))))),
-    set(delta, m.f32.load(0, 4, m.i32.add(ptr(k.delta), m.i32.shl(get(outBase), c(2))))),
-    ...acc.map((a) => set(a, fc(0))),
-    walk(pair),
-    ...results([{ base: m.i32.mul(get(outBase), c(Dh)), values: acc.map((a) => m.f32.mul(get(a), fc(k.scale))) }]),
-  ];
-  return [forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
+      ...acc.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(ds), col(kTp, d))))),
+    ];
+    unit = [
+      ...start,
+      set(dpp, m.i32.add(ptr(k.dO), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
+      ...dims.map((d) => set(dos[d]!, ld(dpp, d))),
+      set(lse, m.f32.load(0, 4, m.i32.add(ptr(k.lse), m.i32.shl(get(outBase), c(2))))),
+      set(delta, m.f32.load(0, 4, m.i32.add(ptr(k.delta), m.i32.shl(get(outBase), c(2))))),
+      ...acc.map((a) => set(a, v4(0))),
+      walk(pair),
+      ...x.results([
+        { base: m.i32.mul(get(outBase), c(Dh)), values: acc.map((a) => m.f32.mul(hsum(get(a)), fc(k.scale))) },
+      ]),
+    ];
+  }
+  return [set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }
