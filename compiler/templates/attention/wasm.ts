@@ -17,18 +17,10 @@ import { fastExp, fastExp4 } from '../../emit/wasm/fastexp.ts';
 const { i32, f32, f64, v128 } = binaryen;
 
 /** scratch per thread: a unit's results (dkv: dk and dv) for a non-identity epilogue */
-export const attnScratch = (k: AttnKernel): number => (k.mode === 'dkv' ? 2 * k.Dh * 4 : rowLayout(k).bytes);
-
-/** A balanced sum of f32 terms (more independent adds in flight than a chain). */
-function treeSum(m: M, xs: X[]): X {
-  if (xs.length === 1) return xs[0]!;
-  const h = xs.length >> 1;
-  return m.f32.add(treeSum(m, xs.slice(0, h)), treeSum(m, xs.slice(h)));
-}
+export const attnScratch = (k: AttnKernel): number => (k.mode === 'dkv' ? colLayout(k).bytes : rowLayout(k).bytes);
 
 export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport>): X[] {
-  const { B, T, S, H, KV, Dh, mode } = k;
-  const G = H / KV;
+  const { Dh, mode } = k;
   const P = paramsOf(k);
   // a local's own type (parameters are i32 pointers and bounds)
   const get = (l: number) => m.local.get(l, l < L.nparams ? i32 : L.types[l - L.nparams]!);
@@ -49,7 +41,6 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
   const hh = L.add(i32);
   const qp = L.add(i32);
   const kp = L.add(i32);
-  const vp = L.add(i32);
   const dp = L.add(i32);
   const mp = L.add(i32);
   const s = L.add(f32);
@@ -96,88 +87,26 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
   const outBase = L.add(i32);
   const exp = (x: X): { stmts: X[]; out: number } => fastExp(m, L, x);
 
-  if (mode === 'dkv') {
-    // unit u = (b, g, j): key row j of KV head g
-    const ks = locals();
-    const vs = locals();
-    const aK = locals();
-    const aV = locals();
-    const lse = L.add(f32);
-    const delta = L.add(f32);
-    const rIdx = L.add(i32);
-    const qs = locals();
-    const dos = locals();
-    const e = exp(m.f32.sub(get(s), get(lse)));
-    const pe = e.out;
-    const dpv = L.add(f32);
-    const ds = L.add(f32);
-    const pair: X[] = [
-      // query row (b, i, h): q and dO at ((b·T + i)·H + h)·Dh
-      set(
-        rIdx,
-        m.i32.add(
-          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(T)), get(it)), c(H)),
-          m.i32.add(m.i32.mul(get(head), c(G)), get(hh)),
-        ),
-      ),
-      set(qp, m.i32.add(ptr(k.q), m.i32.shl(m.i32.mul(get(rIdx), c(Dh)), c(2)))),
-      set(dp, m.i32.add(ptr(k.dO), m.i32.shl(m.i32.mul(get(rIdx), c(Dh)), c(2)))),
-      ...dims.map((x) => set(qs[x]!, ld(qp, x))),
-      ...dims.map((x) => set(dos[x]!, ld(dp, x))),
-      set(
-        s,
-        treeSum(
-          m,
-          dims.map((x) => m.f32.mul(get(ks[x]!), get(qs[x]!))),
-        ),
-      ),
-      set(lse, m.f32.load(0, 4, m.i32.add(ptr(k.lse), m.i32.shl(get(rIdx), c(2))))),
-      set(delta, m.f32.load(0, 4, m.i32.add(ptr(k.delta), m.i32.shl(get(rIdx), c(2))))),
-      ...e.stmts,
-      set(
-        dpv,
-        treeSum(
-          m,
-          dims.map((x) => m.f32.mul(get(dos[x]!), get(vs[x]!))),
-        ),
-      ),
-      set(ds, m.f32.mul(get(pe), m.f32.sub(get(dpv), get(delta)))),
-      ...dims.map((x) => set(aV[x]!, m.f32.add(get(aV[x]!), m.f32.mul(get(pe), get(dos[x]!))))),
-      ...dims.map((x) => set(aK[x]!, m.f32.add(get(aK[x]!), m.f32.mul(get(ds), get(qs[x]!))))),
-    ];
-    const unit: X[] = [
-      set(bi, m.i32.div_u(get(u), c(KV * S))),
-      set(rest, m.i32.rem_u(get(u), c(KV * S))),
-      set(head, m.i32.div_u(get(rest), c(S))),
-      set(row, m.i32.rem_u(get(rest), c(S))),
-      // k, v at ((b·S + j)·KV + g)·Dh; k pre-scaled
-      set(
-        kp,
-        m.i32.shl(
-          m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S)), get(row)), c(KV)), get(head)), c(Dh)),
-          c(2),
-        ),
-      ),
-      set(vp, m.i32.add(ptr(k.v), get(kp))),
-      set(outBase, m.i32.shr_u(get(kp), c(2))),
-      set(kp, m.i32.add(ptr(k.k), get(kp))),
-      ...dims.map((x) => set(ks[x]!, m.f32.mul(ld(kp, x), fc(k.scale)))),
-      ...dims.map((x) => set(vs[x]!, ld(vp, x))),
-      ...dims.flatMap((x) => [set(aK[x]!, fc(0)), set(aV[x]!, fc(0))]),
-      // every query row i that may attend to key j (mask[i, j]), every head of the group
-      forLoop(m, it, c(0), c(T), 1, [
-        m.if(
-          m.i32.load8_u(0, 1, m.i32.add(ptr(k.mask), m.i32.add(m.i32.mul(get(it), c(S)), get(row)))),
-          forLoop(m, hh, c(0), c(G), 1, pair),
-        ),
-      ]),
-      ...results([
-        { base: get(outBase), values: dims.map((x) => m.f32.mul(get(aK[x]!), fc(k.scale))) },
-        { base: m.i32.add(get(outBase), c(B * S * KV * Dh)), values: dims.map((x) => get(aV[x]!)) },
-      ]),
-    ];
-    return [forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
-  }
+  if (mode === 'dkv')
+    return dkvMode(m, k, L, {
+      get,
+      c,
+      fc,
+      ptr,
+      set,
+      ld,
+      dims,
+      locals,
+      u,
+      bi,
+      rest,
+      row,
+      head,
+      it,
+      hh,
+      outBase,
+      results,
+    });
 
   if (k.mode === 'lse') imports.add('log');
   return rowModes(m, k, L, {
@@ -431,5 +360,162 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       ]),
     ];
   }
+  return [set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
+}
+
+/** dkv scratch layout: results, then per head of the group q and dO of (b, h) transposed to
+ *  [Dh][T4] and lse, delta as [T4] (T4 = T rounded up to 4, zero padded). */
+const colLayout = (k: AttnKernel) => {
+  const T4 = Math.ceil(k.T / 4) * 4;
+  const base = Math.ceil((2 * k.Dh * 4) / 16) * 16;
+  const perHead = (2 * k.Dh + 2) * T4 * 4;
+  return { T4, base, perHead, bytes: base + (k.H / k.KV) * perHead };
+};
+
+type DkvCtx = Pick<
+  Ctx,
+  | 'get'
+  | 'c'
+  | 'fc'
+  | 'ptr'
+  | 'set'
+  | 'ld'
+  | 'dims'
+  | 'locals'
+  | 'u'
+  | 'bi'
+  | 'rest'
+  | 'row'
+  | 'head'
+  | 'it'
+  | 'outBase'
+  | 'results'
+> & { hh: number };
+
+/** 'dkv': one key row (b, g, j) per unit; the query rows that see it 4 at a time (SIMD), for every
+ *  head of the group, from q, dO, lse and delta of (b, g)'s heads transposed into scratch once per
+ *  (b, g) a thread meets. */
+function dkvMode(m: M, k: AttnKernel, L: Locals, x: DkvCtx): X[] {
+  const { B, T, S, H, KV, Dh } = k;
+  const G = H / KV;
+  const P = paramsOf(k);
+  const { get, c, fc, ptr, set, ld, dims, locals, u, bi, rest, row, head, it, hh, outBase } = x;
+  const lay = colLayout(k);
+  const T4 = lay.T4;
+  const v4 = (v: number) => m.f32x4.splat(fc(v));
+  const ks = locals();
+  const vs = locals();
+  const aK = dims.map(() => L.add(v128));
+  const aV = dims.map(() => L.add(v128));
+  const cur = L.add(i32);
+  const key = L.add(i32);
+  const ii = L.add(i32);
+  const hb = L.add(i32); // this head's block of scratch
+  const kp = L.add(i32);
+  const vp = L.add(i32);
+  const valid = L.add(v128);
+  const mv = L.add(v128);
+  const qi = L.add(i32); // the query row's flat (b·T + i)·H + h
+  const at = L.add(i32); // hb + 4i
+  // [Dh][T4] column d of q, dO; then lse, delta rows
+  const Q = (d: number) => d * T4 * 4;
+  const DO = (d: number) => (Dh + d) * T4 * 4;
+  const LSE = 2 * Dh * T4 * 4;
+  const DEL = (2 * Dh + 1) * T4 * 4;
+  const hsum = (v: X): X => {
+    const t = L.add(v128);
+    const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
+    return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
+  };
+  const hbOf = (h: X) => m.i32.add(m.i32.add(get(P.scratch), c(lay.base)), m.i32.mul(h, c(lay.perHead)));
+  // transpose (b, g)'s heads: qT[hh][d][i] = q[b, i, g·G + hh, d], … ; rows past T are zeros
+  const fill = (off: number, from: (inRange: () => X) => X): X =>
+    m.f32.store(
+      off,
+      4,
+      m.i32.add(get(hb), m.i32.shl(get(ii), c(2))),
+      from(() => m.i32.lt_u(get(ii), c(T))),
+    );
+  const src = (b: number, d: number, stride: number, inRange: () => X) =>
+    m.select(inRange(), m.f32.load(4 * d, 4, m.i32.add(ptr(b), m.i32.shl(m.i32.mul(get(qi), c(stride)), c(2)))), fc(0));
+  const transpose = forLoop(m, hh, c(0), c(G), 1, [
+    set(hb, hbOf(get(hh))),
+    forLoop(m, ii, c(0), c(T4), 1, [
+      // the row index, clamped to the last row (rows past T only feed zeros)
+      set(
+        qi,
+        m.i32.add(
+          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(T)), m.select(m.i32.lt_u(get(ii), c(T)), get(ii), c(T - 1))), c(H)),
+          m.i32.add(m.i32.mul(get(head), c(G)), get(hh)),
+        ),
+      ),
+      ...dims.map((d) => fill(Q(d), (r) => src(k.q, d, Dh, r))),
+      ...dims.map((d) => fill(DO(d), (r) => src(k.dO, d, Dh, r))),
+      fill(LSE, (r) => src(k.lse, 0, 1, r)),
+      fill(DEL, (r) => src(k.delta, 0, 1, r)),
+    ]),
+  ]);
+  const col = (off: number) => m.v128.load(off, 16, get(at));
+  const maskAt = (l: number) =>
+    m.i32.load8_u(0, 1, m.i32.add(ptr(k.mask), m.i32.add(m.i32.mul(m.i32.add(get(it), c(l)), c(S)), get(row))));
+  // lanes i..i+3 that exist and see key j (a column of the mask: four byte loads, clamped rows)
+  const laneMask: X[] = [
+    set(mv, m.i32x4.splat(maskAt(0))),
+    ...[1, 2, 3].map((l) =>
+      set(mv, m.i32x4.replace_lane(get(mv), l, m.select(m.i32.lt_u(m.i32.add(get(it), c(l)), c(T)), maskAt(l), c(0)))),
+    ),
+    set(
+      valid,
+      m.v128.and(
+        m.i32x4.ne(get(mv), m.i32x4.splat(c(0))),
+        m.i32x4.lt_s(
+          m.i32x4.add(m.i32x4.splat(get(it)), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])),
+          m.i32x4.splat(c(T)),
+        ),
+      ),
+    ),
+  ];
+  const s4 = L.add(v128);
+  const ds = L.add(v128);
+  const sum = (terms: X[]) => terms.reduce((a2, b2) => m.f32x4.add(a2, b2));
+  const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
+  const perHead: X[] = [
+    set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
+    set(s4, sum(dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(ks[d]!)), col(Q(d)))))),
+    ...pe.stmts,
+    set(pe.out, m.v128.bitselect(get(pe.out), v4(0), get(valid))),
+    set(
+      ds,
+      m.f32x4.mul(
+        get(pe.out),
+        m.f32x4.sub(sum(dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(vs[d]!)), col(DO(d))))), col(DEL)),
+      ),
+    ),
+    ...aV.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(pe.out), col(DO(d)))))),
+    ...aK.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(ds), col(Q(d)))))),
+  ];
+  const unit: X[] = [
+    set(bi, m.i32.div_u(get(u), c(KV * S))),
+    set(rest, m.i32.rem_u(get(u), c(KV * S))),
+    set(head, m.i32.div_u(get(rest), c(S))),
+    set(row, m.i32.rem_u(get(rest), c(S))),
+    set(key, m.i32.add(m.i32.mul(get(bi), c(KV)), get(head))),
+    m.if(m.i32.ne(get(key), get(cur)), m.block(null, [transpose, set(cur, get(key))])),
+    // k (pre-scaled) and v of key row j at ((b·S + j)·KV + g)·Dh
+    set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S)), get(row)), c(KV)), get(head))),
+    set(kp, m.i32.add(ptr(k.k), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
+    set(vp, m.i32.add(ptr(k.v), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
+    ...dims.map((d) => set(ks[d]!, m.f32.mul(ld(kp, d), fc(k.scale)))),
+    ...dims.map((d) => set(vs[d]!, ld(vp, d))),
+    ...[...aK, ...aV].map((a) => set(a, v4(0))),
+    forLoop(m, it, c(0), c(T4), 4, [
+      ...laneMask,
+      m.if(m.v128.any_true(get(valid)), forLoop(m, hh, c(0), c(G), 1, perHead)),
+    ]),
+    ...x.results([
+      { base: m.i32.mul(get(outBase), c(Dh)), values: aK.map((a) => m.f32.mul(hsum(get(a)), fc(k.scale))) },
+      { base: m.i32.add(m.i32.mul(get(outBase), c(Dh)), c(B * S * KV * Dh)), values: aV.map((a) => hsum(get(a))) },
+    ]),
+  ];
   return [set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }
