@@ -64,3 +64,39 @@ function transpose(w: Float32Array, N: number, K: number): Float32Array {
   for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = w[n * K + k]!;
   return t;
 }
+
+/**
+ * PyTorch eager on this machine: the OneBit KD step of the reference recipe
+ * (`onebit_torch_ref.py bench --batch B --seq T --threads N`, OPENBLAS_NUM_THREADS=1), its median
+ * step in ms. Needs Debian's python3-torch and libopenblas0-pthread (README: Benchmarks); the
+ * script is ../shared/peers/onebit_torch_ref.py unless OBT_TORCH_REF names another.
+ */
+const torchRuns = new Map<string, Promise<number>>();
+
+export function torchKdStep(batch: number, seq: number, threads: number): Promise<number> {
+  // one run per configuration in a bench (several rows compare with it)
+  const key = `${batch}x${seq}x${threads}`;
+  let r = torchRuns.get(key);
+  if (!r) torchRuns.set(key, (r = runTorchKdStep(batch, seq, threads)));
+  return r;
+}
+
+async function runTorchKdStep(batch: number, seq: number, threads: number): Promise<number> {
+  const { spawnSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { PROJECT_ROOT } = await import('../compiler/resolve/modules.ts');
+  const script = process.env.OBT_TORCH_REF ?? join(PROJECT_ROOT, '../shared/peers/onebit_torch_ref.py');
+  if (!existsSync(script)) throw new Error(`${script} not found`);
+  // Debian's torch lives in the system python
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const r = spawnSync(
+    python,
+    [script, 'bench', '--batch', String(batch), '--seq', String(seq), '--threads', String(threads)],
+    { encoding: 'utf8', timeout: 600_000, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } },
+  );
+  const line = `${r.stdout ?? ''}`.split('\n').find((l) => l.includes('step_ms_median'));
+  if (r.status !== 0 || !line)
+    throw new Error((r.stderr || r.error?.message || 'no step_ms_median printed').trim().split('\n').pop());
+  return (JSON.parse(line) as { step_ms_median: number }).step_ms_median;
+}

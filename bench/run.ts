@@ -15,7 +15,7 @@ import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
 import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
-import { jaxMatmul, tfjsMatmul } from './peers.ts';
+import { jaxMatmul, tfjsMatmul, torchKdStep } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 
 const json = process.argv.includes('--json');
@@ -254,21 +254,49 @@ vs(
 );
 vs('stories260K decode step, fp teacher (1 thread)', dT, 'reference interpreter', dI, tps(dT));
 
-// ---- one KD training step of stories260K (batch 8 x 256) ---------------------------------------
+// ---- one KD training step of stories260K (batch 8 x 256), against PyTorch eager -----------------
 const blocks = trainingBlocks((await import('node:fs')).readFileSync(DEFAULT_KD_DATA, 'utf8'), teacher, 256, 1);
 const batch = blocks.slice(0, 8).map((b) => fromNested(b, 'i32'));
+const tokS = (ms: number) => `${(((8 * 256) / ms) * 1000).toFixed(0)} tokens/s`;
 const kdMs: number[] = [];
 for (const [tn, pool] of threads) {
   const q = new Quantizer(teacher, { ...kdOpts, pool }, () => {});
   const st = await q.start();
   const ms = await timeAsync(() => q.step(st, batch), quick ? 2 : 5, 1);
   kdMs.push(ms);
+  const nt = pool ? pool.threads : 1;
+  const torch = await peer(() => torchKdStep(8, 256, nt));
   vs(
-    `KD training step stories260K 8x256 (${tn})`,
+    `KD step stories260K 8x256 (${tn})`,
     ms,
-    tn === '1 thread' ? 'reference: none' : 'ours, 1 thread',
-    tn === '1 thread' ? null : kdMs[0]!,
-    `${(((8 * 256) / ms) * 1000).toFixed(0)} tokens/s`,
+    `PyTorch eager, ${nt} thread${nt > 1 ? 's' : ''} (onebit_torch_ref.py bench)`,
+    torch.ms,
+    torch.why ?? `${tokS(ms)} vs ${tokS(torch.ms!)}; target ratio 1.5`,
+  );
+}
+vs('KD step stories260K 8x256: 2 threads', kdMs[1]!, 'ours, 1 thread', kdMs[0]!, 'target ratio 1.7');
+
+// ---- obtc quantize's whole loop: tokens/s over 50 steps after the first -----------------------
+for (const [tn, pool] of threads) {
+  const steps = quick ? 6 : 51;
+  const dir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'obt-bench-'));
+  const stamps: number[] = [];
+  const q = new Quantizer(
+    teacher,
+    { ...kdOpts, pool, steps, out: join(dir, 'student.obtm'), onStep: () => stamps.push(performance.now()) },
+    () => {},
+  );
+  await q.train();
+  const ms = (stamps[stamps.length - 1]! - stamps[0]!) / (stamps.length - 1);
+  (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+  const nt = pool ? pool.threads : 1;
+  const torch = await peer(() => torchKdStep(8, 256, nt));
+  vs(
+    `obtc quantize loop 8x256, ${stamps.length - 1} steps after the first (${tn})`,
+    ms,
+    `PyTorch eager KD step, ${nt} thread${nt > 1 ? 's' : ''}`,
+    torch.ms,
+    torch.why ?? tokS(ms),
   );
 }
 
