@@ -6,6 +6,7 @@
 // (broadcast, transpose, slice, reshape) compose into simple strided loads.
 import type { AttentionMode, BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
 import type { Atom } from '../../runtime/core/ir.ts';
+import type { AttnDims } from '../../runtime/prims/attention.ts';
 
 /** dtypes a kernel computes in (f16 and f64 never reach kernels; sign tensors are u32 words). */
 export type KDType = 'f32' | 'i32' | 'u32' | 'bool';
@@ -77,16 +78,10 @@ export interface SignKernel extends KernelBase {
 
 /** Fused attention (runtime/prims/attention.ts) in one of its modes; operand fields are input
  *  buffers (-1: the mode has none). The output domain is the mode's result shape. */
-export interface AttnKernel extends KernelBase {
+export interface AttnKernel extends KernelBase, AttnDims {
   kind: 'attention';
   mode: AttentionMode;
   scale: number;
-  B: number;
-  T: number;
-  S: number;
-  H: number;
-  KV: number;
-  Dh: number;
   q: number;
   k: number;
   v: number;

@@ -1,6 +1,6 @@
 // Core IR builder used by lowering. A child builder (for iterate and custom_vjp bodies) turns any
 // outer variable it is handed into a parameter of its own, so nested bodies are closed.
-import { InternalError } from '../syntax/diag.ts';
+import { InternalError, spanLocation, type Span } from '../syntax/diag.ts';
 import { PRIMS } from '../../runtime/prims/registry.ts';
 import type { PrimDef } from '../../runtime/prims/def.ts';
 import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
@@ -13,8 +13,9 @@ export class CoreBuilder {
   private readonly own = new Set<number>();
   /** outer var id -> our capture parameter */
   readonly captures = new Map<number, { outer: Var; inner: Var }>();
-  /** the source expression being lowered (shared with child builders): each equation records it */
-  readonly at: { src?: string };
+  /** the source expression being lowered (shared with child builders): each equation records
+   *  its location, computed once per expression that emits */
+  readonly at: { span?: Span; memo?: { span: Span; src: string } };
 
   constructor(
     readonly supply: VarSupply,
@@ -52,8 +53,15 @@ export class CoreBuilder {
     );
     const outs = outTypes.map((t) => this.supply.fresh(t, hint));
     for (const o of outs) this.own.add(o.id);
-    this.eqns.push({ prim, args: inArgs, params, outs, src: this.at.src } as Eqn);
+    this.eqns.push({ prim, args: inArgs, params, outs, src: this.src() } as Eqn);
     return outs;
+  }
+
+  private src(): string | undefined {
+    const at = this.at;
+    if (!at.span) return undefined;
+    if (at.memo?.span !== at.span) at.memo = { span: at.span, src: spanLocation(at.span) };
+    return at.memo.src;
   }
 
   emit1<P extends PrimName>(prim: P, args: Atom[], params: PrimParams[P], hint?: string): Var {

@@ -2,7 +2,7 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
-import { spanLocation, UserError, type Span } from '../syntax/diag.ts';
+import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
@@ -216,12 +216,12 @@ export class Elab extends ElabCalls {
     const b = this.b;
     if (!b) return this.exprAt(e, fx);
     // the equations this expression emits (and not a nested one) record its source location
-    const saved = b.at.src;
-    b.at.src = spanLocation(e.span);
+    const saved = b.at.span;
+    b.at.span = e.span;
     try {
       return this.exprAt(e, fx);
     } finally {
-      b.at.src = saved;
+      b.at.span = saved;
     }
   }
 

@@ -113,9 +113,13 @@ export class Profiler {
     e.ms += ms;
   }
 
+  private phaseEntry(name: string): ProfileEntry {
+    return this.entry({ key: `phase|${name}`, backend: 'host', kind: 'phase', desc: name, ops: [], src: [] });
+  }
+
   /** Times the driver's own host work (data, tokenizer, the training loop's bookkeeping). */
   phase<T>(name: string, f: () => T): T {
-    const e = this.entry({ key: `phase|${name}`, backend: 'host', kind: 'phase', desc: name, ops: [], src: [] });
+    const e = this.phaseEntry(name);
     const t = performance.now();
     try {
       return f();
@@ -125,7 +129,7 @@ export class Profiler {
   }
 
   async phaseAsync<T>(name: string, f: () => Promise<T>): Promise<T> {
-    const e = this.entry({ key: `phase|${name}`, backend: 'host', kind: 'phase', desc: name, ops: [], src: [] });
+    const e = this.phaseEntry(name);
     const t = performance.now();
     try {
       return await f();

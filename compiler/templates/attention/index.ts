@@ -5,6 +5,7 @@ import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Template } from '../../emit/template.ts';
 import { attentionDims } from '../../../runtime/prims/attention.ts';
+import { InternalError } from '../../syntax/diag.ts';
 import { attnBody, attnScratch } from './wasm.ts';
 import { attnAccumulate } from './wgsl.ts';
 
@@ -54,7 +55,7 @@ export const attention: Template<AttnKernel, 'attention'> = {
     extents: (k) => ({ B: 1, M: 1, N: k.shape.reduce((a, b) => a * b, 1), K: 1 }),
     longK: Infinity,
     tileLoads() {
-      throw new Error('attention has no tiled form');
+      throw new InternalError('wgsl: attention has no tiled form');
     },
     accumulate: (w, k) => attnAccumulate(w, k),
     vec4Inputs: () => [],

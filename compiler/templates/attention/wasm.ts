@@ -1,18 +1,18 @@
 // The attention template's Wasm body (modes and their semantics: runtime/prims/attention.ts). One
-// parallel unit is one query row (b, h, i) for 'out', 'lse' and 'dq', one key row (b, g, j) for
-// 'dkv'; a unit walks the other side's rows once, skipping masked pairs with one byte load, with
-// its head's q (or k, v) and its accumulators in locals (Dh unrolled) and the scores never stored:
-// 'out' is an online softmax (running max and sum, one exp per score), the backward modes
-// recompute P = exp(s − lse) from the forward's log-sum-exp. exp is the in-kernel polynomial
-// (compiler/emit/wasm/fastexp.ts). Results go through the fused epilogue (via scratch when it is
-// not the identity).
+// parallel unit is one query row (b, h, i) for 'out', 'lse' and 'dq' (rowModes), one key row
+// (b, g, j) for 'dkv' (dkvMode); a unit walks the other side's rows 4 at a time in SIMD, over
+// operands transposed into the thread's scratch once per (b, g) it meets, skipping a masked block
+// after one test; the scores are never stored. 'out'/'lse' keep a per-lane online softmax, the
+// backward modes recompute P = exp(s − lse) from the forward's log-sum-exp; exp is the in-kernel
+// polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused epilogue (via scratch
+// when it is not the identity).
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { epilogue, forLoop, hsum as hsumLocals, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
-import { fastExp, fastExp4 } from '../../emit/wasm/fastexp.ts';
+import { fastExp4 } from '../../emit/wasm/fastexp.ts';
 
 const { i32, f32, f64, v128 } = binaryen;
 
@@ -38,12 +38,6 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
   const row = L.add(i32); // i (query row) or j (key row)
   const head = L.add(i32); // h or g
   const it = L.add(i32); // the walked side's row
-  const hh = L.add(i32);
-  const qp = L.add(i32);
-  const kp = L.add(i32);
-  const dp = L.add(i32);
-  const mp = L.add(i32);
-  const s = L.add(f32);
 
   // results: written straight to the output when the epilogue is the identity, else to scratch
   // and stored through the epilogue in a loop (each binaryen expression may appear once)
@@ -85,63 +79,37 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     ];
   };
   const outBase = L.add(i32);
-  const exp = (x: X): { stmts: X[]; out: number } => fastExp(m, L, x);
-
-  if (mode === 'dkv')
-    return dkvMode(m, k, L, {
-      get,
-      c,
-      fc,
-      ptr,
-      set,
-      ld,
-      dims,
-      locals,
-      u,
-      bi,
-      rest,
-      row,
-      head,
-      it,
-      hh,
-      outBase,
-      results,
-    });
-
-  if (k.mode === 'lse') imports.add('log');
-  return rowModes(m, k, L, {
-    get,
-    c,
-    fc,
-    ptr,
-    set,
-    ld,
-    dims,
-    locals,
-    u,
-    bi,
-    rest,
-    row,
-    head,
-    it,
-    qp,
-    kp,
-    dp,
-    mp,
-    s,
-    outBase,
-    results,
-    exp,
-  });
+  /** the f32 sum of a v128's lanes */
+  const hsum = (v: X): X => {
+    const t = L.add(v128);
+    return m.block(null, [m.local.set(t, v), hsumLocals(m, L, [t])], f32);
+  };
+  const x: Ctx = {
+    ...{ get, c, fc, ptr, set, ld, dims, locals, hsum, results },
+    v4: (v: number) => m.f32x4.splat(fc(v)),
+    // lanes it..it+3 that exist (< n)
+    inLanes: (n: number) =>
+      m.i32x4.lt_s(
+        m.i32x4.add(m.i32x4.splat(get(it)), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])),
+        m.i32x4.splat(c(n)),
+      ),
+    ...{ u, bi, rest, row, head, it, outBase },
+  };
+  if (mode === 'lse') imports.add('log');
+  return mode === 'dkv' ? dkvMode(m, k, L, x) : rowModes(m, k, L, x);
 }
 
+/** What both unit kinds share: local helpers, the unit's decoded indices, the results' store. */
 interface Ctx {
   get: (l: number) => X;
   c: (v: number) => X;
   fc: (v: number) => X;
+  v4: (v: number) => X;
   ptr: (b: number) => X;
   set: (l: number, v: X) => X;
   ld: (base: number, x: number) => X;
+  hsum: (v: X) => X;
+  inLanes: (n: number) => X;
   dims: number[];
   locals: () => number[];
   u: number;
@@ -150,14 +118,8 @@ interface Ctx {
   row: number;
   head: number;
   it: number;
-  qp: number;
-  kp: number;
-  dp: number;
-  mp: number;
-  s: number;
   outBase: number;
   results: (segs: { base: X; values: X[] }[]) => X[];
-  exp: (x: X) => { stmts: X[]; out: number };
 }
 
 /** Row-mode scratch layout: results (2·Dh floats), then k and v of the current (b, g)
@@ -174,11 +136,12 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { T, S, H, KV, Dh, mode } = k;
   const G = H / KV;
   const P = paramsOf(k);
-  const { get, c, fc, ptr, set, ld, dims, locals, u, bi, rest, row, head, it, qp, kp, dp, mp, s, outBase } = x;
+  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, u, bi, rest, row, head, it, outBase } = x;
   const lay = rowLayout(k);
   const S4 = lay.S4;
-  const v4 = (v: number) => m.f32x4.splat(fc(v));
   const qs = locals();
+  const qp = L.add(i32);
+  const mp = L.add(i32);
   const cur = L.add(i32);
   const key = L.add(i32);
   const jj = L.add(i32);
@@ -190,11 +153,6 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const T0 = () => m.i32.add(get(P.scratch), c(lay.kT));
   const V0 = () => m.i32.add(get(P.scratch), c(lay.vT));
   const col = (base: number, d: number) => m.v128.load(d * S4 * 4, 16, get(base));
-  const hsum = (v: X): X => {
-    const t = L.add(v128);
-    const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
-    return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
-  };
   // the transpose of k and v of (b, g) into scratch: kT[d][j] = k[b, j, g, d]
   const transpose: X[] = [
     set(src, m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S * KV)), m.i32.div_u(get(head), c(G))), c(Dh)), c(2))),
@@ -232,10 +190,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, m.i32.add(get(mp), get(it))))),
       m.i32x4.splat(c(0)),
     ),
-    m.i32x4.lt_s(
-      m.i32x4.add(m.i32x4.splat(get(it)), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])),
-      m.i32x4.splat(c(S)),
-    ),
+    x.inLanes(S),
   );
   const score = [
     set(kTp, m.i32.add(T0(), m.i32.shl(get(it), c(2)))),
@@ -251,9 +206,6 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       set(valid, lanes),
       m.if(m.v128.any_true(get(valid)), m.block(null, [...score, ...pair])),
     ]);
-  void kp;
-  void dp;
-  void s;
 
   let unit: X[];
   if (mode === 'out' || mode === 'lse') {
@@ -372,37 +324,17 @@ const colLayout = (k: AttnKernel) => {
   return { T4, base, perHead, bytes: base + (k.H / k.KV) * perHead };
 };
 
-type DkvCtx = Pick<
-  Ctx,
-  | 'get'
-  | 'c'
-  | 'fc'
-  | 'ptr'
-  | 'set'
-  | 'ld'
-  | 'dims'
-  | 'locals'
-  | 'u'
-  | 'bi'
-  | 'rest'
-  | 'row'
-  | 'head'
-  | 'it'
-  | 'outBase'
-  | 'results'
-> & { hh: number };
-
 /** 'dkv': one key row (b, g, j) per unit; the query rows that see it 4 at a time (SIMD), for every
  *  head of the group, from q, dO, lse and delta of (b, g)'s heads transposed into scratch once per
  *  (b, g) a thread meets. */
-function dkvMode(m: M, k: AttnKernel, L: Locals, x: DkvCtx): X[] {
+function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { B, T, S, H, KV, Dh } = k;
   const G = H / KV;
   const P = paramsOf(k);
-  const { get, c, fc, ptr, set, ld, dims, locals, u, bi, rest, row, head, it, hh, outBase } = x;
+  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, u, bi, rest, row, head, it, outBase } = x;
   const lay = colLayout(k);
   const T4 = lay.T4;
-  const v4 = (v: number) => m.f32x4.splat(fc(v));
+  const hh = L.add(i32);
   const ks = locals();
   const vs = locals();
   const aK = dims.map(() => L.add(v128));
@@ -422,11 +354,6 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: DkvCtx): X[] {
   const DO = (d: number) => (Dh + d) * T4 * 4;
   const LSE = 2 * Dh * T4 * 4;
   const DEL = (2 * Dh + 1) * T4 * 4;
-  const hsum = (v: X): X => {
-    const t = L.add(v128);
-    const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
-    return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
-  };
   const hbOf = (h: X) => m.i32.add(m.i32.add(get(P.scratch), c(lay.base)), m.i32.mul(h, c(lay.perHead)));
   // transpose (b, g)'s heads: qT[hh][d][i] = q[b, i, g·G + hh, d], … ; rows past T are zeros
   const fill = (off: number, from: (inRange: () => X) => X): X =>
@@ -464,16 +391,7 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: DkvCtx): X[] {
     ...[1, 2, 3].map((l) =>
       set(mv, m.i32x4.replace_lane(get(mv), l, m.select(m.i32.lt_u(m.i32.add(get(it), c(l)), c(T)), maskAt(l), c(0)))),
     ),
-    set(
-      valid,
-      m.v128.and(
-        m.i32x4.ne(get(mv), m.i32x4.splat(c(0))),
-        m.i32x4.lt_s(
-          m.i32x4.add(m.i32x4.splat(get(it)), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])),
-          m.i32x4.splat(c(T)),
-        ),
-      ),
-    ),
+    set(valid, m.v128.and(m.i32x4.ne(get(mv), m.i32x4.splat(c(0))), x.inLanes(T))),
   ];
   const s4 = L.add(v128);
   const ds = L.add(v128);
