@@ -13,7 +13,7 @@ import type { Parallelism } from '../../runtime/plan/plan.ts';
 import { loopParallelism, MATH_IMPORTS, MAX_PAGES, paramsOf } from '../emit/wasm/abi.ts';
 import { loopBody } from '../emit/wasm/loop.ts';
 import { Locals } from '../emit/wasm/expr.ts';
-import type { M, WasmTemplate } from '../emit/wasm/common.ts';
+import { madd, type M, type WasmTemplate } from '../emit/wasm/common.ts';
 import { templateOf } from '../templates/index.ts';
 import { InternalError } from '../syntax/diag.ts';
 import { PROJECT_ROOT } from '../resolve/modules.ts';
@@ -47,7 +47,7 @@ export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<MathIm
 }
 
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w11';
+export const CODEGEN_VERSION = 'w13';
 
 export interface CompiledKernel {
   hash: string;
@@ -67,15 +67,36 @@ export function cacheDir(): string | undefined {
   return d === 'off' ? undefined : join(d, 'wasm');
 }
 
-/** The binaryen module of one kernel (not optimised), for `--emit wat` and tests. */
-export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; imports: string[] } {
+let relaxedProbe: boolean | undefined;
+/** Whether this host runs relaxed SIMD (f32x4.relaxed_madd: one FMA instruction where the CPU has
+ *  it), probed once with WebAssembly.validate on a one-instruction module; OBT_RELAXED_SIMD=0 turns
+ *  it off. Node 20 accepts it only with V8's --experimental-wasm-relaxed-simd, which bin/obtc.js
+ *  and bench/run.js set; browsers have shipped it since 2023. */
+export function relaxedSimd(): boolean {
+  if (process.env.OBT_RELAXED_SIMD === '0') return false;
+  if (relaxedProbe === undefined) {
+    const m = new binaryen.Module();
+    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.RelaxedSIMD);
+    const g = (i: number) => m.local.get(i, binaryen.v128);
+    m.addFunction('f', binaryen.createType([binaryen.v128]), binaryen.v128, [], madd(m, g(0), g(0), g(0)));
+    m.addFunctionExport('f', 'f');
+    relaxedProbe = WebAssembly.validate(m.emitBinary() as Uint8Array<ArrayBuffer>);
+    m.dispose();
+  }
+  return relaxedProbe;
+}
+
+/** The binaryen module of one kernel (not optimised), for `--emit wat` and tests; `relaxed` lets
+ *  the emitters use relaxed SIMD's fused multiply-add (compiler/emit/wasm/common.ts madd). */
+export function kernelModule(k: Kernel, shared = false, relaxed = false): { m: binaryen.Module; imports: string[] } {
   const m = new binaryen.Module();
   m.setFeatures(
     binaryen.Features.MVP |
       binaryen.Features.SIMD128 |
       binaryen.Features.NontrappingFPToInt |
       binaryen.Features.SignExt |
-      (shared ? binaryen.Features.Atomics : 0),
+      (shared ? binaryen.Features.Atomics : 0) |
+      (relaxed ? binaryen.Features.RelaxedSIMD : 0),
   );
   // a shared memory (threads) must be declared shared with a maximum; setMemory before the import
   if (shared) m.setMemory(0, MAX_PAGES, null, [], true, false, '0');
@@ -93,10 +114,11 @@ export function kernelModule(k: Kernel, shared = false): { m: binaryen.Module; i
 export function compileKernel(
   k: Kernel,
   hash: string,
-  opts: { optimize?: boolean; shared?: boolean } = {},
+  opts: { optimize?: boolean; shared?: boolean; relaxed?: boolean } = {},
 ): CompiledKernel {
   const variant = k.kind === 'loop' ? undefined : wasmOf(k).variant?.(k);
-  const key = `${CODEGEN_VERSION}-${opts.shared ? 's' : 'p'}-${variant ? `${variant}-` : ''}${hash}`;
+  const mem = `${opts.shared ? 's' : 'p'}${opts.relaxed ? 'r' : ''}`;
+  const key = `${CODEGEN_VERSION}-${mem}-${variant ? `${variant}-` : ''}${hash}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const dir = cacheDir();
@@ -113,7 +135,7 @@ export function compileKernel(
     memo.set(key, c);
     return c;
   }
-  const { m, imports } = kernelModule(k, opts.shared);
+  const { m, imports } = kernelModule(k, opts.shared, opts.relaxed);
   if (!m.validate()) {
     m.dispose();
     throw new InternalError(`wasm: invalid module for kernel\n${printKernel(k)}`);

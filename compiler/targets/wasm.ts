@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KPlan } from '../plan/plan.ts';
 import type { TargetPlanOptions } from './target.ts';
-import { compileKernel, kernelModule, CODEGEN_VERSION } from '../codegen/wasm.ts';
+import { compileKernel, kernelModule, relaxedSimd, CODEGEN_VERSION } from '../codegen/wasm.ts';
 import { signMethod } from '../templates/signlinear/wasm.ts';
 import { ARTIFACT_FORMAT, ARTIFACT_VERSION, encodePlan, type Manifest } from '../../runtime/wasm/artifact.ts';
 import { WasmProgram, type ProgramOptions } from '../../runtime/wasm/program.ts';
@@ -15,10 +15,13 @@ import type { ArtifactMeta, ParamLeaf } from './target.ts';
 /** Plan options of the Wasm target: one memory, so an elementwise kernel may write into an input. */
 export const WASM_PLAN: TargetPlanOptions = { inPlaceKernels: true };
 
-/** The kernel binaries of a plan (shared-memory variants for a thread pool). */
+/** The kernel binaries of a plan (shared-memory variants for a thread pool), with relaxed SIMD
+ *  where this host runs it (artifacts, which may run elsewhere, are always plain SIMD128). */
 export function wasmKernels(plan: KPlan, shared: boolean): WebAssembly.Module[] {
+  const relaxed = relaxedSimd();
   return plan.kernels.map(
-    (k) => new WebAssembly.Module(compileKernel(k.kernel!, k.hash, { shared }).bytes as Uint8Array<ArrayBuffer>),
+    (k) =>
+      new WebAssembly.Module(compileKernel(k.kernel!, k.hash, { shared, relaxed }).bytes as Uint8Array<ArrayBuffer>),
   );
 }
 
@@ -32,7 +35,7 @@ export function wasmProgram(plan: KPlan, opts: ProgramOptions): WasmProgram {
 export function wasmText(plan: KPlan): string {
   return plan.kernels
     .map((k) => {
-      const { m } = kernelModule(k.kernel!);
+      const { m } = kernelModule(k.kernel!, false, relaxedSimd());
       const text = m.emitText();
       m.dispose();
       return `// kernel ${k.hash}\n${text}`;

@@ -25,6 +25,17 @@ export interface WasmTemplate<K extends Kernel> {
 export type X = binaryen.ExpressionRef;
 const { i32, f32, v128 } = binaryen;
 
+/** a·b + c on f32x4 lanes: relaxed SIMD's madd (one fused multiply-add where the CPU has FMA,
+ *  else rounded twice, as the spec allows) when the module enables relaxed SIMD, else mul then add.
+ *  binaryen.js has no wrapper for SIMD ternaries: this calls its C API. */
+export function madd(m: M, a: X, b: X, c: X): X {
+  if (m.getFeatures() & binaryen.Features.RelaxedSIMD) {
+    const api = binaryen as unknown as { _BinaryenSIMDTernary: (...a: number[]) => X; RelaxedMaddVecF32x4: number };
+    return api._BinaryenSIMDTernary((m as unknown as { ptr: number }).ptr, api.RelaxedMaddVecF32x4, a, b, c);
+  }
+  return m.f32x4.add(m.f32x4.mul(a, b), c);
+}
+
 let labels = 0;
 /** for (i = start; i < end; i += step) body */
 export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X[]): X {

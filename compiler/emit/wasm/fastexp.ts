@@ -5,7 +5,7 @@
 // weights).
 import binaryen from 'binaryen';
 import type { Locals } from './expr.ts';
-import type { M, X } from './common.ts';
+import { madd, type M, type X } from './common.ts';
 
 const { v128 } = binaryen;
 
@@ -33,13 +33,13 @@ export function fastExp4(m: M, L: Locals, x: X): { stmts: X[]; out: number } {
   const mul = (a: X, b: X) => m.f32x4.mul(a, b);
   const add = (a: X, b: X) => m.f32x4.add(a, b);
   let p: X = c(P[0]!);
-  for (const k of P.slice(1)) p = add(mul(p, g(r)), c(k));
-  const er = add(add(mul(mul(p, g(r)), g(r)), g(r)), c(1));
+  for (const k of P.slice(1)) p = madd(m, p, g(r), c(k));
+  const er = add(madd(m, mul(p, g(r)), g(r), g(r)), c(1));
   const two = m.i32x4.add(m.i32x4.shl(g(t), m.i32.const(23)), m.i32x4.splat(m.i32.const(127 << 23)));
   const stmts: X[] = [
     m.local.set(xv, x),
     m.local.set(xc, m.f32x4.pmin(m.f32x4.pmax(g(xv), c(-87.33)), c(88.37))),
-    m.local.set(t, add(mul(g(xc), c(LOG2E)), c(SHIFTER))),
+    m.local.set(t, madd(m, g(xc), c(LOG2E), c(SHIFTER))),
     m.local.set(n, m.f32x4.sub(g(t), c(SHIFTER))),
     m.local.set(r, m.f32x4.sub(m.f32x4.sub(g(xc), mul(g(n), c(C1))), mul(g(n), c(C2)))),
     m.local.set(out, m.v128.bitselect(c(0), mul(er, two), m.f32x4.lt(g(xv), c(-87.33)))),

@@ -10,7 +10,7 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum as hsumLocals, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { epilogue, forLoop, hsum as hsumLocals, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 import { fastExp4 } from '../../emit/wasm/fastexp.ts';
 
@@ -30,7 +30,21 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
   const set = (l: number, v: X) => m.local.set(l, v);
   const ld = (base: number, x: number) => m.f32.load(4 * x, 4, get(base));
   const dims = Array.from({ length: Dh }, (_, x) => x);
-  const locals = () => dims.map(() => L.add(f32));
+  /** Dh v128 locals, each holding one scalar splat across the lanes (set once per unit) */
+  const locals = () => dims.map(() => L.add(v128));
+  /** Σ_d splats[d] · col(d): two multiply-add chains (even and odd d), then their sum */
+  const vdot = (splats: number[], col: (d: number) => X): X => {
+    const chain = (par: number): X | undefined =>
+      dims
+        .filter((d) => d % 2 === par)
+        .reduce<X | undefined>(
+          (acc, d) =>
+            acc === undefined ? m.f32x4.mul(get(splats[d]!), col(d)) : madd(m, get(splats[d]!), col(d), acc),
+          undefined,
+        );
+    const [a, b] = [chain(0)!, chain(1)];
+    return b === undefined ? a : m.f32x4.add(a, b);
+  };
 
   const u = L.add(i32);
   const bi = L.add(i32);
@@ -85,7 +99,7 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     return m.block(null, [m.local.set(t, v), hsumLocals(m, L, [t])], f32);
   };
   const x: Ctx = {
-    ...{ get, c, fc, ptr, set, ld, dims, locals, hsum, results },
+    ...{ get, c, fc, ptr, set, ld, dims, locals, vdot, hsum, results },
     v4: (v: number) => m.f32x4.splat(fc(v)),
     // lanes it..it+3 that exist (< n)
     inLanes: (n: number) =>
@@ -112,6 +126,7 @@ interface Ctx {
   inLanes: (n: number) => X;
   dims: number[];
   locals: () => number[];
+  vdot: (splats: number[], col: (d: number) => X) => X;
   u: number;
   bi: number;
   rest: number;
@@ -136,7 +151,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { T, S, H, KV, Dh, mode } = k;
   const G = H / KV;
   const P = paramsOf(k);
-  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, u, bi, rest, row, head, it, outBase } = x;
+  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, vdot, u, bi, rest, row, head, it, outBase } = x;
   const lay = rowLayout(k);
   const S4 = lay.S4;
   const qs = locals();
@@ -181,7 +196,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     // q at ((b·T + i)·H + h)·Dh, pre-scaled
     set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(T)), get(row)), c(H)), get(head))),
     set(qp, m.i32.add(ptr(k.q), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-    ...dims.map((d) => set(qs[d]!, m.f32.mul(ld(qp, d), fc(k.scale)))),
+    ...dims.map((d) => set(qs[d]!, m.f32x4.splat(m.f32.mul(ld(qp, d), fc(k.scale))))),
     set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
   ];
   // lanes j..j+3 that exist and that the mask allows
@@ -197,7 +212,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
     set(
       s4,
-      dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(qs[d]!)), col(kTp, d))).reduce((a, b) => m.f32x4.add(a, b)),
+      vdot(qs, (d) => col(kTp, d)),
     ),
     set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
   ];
@@ -224,10 +239,8 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       set(m4, m.f32x4.pmax(get(m4), get(s4))),
       ...cf.stmts,
       ...pe.stmts,
-      set(l4, m.f32x4.add(m.f32x4.mul(get(l4), get(cf.out)), get(pe.out))),
-      ...acc.map((a, d) =>
-        set(a, m.f32x4.add(m.f32x4.mul(get(a), get(cf.out)), m.f32x4.mul(get(pe.out), col(vTp, d)))),
-      ),
+      set(l4, madd(m, get(l4), get(cf.out), get(pe.out))),
+      ...acc.map((a, d) => set(a, madd(m, get(a), get(cf.out), m.f32x4.mul(get(pe.out), col(vTp, d))))),
     ];
     const mx = L.add(f32);
     const l = L.add(f32);
@@ -292,17 +305,17 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
         m.f32x4.mul(
           get(pe.out),
           m.f32x4.sub(
-            dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(dos[d]!)), col(vTp, d))).reduce((a, b) => m.f32x4.add(a, b)),
+            vdot(dos, (d) => col(vTp, d)),
             m.f32x4.splat(get(delta)),
           ),
         ),
       ),
-      ...acc.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(ds), col(kTp, d))))),
+      ...acc.map((a, d) => set(a, madd(m, get(ds), col(kTp, d), get(a)))),
     ];
     unit = [
       ...start,
       set(dpp, m.i32.add(ptr(k.dO), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-      ...dims.map((d) => set(dos[d]!, ld(dpp, d))),
+      ...dims.map((d) => set(dos[d]!, m.f32x4.splat(ld(dpp, d)))),
       set(lse, m.f32.load(0, 4, m.i32.add(ptr(k.lse), m.i32.shl(get(outBase), c(2))))),
       set(delta, m.f32.load(0, 4, m.i32.add(ptr(k.delta), m.i32.shl(get(outBase), c(2))))),
       ...acc.map((a) => set(a, v4(0))),
@@ -331,7 +344,7 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { B, T, S, H, KV, Dh } = k;
   const G = H / KV;
   const P = paramsOf(k);
-  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, u, bi, rest, row, head, it, outBase } = x;
+  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, vdot, u, bi, rest, row, head, it, outBase } = x;
   const lay = colLayout(k);
   const T4 = lay.T4;
   const hh = L.add(i32);
@@ -395,22 +408,27 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   ];
   const s4 = L.add(v128);
   const ds = L.add(v128);
-  const sum = (terms: X[]) => terms.reduce((a2, b2) => m.f32x4.add(a2, b2));
   const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
   const perHead: X[] = [
     set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
-    set(s4, sum(dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(ks[d]!)), col(Q(d)))))),
+    set(
+      s4,
+      vdot(ks, (d) => col(Q(d))),
+    ),
     ...pe.stmts,
     set(pe.out, m.v128.bitselect(get(pe.out), v4(0), get(valid))),
     set(
       ds,
       m.f32x4.mul(
         get(pe.out),
-        m.f32x4.sub(sum(dims.map((d) => m.f32x4.mul(m.f32x4.splat(get(vs[d]!)), col(DO(d))))), col(DEL)),
+        m.f32x4.sub(
+          vdot(vs, (d) => col(DO(d))),
+          col(DEL),
+        ),
       ),
     ),
-    ...aV.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(pe.out), col(DO(d)))))),
-    ...aK.map((a, d) => set(a, m.f32x4.add(get(a), m.f32x4.mul(get(ds), col(Q(d)))))),
+    ...aV.map((a, d) => set(a, madd(m, get(pe.out), col(DO(d)), get(a)))),
+    ...aK.map((a, d) => set(a, madd(m, get(ds), col(Q(d)), get(a)))),
   ];
   const unit: X[] = [
     set(bi, m.i32.div_u(get(u), c(KV * S))),
@@ -423,8 +441,8 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S)), get(row)), c(KV)), get(head))),
     set(kp, m.i32.add(ptr(k.k), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
     set(vp, m.i32.add(ptr(k.v), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-    ...dims.map((d) => set(ks[d]!, m.f32.mul(ld(kp, d), fc(k.scale)))),
-    ...dims.map((d) => set(vs[d]!, ld(vp, d))),
+    ...dims.map((d) => set(ks[d]!, m.f32x4.splat(m.f32.mul(ld(kp, d), fc(k.scale))))),
+    ...dims.map((d) => set(vs[d]!, m.f32x4.splat(ld(vp, d)))),
     ...[...aK, ...aV].map((a) => set(a, v4(0))),
     forLoop(m, it, c(0), c(T4), 4, [
       ...laneMask,

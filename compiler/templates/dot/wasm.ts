@@ -12,7 +12,7 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 
 const { i32, f32, v128 } = binaryen;
@@ -57,7 +57,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const ld = (row: number) => m.v128.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
   const ldU = (row: number, off: number) => m.v128.load(off, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
   const ldS = (row: number) => m.f32.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
-  const macc = (a: number, x: X, y: X) => m.local.set(a, m.f32x4.add(get(a, v128), m.f32x4.mul(x, y)));
+  const macc = (a: number, x: X, y: X) => m.local.set(a, madd(m, x, y, get(a, v128)));
 
   /** the raw dot (row mi + i of A, row ni + j of B) of this k chunk into raw[b, m, n] */
   const emitOut = (i: number, j: number, value: X): X => {
@@ -83,14 +83,51 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     ]);
   };
 
+  /** the raw dots (row mi + i of A, rows ni..ni+3 of B) of this k chunk, a v128, into raw[b, m, n..n+3] */
+  const emitOut4 = (i: number, value: X): X => {
+    const at = m.i32.add(
+      rawBase(),
+      m.i32.shl(
+        m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(N)), get(ni)),
+        c(2),
+      ),
+    );
+    if (!chunked) return m.v128.store(0, 4, at, value);
+    return m.block(null, [
+      m.local.set(rawAt, at),
+      m.v128.store(
+        0,
+        4,
+        get(rawAt),
+        m.f32x4.add(
+          m.v128.bitselect(
+            m.f32x4.splat(m.f32.const(0)),
+            m.v128.load(0, 4, get(rawAt)),
+            m.i32x4.splat(m.i32.sub(c(0), m.i32.eqz(get(kc)))),
+          ),
+          value,
+        ),
+      ),
+    ]);
+  };
+
   /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
   const block = (mr: number, nr: number, u: number): X[] => {
     const pairs: [number, number][] = [];
     for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) pairs.push([i, j]);
     const acc = (p: number, q: number) => accs[p * u + q]!;
+    // each row's 4 values loaded once per step into a local, then used by every pair
+    const va = Array.from({ length: mr }, () => L.add(v128));
+    const vb = Array.from({ length: nr }, () => L.add(v128));
+    const loads = (q: number, load: (row: number, off: number) => X): X[] => [
+      ...va.map((l, i) => m.local.set(l, load(aRows[i]!, 16 * q))),
+      ...vb.map((l, j) => m.local.set(l, load(bRows[j]!, 16 * q))),
+    ];
     const stepU: X[] = [];
-    for (let q = 0; q < u; q++)
-      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), ldU(aRows[i]!, 16 * q), ldU(bRows[j]!, 16 * q))));
+    for (let q = 0; q < u; q++) {
+      stepU.push(...loads(q, ldU));
+      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), get(va[i]!, v128), get(vb[j]!, v128))));
+    }
     const body: X[] = [
       ...pairs.flatMap((_, p) =>
         Array.from({ length: u }, (_, q) => m.local.set(acc(p, q), m.f32x4.splat(m.f32.const(0)))),
@@ -103,14 +140,38 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       body.push(whileLoop(m, kk, get(kEndU), 4 * u, stepU));
     }
     body.push(
-      whileLoop(
-        m,
-        kk,
-        get(kEnd4),
-        4,
-        pairs.map(([i, j], p) => macc(acc(p, 0), ld(aRows[i]!), ld(bRows[j]!))),
-      ),
+      whileLoop(m, kk, get(kEnd4), 4, [
+        ...loads(0, (row) => ld(row)),
+        ...pairs.map(([i, j], p) => macc(acc(p, 0), get(va[i]!, v128), get(vb[j]!, v128))),
+      ]),
     );
+    if (nr === 4 && K % 4 === 0) {
+      // per row of A: the 4 accumulators' lane sums as one vector (a 4×4 transpose-add), stored
+      // as the 4 consecutive outputs (ni..ni+3)
+      for (let i = 0; i < mr; i++) {
+        const tot = [0, 1, 2, 3].map((j) => {
+          const t = L.add(v128);
+          const parts = Array.from({ length: u }, (_, q) => get(acc(i * nr + j, q), v128));
+          body.push(
+            m.local.set(
+              t,
+              parts.reduce((x, y) => m.f32x4.add(x, y)),
+            ),
+          );
+          return t;
+        });
+        const lanes = (x: number, y: number, sel: number[]) =>
+          m.i8x16.shuffle(x === -1 ? get(tot[0]!, v128) : get(x, v128), get(y, v128), bytesOf(sel));
+        const s01 = L.add(v128);
+        const s23 = L.add(v128);
+        body.push(
+          m.local.set(s01, m.f32x4.add(lanes(tot[0]!, tot[1]!, [0, 4, 1, 5]), lanes(tot[0]!, tot[1]!, [2, 6, 3, 7]))),
+          m.local.set(s23, m.f32x4.add(lanes(tot[2]!, tot[3]!, [0, 4, 1, 5]), lanes(tot[2]!, tot[3]!, [2, 6, 3, 7]))),
+          emitOut4(i, m.f32x4.add(lanes(s01, s23, [0, 1, 4, 5]), lanes(s01, s23, [2, 3, 6, 7]))),
+        );
+      }
+      return body;
+    }
     pairs.forEach(([i, j], p) => {
       const s: X[] = [
         m.local.set(
@@ -192,6 +253,9 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   ]);
   return [phase1, phase2];
 }
+
+/** the byte indices of an i8x16.shuffle picking f32 lanes (0–3 left, 4–7 right) */
+const bytesOf = (lanes: number[]): number[] => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b));
 
 /** while (i < end) { body; i += step } — i keeps its current value (continues a previous loop) */
 function whileLoop(m: M, i: number, end: X, step: number, body: X[]): X {
