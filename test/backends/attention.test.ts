@@ -41,6 +41,12 @@ const CASES: Case[] = [
     mask: (i, j) => j <= i + 2 && (i + j) % 4 !== 3,
   },
   { name: 'B=3 T=6 H=KV=2 Dh=5, a row with no key', dims: [3, 6, 6, 2, 2, 5], mask: (i, j) => i !== 2 && j <= i },
+  // whole 4-key and 4-query blocks masked out inside a row's and a column's range of blocks
+  {
+    name: 'T=27 H=2 KV=1 Dh=8, masked-out blocks inside the range',
+    dims: [1, 27, 27, 2, 1, 8],
+    mask: (i, j) => j <= i && (j < 8 || j >= 16) && (i < 4 || i >= 12 || j !== 1),
+  },
 ];
 
 function inputs(c: Case, seed: number, f64 = false): Tensor[] {

@@ -36,6 +36,28 @@ export function madd(m: M, a: X, b: X, c: X): X {
   return m.f32x4.add(m.f32x4.mul(a, b), c);
 }
 
+/** f32x4 splat constants of one kernel function, each held in a v128 local set once at its start:
+ *  V8 materialises a v128 constant with several instructions at every use (it hoists nothing out of
+ *  loops), so constants in an inner loop (exp's polynomial) cost more than the arithmetic. */
+export class VConsts {
+  private readonly pool = new Map<number, number>();
+  constructor(
+    private readonly m: M,
+    private readonly L: Locals,
+  ) {}
+  /** the 4 lanes of v (by its f32 value) */
+  f32(v: number): X {
+    const key = Math.fround(v);
+    let l = this.pool.get(key);
+    if (l === undefined) this.pool.set(key, (l = this.L.add(v128)));
+    return this.m.local.get(l, v128);
+  }
+  /** the statements that set every constant used so far (put them first in the function) */
+  init(): X[] {
+    return [...this.pool].map(([v, l]) => this.m.local.set(l, this.m.f32x4.splat(this.m.f32.const(v))));
+  }
+}
+
 let labels = 0;
 /** for (i = start; i < end; i += step) body */
 export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X[]): X {

@@ -10,7 +10,16 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum as hsumLocals, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import {
+  epilogue,
+  forLoop,
+  hsum as hsumLocals,
+  madd,
+  newEnv,
+  VConsts,
+  type M,
+  type X,
+} from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 import { fastExp4 } from '../../emit/wasm/fastexp.ts';
 
@@ -98,9 +107,10 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     const t = L.add(v128);
     return m.block(null, [m.local.set(t, v), hsumLocals(m, L, [t])], f32);
   };
+  const K = new VConsts(m, L);
   const x: Ctx = {
-    ...{ get, c, fc, ptr, set, ld, dims, locals, vdot, hsum, results },
-    v4: (v: number) => m.f32x4.splat(fc(v)),
+    ...{ get, c, fc, ptr, set, ld, dims, locals, vdot, hsum, results, K },
+    v4: (v: number) => K.f32(v),
     // lanes it..it+3 that exist (< n)
     inLanes: (n: number) =>
       m.i32x4.lt_s(
@@ -110,7 +120,8 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     ...{ u, bi, rest, row, head, it, outBase },
   };
   if (mode === 'lse') imports.add('log');
-  return mode === 'dkv' ? dkvMode(m, k, L, x) : rowModes(m, k, L, x);
+  const body = mode === 'dkv' ? dkvMode(m, k, L, x) : rowModes(m, k, L, x);
+  return [...K.init(), ...body];
 }
 
 /** What both unit kinds share: local helpers, the unit's decoded indices, the results' store. */
@@ -135,14 +146,19 @@ interface Ctx {
   it: number;
   outBase: number;
   results: (segs: { base: X; values: X[] }[]) => X[];
+  /** the kernel's v128 constants */
+  K: VConsts;
 }
 
 /** Row-mode scratch layout: results (2·Dh floats), then k and v of the current (b, g)
- *  transposed to [Dh][S4] (S4 = S rounded up to 4, zero padded). */
+ *  transposed to [Dh][S4] (S4 = S rounded up to 4, zero padded), then one row of scores [S4]. */
 const rowLayout = (k: AttnKernel) => {
   const S4 = Math.ceil(k.S / 4) * 4;
   const kT = Math.ceil((2 * k.Dh * 4) / 16) * 16;
-  return { S4, kT, vT: kT + k.Dh * S4 * 4, bytes: kT + 2 * k.Dh * S4 * 4 };
+  const vT = kT + k.Dh * S4 * 4;
+  const sc = vT + k.Dh * S4 * 4;
+  const rg = sc + S4 * 4;
+  return { S4, kT, vT, sc, rg, bytes: rg + k.T * 8 };
 };
 
 /** 'out', 'lse', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
@@ -163,11 +179,14 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const src = L.add(i32);
   const valid = L.add(v128);
   const s4 = L.add(v128);
+  const jlo = L.add(i32); // the row's 4-key blocks with a key: [jlo, jhi)
+  const jhi = L.add(i32);
   const kTp = L.add(i32); // kT + 4j
   const vTp = L.add(i32);
   const T0 = () => m.i32.add(get(P.scratch), c(lay.kT));
   const V0 = () => m.i32.add(get(P.scratch), c(lay.vT));
-  const col = (base: number, d: number) => m.v128.load(d * S4 * 4, 16, get(base));
+  const RG = () => m.i32.add(get(P.scratch), c(lay.rg));
+  const col = (base: number, d: number, off = 0) => m.v128.load((d * S4 + off) * 4, 16, get(base));
   // the transpose of k and v of (b, g) into scratch: kT[d][j] = k[b, j, g, d]
   const transpose: X[] = [
     set(src, m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S * KV)), m.i32.div_u(get(head), c(G))), c(Dh)), c(2))),
@@ -198,15 +217,19 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(qp, m.i32.add(ptr(k.q), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
     ...dims.map((d) => set(qs[d]!, m.f32x4.splat(m.f32.mul(ld(qp, d), fc(k.scale))))),
     set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
+    set(jlo, m.i32.load(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
+    set(jhi, m.i32.load(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
   ];
-  // lanes j..j+3 that exist and that the mask allows
-  const lanes = m.v128.and(
-    m.i32x4.ne(
-      m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, m.i32.add(get(mp), get(it))))),
-      m.i32x4.splat(c(0)),
-    ),
-    x.inLanes(S),
-  );
+  // lanes j..j+3 that exist and that the mask allows (of the mask row at mp)
+  const lanes = () =>
+    m.v128.and(
+      m.i32x4.ne(
+        m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, m.i32.add(get(mp), get(it))))),
+        m.i32x4.splat(c(0)),
+      ),
+      // S a multiple of 4: every lane exists
+      S % 4 ? x.inLanes(S) : m.v128.const(new Array(16).fill(255)),
+    );
   const score = [
     set(kTp, m.i32.add(T0(), m.i32.shl(get(it), c(2)))),
     set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
@@ -217,46 +240,82 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
   ];
   const walk = (pair: X[]): X =>
-    forLoop(m, it, c(0), c(S4), 4, [
-      set(valid, lanes),
+    forLoop(m, it, get(jlo), get(jhi), 4, [
+      set(valid, lanes()),
       m.if(m.v128.any_true(get(valid)), m.block(null, [...score, ...pair])),
     ]);
 
+  // per mask row (once per call and thread): the first and one past the last 4-key block with a
+  // key, so that the units skip masked-out blocks (half of a causal mask) without testing them
+  const ranges = forLoop(m, row, c(0), c(T), 1, [
+    set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
+    set(jlo, c(S4)),
+    set(jhi, c(0)),
+    forLoop(m, it, c(0), c(S4), 4, [
+      m.if(
+        m.v128.any_true(lanes()),
+        m.block(null, [
+          set(jlo, m.select(m.i32.lt_s(get(it), get(jlo)), get(it), get(jlo))),
+          set(jhi, m.i32.add(get(it), c(4))),
+        ]),
+      ),
+    ]),
+    m.i32.store(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(jlo)),
+    m.i32.store(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(jhi)),
+  ]);
+
   let unit: X[];
   if (mode === 'out' || mode === 'lse') {
-    // an online softmax per lane, branch-free: lane running maxima m4 (from a finite floor, so a
-    // masked lane's −inf score gives exp(−inf) = 0 and never −inf − (−inf)), sums l4 and
-    // accumulators rescaled by exp(m4_old − m4_new); the lanes are combined once at the end
-    const FLOOR = -3e38;
+    // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
+    // masked), their lane maxima and the range [jlo, jhi) of 4-key blocks with a key; (2) over that
+    // range p = exp(s − max), l = Σ p and (out) Σ p·v. Each pass's live values fit in registers.
     const m4 = L.add(v128);
-    const mOld = L.add(v128);
     const l4 = L.add(v128);
-    const acc = mode === 'out' ? dims.map(() => L.add(v128)) : [];
-    const cf = fastExp4(m, L, m.f32x4.sub(get(mOld), get(m4)));
-    const pe = fastExp4(m, L, m.f32x4.sub(get(s4), get(m4)));
-    const pair: X[] = [
-      set(mOld, get(m4)),
-      set(m4, m.f32x4.pmax(get(m4), get(s4))),
-      ...cf.stmts,
-      ...pe.stmts,
-      set(l4, madd(m, get(l4), get(cf.out), get(pe.out))),
-      ...acc.map((a, d) => set(a, madd(m, get(a), get(cf.out), m.f32x4.mul(get(pe.out), col(vTp, d))))),
-    ];
     const mx = L.add(f32);
+    const mxv = L.add(v128);
     const l = L.add(f32);
     const inv = L.add(f32);
+    const scp = L.add(i32); // the score row + 4j
+    const acc = mode === 'out' ? dims.map(() => L.add(v128)) : [];
+    const SC = () => m.i32.add(get(P.scratch), c(lay.sc));
+    const pass1 = forLoop(m, it, get(jlo), get(jhi), 4, [
+      set(valid, lanes()),
+      set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
+      m.if(
+        m.v128.any_true(get(valid)),
+        m.block(null, [...score, m.v128.store(0, 16, get(scp), get(s4)), set(m4, m.f32x4.pmax(get(m4), get(s4)))]),
+        m.v128.store(0, 16, get(scp), v4(-Infinity)),
+      ),
+    ]);
+    // pass 2 two blocks at a time (their exps interleaved: one exp's chain is too long for the
+    // out-of-order window to hide alone), then the odd block
+    const block2 = (offs: number[]): X[] => {
+      const pes = offs.map((o) => fastExp4(m, L, x.K, m.f32x4.sub(m.v128.load(4 * o, 16, get(scp)), get(mxv))));
+      const zip = pes[0]!.stmts.flatMap((st, i) => [st, ...pes.slice(1).map((p) => p.stmts[i]!)]);
+      return [
+        set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
+        ...zip,
+        ...pes.map((p) => set(l4, m.f32x4.add(get(l4), get(p.out)))),
+        ...(mode === 'out'
+          ? [
+              set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
+              ...pes.flatMap((p, n) => acc.map((a, d) => set(a, madd(m, get(p.out), col(vTp, d, offs[n]!), get(a))))),
+            ]
+          : []),
+      ];
+    };
+    const j8 = L.add(i32);
+    const pass2: X[] = [
+      set(j8, m.i32.sub(get(jhi), m.i32.and(m.i32.sub(get(jhi), get(jlo)), c(7)))),
+      forLoop(m, it, get(jlo), get(j8), 8, block2([0, 4])),
+      m.if(m.i32.lt_s(get(it), get(jhi)), m.block(null, block2([0]))),
+    ];
     const lane = (l: number) => m.f32x4.extract_lane(get(m4), l);
     const mx2 = (a: X, b: X) => {
       const ta = L.add(f32);
       const tb = L.add(f32);
       return m.block(null, [set(ta, a), set(tb, b), m.select(m.f32.gt(get(ta), get(tb)), get(ta), get(tb))], f32);
     };
-    const w4 = fastExp4(m, L, m.f32x4.sub(get(m4), m.f32x4.splat(get(mx))));
-    const combine: X[] = [
-      set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
-      ...w4.stmts,
-      set(l, hsum(m.f32x4.mul(get(l4), get(w4.out)))),
-    ];
     const tail: X[] =
       mode === 'out'
         ? [
@@ -264,7 +323,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
             ...x.results([
               {
                 base: m.i32.mul(get(outBase), c(Dh)),
-                values: acc.map((a) => m.f32.mul(hsum(m.f32x4.mul(get(a), get(w4.out))), get(inv))),
+                values: acc.map((a) => m.f32.mul(hsum(get(a)), get(inv))),
               },
             ]),
           ]
@@ -282,11 +341,14 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
           ]);
     unit = [
       ...start,
-      set(m4, v4(FLOOR)),
+      set(m4, v4(-Infinity)),
+      pass1,
+      set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
+      set(mxv, m.f32x4.splat(get(mx))),
       set(l4, v4(0)),
       ...acc.map((a) => set(a, v4(0))),
-      walk(pair),
-      ...combine,
+      ...pass2,
+      set(l, hsum(get(l4))),
       ...tail,
     ];
   } else {
@@ -295,7 +357,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     const acc = dims.map(() => L.add(v128));
     const lse = L.add(f32);
     const delta = L.add(f32);
-    const pe = fastExp4(m, L, m.f32x4.sub(get(s4), m.f32x4.splat(get(lse))));
+    const pe = fastExp4(m, L, x.K, m.f32x4.sub(get(s4), m.f32x4.splat(get(lse))));
     const ds = L.add(v128);
     const dpp = L.add(i32);
     const pair: X[] = [
@@ -325,7 +387,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       ]),
     ];
   }
-  return [set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
+  return [ranges, set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }
 
 /** dkv scratch layout: results, then per head of the group q and dO of (b, h) transposed to
@@ -334,7 +396,8 @@ const colLayout = (k: AttnKernel) => {
   const T4 = Math.ceil(k.T / 4) * 4;
   const base = Math.ceil((2 * k.Dh * 4) / 16) * 16;
   const perHead = (2 * k.Dh + 2) * T4 * 4;
-  return { T4, base, perHead, bytes: base + (k.H / k.KV) * perHead };
+  const rg = base + (k.H / k.KV) * perHead;
+  return { T4, base, perHead, rg, bytes: rg + k.S * 8 };
 };
 
 /** 'dkv': one key row (b, g, j) per unit; the query rows that see it 4 at a time (SIMD), for every
@@ -399,16 +462,37 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const maskAt = (l: number) =>
     m.i32.load8_u(0, 1, m.i32.add(ptr(k.mask), m.i32.add(m.i32.mul(m.i32.add(get(it), c(l)), c(S)), get(row))));
   // lanes i..i+3 that exist and see key j (a column of the mask: four byte loads, clamped rows)
-  const laneMask: X[] = [
+  const laneMask = (): X[] => [
     set(mv, m.i32x4.splat(maskAt(0))),
     ...[1, 2, 3].map((l) =>
       set(mv, m.i32x4.replace_lane(get(mv), l, m.select(m.i32.lt_u(m.i32.add(get(it), c(l)), c(T)), maskAt(l), c(0)))),
     ),
     set(valid, m.v128.and(m.i32x4.ne(get(mv), m.i32x4.splat(c(0))), x.inLanes(T))),
   ];
+  // per key j (once per call and thread): the first and one past the last block of 4 query rows
+  // that see it (mask column j), so that units skip the blocks a causal mask hides untested
+  const ilo = L.add(i32);
+  const ihi = L.add(i32);
+  const RG = () => m.i32.add(get(P.scratch), c(lay.rg));
+  const ranges = forLoop(m, row, c(0), c(S), 1, [
+    set(ilo, c(T4)),
+    set(ihi, c(0)),
+    forLoop(m, it, c(0), c(T4), 4, [
+      ...laneMask(),
+      m.if(
+        m.v128.any_true(get(valid)),
+        m.block(null, [
+          set(ilo, m.select(m.i32.lt_s(get(it), get(ilo)), get(it), get(ilo))),
+          set(ihi, m.i32.add(get(it), c(4))),
+        ]),
+      ),
+    ]),
+    m.i32.store(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(ilo)),
+    m.i32.store(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(ihi)),
+  ]);
   const s4 = L.add(v128);
   const ds = L.add(v128);
-  const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
+  const pe = fastExp4(m, L, x.K, m.f32x4.sub(get(s4), col(LSE)));
   const perHead: X[] = [
     set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
     set(
@@ -444,8 +528,10 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ...dims.map((d) => set(ks[d]!, m.f32x4.splat(m.f32.mul(ld(kp, d), fc(k.scale))))),
     ...dims.map((d) => set(vs[d]!, m.f32x4.splat(ld(vp, d)))),
     ...[...aK, ...aV].map((a) => set(a, v4(0))),
-    forLoop(m, it, c(0), c(T4), 4, [
-      ...laneMask,
+    set(ilo, m.i32.load(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
+    set(ihi, m.i32.load(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
+    forLoop(m, it, get(ilo), get(ihi), 4, [
+      ...laneMask(),
       m.if(m.v128.any_true(get(valid)), forLoop(m, hh, c(0), c(G), 1, perHead)),
     ]),
     ...x.results([
@@ -453,5 +539,5 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       { base: m.i32.add(m.i32.mul(get(outBase), c(Dh)), c(B * S * KV * Dh)), values: aV.map((a) => hsum(get(a))) },
     ]),
   ];
-  return [set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
+  return [ranges, set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }
