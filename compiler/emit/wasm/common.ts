@@ -3,9 +3,10 @@
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
-import { Locals, scalar, type Env, ELEM_BYTES } from './expr.ts';
+import { Locals, scalar, vector, type Env, ELEM_BYTES } from './expr.ts';
 import type { Parallelism } from '../../../runtime/plan/plan.ts';
 import { usesAcc } from '../../kir/ir.ts';
+import { InternalError } from '../../syntax/diag.ts';
 
 export { paramsOf } from './abi.ts';
 
@@ -39,22 +40,28 @@ export function madd(m: M, a: X, b: X, c: X): X {
 /** f32x4 splat constants of one kernel function, each held in a v128 local set once at its start:
  *  V8 materialises a v128 constant with several instructions at every use (it hoists nothing out of
  *  loops), so constants in an inner loop (exp's polynomial) cost more than the arithmetic. */
+const BITS_F = new Float32Array(1);
+const BITS_U = new Uint32Array(BITS_F.buffer);
 export class VConsts {
   private readonly pool = new Map<number, number>();
   constructor(
     private readonly m: M,
     private readonly L: Locals,
   ) {}
-  /** the 4 lanes of v (by its f32 value) */
+  /** the 4 lanes of v (keyed by its f32 bits: 0 and −0 differ) */
   f32(v: number): X {
-    const key = Math.fround(v);
+    BITS_F[0] = v;
+    const key = BITS_U[0]!;
     let l = this.pool.get(key);
     if (l === undefined) this.pool.set(key, (l = this.L.add(v128)));
     return this.m.local.get(l, v128);
   }
   /** the statements that set every constant used so far (put them first in the function) */
   init(): X[] {
-    return [...this.pool].map(([v, l]) => this.m.local.set(l, this.m.f32x4.splat(this.m.f32.const(v))));
+    return [...this.pool].map(([bits, l]) => {
+      BITS_U[0] = bits;
+      return this.m.local.set(l, this.m.f32x4.splat(this.m.f32.const(BITS_F[0]!)));
+    });
   }
 }
 
@@ -155,6 +162,26 @@ export function hsum(m: M, L: Locals, accs: number[]): X {
   const t = L.add(v128);
   const lane = (l: number) => m.f32x4.extract_lane(m.local.get(t, v128), l);
   return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
+}
+
+/** The vector form of `epilogue` for an f32 output: `acc` a v128 local holding the raw values of the
+ *  4 outputs at flat indices flat..flat+3, consecutive along the last axis (one row). */
+export function epilogueVec(m: M, env: Env, k: Kernel, acc: number, flatL: number): (flat: X) => X[] {
+  const r = k.shape.length;
+  if (!r || k.outDtype !== 'f32') throw new InternalError('wasm: a vector epilogue needs an f32 tensor output');
+  env.accLocal = { local: acc, vec: true };
+  env.accDepth = 2;
+  env.flat = { local: flatL, shape: k.shape };
+  env.vaxis = r - 1;
+  const axes = decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L);
+  const v = vector(env, k.out);
+  const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
+  return (flat) => [
+    m.local.set(flatL, flat),
+    ...axes,
+    ...stmts,
+    m.v128.store(0, 4, m.i32.add(m.local.get(0, i32), m.i32.shl(m.local.get(flatL, i32), m.i32.const(2))), v),
+  ];
 }
 
 /** A template's epilogue: given the statements that set `acc` for the output at flat index

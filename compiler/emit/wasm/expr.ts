@@ -8,6 +8,7 @@ import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
+import { exp4, sigmoid4, splats, tanh4 } from './fastexp.ts';
 
 type M = binaryen.Module;
 type X = binaryen.ExpressionRef;
@@ -173,6 +174,18 @@ function tmp(env: Env, x: X, type: binaryen.Type): { set: X; get: () => X } {
   return { set: env.m.local.set(t, x), get: () => env.m.local.get(t, type) };
 }
 
+/** f32 functions computed in the kernel on 4 lanes (compiler/emit/wasm/fastexp.ts); a scalar is the
+ *  lane 0 of a splat, so a value does not depend on its position in a vector loop. */
+const F32_LANES = { exp: exp4, sigmoid: sigmoid4, tanh: tanh4 } as const;
+const inLanes = (env: Env, f: keyof typeof F32_LANES, x: X): X => {
+  const r = F32_LANES[f](env.m, env.L, splats(env.m), x);
+  return env.m.block(null, [...r.stmts, env.m.local.get(r.out, binaryen.v128)], binaryen.v128);
+};
+const laneOf =
+  (f: keyof typeof F32_LANES): WasmUnary =>
+  (env, x) =>
+    env.m.f32x4.extract_lane(inLanes(env, f, env.m.f32x4.splat(x)), 0);
+
 /** f32 through the host's f64 Math (as the reference computes it, rounded once). */
 const viaF64 =
   (name: MathImport): WasmUnary =>
@@ -188,17 +201,12 @@ const F32_UNARY: Record<UnaryPrim, WasmUnary | undefined> = {
   ceil: (env, x) => env.m.f32.ceil(x),
   round: (env, x) => env.m.f32.nearest(x),
   rsqrt: (env, x) => env.m.f32.demote(env.m.f64.div(env.m.f64.const(1), env.m.f64.sqrt(env.m.f64.promote(x)))),
-  exp: viaF64('exp'),
+  exp: laneOf('exp'),
   log: viaF64('log'),
   sin: viaF64('sin'),
   cos: viaF64('cos'),
-  tanh: viaF64('tanh'),
-  sigmoid: (env, x) => {
-    const m = env.m;
-    return m.f32.demote(
-      m.f64.div(m.f64.const(1), m.f64.add(m.f64.const(1), mathCall(env, 'exp', [m.f64.neg(m.f64.promote(x))]))),
-    );
-  },
+  tanh: laneOf('tanh'),
+  sigmoid: laneOf('sigmoid'),
   sign: (env, x) => {
     const m = env.m;
     const t = tmp(env, x, binaryen.f32);
@@ -295,9 +303,20 @@ const F32_BINARY: Record<KBin, WasmBinary | undefined> = {
 
 /** Integer and bool binary operators with the reference's semantics (JS: x / 0 = 0, INT_MIN / -1
  *  wraps, shifts >= 32 give 0). */
+/** x ** 1 and x ** 2 (the square and its derivative's power): x and x·x are the same f32 as the
+ *  reference's f64 pow rounded once (x² is exact in f64), without a host call */
+const smallPow = (f: KBin, bn: KNode): 1 | 2 | undefined =>
+  f === 'pow' && bn.op === 'const' && (bn.value === 1 || bn.value === 2) ? bn.value : undefined;
+
 function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;
   if (d === 'f32') {
+    const p = smallPow(f, bn);
+    if (p === 1) return a;
+    if (p === 2) {
+      const t = tmp(env, a, binaryen.f32);
+      return m.block(null, [t.set, m.f32.mul(t.get(), t.get())], binaryen.f32);
+    }
     const fn = F32_BINARY[f];
     if (!fn) throw new InternalError(`wasm: binary ${f} on f32`);
     return fn(env, a, b);
@@ -479,6 +498,7 @@ function vectorOp(env: Env, n: KNode): X {
           } as Partial<Record<UnaryPrim, (x: X) => X>>
         )[n.f];
         if (f) return f(v(n.a));
+        if (n.f === 'exp' || n.f === 'sigmoid' || n.f === 'tanh') return inLanes(env, n.f, v(n.a));
       } else if (n.f === 'not') return m.v128.not(v(n.a));
       else if (n.f === 'neg') return m.i32x4.neg(v(n.a));
       return laneWise(env, n);
@@ -503,6 +523,8 @@ function vectorOp(env: Env, n: KNode): X {
           } as Partial<Record<KBin, (a: X, b: X) => X>>
         )[n.f];
         if (f) return f(v(n.a), v(n.b));
+        const p = smallPow(n.f, n.b);
+        if (p) return p === 1 ? v(n.a) : m.f32x4.mul(v(n.a), v(n.a));
         return laneWise(env, n);
       }
       const u = d !== 'i32';

@@ -12,7 +12,7 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { epilogue, epilogueVec, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 
 const { i32, f32, v128 } = binaryen;
@@ -239,17 +239,35 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk]),
   ]);
   if (identity) return [phase1];
-  // phase 2: the epilogue over every output, reading its raw dot product
+  // phase 2: the epilogue over every output, reading its raw dot product: 4 outputs of a row at a
+  // time (f32 outputs), then the row's scalar tail
   const acc = L.add(f32);
+  const accV = L.add(v128);
   const flatL = L.add(i32);
+  const flatV = L.add(i32);
   const row = L.add(i32);
+  const nv = L.add(i32);
   const store = epilogue(m, env, k, acc, flatL);
+  const vec = k.outDtype === 'f32' && N >= 4;
+  const storeV = vec
+    ? epilogueVec(
+        m,
+        newEnv(m, k, L, imports, () => 2),
+        k,
+        accV,
+        flatV,
+      )
+    : undefined;
+  const at = (flat: X) => m.i32.add(rawBase(), m.i32.shl(flat, c(2)));
   const flat = () => m.i32.add(m.i32.mul(get(row), c(N)), get(ni));
   const phase2 = forLoop(m, row, c(0), c(B * Mr), 1, [
-    forLoop(m, ni, lo(), hi(), 1, [
-      m.local.set(acc, m.f32.load(0, 4, m.i32.add(rawBase(), m.i32.shl(flat(), c(2))))),
-      ...store(flat()),
-    ]),
+    ...(storeV
+      ? [
+          m.local.set(nv, m.i32.sub(hi(), m.i32.and(m.i32.sub(hi(), lo()), c(3)))),
+          forLoop(m, ni, lo(), get(nv), 4, [m.local.set(accV, m.v128.load(0, 4, at(flat()))), ...storeV(flat())]),
+        ]
+      : [m.local.set(ni, lo())]),
+    forLoop(m, ni, get(ni), hi(), 1, [m.local.set(acc, m.f32.load(0, 4, at(flat()))), ...store(flat())]),
   ]);
   return [phase1, phase2];
 }
