@@ -2,12 +2,13 @@
 // contiguous along k, see compiler/fuse/prepare.ts), then the kernel's elementwise epilogue.
 //
 // Phase 1 computes the raw dot products into the output buffer (into scratch when the output is
-// bool): register blocks of MR rows of A × NR rows of B (8 v128 accumulators; every A and B load
-// feeds several multiply-adds), a 1×NR block for the leftover rows of A, 1×1 with 4 accumulators
-// for the leftover rows of B. With several rows of A the k range is cut into chunks of KC so that
-// NR rows of B (NR·KC·4 bytes = 16 KB) stay in L1 while every row block of A passes over them;
-// partial sums accumulate in the output. Phase 2 applies the epilogue (skipped when it is the
-// identity).
+// bool): register blocks of MR rows of A × NR rows of B (8 v128 accumulators, multiply-adds fused
+// where relaxed SIMD is on; each row's 4 values loaded once per k step and shared by the block),
+// a 1×NR block for the leftover rows of A, 1×1 with 4 accumulators for the leftover rows of B;
+// a block's four sums per row of A leave by a 4×4 transpose-add as one v128 store. Rows of A go in
+// chunks of MC (≈ 16 KB, in L1 while this thread's blocks of B pass over them); with K > KC the
+// k range is cut into chunks of KC as well, partial sums accumulating in the output. Phase 2
+// applies the epilogue, 4 outputs at a time (skipped when it is the identity).
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
@@ -27,6 +28,11 @@ export function dotScratch(k: DotKernel): number {
 }
 
 const KC = 1024;
+/** k steps of 4 per iteration of the register block's loop, same accumulators (2 and 4 measured
+ *  slower on the training shapes) */
+const UNROLL = 1;
+/** bytes of A's rows a chunk keeps in L1 (measured on 2048×512·K64: 8 KB and 32 KB no better) */
+const L1_ROWS_BYTES = 16384;
 
 export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>): X[] {
   const env = newEnv(m, k, L, imports, () => 2);
@@ -112,7 +118,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   };
 
   /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
-  const block = (mr: number, nr: number, u: number): X[] => {
+  const block = (mr: number, nr: number, u: number, unroll = 1): X[] => {
     const pairs: [number, number][] = [];
     for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) pairs.push([i, j]);
     const acc = (p: number, q: number) => accs[p * u + q]!;
@@ -123,10 +129,12 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       ...va.map((l, i) => m.local.set(l, load(aRows[i]!, 16 * q))),
       ...vb.map((l, j) => m.local.set(l, load(bRows[j]!, 16 * q))),
     ];
+    // the main loop takes `steps` k steps of 4 per iteration, step s into accumulator set s mod u
+    const steps = u * unroll;
     const stepU: X[] = [];
-    for (let q = 0; q < u; q++) {
+    for (let q = 0; q < steps; q++) {
       stepU.push(...loads(q, ldU));
-      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), get(va[i]!, v128), get(vb[j]!, v128))));
+      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q % u), get(va[i]!, v128), get(vb[j]!, v128))));
     }
     const body: X[] = [
       ...pairs.flatMap((_, p) =>
@@ -134,10 +142,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       ),
       m.local.set(kk, get(kc)),
     ];
-    if (u > 1) {
+    if (steps > 1) {
       const kEndU = L.add(i32);
-      body.push(m.local.set(kEndU, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4 * u)))));
-      body.push(whileLoop(m, kk, get(kEndU), 4 * u, stepU));
+      body.push(m.local.set(kEndU, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4 * steps)))));
+      body.push(whileLoop(m, kk, get(kEndU), 4 * steps, stepU));
     }
     body.push(
       whileLoop(m, kk, get(kEnd4), 4, [
@@ -213,15 +221,36 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     );
   const M2 = Math.floor(Mr / MR) * MR;
   const N4 = Math.floor(N / NR) * NR;
-  const rowsOfA = (mr: number, nr: number, u: number): X[] => [
+  const rowsOfA = (mr: number, nr: number, u: number, unroll = 1): X[] => [
     ...Array.from({ length: mr }, (_, i) => rowA(i)),
-    ...block(mr, nr, u),
+    ...block(mr, nr, u, unroll),
   ];
-  const nBlock: X[] = [
-    ...Array.from({ length: NR }, (_, j) => rowB(j)),
-    ...(M2 ? [forLoop(m, mi, c(0), c(M2), MR, rowsOfA(MR, NR, 1))] : []),
-    ...(Mr > M2 ? [forLoop(m, mi, c(M2), c(Mr), 1, rowsOfA(1, NR, 2))] : []),
-  ];
+  // rows of A in chunks of MC (MC·Kc·4 bytes ≈ 16 KB stay in L1 while this thread's blocks of B
+  // pass over them; a block of B, NR·Kc·4 bytes, stays in L1 while a chunk's rows pass over it)
+  const Kc = Math.min(K, KC);
+  const MC = Math.max(MR, Math.floor(L1_ROWS_BYTES / (Kc * 4) / MR) * MR);
+  const mc = L.add(i32);
+  const mEnd = L.add(i32);
+  const mChunks: X[] = M2
+    ? [
+        forLoop(m, mc, c(0), c(M2), MC, [
+          m.local.set(mEnd, m.select(m.i32.lt_s(m.i32.add(get(mc), c(MC)), c(M2)), m.i32.add(get(mc), c(MC)), c(M2))),
+          forLoop(m, ni, lo(), get(nEnd4), NR, [
+            ...Array.from({ length: NR }, (_, j) => rowB(j)),
+            forLoop(m, mi, get(mc), get(mEnd), MR, rowsOfA(MR, NR, 1, UNROLL)),
+          ]),
+        ]),
+      ]
+    : [];
+  const mTail: X[] =
+    Mr > M2
+      ? [
+          forLoop(m, ni, lo(), get(nEnd4), NR, [
+            ...Array.from({ length: NR }, (_, j) => rowB(j)),
+            forLoop(m, mi, c(M2), c(Mr), 1, rowsOfA(1, NR, 2)),
+          ]),
+        ]
+      : [];
   const nTail: X[] = [rowB(0), forLoop(m, mi, c(0), c(Mr), 1, rowsOfA(1, 1, 4))];
   const perChunk: X[] = [
     m.local.set(
@@ -232,7 +261,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     // this thread's rows of B: [lo, hi), lo a multiple of NR; register blocks up to min(hi, N4)
     m.local.set(nEnd4, m.select(m.i32.lt_s(hi(), c(N4)), hi(), c(N4))),
     m.local.set(nTail0, m.select(m.i32.gt_s(lo(), c(N4)), lo(), c(N4))),
-    ...(N4 ? [forLoop(m, ni, lo(), get(nEnd4), NR, nBlock)] : []),
+    ...(N4 ? [...mChunks, ...mTail] : []),
     ...(N > N4 ? [forLoop(m, ni, get(nTail0), hi(), 1, nTail)] : []),
   ];
   const phase1 = forLoop(m, bi, c(0), c(B), 1, [
