@@ -50,6 +50,7 @@ fn bmm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K]) -> f32[B, M, N] = einsum("b
 fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = layernorm0(signlinear(x, pack_sign(w), g, h))
 fn rows[A, B](x: f32[A, B]) -> f32[A, B] = softmax(x * 3.0, axis: -1) + rmsnorm0(x)
 fn rmsnorm0[A, B](x: f32[A, B]) -> f32[A, B] = x * rsqrt(mean(x * x, axis: -1, keep: true) + 1e-5)
+fn cols[A, B](x: f32[A, B], y: f32[A, B]) -> f32[B] = sum(x * y, axis: 0) * 0.5
 `;
   const prog = compile(src, { path: 'threads.obt' });
   const cases: [string, number[][]][] = [
@@ -77,6 +78,14 @@ fn rmsnorm0[A, B](x: f32[A, B]) -> f32[A, B] = x * rsqrt(mean(x * x, axis: -1, k
     ['sl', [[1, 2000], [301, 2000], [2000], [301]]],
     ['sl', [[4, 2048], [130, 2048], [2048], [130]]],
     ['rows', [[257, 600]]],
+    // one output row: its elements are the units (4-aligned slices, a tail of 3)
+    [
+      'cols',
+      [
+        [2048, 1203],
+        [2048, 1203],
+      ],
+    ],
   ];
   for (const [entry, shapes] of cases)
     it(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}: 2 and 3 threads ≡ 1 thread ≡ reference`, () => {

@@ -15,8 +15,18 @@ export const paramsOf = (k: Kernel) => ({
 });
 
 /** How a loop kernel's work splits across threads: by rows of its output. */
+/** Whether a loop kernel's parallel units are the elements of its only output row (4-aligned
+ *  slices) rather than its rows. */
+export function columnSplit(k: LoopKernel): boolean {
+  const r = k.shape.length;
+  return r > 0 && k.shape.slice(0, -1).every((d) => d === 1) && k.shape[r - 1]! >= 8;
+}
+
 export function loopParallelism(k: LoopKernel): Parallelism {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;
-  return { units: rows, align: 1, work: numel(k.shape) * (k.red ? numel(k.red.shape) : 1) };
+  const work = numel(k.shape) * (k.red ? numel(k.red.shape) : 1);
+  // one row (a column reduction's [N] result): its elements split instead, in groups of 4 lanes
+  if (columnSplit(k)) return { units: k.shape[k.shape.length - 1]!, align: 4, work };
+  return { units: rows, align: 1, work };
 }

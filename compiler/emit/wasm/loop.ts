@@ -10,6 +10,7 @@ import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { type Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
+import { columnSplit } from './abi.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -227,8 +228,18 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
     ...take(env, 0),
     ...take(env, 1),
   ];
+  const P = paramsOf(k);
+  const get = (l: number) => m.local.get(l, i32);
+  if (columnSplit(k)) {
+    // the units are this row's elements [lo, hi), lo a multiple of 4: lanes of 4, then the tail
+    const end4 = L.add(i32);
+    rowBody.push(m.local.set(end4, m.i32.sub(get(P.hi), m.i32.and(m.i32.sub(get(P.hi), get(P.lo)), m.i32.const(3)))));
+    if (outvec) rowBody.push(forLoop(m, innerL, get(P.lo), get(end4), 4, [setFlat(), ...vecStmts]));
+    else rowBody.push(m.local.set(innerL, get(P.lo)));
+    rowBody.push(forLoop(m, innerL, get(innerL), get(P.hi), 1, [setFlat(), ...tailStmts]));
+    return [forLoop(m, oL, m.i32.const(0), m.i32.const(1), 1, rowBody)];
+  }
   if (outvec) rowBody.push(forLoop(m, innerL, m.i32.const(0), m.i32.const(main4), 4, [setFlat(), ...vecStmts]));
   rowBody.push(forLoop(m, innerL, m.i32.const(main4), m.i32.const(inner), 1, [setFlat(), ...tailStmts]));
-  const P = paramsOf(k);
-  return [forLoop(m, oL, m.local.get(P.lo, i32), m.local.get(P.hi, i32), 1, rowBody)];
+  return [forLoop(m, oL, get(P.lo), get(P.hi), 1, rowBody)];
 }
