@@ -115,7 +115,7 @@ export function verifyKernel(k: Kernel): void {
       !sized(k.q, q) ||
       !sized(k.k, kv) ||
       !sized(k.mask, k.T * k.S, 'bool') ||
-      (k.mode !== 'lse' && !sized(k.v, kv)) ||
+      !sized(k.v, kv) ||
       (back && (!sized(k.dO, q) || !sized(k.lse, k.B * k.T * k.H) || !sized(k.delta, k.B * k.T * k.H)))
     )
       bad('attention operands');

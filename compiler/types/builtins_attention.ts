@@ -37,7 +37,9 @@ export const sdpa: Builtin = (c) => {
     throw new UserError(`sdpa: the ${h} query heads are not a multiple of the ${kv} KV heads`, c.spans[1]!);
   return ops.emitted(c.el, 'f32', q.t.shape, (b) => {
     const atoms = [q, k, v, mask].map((x) => ops.atomOf(c.el, x));
-    const dh = atoms[0]!.type.shape[3]!;
-    return b.emit1('attention', atoms, { mode: 'out', scale: 1 / Math.sqrt(dh) });
+    const [B, T, H, dh] = atoms[0]!.type.shape as [number, number, number, number];
+    // the primitive keeps each row's log-sum-exp after its output (for the backward): slice it off
+    const o = b.emit1('attention', atoms, { mode: 'out', scale: 1 / Math.sqrt(dh) });
+    return b.emit1('slice', [o], { start: [0, 0, 0, 0], stop: [B, T, H, dh], step: [1, 1, 1, 1] });
   });
 };

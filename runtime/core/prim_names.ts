@@ -48,7 +48,7 @@ type NoParams = Record<string, never>;
 
 /** Fused scaled dot-product attention (runtime/prims/attention.ts): `out` the forward, `lse` its
  *  row log-sum-exps, `dq` and `dkv` the backward (dk and dv stacked). */
-export type AttentionMode = 'out' | 'lse' | 'dq' | 'dkv';
+export type AttentionMode = 'out' | 'dq' | 'dkv';
 export interface AttentionParams {
   mode: AttentionMode;
   scale: number;

@@ -1,10 +1,10 @@
-// Fused scaled dot-product attention with grouped KV heads and a boolean mask, as four primitive
+// Fused scaled dot-product attention with grouped KV heads and a boolean mask, as three primitive
 // modes that share one definition (query head h reads KV head h / (H / KV)):
 //   s[b,h,i,j] = scale · Σ_d q[b,i,h,d] k[b,j,h/G,d]   where mask[i,j]
 //   lse[b,i,h] = log Σ_{j: mask} exp s[b,h,i,j]        (−inf for a row with no key)
 //   P[b,h,i,j] = exp(s − lse) where mask, else 0
-//   out[b,i,h,d]   = Σ_j P v[b,j,h/G,d]                                  mode 'out'  (q, k, v, mask)
-//   lse                                                                   mode 'lse'  (q, k, mask)
+//   out[b,i,h,d]   = Σ_j P v[b,j,h/G,d],  out[b,i,h,Dh] = lse              mode 'out'  (q, k, v, mask)
+//     (the forward keeps its log-sum-exp beside the output, for the backward: f32[B, T, H, Dh + 1])
 //   dS = P ⊙ (do·v − delta),  delta[b,i,h] = Σ_d do ⊙ out
 //   dq[b,i,h,d]    = scale Σ_j dS k                                       mode 'dq'   (q, k, v, mask, do, lse, delta)
 //   dkv[0,b,j,g,d] = scale Σ_{h∈g} Σ_i dS q,  dkv[1,b,j,g,d] = Σ_{h∈g} Σ_i P do
@@ -25,7 +25,7 @@ export interface AttnDims {
   Dh: number;
 }
 
-const ARITY = { out: 4, lse: 3, dq: 7, dkv: 7 } as const;
+const ARITY = { out: 4, dq: 7, dkv: 7 } as const;
 
 /** Checks the operands of a mode; returns the extents. */
 export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims {
@@ -33,7 +33,7 @@ export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims 
   if (args.length !== n) fail('attention', `mode ${p.mode} expects ${n} operands`, args);
   const q = args[0]!;
   const k = args[1]!;
-  const mask = args[p.mode === 'lse' ? 2 : 3]!;
+  const mask = args[3]!;
   if (q.dtype !== 'f32' || q.shape.length !== 4) fail('attention', 'q must be f32[B, T, H, Dh]', args);
   const [B, T, H, Dh] = q.shape as [number, number, number, number];
   if (k.dtype !== 'f32' || k.shape.length !== 4 || k.shape[0] !== B || k.shape[3] !== Dh)
@@ -42,7 +42,7 @@ export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims 
   if (KV < 1 || H % KV !== 0) fail('attention', 'the query heads must be a multiple of the KV heads', args);
   const same = (t: TensorType, shape: number[]) =>
     t.dtype === 'f32' && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-  if (p.mode !== 'lse' && !same(args[2]!, k.shape)) fail('attention', 'v must have the shape of k', args);
+  if (!same(args[2]!, k.shape)) fail('attention', 'v must have the shape of k', args);
   if (mask.dtype !== 'bool' || mask.shape.length !== 2 || mask.shape[0] !== T || mask.shape[1] !== S)
     fail('attention', `mask must be bool[${T}, ${S}]`, args);
   if (n === 7) {
@@ -57,10 +57,9 @@ export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims 
 export function attentionShape(d: AttnDims, mode: AttentionParams['mode']): number[] {
   switch (mode) {
     case 'out':
+      return [d.B, d.T, d.H, d.Dh + 1];
     case 'dq':
       return [d.B, d.T, d.H, d.Dh];
-    case 'lse':
-      return [d.B, d.T, d.H];
     case 'dkv':
       return [2, d.B, d.S, d.KV, d.Dh];
   }
@@ -84,8 +83,8 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
   const G = H / KV;
   const q = args[0]!.data;
   const k = args[1]!.data;
-  const v = p.mode === 'lse' ? undefined : args[2]!.data;
-  const mask = args[p.mode === 'lse' ? 2 : 3]!.data;
+  const v = args[2]!.data;
+  const mask = args[3]!.data;
   const dO = args[4]?.data;
   // dkv sums over queries and heads: accumulated in f64, rounded once
   const o = p.mode === 'dkv' ? new Float64Array(out.data.length) : out.data;
@@ -115,10 +114,6 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
       for (let i = 0; i < T; i++) {
         const qi = qAt(b, i, h);
         const L = rowLse(b, i, h);
-        if (p.mode === 'lse') {
-          o[(b * T + i) * H + h] = L;
-          continue;
-        }
         const delta = p.mode === 'out' ? 0 : args[6]!.data[(b * T + i) * H + h]!;
         acc.fill(0);
         for (let j = 0; j < S; j++) {
@@ -126,11 +121,11 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
           const kj = kAt(b, j, g);
           const P = Math.exp(score(qi, kj) - L);
           if (p.mode === 'out') {
-            for (let x = 0; x < Dh; x++) acc[x]! += P * v![kj + x]!;
+            for (let x = 0; x < Dh; x++) acc[x]! += P * v[kj + x]!;
             continue;
           }
           let dp = 0;
-          for (let x = 0; x < Dh; x++) dp += dO![qi + x]! * v![kj + x]!;
+          for (let x = 0; x < Dh; x++) dp += dO![qi + x]! * v[kj + x]!;
           const dS = P * (dp - delta);
           if (p.mode === 'dq') for (let x = 0; x < Dh; x++) acc[x]! += dS * k[kj + x]!;
           else {
@@ -143,8 +138,11 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
             }
           }
         }
-        if (p.mode === 'out') for (let x = 0; x < Dh; x++) o[qi + x] = acc[x]!;
-        else if (p.mode === 'dq') for (let x = 0; x < Dh; x++) o[qi + x] = p.scale * acc[x]!;
+        if (p.mode === 'out') {
+          const oi = ((b * T + i) * H + h) * (Dh + 1);
+          for (let x = 0; x < Dh; x++) o[oi + x] = acc[x]!;
+          o[oi + Dh] = L;
+        } else if (p.mode === 'dq') for (let x = 0; x < Dh; x++) o[qi + x] = p.scale * acc[x]!;
       }
     }
   if (o !== out.data) out.data.set(o);

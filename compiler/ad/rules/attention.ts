@@ -1,7 +1,8 @@
-// VJP of fused attention (runtime/prims/attention.ts): the forward's cotangent dO gives
-// lse = attention{lse}(q, k, mask), delta = Σ_d dO ⊙ out, then dq = attention{dq}(…) and
-// [dk; dv] = attention{dkv}(…) — the FlashAttention backward, scores recomputed, never stored.
-// The other modes are the backward's own parts and are not differentiated again.
+// VJP of fused attention (runtime/prims/attention.ts): the forward's result holds out and each
+// row's lse; its cotangent holds dO and (where something used the lse) ct_lse. With
+// delta = Σ_d dO ⊙ out − ct_lse (∂lse/∂s = P), dq = attention{dq}(…) and [dk; dv] =
+// attention{dkv}(…) — the FlashAttention backward, scores recomputed, never stored. The backward
+// modes are not differentiated again.
 import { noGrad, type VjpRule } from './rule.ts';
 
 export const attention: VjpRule<'attention'> = (b, args, [o], p, [ct]) => {
@@ -10,9 +11,15 @@ export const attention: VjpRule<'attention'> = (b, args, [o], p, [ct]) => {
   const [q, k, v, mask] = args as [(typeof args)[0], (typeof args)[0], (typeof args)[0], (typeof args)[0]];
   const [B, T, H] = q.type.shape as [number, number, number, number];
   const [, S, KV, Dh] = k.type.shape as [number, number, number, number];
-  const lse = b.emit('attention', [q, k, mask], { mode: 'lse', scale: p.scale });
-  const delta = b.emit('reduce_sum', [b.emit('mul', [ct, o!], {})], { axes: [3] });
-  const bwd = [q, k, v, mask, ct, lse, delta];
+  // [..., lo, hi) of the last axis of a [B, T, H, Dh + 1] value
+  const cols = (x: typeof q, lo: number, hi: number) =>
+    b.emit('slice', [x], { start: [0, 0, 0, lo], stop: [B, T, H, hi], step: [1, 1, 1, 1] });
+  const lastCol = (x: typeof q) => b.emit('reshape', [cols(x, Dh, Dh + 1)], { shape: [B, T, H] });
+  const dO = cols(ct, 0, Dh);
+  const lse = lastCol(o!);
+  const dot = b.emit('reduce_sum', [b.emit('mul', [dO, cols(o!, 0, Dh)], {})], { axes: [3] });
+  const delta = b.emit('sub', [dot, lastCol(ct)], {});
+  const bwd = [q, k, v, mask, dO, lse, delta];
   const dq = b.emit('attention', bwd, { mode: 'dq', scale: p.scale });
   const dkv = b.emit('attention', bwd, { mode: 'dkv', scale: p.scale });
   const part = (i: number) =>
@@ -21,7 +28,5 @@ export const attention: VjpRule<'attention'> = (b, args, [o], p, [ct]) => {
       [b.emit('slice', [dkv], { start: [i, 0, 0, 0, 0], stop: [i + 1, B, S, KV, Dh], step: [1, 1, 1, 1, 1] })],
       { shape: [B, S, KV, Dh] },
     );
-  void T;
-  void H;
   return [dq, part(0), part(1), undefined];
 };

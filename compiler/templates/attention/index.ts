@@ -21,7 +21,6 @@ export const attention: Template<AttnKernel, 'attention'> = {
         args.map((a) => a.type),
         e.params,
       );
-      const lse = e.params.mode === 'lse';
       const at = (i: number) => (i < args.length ? buf(args[i]!) : -1);
       return {
         kind: 'attention',
@@ -32,8 +31,8 @@ export const attention: Template<AttnKernel, 'attention'> = {
         ...d,
         q: at(0),
         k: at(1),
-        v: lse ? -1 : at(2),
-        mask: at(lse ? 2 : 3),
+        v: at(2),
+        mask: at(3),
         dO: at(4),
         lse: at(5),
         delta: at(6),
@@ -47,7 +46,7 @@ export const attention: Template<AttnKernel, 'attention'> = {
     parallelism: (k) => ({
       units: k.mode === 'dkv' ? k.B * k.KV * k.S : k.B * k.H * k.T,
       align: 1,
-      work: k.B * k.H * k.T * k.S * k.Dh * (k.mode === 'out' || k.mode === 'lse' ? 1 : 2),
+      work: k.B * k.H * k.T * k.S * k.Dh * (k.mode === 'out' ? 1 : 2),
     }),
   },
   wgsl: {

@@ -1,11 +1,12 @@
 // The attention template's Wasm body (modes and their semantics: runtime/prims/attention.ts). One
-// parallel unit is one query row (b, h, i) for 'out', 'lse' and 'dq' (rowModes), one key row
-// (b, g, j) for 'dkv' (dkvMode); a unit walks the other side's rows 4 at a time in SIMD, over
-// operands transposed into the thread's scratch once per (b, g) it meets, skipping a masked block
-// after one test; the scores are never stored. 'out'/'lse' keep a per-lane online softmax, the
-// backward modes recompute P = exp(s − lse) from the forward's log-sum-exp; exp is the in-kernel
-// polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused epilogue (via scratch
-// when it is not the identity).
+// parallel unit is one query row (b, h, i) for 'out' and 'dq' (rowModes), one key row (b, g, j)
+// for 'dkv' (dkvMode); a unit walks the other side's rows 4 at a time in SIMD, over operands
+// transposed into the thread's scratch once per (b, g) it meets, within the range of blocks its
+// mask row (column) allows (tables made once per call); the scores are never stored beyond one
+// row. 'out' takes two passes (scores and their maximum, then exp and the weighted sum) and keeps
+// the row's log-sum-exp beside the output; the backward modes recompute P = exp(s − lse) from it;
+// exp is the in-kernel polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused
+// epilogue (via scratch when it is not the identity).
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
@@ -119,7 +120,7 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
       ),
     ...{ u, bi, rest, row, head, it, outBase },
   };
-  if (mode === 'lse') imports.add('log');
+  if (mode === 'out') imports.add('log');
   const body = mode === 'dkv' ? dkvMode(m, k, L, x) : rowModes(m, k, L, x);
   return [...K.init(), ...body];
 }
@@ -161,7 +162,7 @@ const rowLayout = (k: AttnKernel) => {
   return { S4, kT, vT, sc, rg, bytes: rg + k.T * 8 };
 };
 
-/** 'out', 'lse', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
+/** 'out', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
  *  (b, g) transposed into scratch once per (b, g) a thread meets. */
 function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { T, S, H, KV, Dh, mode } = k;
@@ -196,10 +197,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
         // a fresh expression per use: a binaryen expression may have one parent only
         const inRange = () => m.i32.lt_u(get(jj), c(S));
         const from = (b: number) => m.select(inRange(), m.f32.load(4 * d, 4, m.i32.add(ptr(b), get(src))), fc(0));
-        return [
-          m.f32.store(0, 4, at(T0()), from(k.k)),
-          ...(mode === 'lse' ? [] : [m.f32.store(0, 4, at(V0()), from(k.v))]),
-        ];
+        return [m.f32.store(0, 4, at(T0()), from(k.k)), m.f32.store(0, 4, at(V0()), from(k.v))];
       }),
       // next key row (clamped to the last: rows past S only feed zeros)
       set(src, m.select(m.i32.lt_u(m.i32.add(get(jj), c(1)), c(S)), m.i32.add(get(src), c(KV * Dh * 4)), get(src))),
@@ -265,10 +263,11 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   ]);
 
   let unit: X[];
-  if (mode === 'out' || mode === 'lse') {
+  if (mode === 'out') {
     // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
-    // masked), their lane maxima and the range [jlo, jhi) of 4-key blocks with a key; (2) over that
-    // range p = exp(s − max), l = Σ p and (out) Σ p·v. Each pass's live values fit in registers.
+    // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key;
+    // (2) over that range p = exp(s − max), l = Σ p and Σ p·v; out = Σ p·v / l, lse = max + log l.
+    // Each pass's live values fit in registers.
     const m4 = L.add(v128);
     const l4 = L.add(v128);
     const mx = L.add(f32);
@@ -276,7 +275,7 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     const l = L.add(f32);
     const inv = L.add(f32);
     const scp = L.add(i32); // the score row + 4j
-    const acc = mode === 'out' ? dims.map(() => L.add(v128)) : [];
+    const acc = dims.map(() => L.add(v128));
     const SC = () => m.i32.add(get(P.scratch), c(lay.sc));
     const pass1 = forLoop(m, it, get(jlo), get(jhi), 4, [
       set(valid, lanes()),
@@ -296,12 +295,8 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
         set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
         ...zip,
         ...pes.map((p) => set(l4, m.f32x4.add(get(l4), get(p.out)))),
-        ...(mode === 'out'
-          ? [
-              set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
-              ...pes.flatMap((p, n) => acc.map((a, d) => set(a, madd(m, get(p.out), col(vTp, d, offs[n]!), get(a))))),
-            ]
-          : []),
+        set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
+        ...pes.flatMap((p, n) => acc.map((a, d) => set(a, madd(m, get(p.out), col(vTp, d, offs[n]!), get(a))))),
       ];
     };
     const j8 = L.add(i32);
@@ -316,29 +311,23 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       const tb = L.add(f32);
       return m.block(null, [set(ta, a), set(tb, b), m.select(m.f32.gt(get(ta), get(tb)), get(ta), get(tb))], f32);
     };
-    const tail: X[] =
-      mode === 'out'
-        ? [
-            set(inv, m.select(m.f32.gt(get(l), fc(0)), m.f32.div(fc(1), get(l)), fc(0))),
-            ...x.results([
-              {
-                base: m.i32.mul(get(outBase), c(Dh)),
-                values: acc.map((a) => m.f32.mul(hsum(get(a)), get(inv))),
-              },
-            ]),
-          ]
-        : x.results([
-            {
-              base: get(outBase),
-              values: [
-                m.select(
-                  m.f32.gt(get(l), fc(0)),
-                  m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
-                  fc(-Infinity),
-                ),
-              ],
-            },
-          ]);
+    // out[b, i, h, 0..Dh) then the row's lse at out[b, i, h, Dh]
+    const tail: X[] = [
+      set(inv, m.select(m.f32.gt(get(l), fc(0)), m.f32.div(fc(1), get(l)), fc(0))),
+      ...x.results([
+        {
+          base: m.i32.mul(get(outBase), c(Dh + 1)),
+          values: [
+            ...acc.map((a) => m.f32.mul(hsum(get(a)), get(inv))),
+            m.select(
+              m.f32.gt(get(l), fc(0)),
+              m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
+              fc(-Infinity),
+            ),
+          ],
+        },
+      ]),
+    ];
     unit = [
       ...start,
       set(m4, v4(-Infinity)),

@@ -53,9 +53,10 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
     w.line(`if (which == 0) { acc = acc * ${scale}; }`);
     return;
   }
-  const perDim = k.mode !== 'lse';
-  w.line(perDim ? `let d = flat % ${Dh};` : 'let d = 0;');
-  w.line(perDim ? `let r = flat / ${Dh};` : 'let r = flat;');
+  // 'out' rows are Dh + 1 long: the output, then the row's log-sum-exp (at d = Dh)
+  const width = k.mode === 'out' ? Dh + 1 : Dh;
+  w.line(`let d = flat % ${width};`);
+  w.line(`let r = flat / ${width};`);
   w.line(`let h = r % ${H};`);
   w.line(`let i = (r / ${H}) % ${T};`);
   w.line(`let b = r / ${H * T};`);
@@ -79,7 +80,7 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
       w.line(`acc += p * (dp - delta) * ${kk}[krow + d];`);
       return;
     }
-    const val = k.mode === 'out' ? `${v}[krow + d]` : '0.0f';
+    const val = `select(${v}[krow + min(d, ${Dh - 1})], 0.0f, d == ${Dh})`;
     w.block('if (sc > mx)', () => {
       w.line('let cc = exp(mx - sc);');
       w.line('l = l * cc + 1.0f;');
@@ -93,6 +94,9 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
     });
   });
   if (k.mode === 'dq') w.line(`acc = acc * ${scale};`);
-  else if (k.mode === 'out') w.line('acc = select(0.0f, acc / l, l > 0.0f);');
-  else w.line(`acc = select(${literal(-Infinity, 'f32')}, mx + log(l), l > 0.0f);`);
+  else
+    w.block('', () => {
+      w.line('acc = select(0.0f, acc / l, l > 0.0f);');
+      w.line(`if (d == ${Dh}) { acc = select(${literal(-Infinity, 'f32')}, mx + log(l), l > 0.0f); }`);
+    });
 }
