@@ -110,7 +110,7 @@ export function verifyKernel(k: Kernel): void {
     const q = k.B * k.T * k.H * k.Dh;
     const kv = k.B * k.S * k.KV * k.Dh;
     const sized = (b: number, n: number, d = 'f32') => b >= 0 && k.ins[b]?.size === n && k.ins[b]?.dtype === d;
-    const back = k.mode === 'dq' || k.mode === 'dkv';
+    const back = k.mode === 'bwd';
     if (
       !sized(k.q, q) ||
       !sized(k.k, kv) ||

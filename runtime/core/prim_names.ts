@@ -46,9 +46,9 @@ export type ReducePrim = (typeof REDUCE)[number];
 
 type NoParams = Record<string, never>;
 
-/** Fused scaled dot-product attention (runtime/prims/attention.ts): `out` the forward, `lse` its
- *  row log-sum-exps, `dq` and `dkv` the backward (dk and dv stacked). */
-export type AttentionMode = 'out' | 'dq' | 'dkv';
+/** Fused scaled dot-product attention (runtime/prims/attention.ts): `out` the forward (its output
+ *  beside each row's log-sum-exp), `bwd` the backward (dq, dk, dv in one flat vector). */
+export type AttentionMode = 'out' | 'bwd';
 export interface AttentionParams {
   mode: AttentionMode;
   scale: number;

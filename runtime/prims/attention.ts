@@ -1,4 +1,4 @@
-// Fused scaled dot-product attention with grouped KV heads and a boolean mask, as three primitive
+// Fused scaled dot-product attention with grouped KV heads and a boolean mask, as two primitive
 // modes that share one definition (query head h reads KV head h / (H / KV)):
 //   s[b,h,i,j] = scale · Σ_d q[b,i,h,d] k[b,j,h/G,d]   where mask[i,j]
 //   lse[b,i,h] = log Σ_{j: mask} exp s[b,h,i,j]        (−inf for a row with no key)
@@ -6,9 +6,9 @@
 //   out[b,i,h,d]   = Σ_j P v[b,j,h/G,d],  out[b,i,h,Dh] = lse              mode 'out'  (q, k, v, mask)
 //     (the forward keeps its log-sum-exp beside the output, for the backward: f32[B, T, H, Dh + 1])
 //   dS = P ⊙ (do·v − delta),  delta[b,i,h] = Σ_d do ⊙ out
-//   dq[b,i,h,d]    = scale Σ_j dS k                                       mode 'dq'   (q, k, v, mask, do, lse, delta)
-//   dkv[0,b,j,g,d] = scale Σ_{h∈g} Σ_i dS q,  dkv[1,b,j,g,d] = Σ_{h∈g} Σ_i P do
-//                                                                          mode 'dkv'  (same operands)
+//   dq[b,i,h,d] = scale Σ_j dS k,  dk[b,j,g,d] = scale Σ_{h∈g} Σ_i dS q,  dv[b,j,g,d] = Σ_{h∈g} Σ_i P do
+//                                    mode 'bwd'  (q, k, v, mask, do, lse, delta): one flat f32 vector,
+//                                    dq (B·T·H·Dh), then dk and dv (B·S·KV·Dh each)
 // A row whose mask has no key gives 0 (the unfused softmax would give NaN). This is the reference
 // the Wasm and WGSL kernels (compiler/templates/attention/) are compared with.
 import type { TensorType } from '../core/ir.ts';
@@ -25,7 +25,7 @@ export interface AttnDims {
   Dh: number;
 }
 
-const ARITY = { out: 4, dq: 7, dkv: 7 } as const;
+const ARITY = { out: 4, bwd: 7 } as const;
 
 /** Checks the operands of a mode; returns the extents. */
 export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims {
@@ -58,10 +58,8 @@ export function attentionShape(d: AttnDims, mode: AttentionParams['mode']): numb
   switch (mode) {
     case 'out':
       return [d.B, d.T, d.H, d.Dh + 1];
-    case 'dq':
-      return [d.B, d.T, d.H, d.Dh];
-    case 'dkv':
-      return [2, d.B, d.S, d.KV, d.Dh];
+    case 'bwd':
+      return [d.B * d.T * d.H * d.Dh + 2 * d.B * d.S * d.KV * d.Dh];
   }
 }
 
@@ -86,8 +84,10 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
   const v = args[2]!.data;
   const mask = args[3]!.data;
   const dO = args[4]?.data;
-  // dkv sums over queries and heads: accumulated in f64, rounded once
-  const o = p.mode === 'dkv' ? new Float64Array(out.data.length) : out.data;
+  // dk and dv sum over queries and heads: accumulated in f64, rounded once
+  const o = p.mode === 'bwd' ? new Float64Array(out.data.length) : out.data;
+  const nq = B * T * H * Dh;
+  const nk = B * S * KV * Dh;
   const qAt = (b: number, i: number, h: number) => ((b * T + i) * H + h) * Dh;
   const kAt = (b: number, j: number, g: number) => ((b * S + j) * KV + g) * Dh;
   const score = (qi: number, kj: number) => {
@@ -97,7 +97,7 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
   };
   // the row log-sum-exp (computed, or the given operand in the backward modes)
   const rowLse = (b: number, i: number, h: number): number => {
-    if (p.mode === 'dq' || p.mode === 'dkv') return args[5]!.data[(b * T + i) * H + h]!;
+    if (p.mode === 'bwd') return args[5]!.data[(b * T + i) * H + h]!;
     let m = -Infinity;
     const s = new Float64Array(S);
     for (let j = 0; j < S; j++)
@@ -127,22 +127,20 @@ function evalAttention(d: AttnDims, p: AttentionParams, args: Tensor[], out: Ten
           let dp = 0;
           for (let x = 0; x < Dh; x++) dp += dO![qi + x]! * v[kj + x]!;
           const dS = P * (dp - delta);
-          if (p.mode === 'dq') for (let x = 0; x < Dh; x++) acc[x]! += dS * k[kj + x]!;
-          else {
-            // dkv: scatter into key j's rows (the sums over i and the group's heads)
-            const dk = kj;
-            const dv = B * S * KV * Dh + kj;
-            for (let x = 0; x < Dh; x++) {
-              o[dk + x] = o[dk + x]! + p.scale * dS * q[qi + x]!;
-              o[dv + x] = o[dv + x]! + P * dO![qi + x]!;
-            }
+          for (let x = 0; x < Dh; x++) acc[x]! += dS * k[kj + x]!;
+          // dk, dv: scatter into key j's rows (the sums over i and the group's heads)
+          const dk = nq + kj;
+          const dv = nq + nk + kj;
+          for (let x = 0; x < Dh; x++) {
+            o[dk + x] = o[dk + x]! + p.scale * dS * q[qi + x]!;
+            o[dv + x] = o[dv + x]! + P * dO![qi + x]!;
           }
         }
         if (p.mode === 'out') {
           const oi = ((b * T + i) * H + h) * (Dh + 1);
           for (let x = 0; x < Dh; x++) o[oi + x] = acc[x]!;
           o[oi + Dh] = L;
-        } else if (p.mode === 'dq') for (let x = 0; x < Dh; x++) o[qi + x] = p.scale * acc[x]!;
+        } else for (let x = 0; x < Dh; x++) o[qi + x] = p.scale * acc[x]!;
       }
     }
   if (o !== out.data) out.data.set(o);

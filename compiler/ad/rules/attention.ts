@@ -1,8 +1,8 @@
 // VJP of fused attention (runtime/prims/attention.ts): the forward's result holds out and each
 // row's lse; its cotangent holds dO and (where something used the lse) ct_lse. With
-// delta = Σ_d dO ⊙ out − ct_lse (∂lse/∂s = P), dq = attention{dq}(…) and [dk; dv] =
-// attention{dkv}(…) — the FlashAttention backward, scores recomputed, never stored. The backward
-// modes are not differentiated again.
+// delta = Σ_d dO ⊙ out − ct_lse (∂lse/∂s = P), [dq; dk; dv] = attention{bwd}(…) — the
+// FlashAttention backward in one pass over the scores, recomputed, never stored. The backward mode
+// is not differentiated again.
 import { noGrad, type VjpRule } from './rule.ts';
 
 export const attention: VjpRule<'attention'> = (b, args, [o], p, [ct]) => {
@@ -20,13 +20,10 @@ export const attention: VjpRule<'attention'> = (b, args, [o], p, [ct]) => {
   const dot = b.emit('reduce_sum', [b.emit('mul', [dO, cols(o!, 0, Dh)], {})], { axes: [3] });
   const delta = b.emit('sub', [dot, lastCol(ct)], {});
   const bwd = [q, k, v, mask, dO, lse, delta];
-  const dq = b.emit('attention', bwd, { mode: 'dq', scale: p.scale });
-  const dkv = b.emit('attention', bwd, { mode: 'dkv', scale: p.scale });
-  const part = (i: number) =>
-    b.emit(
-      'reshape',
-      [b.emit('slice', [dkv], { start: [i, 0, 0, 0, 0], stop: [i + 1, B, S, KV, Dh], step: [1, 1, 1, 1, 1] })],
-      { shape: [B, S, KV, Dh] },
-    );
-  return [dq, part(0), part(1), undefined];
+  const all = b.emit('attention', bwd, { mode: 'bwd', scale: p.scale });
+  const nq = B * T * H * Dh;
+  const nk = B * S * KV * Dh;
+  const part = (at: number, n: number, shape: number[]) =>
+    b.emit('reshape', [b.emit('slice', [all], { start: [at], stop: [at + n], step: [1] })], { shape });
+  return [part(0, nq, [B, T, H, Dh]), part(nq, nk, [B, S, KV, Dh]), part(nq + nk, nk, [B, S, KV, Dh]), undefined];
 };

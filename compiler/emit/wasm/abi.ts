@@ -14,7 +14,6 @@ export const paramsOf = (k: Kernel) => ({
   count: 4 + k.ins.length,
 });
 
-/** How a loop kernel's work splits across threads: by rows of its output. */
 /** Whether a loop kernel's parallel units are the elements of its only output row (4-aligned
  *  slices) rather than its rows. */
 export function columnSplit(k: LoopKernel): boolean {
@@ -22,6 +21,7 @@ export function columnSplit(k: LoopKernel): boolean {
   return r > 0 && k.shape.slice(0, -1).every((d) => d === 1) && k.shape[r - 1]! >= 8;
 }
 
+/** How a loop kernel's work splits across threads: by rows of its output (see columnSplit). */
 export function loopParallelism(k: LoopKernel): Parallelism {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;

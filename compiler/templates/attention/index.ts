@@ -42,11 +42,11 @@ export const attention: Template<AttnKernel, 'attention'> = {
   wasm: {
     body: attnBody,
     scratch: attnScratch,
-    // a thread takes whole query rows (dkv: key rows)
+    // a thread takes whole query rows (bwd: whole (b, g) pairs, which own their dq rows)
     parallelism: (k) => ({
-      units: k.mode === 'dkv' ? k.B * k.KV * k.S : k.B * k.H * k.T,
+      units: k.mode === 'bwd' ? k.B * k.KV : k.B * k.H * k.T,
       align: 1,
-      work: k.B * k.H * k.T * k.S * k.Dh * (k.mode === 'out' ? 1 : 2),
+      work: k.B * k.H * k.T * k.S * k.Dh * (k.mode === 'out' ? 1 : 3),
     }),
   },
   wgsl: {

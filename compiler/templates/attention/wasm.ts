@@ -26,8 +26,8 @@ import { fastExp4 } from '../../emit/wasm/fastexp.ts';
 
 const { i32, f32, f64, v128 } = binaryen;
 
-/** scratch per thread: a unit's results (dkv: dk and dv) for a non-identity epilogue */
-export const attnScratch = (k: AttnKernel): number => (k.mode === 'dkv' ? colLayout(k).bytes : rowLayout(k).bytes);
+/** scratch per thread (layouts below) */
+export const attnScratch = (k: AttnKernel): number => (k.mode === 'bwd' ? colLayout(k).bytes : rowLayout(k).bytes);
 
 export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport>): X[] {
   const { Dh, mode } = k;
@@ -121,7 +121,7 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     ...{ u, bi, rest, row, head, it, outBase },
   };
   if (mode === 'out') imports.add('log');
-  const body = mode === 'dkv' ? dkvMode(m, k, L, x) : rowModes(m, k, L, x);
+  const body = mode === 'bwd' ? bwdMode(m, k, L, x) : outMode(m, k, L, x);
   return [...K.init(), ...body];
 }
 
@@ -164,8 +164,8 @@ const rowLayout = (k: AttnKernel) => {
 
 /** 'out', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
  *  (b, g) transposed into scratch once per (b, g) a thread meets. */
-function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
-  const { T, S, H, KV, Dh, mode } = k;
+function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
+  const { T, S, H, KV, Dh } = k;
   const G = H / KV;
   const P = paramsOf(k);
   const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, vdot, u, bi, rest, row, head, it, outBase } = x;
@@ -237,12 +237,6 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ),
     set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
   ];
-  const walk = (pair: X[]): X =>
-    forLoop(m, it, get(jlo), get(jhi), 4, [
-      set(valid, lanes()),
-      m.if(m.v128.any_true(get(valid)), m.block(null, [...score, ...pair])),
-    ]);
-
   // per mask row (once per call and thread): the first and one past the last 4-key block with a
   // key, so that the units skip masked-out blocks (half of a causal mask) without testing them
   const ranges = forLoop(m, row, c(0), c(T), 1, [
@@ -262,141 +256,108 @@ function rowModes(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     m.i32.store(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(jhi)),
   ]);
 
-  let unit: X[];
-  if (mode === 'out') {
-    // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
-    // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key;
-    // (2) over that range p = exp(s − max), l = Σ p and Σ p·v; out = Σ p·v / l, lse = max + log l.
-    // Each pass's live values fit in registers.
-    const m4 = L.add(v128);
-    const l4 = L.add(v128);
-    const mx = L.add(f32);
-    const mxv = L.add(v128);
-    const l = L.add(f32);
-    const inv = L.add(f32);
-    const scp = L.add(i32); // the score row + 4j
-    const acc = dims.map(() => L.add(v128));
-    const SC = () => m.i32.add(get(P.scratch), c(lay.sc));
-    const pass1 = forLoop(m, it, get(jlo), get(jhi), 4, [
-      set(valid, lanes()),
+  // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
+  // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key;
+  // (2) over that range p = exp(s − max), l = Σ p and Σ p·v; out = Σ p·v / l, lse = max + log l.
+  // Each pass's live values fit in registers.
+  const m4 = L.add(v128);
+  const l4 = L.add(v128);
+  const mx = L.add(f32);
+  const mxv = L.add(v128);
+  const l = L.add(f32);
+  const inv = L.add(f32);
+  const scp = L.add(i32); // the score row + 4j
+  const acc = dims.map(() => L.add(v128));
+  const SC = () => m.i32.add(get(P.scratch), c(lay.sc));
+  const pass1 = forLoop(m, it, get(jlo), get(jhi), 4, [
+    set(valid, lanes()),
+    set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
+    m.if(
+      m.v128.any_true(get(valid)),
+      m.block(null, [...score, m.v128.store(0, 16, get(scp), get(s4)), set(m4, m.f32x4.pmax(get(m4), get(s4)))]),
+      m.v128.store(0, 16, get(scp), v4(-Infinity)),
+    ),
+  ]);
+  // pass 2 two blocks at a time (their exps interleaved: one exp's chain is too long for the
+  // out-of-order window to hide alone), then the odd block
+  const block2 = (offs: number[]): X[] => {
+    const pes = offs.map((o) => fastExp4(m, L, x.K, m.f32x4.sub(m.v128.load(4 * o, 16, get(scp)), get(mxv))));
+    const zip = pes[0]!.stmts.flatMap((st, i) => [st, ...pes.slice(1).map((p) => p.stmts[i]!)]);
+    return [
       set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
-      m.if(
-        m.v128.any_true(get(valid)),
-        m.block(null, [...score, m.v128.store(0, 16, get(scp), get(s4)), set(m4, m.f32x4.pmax(get(m4), get(s4)))]),
-        m.v128.store(0, 16, get(scp), v4(-Infinity)),
-      ),
-    ]);
-    // pass 2 two blocks at a time (their exps interleaved: one exp's chain is too long for the
-    // out-of-order window to hide alone), then the odd block
-    const block2 = (offs: number[]): X[] => {
-      const pes = offs.map((o) => fastExp4(m, L, x.K, m.f32x4.sub(m.v128.load(4 * o, 16, get(scp)), get(mxv))));
-      const zip = pes[0]!.stmts.flatMap((st, i) => [st, ...pes.slice(1).map((p) => p.stmts[i]!)]);
-      return [
-        set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
-        ...zip,
-        ...pes.map((p) => set(l4, m.f32x4.add(get(l4), get(p.out)))),
-        set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
-        ...pes.flatMap((p, n) => acc.map((a, d) => set(a, madd(m, get(p.out), col(vTp, d, offs[n]!), get(a))))),
-      ];
-    };
-    const j8 = L.add(i32);
-    const pass2: X[] = [
-      set(j8, m.i32.sub(get(jhi), m.i32.and(m.i32.sub(get(jhi), get(jlo)), c(7)))),
-      forLoop(m, it, get(jlo), get(j8), 8, block2([0, 4])),
-      m.if(m.i32.lt_s(get(it), get(jhi)), m.block(null, block2([0]))),
+      ...zip,
+      ...pes.map((p) => set(l4, m.f32x4.add(get(l4), get(p.out)))),
+      set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
+      ...pes.flatMap((p, n) => acc.map((a, d) => set(a, madd(m, get(p.out), col(vTp, d, offs[n]!), get(a))))),
     ];
-    const lane = (l: number) => m.f32x4.extract_lane(get(m4), l);
-    const mx2 = (a: X, b: X) => {
-      const ta = L.add(f32);
-      const tb = L.add(f32);
-      return m.block(null, [set(ta, a), set(tb, b), m.select(m.f32.gt(get(ta), get(tb)), get(ta), get(tb))], f32);
-    };
-    // out[b, i, h, 0..Dh) then the row's lse at out[b, i, h, Dh]
-    const tail: X[] = [
-      set(inv, m.select(m.f32.gt(get(l), fc(0)), m.f32.div(fc(1), get(l)), fc(0))),
-      ...x.results([
-        {
-          base: m.i32.mul(get(outBase), c(Dh + 1)),
-          values: [
-            ...acc.map((a) => m.f32.mul(hsum(get(a)), get(inv))),
-            m.select(
-              m.f32.gt(get(l), fc(0)),
-              m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
-              fc(-Infinity),
-            ),
-          ],
-        },
-      ]),
-    ];
-    unit = [
-      ...start,
-      set(m4, v4(-Infinity)),
-      pass1,
-      set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
-      set(mxv, m.f32x4.splat(get(mx))),
-      set(l4, v4(0)),
-      ...acc.map((a) => set(a, v4(0))),
-      ...pass2,
-      set(l, hsum(get(l4))),
-      ...tail,
-    ];
-  } else {
-    // dq_i = scale Σ_j P (dO_i·v_j − delta_i) k_j
-    const dos = locals();
-    const acc = dims.map(() => L.add(v128));
-    const lse = L.add(f32);
-    const delta = L.add(f32);
-    const pe = fastExp4(m, L, x.K, m.f32x4.sub(get(s4), m.f32x4.splat(get(lse))));
-    const ds = L.add(v128);
-    const dpp = L.add(i32);
-    const pair: X[] = [
-      ...pe.stmts,
-      set(
-        ds,
-        m.f32x4.mul(
-          get(pe.out),
-          m.f32x4.sub(
-            vdot(dos, (d) => col(vTp, d)),
-            m.f32x4.splat(get(delta)),
+  };
+  const j8 = L.add(i32);
+  const pass2: X[] = [
+    set(j8, m.i32.sub(get(jhi), m.i32.and(m.i32.sub(get(jhi), get(jlo)), c(7)))),
+    forLoop(m, it, get(jlo), get(j8), 8, block2([0, 4])),
+    m.if(m.i32.lt_s(get(it), get(jhi)), m.block(null, block2([0]))),
+  ];
+  const lane = (l: number) => m.f32x4.extract_lane(get(m4), l);
+  const mx2 = (a: X, b: X) => {
+    const ta = L.add(f32);
+    const tb = L.add(f32);
+    return m.block(null, [set(ta, a), set(tb, b), m.select(m.f32.gt(get(ta), get(tb)), get(ta), get(tb))], f32);
+  };
+  // out[b, i, h, 0..Dh) then the row's lse at out[b, i, h, Dh]
+  const tail: X[] = [
+    set(inv, m.select(m.f32.gt(get(l), fc(0)), m.f32.div(fc(1), get(l)), fc(0))),
+    ...x.results([
+      {
+        base: m.i32.mul(get(outBase), c(Dh + 1)),
+        values: [
+          ...acc.map((a) => m.f32.mul(hsum(get(a)), get(inv))),
+          m.select(
+            m.f32.gt(get(l), fc(0)),
+            m.f32.add(get(mx), m.f32.demote(m.call('log', [m.f64.promote(get(l))], f64))),
+            fc(-Infinity),
           ),
-        ),
-      ),
-      ...acc.map((a, d) => set(a, madd(m, get(ds), col(kTp, d), get(a)))),
-    ];
-    unit = [
-      ...start,
-      set(dpp, m.i32.add(ptr(k.dO), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
-      ...dims.map((d) => set(dos[d]!, m.f32x4.splat(ld(dpp, d)))),
-      set(lse, m.f32.load(0, 4, m.i32.add(ptr(k.lse), m.i32.shl(get(outBase), c(2))))),
-      set(delta, m.f32.load(0, 4, m.i32.add(ptr(k.delta), m.i32.shl(get(outBase), c(2))))),
-      ...acc.map((a) => set(a, v4(0))),
-      walk(pair),
-      ...x.results([
-        { base: m.i32.mul(get(outBase), c(Dh)), values: acc.map((a) => m.f32.mul(hsum(get(a)), fc(k.scale))) },
-      ]),
-    ];
-  }
+        ],
+      },
+    ]),
+  ];
+  const unit = [
+    ...start,
+    set(m4, v4(-Infinity)),
+    pass1,
+    set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
+    set(mxv, m.f32x4.splat(get(mx))),
+    set(l4, v4(0)),
+    ...acc.map((a) => set(a, v4(0))),
+    ...pass2,
+    set(l, hsum(get(l4))),
+    ...tail,
+  ];
   return [ranges, set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }
 
-/** dkv scratch layout: results, then per head of the group q and dO of (b, h) transposed to
- *  [Dh][T4] and lse, delta as [T4] (T4 = T rounded up to 4, zero padded). */
+/** bwd scratch layout: results, then per head of the group q and dO of (b, h) transposed to
+ *  [Dh][T4] and lse, delta as [T4] (T4 = T rounded up to 4, zero padded), then the mask column
+ *  ranges, then per head the dq accumulators [Dh][T4]. */
 const colLayout = (k: AttnKernel) => {
   const T4 = Math.ceil(k.T / 4) * 4;
   const base = Math.ceil((2 * k.Dh * 4) / 16) * 16;
   const perHead = (2 * k.Dh + 2) * T4 * 4;
   const rg = base + (k.H / k.KV) * perHead;
-  return { T4, base, perHead, rg, bytes: rg + k.S * 8 };
+  const dq = Math.ceil((rg + k.S * 8) / 16) * 16;
+  const dqHead = k.Dh * T4 * 4;
+  return { T4, base, perHead, rg, dq, dqHead, bytes: dq + (k.H / k.KV) * dqHead };
 };
 
-/** 'dkv': one key row (b, g, j) per unit; the query rows that see it 4 at a time (SIMD), for every
- *  head of the group, from q, dO, lse and delta of (b, g)'s heads transposed into scratch once per
- *  (b, g) a thread meets. */
-function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
+/** 'bwd': one (b, g) per unit; its key rows j one by one, and for each the query rows that see it
+ *  4 at a time (SIMD), for every head of the group, from q, dO, lse and delta of (b, g)'s heads
+ *  transposed into scratch at the unit's start. dk and dv of key j are summed in registers and
+ *  stored after it; dq of the group's query rows accumulates in scratch ([Dh][T4] per head, P and
+ *  dS computed once for all three) and is stored at the unit's end. */
+function bwdMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { B, T, S, H, KV, Dh } = k;
   const G = H / KV;
   const P = paramsOf(k);
-  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, vdot, u, bi, rest, row, head, it, outBase } = x;
+  const { get, c, fc, v4, ptr, set, ld, hsum, dims, locals, vdot, u, bi, row, head, it, outBase } = x;
   const lay = colLayout(k);
   const T4 = lay.T4;
   const hh = L.add(i32);
@@ -404,8 +365,6 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const vs = locals();
   const aK = dims.map(() => L.add(v128));
   const aV = dims.map(() => L.add(v128));
-  const cur = L.add(i32);
-  const key = L.add(i32);
   const ii = L.add(i32);
   const hb = L.add(i32); // this head's block of scratch
   const kp = L.add(i32);
@@ -414,6 +373,11 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const mv = L.add(v128);
   const qi = L.add(i32); // the query row's flat (b·T + i)·H + h
   const at = L.add(i32); // hb + 4i
+  const dqp = L.add(i32); // this head's dq accumulators + 4i
+  const DQ0 = () => m.i32.add(get(P.scratch), c(lay.dq));
+  // the output: dq (NQ floats), then dk, dv (NK each)
+  const NQ = B * T * H * Dh;
+  const NK = B * S * KV * Dh;
   // [Dh][T4] column d of q, dO; then lse, delta rows
   const Q = (d: number) => d * T4 * 4;
   const DO = (d: number) => (Dh + d) * T4 * 4;
@@ -502,14 +466,13 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ),
     ...aV.map((a, d) => set(a, madd(m, get(pe.out), col(DO(d)), get(a)))),
     ...aK.map((a, d) => set(a, madd(m, get(ds), col(Q(d)), get(a)))),
+    // dq[hh][d][i..i+3] += dS · scale·k_j[d]
+    set(dqp, m.i32.add(m.i32.add(DQ0(), m.i32.mul(get(hh), c(lay.dqHead))), m.i32.shl(get(it), c(2)))),
+    ...dims.map((d) =>
+      m.v128.store(d * T4 * 4, 16, get(dqp), madd(m, get(ds), get(ks[d]!), m.v128.load(d * T4 * 4, 16, get(dqp)))),
+    ),
   ];
-  const unit: X[] = [
-    set(bi, m.i32.div_u(get(u), c(KV * S))),
-    set(rest, m.i32.rem_u(get(u), c(KV * S))),
-    set(head, m.i32.div_u(get(rest), c(S))),
-    set(row, m.i32.rem_u(get(rest), c(S))),
-    set(key, m.i32.add(m.i32.mul(get(bi), c(KV)), get(head))),
-    m.if(m.i32.ne(get(key), get(cur)), m.block(null, [transpose, set(cur, get(key))])),
+  const perKey: X[] = [
     // k (pre-scaled) and v of key row j at ((b·S + j)·KV + g)·Dh
     set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S)), get(row)), c(KV)), get(head))),
     set(kp, m.i32.add(ptr(k.k), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
@@ -524,9 +487,40 @@ function dkvMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       m.if(m.v128.any_true(get(valid)), forLoop(m, hh, c(0), c(G), 1, perHead)),
     ]),
     ...x.results([
-      { base: m.i32.mul(get(outBase), c(Dh)), values: aK.map((a) => m.f32.mul(hsum(get(a)), fc(k.scale))) },
-      { base: m.i32.add(m.i32.mul(get(outBase), c(Dh)), c(B * S * KV * Dh)), values: aV.map((a) => hsum(get(a))) },
+      {
+        base: m.i32.add(c(NQ), m.i32.mul(get(outBase), c(Dh))),
+        values: aK.map((a) => m.f32.mul(hsum(get(a)), fc(k.scale))),
+      },
+      { base: m.i32.add(c(NQ + NK), m.i32.mul(get(outBase), c(Dh))), values: aV.map((a) => hsum(get(a))) },
     ]),
   ];
-  return [ranges, set(cur, c(-1)), forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
+  // dq of the unit's query rows (b, i, g·G + hh) from the accumulators, row by row
+  const dqOut: X[] = [
+    forLoop(m, hh, c(0), c(G), 1, [
+      forLoop(m, ii, c(0), c(T), 1, [
+        set(dqp, m.i32.add(m.i32.add(DQ0(), m.i32.mul(get(hh), c(lay.dqHead))), m.i32.shl(get(ii), c(2)))),
+        ...x.results([
+          {
+            base: m.i32.mul(
+              m.i32.add(
+                m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(T)), get(ii)), c(H)),
+                m.i32.add(m.i32.mul(get(head), c(G)), get(hh)),
+              ),
+              c(Dh),
+            ),
+            values: dims.map((d) => m.f32.load(d * T4 * 4, 4, get(dqp))),
+          },
+        ]),
+      ]),
+    ]),
+  ];
+  const unit: X[] = [
+    set(bi, m.i32.div_u(get(u), c(KV))),
+    set(head, m.i32.rem_u(get(u), c(KV))),
+    transpose,
+    forLoop(m, ii, c(0), c(G * lay.dqHead), 16, [m.v128.store(0, 16, m.i32.add(DQ0(), get(ii)), v4(0))]),
+    forLoop(m, row, c(0), c(S), 1, perKey),
+    ...dqOut,
+  ];
+  return [ranges, forLoop(m, u, get(P.lo), get(P.hi), 1, unit)];
 }

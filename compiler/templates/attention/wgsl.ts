@@ -1,6 +1,6 @@
 // The attention template's WGSL: one invocation per output element (the 'element' dispatch of
-// compiler/emit/wgsl/kernel.ts), each walking its row's keys (or its key's query rows) with the
-// same online softmax and recomputed P as the Wasm body (semantics: runtime/prims/attention.ts).
+// compiler/emit/wgsl/kernel.ts), each walking its row's keys (dq and dk/dv elements of 'bwd': its
+// key's query rows) with an online softmax and recomputed P (semantics: runtime/prims/attention.ts).
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Wgsl } from '../../emit/wgsl/builder.ts';
 import { literal } from '../../emit/wgsl/builder.ts';
@@ -12,22 +12,36 @@ export function attnAccumulate(w: Wgsl, k: AttnKernel): void {
 }
 
 function accumulate(w: Wgsl, k: AttnKernel): void {
-  const { B, T, S, H, KV, Dh } = k;
-  const G = H / KV;
+  const { B, T, H, Dh } = k;
   const scale = literal(k.scale, 'f32');
   const q = `in${k.q}`;
   const kk = `in${k.k}`;
-  const v = `in${k.v}`;
-  const mask = `in${k.mask}`;
-  const dO = `in${k.dO}`;
   const score = (qrow: string, krow: string) => {
     w.line('var sc = 0.0f;');
     w.block(`for (var x = 0; x < ${Dh}; x++)`, () => w.line(`sc += ${q}[${qrow} + x] * ${kk}[${krow} + x];`));
     w.line(`sc = sc * ${scale};`);
   };
-  if (k.mode === 'dkv') {
-    w.line(`let d = flat % ${Dh};`);
-    w.line(`var rest = flat / ${Dh};`);
+  if (k.mode === 'bwd') {
+    // the flat output: dq (NQ), then dk and dv
+    const NQ = B * T * H * Dh;
+    w.block(`if (flat < ${NQ})`, () => rows(w, k, 'flat', score));
+    w.block('else', () => dkv(w, k, `flat - ${NQ}`, score));
+    return;
+  }
+  rows(w, k, 'flat', score);
+}
+
+type Score = (qrow: string, krow: string) => void;
+
+/** dk (which = 0) or dv (which = 1) of one element: a sum over the query rows and heads that see key j */
+function dkv(w: Wgsl, k: AttnKernel, flat: string, score: Score): void {
+  const { B, T, S, H, KV, Dh } = k;
+  const G = H / KV;
+  const scale = literal(k.scale, 'f32');
+  const [q, v, mask, dO] = [k.q, k.v, k.mask, k.dO].map((b) => `in${b}`) as [string, string, string, string];
+  {
+    w.line(`let d = (${flat}) % ${Dh};`);
+    w.line(`var rest = (${flat}) / ${Dh};`);
     w.line(`let g = rest % ${KV};`);
     w.line(`rest = rest / ${KV};`);
     w.line(`let j = rest % ${S};`);
@@ -51,18 +65,26 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
       });
     });
     w.line(`if (which == 0) { acc = acc * ${scale}; }`);
-    return;
   }
-  // 'out' rows are Dh + 1 long: the output, then the row's log-sum-exp (at d = Dh)
-  const width = k.mode === 'out' ? Dh + 1 : Dh;
-  w.line(`let d = flat % ${width};`);
-  w.line(`let r = flat / ${width};`);
+}
+
+/** out (rows of Dh + 1: the output, then the row's log-sum-exp at d = Dh) or dq of one element:
+ *  a walk over its query row's keys */
+function rows(w: Wgsl, k: AttnKernel, flat: string, score: Score): void {
+  const { T, S, H, KV, Dh } = k;
+  const G = H / KV;
+  const scale = literal(k.scale, 'f32');
+  const [kk, v, mask, dO] = [k.k, k.v, k.mask, k.dO].map((b) => `in${b}`) as [string, string, string, string];
+  const dq = k.mode === 'bwd';
+  const width = dq ? Dh : Dh + 1;
+  w.line(`let d = (${flat}) % ${width};`);
+  w.line(`let r = (${flat}) / ${width};`);
   w.line(`let h = r % ${H};`);
   w.line(`let i = (r / ${H}) % ${T};`);
   w.line(`let b = r / ${H * T};`);
   w.line(`let g = h / ${G};`);
   w.line(`let qrow = r * ${Dh};`);
-  if (k.mode === 'dq') {
+  if (dq) {
     w.line(`let lse = in${k.lse}[r];`);
     w.line(`let delta = in${k.delta}[r];`);
   } else {
@@ -73,7 +95,7 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
     w.line(`if (${mask}[i * ${S} + j] == 0u) { continue; }`);
     w.line(`let krow = ((b * ${S} + j) * ${KV} + g) * ${Dh};`);
     score('qrow', 'krow');
-    if (k.mode === 'dq') {
+    if (dq) {
       w.line('let p = exp(sc - lse);');
       w.line('var dp = 0.0f;');
       w.block(`for (var x = 0; x < ${Dh}; x++)`, () => w.line(`dp += ${dO}[qrow + x] * ${v}[krow + x];`));
@@ -93,7 +115,7 @@ function accumulate(w: Wgsl, k: AttnKernel): void {
       w.line(`acc += p * ${val};`);
     });
   });
-  if (k.mode === 'dq') w.line(`acc = acc * ${scale};`);
+  if (dq) w.line(`acc = acc * ${scale};`);
   else
     w.block('', () => {
       w.line('acc = select(0.0f, acc / l, l > 0.0f);');
