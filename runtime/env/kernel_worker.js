@@ -5,7 +5,7 @@
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { MATH } from '../wasm/math.js';
 
-const { control, slot, port, slotInts, spin } = workerData;
+const { control, slot, port, slotInts, spinMs } = workerData;
 const ctl = new Int32Array(control);
 const base = slot * slotInts;
 const math = { ...MATH };
@@ -13,8 +13,14 @@ const math = { ...MATH };
 const programs = [];
 let seq = 0;
 for (;;) {
+  // poll for up to spinMs (the clock read every 256 polls), then sleep until notified
+  const until = performance.now() + spinMs;
   let n = 0;
-  while (Atomics.load(ctl, base) === seq) if (++n > spin) Atomics.wait(ctl, base, seq);
+  let spinning = true;
+  while (Atomics.load(ctl, base) === seq) {
+    if (spinning && ++n % 256 === 0) spinning = performance.now() < until;
+    if (!spinning) Atomics.wait(ctl, base, seq);
+  }
   seq = Atomics.load(ctl, base);
   const cmd = ctl[base + 2];
   if (cmd === 3) break;
