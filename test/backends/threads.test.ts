@@ -51,6 +51,8 @@ fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = 
 fn rows[A, B](x: f32[A, B]) -> f32[A, B] = softmax(x * 3.0, axis: -1) + rmsnorm0(x)
 fn rmsnorm0[A, B](x: f32[A, B]) -> f32[A, B] = x * rsqrt(mean(x * x, axis: -1, keep: true) + 1e-5)
 fn cols[A, B](x: f32[A, B], y: f32[A, B]) -> f32[B] = sum(x * y, axis: 0) * 0.5
+fn tr[A, B](x: f32[A, B]) -> f32[B, A] = transpose(x)
+fn tr3[A, B, C](x: f32[A, B, C]) -> f32[C, A, B] = einsum("abc->cab", x)
 `;
   const prog = compile(src, { path: 'threads.obt' });
   const cases: [string, number[][]][] = [
@@ -78,6 +80,9 @@ fn cols[A, B](x: f32[A, B], y: f32[A, B]) -> f32[B] = sum(x * y, axis: 0) * 0.5
     ['sl', [[1, 2000], [301, 2000], [2000], [301]]],
     ['sl', [[4, 2048], [130, 2048], [2048], [130]]],
     ['rows', [[257, 600]]],
+    // transposes move 4×4 tiles (compiler/emit/wasm/transpose.ts)
+    ['tr', [[2048, 64]]],
+    ['tr3', [[16, 256, 36]]],
     // one output row: its elements are the units (4-aligned slices, a tail of 3)
     [
       'cols',

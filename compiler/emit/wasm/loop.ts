@@ -11,6 +11,7 @@ import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { type Locals, scalar, vector } from './expr.ts';
 import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
 import { columnSplit } from './abi.ts';
+import { transposeBody, transposeForm } from './transpose.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -63,6 +64,8 @@ function contiguousAlong(body: KNode, ax: number): boolean {
 }
 
 export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport>): X[] {
+  const tr = transposeForm(k);
+  if (tr) return transposeBody(m, k, L, tr);
   const r = k.shape.length;
   const R = k.red?.shape.length ?? 0;
   const depthOf = (a: number) => (a < r - 1 ? 1 : a === r - 1 ? 2 : a < r + R - 1 ? 3 : 4);
