@@ -164,43 +164,31 @@ export function hsum(m: M, L: Locals, accs: number[]): X {
   return m.block(null, [m.local.set(t, v), m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3)))], f32);
 }
 
-/** The vector form of `epilogue` for an f32 output: `acc` a v128 local holding the raw values of the
- *  4 outputs at flat indices flat..flat+3, consecutive along the last axis (one row). */
-export function epilogueVec(m: M, env: Env, k: Kernel, acc: number, flatL: number): (flat: X) => X[] {
-  const r = k.shape.length;
-  if (!r || k.outDtype !== 'f32') throw new InternalError('wasm: a vector epilogue needs an f32 tensor output');
-  env.accLocal = { local: acc, vec: true };
-  env.accDepth = 2;
-  env.flat = { local: flatL, shape: k.shape };
-  env.vaxis = r - 1;
-  const axes = decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L);
-  const v = vector(env, k.out);
-  const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
-  return (flat) => [
-    m.local.set(flatL, flat),
-    ...axes,
-    ...stmts,
-    m.v128.store(0, 4, m.i32.add(m.local.get(0, i32), m.i32.shl(m.local.get(flatL, i32), m.i32.const(2))), v),
-  ];
-}
-
 /** A template's epilogue: given the statements that set `acc` for the output at flat index
- *  `flat`, evaluates k.out there (axis locals only when it reads loop indices) and stores it. */
-export function epilogue(m: M, env: Env, k: Kernel, acc: number, flatL: number): (flat: X) => X[] {
+ *  `flat`, evaluates k.out there (axis locals only when it reads loop indices) and stores it.
+ *  With `vec` (an f32 output), acc is a v128 local holding the raw values of the 4 outputs at
+ *  flat..flat+3, consecutive along the last axis (one row), and the 4 results are stored. */
+export function epilogue(m: M, env: Env, k: Kernel, acc: number, flatL: number, vec = false): (flat: X) => X[] {
   const r = k.shape.length;
-  env.accLocal = { local: acc, vec: false };
+  if (vec && (!r || k.outDtype !== 'f32'))
+    throw new InternalError('wasm: a vector epilogue needs an f32 tensor output');
+  env.accLocal = { local: acc, vec };
   env.accDepth = 2;
   env.flat = r ? { local: flatL, shape: k.shape } : undefined;
+  if (vec) env.vaxis = r - 1;
   const axes =
-    r && topo([k.out]).some((x) => x.op === 'idx')
+    r && (vec || topo([k.out]).some((x) => x.op === 'idx'))
       ? decompose(m, env, k.shape, 0, r, m.local.get(flatL, i32), env.L)
       : [];
-  const v = scalar(env, k.out);
+  const v = vec ? vector(env, k.out) : scalar(env, k.out);
   const stmts = [...take(env, 0), ...take(env, 1), ...take(env, 2)];
+  const flatAt = () => m.local.get(flatL, i32);
   return (flat) => [
     m.local.set(flatL, flat),
     ...axes,
     ...stmts,
-    storeScalar(m, k.outDtype, m.local.get(flatL, i32), v),
+    vec
+      ? m.v128.store(0, 4, m.i32.add(m.local.get(0, i32), m.i32.shl(flatAt(), m.i32.const(2))), v)
+      : storeScalar(m, k.outDtype, flatAt(), v),
   ];
 }

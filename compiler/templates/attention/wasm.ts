@@ -125,6 +125,43 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
   return [...K.init(), ...body];
 }
 
+/** Per row of one side of the mask (x.row; once per call and thread): the first and one past the
+ *  last 4-block (x.it) whose lanes `any` has a lane of, as two i32 at table + 8·row, so that units
+ *  skip masked-out blocks (half of a causal mask) without testing them. `rowSetup` runs first in
+ *  each row, `test` before each block's `any`. */
+function blockRanges(
+  m: M,
+  x: Ctx,
+  rows: number,
+  end4: number,
+  lo: number,
+  hi: number,
+  table: () => X,
+  rowSetup: X[],
+  test: () => X[],
+  any: () => X,
+): X {
+  const { get, c, set, row, it } = x;
+  const at = () => m.i32.add(table(), m.i32.shl(get(row), c(3)));
+  return forLoop(m, row, c(0), c(rows), 1, [
+    ...rowSetup,
+    set(lo, c(end4)),
+    set(hi, c(0)),
+    forLoop(m, it, c(0), c(end4), 4, [
+      ...test(),
+      m.if(
+        m.v128.any_true(any()),
+        m.block(null, [
+          set(lo, m.select(m.i32.lt_s(get(it), get(lo)), get(it), get(lo))),
+          set(hi, m.i32.add(get(it), c(4))),
+        ]),
+      ),
+    ]),
+    m.i32.store(0, 4, at(), get(lo)),
+    m.i32.store(4, 4, at(), get(hi)),
+  ]);
+}
+
 /** What both unit kinds share: local helpers, the unit's decoded indices, the results' store. */
 interface Ctx {
   get: (l: number) => X;
@@ -237,24 +274,19 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ),
     set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
   ];
-  // per mask row (once per call and thread): the first and one past the last 4-key block with a
-  // key, so that the units skip masked-out blocks (half of a causal mask) without testing them
-  const ranges = forLoop(m, row, c(0), c(T), 1, [
-    set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
-    set(jlo, c(S4)),
-    set(jhi, c(0)),
-    forLoop(m, it, c(0), c(S4), 4, [
-      m.if(
-        m.v128.any_true(lanes()),
-        m.block(null, [
-          set(jlo, m.select(m.i32.lt_s(get(it), get(jlo)), get(it), get(jlo))),
-          set(jhi, m.i32.add(get(it), c(4))),
-        ]),
-      ),
-    ]),
-    m.i32.store(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(jlo)),
-    m.i32.store(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(jhi)),
-  ]);
+  // each mask row's range of 4-key blocks with a key
+  const ranges = blockRanges(
+    m,
+    x,
+    T,
+    S4,
+    jlo,
+    jhi,
+    RG,
+    [set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S))))],
+    () => [],
+    lanes,
+  );
 
   // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
   // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key;
@@ -422,27 +454,11 @@ function bwdMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ),
     set(valid, m.v128.and(m.i32x4.ne(get(mv), m.i32x4.splat(c(0))), x.inLanes(T))),
   ];
-  // per key j (once per call and thread): the first and one past the last block of 4 query rows
-  // that see it (mask column j), so that units skip the blocks a causal mask hides untested
+  // each mask column's (key j's) range of blocks of 4 query rows that see it
   const ilo = L.add(i32);
   const ihi = L.add(i32);
   const RG = () => m.i32.add(get(P.scratch), c(lay.rg));
-  const ranges = forLoop(m, row, c(0), c(S), 1, [
-    set(ilo, c(T4)),
-    set(ihi, c(0)),
-    forLoop(m, it, c(0), c(T4), 4, [
-      ...laneMask(),
-      m.if(
-        m.v128.any_true(get(valid)),
-        m.block(null, [
-          set(ilo, m.select(m.i32.lt_s(get(it), get(ilo)), get(it), get(ilo))),
-          set(ihi, m.i32.add(get(it), c(4))),
-        ]),
-      ),
-    ]),
-    m.i32.store(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(ilo)),
-    m.i32.store(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))), get(ihi)),
-  ]);
+  const ranges = blockRanges(m, x, S, T4, ilo, ihi, RG, [], laneMask, () => get(valid));
   const s4 = L.add(v128);
   const ds = L.add(v128);
   const pe = fastExp4(m, L, x.K, m.f32x4.sub(get(s4), col(LSE)));

@@ -13,7 +13,7 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, epilogueVec, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
+import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 
 const { i32, f32, v128 } = binaryen;
@@ -65,8 +65,9 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const ldS = (row: number) => m.f32.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
   const macc = (a: number, x: X, y: X) => m.local.set(a, madd(m, x, y, get(a, v128)));
 
-  /** the raw dot (row mi + i of A, row ni + j of B) of this k chunk into raw[b, m, n] */
-  const emitOut = (i: number, j: number, value: X): X => {
+  /** stores the raw dot(s) of row mi + i of A and rows ni + j.. of B of this k chunk into
+   *  raw[b, m, n..]: one f32, or (v128) 4 of them; later k chunks add to what is there */
+  const emitAt = (i: number, j: number, value: X, v128Out: boolean): X => {
     const at = m.i32.add(
       rawBase(),
       m.i32.shl(
@@ -77,45 +78,24 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
         c(2),
       ),
     );
-    if (!chunked) return m.f32.store(0, 4, at, value);
+    const store = (o: number, al: number, ptr: X, v: X) =>
+      v128Out ? m.v128.store(o, al, ptr, v) : m.f32.store(o, al, ptr, v);
+    if (!chunked) return store(0, 4, at, value);
+    // kc = 0: nothing there yet
+    const prev = v128Out
+      ? m.v128.bitselect(
+          m.f32x4.splat(m.f32.const(0)),
+          m.v128.load(0, 4, get(rawAt)),
+          m.i32x4.splat(m.i32.sub(c(0), m.i32.eqz(get(kc)))),
+        )
+      : m.select(m.i32.eqz(get(kc)), m.f32.const(0), m.f32.load(0, 4, get(rawAt)));
     return m.block(null, [
       m.local.set(rawAt, at),
-      m.f32.store(
-        0,
-        4,
-        get(rawAt),
-        m.f32.add(m.select(m.i32.eqz(get(kc)), m.f32.const(0), m.f32.load(0, 4, get(rawAt))), value),
-      ),
+      store(0, 4, get(rawAt), v128Out ? m.f32x4.add(prev, value) : m.f32.add(prev, value)),
     ]);
   };
-
-  /** the raw dots (row mi + i of A, rows ni..ni+3 of B) of this k chunk, a v128, into raw[b, m, n..n+3] */
-  const emitOut4 = (i: number, value: X): X => {
-    const at = m.i32.add(
-      rawBase(),
-      m.i32.shl(
-        m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(N)), get(ni)),
-        c(2),
-      ),
-    );
-    if (!chunked) return m.v128.store(0, 4, at, value);
-    return m.block(null, [
-      m.local.set(rawAt, at),
-      m.v128.store(
-        0,
-        4,
-        get(rawAt),
-        m.f32x4.add(
-          m.v128.bitselect(
-            m.f32x4.splat(m.f32.const(0)),
-            m.v128.load(0, 4, get(rawAt)),
-            m.i32x4.splat(m.i32.sub(c(0), m.i32.eqz(get(kc)))),
-          ),
-          value,
-        ),
-      ),
-    ]);
-  };
+  const emitOut = (i: number, j: number, value: X): X => emitAt(i, j, value, false);
+  const emitOut4 = (i: number, value: X): X => emitAt(i, 0, value, true);
 
   /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
   const block = (mr: number, nr: number, u: number, unroll = 1): X[] => {
@@ -279,12 +259,13 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const store = epilogue(m, env, k, acc, flatL);
   const vec = k.outDtype === 'f32' && N >= 4;
   const storeV = vec
-    ? epilogueVec(
+    ? epilogue(
         m,
         newEnv(m, k, L, imports, () => 2),
         k,
         accV,
         flatV,
+        true,
       )
     : undefined;
   const at = (flat: X) => m.i32.add(rawBase(), m.i32.shl(flat, c(2)));
