@@ -37,34 +37,6 @@ export function madd(m: M, a: X, b: X, c: X): X {
   return m.f32x4.add(m.f32x4.mul(a, b), c);
 }
 
-/** f32x4 splat constants of one kernel function, each held in a v128 local set once at its start:
- *  V8 materialises a v128 constant with several instructions at every use (it hoists nothing out of
- *  loops), so constants in an inner loop (exp's polynomial) cost more than the arithmetic. */
-const BITS_F = new Float32Array(1);
-const BITS_U = new Uint32Array(BITS_F.buffer);
-export class VConsts {
-  private readonly pool = new Map<number, number>();
-  constructor(
-    private readonly m: M,
-    private readonly L: Locals,
-  ) {}
-  /** the 4 lanes of v (keyed by its f32 bits: 0 and −0 differ) */
-  f32(v: number): X {
-    BITS_F[0] = v;
-    const key = BITS_U[0]!;
-    let l = this.pool.get(key);
-    if (l === undefined) this.pool.set(key, (l = this.L.add(v128)));
-    return this.m.local.get(l, v128);
-  }
-  /** the statements that set every constant used so far (put them first in the function) */
-  init(): X[] {
-    return [...this.pool].map(([bits, l]) => {
-      BITS_U[0] = bits;
-      return this.m.local.set(l, this.m.f32x4.splat(this.m.f32.const(BITS_F[0]!)));
-    });
-  }
-}
-
 let labels = 0;
 /** for (i = start; i < end; i += step) body */
 export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X[]): X {

@@ -8,7 +8,7 @@ import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
-import { exp4, sigmoid4, splats, tanh4 } from './fastexp.ts';
+import { exp4, sigmoid4, tanh4 } from './fastexp.ts';
 
 type M = binaryen.Module;
 type X = binaryen.ExpressionRef;
@@ -178,7 +178,7 @@ function tmp(env: Env, x: X, type: binaryen.Type): { set: X; get: () => X } {
  *  lane 0 of a splat, so a value does not depend on its position in a vector loop. */
 const F32_LANES = { exp: exp4, sigmoid: sigmoid4, tanh: tanh4 } as const;
 const inLanes = (env: Env, f: keyof typeof F32_LANES, x: X): X => {
-  const r = F32_LANES[f](env.m, env.L, splats(env.m), x);
+  const r = F32_LANES[f](env.m, env.L, x);
   return env.m.block(null, [...r.stmts, env.m.local.get(r.out, binaryen.v128)], binaryen.v128);
 };
 const laneOf =
@@ -301,12 +301,13 @@ const F32_BINARY: Record<KBin, WasmBinary | undefined> = {
   ge: (env, a, b) => env.m.f32.ge(a, b),
 };
 
-/** Integer and bool binary operators with the reference's semantics (JS: x / 0 = 0, INT_MIN / -1
- *  wraps, shifts >= 32 give 0). */
 /** x ** 1 and x ** 2 (the square and its derivative's power): x and x·x are the same f32 as the
  *  reference's f64 pow rounded once (x² is exact in f64), without a host call */
 const smallPow = (f: KBin, bn: KNode): 1 | 2 | undefined =>
   f === 'pow' && bn.op === 'const' && (bn.value === 1 || bn.value === 2) ? bn.value : undefined;
+
+/** Integer and bool binary operators with the reference's semantics (JS: x / 0 = 0, INT_MIN / -1
+ *  wraps, shifts >= 32 give 0). */
 
 function binary(env: Env, f: KBin, d: KNode['dtype'], a: X, b: X, bn: KNode): X {
   const m = env.m;

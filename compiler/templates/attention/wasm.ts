@@ -1,26 +1,17 @@
 // The attention template's Wasm body (modes and their semantics: runtime/prims/attention.ts). One
-// parallel unit is one query row (b, h, i) for 'out' and 'dq' (rowModes), one key row (b, g, j)
-// for 'dkv' (dkvMode); a unit walks the other side's rows 4 at a time in SIMD, over operands
-// transposed into the thread's scratch once per (b, g) it meets, within the range of blocks its
-// mask row (column) allows (tables made once per call); the scores are never stored beyond one
-// row. 'out' takes two passes (scores and their maximum, then exp and the weighted sum) and keeps
-// the row's log-sum-exp beside the output; the backward modes recompute P = exp(s − lse) from it;
+// parallel unit is one query row (b, h, i) for 'out' (outMode), one (b, g) for 'bwd' (bwdMode); a
+// unit walks the other side's rows 4 at a time in SIMD, over operands transposed into the
+// thread's scratch, within the range of blocks its mask row (column) allows (tables made once per
+// call); the scores are never stored beyond one row. 'out' takes two passes (scores and their
+// maximum, then exp and the weighted sum) and keeps the row's log-sum-exp beside the output;
+// 'bwd' recomputes P = exp(s − lse) from it;
 // exp is the in-kernel polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused
 // epilogue (via scratch when it is not the identity).
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
-import {
-  epilogue,
-  forLoop,
-  hsum as hsumLocals,
-  madd,
-  newEnv,
-  VConsts,
-  type M,
-  type X,
-} from '../../emit/wasm/common.ts';
+import { epilogue, forLoop, hsum as hsumLocals, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
 import { fastExp4 } from '../../emit/wasm/fastexp.ts';
 
@@ -108,10 +99,9 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     const t = L.add(v128);
     return m.block(null, [m.local.set(t, v), hsumLocals(m, L, [t])], f32);
   };
-  const K = new VConsts(m, L);
   const x: Ctx = {
-    ...{ get, c, fc, ptr, set, ld, dims, locals, vdot, hsum, results, K },
-    v4: (v: number) => K.f32(v),
+    ...{ get, c, fc, ptr, set, ld, dims, locals, vdot, hsum, results },
+    v4: (v: number) => m.f32x4.splat(fc(v)),
     // lanes it..it+3 that exist (< n)
     inLanes: (n: number) =>
       m.i32x4.lt_s(
@@ -121,8 +111,7 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
     ...{ u, bi, rest, row, head, it, outBase },
   };
   if (mode === 'out') imports.add('log');
-  const body = mode === 'bwd' ? bwdMode(m, k, L, x) : outMode(m, k, L, x);
-  return [...K.init(), ...body];
+  return mode === 'bwd' ? bwdMode(m, k, L, x) : outMode(m, k, L, x);
 }
 
 /** Per row of one side of the mask (x.row; once per call and thread): the first and one past the
@@ -184,8 +173,6 @@ interface Ctx {
   it: number;
   outBase: number;
   results: (segs: { base: X; values: X[] }[]) => X[];
-  /** the kernel's v128 constants */
-  K: VConsts;
 }
 
 /** Row-mode scratch layout: results (2·Dh floats), then k and v of the current (b, g)
@@ -199,7 +186,7 @@ const rowLayout = (k: AttnKernel) => {
   return { S4, kT, vT, sc, rg, bytes: rg + k.T * 8 };
 };
 
-/** 'out', 'dq': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
+/** 'out': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
  *  (b, g) transposed into scratch once per (b, g) a thread meets. */
 function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const { T, S, H, KV, Dh } = k;
@@ -267,7 +254,6 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     );
   const score = [
     set(kTp, m.i32.add(T0(), m.i32.shl(get(it), c(2)))),
-    set(vTp, m.i32.add(V0(), m.i32.shl(get(it), c(2)))),
     set(
       s4,
       vdot(qs, (d) => col(kTp, d)),
@@ -313,7 +299,7 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   // pass 2 two blocks at a time (their exps interleaved: one exp's chain is too long for the
   // out-of-order window to hide alone), then the odd block
   const block2 = (offs: number[]): X[] => {
-    const pes = offs.map((o) => fastExp4(m, L, x.K, m.f32x4.sub(m.v128.load(4 * o, 16, get(scp)), get(mxv))));
+    const pes = offs.map((o) => fastExp4(m, L, m.f32x4.sub(m.v128.load(4 * o, 16, get(scp)), get(mxv))));
     const zip = pes[0]!.stmts.flatMap((st, i) => [st, ...pes.slice(1).map((p) => p.stmts[i]!)]);
     return [
       set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
@@ -461,7 +447,7 @@ function bwdMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const ranges = blockRanges(m, x, S, T4, ilo, ihi, RG, [], laneMask, () => get(valid));
   const s4 = L.add(v128);
   const ds = L.add(v128);
-  const pe = fastExp4(m, L, x.K, m.f32x4.sub(get(s4), col(LSE)));
+  const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
   const perHead: X[] = [
     set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
     set(

@@ -39,33 +39,31 @@ function dkv(w: Wgsl, k: AttnKernel, flat: string, score: Score): void {
   const G = H / KV;
   const scale = literal(k.scale, 'f32');
   const [q, v, mask, dO] = [k.q, k.v, k.mask, k.dO].map((b) => `in${b}`) as [string, string, string, string];
-  {
-    w.line(`let d = (${flat}) % ${Dh};`);
-    w.line(`var rest = (${flat}) / ${Dh};`);
-    w.line(`let g = rest % ${KV};`);
-    w.line(`rest = rest / ${KV};`);
-    w.line(`let j = rest % ${S};`);
-    w.line(`rest = rest / ${S};`);
-    w.line(`let b = rest % ${B};`);
-    w.line(`let which = rest / ${B};`);
-    w.line(`let krow = ((b * ${S} + j) * ${KV} + g) * ${Dh};`);
-    w.block(`for (var i = 0; i < ${T}; i++)`, () => {
-      w.line(`if (${mask}[i * ${S} + j] == 0u) { continue; }`);
-      w.block(`for (var hh = 0; hh < ${G}; hh++)`, () => {
-        w.line(`let r = (b * ${T} + i) * ${H} + g * ${G} + hh;`);
-        w.line(`let qrow = r * ${Dh};`);
-        score('qrow', 'krow');
-        w.line(`let p = exp(sc - in${k.lse}[r]);`);
-        w.block('if (which == 0)', () => {
-          w.line('var dp = 0.0f;');
-          w.block(`for (var x = 0; x < ${Dh}; x++)`, () => w.line(`dp += ${dO}[qrow + x] * ${v}[krow + x];`));
-          w.line(`acc += p * (dp - in${k.delta}[r]) * ${q}[qrow + d];`);
-        });
-        w.block('else', () => w.line(`acc += p * ${dO}[qrow + d];`));
+  w.line(`let d = (${flat}) % ${Dh};`);
+  w.line(`var rest = (${flat}) / ${Dh};`);
+  w.line(`let g = rest % ${KV};`);
+  w.line(`rest = rest / ${KV};`);
+  w.line(`let j = rest % ${S};`);
+  w.line(`rest = rest / ${S};`);
+  w.line(`let b = rest % ${B};`);
+  w.line(`let which = rest / ${B};`);
+  w.line(`let krow = ((b * ${S} + j) * ${KV} + g) * ${Dh};`);
+  w.block(`for (var i = 0; i < ${T}; i++)`, () => {
+    w.line(`if (${mask}[i * ${S} + j] == 0u) { continue; }`);
+    w.block(`for (var hh = 0; hh < ${G}; hh++)`, () => {
+      w.line(`let r = (b * ${T} + i) * ${H} + g * ${G} + hh;`);
+      w.line(`let qrow = r * ${Dh};`);
+      score('qrow', 'krow');
+      w.line(`let p = exp(sc - in${k.lse}[r]);`);
+      w.block('if (which == 0)', () => {
+        w.line('var dp = 0.0f;');
+        w.block(`for (var x = 0; x < ${Dh}; x++)`, () => w.line(`dp += ${dO}[qrow + x] * ${v}[krow + x];`));
+        w.line(`acc += p * (dp - in${k.delta}[r]) * ${q}[qrow + d];`);
       });
+      w.block('else', () => w.line(`acc += p * ${dO}[qrow + d];`));
     });
-    w.line(`if (which == 0) { acc = acc * ${scale}; }`);
-  }
+  });
+  w.line(`if (which == 0) { acc = acc * ${scale}; }`);
 }
 
 /** out (rows of Dh + 1: the output, then the row's log-sum-exp at d = Dh) or dq of one element:

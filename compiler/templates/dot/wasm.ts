@@ -28,9 +28,6 @@ export function dotScratch(k: DotKernel): number {
 }
 
 const KC = 1024;
-/** k steps of 4 per iteration of the register block's loop, same accumulators (2 and 4 measured
- *  slower on the training shapes) */
-const UNROLL = 1;
 /** bytes of A's rows a chunk keeps in L1 (measured on 2048×512·K64: 8 KB and 32 KB no better) */
 const L1_ROWS_BYTES = 16384;
 
@@ -98,7 +95,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const emitOut4 = (i: number, value: X): X => emitAt(i, 0, value, true);
 
   /** an mr × nr block over k in [kc, kEnd): u accumulators per pair (k step 4u), then step 4, then scalar */
-  const block = (mr: number, nr: number, u: number, unroll = 1): X[] => {
+  const block = (mr: number, nr: number, u: number): X[] => {
     const pairs: [number, number][] = [];
     for (let i = 0; i < mr; i++) for (let j = 0; j < nr; j++) pairs.push([i, j]);
     const acc = (p: number, q: number) => accs[p * u + q]!;
@@ -109,12 +106,12 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       ...va.map((l, i) => m.local.set(l, load(aRows[i]!, 16 * q))),
       ...vb.map((l, j) => m.local.set(l, load(bRows[j]!, 16 * q))),
     ];
-    // the main loop takes `steps` k steps of 4 per iteration, step s into accumulator set s mod u
-    const steps = u * unroll;
+    // u k steps of 4 per iteration of the main loop, step q into accumulator set q (unrolling
+    // further with the same accumulators measured slower on the training shapes)
     const stepU: X[] = [];
-    for (let q = 0; q < steps; q++) {
+    for (let q = 0; q < u; q++) {
       stepU.push(...loads(q, ldU));
-      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q % u), get(va[i]!, v128), get(vb[j]!, v128))));
+      pairs.forEach(([i, j], p) => stepU.push(macc(acc(p, q), get(va[i]!, v128), get(vb[j]!, v128))));
     }
     const body: X[] = [
       ...pairs.flatMap((_, p) =>
@@ -122,10 +119,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       ),
       m.local.set(kk, get(kc)),
     ];
-    if (steps > 1) {
+    if (u > 1) {
       const kEndU = L.add(i32);
-      body.push(m.local.set(kEndU, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4 * steps)))));
-      body.push(whileLoop(m, kk, get(kEndU), 4 * steps, stepU));
+      body.push(m.local.set(kEndU, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4 * u)))));
+      body.push(whileLoop(m, kk, get(kEndU), 4 * u, stepU));
     }
     body.push(
       whileLoop(m, kk, get(kEnd4), 4, [
@@ -201,9 +198,9 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     );
   const M2 = Math.floor(Mr / MR) * MR;
   const N4 = Math.floor(N / NR) * NR;
-  const rowsOfA = (mr: number, nr: number, u: number, unroll = 1): X[] => [
+  const rowsOfA = (mr: number, nr: number, u: number): X[] => [
     ...Array.from({ length: mr }, (_, i) => rowA(i)),
-    ...block(mr, nr, u, unroll),
+    ...block(mr, nr, u),
   ];
   // rows of A in chunks of MC (MC·Kc·4 bytes ≈ 16 KB stay in L1 while this thread's blocks of B
   // pass over them; a block of B, NR·Kc·4 bytes, stays in L1 while a chunk's rows pass over it)
@@ -217,7 +214,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
           m.local.set(mEnd, m.select(m.i32.lt_s(m.i32.add(get(mc), c(MC)), c(M2)), m.i32.add(get(mc), c(MC)), c(M2))),
           forLoop(m, ni, lo(), get(nEnd4), NR, [
             ...Array.from({ length: NR }, (_, j) => rowB(j)),
-            forLoop(m, mi, get(mc), get(mEnd), MR, rowsOfA(MR, NR, 1, UNROLL)),
+            forLoop(m, mi, get(mc), get(mEnd), MR, rowsOfA(MR, NR, 1)),
           ]),
         ]),
       ]
