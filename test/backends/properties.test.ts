@@ -98,7 +98,8 @@ describe('wasm backend: fused ≡ unfused ≡ reference', () => {
 });
 
 describe('wasm templates on shapes the random programs do not reach', () => {
-  // register blocks (2×4) with leftover rows of A and B, k chunks of 1024 with a k tail, batches,
+  // register blocks (2×4) with leftover rows of A and B, k chunks of 1024 with a k tail, chunks of A
+  // sized for L1 and for L2, batches,
   // bool-valued epilogues (raw products in scratch), and signlinear with tile and word tails
   const src = `
 fn mm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K], c: f32[B, M, N]) -> f32[B, M, N] = tanh(einsum("bmk,bnk->bmn", a, b) + c)
@@ -129,6 +130,15 @@ fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = 
         [1, 1, 4097],
         [1, 6, 4097],
         [1, 1, 6],
+      ],
+    ],
+    // B's k-chunk over 1 MB: chunks of A sized for L2 (62 rows here), two full, one partial, a row left
+    [
+      'mm',
+      [
+        [1, 131, 1030],
+        [1, 261, 1030],
+        [1, 131, 261],
       ],
     ],
     [
