@@ -66,6 +66,8 @@ export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<MathImport>, dep
     depthOf,
     accDepth: 2.5,
     lists: new Map(),
+    extents: [...k.shape, ...(k.kind === 'loop' && k.red ? k.red.shape : [])],
+    lanes: new Map(),
     sc: new Map(),
     vc: new Map(),
     imports,

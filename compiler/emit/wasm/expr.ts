@@ -9,6 +9,7 @@ import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
 import { exp4, sigmoid4, tanh4 } from './fastexp.ts';
+import { lanePattern, type LanePattern } from './lanes.ts';
 
 type M = binaryen.Module;
 type X = binaryen.ExpressionRef;
@@ -33,8 +34,13 @@ export interface Env {
   axis: Map<number, number>;
   /** buffer → local holding its base pointer */
   ptr: (buf: number) => X;
-  /** the vector axis (undefined: scalar code) */
+  /** the vector axis (undefined: scalar code); lane 0's index along it is always a multiple of 4
+   *  (compiler/emit/wasm/lanes.ts relies on it) */
   vaxis?: number;
+  /** loop extent of each axis (output axes, then reduction axes), for lane patterns' ranges */
+  extents: number[];
+  /** lane patterns per vector axis (compiler/emit/wasm/lanes.ts) */
+  lanes: Map<number, Map<KNode, LanePattern | undefined>>;
   /** depth of each loop axis (nodes go into the statement list of their deepest axis) */
   depthOf: (axis: number) => number;
   /** depth of the acc node and whether acc is a vector */
@@ -469,7 +475,7 @@ function vectorOp(env: Env, n: KNode): X {
         const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(scalar(env, n.at), m.i32.const(2)));
         return m.v128.load(0, 4, addr);
       }
-      return laneWise(env, n);
+      return (n.dtype !== 'bool' && windowLoad(env, n)) || laneWise(env, n);
     }
     case 'select':
       return m.v128.bitselect(v(n.a), v(n.b), v(n.c));
@@ -528,6 +534,12 @@ function vectorOp(env: Env, n: KNode): X {
         if (p) return p === 1 ? v(n.a) : m.f32x4.mul(v(n.a), v(n.a));
         return laneWise(env, n);
       }
+      const pat = lanesOf(env, n);
+      if (pat) return patternVector(env, n, pat);
+      const both = [lanesOf(env, n.a, false), lanesOf(env, n.b, false)];
+      if (d !== 'bool' && isCompare(n.f) && both.every((p) => p?.align === Infinity))
+        // a comparison of lanes known at compile time (a stack's or a pad's lane test): a constant
+        return m.v128.const(bytes4(both[0]!.c.map((a, l) => (compareInt(n.f, d, a, both[1]!.c[l]!) ? -1 : 0))));
       const u = d !== 'i32';
       const table: Record<string, (a: X, b: X) => X> = {
         add: m.i32x4.add,
@@ -553,6 +565,72 @@ function vectorOp(env: Env, n: KNode): X {
     case 'const':
       return splat(m, n.dtype, scalar(env, n));
   }
+}
+
+/** The node's lane pattern along the vector axis (integer nodes; by default only those that vary
+ *  along it). */
+function lanesOf(env: Env, n: KNode, varying = true): LanePattern | undefined {
+  const ax = env.vaxis;
+  if (ax === undefined || (varying && !(n.deps & (1 << ax))) || (n.dtype !== 'i32' && n.dtype !== 'u32'))
+    return undefined;
+  let memo = env.lanes.get(ax);
+  if (!memo) env.lanes.set(ax, (memo = new Map()));
+  return lanePattern(n, ax, (a) => env.extents[a], memo);
+}
+
+/** i32 lanes as the bytes of a v128 constant */
+const bytes4 = (lanes: number[]): number[] => lanes.flatMap((x) => [0, 8, 16, 24].map((b) => (x >>> b) & 255));
+
+/** 4 lanes of a patterned node: the lane-0 value splat plus the constant offsets (a constant when
+ *  the pattern is one) */
+function patternVector(env: Env, n: KNode, p: LanePattern): X {
+  const m = env.m;
+  if (p.align === Infinity) return m.v128.const(bytes4(p.c));
+  const rel = p.c.map((x) => (x - p.c[0]) | 0);
+  const base = m.i32x4.splat(scalar(env, n));
+  return rel.every((x) => x === 0) ? base : m.i32x4.add(base, m.v128.const(bytes4(rel)));
+}
+
+/** A 4-byte load at a patterned index whose lanes lie within 8 consecutive elements: one or two
+ *  v128 loads from the lowest lane's element and a shuffle (a splat load when all lanes agree).
+ *  Reading up to 7 elements past the highest used one stays inside memory: the program's memory
+ *  has a spare page past its last buffer (runtime/wasm/program.ts); those lanes are never used. */
+function windowLoad(env: Env, n: KNode & { op: 'load' }): X | undefined {
+  const p = lanesOf(env, n.at);
+  if (!p) return undefined;
+  const m = env.m;
+  const lo = Math.min(...p.c);
+  const rel = p.c.map((x) => x - lo);
+  if (Math.max(...rel) > 7) return undefined;
+  // the element of the lowest lane: lane 0's index minus its offset above the lowest
+  const first = () => m.i32.add(scalar(env, n.at), m.i32.const((lo - p.c[0]) | 0));
+  const addr = (e: number) =>
+    m.i32.add(env.ptr(n.buf), m.i32.shl(e ? m.i32.add(first(), m.i32.const(e)) : first(), m.i32.const(2)));
+  if (rel.every((x) => x === 0)) return m.v128.load32_splat(0, 4, addr(0));
+  const a = m.v128.load(0, 4, addr(0));
+  if (rel.every((x, l) => x === l)) return a;
+  const b = Math.max(...rel) > 3 ? m.v128.load(0, 4, addr(4)) : m.v128.const(new Array(16).fill(0));
+  return m.i8x16.shuffle(
+    a,
+    b,
+    rel.flatMap((x) => [0, 1, 2, 3].map((k) => 4 * x + k)),
+  );
+}
+
+const isCompare = (f: KBin): boolean => ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(f);
+function compareInt(f: KBin, d: KNode['dtype'], a: number, b: number): boolean {
+  const [x, y] = d === 'u32' ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
+  return f === 'eq'
+    ? x === y
+    : f === 'ne'
+      ? x !== y
+      : f === 'lt'
+        ? x < y
+        : f === 'le'
+          ? x <= y
+          : f === 'gt'
+            ? x > y
+            : x >= y;
 }
 
 /** Computes a vector node lane by lane from its children's lanes. */
