@@ -94,6 +94,15 @@ export function forget(env: Env, k: Kernel, d: number): void {
   }
 }
 
+/** Forgets memoised nodes that depend on loop axis `axis` (or on acc). */
+export function forgetAlong(env: Env, k: Kernel, axis: number): void {
+  for (const n of topo(kernelRoots(k)))
+    if (n.deps & (1 << axis) || usesAcc(n)) {
+      env.sc.delete(n);
+      env.vc.delete(n);
+    }
+}
+
 export const outAddr = (m: M, flat: X, d: KNode['dtype']) =>
   m.i32.add(m.local.get(0, i32), m.i32.shl(flat, m.i32.const(Math.log2(ELEM_BYTES[d]))));
 

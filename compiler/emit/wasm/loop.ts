@@ -9,7 +9,19 @@ import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import { type Locals, scalar, vector } from './expr.ts';
-import { decompose, forLoop, forget, newEnv, outAddr, paramsOf, storeScalar, take, type M, type X } from './common.ts';
+import {
+  decompose,
+  forLoop,
+  forget,
+  forgetAlong,
+  newEnv,
+  outAddr,
+  paramsOf,
+  storeScalar,
+  take,
+  type M,
+  type X,
+} from './common.ts';
 import { columnSplit } from './abi.ts';
 import { transposeBody, transposeForm } from './transpose.ts';
 
@@ -84,7 +96,7 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
   const outvec = !redvec && r > 0 && inner >= 4 && k.outDtype !== 'bool' && (!red || red.op !== 'argmax');
 
   /** Reduction loops for one element; returns statements and the local holding the scalar/vector acc. */
-  const reduction = (vecOut: boolean): { stmts: X[]; acc: number } => {
+  const reduction = (vecOut: boolean): { stmts: X[]; acc: number; accs?: number[] } => {
     const red = k.red!;
     const d = red.body.dtype;
     const ty = d === 'f32' ? f32 : i32;
@@ -139,16 +151,22 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
     }
     const op = red.op;
     if (vecOut) {
-      const acc = L.add(v128);
+      // one accumulator per column block, its body evaluated at that block's columns
+      const accs = blocks.map(() => L.add(v128));
+      const upds = blocks.map((b, q) => {
+        useBlock(b);
+        stmts.push(
+          m.local.set(
+            accs[q]!,
+            d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d)),
+          ),
+        );
+        return m.local.set(accs[q]!, combineVec(m, op, d, m.local.get(accs[q]!, v128), vector(env, red.body)));
+      });
       stmts.push(
-        m.local.set(acc, d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d))),
+        ...redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), ...upds])]),
       );
-      const b = vector(env, red.body);
-      const upd = m.local.set(acc, combineVec(m, op, d, m.local.get(acc, v128), b));
-      stmts.push(
-        ...redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), upd])]),
-      );
-      return { stmts, acc };
+      return { stmts, acc: accs[0]!, accs };
     }
     const acc = L.add(ty);
     stmts.push(m.local.set(acc, identConst(m, op, d)));
@@ -197,22 +215,50 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
   // reduction axes r..r+R-2 get their locals from the outer reduction index (decompose)
   for (let j = 0; j < R - 1; j++) env.axis.set(r + j, L.add(i32));
 
-  /** The code for one output element (vector of 4 or scalar). */
-  const element = (vec: boolean): X[] => {
+  // Column blocks: a vector element computes `blocks.length` groups of 4 outputs, block q at
+  // columns innerL + 4q (its own axis and flat-index locals). A reduction over rows (not along its
+  // last axis) takes 4 blocks per pass: 4 independent accumulator chains, and each row's 64 bytes
+  // of a column block read once, not once per 4 columns.
+  type Block = { col: number; flat: number };
+  let blocks: Block[] = [{ col: innerL, flat: flatL }];
+  /** evaluates nodes at block b's columns from here on (nodes along the last axis recomputed) */
+  const useBlock = (b: Block) => {
+    env.axis.set(r - 1, b.col);
+    if (env.flat) env.flat.local = b.flat;
+    forgetAlong(env, k, r - 1);
+  };
+
+  /** The code for one output element (vector of 4 or scalar), or for each column block. */
+  const element = (vec: boolean, nBlocks = 1): X[] => {
     const saved = env.vaxis;
     env.vaxis = vec ? r - 1 : undefined;
     forget(env, k, 2);
+    blocks = [{ col: innerL, flat: flatL }];
     const stmts: X[] = [];
-    let accInfo: { stmts: X[]; acc: number } | undefined;
-    if (red) {
-      accInfo = reduction(vec);
-      env.accLocal = { local: accInfo.acc, vec };
+    for (let q = 1; q < nBlocks; q++) {
+      const b = { col: L.add(i32), flat: L.add(i32) };
+      blocks.push(b);
+      stmts.push(
+        m.local.set(b.col, m.i32.add(m.local.get(innerL, i32), m.i32.const(4 * q))),
+        m.local.set(b.flat, m.i32.add(m.local.get(flatL, i32), m.i32.const(4 * q))),
+      );
     }
-    const v = vec ? vector(env, k.out) : scalar(env, k.out);
+    let accInfo: { stmts: X[]; acc: number; accs?: number[] } | undefined;
+    if (red) accInfo = reduction(vec);
+    const values = blocks.map((b, q) => {
+      useBlock(b);
+      if (accInfo) env.accLocal = { local: accInfo.accs?.[q] ?? accInfo.acc, vec };
+      forget(env, k, env.accDepth);
+      return vec ? vector(env, k.out) : scalar(env, k.out);
+    });
     stmts.push(...take(env, 2), ...(accInfo?.stmts ?? []), ...take(env, 2.5));
-    const flat = m.local.get(flatL, i32);
-    if (vec) stmts.push(m.v128.store(0, 4, outAddr(m, flat, k.outDtype), v));
-    else stmts.push(storeScalar(m, k.outDtype, flat, v));
+    blocks.forEach((b, q) => {
+      const flat = m.local.get(b.flat, i32);
+      if (vec) stmts.push(m.v128.store(0, 4, outAddr(m, flat, k.outDtype), values[q]!));
+      else stmts.push(storeScalar(m, k.outDtype, flat, values[q]!));
+    });
+    useBlock(blocks[0]!);
+    blocks = [blocks[0]!];
     env.vaxis = saved;
     env.accLocal = undefined;
     return stmts;
@@ -223,6 +269,10 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
   const setFlat = () => m.local.set(flatL, m.i32.add(m.local.get(rowStart, i32), m.local.get(innerL, i32)));
   const main4 = outvec ? Math.floor(inner / 4) * 4 : 0;
   const rowPre = r > 1 ? decompose(m, env, k.shape, 0, r - 1, m.local.get(oL, i32), L) : [];
+  // column blocks of 4 vectors for reductions over rows
+  const COLS = 4;
+  const blocked = outvec && !!red && inner >= 4 * COLS;
+  const blockStmts = blocked ? element(true, COLS) : [];
   const vecStmts = outvec ? element(true) : [];
   const tailStmts = element(false);
   const rowBody: X[] = [
@@ -237,12 +287,21 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
     // the units are this row's elements [lo, hi), lo a multiple of 4: lanes of 4, then the tail
     const end4 = L.add(i32);
     rowBody.push(m.local.set(end4, m.i32.sub(get(P.hi), m.i32.and(m.i32.sub(get(P.hi), get(P.lo)), m.i32.const(3)))));
-    if (outvec) rowBody.push(forLoop(m, innerL, get(P.lo), get(end4), 4, [setFlat(), ...vecStmts]));
-    else rowBody.push(m.local.set(innerL, get(P.lo)));
+    rowBody.push(m.local.set(innerL, get(P.lo)));
+    if (blocked) {
+      const end16 = L.add(i32);
+      const span = m.i32.sub(get(end4), get(P.lo));
+      rowBody.push(m.local.set(end16, m.i32.sub(get(end4), m.i32.rem_u(span, m.i32.const(4 * COLS)))));
+      rowBody.push(forLoop(m, innerL, get(innerL), get(end16), 4 * COLS, [setFlat(), ...blockStmts]));
+    }
+    if (outvec) rowBody.push(forLoop(m, innerL, get(innerL), get(end4), 4, [setFlat(), ...vecStmts]));
     rowBody.push(forLoop(m, innerL, get(innerL), get(P.hi), 1, [setFlat(), ...tailStmts]));
     return [forLoop(m, oL, m.i32.const(0), m.i32.const(1), 1, rowBody)];
   }
-  if (outvec) rowBody.push(forLoop(m, innerL, m.i32.const(0), m.i32.const(main4), 4, [setFlat(), ...vecStmts]));
+  const main16 = blocked ? Math.floor(inner / (4 * COLS)) * 4 * COLS : 0;
+  if (blocked)
+    rowBody.push(forLoop(m, innerL, m.i32.const(0), m.i32.const(main16), 4 * COLS, [setFlat(), ...blockStmts]));
+  if (outvec) rowBody.push(forLoop(m, innerL, m.i32.const(main16), m.i32.const(main4), 4, [setFlat(), ...vecStmts]));
   rowBody.push(forLoop(m, innerL, m.i32.const(main4), m.i32.const(inner), 1, [setFlat(), ...tailStmts]));
   return [forLoop(m, oL, get(P.lo), get(P.hi), 1, rowBody)];
 }
