@@ -105,6 +105,7 @@ describe('wasm templates on shapes the random programs do not reach', () => {
 fn mm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K], c: f32[B, M, N]) -> f32[B, M, N] = tanh(einsum("bmk,bnk->bmn", a, b) + c)
 fn pos[M, N, K](a: f32[M, K], b: f32[N, K]) -> bool[M, N] = a @ transpose(b) > 0.0
 fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = signlinear(x, pack_sign(w), g, h) + 1.0
+fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (sum(x * y, axis: 1) + 1.0, max(x - y, axis: 1))
 `;
   const prog = compile(src, { path: 'templates.obt' });
   const cases: [string, number[][]][] = [
@@ -149,6 +150,21 @@ fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = 
       ],
     ],
     ['sl', [[3, 130], [7, 130], [130], [7]]],
+    // reductions over rows: blocks of 16 columns, then vectors of 4, then the scalar tail
+    [
+      'cols',
+      [
+        [3, 7, 37],
+        [3, 7, 37],
+      ],
+    ],
+    [
+      'cols',
+      [
+        [1, 300, 64],
+        [1, 300, 64],
+      ],
+    ],
     ['sl', [[2, 4100], [5, 4100], [4100], [5]]],
     ['sl', [[1, 33], [3, 33], [33], [3]]],
   ];
@@ -156,11 +172,13 @@ fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = 
     it(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, () => {
       expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
       const args = shapes.map((s, i) => rand(s, 100 + i));
-      const ref = prog.run(entry, args).tensors[0]!;
+      const ref = prog.run(entry, args).tensors;
       for (const noFusion of [false, true]) {
-        const got = prog.run(entry, args, { backend: 'wasm', noFusion }).tensors[0]!;
-        const m = closeNormwise(got, ref, 1e-5);
-        if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}`);
+        const got = prog.run(entry, args, { backend: 'wasm', noFusion }).tensors;
+        ref.forEach((r, i) => {
+          const m = closeNormwise(got[i]!, r, 1e-5);
+          if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} output ${i}: ${m}`);
+        });
       }
     });
 });
