@@ -173,27 +173,46 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
     let innerStmts: X[];
     if (redvec) {
       const saved = env.vaxis;
-      env.vaxis = r + R - 1;
-      const accs = [L.add(v128), L.add(v128)];
+      const ax = r + R - 1;
+      env.vaxis = ax;
+      // 16 elements per iteration into 4 accumulators (independent chains; one chain is bound by
+      // the add's latency), then 4 at a time into the first, then the scalar tail
+      const U = redLast >= 16 ? 4 : 1;
+      const accs = Array.from({ length: U }, () => L.add(v128));
+      const at = [rInner, ...accs.slice(1).map(() => L.add(i32))];
       const initV = () => (d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d)));
+      const upd = (a: number, b: X) => m.local.set(a, combineVec(m, op, d, m.local.get(a, v128), b));
+      const bodies = at.map((l) => {
+        env.axis.set(ax, l);
+        forgetAlong(env, k, ax);
+        return vector(env, red.body);
+      });
+      env.axis.set(ax, rInner);
+      const ustmts = [
+        ...at.slice(1).map((l, q) => m.local.set(l, m.i32.add(m.local.get(rInner, i32), m.i32.const(4 * (q + 1))))),
+        ...take(env, 4),
+        ...bodies.map((b, q) => upd(accs[q]!, b)),
+      ];
+      forgetAlong(env, k, ax);
       const b = vector(env, red.body);
       const vstmts = take(env, 4);
       env.vaxis = saved;
       forget(env, k, 4);
       const sb = scalar(env, red.body);
       const sstmts = take(env, 4);
+      const main16 = U > 1 ? Math.floor(redLast / 16) * 16 : 0;
       const main4 = Math.floor(redLast / 4) * 4;
       const horiz = (x: number) => {
         const g = () => m.local.get(x, v128);
         const lane = (l: number) => (d === 'f32' ? m.f32x4.extract_lane(g(), l) : m.i32x4.extract_lane(g(), l));
         return combine(m, op, d, combine(m, op, d, lane(0), lane(1), L), combine(m, op, d, lane(2), lane(3), L), L);
       };
+      const g = (a: number) => m.local.get(accs[a]!, v128);
       innerStmts = [
         ...accs.map((a) => m.local.set(a, initV())),
-        forLoop(m, rInner, m.i32.const(0), m.i32.const(main4), 4, [
-          ...vstmts,
-          m.local.set(accs[0]!, combineVec(m, op, d, m.local.get(accs[0]!, v128), b)),
-        ]),
+        ...(U > 1 ? [forLoop(m, rInner, m.i32.const(0), m.i32.const(main16), 16, ustmts)] : []),
+        forLoop(m, rInner, m.i32.const(main16), m.i32.const(main4), 4, [...vstmts, upd(accs[0]!, b)]),
+        ...(U > 1 ? [upd(accs[0]!, g(1)), upd(accs[2]!, g(3)), upd(accs[0]!, g(2))] : []),
         m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), horiz(accs[0]!), L)),
         forLoop(m, rInner, m.i32.const(main4), m.i32.const(redLast), 1, [
           ...sstmts,
