@@ -47,6 +47,13 @@ const CASES: Case[] = [
     dims: [1, 27, 27, 2, 1, 8],
     mask: (i, j) => j <= i && (j < 8 || j >= 16) && (i < 4 || i >= 12 || j !== 1),
   },
+  // runs of full blocks (no mask test) that start after the range does, and that fill it
+  {
+    name: 'T=41 H=2 KV=1 Dh=8, a sliding window of 13',
+    dims: [1, 41, 41, 2, 1, 8],
+    mask: (i, j) => j <= i && j > i - 13,
+  },
+  { name: 'T=22 S=13 H=4 KV=2 Dh=8, no mask', dims: [2, 22, 13, 4, 2, 8], mask: () => true },
 ];
 
 function inputs(c: Case, seed: number, f64 = false): Tensor[] {

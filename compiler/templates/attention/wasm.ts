@@ -1,8 +1,8 @@
 // The attention template's Wasm body (modes and their semantics: runtime/prims/attention.ts). One
 // parallel unit is one query row (b, h, i) for 'out' (outMode), one (b, g) for 'bwd' (bwdMode); a
 // unit walks the other side's rows 4 at a time in SIMD, over operands transposed into the
-// thread's scratch, within the range of blocks its mask row (column) allows (tables made once per
-// call); the scores are never stored beyond one row. 'out' takes two passes (scores and their
+// thread's scratch, within the range of blocks its mask row (column) allows, testing the mask only
+// outside the range's run of full blocks (tables made once per call); the scores are never stored beyond one row. 'out' takes two passes (scores and their
 // maximum, then exp and the weighted sum) and keeps the row's log-sum-exp beside the output;
 // 'bwd' recomputes P = exp(s − lse) from it;
 // exp is the in-kernel polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused
@@ -115,41 +115,74 @@ export function attnBody(m: M, k: AttnKernel, L: Locals, imports: Set<MathImport
 }
 
 /** Per row of one side of the mask (x.row; once per call and thread): the first and one past the
- *  last 4-block (x.it) whose lanes `any` has a lane of, as two i32 at table + 8·row, so that units
- *  skip masked-out blocks (half of a causal mask) without testing them. `rowSetup` runs first in
- *  each row, `test` before each block's `any`. */
+ *  last 4-block (x.it) whose lanes `any` has a lane of, then the first run of blocks all of whose
+ *  lanes `all` has (empty at the first block when there is none), as four i32 at table + 16·row:
+ *  units skip masked-out blocks (half of a causal mask) without testing them, and blocks in the
+ *  run (all but the diagonal's, for a causal mask) without a mask test. `rowSetup` runs first in
+ *  each row, `test` before each block's `any` and `all`. */
 function blockRanges(
   m: M,
   x: Ctx,
   rows: number,
   end4: number,
-  lo: number,
-  hi: number,
+  r: BlockRange,
   table: () => X,
   rowSetup: X[],
   test: () => X[],
   any: () => X,
+  all: () => X,
 ): X {
   const { get, c, set, row, it } = x;
-  const at = () => m.i32.add(table(), m.i32.shl(get(row), c(3)));
+  const at = () => m.i32.add(table(), m.i32.shl(get(row), c(4)));
   return forLoop(m, row, c(0), c(rows), 1, [
     ...rowSetup,
-    set(lo, c(end4)),
-    set(hi, c(0)),
+    set(r.lo, c(end4)),
+    set(r.hi, c(0)),
+    set(r.flo, c(-1)),
+    set(r.fhi, c(-1)),
     forLoop(m, it, c(0), c(end4), 4, [
       ...test(),
       m.if(
         m.v128.any_true(any()),
         m.block(null, [
-          set(lo, m.select(m.i32.lt_s(get(it), get(lo)), get(it), get(lo))),
-          set(hi, m.i32.add(get(it), c(4))),
+          set(r.lo, m.select(m.i32.lt_s(get(it), get(r.lo)), get(it), get(r.lo))),
+          set(r.hi, m.i32.add(get(it), c(4))),
+        ]),
+      ),
+      // a full block starts the run or extends it when it follows the run's last block
+      m.if(
+        m.i32.and(m.i32x4.all_true(all()), m.i32.or(m.i32.lt_s(get(r.flo), c(0)), m.i32.eq(get(r.fhi), get(it)))),
+        m.block(null, [
+          set(r.flo, m.select(m.i32.lt_s(get(r.flo), c(0)), get(it), get(r.flo))),
+          set(r.fhi, m.i32.add(get(it), c(4))),
         ]),
       ),
     ]),
-    m.i32.store(0, 4, at(), get(lo)),
-    m.i32.store(4, 4, at(), get(hi)),
+    m.if(m.i32.lt_s(get(r.flo), c(0)), m.block(null, [set(r.flo, get(r.lo)), set(r.fhi, get(r.lo))])),
+    m.i32.store(0, 4, at(), get(r.lo)),
+    m.i32.store(4, 4, at(), get(r.hi)),
+    m.i32.store(8, 4, at(), get(r.flo)),
+    m.i32.store(12, 4, at(), get(r.fhi)),
   ]);
 }
+
+/** A row's block range [lo, hi) and its run of full blocks [flo, fhi) (lo ≤ flo ≤ fhi ≤ hi). */
+interface BlockRange {
+  lo: number;
+  hi: number;
+  flo: number;
+  fhi: number;
+}
+const blockRange = (L: Locals): BlockRange => ({ lo: L.add(i32), hi: L.add(i32), flo: L.add(i32), fhi: L.add(i32) });
+/** sets a row's range from its table entry at `entry` (a fresh expression per use) */
+const loadRange = (m: M, r: BlockRange, entry: () => X): X[] =>
+  (['lo', 'hi', 'flo', 'fhi'] as const).map((f, n) => m.local.set(r[f], m.i32.load(4 * n, 4, entry())));
+/** the range's three loops: masked blocks before the run, the run, masked blocks after it */
+const rangeLoops = (m: M, x: Ctx, r: BlockRange, step: number, body: (masked: boolean) => X[]): X[] => [
+  forLoop(m, x.it, x.get(r.lo), x.get(r.flo), step, body(true)),
+  forLoop(m, x.it, x.get(r.flo), x.get(r.fhi), step, body(false)),
+  forLoop(m, x.it, x.get(r.fhi), x.get(r.hi), step, body(true)),
+];
 
 /** What both unit kinds share: local helpers, the unit's decoded indices, the results' store. */
 interface Ctx {
@@ -183,7 +216,7 @@ const rowLayout = (k: AttnKernel) => {
   const vT = kT + k.Dh * S4 * 4;
   const sc = vT + k.Dh * S4 * 4;
   const rg = sc + S4 * 4;
-  return { S4, kT, vT, sc, rg, bytes: rg + k.T * 8 };
+  return { S4, kT, vT, sc, rg, bytes: rg + k.T * 16 };
 };
 
 /** 'out': one query row per unit, its keys 4 at a time (SIMD) from k and v of its
@@ -204,8 +237,8 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const src = L.add(i32);
   const valid = L.add(v128);
   const s4 = L.add(v128);
-  const jlo = L.add(i32); // the row's 4-key blocks with a key: [jlo, jhi)
-  const jhi = L.add(i32);
+  const jr = blockRange(L); // the row's 4-key blocks with a key, and its run of full ones
+  const [jlo, jhi] = [jr.lo, jr.hi];
   const kTp = L.add(i32); // kT + 4j
   const vTp = L.add(i32);
   const T0 = () => m.i32.add(get(P.scratch), c(lay.kT));
@@ -239,8 +272,7 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(qp, m.i32.add(ptr(k.q), m.i32.shl(m.i32.mul(get(outBase), c(Dh)), c(2)))),
     ...dims.map((d) => set(qs[d]!, m.f32x4.splat(m.f32.mul(ld(qp, d), fc(k.scale))))),
     set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S)))),
-    set(jlo, m.i32.load(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
-    set(jhi, m.i32.load(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
+    ...loadRange(m, jr, () => m.i32.add(RG(), m.i32.shl(get(row), c(4)))),
   ];
   // lanes j..j+3 that exist and that the mask allows (of the mask row at mp)
   const lanes = () =>
@@ -252,13 +284,13 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
       // S a multiple of 4: every lane exists
       S % 4 ? x.inLanes(S) : m.v128.const(new Array(16).fill(255)),
     );
-  const score = [
+  const score = (masked: boolean) => [
     set(kTp, m.i32.add(T0(), m.i32.shl(get(it), c(2)))),
     set(
       s4,
       vdot(qs, (d) => col(kTp, d)),
     ),
-    set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid))),
+    ...(masked ? [set(s4, m.v128.bitselect(get(s4), v4(-Infinity), get(valid)))] : []),
   ];
   // each mask row's range of 4-key blocks with a key
   const ranges = blockRanges(
@@ -266,16 +298,17 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     x,
     T,
     S4,
-    jlo,
-    jhi,
+    jr,
     RG,
     [set(mp, m.i32.add(ptr(k.mask), m.i32.mul(get(row), c(S))))],
     () => [],
     lanes,
+    lanes,
   );
 
   // two passes over the row's keys, no online rescaling: (1) the scores into scratch (−inf where
-  // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key;
+  // masked) and their lane maxima, over the row's range [jlo, jhi) of 4-key blocks with a key (no
+  // mask test in its run of full blocks);
   // (2) over that range p = exp(s − max), l = Σ p and Σ p·v; out = Σ p·v / l, lse = max + log l.
   // Each pass's live values fit in registers.
   const m4 = L.add(v128);
@@ -287,15 +320,18 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const scp = L.add(i32); // the score row + 4j
   const acc = dims.map(() => L.add(v128));
   const SC = () => m.i32.add(get(P.scratch), c(lay.sc));
-  const pass1 = forLoop(m, it, get(jlo), get(jhi), 4, [
-    set(valid, lanes()),
-    set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
-    m.if(
-      m.v128.any_true(get(valid)),
-      m.block(null, [...score, m.v128.store(0, 16, get(scp), get(s4)), set(m4, m.f32x4.pmax(get(m4), get(s4)))]),
-      m.v128.store(0, 16, get(scp), v4(-Infinity)),
-    ),
-  ]);
+  const pass1 = rangeLoops(m, x, jr, 4, (masked) => {
+    const keep = [...score(masked), m.v128.store(0, 16, get(scp), get(s4)), set(m4, m.f32x4.pmax(get(m4), get(s4)))];
+    return [
+      set(scp, m.i32.add(SC(), m.i32.shl(get(it), c(2)))),
+      ...(masked
+        ? [
+            set(valid, lanes()),
+            m.if(m.v128.any_true(get(valid)), m.block(null, keep), m.v128.store(0, 16, get(scp), v4(-Infinity))),
+          ]
+        : keep),
+    ];
+  });
   // pass 2 two blocks at a time (their exps interleaved: one exp's chain is too long for the
   // out-of-order window to hide alone), then the odd block
   const block2 = (offs: number[]): X[] => {
@@ -341,7 +377,7 @@ function outMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
   const unit = [
     ...start,
     set(m4, v4(-Infinity)),
-    pass1,
+    ...pass1,
     set(mx, mx2(mx2(lane(0), lane(1)), mx2(lane(2), lane(3)))),
     set(mxv, m.f32x4.splat(get(mx))),
     set(l4, v4(0)),
@@ -361,7 +397,7 @@ const colLayout = (k: AttnKernel) => {
   const base = Math.ceil((2 * k.Dh * 4) / 16) * 16;
   const perHead = (2 * k.Dh + 2) * T4 * 4;
   const rg = base + (k.H / k.KV) * perHead;
-  const dq = Math.ceil((rg + k.S * 8) / 16) * 16;
+  const dq = Math.ceil((rg + k.S * 16) / 16) * 16;
   const dqHead = k.Dh * T4 * 4;
   return { T4, base, perHead, rg, dq, dqHead, bytes: dq + (k.H / k.KV) * dqHead };
 };
@@ -441,39 +477,52 @@ function bwdMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     set(valid, m.v128.and(m.i32x4.ne(get(mv), m.i32x4.splat(c(0))), x.inLanes(T))),
   ];
   // each mask column's (key j's) range of blocks of 4 query rows that see it
-  const ilo = L.add(i32);
-  const ihi = L.add(i32);
+  const ir = blockRange(L);
   const RG = () => m.i32.add(get(P.scratch), c(lay.rg));
-  const ranges = blockRanges(m, x, S, T4, ilo, ihi, RG, [], laneMask, () => get(valid));
+  const ranges = blockRanges(
+    m,
+    x,
+    S,
+    T4,
+    ir,
+    RG,
+    [],
+    laneMask,
+    () => get(valid),
+    () => get(valid),
+  );
   const s4 = L.add(v128);
   const ds = L.add(v128);
-  const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
-  const perHead: X[] = [
-    set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
-    set(
-      s4,
-      vdot(ks, (d) => col(Q(d))),
-    ),
-    ...pe.stmts,
-    set(pe.out, m.v128.bitselect(get(pe.out), v4(0), get(valid))),
-    set(
-      ds,
-      m.f32x4.mul(
-        get(pe.out),
-        m.f32x4.sub(
-          vdot(vs, (d) => col(DO(d))),
-          col(DEL),
+  // the query block's work for head hh of the group (masked: P = 0 in the lanes the mask hides)
+  const perHead = (masked: boolean): X[] => {
+    const pe = fastExp4(m, L, m.f32x4.sub(get(s4), col(LSE)));
+    return [
+      set(at, m.i32.add(hbOf(get(hh)), m.i32.shl(get(it), c(2)))),
+      set(
+        s4,
+        vdot(ks, (d) => col(Q(d))),
+      ),
+      ...pe.stmts,
+      ...(masked ? [set(pe.out, m.v128.bitselect(get(pe.out), v4(0), get(valid)))] : []),
+      set(
+        ds,
+        m.f32x4.mul(
+          get(pe.out),
+          m.f32x4.sub(
+            vdot(vs, (d) => col(DO(d))),
+            col(DEL),
+          ),
         ),
       ),
-    ),
-    ...aV.map((a, d) => set(a, madd(m, get(pe.out), col(DO(d)), get(a)))),
-    ...aK.map((a, d) => set(a, madd(m, get(ds), col(Q(d)), get(a)))),
-    // dq[hh][d][i..i+3] += dS · scale·k_j[d]
-    set(dqp, m.i32.add(m.i32.add(DQ0(), m.i32.mul(get(hh), c(lay.dqHead))), m.i32.shl(get(it), c(2)))),
-    ...dims.map((d) =>
-      m.v128.store(d * T4 * 4, 16, get(dqp), madd(m, get(ds), get(ks[d]!), m.v128.load(d * T4 * 4, 16, get(dqp)))),
-    ),
-  ];
+      ...aV.map((a, d) => set(a, madd(m, get(pe.out), col(DO(d)), get(a)))),
+      ...aK.map((a, d) => set(a, madd(m, get(ds), col(Q(d)), get(a)))),
+      // dq[hh][d][i..i+3] += dS · scale·k_j[d]
+      set(dqp, m.i32.add(m.i32.add(DQ0(), m.i32.mul(get(hh), c(lay.dqHead))), m.i32.shl(get(it), c(2)))),
+      ...dims.map((d) =>
+        m.v128.store(d * T4 * 4, 16, get(dqp), madd(m, get(ds), get(ks[d]!), m.v128.load(d * T4 * 4, 16, get(dqp)))),
+      ),
+    ];
+  };
   const perKey: X[] = [
     // k (pre-scaled) and v of key row j at ((b·S + j)·KV + g)·Dh
     set(outBase, m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(S)), get(row)), c(KV)), get(head))),
@@ -482,12 +531,13 @@ function bwdMode(m: M, k: AttnKernel, L: Locals, x: Ctx): X[] {
     ...dims.map((d) => set(ks[d]!, m.f32x4.splat(m.f32.mul(ld(kp, d), fc(k.scale))))),
     ...dims.map((d) => set(vs[d]!, m.f32x4.splat(ld(vp, d)))),
     ...[...aK, ...aV].map((a) => set(a, v4(0))),
-    set(ilo, m.i32.load(0, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
-    set(ihi, m.i32.load(4, 4, m.i32.add(RG(), m.i32.shl(get(row), c(3))))),
-    forLoop(m, it, get(ilo), get(ihi), 4, [
-      ...laneMask(),
-      m.if(m.v128.any_true(get(valid)), forLoop(m, hh, c(0), c(G), 1, perHead)),
-    ]),
+    ...loadRange(m, ir, () => m.i32.add(RG(), m.i32.shl(get(row), c(4)))),
+    // no mask test in the run of blocks all of whose query rows see key j
+    ...rangeLoops(m, x, ir, 4, (masked) =>
+      masked
+        ? [...laneMask(), m.if(m.v128.any_true(get(valid)), forLoop(m, hh, c(0), c(G), 1, perHead(true)))]
+        : [forLoop(m, hh, c(0), c(G), 1, perHead(false))],
+    ),
     ...x.results([
       {
         base: m.i32.add(c(NQ), m.i32.mul(get(outBase), c(Dh))),
