@@ -2,9 +2,9 @@
 // parallel unit is one query row (b, h, i) for 'out' (outMode), one (b, g) for 'bwd' (bwdMode); a
 // unit walks the other side's rows 4 at a time in SIMD, over operands transposed into the
 // thread's scratch, within the range of blocks its mask row (column) allows, testing the mask only
-// outside the range's run of full blocks (tables made once per call); the scores are never stored beyond one row. 'out' takes two passes (scores and their
-// maximum, then exp and the weighted sum) and keeps the row's log-sum-exp beside the output;
-// 'bwd' recomputes P = exp(s − lse) from it;
+// outside the range's run of full blocks (tables made once per call); the scores are never stored
+// beyond one row. 'out' takes two passes (scores and their maximum, then exp and the weighted sum)
+// and keeps the row's log-sum-exp beside the output; 'bwd' recomputes P = exp(s − lse) from it;
 // exp is the in-kernel polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused
 // epilogue (via scratch when it is not the identity).
 import binaryen from 'binaryen';
