@@ -143,6 +143,14 @@ fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (
         [1, 131, 261],
       ],
     ],
+    // more rows of A than of B: the rows-of-A form (odd rows, a tail of B's rows, k chunks)
+    [
+      'pos',
+      [
+        [37, 1027],
+        [6, 1027],
+      ],
+    ],
     [
       'pos',
       [

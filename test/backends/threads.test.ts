@@ -70,6 +70,21 @@ fn tr3[A, B, C](x: f32[A, B, C]) -> f32[C, A, B] = einsum("abc->cab", x)
         [517, 1024],
       ],
     ],
+    // more rows of A than of B: threads take rows of A (an odd last slice, k chunks of 1024)
+    [
+      'mm',
+      [
+        [301, 64],
+        [37, 64],
+      ],
+    ],
+    [
+      'mm',
+      [
+        [203, 1100],
+        [9, 1100],
+      ],
+    ],
     [
       'bmm',
       [

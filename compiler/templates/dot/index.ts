@@ -4,7 +4,7 @@ import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import { numel } from '../../../runtime/core/ir.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Template } from '../../emit/template.ts';
-import { dotBody, dotScratch, NR } from './wasm.ts';
+import { dotBody, dotScratch, dotSplit, NR } from './wasm.ts';
 
 export const dot: Template<DotKernel, 'dot_general'> = {
   kind: 'dot',
@@ -28,8 +28,11 @@ export const dot: Template<DotKernel, 'dot_general'> = {
   wasm: {
     body: dotBody,
     scratch: dotScratch,
-    // a thread takes whole blocks of NR rows of B
-    parallelism: (k) => ({ units: k.N, align: NR, work: k.B * k.M * k.N * k.K }),
+    // a thread takes whole blocks of NR rows of B, or blocks of 4 rows of A (dotSplit)
+    parallelism: (k) =>
+      dotSplit(k) === 'M'
+        ? { units: k.M, align: 4, work: k.M * k.N * k.K }
+        : { units: k.N, align: NR, work: k.B * k.M * k.N * k.K },
   },
   wgsl: {
     extents: (k) => ({ B: k.B, M: k.M, N: k.N, K: k.K }),

@@ -23,6 +23,13 @@ const { i32, f32, v128 } = binaryen;
 export const MR = 2;
 export const NR = 4;
 
+/** Which rows a thread takes: of B (whole blocks of NR), or, for one batch with more rows of A
+ *  than of B (training's 2048 rows against widths of 64–512), of A (blocks of 4): each thread
+ *  then streams half of A past all of B instead of all of A past half of B. */
+export function dotSplit(k: DotKernel): 'M' | 'N' {
+  return k.B === 1 && k.M > k.N && k.M >= 16 ? 'M' : 'N';
+}
+
 /** dot scratch: the raw products of a bool-valued output. */
 export function dotScratch(k: DotKernel): number {
   return k.outDtype === 'bool' ? k.B * k.M * k.N * 4 : 0;
@@ -214,38 +221,50 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const MC = Math.max(MR, Math.floor(rowsBytes / (Kc * 4) / MR) * MR);
   const mc = L.add(i32);
   const mEnd = L.add(i32);
-  const mChunks: X[] = M2
-    ? [
-        forLoop(m, mc, c(0), c(M2), MC, [
-          m.local.set(mEnd, m.select(m.i32.lt_s(m.i32.add(get(mc), c(MC)), c(M2)), m.i32.add(get(mc), c(MC)), c(M2))),
-          forLoop(m, ni, lo(), get(nEnd4), NR, [
-            ...Array.from({ length: NR }, (_, j) => rowB(j)),
-            forLoop(m, mi, get(mc), get(mEnd), MR, rowsOfA(MR, NR, 1)),
-          ]),
-        ]),
-      ]
-    : [];
-  const mTail: X[] =
-    Mr > M2
+  // this thread's rows of A [mLo, mHi) and of B [nLo, nHi) (one of them split, see dotSplit)
+  const splitM = dotSplit(k) === 'M';
+  const mLo = () => (splitM ? lo() : c(0));
+  const mHi = () => (splitM ? hi() : c(Mr));
+  const nLo = () => (splitM ? c(0) : lo());
+  const nHi = () => (splitM ? c(N) : hi());
+  const m2 = L.add(i32); // the end of the rows of A in MR blocks
+  const mChunks: X[] =
+    splitM || M2
       ? [
-          forLoop(m, ni, lo(), get(nEnd4), NR, [
-            ...Array.from({ length: NR }, (_, j) => rowB(j)),
-            forLoop(m, mi, c(M2), c(Mr), 1, rowsOfA(1, NR, 2)),
+          forLoop(m, mc, mLo(), get(m2), MC, [
+            m.local.set(
+              mEnd,
+              m.select(m.i32.lt_s(m.i32.add(get(mc), c(MC)), get(m2)), m.i32.add(get(mc), c(MC)), get(m2)),
+            ),
+            forLoop(m, ni, nLo(), get(nEnd4), NR, [
+              ...Array.from({ length: NR }, (_, j) => rowB(j)),
+              forLoop(m, mi, get(mc), get(mEnd), MR, rowsOfA(MR, NR, 1)),
+            ]),
           ]),
         ]
       : [];
-  const nTail: X[] = [rowB(0), forLoop(m, mi, c(0), c(Mr), 1, rowsOfA(1, 1, 4))];
+  const mTail: X[] =
+    splitM || Mr > M2
+      ? [
+          forLoop(m, ni, nLo(), get(nEnd4), NR, [
+            ...Array.from({ length: NR }, (_, j) => rowB(j)),
+            forLoop(m, mi, get(m2), mHi(), 1, rowsOfA(1, NR, 2)),
+          ]),
+        ]
+      : [];
+  const nTail: X[] = [rowB(0), forLoop(m, mi, mLo(), mHi(), 1, rowsOfA(1, 1, 4))];
   const perChunk: X[] = [
     m.local.set(
       kEnd,
       chunked ? m.select(m.i32.lt_s(m.i32.add(get(kc), c(KC)), c(K)), m.i32.add(get(kc), c(KC)), c(K)) : c(K),
     ),
     m.local.set(kEnd4, m.i32.sub(get(kEnd), m.i32.rem_u(m.i32.sub(get(kEnd), get(kc)), c(4)))),
-    // this thread's rows of B: [lo, hi), lo a multiple of NR; register blocks up to min(hi, N4)
-    m.local.set(nEnd4, m.select(m.i32.lt_s(hi(), c(N4)), hi(), c(N4))),
-    m.local.set(nTail0, m.select(m.i32.gt_s(lo(), c(N4)), lo(), c(N4))),
+    // rows of B [nLo, nHi), nLo a multiple of NR; register blocks up to min(nHi, N4)
+    m.local.set(nEnd4, m.select(m.i32.lt_s(nHi(), c(N4)), nHi(), c(N4))),
+    m.local.set(nTail0, m.select(m.i32.gt_s(nLo(), c(N4)), nLo(), c(N4))),
+    m.local.set(m2, m.i32.sub(mHi(), m.i32.and(m.i32.sub(mHi(), mLo()), c(MR - 1)))),
     ...(N4 ? [...mChunks, ...mTail] : []),
-    ...(N > N4 ? [forLoop(m, ni, get(nTail0), hi(), 1, nTail)] : []),
+    ...(N > N4 ? [forLoop(m, ni, get(nTail0), nHi(), 1, nTail)] : []),
   ];
   const phase1 = forLoop(m, bi, c(0), c(B), 1, [
     chunked ? forLoop(m, kc, c(0), c(K), KC, perChunk) : m.block(null, [m.local.set(kc, c(0)), ...perChunk]),
@@ -273,14 +292,14 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
     : undefined;
   const at = (flat: X) => m.i32.add(rawBase(), m.i32.shl(flat, c(2)));
   const flat = () => m.i32.add(m.i32.mul(get(row), c(N)), get(ni));
-  const phase2 = forLoop(m, row, c(0), c(B * Mr), 1, [
+  const phase2 = forLoop(m, row, mLo(), splitM ? mHi() : c(B * Mr), 1, [
     ...(storeV
       ? [
-          m.local.set(nv, m.i32.sub(hi(), m.i32.and(m.i32.sub(hi(), lo()), c(3)))),
-          forLoop(m, ni, lo(), get(nv), 4, [m.local.set(accV, m.v128.load(0, 4, at(flat()))), ...storeV(flat())]),
+          m.local.set(nv, m.i32.sub(nHi(), m.i32.and(m.i32.sub(nHi(), nLo()), c(3)))),
+          forLoop(m, ni, nLo(), get(nv), 4, [m.local.set(accV, m.v128.load(0, 4, at(flat()))), ...storeV(flat())]),
         ]
-      : [m.local.set(ni, lo())]),
-    forLoop(m, ni, get(ni), hi(), 1, [m.local.set(acc, m.f32.load(0, 4, at(flat()))), ...store(flat())]),
+      : [m.local.set(ni, nLo())]),
+    forLoop(m, ni, get(ni), nHi(), 1, [m.local.set(acc, m.f32.load(0, 4, at(flat()))), ...store(flat())]),
   ]);
   return [phase1, phase2];
 }
