@@ -188,6 +188,7 @@ fn ropeg[T, H, Dh](x: f32[T, H, Dh], pos: i32[T], w: f32[T, H, Dh]) = grad(fn(x)
 fn inter[N](a: f32[N], b: f32[N]) -> f32[N * 2] = reshape(stack([a, b * 2.0], axis: -1), [N * 2])
 fn evens[N](x: f32[N, 18]) -> f32[N, 9] = reshape(x, [N, 9, 2])[..., 0] - reshape(x, [N, 9, 2])[..., 1] * 3.0
 fn idxmath[N](x: f32[N]) -> f32[N] = x * f32((iota(N) / 3) % 4 + (iota(N) % 2) * 7 + iota(N) / 4 - iota(N) % 3)
+fn slicesum[N](v: f32[N], w: f32[8, 3, 20]) -> f32[8, 3] = sum(reshape(reshape(v[100:580], [8, 3, 5, 4]), [8, 3, 20]) * w, axis: -1)
 fn spread[N](x: f32[N * 4], y: f32[N]) -> f32[N * 4] = x + reshape(broadcast(reshape(y, [N, 1]), [N, 4]), [N * 4])
 `;
   const prog = compile(src, { path: 'lanes.obt' });
@@ -200,6 +201,8 @@ fn spread[N](x: f32[N * 4], y: f32[N]) -> f32[N * 4] = x + reshape(broadcast(res
     ['evens', [rand([9, 18], 9)]],
     ['idxmath', [rand([37], 10)]],
     ['spread', [rand([52], 11), rand([13], 12)]],
+    // a reduction along a reshape's div/rem index that amounts to + idx: vectorised along it
+    ['slicesum', [rand([600], 13), rand([8, 3, 20], 14)]],
   ];
   for (const [entry, args] of cases)
     it(`${entry} ${args.map((a) => a.shape.join('×')).join(', ')}`, () => {

@@ -24,6 +24,7 @@ import {
 } from './common.ts';
 import { columnSplit } from './abi.ts';
 import { transposeBody, transposeForm } from './transpose.ts';
+import { lanePattern, type LanePattern } from './lanes.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -64,13 +65,20 @@ function combineVec(m: M, op: 'sum' | 'max' | 'min', d: KNode['dtype'], a: X, b:
 const identConst = (m: M, op: 'sum' | 'max' | 'min', d: KNode['dtype']) =>
   d === 'f32' ? m.f32.const(IDENT[op].f32) : m.i32.const(IDENT[op][d === 'i32' ? 'int' : 'u32']);
 
-/** Whether every load in the body that moves along axis `ax` reads it contiguously. */
-function contiguousAlong(body: KNode, ax: number): boolean {
+/** Whether every load in the body that moves along axis `ax` reads it contiguously: by its affine
+ *  form, or by its lane pattern (a reshape's div/rem that amounts to + idx, compiler/emit/wasm/lanes.ts). */
+function contiguousAlong(body: KNode, ax: number, extents: number[]): boolean {
+  const memo = new Map<KNode, LanePattern | undefined>();
   for (const n of topo([body])) {
     if (n.op !== 'load' || !(n.at.deps & (1 << ax))) continue;
     if (n.dtype === 'bool') return false;
     const a = affineOf(n.at);
-    for (const [t, c] of a.terms) if (t.deps & (1 << ax) && !(t.op === 'idx' && t.axis === ax && c === 1)) return false;
+    const affine = [...a.terms].every(
+      ([t, c]) => !(t.deps & (1 << ax)) || (t.op === 'idx' && t.axis === ax && c === 1),
+    );
+    if (affine) continue;
+    const p = lanePattern(n.at, ax, (x) => extents[x], memo);
+    if (!p || p.c.some((x, l) => ((x - p.c[0]) | 0) !== l)) return false;
   }
   return true;
 }
@@ -92,7 +100,7 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
   const redRows = red ? red.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const rInner = L.add(i32);
   if (red) env.axis.set(r + R - 1, rInner);
-  const redvec = !!red && red.op !== 'argmax' && redLast >= 4 && contiguousAlong(red.body, r + R - 1);
+  const redvec = !!red && red.op !== 'argmax' && redLast >= 4 && contiguousAlong(red.body, r + R - 1, env.extents);
   const outvec = !redvec && r > 0 && inner >= 4 && k.outDtype !== 'bool' && (!red || red.op !== 'argmax');
 
   /** Reduction loops for one element; returns statements and the local holding the scalar/vector acc. */
