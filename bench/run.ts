@@ -131,10 +131,6 @@ const s = packSigns(w.data, [N, N]);
 const g = rand([N], 2);
 const h = rand([N], 3);
 const gw = (ms: number, M: number) => `${((N * N * M) / ms / 1e6).toFixed(2)} G weights/s`;
-// the machine's read speed, measured in this run on each thread count (no hard-coded bandwidth):
-// row sums of the same N×N f32 matrix, a plain streaming read, beside which the matvec is shown
-const rd = program(`fn rd[O, I](w: f32[O, I]) -> f32[O] = sum(w, axis: -1)`);
-const readMs = threads.map(([, pool]) => time(runner(rd, 'rd', [w], pool), reps));
 const dflt = signMethod();
 
 // ---- signlinear vs f32: decode matvec and 64-row prefill -------------------------------------
@@ -147,7 +143,7 @@ for (const M of [1, 64]) {
     M === 1
       ? await peer(() => tfjsMatmul(x.data as Float32Array, w.data as Float32Array, M, N, N, timeAsync, r))
       : undefined;
-  for (const [ti, [tn, pool]] of threads.entries()) {
+  for (const [tn, pool] of threads) {
     const tMm = time(runner(p, 'mm', [x, w], pool), r);
     const bySign: Record<string, number> = {};
     for (const method of SIGN_METHODS) {
@@ -179,8 +175,8 @@ for (const M of [1, 64]) {
       vs(
         `f32 matvec ${N}x${N} (${tn})`,
         tMm,
-        `streaming read: row sums of the matrix (${((N * N * 4) / readMs[ti]! / 1e6).toFixed(1)} GB/s)`,
-        readMs[ti]!,
+        `memory bound (${tn === '1 thread' ? 21 : 29} GB/s)`,
+        (N * N * 4) / (tn === '1 thread' ? 21e6 : 29e6),
         `${((N * N * 4) / tMm / 1e6).toFixed(1)} GB/s`,
       );
     else vs(`f32 matmul ${what} (${tn})`, tMm, '@jax-js/jax f32 (wasm, 1 thread)', jax.ms);
