@@ -1,7 +1,6 @@
-// What every obtc command shares: the argument vector split into positionals and flags, typed
-// readers of flags (strings, numbers, choices, --backend, --threads), JSON arguments and results,
-// reading a source file, and the usage error (exit 2, with the usage text).
-// Hand-written: the flag set is small and its errors must read like the rest of obtc's.
+// What every obtc command shares: typed readers of flags (strings, numbers, choices, --backend,
+// --threads), JSON arguments and results, reading a source file (`-`: stdin), and the usage error
+// (exit 2; the flags themselves are parsed by cli/spec.ts).
 import { readFileSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { compile, type Backend, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
@@ -21,21 +20,25 @@ export interface CliIO {
 /** A command: the positionals after its name and the flags; returns the exit code. */
 export type Command = (pos: string[], flags: Flags, io: CliIO) => Promise<number>;
 
-/** A misuse of the command line: reported with the usage text, exit 2. */
-export class Usage extends Error {}
+import { Usage } from './spec.ts';
+export { Usage };
 
+/** A source file's text; `-` reads standard input. */
 export function readSource(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch {
-    throw new UserError(`cannot read ${file}`);
+    throw new UserError(`cannot read ${file === '-' ? 'standard input' : file}`);
   }
 }
+
+/** The path diagnostics name for a source argument (`-`: <stdin>). */
+export const sourcePath = (file: string): string => (file === '-' ? '<stdin>' : file);
 
 /** Compile options from the flags: --method NAME|FILE binds `import method` (as obtc quantize does). */
 export function compileOptions(file: string, flags: Flags): CompileOptions {
   const m = str(flags, 'method');
-  return { path: file, ...(m ? methodCompileOptions(resolveMethod(m)) : {}) };
+  return { path: sourcePath(file), ...(m ? methodCompileOptions(resolveMethod(m)) : {}) };
 }
 
 /** A program that type-checks (its diagnostics raised otherwise). */
@@ -43,68 +46,6 @@ export function load(file: string, flags: Flags = new Map()): Program {
   const prog = compile(readSource(file), compileOptions(file, flags));
   if (!prog.ok) throw new CompileError(prog.diagnostics);
   return prog;
-}
-
-export function parseArgs(argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
-  const pos: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-      if (v !== undefined) flags.set(k, v);
-      else if (
-        [
-          'entry',
-          'emit',
-          'shape',
-          'weights',
-          'tokenizer',
-          'model',
-          'prompt',
-          'steps',
-          'temperature',
-          'top-p',
-          'seed',
-          'text',
-          'seq',
-          'data',
-          'out',
-          'batch',
-          'lr',
-          'warmup',
-          'alpha',
-          'clip',
-          'wd',
-          'method',
-          'methods',
-          'seeds',
-          'decode-steps',
-          'checkpoint-every',
-          'eval-text',
-          'eval-seq',
-          'eval-windows',
-          'sample-steps',
-          'backend',
-          'threads',
-          'target',
-          'o',
-          'port',
-          'teacher',
-          'profile-json',
-        ].includes(k)
-      ) {
-        if (i + 1 >= argv.length) throw new Usage(`--${k} needs a value`);
-        const val = argv[++i]!;
-        flags.set(k, flags.has(k) && k === 'shape' ? `${flags.get(k)},${val}` : val);
-      } else flags.set(k, true);
-    } else if (a === '-h') flags.set('help', true);
-    else if (a === '-o') {
-      if (i + 1 >= argv.length) throw new Usage('-o needs a value');
-      flags.set('o', argv[++i]!);
-    } else pos.push(a);
-  }
-  return { pos, flags };
 }
 
 export function parseJsonArg(s: string, i: number): HostValue {

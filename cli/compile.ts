@@ -8,14 +8,14 @@ import { printModule } from '../compiler/syntax/print.ts';
 import { printPlan } from '../compiler/plan/plan.ts';
 import { printKernel } from '../compiler/kir/print.ts';
 import { wasmArtifact, wasmPlan, wasmText, webgpuArtifact } from '../compiler/pipeline.ts';
-import { load, parseJsonArg, readSource, shapeArgs, Usage, type Command } from './args.ts';
+import { load, parseJsonArg, readSource, shapeArgs, sourcePath, Usage, type Command } from './args.ts';
 
 export const compileCmd: Command = async (pos, flags, io) => {
   const file = pos.shift();
   if (!file) throw new Usage('compile needs FILE');
   const emit = flags.get('emit') ?? 'core';
   if (emit === 'ast') {
-    const prog = compile(readSource(file), { path: file });
+    const prog = compile(readSource(file), { path: sourcePath(file) });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     io.out(printModule(prog.loaded.root.ast) + '\n');
     return 0;

@@ -1,10 +1,13 @@
 // The obtc command-line contract: exit codes, diagnostics (file:line:col, the line, a caret,
-// expected vs found), no stack trace for user errors, JSON arguments converted by parameter type.
+// expected vs found), no stack trace for user errors, JSON arguments converted by parameter type;
+// strict flags with did-you-mean, per-command help, --version, negative numbers, stdin for -.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { main } from '../../cli/main.ts';
+import { COMMAND_SPECS } from '../../cli/spec.ts';
 
 const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obtc-'));
@@ -165,5 +168,73 @@ describe('obtc compile', () => {
     const [ra, rb] = [JSON.parse(a.out) as number[][], JSON.parse(b.out) as number[][]];
     ra.flat().forEach((v, i) => expect(Math.abs(v - rb.flat()[i]!)).toBeLessThan(1e-6));
     expect((await obtc('run', p, '--entry', 't_softmax', '--backend', 'gpu', x)).rc).toBe(2);
+  });
+});
+
+describe('the command line itself', () => {
+  const commands = Object.keys(COMMAND_SPECS);
+
+  it('every command rejects an unknown flag (exit 2) and says which it meant', async () => {
+    for (const cmd of commands) {
+      const r = await obtc(cmd, '--no-such-flag', 'x');
+      expect(r.rc, cmd).toBe(2);
+      expect(r.err, cmd).toContain(`obtc ${cmd}: unknown flag --no-such-flag`);
+      expect(r.err, cmd).toContain(`usage: obtc ${cmd}`);
+    }
+    expect((await obtc('generate', '--stepz', '5', '--temperature', '0')).err).toContain('did you mean --steps?');
+    expect((await obtc('generate', '--temprature', '0')).err).toContain('did you mean --temperature?');
+    expect((await obtc('quantize', '--stpes', '20')).err).toContain('did you mean --steps?');
+    // a flag of another command is unknown here too
+    expect((await obtc('check', '--steps', '3', 'f.obt')).rc).toBe(2);
+    expect((await obtc('genrate')).err).toContain('unknown command genrate (did you mean generate?)');
+  });
+
+  it('rejects a missing or unwanted value (exit 2)', async () => {
+    const missing = await obtc('generate', '--steps');
+    expect(missing.rc).toBe(2);
+    expect(missing.err).toContain('--steps needs a value');
+    const extra = await obtc('run', 'f.obt', '--entry', 'f', '--f64=yes');
+    expect(extra.rc).toBe(2);
+    expect(extra.err).toContain('--f64 takes no value');
+  });
+
+  it('prints each command’s own help, the whole usage and the version', async () => {
+    for (const cmd of commands) {
+      const r = await obtc(cmd, '--help');
+      expect(r.rc, cmd).toBe(0);
+      expect(r.out, cmd).toMatch(new RegExp(`^usage: obtc ${cmd} `));
+      expect(r.out, cmd).not.toContain('commands:');
+      expect((await obtc('help', cmd)).out).toBe(r.out);
+      expect((await obtc(cmd, '-h')).out).toBe(r.out);
+    }
+    const all = await obtc('--help');
+    expect(all.rc).toBe(0);
+    for (const cmd of commands) expect(all.out).toContain(`  ${cmd} `);
+    const v = await obtc('--version');
+    expect(v.rc).toBe(0);
+    expect(v.out).toMatch(/^obtc \d+\.\d+\.\d+\n$/);
+  });
+
+  it('takes negative numbers as values and as positionals', async () => {
+    const p = file('neg.obt', 'pub fn f(x: f32, y: i32) -> f32 = x * f32(y)\n');
+    const r = await obtc('run', p, '--entry', 'f', '-1.5', '-2');
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out)).toBe(3);
+  });
+
+  it('reads a source from standard input for -', () => {
+    const bin = join(root, 'bin/obtc.js');
+    const ok = spawnSync(process.execPath, [bin, 'run', '-', '--entry', 'f', '2'], {
+      input: 'pub fn f(x: f32) -> f32 = x * 3.0\n',
+      encoding: 'utf8',
+    });
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout.trim()).toBe('6');
+    const bad = spawnSync(process.execPath, [bin, 'check', '-'], {
+      input: 'pub fn f(x: f32) -> f32 = y\n',
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('<stdin>:1:27: error: unknown name y');
   });
 });
