@@ -28,6 +28,7 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
   const sampler = new Sampler(temperature, topp, seed);
   const dec = runner.decoderAsync(max);
+  const json = flags.has('json');
   const idsOnly = flags.has('ids');
   const ids: number[] = [];
   let token = prompt[0]!;
@@ -40,20 +41,24 @@ export const generateCmd: Command = async (_pos, flags, io) => {
     const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
     if (pos + 1 >= prompt.length && (next === tokenizer.data.bos || next === tokenizer.data.eos)) break;
     ids.push(next);
-    if (!idsOnly) {
+    if (!idsOnly || json) {
       const piece = td.decode(tokenizer.pieceAfter(token, next), { stream: true });
       out += piece;
-      io.out(piece);
+      if (!json) io.out(piece);
     }
     token = next;
   }
-  if (idsOnly) io.out(ids.join(' ') + '\n');
-  else io.out(td.decode() + '\n');
+  const tail = td.decode();
+  out += tail;
   const secs = (performance.now() - t0) / 1000;
+  const tokS = ids.length > 1 ? (ids.length - 1) / secs : undefined;
+  if (json)
+    io.out(JSON.stringify({ text: out, ids, prompt: [...prompt], tokensPerS: tokS, backend: runner.backend }) + '\n');
+  else if (idsOnly) io.out(ids.join(' ') + '\n');
+  else io.out(tail + '\n');
   if (ids.length > 1)
     io.err(
-      `achieved tok/s: ${((ids.length - 1) / secs).toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`,
+      `achieved tok/s: ${tokS!.toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`,
     );
-  void out;
   return 0;
 };

@@ -31,6 +31,10 @@ export const pplCmd: Command = async (_pos, flags, io) => {
     new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }),
   );
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  io.out(formatPpl(r) + '\n');
+  io.out(
+    (flags.has('json')
+      ? JSON.stringify({ ppl: r.ppl, ce: r.ce, tokens: r.tokens, windows: r.windows, seq, text: textFile })
+      : formatPpl(r)) + '\n',
+  );
   return 0;
 };

@@ -43,11 +43,31 @@ export function quantizeOptions(flags: Flags): QuantizeOptions {
 export const quantizeCmd: Command = async (_pos, flags, io) => {
   const o = quantizeOptions(flags);
   if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
+  const json = flags.has('json');
   const r = await quantize(
     o,
     (s) => io.err(s),
-    (s) => io.out(s),
+    // --json: stdout carries only the summary object
+    (s) => (json ? io.err(s) : io.out(s)),
   );
+  if (json) {
+    io.out(
+      JSON.stringify({
+        method: r.method,
+        out: o.out,
+        teacherPpl: r.ppl?.teacher.ppl,
+        initPpl: r.ppl?.init?.ppl,
+        trainedPpl: r.ppl?.trained.ppl,
+        teacherBytes: r.teacherBytes,
+        studentBytes: r.studentBytes,
+        compression: r.teacherBytes / r.studentBytes,
+        bitsPerLinearWeight: r.bits.linear,
+        bitsPerParameter: r.bits.model,
+        seconds: r.seconds,
+      }) + '\n',
+    );
+    return 0;
+  }
   if (r.ppl) {
     const { teacher, init, trained } = r.ppl;
     const parts = [`teacher ppl ${teacher.ppl.toFixed(4)}`];

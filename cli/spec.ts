@@ -45,6 +45,7 @@ const QUANTIZE: FlagSet = {
   'no-eval': 'boolean',
   'sample-steps': 'string',
   fp16: 'boolean',
+  json: 'boolean',
   ...RUNTIME,
   ...PROFILE,
 };
@@ -58,9 +59,10 @@ interface CommandSpec {
 export const COMMAND_SPECS: Record<string, CommandSpec> = {
   generate: {
     usage: `  generate [--weights FILE] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
-           [--temperature T] [--top-p P] [--seed S] [--ids]
+           [--temperature T] [--top-p P] [--seed S] [--ids] [--json]
                                         generate text (default: the shipped stories260K;
-                                        --temperature 0 is greedy); tokens/s on stderr`,
+                                        --temperature 0 is greedy); tokens/s on stderr;
+                                        --json: one object with the text, ids and tokens/s`,
     flags: {
       ...MODEL,
       prompt: 'string',
@@ -69,6 +71,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       'top-p': 'string',
       seed: 'string',
       ids: 'boolean',
+      json: 'boolean',
       ...RUNTIME,
       ...PROFILE,
     },
@@ -77,11 +80,12 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     usage: `  quantize [--method NAME|FILE] [--weights FILE] [--steps 300] [--batch 4] [--seq 128]
            [--lr 1e-3] [--warmup N] [--alpha 1] [--seed S] [--out student.obtm]
            [--checkpoint-every 25] [--resume] [--reference-scaling] [--eval-text FILE | --no-eval]
-           [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp]
+           [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp] [--json]
                                         quantise with a method (default onebit; shipped ones in
                                         stdlib/methods/, or your own .obt file: docs/methods.md):
                                         init, knowledge distillation (--steps 0: none), export,
-                                        then teacher / init-only / trained perplexity`,
+                                        then teacher / init-only / trained perplexity (--json:
+                                        those and the compression as one object on stdout)`,
     flags: QUANTIZE,
   },
   ablate: {
@@ -92,10 +96,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     flags: { ...QUANTIZE, methods: 'string', seeds: 'string', 'decode-steps': 'string' },
   },
   ppl: {
-    usage: `  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256]
+    usage: `  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256] [--json]
                                         perplexity by the README's protocol; the last line
-                                        of stdout is ppl=… ce=… tokens=… windows=…`,
-    flags: { ...MODEL, text: 'string', seq: 'string', ...RUNTIME, ...PROFILE },
+                                        of stdout is ppl=… ce=… tokens=… windows=… (--json:
+                                        an object with those)`,
+    flags: { ...MODEL, text: 'string', seq: 'string', json: 'boolean', ...RUNTIME, ...PROFILE },
   },
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]
@@ -105,9 +110,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     flags: { weights: 'string', teacher: 'string', 'no-teacher': 'boolean', port: 'string' },
   },
   check: {
-    usage: `  check FILE... [--method NAME|FILE]   type-check (FILE - reads stdin); diagnostics on
-                                        stderr, exit 1 on errors`,
-    flags: { method: 'string' },
+    usage: `  check FILE... [--method NAME|FILE] [--json]
+                                        type-check (FILE - reads stdin); diagnostics on
+                                        stderr (--json: on stdout as JSON, with file, line,
+                                        column, end, message, hint, notes), exit 1 on errors`,
+    flags: { method: 'string', json: 'boolean' },
   },
   run: {
     usage: `  run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG

@@ -92,3 +92,35 @@ export function formatDiagnostic(d: Diagnostic): string {
   if (d.hint) out.push(`hint: ${d.hint}`);
   return out.join('\n');
 }
+
+/** A diagnostic as plain data for tools (`obtc check --json`): 1-based lines and columns, the span's
+ *  end, the hint and the notes. */
+export interface DiagnosticJson {
+  severity: 'error' | 'warning';
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  endLine?: number;
+  endColumn?: number;
+  hint?: string;
+  notes: { message: string; file?: string; line?: number; column?: number }[];
+}
+
+function where(s: Span | undefined): { file?: string; line?: number; column?: number } {
+  if (!s) return {};
+  const { line, col } = lineCol(s.file, s.start);
+  return { file: s.file.path, line, column: col };
+}
+
+export function diagnosticJson(d: Diagnostic): DiagnosticJson {
+  const end = d.span ? lineCol(d.span.file, d.span.end) : undefined;
+  return {
+    severity: d.severity,
+    message: d.message,
+    ...where(d.span),
+    ...(end ? { endLine: end.line, endColumn: end.col } : {}),
+    ...(d.hint ? { hint: d.hint } : {}),
+    notes: d.notes.map((n) => ({ message: n.message, ...where(n.span) })),
+  };
+}

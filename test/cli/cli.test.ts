@@ -238,3 +238,66 @@ describe('the command line itself', () => {
     expect(bad.stderr).toContain('<stdin>:1:27: error: unknown name y');
   });
 });
+
+describe('--json', () => {
+  it('check: diagnostics as data (file, line, column, end, message, hint), exit 1 on errors', async () => {
+    const bad = file('json_bad.obt', 'pub fn f(x: f32) -> f32 = x + y\n');
+    const good = file('json_good.obt', 'pub fn f(x: f32) -> f32 = x\n');
+    const r = await obtc('check', good, bad, '--json');
+    expect(r.rc).toBe(1);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out) as { ok: boolean; files: { file: string; ok: boolean; diagnostics: unknown[] }[] };
+    expect(j.ok).toBe(false);
+    expect(j.files.map((f) => f.ok)).toEqual([true, false]);
+    expect(j.files[1]!.diagnostics).toEqual([
+      {
+        severity: 'error',
+        message: 'unknown name y',
+        file: bad,
+        line: 1,
+        column: 31,
+        endLine: 1,
+        endColumn: 32,
+        hint: 'did you mean x?',
+        notes: [],
+      },
+    ]);
+    expect((await obtc('check', good, '--json')).rc).toBe(0);
+  });
+
+  it('quantize: stdout holds only the summary object', async () => {
+    const out = join(tmp, 'q.obtm');
+    const r = await obtc('quantize', '--steps', '0', '--no-eval', '--json', '--out', out);
+    expect(r.rc).toBe(0);
+    expect(r.out.trim().split('\n')).toHaveLength(1);
+    const j = JSON.parse(r.out) as { method: string; out: string; compression: number; bitsPerLinearWeight: number };
+    expect(j).toMatchObject({ method: 'onebit', out });
+    expect(j.compression).toBeGreaterThan(5);
+    expect(j.bitsPerLinearWeight).toBeCloseTo(1.845, 2);
+  });
+
+  it('generate and ppl: one object on stdout', async () => {
+    const g = await obtc('generate', '--steps', '12', '--temperature', '0', '--json');
+    expect(g.rc).toBe(0);
+    const j = JSON.parse(g.out) as { text: string; ids: number[]; tokensPerS: number; backend: string };
+    expect(j.text.startsWith('Once upon a time')).toBe(true);
+    expect(j.ids.length).toBe(12);
+    expect(j.backend).toBe('wasm');
+    expect(j.tokensPerS).toBeGreaterThan(0);
+    const text = file(
+      'ppl.txt',
+      'Once upon a time, there was a little girl named Lily. She loved to play outside. '.repeat(12),
+    );
+    const p = await obtc('ppl', '--text', text, '--seq', '32', '--json');
+    expect(p.rc).toBe(0);
+    const q = JSON.parse(p.out.trim().split('\n').pop()!) as {
+      ppl: number;
+      tokens: number;
+      windows: number;
+      seq: number;
+    };
+    expect(q.seq).toBe(32);
+    expect(q.windows).toBeGreaterThan(1);
+    expect(q.ppl).toBeGreaterThan(1);
+  });
+});
