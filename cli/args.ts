@@ -56,14 +56,25 @@ export function parseJsonArg(s: string, i: number): HostValue {
   }
 }
 
-/** A result as JSON: tensors as nested arrays (inf/nan as strings), structs as objects. */
+/** A result as JSON: tensors as nested arrays (inf/nan as strings; f32 and f16 values with the
+ *  fewest digits that read back as the same f32, so 0.1 prints as 0.1), structs as objects. */
 export function jsonOf(v: unknown): unknown {
-  return mapTree(v, isTensor, (t) => fixFloats(toNested(t)));
+  return mapTree(v, isTensor, (t) => fixFloats(toNested(t), t.dtype === 'f32' || t.dtype === 'f16'));
 }
 
-function fixFloats(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(fixFloats);
-  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+function fixFloats(v: unknown, f32: boolean): unknown {
+  if (Array.isArray(v)) return v.map((x) => fixFloats(x, f32));
+  if (typeof v !== 'number') return v;
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+  return f32 ? shortestF32(v) : v;
+}
+
+/** The number with the fewest significant digits whose f32 rounding is v's (v an f32 value). */
+export function shortestF32(v: number): number {
+  for (let p = 1; p < 9; p++) {
+    const x = Number(v.toPrecision(p));
+    if (Math.fround(x) === v) return x;
+  }
   return v;
 }
 

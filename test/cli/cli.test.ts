@@ -301,3 +301,14 @@ describe('--json', () => {
     expect(q.ppl).toBeGreaterThan(1);
   });
 });
+
+describe('obtc run output', () => {
+  it('prints f32 values with the fewest digits that read back as the same f32', async () => {
+    const p = file('digits.obt', 'pub fn f(x: f32[3]) -> (f32[3], f32, i32) = (x * 0.1, 1.0 / 3.0, 7)\n');
+    const r = await obtc('run', p, '--entry', 'f', '[1, 2, 3]');
+    expect(r.out.trim()).toBe('[[0.1,0.2,0.3],0.33333334,7]');
+    const back = JSON.parse(r.out) as [number[], number, number];
+    expect(back[0].map(Math.fround)).toEqual([1, 2, 3].map((k) => Math.fround(k * Math.fround(0.1))));
+    expect(Math.fround(back[1])).toBe(Math.fround(1 / 3));
+  });
+});
