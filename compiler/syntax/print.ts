@@ -11,7 +11,12 @@ export function printModule(m: A.Module): string {
     const { line, col } = lineCol(n.span.file, n.span.start);
     return ` @${line}:${col}`;
   };
-  const scalar = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  const scalar = (v: unknown): boolean =>
+    typeof v === 'string' ||
+    typeof v === 'number' ||
+    typeof v === 'boolean' ||
+    // a list of names (an import's parts) prints inline
+    (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' || typeof x === 'number'));
   const walk = (n: unknown, indent: string, label: string): void => {
     if (Array.isArray(n)) {
       if (!n.length) return;

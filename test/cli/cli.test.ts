@@ -133,6 +133,10 @@ describe('obtc compile', () => {
     expect(r.rc).toBe(0);
     expect(r.out).toMatch(/fn (pub=false )?name="f".* @1:1/);
     expect(r.out).toContain('binary op="*" @1:29');
+    const q = file('ast_imports.obt', 'import nn\nimport onebit as ob\nfn f(x: f32[2]) -> f32[2] = silu(x)\n');
+    const imports = (await obtc('compile', q, '--emit', 'ast')).out;
+    expect(imports).toContain('target: name parts=["nn"]');
+    expect(imports).toMatch(/import alias="ob" @2:1\n\s+target: name parts=\["onebit"\]/);
   });
 
   it('prints verified Core IR for given shapes', async () => {
