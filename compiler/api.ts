@@ -460,6 +460,20 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
 }
 
 function fromNestedChecked(v: HostValue, dtype: string, what: string, f64: boolean): Tensor {
+  // an integer tensor takes integers in its range (1.5 or 2^40 for an i32 is a mistake, not a cast)
+  const range: Record<string, [number, number]> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1] };
+  const r = range[dtype];
+  if (r) {
+    const bad = (x: unknown): unknown =>
+      Array.isArray(x)
+        ? x.map(bad).find((y) => y !== undefined)
+        : typeof x === 'number' && (!Number.isInteger(x) || x < r[0] || x > r[1])
+          ? x
+          : undefined;
+    const b = bad(v);
+    if (b !== undefined)
+      throw new UserError(`${what}: expected ${dtype} values (integers in [${r[0]}, ${r[1]}]), found ${String(b)}`);
+  }
   try {
     return fromNested(v, dtype as never, f64);
   } catch (e) {

@@ -316,3 +316,16 @@ describe('obtc run output', () => {
     expect(Math.fround(back[1])).toBe(Math.fround(1 / 3));
   });
 });
+
+describe('obtc run arguments', () => {
+  it('rejects a non-integer or out-of-range value for an integer parameter', async () => {
+    const p = file('ints.obt', 'pub fn f(n: i32, x: i32[2]) -> i32 = n + x[0]\n');
+    const a = await obtc('run', p, '--entry', 'f', '1.5', '[2, 3]');
+    expect(a.rc).toBe(1);
+    expect(a.err).toContain('argument n: expected i32 values');
+    expect(a.err).toContain('found 1.5');
+    expect((await obtc('run', p, '--entry', 'f', '1', '[2, 3e10]')).err).toContain('found 30000000000');
+    const ok = await obtc('run', p, '--entry', 'f', '1', '[-2, 3]');
+    expect(ok.out.trim()).toBe('-1');
+  });
+});
