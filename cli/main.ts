@@ -6,29 +6,21 @@ import { LoadError } from '../llm/io/model.ts';
 import { readFileSync } from 'node:fs';
 import { closePools, type CliIO, type Command } from './args.ts';
 import { commandOf, commandUsage, parseCommand, Usage, USAGE } from './spec.ts';
-import { checkCmd } from './check.ts';
-import { runCmd } from './run.ts';
-import { compileCmd } from './compile.ts';
-import { execCmd } from './exec.ts';
-import { serveCmd } from './serve.ts';
-import { generateCmd } from './generate.ts';
-import { pplCmd } from './ppl.ts';
-import { quantizeCmd } from './quantize.ts';
-import { ablateCmd } from './ablate.ts';
 import { startProfile, type ProfileRun } from './profile.ts';
 
 export type { CliIO } from './args.ts';
 
-const COMMANDS: Record<string, Command> = {
-  generate: generateCmd,
-  quantize: quantizeCmd,
-  ablate: ablateCmd,
-  ppl: pplCmd,
-  serve: serveCmd,
-  check: checkCmd,
-  run: runCmd,
-  compile: compileCmd,
-  exec: execCmd,
+// each command's module is loaded when it runs (check does not load the LLM toolkit or WebGPU)
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  generate: async () => (await import('./generate.ts')).generateCmd,
+  quantize: async () => (await import('./quantize.ts')).quantizeCmd,
+  ablate: async () => (await import('./ablate.ts')).ablateCmd,
+  ppl: async () => (await import('./ppl.ts')).pplCmd,
+  serve: async () => (await import('./serve.ts')).serveCmd,
+  check: async () => (await import('./check.ts')).checkCmd,
+  run: async () => (await import('./run.ts')).runCmd,
+  compile: async () => (await import('./compile.ts')).compileCmd,
+  exec: async () => (await import('./exec.ts')).execCmd,
 };
 
 export async function main(
@@ -72,7 +64,9 @@ export async function main(
   }
   let prof: ProfileRun | undefined;
   try {
-    const run = COMMANDS[cmd]!;
+    const load = COMMANDS[cmd];
+    if (!load) throw new InternalError(`obtc: command ${cmd} has a flag table but no module`);
+    const run = await load();
     prof = startProfile(cmd, flags);
     const code = await run(pos, flags, io);
     prof?.finish(io);

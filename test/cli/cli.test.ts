@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { main } from '../../cli/main.ts';
+import { COMMANDS, main } from '../../cli/main.ts';
 import { COMMAND_SPECS } from '../../cli/spec.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -177,6 +177,11 @@ describe('obtc compile', () => {
 
 describe('the command line itself', () => {
   const commands = Object.keys(COMMAND_SPECS);
+
+  it('has a module for every command of the flag table, loaded only when it runs', async () => {
+    expect(Object.keys(COMMANDS).sort()).toEqual([...commands].sort());
+    for (const cmd of commands) expect(typeof (await COMMANDS[cmd]!()), cmd).toBe('function');
+  });
 
   it('every command rejects an unknown flag (exit 2) and says which it meant', async () => {
     for (const cmd of commands) {
