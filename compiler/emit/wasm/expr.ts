@@ -9,7 +9,7 @@ import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../kir/ir.ts';
 import { InternalError } from '../../syntax/diag.ts';
 import { exp4, sigmoid4, tanh4 } from './fastexp.ts';
-import { lanePattern, type LanePattern } from './lanes.ts';
+import { laneBytes, lanePattern, type LanePattern } from './lanes.ts';
 
 type M = binaryen.Module;
 type X = binaryen.ExpressionRef;
@@ -610,11 +610,7 @@ function windowLoad(env: Env, n: KNode & { op: 'load' }): X | undefined {
   const a = m.v128.load(0, 4, addr(0));
   if (rel.every((x, l) => x === l)) return a;
   const b = Math.max(...rel) > 3 ? m.v128.load(0, 4, addr(4)) : m.v128.const(new Array(16).fill(0));
-  return m.i8x16.shuffle(
-    a,
-    b,
-    rel.flatMap((x) => [0, 1, 2, 3].map((k) => 4 * x + k)),
-  );
+  return m.i8x16.shuffle(a, b, laneBytes(rel));
 }
 
 const isCompare = (f: KBin): boolean => ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(f);

@@ -11,6 +11,10 @@
 // the range known and non-negative (so i32 division truncates like floor and nothing wrapped).
 import type { KNode } from '../../kir/ir.ts';
 
+/** The byte indices of an i8x16.shuffle picking 4-byte lanes (0–3 of the first operand, 4–7 of the
+ *  second). */
+export const laneBytes = (lanes: number[]): number[] => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b));
+
 export interface LanePattern {
   c: [number, number, number, number];
   align: number;

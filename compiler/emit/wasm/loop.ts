@@ -158,18 +158,15 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
       return { stmts, acc: bi };
     }
     const op = red.op;
+    const initV = () => (d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d)));
+    const upd = (a: number, b: X) => m.local.set(a, combineVec(m, op, d, m.local.get(a, v128), b));
     if (vecOut) {
       // one accumulator per column block, its body evaluated at that block's columns
       const accs = blocks.map(() => L.add(v128));
       const upds = blocks.map((b, q) => {
         useBlock(b);
-        stmts.push(
-          m.local.set(
-            accs[q]!,
-            d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d)),
-          ),
-        );
-        return m.local.set(accs[q]!, combineVec(m, op, d, m.local.get(accs[q]!, v128), vector(env, red.body)));
+        stmts.push(m.local.set(accs[q]!, initV()));
+        return upd(accs[q]!, vector(env, red.body));
       });
       stmts.push(
         ...redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), ...upds])]),
@@ -188,8 +185,6 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
       const U = redLast >= 16 ? 4 : 1;
       const accs = Array.from({ length: U }, () => L.add(v128));
       const at = [rInner, ...accs.slice(1).map(() => L.add(i32))];
-      const initV = () => (d === 'f32' ? m.f32x4.splat(identConst(m, op, d)) : m.i32x4.splat(identConst(m, op, d)));
-      const upd = (a: number, b: X) => m.local.set(a, combineVec(m, op, d, m.local.get(a, v128), b));
       const bodies = at.map((l) => {
         env.axis.set(ax, l);
         forgetAlong(env, k, ax);

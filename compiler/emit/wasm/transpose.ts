@@ -8,6 +8,7 @@ import binaryen from 'binaryen';
 import { affineOf, type KNode, type LoopKernel } from '../../kir/ir.ts';
 import type { Locals } from './expr.ts';
 import { forLoop, paramsOf, type M, type X } from './common.ts';
+import { laneBytes } from './lanes.ts';
 
 const { i32, v128 } = binaryen;
 
@@ -73,8 +74,7 @@ export function transposeBody(m: M, k: LoopKernel, L: Locals, f: TransposeForm):
   const vs = [0, 1, 2, 3].map(() => L.add(v128));
   const lo = [0, 1, 2, 3].map(() => L.add(v128));
   const g = (l: number) => m.local.get(l, v128);
-  const bytes = (lanes: number[]) => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b));
-  const shuf = (a: number, b: number, lanes: number[]) => m.i8x16.shuffle(g(a), g(b), bytes(lanes));
+  const shuf = (a: number, b: number, lanes: number[]) => m.i8x16.shuffle(g(a), g(b), laneBytes(lanes));
   const inAt = (l: number) => m.i32.add(get(1 + f.buf), m.i32.shl(m.i32.add(get(src), c(l * f.strides[last]!)), c(2)));
   const outAt = () => m.i32.add(m.local.get(0, i32), m.i32.shl(get(dst), c(2)));
   const tile: X[] = [

@@ -16,6 +16,7 @@ import type { DotKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../emit/wasm/expr.ts';
 import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
 import { paramsOf } from '../../emit/wasm/abi.ts';
+import { laneBytes } from '../../emit/wasm/lanes.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -158,7 +159,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
           return t;
         });
         const lanes = (x: number, y: number, sel: number[]) =>
-          m.i8x16.shuffle(x === -1 ? get(tot[0]!, v128) : get(x, v128), get(y, v128), bytesOf(sel));
+          m.i8x16.shuffle(x === -1 ? get(tot[0]!, v128) : get(x, v128), get(y, v128), laneBytes(sel));
         const s01 = L.add(v128);
         const s23 = L.add(v128);
         body.push(
@@ -303,9 +304,6 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   ]);
   return [phase1, phase2];
 }
-
-/** the byte indices of an i8x16.shuffle picking f32 lanes (0–3 left, 4–7 right) */
-const bytesOf = (lanes: number[]): number[] => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b));
 
 /** while (i < end) { body; i += step } — i keeps its current value (continues a previous loop) */
 function whileLoop(m: M, i: number, end: X, step: number, body: X[]): X {
