@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--quick] [--backend webgpu]: medians of repeated runs, measured in one process, with the
+// npm run bench [-- --json] [--quick] [--backend webgpu | --startup]: medians of repeated runs, measured in one process, with the
 // ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
 // be loaded are reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
@@ -112,6 +112,11 @@ function runner(p: Program, entry: string, args: Tensor[], pool?: KernelPool): (
 if (process.argv.includes('--backend') && process.argv[process.argv.indexOf('--backend') + 1] === 'webgpu') {
   const { benchWebGpu } = await import('./webgpu.ts');
   await benchWebGpu(quick, vs);
+  process.exit(0);
+}
+
+if (process.argv.includes('--startup')) {
+  await startupRows(quick ? 3 : 7);
   process.exit(0);
 }
 
@@ -320,3 +325,47 @@ vs('compile stories260K decode: warm (disk cache)', warm, 'target', 300);
 const { rmSync } = await import('node:fs');
 rmSync(process.env.OBT_CACHE_DIR, { recursive: true, force: true });
 pool2.close();
+
+// ---- obtc's start-up, as the installed package runs it (compiled dist/, no TypeScript loader) ----
+await startupRows(quick ? 3 : 7);
+
+/** Wall time of `obtc ...` in a fresh process, the median of reps runs after one warm-up (the
+ *  kernel cache, in a folder of its own, is filled by it); Node's own start-up beside them. */
+async function startupRows(reps: number): Promise<void> {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const build = spawnSync(process.execPath, [join(PROJECT_ROOT, 'scripts/build.js')], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr}`);
+  const cache = mkdtempSync(join(tmpdir(), 'obt-bench-cache-'));
+  const env = {
+    ...process.env,
+    OBT_DIST: '1',
+    XDG_CACHE_HOME: cache,
+    OBT_CACHE_DIR: undefined,
+    OBT_PROFILE: undefined,
+  };
+  const wall = (args: string[]) => {
+    const ts: number[] = [];
+    for (let i = 0; i <= reps; i++) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, args, { cwd: PROJECT_ROOT, env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+      if (i > 0) ts.push(performance.now() - t);
+    }
+    return median(ts);
+  };
+  const node = wall(['-e', '0']);
+  const note = `node -e 0 takes ${node.toFixed(0)} ms here`;
+  const obtc = (...a: string[]) => wall([join(PROJECT_ROOT, 'bin/obtc.js'), ...a]);
+  vs('start-up: obtc --help', obtc('--help'), 'target', 300, note);
+  vs('start-up: obtc check models/llama.obt', obtc('check', 'models/llama.obt'), 'target', 1500, note);
+  vs(
+    'start-up: obtc generate --steps 20, warm cache',
+    obtc('generate', '--steps', '20', '--seed', '1'),
+    'target',
+    1500,
+    note,
+  );
+  rmSync(cache, { recursive: true, force: true });
+}

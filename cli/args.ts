@@ -1,27 +1,16 @@
-// What every obtc command shares: typed readers of flags (strings, numbers, choices, --backend,
-// --threads), JSON arguments and results, reading a source file (`-`: stdin), and the usage error
-// (exit 2; the flags themselves are parsed by cli/spec.ts).
+// What the compiling obtc commands share: reading a source file (`-`: stdin), compiling it with the
+// flags' options, JSON arguments and results; re-exports the flag readers (cli/flags.ts) and the
+// usage error (exit 2; the flags themselves are parsed by cli/spec.ts).
 import { readFileSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
-import { compile, type Backend, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
 import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
 import { toNested } from '../runtime/core/tensor.ts';
 import { isTensor, mapTree } from '../runtime/core/tree.ts';
-import type { KernelPool } from '../runtime/wasm/pool.ts';
-import { NodeThreadPool } from '../runtime/env/node_threads.ts';
-
-export type Flags = Map<string, string | true>;
-
-export interface CliIO {
-  out: (s: string) => unknown;
-  err: (s: string) => unknown;
-}
-
-/** A command: the positionals after its name and the flags; returns the exit code. */
-export type Command = (pos: string[], flags: Flags, io: CliIO) => Promise<number>;
-
+import { str, type Flags } from './flags.ts';
 import { Usage } from './spec.ts';
 export { Usage };
+export { backendOf, choice, closePools, num, poolOf, str, type CliIO, type Command, type Flags } from './flags.ts';
 
 /** A source file's text; `-` reads standard input. */
 export function readSource(file: string): string {
@@ -76,49 +65,6 @@ export function shortestF32(v: number): number {
     if (Math.fround(x) === v) return x;
   }
   return v;
-}
-
-export function str(flags: Flags, k: string): string | undefined {
-  const v = flags.get(k);
-  if (v === true) throw new UserError(`--${k} needs a value`);
-  return v;
-}
-
-export function num(flags: Flags, k: string, dflt: number, ok: (x: number) => boolean, what: string): number {
-  const v = str(flags, k);
-  if (v === undefined) return dflt;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new UserError(`--${k} ${v}: expected ${what}`);
-  return x;
-}
-
-export function backendOf(flags: Flags, allowed: readonly Backend[] = ['wasm', 'interp', 'webgpu']): Backend {
-  const b = str(flags, 'backend') ?? 'wasm';
-  if (!(allowed as readonly string[]).includes(b))
-    throw new UserError(`--backend ${b}: expected ${allowed.join(', ')}`);
-  return b as Backend;
-}
-
-const pools: KernelPool[] = [];
-
-/** --threads N (default 1): a worker_threads pool for the Wasm backend, closed by closePools(). */
-export function poolOf(flags: Flags): KernelPool | undefined {
-  const n = num(flags, 'threads', 1, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'a thread count >= 1');
-  if (n === 1) return undefined;
-  const p = new NodeThreadPool(n);
-  pools.push(p);
-  return p;
-}
-
-export function closePools(): void {
-  for (const p of pools.splice(0)) p.close();
-}
-
-export function choice<T extends string>(flags: Flags, k: string, dflt: T, options: readonly T[]): T {
-  const v = str(flags, k);
-  if (v === undefined) return dflt;
-  if (!options.includes(v as T)) throw new UserError(`--${k} ${v}: expected one of ${options.join(', ')}`);
-  return v as T;
 }
 
 /** `--shape x=2x3,w=3x4`: zero tensors of those shapes (for printing Core IR). */

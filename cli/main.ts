@@ -4,11 +4,13 @@
 import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/syntax/diag.ts';
 import { LoadError } from '../llm/io/model.ts';
 import { readFileSync } from 'node:fs';
-import { closePools, type CliIO, type Command } from './args.ts';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../compiler/resolve/root.ts';
+import { closePools, type CliIO, type Command } from './flags.ts';
 import { commandOf, commandUsage, parseCommand, Usage, USAGE } from './spec.ts';
 import { startProfile, type ProfileRun } from './profile.ts';
 
-export type { CliIO } from './args.ts';
+export type { CliIO } from './flags.ts';
 
 // each command's module is loaded when it runs (check does not load the LLM toolkit or WebGPU)
 export const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -81,7 +83,7 @@ export async function main(
 
 /** obtc's version (package.json's). */
 function version(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function reportError(e: unknown, io: CliIO, cmd?: string): number {

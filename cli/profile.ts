@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { formatProfile, Profiler, setProfiler } from '../runtime/plan/profile.ts';
 import { isAbsolute, relative } from 'node:path';
-import { str, Usage, type CliIO, type Flags } from './args.ts';
+import { str, type CliIO, type Flags } from './flags.ts';
+import { Usage } from './spec.ts';
 
 /** the commands whose programs can be profiled */
 const PROFILED = new Set(['run', 'generate', 'ppl', 'quantize', 'exec']);

@@ -5,7 +5,7 @@
 // order) and tokenizer; the page's app is bundled with esbuild; all of it is served with COOP/COEP
 // headers (cross-origin isolation: shared memory and Wasm threads are available to the page).
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -82,17 +82,21 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
   writeFileSync(join(dir, 'model.json'), JSON.stringify(info));
 }
 
-/** Builds the page's files for one or more models (side by side, in this order) into a fresh
- *  directory; returns it. */
-export async function buildSite(weightsFiles: string | string[], maxSeq = 256): Promise<string> {
-  const files = typeof weightsFiles === 'string' ? [weightsFiles] : weightsFiles;
-  const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
-  const models = files.map((_, i) => `m${i}`);
-  for (const [i, f] of files.entries()) await buildModel(join(dir, 'model', models[i]!), f, maxSeq);
-  writeFileSync(join(dir, 'site.json'), JSON.stringify({ models }));
+/** The page's two scripts (app.js, worker.js) into dir: bundled from the TypeScript sources with
+ *  esbuild in a checkout; copied from dist/page/ (bundled by `npm run build`) in the installed
+ *  package, which ships neither the sources nor esbuild. */
+export async function pageBundles(dir: string): Promise<void> {
+  const sources = {
+    'app.js': join(PAGE, 'main.ts'),
+    'worker.js': join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'),
+  };
+  if (!existsSync(sources['app.js'])) {
+    for (const out of Object.keys(sources)) copyFileSync(join(PROJECT_ROOT, 'dist/page', out), join(dir, out));
+    return;
+  }
   const esbuild = await import('esbuild');
-  const bundle = (entry: string, out: string) =>
-    esbuild.build({
+  for (const [out, entry] of Object.entries(sources))
+    await esbuild.build({
       entryPoints: [entry],
       bundle: true,
       format: 'esm',
@@ -101,8 +105,17 @@ export async function buildSite(weightsFiles: string | string[], maxSeq = 256): 
       outfile: join(dir, out),
       logLevel: 'silent',
     });
-  await bundle(join(PAGE, 'main.ts'), 'app.js');
-  await bundle(join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'), 'worker.js');
+}
+
+/** Builds the page's files for one or more models (side by side, in this order) into a fresh
+ *  directory; returns it. */
+export async function buildSite(weightsFiles: string | string[], maxSeq = 256): Promise<string> {
+  const files = typeof weightsFiles === 'string' ? [weightsFiles] : weightsFiles;
+  const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
+  const models = files.map((_, i) => `m${i}`);
+  for (const [i, f] of files.entries()) await buildModel(join(dir, 'model', models[i]!), f, maxSeq);
+  writeFileSync(join(dir, 'site.json'), JSON.stringify({ models }));
+  await pageBundles(dir);
   return dir;
 }
 

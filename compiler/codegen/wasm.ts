@@ -1,12 +1,13 @@
 // One Wasm module per kernel, built with binaryen's API (SIMD128 on, memory imported as env.memory,
 // f64 math imported from the host), validated, optimised, and cached by the kernel's structural
-// hash in memory and on disk (.obt-cache/wasm/<hash>.wasm), so a warm compile only instantiates.
+// hash in memory and on disk (<cache dir>/wasm/<hash>.wasm; see cacheDir), so a warm compile only instantiates.
 // Loop kernels are emitted by compiler/emit/wasm/loop.ts, template kernels by their record
 // (compiler/templates/); their scratch and thread split come from the same place.
 import binaryen from 'binaryen';
 import type { MathImport } from '../../runtime/wasm/abi.ts';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { homedir } from 'node:os';
 import type { Kernel } from '../kir/ir.ts';
 import { printKernel } from '../kir/print.ts';
 import type { Parallelism } from '../../runtime/plan/plan.ts';
@@ -16,7 +17,6 @@ import { Locals } from '../emit/wasm/expr.ts';
 import { madd, type M, type WasmTemplate } from '../emit/wasm/common.ts';
 import { templateOf } from '../templates/index.ts';
 import { InternalError } from '../syntax/diag.ts';
-import { PROJECT_ROOT } from '../resolve/modules.ts';
 
 const wasmOf = (k: Exclude<Kernel, { kind: 'loop' }>) => templateOf(k).wasm as WasmTemplate<Kernel>;
 
@@ -62,27 +62,55 @@ export function __resetKernelMemo(): void {
   memo.clear();
 }
 
+/** The kernel cache's folder: OBT_CACHE_DIR (`off`: none), else the user's cache directory
+ *  ($XDG_CACHE_HOME/obt, ~/.cache/obt; ~/Library/Caches/obt on macOS, %LOCALAPPDATA%\obt on
+ *  Windows) — never inside the installed package. */
 export function cacheDir(): string | undefined {
-  const d = process.env.OBT_CACHE_DIR ?? join(PROJECT_ROOT, '.obt-cache');
+  const d = process.env.OBT_CACHE_DIR ?? join(userCacheHome(), 'obt');
   return d === 'off' ? undefined : join(d, 'wasm');
+}
+
+function userCacheHome(): string {
+  const env = process.env;
+  if (env.XDG_CACHE_HOME) return env.XDG_CACHE_HOME;
+  if (process.platform === 'win32' && env.LOCALAPPDATA) return env.LOCALAPPDATA;
+  return join(homedir(), process.platform === 'darwin' ? 'Library/Caches' : '.cache');
+}
+
+/** The relaxed-SIMD probe: a module of one function `(v128) -> v128` returning
+ *  f32x4.relaxed_madd(x, x, x), byte for byte as binaryen emits it from relaxedProbeModule()
+ *  (test/backends/vecmath.test.ts checks that). Written out so that a run whose kernels all come
+ *  from the disk cache validates it without binaryen: its first emit costs ~300 ms of V8 compiling
+ *  binaryen's own code, a third of `obtc generate`'s start-up. */
+// prettier-ignore
+export const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x06, 0x01, 0x60, 0x01, 0x7b, 0x01, 0x7b, // type section: (v128) -> v128
+  0x03, 0x02, 0x01, 0x00, //                         function section: one function of type 0
+  0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, //       export "f"
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, //                   code section: one body of 11 bytes, no locals
+  0x20, 0x00, 0x20, 0x00, 0x20, 0x00, //             local.get 0 (three times)
+  0xfd, 0x85, 0x02, 0x0b, //                         f32x4.relaxed_madd, end
+]);
+
+/** The probe's module built with binaryen (what RELAXED_PROBE spells out). */
+export function relaxedProbeModule(): binaryen.Module {
+  const m = new binaryen.Module();
+  m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.RelaxedSIMD);
+  const g = (i: number) => m.local.get(i, binaryen.v128);
+  m.addFunction('f', binaryen.createType([binaryen.v128]), binaryen.v128, [], madd(m, g(0), g(0), g(0)));
+  m.addFunctionExport('f', 'f');
+  return m;
 }
 
 let relaxedProbe: boolean | undefined;
 /** Whether this host runs relaxed SIMD (f32x4.relaxed_madd: one FMA instruction where the CPU has
- *  it), probed once with WebAssembly.validate on a one-instruction module; OBT_RELAXED_SIMD=0 turns
- *  it off. Node 20 accepts it only with V8's --experimental-wasm-relaxed-simd, which bin/obtc.js
- *  and bench/run.js set; browsers have shipped it since 2023. */
+ *  it), probed once with WebAssembly.validate on RELAXED_PROBE; OBT_RELAXED_SIMD=0 turns it off.
+ *  Node 20 accepts it only with V8's --experimental-wasm-relaxed-simd, which bin/obtc.js and
+ *  bench/run.js set; browsers have shipped it since 2023. */
 export function relaxedSimd(): boolean {
   if (process.env.OBT_RELAXED_SIMD === '0') return false;
-  if (relaxedProbe === undefined) {
-    const m = new binaryen.Module();
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.RelaxedSIMD);
-    const g = (i: number) => m.local.get(i, binaryen.v128);
-    m.addFunction('f', binaryen.createType([binaryen.v128]), binaryen.v128, [], madd(m, g(0), g(0), g(0)));
-    m.addFunctionExport('f', 'f');
-    relaxedProbe = WebAssembly.validate(m.emitBinary() as Uint8Array<ArrayBuffer>);
-    m.dispose();
-  }
+  relaxedProbe ??= WebAssembly.validate(RELAXED_PROBE);
   return relaxedProbe;
 }
 

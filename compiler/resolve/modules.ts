@@ -3,14 +3,15 @@
 // kinds (dim, type, layer-type constructor) from how each parameter is used.
 import { dirname, join, resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/diag.ts';
 import { parseModule } from '../syntax/parse.ts';
 import type * as A from '../syntax/ast.ts';
 import { isDType } from '../../runtime/core/dtype.ts';
 import { LAYERS_TYPE, type GenericKind, type StructInfo } from './symbols.ts';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { PROJECT_ROOT } from './root.ts';
+
+export { PROJECT_ROOT };
 export const STDLIB_DIR = join(PROJECT_ROOT, 'stdlib');
 
 export interface FnInfo {

@@ -1,11 +1,17 @@
 // Parser: the ohm grammar in obt.ohm → AST (with spans); syntax errors become diagnostics.
 import * as ohm from 'ohm-js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { UserError, type SourceFile, type Span } from './diag.ts';
 import type * as A from './ast.ts';
 
-const grammarText = readFileSync(new URL('./obt.ohm', import.meta.url), 'utf8');
-export const grammar = ohm.grammar(grammarText);
+// the compiled package (npm run build) holds the grammar as an ohm recipe too, built from the same
+// obt.ohm: it loads in ~3 ms instead of ~130 ms (ohm parsing the grammar text)
+const recipe = new URL('./obt.recipe.json', import.meta.url);
+// (makeRecipe is ohm's public loader of toRecipe()'s output; its typings omit it)
+const { makeRecipe } = ohm as unknown as { makeRecipe(recipe: unknown): ohm.Grammar };
+export const grammar: ohm.Grammar = existsSync(recipe)
+  ? makeRecipe(JSON.parse(readFileSync(recipe, 'utf8')))
+  : ohm.grammar(readFileSync(new URL('./obt.ohm', import.meta.url), 'utf8'));
 
 type N = ohm.Node;
 

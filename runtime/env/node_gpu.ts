@@ -17,7 +17,8 @@ export async function nodeGpu(): Promise<GPU> {
     mod = (await import('webgpu')) as never;
   } catch (e) {
     throw new UserError(
-      `--backend webgpu needs the 'webgpu' package (Dawn for Node): ${(e as Error).message.split('\n')[0]}`,
+      `the WebGPU backend on Node needs the optional 'webgpu' package (Dawn for Node; not installed with obt): ` +
+        `npm install webgpu (${(e as Error).message.split('\n')[0]})`,
     );
   }
   // the WebGPU enums (GPUBufferUsage, GPUMapMode, ...) as globals, as in a browser

@@ -83,6 +83,26 @@ describe('layers', () => {
 });
 
 describe('artifact loaders and the browser bundle', () => {
+  it("obtc's start-up (cli/main.ts: usage, --help, --version, flag errors) loads no compiler pass, binaryen or the grammar", () => {
+    // each command's module is imported when it runs; what main.ts itself pulls in is this list
+    expect([...closure('cli/main.ts')].filter((f) => !f.startsWith('node:')).sort()).toEqual([
+      'cli/flags.ts',
+      'cli/main.ts',
+      'cli/profile.ts',
+      'cli/spec.ts',
+      'compiler/resolve/root.ts',
+      'compiler/syntax/diag.ts',
+      'compiler/types/dim.ts',
+      'compiler/types/elab_util.ts',
+      'compiler/types/types.ts',
+      'llm/io/model.ts',
+      'runtime/core/dtype.ts',
+      'runtime/core/errors.ts',
+      'runtime/env/node_threads.ts',
+      'runtime/plan/profile.ts',
+    ]);
+  });
+
   for (const entry of ['runtime/wasm/artifact.ts', 'runtime/webgpu/artifact.ts'])
     it(`${entry} loads without any compiler file or binaryen`, () => {
       const files = [...closure(entry)];

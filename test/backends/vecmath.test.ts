@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
 import { alloc } from '../../runtime/core/tensor.ts';
-import { relaxedSimd } from '../../compiler/codegen/wasm.ts';
+import { RELAXED_PROBE, relaxedProbeModule, relaxedSimd } from '../../compiler/codegen/wasm.ts';
 
 const src = `pub fn f[N](x: f32[N]) -> (f32[N], f32[N], f32[N]) = (exp(x), sigmoid(x), tanh(x))
 pub fn g[N](x: f32[N]) -> f32[N] = exp(x - 1.0) * 2.0
@@ -142,5 +142,19 @@ describe('relaxed SIMD in kernels', () => {
       if (before === undefined) delete process.env.OBT_RELAXED_SIMD;
       else process.env.OBT_RELAXED_SIMD = before;
     }
+  });
+  it("the relaxed-SIMD probe's bytes are binaryen's for the same module, and validate as V8 says", () => {
+    const m = relaxedProbeModule();
+    try {
+      expect(m.validate()).toBeTruthy();
+      expect([...m.emitBinary()]).toEqual([...RELAXED_PROBE]);
+    } finally {
+      m.dispose();
+    }
+    // its plain-SIMD twin (the third local.get two nops, the opcode f32x4.add's: 0xfd 0xe4 0x01)
+    // is valid everywhere: a probe that failed for another reason than the opcode would not be
+    const plain = RELAXED_PROBE.slice();
+    plain.set([0x01, 0x01, 0xfd, 0xe4, 0x01], plain.length - 6);
+    expect(WebAssembly.validate(plain)).toBe(true);
   });
 });
