@@ -1,4 +1,5 @@
-// obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate, ppl, quantize); this file holds the usage
+// obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate, ppl, quantize, ablate,
+// lsp); this file holds the usage
 // text, the command table and how errors are reported: user errors print diagnostics and exit 1,
 // misuse prints the usage and exits 2, only internal errors print a stack trace (exit 3).
 import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/syntax/diag.ts';
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.ts')).runCmd,
   compile: async () => (await import('./compile.ts')).compileCmd,
   exec: async () => (await import('./exec.ts')).execCmd,
+  lsp: async () => (await import('./lsp.ts')).lspCmd,
 };
 
 export async function main(

@@ -134,6 +134,12 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         the kernels' Wasm text`,
     flags: { entry: 'string', emit: 'string', target: 'string', o: 'string', shape: 'string', method: 'string' },
   },
+  lsp: {
+    usage: `  lsp [--stdio]                         the language server for .obt files (stdio): diagnostics,
+                                        hover (types and shapes), go to definition, completion;
+                                        editors/vscode/ starts it`,
+    flags: { stdio: 'boolean' },
+  },
   exec: {
     usage: `  exec DIR [--weights FILE] [ARG...]    run an artifact; ARGs are JSON tensors in the
                                         manifest's input order (--weights: the first

@@ -1,8 +1,8 @@
 // Module loading and name resolution: parses a root file and its imports (stdlib and relative),
 // builds per-module tables of structs and function overload sets, and infers generic-parameter
 // kinds (dim, type, layer-type constructor) from how each parameter is used.
-import { dirname, join, resolve } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/diag.ts';
 import { parseModule } from '../syntax/parse.ts';
 import type * as A from '../syntax/ast.ts';
@@ -166,6 +166,42 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
         }
       }
   return prog;
+}
+
+/** The stdlib's modules by import name (`nn`, `methods.onebit`). */
+export function stdlibModules(dir = STDLIB_DIR): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const f of readdirSync(d).sort()) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f.endsWith('.obt')) out.push(relative(dir, p).slice(0, -4).split(/[\\/]/).join('.'));
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+const stdlibIndexMemo = new Map<string, Map<string, string[]>>();
+/** The stdlib's public functions and structs by name: the modules (import names) declaring each,
+ *  for the "add `import nn`" hint of an unknown name. Parsed once per process, on first need. */
+export function stdlibIndex(dir = STDLIB_DIR): Map<string, string[]> {
+  let idx = stdlibIndexMemo.get(dir);
+  if (idx) return idx;
+  idx = new Map();
+  for (const name of stdlibModules(dir)) {
+    const path = join(dir, ...name.split('.')) + '.obt';
+    let ast: A.Module;
+    try {
+      ast = parseModule({ path: displayPath(path), text: readFileSync(path, 'utf8') });
+    } catch {
+      continue;
+    }
+    for (const it of ast.items)
+      if (it.kind !== 'import' && it.pub) idx.set(it.name, [...(idx.get(it.name) ?? []), name]);
+  }
+  stdlibIndexMemo.set(dir, idx);
+  return idx;
 }
 
 function displayPath(abs: string): string {

@@ -4,7 +4,8 @@
 // a function generic over a type or layer type is checked once per instantiation.
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
-import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
+import { stdlibIndex, type FnInfo, type ModuleInfo } from '../resolve/modules.ts';
+import { DTYPES } from '../../runtime/core/dtype.ts';
 import { CoreBuilder } from './builder.ts';
 import type { Func, TensorType } from '../../runtime/core/ir.ts';
 import { dimConst, dimValue, dimVar } from './dim.ts';
@@ -98,6 +99,7 @@ export class Elab extends ElabCalls {
           if (dv.k === 'tensor' && dv.st) ph.st = dv.st;
         }
         scope.set(p.name, ph);
+        this.observe?.({ ...p.span, end: p.span.start + p.name.length }, ph);
         if (p.default) {
           try {
             const dv = this.expr(p.default, { module: f.module, env, scope: new Map(scope), inst });
@@ -214,7 +216,11 @@ export class Elab extends ElabCalls {
 
   expr(e: A.Expr, fx: Fx): Val {
     const b = this.b;
-    if (!b) return this.exprAt(e, fx);
+    if (!b) {
+      const v = this.exprAt(e, fx);
+      this.observe?.(e.span, v);
+      return v;
+    }
     // the equations this expression emits (and not a nested one) record its source location
     const saved = b.at.span;
     b.at.span = e.span;
@@ -309,6 +315,7 @@ export class Elab extends ElabCalls {
   protected bindPattern(p: A.Pattern, v: Val, scope: Scope): void {
     if (p.kind === 'name') {
       if (p.name !== '_') scope.set(p.name, v);
+      this.observe?.(p.span, v);
       return;
     }
     if (v.k === 'error') {
@@ -334,9 +341,27 @@ export class Elab extends ElabCalls {
       return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
     if (isDType(name))
       return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, builtin: name, name };
-    const known = [...fx.scope.keys(), ...Object.keys(BUILTINS), ...fx.module.fns.keys()];
+    // every name that could have been meant: locals, builtins, dtypes, this module's functions,
+    // the imported modules (their names and their public functions)
+    const known = [
+      ...fx.scope.keys(),
+      ...Object.keys(BUILTINS),
+      ...Object.keys(BUILTIN_CONSTS),
+      ...DTYPES,
+      ...fx.module.fns.keys(),
+      ...fx.module.imports.flatMap((im) => [im.alias, ...publicFns(im.module)]),
+    ];
     const near = closest(name, known);
-    throw new UserError(`unknown name ${name}`, span, near ? `did you mean ${near}?` : undefined);
+    // the name as written is public in a stdlib module that is not imported
+    const home = stdlibIndex()
+      .get(name)
+      ?.filter((m) => !fx.module.imports.some((im) => im.module.name === m));
+    const hint = home?.length
+      ? `${name} is in the stdlib module ${home.join(', ')}: add \`import ${home[0]}\``
+      : near
+        ? `did you mean ${near}?`
+        : undefined;
+    throw new UserError(`unknown name ${name}`, span, hint);
   }
 
   /** Functions named `name` visible from a module: its own and its imports' public ones. */
@@ -394,7 +419,14 @@ export class Elab extends ElabCalls {
     if (t.k === 'error') return t;
     if (t.k === 'module') {
       const fns = t.m.fns.get(e.name)?.filter((f) => f.decl.pub) ?? [];
-      if (!fns.length) throw new UserError(`module ${t.m.name} has no public function ${e.name}`, e.span);
+      if (!fns.length) {
+        const near = closest(e.name, publicFns(t.m));
+        throw new UserError(
+          `module ${t.m.name} has no public function ${e.name}`,
+          e.span,
+          near ? `did you mean ${t.m.name}.${near}?` : undefined,
+        );
+      }
       return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns, name: e.name };
     }
     if (t.k !== 'struct')
@@ -495,4 +527,9 @@ export class Elab extends ElabCalls {
     const x = ops.expectTensor(target, e.target.span, 'a tensor or an array');
     return indexTensor(this, x, e.items, fx, e.span);
   }
+}
+
+/** The names of a module's public functions. */
+function publicFns(m: ModuleInfo): string[] {
+  return [...m.fns].filter(([, list]) => list.some((f) => f.decl.pub)).map(([n]) => n);
 }

@@ -200,6 +200,7 @@ export abstract class ElabCalls extends ElabValues {
       let v = pos[i]!;
       if (p.type) v = this.coerceTo(v, resolveType(p.type, outer.env), posSpans[i] ?? span, `argument ${p.name}`);
       scope.set(p.name, v);
+      this.observe?.({ ...p.span, end: p.span.start + p.name.length }, v);
     });
     this.enter(span);
     try {

@@ -26,6 +26,9 @@ export class Reported extends Error {}
 
 export abstract class ElabValues implements ops.OpCtx {
   b?: CoreBuilder;
+  /** Told every expression's value and every name a parameter, `let` or lambda binds, as checking
+   *  meets them (the language server's hover; compiler/ide.ts). */
+  observe?: (span: Span, v: Val) => void;
   readonly supply = new VarSupply();
   protected readonly checking = new Map<string, Type | 'busy'>();
   protected depth = 0;
