@@ -21,4 +21,10 @@ export default tseslint.config(
       '@typescript-eslint/no-import-type-side-effects': 'error',
     },
   },
+  {
+    // the VS Code extension is CommonJS (VS Code requires it; its package.json has no "type")
+    files: ['editors/vscode/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );
