@@ -3,6 +3,7 @@ import * as ohm from 'ohm-js';
 import { existsSync, readFileSync } from 'node:fs';
 import { UserError, type SourceFile, type Span } from './diag.ts';
 import type * as A from './ast.ts';
+import { expectedInWords, tokenBefore } from './expected.ts';
 
 // the compiled package (npm run build) holds the grammar as an ohm recipe too, built from the same
 // obt.ohm: it loads in ~3 ms instead of ~130 ms (ohm parsing the grammar text)
@@ -263,8 +264,10 @@ function makeSemantics(file: SourceFile) {
 }
 
 function describeExpected(m: ohm.MatchResult): string {
-  const raw = (m as unknown as { getExpectedText(): string }).getExpectedText();
-  return raw.replace(/"/g, "'");
+  const fails = (m as unknown as { getRightmostFailures(): { type: string; getText(): string }[] })
+    .getRightmostFailures()
+    .map((f) => ({ type: f.type, text: f.getText() }));
+  return expectedInWords(fails);
 }
 
 const cache = new Map<string, A.Module>();
@@ -287,12 +290,18 @@ function parseUncached(file: SourceFile): A.Module {
   if (m.failed()) {
     const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();
     const found =
-      pos >= file.text.length ? 'end of file' : `'${file.text.slice(pos).match(/^(\w+|\S)/)?.[0] ?? file.text[pos]}'`;
-    throw new UserError(`syntax error: expected ${describeExpected(m)}, found ${found}`, {
-      file,
-      start: pos,
-      end: Math.min(pos + 1, file.text.length),
-    });
+      pos >= file.text.length ? 'end of file' : `\`${file.text.slice(pos).match(/^(\w+|\S)/)?.[0] ?? file.text[pos]}\``;
+    const span = { file, start: pos, end: Math.min(pos + 1, file.text.length) };
+    if (file.text[pos] === '"') throw new UserError('syntax error: this string is not closed on its line', span);
+    const after = tokenBefore(file.text, pos);
+    throw new UserError(
+      `syntax error: expected ${describeExpected(m)}${after ? ` after \`${after}\`` : ''}, found ${found}`,
+      {
+        file,
+        start: pos,
+        end: Math.min(pos + 1, file.text.length),
+      },
+    );
   }
   return makeSemantics(file)(m).ast() as A.Module;
 }

@@ -206,8 +206,17 @@ export class Elab extends ElabCalls {
       )
         return ops.retype(this, v, want.dtype);
     }
-    if (!typeEq(v.t as Type, want))
+    if (!typeEq(v.t as Type, want)) {
+      // a float literal where an integer goes: say so, with the value and how to get an integer
+      const lit = v.k === 'tensor' && v.weak && v.st?.k === 'float' ? v.st.v : undefined;
+      if (lit !== undefined && want.k === 'tensor' && (want.dtype === 'i32' || want.dtype === 'u32'))
+        throw new UserError(
+          `${what}: expected ${typeToString(want)}, found the non-integer literal ${lit}`,
+          span,
+          Number.isInteger(lit) ? `write it without the decimal point: ${lit}` : `an ${want.dtype} holds integers only`,
+        );
       throw new UserError(`${what}: expected ${typeToString(want)}, found ${typeToString(v.t as Type)}`, span);
+    }
     return v;
   }
 

@@ -266,9 +266,20 @@ export abstract class ElabCalls extends ElabValues {
           unifyType(p.type, v.t as Type, b);
         } catch (e) {
           if (e instanceof Mismatch) {
-            const why = e.why.startsWith('expected')
-              ? `expected ${showPattern(p.type, b)}, found ${typeToString(v.t as Type)}`
-              : e.why;
+            const lit = v.k === 'tensor' && v.weak && v.st?.k === 'float' ? ` (the non-integer literal ${v.st.v})` : '';
+            const want = showPattern(p.type, b);
+            const found = typeToString(v.t as Type);
+            // in a tensor shape mismatch (one dtype on both sides), a dim parameter of the callee
+            // still unknown here is named as the callee's, not to be read as the caller's
+            const head = (t: string) => t.split('[')[0]!;
+            const open = [...f.kinds]
+              .filter(([n, k]) => k.k === 'dim' && !b.dims.has(n) && new RegExp(`\\b${n}\\b`).test(want))
+              .filter(() => isDType(head(want)) && head(want) === head(found))
+              .map(([n]) => n);
+            const dims = open.length
+              ? ` (${open.join(', ')}: ${f.name}'s dim parameter${open.length > 1 ? 's' : ''})`
+              : '';
+            const why = e.why.startsWith('expected') ? `expected ${want}${dims}, found ${found}${lit}` : e.why;
             throw new Mismatch(`argument ${p.name}: ${why}`);
           }
           throw e;
