@@ -3,11 +3,12 @@
 // out/stories260K-1bit.obtm when it exists) side by side. Each model's decode entry is compiled
 // into a WebGPU and a Wasm artifact with its weights (one binary, leaves in the artifact's input
 // order) and tokenizer; the page's app is bundled with esbuild; all of it is served with COOP/COEP
-// headers (cross-origin isolation: shared memory and Wasm threads are available to the page).
-import { createServer, type Server } from 'node:http';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// headers (cross-origin isolation: shared memory and Wasm threads are available to the page) by
+// cli/serve_http.ts, which serves nothing outside the page and the site.
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { join } from 'node:path';
+import { startServer as startHttp } from './serve_http.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
@@ -18,15 +19,6 @@ import { DEFAULT_STUDENT, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import { num, str, type Command } from './args.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.wgsl': 'text/plain',
-  '.bin': 'application/octet-stream',
-  '.png': 'image/png',
-};
 
 /** Compiles one model's decode entry into dir (WebGPU and Wasm artifacts, weights, model.json). */
 async function buildModel(dir: string, weightsFile: string, maxSeq: number): Promise<void> {
@@ -119,35 +111,8 @@ export async function buildSite(weightsFiles: string | string[], maxSeq = 256): 
   return dir;
 }
 
-/** Serves the page and a built site on 127.0.0.1 (port 0: any free port). */
-export async function startServer(site: string, port: number): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const rel = normalize(path === '/' ? '/index.html' : path).replace(/^[/\\]+/, '');
-    const roots = rel === 'index.html' ? [PAGE] : [site];
-    const file = roots
-      .map((r) => resolve(r, rel))
-      .find((f) => roots.some((r) => f.startsWith(resolve(r) + sep)) && existsSync(f));
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cache-Control': 'no-store',
-    };
-    if (!file) {
-      res.writeHead(404, { ...headers, 'content-type': 'text/plain' });
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', (e) => fail(new UserError(`cannot listen on 127.0.0.1:${port}: ${(e as Error).message}`)));
-    server.listen(port, '127.0.0.1', () => ok());
-  });
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/`, server };
-}
+/** Serves the page and a built site on 127.0.0.1 (port 0: any free port; cli/serve_http.ts). */
+export const startServer = (site: string, port: number) => startHttp(PAGE, site, port);
 
 /** obtc serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080] */
 export const serveCmd: Command = async (_pos, flags, io) => {

@@ -20,6 +20,7 @@ import { LAYERS_TYPE } from './resolve/symbols.ts';
 import type { Func } from '../runtime/core/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
+import { checkTensorSizes } from './core/limits.ts';
 import { activeProfiler } from '../runtime/plan/profile.ts';
 import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -122,6 +123,7 @@ export class Program {
     if (hit) return hit;
     const f = this.entry(entry);
     const r = new Elab(this.loaded, new Diagnostics()).lowerEntry(f, types);
+    checkTensorSizes(r.func, entry);
     const low: Lowered = {
       func: optimizeCore(r.func, entry),
       params: r.paramLeaves.map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape })),

@@ -10,6 +10,7 @@ import { isPacked, readPacked } from './io/packed.ts';
 import { isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
 import { methodFromSource, resolveMethod, type Method } from './method.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
+import { treeLeaves } from '../runtime/core/tree.ts';
 
 export interface LoadedModel {
   config: LlamaConfig;
@@ -38,8 +39,41 @@ function readBytes(file: string): Uint8Array {
 }
 
 /** Loads weights (format from the content) and a tokenizer (explicit, embedded in GGUF, or
- *  tok*.bin / tokenizer.bin next to the weights). */
+ *  tok*.bin / tokenizer.bin next to the weights), then checks what every format must satisfy. */
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
+  return checked(await open(weights, tokenizerFile));
+}
+
+/** What any loaded model must satisfy, whichever format it came from: every float weight finite
+ *  (the first non-finite one named by its path and index), the tokenizer's size the vocabulary's,
+ *  its scores finite, its BOS and EOS ids inside the vocabulary. */
+function checked(m: LoadedModel): LoadedModel {
+  for (const { path, leaf } of treeLeaves(m.value)) {
+    if (leaf.dtype !== 'f32' && leaf.dtype !== 'f16') continue;
+    const d = leaf.data as ArrayLike<number>;
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i]))
+        throw new LoadError(m.file, `tensor ${path}: ${d[i]} at index ${i} (weights must be finite)`);
+  }
+  const tk = m.tokenizer.data;
+  const V = m.config.vocab;
+  if (tk.pieces.length !== V)
+    throw new LoadError(
+      tk.source,
+      `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${V}`,
+    );
+  for (const [what, id] of [
+    ['BOS', tk.bos],
+    ['EOS', tk.eos],
+  ] as const)
+    if (!Number.isInteger(id) || id < 0 || id >= V)
+      throw new LoadError(tk.source, `${what} id ${id}: expected an integer in 0..${V - 1}`);
+  const bad = tk.scores.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new LoadError(tk.source, `score of piece ${bad}: ${tk.scores[bad]} (scores must be finite)`);
+  return m;
+}
+
+async function open(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
   const all = readBytes(weights);
   const head = all.subarray(0, 8);
   if (isModelFile(head)) {

@@ -74,7 +74,31 @@ export interface TrainState {
   ps: HostValue;
   opt: HostValue;
   losses: number[];
-  options: { seed?: number; batch?: number; seq?: number; steps?: number; method?: string };
+  /** what a resumed run must agree on (older checkpoints lack some: those are not checked) */
+  options: Partial<Record<(typeof RESUME_KEYS)[number], number | string>>;
+}
+
+const RESUME_KEYS = [
+  'seed',
+  'batch',
+  'seq',
+  'steps',
+  'method',
+  'lr',
+  'warmup',
+  'alpha',
+  'clip',
+  'wd',
+  'teacher',
+] as const;
+
+/** Keeps a loss CSV's rows up to step (rows a killed run wrote after its last checkpoint go). */
+function truncateLossCsv(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const rows = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((r) => r && Number(r.split(',')[0]) <= step);
+  writeFileSync(file, rows.map((r) => r + '\n').join(''));
 }
 
 /** Fixed-length training blocks from the distillation text, in a seeded order. */
@@ -171,10 +195,91 @@ export class Quantizer {
     return { step: 0, ps, opt, losses: [], options: this.identity() };
   }
 
+  /** The checkpoint's state, checked against this run: its options, and its layers and optimiser
+   *  state leaf by leaf (paths, dtypes, shapes) against a fresh start's, so a CRC-valid but wrong
+   *  file is an error naming the first difference instead of a crash in the first step. */
+  private async resumed(): Promise<TrainState> {
+    const file = this.checkpointPath();
+    const raw = readState(file) as Partial<TrainState> | null;
+    const bad = (what: string): never => {
+      throw new UserError(`--resume: ${file}: ${what}`);
+    };
+    if (!raw || typeof raw !== 'object') bad('not a training state');
+    const st = raw as TrainState;
+    if (!Number.isInteger(st.step) || st.step < 0 || st.step > this.o.steps)
+      bad(`step ${String(st.step)}: expected an integer in 0..${this.o.steps}`);
+    if (!Array.isArray(st.losses) || st.losses.length !== st.step || st.losses.some((l) => typeof l !== 'number'))
+      bad(`losses: expected ${st.step} numbers`);
+    if (!st.options || typeof st.options !== 'object') bad('options: missing');
+    const want = this.identity();
+    for (const k of RESUME_KEYS)
+      if (st.options[k] !== undefined && st.options[k] !== want[k])
+        throw new UserError(
+          `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(want[k])}`,
+        );
+    const fresh = await this.start();
+    for (const part of ['ps', 'opt'] as const) {
+      const a = treeLeaves(st[part]);
+      const b = treeLeaves(fresh[part]);
+      const show = (l: { path: string; leaf: Tensor }) => `${l.path} ${l.leaf.dtype}[${l.leaf.shape.join(', ')}]`;
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        const x = a[i];
+        const y = b[i];
+        if (
+          !x ||
+          !y ||
+          x.path !== y.path ||
+          x.leaf.dtype !== y.leaf.dtype ||
+          x.leaf.shape.join() !== y.leaf.shape.join()
+        )
+          bad(
+            `${part === 'ps' ? 'layers' : 'optimiser state'}: expected ${y ? show(y) : 'no more tensors'}, found ${x ? show(x) : 'none'}`,
+          );
+      }
+    }
+    return st;
+  }
+
+  /** A non-finite loss or gradient norm: stops the run with the step and the first parameter (by
+   *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
+  private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
+    let where = 'the parameters are still finite (the loss itself overflowed)';
+    for (const { path, leaf } of treeLeaves(ps)) {
+      const d = leaf.data as ArrayLike<number>;
+      let i = 0;
+      while (i < d.length && Number.isFinite(d[i])) i++;
+      if (i < d.length) {
+        where = `the first non-finite parameter is ${path}[${i}] (${d[i]}) after the update`;
+        break;
+      }
+    }
+    const ck =
+      this.o.checkpointEvery > 0 && existsSync(this.checkpointPath())
+        ? `; the last good checkpoint is ${this.checkpointPath()} (--resume continues from it)`
+        : '';
+    throw new UserError(
+      `training diverged at step ${step}: loss ${loss}, gradient norm ${gnorm}; ${where}${ck}`,
+      undefined,
+      `a smaller --lr (now ${this.o.lr}) or --clip (now ${this.o.clip}) usually avoids it`,
+    );
+  }
+
   /** What a checkpoint must agree on to be resumed. */
   private identity(): TrainState['options'] {
     const o = this.o;
-    return { seed: o.seed, batch: o.batch, seq: o.seq, steps: o.steps, method: methodId(this.method) };
+    return {
+      seed: o.seed,
+      batch: o.batch,
+      seq: o.seq,
+      steps: o.steps,
+      method: methodId(this.method),
+      lr: o.lr,
+      warmup: o.warmup,
+      alpha: o.alpha,
+      clip: o.clip,
+      wd: o.wd,
+      teacher: `${this.teacher.bytes} bytes, ${this.teacher.config.dim}×${this.teacher.config.layers}`,
+    };
   }
 
   /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
@@ -211,14 +316,9 @@ export class Quantizer {
     const blocks = trainingBlocks(readFileSync(o.data, 'utf8'), this.teacher, o.seq, o.seed);
     let st: TrainState;
     if (o.resume && existsSync(this.checkpointPath())) {
-      st = readState(this.checkpointPath()) as TrainState;
-      const want = this.identity();
-      for (const k of ['seed', 'batch', 'seq', 'steps', 'method'] as const)
-        if (st.options[k] !== undefined && st.options[k] !== want[k])
-          throw new UserError(
-            `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(want[k])}`,
-          );
+      st = await this.resumed();
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
+      truncateLossCsv(`${o.out}.loss.csv`, st.step);
     } else st = await this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
@@ -231,6 +331,7 @@ export class Quantizer {
         ? await prof.phaseAsync('quantize: train_step (whole call)', () => this.step(st, batch))
         : await this.step(st, batch);
       if (prof) prof.steps++;
+      if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) this.diverged(st.step + 1, loss, gnorm, st.ps);
       st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
       bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
       o.onStep?.(st.step);

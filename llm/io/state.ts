@@ -4,7 +4,9 @@
 import { isTensor, mapTree } from '../../runtime/core/tree.ts';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { LoadError } from './model.ts';
-import type { Tensor } from '../../runtime/core/tensor.ts';
+import { storageSize, type Tensor } from '../../runtime/core/tensor.ts';
+import { DTYPES } from '../../runtime/core/dtype.ts';
+import { z } from 'zod';
 
 const MAGIC = 'OBTSTATE';
 
@@ -63,6 +65,37 @@ const CTORS: Record<string, new (b: ArrayBuffer) => Tensor['data']> = {
   Uint8Array,
 };
 
+const ELEMENT_BYTES: Record<string, number> = {
+  Float32Array: 4,
+  Float64Array: 8,
+  Int32Array: 4,
+  Uint32Array: 4,
+  Uint8Array: 1,
+};
+
+const Header = z.object({
+  tree: z.unknown(),
+  sizes: z.array(z.number().int().nonnegative()),
+  kinds: z.array(z.enum(Object.keys(ELEMENT_BYTES) as [string, ...string[]])),
+});
+const Ref = z.object({
+  $t: z.number().int().nonnegative(),
+  dtype: z.enum(DTYPES),
+  shape: z
+    .array(
+      z
+        .number()
+        .int()
+        .nonnegative()
+        .max(2 ** 31 - 1),
+    )
+    .max(16),
+});
+
+/** Reads a state file. Everything beyond the CRC is checked too (a CRC-valid file can still be
+ *  written wrong by a buggy tool): the header length against the file, the header against its
+ *  schema, the tensors' byte sizes against what is left of the file and their element sizes, every
+ *  reference's index, dtype and shape against the tensor it names — before anything is copied. */
 export function decodeState(file: string, b: Uint8Array): unknown {
   if (b.length < 16 || new TextDecoder().decode(b.subarray(0, 8)) !== MAGIC)
     throw new LoadError(file, 'not an obt state file');
@@ -71,20 +104,63 @@ export function decodeState(file: string, b: Uint8Array): unknown {
   if (crc32(b.subarray(0, b.length - 4)) !== stored)
     throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
   const hlen = dv.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(b.subarray(12, 12 + hlen))) as {
-    tree: unknown;
-    sizes: number[];
-    kinds: string[];
-  };
+  const body = b.length - 4;
+  if (12 + hlen > body)
+    throw new LoadError(file, `header length ${hlen}: more than the file's ${body - 12} bytes after it`);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(12, 12 + hlen)));
+  } catch (e) {
+    throw new LoadError(file, `header: not JSON (${(e as Error).message})`);
+  }
+  const h = Header.safeParse(json);
+  if (!h.success) throw new LoadError(file, `header: ${zodWhere(h.error)}`);
+  const { sizes, kinds, tree } = h.data;
+  if (sizes.length !== kinds.length)
+    throw new LoadError(file, `header: ${sizes.length} tensor sizes but ${kinds.length} kinds`);
   let o = 12 + hlen;
-  const tensors = header.sizes.map((n, i) => {
-    const buf = b.slice(o, o + n).buffer;
+  for (const [i, n] of sizes.entries()) {
+    if (n % ELEMENT_BYTES[kinds[i]!]! !== 0)
+      throw new LoadError(file, `tensor ${i}: ${n} bytes is not a whole number of ${kinds[i]} elements`);
+    if (o + n > body)
+      throw new LoadError(file, `tensor ${i}: ${n} bytes at offset ${o}, past the data's end at ${body}`);
     o += n;
-    return new CTORS[header.kinds[i]!]!(buf);
+  }
+  if (o !== body) throw new LoadError(file, `${body - o} bytes after the last tensor`);
+  const isRef = (v: unknown): v is z.infer<typeof Ref> =>
+    !!v && typeof v === 'object' && Object.hasOwn(v as object, '$t');
+  // references first (no copy until all agree), then the tensors
+  const refs: z.infer<typeof Ref>[] = [];
+  mapTree(tree, isRef, (r) => {
+    const ok = Ref.safeParse(r);
+    if (!ok.success)
+      throw new LoadError(file, `tensor reference ${JSON.stringify(r).slice(0, 80)}: ${zodWhere(ok.error)}`);
+    const { $t, dtype, shape } = ok.data;
+    if ($t >= sizes.length) throw new LoadError(file, `tensor reference ${$t}: the file has ${sizes.length} tensors`);
+    const want = storageSize(dtype, shape);
+    const have = sizes[$t]! / ELEMENT_BYTES[kinds[$t]!]!;
+    if (want !== have)
+      throw new LoadError(
+        file,
+        `tensor ${$t}: ${dtype}[${shape.join(', ')}] needs ${want} elements, the file has ${have}`,
+      );
+    refs.push(ok.data);
+    return r;
   });
-  const isRef = (v: unknown): v is { $t: number; dtype: string; shape: number[] } =>
-    !!v && typeof v === 'object' && typeof (v as { $t?: unknown }).$t === 'number';
-  return mapTree(header.tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
+  const starts: number[] = [];
+  o = 12 + hlen;
+  for (const n of sizes) {
+    starts.push(o);
+    o += n;
+  }
+  const tensors = sizes.map((n, i) => new CTORS[kinds[i]!]!(b.slice(starts[i]!, starts[i]! + n).buffer));
+  return mapTree(tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
+}
+
+/** A zod error as "field.path: message". */
+function zodWhere(e: z.ZodError): string {
+  const i = e.issues[0]!;
+  return `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`;
 }
 
 export function writeAtomic(path: string, bytes: Uint8Array): void {
