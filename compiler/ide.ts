@@ -18,6 +18,7 @@ import {
 import { Elab } from './types/elab.ts';
 import { BUILTINS, BUILTIN_CONSTS } from './types/builtins.ts';
 import { typeToString, type Type } from './types/types.ts';
+import { nameSpan } from './types/elab_util.ts';
 import { DTYPES } from '../runtime/core/dtype.ts';
 import type { CompileOptions } from './api.ts';
 
@@ -213,7 +214,6 @@ interface Binding {
 }
 
 const within = (s: Span, offset: number) => s.start <= offset && offset <= s.end;
-const nameSpan = (s: Span, name: string): Span => ({ ...s, end: s.start + name.length });
 
 /** The local names visible at offset, outermost first (generic dims, parameters, lets, lambda
  *  parameters of the enclosing function). */

@@ -10,7 +10,7 @@ import { isPacked, readPacked } from './io/packed.ts';
 import { isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
 import { methodFromSource, resolveMethod, type Method } from './method.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
-import { treeLeaves } from '../runtime/core/tree.ts';
+import { firstNonFinite } from '../runtime/core/tree.ts';
 
 export interface LoadedModel {
   config: LlamaConfig;
@@ -48,13 +48,8 @@ export async function loadModel(weights: string, tokenizerFile?: string): Promis
  *  (the first non-finite one named by its path and index), the tokenizer's size the vocabulary's,
  *  its scores finite, its BOS and EOS ids inside the vocabulary. */
 function checked(m: LoadedModel): LoadedModel {
-  for (const { path, leaf } of treeLeaves(m.value)) {
-    if (leaf.dtype !== 'f32' && leaf.dtype !== 'f16') continue;
-    const d = leaf.data as ArrayLike<number>;
-    for (let i = 0; i < d.length; i++)
-      if (!Number.isFinite(d[i]))
-        throw new LoadError(m.file, `tensor ${path}: ${d[i]} at index ${i} (weights must be finite)`);
-  }
+  const nf = firstNonFinite(m.value);
+  if (nf) throw new LoadError(m.file, `tensor ${nf.path}: ${nf.value} at index ${nf.index} (weights must be finite)`);
   const tk = m.tokenizer.data;
   const V = m.config.vocab;
   if (tk.pieces.length !== V)

@@ -16,7 +16,7 @@ import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
 import { linearLayers, paramCount } from './io/model.ts';
-import { treeLeaves } from '../runtime/core/tree.ts';
+import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
 import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
@@ -243,16 +243,10 @@ export class Quantizer {
   /** A non-finite loss or gradient norm: stops the run with the step and the first parameter (by
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
-    let where = 'the parameters are still finite (the loss itself overflowed)';
-    for (const { path, leaf } of treeLeaves(ps)) {
-      const d = leaf.data as ArrayLike<number>;
-      let i = 0;
-      while (i < d.length && Number.isFinite(d[i])) i++;
-      if (i < d.length) {
-        where = `the first non-finite parameter is ${path}[${i}] (${d[i]}) after the update`;
-        break;
-      }
-    }
+    const nf = firstNonFinite(ps);
+    const where = nf
+      ? `the first non-finite parameter is ${nf.path}[${nf.index}] (${nf.value}) after the update`
+      : 'the parameters are still finite (the loss itself overflowed)';
     const ck =
       this.o.checkpointEvery > 0 && existsSync(this.checkpointPath())
         ? `; the last good checkpoint is ${this.checkpointPath()} (--resume continues from it)`

@@ -17,7 +17,7 @@ import { BUILTINS, BUILTIN_CONSTS } from './builtins.ts';
 import { ElabCalls } from './elab_calls.ts';
 import { Reported, type Fx } from './elab_values.ts';
 import { indexTensor } from './index_expr.ts';
-import { closest, collectNames, patName, resultSpan, targKey } from './elab_util.ts';
+import { closest, collectNames, nameSpan, patName, resultSpan, targKey } from './elab_util.ts';
 
 export { Reported, type Fx } from './elab_values.ts';
 export { resultSpan } from './elab_util.ts';
@@ -99,7 +99,7 @@ export class Elab extends ElabCalls {
           if (dv.k === 'tensor' && dv.st) ph.st = dv.st;
         }
         scope.set(p.name, ph);
-        this.observe?.({ ...p.span, end: p.span.start + p.name.length }, ph);
+        this.observe?.(nameSpan(p.span, p.name), ph);
         if (p.default) {
           try {
             const dv = this.expr(p.default, { module: f.module, env, scope: new Map(scope), inst });

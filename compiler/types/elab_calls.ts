@@ -11,7 +11,7 @@ import * as ops from './ops.ts';
 import { BUILTINS, type CallInfo } from './builtins.ts';
 import { ElabValues, Reported, type Fx } from './elab_values.ts';
 import type { Elab } from './elab.ts';
-import { resultSpan, substType } from './elab_util.ts';
+import { nameSpan, resultSpan, substType } from './elab_util.ts';
 
 export abstract class ElabCalls extends ElabValues {
   // the rest of the elaborator (elab.ts)
@@ -200,7 +200,7 @@ export abstract class ElabCalls extends ElabValues {
       let v = pos[i]!;
       if (p.type) v = this.coerceTo(v, resolveType(p.type, outer.env), posSpans[i] ?? span, `argument ${p.name}`);
       scope.set(p.name, v);
-      this.observe?.({ ...p.span, end: p.span.start + p.name.length }, v);
+      this.observe?.(nameSpan(p.span, p.name), v);
     });
     this.enter(span);
     try {

@@ -95,3 +95,6 @@ export function editDistance(a: string, b: string): number {
       );
   return dp[a.length]![b.length]!;
 }
+
+/** The span of a name at the start of a node's span (a parameter's name within `x: f32[N]`). */
+export const nameSpan = (s: Span, name: string): Span => ({ ...s, end: s.start + name.length });

@@ -118,8 +118,10 @@ export function decodeState(file: string, b: Uint8Array): unknown {
   const { sizes, kinds, tree } = h.data;
   if (sizes.length !== kinds.length)
     throw new LoadError(file, `header: ${sizes.length} tensor sizes but ${kinds.length} kinds`);
+  const starts: number[] = [];
   let o = 12 + hlen;
   for (const [i, n] of sizes.entries()) {
+    starts.push(o);
     if (n % ELEMENT_BYTES[kinds[i]!]! !== 0)
       throw new LoadError(file, `tensor ${i}: ${n} bytes is not a whole number of ${kinds[i]} elements`);
     if (o + n > body)
@@ -147,12 +149,6 @@ export function decodeState(file: string, b: Uint8Array): unknown {
     refs.push(ok.data);
     return r;
   });
-  const starts: number[] = [];
-  o = 12 + hlen;
-  for (const n of sizes) {
-    starts.push(o);
-    o += n;
-  }
   const tensors = sizes.map((n, i) => new CTORS[kinds[i]!]!(b.slice(starts[i]!, starts[i]! + n).buffer));
   return mapTree(tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
 }

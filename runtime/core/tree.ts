@@ -43,3 +43,13 @@ export function mapTree<L, M>(
     return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, mapTree(e, isLeaf, f, joinPath(path, k))]));
   return v;
 }
+
+/** The first non-finite float (f32/f16) element of a host tree, by leaf path and index. */
+export function firstNonFinite(v: unknown): { path: string; index: number; value: number } | undefined {
+  for (const { path, leaf } of treeLeaves(v)) {
+    if (leaf.dtype !== 'f32' && leaf.dtype !== 'f16') continue;
+    const d = leaf.data as ArrayLike<number>;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return { path, index: i, value: d[i]! };
+  }
+  return undefined;
+}
