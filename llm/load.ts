@@ -41,7 +41,13 @@ function readBytes(file: string): Uint8Array {
 /** Loads weights (format from the content) and a tokenizer (explicit, embedded in GGUF, or
  *  tok*.bin / tokenizer.bin next to the weights), then checks what every format must satisfy. */
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
-  return checked(await open(weights, tokenizerFile));
+  return checked(await open(weights, readBytes(weights), tokenizerFile));
+}
+
+/** loadModel on bytes already in memory (`weights` names them; a tokenizer or config.json is still
+ *  looked for beside it). */
+export async function loadModelBytes(weights: string, bytes: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
+  return checked(await open(weights, bytes, tokenizerFile));
 }
 
 /** What any loaded model must satisfy, whichever format it came from: every float weight finite
@@ -68,8 +74,7 @@ function checked(m: LoadedModel): LoadedModel {
   return m;
 }
 
-async function open(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
-  const all = readBytes(weights);
+async function open(weights: string, all: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
   const head = all.subarray(0, 8);
   if (isModelFile(head)) {
     const mf = readModelFile(weights, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
@@ -92,7 +97,7 @@ async function open(weights: string, tokenizerFile?: string): Promise<LoadedMode
   }
   if (isPacked(head)) {
     // the OneBit-only format before model files: a Llama[OneBit] of the shipped onebit method
-    const pk = readPacked(weights);
+    const pk = readPacked(weights, new Uint8Array(all));
     const tk = tokenizerFile
       ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab)
       : pk.tokenizer;
@@ -109,13 +114,13 @@ async function open(weights: string, tokenizerFile?: string): Promise<LoadedMode
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
-    const g = await loadGguf(weights);
+    const g = await loadGguf(weights, all);
     ck = g.checkpoint;
     embedded = g.tokenizer;
   } else if (weights.endsWith('.safetensors')) {
-    ck = loadSafetensors(weights, readBytes(weights));
+    ck = loadSafetensors(weights, all);
   } else {
-    ck = parseLlama2c(weights, readBytes(weights));
+    ck = parseLlama2c(weights, all);
   }
   let tk: TokenizerData;
   if (tokenizerFile) tk = parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), ck.config.vocab);

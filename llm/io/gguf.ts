@@ -1,9 +1,13 @@
-// GGUF v3 loader: metadata and tensor directory through @huggingface/gguf (a maintained parser
-// that reads local files), tensor data read here and converted to f32 (F32, F16, BF16, Q8_0).
-// The Llama config and the tokenizer come from the metadata.
+// GGUF v3 loader: metadata and tensor directory through @huggingface/gguf (a maintained parser,
+// fed the file's bytes from memory), tensor data read here and converted to f32 (F32, F16, BF16,
+// Q8_0). The Llama config and the tokenizer come from the metadata, checked against a schema;
+// every tensor's shape, offset (aligned, inside the file, not overlapping another) and size are
+// checked before anything is allocated for it.
 import { gguf } from '@huggingface/gguf';
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
+import { checkExtents, checkShape, parseWith } from './validate.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -36,8 +40,9 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** Bytes a tensor of a GGML type and element count occupies. */
-function byteSize(type: number, n: number, file: string, name: string): number {
+/** Bytes a tensor of a GGML type and element count occupies; -1 for a type obt does not read
+ *  (an error only for a tensor obt uses; its extent is then unknown and not checked). */
+function byteSize(type: number, n: number, what: string, file: string): number {
   switch (type) {
     case GGML_F32:
       return n * 4;
@@ -45,15 +50,15 @@ function byteSize(type: number, n: number, file: string, name: string): number {
     case GGML_BF16:
       return n * 2;
     case GGML_Q8_0:
-      if (n % 32) throw new LoadError(file, `tensor ${name}: Q8_0 needs a multiple of 32 elements, has ${n}`);
+      if (n % 32) throw new LoadError(file, `${what}: Q8_0 needs a multiple of 32 elements, has ${n}`);
       return (n / 32) * 34;
     default:
-      throw new LoadError(
-        file,
-        `tensor ${name} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`,
-      );
+      return -1;
   }
 }
+
+const unsupported = (name: string, type: number) =>
+  `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
 function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
   const out = new Float32Array(n);
@@ -96,84 +101,150 @@ export interface GgufModel {
   tokenizer: TokenizerData;
 }
 
-export async function loadGguf(file: string): Promise<GgufModel> {
-  let bytes: Uint8Array;
+/** A count in the metadata (GGUF stores u32/u64/i32…; u64 arrive as bigint). */
+const Int = z
+  .union([z.number(), z.bigint()])
+  .transform((v) => Number(v))
+  .pipe(
+    z
+      .number()
+      .int()
+      .nonnegative()
+      .max(2 ** 31 - 1),
+  );
+const Real = z.number();
+/** The metadata obt reads, as the GGUF spec types it; other keys pass through unchecked. */
+const Metadata = z.looseObject({
+  'general.architecture': z.string().max(64),
+  'general.alignment': Int.pipe(
+    z
+      .number()
+      .min(1)
+      .max(1 << 16)
+      .refine((a) => (a & (a - 1)) === 0, 'expected a power of two ≤ 65536'),
+  ).optional(),
+  'llama.embedding_length': Int,
+  'llama.feed_forward_length': Int,
+  'llama.block_count': Int,
+  'llama.attention.head_count': Int,
+  'llama.attention.head_count_kv': Int.optional(),
+  'llama.context_length': Int,
+  'llama.attention.layer_norm_rms_epsilon': Real.optional(),
+  'llama.rope.freq_base': Real.optional(),
+  'tokenizer.ggml.tokens': z
+    .array(z.string().max(1024))
+    .min(1)
+    .max(1 << 20),
+  'tokenizer.ggml.scores': z.array(Real).max(1 << 20),
+  'tokenizer.ggml.bos_token_id': Int.optional(),
+  'tokenizer.ggml.eos_token_id': Int.optional(),
+});
+
+/** Parses the header with @huggingface/gguf over the bytes in memory (its custom-fetch hook serves
+ *  the ranges it asks for), so the file is read once and a fuzzer needs no file system. */
+async function parseHeader(file: string, bytes: Uint8Array) {
+  const memFetch = (async (_uri: string, init?: { headers?: Record<string, string> }) => {
+    const m = /bytes=(\d+)-(\d+)/.exec(init?.headers?.Range ?? '');
+    const a = Math.min(Number(m?.[1] ?? 0), bytes.length);
+    const b = Math.min(Number(m?.[2] ?? bytes.length - 1) + 1, bytes.length);
+    return new Response(bytes.slice(a, b), {
+      status: 206,
+      headers: { 'content-range': `bytes ${a}-${b - 1}/${bytes.length}` },
+    });
+  }) as unknown as typeof fetch;
   try {
-    bytes = readFileSync(file);
-  } catch {
-    throw new LoadError(file, 'cannot read the file');
+    return await gguf('https://obt.invalid/model.gguf', { fetch: memFetch });
+  } catch (e) {
+    throw new LoadError(
+      file,
+      `corrupted GGUF header or metadata (${String((e as Error)?.message ?? e).slice(0, 160)})`,
+    );
+  }
+}
+
+export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufModel> {
+  if (!bytes) {
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      throw new LoadError(file, 'cannot read the file');
+    }
   }
   if (bytes.byteLength < 24 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'GGUF')
     throw new LoadError(file, 'not a GGUF file (no GGUF magic)');
   const version = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
   if (version !== 3) throw new LoadError(file, `GGUF version ${version}; this loader reads version 3`);
-  let parsed;
-  try {
-    parsed = await gguf(file, { allowLocalFile: true });
-  } catch (e) {
-    throw new LoadError(file, `corrupted GGUF header or metadata (${(e as Error).message})`);
-  }
-  const md = parsed.metadata as unknown as Record<string, unknown>;
-  const arch = String(md['general.architecture'] ?? '');
-  if (arch !== 'llama') throw new LoadError(file, `architecture '${arch}', expected 'llama'`);
-  const num = (k: string, dflt?: number): number => {
-    const v = md[`llama.${k}`];
-    if (v === undefined) {
-      if (dflt !== undefined) return dflt;
-      throw new LoadError(file, `metadata llama.${k} is missing`);
-    }
-    return Number(v);
-  };
-  const tokens = md['tokenizer.ggml.tokens'] as string[] | undefined;
-  const scores = md['tokenizer.ggml.scores'] as number[] | undefined;
-  if (!tokens || !scores || tokens.length !== scores.length)
-    throw new LoadError(file, 'metadata has no tokenizer.ggml.tokens / scores of equal length');
-  const heads = num('attention.head_count');
+  const parsed = await parseHeader(file, bytes);
+  const raw = parsed.metadata as unknown as Record<string, unknown>;
+  const arch = raw['general.architecture'];
+  if (arch !== 'llama') throw new LoadError(file, `architecture '${String(arch).slice(0, 64)}', expected 'llama'`);
+  const md = parseWith(file, 'metadata', Metadata, raw);
+  const tokens = md['tokenizer.ggml.tokens'];
+  const scores = md['tokenizer.ggml.scores'];
+  if (tokens.length !== scores.length)
+    throw new LoadError(
+      file,
+      `metadata tokenizer.ggml.scores: ${scores.length} scores for ${tokens.length} tokens (expected one per token)`,
+    );
+  const heads = md['llama.attention.head_count'];
   const config: LlamaConfig = {
-    dim: num('embedding_length'),
-    hidden: num('feed_forward_length'),
-    layers: num('block_count'),
+    dim: md['llama.embedding_length'],
+    hidden: md['llama.feed_forward_length'],
+    layers: md['llama.block_count'],
     heads,
-    kvHeads: num('attention.head_count_kv', heads),
+    kvHeads: md['llama.attention.head_count_kv'] ?? heads,
     vocab: tokens.length,
-    seqLen: num('context_length'),
-    eps: Math.fround(num('attention.layer_norm_rms_epsilon', 1e-5)),
-    ropeTheta: num('rope.freq_base', 10000),
+    seqLen: md['llama.context_length'],
+    eps: Math.fround(md['llama.attention.layer_norm_rms_epsilon'] ?? 1e-5),
+    ropeTheta: md['llama.rope.freq_base'] ?? 10000,
   };
   validateConfig(file, config);
-  const dataStart = Number(parsed.tensorDataOffset);
+  // the data section starts at the end of the tensor directory, padded to the alignment
+  const align = md['general.alignment'] ?? 32;
+  const dirEnd = parsed.tensorInfoByteRange[1];
+  const dataStart = Math.ceil(dirEnd / align) * align;
+  if (dataStart > bytes.byteLength)
+    throw new LoadError(
+      file,
+      `truncated: the tensor data would start at byte ${dataStart}, the file has ${bytes.byteLength}`,
+    );
+  const infos = parsed.tensorInfos.map((info) => {
+    const what = `tensor ${info.name.slice(0, 80)}`;
+    const shape = info.shape.map(Number).reverse(); // GGUF lists dims innermost first
+    const n = checkShape(file, what, shape);
+    return { info, what, shape, n, start: Number(info.offset), bytes: byteSize(info.dtype as number, n, what, file) };
+  });
+  checkExtents(
+    file,
+    infos.filter((i) => i.bytes >= 0),
+    bytes.byteLength - dataStart,
+    { align, base: dataStart },
+  );
   const tensors = new Map<string, Tensor>();
-  for (const info of parsed.tensorInfos) {
+  for (const { info, shape, n, start, bytes: size } of infos) {
     const rule = GGUF_TO_CANON.find(([re]) => re.test(info.name));
     if (!rule) continue;
+    if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
     const canon = rule[1](info.name.match(rule[0])!);
-    const shape = info.shape.map(Number).reverse(); // GGUF lists dims innermost first
-    const n = shape.reduce((a, b) => a * b, 1);
-    const start = dataStart + Number(info.offset);
-    const size = byteSize(info.dtype as number, n, file, info.name);
-    if (start + size > bytes.byteLength)
-      throw new LoadError(
-        file,
-        `truncated: tensor ${info.name} needs bytes ${start}..${start + size}, the file has ${bytes.byteLength}`,
-      );
+    if (tensors.has(canon)) throw new LoadError(file, `tensor ${info.name} appears twice`);
+    const at = dataStart + start;
     tensors.set(canon, {
       dtype: 'f32',
       shape,
-      data: dequantize(info.dtype as number, bytes.subarray(start, start + size), n),
+      data: dequantize(info.dtype as number, bytes.subarray(at, at + size), n),
     });
   }
   const sharedHead = !tensors.has('wcls');
   const ck: Checkpoint = { file, format: 'gguf', config, tensors, sharedHead };
   validateTensors(ck);
-  const special = (k: string, d: number) => (md[k] === undefined ? d : Number(md[k]));
   return {
     checkpoint: ck,
     tokenizer: {
       source: file,
       pieces: tokens.map((t) => t.replace(/\u2581/g, ' ')),
-      scores: scores.map(Number),
-      bos: special('tokenizer.ggml.bos_token_id', 1),
-      eos: special('tokenizer.ggml.eos_token_id', 2),
+      scores,
+      bos: md['tokenizer.ggml.bos_token_id'] ?? 1,
+      eos: md['tokenizer.ggml.eos_token_id'] ?? 2,
     },
   };
 }

@@ -16,12 +16,20 @@ import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
 import { halfToFloat } from './gguf.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import {
+  ConfigHeader,
+  Shape,
+  TokenizerHeader,
+  checkExtents,
+  checkShape,
+  parseJsonBytes,
+  parseWith,
+} from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBTMODEL';
 const VERSION = 1;
 const MAX_HEADER = 1 << 28;
-const MAX_ELEMS = 2 ** 31;
 
 /** Bits per weight, from the stored tensors. */
 export interface Bits {
@@ -40,29 +48,14 @@ const Entry = z.object({
   path: z.string().max(256),
   dtype: z.enum(DTYPES),
   stored: z.enum(DTYPES),
-  shape: z.array(z.number().int().nonnegative().max(MAX_ELEMS)).max(8),
+  shape: Shape,
   offset: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
 });
 
 const Header = z.object({
-  config: z.object({
-    dim: z.number(),
-    hidden: z.number(),
-    layers: z.number(),
-    heads: z.number(),
-    kvHeads: z.number(),
-    vocab: z.number(),
-    seqLen: z.number(),
-    eps: z.number(),
-    ropeTheta: z.number(),
-  }),
-  tokenizer: z.object({
-    pieces: z.array(z.string().max(1024)).max(1 << 20),
-    scores: z.array(z.number()).max(1 << 20),
-    bos: z.number().int().nonnegative(),
-    eos: z.number().int().nonnegative(),
-  }),
+  config: ConfigHeader,
+  tokenizer: TokenizerHeader,
   /** the struct the model's layers are (`Dense`, or the method's inference form) */
   layer: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
   method: z
@@ -263,18 +256,7 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
     bad('checksum mismatch: the file is corrupted or truncated');
   const hlen = dv.getUint32(12, true);
   if (hlen > MAX_HEADER || 16 + hlen > b.length - 4) bad(`header length ${hlen} is past the end of the file`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(16, 16 + hlen)));
-  } catch (e) {
-    bad(`the header is not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = Header.safeParse(json);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    bad(`header field ${i.path.join('.') || '(root)'}: ${i.message}`);
-  }
-  const h = parsed.data!;
+  const h = parseWith(file, 'header field', Header, parseJsonBytes(file, 'header', b.subarray(16, 16 + hlen)));
   validateConfig(file, h.config);
   const tk = h.tokenizer;
   if (tk.pieces.length !== h.config.vocab || tk.scores.length !== tk.pieces.length)
@@ -282,17 +264,23 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   if (tk.bos >= h.config.vocab || tk.eos >= h.config.vocab) bad('tokenizer: bos/eos outside the vocabulary');
   const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
   const end = b.length - 4;
-  const tensors = h.tensors.map((e, i) => {
+  if (base > end) bad(`header length ${hlen} leaves no room for the data`);
+  h.tensors.forEach((e, i) => {
     const what = `tensor ${i} (${e.path})`;
     if (e.stored !== e.dtype && !(e.stored === 'f16' && e.dtype === 'f32'))
       bad(`${what}: a ${e.dtype} tensor cannot be stored as ${e.stored}`);
     if (e.dtype === 'sign' && e.shape.length === 0) bad(`${what}: a sign tensor needs an axis to pack along`);
-    if (numel(e.shape) > MAX_ELEMS) bad(`${what}: shape [${e.shape}] is too large`);
+    checkShape(file, what, e.shape);
     const want = storedBytes(e.shape, e.stored);
     if (e.bytes !== want) bad(`${what}: ${e.bytes} bytes for a ${e.stored}[${e.shape}] (expected ${want})`);
-    if (base + e.offset + e.bytes > end) bad(`${what}: its data is past the end of the file (truncated?)`);
-    return decode(b.subarray(base + e.offset, base + e.offset + e.bytes), e);
   });
+  checkExtents(
+    file,
+    h.tensors.map((e, i) => ({ what: `tensor ${i} (${e.path})`, start: e.offset, bytes: e.bytes })),
+    end - base,
+    { base },
+  );
+  const tensors = h.tensors.map((e) => decode(b.subarray(base + e.offset, base + e.offset + e.bytes), e));
   const used = new Set<number>();
   const isRef = (v: unknown): v is { $t: number } =>
     !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $t?: unknown }).$t === 'number';

@@ -6,7 +6,19 @@
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
 // Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
 // projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
-import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+// The reader checks the CRC, the header against its schema, every tensor's name, shape (against
+// the config), size and extent before it allocates anything.
+import { z } from 'zod';
+import { LoadError, expectedShapes, validateConfig, type LlamaConfig } from './model.ts';
+import {
+  ConfigHeader,
+  Shape,
+  TokenizerHeader,
+  checkExtents,
+  checkShape,
+  parseJsonBytes,
+  parseWith,
+} from './validate.ts';
 import { crc32, readBytesCopy } from './state.ts';
 import { halfToFloat } from './gguf.ts';
 import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
@@ -15,13 +27,19 @@ import type { TokenizerData } from './tokenizer.ts';
 const MAGIC = 'OBT1BIT\0';
 const PROJ = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
 
-interface Entry {
-  name: string;
-  dtype: 'sign' | 'f32' | 'f16';
-  shape: number[];
-  offset: number;
-  bytes: number;
-}
+const Entry = z.object({
+  name: z.string().max(256),
+  dtype: z.enum(['sign', 'f32', 'f16']),
+  shape: Shape,
+  offset: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+});
+const Header = z.object({
+  config: ConfigHeader,
+  tokenizer: TokenizerHeader,
+  sharedHead: z.boolean(),
+  tensors: z.array(Entry).max(1 << 16),
+});
 
 export interface PackedModel {
   file: string;
@@ -37,44 +55,76 @@ export function isPacked(head: Uint8Array): boolean {
   return new TextDecoder().decode(head.subarray(0, 8)) === MAGIC;
 }
 
-export function readPacked(file: string): PackedModel {
-  const b = readBytesCopy(file);
-  if (b.length < 20 || !isPacked(b)) throw new LoadError(file, 'not a packed obt 1-bit model (no OBT1BIT magic)');
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (dv.getUint32(8, true) !== 1)
-    throw new LoadError(file, `format version ${dv.getUint32(8, true)}; this reader knows version 1`);
-  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
-    throw new LoadError(file, 'checksum mismatch: the file is corrupted or truncated');
-  const hlen = dv.getUint32(12, true);
-  const header = JSON.parse(new TextDecoder().decode(b.subarray(16, 16 + hlen))) as {
-    config: LlamaConfig;
-    tokenizer: Omit<TokenizerData, 'source'>;
-    sharedHead: boolean;
-    tensors: Entry[];
+/** The shape each tensor must have, by name, for a config (OneBit's s [out, in], g [in], h [out]). */
+function packedShapes(c: LlamaConfig, sharedHead: boolean): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const [name, shape] of expectedShapes(c)) {
+    const proj = /^(w[qkvo123])\.(\d+)$/.exec(name);
+    if (proj) {
+      m.set(`${name}.s`, shape);
+      m.set(`${name}.g`, [shape[1]!]);
+      m.set(`${name}.h`, [shape[0]!]);
+    } else if (!(name === 'wcls' && sharedHead)) m.set(name, shape);
+  }
+  return m;
+}
+
+export function readPacked(file: string, b: Uint8Array = readBytesCopy(file)): PackedModel {
+  const bad = (what: string): never => {
+    throw new LoadError(file, what);
   };
-  validateConfig(file, header.config);
+  if (b.length < 20 || !isPacked(b)) bad('not a packed obt 1-bit model (no OBT1BIT magic)');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dv.getUint32(8, true) !== 1) bad(`format version ${dv.getUint32(8, true)}; this reader knows version 1`);
+  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
+    bad('checksum mismatch: the file is corrupted or truncated');
+  const hlen = dv.getUint32(12, true);
+  if (16 + hlen > b.length - 4) bad(`header length ${hlen} is past the end of the file`);
+  const header = parseWith(file, 'header', Header, parseJsonBytes(file, 'header', b.subarray(16, 16 + hlen)));
+  const c = header.config;
+  validateConfig(file, c);
   const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
+  const end = b.length - 4;
+  if (base > end) bad(`header length ${hlen} leaves no room for the data`);
+  // names, shapes against the config, sizes and extents, all before anything is allocated
+  const want = packedShapes(c, header.sharedHead);
+  const seen = new Set<string>();
+  for (const e of header.tensors) {
+    const what = `tensor ${e.name}`;
+    if (seen.has(e.name)) bad(`${what} appears twice`);
+    seen.add(e.name);
+    const shape = want.get(e.name);
+    if (!shape) bad(`${what}: not a tensor of a OneBit Llama with ${c.layers} layers`);
+    if (e.shape.length !== shape!.length || e.shape.some((d, i) => d !== shape![i]))
+      bad(`${what}: shape [${e.shape.join(', ')}], expected [${shape!.join(', ')}]`);
+    if ((e.dtype === 'sign') !== e.name.endsWith('.s')) bad(`${what}: dtype ${e.dtype} is not its kind's`);
+    const n = checkShape(file, what, e.shape);
+    const need =
+      e.dtype === 'sign'
+        ? 4 * (n / e.shape[e.shape.length - 1]!) * signWords(e.shape[e.shape.length - 1]!)
+        : n * (e.dtype === 'f16' ? 2 : 4);
+    if (e.bytes !== need) bad(`${what}: ${e.bytes} bytes for a ${e.dtype}[${e.shape.join(', ')}] (expected ${need})`);
+  }
+  for (const name of want.keys()) if (!seen.has(name)) bad(`missing tensor ${name}`);
+  checkExtents(
+    file,
+    header.tensors.map((e) => ({ what: `tensor ${e.name}`, start: e.offset, bytes: e.bytes })),
+    end - base,
+    { base },
+  );
   const map = new Map<string, Tensor>();
   for (const e of header.tensors) {
-    const at = base + e.offset;
-    if (at + e.bytes > b.length - 4) throw new LoadError(file, `truncated: tensor ${e.name}`);
-    const raw = b.slice(at, at + e.bytes);
-    if (e.dtype === 'sign') {
-      const words = e.shape.slice(0, -1).reduce((x, y) => x * y, 1) * signWords(e.shape[e.shape.length - 1]!);
-      if (raw.length !== words * 4)
-        throw new LoadError(file, `tensor ${e.name}: ${raw.length} bytes for ${words} sign words`);
-      map.set(e.name, { dtype: 'sign', shape: e.shape, data: new Uint32Array(raw.buffer) });
-    } else if (e.dtype === 'f16') {
-      const u = new Uint16Array(raw.buffer);
-      map.set(e.name, { dtype: 'f32', shape: e.shape, data: Float32Array.from(u, halfToFloat) });
-    } else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
+    const raw = b.slice(base + e.offset, base + e.offset + e.bytes);
+    if (e.dtype === 'sign') map.set(e.name, { dtype: 'sign', shape: e.shape, data: new Uint32Array(raw.buffer) });
+    else if (e.dtype === 'f16')
+      map.set(e.name, {
+        dtype: 'f32',
+        shape: e.shape,
+        data: Float32Array.from(new Uint16Array(raw.buffer), halfToFloat),
+      });
+    else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
   }
-  const get = (n: string) => {
-    const x = map.get(n);
-    if (!x) throw new LoadError(file, `missing tensor ${n}`);
-    return x;
-  };
-  const c = header.config;
+  const get = (n: string) => map.get(n)!;
   const value = {
     emb: get('token_embedding'),
     blocks: Array.from({ length: c.layers }, (_, l) => ({

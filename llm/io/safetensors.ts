@@ -2,9 +2,20 @@
 // (dtype, shape, data_offsets per tensor), then the data; F32, F16 and BF16. The config comes
 // from config.json beside the file. q_proj/k_proj rows are permuted back from Hugging Face's
 // rotate-half layout to adjacent RoPE pairs (the inverse of its conversion script's permute).
+// The header and config.json are checked against schemas, every entry's shape and offsets (inside
+// the data, no overlap, no gap, as the spec requires) before anything is copied.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
+import { z } from 'zod';
+import {
+  LoadError,
+  expectedShapes,
+  validateConfig,
+  validateTensors,
+  type Checkpoint,
+  type LlamaConfig,
+} from './model.ts';
+import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { halfToFloat } from './gguf.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
@@ -38,64 +49,91 @@ export function unpermuteRope(t: Tensor, heads: number): Tensor {
   return { dtype: 'f32', shape: t.shape, data: out };
 }
 
+/** config.json's fields obt reads (Hugging Face's names); others pass through unchecked. */
+const HfConfig = z.looseObject({
+  hidden_size: z.number(),
+  intermediate_size: z.number(),
+  num_hidden_layers: z.number(),
+  num_attention_heads: z.number(),
+  num_key_value_heads: z.number().optional(),
+  vocab_size: z.number(),
+  max_position_embeddings: z.number().optional(),
+  rms_norm_eps: z.number().optional(),
+  rope_theta: z.number().optional(),
+});
+
+/** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
+const Entry = z.object({
+  dtype: z.string().max(16),
+  shape: Shape,
+  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+});
+const Header = z.record(z.string().max(1024), z.unknown());
+/** The spec's bound on the header (100 MB). */
+const MAX_HEADER = 100_000_000;
+const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
 function readConfig(file: string): LlamaConfig {
   const path = join(dirname(file), 'config.json');
   if (!existsSync(path)) throw new LoadError(file, 'no config.json next to the safetensors file');
-  let c: Record<string, unknown>;
+  let bytes: Uint8Array;
   try {
-    c = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new LoadError(path, `invalid JSON (${(e as Error).message})`);
+    bytes = readFileSync(path);
+  } catch {
+    throw new LoadError(path, 'cannot read the file');
   }
-  const n = (k: string, d?: number) => {
-    const v = c[k] ?? d;
-    if (v === undefined) throw new LoadError(path, `missing ${k}`);
-    return Number(v);
-  };
-  const heads = n('num_attention_heads');
+  if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
+  const c = parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes));
+  const heads = c.num_attention_heads;
   return {
-    dim: n('hidden_size'),
-    hidden: n('intermediate_size'),
-    layers: n('num_hidden_layers'),
+    dim: c.hidden_size,
+    hidden: c.intermediate_size,
+    layers: c.num_hidden_layers,
     heads,
-    kvHeads: n('num_key_value_heads', heads),
-    vocab: n('vocab_size'),
-    seqLen: n('max_position_embeddings', 2048),
-    eps: n('rms_norm_eps', 1e-5),
-    ropeTheta: n('rope_theta', 10000),
+    kvHeads: c.num_key_value_heads ?? heads,
+    vocab: c.vocab_size,
+    seqLen: c.max_position_embeddings ?? 2048,
+    eps: c.rms_norm_eps ?? 1e-5,
+    ropeTheta: c.rope_theta ?? 10000,
   };
 }
 
-export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
-  const config = readConfig(file);
+export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaConfig = readConfig(file)): Checkpoint {
   validateConfig(file, config);
   if (bytes.byteLength < 8) throw new LoadError(file, 'truncated: no safetensors header');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = Number(dv.getBigUint64(0, true));
-  if (hlen <= 0 || 8 + hlen > bytes.byteLength)
-    throw new LoadError(file, `corrupted header length ${hlen} (file has ${bytes.byteLength} bytes)`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hlen)));
-  } catch {
-    throw new LoadError(file, 'corrupted header: not JSON');
-  }
+  if (hlen < 2 || hlen > MAX_HEADER || 8 + hlen > bytes.byteLength)
+    throw new LoadError(
+      file,
+      `header length ${hlen}: expected 2..${Math.min(MAX_HEADER, bytes.byteLength - 8)} (the file has ${bytes.byteLength} bytes)`,
+    );
+  const header = parseWith(file, 'header', Header, parseJsonBytes(file, 'header', bytes.subarray(8, 8 + hlen)));
   const base = 8 + hlen;
+  // every entry checked (dtype, shape, offsets against the data and each other) before any copy
+  const entries = Object.entries(header)
+    .filter(([name]) => name !== '__metadata__')
+    .map(([name, raw]) => {
+      const what = `tensor ${name.slice(0, 80)}`;
+      const info = parseWith(file, `${what}:`, Entry, raw);
+      const n = checkShape(file, what, info.shape);
+      const [s, e] = info.data_offsets;
+      if (e < s) throw new LoadError(file, `${what}: data_offsets [${s}, ${e}] end before they begin`);
+      const width = WIDTH[info.dtype];
+      if (width !== undefined && e - s !== n * width)
+        throw new LoadError(file, `${what}: ${e - s} bytes for ${n} ${info.dtype} values (expected ${n * width})`);
+      return { name, what, info, n, width, start: s, bytes: e - s };
+    });
+  checkExtents(file, entries, bytes.byteLength - base, { covering: true, base });
   const tensors = new Map<string, Tensor>();
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
+  for (const { name, info, n, width, start } of entries) {
     const rule = HF_TO_CANON.find(([re]) => re.test(name));
     if (!rule) continue;
+    if (width === undefined)
+      throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
     const canon = rule[1](name.match(rule[0])!);
-    const n = info.shape.reduce((a, b) => a * b, 1);
-    const [s, e] = info.data_offsets;
-    const width = { F32: 4, F16: 2, BF16: 2 }[info.dtype];
-    if (!width) throw new LoadError(file, `tensor ${name} has dtype ${info.dtype}; supported: F32, F16, BF16`);
-    if (e - s !== n * width) throw new LoadError(file, `tensor ${name}: ${e - s} bytes for ${n} ${info.dtype} values`);
-    if (base + e > bytes.byteLength)
-      throw new LoadError(file, `truncated: tensor ${name} ends at byte ${base + e}, the file has ${bytes.byteLength}`);
     const out = new Float32Array(n);
-    const off = base + s;
+    const off = base + start;
     if (info.dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(off + 4 * i, true);
     else if (info.dtype === 'F16') for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(off + 2 * i, true));
     else {
@@ -107,8 +145,11 @@ export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
       }
     }
     let t: Tensor = { dtype: 'f32', shape: info.shape, data: out };
-    if (canon.startsWith('wq.')) t = unpermuteRope(t, config.heads);
-    if (canon.startsWith('wk.')) t = unpermuteRope(t, config.kvHeads);
+    // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
+    const want = expectedShapes(config).get(canon);
+    const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
+    if (fits && canon.startsWith('wq.')) t = unpermuteRope(t, config.heads);
+    if (fits && canon.startsWith('wk.')) t = unpermuteRope(t, config.kvHeads);
     tensors.set(canon, t);
   }
   const sharedHead = !tensors.has('wcls');

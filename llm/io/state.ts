@@ -7,6 +7,7 @@ import { LoadError } from './model.ts';
 import { storageSize, type Tensor } from '../../runtime/core/tensor.ts';
 import { DTYPES } from '../../runtime/core/dtype.ts';
 import { z } from 'zod';
+import { parseJsonBytes, zodWhere } from './validate.ts';
 
 const MAGIC = 'OBTSTATE';
 
@@ -107,12 +108,7 @@ export function decodeState(file: string, b: Uint8Array): unknown {
   const body = b.length - 4;
   if (12 + hlen > body)
     throw new LoadError(file, `header length ${hlen}: more than the file's ${body - 12} bytes after it`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(12, 12 + hlen)));
-  } catch (e) {
-    throw new LoadError(file, `header: not JSON (${(e as Error).message})`);
-  }
+  const json = parseJsonBytes(file, 'header', b.subarray(12, 12 + hlen));
   const h = Header.safeParse(json);
   if (!h.success) throw new LoadError(file, `header: ${zodWhere(h.error)}`);
   const { sizes, kinds, tree } = h.data;
@@ -151,12 +147,6 @@ export function decodeState(file: string, b: Uint8Array): unknown {
   });
   const tensors = sizes.map((n, i) => new CTORS[kinds[i]!]!(b.slice(starts[i]!, starts[i]! + n).buffer));
   return mapTree(tree, isRef, (r) => ({ dtype: r.dtype, shape: r.shape, data: tensors[r.$t] }));
-}
-
-/** A zod error as "field.path: message". */
-function zodWhere(e: z.ZodError): string {
-  const i = e.issues[0]!;
-  return `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`;
 }
 
 export function writeAtomic(path: string, bytes: Uint8Array): void {

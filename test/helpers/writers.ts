@@ -26,7 +26,7 @@ function f32ToHalf(x: number): number {
   return sign | (e << 10) | (m >> 13);
 }
 
-class Buf {
+export class Buf {
   parts: Uint8Array[] = [];
   len = 0;
   push(b: Uint8Array) {
@@ -38,9 +38,9 @@ class Buf {
     new DataView(b.buffer).setUint32(0, v, true);
     this.push(b);
   }
-  u64(v: number) {
+  u64(v: number | bigint) {
     const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, BigInt(v)), true);
     this.push(b);
   }
   f32(v: number) {
@@ -83,15 +83,37 @@ const CANON_TO_GGUF = (n: string): string => {
   return l === undefined ? g[base!]! : `blk.${l}.${g[base!]!}`;
 };
 
+/** A metadata entry: key, GGUF value type, and the value's writer. */
+export type GgufKv = [string, number, (b: Buf) => void];
+/** A tensor directory entry as written: name, dims (innermost first), GGML type, data offset. */
+export interface GgufTensorInfo {
+  name: string;
+  dims: (number | bigint)[];
+  type: number;
+  offset: number | bigint;
+}
+/** Hooks that rewrite what writeGguf writes (a fuzzer's hostile metadata and directory). */
+export interface GgufEdits {
+  kv?: (kv: GgufKv[]) => GgufKv[];
+  tensor?: (t: GgufTensorInfo, i: number) => GgufTensorInfo;
+  /** the data section's alignment the writer pads to (default 32; not written as metadata) */
+  align?: number;
+}
+
 /** GGUF v3 with the given type for 2-D tensors (norms stay F32, as llama.cpp does). */
-export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F16' | 'Q8_0'): Uint8Array {
+export function writeGguf(
+  ck: Checkpoint,
+  tk: TokenizerData,
+  matType: 'F32' | 'F16' | 'Q8_0',
+  edits: GgufEdits = {},
+): Uint8Array {
   const c = ck.config;
   const h = new Buf();
   h.push(new TextEncoder().encode('GGUF'));
   h.u32(3);
   const names = [...ck.tensors.keys()].filter((n) => !n.startsWith('freq_cis'));
   h.u64(names.length);
-  const kv: [string, number, (b: Buf) => void][] = [
+  let kv: GgufKv[] = [
     ['general.architecture', 8, (b) => b.str('llama')],
     ['llama.embedding_length', 4, (b) => b.u32(c.dim)],
     ['llama.feed_forward_length', 4, (b) => b.u32(c.hidden)],
@@ -121,6 +143,7 @@ export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F
       },
     ],
   ];
+  if (edits.kv) kv = edits.kv(kv);
   h.u64(kv.length);
   for (const [k, type, w] of kv) {
     h.str(k);
@@ -128,18 +151,26 @@ export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F
     w(h);
   }
   const data = new Buf();
+  const A = edits.align ?? 32;
   const align = () => {
-    while (data.len % 32) data.push(new Uint8Array(1));
+    while (data.len % A) data.push(new Uint8Array(1));
   };
-  for (const n of names) {
+  for (const [i, n] of names.entries()) {
     const t = ck.tensors.get(n)!;
     const type = t.shape.length === 2 ? matType : 'F32';
-    h.str(CANON_TO_GGUF(n));
-    h.u32(t.shape.length);
-    for (const d of [...t.shape].reverse()) h.u64(d);
-    h.u32({ F32: 0, F16: 1, Q8_0: 8 }[type]);
     align();
-    h.u64(data.len);
+    let info: GgufTensorInfo = {
+      name: CANON_TO_GGUF(n),
+      dims: [...t.shape].reverse(),
+      type: { F32: 0, F16: 1, Q8_0: 8 }[type],
+      offset: data.len,
+    };
+    if (edits.tensor) info = edits.tensor(info, i);
+    h.str(info.name);
+    h.u32(info.dims.length);
+    for (const d of info.dims) h.u64(d);
+    h.u32(info.type);
+    h.u64(info.offset);
     const x = t.data as Float32Array;
     if (type === 'F32') data.push(new Uint8Array(Float32Array.from(x).buffer));
     else if (type === 'F16') data.push(new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer));
@@ -158,7 +189,7 @@ export function writeGguf(ck: Checkpoint, tk: TokenizerData, matType: 'F32' | 'F
     }
   }
   const head = h.bytes();
-  const pad = (32 - (head.length % 32)) % 32;
+  const pad = (A - (head.length % A)) % A;
   const out = new Uint8Array(head.length + pad + data.len);
   out.set(head, 0);
   out.set(data.bytes(), head.length + pad);

@@ -250,7 +250,7 @@ describe('broken inputs give one-line errors naming the file', () => {
   it('a truncated GGUF', async () => {
     const p = join(tmp, 'trunc.gguf');
     writeFileSync(p, readFileSync(data('stories260K.gguf')).subarray(0, 900_000));
-    await expect(loadModel(p)).rejects.toThrow(/trunc\.gguf: truncated: tensor .* the file has 900000/);
+    await expect(loadModel(p)).rejects.toThrow(/trunc\.gguf: truncated: tensor .* the data ends at byte 900000/);
   });
 
   it('a wrong tokenizer', async () => {

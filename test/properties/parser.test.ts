@@ -13,7 +13,7 @@ const seeds = [
   'stdlib/onebit.obt',
   'stdlib/linear.obt',
   'models/llama.obt',
-  ...readdirSync(join(import.meta.dirname, 'conformance'))
+  ...readdirSync(join(import.meta.dirname, '../language/conformance'))
     .filter((f) => f.endsWith('.obt'))
     .map((f) => `test/language/conformance/${f}`),
 ].map((p) => readFileSync(join(import.meta.dirname, '../..', p), 'utf8'));
