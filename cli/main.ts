@@ -2,7 +2,14 @@
 // lsp); this file holds the usage
 // text, the command table and how errors are reported: user errors print diagnostics and exit 1,
 // misuse prints the usage and exits 2, only internal errors print a stack trace (exit 3).
-import { CompileError, InternalError, UserError, formatDiagnostic, type Diagnostic } from '../compiler/syntax/diag.ts';
+import {
+  CompileError,
+  InternalError,
+  Interrupted,
+  UserError,
+  formatDiagnostic,
+  type Diagnostic,
+} from '../compiler/syntax/diag.ts';
 import { LoadError } from '../llm/io/model.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -102,6 +109,10 @@ function reportError(e: unknown, io: CliIO, cmd?: string): number {
   if (e instanceof LoadError) {
     io.err(`obtc: error: ${e.message}\n`);
     return 1;
+  }
+  if (e instanceof Interrupted) {
+    io.err(`obtc: ${e.message}\n`);
+    return 130;
   }
   if (e instanceof UserError) {
     io.err(formatDiagnostic(e.diag).replace(/^error/, 'obtc: error') + '\n');

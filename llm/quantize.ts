@@ -10,12 +10,12 @@ import { dirname, join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
-import { CompileError, UserError } from '../compiler/syntax/diag.ts';
+import { CompileError, Interrupted, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
-import { linearLayers, paramCount } from './io/model.ts';
+import { LINEAR, linearLayers, paramCount } from './io/model.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
 import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import { crc32 } from './io/state.ts';
@@ -244,8 +244,11 @@ export class Quantizer {
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
+    // the layers are lmap's list: block-major, each block's linear layers in Block's field order
+    const param = (p: string) =>
+      p.replace(/^\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
     const where = nf
-      ? `the first non-finite parameter is ${nf.path}[${nf.index}] (${nf.value}) after the update`
+      ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`
       : 'the parameters are still finite (the loss itself overflowed)';
     const ck =
       this.o.checkpointEvery > 0 && existsSync(this.checkpointPath())
@@ -316,21 +319,43 @@ export class Quantizer {
     } else st = await this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
-    while (st.step < o.steps) {
-      const batch = Array.from({ length: o.batch }, (_, j) =>
-        fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'),
-      );
-      const prof = activeProfiler();
-      const { loss, gnorm, lr } = prof
-        ? await prof.phaseAsync('quantize: train_step (whole call)', () => this.step(st, batch))
-        : await this.step(st, batch);
-      if (prof) prof.steps++;
-      if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) this.diverged(st.step + 1, loss, gnorm, st.ps);
-      st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
-      bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
-      o.onStep?.(st.step);
-      if (o.checkpointEvery > 0 && (st.step % o.checkpointEvery === 0 || st.step === o.steps)) this.saveCheckpoint(st);
-      appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss},${gnorm},${lr}\n`);
+    // Ctrl-C: the step under way finishes, its checkpoint is written, and the run stops (a second
+    // Ctrl-C stops at once; the last checkpoint is intact either way: writes are atomic renames)
+    let interrupted = false;
+    const onInt = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+    };
+    process.on('SIGINT', onInt);
+    try {
+      while (st.step < o.steps) {
+        const batch = Array.from({ length: o.batch }, (_, j) =>
+          fromNested(blocks[(st.step * o.batch + j) % blocks.length]!, 'i32'),
+        );
+        const prof = activeProfiler();
+        const { loss, gnorm, lr } = prof
+          ? await prof.phaseAsync('quantize: train_step (whole call)', () => this.step(st, batch))
+          : await this.step(st, batch);
+        if (prof) prof.steps++;
+        if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) this.diverged(st.step + 1, loss, gnorm, st.ps);
+        st = { ...st, step: st.step + 1, losses: [...st.losses, loss] };
+        bar.update(st.step, `loss ${loss.toFixed(4)} |g| ${gnorm.toFixed(2)} lr ${lr.toExponential(2)}`);
+        o.onStep?.(st.step);
+        await new Promise((r) => setImmediate(r)); // lets a pending Ctrl-C (a signal event) in
+        // the CSV row first: a checkpoint at step k always has rows 1..k beside it
+        appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss},${gnorm},${lr}\n`);
+        const due = st.step % o.checkpointEvery === 0 || st.step === o.steps;
+        if (o.checkpointEvery > 0 && (due || interrupted)) this.saveCheckpoint(st);
+        if (interrupted && st.step < o.steps)
+          throw new Interrupted(
+            `interrupted at step ${st.step} of ${o.steps}` +
+              (o.checkpointEvery > 0
+                ? `; checkpoint ${this.checkpointPath()} (--resume continues from it)`
+                : ' (no checkpoint: --checkpoint-every 0)'),
+          );
+      }
+    } finally {
+      process.off('SIGINT', onInt);
     }
     return st;
   }

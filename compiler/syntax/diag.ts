@@ -5,6 +5,7 @@ import { formatDiagnostic, spanLocation, type Diagnostic } from '../../runtime/c
 
 export {
   UserError,
+  Interrupted,
   InternalError,
   formatDiagnostic,
   lineCol,

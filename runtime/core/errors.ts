@@ -34,6 +34,9 @@ export class UserError extends Error {
   }
 }
 
+/** The user stopped a long run (Ctrl-C): reported in one line, exit status 130 as a shell gives. */
+export class Interrupted extends UserError {}
+
 /** An internal invariant failure: a compiler bug, never the user's fault. */
 export class InternalError extends Error {
   constructor(message: string) {

@@ -1,5 +1,5 @@
 // obtc quantize on a tiny configuration: a run killed mid-way and resumed from its last checkpoint
-// reaches the same loss at the same step, and writes the same packed student, as an uninterrupted
+// (at a random step) reaches the same loss at the same step, and writes the same packed student, as an uninterrupted
 // run with the same seed. The packed student then loads and runs through obtc ppl / generate.
 import { expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,13 +44,15 @@ it('a killed and resumed run matches an uninterrupted one', async () => {
 
   const b = join(dir, 'b.obtm');
   const child = spawn(process.execPath, [obtc, ...args(b)], { stdio: 'ignore' });
-  // kill it as soon as it has written a checkpoint past step 2
+  // kill it at a random step past its first checkpoint (printed, so a failure can be replayed)
+  const killAt = 3 + Math.floor(Math.random() * 4);
+  console.log(`SIGKILL after step ${killAt}`);
   await new Promise<void>((resolve, reject) => {
     const t0 = Date.now();
     const poll = setInterval(() => {
       const csv = `${b}.loss.csv`;
       const rows = existsSync(csv) ? readFileSync(csv, 'utf8').trim().split('\n').length : 0;
-      if (existsSync(`${b}.ckpt`) && rows >= 3) {
+      if (existsSync(`${b}.ckpt`) && rows >= killAt) {
         clearInterval(poll);
         child.kill('SIGKILL');
         resolve();
@@ -66,6 +68,13 @@ it('a killed and resumed run matches an uninterrupted one', async () => {
   expect(rb.status, rb.stderr).toBe(0);
   expect(rb.stderr).toMatch(/resuming from .*b\.obtm\.ckpt at step [2-9]/);
   expect(lossAt(`${b}.loss.csv`, 10)).toBe(lossAt(`${a}.loss.csv`, 10));
+  // one row per step, none repeated after the resume
+  const steps = (f: string) =>
+    readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => Number(l.split(',')[0]));
+  expect(steps(`${b}.loss.csv`)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
   expect(readFileSync(b)).toEqual(readFileSync(a));
   expect(readFileSync(`${a}.loss.svg`, 'utf8')).toMatch(/^<svg/);
 }, 180_000);
