@@ -1,8 +1,9 @@
 // Module loading and name resolution: parses a root file and its imports (stdlib and relative),
 // builds per-module tables of structs and function overload sets, and infers generic-parameter
 // kinds (dim, type, layer-type constructor) from how each parameter is used.
-import { dirname, join, relative, resolve } from 'node:path';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { MAX_SOURCE_BYTES } from '../syntax/limits.ts';
 import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/diag.ts';
 import { parseModule } from '../syntax/parse.ts';
 import type * as A from '../syntax/ast.ts';
@@ -50,6 +51,38 @@ export class Program {
   ) {}
 }
 
+/** The project a root file belongs to: the nearest folder above it holding `package.json` or `.git`,
+ *  else its own folder. Imports resolve only inside it and the standard library (and models/). */
+export function projectRoot(file: string): string {
+  const start = dirname(resolve(file));
+  for (let d = start; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) || existsSync(join(d, '.git'))) return d;
+    if (dirname(d) === d) return start;
+  }
+}
+
+/** Why a module file cannot be imported, or undefined when it can (or does not exist: a reader may
+ *  still supply it, e.g. an editor's unsaved buffer). Checked before anything is read, so a refused
+ *  import never reads — nor echoes — another file: only `.obt` regular files of at most
+ *  MAX_SOURCE_BYTES, whose real path (symlinks followed) lies under one of `roots`. */
+export function importRefusal(p: string, roots: string[]): string | undefined {
+  if (!p.endsWith('.obt')) return 'a module is a .obt file';
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return undefined;
+  }
+  if (st.isDirectory()) return 'it is a directory';
+  if (!st.isFile()) return 'it is not a regular file (a device, FIFO or socket)';
+  if (st.size > MAX_SOURCE_BYTES * 3)
+    return `it has ${st.size} bytes; a source file may have at most ${MAX_SOURCE_BYTES} characters`;
+  const real = realpathSync(p);
+  if (!roots.some((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)))
+    return `it is outside the project (${roots.join(', ')})`;
+  return undefined;
+}
+
 const stem = (p: string) => p.replace(/^.*[\\/]/, '').replace(/\.obt$/, '');
 
 /** Loads a program from source text (the root) and everything it imports. Syntax and resolution
@@ -60,6 +93,14 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
   const stdlib = opts.stdlibDir ?? STDLIB_DIR;
   const modules = new Map<string, ModuleInfo>();
   const loading = new Set<string>();
+  const roots = [
+    ...new Set([
+      projectRoot(path),
+      stdlib,
+      PROJECT_ROOT,
+      ...Object.values(opts.imports ?? {}).map((f) => dirname(resolve(f))),
+    ]),
+  ].map((r) => (existsSync(r) ? realpathSync(r) : r));
 
   const load = (id: string, file: SourceFile): ModuleInfo | undefined => {
     const have = modules.get(id);
@@ -103,8 +144,13 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
         const rel = it.target.parts.join('/') + '.obt';
         cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
       }
-      const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
       const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
+      const refused = cands.map((c) => ({ c, why: importRefusal(c, roots) })).find((x) => x.why);
+      if (refused) {
+        diags.add(new UserError(`cannot import ${shown}: ${refused.why}`, it.span, `(resolved to ${refused.c})`).diag);
+        continue;
+      }
+      const found = cands.map((c) => ({ c, text: read(c) })).find((x) => x.text !== undefined);
       if (!found) {
         diags.add(
           new UserError(

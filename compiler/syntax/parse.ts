@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UserError, type SourceFile, type Span } from './diag.ts';
 import type * as A from './ast.ts';
 import { expectedInWords, tokenBefore } from './expected.ts';
+import { checkDepth, checkSource, sourceText } from './limits.ts';
 
 // the compiled package (npm run build) holds the grammar as an ohm recipe too, built from the same
 // obt.ohm: it loads in ~3 ms instead of ~130 ms (ohm parsing the grammar text)
@@ -16,13 +17,52 @@ export const grammar: ohm.Grammar = existsSync(recipe)
 
 type N = ohm.Node;
 
+/** The grammar's left-associative binary alternatives and their operators. */
+const BIN_CTORS: Record<string, A.BinOp> = {
+  OrExpr_or: '||',
+  AndExpr_and: '&&',
+  AddExpr_add: '+',
+  AddExpr_sub: '-',
+  MulExpr_mul: '*',
+  MulExpr_div: '/',
+  MulExpr_rem: '%',
+  MulExpr_matmul: '@',
+};
+
+/** An integer literal's value; one past 2^53 (where doubles stop being exact) is an error. */
+function exactInt(n: N, span: Span): number {
+  const v = Number(n.sourceString);
+  if (!Number.isSafeInteger(v))
+    throw new UserError(
+      `the integer ${n.sourceString.slice(0, 40)} is larger than 2^53 − 1, the largest obt holds exactly`,
+      span,
+    );
+  return v;
+}
+
 function makeSemantics(file: SourceFile) {
   const sp = (n: N): Span => ({ file, start: n.source.startIdx, end: n.source.endIdx });
   const opt = <T>(n: N): T | undefined => (n.children.length ? (n.children[0]!.ast() as T) : undefined);
   const list = <T>(n: N): T[] => n.asIteration().children.map((c: N) => c.ast() as T);
+  // a left-assoc chain (a + b + c + …) is a left-deep tree: its spine is walked in a loop, so a
+  // long chain costs no stack here (the depth check after parsing bounds what later stages get)
+  const binOps = new Map<string, A.BinOp>(Object.entries(BIN_CTORS));
   const bin = (op: A.BinOp) =>
     function (this: ohm.NonterminalNode, a: N, o: N, b: N): A.Expr {
-      return { kind: 'binary', op, a: a.ast(), b: b.ast(), span: sp(this), opSpan: sp(o) };
+      const spine: [ohm.Node, N, N, A.BinOp][] = [[this, o, b, op]];
+      let left: N = a;
+      while (left.numChildren === 1 && binOps.has(left.child(0).ctorName)) left = left.child(0);
+      while (binOps.has(left.ctorName) && left.numChildren === 3) {
+        spine.push([left, left.child(1), left.child(2), binOps.get(left.ctorName)!]);
+        left = left.child(0);
+        while (left.numChildren === 1 && binOps.has(left.child(0).ctorName)) left = left.child(0);
+      }
+      let e = left.ast() as A.Expr;
+      for (let i = spine.length - 1; i >= 0; i--) {
+        const [node, on, bn, bop] = spine[i]!;
+        e = { kind: 'binary', op: bop, a: e, b: bn.ast(), span: sp(node), opSpan: sp(on) };
+      }
+      return e;
     };
   const dimBin = (op: '+' | '-' | '*' | '/') =>
     function (this: ohm.NonterminalNode, a: N, _o: N, b: N): A.DimExpr {
@@ -123,7 +163,7 @@ function makeSemantics(file: SourceFile) {
       return d.ast();
     },
     DimAtom_int(i): A.DimExpr {
-      return { kind: 'int', value: Number(i.sourceString), span: sp(this) };
+      return { kind: 'int', value: exactInt(i, sp(this)), span: sp(this) };
     },
     DimAtom_var(v): A.DimExpr {
       return { kind: 'var', name: v.sourceString, span: sp(this) };
@@ -233,7 +273,7 @@ function makeSemantics(file: SourceFile) {
       return { kind: 'num', value: Number(f.sourceString), isFloat: true, span: sp(this) };
     },
     Primary_int(i): A.Expr {
-      return { kind: 'num', value: Number(i.sourceString), isFloat: false, span: sp(this) };
+      return { kind: 'num', value: exactInt(i, sp(this)), isFloat: false, span: sp(this) };
     },
     Primary_string(s) {
       return { kind: 'str', value: s.ast(), span: sp(this) } satisfies A.Expr;
@@ -286,7 +326,28 @@ export function parseModule(file: SourceFile): A.Module {
 }
 
 function parseUncached(file: SourceFile): A.Module {
-  const m = grammar.match(file.text, 'Module');
+  checkSource(file, file.text);
+  const text = sourceText(file.text);
+  let ast: A.Module;
+  try {
+    ast = matchAndBuild(file, text);
+  } catch (e) {
+    // a safety net under the limits above: any nesting they let through that still overflows the
+    // parser's stack is a diagnostic, never a crash
+    if (e instanceof RangeError && /call stack/.test(e.message))
+      throw new UserError(
+        'this program nests too deeply to parse',
+        { file, start: 0, end: 0 },
+        'name the inner parts with `let`',
+      );
+    throw e;
+  }
+  checkDepth(file, ast);
+  return ast;
+}
+
+function matchAndBuild(file: SourceFile, text: string): A.Module {
+  const m = grammar.match(text, 'Module');
   if (m.failed()) {
     const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();
     const found =

@@ -190,9 +190,15 @@ export function arrayLen(c: CallInfo, i: number): Dim {
   throw new UserError(`expected a list or an array`, c.spans[i]!);
 }
 
+/** concat and stack need a tensor to take the result's shape and dtype from. */
+function nonEmpty<T>(c: CallInfo, what: string, xs: T[]): T[] {
+  if (!xs.length) throw new UserError(`${what} of an empty list: give at least one tensor`, c.spans[0] ?? c.span);
+  return xs;
+}
+
 export const concatB: Builtin = (c) => {
   arity(c, 1, 1, ['axis']);
-  const xs = tensorList(c, 0);
+  const xs = nonEmpty(c, 'concat', tensorList(c, 0));
   const axis = axesArg(c)?.[0] ?? 0;
   const first = xs[0]!.v;
   const ax = ops.normAxis(first.t.shape, axis, c.span);
@@ -224,7 +230,7 @@ import { dimAdd as addDims } from './dim.ts';
 
 export const stackB: Builtin = (c) => {
   arity(c, 1, 1, ['axis']);
-  const xs = tensorList(c, 0);
+  const xs = nonEmpty(c, 'stack', tensorList(c, 0));
   const n = arrayLen(c, 0);
   const first = xs[0]!.v;
   const axis = axesArg(c)?.[0] ?? 0;

@@ -38,6 +38,52 @@ export class Elab extends ElabCalls {
           if (f.typeGeneric) continue; // checked at each instantiation
           this.checkFnInstance(f, new Map());
         }
+    this.reportCycles();
+  }
+
+  /** Recursion through other functions (f → g → f, across modules too): calls are inlined, so a
+   *  cycle in the checked call graph is an error at the call that closes it — found here, by
+   *  `check`, not only when `run` inlines it. One diagnostic per cycle; iterative DFS. */
+  private reportCycles(): void {
+    const state = new Map<FnInfo, 'open' | 'done'>();
+    const seen = new Set<string>();
+    for (const start of this.callGraph.keys()) {
+      if (state.has(start)) continue;
+      const path: FnInfo[] = [start];
+      const iters = [this.callGraph.get(start)!.entries()];
+      state.set(start, 'open');
+      while (iters.length) {
+        const next = iters[iters.length - 1]!.next();
+        if (next.done) {
+          state.set(path.pop()!, 'done');
+          iters.pop();
+          continue;
+        }
+        const [g, span] = next.value;
+        if (state.get(g) === 'open') {
+          const cycle = [...path.slice(path.indexOf(g)), g];
+          const key = cycle
+            .slice(0, -1)
+            .map((x) => `${x.module.id}#${x.decl.span.start}`)
+            .sort()
+            .join();
+          if (cycle.length > 2 && !seen.has(key)) {
+            seen.add(key);
+            this.diags.add(
+              new UserError(
+                `${cycle.map((x) => x.name).join(' → ')}: ${g.name} calls itself through ${cycle.length > 3 ? 'other functions' : cycle[1]!.name}; recursion is not supported`,
+                span,
+                'calls are inlined; use iterate, fold or map',
+              ).diag,
+            );
+          }
+        } else if (!state.has(g)) {
+          state.set(g, 'open');
+          path.push(g);
+          iters.push((this.callGraph.get(g) ?? new Map<FnInfo, Span>()).entries());
+        }
+      }
+    }
   }
 
   /** The rigid environment of a function: dims as symbols, '...' as a symbolic prefix. */

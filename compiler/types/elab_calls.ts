@@ -364,6 +364,12 @@ export abstract class ElabCalls extends ElabValues {
     if (!this.b) {
       // checking: the result type from the signature or from the checked body
       const typeArgs = new Map([...b.types]);
+      const caller = this.active[this.active.length - 1];
+      if (caller) {
+        let out = this.callGraph.get(caller);
+        if (!out) this.callGraph.set(caller, (out = new Map()));
+        if (!out.has(f)) out.set(f, span);
+      }
       if (this.active.includes(f))
         throw new UserError(`${f.name} calls itself; recursion is not supported (use iterate, fold or map)`, span);
       let rt: Type;

@@ -34,6 +34,8 @@ export abstract class ElabValues implements ops.OpCtx {
   protected depth = 0;
   /** functions whose bodies are being checked (recursion detection) */
   protected readonly active: FnInfo[] = [];
+  /** Calls seen while checking: caller → callee → the first such call's span (a cycle is recursion). */
+  protected readonly callGraph = new Map<FnInfo, Map<FnInfo, Span>>();
 
   constructor(
     readonly prog: Program,

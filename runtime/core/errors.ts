@@ -71,17 +71,35 @@ export function spanLocation(s: Span): string {
   return `${s.file.path}:${line}:${col}`;
 }
 
+/** The widest source excerpt a snippet shows: a longer line is cut to a window around the caret. */
+const SNIPPET_WIDTH = 100;
+
 function renderSnippet(s: Span): string {
   const { line, col } = lineCol(s.file, s.start);
   const ls = lineStarts(s.file);
   const lineStart = ls[line - 1]!;
   let lineEnd = s.file.text.indexOf('\n', lineStart);
   if (lineEnd < 0) lineEnd = s.file.text.length;
-  const text = s.file.text.slice(lineStart, lineEnd).replace(/\t/g, ' ').replace(/\r$/, '');
-  const width = Math.max(1, Math.min(s.end, lineEnd) - s.start);
+  // control characters shown as their pictures (␀, ␁ …): a source's raw bytes never reach the terminal
+  let text = s.file.text
+    .slice(lineStart, lineEnd)
+    .replace(/\r$/, '')
+    .replace(/\t/g, ' ')
+    .replace(/[\u0000-\u001f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)))
+    .replace(/\u007f/g, '\u2421');
+  let caret = col - 1;
+  let width = Math.max(1, Math.min(s.end, lineEnd) - s.start);
+  if (text.length > SNIPPET_WIDTH) {
+    const from = Math.max(0, Math.min(caret - SNIPPET_WIDTH / 2, text.length - SNIPPET_WIDTH));
+    const head = from > 0 ? '…' : '';
+    const tail = from + SNIPPET_WIDTH < text.length ? '…' : '';
+    text = head + text.slice(from, from + SNIPPET_WIDTH) + tail;
+    caret = caret - from + head.length;
+    width = Math.max(1, Math.min(width, SNIPPET_WIDTH + head.length - caret));
+  }
   const num = String(line);
   const pad = ' '.repeat(num.length);
-  return `${num} | ${text}\n${pad} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`;
+  return `${num} | ${text}\n${pad} | ${' '.repeat(caret)}${'^'.repeat(width)}`;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
