@@ -1,7 +1,7 @@
 // What the compiling obtc commands share: reading a source file (`-`: stdin), compiling it with the
 // flags' options, JSON arguments and results; re-exports the flag readers (cli/flags.ts) and the
 // usage error (exit 2; the flags themselves are parsed by cli/spec.ts).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { compile, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
 import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
@@ -37,11 +37,36 @@ export function load(file: string, flags: Flags = new Map()): Program {
   return prog;
 }
 
-export function parseJsonArg(s: string, i: number): HostValue {
+/** The most bytes an argument file (`@FILE`) or standard input (`-`) may hold. */
+const MAX_ARG_BYTES = 1 << 30;
+
+/** An argument's JSON text: `@FILE` reads a file, `-` standard input (for values too large for a
+ *  command line); anything else is the text itself. */
+function argText(s: string, i: number): string {
+  if (s === '-') return readSource('-');
+  if (!s.startsWith('@')) return s;
+  const file = s.slice(1);
+  let st;
   try {
-    return JSON.parse(s.replace(/(?<![\w"])-?inf(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
+    st = statSync(file);
   } catch {
-    throw new UserError(`argument ${i + 1} is not a JSON literal: ${s.length > 60 ? s.slice(0, 60) + '…' : s}`);
+    throw new UserError(`argument ${i + 1}: cannot read ${file}`);
+  }
+  if (!st.isFile()) throw new UserError(`argument ${i + 1}: ${file} is not a regular file`);
+  if (st.size > MAX_ARG_BYTES)
+    throw new UserError(`argument ${i + 1}: ${file} has ${st.size} bytes; at most ${MAX_ARG_BYTES}`);
+  return readFileSync(file, 'utf8');
+}
+
+/** An argument as a JSON literal (`@FILE` and `-` read it from a file or standard input); bare
+ *  `nan`, `inf` and `-inf` are read as results print them. */
+export function parseJsonArg(s: string, i: number): HostValue {
+  const text = argText(s, i);
+  try {
+    return JSON.parse(text.replace(/(?<![\w"])(-?inf|nan)(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
+  } catch {
+    const shown = text.length > 60 ? text.slice(0, 60) + '…' : text;
+    throw new UserError(`argument ${i + 1} is not a JSON literal: ${shown.replace(/[\u0000-\u001f]/g, ' ')}`);
   }
 }
 

@@ -119,7 +119,9 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   run: {
     usage: `  run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
                                         is a JSON literal (number, nested array, or object for
-                                        a struct); prints the result as JSON`,
+                                        a struct; nan, inf, -inf as printed), @FILE to read it
+                                        from a file, - from standard input; prints the result
+                                        as JSON`,
     flags: { entry: 'string', f64: 'boolean', method: 'string', ...RUNTIME, ...PROFILE },
   },
   compile: {
