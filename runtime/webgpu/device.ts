@@ -18,18 +18,30 @@ export class GpuDevice {
     readonly timestamps: boolean,
   ) {
     this.debug = (typeof process !== 'undefined' ? (process.env.OBT_DEBUG ?? '') : '').split(',').includes('webgpu');
-    device.addEventListener(
-      'uncapturederror',
-      (e) => (this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message),
-    );
+    device.addEventListener('uncapturederror', (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      if (this.uncaptured === undefined) {
+        this.uncaptured = err.message;
+        this.outOfMemory =
+          err.constructor.name === 'GPUOutOfMemoryError' || /out of (device )?memory/i.test(err.message);
+      }
+    });
   }
 
-  /** Throws the first uncaptured device error since the last call. */
+  /** Throws the first uncaptured device error since the last call: running out of device memory
+   *  is the user's (a UserError naming what to do), anything else is a bug. */
   throwIfFailed(what: string): void {
     const m = this.uncaptured;
     this.uncaptured = undefined;
+    if (m && this.outOfMemory)
+      throw new UserError(
+        `WebGPU: the device ran out of memory in ${what} (${m.split('\n')[0]})`,
+        undefined,
+        'run it on the Wasm backend, or make the tensors smaller',
+      );
     if (m) throw new Error(`WebGPU error in ${what}: ${m}`);
   }
+  private outOfMemory = false;
 
   static async open(gpu: GPU): Promise<GpuDevice> {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });

@@ -9,7 +9,7 @@ import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
 import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
-import { InternalError } from '../core/errors.ts';
+import { InternalError, UserError } from '../core/errors.ts';
 import type { GpuDevice } from './device.ts';
 import { activeProfiler, Profiler, stepEntry, type ProfileEntry } from '../plan/profile.ts';
 
@@ -31,6 +31,36 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
   const src = d === 'f32' ? new Float32Array(words) : d === 'i32' ? new Int32Array(words) : new Uint32Array(words);
   for (let i = 0; i < t.data.length; i++) t.data[i] = src[i]!;
   return t;
+}
+
+const showBytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${n} bytes`);
+
+/** What this device cannot run, refused before anything is allocated (a buffer over the device's
+ *  limits fails validation and would read back as zeros): every buffer's allocation (its size class,
+ *  a power of two) within maxBufferSize and maxStorageBufferBindingSize, every dispatch's rows of
+ *  workgroups within maxComputeWorkgroupsPerDimension. */
+export function checkDeviceLimits(plan: Plan, limits: GPUSupportedLimits, wgsl: PlanWgsl): void {
+  const maxBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  for (const b of plan.buffers) {
+    const bytes = storageSize(b.dtype, b.shape) * 4;
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    if (size > maxBytes)
+      throw new UserError(
+        `webgpu: a ${b.dtype}[${b.shape.join(', ')}] tensor needs a ${showBytes(size)} buffer; this device binds at most ${showBytes(maxBytes)} (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
+        undefined,
+        'run it on the Wasm backend, or split the tensor',
+      );
+  }
+  const rowX = GRID_X / WORKGROUP;
+  const maxRows = limits.maxComputeWorkgroupsPerDimension;
+  wgsl.groups.forEach((g, k) => {
+    if (Math.min(g, rowX) > maxRows || Math.ceil(g / rowX) > maxRows)
+      throw new UserError(
+        `webgpu: kernel ${k} needs ${g} workgroups, more than this device dispatches (${maxRows} per dimension)`,
+        undefined,
+        'run it on the Wasm backend',
+      );
+  });
 }
 
 /** `prof`: the profile entry the op's time goes to (profiling only) */
@@ -78,6 +108,7 @@ export class GpuProgram {
     this.readDonated = !!opts.readDonated;
     this.prof = opts.profile ?? activeProfiler();
     const dev = gpu.device;
+    checkDeviceLimits(plan, dev.limits, wgsl);
     // from the device's pools by size class; dispose() returns them
     this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
     const bind = (pipe: GPUComputePipeline, bufs: number[]) =>

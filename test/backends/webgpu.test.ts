@@ -8,7 +8,10 @@ import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
 import { kernelMode as wgslMode, kernelWgsl as emitWgsl } from '../../compiler/codegen/wgsl.ts';
-import { schedule } from '../../compiler/pipeline.ts';
+import { plan as wgpuPlan, schedule } from '../../compiler/pipeline.ts';
+import { planWgsl, webgpuPlan } from '../../compiler/targets/webgpu.ts';
+import { checkDeviceLimits } from '../../runtime/webgpu/program.ts';
+import { UserError } from '../../runtime/core/errors.ts';
 import { closeNormwise } from '../helpers/close.ts';
 
 function rand(shape: number[], seed: number): Tensor {
@@ -259,4 +262,32 @@ pub fn step[N](w: f32[N], m: f32[N], g: f32[N]) -> (f32[N], f32[N], f32) {
       expect(await copies()).toHaveLength(0);
     },
   );
+});
+
+describe('webgpu device limits (checked without a GPU)', () => {
+  // a plan whose output buffer is 4 MiB, against a device that binds at most 1 MiB
+  const prog = compile('fn outer(a: f32[1024, 1], b: f32[1, 1024]) -> f32[1024, 1024] = a @ b\n', { path: 'lim.obt' });
+  const args = [alloc('f32', [1024, 1]), alloc('f32', [1, 1024])];
+  const low = prog.lower('outer', prog.argTypes(prog.entry('outer'), args).types);
+  const plan = wgpuPlan(low.func, { ...webgpuPlan(8) });
+  const wgsl = planWgsl(plan);
+  const limits = (o: Partial<GPUSupportedLimits>) =>
+    ({
+      maxBufferSize: 2 ** 30,
+      maxStorageBufferBindingSize: 2 ** 30,
+      maxComputeWorkgroupsPerDimension: 65535,
+      ...o,
+    }) as GPUSupportedLimits;
+  it('a buffer over maxStorageBufferBindingSize is refused before anything is allocated', () => {
+    expect(() => checkDeviceLimits(plan, limits({ maxStorageBufferBindingSize: 2 ** 20 }), wgsl)).toThrow(
+      /webgpu: a f32\[1024, 1024\] tensor needs a 4\.0 MiB buffer; this device binds at most 1\.0 MiB/,
+    );
+    expect(() => checkDeviceLimits(plan, limits({ maxBufferSize: 2 ** 21 }), wgsl)).toThrow(UserError);
+  });
+  it('a dispatch over maxComputeWorkgroupsPerDimension is refused', () => {
+    expect(() => checkDeviceLimits(plan, limits({ maxComputeWorkgroupsPerDimension: 1 }), wgsl)).toThrow(
+      /needs \d+ workgroups, more than this device dispatches \(1 per dimension\)/,
+    );
+  });
+  it('within the limits it passes', () => expect(() => checkDeviceLimits(plan, limits({}), wgsl)).not.toThrow());
 });

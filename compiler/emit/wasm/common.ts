@@ -57,6 +57,58 @@ export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X
   ]);
 }
 
+/** Elements one f32 sum accumulator takes before its total moves to a running total. */
+export const SUM_CHUNK = 1 << 16;
+
+/**
+ * A summing loop `for i in [start, end) by step { body }` whose f32 accumulators `accs` (scalar or
+ * f32x4, `vec`) would take more than SUM_CHUNK adds, run as two-level summation: chunks of
+ * SUM_CHUNK indices, each chunk's sums added to running totals. An f32 accumulator stops growing
+ * once its total is 2^24 times the addend: a plain loop over 2^31 ones returned 2^28 (16 chains
+ * × 2^24), silently. The accumulators' values on entry are carried in; the chunk count is an i32
+ * of its own, so no index passes 2^31. Short loops are plain loops.
+ */
+export function summingLoop(
+  m: M,
+  L: { add(t: binaryen.Type): number },
+  i: number,
+  start: number,
+  end: number,
+  step: number,
+  body: X[],
+  accs: number[],
+  vec: boolean,
+): X[] {
+  if (end - start <= SUM_CHUNK || !accs.length)
+    return [forLoop(m, i, m.i32.const(start), m.i32.const(end), step, body)];
+  const ty = vec ? binaryen.v128 : binaryen.f32;
+  const add = (a: X, b: X) => (vec ? m.f32x4.add(a, b) : m.f32.add(a, b));
+  const zero = () => (vec ? m.f32x4.splat(m.f32.const(0)) : m.f32.const(0));
+  const c = L.add(i32);
+  const cEnd = L.add(i32);
+  const tots = accs.map(() => L.add(ty));
+  const n = Math.ceil((end - start) / SUM_CHUNK);
+  const chunkStart = () => m.i32.add(m.i32.const(start), m.i32.mul(m.local.get(c, i32), m.i32.const(SUM_CHUNK)));
+  return [
+    ...accs.map((a, q) => m.local.set(tots[q]!, m.local.get(a, ty))),
+    forLoop(m, c, m.i32.const(0), m.i32.const(n), 1, [
+      ...accs.map((a) => m.local.set(a, zero())),
+      // the last chunk ends at `end` (the sum past it, which may wrap, is not selected)
+      m.local.set(
+        cEnd,
+        m.select(
+          m.i32.eq(m.local.get(c, i32), m.i32.const(n - 1)),
+          m.i32.const(end),
+          m.i32.add(chunkStart(), m.i32.const(SUM_CHUNK)),
+        ),
+      ),
+      forLoop(m, i, chunkStart(), m.local.get(cEnd, i32), step, body),
+      ...accs.map((a, q) => m.local.set(tots[q]!, add(m.local.get(tots[q]!, ty), m.local.get(a, ty)))),
+    ]),
+    ...accs.map((a, q) => m.local.set(a, m.local.get(tots[q]!, ty))),
+  ];
+}
+
 export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<MathImport>, depthOf: (a: number) => number): Env {
   return {
     m,

@@ -18,6 +18,7 @@ import {
   outAddr,
   paramsOf,
   storeScalar,
+  summingLoop,
   take,
   type M,
   type X,
@@ -110,15 +111,16 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
     const ty = d === 'f32' ? f32 : i32;
     const stmts: X[] = [];
     const rOuter = L.add(i32);
-    const redOuterLoop = (inside: X[]): X[] => {
+    // long f32 sums run as two-level summation (summingLoop), over rows and along the last axis
+    const sumF32 = red.op === 'sum' && d === 'f32';
+    const redOuterLoop = (inside: X[], accs: number[] = [], vec = false): X[] => {
       if (R === 1) return inside;
-      return [
-        forLoop(m, rOuter, m.i32.const(0), m.i32.const(redRows), 1, [
-          ...decompose(m, env, red.shape, 0, R - 1, m.local.get(rOuter, i32), L, r),
-          ...take(env, 3),
-          ...inside,
-        ]),
+      const body = [
+        ...decompose(m, env, red.shape, 0, R - 1, m.local.get(rOuter, i32), L, r),
+        ...take(env, 3),
+        ...inside,
       ];
+      return summingLoop(m, L, rOuter, 0, redRows, 1, body, sumF32 ? accs : [], vec);
     };
     if (red.op === 'argmax') {
       const best = L.add(ty);
@@ -168,9 +170,8 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
         stmts.push(m.local.set(accs[q]!, initV()));
         return upd(accs[q]!, vector(env, red.body));
       });
-      stmts.push(
-        ...redOuterLoop([forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [...take(env, 4), ...upds])]),
-      );
+      const inner = summingLoop(m, L, rInner, 0, redLast, 1, [...take(env, 4), ...upds], sumF32 ? accs : [], true);
+      stmts.push(...redOuterLoop(inner, accs, true));
       return { stmts, acc: accs[0]!, accs };
     }
     const acc = L.add(ty);
@@ -213,7 +214,7 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
       const g = (a: number) => m.local.get(accs[a]!, v128);
       innerStmts = [
         ...accs.map((a) => m.local.set(a, initV())),
-        ...(U > 1 ? [forLoop(m, rInner, m.i32.const(0), m.i32.const(main16), 16, ustmts)] : []),
+        ...(U > 1 ? summingLoop(m, L, rInner, 0, main16, 16, ustmts, sumF32 ? accs : [], true) : []),
         forLoop(m, rInner, m.i32.const(main16), m.i32.const(main4), 4, [...vstmts, upd(accs[0]!, b)]),
         ...(U > 1 ? [upd(accs[0]!, g(1)), upd(accs[2]!, g(3)), upd(accs[0]!, g(2))] : []),
         m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), horiz(accs[0]!), L)),
@@ -224,14 +225,10 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
       ];
     } else {
       const b = scalar(env, red.body);
-      innerStmts = [
-        forLoop(m, rInner, m.i32.const(0), m.i32.const(redLast), 1, [
-          ...take(env, 4),
-          m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), b, L)),
-        ]),
-      ];
+      const body = [...take(env, 4), m.local.set(acc, combine(m, op, d, m.local.get(acc, ty), b, L))];
+      innerStmts = summingLoop(m, L, rInner, 0, redLast, 1, body, sumF32 ? [acc] : [], false);
     }
-    stmts.push(...redOuterLoop(innerStmts));
+    stmts.push(...redOuterLoop(innerStmts, [acc]));
     return { stmts, acc };
   };
   // reduction axes r..r+R-2 get their locals from the outer reduction index (decompose)
