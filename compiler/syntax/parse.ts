@@ -17,18 +17,6 @@ export const grammar: ohm.Grammar = existsSync(recipe)
 
 type N = ohm.Node;
 
-/** The grammar's left-associative binary alternatives and their operators. */
-const BIN_CTORS: Record<string, A.BinOp> = {
-  OrExpr_or: '||',
-  AndExpr_and: '&&',
-  AddExpr_add: '+',
-  AddExpr_sub: '-',
-  MulExpr_mul: '*',
-  MulExpr_div: '/',
-  MulExpr_rem: '%',
-  MulExpr_matmul: '@',
-};
-
 /** An integer literal's value; one past 2^53 (where doubles stop being exact) is an error. */
 function exactInt(n: N, span: Span): number {
   const v = Number(n.sourceString);
@@ -44,30 +32,29 @@ function makeSemantics(file: SourceFile) {
   const sp = (n: N): Span => ({ file, start: n.source.startIdx, end: n.source.endIdx });
   const opt = <T>(n: N): T | undefined => (n.children.length ? (n.children[0]!.ast() as T) : undefined);
   const list = <T>(n: N): T[] => n.asIteration().children.map((c: N) => c.ast() as T);
-  // a left-assoc chain (a + b + c + …) is a left-deep tree: its spine is walked in a loop, so a
-  // long chain costs no stack here (the depth check after parsing bounds what later stages get)
-  const binOps = new Map<string, A.BinOp>(Object.entries(BIN_CTORS));
-  const bin = (op: A.BinOp) =>
-    function (this: ohm.NonterminalNode, a: N, o: N, b: N): A.Expr {
-      const spine: [ohm.Node, N, N, A.BinOp][] = [[this, o, b, op]];
-      let left: N = a;
-      while (left.numChildren === 1 && binOps.has(left.child(0).ctorName)) left = left.child(0);
-      while (binOps.has(left.ctorName) && left.numChildren === 3) {
-        spine.push([left, left.child(1), left.child(2), binOps.get(left.ctorName)!]);
-        left = left.child(0);
-        while (left.numChildren === 1 && binOps.has(left.child(0).ctorName)) left = left.child(0);
-      }
-      let e = left.ast() as A.Expr;
-      for (let i = spine.length - 1; i >= 0; i--) {
-        const [node, on, bn, bop] = spine[i]!;
-        e = { kind: 'binary', op: bop, a: e, b: bn.ast(), span: sp(node), opSpan: sp(on) };
-      }
-      return e;
-    };
-  const dimBin = (op: '+' | '-' | '*' | '/') =>
-    function (this: ohm.NonterminalNode, a: N, _o: N, b: N): A.DimExpr {
-      return { kind: 'bin', op, a: a.ast(), b: b.ast(), span: sp(this) };
-    };
+  // a left-associative chain `a op b op c …` is an iteration in the grammar (no left recursion:
+  // ohm grows left-recursive rules by re-evaluation, which made parsing ~34 µs per character);
+  // its tree is built here in a loop, left-deep, so a long chain costs no stack
+  const chain = function (this: ohm.NonterminalNode, first: N, ops: N, rest: N): A.Expr {
+    let e = first.ast() as A.Expr;
+    const start = this.source.startIdx;
+    ops.children.forEach((o, i) => {
+      const r = rest.children[i]!;
+      const span = { file, start, end: r.source.endIdx };
+      e = { kind: 'binary', op: o.sourceString as A.BinOp, a: e, b: r.ast(), span, opSpan: sp(o) };
+    });
+    return e;
+  };
+  const dimChain = function (this: ohm.NonterminalNode, first: N, ops: N, rest: N): A.DimExpr {
+    let e = first.ast() as A.DimExpr;
+    const start = this.source.startIdx;
+    ops.children.forEach((o, i) => {
+      const r = rest.children[i]!;
+      const op = o.sourceString as '+' | '-' | '*' | '/';
+      e = { kind: 'bin', op, a: e, b: r.ast(), span: { file, start, end: r.source.endIdx } };
+    });
+    return e;
+  };
   const s = grammar.createSemantics();
   s.addOperation<unknown>('ast', {
     Module(items) {
@@ -155,10 +142,8 @@ function makeSemantics(file: SourceFile) {
     TypeArg_dim(d): A.TypeArg {
       return { kind: 'dim', dim: d.ast(), span: sp(this) };
     },
-    DimExpr_add: dimBin('+'),
-    DimExpr_sub: dimBin('-'),
-    DimTerm_mul: dimBin('*'),
-    DimTerm_div: dimBin('/'),
+    DimExpr: dimChain,
+    DimTerm: dimChain,
     DimAtom_paren(_o, d, _c) {
       return d.ast();
     },
@@ -192,18 +177,16 @@ function makeSemantics(file: SourceFile) {
     LParam(name, _c, type) {
       return { name: name.sourceString, type: opt(type), span: sp(this) };
     },
-    OrExpr_or: bin('||'),
-    AndExpr_and: bin('&&'),
+    OrExpr: chain,
+    AndExpr: chain,
     CmpExpr_cmp(a, op, b): A.Expr {
       return { kind: 'binary', op: op.sourceString as A.BinOp, a: a.ast(), b: b.ast(), span: sp(this), opSpan: sp(op) };
     },
-    AddExpr_add: bin('+'),
-    AddExpr_sub: bin('-'),
-    MulExpr_mul: bin('*'),
-    MulExpr_div: bin('/'),
-    MulExpr_rem: bin('%'),
-    MulExpr_matmul: bin('@'),
-    PowExpr_pow: bin('**'),
+    AddExpr: chain,
+    MulExpr: chain,
+    PowExpr_pow(a, o, b): A.Expr {
+      return { kind: 'binary', op: '**', a: a.ast(), b: b.ast(), span: sp(this), opSpan: sp(o) };
+    },
     UnExpr_neg(_m, a): A.Expr {
       return { kind: 'unary', op: '-', a: a.ast(), span: sp(this) };
     },

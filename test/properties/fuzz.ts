@@ -130,9 +130,10 @@ export type ByteMutation =
 export function byteMutation(headerBytes: number): fc.Arbitrary<ByteMutation> {
   return fc.oneof(
     fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }),
+    // random bytes anywhere, or (as often) in the header, where they reach more checks
     fc.record({
       k: fc.constant('flip' as const),
-      at: fc.nat(),
+      at: fc.oneof(fc.nat(), fc.nat(headerBytes)),
       bytes: fc.array(fc.nat(255), { minLength: 1, maxLength: 8 }),
     }),
     // hostile integers land in the header, where counts, lengths, types and offsets live

@@ -57,16 +57,19 @@ export function forLoop(m: M, i: number, start: X, end: X, step: number, body: X
   ]);
 }
 
-/** Elements one f32 sum accumulator takes before its total moves to a running total. */
-export const SUM_CHUNK = 1 << 16;
+/** Indices one chunk of a long f32 sum spans before its sums move to the f64 running totals. */
+export const SUM_CHUNK = 4096;
 
 /**
- * A summing loop `for i in [start, end) by step { body }` whose f32 accumulators `accs` (scalar or
- * f32x4, `vec`) would take more than SUM_CHUNK adds, run as two-level summation: chunks of
- * SUM_CHUNK indices, each chunk's sums added to running totals. An f32 accumulator stops growing
- * once its total is 2^24 times the addend: a plain loop over 2^31 ones returned 2^28 (16 chains
- * × 2^24), silently. The accumulators' values on entry are carried in; the chunk count is an i32
- * of its own, so no index passes 2^31. Short loops are plain loops.
+ * A summing loop `for i in [start, end) by step { body }` over more than SUM_CHUNK indices whose
+ * f32 accumulators `accs` (scalars, or f32x4 with `vec`) run chunk by chunk: each chunk starts them
+ * at zero, and its sums are added to running totals in f64 (per lane), which go back into the
+ * accumulators once at the end. A plain f32 loop stops growing once its total is 2^24 times the
+ * addend — a sum over 2^31 − 1 ones returned 2^28 (16 chains × 2^24), silently — and loses 1e-4
+ * on 10^9-sized totals; the f64 totals keep long sums within an f32 rounding of exact. The
+ * accumulators' values on entry are carried in; the chunk counter is an i32 of its own, so no
+ * index passes 2^31. Loops of at most `chunk` indices (SUM_CHUNK; fewer for a loop over rows,
+ * so that a chunk still spans about SUM_CHUNK elements) are plain loops.
  */
 export function summingLoop(
   m: M,
@@ -78,19 +81,53 @@ export function summingLoop(
   body: X[],
   accs: number[],
   vec: boolean,
+  chunk = SUM_CHUNK,
 ): X[] {
-  if (end - start <= SUM_CHUNK || !accs.length)
-    return [forLoop(m, i, m.i32.const(start), m.i32.const(end), step, body)];
-  const ty = vec ? binaryen.v128 : binaryen.f32;
-  const add = (a: X, b: X) => (vec ? m.f32x4.add(a, b) : m.f32.add(a, b));
-  const zero = () => (vec ? m.f32x4.splat(m.f32.const(0)) : m.f32.const(0));
+  if (end - start <= chunk || !accs.length) return [forLoop(m, i, m.i32.const(start), m.i32.const(end), step, body)];
+  const f64 = binaryen.f64;
   const c = L.add(i32);
   const cEnd = L.add(i32);
-  const tots = accs.map(() => L.add(ty));
-  const n = Math.ceil((end - start) / SUM_CHUNK);
-  const chunkStart = () => m.i32.add(m.i32.const(start), m.i32.mul(m.local.get(c, i32), m.i32.const(SUM_CHUNK)));
+  const n = Math.ceil((end - start) / chunk);
+  const chunkStart = () => m.i32.add(m.i32.const(start), m.i32.mul(m.local.get(c, i32), m.i32.const(chunk)));
+  // per accumulator: one f64 total, or two f64x2 (lanes 0–1, 2–3) for an f32x4
+  const tots = accs.map(() => (vec ? [L.add(v128), L.add(v128)] : [L.add(f64)]));
+  const HI = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  const LO2 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+  const get = (l: number, t: binaryen.Type) => m.local.get(l, t);
+  const init = (a: number, q: number): X[] =>
+    vec
+      ? [
+          m.local.set(tots[q]![0]!, m.f64x2.promote_low_f32x4(get(a, v128))),
+          m.local.set(tots[q]![1]!, m.f64x2.promote_low_f32x4(m.i8x16.shuffle(get(a, v128), get(a, v128), HI))),
+        ]
+      : [m.local.set(tots[q]![0]!, m.f64.promote(get(a, f32)))];
+  const addIn = (a: number, q: number): X[] =>
+    vec
+      ? [
+          m.local.set(tots[q]![0]!, m.f64x2.add(get(tots[q]![0]!, v128), m.f64x2.promote_low_f32x4(get(a, v128)))),
+          m.local.set(
+            tots[q]![1]!,
+            m.f64x2.add(
+              get(tots[q]![1]!, v128),
+              m.f64x2.promote_low_f32x4(m.i8x16.shuffle(get(a, v128), get(a, v128), HI)),
+            ),
+          ),
+        ]
+      : [m.local.set(tots[q]![0]!, m.f64.add(get(tots[q]![0]!, f64), m.f64.promote(get(a, f32))))];
+  const out = (a: number, q: number): X =>
+    vec
+      ? m.local.set(
+          a,
+          m.i8x16.shuffle(
+            m.f32x4.demote_f64x2_zero(get(tots[q]![0]!, v128)),
+            m.f32x4.demote_f64x2_zero(get(tots[q]![1]!, v128)),
+            LO2,
+          ),
+        )
+      : m.local.set(a, m.f32.demote(get(tots[q]![0]!, f64)));
+  const zero = () => (vec ? m.f32x4.splat(m.f32.const(0)) : m.f32.const(0));
   return [
-    ...accs.map((a, q) => m.local.set(tots[q]!, m.local.get(a, ty))),
+    ...accs.flatMap(init),
     forLoop(m, c, m.i32.const(0), m.i32.const(n), 1, [
       ...accs.map((a) => m.local.set(a, zero())),
       // the last chunk ends at `end` (the sum past it, which may wrap, is not selected)
@@ -99,13 +136,13 @@ export function summingLoop(
         m.select(
           m.i32.eq(m.local.get(c, i32), m.i32.const(n - 1)),
           m.i32.const(end),
-          m.i32.add(chunkStart(), m.i32.const(SUM_CHUNK)),
+          m.i32.add(chunkStart(), m.i32.const(chunk)),
         ),
       ),
       forLoop(m, i, chunkStart(), m.local.get(cEnd, i32), step, body),
-      ...accs.map((a, q) => m.local.set(tots[q]!, add(m.local.get(tots[q]!, ty), m.local.get(a, ty)))),
+      ...accs.flatMap(addIn),
     ]),
-    ...accs.map((a, q) => m.local.set(a, m.local.get(tots[q]!, ty))),
+    ...accs.map(out),
   ];
 }
 

@@ -18,6 +18,7 @@ import {
   outAddr,
   paramsOf,
   storeScalar,
+  SUM_CHUNK,
   summingLoop,
   take,
   type M,
@@ -120,7 +121,8 @@ export function loopBody(m: M, k: LoopKernel, L: Locals, imports: Set<MathImport
         ...take(env, 3),
         ...inside,
       ];
-      return summingLoop(m, L, rOuter, 0, redRows, 1, body, sumF32 ? accs : [], vec);
+      const rowChunk = Math.max(1, Math.floor(SUM_CHUNK / Math.max(1, redLast)));
+      return summingLoop(m, L, rOuter, 0, redRows, 1, body, sumF32 ? accs : [], vec, rowChunk);
     };
     if (red.op === 'argmax') {
       const best = L.add(ty);
