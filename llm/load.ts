@@ -75,7 +75,9 @@ function checked(m: LoadedModel): LoadedModel {
   return m;
 }
 
-async function open(weights: string, all: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
+async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
+  // a plain view (a Node Buffer's slice() would be a view, not a copy)
+  const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const head = all.subarray(0, 8);
   if (isModelFile(head)) {
     const mf = readModelFile(weights, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));

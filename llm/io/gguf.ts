@@ -64,7 +64,7 @@ function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
   const out = new Float32Array(n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (type === GGML_F32)
-    out.set(new Float32Array(bytes.slice(0, n * 4).buffer)); // little-endian, as GGUF
+    new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4)); // a bulk copy: GGUF is little-endian
   else if (type === GGML_F16) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
   else if (type === GGML_BF16) {
     const u = new Uint32Array(1);
