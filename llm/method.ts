@@ -70,8 +70,21 @@ function resultStruct(f: A.FnDecl | undefined, what: string, file: string): stri
   return r.name;
 }
 
-/** Checks a method's source against the contract; returns it with its two forms' names. */
+const methodMemo = new Map<string, Method>();
+
+/** Checks a method's source against the contract; returns it with its two forms' names. The last
+ *  16 are kept (a model file carries its method's source: loading it again compiles nothing). */
 export function methodFromSource(name: string, file: string, source: string): Method {
+  const key = `${name}\u0000${file}\u0000${source}`;
+  const hit = methodMemo.get(key);
+  if (hit) return hit;
+  const m = checkedMethod(name, file, source);
+  if (methodMemo.size >= 16) methodMemo.delete(methodMemo.keys().next().value!);
+  methodMemo.set(key, m);
+  return m;
+}
+
+function checkedMethod(name: string, file: string, source: string): Method {
   const prog = compile(source, { path: file });
   if (!prog.ok) throw new CompileError(prog.diagnostics);
   const root = prog.loaded.root;

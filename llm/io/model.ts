@@ -42,15 +42,21 @@ export interface Checkpoint {
   sharedHead: boolean;
 }
 
-/** A user-facing load error: names the file and what is wrong (printed without a stack). */
+/** A user-facing load error: names the file and what is wrong, on one line (printed without a
+ *  stack). Text taken from the file — tensor names, a JSON parser's excerpt — may hold any bytes:
+ *  control characters are shown as their pictures (␊ for a newline), so the message stays one
+ *  line and nothing from the file reaches the terminal raw. */
 export class LoadError extends Error {
   constructor(
     readonly file: string,
     what: string,
   ) {
-    super(`${file}: ${what}`);
+    super(oneLine(`${file}: ${what}`));
   }
 }
+
+export const oneLine = (s: string): string =>
+  s.replace(/[\u0000-\u001f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0))).replace(/\u007f/g, '\u2421');
 
 export const headDim = (c: LlamaConfig) => c.dim / c.heads;
 

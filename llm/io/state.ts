@@ -3,6 +3,7 @@
 // training checkpoints. Writes are atomic (a temporary file renamed over the target).
 import { isTensor, mapTree } from '../../runtime/core/tree.ts';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import zlib from 'node:zlib';
 import { LoadError } from './model.ts';
 import { storageSize, type Tensor } from '../../runtime/core/tensor.ts';
 import { DTYPES } from '../../runtime/core/dtype.ts';
@@ -21,7 +22,11 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+/** zlib's native CRC-32 (Node ≥ 20.15; ~12× the table loop below, which older Nodes use). */
+const nativeCrc32 = (zlib as { crc32?: (b: Uint8Array) => number }).crc32;
+
 export function crc32(b: Uint8Array): number {
+  if (nativeCrc32) return nativeCrc32(b) >>> 0;
   let c = 0xffffffff;
   for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
