@@ -3,6 +3,7 @@
 // usage error (exit 2; the flags themselves are parsed by cli/spec.ts).
 import { readFileSync, statSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
+import { controlPictures } from '../runtime/core/errors.ts';
 import { compile, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
 import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
 import { toNested } from '../runtime/core/tensor.ts';
@@ -66,7 +67,7 @@ export function parseJsonArg(s: string, i: number): HostValue {
     return JSON.parse(text.replace(/(?<![\w"])(-?inf|nan)(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
   } catch {
     const shown = text.length > 60 ? text.slice(0, 60) + '…' : text;
-    throw new UserError(`argument ${i + 1} is not a JSON literal: ${shown.replace(/[\u0000-\u001f]/g, ' ')}`);
+    throw new UserError(`argument ${i + 1} is not a JSON literal: ${controlPictures(shown)}`);
   }
 }
 

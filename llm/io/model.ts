@@ -18,6 +18,7 @@
 // (*) Hugging Face stores q/k rows permuted for its rotate-half RoPE; the loader undoes that so
 // every model uses RoPE on adjacent pairs (2i, 2i+1), as llama2.c and GGUF do.
 import type { Tensor } from '../../runtime/core/tensor.ts';
+import { controlPictures } from '../../runtime/core/errors.ts';
 
 export interface LlamaConfig {
   dim: number;
@@ -51,12 +52,9 @@ export class LoadError extends Error {
     readonly file: string,
     what: string,
   ) {
-    super(oneLine(`${file}: ${what}`));
+    super(controlPictures(`${file}: ${what}`));
   }
 }
-
-export const oneLine = (s: string): string =>
-  s.replace(/[\u0000-\u001f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0))).replace(/\u007f/g, '\u2421');
 
 export const headDim = (c: LlamaConfig) => c.dim / c.heads;
 

@@ -14,22 +14,14 @@ import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
 import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/tensor.ts';
 import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
+import { readFramed } from './frame.ts';
 import { halfToFloat } from './gguf.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
-import {
-  ConfigHeader,
-  Shape,
-  TokenizerHeader,
-  checkExtents,
-  checkShape,
-  parseJsonBytes,
-  parseWith,
-} from './validate.ts';
+import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBTMODEL';
 const VERSION = 1;
-const MAX_HEADER = 1 << 28;
 
 /** Bits per weight, from the stored tensors. */
 export interface Bits {
@@ -248,23 +240,13 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   const bad = (what: string): never => {
     throw new LoadError(file, what);
   };
-  if (b.length < 20 || !isModelFile(b)) bad('not an obt model file (no OBTMODEL magic)');
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const version = dv.getUint32(8, true);
-  if (version !== VERSION) bad(`format version ${version}; this reader knows version ${VERSION}`);
-  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
-    bad('checksum mismatch: the file is corrupted or truncated');
-  const hlen = dv.getUint32(12, true);
-  if (hlen > MAX_HEADER || 16 + hlen > b.length - 4) bad(`header length ${hlen} is past the end of the file`);
-  const h = parseWith(file, 'header field', Header, parseJsonBytes(file, 'header', b.subarray(16, 16 + hlen)));
+  const { json, base, end } = readFramed(file, b, MAGIC, VERSION, 'an obt model file');
+  const h = parseWith(file, 'header field', Header, json);
   validateConfig(file, h.config);
   const tk = h.tokenizer;
   if (tk.pieces.length !== h.config.vocab || tk.scores.length !== tk.pieces.length)
     bad(`tokenizer: ${tk.pieces.length} pieces and ${tk.scores.length} scores for a vocabulary of ${h.config.vocab}`);
   if (tk.bos >= h.config.vocab || tk.eos >= h.config.vocab) bad('tokenizer: bos/eos outside the vocabulary');
-  const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
-  const end = b.length - 4;
-  if (base > end) bad(`header length ${hlen} leaves no room for the data`);
   h.tensors.forEach((e, i) => {
     const what = `tensor ${i} (${e.path})`;
     if (e.stored !== e.dtype && !(e.stored === 'f16' && e.dtype === 'f32'))

@@ -10,16 +10,9 @@
 // the config), size and extent before it allocates anything.
 import { z } from 'zod';
 import { LoadError, expectedShapes, validateConfig, type LlamaConfig } from './model.ts';
-import {
-  ConfigHeader,
-  Shape,
-  TokenizerHeader,
-  checkExtents,
-  checkShape,
-  parseJsonBytes,
-  parseWith,
-} from './validate.ts';
-import { crc32, readBytesCopy } from './state.ts';
+import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
+import { readBytesCopy } from './state.ts';
+import { readFramed } from './frame.ts';
 import { halfToFloat } from './gguf.ts';
 import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
@@ -73,19 +66,10 @@ export function readPacked(file: string, b: Uint8Array = readBytesCopy(file)): P
   const bad = (what: string): never => {
     throw new LoadError(file, what);
   };
-  if (b.length < 20 || !isPacked(b)) bad('not a packed obt 1-bit model (no OBT1BIT magic)');
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (dv.getUint32(8, true) !== 1) bad(`format version ${dv.getUint32(8, true)}; this reader knows version 1`);
-  if (crc32(b.subarray(0, b.length - 4)) !== dv.getUint32(b.length - 4, true))
-    bad('checksum mismatch: the file is corrupted or truncated');
-  const hlen = dv.getUint32(12, true);
-  if (16 + hlen > b.length - 4) bad(`header length ${hlen} is past the end of the file`);
-  const header = parseWith(file, 'header', Header, parseJsonBytes(file, 'header', b.subarray(16, 16 + hlen)));
+  const { json, base, end } = readFramed(file, b, MAGIC, 1, 'a packed obt 1-bit model');
+  const header = parseWith(file, 'header', Header, json);
   const c = header.config;
   validateConfig(file, c);
-  const base = 16 + hlen + ((8 - ((16 + hlen) % 8)) % 8);
-  const end = b.length - 4;
-  if (base > end) bad(`header length ${hlen} leaves no room for the data`);
   // names, shapes against the config, sizes and extents, all before anything is allocated
   const want = packedShapes(c, header.sharedHead);
   const seen = new Set<string>();

@@ -71,6 +71,15 @@ export function spanLocation(s: Span): string {
   return `${s.file.path}:${line}:${col}`;
 }
 
+/** Text from a user's file with its control characters (C0 and DEL) shown as their Unicode
+ *  pictures (␀, ␊ …): a message stays one line and no raw byte of the file reaches a terminal. */
+export function controlPictures(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    String.fromCharCode(c === '\u007f' ? 0x2421 : 0x2400 + c.charCodeAt(0)),
+  );
+}
+
 /** The widest source excerpt a snippet shows: a longer line is cut to a window around the caret. */
 const SNIPPET_WIDTH = 100;
 
@@ -81,12 +90,7 @@ function renderSnippet(s: Span): string {
   let lineEnd = s.file.text.indexOf('\n', lineStart);
   if (lineEnd < 0) lineEnd = s.file.text.length;
   // control characters shown as their pictures (␀, ␁ …): a source's raw bytes never reach the terminal
-  let text = s.file.text
-    .slice(lineStart, lineEnd)
-    .replace(/\r$/, '')
-    .replace(/\t/g, ' ')
-    .replace(/[\u0000-\u001f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)))
-    .replace(/\u007f/g, '\u2421');
+  let text = controlPictures(s.file.text.slice(lineStart, lineEnd).replace(/\r$/, '').replace(/\t/g, ' '));
   let caret = col - 1;
   let width = Math.max(1, Math.min(s.end, lineEnd) - s.start);
   if (text.length > SNIPPET_WIDTH) {

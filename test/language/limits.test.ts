@@ -76,7 +76,7 @@ describe('characters', () => {
     const d = diags('fn f() -> f32 = 1.0 \u0001\u0000 x\n');
     expect(d).toMatch(/main\.obt:1:21: error: a control character \(U\+0001\) in the source/);
     expect(d).toContain('1.0 ␁␀ x');
-    expect(d).not.toMatch(/[\u0000\u0001]/);
+    expect(d.includes('\u0000') || d.includes('\u0001')).toBe(false);
   });
   it('a long line is cut around the caret', () => {
     const d = diags(`fn f() -> f32 = ${'1.0 + '.repeat(100)}q\n`);

@@ -49,7 +49,7 @@ export class Tally {
       this.clear++;
       const msg = (e as Error).message;
       if (/\n/.test(msg.trim()) && e instanceof LoadError)
-        throw new Error(`a load error of more than one line: ${msg}`);
+        throw new Error(`a load error of more than one line: ${msg}`, { cause: e });
       const key = msg.replace(/\d+/g, 'N').slice(0, 90);
       this.messages.set(key, (this.messages.get(key) ?? 0) + 1);
     } finally {
