@@ -329,8 +329,38 @@ function parseUncached(file: SourceFile): A.Module {
   return ast;
 }
 
+/** Incremental matching: per path, ohm's matcher for the last text parsed there keeps its memo
+ *  table, and a new text is applied as one edit (the range between the common prefix and suffix),
+ *  so re-parsing after a local change re-matches about the changed part (an editor's keystrokes, a
+ *  fuzzer's mutations). The memo tables cost a few KB per character: at most INCREMENTAL_CHARS
+ *  characters are kept in all, least recently used first out. */
+const matchers = new Map<string, { m: ohm.Matcher; text: string }>();
+const INCREMENTAL_CHARS = 64 << 10;
+
+function matchModule(path: string, text: string): ohm.MatchResult {
+  if (text.length > INCREMENTAL_CHARS / 4) return grammar.match(text, 'Module');
+  let e = matchers.get(path);
+  matchers.delete(path);
+  e ??= { m: grammar.matcher(), text: '' };
+  let kept = text.length;
+  for (const [k, x] of [...matchers].reverse()) {
+    if (kept + x.text.length > INCREMENTAL_CHARS) matchers.delete(k);
+    else kept += x.text.length;
+  }
+  matchers.set(path, e);
+  const a = e.text;
+  const lim = Math.min(a.length, text.length);
+  let p = 0;
+  while (p < lim && a.charCodeAt(p) === text.charCodeAt(p)) p++;
+  let q = 0;
+  while (q < lim - p && a.charCodeAt(a.length - 1 - q) === text.charCodeAt(text.length - 1 - q)) q++;
+  e.m.replaceInputRange(p, a.length - q, text.slice(p, text.length - q));
+  e.text = text;
+  return e.m.match('Module');
+}
+
 function matchAndBuild(file: SourceFile, text: string): A.Module {
-  const m = grammar.match(text, 'Module');
+  const m = matchModule(file.path, text);
   if (m.failed()) {
     const pos = (m as unknown as { getRightmostFailurePosition(): number }).getRightmostFailurePosition();
     const found =

@@ -83,6 +83,31 @@ const CANON_TO_GGUF = (n: string): string => {
   return l === undefined ? g[base!]! : `blk.${l}.${g[base!]!}`;
 };
 
+/** A tensor's GGUF bytes at a type (kept per tensor: a fuzzer writes the same model many times). */
+const encodings = new WeakMap<object, Map<string, Uint8Array>>();
+function encoded(t: { data: unknown }, type: 'F32' | 'F16' | 'Q8_0'): Uint8Array {
+  let m = encodings.get(t);
+  if (!m) encodings.set(t, (m = new Map()));
+  let b = m.get(type);
+  if (b) return b;
+  const x = t.data as Float32Array;
+  if (type === 'F32') b = new Uint8Array(Float32Array.from(x).buffer);
+  else if (type === 'F16') b = new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer);
+  else {
+    b = new Uint8Array((x.length / 32) * 34);
+    const dv = new DataView(b.buffer);
+    for (let k = 0; k < x.length / 32; k++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[k * 32 + j]!));
+      const d = amax / 127;
+      dv.setUint16(k * 34, f32ToHalf(d), true);
+      for (let j = 0; j < 32; j++) dv.setInt8(k * 34 + 2 + j, d ? Math.round(x[k * 32 + j]! / d) : 0);
+    }
+  }
+  m.set(type, b);
+  return b;
+}
+
 /** A metadata entry: key, GGUF value type, and the value's writer. */
 export type GgufKv = [string, number, (b: Buf) => void];
 /** A tensor directory entry as written: name, dims (innermost first), GGML type, data offset. */
@@ -171,22 +196,7 @@ export function writeGguf(
     for (const d of info.dims) h.u64(d);
     h.u32(info.type);
     h.u64(info.offset);
-    const x = t.data as Float32Array;
-    if (type === 'F32') data.push(new Uint8Array(Float32Array.from(x).buffer));
-    else if (type === 'F16') data.push(new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer));
-    else {
-      const blk = new Uint8Array((x.length / 32) * 34);
-      const dv = new DataView(blk.buffer);
-      for (let b = 0; b < x.length / 32; b++) {
-        let amax = 0;
-        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
-        const d = amax / 127;
-        const dh = f32ToHalf(d);
-        dv.setUint16(b * 34, dh, true);
-        for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, d ? Math.round(x[b * 32 + j]! / d) : 0);
-      }
-      data.push(blk);
-    }
+    data.push(encoded(t, type));
   }
   const head = h.bytes();
   const pad = (A - (head.length % A)) % A;

@@ -10,8 +10,10 @@ import { compileWasm } from '../../compiler/pipeline.ts';
 import { compile } from '../../compiler/api.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
+import { RUNS, timeoutFor } from './fuzz.ts';
 
-const runs = Math.max(40, Math.floor(Number(process.env.OBT_FUZZ_RUNS ?? 1500) / 20));
+// each case compiles three Wasm programs (~100 ms): a twentieth of the formats' count
+const runs = Math.max(40, Math.floor(RUNS / 20));
 const DIMS = [1, 2, 3, 4, 5, 7, 8, 9, 33];
 
 type Gen = (depth: number) => fc.Arbitrary<string>;
@@ -67,34 +69,43 @@ function rand(shape: number[], seed: number): Tensor {
 }
 
 describe('wasm backend: fused ≡ unfused ≡ reference', () => {
-  it('on random programs and shapes', () => {
-    fc.assert(
-      fc.property(program, (p) => {
-        const src = source(p);
-        const prog = compile(src, { path: 'prop.obt' });
-        expect(
-          prog.diagnostics.map((d) => d.message),
-          src,
-        ).toEqual([]);
-        const idx = alloc('i32', [3]);
-        idx.data.set([p.A - 1, 0, p.A + 5]);
-        const args = [rand([p.A, p.B], p.seed), rand([p.A, p.B], p.seed + 1), idx];
-        const ref = prog.run('f', args).tensors[0]!;
-        for (const noFusion of [false, true]) {
-          const got = prog.run('f', args, { backend: 'wasm', noFusion }).tensors[0]!;
-          // normwise: f32 accumulation (wasm) vs f64 (reference) differs by cancellation in long sums
-          const m = closeNormwise(got, ref, 1e-5);
-          if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);
-        }
-        // fused under a binding limit (WebGPU's maxStorageBuffersPerShaderStage): kernels split
-        const low = prog.lower('f', prog.argTypes(prog.entry('f'), args).types);
-        const split = compileWasm(low.func, { maxInputs: 4 }).run(args)[0]!;
-        const m = closeNormwise(split, ref, 1e-5);
-        if (m) expect.fail(`fused with at most 4 inputs per kernel: ${m}\n${src}A=${p.A} B=${p.B}`);
-      }),
-      { numRuns: runs },
-    );
-  }, 300_000);
+  it(
+    'on random programs and shapes',
+    () => {
+      const t0 = performance.now();
+      let cases = 0;
+      fc.assert(
+        fc.property(program, (p) => {
+          cases++;
+          const src = source(p);
+          const prog = compile(src, { path: 'prop.obt' });
+          expect(
+            prog.diagnostics.map((d) => d.message),
+            src,
+          ).toEqual([]);
+          const idx = alloc('i32', [3]);
+          idx.data.set([p.A - 1, 0, p.A + 5]);
+          const args = [rand([p.A, p.B], p.seed), rand([p.A, p.B], p.seed + 1), idx];
+          const ref = prog.run('f', args).tensors[0]!;
+          for (const noFusion of [false, true]) {
+            const got = prog.run('f', args, { backend: 'wasm', noFusion }).tensors[0]!;
+            // normwise: f32 accumulation (wasm) vs f64 (reference) differs by cancellation in long sums
+            const m = closeNormwise(got, ref, 1e-5);
+            if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);
+          }
+          // fused under a binding limit (WebGPU's maxStorageBuffersPerShaderStage): kernels split
+          const low = prog.lower('f', prog.argTypes(prog.entry('f'), args).types);
+          const split = compileWasm(low.func, { maxInputs: 4 }).run(args)[0]!;
+          const m = closeNormwise(split, ref, 1e-5);
+          if (m) expect.fail(`fused with at most 4 inputs per kernel: ${m}\n${src}A=${p.A} B=${p.B}`);
+        }),
+        { numRuns: runs },
+      );
+      const s = ((performance.now() - t0) / 1000).toFixed(1);
+      console.log(`fuzz backend (wasm fused, unfused, split ≡ interpreter): ${cases} cases, 0 mismatches, ${s} s`);
+    },
+    timeoutFor(runs, 1000),
+  );
 });
 
 describe('wasm templates on shapes the random programs do not reach', () => {

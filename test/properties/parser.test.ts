@@ -5,9 +5,11 @@ import fc from 'fast-check';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../../compiler/api.ts';
+import { CompileError } from '../../compiler/syntax/diag.ts';
+import { RUNS, Tally, timeoutFor } from './fuzz.ts';
 
-const runs = Number(process.env.OBT_FUZZ_RUNS ?? 1500);
-const timeout = Math.max(120_000, runs * 60);
+const runs = RUNS;
+const timeout = timeoutFor(RUNS, 60);
 const seeds = [
   'stdlib/nn.obt',
   'stdlib/onebit.obt',
@@ -63,41 +65,54 @@ const tokens = [
   '?',
 ];
 
-function noThrow(src: string): void {
-  const p = compile(src, { path: 'fuzz.obt' });
-  void p.diagnostics.length;
+/** Compiles a program: diagnostics are a clear error, any exception fails the property. `path`:
+ *  one per seed, so the parser's incremental matching re-matches only around a mutation. */
+function check(t: Tally, src: string, path = 'fuzz.obt'): Promise<void> {
+  return t.run(() => {
+    const p = compile(src, { path });
+    if (!p.ok) throw new CompileError(p.diagnostics);
+  });
 }
 
 describe('parser and checker robustness', () => {
   it(
     'never throw on random token soup',
-    () => {
-      fc.assert(
-        fc.property(fc.array(fc.constantFrom(...tokens), { maxLength: 40 }), (ts) => noThrow(ts.join(' '))),
+    async () => {
+      const t = new Tally('programs: token soup');
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.constantFrom(...tokens), { maxLength: 40 }), (ts) => check(t, ts.join(' '))),
         { numRuns: runs },
       );
+      console.log(t.summary());
     },
     timeout,
   );
   it(
     'never throw on random strings',
-    () => {
-      fc.assert(fc.property(fc.string({ maxLength: 200 }), noThrow), { numRuns: Math.ceil(runs / 3) });
+    async () => {
+      const t = new Tally('programs: random strings');
+      await fc.assert(
+        fc.asyncProperty(fc.string({ maxLength: 200 }), (s) => check(t, s)),
+        { numRuns: Math.ceil(runs / 3) },
+      );
+      console.log(t.summary());
     },
     timeout,
   );
   it(
     'never throw on mutated real programs',
-    () => {
+    async () => {
+      const t = new Tally('programs: mutated real programs');
       const mut = fc.tuple(fc.nat(seeds.length - 1), fc.nat(), fc.nat(20), fc.constantFrom(...tokens, '', ' '));
-      fc.assert(
-        fc.property(mut, ([k, at, len, ins]) => {
+      await fc.assert(
+        fc.asyncProperty(mut, ([k, at, len, ins]) => {
           const s = seeds[k]!;
           const i = at % (s.length + 1);
-          noThrow(s.slice(0, i) + ins + s.slice(i + len));
+          return check(t, s.slice(0, i) + ins + s.slice(i + len), `fuzz-${k}.obt`);
         }),
         { numRuns: runs },
       );
+      console.log(t.summary());
     },
     timeout,
   );
