@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
+import { bf16ToFloats, halfToFloat, halvesToFloats } from './half.ts';
+export { halfToFloat };
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -31,15 +33,6 @@ const TYPE_NAMES: Record<number, string> = {
   30: 'BF16',
 };
 
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
 /** Bytes a tensor of a GGML type and element count occupies; -1 for a type obt does not read
  *  (an error only for a tensor obt uses; its extent is then unknown and not checked). */
 function byteSize(type: number, n: number, what: string, file: string): number {
@@ -61,19 +54,13 @@ const unsupported = (name: string, type: number) =>
   `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
 function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
+  if (type === GGML_F16) return halvesToFloats(bytes, n);
+  if (type === GGML_BF16) return bf16ToFloats(bytes, n);
   const out = new Float32Array(n);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (type === GGML_F32)
     new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4)); // a bulk copy: GGUF is little-endian
-  else if (type === GGML_F16) for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
-  else if (type === GGML_BF16) {
-    const u = new Uint32Array(1);
-    const f = new Float32Array(u.buffer);
-    for (let i = 0; i < n; i++) {
-      u[0] = dv.getUint16(i * 2, true) << 16;
-      out[i] = f[0]!;
-    }
-  } else if (type === GGML_Q8_0) {
+  else if (type === GGML_Q8_0) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let b = 0; b < n / 32; b++) {
       const d = halfToFloat(dv.getUint16(b * 34, true));
       for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);

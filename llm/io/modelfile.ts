@@ -15,7 +15,7 @@ import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/te
 import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
 import { readFramed } from './frame.ts';
-import { halfToFloat } from './gguf.ts';
+import { halvesToFloats } from './half.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
@@ -137,7 +137,7 @@ function decode(raw: Uint8Array, e: Entry): Tensor {
     case 'i32':
       return { dtype: e.dtype, shape: e.shape, data: new Int32Array(buf) };
     case 'f16':
-      return { dtype: e.dtype, shape: e.shape, data: Float32Array.from(new Uint16Array(buf), halfToFloat) };
+      return { dtype: e.dtype, shape: e.shape, data: halvesToFloats(raw, buf.byteLength / 2) };
     case 'bool':
       return { dtype: e.dtype, shape: e.shape, data: new Uint8Array(buf) };
     case 'f32':

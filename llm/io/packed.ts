@@ -13,7 +13,7 @@ import { LoadError, expectedShapes, validateConfig, type LlamaConfig } from './m
 import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import { readBytesCopy } from './state.ts';
 import { readFramed } from './frame.ts';
-import { halfToFloat } from './gguf.ts';
+import { halvesToFloats } from './half.ts';
 import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -104,7 +104,7 @@ export function readPacked(file: string, b: Uint8Array = readBytesCopy(file)): P
       map.set(e.name, {
         dtype: 'f32',
         shape: e.shape,
-        data: Float32Array.from(new Uint16Array(raw.buffer), halfToFloat),
+        data: halvesToFloats(raw, raw.length / 2),
       });
     else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
   }

@@ -16,7 +16,7 @@ import {
   type LlamaConfig,
 } from './model.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
-import { halfToFloat } from './gguf.ts';
+import { bf16ToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 const HF_TO_CANON: [RegExp, (m: RegExpMatchArray) => string][] = [
@@ -69,6 +69,13 @@ const Entry = z.object({
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
 const Header = z.record(z.string().max(1024), z.unknown());
+/** n little-endian f32 at the start of `b`, copied (aligned, whatever b's offset). */
+function f32Copy(b: Uint8Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  new Uint8Array(out.buffer).set(b.subarray(0, 4 * n));
+  return out;
+}
+
 /** The spec's bound on the header (100 MB). */
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -132,18 +139,9 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
     const canon = rule[1](name.match(rule[0])!);
-    const out = new Float32Array(n);
-    const off = base + start;
-    if (info.dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(off + 4 * i, true);
-    else if (info.dtype === 'F16') for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(off + 2 * i, true));
-    else {
-      const u = new Uint32Array(1);
-      const f = new Float32Array(u.buffer);
-      for (let i = 0; i < n; i++) {
-        u[0] = dv.getUint16(off + 2 * i, true) << 16;
-        out[i] = f[0]!;
-      }
-    }
+    const at = bytes.subarray(base + start);
+    const out =
+      info.dtype === 'F32' ? f32Copy(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
     let t: Tensor = { dtype: 'f32', shape: info.shape, data: out };
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = expectedShapes(config).get(canon);

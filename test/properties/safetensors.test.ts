@@ -1,0 +1,4 @@
+// Fuzzer: safetensors (test/properties/framed.ts has the mutations and the seed).
+import { framedFuzz } from './framed.ts';
+
+framedFuzz('safetensors');
