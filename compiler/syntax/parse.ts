@@ -70,6 +70,16 @@ function makeSemantics(file: SourceFile) {
       return { kind: 'name', parts: [first.sourceString, ...rest.children.map((c) => c.sourceString)] };
     },
     StructDecl(pub, _kw, name, gens, _o, fields, _comma, _c): A.StructDecl {
+      // `...` (a shape prefix) is a function's generic; a struct's fields have whole shapes
+      const spread = gens.children.length
+        ? (gens.children[0]!.ast() as A.GenericParam[]).find((g) => g.name === '...')
+        : undefined;
+      if (spread)
+        throw new UserError(
+          'a struct cannot be generic over `...`; give its dims names',
+          spread.span,
+          'e.g. struct S[B, D] { x: f32[B, D] }',
+        );
       return {
         kind: 'struct',
         pub: pub.children.length > 0,

@@ -120,6 +120,10 @@ describe('checker', () => {
     expect(diags('fn f() -> f32[0] = concat([])')).toMatch(/1:27: error: concat of an empty list/);
     expect(diags('fn f() -> f32[0] = stack([])')).toMatch(/1:26: error: stack of an empty list/);
   });
+  it('a struct generic over `...` (found by npm run fuzz: crashed kind inference)', () =>
+    expect(diags('pub struct T[I, ...] { q: f32[I] }\nfn f(t: T[2, 3]) -> f32 = 1.0\n')).toMatch(
+      /1:17: error: a struct cannot be generic over `\.\.\.`/,
+    ));
   it('recursion through another module is found by check, not only by run', () => {
     writeFileSync(join(dir, 'ra.obt'), 'import "rb.obt"\npub fn f(x: f32) -> f32 = rb.g(x)\n');
     writeFileSync(join(dir, 'rb.obt'), 'import "ra.obt"\npub fn g(x: f32) -> f32 = ra.f(x)\n');

@@ -3,6 +3,7 @@
 // per-case time and memory bounds, a summary line per target, and the byte- and JSON-level
 // mutations the format fuzzers apply to the shipped files.
 import fc from 'fast-check';
+import { writeSync } from 'node:fs';
 import { LoadError } from '../../llm/io/model.ts';
 import { UserError } from '../../runtime/core/errors.ts';
 import { CompileError } from '../../compiler/syntax/diag.ts';
@@ -59,7 +60,7 @@ export class Tally {
       const m = process.memoryUsage();
       this.peakBytes = Math.max(this.peakBytes, m.heapUsed + m.arrayBuffers);
       if (this.cases % 1000 === 0 && process.env.OBT_FUZZ_PROGRESS)
-        process.stderr.write(`fuzz ${this.target}: ${this.cases} cases\n`);
+        writeSync(2, `fuzz ${this.target}: ${this.cases} cases\n`); // fd 2 itself: vitest buffers a worker's stderr
     }
     if (performance.now() - t > CASE_MS) throw new Error(`a case took ${(performance.now() - t).toFixed(0)} ms`);
     if (this.peakBytes > MEMORY_BYTES) throw new Error(`memory reached ${(this.peakBytes / 2 ** 20).toFixed(0)} MiB`);
