@@ -17,7 +17,7 @@ import { crc32, writeAtomic } from './state.ts';
 import { readFramed } from './frame.ts';
 import { halvesToFloats } from './half.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
-import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
+import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBTMODEL';
@@ -40,9 +40,7 @@ const Entry = z.object({
   path: z.string().max(256),
   dtype: z.enum(DTYPES),
   stored: z.enum(DTYPES),
-  shape: Shape,
-  offset: z.number().int().nonnegative(),
-  bytes: z.number().int().nonnegative(),
+  ...Placed,
 });
 
 const Header = z.object({

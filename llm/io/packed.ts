@@ -10,7 +10,7 @@
 // the config), size and extent before it allocates anything.
 import { z } from 'zod';
 import { LoadError, expectedShapes, validateConfig, type LlamaConfig } from './model.ts';
-import { ConfigHeader, Shape, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
+import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import { readBytesCopy } from './state.ts';
 import { readFramed } from './frame.ts';
 import { halvesToFloats } from './half.ts';
@@ -23,9 +23,7 @@ const PROJ = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
 const Entry = z.object({
   name: z.string().max(256),
   dtype: z.enum(['sign', 'f32', 'f16']),
-  shape: Shape,
-  offset: z.number().int().nonnegative(),
-  bytes: z.number().int().nonnegative(),
+  ...Placed,
 });
 const Header = z.object({
   config: ConfigHeader,

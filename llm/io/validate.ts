@@ -126,6 +126,12 @@ export function checkExtents(
 /** zod pieces the headers share. */
 export const Count = (max: number) => z.number().int().min(1).max(max);
 export const Shape = z.array(z.number().int().nonnegative().max(MAX_ELEMS)).max(8);
+/** A tensor's shape and where its data lies: `bytes` from `offset` into the data section. */
+export const Placed = {
+  shape: Shape,
+  offset: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+};
 /** A tokenizer as a header stores it (pieces, finite scores, BOS/EOS ids; their range against the
  *  vocabulary is checked by the loader once the vocabulary is known). */
 export const TokenizerHeader = z.object({
