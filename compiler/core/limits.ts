@@ -4,22 +4,13 @@
 // interpreter's typed arrays stop near there — so a reduction over 2³¹ elements is refused with
 // the expression that makes it instead of silently summing nothing (it returned the identity).
 import { UserError } from '../syntax/diag.ts';
+import { formatBytes } from '../../runtime/core/errors.ts';
 import type { Func, Var } from '../../runtime/core/ir.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
 
 export const MAX_ELEMENTS = 2 ** 31 - 1;
 
 const shapeStr = (v: Var) => `${v.type.dtype}[${v.type.shape.join(', ')}]`;
-
-function bytesText(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-}
 
 /** Raises a UserError for the first tensor of f (or of a nested body) over the element limit. */
 export function checkTensorSizes(f: Func, entry: string): void {
@@ -28,7 +19,7 @@ export function checkTensorSizes(f: Func, entry: string): void {
     if (n <= MAX_ELEMENTS) return;
     const bytes = storageSize(v.type.dtype, v.type.shape) * 4; // 4-byte elements (or sign words)
     throw new UserError(
-      `${what} is ${shapeStr(v)}: ${n} elements (${bytesText(bytes)}), more than the ${MAX_ELEMENTS} (2^31 - 1) a tensor may have on any obt backend`,
+      `${what} is ${shapeStr(v)}: ${n} elements (${formatBytes(bytes)}), more than the ${MAX_ELEMENTS} (2^31 - 1) a tensor may have on any obt backend`,
       undefined,
       'split the computation (e.g. reduce in chunks with fold) or make the tensor smaller',
     );

@@ -35,26 +35,31 @@ function makeSemantics(file: SourceFile) {
   // a left-associative chain `a op b op c …` is an iteration in the grammar (no left recursion:
   // ohm grows left-recursive rules by re-evaluation, which made parsing ~34 µs per character);
   // its tree is built here in a loop, left-deep, so a long chain costs no stack
-  const chain = function (this: ohm.NonterminalNode, first: N, ops: N, rest: N): A.Expr {
-    let e = first.ast() as A.Expr;
-    const start = this.source.startIdx;
-    ops.children.forEach((o, i) => {
-      const r = rest.children[i]!;
-      const span = { file, start, end: r.source.endIdx };
-      e = { kind: 'binary', op: o.sourceString as A.BinOp, a: e, b: r.ast(), span, opSpan: sp(o) };
-    });
-    return e;
-  };
-  const dimChain = function (this: ohm.NonterminalNode, first: N, ops: N, rest: N): A.DimExpr {
-    let e = first.ast() as A.DimExpr;
-    const start = this.source.startIdx;
-    ops.children.forEach((o, i) => {
-      const r = rest.children[i]!;
-      const op = o.sourceString as '+' | '-' | '*' | '/';
-      e = { kind: 'bin', op, a: e, b: r.ast(), span: { file, start, end: r.source.endIdx } };
-    });
-    return e;
-  };
+  const leftChain = <T>(node: (op: string, a: T, b: T, span: Span, opSpan: Span) => T) =>
+    function (this: ohm.NonterminalNode, first: N, ops: N, rest: N): T {
+      let e = first.ast() as T;
+      const start = this.source.startIdx;
+      ops.children.forEach((o, i) => {
+        const r = rest.children[i]!;
+        e = node(o.sourceString, e, r.ast() as T, { file, start, end: r.source.endIdx }, sp(o));
+      });
+      return e;
+    };
+  const chain = leftChain<A.Expr>((op, a, b, span, opSpan) => ({
+    kind: 'binary',
+    op: op as A.BinOp,
+    a,
+    b,
+    span,
+    opSpan,
+  }));
+  const dimChain = leftChain<A.DimExpr>((op, a, b, span) => ({
+    kind: 'bin',
+    op: op as '+' | '-' | '*' | '/',
+    a,
+    b,
+    span,
+  }));
   const s = grammar.createSemantics();
   s.addOperation<unknown>('ast', {
     Module(items) {

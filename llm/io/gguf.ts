@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { bf16ToFloats, halfToFloat, halvesToFloats } from './half.ts';
-export { halfToFloat };
+import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -54,17 +53,15 @@ const unsupported = (name: string, type: number) =>
   `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
 function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
+  if (type === GGML_F32) return f32sToFloats(bytes, n);
   if (type === GGML_F16) return halvesToFloats(bytes, n);
   if (type === GGML_BF16) return bf16ToFloats(bytes, n);
+  // Q8_0: blocks of 32 int8 with one f16 scale
   const out = new Float32Array(n);
-  if (type === GGML_F32)
-    new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4)); // a bulk copy: GGUF is little-endian
-  else if (type === GGML_Q8_0) {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let b = 0; b < n / 32; b++) {
-      const d = halfToFloat(dv.getUint16(b * 34, true));
-      for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
-    }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let b = 0; b < n / 32; b++) {
+    const d = halfToFloat(dv.getUint16(b * 34, true));
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
   }
   return out;
 }

@@ -1,6 +1,6 @@
-// 16-bit floats to f32 in bulk: IEEE half through a 65 536-entry table (built on first use),
-// bfloat16 by a shift into the high half of the f32 bits. Bytes are little-endian, as every format
-// obt reads stores them; `bytes` may start at any offset.
+// Stored floats to f32 in bulk: f32 by one copy, IEEE half through a 65 536-entry table (built on
+// first use), bfloat16 by a shift into the high half of the f32 bits. Bytes are little-endian, as
+// every format obt reads stores them; `bytes` may start at any offset.
 let table: Float32Array | undefined;
 
 export function halfToFloat(h: number): number {
@@ -17,6 +17,13 @@ function words(bytes: Uint8Array, n: number): Uint16Array {
   const u = new Uint16Array(n);
   new Uint8Array(u.buffer).set(bytes.subarray(0, 2 * n));
   return u;
+}
+
+/** n little-endian f32 → f32 (a copy, aligned). */
+export function f32sToFloats(bytes: Uint8Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * n));
+  return out;
 }
 
 /** n IEEE halves → f32. */

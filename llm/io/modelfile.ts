@@ -127,19 +127,19 @@ function storedBytes(shape: number[], stored: DType): number {
 }
 
 function decode(raw: Uint8Array, e: Entry): Tensor {
+  const t = (data: Tensor['data']): Tensor => ({ dtype: e.dtype, shape: e.shape, data });
+  if (e.stored === 'f16') return t(halvesToFloats(raw, raw.length / 2));
   const buf = raw.slice().buffer;
   switch (e.stored) {
     case 'sign':
     case 'u32':
-      return { dtype: e.dtype, shape: e.shape, data: new Uint32Array(buf) };
+      return t(new Uint32Array(buf));
     case 'i32':
-      return { dtype: e.dtype, shape: e.shape, data: new Int32Array(buf) };
-    case 'f16':
-      return { dtype: e.dtype, shape: e.shape, data: halvesToFloats(raw, buf.byteLength / 2) };
+      return t(new Int32Array(buf));
     case 'bool':
-      return { dtype: e.dtype, shape: e.shape, data: new Uint8Array(buf) };
+      return t(new Uint8Array(buf));
     case 'f32':
-      return { dtype: e.dtype, shape: e.shape, data: new Float32Array(buf) };
+      return t(new Float32Array(buf));
   }
 }
 

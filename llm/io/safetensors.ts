@@ -16,7 +16,7 @@ import {
   type LlamaConfig,
 } from './model.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
-import { bf16ToFloats, halvesToFloats } from './half.ts';
+import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 const HF_TO_CANON: [RegExp, (m: RegExpMatchArray) => string][] = [
@@ -69,13 +69,6 @@ const Entry = z.object({
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
 const Header = z.record(z.string().max(1024), z.unknown());
-/** n little-endian f32 at the start of `b`, copied (aligned, whatever b's offset). */
-function f32Copy(b: Uint8Array, n: number): Float32Array {
-  const out = new Float32Array(n);
-  new Uint8Array(out.buffer).set(b.subarray(0, 4 * n));
-  return out;
-}
-
 /** The spec's bound on the header (100 MB). */
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -133,6 +126,7 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
     });
   checkExtents(file, entries, bytes.byteLength - base, { covering: true, base });
   const tensors = new Map<string, Tensor>();
+  const shapes = expectedShapes(config);
   for (const { name, info, n, width, start } of entries) {
     const rule = HF_TO_CANON.find(([re]) => re.test(name));
     if (!rule) continue;
@@ -141,10 +135,10 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
     const canon = rule[1](name.match(rule[0])!);
     const at = bytes.subarray(base + start);
     const out =
-      info.dtype === 'F32' ? f32Copy(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
+      info.dtype === 'F32' ? f32sToFloats(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
     let t: Tensor = { dtype: 'f32', shape: info.shape, data: out };
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
-    const want = expectedShapes(config).get(canon);
+    const want = shapes.get(canon);
     const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
     if (fits && canon.startsWith('wq.')) t = unpermuteRope(t, config.heads);
     if (fits && canon.startsWith('wk.')) t = unpermuteRope(t, config.kvHeads);

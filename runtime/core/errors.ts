@@ -71,6 +71,17 @@ export function spanLocation(s: Span): string {
   return `${s.file.path}:${line}:${col}`;
 }
 
+/** A byte count for messages: 37.3 GiB, 4.0 MiB, 812 B. */
+export function formatBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
 /** Text from a user's file with its control characters (C0 and DEL) shown as their Unicode
  *  pictures (␀, ␊ …): a message stays one line and no raw byte of the file reaches a terminal. */
 export function controlPictures(s: string): string {

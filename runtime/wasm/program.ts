@@ -8,7 +8,7 @@ import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { mathImports, MAX_PAGES } from './abi.ts';
 import { split, type KernelPool } from './pool.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
-import { InternalError, UserError } from '../core/errors.ts';
+import { formatBytes, InternalError, UserError } from '../core/errors.ts';
 import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
 import { activeProfiler, Profiler, stepEntry } from '../plan/profile.ts';
 
@@ -52,8 +52,6 @@ export interface ProgramOptions {
 export const MIN_PARALLEL_WORK = 1 << 17;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
-const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
-
 export class WasmProgram {
   readonly memory: WebAssembly.Memory;
   private readonly ops: (() => void)[] = [];
@@ -79,9 +77,9 @@ export class WasmProgram {
       const big = [...plan.buffers]
         .sort((a, b) => storageSize(b.dtype, b.shape) - storageSize(a.dtype, a.shape))
         .slice(0, 2)
-        .map((b) => `${b.dtype}[${b.shape.join(', ')}] ${gib(storageSize(b.dtype, b.shape) * 4)}`);
+        .map((b) => `${b.dtype}[${b.shape.join(', ')}] ${formatBytes(storageSize(b.dtype, b.shape) * 4)}`);
       throw new UserError(
-        `wasm: this program needs ${bytes} bytes (${gib(bytes)}) of memory (largest tensors: ${big.join(', ')}); WebAssembly memory holds at most ${(MAX_PAGES - 1) * 65536} bytes here`,
+        `wasm: this program needs ${bytes} bytes (${formatBytes(bytes)}) of memory (largest tensors: ${big.join(', ')}); WebAssembly memory holds at most ${(MAX_PAGES - 1) * 65536} bytes here`,
         undefined,
         'split the computation (e.g. in chunks with fold) or make the tensors smaller',
       );
@@ -92,7 +90,7 @@ export class WasmProgram {
       if (have < pages) this.memory.grow(pages - have);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
-      throw new UserError(`wasm: cannot allocate ${gib(bytes)} of memory for this program (${e.message})`);
+      throw new UserError(`wasm: cannot allocate ${formatBytes(bytes)} of memory for this program (${e.message})`);
     }
     const env = { memory: this.memory, ...mathImports() };
     const fns: KernelFn[] = modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as KernelFn);

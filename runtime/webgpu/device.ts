@@ -4,6 +4,9 @@
 // debug mode (OBT_DEBUG=webgpu).
 import { UserError } from '../core/errors.ts';
 
+/** The size a buffer of `bytes` gets from the pool: its size class, a power of two from 256 B. */
+export const sizeClass = (bytes: number): number => Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+
 export class GpuDevice {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   readonly debug: boolean;
@@ -79,7 +82,7 @@ export class GpuDevice {
   /** A storage buffer of at least `bytes`, from the pool of its size class (powers of two from
    *  256 B), usable as STORAGE | COPY_SRC | COPY_DST. */
   acquire(bytes: number): GPUBuffer {
-    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    const size = sizeClass(bytes);
     const b = this.free.get(size)?.pop();
     return (
       b ??

@@ -9,8 +9,8 @@ import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
 import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
-import { InternalError, UserError } from '../core/errors.ts';
-import type { GpuDevice } from './device.ts';
+import { formatBytes, InternalError, UserError } from '../core/errors.ts';
+import { sizeClass, type GpuDevice } from './device.ts';
 import { activeProfiler, Profiler, stepEntry, type ProfileEntry } from '../plan/profile.ts';
 
 const kd = (d: PlanBuffer['dtype']) =>
@@ -33,8 +33,6 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
   return t;
 }
 
-const showBytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${n} bytes`);
-
 /** What this device cannot run, refused before anything is allocated (a buffer over the device's
  *  limits fails validation and would read back as zeros): every buffer's allocation (its size class,
  *  a power of two) within maxBufferSize and maxStorageBufferBindingSize, every dispatch's rows of
@@ -42,11 +40,10 @@ const showBytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} Mi
 export function checkDeviceLimits(plan: Plan, limits: GPUSupportedLimits, wgsl: PlanWgsl): void {
   const maxBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   for (const b of plan.buffers) {
-    const bytes = storageSize(b.dtype, b.shape) * 4;
-    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    const size = sizeClass(storageSize(b.dtype, b.shape) * 4);
     if (size > maxBytes)
       throw new UserError(
-        `webgpu: a ${b.dtype}[${b.shape.join(', ')}] tensor needs a ${showBytes(size)} buffer; this device binds at most ${showBytes(maxBytes)} (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
+        `webgpu: a ${b.dtype}[${b.shape.join(', ')}] tensor needs a ${formatBytes(size)} buffer; this device binds at most ${formatBytes(maxBytes)} (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
         undefined,
         'run it on the Wasm backend, or split the tensor',
       );
