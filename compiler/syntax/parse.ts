@@ -328,7 +328,7 @@ function parseUncached(file: SourceFile): A.Module {
   const text = sourceText(file.text);
   let ast: A.Module;
   try {
-    ast = matchAndBuild(file, text);
+    ast = parseByItems(file, text) ?? matchAndBuild(file, text);
   } catch (e) {
     // a safety net under the limits above: any nesting they let through that still overflows the
     // parser's stack is a diagnostic, never a crash
@@ -373,6 +373,75 @@ function matchModule(path: string, text: string): ohm.MatchResult {
   e.text = text;
   return e.m.match('Module');
 }
+
+/** Item-level reuse: the text is cut before every line that starts with `fn`, `pub`, `struct` or
+ *  `import`, and each piece is parsed alone, its AST cached by the piece's text with spans relative
+ *  to it, so re-parsing after a local change parses about one item (an editor's keystrokes, a
+ *  fuzzer's mutations). A piece that parses completely ends where the whole parse's item ends: no
+ *  item can continue with a line starting with one of those keywords. When any piece fails (a cut
+ *  inside a comment or a body, or a syntax error) the whole text is parsed instead, so diagnostics
+ *  are always the whole parse's. test/language/parse_items.test.ts checks pieces ≡ whole. */
+const ITEM_START = /\n(?=(?:pub|fn|struct|import)(?![\p{L}0-9_]))/gu;
+const pieces = new Map<string, { file: SourceFile; ast: A.Module } | null>();
+const PIECE_CHARS = 256 << 10;
+let pieceChars = 0;
+
+/** The whole file's AST from its pieces, or undefined when it has one piece or one fails. */
+export function parseByItems(file: SourceFile, text: string): A.Module | undefined {
+  const cuts = [0];
+  for (const m of text.matchAll(ITEM_START)) cuts.push(m.index + 1);
+  if (cuts.length < 2) return undefined;
+  cuts.push(text.length);
+  const items: A.Item[] = [];
+  let start = 0;
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const p = parsePiece(file.path, text.slice(cuts[i], cuts[i + 1]));
+    if (!p) return undefined;
+    const moved = rebase(p.ast, p.file, file, cuts[i]!);
+    if (i === 0) start = moved.span.start;
+    items.push(...moved.items);
+  }
+  return { file: file.path, items, span: { file, start, end: text.length } };
+}
+
+function parsePiece(path: string, text: string): { file: SourceFile; ast: A.Module } | null {
+  const hit = pieces.get(text);
+  if (hit !== undefined) {
+    pieces.delete(text); // most recently used last
+    pieces.set(text, hit);
+    return hit;
+  }
+  let out: { file: SourceFile; ast: A.Module } | null = null;
+  const file = { path, text };
+  try {
+    const m = grammar.match(text, 'Module');
+    if (m.succeeded()) out = { file, ast: makeSemantics(file)(m).ast() as A.Module };
+  } catch (e) {
+    if (!(e instanceof UserError || e instanceof RangeError)) throw e; // the whole parse reports it
+  }
+  for (const k of pieces.keys()) {
+    if (pieceChars + text.length <= PIECE_CHARS) break;
+    pieceChars -= k.length;
+    pieces.delete(k);
+  }
+  pieces.set(text, out);
+  pieceChars += text.length;
+  return out;
+}
+
+/** A copy of an AST with every span of `from` moved by `by` characters into `to`. */
+function rebase<T>(v: T, from: SourceFile, to: SourceFile, by: number): T {
+  if (Array.isArray(v)) return v.map((x) => rebase(x, from, to, by)) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  if (o.file === from) return { file: to, start: (o.start as number) + by, end: (o.end as number) + by } as T;
+  const out: Record<string, unknown> = {};
+  for (const k in o) out[k] = rebase(o[k], from, to, by);
+  return out as T;
+}
+
+/** The whole text parsed at once (what parseByItems must agree with). */
+export const parseWhole = (file: SourceFile): A.Module => matchAndBuild(file, sourceText(file.text));
 
 function matchAndBuild(file: SourceFile, text: string): A.Module {
   const m = matchModule(file.path, text);

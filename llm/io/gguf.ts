@@ -128,14 +128,20 @@ const Metadata = z.looseObject({
 /** Parses the header with @huggingface/gguf over the bytes in memory (its custom-fetch hook serves
  *  the ranges it asks for), so the file is read once and a fuzzer needs no file system. */
 async function parseHeader(file: string, bytes: Uint8Array) {
+  // a minimal Response: the parser reads only the content-range header and the body's bytes (a
+  // real Response would copy the file through a stream; this serves the whole file uncopied)
   const memFetch = (async (_uri: string, init?: { headers?: Record<string, string> }) => {
     const m = /bytes=(\d+)-(\d+)/.exec(init?.headers?.Range ?? '');
     const a = Math.min(Number(m?.[1] ?? 0), bytes.length);
     const b = Math.min(Number(m?.[2] ?? bytes.length - 1) + 1, bytes.length);
-    return new Response(bytes.slice(a, b), {
+    const range = `bytes ${a}-${Math.max(a, b - 1)}/${bytes.length}`;
+    const whole = a === 0 && b === bytes.length && bytes.byteOffset === 0 && bytes.buffer.byteLength === b;
+    return {
+      ok: true,
       status: 206,
-      headers: { 'content-range': `bytes ${a}-${b - 1}/${bytes.length}` },
-    });
+      headers: { get: (h: string) => (h.toLowerCase() === 'content-range' ? range : null) },
+      arrayBuffer: async () => (whole ? bytes.buffer : bytes.slice(a, b).buffer),
+    };
   }) as unknown as typeof fetch;
   try {
     return await gguf('https://obt.invalid/model.gguf', { fetch: memFetch });

@@ -9,8 +9,11 @@ import { UserError } from '../../runtime/core/errors.ts';
 import { CompileError } from '../../compiler/syntax/diag.ts';
 import { crc32 } from '../../llm/io/state.ts';
 
-/** Cases per target: a few thousand in the suite, OBT_FUZZ_RUNS in `npm run fuzz`. */
+/** Cases per target (a format, programs): a few thousand in the suite, OBT_FUZZ_RUNS in `npm run
+ *  fuzz`. A target fuzzed by several mutators (a format's bytes and its header fields) shares them. */
 export const RUNS = Number(process.env.OBT_FUZZ_RUNS ?? 2000);
+/** A mutator's share of its target's RUNS cases. */
+export const share = (fraction: number) => Math.max(1, Math.round(RUNS * fraction));
 /** A case slower than this is a hang. */
 export const CASE_MS = 5000;
 /** Live heap plus array buffers above this after a case is a memory blow-up. */
