@@ -28,7 +28,11 @@ function exactInt(n: N, span: Span): number {
   return v;
 }
 
-function makeSemantics(file: SourceFile) {
+/** The file whose match the semantics is building (set by build(); the actions run synchronously
+ *  inside it). One semantics for all files: creating one costs about as much as a small parse. */
+let file: SourceFile = { path: '', text: '' };
+
+function makeSemantics() {
   const sp = (n: N): Span => ({ file, start: n.source.startIdx, end: n.source.endIdx });
   const opt = <T>(n: N): T | undefined => (n.children.length ? (n.children[0]!.ast() as T) : undefined);
   const list = <T>(n: N): T[] => n.asIteration().children.map((c: N) => c.ast() as T);
@@ -301,6 +305,19 @@ function makeSemantics(file: SourceFile) {
   return s;
 }
 
+const semantics = makeSemantics();
+
+/** The AST of a successful match of a file's text. */
+function build(of: SourceFile, m: ohm.MatchResult): A.Module {
+  const outer = file;
+  file = of;
+  try {
+    return semantics(m).ast() as A.Module;
+  } finally {
+    file = outer;
+  }
+}
+
 function describeExpected(m: ohm.MatchResult): string {
   const fails = (m as unknown as { getRightmostFailures(): { type: string; getText(): string }[] })
     .getRightmostFailures()
@@ -316,7 +333,11 @@ const CACHE_MAX = 64;
 export function parseModule(file: SourceFile): A.Module {
   const key = `${file.path}\u0000${file.text}`;
   const hit = cache.get(key);
-  if (hit) return hit;
+  if (hit) {
+    cache.delete(key); // least recently used first out: the stdlib stays while programs change
+    cache.set(key, hit);
+    return hit;
+  }
   const m = parseUncached(file);
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
   cache.set(key, m);
@@ -377,7 +398,7 @@ function matchModule(path: string, text: string): ohm.MatchResult {
 /** Item-level reuse: the text is cut before every line that starts with `fn`, `pub`, `struct` or
  *  `import`, and each piece is parsed alone, its AST cached by the piece's text with spans relative
  *  to it, so re-parsing after a local change parses about one item (an editor's keystrokes, a
- *  fuzzer's mutations). A piece that parses completely ends where the whole parse's item ends: no
+ *  fuzzer's mutations), incrementally (matchModule, per place in the file). A piece that parses completely ends where the whole parse's item ends: no
  *  item can continue with a line starting with one of those keywords. When any piece fails (a cut
  *  inside a comment or a body, or a syntax error) the whole text is parsed instead, so diagnostics
  *  are always the whole parse's. test/language/parse_items.test.ts checks pieces ≡ whole. */
@@ -395,7 +416,7 @@ export function parseByItems(file: SourceFile, text: string): A.Module | undefin
   const items: A.Item[] = [];
   let start = 0;
   for (let i = 0; i + 1 < cuts.length; i++) {
-    const p = parsePiece(file.path, text.slice(cuts[i], cuts[i + 1]));
+    const p = parsePiece(file.path, i, text.slice(cuts[i], cuts[i + 1]));
     if (!p) return undefined;
     const moved = rebase(p.ast, p.file, file, cuts[i]!);
     if (i === 0) start = moved.span.start;
@@ -404,7 +425,7 @@ export function parseByItems(file: SourceFile, text: string): A.Module | undefin
   return { file: file.path, items, span: { file, start, end: text.length } };
 }
 
-function parsePiece(path: string, text: string): { file: SourceFile; ast: A.Module } | null {
+function parsePiece(path: string, index: number, text: string): { file: SourceFile; ast: A.Module } | null {
   const hit = pieces.get(text);
   if (hit !== undefined) {
     pieces.delete(text); // most recently used last
@@ -414,8 +435,10 @@ function parsePiece(path: string, text: string): { file: SourceFile; ast: A.Modu
   let out: { file: SourceFile; ast: A.Module } | null = null;
   const file = { path, text };
   try {
-    const m = grammar.match(text, 'Module');
-    if (m.succeeded()) out = { file, ast: makeSemantics(file)(m).ast() as A.Module };
+    // the matcher of the piece at this place in this file: its last text is most likely this
+    // piece before the change
+    const m = matchModule(`${path}\0${index}`, text);
+    if (m.succeeded()) out = { file, ast: build(file, m) };
   } catch (e) {
     if (!(e instanceof UserError || e instanceof RangeError)) throw e; // the whole parse reports it
   }
@@ -461,5 +484,5 @@ function matchAndBuild(file: SourceFile, text: string): A.Module {
       },
     );
   }
-  return makeSemantics(file)(m).ast() as A.Module;
+  return build(file, m);
 }

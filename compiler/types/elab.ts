@@ -2,6 +2,7 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
+import { createHash } from 'node:crypto';
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { stdlibIndex, type FnInfo, type ModuleInfo } from '../resolve/modules.ts';
@@ -22,6 +23,28 @@ import { closest, collectNames, nameSpan, patName, resultSpan, targKey } from '.
 export { Reported, type Fx } from './elab_values.ts';
 export { resultSpan } from './elab_util.ts';
 
+/** Keys of modules that checked without a diagnostic (least recently seen first out). */
+const cleanModules = new Set<string>();
+const CLEAN_MODULES = 256;
+
+/** Each module's key: a hash of every module it reaches by imports (itself included, import
+ *  cycles too): their paths, texts and imports by alias. */
+function moduleKeys(modules: Iterable<ModuleInfo>): Map<ModuleInfo, string> {
+  const keys = new Map<ModuleInfo, string>();
+  for (const m of modules) {
+    const reach = new Set<ModuleInfo>([m]);
+    for (const r of reach) for (const im of r.imports) reach.add(im.module);
+    const h = createHash('sha256');
+    for (const r of [...reach].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+      h.update(`${r.id}\0${r.file.text.length}\0`).update(r.file.text);
+      for (const im of r.imports) h.update(`\0${im.alias}=${im.module.id}`);
+      h.update('\0\0');
+    }
+    keys.set(m, h.digest('base64'));
+  }
+  return keys;
+}
+
 export class Elab extends ElabCalls {
   asElab(): Elab {
     return this;
@@ -30,15 +53,27 @@ export class Elab extends ElabCalls {
   // ---------------------------------------------------------------------------------------------
   // Entry points
 
-  /** Checks every function of every loaded module. */
+  /** Checks every function of every loaded module. An imported module checked before without a
+   *  diagnostic, with the same text and the same imports (transitively), is not checked again:
+   *  its functions' checks depend on nothing else (the functions a program calls are still checked
+   *  at their calls). The root module is always checked (the editor observes its types). */
   checkProgram(): void {
-    for (const m of this.prog.modules.values())
+    const keys = moduleKeys(this.prog.modules.values());
+    for (const m of this.prog.modules.values()) {
+      if (m !== this.prog.root && cleanModules.has(keys.get(m)!)) continue;
       for (const list of m.fns.values())
         for (const f of list) {
           if (f.typeGeneric) continue; // checked at each instantiation
           this.checkFnInstance(f, new Map());
         }
+    }
     this.reportCycles();
+    if (this.diags.list.length) return;
+    for (const k of keys.values()) {
+      cleanModules.delete(k);
+      cleanModules.add(k);
+    }
+    for (const k of cleanModules) if (cleanModules.size > CLEAN_MODULES) cleanModules.delete(k);
   }
 
   /** Recursion through other functions (f → g → f, across modules too): calls are inlined, so a
