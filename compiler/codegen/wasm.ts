@@ -47,7 +47,7 @@ export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<MathIm
 }
 
 /** Bumped whenever generated code changes, so stale disk-cache entries are never used. */
-export const CODEGEN_VERSION = 'w36';
+export const CODEGEN_VERSION = 'w37';
 
 export interface CompiledKernel {
   hash: string;

@@ -1,6 +1,8 @@
 // The signlinear template on packed sign words (32 columns per u32, bit j of word w = column
-// 32w + j, bit 1 = −1). Two methods, both exact sums of ±(x⊙g) in f32 (they differ only in the
-// order of additions); `npm run bench` measures both and SIGN_METHOD says which one is used.
+// 32w + j, bit 1 = −1). Two methods, both sums of ±(x⊙g) in f32 (they differ in the order of
+// additions, and lut forms its partial sums by subtraction from a group's sum, or — where that could
+// overflow or meet ∞ − ∞ — from the signed terms themselves); `npm run bench` measures both and
+// SIGN_METHOD says which one is used.
 //
 //   lut: T-MAC / bitnet.cpp style. For every group of 8 columns a table of the 256 partial sums
 //     Σ ±xg over the group (one per sign byte) is built once per row of x; an output row is then
@@ -204,6 +206,7 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
   const sRow = L.add(i32);
   const yp = L.add(i32);
   const sum = L.add(f32);
+  const mag = L.add(f32);
   const dv = L.add(v128);
   const first = L.add(v128);
   const a = [0, 1, 2, 3, 4, 5, 6, 7].map(() => L.add(f32));
@@ -214,16 +217,55 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
   const yBase = () => m.i32.add(c.scratch(), m.i32.const(lay.y));
 
   // T[b] = Σ_k (bit k of b ? −xg : +xg)[8g + k]: the 4 entries of the low 2 bits from the group
-  // sum S, then each further bit k doubles the table: T[2^k + j] = T[j] − 2·xg_k
-  const buildTable = (): X[] => {
+  // sum S, then each further bit k doubles the table: T[2^k + j] = T[j] − 2·xg_k. Its values stay
+  // within 2·Σ|xg|; when that is not finite (an infinite or NaN xg, or 2·xg overflowing) S − 2·xg
+  // could give ∞ − ∞ = NaN or overflow where the signed sum is ±∞ or finite, and the table is
+  // built from the signed sums themselves.
+  const buildTable = (): X[] => [
+    m.local.set(xs, m.i32.add(c.scratch(), m.i32.shl(m.i32.add(get(t), get(gi)), m.i32.const(5)))),
+    m.local.set(tb, m.i32.add(tabBase(), m.i32.shl(get(gi), m.i32.const(10)))),
+    ...a.map((l, j) => m.local.set(l, m.f32.load(4 * j, 4, get(xs)))),
+    m.local.set(
+      sum,
+      a.slice(1).reduce((s, l) => m.f32.add(s, get(l, f32)), get(a[0]!, f32) as X),
+    ),
+    m.local.set(
+      mag,
+      a.slice(1).reduce((s, l) => m.f32.add(s, m.f32.abs(get(l, f32))), m.f32.abs(get(a[0]!, f32)) as X),
+    ),
+    m.local.set(mag, m.f32.add(get(mag, f32), get(mag, f32))),
+    m.if(
+      m.f32.ne(m.f32.sub(get(mag, f32), get(mag, f32)), m.f32.const(0)),
+      m.block(null, signedSums()),
+      m.block(null, fromSum()),
+    ),
+  ];
+  // T[j] + xg_k and T[j] − xg_k for each bit k: exact signed sums, in column order
+  const signedSums = (): X[] => {
+    const x = (j: number) => get(a[j]!, f32);
+    const lanes = [
+      m.f32.add(x(0), x(1)),
+      m.f32.add(m.f32.neg(x(0)), x(1)),
+      m.f32.sub(x(0), x(1)),
+      m.f32.sub(m.f32.neg(x(0)), x(1)),
+    ];
+    const body: X[] = [m.local.set(first, m.f32x4.splat(lanes[0]!))];
+    for (let l = 1; l < 4; l++) body.push(m.local.set(first, m.f32x4.replace_lane(get(first, v128), l, lanes[l]!)));
+    body.push(m.v128.store(0, 16, get(tb), get(first, v128)));
+    for (let bit = 2; bit < 8; bit++) {
+      const n = 1 << bit;
+      body.push(m.local.set(dv, m.f32x4.splat(x(bit))));
+      for (let j = 0; j < n; j += 4)
+        body.push(
+          m.local.set(first, m.v128.load(4 * j, 16, get(tb))),
+          m.v128.store(4 * (n + j), 16, get(tb), m.f32x4.sub(get(first, v128), get(dv, v128))),
+          m.v128.store(4 * j, 16, get(tb), m.f32x4.add(get(first, v128), get(dv, v128))),
+        );
+    }
+    return body;
+  };
+  const fromSum = (): X[] => {
     const body: X[] = [
-      m.local.set(xs, m.i32.add(c.scratch(), m.i32.shl(m.i32.add(get(t), get(gi)), m.i32.const(5)))),
-      m.local.set(tb, m.i32.add(tabBase(), m.i32.shl(get(gi), m.i32.const(10)))),
-      ...a.map((l, j) => m.local.set(l, m.f32.load(4 * j, 4, get(xs)))),
-      m.local.set(
-        sum,
-        a.slice(1).reduce((s, l) => m.f32.add(s, get(l, f32)), get(a[0]!, f32) as X),
-      ),
       m.local.set(first, m.f32x4.splat(get(sum, f32))),
       m.local.set(
         first,
