@@ -1,7 +1,7 @@
 // Kernel IR printer, verifier and structural hash. The printer numbers nodes in topological order
 // from the kernel's roots, so two structurally equal kernels print (and hash) identically.
 import { InternalError } from '../syntax/diag.ts';
-import { fnv1a } from '../core/hash.ts';
+import { createHash } from 'node:crypto';
 import { children, kernelRoots, topo, type Kernel, type KNode } from './ir.ts';
 
 function nodeText(n: KNode, name: (m: KNode) => string): string {
@@ -69,8 +69,11 @@ export function describeKernel(k: Kernel): string {
   }
 }
 
+/** A kernel's identity, the key of compiled kernels in memory, on disk and in artifacts: 128 bits of
+ *  SHA-256 over its printed form. (A 32-bit FNV-1a collided — two kernels, one cached binary, a
+ *  silently wrong result — within the ~10^5 kernels of one fuzzer run.) */
 export function hashKernel(k: Kernel): string {
-  return fnv1a(printKernel(k));
+  return createHash('sha256').update(printKernel(k)).digest('hex').slice(0, 32);
 }
 
 /** Checks dtypes, buffer references and where `acc` and loop axes may appear. */

@@ -12,7 +12,7 @@ import { compileWasm } from '../../compiler/pipeline.ts';
 import { compile } from '../../compiler/api.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
-import { RUNS, timeoutFor } from './fuzz.ts';
+import { RUNS, replay, timeoutFor } from './fuzz.ts';
 
 // RUNS cases in all, in two halves; each compiles one or two Wasm programs (binaryen optimizing
 // each new kernel, ~3 ms)
@@ -68,13 +68,52 @@ function source(p: { body: string; tail: string }): string {
   );
 }
 
+/** Whether a result that missed the normwise tolerance is as close to the reference as the
+ *  reference itself is to its values at inputs moved by a few f32 ulps: an ill-conditioned result
+ *  (cancellation inside, e.g. x + sum(x) of ±1 rows) differs between f32 (Wasm) and f64 (the
+ *  reference's accumulation) by about that much, a wrong kernel by far more. */
+function withinConditioning(got: Tensor, ref: Tensor, nearby: Tensor[]): boolean {
+  let spread = 0;
+  for (const r of nearby)
+    for (let i = 0; i < ref.data.length; i++)
+      spread = Math.max(spread, Math.abs((r.data[i] as number) - (ref.data[i] as number)));
+  for (let i = 0; i < ref.data.length; i++) {
+    const a = ref.data[i] as number;
+    const b = got.data[i] as number;
+    if (!Number.isFinite(a) || !Number.isFinite(b) || !Number.isFinite(spread)) return false;
+    if (Math.abs(a - b) > 4 * spread + 1e-5 * Math.max(1, Math.abs(a))) return false;
+  }
+  return true;
+}
+
+/** The inputs with every value moved by ±`ulps` f32 ulps (signs from a seed). */
+function moved(args: Tensor[], ulps: number, seed: number): Tensor[] {
+  const r = mulberry32(seed);
+  return args.map((t) => {
+    if (t.dtype !== 'f32') return t;
+    const c = alloc('f32', t.shape);
+    for (let i = 0; i < t.data.length; i++) {
+      const v = t.data[i] as number;
+      c.data[i] = v * (1 + (r() < 0.5 ? -1 : 1) * ulps * 2 ** -23);
+    }
+    return c;
+  });
+}
+
 /** Where the result differs from the reference beyond what f32 allows, as a message. An argmax
  *  may pick another index whose value is within the tolerance of the row's maximum (f32 rounding,
  *  and Wasm's exp approximation, decide near-ties), judged on the reference's values of its
  *  operand. */
-function differs(got: Tensor, ref: Tensor, p: { tail: string }, e: () => Tensor): string | undefined {
+function differs(
+  got: Tensor,
+  ref: Tensor,
+  p: { tail: string },
+  e: () => Tensor,
+  nearby: () => Tensor[],
+): string | undefined {
   const m = closeNormwise(got, ref, 1e-5);
-  if (!m || p.tail !== 'argmax') return m;
+  if (m && p.tail !== 'argmax') return withinConditioning(got, ref, nearby()) ? undefined : m;
+  if (!m) return m;
   const v = e();
   const B = v.shape[1]!;
   let scale = 1;
@@ -122,23 +161,24 @@ export function backendFuzz(half: 1 | 2): void {
             const args = [rand([p.A, p.B], p.seed), rand([p.A, p.B], p.seed + 1), idx];
             const ref = prog.run('f', args).tensors[0]!;
             const body = () => prog.run('body', args).tensors[0]!;
+            const nearby = () => [1, 2].map((k) => prog.run('f', moved(args, 4, p.seed + k)).tensors[0]!);
             // every case fused; a quarter of them unfused too and a quarter split (each another
             // Wasm compile, the cost of a case)
             const variant = cases % 4;
             for (const noFusion of variant === 1 ? [false, true] : [false]) {
               const got = prog.run('f', args, { backend: 'wasm', noFusion }).tensors[0]!;
               // normwise: f32 accumulation (wasm) vs f64 (reference) differs by cancellation in long sums
-              const m = differs(got, ref, p, body);
+              const m = differs(got, ref, p, body, nearby);
               if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);
             }
             if (variant !== 3) return;
             // fused under a binding limit (WebGPU's maxStorageBuffersPerShaderStage): kernels split
             const low = prog.lower('f', prog.argTypes(prog.entry('f'), args).types);
             const split = compileWasm(low.func, { maxInputs: 4 }).run(args)[0]!;
-            const m = differs(split, ref, p, body);
+            const m = differs(split, ref, p, body, nearby);
             if (m) expect.fail(`fused with at most 4 inputs per kernel: ${m}\n${src}A=${p.A} B=${p.B}`);
           }),
-          { numRuns: runs },
+          { numRuns: runs, ...replay() },
         );
         const s = ((performance.now() - t0) / 1000).toFixed(1);
         console.log(

@@ -12,6 +12,10 @@ import { crc32 } from '../../llm/io/state.ts';
 /** Cases per target (a format, programs): a few thousand in the suite, OBT_FUZZ_RUNS in `npm run
  *  fuzz`. A target fuzzed by several mutators (a format's bytes and its header fields) shares them. */
 export const RUNS = Number(process.env.OBT_FUZZ_RUNS ?? 2000);
+/** fast-check parameters replaying a reported failure: OBT_FUZZ_SEED and OBT_FUZZ_PATH, as the
+ *  failure's `{ seed, path }` line gives them. */
+export const replay = (): { seed?: number; path?: string } =>
+  process.env.OBT_FUZZ_SEED ? { seed: Number(process.env.OBT_FUZZ_SEED), path: process.env.OBT_FUZZ_PATH } : {};
 /** A mutator's share of its target's RUNS cases. */
 export const share = (fraction: number) => Math.max(1, Math.round(RUNS * fraction));
 /** A case slower than this is a hang. */
