@@ -398,8 +398,9 @@ function matchModule(path: string, text: string): ohm.MatchResult {
 /** Item-level reuse: the text is cut before every line that starts with `fn`, `pub`, `struct` or
  *  `import`, and each piece is parsed alone, its AST cached by the piece's text with spans relative
  *  to it, so re-parsing after a local change parses about one item (an editor's keystrokes, a
- *  fuzzer's mutations), incrementally (matchModule, per place in the file). A piece that parses completely ends where the whole parse's item ends: no
- *  item can continue with a line starting with one of those keywords. When any piece fails (a cut
+ *  fuzzer's mutations), incrementally (matchModule, per place in the file). A piece that parses
+ *  completely ends where the whole parse's item ends: no item can continue with a line starting
+ *  with one of those keywords. When any piece fails (a cut
  *  inside a comment or a body, or a syntax error) the whole text is parsed instead, so diagnostics
  *  are always the whole parse's. test/language/parse_items.test.ts checks pieces ≡ whole. */
 const ITEM_START = /\n(?=(?:pub|fn|struct|import)(?![\p{L}0-9_]))/gu;
