@@ -13,8 +13,8 @@ import { compileWasm } from '../compiler/pipeline.ts';
 import { SIGN_METHODS, signMethod } from '../compiler/templates/signlinear/wasm.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
-import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import { defaultQuantizeOptions, Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
 import { jaxMatmul, tfjsMatmul, torchKdStep } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 
@@ -211,25 +211,25 @@ const decodeMs = (
   return median(ts);
 };
 const kdOpts: QuantizeOptions = {
-  weights: DEFAULT_WEIGHTS,
-  data: DEFAULT_KD_DATA,
+  ...defaultQuantizeOptions(),
+  // the OneBit recipe the PyTorch peer runs, whatever quantize's defaults are
+  alpha: 1,
+  temperature: 1,
+  embedding: 'frozen',
+  clip: 1,
+  wd: 0.01,
+  fp16: false,
   out: '',
   steps: 100,
   batch: 8,
   seq: 256,
   lr: 1e-3,
   warmup: 10,
-  alpha: 1,
-  clip: 1,
-  wd: 0.01,
   method: 'onebit',
-  reference: false,
   seed: 1,
   checkpointEvery: 0,
-  resume: false,
-  evalSeq: 256,
-  fp16: false,
   sampleSteps: 0,
+  evalText: undefined,
   backend: 'wasm',
 };
 const student = new Quantizer(teacher, kdOpts, () => {});

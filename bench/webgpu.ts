@@ -13,8 +13,8 @@ import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 import { compileWebGpu } from '../compiler/pipeline.ts';
-import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
-import { DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
+import { defaultQuantizeOptions, Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
 
 type Report = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -77,25 +77,25 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
   const [B, T] = quick ? [2, 64] : [32, 256];
   const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
   const o: QuantizeOptions = {
-    weights: DEFAULT_WEIGHTS,
-    data: DEFAULT_KD_DATA,
+    ...defaultQuantizeOptions(),
+    // the OneBit recipe the PyTorch peer runs, whatever quantize's defaults are
+    alpha: 1,
+    temperature: 1,
+    embedding: 'frozen',
+    clip: 1,
+    wd: 0.01,
+    fp16: false,
     out: '',
     steps: 100,
     batch: B,
     seq: T,
     lr: 1e-3,
     warmup: 10,
-    alpha: 1,
-    clip: 1,
-    wd: 0.01,
     method: 'onebit',
-    reference: false,
     seed: 1,
     checkpointEvery: 0,
-    resume: false,
-    evalSeq: 256,
-    fp16: false,
     sampleSteps: 0,
+    evalText: undefined,
     backend: 'webgpu',
     gpu,
   };

@@ -1,40 +1,51 @@
 // obtc quantize: the quantisation pipeline for any method (--method NAME|FILE; OneBit by default):
 // init, knowledge distillation, export, then teacher / init-only / trained perplexity, through
 // llm/quantize.ts. --steps 0 is post-training quantisation.
-import { quantize, type QuantizeOptions } from '../llm/quantize.ts';
+import { defaultQuantizeOptions, quantize, type QuantizeOptions } from '../llm/quantize.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, num, poolOf, str, type Command, type Flags } from './args.ts';
-import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
-import { DEFAULT_METHOD } from '../llm/method.ts';
+import { backendOf, choice, num, poolOf, str, type Command, type Flags } from './args.ts';
 
 /** The quantize flags as options (obtc ablate reads the same ones). */
 export function quantizeOptions(flags: Flags): QuantizeOptions {
   const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
   const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
-  const steps = num(flags, 'steps', 300, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0 (0: no distillation)');
+  const int0 = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0');
+  const steps = num(
+    flags,
+    'steps',
+    defaultQuantizeOptions().steps,
+    (x) => Number.isInteger(x) && x >= 0,
+    'an integer >= 0 (0: no distillation)',
+  );
+  const d = defaultQuantizeOptions(steps);
   return {
-    weights: str(flags, 'weights') ?? DEFAULT_WEIGHTS,
+    weights: str(flags, 'weights') ?? d.weights,
     tokenizer: str(flags, 'tokenizer'),
-    data: str(flags, 'data') ?? DEFAULT_KD_DATA,
-    out: str(flags, 'out') ?? 'student.obtm',
-    method: str(flags, 'method') ?? DEFAULT_METHOD,
+    data: str(flags, 'data') ?? d.data,
+    out: str(flags, 'out') ?? d.out,
+    method: str(flags, 'method') ?? d.method,
     steps,
-    batch: pos('batch', 4),
-    seq: pos('seq', 128),
-    lr: num(flags, 'lr', 1e-3, (x) => x > 0, 'a positive learning rate'),
-    warmup: nonneg('warmup', Math.min(30, Math.floor(steps / 10))),
-    alpha: nonneg('alpha', 1.0),
-    clip: num(flags, 'clip', 1.0, (x) => x > 0, 'a positive norm'),
-    wd: nonneg('wd', 0.01),
+    batch: pos('batch', d.batch),
+    seq: pos('seq', d.seq),
+    lr: num(flags, 'lr', d.lr, (x) => x > 0, 'a positive learning rate'),
+    warmup: nonneg('warmup', d.warmup),
+    alpha: nonneg('alpha', d.alpha),
+    temperature: num(flags, 'temperature', d.temperature, (x) => x > 0, 'a positive temperature'),
+    embedding: choice(flags, 'embedding', d.embedding, ['frozen', 'trained'] as const),
+    clip: num(flags, 'clip', d.clip, (x) => x > 0, 'a positive norm'),
+    wd: nonneg('wd', d.wd),
     reference: flags.has('reference-scaling'),
-    seed: num(flags, 'seed', 1234, Number.isInteger, 'an integer'),
-    checkpointEvery: num(flags, 'checkpoint-every', 25, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    seed: num(flags, 'seed', d.seed, Number.isInteger, 'an integer'),
+    checkpointEvery: int0('checkpoint-every', d.checkpointEvery),
     resume: flags.has('resume'),
-    evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? DEFAULT_EVAL),
-    evalSeq: pos('eval-seq', 256),
+    evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? d.evalText),
+    evalSeq: pos('eval-seq', d.evalSeq),
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
-    fp16: flags.has('fp16'),
-    sampleSteps: num(flags, 'sample-steps', 100, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0'),
+    fp16: flags.has('fp16') || d.fp16,
+    sampleSteps: int0('sample-steps', d.sampleSteps),
+    valEvery: int0('val-every', d.valEvery),
+    valWindows: pos('val-windows', d.valWindows),
+    earlyStop: int0('early-stop', d.earlyStop),
     backend: backendOf(flags),
     pool: poolOf(flags),
   };

@@ -33,6 +33,8 @@ const QUANTIZE: FlagSet = {
   lr: 'string',
   warmup: 'string',
   alpha: 'string',
+  temperature: 'string',
+  embedding: 'string',
   clip: 'string',
   wd: 'string',
   seed: 'string',
@@ -44,6 +46,9 @@ const QUANTIZE: FlagSet = {
   'eval-windows': 'string',
   'no-eval': 'boolean',
   'sample-steps': 'string',
+  'val-every': 'string',
+  'val-windows': 'string',
+  'early-stop': 'string',
   fp16: 'boolean',
   json: 'boolean',
   ...RUNTIME,
@@ -78,9 +83,11 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   },
   quantize: {
     usage: `  quantize [--method NAME|FILE] [--weights FILE] [--steps 300] [--batch 4] [--seq 128]
-           [--lr 1e-3] [--warmup N] [--alpha 1] [--seed S] [--out student.obtm]
+           [--lr 1e-3] [--warmup N] [--alpha 1] [--temperature 1] [--embedding frozen|trained]
+           [--clip 1] [--wd 0.01] [--seed S] [--out student.obtm]
            [--checkpoint-every 25] [--resume] [--reference-scaling] [--eval-text FILE | --no-eval]
-           [--eval-windows N] [--fp16] [--backend wasm|webgpu|interp] [--json]
+           [--eval-windows N] [--val-every N [--val-windows 20] [--early-stop P]] [--fp16]
+           [--backend wasm|webgpu|interp] [--json]
                                         quantise with a method (default onebit; shipped ones in
                                         stdlib/methods/, or your own .obt file: docs/methods.md):
                                         init, knowledge distillation (--steps 0: none), export,

@@ -17,7 +17,8 @@ import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
 import { LINEAR, linearLayers, paramCount } from './io/model.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
-import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
+import { DEFAULT_METHOD, methodCompileOptions, resolveMethod, type Method } from './method.ts';
+import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from './defaults.ts';
 import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
 import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
@@ -25,6 +26,7 @@ import { Progress } from './progress.ts';
 import { formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
 import { lineChartSvg } from './plot.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
+import { Validator, type ValPoint } from './validate.ts';
 
 export const KD_PROGRAM = join(PROJECT_ROOT, 'models/kd.obt');
 
@@ -42,6 +44,10 @@ export interface QuantizeOptions {
   lr: number;
   warmup: number;
   alpha: number;
+  /** the KL term's softmax temperature (1: OneBit's) */
+  temperature: number;
+  /** 'trained': the embedding (and an untied head) are trained beside the layers (OneBit freezes them) */
+  embedding: 'frozen' | 'trained';
   clip: number;
   wd: number;
   reference: boolean;
@@ -53,6 +59,12 @@ export interface QuantizeOptions {
   evalWindows?: number;
   fp16: boolean;
   sampleSteps: number;
+  /** evaluate the student on the held-back slice every N steps (0: never; llm/validate.ts) */
+  valEvery: number;
+  /** the held-back slice: the evaluation text's last N windows of evalSeq tokens */
+  valWindows: number;
+  /** stop after N evaluations without a better held-back perplexity, and keep the best (0: off) */
+  earlyStop: number;
   /** where the training step, the initialisation and the evaluation run */
   backend: Backend;
   /** wasm: worker threads for big kernels */
@@ -63,6 +75,39 @@ export interface QuantizeOptions {
   onStep?: (step: number) => void;
 }
 
+/** obtc quantize's recipe when no flag is given (docs/ablation/README.md says how it was chosen);
+ *  the warm-up is 30 steps or a tenth of the steps, whichever is fewer. */
+export function defaultQuantizeOptions(steps = 300): QuantizeOptions {
+  return {
+    weights: DEFAULT_WEIGHTS,
+    data: DEFAULT_KD_DATA,
+    out: 'student.obtm',
+    method: DEFAULT_METHOD,
+    steps,
+    batch: 4,
+    seq: 128,
+    lr: 1e-3,
+    warmup: Math.min(30, Math.floor(steps / 10)),
+    alpha: 1,
+    temperature: 1,
+    embedding: 'frozen',
+    clip: 1,
+    wd: 0.01,
+    reference: false,
+    seed: 1234,
+    checkpointEvery: 25,
+    resume: false,
+    evalText: DEFAULT_EVAL,
+    evalSeq: 256,
+    fp16: false,
+    sampleSteps: 100,
+    valEvery: 0,
+    valWindows: 20,
+    earlyStop: 0,
+    backend: 'wasm',
+  };
+}
+
 /** A method's identity in checkpoints: its name and a checksum of its source. */
 function methodId(m: Method): string {
   return `${m.name}@${crc32(new TextEncoder().encode(m.source)).toString(16)}`;
@@ -70,7 +115,7 @@ function methodId(m: Method): string {
 
 export interface TrainState {
   step: number;
-  /** the student's layers (Layers[Llama[Train, …]]) */
+  /** the student's layers (Layers[Llama[Train, …]]), or (layers, emb, head) with --embedding trained */
   ps: HostValue;
   opt: HostValue;
   losses: number[];
@@ -87,6 +132,8 @@ const RESUME_KEYS = [
   'lr',
   'warmup',
   'alpha',
+  'temperature',
+  'embedding',
   'clip',
   'wd',
   'teacher',
@@ -131,6 +178,8 @@ export interface QuantizeReport {
   trainable: number;
   /** tokens the student was trained on */
   trainTokens: number;
+  /** the held-back evaluations during training (--val-every) */
+  val: ValPoint[];
   seconds: number;
 }
 
@@ -175,9 +224,23 @@ export class Quantizer {
     ])) as HostValue;
   }
 
-  /** The student for inference: the method's export of every layer, the teacher's frozen parts. */
+  /** Whether the trainable tree holds the embedding and head beside the layers. */
+  private get parts(): boolean {
+    return this.o.embedding === 'trained';
+  }
+
+  /** Whether the teacher's head is its embedding (tied). */
+  private get tied(): Tensor {
+    return fromNested((this.teacher.checkpoint?.sharedHead ?? false) ? 1 : 0, 'bool');
+  }
+
+  /** The student for inference: the method's export of every layer, the teacher's frozen parts
+   *  (or, with --embedding trained, the trained embedding and head). */
   async export(ps: HostValue): Promise<Record<string, unknown>> {
-    return (await this.run('export_student', [this.teacher.value as HostValue, ps], true)) as Record<string, unknown>;
+    const t = this.teacher.value as HostValue;
+    return (await (this.parts
+      ? this.run('export_student_parts', [t, ps, this.tied], true)
+      : this.run('export_student', [t, ps], true))) as Record<string, unknown>;
   }
 
   private checkpointPath(): string {
@@ -189,9 +252,18 @@ export class Quantizer {
   }
 
   /** The initial training state (the method's init of every layer, fresh AdamW moments). */
+  /** The trainable tree after init: the layers, or (layers, emb, head) with --embedding trained. */
+  async initialTrainable(): Promise<HostValue> {
+    const layers = await this.initial();
+    return this.parts
+      ? ((await this.run('init_parts', [this.teacher.value as HostValue, layers], true)) as HostValue)
+      : layers;
+  }
+
   async start(): Promise<TrainState> {
-    const ps = await this.initial();
-    const opt = (await this.run('init_opt', [this.teacher.value as HostValue, ps], true)) as HostValue;
+    const t = this.teacher.value as HostValue;
+    const ps = await this.initialTrainable();
+    const opt = (await this.run(this.parts ? 'init_opt_parts' : 'init_opt', [t, ps], true)) as HostValue;
     return { step: 0, ps, opt, losses: [], options: this.identity() };
   }
 
@@ -245,8 +317,15 @@ export class Quantizer {
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
     // the layers are lmap's list: block-major, each block's linear layers in Block's field order
+    // (with --embedding trained, the first of (layers, emb, head))
     const param = (p: string) =>
-      p.replace(/^\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
+      (this.parts
+        ? p
+            .replace(/^\[1\]/, 'emb')
+            .replace(/^\[2\]/, 'head')
+            .replace(/^\[0\]/, '')
+        : p
+      ).replace(/^\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
     const where = nf
       ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`
       : 'the parameters are still finite (the loss itself overflowed)';
@@ -273,6 +352,8 @@ export class Quantizer {
       lr: o.lr,
       warmup: o.warmup,
       alpha: o.alpha,
+      temperature: o.temperature,
+      embedding: o.embedding,
       clip: o.clip,
       wd: o.wd,
       teacher: `${this.teacher.bytes} bytes, ${this.teacher.config.dim}×${this.teacher.config.layers}`,
@@ -283,7 +364,7 @@ export class Quantizer {
   async step(st: TrainState, batch: Tensor[]): Promise<{ loss: number; gnorm: number; lr: number }> {
     const o = this.o;
     const r = (await this.run(
-      'train_step',
+      this.parts ? 'train_step_parts' : 'train_step',
       [
         this.teacher.value as HostValue,
         st.ps,
@@ -297,6 +378,8 @@ export class Quantizer {
         f32(o.clip),
         f32(o.wd),
         fromNested(o.reference ? 1 : 0, 'bool'),
+        f32(o.temperature),
+        ...(this.parts ? [this.tied] : []),
       ],
       true,
       [1, 2], // the layers and the AdamW state are donated: updated in place, resident across steps
@@ -307,8 +390,8 @@ export class Quantizer {
     return { loss: loss.data[0]!, gnorm: gnorm.data[0]!, lr: lr.data[0]! };
   }
 
-  /** Runs the distillation; returns the final state. */
-  async train(): Promise<TrainState> {
+  /** Runs the distillation (evaluating on the held-back slice with a validator); returns the final state. */
+  async train(val?: Validator): Promise<TrainState> {
     const o = this.o;
     const blocks = trainingBlocks(readFileSync(o.data, 'utf8'), this.teacher, o.seq, o.seed);
     let st: TrainState;
@@ -316,6 +399,7 @@ export class Quantizer {
       st = await this.resumed();
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);
       truncateLossCsv(`${o.out}.loss.csv`, st.step);
+      truncateLossCsv(`${o.out}.val.csv`, st.step);
     } else st = await this.start();
     const bar = new Progress('distil', o.steps, { write: (s: string) => this.log(s), isTTY: process.stderr.isTTY });
     bar.update(st.step);
@@ -346,6 +430,17 @@ export class Quantizer {
         appendFileSync(`${o.out}.loss.csv`, `${st.step},${loss},${gnorm},${lr}\n`);
         const due = st.step % o.checkpointEvery === 0 || st.step === o.steps;
         if (o.checkpointEvery > 0 && (due || interrupted)) this.saveCheckpoint(st);
+        if (val && (st.step % o.valEvery === 0 || st.step === o.steps)) {
+          const p = await val.evaluate(st.step, await this.export(st.ps));
+          appendFileSync(`${o.out}.val.csv`, `${p.step},${p.ppl},${p.ce}\n`);
+          this.log(
+            `\nstep ${p.step}: held-back ppl ${p.ppl.toFixed(4)} (best ${val.best!.ppl.toFixed(4)} at ${val.best!.step})\n`,
+          );
+          if (o.earlyStop > 0 && val.stalled(o.earlyStop) && st.step < o.steps) {
+            this.log(`early stop at step ${st.step}: no better held-back perplexity in ${o.earlyStop} evaluations\n`);
+            break;
+          }
+        }
         if (interrupted && st.step < o.steps)
           throw new Interrupted(
             `interrupted at step ${st.step} of ${o.steps}` +
@@ -377,17 +472,34 @@ export async function quantize(
   if (teacher.layer !== 'Dense')
     throw new UserError(`${o.weights} is already a quantised model (${teacher.layer}); quantize needs an fp teacher`);
   mkdirSync(dirname(o.out) || '.', { recursive: true });
-  if (!o.resume && existsSync(`${o.out}.loss.csv`)) writeFileSync(`${o.out}.loss.csv`, '');
+  for (const f of [`${o.out}.loss.csv`, `${o.out}.val.csv`]) if (!o.resume && existsSync(f)) writeFileSync(f, '');
   const q = new Quantizer(teacher, o, log);
   const m = q.method;
   const c = teacher.config;
   const linear = linearLayers(c);
   const nW = linear.reduce((s, l) => s + l.weights, 0);
   log(
-    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps of ${o.batch} × ${o.seq} tokens (lr ${o.lr}, α ${o.alpha})` : 'post-training (no distillation)'}; ${o.backend === 'wasm' ? 'Wasm backend' : o.backend === 'webgpu' ? 'WebGPU backend' : 'reference interpreter'}\n`,
+    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps of ${o.batch} × ${o.seq} tokens (lr ${o.lr}, α ${o.alpha}${o.temperature !== 1 ? `, temperature ${o.temperature}` : ''}, embedding ${o.embedding})` : 'post-training (no distillation)'}; ${o.backend === 'wasm' ? 'Wasm backend' : o.backend === 'webgpu' ? 'WebGPU backend' : 'reference interpreter'}\n`,
   );
-  const st = await q.train();
-  const student = await q.export(st.ps);
+  const val =
+    o.valEvery > 0 && o.steps > 0
+      ? new Validator(
+          readFileSync(o.evalText ?? '', 'utf8'),
+          teacher,
+          m,
+          o.evalSeq,
+          o.valWindows,
+          o.backend,
+          o.pool,
+          o.gpu,
+        )
+      : undefined;
+  const st = await q.train(val);
+  // --early-stop: the student with the best held-back perplexity (it may be the last)
+  const best = o.earlyStop > 0 ? val?.best : undefined;
+  const student = best && best.step < st.step ? best.student : await q.export(st.ps);
+  if (best && best.step < st.step)
+    out(`early stopping: the student of step ${best.step} (held-back ppl ${best.ppl.toFixed(4)})\n`);
   const sharedHead = teacher.checkpoint?.sharedHead ?? false;
   const saved = writeModelFile(o.out, {
     config: c,
@@ -402,7 +514,18 @@ export async function quantize(
   if (st.losses.length) {
     const svg = lineChartSvg(
       `${m.name} distillation of ${o.weights.replace(/^.*\//, '')}`,
-      [{ name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) }],
+      [
+        { name: 'KD loss', color: '#c0392b', points: st.losses.map((l, i) => [i + 1, l]) },
+        ...(val?.points.length
+          ? [
+              {
+                name: 'held-back CE (nats)',
+                color: '#2471a3',
+                points: val.points.map((p): [number, number] => [p.step, p.ce]),
+              },
+            ]
+          : []),
+      ],
       'step',
       'loss',
     );
@@ -423,6 +546,7 @@ export async function quantize(
     bits: b,
     trainable: leafCount(st.ps),
     trainTokens: st.step * o.batch * o.seq,
+    val: val?.points ?? [],
     seconds: 0,
   };
   if (o.evalText) {
@@ -454,7 +578,7 @@ export async function quantize(
     const trainedR = runner(student);
     report.ppl = {
       teacher: await evalOne('teacher', teacherR),
-      init: o.steps > 0 ? await evalOne('init', runner(await q.export(await q.initial()))) : undefined,
+      init: o.steps > 0 ? await evalOne('init', runner(await q.export(await q.initialTrainable()))) : undefined,
       trained: await evalOne('student', trainedR),
     };
     if (o.sampleSteps > 0) {
