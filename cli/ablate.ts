@@ -1,15 +1,28 @@
 // obtc ablate: the grid methods × seeds × any quantize flag given a comma-separated list
 // (e.g. --methods onebit,bitnet158 --seeds 1,2 --steps 0,300), one recipe for every row, through
 // llm/ablate.ts; writes results.md / .csv / .json, loss.svg and pareto.svg into --out.
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { ablate, type AblationRun } from '../llm/ablate.ts';
 import { resolveMethod, shippedMethods } from '../llm/method.ts';
 import { DEFAULT_EVAL } from '../llm/defaults.ts';
 import { quantizeOptions } from './quantize.ts';
 import { num, str, Usage, type Command, type Flags } from './args.ts';
+import { UserError } from '../compiler/syntax/diag.ts';
+import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 
 /** Flags that belong to the ablation itself, not to each run's recipe. */
-const OWN = new Set(['methods', 'seeds', 'out', 'eval-text', 'eval-seq', 'eval-windows', 'decode-steps']);
+const OWN = new Set([
+  'methods',
+  'seeds',
+  'out',
+  'eval-text',
+  'eval-seq',
+  'eval-windows',
+  'decode-steps',
+  'jobs',
+  'row',
+]);
 
 const list = (flags: Flags, k: string): string[] | undefined => {
   const v = str(flags, k);
@@ -61,8 +74,29 @@ export const ablateCmd: Command = async (_pos, flags, io) => {
   });
   const dir = resolve(str(flags, 'out') ?? 'out/ablation');
   const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
+  // --row ID (what --jobs runs in each child process): that row alone, and no table
+  const row = str(flags, 'row');
+  if (row !== undefined && !runs.some((r) => r.id === row))
+    throw new UserError(`--row ${row}: no such row in the grid`);
+  const jobs = pos('jobs', 1);
+  const spawnRow = (id: string) =>
+    new Promise<void>((ok, fail) => {
+      const args = ['ablate'];
+      for (const [k, v] of flags) if (k !== 'jobs' && k !== 'out') args.push(`--${k}`, ...(v === true ? [] : [v]));
+      const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/obtc.js'), ...args, '--row', id, '--out', dir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+      child.on('error', fail);
+      child.on('exit', (code) =>
+        code === 0
+          ? ok()
+          : fail(new UserError(`ablate row ${id} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`)),
+      );
+    });
   const { rows: results } = await ablate(
-    runs,
+    row === undefined ? runs : runs.filter((r) => r.id === row),
     {
       text: str(flags, 'eval-text') ?? DEFAULT_EVAL,
       seq: pos('eval-seq', 256),
@@ -70,8 +104,9 @@ export const ablateCmd: Command = async (_pos, flags, io) => {
       decodeSteps: pos('decode-steps', 128),
     },
     dir,
-    (s) => io.err(s),
+    row === undefined ? (s) => io.err(s) : () => {},
     commandLine(flags),
+    { jobs, spawnRow: jobs > 1 ? spawnRow : undefined, only: row !== undefined },
   );
   io.out(`${results.length} run(s); results in ${dir}/results.md (also .csv, .json), loss.svg, pareto.svg\n`);
   return 0;

@@ -96,11 +96,12 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     flags: QUANTIZE,
   },
   ablate: {
-    usage: `  ablate [--methods A,B,…] [--seeds 1,2] [--out DIR] [--eval-windows N] [--decode-steps 128]
+    usage: `  ablate [--methods A,B,…] [--seeds 1,2] [--out DIR] [--eval-windows N] [--decode-steps 128] [--jobs N]
          [any quantize flag, a comma-separated list making it an axis: --steps 0,300]
                                         a grid of quantize runs, one recipe for every row;
-                                        results.md/.csv/.json, loss.svg, pareto.svg; resumable`,
-    flags: { ...QUANTIZE, methods: 'string', seeds: 'string', 'decode-steps': 'string' },
+                                        results.md/.csv/.json, loss.svg, pareto.svg; resumable;
+                                        --jobs N: N rows at once, each in its own process`,
+    flags: { ...QUANTIZE, methods: 'string', seeds: 'string', 'decode-steps': 'string', jobs: 'string', row: 'string' },
   },
   ppl: {
     usage: `  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256] [--json]

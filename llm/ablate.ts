@@ -85,6 +85,15 @@ function windowsOf(p: EvalProtocol, tokens: number): number {
   return n >= p.seq + 1 ? Math.floor((n - p.seq - 1) / p.seq) + 1 : 0;
 }
 
+/** How rows run: in this process one after another (the default), or `jobs` at a time, each by
+ *  `spawnRow(id)` (obtc ablate --jobs: a child process running that one row, which writes
+ *  runs/ID.json; its progress is read from its loss CSV). `only`: run these rows and write no table. */
+export interface AblateMode {
+  jobs?: number;
+  spawnRow?: (id: string) => Promise<void>;
+  only?: boolean;
+}
+
 /** Runs (or resumes) the grid; writes the results into dir; returns every row. */
 export async function ablate(
   runs: AblationRun[],
@@ -92,6 +101,7 @@ export async function ablate(
   dir: string,
   log: (s: string) => void,
   command?: string,
+  mode: AblateMode = {},
 ): Promise<{ rows: RunResult[]; teacher: { ppl: number; ce: number; tps: number; bytes: number; params: number } }> {
   const runsDir = join(dir, 'runs');
   mkdirSync(runsDir, { recursive: true });
@@ -121,15 +131,65 @@ export async function ablate(
     writeFileSync(teacherJson, JSON.stringify(teacher));
   }
 
-  const rows: RunResult[] = [];
+  const results = new Map<string, RunResult>();
+  const pending: AblationRun[] = [];
   for (const run of runs) {
     const json = join(runsDir, `${run.id}.json`);
     if (existsSync(json)) {
-      rows.push(JSON.parse(readFileSync(json, 'utf8')) as RunResult);
+      results.set(run.id, JSON.parse(readFileSync(json, 'utf8')) as RunResult);
       done += run.options.steps + evalWindows;
       bar.update(done, run.id);
-      continue;
+    } else pending.push(run);
+  }
+  const jobs = mode.spawnRow ? Math.max(1, mode.jobs ?? 1) : 1;
+  if (jobs > 1) {
+    // each child's progress: the rows of its loss CSV (steps done), polled
+    const base = done;
+    const running = new Set<AblationRun>();
+    const finished: AblationRun[] = [];
+    const stepsOf = (r: AblationRun) => {
+      const csv = join(runsDir, `${r.id}.obtm.loss.csv`);
+      return existsSync(csv) ? readFileSync(csv, 'utf8').split('\n').filter(Boolean).length : 0;
+    };
+    const poll = setInterval(() => {
+      done = base + finished.reduce((s, r) => s + r.options.steps + evalWindows, 0);
+      for (const r of running) done += Math.min(stepsOf(r), r.options.steps);
+      bar.update(done, [...running].map((r) => r.id).join(', '));
+    }, 1000);
+    try {
+      const queue = [...pending];
+      await Promise.all(
+        Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+          for (let r = queue.shift(); r; r = queue.shift()) {
+            running.add(r);
+            await mode.spawnRow!(r.id);
+            running.delete(r);
+            finished.push(r);
+            results.set(r.id, JSON.parse(readFileSync(join(runsDir, `${r.id}.json`), 'utf8')) as RunResult);
+          }
+        }),
+      );
+    } finally {
+      clearInterval(poll);
     }
+  } else for (const run of pending) results.set(run.id, await runRow(run));
+  const rows = runs.map((r) => results.get(r.id)!);
+  bar.update(work);
+  if (!mode.only)
+    writeResults(
+      dir,
+      rows,
+      teacher,
+      p,
+      runs.map((r) => r.options),
+      command,
+      jobs,
+    );
+  return { rows, teacher };
+
+  /** One row in this process: quantize, evaluate, runs/ID.json. */
+  async function runRow(run: AblationRun): Promise<RunResult> {
+    const json = join(runsDir, `${run.id}.json`);
     const out = join(runsDir, `${run.id}.obtm`);
     const logFile = join(runsDir, `${run.id}.log`);
     const resume = existsSync(`${out}.ckpt`);
@@ -170,18 +230,8 @@ export async function ablate(
     };
     writeFileSync(json, JSON.stringify(r));
     rmSync(`${out}.ckpt`, { force: true });
-    rows.push(r);
+    return r;
   }
-  bar.update(work);
-  writeResults(
-    dir,
-    rows,
-    teacher,
-    p,
-    runs.map((r) => r.options),
-    command,
-  );
-  return { rows, teacher };
 }
 
 // ---- the tables and plots ----
@@ -229,6 +279,7 @@ function writeResults(
   p: EvalProtocol,
   opts: QuantizeOptions[],
   command: string | undefined,
+  jobs: number,
 ): void {
   const o = opts[0]!;
   // a recipe value, or its values where grid rows differ (the warm-up follows --steps by default)
@@ -236,12 +287,12 @@ function writeResults(
   const gs = groups(rows);
   const pm = (xs: number[], d: number) =>
     xs.length > 1 ? `${mean(xs).toFixed(d)} ± ${sd(xs).toFixed(d)}` : mean(xs).toFixed(d);
-  const protocol = `perplexity of ${p.text.replace(/^.*\//, '')} in ${p.windows ? `its first ${rows[0]?.windows ?? p.windows}` : `all ${rows[0]?.windows ?? ''}`} non-overlapping windows of ${p.seq} tokens (every token after the first of a window predicted; obtc ppl's protocol), Wasm backend; decode tokens/s: greedy decoding of ${p.decodeSteps} tokens from BOS, 1 thread, median of 3 timed passes`;
+  const protocol = `perplexity of ${p.text.replace(/^.*\//, '')} in ${p.windows ? `its first ${rows[0]?.windows ?? p.windows}` : `all ${rows[0]?.windows ?? ''}`} non-overlapping windows of ${p.seq} tokens (every token after the first of a window predicted; obtc ppl's protocol), Wasm backend; decode tokens/s: greedy decoding of ${p.decodeSteps} tokens from BOS, 1 thread, median of 3 timed passes${jobs > 1 ? ` (with --jobs ${jobs}: ${jobs} rows ran side by side, so wall times and decode speeds are slower than alone)` : ''}`;
   const md: string[] = [
     '# Ablation',
     '',
     ...(command ? [`Made by \`${command}\`.`, ''] : []),
-    `Recipe for every row: ${[...new Set(rows.map((r) => r.steps))].length === 1 ? `${rows[0]!.steps} distillation steps, ` : ''}teacher \`${o.weights.replace(/^.*\//, '')}\`, distillation on \`${o.data.replace(/^.*\//, '')}\`, batch ${v('batch')} × ${v('seq')} tokens, AdamW lr ${v('lr')} (cosine, warm-up ${v('warmup')} steps), α ${v('alpha')}, clip ${v('clip')}, weight decay ${v('wd')}${o.fp16 ? ', f32 tensors stored as f16' : ''}; the grid: ${[...new Set(rows.flatMap((r) => Object.keys(r.axes)))].join(' × ')}.`,
+    `Recipe for every row: ${[...new Set(rows.map((r) => r.steps))].length === 1 ? `${rows[0]!.steps} distillation steps, ` : ''}teacher \`${o.weights.replace(/^.*\//, '')}\`, distillation on \`${o.data.replace(/^.*\//, '')}\`, batch ${v('batch')} × ${v('seq')} tokens, AdamW lr ${v('lr')} (cosine, warm-up ${v('warmup')} steps), α ${v('alpha')}, KD temperature ${v('temperature')}, embedding ${v('embedding')}, clip ${v('clip')}, weight decay ${v('wd')}${o.fp16 ? ', f32 tensors stored as f16' : ''}; the grid: ${[...new Set(rows.flatMap((r) => Object.keys(r.axes)))].join(' × ')}.`,
     '',
     `Evaluation: ${protocol}. Mean ± sample standard deviation over seeds where there are several.`,
     '',

@@ -68,3 +68,24 @@ it('writes the table, CSV, JSON and plots, and resumes without redoing finished 
   expect(statSync(join(dir, 'runs/onebit_noln-steps2-s1.json')).mtimeMs).toBeGreaterThan(before);
   expect(readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n')).toHaveLength(9);
 }, 180_000);
+
+it('--jobs 2 runs rows in child processes side by side, with the results of one process', async () => {
+  const par = mkdtempSync(join(tmpdir(), 'obt-ablate-jobs-'));
+  const args = [...argv.slice(0, -1), par, '--seeds', '1', '--jobs', '2'];
+  let err = '';
+  expect(await main(args, { out: () => {}, err: (s: string) => (err += s) }), err).toBe(0);
+  const rows = (d: string) =>
+    (
+      JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as {
+        runs: { id: string; ppl: number; losses: number[] }[];
+      }
+    ).runs
+      .filter((r) => r.id.endsWith('-s1'))
+      .map((r) => [r.id, r.ppl, r.losses]);
+  expect(rows(par)).toEqual(rows(dir)); // the same rows, bit for bit, as the sequential grid's seed-1 rows
+  expect(readFileSync(join(par, 'results.md'), 'utf8')).toContain('with --jobs 2: 2 rows ran side by side');
+  let bad = '';
+  const rc = await main([...args.slice(0, -2), '--row', 'nope'], { out: () => {}, err: (s: string) => (bad += s) });
+  expect(rc).not.toBe(0);
+  expect(bad).toContain('--row nope: no such row in the grid');
+}, 180_000);
