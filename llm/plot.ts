@@ -76,6 +76,22 @@ function legend(out: string[], all: { name: string; color: string }[], mark: 'li
   });
 }
 
+/** A long series (a 40 000-step loss curve) as the mean of its points in each pixel column, so a
+ *  file holds ~W points per line, not one per step; short series are returned as they are. */
+function perPixel(points: Pt[], sx: (x: number) => number): Pt[] {
+  if (points.length <= W) return points;
+  const bins = new Map<number, { x: number; y: number; n: number }>();
+  for (const [x, y] of points) {
+    const k = Math.round(sx(x));
+    const b = bins.get(k) ?? { x: 0, y: 0, n: 0 };
+    b.x += x;
+    b.y += y;
+    b.n++;
+    bins.set(k, b);
+  }
+  return [...bins.values()].map((b): Pt => [b.x / b.n, b.y / b.n]);
+}
+
 /** Lines, one per series (loss curves); series of one name share a legend entry. */
 export function lineChartSvg(
   title: string,
@@ -91,8 +107,10 @@ export function lineChartSvg(
     { xFromZero: true, xInt: true },
   );
   for (const s of series) {
-    const d = s.points
-      .filter((p) => Number.isFinite(p[1]))
+    const d = perPixel(
+      s.points.filter((p) => Number.isFinite(p[1])),
+      sx,
+    )
       .map((p, j) => `${j ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
       .join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"/>`);
