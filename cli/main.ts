@@ -1,6 +1,6 @@
-// obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate, ppl, quantize, ablate,
-// lsp); this file holds the usage
-// text, the command table and how errors are reported: user errors print diagnostics and exit 1,
+// obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate,
+// sample, ppl, quantize, ablate, lsp); this file holds the usage text, the command table and how
+// errors are reported: user errors print diagnostics and exit 1,
 // misuse prints the usage and exits 2, only internal errors print a stack trace (exit 3).
 import {
   CompileError,
@@ -23,6 +23,7 @@ export type { CliIO } from './flags.ts';
 // each command's module is loaded when it runs (check does not load the LLM toolkit or WebGPU)
 export const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate.ts')).generateCmd,
+  sample: async () => (await import('./sample.ts')).sampleCmd,
   quantize: async () => (await import('./quantize.ts')).quantizeCmd,
   ablate: async () => (await import('./ablate.ts')).ablateCmd,
   ppl: async () => (await import('./ppl.ts')).pplCmd,

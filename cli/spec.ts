@@ -103,6 +103,21 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         --jobs N: N rows at once, each in its own process`,
     flags: { ...QUANTIZE, methods: 'string', seeds: 'string', 'decode-steps': 'string', jobs: 'string', row: 'string' },
   },
+  sample: {
+    usage: `  sample --out FILE [--weights FILE] [--stories 1000] [--temperature 1] [--max-tokens N]
+         [--seed S]                     distillation data: stories sampled from the model (from
+                                        BOS until it ends one; unfinished ones dropped), in the
+                                        text format quantize --data reads`,
+    flags: {
+      ...MODEL,
+      out: 'string',
+      stories: 'string',
+      temperature: 'string',
+      'max-tokens': 'string',
+      seed: 'string',
+      ...RUNTIME,
+    },
+  },
   ppl: {
     usage: `  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256] [--json]
                                         perplexity by the README's protocol; the last line
