@@ -544,7 +544,9 @@ export async function quantize(
     studentBytes: saved.bytes,
     teacherBytes: teacher.bytes,
     bits: b,
-    trainable: leafCount(st.ps),
+    // a tied model's head entry is the embedding's twin and gets no gradient: not counted
+    trainable:
+      leafCount(st.ps) - (o.embedding === 'trained' && (teacher.checkpoint?.sharedHead ?? false) ? c.vocab * c.dim : 0),
     trainTokens: st.step * o.batch * o.seq,
     val: val?.points ?? [],
     seconds: 0,
