@@ -3,9 +3,15 @@
 // llm/quantize.ts. --steps 0 is post-training quantisation.
 import { defaultQuantizeOptions, quantize, type QuantizeOptions } from '../llm/quantize.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, choice, num, poolOf, str, type Command, type Flags } from './args.ts';
+import { backendOf, choice, num, poolOf, str, Usage, type Command, type Flags } from './args.ts';
 
 /** The quantize flags as options (obtc ablate reads the same ones). */
+/** --fp16 / --fp32: how the model file stores f32 tensors (f16 by default). */
+function f16(flags: Flags, dflt: boolean): boolean {
+  if (flags.has('fp16') && flags.has('fp32')) throw new Usage('--fp16 and --fp32 exclude each other');
+  return flags.has('fp32') ? false : flags.has('fp16') || dflt;
+}
+
 export function quantizeOptions(flags: Flags): QuantizeOptions {
   const pos = (k: string, d: number) => num(flags, k, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer');
   const nonneg = (k: string, d: number) => num(flags, k, d, (x) => x >= 0, 'a number >= 0');
@@ -41,7 +47,7 @@ export function quantizeOptions(flags: Flags): QuantizeOptions {
     evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? d.evalText),
     evalSeq: pos('eval-seq', d.evalSeq),
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,
-    fp16: flags.has('fp16') || d.fp16,
+    fp16: f16(flags, d.fp16),
     sampleSteps: int0('sample-steps', d.sampleSteps),
     valEvery: int0('val-every', d.valEvery),
     valWindows: pos('val-windows', d.valWindows),

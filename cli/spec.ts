@@ -50,6 +50,7 @@ const QUANTIZE: FlagSet = {
   'val-windows': 'string',
   'early-stop': 'string',
   fp16: 'boolean',
+  fp32: 'boolean',
   json: 'boolean',
   ...RUNTIME,
   ...PROFILE,
@@ -82,17 +83,18 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     },
   },
   quantize: {
-    usage: `  quantize [--method NAME|FILE] [--weights FILE] [--steps 300] [--batch 4] [--seq 128]
-           [--lr 1e-3] [--warmup N] [--alpha 1] [--temperature 1] [--embedding frozen|trained]
-           [--clip 1] [--wd 0.01] [--seed S] [--out student.obtm]
+    usage: `  quantize [--method NAME|FILE] [--weights FILE] [--data FILE] [--steps 3000] [--batch 2]
+           [--seq 256] [--lr 6e-3] [--warmup N] [--alpha 0.3] [--temperature 1]
+           [--embedding trained|frozen] [--clip 1] [--wd 0.01] [--seed S] [--out student.obtm]
            [--checkpoint-every 25] [--resume] [--reference-scaling] [--eval-text FILE | --no-eval]
-           [--eval-windows N] [--val-every N [--val-windows 20] [--early-stop P]] [--fp16]
+           [--eval-windows N] [--val-every N [--val-windows 20] [--early-stop P]] [--fp32]
            [--backend wasm|webgpu|interp] [--json]
-                                        quantise with a method (default onebit; shipped ones in
+                                        quantise with a method (default onebit_noln_latw10, the
+                                        best found: docs/ablation/; shipped ones in
                                         stdlib/methods/, or your own .obt file: docs/methods.md):
-                                        init, knowledge distillation (--steps 0: none), export,
-                                        then teacher / init-only / trained perplexity (--json:
-                                        those and the compression as one object on stdout)`,
+                                        init, knowledge distillation (--steps 0: none), export
+                                        (f16 vectors; --fp32 keeps f32), then teacher / init-only
+                                        / trained perplexity (--json: one object on stdout)`,
     flags: QUANTIZE,
   },
   ablate: {

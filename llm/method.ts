@@ -11,7 +11,7 @@ import { PROJECT_ROOT, STDLIB_DIR } from '../compiler/resolve/modules.ts';
 import type * as A from '../compiler/syntax/ast.ts';
 
 export const METHODS_DIR = join(STDLIB_DIR, 'methods');
-export const DEFAULT_METHOD = 'onebit';
+export const DEFAULT_METHOD = 'onebit_noln_latw10';
 
 export interface Method {
   /** the shipped name, or the file's stem */

@@ -70,6 +70,7 @@ type L = Record<string, Tensor>;
 const REFERENCE: Record<string, (l: L, x: M) => M> = {
   onebit: (l, x) => ln0(colScale(mmT(colScale(x, vec(l.g!)), mapM(rows(l.w!), sgn)), vec(l.h!))),
   onebit_noln: (l, x) => colScale(mmT(colScale(x, vec(l.g!)), mapM(rows(l.w!), sgn)), vec(l.h!)),
+  onebit_noln_latw10: (l, x) => colScale(mmT(colScale(x, vec(l.g!)), mapM(rows(l.w!), sgn)), vec(l.h!)),
   ptq_sign: (l, x) => colScale(mmT(x, mapM(rows(l.w!), sgn)), vec(l.a!)),
   arb_rc: (l, x) => colScale(mmT(colScale(x, vec(l.ac!)), mapM(rows(l.w!), sgn)), vec(l.ar!)),
   bitnet: (l, x) => {
@@ -115,6 +116,7 @@ const REFERENCE: Record<string, (l: L, x: M) => M> = {
 const SMOOTH: Record<string, string[]> = {
   onebit: ['g', 'h'],
   onebit_noln: ['g', 'h'],
+  onebit_noln_latw10: ['g', 'h'],
   ptq_sign: ['a'],
   arb_rc: ['ac', 'ar'],
   bitnet: [],
@@ -137,6 +139,21 @@ const dir = mkdtempSync(join(tmpdir(), 'obt-methods-'));
 it('every shipped method has its reference formula and its list of smooth parameters', () => {
   expect(Object.keys(REFERENCE).sort()).toEqual(shippedMethods());
   expect(Object.keys(SMOOTH).sort()).toEqual(shippedMethods());
+});
+
+it("onebit_noln_latw10's latent matrix starts at W rescaled to a mean magnitude of 0.1; g and h are onebit_noln's", () => {
+  const run = (name: string) => {
+    const m = resolveMethod(name);
+    const prog = compile(HARNESS, { path: join(dir, `init-${name}.obt`), ...methodCompileOptions(m) });
+    return prog.run('init_of', [fromNested(W, 'f32'), fromNested(7, 'i32')]).value as L;
+  };
+  const a = run('onebit_noln_latw10');
+  const b = run('onebit_noln');
+  const w = W.flat();
+  const k = 0.1 / mean(w.map(Math.abs));
+  w.forEach((v, i) => expect(a.w!.data[i] as number).toBeCloseTo(v * k, 6));
+  expect(Array.from(a.g!.data)).toEqual(Array.from(b.g!.data));
+  expect(Array.from(a.h!.data)).toEqual(Array.from(b.h!.data));
 });
 
 describe.each(shippedMethods())('%s', (name) => {

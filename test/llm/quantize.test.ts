@@ -108,6 +108,17 @@ it("the KD recipe on the Wasm backend (and WebGPU) follows the reference interpr
       [
         obtc,
         'quantize',
+        // OneBit's recipe: latent weights start at ±0.01 and move by ~lr per step. (The default
+        // starts them at W rescaled, so some sit within one step of zero; whether such a sign flips
+        // then depends on the order of additions, and the curves part by more than rounding.)
+        '--method',
+        'onebit',
+        '--lr',
+        '1e-3',
+        '--alpha',
+        '1',
+        '--embedding',
+        'frozen',
         '--steps',
         '4',
         '--batch',

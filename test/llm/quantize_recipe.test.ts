@@ -25,7 +25,8 @@ const run = async (extra: string[], out: string) => {
   let err = '';
   const io = { out: () => {}, err: (s: string) => (err += s) };
   const args = ['quantize', '--method', 'onebit_noln', '--steps', '8', '--batch', '1', '--seq', '16', '--lr', '1e-2'];
-  const rc = await main([...args, '--checkpoint-every', '0', ...extra, '--out', out], io);
+  // --fp32: the file holds the trained values exactly, to compare with the teacher's
+  const rc = await main([...args, '--checkpoint-every', '0', '--fp32', ...extra, '--out', out], io);
   expect(rc, err).toBe(0);
   return err;
 };
@@ -35,10 +36,9 @@ it('--embedding trained changes the embedding (head tied to it) and not the file
   const frozen = join(dir, 'frozen.obtm');
   const trained = join(dir, 'trained.obtm');
   const warm = join(dir, 'warm.obtm');
-  await run(['--no-eval'], frozen);
-  const log = await run(['--no-eval', '--embedding', 'trained'], trained);
-  expect(log).toContain('embedding trained');
-  await run(['--no-eval', '--temperature', '2'], warm);
+  expect(await run(['--no-eval', '--embedding', 'frozen'], frozen)).toContain('embedding frozen');
+  expect(await run(['--no-eval', '--embedding', 'trained'], trained)).toContain('embedding trained');
+  await run(['--no-eval', '--embedding', 'frozen', '--temperature', '2'], warm);
   const teacher = await loadModel(join(import.meta.dirname, '../../data/stories260K.bin'));
   const a = await loadModel(frozen);
   const b = await loadModel(trained);
@@ -113,3 +113,19 @@ it('the validator keeps a copy of the best student and reports a stall', async (
     Array.from(((v.best!.student.blocks as Record<string, unknown>[])[0]!.wq as Record<string, Tensor>).g.data),
   ).toEqual(before);
 }, 120_000);
+
+it("quantize's usage text shows the defaults it runs with", async () => {
+  const { COMMAND_SPECS } = await import('../../cli/spec.ts');
+  const u = COMMAND_SPECS.quantize!.usage;
+  const d = defaultQuantizeOptions();
+  const shown = (flag: string) => new RegExp(`--${flag} ([^\\]\\s|]+)`).exec(u)?.[1];
+  expect(Number(shown('steps'))).toBe(d.steps);
+  expect(Number(shown('batch'))).toBe(d.batch);
+  expect(Number(shown('seq'))).toBe(d.seq);
+  expect(Number(shown('lr'))).toBe(d.lr);
+  expect(Number(shown('alpha'))).toBe(d.alpha);
+  expect(Number(shown('temperature'))).toBe(d.temperature);
+  expect(Number(shown('wd'))).toBe(d.wd);
+  expect(shown('embedding')).toBe(d.embedding);
+  expect(u).toContain(`default ${d.method},`);
+});
