@@ -1,6 +1,6 @@
 // obtc serve: the browser page (examples/browser/) on 127.0.0.1: the fp teacher (default: the
-// shipped stories260K) and a quantised student of any method (--weights; default: npm start's
-// out/stories260K-1bit.obtm when it exists) side by side. Each model's decode entry is compiled
+// shipped stories260K) and a quantised student of any method (--weights; default: the shipped best
+// 1-bit student, data/stories260K-1bit-best.obtm) side by side. Each model's decode entry is compiled
 // into a WebGPU and a Wasm artifact with its weights (one binary, leaves in the artifact's input
 // order) and tokenizer; the page's app is bundled with esbuild; all of it is served with COOP/COEP
 // headers (cross-origin isolation: shared memory and Wasm threads are available to the page) by
@@ -16,7 +16,7 @@ import { headDim } from '../llm/io/model.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { DEFAULT_STUDENT, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
-import { num, str, type Command } from './args.ts';
+import { num, str, type Command, type Flags } from './args.ts';
 
 const PAGE = join(PROJECT_ROOT, 'examples/browser');
 
@@ -114,16 +114,22 @@ export async function buildSite(weightsFiles: string | string[], maxSeq = 256): 
 /** Serves the page and a built site on 127.0.0.1 (port 0: any free port; cli/serve_http.ts). */
 export const startServer = (site: string, port: number) => startHttp(PAGE, site, port);
 
-/** obtc serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080] */
-export const serveCmd: Command = async (_pos, flags, io) => {
+/** The models serve's flags name, teacher first: the shipped teacher and best student by default. */
+export function pageModels(flags: Flags): { files: string[]; student: string | undefined } {
   const student = str(flags, 'weights') ?? (existsSync(DEFAULT_STUDENT) ? DEFAULT_STUDENT : undefined);
   const teacher = flags.has('no-teacher') ? undefined : (str(flags, 'teacher') ?? DEFAULT_WEIGHTS);
   const files = [teacher, student].filter((f): f is string => f !== undefined);
   if (!files.length) throw new UserError('nothing to serve: --no-teacher needs --weights FILE');
+  return { files, student };
+}
+
+/** obtc serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080] */
+export const serveCmd: Command = async (_pos, flags, io) => {
+  const { files, student } = pageModels(flags);
   const site = await buildSite(files);
   const port = num(flags, 'port', 8080, (x) => Number.isInteger(x) && x >= 0 && x < 65536, 'a port number');
   const { url } = await startServer(site, port);
-  if (!student) io.err(`no student given and no ${DEFAULT_STUDENT} (npm start makes one): showing the teacher alone\n`);
+  if (!student) io.err(`no student given and no ${DEFAULT_STUDENT}: showing the teacher alone\n`);
   io.out(`obt page for ${files.join(' and ')}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);
   return 0;
 };

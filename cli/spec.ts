@@ -130,7 +130,8 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]
                                         the browser page (examples/browser/) on 127.0.0.1: the
-                                        fp teacher and a quantised student (default: npm start's)
+                                        fp teacher and a quantised student (default: the shipped
+                                        best 1-bit student, data/stories260K-1bit-best.obtm)
                                         compiled to WGSL and Wasm, generating side by side`,
     flags: { weights: 'string', teacher: 'string', 'no-teacher': 'boolean', port: 'string' },
   },

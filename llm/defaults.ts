@@ -8,5 +8,6 @@ export const DEFAULT_WEIGHTS = join(PROJECT_ROOT, 'data/stories260K.bin');
 export const DEFAULT_KD_DATA = join(PROJECT_ROOT, 'data/kd_teacher_samples_t1_seed1234.txt');
 /** TinyStories validation text: the perplexity protocol's evaluation text */
 export const DEFAULT_EVAL = join(PROJECT_ROOT, 'data/tinystories_valid_eval.txt');
-/** the 1-bit student npm start writes (obtc serve shows it beside the teacher when it exists) */
-export const DEFAULT_STUDENT = join(PROJECT_ROOT, 'out/stories260K-1bit.obtm');
+/** the best 1-bit student found (docs/ablation/README.md; its recipe in data/README.md): the
+ *  student obtc serve shows beside the teacher unless --weights names another */
+export const DEFAULT_STUDENT = join(PROJECT_ROOT, 'data/stories260K-1bit-best.obtm');
