@@ -2,6 +2,7 @@
 // cannot be loaded is reported as such, never estimated). Each returns the median milliseconds of
 // one f32 product including the read-back of its (small) result, with the peer's inputs resident.
 import { createRequire } from 'node:module';
+import { defaultQuantizeOptions, type QuantizeOptions } from '../llm/quantize.ts';
 import { dirname } from 'node:path';
 
 export type Timer = (f: () => unknown, reps: number) => Promise<number>;
@@ -99,4 +100,30 @@ async function runTorchKdStep(batch: number, seq: number, threads: number): Prom
   if (r.status !== 0 || !line)
     throw new Error((r.stderr || r.error?.message || 'no step_ms_median printed').trim().split('\n').pop());
   return (JSON.parse(line) as { step_ms_median: number }).step_ms_median;
+}
+
+/** The OneBit recipe onebit_torch_ref.py times (a KD step of batch × seq tokens), as quantize
+ *  options whatever quantize's defaults are: obt's side of the KD-step comparison. */
+export function peerKdOptions(batch: number, seq: number, backend: QuantizeOptions['backend']): QuantizeOptions {
+  return {
+    ...defaultQuantizeOptions(),
+    alpha: 1,
+    temperature: 1,
+    embedding: 'frozen',
+    clip: 1,
+    wd: 0.01,
+    fp16: false,
+    out: '',
+    steps: 100,
+    batch,
+    seq,
+    lr: 1e-3,
+    warmup: 10,
+    method: 'onebit',
+    seed: 1,
+    checkpointEvery: 0,
+    sampleSteps: 0,
+    evalText: undefined,
+    backend,
+  };
 }

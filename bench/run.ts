@@ -13,9 +13,9 @@ import { compileWasm } from '../compiler/pipeline.ts';
 import { SIGN_METHODS, signMethod } from '../compiler/templates/signlinear/wasm.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
-import { defaultQuantizeOptions, Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { Quantizer, trainingBlocks } from '../llm/quantize.ts';
 import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
-import { jaxMatmul, tfjsMatmul, torchKdStep } from './peers.ts';
+import { jaxMatmul, peerKdOptions, tfjsMatmul, torchKdStep } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 
 const json = process.argv.includes('--json');
@@ -210,28 +210,7 @@ const decodeMs = (
   }
   return median(ts);
 };
-const kdOpts: QuantizeOptions = {
-  ...defaultQuantizeOptions(),
-  // the OneBit recipe the PyTorch peer runs, whatever quantize's defaults are
-  alpha: 1,
-  temperature: 1,
-  embedding: 'frozen',
-  clip: 1,
-  wd: 0.01,
-  fp16: false,
-  out: '',
-  steps: 100,
-  batch: 8,
-  seq: 256,
-  lr: 1e-3,
-  warmup: 10,
-  method: 'onebit',
-  seed: 1,
-  checkpointEvery: 0,
-  sampleSteps: 0,
-  evalText: undefined,
-  backend: 'wasm',
-};
+const kdOpts = peerKdOptions(8, 256, 'wasm');
 const student = new Quantizer(teacher, kdOpts, () => {});
 const packed = await student.export(await student.initial());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));

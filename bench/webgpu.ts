@@ -13,8 +13,9 @@ import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 import { compileWebGpu } from '../compiler/pipeline.ts';
-import { defaultQuantizeOptions, Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
+import { Quantizer, trainingBlocks, type QuantizeOptions } from '../llm/quantize.ts';
 import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
+import { peerKdOptions } from './peers.ts';
 
 type Report = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -76,29 +77,7 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
   // one KD training step of stories260K
   const [B, T] = quick ? [2, 64] : [32, 256];
   const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
-  const o: QuantizeOptions = {
-    ...defaultQuantizeOptions(),
-    // the OneBit recipe the PyTorch peer runs, whatever quantize's defaults are
-    alpha: 1,
-    temperature: 1,
-    embedding: 'frozen',
-    clip: 1,
-    wd: 0.01,
-    fp16: false,
-    out: '',
-    steps: 100,
-    batch: B,
-    seq: T,
-    lr: 1e-3,
-    warmup: 10,
-    method: 'onebit',
-    seed: 1,
-    checkpointEvery: 0,
-    sampleSteps: 0,
-    evalText: undefined,
-    backend: 'webgpu',
-    gpu,
-  };
+  const o: QuantizeOptions = { ...peerKdOptions(B, T, 'webgpu'), gpu };
   const q = new Quantizer(teacher, o, () => {});
   const st = await q.start();
   const blocks = trainingBlocks((await import('node:fs')).readFileSync(DEFAULT_KD_DATA, 'utf8'), teacher, T, 1);

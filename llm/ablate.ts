@@ -239,7 +239,8 @@ export async function ablate(
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) =>
   xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0;
-// well-separated colours (Trubetskoy's list)
+// well-separated colours (Trubetskoy's list, less its palest, which vanish on white): 16 methods
+// before one repeats
 const COLORS = [
   '#e6194b',
   '#3cb44b',
@@ -251,6 +252,12 @@ const COLORS = [
   '#9a6324',
   '#000075',
   '#808000',
+  '#800000',
+  '#469990',
+  '#808080',
+  '#d4a000',
+  '#9bc53d',
+  '#e891b8',
 ];
 
 /** The recipe's file paths relative to the working directory (no machine's folders in a result). */

@@ -1,9 +1,10 @@
-// The quantisation pipeline for any method (docs/methods.md; OneBit by default), on any backend:
-// load the fp teacher, initialise every linear layer of a student with the method's `init`
-// (models/kd.obt), distil on the teacher's own samples in fixed-length blocks with AdamW and a
-// cosine schedule, checkpoint atomically (resumable), `export` the layers to their inference form
-// and save the model file (method source embedded), then compare perplexities (teacher, init
-// only, trained). --steps 0 is post-training quantisation: init and export only.
+// The quantisation pipeline for any method (docs/methods.md; by default onebit_noln_latw10, the
+// best found in docs/ablation/), on any backend: load the fp teacher, initialise every linear layer
+// of a student with the method's `init` (models/kd.obt), distil on the teacher's own samples in
+// fixed-length blocks with AdamW and a cosine schedule, checkpoint atomically (resumable), `export`
+// the layers to their inference form and save the model file (method source embedded), then compare
+// perplexities (teacher, init only, trained). --steps 0 is post-training quantisation: init and
+// export only.
 import { activeProfiler } from '../runtime/plan/profile.ts';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
