@@ -11,6 +11,12 @@
 import { existsSync } from 'node:fs';
 import v8 from 'node:v8';
 
+// A closed reader (`obtc generate | head`) ends the run quietly, as a shell tool does: no stack trace.
+for (const s of [process.stdout, process.stderr])
+  s.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
 v8.setFlagsFromString('--no-liftoff --no-wasm-dynamic-tiering --experimental-wasm-relaxed-simd');
 const source = new URL('../cli/main.ts', import.meta.url);
 let main;

@@ -1,15 +1,15 @@
 // What the compiling obtc commands share: reading a source file (`-`: stdin), compiling it with the
 // flags' options, JSON arguments and results; re-exports the flag readers (cli/flags.ts) and the
 // usage error (exit 2; the flags themselves are parsed by cli/spec.ts).
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readSync, statSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
-import { controlPictures } from '../runtime/core/errors.ts';
 import { compile, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
 import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
 import { toNested } from '../runtime/core/tensor.ts';
 import { isTensor, mapTree } from '../runtime/core/tree.ts';
 import { str, type Flags } from './flags.ts';
 import { Usage } from './spec.ts';
+import { parseArgText } from './json_arg.ts';
 export { Usage };
 export { backendOf, choice, closePools, num, poolOf, str, type CliIO, type Command, type Flags } from './flags.ts';
 
@@ -38,13 +38,14 @@ export function load(file: string, flags: Flags = new Map()): Program {
   return prog;
 }
 
-/** The most bytes an argument file (`@FILE`) or standard input (`-`) may hold. */
-const MAX_ARG_BYTES = 1 << 30;
+/** The most bytes an argument file (`@FILE`) or standard input (`-`) may hold (reading one costs
+ *  about its size, plus 8 bytes per number). */
+const MAX_ARG_BYTES = 256 << 20;
 
 /** An argument's JSON text: `@FILE` reads a file, `-` standard input (for values too large for a
  *  command line); anything else is the text itself. */
 function argText(s: string, i: number): string {
-  if (s === '-') return readSource('-');
+  if (s === '-') return readStdin(i);
   if (!s.startsWith('@')) return s;
   const file = s.slice(1);
   let st;
@@ -59,16 +60,34 @@ function argText(s: string, i: number): string {
   return readFileSync(file, 'utf8');
 }
 
-/** An argument as a JSON literal (`@FILE` and `-` read it from a file or standard input); bare
- *  `nan`, `inf` and `-inf` are read as results print them. */
-export function parseJsonArg(s: string, i: number): HostValue {
-  const text = argText(s, i);
-  try {
-    return JSON.parse(text.replace(/(?<![\w"])(-?inf|nan)(?![\w"])/g, (m) => `"${m}"`)) as HostValue;
-  } catch {
-    const shown = text.length > 60 ? text.slice(0, 60) + '…' : text;
-    throw new UserError(`argument ${i + 1} is not a JSON literal: ${controlPictures(shown)}`);
+/** Standard input, at most MAX_ARG_BYTES of it. */
+function readStdin(i: number): string {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const buf = Buffer.alloc(1 << 20);
+  for (;;) {
+    let k: number;
+    try {
+      k = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EAGAIN') continue;
+      if ((e as { code?: string }).code === 'EOF') break;
+      throw new UserError(`argument ${i + 1}: cannot read standard input`);
+    }
+    if (k === 0) break;
+    n += k;
+    if (n > MAX_ARG_BYTES)
+      throw new UserError(`argument ${i + 1}: standard input has more than ${MAX_ARG_BYTES} bytes`);
+    chunks.push(Buffer.from(buf.subarray(0, k)));
   }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** An argument as a JSON literal (`@FILE` and `-` read it from a file or standard input); bare
+ *  `nan`, `inf` and `-inf` are read as results print them. Read in bounded memory and depth
+ *  (cli/json_arg.ts). */
+export function parseJsonArg(s: string, i: number): HostValue {
+  return parseArgText(argText(s, i), i);
 }
 
 /** A result as JSON: tensors as nested arrays (inf/nan as strings; f32 and f16 values with the

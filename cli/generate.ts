@@ -2,6 +2,7 @@
 // the Wasm backend, WebGPU or the interpreter; tokens/s on stderr. `open` loads a model for the
 // other LLM commands too.
 import { UserError } from '../compiler/syntax/diag.ts';
+import { terminalText } from '../runtime/core/errors.ts';
 import { loadModel } from '../llm/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
@@ -30,6 +31,8 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   const dec = runner.decoderAsync(max);
   const json = flags.has('json');
   const idsOnly = flags.has('ids');
+  // pieces come from the model's file: shown safe for a terminal unless --raw
+  const shown = flags.has('raw') ? (s: string) => s : terminalText;
   const ids: number[] = [];
   let token = prompt[0]!;
   let t0 = 0;
@@ -44,7 +47,7 @@ export const generateCmd: Command = async (_pos, flags, io) => {
     if (!idsOnly || json) {
       const piece = td.decode(tokenizer.pieceAfter(token, next), { stream: true });
       out += piece;
-      if (!json) io.out(piece);
+      if (!json) io.out(shown(piece));
     }
     token = next;
   }
@@ -55,7 +58,7 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   if (json)
     io.out(JSON.stringify({ text: out, ids, prompt: [...prompt], tokensPerS: tokS, backend: runner.backend }) + '\n');
   else if (idsOnly) io.out(ids.join(' ') + '\n');
-  else io.out(tail + '\n');
+  else io.out(shown(tail) + '\n');
   if (ids.length > 1)
     io.err(
       `achieved tok/s: ${tokS!.toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`,

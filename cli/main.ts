@@ -14,7 +14,8 @@ import { LoadError } from '../llm/io/model.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/root.ts';
-import { closePools, type CliIO, type Command } from './flags.ts';
+import { closePools, num, type CliIO, type Command } from './flags.ts';
+import { scaledBudget, setDefaultBudget } from '../compiler/core/budget.ts';
 import { commandOf, commandUsage, parseCommand, Usage, USAGE } from './spec.ts';
 import { startProfile, type ProfileRun } from './profile.ts';
 
@@ -79,6 +80,10 @@ export async function main(
     const load = COMMANDS[cmd];
     if (!load) throw new InternalError(`obtc: command ${cmd} has a flag table but no module`);
     const run = await load();
+    // the compile budget of every compile this command makes
+    setDefaultBudget(
+      scaledBudget(num(flags, 'compile-budget', 1, (v) => v >= 1 && v <= 2 ** 20, 'a factor from 1 to 2^20')),
+    );
     prof = startProfile(cmd, flags);
     const code = await run(pos, flags, io);
     prof?.finish(io);
@@ -88,6 +93,7 @@ export async function main(
   } finally {
     prof?.stop();
     closePools();
+    setDefaultBudget(scaledBudget(1)); // a later call in this process starts from the default
   }
 }
 

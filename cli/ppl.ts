@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { Progress } from '../llm/progress.ts';
-import { formatPpl, perplexity, tokenStream } from '../llm/ppl.ts';
+import { checkFinitePpl, formatPpl, perplexity, tokenStream } from '../llm/ppl.ts';
 import { num, str, type Command } from './args.ts';
 import { open } from './generate.ts';
+import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 
 export const pplCmd: Command = async (_pos, flags, io) => {
   const textFile = str(flags, 'text');
@@ -23,13 +24,14 @@ export const pplCmd: Command = async (_pos, flags, io) => {
   const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
-  const r = await perplexity(
+  const r0 = await perplexity(
     stream,
     seq,
     config.vocab,
     (ids) => runner.logitsAsync(ids),
     new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }),
   );
+  const r = checkFinitePpl(r0, str(flags, 'weights') ?? DEFAULT_WEIGHTS);
   io.err(`${r.targets} targets in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   io.out(
     (flags.has('json')

@@ -19,6 +19,8 @@ export class Usage extends Error {
 }
 
 const RUNTIME: FlagSet = { backend: 'string', threads: 'string' };
+/** every command that compiles obt source takes the compile budget's scale */
+const COMPILE: FlagSet = { 'compile-budget': 'string' };
 const PROFILE: FlagSet = { profile: 'boolean', 'profile-json': 'string' };
 const MODEL: FlagSet = { weights: 'string', tokenizer: 'string', model: 'string' };
 const QUANTIZE: FlagSet = {
@@ -54,6 +56,7 @@ const QUANTIZE: FlagSet = {
   json: 'boolean',
   ...RUNTIME,
   ...PROFILE,
+  ...COMPILE,
 };
 
 interface CommandSpec {
@@ -65,10 +68,12 @@ interface CommandSpec {
 export const COMMAND_SPECS: Record<string, CommandSpec> = {
   generate: {
     usage: `  generate [--weights FILE] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
-           [--temperature T] [--top-p P] [--seed S] [--ids] [--json]
+           [--temperature T] [--top-p P] [--seed S] [--ids] [--json] [--raw]
                                         generate text (default: the shipped stories260K;
                                         --temperature 0 is greedy); tokens/s on stderr;
-                                        --json: one object with the text, ids and tokens/s`,
+                                        --json: one object with the text, ids and tokens/s;
+                                        control characters in the text are shown as ␛ (the
+                                        tokenizer comes from a file) unless --raw`,
     flags: {
       ...MODEL,
       prompt: 'string',
@@ -78,8 +83,10 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       seed: 'string',
       ids: 'boolean',
       json: 'boolean',
+      raw: 'boolean',
       ...RUNTIME,
       ...PROFILE,
+      ...COMPILE,
     },
   },
   quantize: {
@@ -118,6 +125,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
       'max-tokens': 'string',
       seed: 'string',
       ...RUNTIME,
+      ...COMPILE,
     },
   },
   ppl: {
@@ -125,7 +133,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=… (--json:
                                         an object with those)`,
-    flags: { ...MODEL, text: 'string', seq: 'string', json: 'boolean', ...RUNTIME, ...PROFILE },
+    flags: { ...MODEL, text: 'string', seq: 'string', json: 'boolean', ...RUNTIME, ...PROFILE, ...COMPILE },
   },
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]
@@ -133,14 +141,14 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         fp teacher and a quantised student (default: the shipped
                                         best 1-bit student, data/stories260K-1bit-best.obtm)
                                         compiled to WGSL and Wasm, generating side by side`,
-    flags: { weights: 'string', teacher: 'string', 'no-teacher': 'boolean', port: 'string' },
+    flags: { weights: 'string', teacher: 'string', 'no-teacher': 'boolean', port: 'string', ...COMPILE },
   },
   check: {
     usage: `  check FILE... [--method NAME|FILE] [--json]
                                         type-check (FILE - reads stdin); diagnostics on
                                         stderr (--json: on stdout as JSON, with file, line,
                                         column, end, message, hint, notes), exit 1 on errors`,
-    flags: { method: 'string', json: 'boolean' },
+    flags: { method: 'string', json: 'boolean', ...COMPILE },
   },
   run: {
     usage: `  run FILE --entry NAME [ARG...]        run an entry (Wasm backend, or --backend interp); each ARG
@@ -148,7 +156,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         a struct; nan, inf, -inf as printed), @FILE to read it
                                         from a file, - from standard input; prints the result
                                         as JSON`,
-    flags: { entry: 'string', f64: 'boolean', method: 'string', ...RUNTIME, ...PROFILE },
+    flags: { entry: 'string', f64: 'boolean', method: 'string', ...RUNTIME, ...PROFILE, ...COMPILE },
   },
   compile: {
     usage: `  compile FILE --entry NAME --target wasm|webgpu -o DIR [ARG... | --shape ...]
@@ -160,7 +168,15 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
                                         args or --shape p=2x3 for each tensor parameter):
                                         Core IR, the fused kernels, the execution plan, or
                                         the kernels' Wasm text`,
-    flags: { entry: 'string', emit: 'string', target: 'string', o: 'string', shape: 'string', method: 'string' },
+    flags: {
+      entry: 'string',
+      emit: 'string',
+      target: 'string',
+      o: 'string',
+      shape: 'string',
+      method: 'string',
+      ...COMPILE,
+    },
   },
   lsp: {
     usage: `  lsp [--stdio]                         the language server for .obt files (stdio): diagnostics,
@@ -189,6 +205,12 @@ const OPTIONS: [string, string][] = [
                memory; default 1; results are identical for any N)`,
   ],
   ['f64', `  --f64        run the interpreter in f64`],
+  [
+    'compile-budget',
+    `  --compile-budget X  raise every limit of the compile budget X times (instantiations,
+               inlined calls, equations, dimension terms, type sizes, a model file's method's
+               loops and source; docs/language.md "Limits") for a program of your own`,
+  ],
   [
     'profile',
     `  --profile    run/generate/ppl/quantize/exec: time every kernel and host step and print the

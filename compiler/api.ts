@@ -17,6 +17,7 @@ import {
   type Bindings,
 } from './types/unify.ts';
 import { LAYERS_TYPE } from './resolve/symbols.ts';
+import { withBudget, type CompileBudget } from './core/budget.ts';
 import type { Func } from '../runtime/core/ir.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { compileWasm, compileWebGpu, optimizeCore } from './pipeline.ts';
@@ -26,13 +27,15 @@ import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
-import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
+import { DenseHost, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
+  /** limits on checking and lowering (compiler/types/budget.ts); default: the process's */
+  budget?: CompileBudget;
 }
 
 export type Backend = 'interp' | 'wasm' | 'webgpu';
@@ -61,12 +64,14 @@ export interface Lowered {
 }
 
 /** Host values accepted by run(): tensors, nested arrays/numbers, objects for structs, arrays for tuples and arrays. */
-export type HostValue = Tensor | number | boolean | HostValue[] | { [field: string]: HostValue };
+export type HostValue = Tensor | DenseHost | number | boolean | string | HostValue[] | { [field: string]: HostValue };
 
 export class Program {
   constructor(
     readonly loaded: Loaded,
     readonly diagnostics: Diagnostic[],
+    /** the budget each lowering runs under (the compile's) */
+    readonly budget?: CompileBudget,
   ) {}
 
   get ok(): boolean {
@@ -122,7 +127,7 @@ export class Program {
     const hit = this.lowered.get(key);
     if (hit) return hit;
     const f = this.entry(entry);
-    const r = new Elab(this.loaded, new Diagnostics()).lowerEntry(f, types);
+    const r = withBudget(this.budget, () => new Elab(this.loaded, new Diagnostics()).lowerEntry(f, types));
     checkTensorSizes(r.func, entry);
     const low: Lowered = {
       func: optimizeCore(r.func, entry),
@@ -240,10 +245,12 @@ function objectId(o: object | undefined): number {
 
 /** Type-checks a program (the root file and its imports). Never throws for user errors. */
 export function compile(source: string, opts: CompileOptions = {}): Program {
-  const loaded = loadProgram(opts.path ?? 'main.obt', source, opts);
-  const el = new Elab(loaded, loaded.diags);
-  if (!loaded.diags.hasErrors()) el.checkProgram();
-  return new Program(loaded, loaded.diags.list);
+  return withBudget(opts.budget, () => {
+    const loaded = loadProgram(opts.path ?? 'main.obt', source, opts);
+    const el = new Elab(loaded, loaded.diags);
+    if (!loaded.diags.hasErrors()) el.checkProgram();
+    return new Program(loaded, loaded.diags.list, opts.budget);
+  });
 }
 
 // ---- host values <-> types ---------------------------------------------------------------------
@@ -326,6 +333,8 @@ function hostFor(
     }
     return hostForType(loaded, t, v, out, scope.f64 ?? false, what);
   }
+  // a tuple or an array read as one dense block of numbers is split into its rows
+  if ((te.kind === 'tuple' || te.kind === 'array') && v instanceof DenseHost) v = v.rows();
   if (te.kind === 'tuple') {
     if (!Array.isArray(v) || v.length !== te.elems.length)
       throw new UserError(`${what}: expected a tuple of ${te.elems.length} (an array)`);
@@ -462,25 +471,65 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
 }
 
 function fromNestedChecked(v: HostValue, dtype: string, what: string, f64: boolean): Tensor {
-  // an integer tensor takes integers in its range (1.5 or 2^40 for an i32 is a mistake, not a cast)
-  const range: Record<string, [number, number]> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1] };
-  const r = range[dtype];
-  if (r) {
-    const bad = (x: unknown): unknown =>
-      Array.isArray(x)
-        ? x.map(bad).find((y) => y !== undefined)
-        : typeof x === 'number' && (!Number.isInteger(x) || x < r[0] || x > r[1])
-          ? x
-          : undefined;
-    const b = bad(v);
-    if (b !== undefined)
-      throw new UserError(`${what}: expected ${dtype} values (integers in [${r[0]}, ${r[1]}]), found ${String(b)}`);
-  }
+  const bad = firstOutOfRange(v, dtype);
+  if (bad !== undefined) throw new UserError(`${what}: ${bad}`);
   try {
     return fromNested(v, dtype as never, f64);
   } catch (e) {
     throw new UserError(`${what}: ${(e as Error).message}`);
   }
+}
+
+/** An integer tensor takes integers in its range (1.5, 2^40, nan or inf for an i32 is a mistake,
+ *  not a cast), a bool tensor true/false (or 0/1), a float tensor finite values its dtype can hold
+ *  (1e39 for an f32 would silently become inf) or nan/±inf written as such. Says why the first
+ *  element that is not, or undefined. */
+function firstOutOfRange(v: HostValue, dtype: string): string | undefined {
+  const ints: Record<string, [number, number]> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1] };
+  const floatMax: Record<string, number> = { f32: 3.4028234663852886e38, f16: 65504 };
+  const r = ints[dtype];
+  const fmax = floatMax[dtype];
+  const show = (x: unknown) => (typeof x === 'number' && Number.isNaN(x) ? 'nan' : String(x));
+  const why = (x: unknown): string | undefined => {
+    if (r) {
+      if (typeof x === 'number' && Number.isInteger(x) && x >= r[0] && x <= r[1]) return undefined;
+      if (typeof x === 'number' || typeof x === 'string')
+        return `expected ${dtype} values (integers in [${r[0]}, ${r[1]}]), found ${show(x)}`;
+      return undefined;
+    }
+    if (dtype === 'bool') {
+      if (typeof x === 'boolean' || x === 0 || x === 1) return undefined;
+      if (typeof x === 'number' || typeof x === 'string')
+        return `expected bool values (true or false), found ${show(x)}`;
+      return undefined;
+    }
+    if (fmax !== undefined && typeof x === 'number' && Number.isFinite(x) && Math.abs(x) > fmax)
+      return `${x} is out of range for ${dtype} (at most ${fmax} in magnitude; write inf for an infinity)`;
+    return undefined;
+  };
+  const walk = (x: unknown): string | undefined => {
+    if (x instanceof DenseHost) {
+      if (x.special && (r || dtype === 'bool')) {
+        const i = x.data.findIndex((y) => !Number.isFinite(y));
+        return why(Number.isNaN(x.data[i]!) ? 'nan' : x.data[i]! > 0 ? 'inf' : '-inf');
+      }
+      if (x.bools) return undefined;
+      for (const y of x.data) {
+        const w = why(y);
+        if (w) return w;
+      }
+      return undefined;
+    }
+    if (Array.isArray(x)) {
+      for (const y of x) {
+        const w = walk(y);
+        if (w) return w;
+      }
+      return undefined;
+    }
+    return why(x);
+  };
+  return walk(v);
 }
 
 /** Rebuilds a host value (nested arrays / objects) from flat result tensors. */

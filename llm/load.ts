@@ -1,14 +1,15 @@
 // Opens a model file by its format (obt model file, legacy .obt1, llama2.c .bin, GGUF, safetensors)
 // and its tokenizer.
 import { readFileSync, existsSync } from 'node:fs';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname } from 'node:path';
 import { parseLlama2c } from './io/llama2c.ts';
 import { loadGguf } from './io/gguf.ts';
 import { loadSafetensors } from './io/safetensors.ts';
 import { LoadError, llamaValue, type Checkpoint, type LlamaConfig } from './io/model.ts';
 import { isPacked, readPacked } from './io/packed.ts';
-import { isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
-import { methodFromSource, resolveMethod, type Method } from './method.ts';
+import { checkBits, isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
+import { methodFromModelFile, resolveMethod, type Method } from './method.ts';
+import { checkModelTypes } from './runner.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
 import { firstNonFinite } from '../runtime/core/tree.ts';
 
@@ -54,6 +55,7 @@ export async function loadModelBytes(weights: string, bytes: Uint8Array, tokeniz
  *  (the first non-finite one named by its path and index), the tokenizer's size the vocabulary's,
  *  its scores finite, its BOS and EOS ids inside the vocabulary. */
 function checked(m: LoadedModel): LoadedModel {
+  checkModelTypes(m);
   // a checkpoint's tensors were scanned as they loaded (validateTensors); model files' here
   const nf = m.checkpoint ? undefined : firstNonFinite(m.value);
   if (nf) throw new LoadError(m.file, `tensor ${nf.path}: ${nf.value} at index ${nf.index} (weights must be finite)`);
@@ -84,10 +86,9 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     const tk = tokenizerFile
       ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), mf.config.vocab)
       : mf.tokenizer;
-    // the method's embedded source, compiled under a name inside the model file
-    const method =
-      mf.method && methodFromSource(mf.method.name, `${resolve(weights)}#${mf.method.name}.obt`, mf.method.source);
-    return {
+    // the method's embedded source, compiled sealed under a name inside the model file
+    const method = mf.method && methodFromModelFile(mf.method.name, weights, mf.method.source);
+    const m: LoadedModel = {
       config: mf.config,
       value: mf.value,
       layer: method ? `method.${mf.layer}` : mf.layer,
@@ -97,6 +98,9 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
       file: weights,
       bytes: mf.bytes,
     };
+    checkModelTypes(m);
+    checkBits(mf);
+    return m;
   }
   if (isPacked(head)) {
     // the OneBit-only format before model files: a Llama[OneBit] of the shipped onebit method

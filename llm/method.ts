@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { compile, type CompileOptions } from '../compiler/api.ts';
-import { CompileError, UserError } from '../compiler/syntax/diag.ts';
+import { CompileError, UserError, spanLocation } from '../compiler/syntax/diag.ts';
+import { LoadError } from './io/model.ts';
 import { PROJECT_ROOT, STDLIB_DIR } from '../compiler/resolve/modules.ts';
 import type * as A from '../compiler/syntax/ast.ts';
 
@@ -23,6 +24,9 @@ export interface Method {
   train: string;
   /** the inference form's struct (export's result type) */
   infer: string;
+  /** read from a model file: compiled sealed (it may import the standard library and models/ by
+   *  name, nothing else; no file of the user's is read on its behalf) */
+  sealed?: boolean;
 }
 
 /** The shipped methods (stdlib/methods/*.obt), by name. */
@@ -48,12 +52,43 @@ export function resolveMethod(spec: string): Method {
 }
 
 /** Options that compile a program against this method: `import method` is its module. */
-export function methodCompileOptions(m: Method): Pick<CompileOptions, 'imports' | 'readFile'> {
+export function methodCompileOptions(m: Method): Pick<CompileOptions, 'imports' | 'readFile' | 'sealed'> {
   const path = resolve(m.file);
   return {
     imports: { method: path },
     readFile: (p) => (p === path ? m.source : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
+    ...(m.sealed ? { sealed: [path] } : {}),
   };
+}
+
+/** A method carried by a model file: its name must be an identifier (the schema checks it too), its
+ *  source is compiled sealed under a name inside the model file (`FILE#NAME.obt`). */
+export function methodFromModelFile(name: string, modelFile: string, source: string): Method {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name))
+    throw new UserError(`${modelFile}: method name ${JSON.stringify(name).slice(0, 80)} is not an identifier`);
+  try {
+    return methodFromSource(name, `${resolve(modelFile)}#${name}.obt`, source, true);
+  } catch (e) {
+    throw modelFileError(modelFile, `method ${name}`, e);
+  }
+}
+
+/** A user error met while compiling or running what a model file carries, as one line naming the
+ *  file (a diagnostic's location inside the embedded source, its message, how many more). */
+export function modelFileError(modelFile: string, what: string, e: unknown): unknown {
+  const diags =
+    e instanceof CompileError
+      ? e.diagnostics.filter((d) => d.severity === 'error')
+      : e instanceof UserError && !(e instanceof LoadError)
+        ? [e.diag]
+        : [];
+  const d = diags[0];
+  if (!d) return e;
+  const at = d.span
+    ? ` at ${d.span.file.path.replace(/^.*#/, '')}:${spanLocation(d.span).split(':').slice(-2).join(':')}`
+    : '';
+  const more = diags.length > 1 ? ` (and ${diags.length - 1} more error(s))` : '';
+  return new LoadError(modelFile, `${what}${at}: ${d.message}${more}`);
 }
 
 /** The struct a function's declared result names (`-> OneBitTrain[I, O]`). */
@@ -74,18 +109,21 @@ const methodMemo = new Map<string, Method>();
 
 /** Checks a method's source against the contract; returns it with its two forms' names. The last
  *  16 are kept (a model file carries its method's source: loading it again compiles nothing). */
-export function methodFromSource(name: string, file: string, source: string): Method {
-  const key = `${name}\u0000${file}\u0000${source}`;
+export function methodFromSource(name: string, file: string, source: string, sealed = false): Method {
+  const key = `${name}\u0000${file}\u0000${sealed}\u0000${source}`;
   const hit = methodMemo.get(key);
   if (hit) return hit;
-  const m = checkedMethod(name, file, source);
+  const m = checkedMethod(name, file, source, sealed);
   if (methodMemo.size >= 16) methodMemo.delete(methodMemo.keys().next().value!);
   methodMemo.set(key, m);
   return m;
 }
 
-function checkedMethod(name: string, file: string, source: string): Method {
-  const prog = compile(source, { path: file });
+function checkedMethod(name: string, file: string, source: string, sealed: boolean): Method {
+  const prog = compile(source, {
+    path: file,
+    ...(sealed ? { sealed: [file], readFile: sealedReader(file, source) } : {}),
+  });
   if (!prog.ok) throw new CompileError(prog.diagnostics);
   const root = prog.loaded.root;
   // a model file carries the method's source only: it may import the standard library and models/
@@ -119,5 +157,15 @@ function checkedMethod(name: string, file: string, source: string): Method {
       `export takes one layer in its training form, found ${exp!.params.length} parameter(s)`,
       exp!.nameSpan,
     );
-  return { name, file, source, train, infer };
+  return { name, file, source, train, infer, ...(sealed ? { sealed } : {}) };
+}
+
+/** Serves a sealed module's own text and the files of the standard library and models/, nothing else. */
+function sealedReader(file: string, source: string): (p: string) => string | undefined {
+  const models = join(PROJECT_ROOT, 'models') + '/';
+  return (p) => {
+    if (p === resolve(file)) return source;
+    if (!(p.startsWith(STDLIB_DIR + '/') || p.startsWith(models)) || !existsSync(p)) return undefined;
+    return readFileSync(p, 'utf8');
+  };
 }

@@ -12,6 +12,7 @@ import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
 import { CompileError, Interrupted, UserError } from '../compiler/syntax/diag.ts';
+import { terminalText } from '../runtime/core/errors.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
@@ -24,7 +25,7 @@ import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
 import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
 import { Progress } from './progress.ts';
-import { formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
+import { checkFinitePpl, formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
 import { lineChartSvg } from './plot.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { Validator, type ValPoint } from './validate.ts';
@@ -571,7 +572,7 @@ export async function quantize(
         (ids) => r.logitsAsync(ids),
         new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }),
       );
-      out(`${name.padEnd(8)} ${formatPpl(res)}\n`);
+      out(`${name.padEnd(8)} ${formatPpl(checkFinitePpl(res, `the ${name} model`))}\n`);
       return res;
     };
     const runner = (value: Record<string, unknown>) =>
@@ -603,7 +604,7 @@ export async function quantize(
           if (best === teacher.tokenizer.data.bos || best === teacher.tokenizer.data.eos) break;
           ids.push(best);
         }
-        out(`\n${name} (greedy): ${teacher.tokenizer.decode(ids)}\n`);
+        out(`\n${name} (greedy): ${terminalText(teacher.tokenizer.decode(ids))}\n`);
       }
     }
   }

@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { headDim, type LlamaConfig } from './io/model.ts';
-import { methodCompileOptions, type Method } from './method.ts';
+import { methodCompileOptions, modelFileError, type Method } from './method.ts';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 
@@ -28,6 +28,51 @@ export interface RunnableModel {
   /** `Dense`, or `method.<inference form>` with the method */
   layer: string;
   method?: Method;
+  /** the file it came from: errors its content causes name it */
+  file?: string;
+}
+
+const programs = new Map<string, WeakMap<Method | typeof DENSE, Program>>();
+const DENSE = {};
+
+/** models/llama.obt (or another model program) compiled against a model's method, once per method. */
+export function modelProgram(m: { method?: Method; file?: string }, modelFile = DEFAULT_MODEL): Program {
+  let byMethod = programs.get(modelFile);
+  if (!byMethod) programs.set(modelFile, (byMethod = new WeakMap()));
+  const key = m.method ?? DENSE;
+  let prog = byMethod.get(key);
+  if (!prog) {
+    prog = compile(readFileSync(modelFile, 'utf8'), {
+      path: modelFile,
+      ...(m.method ? methodCompileOptions(m.method) : {}),
+    });
+    if (!prog.ok)
+      throw m.method?.sealed && m.file
+        ? modelFileError(m.file, 'method', new CompileError(prog.diagnostics))
+        : new CompileError(prog.diagnostics);
+    byMethod.set(key, prog);
+  }
+  return prog;
+}
+
+/** Checks a loaded model's value tree against the struct it claims to be, Llama[layer, V, D, F, H,
+ *  KV, L] at its config's sizes (vocabulary against the embedding's and head's rows, heads and
+ *  hidden sizes against every layer's shapes, each leaf's dtype), before anything runs: a mismatch
+ *  is one line naming the file and the leaf. */
+export function checkModelTypes(m: RunnableModel & { file: string }, modelFile = DEFAULT_MODEL): void {
+  const c = m.config;
+  try {
+    const prog = modelProgram(m, modelFile);
+    prog.argTypes(
+      prog.entry('forward'),
+      [m.value as HostValue, fromNested([0], 'i32'), scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')],
+      { V: c.vocab, D: c.dim, F: c.hidden, H: c.heads, KV: c.kvHeads, L: c.layers },
+      false,
+      { Lin: m.layer },
+    );
+  } catch (e) {
+    throw modelFileError(m.file, 'model', e);
+  }
 }
 
 interface Prepared {
@@ -47,6 +92,8 @@ export class LlamaRunner {
     readonly backend: Backend = 'interp',
     readonly pool?: KernelPool,
     readonly gpu?: GpuDevice,
+    /** the model's file: a user error its content causes names it */
+    readonly file?: string,
   ) {}
 
   static fromFile(
@@ -56,12 +103,7 @@ export class LlamaRunner {
     pool?: KernelPool,
     gpu?: GpuDevice,
   ): LlamaRunner {
-    const prog = compile(readFileSync(modelFile, 'utf8'), {
-      path: modelFile,
-      ...(m.method ? methodCompileOptions(m.method) : {}),
-    });
-    if (!prog.ok) throw new CompileError(prog.diagnostics);
-    return new LlamaRunner(prog, m.config, m.value, m.layer, backend, pool, gpu);
+    return new LlamaRunner(modelProgram(m, modelFile), m.config, m.value, m.layer, backend, pool, gpu, m.file);
   }
 
   private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
@@ -115,8 +157,15 @@ export class LlamaRunner {
     if (!p) {
       const f = this.prog.entry(entry);
       const c = this.config;
-      const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads }, false, { Lin: this.layer });
-      p = { low: this.prog.lower(entry, types), inputs: tensors };
+      try {
+        const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads }, false, {
+          Lin: this.layer,
+        });
+        p = { low: this.prog.lower(entry, types), inputs: tensors };
+      } catch (e) {
+        // what a model file carries (its method, its tree) is the cause of an error here
+        throw this.file ? modelFileError(this.file, entry, e) : e;
+      }
       this.prepared.set(key, p);
     }
     return p;

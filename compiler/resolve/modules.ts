@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { MAX_SOURCE_BYTES } from '../syntax/limits.ts';
 import { Diagnostics, UserError, type SourceFile, type Span } from '../syntax/diag.ts';
 import { parseModule } from '../syntax/parse.ts';
+import { within } from '../core/budget.ts';
 import type * as A from '../syntax/ast.ts';
 import { isDType } from '../../runtime/core/dtype.ts';
 import { LAYERS_TYPE, type GenericKind, type StructInfo } from './symbols.ts';
@@ -41,13 +42,22 @@ export interface LoadOptions {
   /** Modules by name: `import NAME` anywhere resolves to the given file, and the root imports each
    *  (so a driver can add a user's module, e.g. a quantization method, to a program it compiles). */
   imports?: Record<string, string>;
+  /** Sealed modules (by path): text that came from an untrusted file (a method inside a model
+   *  file), served by `readFile` only. A sealed module may import the standard library and
+   *  models/ by name and nothing else: no path of the user's file system is resolved, opened or
+   *  stat'ed on its behalf, so no other file's content can appear in its diagnostics. */
+  sealed?: string[];
 }
+
+export const MODELS_DIR = join(PROJECT_ROOT, 'models');
 
 export class Program {
   readonly modules = new Map<string, ModuleInfo>();
   constructor(
     readonly root: ModuleInfo,
     readonly diags: Diagnostics,
+    /** the sealed modules' ids (LoadOptions.sealed): their loops are bounded by the compile budget */
+    readonly sealed: ReadonlySet<string> = new Set(),
   ) {}
 }
 
@@ -83,6 +93,17 @@ export function importRefusal(p: string, roots: string[]): string | undefined {
   return undefined;
 }
 
+/** The files a sealed module's import may name (the standard library's and models/' modules of
+ *  that name), or why it may not: decided from the import's text alone, nothing on disk looked at. */
+function sealedImport(t: A.ImportDecl['target'], stdlib: string): string[] | string {
+  if (t.kind === 'path') return 'a module inside a model file cannot import a file by path';
+  if (!t.parts.every((p) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(p))) return 'not a module name';
+  const rel = t.parts.join('/') + '.obt';
+  const out = [join(stdlib, rel)];
+  if (t.parts[0] === 'models' && t.parts.length > 1) out.push(join(PROJECT_ROOT, rel));
+  return out;
+}
+
 const stem = (p: string) => p.replace(/^.*[\\/]/, '').replace(/\.obt$/, '');
 
 /** Loads a program from source text (the root) and everything it imports. Syntax and resolution
@@ -93,12 +114,15 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
   const stdlib = opts.stdlibDir ?? STDLIB_DIR;
   const modules = new Map<string, ModuleInfo>();
   const loading = new Set<string>();
+  const sealed = new Set((opts.sealed ?? []).map((f) => resolve(f)));
   const roots = [
     ...new Set([
-      projectRoot(path),
+      ...(sealed.has(resolve(path)) ? [] : [projectRoot(path)]),
       stdlib,
       PROJECT_ROOT,
-      ...Object.values(opts.imports ?? {}).map((f) => dirname(resolve(f))),
+      ...Object.values(opts.imports ?? {})
+        .filter((f) => !sealed.has(resolve(f)))
+        .map((f) => dirname(resolve(f))),
     ]),
   ].map((r) => (existsSync(r) ? realpathSync(r) : r));
 
@@ -108,6 +132,13 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
     loading.add(id);
     let ast: A.Module;
     try {
+      // an untrusted source's parse work is bounded before it starts
+      if (sealed.has(id))
+        within('sealedSourceChars', file.text.length, 'this source has this many characters', {
+          file,
+          start: 0,
+          end: 0,
+        });
       ast = parseModule(file);
     } catch (e) {
       if (e instanceof UserError) diags.add(e.diag);
@@ -138,7 +169,20 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
       const cands: string[] = [];
       const named =
         it.target.kind === 'name' && it.target.parts.length === 1 ? opts.imports?.[it.target.parts[0]!] : undefined;
-      if (named !== undefined) cands.push(resolve(named));
+      if (sealed.has(id)) {
+        const why = sealedImport(it.target, stdlib);
+        if (typeof why === 'string') {
+          diags.add(
+            new UserError(
+              `cannot import ${it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.')}: ${why}`,
+              it.span,
+              'a method inside a model file may import only the standard library and models/, by name (`import nn`)',
+            ).diag,
+          );
+          continue;
+        }
+        cands.push(...why);
+      } else if (named !== undefined) cands.push(resolve(named));
       else if (it.target.kind === 'path') cands.push(resolve(dirname(id), it.target.path));
       else {
         const rel = it.target.parts.join('/') + '.obt';
@@ -183,7 +227,7 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
     const sub = load(abs, { path: displayPath(abs), text: src });
     if (sub) root.imports.push({ module: sub, alias });
   }
-  const prog = new Program(root, diags);
+  const prog = new Program(root, diags, sealed);
   for (const [k, v] of modules) prog.modules.set(k, v);
   // kinds: structs first (functions use struct parameter kinds), then functions
   for (const m of modules.values())

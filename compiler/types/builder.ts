@@ -6,6 +6,7 @@ import type { PrimDef } from '../../runtime/prims/def.ts';
 import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
 import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/core/ir.ts';
 import { inlineInto } from '../ad/vjp.ts';
+import { spend } from '../core/budget.ts';
 
 export class CoreBuilder {
   readonly eqns: Eqn[] = [];
@@ -46,6 +47,7 @@ export class CoreBuilder {
   }
 
   emit<P extends PrimName>(prim: P, args: Atom[], params: PrimParams[P], hint?: string): Var[] {
+    spend('equations', this.at.span);
     const inArgs = args.map((a) => this.use(a));
     const outTypes = (PRIMS[prim] as PrimDef<P>).infer(
       inArgs.map((a) => a.type),
@@ -70,6 +72,7 @@ export class CoreBuilder {
 
   /** Inlines a closed Func with renamed variables; returns its results. */
   inline(g: Func, args: Atom[]): Atom[] {
+    spend('equations', this.at.span, g.eqns.length);
     const start = this.eqns.length;
     const res = inlineInto(
       this.eqns,

@@ -1,5 +1,6 @@
 // Built-in higher-order functions: iterate, fold, map, scan, tmap over parameter trees, and
 // differentiation (grad, value_and_grad, vjp) through the AD transform.
+import { funcWork, within } from '../core/budget.ts';
 import { UserError, type Span } from '../syntax/diag.ts';
 import { dimEq, dimToString, type Dim } from './dim.ts';
 import { hasError, isFloat, typeEq, typeToString, type Type } from './types.ts';
@@ -70,6 +71,9 @@ export const iterate: Builtin = (c) => {
   } finally {
     c.el.b = outer;
   }
+  // a loop written in a model file's method runs untrusted trip counts: bounded by the budget
+  if (c.el.prog.sealed.has(c.fx.module.id))
+    within('sealedLoopWork', n * funcWork(res.func), 'this loop runs this many equations', c.span);
   const initAtoms = c.el.atoms(init);
   const outs = outer.emit('iterate', [...res.captured, ...initAtoms], {
     n,

@@ -1,6 +1,9 @@
 // Symbolic dims: sums of rational-coefficient monomials over dim variables with integer exponents.
 // `D / H` is the monomial D·H⁻¹ (exact division; divisibility is checked once values are known),
-// so `KV * (H / KV)` normalises to `H`. A concrete dim is a constant polynomial.
+// so `KV * (H / KV)` normalises to `H`. A concrete dim is a constant polynomial. Products are
+// bounded by the compile budget (budget.ts): (A+B)·(C+D)·… would otherwise expand without limit.
+import { UserError } from '../syntax/diag.ts';
+import { within } from '../core/budget.ts';
 
 export interface Rat {
   n: number;
@@ -36,8 +39,15 @@ function monoKey(vars: Map<string, number>): MonoKey {
     .join('*');
 }
 
+/** The highest power a dim variable may carry (D^64 is far beyond any shape; printing D^(2^30) would
+ *  spell it out). */
+const MAX_DEGREE = 64;
+
 function addTerm(out: Dim, c: Rat, vars: Map<string, number>): void {
   const clean = new Map([...vars].filter(([, e]) => e !== 0));
+  for (const [v, e] of clean)
+    if (Math.abs(e) > MAX_DEGREE)
+      throw new UserError(`a dimension expression raises ${v} to the power ${e}; at most ${MAX_DEGREE} is allowed`);
   const key = monoKey(clean);
   const prev = out.terms.get(key);
   const sum = prev ? rat(prev.c.n * c.d + c.n * prev.c.d, prev.c.d * c.d) : c;
@@ -65,6 +75,7 @@ export function dimAdd(a: Dim, b: Dim, sign = 1): Dim {
 }
 
 export function dimMul(a: Dim, b: Dim): Dim {
+  within('dimTerms', a.terms.size * b.terms.size, 'a product of dimension expressions expands to this many terms');
   const out: Dim = { terms: new Map() };
   for (const x of a.terms.values())
     for (const y of b.terms.values()) {

@@ -2,6 +2,8 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
+import { spend, within } from '../core/budget.ts';
+import { typeLeaves } from './elab_util.ts';
 import { createHash } from 'node:crypto';
 import { UserError, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
@@ -137,6 +139,10 @@ export class Elab extends ElabCalls {
   /** Checks one function (or one instantiation of a type-generic function); returns its result
    *  type over its own rigid dims. */
   checkFnInstance(f: FnInfo, typeArgs: Map<string, TArg>, callSpan?: Span): Type {
+    // a type argument's size is bounded before it is printed into the key (tuples that double at
+    // each call would make the key, and the checked body's values, exponential)
+    for (const [k, v] of typeArgs)
+      within('typeLeaves', typeLeaves(v), `${f.name}'s type argument ${k} has this many tensors`, callSpan);
     const key = `${f.module.id}#${f.decl.span.start}#${[...typeArgs].map(([k, v]) => `${k}=${targKey(v)}`).join(',')}`;
     const memo = this.checking.get(key);
     if (memo === 'busy')
@@ -145,6 +151,7 @@ export class Elab extends ElabCalls {
         callSpan ?? f.decl.nameSpan,
       );
     if (memo) return memo;
+    spend('instances', callSpan ?? f.decl.nameSpan);
     this.checking.set(key, 'busy');
     this.active.push(f);
     const saveB = this.b;

@@ -4,6 +4,7 @@ import { UserError, type Note, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type FnInfo } from '../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
+import { spend } from '../core/budget.ts';
 import { isDType, isFloat, typeToString, type DType, type TArg, type Type } from './types.ts';
 import { Mismatch, newBindings, resolveType, showPattern, solveDeferred, unifyType, type Bindings } from './unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
@@ -195,6 +196,7 @@ export abstract class ElabCalls extends ElabValues {
         [{ span: lam.span, message: 'the function' }],
       );
     const outer = this.closureFx(c);
+    if (this.b) spend('inlined', span);
     const scope: Scope = new Map(c.scope);
     lam.params.forEach((p, i) => {
       let v = pos[i]!;
@@ -387,6 +389,7 @@ export abstract class ElabCalls extends ElabValues {
       return this.placeholder(rt);
     }
     // lowering: inline the body
+    spend('inlined', span);
     f.decl.params.forEach((p, i) => scope.set(p.name, args[i]!));
     this.enter(span);
     try {

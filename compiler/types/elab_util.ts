@@ -98,3 +98,33 @@ export function editDistance(a: string, b: string): number {
 
 /** The span of a name at the start of a node's span (a parameter's name within `x: f32[N]`). */
 export const nameSpan = (s: Span, name: string): Span => ({ ...s, end: s.start + name.length });
+
+const leafMemo = new WeakMap<object, number>();
+
+/** The tensors of a type with its tuples and struct type arguments expanded (shared parts counted
+ *  each time they occur), in time linear in the type's distinct nodes. */
+export function typeLeaves(t: Type | TArg): number {
+  if (t.k === 'dim' || t.k === 'ctor') return 0;
+  if (t.k === 'type') return typeLeaves(t.t);
+  const hit = leafMemo.get(t);
+  if (hit !== undefined) return hit;
+  let n: number;
+  switch (t.k) {
+    case 'tensor':
+    case 'fn':
+    case 'error':
+      n = 1;
+      break;
+    case 'tuple':
+      n = t.elems.reduce((a, e) => a + typeLeaves(e), 0);
+      break;
+    case 'array':
+      n = typeLeaves(t.elem);
+      break;
+    case 'struct':
+      n = 1 + t.args.reduce((a, e) => a + typeLeaves(e), 0);
+      break;
+  }
+  leafMemo.set(t, n);
+  return n;
+}

@@ -105,18 +105,35 @@ export function expectedShapes(c: LlamaConfig): Map<string, number[]> {
   return m;
 }
 
+/** The ranges a config's fields must lie in (any published Llama-family model is well inside them;
+ *  outside, a run overflows, divides by zero or allocates without bound). */
+export const CONFIG_RANGES = {
+  dim: [2, 1 << 16],
+  hidden: [1, 1 << 18],
+  layers: [1, 1024],
+  heads: [1, 1 << 12],
+  kvHeads: [1, 1 << 12],
+  vocab: [2, 1 << 20],
+  seqLen: [1, 1 << 20],
+  eps: [1e-12, 0.1],
+  ropeTheta: [1, 1e9],
+} as const satisfies Record<keyof LlamaConfig, readonly [number, number]>;
+
 export function validateConfig(file: string, c: LlamaConfig): void {
   const bad = (w: string) => {
     throw new LoadError(file, w);
   };
-  for (const [k, v] of Object.entries(c)) if (!Number.isFinite(v) || v <= 0) bad(`invalid config value ${k} = ${v}`);
-  for (const k of ['dim', 'hidden', 'layers', 'heads', 'kvHeads', 'vocab', 'seqLen'] as const)
-    if (!Number.isInteger(c[k])) bad(`config ${k} = ${c[k]} is not an integer`);
+  for (const [k, [lo, hi]] of Object.entries(CONFIG_RANGES) as [keyof LlamaConfig, readonly [number, number]][]) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`config ${k} = ${v}: expected a finite number`);
+    if (k !== 'eps' && k !== 'ropeTheta' && !Number.isInteger(v)) bad(`config ${k} = ${v} is not an integer`);
+    if (v < lo || v > hi) bad(`config ${k} = ${v}: expected ${lo} to ${hi}`);
+  }
   if (c.dim % c.heads) bad(`dim ${c.dim} is not divisible by n_heads ${c.heads}`);
   if (c.heads % c.kvHeads) bad(`n_heads ${c.heads} is not divisible by n_kv_heads ${c.kvHeads}`);
   if (headDim(c) % 2) bad(`head size ${headDim(c)} is odd; RoPE needs pairs`);
-  if (c.dim > 1 << 16 || c.vocab > 1 << 20 || c.layers > 1024)
-    bad(`implausible config (dim ${c.dim}, vocab ${c.vocab}, layers ${c.layers})`);
+  if (c.vocab * c.dim > 2 ** 31 - 1 || c.hidden * c.dim > 2 ** 31 - 1)
+    bad(`implausible config (dim ${c.dim}, hidden ${c.hidden}, vocab ${c.vocab}): a matrix over 2^31 - 1 elements`);
 }
 
 /** Checks that every canonical tensor is present with its expected shape. */

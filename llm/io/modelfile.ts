@@ -10,17 +10,20 @@
 // The reader checks the magic, version, CRC, header against the schema, and every tensor's extent
 // and size against its shape before it allocates anything.
 import { z } from 'zod';
+import { MAX_SOURCE_BYTES } from '../../compiler/syntax/limits.ts';
 import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
 import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/tensor.ts';
 import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
 import { readFramed } from './frame.ts';
 import { halvesToFloats } from './half.ts';
-import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import { LoadError, linearLayers, paramCount, validateConfig, type LlamaConfig } from './model.ts';
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBTMODEL';
+/** a struct or method name: an identifier of at most 64 characters */
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const VERSION = 1;
 
 /** Bits per weight, from the stored tensors. */
@@ -47,21 +50,32 @@ const Header = z.object({
   config: ConfigHeader,
   tokenizer: TokenizerHeader,
   /** the struct the model's layers are (`Dense`, or the method's inference form) */
-  layer: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  layer: z.string().regex(IDENT),
   method: z
     .object({
-      name: z.string().max(256),
-      source: z.string().max(1 << 22),
-      train: z.string(),
-      infer: z.string(),
+      name: z.string().regex(IDENT),
+      source: z.string().max(MAX_SOURCE_BYTES),
+      train: z.string().regex(IDENT),
+      infer: z.string().regex(IDENT),
     })
     .optional(),
   bits: z.object({
-    linear: z.number(),
-    model: z.number(),
-    file: z.number(),
-    linearWeights: z.number(),
-    params: z.number(),
+    linear: z.number().min(0).max(64),
+    model: z.number().min(0).max(64),
+    file: z
+      .number()
+      .min(0)
+      .max(1 << 20),
+    linearWeights: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 53),
+    params: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 53),
   }),
   tree: z.unknown(),
   tensors: z.array(Entry).max(1 << 20),
@@ -89,6 +103,8 @@ export interface ModelFile extends Omit<ModelContent, 'linear' | 'params' | 'fp1
   tokenizer: TokenizerData;
   bits: Bits;
   bytes: number;
+  /** how each distinct tensor is stored (checkBits recomputes the bits per weight from them) */
+  stored: Entry[];
 }
 
 export function f32ToF16Bits(x: number): number {
@@ -229,6 +245,32 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
   return { bytes: out.length, bits };
 }
 
+/** The header's bits per weight against what the file stores (called once the tree has been checked
+ *  against its type, so a header lying about sizes is reported as such first) (as writeModelFile computes them): a
+ *  header that claims a smaller model than its tensors make is refused. */
+export function checkBits(mf: ModelFile): void {
+  const { file, config: c, value } = mf;
+  const h = { tensors: mf.stored, bits: mf.bits };
+  const fileBytes = mf.bytes;
+  const tied = !!value.head && value.head === value.emb;
+  const want = { params: paramCount(c, tied), linearWeights: 0, linear: 0, model: 0, file: 0 };
+  const linear = linearLayers(c);
+  want.linearWeights = linear.reduce((s, l) => s + l.weights, 0);
+  const bitsOf = (e: Entry) => 8 * storedBytes(e.shape, e.stored);
+  const linearBits = linear.reduce(
+    (s, l) => s + h.tensors.filter((e) => e.path.startsWith(`${l.path}.`)).reduce((a, e) => a + bitsOf(e), 0),
+    0,
+  );
+  want.linear = want.linearWeights ? linearBits / want.linearWeights : 0;
+  want.model = h.tensors.reduce((a, e) => a + bitsOf(e), 0) / want.params;
+  want.file = (fileBytes * 8) / want.params;
+  for (const k of ['params', 'linearWeights', 'linear', 'model', 'file'] as const) {
+    const got = h.bits[k];
+    if (Math.abs(got - want[k]) > 1e-6 * Math.max(1, Math.abs(want[k])))
+      throw new LoadError(file, `header field bits.${k}: ${got}, but the tensors make it ${want[k]}`);
+  }
+}
+
 export function isModelFile(head: Uint8Array): boolean {
   return head.length >= 8 && new TextDecoder().decode(head.subarray(0, 8)) === MAGIC;
 }
@@ -264,9 +306,19 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   const used = new Set<number>();
   const isRef = (v: unknown): v is { $t: number } =>
     !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { $t?: unknown }).$t === 'number';
+  // references are counted against the file's size: a tree may share a tensor (a tied head), but a
+  // small file naming one large tensor thousands of times would make every run copy it that often
+  const dataBytes = h.tensors.reduce((a, e) => a + e.bytes, 0);
+  const refLimit = 2 * dataBytes + (1 << 16);
+  let refBytes = 0;
   const value = mapTree(h.tree, isRef, (r, p) => {
     if (!Number.isInteger(r.$t) || r.$t < 0 || r.$t >= tensors.length) bad(`tree leaf ${p} refers to no tensor`);
     used.add(r.$t);
+    refBytes += h.tensors[r.$t]!.bytes;
+    if (refBytes > refLimit)
+      bad(
+        `the model tree refers to ${refBytes}+ bytes of tensors, more than twice the ${dataBytes} bytes the file stores (at ${p})`,
+      );
     return tensors[r.$t]!;
   });
   if (!value || typeof value !== 'object' || Array.isArray(value)) bad('the model tree is not an object');
@@ -281,5 +333,6 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
     method: h.method,
     bits: h.bits,
     bytes: b.length,
+    stored: h.tensors,
   };
 }

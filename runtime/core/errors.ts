@@ -91,6 +91,19 @@ export function controlPictures(s: string): string {
   );
 }
 
+/** Text from a file (a tokenizer's pieces, generated text) made safe for a terminal: newlines and
+ *  tabs kept, every other C0 control and DEL shown as its picture (ESC as ␛), C1 controls (which
+ *  some terminals also obey: U+009B is a CSI) as `\u009b`, so no escape sequence from a file can
+ *  move the cursor, recolour, retitle or clear the user's terminal. */
+export function terminalText(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    const n = c.charCodeAt(0);
+    if (n >= 0x80) return `\\u00${n.toString(16)}`;
+    return String.fromCharCode(n === 0x7f ? 0x2421 : 0x2400 + n);
+  });
+}
+
 /** The widest source excerpt a snippet shows: a longer line is cut to a window around the caret. */
 const SNIPPET_WIDTH = 100;
 

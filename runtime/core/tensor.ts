@@ -90,7 +90,31 @@ export function packSigns(values: ArrayLike<number>, shape: number[]): Tensor {
   return out;
 }
 
-/** Converts nested JS arrays into a tensor of the given dtype; returns the inferred shape. */
+/** A rectangular nested array of numbers held flat (obtc run reads large arguments into one, never
+ *  into JS arrays): its shape and row-major elements; `special` when some element was written as
+ *  nan or ±inf, `bools` when every element was true or false. */
+export class DenseHost {
+  constructor(
+    readonly shape: number[],
+    readonly data: Float64Array,
+    readonly special = false,
+    readonly bools = false,
+  ) {}
+
+  /** Its rows along the first axis (numbers for a 1-d array): a tuple or an array of tensors. */
+  rows(): (DenseHost | number)[] {
+    const [n = 0, ...rest] = this.shape;
+    if (!rest.length) return Array.from(this.data);
+    const k = numel(rest);
+    return Array.from(
+      { length: n },
+      (_, i) => new DenseHost(rest, this.data.subarray(i * k, (i + 1) * k), this.special, this.bools),
+    );
+  }
+}
+
+/** Converts nested JS arrays (and DenseHost parts) into a tensor of the given dtype; returns the
+ *  inferred shape. */
 export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
   const shape: number[] = [];
   let v: unknown = value;
@@ -98,14 +122,22 @@ export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
     shape.push(v.length);
     v = v[0];
   }
-  const flat: number[] = [];
+  if (v instanceof DenseHost) shape.push(...v.shape);
+  const flat: number[] | Float64Array = value instanceof DenseHost ? value.data : [];
   const walk = (x: unknown, depth: number): void => {
+    if (x instanceof DenseHost) {
+      if (x.shape.length !== shape.length - depth || x.shape.some((d, i) => d !== shape[depth + i]))
+        throw new TypeError('ragged nested array: every row must have the same length');
+      for (const y of x.data) (flat as number[]).push(y);
+      return;
+    }
     if (depth === shape.length) {
-      if (typeof x === 'boolean') flat.push(x ? 1 : 0);
-      else if (typeof x === 'number') flat.push(x);
-      else if (x === 'inf' || x === 'Infinity') flat.push(Infinity);
-      else if (x === '-inf' || x === '-Infinity') flat.push(-Infinity);
-      else if (x === 'nan' || x === 'NaN') flat.push(NaN);
+      const out = flat as number[];
+      if (typeof x === 'boolean') out.push(x ? 1 : 0);
+      else if (typeof x === 'number') out.push(x);
+      else if (x === 'inf' || x === 'Infinity') out.push(Infinity);
+      else if (x === '-inf' || x === '-Infinity') out.push(-Infinity);
+      else if (x === 'nan' || x === 'NaN') out.push(NaN);
       else throw new TypeError(`expected a number, found ${JSON.stringify(x)}`);
       return;
     }
@@ -113,10 +145,11 @@ export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
       throw new TypeError('ragged nested array: every row must have the same length');
     for (const y of x) walk(y, depth + 1);
   };
-  walk(value, 0);
+  if (!(value instanceof DenseHost)) walk(value, 0);
   if (dtype === 'sign') return packSigns(flat, shape);
   const t = alloc(dtype, shape, f64);
-  for (let i = 0; i < flat.length; i++) t.data[i] = dtype === 'f16' ? roundF16(flat[i]!) : flat[i]!;
+  if (dtype === 'f16') for (let i = 0; i < flat.length; i++) t.data[i] = roundF16(flat[i]!);
+  else t.data.set(flat);
   return t;
 }
 

@@ -90,6 +90,7 @@ describe('artifact loaders and the browser bundle', () => {
       'cli/main.ts',
       'cli/profile.ts',
       'cli/spec.ts',
+      'compiler/core/budget.ts',
       'compiler/resolve/root.ts',
       'compiler/syntax/diag.ts',
       'compiler/types/dim.ts',

@@ -11,6 +11,9 @@ import { compile } from '../../compiler/api.ts';
 import { formatDiagnostic } from '../../compiler/syntax/diag.ts';
 import { MAX_BRACKETS, MAX_EXPR_DEPTH, MAX_SOURCE_BYTES } from '../../compiler/syntax/limits.ts';
 import { main } from '../../cli/main.ts';
+import { MAX_ARG_DEPTH, parseArgText } from '../../cli/json_arg.ts';
+import { DenseHost } from '../../runtime/core/tensor.ts';
+import { obtcChild } from '../helpers/child.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'obt-limits-'));
 // a project of its own: imports are confined to it
@@ -68,6 +71,50 @@ describe('nesting and size', () => {
     expect(diags('fn f() -> f32 = sum(ones([9007199254740993]))')).toMatch(
       /1:27: error: the integer 9007199254740993/,
     ));
+});
+
+describe('the compile budget', () => {
+  const doubling = (n: number) =>
+    'fn f0(x: f32) -> f32 = x + 1.0\n' +
+    Array.from({ length: n }, (_, i) => `fn f${i + 1}(x: f32) -> f32 = f${i}(f${i}(x))`).join('\n') +
+    `\nfn main() -> f32 = f${n}(0.0)\n`;
+  it('2^18 inlined calls: a diagnostic at the call naming the limit; --compile-budget 4 runs it', async () => {
+    const f = join(dir, 'doubling.obt');
+    writeFileSync(f, doubling(17));
+    const r = await obtc(['run', f, '--entry', 'main', '--backend', 'interp']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/doubling\.obt:\d+:\d+: error: compile budget exceeded: .*at most 131072 inlined calls/);
+    expect(r.err).toMatch(/--compile-budget X/);
+    const ok = await obtc(['run', f, '--entry', 'main', '--backend', 'interp', '--compile-budget', '4']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(JSON.parse(ok.out)).toBe(2 ** 17);
+  });
+  it('a dimension product of 2^24 terms, checked in a moment', () => {
+    const vars = Array.from({ length: 48 }, (_, i) => `V${i}`);
+    const prod = Array.from({ length: 24 }, (_, i) => `(V${2 * i} + V${2 * i + 1})`).join(' * ');
+    expect(diags(`fn f[${vars.join(', ')}](x: f32[${prod}]) -> f32 = 1.0`)).toMatch(
+      /compile budget exceeded: a product of dimension expressions expands to this many terms: \d+; at most 1024 /,
+    );
+  });
+  it('a power of a dim past 64 is a diagnostic (printing D^(2^30) would spell it out)', () =>
+    expect(diags(`fn g[M](x: f32[${Array(70).fill('M').join(' * ')}]) -> f32 = 1.0`)).toMatch(
+      /raises M to the power 65; at most 64/,
+    ));
+  it("a flat chain parses in linear time (reading ohm's children per operator made it quadratic)", () => {
+    const t = (n: number) => {
+      const text = `fn f(x: f32) -> f32 = x${' + x'.repeat(n)}\n`;
+      let best = Infinity;
+      for (let i = 0; i < 2; i++) {
+        const t0 = performance.now();
+        diags(text, join(dir, `chain${n}-${i}.obt`));
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    t(500);
+    // four times the operators: ~4× the time when linear, 16× when quadratic
+    expect(t(16_000) / t(4_000)).toBeLessThan(8);
+  });
 });
 
 describe('characters', () => {
@@ -163,6 +210,54 @@ describe('run arguments', () => {
     const r = await run('f', '[nan, inf, -inf]');
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out)).toEqual(['nan', 'inf', '-inf']);
+  });
+  it('nan and inf are not integers or bools; 1e400 and 1e39 (for an f32) are out of range, not inf', async () => {
+    const src2 = join(dir, 'args2.obt');
+    writeFileSync(
+      src2,
+      'fn g(n: i32) -> i32 = n + 1\nfn b(x: bool[2]) -> bool[2] = x\nfn f(x: f32[2]) -> f32[2] = x\n',
+    );
+    const r2 = (entry: string, a: string) => obtc(['run', src2, '--entry', entry, a]);
+    for (const [e, a, re] of [
+      ['g', 'nan', /argument n: expected i32 values .*found nan/],
+      ['g', '-inf', /argument n: expected i32 values .*found -inf/],
+      ['b', '[inf, true]', /argument x: expected bool values \(true or false\), found inf/],
+      ['b', '[2, 0]', /argument x: expected bool values \(true or false\), found 2/],
+      ['f', '[1e400, 1]', /argument 1: 1e400 is out of range for a number \(write inf or -inf/],
+      ['f', '[1e39, 1]', /argument x: 1e\+39 is out of range for f32/],
+    ] as const) {
+      const r = await r2(e, a);
+      expect(r.code, a).toBe(1);
+      expect(r.err, a).toMatch(re);
+    }
+    expect(JSON.parse((await r2('f', '[nan, -inf]')).out)).toEqual(['nan', '-inf']);
+    expect(JSON.parse((await r2('b', '[true, false]')).out)).toEqual([true, false]);
+  });
+  it('10^5-deep nesting is a user error naming the limit (was: Maximum call stack size exceeded)', async () => {
+    const deep = join(dir, 'deep.json');
+    writeFileSync(deep, '['.repeat(100_000) + ']'.repeat(100_000));
+    const r = await run('f', `@${deep}`);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`argument 1: it nests deeper than ${MAX_ARG_DEPTH} levels`));
+  });
+  it('a large numeric argument is read flat (one Float64Array, no JS arrays): 18 MB in bounded memory', async () => {
+    const rows = Array.from({ length: 200_000 }, (_, i) => `[${(i % 97) / 7}, ${-(i % 13)}]`);
+    const text = `[${rows.join(', ')}]`;
+    const v = parseArgText(text, 0);
+    expect(v).toBeInstanceOf(DenseHost);
+    expect((v as DenseHost).shape).toEqual([200_000, 2]);
+    expect((v as DenseHost).data[2 * 1234]).toBe((1234 % 97) / 7);
+    // a tuple and an array of tensors split a dense block into its rows
+    const tup = join(dir, 'tuple.obt');
+    writeFileSync(tup, 'fn t(p: (f32[2], f32[2])) -> f32[2] = p.0 + p.1\n');
+    expect(JSON.parse((await obtc(['run', tup, '--entry', 't', '[[1, 2], [3, 4]]'])).out)).toEqual([4, 6]);
+    const big = join(dir, 'big.json');
+    writeFileSync(big, `[${Array.from({ length: 9 }, () => text).join(', ')}]`);
+    const sum = join(dir, 'sum.obt');
+    writeFileSync(sum, 'fn s(x: f32[9, 200000, 2]) -> f32 = sum(x)\n');
+    const r = await obtcChild(['run', sum, '--entry', 's', `@${big}`]);
+    expect(r.rc, r.err).toBe(0);
+    expect(r.maxRssMiB).toBeLessThan(400); // JSON.parse's nested arrays: ~470 MiB here
   });
   it('@FILE and - (standard input) for large arguments', async () => {
     const big = join(dir, 'x.json');
