@@ -44,6 +44,7 @@ export function quantizeOptions(flags: Flags): QuantizeOptions {
     seed: num(flags, 'seed', d.seed, Number.isInteger, 'an integer'),
     checkpointEvery: int0('checkpoint-every', d.checkpointEvery),
     resume: flags.has('resume'),
+    force: flags.has('force'),
     evalText: flags.has('no-eval') ? undefined : (str(flags, 'eval-text') ?? d.evalText),
     evalSeq: pos('eval-seq', d.evalSeq),
     evalWindows: flags.has('eval-windows') ? pos('eval-windows', 1) : undefined,

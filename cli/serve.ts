@@ -5,7 +5,8 @@
 // order) and tokenizer; the page's app is bundled with esbuild; all of it is served with COOP/COEP
 // headers (cross-origin isolation: shared memory and Wasm threads are available to the page) by
 // cli/serve_http.ts, which serves nothing outside the page and the site.
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { removeStale } from '../llm/io/stale.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer as startHttp } from './serve_http.ts';
@@ -103,7 +104,9 @@ export async function pageBundles(dir: string): Promise<void> {
  *  directory; returns it. */
 export async function buildSite(weightsFiles: string | string[], maxSeq = 256): Promise<string> {
   const files = typeof weightsFiles === 'string' ? [weightsFiles] : weightsFiles;
-  const dir = mkdtempSync(join(tmpdir(), 'obt-site-'));
+  // named by this process (obt-site-PID-…): a killed serve's folder is removed by the next one
+  removeStale(tmpdir(), 'obt-site-');
+  const dir = mkdtempSync(join(tmpdir(), `obt-site-${process.pid}-`));
   const models = files.map((_, i) => `m${i}`);
   for (const [i, f] of files.entries()) await buildModel(join(dir, 'model', models[i]!), f, maxSeq);
   writeFileSync(join(dir, 'site.json'), JSON.stringify({ models }));
@@ -123,11 +126,28 @@ export function pageModels(flags: Flags): { files: string[]; student: string | u
   return { files, student };
 }
 
+/** Removes a folder when the process exits, on Ctrl-C and on SIGTERM/SIGHUP too (then exits with
+ *  the shell's status for the signal). */
+export function removeOnExit(dir: string): void {
+  const rm = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', rm);
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)
+    process.once(sig, () => {
+      rm();
+      process.exit(code);
+    });
+}
+
 /** obtc serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080] */
 export const serveCmd: Command = async (_pos, flags, io) => {
   const { files, student } = pageModels(flags);
-  const site = await buildSite(files);
   const port = num(flags, 'port', 8080, (x) => Number.isInteger(x) && x >= 0 && x < 65536, 'a port number');
+  const site = await buildSite(files);
+  removeOnExit(site);
   const { url } = await startServer(site, port);
   if (!student) io.err(`no student given and no ${DEFAULT_STUDENT}: showing the teacher alone\n`);
   io.out(`obt page for ${files.join(' and ')}: ${url}  (WebGPU, or ?backend=wasm; Ctrl-C stops)\n`);

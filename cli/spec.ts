@@ -42,6 +42,7 @@ const QUANTIZE: FlagSet = {
   seed: 'string',
   'checkpoint-every': 'string',
   resume: 'boolean',
+  force: 'boolean',
   'reference-scaling': 'boolean',
   'eval-text': 'string',
   'eval-seq': 'string',
@@ -93,7 +94,7 @@ export const COMMAND_SPECS: Record<string, CommandSpec> = {
     usage: `  quantize [--method NAME|FILE] [--weights FILE] [--data FILE] [--steps 3000] [--batch 2]
            [--seq 256] [--lr 6e-3] [--warmup N] [--alpha 0.3] [--temperature 1]
            [--embedding trained|frozen] [--clip 1] [--wd 0.01] [--seed S] [--out student.obtm]
-           [--checkpoint-every 25] [--resume] [--reference-scaling] [--eval-text FILE | --no-eval]
+           [--checkpoint-every 25] [--resume [--force]] [--reference-scaling] [--eval-text FILE | --no-eval]
            [--eval-windows N] [--val-every N [--val-windows 20] [--early-stop P]] [--fp32]
            [--backend wasm|webgpu|interp] [--json]
                                         quantise with a method (default onebit_noln_latw10, the

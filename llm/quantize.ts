@@ -21,6 +21,7 @@ import { LINEAR, linearLayers, paramCount } from './io/model.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
 import { DEFAULT_METHOD, methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from './defaults.ts';
+import { removeStaleTemps } from './io/stale.ts';
 import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
 import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
@@ -56,6 +57,8 @@ export interface QuantizeOptions {
   seed: number;
   checkpointEvery: number;
   resume: boolean;
+  /** resume a checkpoint that does not record every option it was made with */
+  force: boolean;
   evalText?: string;
   evalSeq: number;
   evalWindows?: number;
@@ -104,6 +107,7 @@ export function defaultQuantizeOptions(steps = DEFAULT_STEPS): QuantizeOptions {
     seed: 1234,
     checkpointEvery: 25,
     resume: false,
+    force: false,
     evalText: DEFAULT_EVAL,
     evalSeq: 256,
     fp16: true,
@@ -289,8 +293,14 @@ export class Quantizer {
       bad(`step ${String(st.step)}: expected an integer in 0..${this.o.steps}`);
     if (!Array.isArray(st.losses) || st.losses.length !== st.step || st.losses.some((l) => typeof l !== 'number'))
       bad(`losses: expected ${st.step} numbers`);
-    if (!st.options || typeof st.options !== 'object') bad('options: missing');
+    if (!st.options || typeof st.options !== 'object' || Array.isArray(st.options)) bad('options: missing');
     const want = this.identity();
+    // a checkpoint that does not say how it was made cannot be checked against this run
+    const unsaid = RESUME_KEYS.filter((k) => st.options[k] === undefined);
+    if (unsaid.length && !this.o.force)
+      bad(
+        `it does not record ${unsaid.map((k) => `--${k}`).join(', ')}, so it cannot be checked against this run (--force resumes it anyway)`,
+      );
     for (const k of RESUME_KEYS)
       if (st.options[k] !== undefined && st.options[k] !== want[k])
         throw new UserError(
@@ -402,6 +412,9 @@ export class Quantizer {
     const o = this.o;
     const blocks = trainingBlocks(readFileSync(o.data, 'utf8'), this.teacher, o.seq, o.seed);
     let st: TrainState;
+    // a checkpoint or model write killed midway left its temporary part: removed before this run writes
+    for (const f of [this.checkpointPath(), o.out])
+      for (const p of removeStaleTemps(f)) this.log(`removed ${p}, left by a run that was killed while writing\n`);
     if (o.resume && existsSync(this.checkpointPath())) {
       st = await this.resumed();
       this.log(`resuming from ${this.checkpointPath()} at step ${st.step}\n`);

@@ -79,6 +79,33 @@ describe('training faults', () => {
     expect(r.status).toBe(1);
     expect(oneError(r.stderr)).toMatch(/sizes\.obtm\.ckpt: tensor \d+: \d+ bytes/);
   });
+  it('a CRC-valid checkpoint with options: {} is refused (it would skip every check) unless --force', () => {
+    const b = ckpt();
+    const { header, data } = splitFramed(b, FRAMES.state);
+    (header as { tree: { options: unknown } }).tree.options = {};
+    const f = joinFramed(b, FRAMES.state, JSON.stringify(header), data);
+    const r = resumeWith('noopts', f);
+    expect(r.status).toBe(1);
+    expect(oneError(r.stderr)).toMatch(
+      /noopts\.obtm\.ckpt: it does not record --seed, --batch.*--force resumes it anyway/,
+    );
+    const forced = resumeWith('noopts', f, ['--force']);
+    expect(forced.status, forced.stderr).toBe(0);
+  });
+  it("the temporary parts a killed write left are removed by the next run; a live writer's are kept", () => {
+    const out = join(dir, 'tmp.obtm');
+    // a PID no process holds (beyond the kernel's pid_max) and this test's own
+    const dead = join(dir, 'tmp.obtm.ckpt.tmp-4194305');
+    const deadModel = join(dir, 'tmp.obtm.tmp-4194306');
+    const live = join(dir, `tmp.obtm.ckpt.tmp-${process.pid}`);
+    for (const f of [dead, deadModel, live]) writeFileSync(f, 'partial');
+    const r = obtcSync([...base, '--steps', '2', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(deadModel)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    expect(r.stderr).toContain('removed');
+  });
   it('--resume with another --lr: an error naming the option', () => {
     copyFileSync(`${good}.ckpt`, join(dir, 'lr.obtm.ckpt'));
     const r = obtcSync([...base, '--out', join(dir, 'lr.obtm'), '--resume', '--lr', '0.5']);
