@@ -1,142 +1,245 @@
-// obtc lsp: the language server for .obt files, over stdio (JSON-RPC with Content-Length headers,
-// by Microsoft's vscode-languageserver). On every open or change it analyses the document with the
-// compiler (compiler/ide.ts) — the open documents' unsaved text stands in for their files, so an
-// edit to an imported module is seen by its importers — and publishes the diagnostics of every
-// file involved; hover gives the type and shape under the cursor, definition the declaration
-// (across modules), completion the names in scope and the stdlib's modules after `import`.
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { existsSync, readFileSync } from 'node:fs';
+// obtc lsp: the language server for .obt files, over stdio (JSON-RPC with Content-Length headers, by
+// Microsoft's vscode-languageserver; frames checked first by cli/lsp_framing.ts). This thread keeps
+// the message loop: it holds the open documents (incremental sync), checks every message's params
+// (a malformed one is an InvalidParams error or a dropped notification, never a stack trace), and
+// passes texts — debounced: a burst of edits is one analysis — and requests to the analysis thread
+// (cli/lsp_worker.ts), which re-analyses a changed document and its importers only and publishes
+// diagnostics; hover gives the type and shape under the cursor, definition the declaration
+// (across modules), completion the names in scope and the stdlib's modules after `import`. An
+// analysis that outlives ANALYSIS_BUDGET_MS is stopped (the thread is replaced) and its document
+// gets one diagnostic saying so.
+import { Worker } from 'node:worker_threads';
+import { z } from 'zod';
 import {
-  CompletionItemKind,
   createConnection,
-  DiagnosticSeverity,
-  MarkupKind,
+  ErrorCodes,
   ProposedFeatures,
+  ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
-  TextDocuments,
   TextDocumentSyncKind,
-  type Diagnostic as LspDiagnostic,
-  type Range,
+  type Connection,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { analyze, type Analysis, type CompletionKind } from '../compiler/ide.ts';
-import { lineCol, type Diagnostic, type Span } from '../compiler/syntax/diag.ts';
+import { FrameGuard } from './lsp_framing.ts';
+import type { FromWorker, LspDiagnostic, ToWorker } from './lsp_worker.ts';
 import type { Command } from './flags.ts';
 
-const KINDS: Record<CompletionKind, CompletionItemKind> = {
-  local: CompletionItemKind.Variable,
-  function: CompletionItemKind.Function,
-  builtin: CompletionItemKind.Function,
-  module: CompletionItemKind.Module,
-  struct: CompletionItemKind.Struct,
-  keyword: CompletionItemKind.Keyword,
-  type: CompletionItemKind.TypeParameter,
-};
+/** Quiet time after an edit before its document is analysed. */
+export const DEBOUNCE_MS = 150;
+/** The longest one analysis may take before it is stopped (OBT_LSP_BUDGET_MS overrides it: tests). */
+export const ANALYSIS_BUDGET_MS =
+  Number(process.env.OBT_LSP_BUDGET_MS) > 0 ? Number(process.env.OBT_LSP_BUDGET_MS) : 8000;
+/** The largest document text accepted (the language's own limit is 256 KiB). */
+const MAX_TEXT = 4 << 20;
 
-const toPath = (uri: string) => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
-const toUri = (path: string) => (path.startsWith('/') || /^[A-Za-z]:/.test(path) ? pathToFileURL(path).href : path);
+const Pos = z.object({
+  line: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
+  character: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
+});
+const Range = z.object({ start: Pos, end: Pos });
+const Doc = z.object({ uri: z.string().max(4096) });
+const PositionParams = z.object({ textDocument: Doc, position: Pos });
+const DidOpen = z.object({ textDocument: Doc.extend({ version: z.number().int(), text: z.string().max(MAX_TEXT) }) });
+const DidChange = z.object({
+  textDocument: Doc.extend({ version: z.number().int() }),
+  contentChanges: z
+    .array(
+      z.union([
+        z.object({ range: Range, text: z.string().max(MAX_TEXT) }),
+        z.object({ text: z.string().max(MAX_TEXT) }),
+      ]),
+    )
+    .max(1 << 16),
+});
+const DidClose = z.object({ textDocument: Doc });
 
-/** A span as an LSP range (0-based lines, UTF-16 columns, as both sides count). */
-function range(s: Span): Range {
-  const a = lineCol(s.file, s.start);
-  const b = lineCol(s.file, Math.max(s.end, s.start));
-  return { start: { line: a.line - 1, character: a.col - 1 }, end: { line: b.line - 1, character: b.col - 1 } };
+/** The params, or why they are not what the method takes (one line). */
+function check<T>(schema: z.ZodType<T>, params: unknown, method: string): T | string {
+  const r = schema.safeParse(params);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  return `${method}: params${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`;
 }
 
-function lspDiagnostic(d: Diagnostic, a: Analysis): LspDiagnostic {
-  const message = d.hint ? `${d.message}\nhint: ${d.hint}` : d.message;
-  return {
-    range: d.span ? range(d.span) : { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
-    severity: d.severity === 'error' ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
-    source: 'obt',
-    message,
-    relatedInformation: (d.notes ?? [])
-      .filter((n) => n.span)
-      .map((n) => ({ location: { uri: toUri(a.pathOf(n.span!.file)), range: range(n.span!) }, message: n.message })),
-  };
+/** The analysis thread, replaced when an analysis outlives its budget or the thread dies. */
+class AnalysisThread {
+  private worker!: Worker;
+  private next = 0;
+  private readonly pending = new Map<number, { msg: ToWorker; done: (r: unknown) => void }>();
+  private watchdog?: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    private readonly conn: Connection,
+    /** the open documents' texts, re-sent to a replacement thread */
+    private readonly texts: () => Map<string, string>,
+  ) {
+    this.start();
+  }
+
+  private start(skip?: string): void {
+    const tsx = import.meta.url.endsWith('.ts');
+    const w = new Worker(new URL('./lsp_thread.js', import.meta.url), { workerData: { tsx } });
+    this.worker = w;
+    w.on('message', (m: FromWorker) => this.on(m));
+    w.on('error', (e) => process.stderr.write(`obtc lsp: the analysis thread failed: ${e.message}\n`));
+    w.on('exit', () => {
+      if (this.worker === w && !this.closing) this.restart(); // died: a new one takes over
+    });
+    if (skip) this.post({ t: 'skip', uri: skip });
+    for (const [uri, text] of this.texts()) if (uri !== skip) this.post({ t: 'text', uri, text });
+    for (const p of this.pending.values()) this.post(p.msg);
+  }
+
+  private restart(skip?: string): void {
+    clearTimeout(this.watchdog);
+    const old = this.worker;
+    this.worker = undefined as unknown as Worker; // its exit is not a death to recover from
+    void old.terminate();
+    this.start(skip);
+  }
+
+  private on(m: FromWorker): void {
+    if (m.t === 'diagnostics') void this.conn.sendDiagnostics({ uri: m.uri, diagnostics: m.diagnostics });
+    else if (m.t === 'res') {
+      this.pending.get(m.id)?.done(m.result);
+      this.pending.delete(m.id);
+    } else if (m.t === 'start') {
+      clearTimeout(this.watchdog);
+      this.watchdog = setTimeout(() => this.overBudget(m.uri), ANALYSIS_BUDGET_MS);
+    } else clearTimeout(this.watchdog);
+  }
+
+  /** One analysis outlived the budget: the thread is replaced, the document told why. */
+  private overBudget(uri: string): void {
+    const d: LspDiagnostic = {
+      range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+      severity: 1,
+      source: 'obt',
+      message: `analysis stopped: this document took more than ${ANALYSIS_BUDGET_MS / 1000} s to check (the language server's budget for one analysis); \`obtc check\` gives its diagnostics`,
+      relatedInformation: [],
+    };
+    void this.conn.sendDiagnostics({ uri, diagnostics: [d] });
+    this.restart(uri);
+  }
+
+  post(m: ToWorker): void {
+    this.worker.postMessage(m);
+  }
+
+  request(kind: 'hover' | 'definition' | 'completion', uri: string, offset: number): Promise<unknown> {
+    const msg: ToWorker = { t: 'req', id: ++this.next, kind, uri, offset };
+    return new Promise((done) => {
+      this.pending.set(msg.id, { msg, done });
+      this.post(msg);
+    });
+  }
+
+  close(): Promise<number> {
+    this.closing = true;
+    clearTimeout(this.watchdog);
+    return this.worker.terminate();
+  }
 }
 
 /** Runs the server on the given streams until the client says exit. */
 export function startServer(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
-  const conn = createConnection(ProposedFeatures.all, new StreamMessageReader(input), new StreamMessageWriter(output));
-  const docs = new TextDocuments(TextDocument);
-  const analyses = new Map<string, Analysis>();
-  /** the files each document's last analysis published diagnostics for */
-  const published = new Map<string, Set<string>>();
+  const guard = new FrameGuard((line) => process.stderr.write(line + '\n'));
+  input.pipe(guard);
+  const conn = createConnection(ProposedFeatures.all, new StreamMessageReader(guard), new StreamMessageWriter(output));
+  const docs = new Map<string, TextDocument>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  const thread = new AnalysisThread(conn, () => new Map([...docs].map(([u, d]) => [u, d.getText()])));
+  const warn = (why: string): void => void process.stderr.write(`obtc lsp: ignored: ${why}\n`);
 
-  const readFile = (path: string): string | undefined => {
-    const open = docs.get(toUri(path));
-    if (open) return open.getText();
-    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  /** Sends a document's text now (a request needs it current). */
+  const flush = (uri: string) => {
+    const t = timers.get(uri);
+    if (!t) return;
+    clearTimeout(t);
+    timers.delete(uri);
+    const d = docs.get(uri);
+    if (d) thread.post({ t: 'text', uri, text: d.getText() });
   };
-
-  const refresh = (doc: TextDocument) => {
-    const path = toPath(doc.uri);
-    const a = analyze(doc.getText(), { path, readFile });
-    analyses.set(doc.uri, a);
-    const byFile = new Map<string, LspDiagnostic[]>([[doc.uri, []]]);
-    for (const d of a.diagnostics) {
-      const uri = d.span ? toUri(a.pathOf(d.span.file)) : doc.uri;
-      if (!byFile.has(uri)) byFile.set(uri, []);
-      byFile.get(uri)!.push(lspDiagnostic(d, a));
-    }
-    for (const uri of published.get(doc.uri) ?? []) if (!byFile.has(uri)) byFile.set(uri, []);
-    for (const [uri, diagnostics] of byFile) void conn.sendDiagnostics({ uri, diagnostics });
-    published.set(doc.uri, new Set([...byFile].filter(([, d]) => d.length).map(([u]) => u)));
-  };
-  /** documents that import the changed one see its new text */
-  const refreshAll = (changed: TextDocument) => {
-    refresh(changed);
-    for (const d of docs.all()) if (d.uri !== changed.uri) refresh(d);
+  const changed = (uri: string, now = false) => {
+    clearTimeout(timers.get(uri));
+    timers.set(
+      uri,
+      setTimeout(() => flush(uri), now ? 0 : DEBOUNCE_MS),
+    );
   };
 
   conn.onInitialize(() => ({
     capabilities: {
-      textDocumentSync: TextDocumentSyncKind.Incremental,
+      textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
       hoverProvider: true,
       definitionProvider: true,
       completionProvider: { triggerCharacters: ['.'] },
     },
     serverInfo: { name: 'obtc lsp' },
   }));
-  // (opening a document is its first change)
-  docs.onDidChangeContent((e) => refreshAll(e.document));
-  docs.onDidClose((e) => {
-    analyses.delete(e.document.uri);
-    for (const uri of published.get(e.document.uri) ?? []) void conn.sendDiagnostics({ uri, diagnostics: [] });
-    published.delete(e.document.uri);
+  conn.onDidOpenTextDocument((raw) => {
+    const p = check(DidOpen, raw, 'textDocument/didOpen');
+    if (typeof p === 'string') return warn(p);
+    const { uri, version, text } = p.textDocument;
+    docs.set(uri, TextDocument.create(uri, 'obt', version, text));
+    changed(uri, true);
+  });
+  conn.onDidChangeTextDocument((raw) => {
+    const p = check(DidChange, raw, 'textDocument/didChange');
+    if (typeof p === 'string') return warn(p);
+    const d = docs.get(p.textDocument.uri);
+    if (!d) return warn(`textDocument/didChange: ${p.textDocument.uri} is not open`);
+    const next = TextDocument.update(d, p.contentChanges, p.textDocument.version);
+    if (next.getText().length > MAX_TEXT) return warn(`textDocument/didChange: over ${MAX_TEXT} characters`);
+    docs.set(d.uri, next);
+    changed(d.uri);
+  });
+  conn.onDidCloseTextDocument((raw) => {
+    const p = check(DidClose, raw, 'textDocument/didClose');
+    if (typeof p === 'string') return warn(p);
+    const uri = p.textDocument.uri;
+    clearTimeout(timers.get(uri));
+    timers.delete(uri);
+    if (docs.delete(uri)) thread.post({ t: 'close', uri });
   });
 
-  const at = (uri: string, pos: { line: number; character: number }) => {
-    const doc = docs.get(uri);
-    const a = analyses.get(uri);
-    return doc && a ? { a, offset: doc.offsetAt(pos) } : undefined;
-  };
-  conn.onHover((p) => {
-    const q = at(p.textDocument.uri, p.position);
-    const h = q?.a.hover(q.offset);
-    return h
-      ? { contents: { kind: MarkupKind.Markdown, value: '```obt\n' + h.text + '\n```' }, range: range(h.span) }
-      : null;
-  });
-  conn.onDefinition((p) => {
-    const q = at(p.textDocument.uri, p.position);
-    const s = q?.a.definition(q.offset);
-    return s && q ? { uri: toUri(q.a.pathOf(s.file)), range: range(s) } : null;
-  });
-  conn.onCompletion((p) => {
-    const q = at(p.textDocument.uri, p.position);
-    return (q?.a.completions(q.offset) ?? []).map((c) => ({
-      label: c.name,
-      kind: KINDS[c.kind],
-      ...(c.detail ? { detail: c.detail } : {}),
-    }));
-  });
+  /** A request at a position of an open document: answered by the analysis thread. */
+  const at =
+    (kind: 'hover' | 'definition' | 'completion', method: string) =>
+    async (raw: unknown): Promise<unknown> => {
+      const p = check(PositionParams, raw, method);
+      if (typeof p === 'string') throw new ResponseError(ErrorCodes.InvalidParams, p);
+      const d = docs.get(p.textDocument.uri);
+      if (!d) return kind === 'completion' ? [] : null;
+      flush(d.uri);
+      return thread.request(kind, d.uri, d.offsetAt(p.position));
+    };
+  // registered by method name: the typed helpers (onHover, …) read params.workDoneToken before a
+  // handler could check them, so `params: null` failed inside the library
+  conn.onRequest('textDocument/hover', at('hover', 'textDocument/hover'));
+  conn.onRequest('textDocument/definition', at('definition', 'textDocument/definition'));
+  conn.onRequest('textDocument/completion', at('completion', 'textDocument/completion'));
+  conn.onShutdown(() => thread.close().then(() => undefined));
 
-  docs.listen(conn);
   return new Promise((done) => {
-    conn.onExit(() => done());
+    conn.onExit(() => {
+      void thread.close();
+      done();
+    });
+    input.on('end', () => {
+      void thread.close();
+      done();
+    });
     conn.listen();
   });
 }
