@@ -33,7 +33,9 @@ export class FrameGuard extends Transform {
     this.dropped++;
     this.warn(`obtc lsp: dropped a malformed message (${why}); resynchronising`);
     const next = this.buf.indexOf(CL, 1);
-    this.buf = next < 0 ? Buffer.alloc(0) : this.buf.subarray(next);
+    // none yet: keep the tail that may be the start of one still arriving (found by the fuzzer: a
+    // valid frame split after `Cont` was lost)
+    this.buf = this.buf.subarray(next >= 0 ? next : Math.max(1, this.buf.length - CL.length + 1));
   }
 
   private pump(): void {

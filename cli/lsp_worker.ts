@@ -74,6 +74,11 @@ export class Analyzer {
   private readonly skipped = new Set<string>();
   private scheduled = false;
 
+  /** Whether analyses are pending (tests drain it). */
+  get busy(): boolean {
+    return this.dirty.size > 0;
+  }
+
   constructor(private readonly send: (m: FromWorker) => void) {}
 
   on(m: ToWorker): void {
