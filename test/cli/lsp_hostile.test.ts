@@ -4,7 +4,7 @@
 // is not JSON) and params (null, wrong types) that neither wedge the server nor print a stack; a
 // 132 KB line of `x + x + …` answered with its diagnostic; an analysis over the budget stopped
 // with one diagnostic saying so, the server answering afterwards.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,14 @@ afterEach(() => {
   client?.proc.kill();
   client = undefined;
 });
+/** One server for the tests that need no settings of their own (each start costs ~2 s). */
+let shared: Promise<Client> | undefined;
+const server = () =>
+  (shared ??= start().then((c) => {
+    client = undefined; // not stopped after each test
+    return c;
+  }));
+afterAll(async () => (await shared)?.proc.kill());
 
 const open = (c: Client, uri: string, text: string) =>
   c.send({ method: 'textDocument/didOpen', params: { textDocument: { uri, languageId: 'obt', version: 1, text } } });
@@ -63,7 +71,7 @@ function bigDocument(): string {
 
 describe('obtc lsp under load', () => {
   it('a burst of 500 edits to a 69 KB document: a hover within 2 s after it', async () => {
-    const c = await start();
+    const c = await server();
     const uri = uriOf('big.obt');
     const text = bigDocument();
     expect(text.length).toBeGreaterThan(69_000);
@@ -86,10 +94,11 @@ describe('obtc lsp under load', () => {
     expect(h?.contents.value).toContain('f32[4, 8]');
     console.log(`lsp: hover after a burst of 500 edits to a ${text.length}-character document: ${ms.toFixed(0)} ms`);
     expect(ms).toBeLessThan(2000);
+    c.send({ method: 'textDocument/didClose', params: { textDocument: { uri } } });
   }, 60_000);
 
   it('300 open documents importing each other: a hover within 5 s', async () => {
-    const c = await start();
+    const c = await start(); // its own: 300 open documents would keep the others' server busy
     const n = 300;
     const src = (i: number) =>
       `import "d${(i + 1) % n}.obt" as next\n\npub fn f${i}(x: f32[4]) -> f32[4] = x + 1.0\npub fn g${i}(x: f32[4]) -> f32[4] = next.f${(i + 1) % n}(x) * 2.0\n`;
@@ -106,7 +115,7 @@ describe('obtc lsp under load', () => {
 
 describe('obtc lsp under hostile input', () => {
   it('hostile framing neither wedges the server nor prints a stack', async () => {
-    const c = await start();
+    const c = await server();
     const uri = uriOf('small.obt');
     open(c, uri, 'pub fn f(x: f32[3]) -> f32[3] = x * 2.0\n');
     await c.diagnostics(uri);
@@ -122,7 +131,7 @@ describe('obtc lsp under hostile input', () => {
   }, 60_000);
 
   it('params null or of the wrong types: InvalidParams, no stack; the server still answers', async () => {
-    const c = await start();
+    const c = await server();
     const uri = uriOf('small2.obt');
     open(c, uri, 'pub fn f(x: f32[3]) -> f32[3] = x * 2.0\n');
     await c.diagnostics(uri);
@@ -136,7 +145,7 @@ describe('obtc lsp under hostile input', () => {
   }, 60_000);
 
   it('a 132 KB line of x + x + … is answered with its diagnostic', async () => {
-    const c = await start();
+    const c = await server();
     const uri = uriOf('chain.obt');
     open(c, uri, `pub fn f(x: f32) -> f32 = x${' + x'.repeat(33_000)}\n`);
     const d = await c.diagnostics(uri);

@@ -5,8 +5,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const OBTC = join(import.meta.dirname, '../../bin/obtc.js');
-const REPORT =
-  'data:text/javascript,process.on("exit",()=>process.stderr.write("\\n@@maxrss "+process.resourceUsage().maxRSS+"\\n"))';
+// the peak of this process's own memory: VmHWM (ru_maxrss is inherited from the parent across
+// fork and exec on Linux — a child of a 1 GB test worker reported 1 GB)
+const PEAK = `(()=>{try{return +/VmHWM:\\s*(\\d+)/.exec(r("/proc/self/status","utf8"))[1]}catch{return process.resourceUsage().maxRSS}})()`;
+const REPORT = `data:text/javascript,import{readFileSync as r}from"fs";process.on("exit",()=>process.stderr.write("\\n@@maxrss "+${PEAK}+"\\n"))`;
 
 export interface ChildResult {
   /** exit status; null when the limit killed it */

@@ -4,11 +4,13 @@
 // the runtime entry loading an artifact with the compiler's packages removed, and WebGPU's
 // optional package absent with a clear message.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ROOT } from '../arch/graph.ts';
+import { Client } from '../helpers/lsp_client.ts';
 
 let dir: string;
 let files: string[];
@@ -89,6 +91,24 @@ describe('the packed package', () => {
     expect(readdirSync(join(dir, 'cache/obt/wasm')).length).toBeGreaterThan(5);
     expect(existsSync(join(dir, 'node_modules/obt/.obt-cache'))).toBe(false);
   });
+
+  it('npx obtc lsp answers from the compiled package (its analysis thread runs dist/ without tsx)', async () => {
+    const c = new Client(
+      spawn(process.execPath, [join(dir, 'node_modules/obt/bin/obtc.js'), 'lsp', '--stdio'], { cwd: dir, env: env() }),
+    );
+    try {
+      await c.request('initialize', { processId: process.pid, rootUri: pathToFileURL(dir).href, capabilities: {} });
+      const uri = pathToFileURL(join(dir, 'p.obt')).href;
+      const diags = c.diagnostics(uri);
+      c.send({
+        method: 'textDocument/didOpen',
+        params: { textDocument: { uri, languageId: 'obt', version: 1, text: 'pub fn f(x: f32[3]) -> f32 = slu(x)\n' } },
+      });
+      expect((await diags)[0]?.message).toContain('unknown name slu');
+    } finally {
+      c.proc.kill();
+    }
+  }, 60_000);
 
   it("import { compile } from 'obt' in a plain .mjs file compiles and runs on Wasm", () => {
     writeFileSync(

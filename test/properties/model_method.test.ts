@@ -176,7 +176,7 @@ describe('model files with generated methods and lying headers', () => {
               }),
             );
             const outside = paths.filter((p) => !allowed(p));
-            expect(outside.join(" "), "paths looked at on behalf of a model file").toBe("");
+            expect(outside.join(' '), 'paths looked at on behalf of a model file').toBe('');
           },
         ),
         { numRuns: runs, ...replay() },
