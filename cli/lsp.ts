@@ -77,6 +77,8 @@ class AnalysisThread {
   private readonly pending = new Map<number, { msg: ToWorker; done: (r: unknown) => void }>();
   private watchdog?: NodeJS.Timeout;
   private closing = false;
+  /** deaths of the thread since it last finished an analysis */
+  private deaths = 0;
 
   constructor(
     private readonly conn: Connection,
@@ -93,7 +95,16 @@ class AnalysisThread {
     w.on('message', (m: FromWorker) => this.on(m));
     w.on('error', (e) => process.stderr.write(`obtc lsp: the analysis thread failed: ${e.message}\n`));
     w.on('exit', () => {
-      if (this.worker === w && !this.closing) this.restart(); // died: a new one takes over
+      if (this.worker !== w || this.closing) return;
+      // died: a new one takes over — unless it keeps dying before finishing anything
+      if (++this.deaths > 3) {
+        process.stderr.write('obtc lsp: the analysis thread keeps failing; analysis is off\n');
+        for (const p of this.pending.values()) p.done(null);
+        this.pending.clear();
+        this.closing = true;
+        return;
+      }
+      this.restart();
     });
     if (skip) this.post({ t: 'skip', uri: skip });
     for (const [uri, text] of this.texts()) if (uri !== skip) this.post({ t: 'text', uri, text });
@@ -116,7 +127,10 @@ class AnalysisThread {
     } else if (m.t === 'start') {
       clearTimeout(this.watchdog);
       this.watchdog = setTimeout(() => this.overBudget(m.uri), ANALYSIS_BUDGET_MS);
-    } else clearTimeout(this.watchdog);
+    } else {
+      clearTimeout(this.watchdog);
+      this.deaths = 0;
+    }
   }
 
   /** One analysis outlived the budget: the thread is replaced, the document told why. */
@@ -133,11 +147,12 @@ class AnalysisThread {
   }
 
   post(m: ToWorker): void {
-    this.worker.postMessage(m);
+    if (!this.closing) this.worker.postMessage(m);
   }
 
   request(kind: 'hover' | 'definition' | 'completion', uri: string, offset: number): Promise<unknown> {
     const msg: ToWorker = { t: 'req', id: ++this.next, kind, uri, offset };
+    if (this.closing) return Promise.resolve(kind === 'completion' ? [] : null);
     return new Promise((done) => {
       this.pending.set(msg.id, { msg, done });
       this.post(msg);

@@ -92,7 +92,7 @@ export class LlamaRunner {
     readonly backend: Backend = 'interp',
     readonly pool?: KernelPool,
     readonly gpu?: GpuDevice,
-    /** the model's file: a user error its content causes names it */
+    /** the model file whose sealed method this runs: a user error while lowering names it */
     readonly file?: string,
   ) {}
 
@@ -103,7 +103,9 @@ export class LlamaRunner {
     pool?: KernelPool,
     gpu?: GpuDevice,
   ): LlamaRunner {
-    return new LlamaRunner(modelProgram(m, modelFile), m.config, m.value, m.layer, backend, pool, gpu, m.file);
+    // errors of a model file's own method are the file's: they name it (one line)
+    const own = m.method?.sealed ? m.file : undefined;
+    return new LlamaRunner(modelProgram(m, modelFile), m.config, m.value, m.layer, backend, pool, gpu, own);
   }
 
   private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
