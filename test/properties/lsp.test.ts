@@ -5,7 +5,7 @@
 // programs and hostile documents: long chains, deep brackets, control characters, imports of a
 // FIFO and of files outside the project), closes and requests, on the analysis side in this
 // process — nothing throws, every request is answered once, every open document ends analysed.
-// RUNS / 2 framing cases, RUNS / 50 storms (npm run fuzz: 50 000 and 2 000).
+// RUNS / 2 framing cases, RUNS / 100 storms (npm run fuzz: 50 000 and 1 000).
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { Analyzer, type FromWorker, type ToWorker } from '../../cli/lsp_worker.t
 import { RUNS, Tally, replay, timeoutFor } from './fuzz.ts';
 
 const frameRuns = Math.max(50, Math.round(RUNS / 2));
-const stormRuns = Math.max(20, Math.round(RUNS / 50));
+const stormRuns = Math.max(20, Math.round(RUNS / 100));
 
 const segment = fc.oneof(
   fc.record({ k: fc.constant('frame' as const), id: fc.nat(), s: fc.string({ maxLength: 40 }) }),

@@ -4,7 +4,7 @@
 // doublings, huge loops) and its header given hostile values; each file either loads — and then
 // runs a few tokens on the interpreter — or fails with a user error, within the per-case bounds,
 // and no file outside obt's standard library and models/ is opened, read or even looked at on its
-// behalf (fs is watched during each case). RUNS / 25 cases (npm run fuzz: 4 000).
+// behalf (fs is watched during each case). RUNS / 50 cases (npm run fuzz: 2 000).
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import fs, { mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { PROJECT_ROOT, STDLIB_DIR } from '../../compiler/resolve/modules.ts';
 import { bestHeader, hostileModel, withMethod, type ObtmHeader } from './hostile.ts';
 import { HOSTILE_JSON, RUNS, Tally, replay, timeoutFor } from './fuzz.ts';
 
-const runs = Math.max(20, Math.round(RUNS / 25));
+const runs = Math.max(20, Math.round(RUNS / 50));
 const dir = mkdtempSync(join(tmpdir(), 'obt-fuzz-method-'));
 const file = join(dir, 'student.obtm');
 
