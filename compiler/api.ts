@@ -34,7 +34,7 @@ import type * as A from './syntax/ast.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
-  /** limits on checking and lowering (compiler/types/budget.ts); default: the process's */
+  /** limits on checking and lowering (compiler/core/budget.ts); default: the process's */
   budget?: CompileBudget;
 }
 

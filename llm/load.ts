@@ -55,7 +55,7 @@ export async function loadModelBytes(weights: string, bytes: Uint8Array, tokeniz
  *  (the first non-finite one named by its path and index), the tokenizer's size the vocabulary's,
  *  its scores finite, its BOS and EOS ids inside the vocabulary. */
 function checked(m: LoadedModel): LoadedModel {
-  checkModelTypes(m);
+  if (!m.bits) checkModelTypes(m); // a model file's tree was checked as it opened (before its bits)
   // a checkpoint's tensors were scanned as they loaded (validateTensors); model files' here
   const nf = m.checkpoint ? undefined : firstNonFinite(m.value);
   if (nf) throw new LoadError(m.file, `tensor ${nf.path}: ${nf.value} at index ${nf.index} (weights must be finite)`);

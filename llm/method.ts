@@ -6,9 +6,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { compile, type CompileOptions } from '../compiler/api.ts';
-import { CompileError, UserError, spanLocation } from '../compiler/syntax/diag.ts';
+import { CompileError, UserError, lineCol } from '../compiler/syntax/diag.ts';
 import { LoadError } from './io/model.ts';
-import { PROJECT_ROOT, STDLIB_DIR } from '../compiler/resolve/modules.ts';
+import { MODELS_DIR, STDLIB_DIR } from '../compiler/resolve/modules.ts';
 import type * as A from '../compiler/syntax/ast.ts';
 
 export const METHODS_DIR = join(STDLIB_DIR, 'methods');
@@ -84,9 +84,8 @@ export function modelFileError(modelFile: string, what: string, e: unknown): unk
         : [];
   const d = diags[0];
   if (!d) return e;
-  const at = d.span
-    ? ` at ${d.span.file.path.replace(/^.*#/, '')}:${spanLocation(d.span).split(':').slice(-2).join(':')}`
-    : '';
+  const lc = d.span && lineCol(d.span.file, d.span.start);
+  const at = d.span ? ` at ${d.span.file.path.replace(/^.*#/, '')}:${lc!.line}:${lc!.col}` : '';
   const more = diags.length > 1 ? ` (and ${diags.length - 1} more error(s))` : '';
   return new LoadError(modelFile, `${what}${at}: ${d.message}${more}`);
 }
@@ -130,8 +129,7 @@ function checkedMethod(name: string, file: string, source: string, sealed: boole
   for (const m of prog.loaded.modules.values())
     if (
       m !== root &&
-      (m.id.startsWith(METHODS_DIR + '/') ||
-        (!m.id.startsWith(STDLIB_DIR + '/') && !m.id.startsWith(join(PROJECT_ROOT, 'models') + '/')))
+      (m.id.startsWith(METHODS_DIR + '/') || (!m.id.startsWith(STDLIB_DIR + '/') && !m.id.startsWith(MODELS_DIR + '/')))
     )
       throw new UserError(
         `${file}: a method is one file; it imports ${m.file.path}, which a model file would not carry`,
@@ -162,7 +160,7 @@ function checkedMethod(name: string, file: string, source: string, sealed: boole
 
 /** Serves a sealed module's own text and the files of the standard library and models/, nothing else. */
 function sealedReader(file: string, source: string): (p: string) => string | undefined {
-  const models = join(PROJECT_ROOT, 'models') + '/';
+  const models = MODELS_DIR + '/';
   return (p) => {
     if (p === resolve(file)) return source;
     if (!(p.startsWith(STDLIB_DIR + '/') || p.startsWith(models)) || !existsSync(p)) return undefined;

@@ -2,7 +2,7 @@
 // a model file's method above all — can hang the compiler or exhaust memory with a few hundred
 // bytes (a dimension that expands to 2²⁴ terms, tuples that double at each call, 2⁴⁰ inlined
 // calls, a loop of 2·10⁹ trips). Each limit is far above what any shipped program uses (measured:
-// the largest, a KD training step of stories110M's shape, is noted at each limit); exceeding one
+// the largest, a LittleBit KD training step of stories260K, is noted at each limit); exceeding one
 // is a user error naming the limit, at the place that exceeded it. `--compile-budget X` (obtc) or
 // CompileOptions.budget raises them for one's own code. Checking and lowering are synchronous:
 // the budget in force is module state, set around each compile() and lower().

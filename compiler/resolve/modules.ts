@@ -169,12 +169,13 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
       const cands: string[] = [];
       const named =
         it.target.kind === 'name' && it.target.parts.length === 1 ? opts.imports?.[it.target.parts[0]!] : undefined;
+      const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
       if (sealed.has(id)) {
         const why = sealedImport(it.target, stdlib);
         if (typeof why === 'string') {
           diags.add(
             new UserError(
-              `cannot import ${it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.')}: ${why}`,
+              `cannot import ${shown}: ${why}`,
               it.span,
               'a method inside a model file may import only the standard library and models/, by name (`import nn`)',
             ).diag,
@@ -188,7 +189,6 @@ export function loadProgram(path: string, text: string, opts: LoadOptions = {}):
         const rel = it.target.parts.join('/') + '.obt';
         cands.push(join(stdlib, rel), resolve(dirname(id), rel), join(PROJECT_ROOT, rel));
       }
-      const shown = it.target.kind === 'path' ? `"${it.target.path}"` : it.target.parts.join('.');
       const refused = cands.map((c) => ({ c, why: importRefusal(c, roots) })).find((x) => x.why);
       if (refused) {
         diags.add(new UserError(`cannot import ${shown}: ${refused.why}`, it.span, `(resolved to ${refused.c})`).diag);
