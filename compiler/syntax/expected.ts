@@ -18,7 +18,8 @@ export interface Failure {
 
 /** The expected set in words, e.g. "`)`, `,` or an operator". */
 export function expectedInWords(failures: Failure[]): string {
-  const set = new Set(failures.map((f) => f.text).filter((t) => t.trim() !== ''));
+  // spaces are never what was missing (a postfix operator's lookahead tries them: obt.ohm's Postfix)
+  const set = new Set(failures.map((f) => f.text).filter((t) => t.trim() !== '' && t !== 'a space'));
   const words: string[] = [];
   const group = (when: boolean, members: string[], word: string) => {
     if (!when) return;

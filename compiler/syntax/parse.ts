@@ -16,6 +16,8 @@ export const grammar: ohm.Grammar = existsSync(recipe)
   : ohm.grammar(readFileSync(new URL('./obt.ohm', import.meta.url), 'utf8'));
 
 type N = ohm.Node;
+/** A postfix operator (call, index, field) awaiting its target. */
+type PostfixOp = (target: A.Expr, span: Span) => A.Expr;
 
 /** An integer literal's value; one past 2^53 (where doubles stop being exact) is an error. */
 function exactInt(n: N, span: Span): number {
@@ -215,17 +217,27 @@ function makeSemantics() {
     UnExpr_not(_m, a): A.Expr {
       return { kind: 'unary', op: '!', a: a.ast(), span: sp(this) };
     },
-    Postfix_call(callee, _hs, _o, args, _comma, _c): A.Expr {
-      return { kind: 'call', fn: callee.ast(), args: list(args), span: sp(this) };
+    // postfix operators fold left onto the primary, in a loop (see Postfix in obt.ohm); each
+    // operator's action gives a function from its target (and the whole span) to the expression
+    Postfix(first, _spaces, _next, ops): A.Expr {
+      let e = first.ast() as A.Expr;
+      const start = this.source.startIdx;
+      for (const o of ops.children) e = (o.ast() as PostfixOp)(e, { file, start, end: o.source.endIdx });
+      return e;
     },
-    Postfix_index(target, _hs, _o, items, _c): A.Expr {
-      return { kind: 'index', target: target.ast(), items: list(items), span: sp(this) };
+    PostfixOp_call(_o, args, _comma, _c): PostfixOp {
+      const as: A.Arg[] = list(args);
+      return (fn, span) => ({ kind: 'call', fn, args: as, span });
     },
-    Postfix_field(target, _dot, name): A.Expr {
-      return { kind: 'field', target: target.ast(), name: name.sourceString, span: sp(this) };
+    PostfixOp_index(_o, items, _c): PostfixOp {
+      const is: A.IndexItem[] = list(items);
+      return (target, span) => ({ kind: 'index', target, items: is, span });
     },
-    Postfix_tupleField(target, _dot, i): A.Expr {
-      return { kind: 'tupleField', target: target.ast(), index: Number(i.sourceString), span: sp(this) };
+    PostfixOp_field(_dot, name): PostfixOp {
+      return (target, span) => ({ kind: 'field', target, name: name.sourceString, span });
+    },
+    PostfixOp_tupleField(_dot, i): PostfixOp {
+      return (target, span) => ({ kind: 'tupleField', target, index: Number(i.sourceString), span });
     },
     Arg_named(name, _c, value): A.Arg {
       return { name: name.sourceString, value: value.ast(), span: sp(this) };

@@ -12,7 +12,7 @@ import { compileWasm } from '../../compiler/pipeline.ts';
 import { compile } from '../../compiler/api.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { mulberry32 } from '../../runtime/core/rng.ts';
-import { RUNS, replay, timeoutFor } from './fuzz.ts';
+import { RUNS, capNote, runParams, timeoutFor } from './fuzz.ts';
 
 // RUNS cases in all, in two halves; each compiles one or two Wasm programs (binaryen optimizing
 // each new kernel, ~3 ms)
@@ -178,11 +178,12 @@ export function backendFuzz(half: 1 | 2): void {
             const m = differs(split, ref, p, body, nearby);
             if (m) expect.fail(`fused with at most 4 inputs per kernel: ${m}\n${src}A=${p.A} B=${p.B}`);
           }),
-          { numRuns: runs, ...replay() },
+          runParams(`backend ${half}/2`, runs),
         );
         const s = ((performance.now() - t0) / 1000).toFixed(1);
         console.log(
-          `fuzz backend ${half}/2 (wasm fused, unfused, split ≡ interpreter): ${cases} cases, 0 mismatches, ${s} s`,
+          `fuzz backend ${half}/2 (wasm fused, unfused, split ≡ interpreter): ${cases} cases` +
+            `${capNote(`backend ${half}/2`, cases, runs)}, 0 mismatches, ${s} s`,
         );
       },
       timeoutFor(runs, 1000),

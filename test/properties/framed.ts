@@ -85,7 +85,7 @@ export function framedFuzz(name: FramedTarget): void {
       'mutated bytes (CRC recomputed) load or fail with a user error',
       async () => {
         const { file, bytes, frame, load } = target;
-        const t = new Tally(`${name} bytes`);
+        const t = new Tally(`${name} bytes`, share(0.5));
         await fc.assert(
           fc.asyncProperty(byteMutation(4096), fc.boolean(), (m, crc) =>
             t.run(() => {
@@ -93,7 +93,7 @@ export function framedFuzz(name: FramedTarget): void {
               return load(file, frame.crc && crc ? fixCrc(b) : b);
             }),
           ),
-          { numRuns: share(0.5) },
+          t.params,
         );
         console.log(t.summary());
       },
@@ -105,12 +105,12 @@ export function framedFuzz(name: FramedTarget): void {
         const { file, bytes, frame, load } = target;
         const { header, data } = splitFramed(bytes, frame);
         const paths = jsonPaths(header);
-        const t = new Tally(`${name} header`);
+        const t = new Tally(`${name} header`, share(0.5));
         await fc.assert(
           fc.asyncProperty(jsonEdit(), (e) =>
             t.run(() => load(file, joinFramed(bytes, frame, applyJson(header, paths, e), data))),
           ),
-          { numRuns: share(0.5) },
+          t.params,
         );
         console.log(t.summary());
       },

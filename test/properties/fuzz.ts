@@ -1,9 +1,10 @@
-// The fuzzers' shared parts: the case count (OBT_FUZZ_RUNS; `npm run fuzz` sets 100 000), the
-// outcome of one case (loaded, a user error, or an internal error — any other exception), the
+// The fuzzers' shared parts: the case count (OBT_FUZZ_RUNS; `npm run fuzz` sets 100 000) and time
+// budget (OBT_FUZZ_SECONDS), the outcome of one case (loaded, a user error, or an internal error — any other exception), the
 // per-case time and memory bounds, a summary line per target, and the byte- and JSON-level
 // mutations the format fuzzers apply to the shipped files.
 import fc from 'fast-check';
 import { writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { LoadError } from '../../llm/io/model.ts';
 import { UserError } from '../../runtime/core/errors.ts';
 import { CompileError } from '../../compiler/syntax/diag.ts';
@@ -16,6 +17,56 @@ export const RUNS = Number(process.env.OBT_FUZZ_RUNS ?? 2000);
  *  failure's `{ seed, path }` line gives them. */
 export const replay = (): { seed?: number; path?: string } =>
   process.env.OBT_FUZZ_SEED ? { seed: Number(process.env.OBT_FUZZ_SEED), path: process.env.OBT_FUZZ_PATH } : {};
+/** The whole run's wall-clock budget in seconds (OBT_FUZZ_SECONDS; `npm run fuzz` sets it): each
+ *  target stops at its part of budget × workers, its part being its share of a whole run's time
+ *  (COST), so a slower machine runs fewer cases of every target, in the same proportions, and
+ *  still finishes in time. A target cut short says so in its summary. Unset (the suite): no cap. */
+const BUDGET_S = Number(process.env.OBT_FUZZ_SECONDS ?? 0);
+/** The vitest workers running targets side by side (`npm run fuzz`: --maxWorkers=100%). */
+const WORKERS = Number(process.env.OBT_FUZZ_WORKERS ?? availableParallelism());
+/** Each target's seconds in one `OBT_FUZZ_RUNS=10000` run (2 workers; 2026-12-07): what matters is
+ *  their ratios. A new target adds its own line (capFor refuses a target without one). */
+const COST: Record<string, number> = {
+  'backend 1/2': 67,
+  'backend 2/2': 67,
+  'gguf fields': 44.2,
+  'gguf bytes': 33.5,
+  'programs: mutated real programs': 42.3,
+  'programs: token soup': 2.1,
+  'programs: random strings': 0.8,
+  'state file bytes': 9.4,
+  'state file header': 15.6,
+  'model file (.obtm) bytes': 3.6,
+  'model file (.obtm) header': 11.4,
+  'legacy .obt1 bytes': 3.6,
+  'legacy .obt1 header': 7.8,
+  'safetensors bytes': 4.8,
+  'safetensors header': 4.1,
+  'llama2c .bin': 7.0,
+  'llama2c tokenizer': 2.0,
+  'lsp: framing': 1.3,
+  'lsp: edit storms': 4.8,
+  'model files: generated methods, lying headers': 5.1,
+};
+/** A target's time cap in ms under OBT_FUZZ_SECONDS, or undefined when no budget is set. */
+export function capFor(target: string): number | undefined {
+  if (!(BUDGET_S > 0)) return undefined;
+  const cost = COST[target];
+  if (cost === undefined) throw new Error(`fuzz target '${target}' has no line in fuzz.ts's COST`);
+  const total = Object.values(COST).reduce((a, b) => a + b, 0);
+  return (BUDGET_S * 1000 * WORKERS * cost) / total;
+}
+/** fast-check parameters of one target: its cases, its time cap, a replayed failure. */
+export function runParams(target: string, numRuns: number): fc.Parameters<unknown> {
+  const cap = capFor(target);
+  return { numRuns, ...(cap ? { plugins: [fc.interruptAfterTimeLimit(cap)] } : {}), ...replay() };
+}
+/** ", stopped at its time cap (N s) after this many of M planned" when a target was cut short. */
+export function capNote(target: string, cases: number, planned: number): string {
+  const cap = capFor(target);
+  return cap && cases < planned ? ` (its time cap, ${(cap / 1000).toFixed(0)} s, reached; ${planned} planned)` : '';
+}
+
 /** A mutator's share of its target's RUNS cases. */
 export const share = (fraction: number) => Math.max(1, Math.round(RUNS * fraction));
 /** A case slower than this is a hang. */
@@ -40,7 +91,15 @@ export class Tally {
   peakBytes = 0;
   readonly messages = new Map<string, number>();
   private readonly t0 = performance.now();
-  constructor(readonly target: string) {}
+  /** `planned`: the target's case count (its fast-check numRuns). */
+  constructor(
+    readonly target: string,
+    readonly planned: number,
+  ) {}
+  /** fast-check parameters: the planned cases, the time cap, a replayed failure. */
+  get params(): fc.Parameters<unknown> {
+    return runParams(this.target, this.planned);
+  }
 
   /** Runs one case: success or a user error pass; anything else is rethrown as the failure. */
   async run(f: () => unknown): Promise<void> {
@@ -77,7 +136,7 @@ export class Tally {
   summary(): string {
     const s = ((performance.now() - this.t0) / 1000).toFixed(1);
     return (
-      `fuzz ${this.target}: ${this.cases} cases, ${this.ok} accepted, ${this.clear} clear errors, ` +
+      `fuzz ${this.target}: ${this.cases} cases${capNote(this.target, this.cases, this.planned)}, ${this.ok} accepted, ${this.clear} clear errors, ` +
       `${this.internal} internal errors, ${this.hangs} hangs, slowest ${this.slowestMs.toFixed(0)} ms, ` +
       `peak heap+buffers ${(this.peakBytes / 2 ** 20).toFixed(0)} MiB, ${s} s`
     );

@@ -18,10 +18,10 @@ describe('GGUF under mutation', () => {
   it(
     'a mutated stories260K.gguf loads or fails with a user error',
     async () => {
-      const t = new Tally('gguf bytes');
+      const t = new Tally('gguf bytes', share(0.5));
       await fc.assert(
         fc.asyncProperty(byteMutation(HEADER), (m) => t.run(() => loadModelBytes(file, applyBytes(seed, m)))),
-        { numRuns: share(0.5) },
+        t.params,
       );
       console.log(t.summary());
     },

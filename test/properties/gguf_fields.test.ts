@@ -48,7 +48,7 @@ describe('GGUF fields under mutation', () => {
     'hostile metadata and tensor directory entries load or fail with a user error',
     async () => {
       const m = await loadModel(file);
-      const t = new Tally('gguf fields');
+      const t = new Tally('gguf fields', share(0.5));
       await fc.assert(
         fc.asyncProperty(edit, (e) => {
           const kv = (list: GgufKv[]): GgufKv[] => {
@@ -78,7 +78,7 @@ describe('GGUF fields under mutation', () => {
           });
           return t.run(() => loadModelBytes(file, bytes));
         }),
-        { numRuns: share(0.5) },
+        t.params,
       );
       console.log(t.summary());
     },

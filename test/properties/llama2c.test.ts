@@ -17,13 +17,13 @@ describe('llama2.c formats under mutation', () => {
   it(
     'a mutated stories260K.bin loads or fails with a user error',
     async () => {
-      const t = new Tally('llama2c .bin');
+      const t = new Tally('llama2c .bin', RUNS);
       // the 28-byte header is where the hostile integers go; flips and truncation land anywhere
       await fc.assert(
         fc.asyncProperty(byteMutation(28), (m) =>
           t.run(() => loadModelBytes(join(data, 'stories260K.bin'), applyBytes(bin, m))),
         ),
-        { numRuns: RUNS },
+        t.params,
       );
       console.log(t.summary());
     },
@@ -32,7 +32,7 @@ describe('llama2.c formats under mutation', () => {
   it(
     'a mutated tok512.bin parses (and encodes) or fails with a user error',
     async () => {
-      const t = new Tally('llama2c tokenizer');
+      const t = new Tally('llama2c tokenizer', RUNS);
       await fc.assert(
         fc.asyncProperty(byteMutation(tok.length), (m) =>
           t.run(() => {
@@ -40,7 +40,7 @@ describe('llama2.c formats under mutation', () => {
             new Tokenizer(td).encode('Once upon a time, a cat sat.');
           }),
         ),
-        { numRuns: RUNS },
+        t.params,
       );
       console.log(t.summary());
     },

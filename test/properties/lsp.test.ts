@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FrameGuard, MAX_FRAME } from '../../cli/lsp_framing.ts';
 import { Analyzer, type FromWorker, type ToWorker } from '../../cli/lsp_worker.ts';
-import { RUNS, Tally, replay, timeoutFor } from './fuzz.ts';
+import { RUNS, Tally, timeoutFor } from './fuzz.ts';
 
 const frameRuns = Math.max(50, Math.round(RUNS / 2));
 const stormRuns = Math.max(20, Math.round(RUNS / 100));
@@ -83,7 +83,7 @@ describe('language server framing', () => {
   it(
     'valid frames come through whole and in order among garbage and hostile headers',
     async () => {
-      const t = new Tally('lsp: framing');
+      const t = new Tally('lsp: framing', frameRuns);
       await fc.assert(
         fc.asyncProperty(
           fc.array(segment, { maxLength: 12 }),
@@ -99,7 +99,7 @@ describe('language server framing', () => {
               expect(got).toEqual(want);
             }),
         ),
-        { numRuns: frameRuns, ...replay() },
+        t.params,
       );
       console.log(t.summary());
     },
@@ -153,7 +153,7 @@ describe('language server edit storms', () => {
   it(
     'opens, edits, closes and requests in any order: no throw, every request answered once',
     async () => {
-      const t = new Tally('lsp: edit storms');
+      const t = new Tally('lsp: edit storms', stormRuns);
       await fc.assert(
         fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), (ops) =>
           t.run(async () => {
@@ -189,7 +189,7 @@ describe('language server edit storms', () => {
               ).toBe(true);
           }),
         ),
-        { numRuns: stormRuns, ...replay() },
+        t.params,
       );
       console.log(t.summary());
     },

@@ -16,7 +16,7 @@ import { loadModelBytes } from '../../llm/load.ts';
 import { LlamaRunner } from '../../llm/runner.ts';
 import { PROJECT_ROOT, STDLIB_DIR } from '../../compiler/resolve/modules.ts';
 import { bestHeader, hostileModel, withMethod, type ObtmHeader } from './hostile.ts';
-import { HOSTILE_JSON, RUNS, Tally, replay, timeoutFor } from './fuzz.ts';
+import { HOSTILE_JSON, RUNS, Tally, timeoutFor } from './fuzz.ts';
 
 const runs = Math.max(20, Math.round(RUNS / 50));
 const dir = mkdtempSync(join(tmpdir(), 'obt-fuzz-method-'));
@@ -161,7 +161,7 @@ describe('model files with generated methods and lying headers', () => {
   it(
     'load and run, or fail with a user error; nothing outside obt is looked at',
     async () => {
-      const t = new Tally('model files: generated methods, lying headers');
+      const t = new Tally('model files: generated methods, lying headers', runs);
       await fc.assert(
         fc.asyncProperty(
           fc.array(sourceEdit, { maxLength: 4 }),
@@ -179,7 +179,7 @@ describe('model files with generated methods and lying headers', () => {
             expect(outside.join(' '), 'paths looked at on behalf of a model file').toBe('');
           },
         ),
-        { numRuns: runs, ...replay() },
+        t.params,
       );
       console.log(t.summary());
     },

@@ -77,10 +77,10 @@ describe('parser and checker robustness', () => {
   it(
     'never throw on random token soup',
     async () => {
-      const t = new Tally('programs: token soup');
+      const t = new Tally('programs: token soup', share(0.35));
       await fc.assert(
         fc.asyncProperty(fc.array(fc.constantFrom(...tokens), { maxLength: 40 }), (ts) => check(t, ts.join(' '))),
-        { numRuns: share(0.35) },
+        t.params,
       );
       console.log(t.summary());
     },
@@ -89,10 +89,10 @@ describe('parser and checker robustness', () => {
   it(
     'never throw on random strings',
     async () => {
-      const t = new Tally('programs: random strings');
+      const t = new Tally('programs: random strings', share(0.15));
       await fc.assert(
         fc.asyncProperty(fc.string({ maxLength: 200 }), (s) => check(t, s)),
-        { numRuns: share(0.15) },
+        t.params,
       );
       console.log(t.summary());
     },
@@ -101,7 +101,7 @@ describe('parser and checker robustness', () => {
   it(
     'never throw on mutated real programs',
     async () => {
-      const t = new Tally('programs: mutated real programs');
+      const t = new Tally('programs: mutated real programs', share(0.5));
       const mut = fc.tuple(fc.nat(seeds.length - 1), fc.nat(), fc.nat(20), fc.constantFrom(...tokens, '', ' '));
       await fc.assert(
         fc.asyncProperty(mut, ([k, at, len, ins]) => {
@@ -109,7 +109,7 @@ describe('parser and checker robustness', () => {
           const i = at % (s.length + 1);
           return check(t, s.slice(0, i) + ins + s.slice(i + len), `fuzz-${k}.obt`);
         }),
-        { numRuns: share(0.5) },
+        t.params,
       );
       console.log(t.summary());
     },
