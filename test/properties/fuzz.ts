@@ -1,7 +1,7 @@
-// The fuzzers' shared parts: the case count (OBT_FUZZ_RUNS; `npm run fuzz` sets 100 000) and time
-// budget (OBT_FUZZ_SECONDS), the outcome of one case (loaded, a user error, or an internal error — any other exception), the
-// per-case time and memory bounds, a summary line per target, and the byte- and JSON-level
-// mutations the format fuzzers apply to the shipped files.
+// The fuzzers' shared parts: the case count (OBT_FUZZ_RUNS; `npm run fuzz` sets 100 000) and
+// time budget (OBT_FUZZ_SECONDS), the outcome of one case (loaded, a user error, or an internal
+// error — any other exception), the per-case time and memory bounds, a summary line per target,
+// and the byte- and JSON-level mutations the format fuzzers apply to the shipped files.
 import fc from 'fast-check';
 import { writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
