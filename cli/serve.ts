@@ -13,7 +13,7 @@ import { startServer as startHttp } from './serve_http.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
 import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
-import { headDim } from '../llm/io/model.ts';
+import { donatedInputs } from '../runtime/core/contract.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { DEFAULT_STUDENT, DEFAULT_WEIGHTS } from '../llm/defaults.ts';
@@ -27,21 +27,29 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
   const S = Math.min(maxSeq, m.config.seqLen);
   const runner = LlamaRunner.fromFile(m, DEFAULT_MODEL, 'wasm');
   const e = runner.decodeEntry(S);
-  const donate = Array.from({ length: e.cache }, (_, i) => e.weights + 2 + i);
+  // the artifacts take the page's inputs in the contract's order; the page calls decode by name
+  const donate = donatedInputs(e.contract);
   webgpuArtifact(join(dir, 'webgpu'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
   wasmArtifact(join(dir, 'wasm'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
-  // the weight leaves, 4-byte aligned, in input order
-  const leaves: { dtype: string; shape: number[]; offset: number; length: number }[] = [];
+  writeFileSync(join(dir, 'contract.json'), JSON.stringify(e.contract));
+  // the weights (decode's parameter p), 4-byte aligned, each leaf at its path
+  const leaves: { path: string; dtype: string; shape: number[]; offset: number; length: number }[] = [];
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const t of e.inputs.slice(0, e.weights)) {
+  for (const { leaf, tensor: t } of e.leaves('p')) {
     const data =
       t.dtype === 'f32' || t.dtype === 'f16'
         ? Float32Array.from(t.data as ArrayLike<number>)
         : t.dtype === 'i32'
           ? Int32Array.from(t.data as ArrayLike<number>)
           : Uint32Array.from(t.data as ArrayLike<number>);
-    leaves.push({ dtype: t.dtype === 'f16' ? 'f32' : t.dtype, shape: t.shape, offset, length: data.length });
+    leaves.push({
+      path: leaf.path,
+      dtype: t.dtype === 'f16' ? 'f32' : t.dtype,
+      shape: t.shape,
+      offset,
+      length: data.length,
+    });
     chunks.push(new Uint8Array(data.buffer));
     offset += data.byteLength;
   }
@@ -67,8 +75,6 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
     pieces: tk.pieces,
     scores: tk.scores,
     leaves,
-    cacheShape: [S, m.config.kvHeads, headDim(m.config)],
-    cacheCount: e.cache,
     weightBytes: offset,
     fileBytes: m.bytes,
   };

@@ -31,6 +31,7 @@ import { DenseHost, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
+import { bindEntry, type BindOptions, type BoundEntry } from './entry.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
@@ -91,6 +92,13 @@ export class Program {
     if (list.length > 1)
       throw new UserError(`${name} is overloaded; an entry must be a single function`, list[0]!.decl.nameSpan);
     return list[0]!;
+  }
+
+  /** The field names of a struct the root file declares or imports, in declaration order. */
+  structFields(name: string): string[] {
+    const s = lookupStruct(this.loaded.root, name);
+    if (!s) throw new UserError(`no struct named ${name} in ${this.loaded.root.file.path}`);
+    return s.decl.fields.map((f) => f.name);
   }
 
   /** Converts host arguments to values of the entry's parameter types (inferring dims from shapes). */
@@ -216,6 +224,12 @@ export class Program {
         ? this.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(tensors)
         : interpret(low.func, tensors, opts);
     return this.result(low, outs);
+  }
+
+  /** The entry lowered for named arguments, run by name (compiler/entry.ts): only the arguments a
+   *  run changes are given, results come back by name, donation is by parameter name. */
+  bind(entry: string, args: Record<string, HostValue>, opts: BindOptions = {}): BoundEntry {
+    return bindEntry(this, entry, args, opts);
   }
 
   /** run() for every backend, the asynchronous WebGPU one included, with the same donation: results

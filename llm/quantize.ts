@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError, Interrupted, UserError } from '../compiler/syntax/diag.ts';
 import { terminalText } from '../runtime/core/errors.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -124,9 +125,17 @@ function methodId(m: Method): string {
   return `${m.name}@${crc32(new TextEncoder().encode(m.source)).toString(16)}`;
 }
 
+/** What kd.obt's train_step returns (its Stepped). */
+interface Stepped {
+  state: { params: HostValue; opt: HostValue };
+  loss: Tensor;
+  gnorm: Tensor;
+  lr: Tensor;
+}
+
 export interface TrainState {
   step: number;
-  /** the student's layers (Layers[Llama[Train, …]]), or (layers, emb, head) with --embedding trained */
+  /** what is trained: kd.obt's LayersOnly { layers }, or WithEmbedding { layers, emb, head } */
   ps: HostValue;
   opt: HostValue;
   losses: number[];
@@ -173,10 +182,6 @@ export function trainingBlocks(text: string, model: LoadedModel, seq: number, se
   return blocks;
 }
 
-function f32(v: number): Tensor {
-  return fromNested(v, 'f32');
-}
-
 export interface QuantizeReport {
   method: string;
   losses: number[];
@@ -214,44 +219,47 @@ export class Quantizer {
     this.trainType = `method.${this.method.train}`;
   }
 
-  private async run(entry: string, args: HostValue[], typed = false, donateArgs?: number[]): Promise<unknown> {
-    return (
-      await this.prog.runAsync(entry, args, {
+  /** kd.obt's type parameters by name: the training form and what is trained. */
+  private get types(): Record<string, string> {
+    return { Lin: this.trainType, Tr: this.trainable };
+  }
+
+  /** Runs a kd.obt entry once, by name. */
+  private async call(entry: string, args: Record<string, HostValue>, typed = false): Promise<Record<string, unknown>> {
+    return this.prog
+      .bind(entry, args, {
         dims: this.dims,
-        types: typed ? { Lin: this.trainType } : {},
+        types: typed ? this.types : {},
         backend: this.o.backend,
         pool: this.o.pool,
         gpu: this.o.gpu,
-        donateArgs,
       })
-    ).value;
+      .run();
   }
 
   /** The student's layers after the method's init (its training form). */
   async initial(): Promise<HostValue> {
-    return (await this.run('init_layers', [
-      this.teacher.value as HostValue,
-      fromNested(this.o.seed, 'i32'),
-    ])) as HostValue;
+    return (await this.call('init_layers', { t: this.teacher.value as HostValue, seed: this.o.seed }))
+      .result as HostValue;
   }
 
-  /** Whether the trainable tree holds the embedding and head beside the layers. */
-  private get parts(): boolean {
-    return this.o.embedding === 'trained';
+  /** What is trained (a kd.obt struct, by name): the layers, or the layers with the embedding and
+   *  head (--embedding trained). */
+  private get trainable(): string {
+    return this.o.embedding === 'trained' ? 'WithEmbedding' : 'LayersOnly';
   }
 
   /** Whether the teacher's head is its embedding (tied). */
-  private get tied(): Tensor {
-    return fromNested((this.teacher.checkpoint?.sharedHead ?? false) ? 1 : 0, 'bool');
+  private get tied(): boolean {
+    return this.teacher.checkpoint?.sharedHead ?? false;
   }
 
   /** The student for inference: the method's export of every layer, the teacher's frozen parts
    *  (or, with --embedding trained, the trained embedding and head). */
   async export(ps: HostValue): Promise<Record<string, unknown>> {
     const t = this.teacher.value as HostValue;
-    return (await (this.parts
-      ? this.run('export_student_parts', [t, ps, this.tied], true)
-      : this.run('export_student', [t, ps], true))) as Record<string, unknown>;
+    // a struct result comes back by field: the model value itself
+    return this.call('export_student', { t, p: ps, tied: this.tied }, true);
   }
 
   private checkpointPath(): string {
@@ -262,20 +270,25 @@ export class Quantizer {
     writeAtomic(this.checkpointPath(), encodeState(s));
   }
 
-  /** The initial training state (the method's init of every layer, fresh AdamW moments). */
-  /** The trainable tree after init: the layers, or (layers, emb, head) with --embedding trained. */
+  /** What is trained after init: the struct's `layers` field is the method's init of the
+   *  teacher's layers; every other field (WithEmbedding's emb, head) starts from the teacher's field
+   *  of the same name (the fields are the compiler's: kd.obt's struct is their one description). */
   async initialTrainable(): Promise<HostValue> {
     const layers = await this.initial();
-    return this.parts
-      ? ((await this.run('init_parts', [this.teacher.value as HostValue, layers], true)) as HostValue)
-      : layers;
+    const teacher = this.teacher.value as Record<string, HostValue>;
+    return Object.fromEntries(
+      this.prog.structFields(this.trainable).map((f) => [f, f === 'layers' ? layers : teacher[f]!]),
+    ) as HostValue;
   }
 
+  /** The initial training state (the method's init of every layer, fresh AdamW moments). */
   async start(): Promise<TrainState> {
     const t = this.teacher.value as HostValue;
-    const ps = await this.initialTrainable();
-    const opt = (await this.run(this.parts ? 'init_opt_parts' : 'init_opt', [t, ps], true)) as HostValue;
-    return { step: 0, ps, opt, losses: [], options: this.identity() };
+    const state = (await this.call('start', { t, p: await this.initialTrainable() }, true)) as {
+      params: HostValue;
+      opt: HostValue;
+    };
+    return { step: 0, ps: state.params, opt: state.opt, losses: [], options: this.identity() };
   }
 
   /** The checkpoint's state, checked against this run: its options, and its layers and optimiser
@@ -333,16 +346,10 @@ export class Quantizer {
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
-    // the layers are lmap's list: block-major, each block's linear layers in Block's field order
-    // (with --embedding trained, the first of (layers, emb, head))
+    // the layers are lmap's list: block-major, each block's linear layers in Block's field order;
+    // the other fields of what is trained (emb, head) are named already
     const param = (p: string) =>
-      (this.parts
-        ? p
-            .replace(/^\[1\]/, 'emb')
-            .replace(/^\[2\]/, 'head')
-            .replace(/^\[0\]/, '')
-        : p
-      ).replace(/^\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
+      p.replace(/^layers\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
     const where = nf
       ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`
       : 'the parameters are still finite (the loss itself overflowed)';
@@ -377,34 +384,41 @@ export class Quantizer {
     };
   }
 
-  /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and st.opt. */
+  private stepEntry?: BoundEntry;
+
+  /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and
+   *  st.opt. The entry is bound once (the teacher flattened once); the state is donated: updated in
+   *  place, resident across steps. */
   async step(st: TrainState, batch: Tensor[]): Promise<{ loss: number; gnorm: number; lr: number }> {
     const o = this.o;
-    const r = (await this.run(
-      this.parts ? 'train_step_parts' : 'train_step',
-      [
-        this.teacher.value as HostValue,
-        st.ps,
-        st.opt,
-        batch,
-        f32(st.step),
-        f32(o.lr),
-        f32(o.warmup),
-        f32(o.steps),
-        f32(o.alpha),
-        f32(o.clip),
-        f32(o.wd),
-        fromNested(o.reference ? 1 : 0, 'bool'),
-        f32(o.temperature),
-        ...(this.parts ? [this.tied] : []),
-      ],
-      true,
-      [1, 2], // the layers and the AdamW state are donated: updated in place, resident across steps
-    )) as [HostValue, HostValue, Tensor, Tensor, Tensor];
-    const [ps, opt, loss, gnorm, lr] = r;
-    st.ps = ps;
-    st.opt = opt;
-    return { loss: loss.data[0]!, gnorm: gnorm.data[0]!, lr: lr.data[0]! };
+    const state = { params: st.ps, opt: st.opt };
+    const hp = {
+      lr: o.lr,
+      warmup: o.warmup,
+      steps: o.steps,
+      alpha: o.alpha,
+      temperature: o.temperature,
+      reference: o.reference,
+      clip: o.clip,
+      wd: o.wd,
+      tied: this.tied,
+    };
+    this.stepEntry ??= this.prog.bind(
+      'train_step',
+      { teacher: this.teacher.value as HostValue, state, batch, step: st.step, hp },
+      {
+        dims: this.dims,
+        types: this.types,
+        backend: o.backend,
+        pool: o.pool,
+        gpu: o.gpu,
+        donate: ['state'],
+      },
+    );
+    const r = (await this.stepEntry.run({ state, batch, step: st.step })) as unknown as Stepped;
+    st.ps = r.state.params;
+    st.opt = r.state.opt;
+    return { loss: r.loss.data[0]!, gnorm: r.gnorm.data[0]!, lr: r.lr.data[0]! };
   }
 
   /** Runs the distillation (evaluating on the held-back slice with a validator); returns the final state. */

@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
-import { compile, type Backend, type HostValue, type Lowered, type Program } from '../compiler/api.ts';
+import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
-import { interpret } from '../runtime/ref/interp.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { headDim, type LlamaConfig } from './io/model.ts';
 import { methodCompileOptions, modelFileError, type Method } from './method.ts';
@@ -75,13 +75,14 @@ export function checkModelTypes(m: RunnableModel & { file: string }, modelFile =
   }
 }
 
-interface Prepared {
-  low: Lowered;
-  inputs: Tensor[];
+/** What decode returns (models/llama.obt's Decoded). */
+interface Decoded {
+  logits: Tensor;
+  cache: unknown;
 }
 
 export class LlamaRunner {
-  private readonly prepared = new Map<string, Prepared>();
+  private readonly bound = new Map<string, BoundEntry>();
 
   constructor(
     readonly prog: Program,
@@ -108,122 +109,106 @@ export class LlamaRunner {
     return new LlamaRunner(modelProgram(m, modelFile), m.config, m.value, m.layer, backend, pool, gpu, own);
   }
 
-  private exec(low: Lowered, inputs: Tensor[], donate?: number[]): Tensor[] {
-    if (this.backend === 'webgpu')
-      throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
-    return this.backend === 'wasm'
-      ? this.prog.wasm(low, { pool: this.pool, donate }).run(inputs)
-      : interpret(low.func, inputs);
-  }
-
-  private async execAsync(low: Lowered, inputs: Tensor[], donate?: number[]): Promise<Tensor[]> {
-    if (this.backend !== 'webgpu') return this.exec(low, inputs, donate);
-    if (!this.gpu) throw new UserError('--backend webgpu needs a device');
-    return (await this.prog.webgpu(low, this.gpu, { donate })).run(inputs);
-  }
-
-  /** logits() on any backend, the asynchronous WebGPU one included. */
-  async logitsAsync(tokens: number[]): Promise<Float32Array> {
-    const { low, inputs } = this.forwardInputs(tokens);
-    return (await this.execAsync(low, inputs))[0]!.data as Float32Array;
-  }
-
-  /** decoder() on any backend, the asynchronous WebGPU one included. */
-  decoderAsync(maxSeq = this.config.seqLen): { step(token: number, pos: number): Promise<Float32Array> } {
-    const d = this.decoderParts(maxSeq);
-    return {
-      step: async (token, pos) => {
-        const outs = await this.execAsync(d.low, d.inputs(token, pos), d.donate);
-        return d.take(outs);
-      },
-    };
-  }
-
-  /** The forward entry for a sequence length and its inputs with these tokens. */
-  private forwardInputs(tokens: number[]): { low: Lowered; inputs: Tensor[] } {
-    const c = this.config;
-    const tok = fromNested(tokens, 'i32');
-    const p = this.prepare(`fwd${tokens.length}`, 'forward', [
-      this.weights as HostValue,
-      tok,
-      scalar(c.eps, 'f32'),
-      scalar(c.ropeTheta, 'f32'),
-    ]);
-    const inputs = p.inputs.slice();
-    inputs[inputs.length - 3] = tok;
-    return { low: p.low, inputs };
-  }
-
-  private prepare(key: string, entry: string, args: HostValue[]): Prepared {
-    let p = this.prepared.get(key);
-    if (!p) {
-      const f = this.prog.entry(entry);
+  /** An entry of the model program bound by name to these weights (lowered once per key). */
+  private bind(key: string, entry: string, args: Record<string, HostValue>, donate: string[] = []): BoundEntry {
+    let e = this.bound.get(key);
+    if (!e) {
       const c = this.config;
       try {
-        const { types, tensors } = this.prog.argTypes(f, args, { H: c.heads, KV: c.kvHeads }, false, {
-          Lin: this.layer,
+        e = this.prog.bind(entry, args, {
+          dims: { H: c.heads, KV: c.kvHeads },
+          types: { Lin: this.layer },
+          backend: this.backend,
+          pool: this.pool,
+          gpu: this.gpu,
+          donate,
         });
-        p = { low: this.prog.lower(entry, types), inputs: tensors };
-      } catch (e) {
+      } catch (err) {
         // what a model file carries (its method, its tree) is the cause of an error here
-        throw this.file ? modelFileError(this.file, entry, e) : e;
+        throw this.file ? modelFileError(this.file, entry, err) : err;
       }
-      this.prepared.set(key, p);
+      this.bound.set(key, e);
     }
-    return p;
+    return e;
+  }
+
+  private sync(): void {
+    if (this.backend === 'webgpu')
+      throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
+  }
+
+  /** The forward entry for a sequence length. */
+  private forward(tokens: number[]): BoundEntry {
+    const c = this.config;
+    return this.bind(`fwd${tokens.length}`, 'forward', {
+      p: this.weights as HostValue,
+      tokens,
+      eps: c.eps,
+      theta: c.ropeTheta,
+    });
   }
 
   /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
   logits(tokens: number[]): Float32Array {
-    const { low, inputs } = this.forwardInputs(tokens);
-    return this.exec(low, inputs)[0]!.data as Float32Array;
+    this.sync();
+    return (this.forward(tokens).runSync({ tokens })['0'] as Tensor).data as Float32Array;
+  }
+
+  /** logits() on any backend, the asynchronous WebGPU one included. */
+  async logitsAsync(tokens: number[]): Promise<Float32Array> {
+    return ((await this.forward(tokens).run({ tokens }))['0'] as Tensor).data as Float32Array;
+  }
+
+  /** The decode entry for a cache of maxSeq positions, bound to the weights (`p`), its cache
+   *  donated: updated in place in the backend's memory and never copied in or out. */
+  decodeEntry(maxSeq: number): BoundEntry {
+    const c = this.config;
+    return this.bind(
+      `dec${maxSeq}`,
+      'decode',
+      {
+        p: this.weights as HostValue,
+        token: 0,
+        pos: 0,
+        cache: this.emptyCache(maxSeq) as HostValue,
+        eps: c.eps,
+        theta: c.ropeTheta,
+      },
+      ['cache'],
+    );
+  }
+
+  private emptyCache(maxSeq: number): { k: Tensor; v: Tensor }[] {
+    const c = this.config;
+    const shape = [maxSeq, c.kvHeads, headDim(c)];
+    return Array.from({ length: c.layers }, () => ({ k: alloc('f32', shape), v: alloc('f32', shape) }));
   }
 
   /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */
   decoder(maxSeq = this.config.seqLen): { step(token: number, pos: number): Float32Array } {
-    const d = this.decoderParts(maxSeq);
-    return { step: (token, pos) => d.take(this.exec(d.low, d.inputs(token, pos), d.donate)) };
-  }
-
-  /** The decode entry for a cache of maxSeq positions, lowered, with its inputs and their roles
-   *  (weights 0..weights-1, then token, pos, the 2·L cache tensors, eps, theta). */
-  decodeEntry(maxSeq: number): { low: Lowered; inputs: Tensor[]; weights: number; cache: number } {
-    const d = this.decoderParts(maxSeq);
-    const inputs = d.inputs(0, 0);
-    return { low: d.low, inputs, weights: d.donate[0]! - 2, cache: d.donate.length };
-  }
-
-  private decoderParts(maxSeq: number) {
-    const c = this.config;
-    const shape = [maxSeq, c.kvHeads, headDim(c)];
-    let cache: Tensor[] = Array.from({ length: 2 * c.layers }, () => alloc('f32', shape));
-    const cacheValue = () => Array.from({ length: c.layers }, (_, l) => ({ k: cache[2 * l]!, v: cache[2 * l + 1]! }));
-    const p = this.prepare(`dec${maxSeq}`, 'decode', [
-      this.weights as HostValue,
-      scalar(0, 'i32'),
-      scalar(0, 'i32'),
-      cacheValue() as HostValue,
-      scalar(c.eps, 'f32'),
-      scalar(c.ropeTheta, 'f32'),
-    ]);
-    const nW = p.inputs.length - 2 - cache.length - 2;
+    this.sync();
+    const e = this.decodeEntry(maxSeq);
+    let cache: unknown = this.emptyCache(maxSeq);
     return {
-      low: p.low,
-      // the cache is donated: updated in place in the backend's memory and never copied in or out
-      donate: cache.map((_, i) => nW + 2 + i),
-      inputs: (token: number, pos: number) => {
+      step: (token, pos) => {
         if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
-        return [
-          ...p.inputs.slice(0, nW),
-          scalar(token, 'i32'),
-          scalar(pos, 'i32'),
-          ...cache,
-          ...p.inputs.slice(p.inputs.length - 2),
-        ];
+        const r = e.runSync({ token, pos, cache }) as unknown as Decoded;
+        cache = r.cache;
+        return r.logits.data as Float32Array;
       },
-      take: (outs: Tensor[]) => {
-        cache = outs.slice(1);
-        return outs[0]!.data as Float32Array;
+    };
+  }
+
+  /** decoder() on any backend, the asynchronous WebGPU one included. */
+  decoderAsync(maxSeq = this.config.seqLen): { step(token: number, pos: number): Promise<Float32Array> } {
+    const e = this.decodeEntry(maxSeq);
+    let cache: unknown = this.emptyCache(maxSeq);
+    return {
+      step: async (token, pos) => {
+        if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
+        const r = (await e.run({ token, pos, cache })) as unknown as Decoded;
+        cache = r.cache;
+        return r.logits.data as Float32Array;
       },
     };
   }

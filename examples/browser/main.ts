@@ -11,11 +11,14 @@ import { GpuProgram, type PlanWgsl } from '../../runtime/webgpu/program.ts';
 import { WasmProgram } from '../../runtime/wasm/program.ts';
 import { WebThreadPool } from '../../runtime/env/web_threads.ts';
 import { decodePlan } from '../../runtime/plan/json.ts';
-import type { Tensor } from '../../runtime/core/tensor.ts';
+import { alloc, numel, type Tensor } from '../../runtime/core/tensor.ts';
+import { NamedEntry, donatedInputs, parseContract, treeFromPaths, type Contract } from '../../runtime/core/contract.ts';
 import { Tokenizer } from '../../llm/io/tokenizer.ts';
 import { Sampler } from '../../llm/sampler.ts';
 
 interface Leaf {
+  /** the leaf's path in the decode entry's parameter p */
+  path: string;
   dtype: 'f32' | 'i32' | 'u32' | 'sign';
   shape: number[];
   offset: number;
@@ -37,8 +40,6 @@ interface ModelInfo {
   pieces: string[];
   scores: number[];
   leaves: Leaf[];
-  cacheShape: number[];
-  cacheCount: number;
   weightBytes: number;
   fileBytes: number;
 }
@@ -86,7 +87,7 @@ async function gpuDevice(): Promise<{ dev?: GpuDevice; why?: string }> {
   }
 }
 
-async function webgpuRunner(dir: string, info: ModelInfo, dev: GpuDevice): Promise<Runner> {
+async function webgpuRunner(dir: string, contract: Contract, dev: GpuDevice): Promise<Runner> {
   const man = await json<{ kernels: { file: string; groups: number }[]; updates: { step: number; file: string }[] }>(
     `${dir}/webgpu/manifest.json`,
   );
@@ -98,13 +99,13 @@ async function webgpuRunner(dir: string, info: ModelInfo, dev: GpuDevice): Promi
       await Promise.all(man.updates.map(async (u) => [u.step, await text(`${dir}/webgpu/${u.file}`)] as const)),
     ),
   };
-  const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
+  const donate = donatedInputs(contract);
   const prog = await GpuProgram.create(plan, dev, wgsl, { donate });
   return { backend: `WebGPU (${dev.adapterName || 'adapter'})`, run: (x) => prog.run(x) };
 }
 
 let pool: WebThreadPool | undefined;
-async function wasmRunner(dir: string, info: ModelInfo): Promise<Runner> {
+async function wasmRunner(dir: string, contract: Contract): Promise<Runner> {
   const man = await json<{ kernels: { file: string; shared: string }[] }>(`${dir}/wasm/manifest.json`);
   const plan = decodePlan(await text(`${dir}/wasm/plan.json`));
   // threads over a shared memory when the page is cross-origin isolated (obtc serve sends COOP/COEP)
@@ -117,21 +118,25 @@ async function wasmRunner(dir: string, info: ModelInfo): Promise<Runner> {
       WebAssembly.compile(await (await fetchOk(`${dir}/wasm/${pool ? k.shared : k.file}`)).arrayBuffer()),
     ),
   );
-  const donate = Array.from({ length: info.cacheCount }, (_, i) => info.leaves.length + 2 + i);
+  const donate = donatedInputs(contract);
   const prog = new WasmProgram(plan, modules, { donate, pool });
   return { backend: `Wasm-SIMD (${threads} thread${threads > 1 ? 's' : ''})`, run: async (x) => prog.run(x) };
 }
 
-function scalar(v: number, dtype: 'i32' | 'f32'): Tensor {
-  return { dtype, shape: [], data: dtype === 'i32' ? Int32Array.of(v) : Float32Array.of(v) };
+/** What the decode entry returns (models/llama.obt's Decoded). */
+interface Decoded {
+  logits: Tensor;
+  cache: unknown;
 }
 
-/** One model of the page: its decoder, weights, tokenizer and column. */
+/** One model of the page: its decoder (the decode entry, called by name), tokenizer and column. */
 class Column {
   private constructor(
     readonly info: ModelInfo,
-    readonly runner: Runner,
-    readonly weights: Tensor[],
+    readonly backend: string,
+    readonly decode: NamedEntry<Decoded>,
+    /** a zeroed KV cache, as decode's parameter `cache` takes it */
+    readonly emptyCache: () => unknown,
     readonly tokenizer: Tokenizer,
     readonly el: HTMLElement,
   ) {}
@@ -149,7 +154,23 @@ class Column {
             ? new Int32Array(blob, l.offset, l.length)
             : new Uint32Array(blob, l.offset, l.length),
     }));
-    const runner = dev ? await webgpuRunner(dir, info, dev) : await wasmRunner(dir, info);
+    const contractFile = `${dir}/contract.json`;
+    const contract = parseContract(await text(contractFile), contractFile);
+    const runner = dev ? await webgpuRunner(dir, contract, dev) : await wasmRunner(dir, contract);
+    const cacheLeaves = contract.params.find((p) => p.name === 'cache')?.leaves ?? [];
+    const emptyCache = () => treeFromPaths(cacheLeaves.map((l) => ({ path: l.path, value: alloc(l.dtype, l.shape) })));
+    const decode = NamedEntry.fromArgs<Decoded>(
+      contract,
+      {
+        p: treeFromPaths(info.leaves.map((l, i) => ({ path: l.path, value: weights[i] }))),
+        token: 0,
+        pos: 0,
+        cache: emptyCache(),
+        eps: info.eps,
+        theta: info.theta,
+      },
+      (x) => runner.run(x),
+    );
     const tokenizer = new Tokenizer({
       source: dir,
       pieces: info.pieces,
@@ -159,7 +180,7 @@ class Column {
     });
     const el = document.createElement('section');
     el.className = 'model';
-    const cacheBytes = info.cacheCount * info.cacheShape.reduce((a, b) => a * b, 4);
+    const cacheBytes = cacheLeaves.reduce((n, l) => n + 4 * numel(l.shape), 0);
     const kind = info.method ? `${info.method} (${info.layer})` : `fp (${info.layer})`;
     const bits = info.bitsLinear ? `, ${info.bitsLinear.toFixed(2)} bits per linear weight` : '';
     el.innerHTML = `<h2></h2><dl><dt>layers</dt><dd class="kind"></dd><dt>backend</dt><dd class="backend"></dd>
@@ -170,7 +191,7 @@ class Column {
     el.querySelector('.size')!.textContent =
       `${((info.weightBytes + cacheBytes) / 1024).toFixed(0)} KiB (weights ${(info.weightBytes / 1024).toFixed(0)} KiB + KV cache ${(cacheBytes / 1024).toFixed(0)} KiB)`;
     parent.appendChild(el);
-    return new Column(info, runner, weights, tokenizer, el);
+    return new Column(info, runner.backend, decode, emptyCache, tokenizer, el);
   }
 
   /** Feeds the prompt, then samples up to `steps` tokens; updates the column as it goes. */
@@ -179,11 +200,7 @@ class Column {
     const story = this.el.querySelector('.story')!;
     const speed = this.el.querySelector('.speed')!;
     const sampler = new Sampler(temperature, topp, seed);
-    let cache: Tensor[] = Array.from({ length: info.cacheCount }, () => ({
-      dtype: 'f32',
-      shape: info.cacheShape,
-      data: new Float32Array(info.cacheShape.reduce((a, b) => a * b, 1)),
-    }));
+    let cache = this.emptyCache();
     const promptIds = this.tokenizer.encode(prompt, { bos: true });
     const ids: number[] = [];
     let text = prompt;
@@ -194,20 +211,13 @@ class Column {
     const last = Math.min(info.maxSeq, promptIds.length - 1 + steps);
     for (let pos = 0; pos < last; pos++) {
       if (pos === promptIds.length) t0 = performance.now();
-      const outs = await this.runner.run([
-        ...this.weights,
-        scalar(tok, 'i32'),
-        scalar(pos, 'i32'),
-        ...cache,
-        scalar(info.eps, 'f32'),
-        scalar(info.theta, 'f32'),
-      ]);
-      cache = outs.slice(1);
+      const out = await this.decode.run({ token: tok, pos, cache });
+      cache = out.cache;
       if (pos + 1 < promptIds.length) {
         tok = promptIds[pos + 1]!;
         continue;
       }
-      const next = sampler.sample(outs[0]!.data as Float32Array, info.vocab);
+      const next = sampler.sample(out.logits.data as Float32Array, info.vocab);
       if (next === info.bos || next === info.eos) break;
       text += new TextDecoder().decode(this.tokenizer.pieceAfter(tok, next));
       story.textContent = text;
@@ -217,7 +227,7 @@ class Column {
       await new Promise((r) => setTimeout(r, 0)); // let the page paint
     }
     const tps = made > 1 ? (made - 1) / ((performance.now() - t0) / 1000) : 0;
-    return { name: info.name, layer: info.layer, backend: this.runner.backend, ids, text, tokensPerSecond: tps };
+    return { name: info.name, layer: info.layer, backend: this.backend, ids, text, tokensPerSecond: tps };
   }
 }
 

@@ -1,0 +1,229 @@
+// An entry's contract: its parameters and its results by name, each a slot of leaves (a path
+// inside the slot, a dtype, a shape) in the flat order the compiled program takes and returns
+// tensors, and the parameters whose buffers a run may overwrite (donated). Callers pass and get
+// back named host trees (objects for structs, arrays for arrays and tuples, as runtime/core/tree.ts
+// writes them) and only this module knows positions — as jax-js's `tree.ts` flattens a pytree by
+// its treedef. The compiler makes a contract when it lowers an entry (compiler/api.ts `bind`); it
+// is written beside compiled artifacts (contract.json), so the browser page, which has no
+// compiler, calls an entry by name too.
+import type { DType } from './dtype.ts';
+import { UserError } from './errors.ts';
+import { fromNested, type Tensor } from './tensor.ts';
+import { isTensor } from './tree.ts';
+
+/** One tensor of a slot: its path inside the slot ('' when the slot is one tensor). */
+export interface Leaf {
+  path: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/** A parameter, or a field of the result: its name and its leaves in flat order. */
+export interface Slot {
+  name: string;
+  leaves: Leaf[];
+}
+
+export interface Contract {
+  entry: string;
+  params: Slot[];
+  /** a struct result's fields; a tuple's elements named 0, 1, …; any other result is `result` */
+  results: Slot[];
+  /** parameters whose buffers a run may overwrite (its results then come back in them) */
+  donated: string[];
+}
+
+/** `a.b[2].c` → ['a', 'b', 2, 'c']; a tuple element `.0` is a number too. */
+export function pathKeys(path: string): (string | number)[] {
+  const keys: (string | number)[] = [];
+  for (const m of path.matchAll(/\[(\d+)\]|\.?([^.[\]]+)/g))
+    keys.push(m[1] !== undefined ? Number(m[1]) : /^\d+$/.test(m[2]!) ? Number(m[2]) : m[2]!);
+  return keys;
+}
+
+/** The value at a path of a host tree, or undefined when the tree has no such branch. */
+export function getPath(tree: unknown, path: string): unknown {
+  let v = tree;
+  for (const k of pathKeys(path)) {
+    if (v === null || typeof v !== 'object' || isTensor(v)) return undefined;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return v;
+}
+
+/** A host tree from leaves at paths (numbers make arrays, names objects). */
+export function treeFromPaths(leaves: { path: string; value: unknown }[]): unknown {
+  let root: unknown;
+  for (const { path, value } of leaves) {
+    const keys = pathKeys(path);
+    if (!keys.length) {
+      root = value;
+      continue;
+    }
+    root ??= typeof keys[0] === 'number' ? [] : {};
+    let node = root as Record<string | number, unknown>;
+    keys.forEach((k, i) => {
+      if (i === keys.length - 1) node[k] = value;
+      else node = (node[k] ??= typeof keys[i + 1] === 'number' ? [] : {}) as Record<string | number, unknown>;
+    });
+  }
+  return root;
+}
+
+const show = (dtype: string, shape: readonly number[]) => `${dtype}[${shape.join(', ')}]`;
+const at = (slot: string, path: string) => (path ? `${slot}${/^[[.]/.test(path) ? '' : '.'}${path}` : slot);
+
+/** One slot's leaves from its host value: tensors of the leaf's dtype and shape, or numbers and
+ *  booleans for scalar leaves; a missing branch or a wrong shape is an error naming the leaf. */
+export function flattenSlot(c: Contract, slot: Slot, value: unknown): Tensor[] {
+  return slot.leaves.map((l) => {
+    const v = getPath(value, l.path);
+    const where = `${c.entry}: argument ${at(slot.name, l.path)}`;
+    if (v === undefined) throw new UserError(`${where} is missing (expected ${show(l.dtype, l.shape)})`);
+    if (Array.isArray(v)) {
+      // nested numbers at a leaf (tokens as a list)
+      let t: Tensor;
+      try {
+        t = fromNested(v, l.dtype);
+      } catch (e) {
+        throw new UserError(`${where}: ${(e as Error).message}`);
+      }
+      if (t.shape.length !== l.shape.length || t.shape.some((d, i) => d !== l.shape[i]))
+        throw new UserError(`${where}: expected ${show(l.dtype, l.shape)}, found ${show(l.dtype, t.shape)}`);
+      return t;
+    }
+    if (isTensor(v)) {
+      const same =
+        v.dtype === l.dtype && v.shape.length === l.shape.length && v.shape.every((d, i) => d === l.shape[i]);
+      if (!same) throw new UserError(`${where}: expected ${show(l.dtype, l.shape)}, found ${show(v.dtype, v.shape)}`);
+      return v;
+    }
+    const scalar = typeof v === 'number' || typeof v === 'boolean';
+    if (!scalar || l.shape.length)
+      throw new UserError(`${where}: expected ${show(l.dtype, l.shape)}, found ${scalar ? 'a number' : typeof v}`);
+    if (l.dtype === 'i32' || l.dtype === 'u32') {
+      const [lo, hi] = l.dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [0, 2 ** 32 - 1];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+        throw new UserError(`${where}: expected an ${l.dtype} (an integer in [${lo}, ${hi}]), found ${String(v)}`);
+    }
+    return fromNested(typeof v === 'boolean' ? Number(v) : v, l.dtype);
+  });
+}
+
+/** Checks argument names against the contract: an unknown one is an error listing the parameters. */
+export function checkNames(c: Contract, args: Record<string, unknown>, required: boolean): void {
+  const names = c.params.map((p) => p.name);
+  for (const k of Object.keys(args))
+    if (!names.includes(k))
+      throw new UserError(`${c.entry} has no parameter ${k} (its parameters: ${names.join(', ')})`);
+  if (required)
+    for (const p of c.params)
+      if (args[p.name] === undefined) throw new UserError(`${c.entry}: argument ${p.name} is missing`);
+}
+
+/** The flat inputs of a run from named arguments. */
+export function flattenArgs(c: Contract, args: Record<string, unknown>): Tensor[] {
+  checkNames(c, args, true);
+  return c.params.flatMap((p) => flattenSlot(c, p, args[p.name]));
+}
+
+/** Named results from a run's flat outputs. */
+export function unflattenResults(c: Contract, outs: Tensor[]): Record<string, unknown> {
+  const want = c.results.reduce((n, s) => n + s.leaves.length, 0);
+  if (outs.length !== want) throw new UserError(`${c.entry} returned ${outs.length} tensors; its contract has ${want}`);
+  let i = 0;
+  const r: Record<string, unknown> = {};
+  for (const s of c.results) r[s.name] = treeFromPaths(s.leaves.map((l) => ({ path: l.path, value: outs[i++] })));
+  return r;
+}
+
+/** The flat input positions of the donated parameters' leaves. */
+export function donatedInputs(c: Contract): number[] {
+  const out: number[] = [];
+  let i = 0;
+  for (const p of c.params) {
+    for (let k = 0; k < p.leaves.length; k++, i++) if (c.donated.includes(p.name)) out.push(i);
+  }
+  return out;
+}
+
+/** A contract read from a file (contract.json beside an artifact), its shape checked. */
+export function parseContract(text: string, file: string): Contract {
+  const c = JSON.parse(text) as Contract;
+  const slots = (s: unknown) =>
+    Array.isArray(s) &&
+    s.every(
+      (x: Slot) =>
+        typeof x?.name === 'string' &&
+        Array.isArray(x.leaves) &&
+        x.leaves.every((l) => typeof l?.path === 'string' && typeof l.dtype === 'string' && Array.isArray(l.shape)),
+    );
+  if (typeof c?.entry !== 'string' || !slots(c.params) || !slots(c.results) || !Array.isArray(c.donated))
+    throw new UserError(`${file}: not an entry contract (entry, params, results, donated)`);
+  return c;
+}
+
+/** An entry's runs by name over a program that takes and returns flat tensors: the arguments bound
+ *  first are kept, and a run replaces those it is given. */
+export class NamedEntry<R = Record<string, unknown>> {
+  private ran = false;
+
+  /** `inputs`: each parameter's leaves as first bound (the compiler flattened them by type). */
+  constructor(
+    readonly contract: Contract,
+    private readonly inputs: Tensor[][],
+    private readonly exec: (inputs: Tensor[]) => Promise<Tensor[]> | Tensor[],
+  ) {
+    if (
+      inputs.length !== contract.params.length ||
+      inputs.some((t, i) => t.length !== contract.params[i]!.leaves.length)
+    )
+      throw new Error(`${contract.entry}: inputs do not match its contract`);
+  }
+
+  /** An entry over named host arguments (all of them), flattened by the contract. */
+  static fromArgs<R = Record<string, unknown>>(
+    contract: Contract,
+    args: Record<string, unknown>,
+    exec: (inputs: Tensor[]) => Promise<Tensor[]> | Tensor[],
+  ): NamedEntry<R> {
+    checkNames(contract, args, true);
+    return new NamedEntry<R>(
+      contract,
+      contract.params.map((p) => flattenSlot(contract, p, args[p.name])),
+      exec,
+    );
+  }
+
+  private flat(args: Record<string, unknown>): Tensor[] {
+    checkNames(this.contract, args, false);
+    this.contract.params.forEach((p, i) => {
+      if (args[p.name] !== undefined) this.inputs[i] = flattenSlot(this.contract, p, args[p.name]);
+      // a donated buffer belongs to the last run's results: the caller passes them back
+      else if (this.ran && this.contract.donated.includes(p.name))
+        throw new UserError(`${this.contract.entry}: ${p.name} is donated: pass the value the last run returned`);
+    });
+    this.ran = true;
+    return this.inputs.flat();
+  }
+
+  /** A run with some arguments replaced (kept for the next run too); named results. */
+  async run(args: Record<string, unknown> = {}): Promise<R> {
+    return unflattenResults(this.contract, await this.exec(this.flat(args))) as R;
+  }
+
+  /** run() over a synchronous program. */
+  runSync(args: Record<string, unknown> = {}): R {
+    const outs = this.exec(this.flat(args));
+    if (outs instanceof Promise) throw new UserError(`${this.contract.entry}: this backend runs asynchronously`);
+    return unflattenResults(this.contract, outs) as R;
+  }
+
+  /** The bound leaves of a parameter, with their contract entries (e.g. weights to write beside an
+   *  artifact, in the order the artifact takes them). */
+  leaves(name: string): { leaf: Leaf; tensor: Tensor }[] {
+    const i = this.contract.params.findIndex((p) => p.name === name);
+    if (i < 0) throw new UserError(`${this.contract.entry} has no parameter ${name}`);
+    return this.contract.params[i]!.leaves.map((leaf, k) => ({ leaf, tensor: this.inputs[i]![k]! }));
+  }
+}
