@@ -63,7 +63,8 @@ const hoverAt = (c: Client, uri: string, p: { line: number; character: number })
 /** ~69 KB of real code: models/llama.obt's declarations, renamed copies. */
 function bigDocument(): string {
   const base = readFileSync(join(ROOT, 'models/llama.obt'), 'utf8').replace(/^import.*$/gm, '');
-  const names = /\b(Block|Llama|KVCache|block_forward_batch|forward_batch|forward|empty_cache|block_decode|decode|Decoded)\b/g;
+  const names =
+    /\b(Block|Llama|KVCache|block_forward_batch|forward_batch|forward|empty_cache|block_decode|decode|Decoded)\b/g;
   let text = 'import nn\nimport linear\n\npub fn probe(x: f32[4, 8]) -> f32[4, 8] = x * 2.0\n';
   for (let i = 0; text.length < 69_000; i++) text += base.replace(names, `$1_${i}`);
   return text;
