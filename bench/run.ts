@@ -7,6 +7,7 @@ import { compile, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from '../llm/load.ts';
 import { LlamaRunner } from '../llm/runner.ts';
+import { greedy } from '../llm/eval.ts';
 import { alloc, fromNested, packSigns, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { compileWasm } from '../compiler/pipeline.ts';
@@ -190,37 +191,26 @@ for (const M of [1, 64]) {
 
 // ---- stories260K greedy decode: fp teacher and the packed 1-bit student, vs wllama ------------
 const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
-const decodeMs = (
+const decodeMs = async (
   m: Pick<LoadedModel, 'config' | 'value' | 'layer' | 'method'>,
   backend: 'wasm' | 'interp',
   steps: number,
 ) => {
   const r = LlamaRunner.fromFile(m, undefined, backend);
-  const dec = r.decoder(steps);
-  dec.step(1, 0);
-  const ts: number[] = [];
-  let tok = 1;
-  for (let pos = 1; pos < steps; pos++) {
-    const t = performance.now();
-    const l = dec.step(tok, pos);
-    ts.push(performance.now() - t);
-    let best = 0;
-    for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
-    tok = best;
-  }
-  return median(ts);
+  // greedy from token 1; the first step (lowering, compiling) is not timed
+  return median((await greedy(r.decoder(steps), 1, steps)).ms.slice(1));
 };
 const kdOpts = peerKdOptions(8, 256, 'wasm');
 const student = new Quantizer(teacher, kdOpts, () => {});
 const packed = await student.export(await student.initial());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
-const dT = decodeMs(teacher, 'wasm', 256);
-const dS = decodeMs(
+const dT = await decodeMs(teacher, 'wasm', 256);
+const dS = await decodeMs(
   { config: teacher.config, value: packed, layer: `method.${student.method.infer}`, method: student.method },
   'wasm',
   256,
 );
-const dI = decodeMs(teacher, 'interp', quick ? 32 : 64);
+const dI = await decodeMs(teacher, 'interp', quick ? 32 : 64);
 const tps = (ms: number) => `${(1000 / ms).toFixed(0)} tokens/s`;
 vs(
   'stories260K decode step, fp teacher (1 thread)',

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { Progress } from '../llm/progress.ts';
-import { checkFinitePpl, formatPpl, perplexity, tokenStream } from '../llm/ppl.ts';
+import { checkFinitePpl, formatPpl, perplexity, tokenStream, windowCount } from '../llm/eval.ts';
 import { num, str, type Command } from './args.ts';
 import { open } from './generate.ts';
 import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
@@ -21,14 +21,13 @@ export const pplCmd: Command = async (_pos, flags, io) => {
   const { config, tokenizer, runner } = await open(flags);
   if (seq > config.seqLen) io.err(`note: --seq ${seq} is longer than the model's training context ${config.seqLen}\n`);
   const stream = tokenStream(text, tokenizer);
-  const windows = stream.length >= seq + 1 ? Math.floor((stream.length - seq - 1) / seq) + 1 : 0;
+  const windows = windowCount(stream.length, seq);
   if (!windows) throw new UserError(`${textFile} has ${stream.length} tokens, fewer than one window of ${seq + 1}`);
   const t0 = performance.now();
   const r0 = await perplexity(
     stream,
     seq,
-    config.vocab,
-    (ids) => runner.logitsAsync(ids),
+    (ids, targets) => runner.nllAsync(ids, targets),
     new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }),
   );
   const r = checkFinitePpl(r0, str(flags, 'weights') ?? DEFAULT_WEIGHTS);

@@ -8,6 +8,7 @@ import { CompileError, formatDiagnostic } from '../compiler/syntax/diag.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import { loadModel } from '../llm/load.ts';
 import { LlamaRunner } from '../llm/runner.ts';
+import { greedy } from '../llm/eval.ts';
 
 const root = join(import.meta.dirname, '..');
 const load = (rel: string) => {
@@ -23,16 +24,9 @@ async function generate(): Promise<void> {
   const c = m.config;
   const runner = LlamaRunner.fromFile(m);
   const steps = 120;
-  const dec = runner.decoder(steps);
-  const ids = [tokenizer.data.bos];
+  const { bos, eos } = tokenizer.data;
   const t = performance.now();
-  for (let pos = 0; pos < steps; pos++) {
-    const l = dec.step(ids[ids.length - 1]!, pos);
-    let best = 0;
-    for (let j = 1; j < c.vocab; j++) if (l[j]! > l[best]!) best = j;
-    if (best === tokenizer.data.bos || best === tokenizer.data.eos) break;
-    ids.push(best);
-  }
+  const { ids } = await greedy(runner.decoder(steps), bos, steps, (x) => x === bos || x === eos);
   const secs = (performance.now() - t) / 1000;
   console.log(
     `stories260K (data/stories260K.bin: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads / ${c.kvHeads} KV heads, vocab ${c.vocab}),`,

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { quantize, type QuantizeOptions } from './quantize.ts';
 import { loadModel } from './load.ts';
 import { LlamaRunner } from './runner.ts';
-import { perplexity, tokenStream } from './ppl.ts';
+import { firstWindows, greedy, perplexity, tokenStream } from './eval.ts';
 import { Progress } from './progress.ts';
 import { lineChartSvg, scatterSvg } from './plot.ts';
 import { paramCount } from './io/model.ts';
@@ -59,24 +59,15 @@ async function evaluate(
   const m = await loadModel(file);
   const r = LlamaRunner.fromFile(m, undefined, 'wasm');
   const stream = tokenStream(readFileSync(p.text, 'utf8'), m.tokenizer);
-  const evalStream = p.windows ? stream.slice(0, p.windows * p.seq + 1) : stream;
-  const res = await perplexity(evalStream, p.seq, m.config.vocab, (ids) => r.logits(ids), { update: tick });
+  const res = await perplexity(firstWindows(stream, p.seq, p.windows), p.seq, (ids, t) => r.nll(ids, t), {
+    update: tick,
+  });
   // decode: greedy from BOS, the median of three timed passes after a warm-up pass
   const steps = Math.min(p.decodeSteps, m.config.seqLen);
-  const pass = () => {
-    const dec = r.decoder(steps);
-    let tok = m.tokenizer.data.bos;
-    const t0 = performance.now();
-    for (let pos = 0; pos < steps; pos++) {
-      const l = dec.step(tok, pos);
-      let best = 0;
-      for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
-      tok = best;
-    }
-    return (performance.now() - t0) / 1000;
-  };
-  pass();
-  const ts = [pass(), pass(), pass()].sort((a, b) => a - b);
+  const pass = async () =>
+    (await greedy(r.decoder(steps), m.tokenizer.data.bos, steps)).ms.reduce((a, b) => a + b, 0) / 1000;
+  await pass();
+  const ts = [await pass(), await pass(), await pass()].sort((a, b) => a - b);
   return { ppl: res.ppl, ce: res.ce, windows: res.windows, tps: steps / ts[1]! };
 }
 

@@ -3,7 +3,7 @@
 // .obt (knowledge distillation from the fp teacher), compare methods (ablate).
 export { loadModel, type LoadedModel } from './load.ts';
 export { LlamaRunner, DEFAULT_MODEL, type RunnableModel } from './runner.ts';
-export { perplexity, formatPpl, tokenStream, type PplResult } from './ppl.ts';
+export { perplexity, formatPpl, tokenStream, type PplResult } from './eval.ts';
 export { quantize, Quantizer, KD_PROGRAM, type QuantizeOptions, type QuantizeReport } from './quantize.ts';
 export { ablate, type AblationRun, type EvalProtocol, type RunResult } from './ablate.ts';
 export { DEFAULT_METHOD, methodFromSource, resolveMethod, shippedMethods, type Method } from './method.ts';

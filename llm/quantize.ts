@@ -27,7 +27,16 @@ import { crc32 } from './io/state.ts';
 import { LlamaRunner } from './runner.ts';
 import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
 import { Progress } from './progress.ts';
-import { checkFinitePpl, formatPpl, perplexity, tokenStream, type PplResult } from './ppl.ts';
+import {
+  checkFinitePpl,
+  firstWindows,
+  formatPpl,
+  greedy,
+  perplexity,
+  tokenStream,
+  windowCount,
+  type PplResult,
+} from './eval.ts';
 import { lineChartSvg } from './plot.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import { Validator, type ValPoint } from './validate.ts';
@@ -588,16 +597,16 @@ export async function quantize(
   if (o.evalText) {
     const text = readFileSync(o.evalText, 'utf8');
     const stream = tokenStream(text, teacher.tokenizer);
-    const win = o.evalWindows;
-    const evalStream = win ? stream.slice(0, win * o.evalSeq + 1) : stream;
+    const evalStream = firstWindows(stream, o.evalSeq, o.evalWindows);
     const evalOne = async (name: string, r: LlamaRunner) => {
-      const windows = Math.floor((evalStream.length - o.evalSeq - 1) / o.evalSeq) + 1;
       const res = await perplexity(
         evalStream,
         o.evalSeq,
-        c.vocab,
-        (ids) => r.logitsAsync(ids),
-        new Progress(`ppl ${name}`, windows, { write: log, isTTY: process.stderr.isTTY }),
+        (ids, targets) => r.nllAsync(ids, targets),
+        new Progress(`ppl ${name}`, windowCount(evalStream.length, o.evalSeq), {
+          write: log,
+          isTTY: process.stderr.isTTY,
+        }),
       );
       out(`${name.padEnd(8)} ${formatPpl(checkFinitePpl(res, `the ${name} model`))}\n`);
       return res;
@@ -622,15 +631,8 @@ export async function quantize(
         ['teacher', teacherR],
         ['student', trainedR],
       ] as const) {
-        const dec = r.decoderAsync(o.sampleSteps);
-        const ids = [teacher.tokenizer.data.bos];
-        for (let pos = 0; pos < o.sampleSteps; pos++) {
-          const l = await dec.step(ids[ids.length - 1]!, pos);
-          let best = 0;
-          for (let j = 1; j < c.vocab; j++) if (l[j]! > l[best]!) best = j;
-          if (best === teacher.tokenizer.data.bos || best === teacher.tokenizer.data.eos) break;
-          ids.push(best);
-        }
+        const { bos, eos } = teacher.tokenizer.data;
+        const { ids } = await greedy(r.decoderAsync(o.sampleSteps), bos, o.sampleSteps, (t) => t === bos || t === eos);
         out(`\n${name} (greedy): ${terminalText(teacher.tokenizer.decode(ids))}\n`);
       }
     }

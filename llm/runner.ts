@@ -1,8 +1,9 @@
 // Runs models/llama.obt on a loaded model of any layer type (Dense, or a method's inference form, the
-// method's module compiled in) with the reference interpreter, Wasm or WebGPU: full-sequence logits
-// (for perplexity) and a one-token decode step with its KV cache (for generation). The entries are
-// llama.obt's generic `forward` and `decode`, given the layer type by name. Each entry is lowered
-// once per shape and its Core IR reused.
+// method's module compiled in) with the reference interpreter, Wasm or WebGPU: a window's per-token
+// negative log-likelihoods (for perplexity), full-sequence logits, and a one-token decode step with
+// its KV cache (for generation). The entries are llama.obt's generic `nll`, `forward` and `decode`,
+// called by name with the layer type by name; each is bound once per shape (its Core IR, program
+// and flattened weights reused).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -157,6 +158,37 @@ export class LlamaRunner {
   /** logits() on any backend, the asynchronous WebGPU one included. */
   async logitsAsync(tokens: number[]): Promise<Float32Array> {
     return ((await this.forward(tokens).run({ tokens }))['0'] as Tensor).data as Float32Array;
+  }
+
+  /** The nll entry for a window length. */
+  private nllEntry(tokens: number[], targets: number[]): BoundEntry {
+    const c = this.config;
+    return this.bind(`nll${tokens.length}`, 'nll', {
+      p: this.weights as HostValue,
+      tokens,
+      targets,
+      eps: c.eps,
+      theta: c.ropeTheta,
+    });
+  }
+
+  /** Per-token negative log-likelihoods of a window (targets[t] follows tokens[t]): only these
+   *  numbers come back from the backend. */
+  nll(tokens: number[], targets: number[]): Float32Array {
+    this.sync();
+    return (this.nllEntry(tokens, targets).runSync({ tokens, targets }).result as Tensor).data as Float32Array;
+  }
+
+  /** nll() on any backend, the asynchronous WebGPU one included. */
+  async nllAsync(tokens: number[], targets: number[]): Promise<Float32Array> {
+    return ((await this.nllEntry(tokens, targets).run({ tokens, targets })).result as Tensor).data as Float32Array;
+  }
+
+  /** Bytes of results the backend handed back to the host so far (all entries). */
+  get bytesReadBack(): number {
+    let n = 0;
+    for (const e of this.bound.values()) n += e.bytesReadBack;
+    return n;
   }
 
   /** The decode entry for a cache of maxSeq positions, bound to the weights (`p`), its cache

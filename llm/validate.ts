@@ -6,7 +6,7 @@
 import type { LoadedModel } from './load.ts';
 import type { Method } from './method.ts';
 import { LlamaRunner } from './runner.ts';
-import { perplexity, tokenStream, type PplResult } from './ppl.ts';
+import { perplexity, tokenStream, type PplResult } from './eval.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
 import type { Backend } from '../compiler/api.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
@@ -55,7 +55,7 @@ export class Validator {
       ? new LlamaRunner(this.runner.prog, c, student, file.layer, this.backend, this.pool, this.gpu)
       : LlamaRunner.fromFile(file, undefined, this.backend, this.pool, this.gpu);
     const r = this.runner;
-    const res: PplResult = await perplexity(this.stream, this.seq, c.vocab, (ids) => r.logitsAsync(ids));
+    const res: PplResult = await perplexity(this.stream, this.seq, (ids, targets) => r.nllAsync(ids, targets));
     const p = { step, ppl: res.ppl, ce: res.ce };
     this.points.push(p);
     // a copy: an export may pass the training state's tensors through, and those are updated in place

@@ -167,6 +167,8 @@ export function parseContract(text: string, file: string): Contract {
  *  first are kept, and a run replaces those it is given. */
 export class NamedEntry<R = Record<string, unknown>> {
   private ran = false;
+  /** bytes of results handed back to the host so far (what a device read back) */
+  bytesReadBack = 0;
 
   /** `inputs`: each parameter's leaves as first bound (the compiler flattened them by type). */
   constructor(
@@ -209,14 +211,19 @@ export class NamedEntry<R = Record<string, unknown>> {
 
   /** A run with some arguments replaced (kept for the next run too); named results. */
   async run(args: Record<string, unknown> = {}): Promise<R> {
-    return unflattenResults(this.contract, await this.exec(this.flat(args))) as R;
+    return this.results(await this.exec(this.flat(args)));
+  }
+
+  private results(outs: Tensor[]): R {
+    for (const t of outs) this.bytesReadBack += t.data.byteLength;
+    return unflattenResults(this.contract, outs) as R;
   }
 
   /** run() over a synchronous program. */
   runSync(args: Record<string, unknown> = {}): R {
     const outs = this.exec(this.flat(args));
     if (outs instanceof Promise) throw new UserError(`${this.contract.entry}: this backend runs asynchronously`);
-    return unflattenResults(this.contract, outs) as R;
+    return this.results(outs);
   }
 
   /** The bound leaves of a parameter, with their contract entries (e.g. weights to write beside an

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
-import { tokenStream } from '../../llm/ppl.ts';
+import { tokenStream } from '../../llm/eval.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'obt-sample-'));
 const sample = async (...extra: string[]) => {
