@@ -32,6 +32,7 @@ import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
 import { bindEntry, type BindOptions, type BoundEntry } from './entry.ts';
+import { typeLeaves, type TypeLeaves } from './query.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
@@ -92,6 +93,11 @@ export class Program {
     if (list.length > 1)
       throw new UserError(`${name} is overloaded; an entry must be a single function`, list[0]!.decl.nameSpan);
     return list[0]!;
+  }
+
+  /** The leaves (paths, dtypes, shapes) and layers of a type at given dims (compiler/query.ts). */
+  typeLeaves(type: string, dims: Record<string, number>): TypeLeaves {
+    return typeLeaves(this, type, dims);
   }
 
   /** The field names of a struct the root file declares or imports, in declaration order. */

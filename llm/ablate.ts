@@ -11,7 +11,7 @@ import { LlamaRunner } from './runner.ts';
 import { firstWindows, greedy, perplexity, tokenStream } from './eval.ts';
 import { Progress } from './progress.ts';
 import { lineChartSvg, scatterSvg } from './plot.ts';
-import { paramCount } from './io/model.ts';
+import { paramCount } from './io/arch.ts';
 import type { Bits } from './io/modelfile.ts';
 
 export interface AblationRun {

@@ -5,7 +5,8 @@ import { join, dirname } from 'node:path';
 import { parseLlama2c } from './io/llama2c.ts';
 import { loadGguf } from './io/gguf.ts';
 import { loadSafetensors } from './io/safetensors.ts';
-import { LoadError, llamaValue, type Checkpoint, type LlamaConfig } from './io/model.ts';
+import { LoadError, type Checkpoint, type LlamaConfig } from './io/model.ts';
+import { modelValue } from './io/arch.ts';
 import { isPacked, readPacked } from './io/packed.ts';
 import { checkBits, isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
 import { methodFromModelFile, resolveMethod, type Method } from './method.ts';
@@ -149,7 +150,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     );
   return {
     config: ck.config,
-    value: llamaValue(ck),
+    value: modelValue(ck),
     layer: 'Dense',
     checkpoint: ck,
     tokenizer: new Tokenizer(tk),

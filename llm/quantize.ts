@@ -18,7 +18,7 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
-import { LINEAR, linearLayers, paramCount } from './io/model.ts';
+import { linearLayers, paramCount } from './io/arch.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
 import { DEFAULT_METHOD, methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from './defaults.ts';
@@ -355,10 +355,16 @@ export class Quantizer {
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
-    // the layers are lmap's list: block-major, each block's linear layers in Block's field order;
-    // the other fields of what is trained (emb, head) are named already
+    // layers(student) is a list per block of that block's layers: the k-th of block b is the
+    // model's (b·K + k)-th layer (llm/io/arch.ts, from the struct); the other fields of what is
+    // trained (emb, head) are named already
+    const layerPaths = linearLayers(this.teacher.config).map((l) => l.path);
+    const perBlock = layerPaths.length / this.teacher.config.layers;
     const param = (p: string) =>
-      p.replace(/^layers\[(\d+)\]\[(\d+)\]/, (_, b: string, k: string) => `blocks[${b}].${LINEAR[Number(k)] ?? k}`);
+      p.replace(
+        /^layers\[(\d+)\]\[(\d+)\]/,
+        (_, b: string, k: string) => layerPaths[Number(b) * perBlock + Number(k)] ?? _,
+      );
     const where = nf
       ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`
       : 'the parameters are still finite (the loss itself overflowed)';

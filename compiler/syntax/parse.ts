@@ -333,6 +333,23 @@ function build(of: SourceFile, m: ohm.MatchResult): A.Module {
   }
 }
 
+/** A type written as text (a driver's `Llama[Dense, V, D, F, H, KV, L]`), as the grammar reads a
+ *  type in a signature; a syntax error says what was expected. */
+export function parseType(text: string, path = '<type>'): A.TypeExpr {
+  const of = { path, text };
+  if (text.length > 4096) throw new UserError(`a type of ${text.length} characters; at most 4096`);
+  const m = grammar.match(text, 'Type');
+  if (m.failed())
+    throw new UserError(`syntax error in the type ${JSON.stringify(text)}: expected ${describeExpected(m)}`);
+  const outer = file;
+  file = of;
+  try {
+    return semantics(m).ast() as A.TypeExpr;
+  } finally {
+    file = outer;
+  }
+}
+
 function describeExpected(m: ohm.MatchResult): string {
   const fails = (m as unknown as { getRightmostFailures(): { type: string; getText(): string }[] })
     .getRightmostFailures()

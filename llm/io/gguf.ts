@@ -6,7 +6,9 @@
 import { gguf } from '@huggingface/gguf';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { LoadError, validateConfig, validateTensors, type Checkpoint, type LlamaConfig } from './model.ts';
+import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
+import { validateTensors } from './arch.ts';
+import { LLAMA_NAMES, canonicalName } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
 import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
@@ -65,21 +67,6 @@ function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
   }
   return out;
 }
-
-const GGUF_TO_CANON: [RegExp, (m: RegExpMatchArray) => string][] = [
-  [/^token_embd\.weight$/, () => 'token_embedding'],
-  [/^output_norm\.weight$/, () => 'rms_final'],
-  [/^output\.weight$/, () => 'wcls'],
-  [/^blk\.(\d+)\.attn_norm\.weight$/, (m) => `rms_att.${m[1]}`],
-  [/^blk\.(\d+)\.attn_q\.weight$/, (m) => `wq.${m[1]}`],
-  [/^blk\.(\d+)\.attn_k\.weight$/, (m) => `wk.${m[1]}`],
-  [/^blk\.(\d+)\.attn_v\.weight$/, (m) => `wv.${m[1]}`],
-  [/^blk\.(\d+)\.attn_output\.weight$/, (m) => `wo.${m[1]}`],
-  [/^blk\.(\d+)\.ffn_norm\.weight$/, (m) => `rms_ffn.${m[1]}`],
-  [/^blk\.(\d+)\.ffn_gate\.weight$/, (m) => `w1.${m[1]}`],
-  [/^blk\.(\d+)\.ffn_down\.weight$/, (m) => `w2.${m[1]}`],
-  [/^blk\.(\d+)\.ffn_up\.weight$/, (m) => `w3.${m[1]}`],
-];
 
 export interface GgufModel {
   checkpoint: Checkpoint;
@@ -213,10 +200,10 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
   );
   const tensors = new Map<string, Tensor>();
   for (const { info, shape, n, start, bytes: size } of infos) {
-    const rule = GGUF_TO_CANON.find(([re]) => re.test(info.name));
-    if (!rule) continue;
+    // GGUF's names through the name map (llm/io/names/llama.json); tensors it does not know are skipped
+    const canon = canonicalName(LLAMA_NAMES, 'gguf', info.name);
+    if (canon === undefined) continue;
     if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
-    const canon = rule[1](info.name.match(rule[0])!);
     if (tensors.has(canon)) throw new LoadError(file, `tensor ${info.name} appears twice`);
     const at = dataStart + start;
     tensors.set(canon, {

@@ -1,7 +1,8 @@
 // Loader for llama2.c's legacy checkpoint (.bin): a header of 7 int32 (dim, hidden_dim, n_layers,
 // n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier),
 // then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights).
-import { LoadError, validateConfig, validateTensors, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
+import { LoadError, validateConfig, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
+import { validateTensors } from './arch.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {

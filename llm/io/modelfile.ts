@@ -17,7 +17,8 @@ import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
 import { readFramed } from './frame.ts';
 import { halvesToFloats } from './half.ts';
-import { LoadError, linearLayers, paramCount, validateConfig, type LlamaConfig } from './model.ts';
+import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import { linearLayers, paramCount } from './arch.ts';
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 

@@ -4,12 +4,21 @@
 //   [{name, dtype: sign|f32|f16, shape, offset, bytes}]}, zero padding to 8 bytes, the tensor data
 //   (signs as packed u32 words, 32 per word along the input axis, bit 1 = −1; vectors and the
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
-// Names: token_embedding, rms_att.l, rms_ffn.l, rms_final, wcls (absent when tied), and for each
-// projection p in wq wk wv wo w1 w2 w3 of block l: p.l.s, p.l.g, p.l.h.
+// Names: the canonical names of the fp model's tensors (llm/io/names/llama.json's llama2c; the head
+// absent when tied), each linear layer's weight N replaced by N.s, N.g, N.h.
 // The reader checks the CRC, the header against its schema, every tensor's name, shape (against
 // the config), size and extent before it allocates anything.
 import { z } from 'zod';
-import { LoadError, expectedShapes, validateConfig, type LlamaConfig } from './model.ts';
+import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
+import { expectedShapes, modelLeaves } from './arch.ts';
+import { treeFromPaths } from '../../runtime/core/contract.ts';
+import { LLAMA_NAMES, names } from './names.ts';
+
+/** The canonical names of the linear layers' weights (the model's layers, from its struct). */
+function linearNames(c: LlamaConfig): Set<string> {
+  const canon = names(LLAMA_NAMES, 'llama2c');
+  return new Set(modelLeaves(c).layers.flatMap((l) => l.leaves.map((x) => canon.nameOf(x.path)!)));
+}
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import { readBytesCopy } from './state.ts';
 import { readFramed } from './frame.ts';
@@ -18,7 +27,6 @@ import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
 const MAGIC = 'OBT1BIT\0';
-const PROJ = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
 
 const Entry = z.object({
   name: z.string().max(256),
@@ -49,9 +57,9 @@ export function isPacked(head: Uint8Array): boolean {
 /** The shape each tensor must have, by name, for a config (OneBit's s [out, in], g [in], h [out]). */
 function packedShapes(c: LlamaConfig, sharedHead: boolean): Map<string, number[]> {
   const m = new Map<string, number[]>();
+  const linear = linearNames(c);
   for (const [name, shape] of expectedShapes(c)) {
-    const proj = /^(w[qkvo123])\.(\d+)$/.exec(name);
-    if (proj) {
+    if (linear.has(name)) {
       m.set(`${name}.s`, shape);
       m.set(`${name}.g`, [shape[1]!]);
       m.set(`${name}.h`, [shape[0]!]);
@@ -106,19 +114,17 @@ export function readPacked(file: string, b: Uint8Array = readBytesCopy(file)): P
       });
     else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
   }
-  const get = (n: string) => map.get(n)!;
-  const value = {
-    emb: get('token_embedding'),
-    blocks: Array.from({ length: c.layers }, (_, l) => ({
-      attn_norm: get(`rms_att.${l}`),
-      ffn_norm: get(`rms_ffn.${l}`),
-      ...Object.fromEntries(
-        PROJ.map((p) => [p, { s: get(`${p}.${l}.s`), g: get(`${p}.${l}.g`), h: get(`${p}.${l}.h`) }]),
-      ),
-    })),
-    norm: get('rms_final'),
-    head: header.sharedHead ? get('token_embedding') : get('wcls'),
-  };
+  // the fp model's leaves (llm/io/arch.ts), each linear layer's weight replaced by its OneBit s, g, h
+  const canon = names(LLAMA_NAMES, 'llama2c');
+  const linear = linearNames(c);
+  const value = treeFromPaths(
+    modelLeaves(c).leaves.flatMap((l) => {
+      const name = canon.nameOf(header.sharedHead ? (LLAMA_NAMES.tied[l.path] ?? l.path) : l.path)!;
+      if (!linear.has(name)) return [{ path: l.path, value: map.get(name) }];
+      const layer = l.path.replace(/\.[^.]+$/, ''); // the layer's path: its weight leaf's parent
+      return ['s', 'g', 'h'].map((k) => ({ path: `${layer}.${k}`, value: map.get(`${name}.${k}`) }));
+    }),
+  ) as Record<string, unknown>;
   return {
     file,
     config: c,

@@ -7,32 +7,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import {
-  LoadError,
-  expectedShapes,
-  validateConfig,
-  validateTensors,
-  type Checkpoint,
-  type LlamaConfig,
-} from './model.ts';
+import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
+import { expectedShapes, validateTensors } from './arch.ts';
+import { LLAMA_NAMES, names, rotateHalfHeads } from './names.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
-
-const HF_TO_CANON: [RegExp, (m: RegExpMatchArray) => string][] = [
-  [/^model\.embed_tokens\.weight$/, () => 'token_embedding'],
-  [/^model\.norm\.weight$/, () => 'rms_final'],
-  [/^lm_head\.weight$/, () => 'wcls'],
-  [/^model\.layers\.(\d+)\.input_layernorm\.weight$/, (m) => `rms_att.${m[1]}`],
-  [/^model\.layers\.(\d+)\.self_attn\.q_proj\.weight$/, (m) => `wq.${m[1]}`],
-  [/^model\.layers\.(\d+)\.self_attn\.k_proj\.weight$/, (m) => `wk.${m[1]}`],
-  [/^model\.layers\.(\d+)\.self_attn\.v_proj\.weight$/, (m) => `wv.${m[1]}`],
-  [/^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$/, (m) => `wo.${m[1]}`],
-  [/^model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, (m) => `rms_ffn.${m[1]}`],
-  [/^model\.layers\.(\d+)\.mlp\.gate_proj\.weight$/, (m) => `w1.${m[1]}`],
-  [/^model\.layers\.(\d+)\.mlp\.down_proj\.weight$/, (m) => `w2.${m[1]}`],
-  [/^model\.layers\.(\d+)\.mlp\.up_proj\.weight$/, (m) => `w3.${m[1]}`],
-];
 
 /** Rows of a [heads·hd, in] matrix from rotate-half order (i, i + hd/2) to adjacent pairs (2i, 2i+1). */
 export function unpermuteRope(t: Tensor, heads: number): Tensor {
@@ -128,11 +108,12 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
   const tensors = new Map<string, Tensor>();
   const shapes = expectedShapes(config);
   for (const { name, info, n, width, start } of entries) {
-    const rule = HF_TO_CANON.find(([re]) => re.test(name));
-    if (!rule) continue;
+    // Hugging Face's names through the name map (llm/io/names/llama.json); others are skipped
+    const path = names(LLAMA_NAMES, 'hf').pathOf(name);
+    const canon = path === undefined ? undefined : names(LLAMA_NAMES, 'llama2c').nameOf(path);
+    if (path === undefined || canon === undefined) continue;
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
-    const canon = rule[1](name.match(rule[0])!);
     const at = bytes.subarray(base + start);
     const out =
       info.dtype === 'F32' ? f32sToFloats(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
@@ -140,8 +121,8 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = shapes.get(canon);
     const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
-    if (fits && canon.startsWith('wq.')) t = unpermuteRope(t, config.heads);
-    if (fits && canon.startsWith('wk.')) t = unpermuteRope(t, config.kvHeads);
+    const rope = rotateHalfHeads(LLAMA_NAMES, path);
+    if (fits && rope) t = unpermuteRope(t, config[rope]);
     tensors.set(canon, t);
   }
   const sharedHead = !tensors.has('wcls');

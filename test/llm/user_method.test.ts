@@ -12,7 +12,7 @@ import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
 import { LlamaRunner } from '../../llm/runner.ts';
 import { writeModelFile } from '../../llm/io/modelfile.ts';
-import { linearLayers, paramCount } from '../../llm/io/model.ts';
+import { linearLayers, paramCount } from '../../llm/io/arch.ts';
 import { buildSite } from '../../cli/serve.ts';
 
 const root = join(import.meta.dirname, '../..');

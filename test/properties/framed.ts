@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { loadModel, loadModelBytes } from '../../llm/load.ts';
 import { writeModelFile } from '../../llm/io/modelfile.ts';
 import { decodeState, encodeState } from '../../llm/io/state.ts';
-import { linearLayers, paramCount } from '../../llm/io/model.ts';
+import { linearLayers, paramCount } from '../../llm/io/arch.ts';
 import { writeSafetensors } from '../helpers/writers.ts';
 import {
   FRAMES,
