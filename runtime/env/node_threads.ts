@@ -1,12 +1,10 @@
 // KernelPool on Node's worker_threads: one control slot of Int32s per worker in a
-// SharedArrayBuffer ([seq, done, cmd, program, kernel, nargs, args...]). A command bumps seq and
-// notifies; the worker spins for up to SPIN_MS, then sleeps in Atomics.wait; `done` echoes seq
-// when finished. Programs are loaded through a MessagePort the worker reads synchronously, so attach()
+// SharedArrayBuffer (its words named in control.js). A command bumps SEQ and notifies; the worker
+// spins for up to SPIN_MS, then sleeps in Atomics.wait; DONE echoes SEQ when finished. Programs are loaded through a MessagePort the worker reads synchronously, so attach()
 // and run() never wait for an event loop. Workers are unref'd: they never keep a process alive.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { KernelPool } from '../wasm/pool.ts';
-
-const SLOT = 64;
+import { ARGS, CMD, DONE, KERNEL, LOAD, MAX_ARGS, NARGS, PROGRAM, RUN, SEQ, SLOT_INTS, STOP } from './control.js';
 /** How long a waiting thread polls before it sleeps. A training step dispatches ~150 split kernels
  *  with host work and small single-threaded kernels between them; a worker that has fallen asleep
  *  takes a futex wake-up to start (tens to hundreds of µs in a VM), which its slice then waits for.
@@ -26,11 +24,11 @@ export class NodeThreadPool implements KernelPool {
   constructor(readonly threads: number) {
     if (!Number.isInteger(threads) || threads < 1)
       throw new RangeError(`threads: expected a positive integer, got ${threads}`);
-    this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
+    this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT_INTS * Math.max(1, threads - 1)));
     for (let w = 0; w < threads - 1; w++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(new URL('./kernel_worker.js', import.meta.url), {
-        workerData: { control: this.ctl.buffer, slot: w, port: port2, slotInts: SLOT, spinMs: SPIN_MS },
+        workerData: { control: this.ctl.buffer, slot: w, port: port2, spinMs: SPIN_MS },
         transferList: [port2],
       });
       worker.unref();
@@ -40,16 +38,22 @@ export class NodeThreadPool implements KernelPool {
     }
   }
 
-  private command(w: number, cmd: number, fields: number[]): void {
-    const b = w * SLOT;
-    this.ctl[b + 2] = cmd;
-    fields.forEach((v, i) => (this.ctl[b + 3 + i] = v));
-    Atomics.store(this.ctl, b, this.seq);
-    Atomics.notify(this.ctl, b);
+  /** A command for worker w: RUN's program, kernel and arguments, or LOAD, or STOP. */
+  private command(w: number, cmd: number, run?: { program: number; kernel: number; args: number[] }): void {
+    const b = w * SLOT_INTS;
+    this.ctl[b + CMD] = cmd;
+    if (run) {
+      this.ctl[b + PROGRAM] = run.program;
+      this.ctl[b + KERNEL] = run.kernel;
+      this.ctl[b + NARGS] = run.args.length;
+      run.args.forEach((v, i) => (this.ctl[b + ARGS + i] = v));
+    }
+    Atomics.store(this.ctl, b + SEQ, this.seq);
+    Atomics.notify(this.ctl, b + SEQ);
   }
 
   private wait(w: number): void {
-    const b = w * SLOT + 1;
+    const b = w * SLOT_INTS + DONE;
     const until = performance.now() + SPIN_MS;
     let n = 0;
     let spinning = true;
@@ -65,7 +69,7 @@ export class NodeThreadPool implements KernelPool {
     this.seq++;
     this.workers.forEach((_, w) => {
       this.ports[w]!.postMessage({ id, memory, modules });
-      this.command(w, 1, []);
+      this.command(w, LOAD);
     });
     this.workers.forEach((_, w) => this.wait(w));
     return id;
@@ -83,8 +87,8 @@ export class NodeThreadPool implements KernelPool {
     const used = Math.min(slices.length - 1, this.workers.length);
     for (let w = 0; w < used; w++) {
       const a = [...args(w + 1), slices[w + 1]![0], slices[w + 1]![1]];
-      if (a.length > SLOT - 6) throw new RangeError(`kernel with ${a.length} arguments`);
-      this.command(w, 2, [program, kernel, a.length, ...a]);
+      if (a.length > MAX_ARGS) throw new RangeError(`kernel with ${a.length} arguments; at most ${MAX_ARGS}`);
+      this.command(w, RUN, { program, kernel, args: a });
     }
     self(slices[0]![0], slices[0]![1]);
     for (let w = 0; w < used; w++) this.wait(w);
@@ -92,7 +96,7 @@ export class NodeThreadPool implements KernelPool {
 
   close(): void {
     this.seq++;
-    this.workers.forEach((_, w) => this.command(w, 3, []));
+    this.workers.forEach((_, w) => this.command(w, STOP));
     for (const w of this.workers) void w.terminate();
   }
 }

@@ -1,21 +1,22 @@
 // A kernel worker for browsers (bundled by `obtc serve`; see runtime/env/web_threads.ts): programs
 // (modules + the shared memory) arrive by postMessage and are acknowledged in the control block;
 // run commands arrive through the control block, awaited with Atomics.waitAsync so the event loop
-// stays free for program messages. Same control-slot layout as the Node worker.
+// stays free for program messages. The control slot's words are named in control.js.
 const state: { ctl?: Int32Array; base: number; programs: ((...a: number[]) => void)[][] } = { base: 0, programs: [] };
 import { mathImports } from '../wasm/abi.ts';
+import { ARGS, CMD, DONE, KERNEL, LOAD_ACK, NARGS, PROGRAM, SEQ, SLOT_INTS, STOP } from './control.js';
 
 const math = mathImports();
 
 type Msg =
-  | { kind: 'init'; control: SharedArrayBuffer; slot: number; slotInts: number }
+  | { kind: 'init'; control: SharedArrayBuffer; slot: number }
   | { kind: 'load'; id: number; memory: WebAssembly.Memory; modules: WebAssembly.Module[]; ack: number };
 
 self.onmessage = (e: MessageEvent<Msg>) => {
   const m = e.data;
   if (m.kind === 'init') {
     state.ctl = new Int32Array(m.control);
-    state.base = m.slot * m.slotInts;
+    state.base = m.slot * SLOT_INTS;
     void loop();
     (self as unknown as Worker).postMessage('ready');
     return;
@@ -24,7 +25,7 @@ self.onmessage = (e: MessageEvent<Msg>) => {
   state.programs[m.id] = m.modules.map(
     (mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as (...a: number[]) => void,
   );
-  Atomics.store(state.ctl!, state.base + 2, m.ack); // the load acknowledgement word
+  Atomics.store(state.ctl!, state.base + LOAD_ACK, m.ack);
 };
 
 async function loop(): Promise<void> {
@@ -36,16 +37,16 @@ async function loop(): Promise<void> {
       Atomics as unknown as {
         waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
       }
-    ).waitAsync(ctl, base, seq);
+    ).waitAsync(ctl, base + SEQ, seq);
     if (w.async) await w.value;
-    seq = Atomics.load(ctl, base);
-    if (ctl[base + 3] === 3) return;
-    const f = state.programs[ctl[base + 4]!]![ctl[base + 5]!]!;
-    const n = ctl[base + 6]!;
+    seq = Atomics.load(ctl, base + SEQ);
+    if (ctl[base + CMD] === STOP) return;
+    const f = state.programs[ctl[base + PROGRAM]!]![ctl[base + KERNEL]!]!;
+    const n = ctl[base + NARGS]!;
     const args: number[] = [];
-    for (let i = 0; i < n; i++) args.push(ctl[base + 7 + i]!);
+    for (let i = 0; i < n; i++) args.push(ctl[base + ARGS + i]!);
     f(...args);
-    Atomics.store(ctl, base + 1, seq);
-    Atomics.notify(ctl, base + 1);
+    Atomics.store(ctl, base + DONE, seq);
+    Atomics.notify(ctl, base + DONE);
   }
 }

@@ -2,10 +2,9 @@
 // runtime/env/web_kernel_worker.ts) over the shared memory of a cross-origin-isolated page. The
 // page's main thread may not block: it spins on the control words (Atomics.load) while workers
 // run their slices; program loading goes by postMessage and is acknowledged in the control block.
-// Control slot layout: [seq, done, loadAck, cmd, program, kernel, nargs, args...].
+// The control slot's words are named in control.js (shared with the Node pool and both workers).
 import type { KernelPool } from '../wasm/pool.ts';
-
-const SLOT = 64;
+import { ARGS, CMD, DONE, KERNEL, LOAD_ACK, MAX_ARGS, NARGS, PROGRAM, RUN, SEQ, SLOT_INTS, STOP } from './control.js';
 
 export class WebThreadPool implements KernelPool {
   private readonly ctl: Int32Array;
@@ -15,7 +14,7 @@ export class WebThreadPool implements KernelPool {
   private loads = 0;
 
   private constructor(readonly threads: number) {
-    this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT * Math.max(1, threads - 1)));
+    this.ctl = new Int32Array(new SharedArrayBuffer(4 * SLOT_INTS * Math.max(1, threads - 1)));
   }
 
   /** Starts threads − 1 workers from the worker script's URL and waits until they are ready. */
@@ -28,7 +27,7 @@ export class WebThreadPool implements KernelPool {
         return new Promise<void>((ok, fail) => {
           w.onmessage = () => ok();
           w.onerror = (e) => fail(new Error(`kernel worker: ${e.message}`));
-          w.postMessage({ kind: 'init', control: p.ctl.buffer, slot, slotInts: SLOT });
+          w.postMessage({ kind: 'init', control: p.ctl.buffer, slot });
         });
       }),
     );
@@ -45,7 +44,7 @@ export class WebThreadPool implements KernelPool {
     const id = this.programs++;
     const ack = ++this.loads;
     this.workers.forEach((w) => w.postMessage({ kind: 'load', id, memory, modules, ack }));
-    this.workers.forEach((_, k) => this.spin(k * SLOT + 2, ack));
+    this.workers.forEach((_, k) => this.spin(k * SLOT_INTS + LOAD_ACK, ack));
     return id;
   }
 
@@ -60,25 +59,26 @@ export class WebThreadPool implements KernelPool {
     const used = Math.min(slices.length - 1, this.workers.length);
     for (let w = 0; w < used; w++) {
       const a = [...args(w + 1), slices[w + 1]![0], slices[w + 1]![1]];
-      const b = w * SLOT;
-      this.ctl[b + 3] = 2;
-      this.ctl[b + 4] = program;
-      this.ctl[b + 5] = kernel;
-      this.ctl[b + 6] = a.length;
-      a.forEach((v, i) => (this.ctl[b + 7 + i] = v));
-      Atomics.store(this.ctl, b, this.seq);
-      Atomics.notify(this.ctl, b);
+      if (a.length > MAX_ARGS) throw new RangeError(`kernel with ${a.length} arguments; at most ${MAX_ARGS}`);
+      const b = w * SLOT_INTS;
+      this.ctl[b + CMD] = RUN;
+      this.ctl[b + PROGRAM] = program;
+      this.ctl[b + KERNEL] = kernel;
+      this.ctl[b + NARGS] = a.length;
+      a.forEach((v, i) => (this.ctl[b + ARGS + i] = v));
+      Atomics.store(this.ctl, b + SEQ, this.seq);
+      Atomics.notify(this.ctl, b + SEQ);
     }
     self(slices[0]![0], slices[0]![1]);
-    for (let w = 0; w < used; w++) this.spin(w * SLOT + 1, this.seq);
+    for (let w = 0; w < used; w++) this.spin(w * SLOT_INTS + DONE, this.seq);
   }
 
   close(): void {
     this.seq++;
     this.workers.forEach((w, k) => {
-      this.ctl[k * SLOT + 3] = 3;
-      Atomics.store(this.ctl, k * SLOT, this.seq);
-      Atomics.notify(this.ctl, k * SLOT);
+      this.ctl[k * SLOT_INTS + CMD] = STOP;
+      Atomics.store(this.ctl, k * SLOT_INTS + SEQ, this.seq);
+      Atomics.notify(this.ctl, k * SLOT_INTS + SEQ);
       w.terminate();
     });
   }
