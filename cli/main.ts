@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/root.ts';
 import { closePools, num, type CliIO, type Command } from './flags.ts';
 import { scaledBudget, setDefaultBudget } from '../compiler/core/budget.ts';
-import { commandOf, commandUsage, parseCommand, Usage, USAGE } from './spec.ts';
+import { commandOf, commandUsage, parseCommand, Usage, USAGE, type CommandName } from './spec.ts';
 import { startProfile, type ProfileRun } from './profile.ts';
 
 export type { CliIO } from './flags.ts';
 
 // each command's module is loaded when it runs (check does not load the LLM toolkit or WebGPU)
-export const COMMANDS: Record<string, () => Promise<Command>> = {
+export const COMMANDS: Record<CommandName, () => Promise<Command>> = {
   generate: async () => (await import('./generate.ts')).generateCmd,
   sample: async () => (await import('./sample.ts')).sampleCmd,
   quantize: async () => (await import('./quantize.ts')).quantizeCmd,
@@ -61,7 +61,7 @@ export async function main(
     }
     return 0;
   }
-  let cmd: string;
+  let cmd: CommandName;
   let pos: string[];
   let flags: Map<string, string | true>;
   try {
@@ -77,9 +77,7 @@ export async function main(
   }
   let prof: ProfileRun | undefined;
   try {
-    const load = COMMANDS[cmd];
-    if (!load) throw new InternalError(`obtc: command ${cmd} has a flag table but no module`);
-    const run = await load();
+    const run = await COMMANDS[cmd]();
     // the compile budget of every compile this command makes
     setDefaultBudget(
       scaledBudget(num(flags, 'compile-budget', 1, (v) => v >= 1 && v <= 2 ** 20, 'a factor from 1 to 2^20')),
@@ -102,7 +100,7 @@ function version(): string {
   return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function reportError(e: unknown, io: CliIO, cmd?: string): number {
+function reportError(e: unknown, io: CliIO, cmd?: CommandName): number {
   if (e instanceof Usage) {
     const c = e.command ?? cmd;
     io.err(`obtc${c ? ` ${c}` : ''}: ${e.message}\n\n${c ? commandUsage(c) : USAGE}`);

@@ -12,7 +12,7 @@ type FlagSet = Record<string, Kind>;
 export class Usage extends Error {
   constructor(
     message: string,
-    readonly command?: string,
+    readonly command?: CommandName,
   ) {
     super(message);
   }
@@ -66,7 +66,24 @@ interface CommandSpec {
   flags: FlagSet;
 }
 
-export const COMMAND_SPECS: Record<string, CommandSpec> = {
+/** obtc's commands: one name list, so a command without a spec or without a module (cli/main.ts
+ *  COMMANDS) is a type error. */
+export const COMMAND_NAMES = [
+  'generate',
+  'quantize',
+  'ablate',
+  'sample',
+  'ppl',
+  'serve',
+  'check',
+  'run',
+  'compile',
+  'lsp',
+  'exec',
+] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   generate: {
     usage: `  generate [--weights FILE] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
            [--temperature T] [--top-p P] [--seed S] [--ids] [--json] [--raw]
@@ -240,15 +257,15 @@ ${OPTIONS.map(([, t]) => t).join('\n')}
 `;
 
 /** One command's usage text (obtc CMD --help): its lines and the shared options it takes. */
-export function commandUsage(cmd: string): string {
+export function commandUsage(cmd: CommandName): string {
   const s = COMMAND_SPECS[cmd]!;
   const opts = OPTIONS.filter(([k]) => k in s.flags).map(([, t]) => t);
   return `usage: obtc ${cmd} [options]\n\n${s.usage}\n${opts.length ? `\noptions:\n${opts.join('\n')}\n` : ''}  -h, --help   this text\n`;
 }
 
 /** The command named by `name`, or a usage error suggesting the closest. */
-export function commandOf(name: string): string {
-  if (Object.hasOwn(COMMAND_SPECS, name)) return name;
+export function commandOf(name: string): CommandName {
+  if ((COMMAND_NAMES as readonly string[]).includes(name)) return name as CommandName;
   const near = closest(name, Object.keys(COMMAND_SPECS));
   throw new Usage(`unknown command ${name}${near ? ` (did you mean ${near}?)` : ''}`);
 }
@@ -256,7 +273,7 @@ export function commandOf(name: string): string {
 const NEGATIVE = /^-(\d|\.\d|inf$|nan$)/;
 
 /** A command's arguments (after its name) as positionals and flags (repeated --shape joined by ','). */
-export function parseCommand(cmd: string, argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
+export function parseCommand(cmd: CommandName, argv: string[]): { pos: string[]; flags: Map<string, string | true> } {
   const spec = COMMAND_SPECS[cmd]!.flags;
   const options: Record<string, { type: Kind; short?: string; multiple?: boolean }> = {
     help: { type: 'boolean', short: 'h' },
