@@ -99,6 +99,7 @@ describe('artifact loaders and the browser bundle', () => {
       'llm/io/model.ts',
       'runtime/core/dtype.ts',
       'runtime/core/errors.ts',
+      'runtime/env/control.js',
       'runtime/env/node_threads.ts',
       'runtime/plan/profile.ts',
     ]);
