@@ -202,7 +202,7 @@ const decodeMs = async (
 };
 const kdOpts = peerKdOptions(8, 256, 'wasm');
 const student = new Quantizer(teacher, kdOpts, () => {});
-const packed = await student.export(await student.initial());
+const packed = await student.export(await student.initialTrainable());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
 const dT = await decodeMs(teacher, 'wasm', 256);
 const dS = await decodeMs(
