@@ -33,11 +33,18 @@ export interface Contract {
   donated: string[];
 }
 
-/** `a.b[2].c` → ['a', 'b', 2, 'c']; a tuple element `.0` is a number too. */
+const parsedPaths = new Map<string, (string | number)[]>();
+
+/** `a.b[2].c` → ['a', 'b', 2, 'c']; a tuple element `.0` is a number too. (Parsed once per path: a
+ *  decode step walks the same few paths every token.) */
 export function pathKeys(path: string): (string | number)[] {
-  const keys: (string | number)[] = [];
+  let keys = parsedPaths.get(path);
+  if (keys) return keys;
+  keys = [];
   for (const m of path.matchAll(/\[(\d+)\]|\.?([^.[\]]+)/g))
     keys.push(m[1] !== undefined ? Number(m[1]) : /^\d+$/.test(m[2]!) ? Number(m[2]) : m[2]!);
+  if (parsedPaths.size >= 1 << 16) parsedPaths.clear();
+  parsedPaths.set(path, keys);
   return keys;
 }
 
