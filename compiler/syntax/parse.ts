@@ -322,12 +322,12 @@ function makeSemantics() {
 
 const semantics = makeSemantics();
 
-/** The AST of a successful match of a file's text. */
-function build(of: SourceFile, m: ohm.MatchResult): A.Module {
+/** The AST of a successful match of a file's text (a module, or what the start rule matched). */
+function build<T = A.Module>(of: SourceFile, m: ohm.MatchResult): T {
   const outer = file;
   file = of;
   try {
-    return semantics(m).ast() as A.Module;
+    return semantics(m).ast() as T;
   } finally {
     file = outer;
   }
@@ -336,18 +336,11 @@ function build(of: SourceFile, m: ohm.MatchResult): A.Module {
 /** A type written as text (a driver's `Llama[Dense, V, D, F, H, KV, L]`), as the grammar reads a
  *  type in a signature; a syntax error says what was expected. */
 export function parseType(text: string, path = '<type>'): A.TypeExpr {
-  const of = { path, text };
   if (text.length > 4096) throw new UserError(`a type of ${text.length} characters; at most 4096`);
   const m = grammar.match(text, 'Type');
   if (m.failed())
     throw new UserError(`syntax error in the type ${JSON.stringify(text)}: expected ${describeExpected(m)}`);
-  const outer = file;
-  file = of;
-  try {
-    return semantics(m).ast() as A.TypeExpr;
-  } finally {
-    file = outer;
-  }
+  return build<A.TypeExpr>({ path, text }, m);
 }
 
 function describeExpected(m: ohm.MatchResult): string {
