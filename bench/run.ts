@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { compile, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from '../llm/load.ts';
-import { LlamaRunner } from '../llm/runner.ts';
+import { ModelRunner } from '../llm/runner.ts';
 import { greedy } from '../llm/eval.ts';
 import { alloc, fromNested, packSigns, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
@@ -192,11 +192,11 @@ for (const M of [1, 64]) {
 // ---- stories260K greedy decode: fp teacher and the packed 1-bit student, vs wllama ------------
 const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
 const decodeMs = async (
-  m: Pick<LoadedModel, 'config' | 'value' | 'layer' | 'method'>,
+  m: Pick<LoadedModel, 'arch' | 'config' | 'value' | 'layer' | 'method'>,
   backend: 'wasm' | 'interp',
   steps: number,
 ) => {
-  const r = LlamaRunner.fromFile(m, undefined, backend);
+  const r = ModelRunner.fromFile(m, undefined, backend);
   // greedy from token 1; the first step (lowering, compiling) is not timed
   return median((await greedy(r.decoder(steps), 1, steps)).ms.slice(1));
 };
@@ -206,7 +206,13 @@ const packed = await student.export(await student.initialTrainable());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
 const dT = await decodeMs(teacher, 'wasm', 256);
 const dS = await decodeMs(
-  { config: teacher.config, value: packed, layer: `method.${student.method.infer}`, method: student.method },
+  {
+    arch: teacher.arch,
+    config: teacher.config,
+    value: packed,
+    layer: `method.${student.method.infer}`,
+    method: student.method,
+  },
   'wasm',
   256,
 );
@@ -276,7 +282,7 @@ for (const [tn, pool] of threads) {
 }
 
 // ---- compile time of the decode entry: cold (no kernel cache) and warm (disk cache) ----------
-const r0 = LlamaRunner.fromFile(teacher, undefined, 'interp');
+const r0 = ModelRunner.fromFile(teacher, undefined, 'interp');
 r0.decoder(256).step(1, 0);
 const low = (r0 as unknown as { prepared: Map<string, { low: { func: never } }> }).prepared.get('dec256')!.low;
 process.env.OBT_CACHE_DIR = join(PROJECT_ROOT, '.obt-cache', `bench-${process.pid}`);

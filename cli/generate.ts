@@ -4,7 +4,7 @@
 import { UserError } from '../compiler/syntax/diag.ts';
 import { terminalText } from '../runtime/core/errors.ts';
 import { loadModel } from '../llm/load.ts';
-import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
+import { ModelRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
 import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
@@ -15,7 +15,7 @@ export async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
   const backend = backendOf(flags);
   const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
-  return { ...m, runner: LlamaRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
+  return { ...m, runner: ModelRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
 }
 
 export const generateCmd: Command = async (_pos, flags, io) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startServer as startHttp } from './serve_http.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
-import { LlamaRunner, DEFAULT_MODEL } from '../llm/runner.ts';
+import { ModelRunner, DEFAULT_MODEL } from '../llm/runner.ts';
 import { donatedInputs } from '../runtime/core/contract.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
@@ -25,7 +25,7 @@ const PAGE = join(PROJECT_ROOT, 'examples/browser');
 async function buildModel(dir: string, weightsFile: string, maxSeq: number): Promise<void> {
   const m = await loadModel(weightsFile);
   const S = Math.min(maxSeq, m.config.seqLen);
-  const runner = LlamaRunner.fromFile(m, DEFAULT_MODEL, 'wasm');
+  const runner = ModelRunner.fromFile(m, DEFAULT_MODEL, 'wasm');
   const e = runner.decodeEntry(S);
   // the artifacts take the page's inputs in the contract's order; the page calls decode by name
   const donate = donatedInputs(e.contract);

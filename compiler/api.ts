@@ -32,7 +32,8 @@ import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
 import { bindEntry, type BindOptions, type BoundEntry } from './entry.ts';
-import { typeLeaves, type TypeLeaves } from './query.ts';
+import { paramLeaves, typeLeaves, type TypeLeaves } from './query.ts';
+import { parseType } from './syntax/parse.ts';
 
 export interface CompileOptions extends LoadOptions {
   path?: string;
@@ -98,6 +99,11 @@ export class Program {
   /** The leaves (paths, dtypes, shapes) and layers of a type at given dims (compiler/query.ts). */
   typeLeaves(type: string, dims: Record<string, number>): TypeLeaves {
     return typeLeaves(this, type, dims);
+  }
+
+  /** The leaves of an entry's parameter at given dims (compiler/query.ts). */
+  paramLeaves(entry: string, param: string, dims: Record<string, number>): TypeLeaves {
+    return paramLeaves(this, entry, param, dims);
   }
 
   /** The field names of a struct the root file declares or imports, in declaration order. */
@@ -284,9 +290,25 @@ function entryScope(
 ): Bindings & { f64?: boolean } {
   const scope: Bindings & { f64?: boolean } = newBindings(f.module, f.kinds, true);
   scope.f64 = f64;
+  // a type parameter is given as a type's text, its dims by name from `dims`
+  // (`model.Llama[Dense, V, D, F, H, KV, L]`): resolved in the entry's module
+  const typed = Object.entries(layerTypes).filter(([k]) => f.kinds.get(k)?.k === 'type');
+  const textScope = newBindings(f.module, new Map(), true);
+  for (const [k, n] of Object.entries(dims)) textScope.dims.set(k, dimConst(n));
+  for (const [k, text] of typed) {
+    let t: Type;
+    try {
+      t = resolveType(parseType(text), textScope);
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`type parameter ${k} = ${text}: ${e.message}`, f.decl.nameSpan);
+      throw e;
+    }
+    scope.types.set(k, { k: 'type', t });
+  }
   for (const [k, name] of Object.entries(layerTypes)) {
+    if (f.kinds.get(k)?.k === 'type') continue;
     if (f.kinds.get(k)?.k !== 'ctor')
-      throw new UserError(`${f.name} has no layer-type parameter ${k}`, f.decl.nameSpan);
+      throw new UserError(`${f.name} has no layer-type or type parameter ${k}`, f.decl.nameSpan);
     // a struct visible from the entry's module, or one of an imported module's (`method.OneBit`)
     const dot = name.lastIndexOf('.');
     const home = dot < 0 ? f.module : f.module.imports.find((im) => im.alias === name.slice(0, dot))?.module;
@@ -295,8 +317,8 @@ function entryScope(
     scope.types.set(k, { k: 'ctor', s });
   }
   for (const [k, n] of Object.entries(dims)) {
-    if (f.kinds.get(k)?.k !== 'dim') throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
-    scope.dims.set(k, dimConst(n));
+    if (f.kinds.get(k)?.k === 'dim') scope.dims.set(k, dimConst(n));
+    else if (!typed.length) throw new UserError(`${f.name} has no dim parameter ${k}`, f.decl.nameSpan);
   }
   return scope;
 }

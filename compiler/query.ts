@@ -11,6 +11,8 @@ import { concreteShape, typeToString, type Type } from './types/types.ts';
 import { newBindings, resolveType } from './types/unify.ts';
 import type { Leaf } from '../runtime/core/contract.ts';
 import type { Program } from './api.ts';
+import type { TypeExpr } from './syntax/ast.ts';
+import type { ModuleInfo } from './resolve/modules.ts';
 
 export interface TypeLeaves {
   /** the type as resolved, e.g. `Llama[Dense, 512, 64, 172, 8, 4, 5]` */
@@ -26,8 +28,30 @@ const join = (path: string, key: string | number) =>
 /** The leaves and layers of a type named in the program's root file (its imports' types by
  *  `module.Name`), its dims given by name. */
 export function typeLeaves(prog: Program, typeText: string, dims: Record<string, number>): TypeLeaves {
-  const te = parseType(typeText);
-  const b = newBindings(prog.loaded.root, new Map(), true);
+  return leavesOf(prog, parseType(typeText), prog.loaded.root, dims, typeText);
+}
+
+/** The leaves of an entry's parameter at given dims: `decode`'s `cache` at S = 256 is what an
+ *  empty cache must hold (a driver allocates it without knowing the model's cache layout). */
+export function paramLeaves(prog: Program, entry: string, param: string, dims: Record<string, number>): TypeLeaves {
+  const f = prog.entry(entry);
+  const p = f.decl.params.find((x) => x.name === param);
+  if (!p)
+    throw new UserError(
+      `${entry} has no parameter ${param} (its parameters: ${f.decl.params.map((x) => x.name).join(', ')})`,
+      f.decl.nameSpan,
+    );
+  return leavesOf(prog, p.type, f.module, dims, `${entry}'s ${param}`);
+}
+
+function leavesOf(
+  prog: Program,
+  te: TypeExpr,
+  module: ModuleInfo,
+  dims: Record<string, number>,
+  typeText: string,
+): TypeLeaves {
+  const b = newBindings(module, new Map(), true);
   for (const [k, n] of Object.entries(dims)) b.dims.set(k, dimConst(n));
   const t = resolveType(te, b);
   const fields = new Elab(prog.loaded, new Diagnostics()).fields;

@@ -7,7 +7,7 @@ import { compile } from '../compiler/api.ts';
 import { CompileError, formatDiagnostic } from '../compiler/syntax/diag.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import { loadModel } from '../llm/load.ts';
-import { LlamaRunner } from '../llm/runner.ts';
+import { ModelRunner } from '../llm/runner.ts';
 import { greedy } from '../llm/eval.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -22,7 +22,7 @@ async function generate(): Promise<void> {
   const m = await loadModel(join(root, 'data/stories260K.bin'));
   const { tokenizer } = m;
   const c = m.config;
-  const runner = LlamaRunner.fromFile(m);
+  const runner = ModelRunner.fromFile(m);
   const steps = 120;
   const { bos, eos } = tokenizer.data;
   const t = performance.now();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative } from 'node:path';
 import { quantize, type QuantizeOptions } from './quantize.ts';
 import { loadModel } from './load.ts';
-import { LlamaRunner } from './runner.ts';
+import { ModelRunner } from './runner.ts';
 import { firstWindows, greedy, perplexity, tokenStream } from './eval.ts';
 import { Progress } from './progress.ts';
 import { lineChartSvg, scatterSvg } from './plot.ts';
@@ -57,7 +57,7 @@ async function evaluate(
   tick: () => void,
 ): Promise<{ ppl: number; ce: number; windows: number; tps: number }> {
   const m = await loadModel(file);
-  const r = LlamaRunner.fromFile(m, undefined, 'wasm');
+  const r = ModelRunner.fromFile(m, undefined, 'wasm');
   const stream = tokenStream(readFileSync(p.text, 'utf8'), m.tokenizer);
   const res = await perplexity(firstWindows(stream, p.seq, p.windows), p.seq, (ids, t) => r.nll(ids, t), {
     update: tick,
@@ -117,7 +117,7 @@ export async function ablate(
       ce: e.ce,
       tps: e.tps,
       bytes: teacherModel.bytes,
-      params: paramCount(teacherModel.config, teacherModel.checkpoint?.sharedHead ?? false),
+      params: paramCount(teacherModel.arch, teacherModel.config, teacherModel.checkpoint?.sharedHead ?? false),
     };
     writeFileSync(teacherJson, JSON.stringify(teacher));
   }

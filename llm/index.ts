@@ -1,8 +1,8 @@
 // The package's LLM toolkit entry ('obt/llm'): load a model (llama2.c .bin, GGUF, safetensors, obt's
-// model files), run it (LlamaRunner: generation, perplexity), quantize it with a method written in
+// model files), run it (ModelRunner: generation, perplexity), quantize it with a method written in
 // .obt (knowledge distillation from the fp teacher), compare methods (ablate).
 export { loadModel, type LoadedModel } from './load.ts';
-export { LlamaRunner, DEFAULT_MODEL, type RunnableModel } from './runner.ts';
+export { ModelRunner, DEFAULT_MODEL, type RunnableModel } from './runner.ts';
 export { perplexity, formatPpl, tokenStream, type PplResult } from './eval.ts';
 export { quantize, Quantizer, KD_PROGRAM, type QuantizeOptions, type QuantizeReport } from './quantize.ts';
 export { ablate, type AblationRun, type EvalProtocol, type RunResult } from './ablate.ts';

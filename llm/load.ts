@@ -7,6 +7,7 @@ import { loadGguf } from './io/gguf.ts';
 import { loadSafetensors } from './io/safetensors.ts';
 import { LoadError, type Checkpoint, type LlamaConfig } from './io/model.ts';
 import { modelValue } from './io/arch.ts';
+import { LLAMA, type Arch } from './io/names.ts';
 import { isPacked, readPacked } from './io/packed.ts';
 import { checkBits, isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
 import { methodFromModelFile, resolveMethod, type Method } from './method.ts';
@@ -15,6 +16,8 @@ import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer
 import { firstNonFinite } from '../runtime/core/tree.ts';
 
 export interface LoadedModel {
+  /** its architecture (llm/io/names/) */
+  arch: Arch;
   config: LlamaConfig;
   /** host value of the model struct: Llama[Dense, ...], or Llama[the method's inference form, ...] */
   value: Record<string, unknown>;
@@ -90,6 +93,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     // the method's embedded source, compiled sealed under a name inside the model file
     const method = mf.method && methodFromModelFile(mf.method.name, weights, mf.method.source);
     const m: LoadedModel = {
+      arch: mf.arch,
       config: mf.config,
       value: mf.value,
       layer: method ? `method.${mf.layer}` : mf.layer,
@@ -110,6 +114,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
       ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab)
       : pk.tokenizer;
     return {
+      arch: LLAMA,
       config: pk.config,
       value: pk.value,
       layer: 'method.OneBit',
@@ -149,6 +154,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
       `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${ck.config.vocab}; wrong tokenizer for this model?`,
     );
   return {
+    arch: ck.arch,
     config: ck.config,
     value: modelValue(ck),
     layer: 'Dense',

@@ -18,13 +18,13 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
-import { linearLayers, paramCount } from './io/arch.ts';
+import { archDims, archFile, linearLayers, modelLeaves, modelType, paramCount } from './io/arch.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
 import { DEFAULT_METHOD, methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from './defaults.ts';
 import { removeStaleTemps } from './io/stale.ts';
 import { crc32 } from './io/state.ts';
-import { LlamaRunner } from './runner.ts';
+import { ModelRunner } from './runner.ts';
 import { fromNested, numel, type Tensor } from '../runtime/core/tensor.ts';
 import { Progress } from './progress.ts';
 import {
@@ -212,8 +212,6 @@ export class Quantizer {
   readonly prog: Program;
   readonly method: Method;
   private readonly dims: Record<string, number>;
-  /** the training form, as the KD program's entries are given it */
-  private readonly trainType: string;
 
   constructor(
     readonly teacher: LoadedModel,
@@ -221,24 +219,46 @@ export class Quantizer {
     private readonly log: (s: string) => void,
   ) {
     this.method = resolveMethod(o.method);
-    const prog = compile(readFileSync(KD_PROGRAM, 'utf8'), { path: KD_PROGRAM, ...methodCompileOptions(this.method) });
+    // kd.obt against the method (`import method`) and the teacher's architecture (`model`)
+    const mo = methodCompileOptions(this.method);
+    const prog = compile(readFileSync(KD_PROGRAM, 'utf8'), {
+      path: KD_PROGRAM,
+      ...mo,
+      imports: { ...mo.imports, model: archFile(teacher.arch) },
+    });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     this.prog = prog;
-    this.dims = { H: teacher.config.heads, KV: teacher.config.kvHeads };
-    this.trainType = `method.${this.method.train}`;
+    this.dims = archDims(teacher.arch, teacher.config);
   }
 
-  /** kd.obt's type parameters by name: the training form and what is trained. */
+  /** kd.obt's type parameters by name: the teacher's model type M and what is trained P, the
+   *  student's layers in the method's training form (the struct names are visible in kd.obt's
+   *  scope: the architecture's module is bound as `model`, the method's as `method`). */
   private get types(): Record<string, string> {
-    return { Lin: this.trainType, Tr: this.trainable };
+    const a = this.teacher.arch;
+    const studentType = modelType(a, this.method.train);
+    let trained = `LayersOnly[${studentType}]`;
+    if (this.o.embedding === 'trained') {
+      // the embedding's shape from the struct (WithEmbedding[M, V, D]'s emb: f32[V, D])
+      const emb = modelLeaves(a, this.teacher.config).leaves.find((l) => l.path === 'emb');
+      if (!emb) throw new UserError(`--embedding trained: the ${a.name} model has no emb field to train`);
+      trained = `WithEmbedding[${studentType}, ${emb.shape.join(', ')}]`;
+    }
+    return { M: modelType(a, 'Dense'), P: trained };
   }
 
   /** Runs a kd.obt entry once, by name. */
-  private async call(entry: string, args: Record<string, HostValue>, typed = false): Promise<Record<string, unknown>> {
+  private async call(
+    entry: string,
+    args: Record<string, HostValue>,
+    typed: { M?: boolean; P?: boolean },
+  ): Promise<Record<string, unknown>> {
+    const all = this.types;
+    const types = Object.fromEntries(Object.entries(all).filter(([k]) => typed[k as 'M' | 'P']));
     return this.prog
       .bind(entry, args, {
         dims: this.dims,
-        types: typed ? this.types : {},
+        types,
         backend: this.o.backend,
         pool: this.o.pool,
         gpu: this.o.gpu,
@@ -248,7 +268,7 @@ export class Quantizer {
 
   /** The student's layers after the method's init (its training form). */
   async initial(): Promise<HostValue> {
-    return (await this.call('init_layers', { t: this.teacher.value as HostValue, seed: this.o.seed }))
+    return (await this.call('init_layers', { t: this.teacher.value as HostValue, seed: this.o.seed }, { M: true }))
       .result as HostValue;
   }
 
@@ -268,7 +288,7 @@ export class Quantizer {
   async export(ps: HostValue): Promise<Record<string, unknown>> {
     const t = this.teacher.value as HostValue;
     // a struct result comes back by field: the model value itself
-    return this.call('export_student', { t, p: ps, tied: this.tied }, true);
+    return this.call('export_student', { t, p: ps, tied: this.tied }, { M: true, P: true });
   }
 
   private checkpointPath(): string {
@@ -292,8 +312,7 @@ export class Quantizer {
 
   /** The initial training state (the method's init of every layer, fresh AdamW moments). */
   async start(): Promise<TrainState> {
-    const t = this.teacher.value as HostValue;
-    const state = (await this.call('start', { t, p: await this.initialTrainable() }, true)) as {
+    const state = (await this.call('start', { p: await this.initialTrainable() }, { P: true })) as {
       params: HostValue;
       opt: HostValue;
     };
@@ -358,7 +377,7 @@ export class Quantizer {
     // layers(student) is a list per block of that block's layers: the k-th of block b is the
     // model's (b·K + k)-th layer (llm/io/arch.ts, from the struct); the other fields of what is
     // trained (emb, head) are named already
-    const layerPaths = linearLayers(this.teacher.config).map((l) => l.path);
+    const layerPaths = linearLayers(this.teacher.arch, this.teacher.config).map((l) => l.path);
     const perBlock = layerPaths.length / this.teacher.config.layers;
     const param = (p: string) =>
       p.replace(
@@ -525,7 +544,7 @@ export async function quantize(
   const q = new Quantizer(teacher, o, log);
   const m = q.method;
   const c = teacher.config;
-  const linear = linearLayers(c);
+  const linear = linearLayers(teacher.arch, c);
   const nW = linear.reduce((s, l) => s + l.weights, 0);
   log(
     `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps of ${o.batch} × ${o.seq} tokens (lr ${o.lr}, α ${o.alpha}${o.temperature !== 1 ? `, temperature ${o.temperature}` : ''}, embedding ${o.embedding})` : 'post-training (no distillation)'}; ${o.backend === 'wasm' ? 'Wasm backend' : o.backend === 'webgpu' ? 'WebGPU backend' : 'reference interpreter'}\n`,
@@ -551,13 +570,14 @@ export async function quantize(
     out(`early stopping: the student of step ${best.step} (held-back ppl ${best.ppl.toFixed(4)})\n`);
   const sharedHead = teacher.checkpoint?.sharedHead ?? false;
   const saved = writeModelFile(o.out, {
+    arch: teacher.arch,
     config: c,
     tokenizer: teacher.tokenizer.data,
     value: student,
     layer: m.infer,
     method: { name: m.name, source: m.source, train: m.train, infer: m.infer },
     linear,
-    params: paramCount(c, sharedHead),
+    params: paramCount(teacher.arch, c, sharedHead),
     fp16: o.fp16,
   });
   if (st.losses.length) {
@@ -604,7 +624,7 @@ export async function quantize(
     const text = readFileSync(o.evalText, 'utf8');
     const stream = tokenStream(text, teacher.tokenizer);
     const evalStream = firstWindows(stream, o.evalSeq, o.evalWindows);
-    const evalOne = async (name: string, r: LlamaRunner) => {
+    const evalOne = async (name: string, r: ModelRunner) => {
       const res = await perplexity(
         evalStream,
         o.evalSeq,
@@ -618,14 +638,14 @@ export async function quantize(
       return res;
     };
     const runner = (value: Record<string, unknown>) =>
-      LlamaRunner.fromFile(
-        { config: c, value, layer: `method.${m.infer}`, method: m },
+      ModelRunner.fromFile(
+        { arch: teacher.arch, config: c, value, layer: `method.${m.infer}`, method: m },
         undefined,
         o.backend,
         o.pool,
         o.gpu,
       );
-    const teacherR = LlamaRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
+    const teacherR = ModelRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
     const trainedR = runner(student);
     report.ppl = {
       teacher: await evalOne('teacher', teacherR),

@@ -1,4 +1,5 @@
-// Runs models/llama.obt on a loaded model of any layer type (Dense, or a method's inference form, the
+// Runs a model's architecture program (models/llama.obt, or another architecture's file) on a
+// loaded model of any layer type (Dense, or a method's inference form, the
 // method's module compiled in) with the reference interpreter, Wasm or WebGPU: a window's per-token
 // negative log-likelihoods (for perplexity), full-sequence logits, and a one-token decode step with
 // its KV cache (for generation). The entries are llama.obt's generic `nll`, `forward` and `decode`,
@@ -13,17 +14,20 @@ import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
-import { headDim, type LlamaConfig } from './io/model.ts';
+import type { LlamaConfig } from './io/model.ts';
+import { archDims, archFile } from './io/arch.ts';
+import type { Arch } from './io/names.ts';
+import { treeFromPaths } from '../runtime/core/contract.ts';
 import { methodCompileOptions, modelFileError, type Method } from './method.ts';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 
-function scalar(v: number, dtype: 'f32' | 'i32'): Tensor {
-  return fromNested(v, dtype);
-}
+const scalar = (v: number, dtype: 'f32' | 'i32'): Tensor => fromNested(v, dtype);
 
 /** What the runner needs of a loaded model. */
 export interface RunnableModel {
+  /** its architecture: which `.obt` file runs it, its dims' config fields */
+  arch: Arch;
   config: LlamaConfig;
   value: Record<string, unknown>;
   /** `Dense`, or `method.<inference form>` with the method */
@@ -36,8 +40,9 @@ export interface RunnableModel {
 const programs = new Map<string, WeakMap<Method | typeof DENSE, Program>>();
 const DENSE = {};
 
-/** models/llama.obt (or another model program) compiled against a model's method, once per method. */
-export function modelProgram(m: { method?: Method; file?: string }, modelFile = DEFAULT_MODEL): Program {
+/** The model's architecture program (or another model program) compiled against a model's method,
+ *  once per method. */
+export function modelProgram(m: { arch: Arch; method?: Method; file?: string }, modelFile = archFile(m.arch)): Program {
   let byMethod = programs.get(modelFile);
   if (!byMethod) programs.set(modelFile, (byMethod = new WeakMap()));
   const key = m.method ?? DENSE;
@@ -56,18 +61,24 @@ export function modelProgram(m: { method?: Method; file?: string }, modelFile = 
   return prog;
 }
 
-/** Checks a loaded model's value tree against the struct it claims to be, Llama[layer, V, D, F, H,
- *  KV, L] at its config's sizes (vocabulary against the embedding's and head's rows, heads and
- *  hidden sizes against every layer's shapes, each leaf's dtype), before anything runs: a mismatch
- *  is one line naming the file and the leaf. */
-export function checkModelTypes(m: RunnableModel & { file: string }, modelFile = DEFAULT_MODEL): void {
+/** The config's dims that an entry of the program is generic over (by the name map's dims). */
+function entryDims(prog: Program, entry: string, arch: Arch, c: LlamaConfig): Record<string, number> {
+  const kinds = prog.entry(entry).kinds;
+  return Object.fromEntries(Object.entries(archDims(arch, c)).filter(([k]) => kinds.get(k)?.k === 'dim'));
+}
+
+/** Checks a loaded model's value tree against the struct it claims to be (its architecture's type
+ *  with its layer type, at its config's sizes: vocabulary against the embedding's and head's rows,
+ *  heads and hidden sizes against every layer's shapes, each leaf's dtype), before anything runs:
+ *  a mismatch is one line naming the file and the leaf. */
+export function checkModelTypes(m: RunnableModel & { file: string }, modelFile = archFile(m.arch)): void {
   const c = m.config;
   try {
     const prog = modelProgram(m, modelFile);
     prog.argTypes(
       prog.entry('forward'),
       [m.value as HostValue, fromNested([0], 'i32'), scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')],
-      { V: c.vocab, D: c.dim, F: c.hidden, H: c.heads, KV: c.kvHeads, L: c.layers },
+      entryDims(prog, 'forward', m.arch, c),
       false,
       { Lin: m.layer },
     );
@@ -82,11 +93,12 @@ interface Decoded {
   cache: unknown;
 }
 
-export class LlamaRunner {
+export class ModelRunner {
   private readonly bound = new Map<string, BoundEntry>();
 
   constructor(
     readonly prog: Program,
+    readonly arch: Arch,
     readonly config: LlamaConfig,
     readonly weights: Record<string, unknown>,
     /** the layer type by name: `Dense`, or `method.<inference form>` */
@@ -100,24 +112,23 @@ export class LlamaRunner {
 
   static fromFile(
     m: RunnableModel,
-    modelFile = DEFAULT_MODEL,
+    modelFile = archFile(m.arch),
     backend: Backend = 'interp',
     pool?: KernelPool,
     gpu?: GpuDevice,
-  ): LlamaRunner {
+  ): ModelRunner {
     // errors of a model file's own method are the file's: they name it (one line)
     const own = m.method?.sealed ? m.file : undefined;
-    return new LlamaRunner(modelProgram(m, modelFile), m.config, m.value, m.layer, backend, pool, gpu, own);
+    return new ModelRunner(modelProgram(m, modelFile), m.arch, m.config, m.value, m.layer, backend, pool, gpu, own);
   }
 
   /** An entry of the model program bound by name to these weights (lowered once per key). */
   private bind(key: string, entry: string, args: Record<string, HostValue>, donate: string[] = []): BoundEntry {
     let e = this.bound.get(key);
     if (!e) {
-      const c = this.config;
       try {
         e = this.prog.bind(entry, args, {
-          dims: { H: c.heads, KV: c.kvHeads },
+          dims: entryDims(this.prog, entry, this.arch, this.config),
           types: { Lin: this.layer },
           backend: this.backend,
           pool: this.pool,
@@ -210,10 +221,12 @@ export class LlamaRunner {
     );
   }
 
-  private emptyCache(maxSeq: number): { k: Tensor; v: Tensor }[] {
-    const c = this.config;
-    const shape = [maxSeq, c.kvHeads, headDim(c)];
-    return Array.from({ length: c.layers }, () => ({ k: alloc('f32', shape), v: alloc('f32', shape) }));
+  /** A zero cache of maxSeq positions: the leaves of decode's `cache` parameter at S = maxSeq (the
+   *  model's `.obt` says what its cache holds). */
+  private emptyCache(maxSeq: number): unknown {
+    const dims = { ...entryDims(this.prog, 'decode', this.arch, this.config), S: maxSeq };
+    const { leaves } = this.prog.paramLeaves('decode', 'cache', dims);
+    return treeFromPaths(leaves.map((l) => ({ path: l.path, value: alloc(l.dtype, l.shape) })));
   }
 
   /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */

@@ -3,7 +3,7 @@
 // distribution at T = 1) until the model emits BOS or EOS; a story that reaches the length limit
 // without ending is dropped (as the shipped kd_teacher_samples file was made). The text format is
 // the one quantize reads: stories separated by <|endoftext|>.
-import type { LlamaRunner } from './runner.ts';
+import type { ModelRunner } from './runner.ts';
 import type { Tokenizer } from './io/tokenizer.ts';
 import { Sampler } from './sampler.ts';
 import type { Progress } from './progress.ts';
@@ -26,7 +26,7 @@ export interface SampleResult {
 }
 
 export async function sampleStories(
-  runner: LlamaRunner,
+  runner: ModelRunner,
   tokenizer: Tokenizer,
   o: SampleOptions,
   progress?: Pick<Progress, 'update'>,

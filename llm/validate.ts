@@ -2,10 +2,10 @@
 // held-back slice of the evaluation text — its last --val-windows windows, which the final
 // evaluation with --eval-windows (its first windows) does not reach — every N steps, with the
 // best student kept for --early-stop. The student is exported (its inference form: what the
-// model file will hold) and run by one compiled LlamaRunner whose weights are swapped per call.
+// model file will hold) and run by one compiled ModelRunner whose weights are swapped per call.
 import type { LoadedModel } from './load.ts';
 import type { Method } from './method.ts';
-import { LlamaRunner } from './runner.ts';
+import { ModelRunner } from './runner.ts';
 import { perplexity, tokenStream, type PplResult } from './eval.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
 import type { Backend } from '../compiler/api.ts';
@@ -22,7 +22,7 @@ export interface ValPoint {
 
 export class Validator {
   readonly stream: number[];
-  private runner?: LlamaRunner;
+  private runner?: ModelRunner;
   readonly points: ValPoint[] = [];
   /** the exported student with the lowest held-back perplexity so far, and its step */
   best?: { step: number; ppl: number; student: Record<string, unknown> };
@@ -49,11 +49,17 @@ export class Validator {
   /** The held-back perplexity of an exported student at a step; keeps it if it is the best so far. */
   async evaluate(step: number, student: Record<string, unknown>): Promise<ValPoint> {
     const c = this.teacher.config;
-    const file = { config: c, value: student, layer: `method.${this.method.infer}`, method: this.method };
+    const file = {
+      arch: this.teacher.arch,
+      config: c,
+      value: student,
+      layer: `method.${this.method.infer}`,
+      method: this.method,
+    };
     // one compiled program for every evaluation: only the weights change
     this.runner = this.runner
-      ? new LlamaRunner(this.runner.prog, c, student, file.layer, this.backend, this.pool, this.gpu)
-      : LlamaRunner.fromFile(file, undefined, this.backend, this.pool, this.gpu);
+      ? new ModelRunner(this.runner.prog, file.arch, c, student, file.layer, this.backend, this.pool, this.gpu)
+      : ModelRunner.fromFile(file, undefined, this.backend, this.pool, this.gpu);
     const r = this.runner;
     const res: PplResult = await perplexity(this.stream, this.seq, (ids, targets) => r.nllAsync(ids, targets));
     const p = { step, ppl: res.ppl, ce: res.ce };

@@ -3,6 +3,7 @@
 import { UserError, type Note, type Span } from '../syntax/diag.ts';
 import type * as A from '../syntax/ast.ts';
 import { lookupStruct, type FnInfo } from '../resolve/modules.ts';
+import type { StructInfo } from '../resolve/symbols.ts';
 import { CoreBuilder } from './builder.ts';
 import { spend } from '../core/budget.ts';
 import { isDType, isFloat, typeToString, type DType, type TArg, type Type } from './types.ts';
@@ -26,7 +27,7 @@ export abstract class ElabCalls extends ElabValues {
   // Struct literals
 
   protected structLit(e: Extract<A.Expr, { kind: 'structLit' }>, fx: Fx): Val {
-    const s = lookupStruct(fx.module, e.name);
+    const s = lookupStruct(fx.module, e.name) ?? (e.base ? this.structParam(e.name, e.span, fx) : undefined);
     if (!s) throw new UserError(`unknown struct ${e.name}`, e.span);
     const vals = new Map<string, { v: Val; span: Span }>();
     for (const f of e.fields) {
@@ -96,6 +97,18 @@ export abstract class ElabCalls extends ElabValues {
       fields.set(f.name, this.coerceTo(given!.v, f.t, given!.span, `field ${f.name} of ${s.name}`));
     }
     return { k: 'struct', t, fields };
+  }
+
+  /** `M { ..base, f: v }` in a function generic over a type M: the struct M is bound to in this
+   *  instantiation (a generic update of a model's fields, e.g. models/kd.obt's student). */
+  private structParam(name: string, span: Span, fx: Fx): StructInfo | undefined {
+    let t: Type;
+    try {
+      t = resolveType({ kind: 'name', name, span }, fx.env);
+    } catch {
+      return undefined;
+    }
+    return t.k === 'struct' ? t.s : undefined;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-// The model's description, asked of its `.obt` type instead of kept in tables: the leaves of
-// `Llama[Dense, V, D, F, H, KV, L]` at a config's sizes (compiler/query.ts) give a checkpoint's
-// expected tensors and the parameter count, its layers (the values of the layer-type parameter)
-// the linear layers a method quantises; the name map (llm/io/names/llama.json) gives each leaf's
-// name in a checkpoint. Nothing here names a projection.
+// A model's description, asked of its architecture's `.obt` type instead of kept in tables: the
+// leaves of its struct (`Llama[Dense, V, D, F, H, KV, L]` for models/llama.obt) at a config's sizes
+// (compiler/query.ts) give a checkpoint's expected tensors and the parameter count, its layers (the
+// values of the layer-type parameter) the linear layers a method quantises; the architecture's
+// name map (llm/io/names/) gives its dims' config fields and each leaf's name in a checkpoint.
+// Checkpoint tensors are keyed by leaf path. Nothing here names a projection.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, type Program } from '../../compiler/api.ts';
@@ -11,86 +12,101 @@ import type { TypeLeaves } from '../../compiler/query.ts';
 import { PROJECT_ROOT } from '../../compiler/resolve/modules.ts';
 import { treeFromPaths } from '../../runtime/core/contract.ts';
 import { numel } from '../../runtime/core/tensor.ts';
-import { LLAMA_NAMES, names } from './names.ts';
+import { names, tiedSource, type Arch, type Convention } from './names.ts';
 import { LoadError, type Checkpoint, type LlamaConfig } from './model.ts';
 
-let program: Program | undefined;
+const programs = new Map<string, Program>();
 const cache = new Map<string, TypeLeaves>();
 
-/** The struct's dims from a config (the config's fields by the struct's parameter names). */
-export const configDims = (c: LlamaConfig): Record<string, number> => ({
-  V: c.vocab,
-  D: c.dim,
-  F: c.hidden,
-  H: c.heads,
-  KV: c.kvHeads,
-  L: c.layers,
-});
+/** The architecture's `.obt` file (absolute). */
+export const archFile = (arch: Arch): string => join(PROJECT_ROOT, arch.model);
+
+/** The architecture's model program, compiled once (no method: for its types). */
+function archProgram(arch: Arch): Program {
+  let p = programs.get(arch.name);
+  if (!p) {
+    const file = archFile(arch);
+    p = compile(readFileSync(file, 'utf8'), { path: file });
+    if (!p.ok) throw new CompileError(p.diagnostics);
+    programs.set(arch.name, p);
+  }
+  return p;
+}
+
+/** The struct's dims from a config (the config field the name map gives each). */
+export function archDims(arch: Arch, c: LlamaConfig): Record<string, number> {
+  return Object.fromEntries(Object.entries(arch.dims).map(([d, field]) => [d, c[field]]));
+}
+
+/** The model's type with its layer type: `Llama[OneBit, V, D, F, H, KV, L]` (the dims by name). */
+export const modelType = (arch: Arch, layer: string): string => arch.type.replace(/\bLin\b/, layer);
 
 /** The fp model's leaves and layers at a config's sizes. */
-export function modelLeaves(c: LlamaConfig): TypeLeaves {
-  const dims = configDims(c);
-  const key = JSON.stringify(dims);
+export function modelLeaves(arch: Arch, c: LlamaConfig): TypeLeaves {
+  const dims = archDims(arch, c);
+  const key = `${arch.name} ${JSON.stringify(dims)}`;
   let q = cache.get(key);
   if (!q) {
-    if (!program) {
-      const file = join(PROJECT_ROOT, LLAMA_NAMES.model);
-      program = compile(readFileSync(file, 'utf8'), { path: file });
-      if (!program.ok) throw new CompileError(program.diagnostics);
-    }
-    q = program.typeLeaves(LLAMA_NAMES.type, dims);
+    q = archProgram(arch).typeLeaves(modelType(arch, 'Dense'), dims);
     if (cache.size > 16) cache.clear();
     cache.set(key, q);
   }
   return q;
 }
 
-const canonical = () => names(LLAMA_NAMES, 'llama2c');
-
-/** The canonical name and expected shape of each tensor a checkpoint holds. */
-export function expectedShapes(c: LlamaConfig): Map<string, number[]> {
-  const n = canonical();
-  return new Map(modelLeaves(c).leaves.map((l) => [n.nameOf(l.path) ?? l.path, l.shape]));
+/** The expected shape of each tensor a checkpoint holds, by leaf path. */
+export function expectedShapes(arch: Arch, c: LlamaConfig): Map<string, number[]> {
+  return new Map(modelLeaves(arch, c).leaves.map((l) => [l.path, l.shape]));
 }
 
 /** Leaves a tied model does not store (its head: the embedding again). */
-export const tiedLeaves = (): string[] => Object.keys(LLAMA_NAMES.tied);
+export const tiedLeaves = (arch: Arch): string[] => Object.keys(arch.tied);
 
 /** The fp model's parameter count (a tied head counted once). */
-export function paramCount(c: LlamaConfig, tied: boolean): number {
-  const skip = tied ? tiedLeaves() : [];
-  return modelLeaves(c)
+export function paramCount(arch: Arch, c: LlamaConfig, tied: boolean): number {
+  const skip = tied ? tiedLeaves(arch) : [];
+  return modelLeaves(arch, c)
     .leaves.filter((l) => !skip.includes(l.path))
     .reduce((s, l) => s + numel(l.shape), 0);
 }
 
 /** Every linear layer of the model (the values of its layer type), in `layers(model)` order: its
  *  path in the value tree and its fp weight count. */
-export function linearLayers(c: LlamaConfig): { path: string; weights: number }[] {
-  return modelLeaves(c).layers.map((l) => ({
+export function linearLayers(arch: Arch, c: LlamaConfig): { path: string; weights: number }[] {
+  return modelLeaves(arch, c).layers.map((l) => ({
     path: l.path,
     weights: l.leaves.reduce((s, x) => s + numel(x.shape), 0),
   }));
 }
 
-/** The host value of the model's struct from a checkpoint's canonical tensors, by leaf path (a
- *  tied model's head is its embedding). */
+/** Whether a checkpoint's tensors are tied (it stores no tensor for a tied leaf). */
+export const isTied = (arch: Arch, tensors: Map<string, unknown>): boolean =>
+  tiedLeaves(arch).length > 0 && tiedLeaves(arch).every((p) => !tensors.has(p));
+
+/** The host value of the model's struct from a checkpoint's tensors, by leaf path (a tied model's
+ *  head is its embedding). */
 export function modelValue(ck: Checkpoint): Record<string, unknown> {
-  const n = canonical();
-  const leaves = modelLeaves(ck.config).leaves.map((l) => {
-    const from = ck.sharedHead ? (LLAMA_NAMES.tied[l.path] ?? l.path) : l.path;
-    return { path: l.path, value: ck.tensors.get(n.nameOf(from) ?? from) };
-  });
+  const leaves = modelLeaves(ck.arch, ck.config).leaves.map((l) => ({
+    path: l.path,
+    value: ck.tensors.get(ck.sharedHead ? tiedSource(ck.arch, l.path) : l.path),
+  }));
   return treeFromPaths(leaves) as Record<string, unknown>;
 }
 
-/** Checks that every canonical tensor is present with its expected shape (a tied model's head is
- *  not stored). */
+const CONVENTION: Record<Checkpoint['format'], Convention> = { llama2c: 'llama2c', gguf: 'gguf', safetensors: 'hf' };
+
+/** A leaf's name as the checkpoint's own format calls it (the leaf path when it has none). */
+export const fileName = (ck: Pick<Checkpoint, 'arch' | 'format'>, path: string): string =>
+  names(ck.arch, CONVENTION[ck.format]).nameOf(path) ?? path;
+
+/** Checks that every leaf's tensor is present with its expected shape and finite (a tied model's
+ *  head is not stored); a problem names the tensor as the file does. */
 export function validateTensors(ck: Checkpoint): void {
-  const tied = ck.sharedHead ? new Set(tiedLeaves().map((p) => canonical().nameOf(p))) : new Set();
-  for (const [name, shape] of expectedShapes(ck.config)) {
-    if (tied.has(name)) continue;
-    const t = ck.tensors.get(name);
+  const tied = ck.sharedHead ? new Set(tiedLeaves(ck.arch)) : new Set<string>();
+  for (const [path, shape] of expectedShapes(ck.arch, ck.config)) {
+    if (tied.has(path)) continue;
+    const name = fileName(ck, path);
+    const t = ck.tensors.get(path);
     if (!t) throw new LoadError(ck.file, `missing tensor ${name}`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LoadError(ck.file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);

@@ -1,14 +1,14 @@
 // GGUF v3 loader: metadata and tensor directory through @huggingface/gguf (a maintained parser,
 // fed the file's bytes from memory), tensor data read here and converted to f32 (F32, F16, BF16,
-// Q8_0). The Llama config and the tokenizer come from the metadata, checked against a schema;
+// Q8_0). The architecture (general.architecture, through llm/io/names/), its config and the tokenizer come from the metadata, checked against a schema;
 // every tensor's shape, offset (aligned, inside the file, not overlapping another) and size are
 // checked before anything is allocated for it.
 import { gguf } from '@huggingface/gguf';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
-import { validateTensors } from './arch.ts';
-import { LLAMA_NAMES, canonicalName } from './names.ts';
+import { isTied, validateTensors } from './arch.ts';
+import { archFor, knownNames, names } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
 import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
@@ -85,32 +85,34 @@ const Int = z
       .max(2 ** 31 - 1),
   );
 const Real = z.number();
-/** The metadata obt reads, as the GGUF spec types it; other keys pass through unchecked. */
-const Metadata = z.looseObject({
-  'general.architecture': z.string().max(64),
-  'general.alignment': Int.pipe(
-    z
-      .number()
+/** The metadata obt reads, as the GGUF spec types it (model keys under the architecture's name,
+ *  `llama.embedding_length`); other keys pass through unchecked. */
+const metadata = (a: string) =>
+  z.looseObject({
+    'general.architecture': z.string().max(64),
+    'general.alignment': Int.pipe(
+      z
+        .number()
+        .min(1)
+        .max(1 << 16)
+        .refine((x) => (x & (x - 1)) === 0, 'expected a power of two ≤ 65536'),
+    ).optional(),
+    [`${a}.embedding_length`]: Int,
+    [`${a}.feed_forward_length`]: Int,
+    [`${a}.block_count`]: Int,
+    [`${a}.attention.head_count`]: Int,
+    [`${a}.attention.head_count_kv`]: Int.optional(),
+    [`${a}.context_length`]: Int,
+    [`${a}.attention.layer_norm_rms_epsilon`]: Real.optional(),
+    [`${a}.rope.freq_base`]: Real.optional(),
+    'tokenizer.ggml.tokens': z
+      .array(z.string().max(1024))
       .min(1)
-      .max(1 << 16)
-      .refine((a) => (a & (a - 1)) === 0, 'expected a power of two ≤ 65536'),
-  ).optional(),
-  'llama.embedding_length': Int,
-  'llama.feed_forward_length': Int,
-  'llama.block_count': Int,
-  'llama.attention.head_count': Int,
-  'llama.attention.head_count_kv': Int.optional(),
-  'llama.context_length': Int,
-  'llama.attention.layer_norm_rms_epsilon': Real.optional(),
-  'llama.rope.freq_base': Real.optional(),
-  'tokenizer.ggml.tokens': z
-    .array(z.string().max(1024))
-    .min(1)
-    .max(1 << 20),
-  'tokenizer.ggml.scores': z.array(Real).max(1 << 20),
-  'tokenizer.ggml.bos_token_id': Int.optional(),
-  'tokenizer.ggml.eos_token_id': Int.optional(),
-});
+      .max(1 << 20),
+    'tokenizer.ggml.scores': z.array(Real).max(1 << 20),
+    'tokenizer.ggml.bos_token_id': Int.optional(),
+    'tokenizer.ggml.eos_token_id': Int.optional(),
+  });
 
 /** Parses the header with @huggingface/gguf over the bytes in memory (its custom-fetch hook serves
  *  the ranges it asks for), so the file is read once and a fuzzer needs no file system. */
@@ -154,9 +156,23 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
   if (version !== 3) throw new LoadError(file, `GGUF version ${version}; this loader reads version 3`);
   const parsed = await parseHeader(file, bytes);
   const raw = parsed.metadata as unknown as Record<string, unknown>;
-  const arch = raw['general.architecture'];
-  if (arch !== 'llama') throw new LoadError(file, `architecture '${String(arch).slice(0, 64)}', expected 'llama'`);
-  const md = parseWith(file, 'metadata', Metadata, raw);
+  const name = String(raw['general.architecture']).slice(0, 64);
+  const arch = archFor('gguf', [name]);
+  if (!arch)
+    throw new LoadError(
+      file,
+      `architecture '${name}', expected ${knownNames('gguf')
+        .map((n) => `'${n}'`)
+        .join(' or ')}`,
+    );
+  const md = parseWith(file, 'metadata', metadata(name), raw) as Record<string, never> & {
+    'general.alignment'?: number;
+    'tokenizer.ggml.tokens': string[];
+    'tokenizer.ggml.scores': number[];
+    'tokenizer.ggml.bos_token_id'?: number;
+    'tokenizer.ggml.eos_token_id'?: number;
+  };
+  const key = (k: string): number | undefined => md[`${name}.${k}`];
   const tokens = md['tokenizer.ggml.tokens'];
   const scores = md['tokenizer.ggml.scores'];
   if (tokens.length !== scores.length)
@@ -164,17 +180,17 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
       file,
       `metadata tokenizer.ggml.scores: ${scores.length} scores for ${tokens.length} tokens (expected one per token)`,
     );
-  const heads = md['llama.attention.head_count'];
+  const heads = key('attention.head_count')!;
   const config: LlamaConfig = {
-    dim: md['llama.embedding_length'],
-    hidden: md['llama.feed_forward_length'],
-    layers: md['llama.block_count'],
+    dim: key('embedding_length')!,
+    hidden: key('feed_forward_length')!,
+    layers: key('block_count')!,
     heads,
-    kvHeads: md['llama.attention.head_count_kv'] ?? heads,
+    kvHeads: key('attention.head_count_kv') ?? heads,
     vocab: tokens.length,
-    seqLen: md['llama.context_length'],
-    eps: Math.fround(md['llama.attention.layer_norm_rms_epsilon'] ?? 1e-5),
-    ropeTheta: md['llama.rope.freq_base'] ?? 10000,
+    seqLen: key('context_length')!,
+    eps: Math.fround(key('attention.layer_norm_rms_epsilon') ?? 1e-5),
+    ropeTheta: key('rope.freq_base') ?? 10000,
   };
   validateConfig(file, config);
   // the data section starts at the end of the tensor directory, padded to the alignment
@@ -200,20 +216,19 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
   );
   const tensors = new Map<string, Tensor>();
   for (const { info, shape, n, start, bytes: size } of infos) {
-    // GGUF's names through the name map (llm/io/names/llama.json); tensors it does not know are skipped
-    const canon = canonicalName(LLAMA_NAMES, 'gguf', info.name);
-    if (canon === undefined) continue;
+    // GGUF's names through the architecture's name map (llm/io/names/); others are skipped
+    const path = names(arch, 'gguf').pathOf(info.name);
+    if (path === undefined) continue;
     if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
-    if (tensors.has(canon)) throw new LoadError(file, `tensor ${info.name} appears twice`);
+    if (tensors.has(path)) throw new LoadError(file, `tensor ${info.name} appears twice`);
     const at = dataStart + start;
-    tensors.set(canon, {
+    tensors.set(path, {
       dtype: 'f32',
       shape,
       data: dequantize(info.dtype as number, bytes.subarray(at, at + size), n),
     });
   }
-  const sharedHead = !tensors.has('wcls');
-  const ck: Checkpoint = { file, format: 'gguf', config, tensors, sharedHead };
+  const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);
   return {
     checkpoint: ck,

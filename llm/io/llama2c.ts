@@ -1,8 +1,10 @@
 // Loader for llama2.c's legacy checkpoint (.bin): a header of 7 int32 (dim, hidden_dim, n_layers,
 // n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size means a separate classifier),
-// then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights).
+// then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights): the
+// order of llm/io/names/llama.json's llama2c convention.
 import { LoadError, validateConfig, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
-import { validateTensors } from './arch.ts';
+import { expectedShapes, tiedLeaves, validateTensors } from './arch.ts';
+import { LLAMA, conventionRows } from './names.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
@@ -41,28 +43,24 @@ export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
       );
     throw e;
   }
+  // the file's order: the name map's llama2c entries in order, a block's stacked over the layers,
+  // and llama2.c's two RoPE tables [seq_len, head_size / 2] (unused: obt computes RoPE) before
+  // the classifier (the tied leaf, absent when the embedding is the classifier)
+  const arch = LLAMA;
+  const shapes = expectedShapes(arch, config);
+  const tied = tiedLeaves(arch);
   const hs = headDim(config);
-  const kvDim = kvHeads * hs;
-  const order: [string, number[], boolean][] = [
-    ['token_embedding', [config.vocab, dim], false],
-    ['rms_att', [dim], true],
-    ['wq', [dim, dim], true],
-    ['wk', [kvDim, dim], true],
-    ['wv', [kvDim, dim], true],
-    ['wo', [dim, dim], true],
-    ['rms_ffn', [dim], true],
-    ['w1', [hidden, dim], true],
-    ['w2', [dim, hidden], true],
-    ['w3', [hidden, dim], true],
-    ['rms_final', [dim], false],
-    ['freq_cis_real', [seqLen, hs / 2], false],
-    ['freq_cis_imag', [seqLen, hs / 2], false],
-  ];
-  if (!sharedHead) order.push(['wcls', [config.vocab, dim], false]);
-  const floats = order.reduce(
-    (s, [, shape, stacked]) => s + shape.reduce((a, b) => a * b, 1) * (stacked ? layers : 1),
-    0,
-  );
+  const order: { path?: string; shape: number[]; stacked: boolean }[] = [];
+  for (const [template] of conventionRows(arch, 'llama2c')) {
+    const stacked = template.includes('{l}');
+    const path = template.replace('{l}', '0');
+    if (tied.includes(path)) {
+      order.push({ shape: [seqLen, hs / 2], stacked: false }, { shape: [seqLen, hs / 2], stacked: false });
+      if (sharedHead) continue;
+    }
+    order.push({ path: template, shape: shapes.get(path)!, stacked });
+  }
+  const floats = order.reduce((s, o) => s + o.shape.reduce((a, b) => a * b, 1) * (o.stacked ? layers : 1), 0);
   const want = 28 + floats * 4;
   if (bytes.byteLength < want)
     throw new LoadError(
@@ -78,15 +76,14 @@ export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
   new Uint8Array(all.buffer).set(bytes.subarray(28, want));
   const tensors = new Map<string, Tensor>();
   let off = 0;
-  for (const [name, shape, stacked] of order) {
+  for (const { path, shape, stacked } of order) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const count = stacked ? layers : 1;
-    for (let l = 0; l < count; l++) {
-      tensors.set(stacked ? `${name}.${l}` : name, { dtype: 'f32', shape, data: all.slice(off, off + n) });
+    for (let l = 0; l < (stacked ? layers : 1); l++) {
+      if (path) tensors.set(path.replace('{l}', String(l)), { dtype: 'f32', shape, data: all.slice(off, off + n) });
       off += n;
     }
   }
-  const ck: Checkpoint = { file, format: 'llama2c', config, tensors, sharedHead };
+  const ck: Checkpoint = { file, format: 'llama2c', arch, config, tensors, sharedHead };
   validateTensors(ck);
   return ck;
 }

@@ -1,4 +1,4 @@
-// A loaded Llama checkpoint: the config and its tensors under canonical names (llama2.c's), and
+// A loaded checkpoint: its architecture, the config and its tensors by leaf path, and
 // the checks every loader shares (the config's ranges, every tensor present, well-shaped and
 // finite). Which tensors a model has, and their shapes, come from its `.obt` struct (llm/io/arch.ts);
 // what each checkpoint convention calls them, from the name map (llm/io/names/llama.json).
@@ -7,6 +7,7 @@
 // model uses RoPE on adjacent pairs (2i, 2i+1), as llama2.c and GGUF do.
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import { controlPictures } from '../../runtime/core/errors.ts';
+import type { Arch } from './names.ts';
 
 export interface LlamaConfig {
   dim: number;
@@ -20,11 +21,13 @@ export interface LlamaConfig {
   ropeTheta: number;
 }
 
-/** Checkpoint tensors under the canonical names (the name map's llama2c convention: a block's
- *  tensors end in `.N`). All f32, row-major [out, in]. */
+/** A checkpoint's tensors by the leaf paths of its architecture's struct (`blocks[3].wq.w`). All
+ *  f32, row-major [out, in]. */
 export interface Checkpoint {
   file: string;
   format: 'llama2c' | 'gguf' | 'safetensors';
+  /** its architecture (llm/io/names/) */
+  arch: Arch;
   config: LlamaConfig;
   tensors: Map<string, Tensor>;
   /** true when the classifier is the token embedding */

@@ -1,4 +1,5 @@
-// The obt model file (.obtm): a Llama of any layer type, ready to run on any machine — the config,
+// The obt model file (.obtm): a model of any architecture and layer type, ready to run on any
+// machine — the architecture, the config,
 // the tokenizer, the layer type and, for a quantised model, the method's .obt source (so
 // `--weights FILE` needs nothing beside it), the bits per weight, and every tensor of the model's
 // value tree at its storage dtype.
@@ -19,6 +20,7 @@ import { readFramed } from './frame.ts';
 import { halvesToFloats } from './half.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { linearLayers, paramCount } from './arch.ts';
+import { ARCHES, archNamed, type Arch } from './names.ts';
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -48,6 +50,8 @@ const Entry = z.object({
 });
 
 const Header = z.object({
+  /** the architecture (llm/io/names/); files before it was recorded are Llamas */
+  arch: z.string().regex(IDENT).optional(),
   config: ConfigHeader,
   tokenizer: TokenizerHeader,
   /** the struct the model's layers are (`Dense`, or the method's inference form) */
@@ -85,6 +89,7 @@ type Header = z.infer<typeof Header>;
 type Entry = z.infer<typeof Entry>;
 
 export interface ModelContent {
+  arch: Arch;
   config: LlamaConfig;
   tokenizer: TokenizerData;
   /** the host value of Llama[layer, …] */
@@ -203,6 +208,7 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
   const allBits = entries.reduce((s, e) => s + 8 * storedBytes(e.shape, e.stored), 0);
   const build = (bits: Bits) => {
     const header: Header = {
+      arch: c.arch.name,
       config: c.config,
       tokenizer: { pieces: c.tokenizer.pieces, scores: c.tokenizer.scores, bos: c.tokenizer.bos, eos: c.tokenizer.eos },
       layer: c.layer,
@@ -254,8 +260,8 @@ export function checkBits(mf: ModelFile): void {
   const h = { tensors: mf.stored, bits: mf.bits };
   const fileBytes = mf.bytes;
   const tied = !!value.head && value.head === value.emb;
-  const want = { params: paramCount(c, tied), linearWeights: 0, linear: 0, model: 0, file: 0 };
-  const linear = linearLayers(c);
+  const want = { params: paramCount(mf.arch, c, tied), linearWeights: 0, linear: 0, model: 0, file: 0 };
+  const linear = linearLayers(mf.arch, c);
   want.linearWeights = linear.reduce((s, l) => s + l.weights, 0);
   const bitsOf = (e: Entry) => 8 * storedBytes(e.shape, e.stored);
   const linearBits = linear.reduce(
@@ -283,6 +289,8 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   };
   const { json, base, end } = readFramed(file, b, MAGIC, VERSION, 'an obt model file');
   const h = parseWith(file, 'header field', Header, json);
+  const arch = archNamed(h.arch ?? 'llama');
+  if (!arch) bad(`header field arch: ${h.arch}, expected one of ${[...ARCHES.keys()].join(', ')}`);
   validateConfig(file, h.config);
   const tk = h.tokenizer;
   if (tk.pieces.length !== h.config.vocab || tk.scores.length !== tk.pieces.length)
@@ -327,6 +335,7 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   if (!h.method && h.layer !== 'Dense') bad(`layer type ${h.layer} without the method that defines it`);
   return {
     file,
+    arch: arch!,
     config: h.config,
     tokenizer: { source: file, ...tk },
     value: value as Record<string, unknown>,

@@ -1,34 +1,82 @@
-// Checkpoint name maps, which are data (llm/io/names/llama.json): how each convention — llama2.c's
-// canonical names, GGUF's `blk.N.attn_q.weight`, Hugging Face's `model.layers.N.self_attn.q_proj
-// .weight` — names the leaves of the model's `.obt` struct, by leaf path with `{l}` for a block.
-// The model's leaves themselves (paths, shapes, which are layers) come from the compiler
+// The architectures obt knows, each one name map (data: llm/io/names/NAME.json) beside its `.obt`
+// file: which model file and struct type it is, which config field each of the struct's dims is,
+// how a Hugging Face config.json or a GGUF file says it is this architecture, and how each
+// checkpoint convention — llama2.c's .bin, GGUF's `blk.N.attn_q.weight`, Hugging Face's
+// `model.layers.N.self_attn.q_proj.weight` — names the struct's leaves (by leaf path, `{l}` for a
+// block). The leaves themselves (paths, shapes, which are layers) come from the compiler
 // (compiler/query.ts); loaders map a file's names through these tables, as tinygrad loads a state
-// dict by attribute path. An architecture is its `.obt` file plus, at most, one of these tables.
-import { readFileSync } from 'node:fs';
+// dict by attribute path. A new architecture is its `.obt` file plus one of these tables; the
+// folder is read as it is, so adding one touches no code.
+import { readdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { LlamaConfig } from './model.ts';
 
 export type Convention = 'llama2c' | 'gguf' | 'hf';
 
+const CONFIG_FIELDS = [
+  'dim',
+  'hidden',
+  'layers',
+  'heads',
+  'kvHeads',
+  'vocab',
+] as const satisfies readonly (keyof LlamaConfig)[];
+const Names = z.record(z.string(), z.string());
+
 const NameMap = z.object({
   about: z.string(),
+  /** the architecture's `.obt` file, relative to the project root */
   model: z.string(),
+  /** the model's struct type, its layer type written `Lin` */
   type: z.string(),
+  /** each dim of the type: the config field giving it */
+  dims: z.record(z.string(), z.enum(CONFIG_FIELDS)),
+  /** Hugging Face config.json `architectures` entries that are this architecture */
+  hf: z.array(z.string()).default([]),
+  /** GGUF `general.architecture` values that are this architecture */
+  gguf: z.array(z.string()).default([]),
   /** leaves a tied model does not store, and the leaf they repeat */
   tied: z.record(z.string(), z.string()),
-  conventions: z.object({
-    llama2c: z.record(z.string(), z.string()),
-    gguf: z.record(z.string(), z.string()),
-    hf: z.record(z.string(), z.string()),
-  }),
+  conventions: z.object({ llama2c: Names.optional(), gguf: Names.optional(), hf: Names.optional() }),
   /** leaves a convention stores in rotate-half RoPE row order, with the config field of their heads */
-  rotateHalf: z.object({ about: z.string(), hf: z.record(z.string(), z.enum(['heads', 'kvHeads'])) }),
+  rotateHalf: z.object({ about: z.string(), hf: z.record(z.string(), z.enum(['heads', 'kvHeads'])) }).optional(),
 });
-export type NameMap = z.infer<typeof NameMap>;
 
-/** The Llama name map (parsed once). */
-export const LLAMA_NAMES: NameMap = NameMap.parse(
-  JSON.parse(readFileSync(new URL('./names/llama.json', import.meta.url), 'utf8')),
+/** One architecture: its name map, named by its file's stem. */
+export type Arch = z.infer<typeof NameMap> & { name: string };
+
+const DIR = new URL('./names/', import.meta.url);
+
+/** Every architecture in llm/io/names/, by name (read once). */
+export const ARCHES: ReadonlyMap<string, Arch> = new Map(
+  readdirSync(DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const name = f.slice(0, -5);
+      const raw = JSON.parse(readFileSync(new URL(f, DIR), 'utf8')) as unknown;
+      const parsed = NameMap.safeParse(raw);
+      if (!parsed.success)
+        throw new Error(`llm/io/names/${f}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)[0]}`);
+      return [name, { ...parsed.data, name }];
+    }),
 );
+
+/** The default architecture (llama2.c checkpoints, the shipped models). */
+export const LLAMA: Arch = ARCHES.get('llama')!;
+
+/** An architecture by name, or undefined. */
+export const archNamed = (name: string): Arch | undefined => ARCHES.get(name);
+
+/** The architecture a Hugging Face config.json's `architectures` or a GGUF file's
+ *  `general.architecture` names, or undefined when none is known. */
+export function archFor(key: 'hf' | 'gguf', values: string[]): Arch | undefined {
+  for (const a of ARCHES.values()) if (values.some((v) => a[key].includes(v))) return a;
+  return undefined;
+}
+
+/** The names every architecture answers to in `key` (for an error listing them). */
+export const knownNames = (key: 'hf' | 'gguf'): string[] => [...ARCHES.values()].flatMap((a) => a[key]);
 
 /** `blocks[{l}].wq.w` as a pattern matching `blocks[3].wq.w`, capturing the block. */
 const pattern = (template: string) =>
@@ -39,26 +87,31 @@ const pattern = (template: string) =>
       .replace('{l}', '(\\d+)')}$`,
   );
 
-export interface Names {
+export interface NameTable {
   /** the convention's name of a leaf path, or undefined when the convention has none */
   nameOf(path: string): string | undefined;
   /** the leaf path a convention's name stands for, or undefined for a name the map does not know */
   pathOf(name: string): string | undefined;
 }
 
-const made = new WeakMap<NameMap, Map<Convention, Names>>();
+const made = new WeakMap<Arch, Map<Convention, NameTable>>();
 
-/** One convention's names in both directions (made once per map and convention). */
-export function names(map: NameMap, convention: Convention): Names {
-  let byConv = made.get(map);
-  if (!byConv) made.set(map, (byConv = new Map()));
+/** One convention's names in both directions (made once per architecture and convention). */
+export function names(arch: Arch, convention: Convention): NameTable {
+  let byConv = made.get(arch);
+  if (!byConv) made.set(arch, (byConv = new Map()));
   let n = byConv.get(convention);
-  if (!n) byConv.set(convention, (n = makeNames(map, convention)));
+  if (!n) byConv.set(convention, (n = makeNames(arch, convention)));
   return n;
 }
 
-function makeNames(map: NameMap, convention: Convention): Names {
-  const rows = Object.entries(map.conventions[convention]).map(([path, name]) => ({
+/** A convention's entries (leaf path template → name), in the name map's order; empty when the
+ *  architecture has none. */
+export const conventionRows = (arch: Arch, convention: Convention): [string, string][] =>
+  Object.entries(arch.conventions[convention] ?? {});
+
+function makeNames(arch: Arch, convention: Convention): NameTable {
+  const rows = conventionRows(arch, convention).map(([path, name]) => ({
     path,
     name,
     byPath: pattern(path),
@@ -75,13 +128,11 @@ function makeNames(map: NameMap, convention: Convention): Names {
 }
 
 /** The config field counting the heads of a leaf a convention stores in rotate-half order. */
-export function rotateHalfHeads(map: NameMap, path: string): 'heads' | 'kvHeads' | undefined {
-  for (const [template, heads] of Object.entries(map.rotateHalf.hf)) if (pattern(template).test(path)) return heads;
+export function rotateHalfHeads(arch: Arch, path: string): 'heads' | 'kvHeads' | undefined {
+  for (const [template, heads] of Object.entries(arch.rotateHalf?.hf ?? {}))
+    if (pattern(template).test(path)) return heads;
   return undefined;
 }
 
-/** Renames a GGUF or Hugging Face tensor name to the canonical (llama2c) one, via the leaf path. */
-export function canonicalName(map: NameMap, from: Convention, name: string): string | undefined {
-  const path = names(map, from).pathOf(name);
-  return path === undefined ? undefined : names(map, 'llama2c').nameOf(path);
-}
+/** The leaf a tied model's `path` repeats (its head: the embedding), or path itself. */
+export const tiedSource = (arch: Arch, path: string): string => arch.tied[path] ?? path;

@@ -4,7 +4,7 @@
 //   [{name, dtype: sign|f32|f16, shape, offset, bytes}]}, zero padding to 8 bytes, the tensor data
 //   (signs as packed u32 words, 32 per word along the input axis, bit 1 = −1; vectors and the
 //   frozen fp parts as f32 or f16), then a CRC-32 of everything before it.
-// Names: the canonical names of the fp model's tensors (llm/io/names/llama.json's llama2c; the head
+// Names: llama2.c's names of the fp model's tensors (llm/io/names/llama.json's llama2c; the head
 // absent when tied), each linear layer's weight N replaced by N.s, N.g, N.h.
 // The reader checks the CRC, the header against its schema, every tensor's name, shape (against
 // the config), size and extent before it allocates anything.
@@ -12,12 +12,12 @@ import { z } from 'zod';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { expectedShapes, modelLeaves } from './arch.ts';
 import { treeFromPaths } from '../../runtime/core/contract.ts';
-import { LLAMA_NAMES, names } from './names.ts';
+import { LLAMA, names, tiedSource } from './names.ts';
 
-/** The canonical names of the linear layers' weights (the model's layers, from its struct). */
+/** The llama2c names of the linear layers' weights (the model's layers, from its struct). */
 function linearNames(c: LlamaConfig): Set<string> {
-  const canon = names(LLAMA_NAMES, 'llama2c');
-  return new Set(modelLeaves(c).layers.flatMap((l) => l.leaves.map((x) => canon.nameOf(x.path)!)));
+  const canon = names(LLAMA, 'llama2c');
+  return new Set(modelLeaves(LLAMA, c).layers.flatMap((l) => l.leaves.map((x) => canon.nameOf(x.path)!)));
 }
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import { readBytesCopy } from './state.ts';
@@ -58,12 +58,14 @@ export function isPacked(head: Uint8Array): boolean {
 function packedShapes(c: LlamaConfig, sharedHead: boolean): Map<string, number[]> {
   const m = new Map<string, number[]>();
   const linear = linearNames(c);
-  for (const [name, shape] of expectedShapes(c)) {
+  const canon = names(LLAMA, 'llama2c');
+  for (const [path, shape] of expectedShapes(LLAMA, c)) {
+    const name = canon.nameOf(path)!;
     if (linear.has(name)) {
       m.set(`${name}.s`, shape);
       m.set(`${name}.g`, [shape[1]!]);
       m.set(`${name}.h`, [shape[0]!]);
-    } else if (!(name === 'wcls' && sharedHead)) m.set(name, shape);
+    } else if (!(sharedHead && tiedSource(LLAMA, path) !== path)) m.set(name, shape);
   }
   return m;
 }
@@ -115,11 +117,11 @@ export function readPacked(file: string, b: Uint8Array = readBytesCopy(file)): P
     else map.set(e.name, { dtype: 'f32', shape: e.shape, data: new Float32Array(raw.buffer) });
   }
   // the fp model's leaves (llm/io/arch.ts), each linear layer's weight replaced by its OneBit s, g, h
-  const canon = names(LLAMA_NAMES, 'llama2c');
+  const canon = names(LLAMA, 'llama2c');
   const linear = linearNames(c);
   const value = treeFromPaths(
-    modelLeaves(c).leaves.flatMap((l) => {
-      const name = canon.nameOf(header.sharedHead ? (LLAMA_NAMES.tied[l.path] ?? l.path) : l.path)!;
+    modelLeaves(LLAMA, c).leaves.flatMap((l) => {
+      const name = canon.nameOf(header.sharedHead ? tiedSource(LLAMA, l.path) : l.path)!;
       if (!linear.has(name)) return [{ path: l.path, value: map.get(name) }];
       const layer = l.path.replace(/\.[^.]+$/, ''); // the layer's path: its weight leaf's parent
       return ['s', 'g', 'h'].map((k) => ({ path: `${layer}.${k}`, value: map.get(`${name}.${k}`) }));

@@ -1,4 +1,5 @@
-// safetensors loader for Hugging Face LLaMA checkpoints: an 8-byte header length, a JSON header
+// safetensors loader for Hugging Face checkpoints (the architecture from config.json's
+// `architectures`, through llm/io/names/): an 8-byte header length, a JSON header
 // (dtype, shape, data_offsets per tensor), then the data; F32, F16 and BF16. The config comes
 // from config.json beside the file. q_proj/k_proj rows are permuted back from Hugging Face's
 // rotate-half layout to adjacent RoPE pairs (the inverse of its conversion script's permute).
@@ -8,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
-import { expectedShapes, validateTensors } from './arch.ts';
-import { LLAMA_NAMES, names, rotateHalfHeads } from './names.ts';
+import { expectedShapes, isTied, validateTensors } from './arch.ts';
+import { LLAMA, archFor, knownNames, names, rotateHalfHeads, type Arch } from './names.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
@@ -31,6 +32,7 @@ export function unpermuteRope(t: Tensor, heads: number): Tensor {
 
 /** config.json's fields obt reads (Hugging Face's names); others pass through unchecked. */
 const HfConfig = z.looseObject({
+  architectures: z.array(z.string().max(128)).max(16).optional(),
   hidden_size: z.number(),
   intermediate_size: z.number(),
   num_hidden_layers: z.number(),
@@ -53,7 +55,9 @@ const Header = z.record(z.string().max(1024), z.unknown());
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
-function readConfig(file: string): LlamaConfig {
+/** config.json beside a safetensors file: the architecture (its `architectures`, LlamaForCausalLM
+ *  when absent) and the config. */
+function readConfig(file: string): { arch: Arch; config: LlamaConfig } {
   const path = join(dirname(file), 'config.json');
   if (!existsSync(path)) throw new LoadError(file, 'no config.json next to the safetensors file');
   let bytes: Uint8Array;
@@ -64,8 +68,14 @@ function readConfig(file: string): LlamaConfig {
   }
   if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
   const c = parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes));
+  const arch = c.architectures ? archFor('hf', c.architectures) : LLAMA;
+  if (!arch)
+    throw new LoadError(
+      path,
+      `field architectures: ${JSON.stringify(c.architectures).slice(0, 120)}, expected one of ${knownNames('hf').join(', ')}`,
+    );
   const heads = c.num_attention_heads;
-  return {
+  const config = {
     dim: c.hidden_size,
     hidden: c.intermediate_size,
     layers: c.num_hidden_layers,
@@ -76,9 +86,14 @@ function readConfig(file: string): LlamaConfig {
     eps: c.rms_norm_eps ?? 1e-5,
     ropeTheta: c.rope_theta ?? 10000,
   };
+  return { arch, config };
 }
 
-export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaConfig = readConfig(file)): Checkpoint {
+export function loadSafetensors(
+  file: string,
+  bytes: Uint8Array,
+  { arch, config }: { arch: Arch; config: LlamaConfig } = readConfig(file),
+): Checkpoint {
   validateConfig(file, config);
   if (bytes.byteLength < 8) throw new LoadError(file, 'truncated: no safetensors header');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -106,12 +121,11 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
     });
   checkExtents(file, entries, bytes.byteLength - base, { covering: true, base });
   const tensors = new Map<string, Tensor>();
-  const shapes = expectedShapes(config);
+  const shapes = expectedShapes(arch, config);
   for (const { name, info, n, width, start } of entries) {
-    // Hugging Face's names through the name map (llm/io/names/llama.json); others are skipped
-    const path = names(LLAMA_NAMES, 'hf').pathOf(name);
-    const canon = path === undefined ? undefined : names(LLAMA_NAMES, 'llama2c').nameOf(path);
-    if (path === undefined || canon === undefined) continue;
+    // Hugging Face's names through the architecture's name map (llm/io/names/); others are skipped
+    const path = names(arch, 'hf').pathOf(name);
+    if (path === undefined) continue;
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
     const at = bytes.subarray(base + start);
@@ -119,14 +133,13 @@ export function loadSafetensors(file: string, bytes: Uint8Array, config: LlamaCo
       info.dtype === 'F32' ? f32sToFloats(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
     let t: Tensor = { dtype: 'f32', shape: info.shape, data: out };
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
-    const want = shapes.get(canon);
+    const want = shapes.get(path);
     const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
-    const rope = rotateHalfHeads(LLAMA_NAMES, path);
+    const rope = rotateHalfHeads(arch, path);
     if (fits && rope) t = unpermuteRope(t, config[rope]);
-    tensors.set(canon, t);
+    tensors.set(path, t);
   }
-  const sharedHead = !tensors.has('wcls');
-  const ck: Checkpoint = { file, format: 'safetensors', config, tensors, sharedHead };
+  const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);
   return ck;
 }

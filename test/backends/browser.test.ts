@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import { buildSite, startServer } from '../../cli/serve.ts';
 import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -31,7 +31,7 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     expect(await main([...q, '--out', student], { out: () => {}, err: () => {} })).toBe(0);
     // the student's greedy ids in Node, the reference for the page's
     const sm = await loadModel(student);
-    const dec = LlamaRunner.fromFile(sm, undefined, 'wasm').decoder(64);
+    const dec = ModelRunner.fromFile(sm, undefined, 'wasm').decoder(64);
     const want: number[] = [];
     for (let pos = 0, tok = 1; pos < 64; pos++) {
       const l = dec.step(tok, pos);

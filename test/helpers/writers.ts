@@ -2,6 +2,7 @@
 // F16, Q8_0 tensors) and Hugging Face safetensors (F32/F16/BF16, with q/k in rotate-half order).
 import type { Checkpoint } from '../../llm/io/model.ts';
 import type { TokenizerData } from '../../llm/io/tokenizer.ts';
+import { LLAMA, names as nameTable } from '../../llm/io/names.ts';
 
 function f32ToHalf(x: number): number {
   const f = new Float32Array([x]);
@@ -63,6 +64,9 @@ export class Buf {
     return out;
   }
 }
+
+/** llama2.c's name of a checkpoint's leaf path (the tables below are written against those). */
+const canon = (path: string): string => nameTable(LLAMA, 'llama2c').nameOf(path) ?? path;
 
 const CANON_TO_GGUF = (n: string): string => {
   const [base, l] = n.split('.');
@@ -185,7 +189,7 @@ export function writeGguf(
     const type = t.shape.length === 2 ? matType : 'F32';
     align();
     let info: GgufTensorInfo = {
-      name: CANON_TO_GGUF(n),
+      name: CANON_TO_GGUF(canon(n)),
       dims: [...t.shape].reverse(),
       type: { F32: 0, F16: 1, Q8_0: 8 }[type],
       offset: data.len,
@@ -248,8 +252,8 @@ export function writeSafetensors(ck: Checkpoint, dtype: 'F32' | 'F16' | 'BF16'):
   for (const n of names) {
     const t = ck.tensors.get(n)!;
     let x = t.data as Float32Array;
-    if (n.startsWith('wq.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.heads);
-    if (n.startsWith('wk.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.kvHeads);
+    if (canon(n).startsWith('wq.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.heads);
+    if (canon(n).startsWith('wk.')) x = permuteRope(x, t.shape[0]!, t.shape[1]!, c.kvHeads);
     let b: Uint8Array;
     if (dtype === 'F32') b = new Uint8Array(Float32Array.from(x).buffer);
     else if (dtype === 'F16') b = new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer);
@@ -260,7 +264,7 @@ export function writeSafetensors(ck: Checkpoint, dtype: 'F32' | 'F16' | 'BF16'):
           return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even, as torch does
         }).buffer,
       );
-    header[CANON_TO_HF(n)] = { dtype, shape: t.shape, data_offsets: [off, off + b.length] };
+    header[CANON_TO_HF(canon(n))] = { dtype, shape: t.shape, data_offsets: [off, off + b.length] };
     chunks.push(b);
     off += b.length;
   }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { argmax, firstWindows, greedy, perplexity, tokenStream, windowCount } from '../../llm/eval.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -21,7 +21,7 @@ describe('perplexity from the nll entry', () => {
       6,
     );
     expect(windowCount(stream.length, seq)).toBe(6);
-    const r = LlamaRunner.fromFile(m, undefined, 'wasm');
+    const r = ModelRunner.fromFile(m, undefined, 'wasm');
     const res = await perplexity(stream, seq, (ids, t) => r.nll(ids, t));
     expect(res.windows).toBe(6);
     expect(res.targets).toBe(6 * seq);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { parseLlama2c } from '../../llm/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from '../helpers/writers.ts';
 import { main } from '../../cli/main.ts';
@@ -24,7 +24,7 @@ function maxDiff(lg: Float32Array, rows: number[][]): number {
   return d;
 }
 
-function greedy(r: LlamaRunner, n: number): number[] {
+function greedy(r: ModelRunner, n: number): number[] {
   const dec = r.decoder(n);
   const ids: number[] = [];
   let tok = 1;
@@ -44,7 +44,7 @@ describe('stories260K through models/llama.obt', () => {
       it(`${file} on ${backend}: logits at positions 0..3 match the golden logits to 1e-4`, async () => {
         const m = await loadModel(data(file));
         expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
-        const r = LlamaRunner.fromFile(m, undefined, backend);
+        const r = ModelRunner.fromFile(m, undefined, backend);
         expect(
           maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         ).toBeLessThan(1e-4);
@@ -52,14 +52,14 @@ describe('stories260K through models/llama.obt', () => {
 
       it(`${file} on ${backend}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
         const m = await loadModel(data(file));
-        expect(greedy(LlamaRunner.fromFile(m, undefined, backend), 64)).toEqual(golden.greedy_first64.ids);
+        expect(greedy(ModelRunner.fromFile(m, undefined, backend), 64)).toEqual(golden.greedy_first64.ids);
       });
     }
 
   for (const file of ['stories260K.bin', 'stories260K.gguf'])
     it.skipIf(!gpu)(`${file} on webgpu${gpuNote}: golden logits (1e-4) and the 64 golden greedy ids`, async () => {
       const m = await loadModel(data(file));
-      const r = LlamaRunner.fromFile(m, undefined, 'webgpu', undefined, gpu);
+      const r = ModelRunner.fromFile(m, undefined, 'webgpu', undefined, gpu);
       expect(
         maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
       ).toBeLessThan(1e-4);
@@ -78,8 +78,8 @@ describe('stories260K through models/llama.obt', () => {
 
   it('the wasm decode step agrees with the reference interpreter to 1e-5 over 32 positions', async () => {
     const m = await loadModel(data('stories260K.bin'));
-    const a = LlamaRunner.fromFile(m, undefined, 'interp').decoder(32);
-    const b = LlamaRunner.fromFile(m, undefined, 'wasm').decoder(32);
+    const a = ModelRunner.fromFile(m, undefined, 'interp').decoder(32);
+    const b = ModelRunner.fromFile(m, undefined, 'wasm').decoder(32);
     let d = 0;
     golden.greedy_first64.ids.slice(0, 32).forEach((t: number, pos: number) => {
       const la = a.step(t, pos);
@@ -91,7 +91,7 @@ describe('stories260K through models/llama.obt', () => {
 
   it('the decode step with a KV cache agrees with the full-sequence forward', async () => {
     const m = await loadModel(data('stories260K.bin'));
-    const r = LlamaRunner.fromFile(m);
+    const r = ModelRunner.fromFile(m);
     const ids = golden.greedy_first64.ids.slice(0, 12);
     const full = r.logits(ids);
     const dec = r.decoder(16);
@@ -119,7 +119,7 @@ describe('stories260K through models/llama.obt', () => {
         (t.data as Float32Array).forEach((v, i) => (d = Math.max(d, Math.abs(v - q.data[i]!))));
         expect(d, `${type} ${name}`).toBeLessThan(tol);
       }
-      const r = LlamaRunner.fromFile(m);
+      const r = ModelRunner.fromFile(m);
       expect(
         maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         type,
@@ -143,7 +143,7 @@ describe('stories260K through models/llama.obt', () => {
       if (dtype === 'F32')
         for (const [name, t] of ref.checkpoint!.tensors)
           if (!name.startsWith('freq_cis')) expect(m.checkpoint!.tensors.get(name)!.data, name).toEqual(t.data);
-      const r = LlamaRunner.fromFile(m);
+      const r = ModelRunner.fromFile(m);
       expect(
         maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         dtype,

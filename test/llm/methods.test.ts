@@ -13,7 +13,7 @@ import { fromNested, type Tensor } from '../../runtime/core/tensor.ts';
 import { methodCompileOptions, resolveMethod, shippedMethods } from '../../llm/method.ts';
 import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { centralDiff } from '../helpers/fd.ts';
 
 type M = number[][];
@@ -208,7 +208,7 @@ describe.each(shippedMethods())('%s', (name) => {
     expect(await main([...argv, '--out', out], io), err).toBe(0);
     const model = await loadModel(out);
     expect(model.layer).toBe(`method.${m.infer}`);
-    const logits = LlamaRunner.fromFile(model, undefined, 'wasm').logits([1, 403, 407]);
+    const logits = ModelRunner.fromFile(model, undefined, 'wasm').logits([1, 403, 407]);
     expect(logits.every(Number.isFinite)).toBe(true);
   }, 120_000);
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { writeModelFile } from '../../llm/io/modelfile.ts';
 import { linearLayers, paramCount } from '../../llm/io/arch.ts';
 import { buildSite } from '../../cli/serve.ts';
@@ -71,7 +71,7 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   const m = await loadModel(model);
   const c = m.config;
   const words = (n: number) => Math.ceil(n / 32) * 32;
-  const bits = linearLayers(c).map((l) => {
+  const bits = linearLayers(m.arch, c).map((l) => {
     const [o, i] = l.path.endsWith('w2')
       ? [c.dim, c.hidden]
       : l.path.match(/w[kv]$/)
@@ -81,9 +81,9 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
           : [c.dim, c.dim];
     return o * words(i) + 16 * o;
   });
-  const weights = linearLayers(c).reduce((s, l) => s + l.weights, 0);
+  const weights = linearLayers(m.arch, c).reduce((s, l) => s + l.weights, 0);
   expect(m.bits!.linear).toBeCloseTo(bits.reduce((a, b) => a + b, 0) / weights, 10);
-  expect(m.bits!.file).toBeCloseTo((readFileSync(model).length * 8) / paramCount(c, true), 10);
+  expect(m.bits!.file).toBeCloseTo((readFileSync(model).length * 8) / paramCount(m.arch, c, true), 10);
   expect(m.layer).toBe('method.RowSign');
   expect(m.method!.source).toBe(METHOD);
 
@@ -116,7 +116,7 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   const e = await run(['exec', join(site, 'model/m0/wasm'), '--weights', model, '1', '0', ...cache, '1e-5', '10000']);
   expect(e.code, e.err).toBe(0);
   const logits = (JSON.parse(e.out) as number[][])[0]!;
-  const want = LlamaRunner.fromFile(m, undefined, 'wasm').decoder(32).step(1, 0);
+  const want = ModelRunner.fromFile(m, undefined, 'wasm').decoder(32).step(1, 0);
   expect(logits.length).toBe(c.vocab);
   logits.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
 }, 240_000);
@@ -127,19 +127,20 @@ it('a legacy .obt1 file loads as the onebit method and runs like the same model 
   expect(a.layer).toBe('method.OneBit');
   const file = join(dir, 'same.obtm');
   writeModelFile(file, {
+    arch: a.arch,
     config: a.config,
     tokenizer: a.tokenizer.data,
     value: a.value,
     layer: 'OneBit',
     method: { name: a.method!.name, source: a.method!.source, train: a.method!.train, infer: a.method!.infer },
-    linear: linearLayers(a.config),
-    params: paramCount(a.config, true),
+    linear: linearLayers(a.arch, a.config),
+    params: paramCount(a.arch, a.config, true),
     fp16: false,
   });
   const b = await loadModel(file);
   const toks = [1, 403, 407, 261, 378, 261, 1008 % 512];
-  const la = LlamaRunner.fromFile(a, undefined, 'wasm').logits(toks);
-  const lb = LlamaRunner.fromFile(b, undefined, 'wasm').logits(toks);
+  const la = ModelRunner.fromFile(a, undefined, 'wasm').logits(toks);
+  const lb = ModelRunner.fromFile(b, undefined, 'wasm').logits(toks);
   expect(Array.from(lb)).toEqual(Array.from(la));
   expect(la.every(Number.isFinite)).toBe(true);
 }, 120_000);

@@ -50,13 +50,14 @@ async function build(name: FramedTarget): Promise<Target> {
   if (name === 'model file (.obtm)') {
     const obtm = join(dir, 'student.obtm');
     writeModelFile(obtm, {
+      arch: q.arch,
       config: q.config,
       tokenizer: q.tokenizer.data,
       value: q.value,
       layer: 'OneBit',
       method: { name: q.method!.name, source: q.method!.source, train: q.method!.train, infer: q.method!.infer },
-      linear: linearLayers(q.config),
-      params: paramCount(q.config, true),
+      linear: linearLayers(q.arch, q.config),
+      params: paramCount(q.arch, q.config, true),
       fp16: true,
     });
     return { name, file: obtm, bytes: new Uint8Array(readFileSync(obtm)), frame: FRAMES.obtm, load: model };

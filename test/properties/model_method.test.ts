@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { loadModelBytes } from '../../llm/load.ts';
-import { LlamaRunner } from '../../llm/runner.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 import { PROJECT_ROOT, STDLIB_DIR } from '../../compiler/resolve/modules.ts';
 import { bestHeader, hostileModel, withMethod, type ObtmHeader } from './hostile.ts';
 import { HOSTILE_JSON, RUNS, Tally, timeoutFor } from './fuzz.ts';
@@ -172,7 +172,7 @@ describe('model files with generated methods and lying headers', () => {
             const { paths } = await watchingFs(() =>
               t.run(async () => {
                 const m = await loadModelBytes(file, bytes);
-                if (run) LlamaRunner.fromFile(m, undefined, 'interp').logits([m.tokenizer.data.bos, 5, 6]);
+                if (run) ModelRunner.fromFile(m, undefined, 'interp').logits([m.tokenizer.data.bos, 5, 6]);
               }),
             );
             const outside = paths.filter((p) => !allowed(p));
