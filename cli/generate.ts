@@ -4,18 +4,19 @@
 import { UserError } from '../compiler/syntax/diag.ts';
 import { terminalText } from '../runtime/core/errors.ts';
 import { loadModel } from '../llm/load.ts';
-import { ModelRunner, DEFAULT_MODEL } from '../llm/runner.ts';
+import { ModelRunner } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
 import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
 import { backendOf, num, poolOf, str, type Command, type Flags } from './args.ts';
 
-/** The model of --weights/--tokenizer/--model with a runner on --backend. */
+/** The model of --weights/--tokenizer with a runner on --backend (its architecture's `.obt` file,
+ *  or --model FILE). */
 export async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
   const backend = backendOf(flags);
   const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
-  return { ...m, runner: ModelRunner.fromFile(m, str(flags, 'model') ?? DEFAULT_MODEL, backend, poolOf(flags), gpu) };
+  return { ...m, runner: ModelRunner.fromFile(m, str(flags, 'model'), backend, poolOf(flags), gpu) };
 }
 
 export const generateCmd: Command = async (_pos, flags, io) => {

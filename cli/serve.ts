@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { startServer as startHttp } from './serve_http.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
-import { ModelRunner, DEFAULT_MODEL } from '../llm/runner.ts';
+import { ModelRunner } from '../llm/runner.ts';
+import { archFile } from '../llm/io/arch.ts';
 import { donatedInputs } from '../runtime/core/contract.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
@@ -25,12 +26,13 @@ const PAGE = join(PROJECT_ROOT, 'examples/browser');
 async function buildModel(dir: string, weightsFile: string, maxSeq: number): Promise<void> {
   const m = await loadModel(weightsFile);
   const S = Math.min(maxSeq, m.config.seqLen);
-  const runner = ModelRunner.fromFile(m, DEFAULT_MODEL, 'wasm');
+  const source = archFile(m.arch);
+  const runner = ModelRunner.fromFile(m, source, 'wasm');
   const e = runner.decodeEntry(S);
   // the artifacts take the page's inputs in the contract's order; the page calls decode by name
   const donate = donatedInputs(e.contract);
-  webgpuArtifact(join(dir, 'webgpu'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
-  wasmArtifact(join(dir, 'wasm'), e.low, { source: DEFAULT_MODEL, entry: 'decode', donate });
+  webgpuArtifact(join(dir, 'webgpu'), e.low, { source, entry: 'decode', donate });
+  wasmArtifact(join(dir, 'wasm'), e.low, { source, entry: 'decode', donate });
   writeFileSync(join(dir, 'contract.json'), JSON.stringify(e.contract));
   // the weights (decode's parameter p), 4-byte aligned, each leaf at its path
   const leaves: { path: string; dtype: string; shape: number[]; offset: number; length: number }[] = [];

@@ -138,7 +138,7 @@ export function fromNested(value: unknown, dtype: DType, f64 = false): Tensor {
       else if (x === 'inf' || x === 'Infinity') out.push(Infinity);
       else if (x === '-inf' || x === '-Infinity') out.push(-Infinity);
       else if (x === 'nan' || x === 'NaN') out.push(NaN);
-      else throw new TypeError(`expected a number, found ${JSON.stringify(x)}`);
+      else throw new TypeError(`expected a number, found ${JSON.stringify(x)?.slice(0, 80) ?? String(x)}`);
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[depth])
