@@ -1,7 +1,7 @@
 // obtc exec DIR [--weights FILE] [ARG...]: runs a Wasm or WebGPU artifact with the runtime; ARGs are
 // JSON tensors in the manifest's input order. --weights fills the inputs of the entry's first
-// parameter (a model) from a model file of any format, by leaf path (`p.blocks[0].wq.s` ←
-// `blocks[0].wq.s`); the ARGs are then the remaining inputs.
+// parameter (a model) from a model file of any format, by leaf path (`p.blocks[0].<layer>.s` ←
+// `blocks[0].<layer>.s`); the ARGs are then the remaining inputs.
 import { fromNested, toNested } from '../runtime/core/tensor.ts';
 import { loadArtifact } from '../runtime/wasm/artifact.ts';
 import { artifactFormat, GPU_ARTIFACT_FORMAT, loadGpuArtifact } from '../runtime/webgpu/artifact.ts';

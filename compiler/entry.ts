@@ -11,6 +11,8 @@ import { NamedEntry, donatedInputs, type Contract, type Slot } from '../runtime/
 import type { Tensor } from '../runtime/core/tensor.ts';
 import type { FnInfo } from './resolve/modules.ts';
 import type { Type } from './types/types.ts';
+import type { WasmProgram } from '../runtime/wasm/program.ts';
+import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import type * as A from './syntax/ast.ts';
 import type { HostValue, Lowered, Program, RunOptions } from './api.ts';
 
@@ -99,13 +101,16 @@ export function bindEntry(
   const low = prog.lower(entry, types);
   const contract = contractOf(prog, f, low, opts.donate);
   const donate = donatedInputs(contract);
+  // the compiled program, looked up once (a decode step runs it every token)
+  let wasm: WasmProgram | undefined;
+  let gpu: Promise<GpuProgram> | undefined;
   const exec = (inputs: Tensor[]): Tensor[] | Promise<Tensor[]> => {
-    if (backend === 'wasm') return prog.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(inputs);
+    if (backend === 'wasm')
+      return (wasm ??= prog.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate })).run(inputs);
     if (backend === 'webgpu') {
       if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
-      return prog
-        .webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate, readDonated: true })
-        .then((p) => p.run(inputs));
+      gpu ??= prog.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
+      return gpu.then((p) => p.run(inputs));
     }
     return interpret(low.func, inputs, opts);
   };

@@ -2,7 +2,7 @@
 // a model type at given sizes (each tensor's path, dtype and shape — what a checkpoint must hold,
 // what a parameter count sums) and which subtrees are its layers (the values of its layer-type
 // parameter: what a method quantises). `Llama[Dense, V, D, F, H, KV, L]` at a config's sizes gives
-// `emb f32[V, D]`, `blocks[0].wq.w f32[D, D]`, …, and the layers `blocks[0].wq`, ….
+// `emb f32[V, D]`, a block's projection weights `blocks[0].<layer>.w f32[D, D]`, …, and the layers `blocks[0].<layer>`.
 import { Diagnostics, UserError } from './syntax/diag.ts';
 import { parseType } from './syntax/parse.ts';
 import { Elab } from './types/elab.ts';

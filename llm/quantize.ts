@@ -419,13 +419,16 @@ export class Quantizer {
   }
 
   private stepEntry?: BoundEntry;
+  private lastState?: { params: HostValue; opt: HostValue };
 
   /** One KD step (forward, backward, clipping, AdamW) on a batch of token blocks: updates st.ps and
    *  st.opt. The entry is bound once (the teacher flattened once); the state is donated: updated in
    *  place, resident across steps. */
   async step(st: TrainState, batch: Tensor[]): Promise<{ loss: number; gnorm: number; lr: number }> {
     const o = this.o;
-    const state = { params: st.ps, opt: st.opt };
+    // the state the last step returned, passed back as it is (the entry knows its leaves already)
+    const last = this.lastState;
+    const state = last && last.params === st.ps && last.opt === st.opt ? last : { params: st.ps, opt: st.opt };
     const hp = {
       lr: o.lr,
       warmup: o.warmup,
@@ -452,6 +455,7 @@ export class Quantizer {
     const r = (await this.stepEntry.run({ state, batch, step: st.step })) as unknown as Stepped;
     st.ps = r.state.params;
     st.opt = r.state.opt;
+    this.lastState = r.state;
     return { loss: r.loss.data[0]!, gnorm: r.gnorm.data[0]!, lr: r.lr.data[0]! };
   }
 

@@ -3,7 +3,7 @@
 // wherever they sit. `Layers[M]` (and the value `layers(m)`) is the model with everything else
 // pruned away: a layer stays itself; a struct or tuple becomes the layer trees of its parts that
 // hold layers — one such part is that part's tree, several are a tuple of them in field order;
-// an array stays an array of its element's layer tree. For Llama: [(wq, wk, wv, wo, w1, w2, w3); L].
+// an array stays an array of its element's layer tree. For models/llama.obt: an array over the blocks of a tuple of each block's seven projections.
 import { UserError, type Span } from '../syntax/diag.ts';
 import { typeToString, type StructInfo, type Type } from './types.ts';
 import type { FieldsOf } from './tree.ts';

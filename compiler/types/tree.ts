@@ -1,6 +1,6 @@
 // Typed value trees: what a Type flattens to. A type's tensors are its leaves, in flattening order
 // (tuple elements, array elements, struct fields in declaration order), each with its path
-// (`x.blocks[0].wq.w`). The elaborator builds Core values, parameters and leaf lists with it; the
+// (`x.blocks[0].<layer>.w`). The elaborator builds Core values, parameters and leaf lists with it; the
 // API rebuilds host results with it. (Host trees without a type: runtime/core/tree.ts.)
 import { InternalError, UserError } from '../syntax/diag.ts';
 import type { TensorType } from '../../runtime/core/ir.ts';

@@ -21,7 +21,7 @@ export interface LlamaConfig {
   ropeTheta: number;
 }
 
-/** A checkpoint's tensors by the leaf paths of its architecture's struct (`blocks[3].wq.w`). All
+/** A checkpoint's tensors by the leaf paths of its architecture's struct (`blocks[3].<layer>.w`). All
  *  f32, row-major [out, in]. */
 export interface Checkpoint {
   file: string;

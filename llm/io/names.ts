@@ -78,7 +78,7 @@ export function archFor(key: 'hf' | 'gguf', values: string[]): Arch | undefined 
 /** The names every architecture answers to in `key` (for an error listing them). */
 export const knownNames = (key: 'hf' | 'gguf'): string[] => [...ARCHES.values()].flatMap((a) => a[key]);
 
-/** `blocks[{l}].wq.w` as a pattern matching `blocks[3].wq.w`, capturing the block. */
+/** A leaf path template (`blocks[{l}].…`) as a pattern matching its paths (`blocks[3].…`), capturing the block. */
 const pattern = (template: string) =>
   new RegExp(
     `^${template

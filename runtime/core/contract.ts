@@ -8,7 +8,7 @@
 // compiler, calls an entry by name too.
 import type { DType } from './dtype.ts';
 import { UserError } from './errors.ts';
-import { fromNested, type Tensor } from './tensor.ts';
+import { alloc, fromNested, type Tensor } from './tensor.ts';
 import { isTensor } from './tree.ts';
 
 /** One tensor of a slot: its path inside the slot ('' when the slot is one tensor). */
@@ -113,7 +113,9 @@ export function flattenSlot(c: Contract, slot: Slot, value: unknown): Tensor[] {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
         throw new UserError(`${where}: expected an ${l.dtype} (an integer in [${lo}, ${hi}]), found ${String(v)}`);
     }
-    return fromNested(typeof v === 'boolean' ? Number(v) : v, l.dtype);
+    const t = alloc(l.dtype, []);
+    t.data[0] = Number(v);
+    return t;
   });
 }
 
@@ -134,13 +136,40 @@ export function flattenArgs(c: Contract, args: Record<string, unknown>): Tensor[
   return c.params.flatMap((p) => flattenSlot(c, p, args[p.name]));
 }
 
+/** A slot's tree shape, made once: a leaf (its index among the slot's leaves), an array or an
+ *  object of such nodes. */
+type Shape = number | Shape[] | { [k: string]: Shape };
+const shapes = new WeakMap<Slot, Shape>();
+
+function slotShape(s: Slot): Shape {
+  let sh = shapes.get(s);
+  if (sh === undefined) {
+    sh = treeFromPaths(s.leaves.map((l, i) => ({ path: l.path, value: i }))) as Shape;
+    shapes.set(s, sh);
+  }
+  return sh;
+}
+
+/** A frozen tree of the slot's shape over leaves from `outs` at `at` (its arrays and objects cannot
+ *  change: a tree passed back to the entry that returned it is known by identity). */
+function build(sh: Shape, outs: Tensor[], at: number): unknown {
+  if (typeof sh === 'number') return outs[at + sh];
+  if (Array.isArray(sh)) return Object.freeze(sh.map((x) => build(x, outs, at)));
+  const o: Record<string, unknown> = {};
+  for (const k in sh) o[k] = build(sh[k]!, outs, at);
+  return Object.freeze(o);
+}
+
 /** Named results from a run's flat outputs. */
 export function unflattenResults(c: Contract, outs: Tensor[]): Record<string, unknown> {
   const want = c.results.reduce((n, s) => n + s.leaves.length, 0);
   if (outs.length !== want) throw new UserError(`${c.entry} returned ${outs.length} tensors; its contract has ${want}`);
   let i = 0;
   const r: Record<string, unknown> = {};
-  for (const s of c.results) r[s.name] = treeFromPaths(s.leaves.map((l) => ({ path: l.path, value: outs[i++] })));
+  for (const s of c.results) {
+    r[s.name] = build(slotShape(s), outs, i);
+    i += s.leaves.length;
+  }
   return r;
 }
 
@@ -168,6 +197,31 @@ export function parseContract(text: string, file: string): Contract {
   if (typeof c?.entry !== 'string' || !slots(c.params) || !slots(c.results) || !Array.isArray(c.donated))
     throw new UserError(`${file}: not an entry contract (entry, params, results, donated)`);
   return c;
+}
+
+const same = new WeakMap<Slot, WeakMap<Slot, boolean>>();
+
+/** Whether two slots have the same leaves (paths, dtypes, shapes); answered once per pair. */
+function sameLeaves(a: Slot, b: Slot): boolean {
+  if (a === b) return true;
+  let m = same.get(a);
+  if (!m) same.set(a, (m = new WeakMap()));
+  let r = m.get(b);
+  if (r === undefined) m.set(b, (r = compareLeaves(a, b)));
+  return r;
+}
+
+function compareLeaves(a: Slot, b: Slot): boolean {
+  if (a.leaves.length !== b.leaves.length) return false;
+  return a.leaves.every((l, i) => {
+    const m = b.leaves[i]!;
+    return (
+      l.path === m.path &&
+      l.dtype === m.dtype &&
+      l.shape.length === m.shape.length &&
+      l.shape.every((d, k) => d === m.shape[k])
+    );
+  });
 }
 
 /** An entry's runs by name over a program that takes and returns flat tensors: the arguments bound
@@ -204,16 +258,45 @@ export class NamedEntry<R = Record<string, unknown>> {
     );
   }
 
+  /** The flat leaves of result trees this entry returned (frozen, so they cannot change): a tree
+   *  passed back as an argument (a decode step's cache, a training step's state) is not walked
+   *  again. */
+  private readonly returned = new WeakMap<object, { slot: Slot; leaves: Tensor[] }>();
+
+  private flatSlot(p: Slot, v: unknown): Tensor[] {
+    const r = v !== null && typeof v === 'object' ? this.returned.get(v) : undefined;
+    if (r && sameLeaves(r.slot, p)) return r.leaves;
+    return flattenSlot(this.contract, p, v);
+  }
+
+  /** the flat inputs of the last run, and where each parameter's leaves start in it */
+  private flatInputs?: Tensor[];
+  private offsets?: number[];
+
   private flat(args: Record<string, unknown>): Tensor[] {
-    checkNames(this.contract, args, false);
-    this.contract.params.forEach((p, i) => {
-      if (args[p.name] !== undefined) this.inputs[i] = flattenSlot(this.contract, p, args[p.name]);
+    const params = this.contract.params;
+    for (const k in args) if (!params.some((p) => p.name === k)) checkNames(this.contract, args, false); // names the unknown one
+    if (!this.flatInputs || !this.offsets) {
+      this.flatInputs = this.inputs.flat();
+      let o = 0;
+      this.offsets = this.inputs.map((x) => ((o += x.length), o - x.length));
+    }
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      const v = args[p.name];
+      if (v !== undefined) {
+        const leaves = this.flatSlot(p, v);
+        this.inputs[i] = leaves;
+        const at = this.offsets[i]!;
+        for (let k = 0; k < leaves.length; k++) this.flatInputs[at + k] = leaves[k]!;
+      }
       // a donated buffer belongs to the last run's results: the caller passes them back
       else if (this.ran && this.contract.donated.includes(p.name))
         throw new UserError(`${this.contract.entry}: ${p.name} is donated: pass the value the last run returned`);
-    });
+    }
     this.ran = true;
-    return this.inputs.flat();
+    // a copy: a program may keep or change the array it is given
+    return this.flatInputs.slice();
   }
 
   /** A run with some arguments replaced (kept for the next run too); named results. */
@@ -223,7 +306,16 @@ export class NamedEntry<R = Record<string, unknown>> {
 
   private results(outs: Tensor[]): R {
     for (const t of outs) this.bytesReadBack += t.data.byteLength;
-    return unflattenResults(this.contract, outs) as R;
+    const r = unflattenResults(this.contract, outs);
+    let i = 0;
+    for (const s of this.contract.results) {
+      const tree = r[s.name];
+      const n = s.leaves.length;
+      if (tree !== null && typeof tree === 'object' && !isTensor(tree))
+        this.returned.set(tree, { slot: s, leaves: outs.slice(i, i + n) });
+      i += n;
+    }
+    return r as R;
   }
 
   /** run() over a synchronous program. */

@@ -311,9 +311,9 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
     for (let q = 0; q < tg / 4; q++) body.push(m.local.set(words[q]!, m.i32.load(4 * q, 1, get(sRow))));
     for (let q = 0; q < tg / 4; q++)
       for (let b = 0; b < 4; b++) {
-        const wq = get(words[q]!);
+        const word = get(words[q]!);
         const idx = m.i32.and(
-          b === 0 ? m.i32.shl(wq, m.i32.const(2)) : m.i32.shr_u(wq, m.i32.const(8 * b - 2)),
+          b === 0 ? m.i32.shl(word, m.i32.const(2)) : m.i32.shr_u(word, m.i32.const(8 * b - 2)),
           m.i32.const(0x3fc),
         );
         const v = m.f32.load(1024 * (4 * q + b), 4, m.i32.add(tabBase(), idx));
