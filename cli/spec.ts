@@ -4,6 +4,7 @@
 // that command's own text. Negative numbers work as values (`--seed -3`) and as positionals.
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { closest, editDistance } from '../compiler/types/elab_util.ts';
+import { QUANTIZE_FLAGS, quantizeOptionsUsage } from '../llm/options.ts';
 
 type Kind = 'string' | 'boolean';
 type FlagSet = Record<string, Kind>;
@@ -23,42 +24,8 @@ const RUNTIME: FlagSet = { backend: 'string', threads: 'string' };
 const COMPILE: FlagSet = { 'compile-budget': 'string' };
 const PROFILE: FlagSet = { profile: 'boolean', 'profile-json': 'string' };
 const MODEL: FlagSet = { weights: 'string', tokenizer: 'string', model: 'string' };
-const QUANTIZE: FlagSet = {
-  method: 'string',
-  weights: 'string',
-  tokenizer: 'string',
-  data: 'string',
-  out: 'string',
-  steps: 'string',
-  batch: 'string',
-  seq: 'string',
-  lr: 'string',
-  warmup: 'string',
-  alpha: 'string',
-  temperature: 'string',
-  embedding: 'string',
-  clip: 'string',
-  wd: 'string',
-  seed: 'string',
-  'checkpoint-every': 'string',
-  resume: 'boolean',
-  force: 'boolean',
-  'reference-scaling': 'boolean',
-  'eval-text': 'string',
-  'eval-seq': 'string',
-  'eval-windows': 'string',
-  'no-eval': 'boolean',
-  'sample-steps': 'string',
-  'val-every': 'string',
-  'val-windows': 'string',
-  'early-stop': 'string',
-  fp16: 'boolean',
-  fp32: 'boolean',
-  json: 'boolean',
-  ...RUNTIME,
-  ...PROFILE,
-  ...COMPILE,
-};
+/** quantize's options (llm/options.ts: each declared once) and its own --json */
+const QUANTIZE: FlagSet = { ...QUANTIZE_FLAGS, json: 'boolean', ...RUNTIME, ...PROFILE, ...COMPILE };
 
 interface CommandSpec {
   /** its lines of the usage text */
@@ -108,18 +75,14 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
     },
   },
   quantize: {
-    usage: `  quantize [--method NAME|FILE] [--weights FILE] [--data FILE] [--steps 3000] [--batch 2]
-           [--seq 256] [--lr 6e-3] [--warmup N] [--alpha 0.3] [--temperature 1]
-           [--embedding trained|frozen] [--clip 1] [--wd 0.01] [--seed S] [--out student.obtm]
-           [--checkpoint-every 25] [--resume [--force]] [--reference-scaling] [--eval-text FILE | --no-eval]
-           [--eval-windows N] [--val-every N [--val-windows 20] [--early-stop P]] [--fp32]
-           [--backend wasm|webgpu|interp] [--json]
+    usage: `  quantize [options] [--backend wasm|webgpu|interp] [--json]
                                         quantise with a method (default onebit_noln_latw10, the
                                         best found: docs/ablation/; shipped ones in
                                         stdlib/methods/, or your own .obt file: docs/methods.md):
-                                        init, knowledge distillation (--steps 0: none), export
-                                        (f16 vectors; --fp32 keeps f32), then teacher / init-only
-                                        / trained perplexity (--json: one object on stdout)`,
+                                        init, knowledge distillation (--steps 0: none), export,
+                                        then teacher / init-only / trained perplexity (--json:
+                                        one object on stdout); its options:
+${quantizeOptionsUsage('           ')}`,
     flags: QUANTIZE,
   },
   ablate: {

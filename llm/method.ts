@@ -12,7 +12,7 @@ import { MODELS_DIR, STDLIB_DIR } from '../compiler/resolve/modules.ts';
 import type * as A from '../compiler/syntax/ast.ts';
 
 export const METHODS_DIR = join(STDLIB_DIR, 'methods');
-export const DEFAULT_METHOD = 'onebit_noln_latw10';
+export { DEFAULT_METHOD } from './defaults.ts';
 
 export interface Method {
   /** the shipped name, or the file's stem */

@@ -8,9 +8,7 @@
 import { activeProfiler } from '../runtime/plan/profile.ts';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { KernelPool } from '../runtime/wasm/pool.ts';
-import type { GpuDevice } from '../runtime/webgpu/device.ts';
-import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, type HostValue, type Program } from '../compiler/api.ts';
 import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError, Interrupted, UserError } from '../compiler/syntax/diag.ts';
 import { terminalText } from '../runtime/core/errors.ts';
@@ -20,8 +18,8 @@ import { encodeState, readState, writeAtomic } from './io/state.ts';
 import { writeModelFile, type Bits } from './io/modelfile.ts';
 import { archDims, archFile, linearLayers, modelLeaves, modelType, paramCount } from './io/arch.ts';
 import { firstNonFinite, treeLeaves } from '../runtime/core/tree.ts';
-import { DEFAULT_METHOD, methodCompileOptions, resolveMethod, type Method } from './method.ts';
-import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_WEIGHTS } from './defaults.ts';
+import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
+import type { QuantizeOptions } from './options.ts';
 import { removeStaleTemps } from './io/stale.ts';
 import { crc32 } from './io/state.ts';
 import { ModelRunner } from './runner.ts';
@@ -43,91 +41,7 @@ import { Validator, type ValPoint } from './validate.ts';
 
 export const KD_PROGRAM = join(PROJECT_ROOT, 'models/kd.obt');
 
-export interface QuantizeOptions {
-  weights: string;
-  tokenizer?: string;
-  data: string;
-  out: string; // the student's model file (.obtm)
-  /** a shipped method's name (stdlib/methods/) or a method file */
-  method: string;
-  /** 0: post-training quantisation (init and export only) */
-  steps: number;
-  batch: number;
-  seq: number;
-  lr: number;
-  warmup: number;
-  alpha: number;
-  /** the KL term's softmax temperature (1: OneBit's) */
-  temperature: number;
-  /** 'trained': the embedding (and an untied head) are trained beside the layers (OneBit freezes them) */
-  embedding: 'frozen' | 'trained';
-  clip: number;
-  wd: number;
-  reference: boolean;
-  seed: number;
-  checkpointEvery: number;
-  resume: boolean;
-  /** resume a checkpoint that does not record every option it was made with */
-  force: boolean;
-  evalText?: string;
-  evalSeq: number;
-  evalWindows?: number;
-  fp16: boolean;
-  sampleSteps: number;
-  /** evaluate the student on the held-back slice every N steps (0: never; llm/validate.ts) */
-  valEvery: number;
-  /** the held-back slice: the evaluation text's last N windows of evalSeq tokens */
-  valWindows: number;
-  /** stop after N evaluations without a better held-back perplexity, and keep the best (0: off) */
-  earlyStop: number;
-  /** where the training step, the initialisation and the evaluation run */
-  backend: Backend;
-  /** wasm: worker threads for big kernels */
-  pool?: KernelPool;
-  /** webgpu: the device */
-  gpu?: GpuDevice;
-  /** called after every distillation step (an outer progress bar) */
-  onStep?: (step: number) => void;
-}
-
-/** The steps of obtc quantize's default budget (npm start's: about 5 minutes on 2 cores). */
-export const DEFAULT_STEPS = 3000;
-
-/** obtc quantize's recipe when no flag is given: the best found on stories260K with obtc ablate
- *  (docs/ablation/README.md) — the onebit_noln_latw10 layer, embedding trained, AdamW lr 6e-3,
- *  α 0.3, blocks of 2 × 256 tokens, f16 vectors. The warm-up is 30 steps or a tenth of the steps,
- *  whichever is fewer. */
-export function defaultQuantizeOptions(steps = DEFAULT_STEPS): QuantizeOptions {
-  return {
-    weights: DEFAULT_WEIGHTS,
-    data: DEFAULT_KD_DATA,
-    out: 'student.obtm',
-    method: DEFAULT_METHOD,
-    steps,
-    batch: 2,
-    seq: 256,
-    lr: 6e-3,
-    warmup: Math.min(30, Math.floor(steps / 10)),
-    alpha: 0.3,
-    temperature: 1,
-    embedding: 'trained',
-    clip: 1,
-    wd: 0.01,
-    reference: false,
-    seed: 1234,
-    checkpointEvery: 25,
-    resume: false,
-    force: false,
-    evalText: DEFAULT_EVAL,
-    evalSeq: 256,
-    fp16: true,
-    sampleSteps: 100,
-    valEvery: 0,
-    valWindows: 20,
-    earlyStop: 0,
-    backend: 'wasm',
-  };
-}
+export { DEFAULT_STEPS, defaultQuantizeOptions, type QuantizeOptions } from './options.ts';
 
 /** A method's identity in checkpoints: its name and a checksum of its source. */
 function methodId(m: Method): string {

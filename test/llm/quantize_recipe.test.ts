@@ -114,18 +114,30 @@ it('the validator keeps a copy of the best student and reports a stall', async (
   ).toEqual(before);
 }, 120_000);
 
-it("quantize's usage text shows the defaults it runs with", async () => {
+it("quantize's usage text shows the defaults it runs with (made from llm/options.ts's table)", async () => {
   const { COMMAND_SPECS } = await import('../../cli/spec.ts');
-  const u = COMMAND_SPECS.quantize!.usage;
+  const u = COMMAND_SPECS.quantize!.usage.replace(/\n\s+/g, ' ');
   const d = defaultQuantizeOptions();
-  const shown = (flag: string) => new RegExp(`--${flag} ([^\\]\\s|]+)`).exec(u)?.[1];
-  expect(Number(shown('steps'))).toBe(d.steps);
-  expect(Number(shown('batch'))).toBe(d.batch);
-  expect(Number(shown('seq'))).toBe(d.seq);
-  expect(Number(shown('lr'))).toBe(d.lr);
-  expect(Number(shown('alpha'))).toBe(d.alpha);
-  expect(Number(shown('temperature'))).toBe(d.temperature);
-  expect(Number(shown('wd'))).toBe(d.wd);
+  const shown = (flag: string) => new RegExp(`--${flag} \\S+ (?:(?!--).)*?\\(default ([^)]+)\\)`).exec(u)?.[1];
+  for (const [flag, v] of [
+    ['steps', d.steps],
+    ['batch', d.batch],
+    ['seq', d.seq],
+    ['lr', d.lr],
+    ['alpha', d.alpha],
+    ['temperature', d.temperature],
+    ['wd', d.wd],
+    ['clip', d.clip],
+    ['eval-seq', d.evalSeq],
+  ] as const)
+    expect(Number(shown(flag)), flag).toBe(v);
   expect(shown('embedding')).toBe(d.embedding);
-  expect(u).toContain(`default ${d.method},`);
+  expect(shown('method')).toBe(d.method);
+  // every option's flag is in the text and in the flag set obtc parses
+  const { QUANTIZE_OPTIONS, QUANTIZE_FLAGS } = await import('../../llm/options.ts');
+  for (const o of Object.values(QUANTIZE_OPTIONS))
+    for (const f of o.flags) {
+      expect(u).toContain(`--${f}`);
+      expect(QUANTIZE_FLAGS[f], f).toBeDefined();
+    }
 });

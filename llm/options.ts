@@ -1,0 +1,232 @@
+// obtc quantize's options, each declared once: its flag, its value's name, its parser, its default
+// and its help. The options object's type, the defaults, the flag set obtc parses, the usage text
+// and the reading of the flags are all made from this table (cli/spec.ts and cli/quantize.ts use
+// it; obtc ablate reads the same flags). Adding an option is one entry here and its use. Kept free
+// of the compiler: obtc's start-up (usage, --help) loads it.
+import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_METHOD, DEFAULT_WEIGHTS } from './defaults.ts';
+import type { Backend } from '../compiler/api.ts';
+import type { KernelPool } from '../runtime/wasm/pool.ts';
+import type { GpuDevice } from '../runtime/webgpu/device.ts';
+
+/** A flag's value as obtc parsed it (true: given without a value), or undefined when absent. */
+export type FlagValue = string | true | undefined;
+type Read = (flag: string) => FlagValue;
+
+/** A bad option value: the flag, what was given and what is expected. */
+export class OptionError extends Error {}
+
+interface Option<T> {
+  /** its flags: the first is the option's own (taking a value when it has an `arg`), any others
+   *  are switches (`--no-eval`) */
+  flags: readonly string[];
+  /** the value's name in the usage text (`N`, `FILE`); none for a switch */
+  arg?: string;
+  help: string;
+  /** the default, given the run's step count (some scale with it) */
+  dflt(steps: number): T;
+  /** (a method: checked bivariantly, so the table can hold options of every type) */
+  read(get: Read, dflt: T): T;
+}
+
+const value = (get: Read, flag: string): string | undefined => {
+  const v = get(flag);
+  if (v === true) throw new OptionError(`--${flag} needs a value`);
+  return v;
+};
+
+/** A number option checked by `ok` (`what` says what it expects). */
+function num(
+  flag: string,
+  arg: string,
+  dflt: number | ((steps: number) => number),
+  ok: (x: number) => boolean,
+  what: string,
+  help: string,
+): Option<number> {
+  return {
+    flags: [flag],
+    arg,
+    help,
+    dflt: typeof dflt === 'number' ? () => dflt : dflt,
+    read: (get, d) => {
+      const v = value(get, flag);
+      if (v === undefined) return d;
+      const x = Number(v);
+      if (v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new OptionError(`--${flag} ${v}: expected ${what}`);
+      return x;
+    },
+  };
+}
+const positiveInt = (flag: string, arg: string, d: number, help: string) =>
+  num(flag, arg, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer', help);
+const count = (flag: string, arg: string, d: number, help: string) =>
+  num(flag, arg, d, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0', help);
+const positive = (flag: string, arg: string, d: number, what: string, help: string) =>
+  num(flag, arg, d, (x) => x > 0, what, help);
+const nonneg = (flag: string, arg: string, d: number | ((steps: number) => number), help: string) =>
+  num(flag, arg, d, (x) => x >= 0, 'a number >= 0', help);
+
+function text(flag: string, arg: string, dflt: string, help: string): Option<string> {
+  return { flags: [flag], arg, help, dflt: () => dflt, read: (get, d) => value(get, flag) ?? d };
+}
+function optionalText(flag: string, arg: string, help: string): Option<string | undefined> {
+  return { flags: [flag], arg, help, dflt: () => undefined, read: (get) => value(get, flag) };
+}
+function flag(name: string, help: string): Option<boolean> {
+  return { flags: [name], help, dflt: () => false, read: (get) => get(name) !== undefined };
+}
+function oneOf<T extends string>(name: string, options: readonly T[], dflt: T, help: string): Option<T> {
+  return {
+    flags: [name],
+    arg: options.join('|'),
+    help,
+    dflt: () => dflt,
+    read: (get, d) => {
+      const v = value(get, name);
+      if (v === undefined) return d;
+      if (!options.includes(v as T)) throw new OptionError(`--${name} ${v}: expected one of ${options.join(', ')}`);
+      return v as T;
+    },
+  };
+}
+
+/** The steps of obtc quantize's default budget (npm start's: about 5 minutes on 2 cores). */
+export const DEFAULT_STEPS = 3000;
+
+/** Every option, in the usage text's order. The defaults are obtc quantize's recipe: the best
+ *  found on stories260K with obtc ablate (docs/ablation/README.md). */
+export const QUANTIZE_OPTIONS = {
+  method: text('method', 'NAME|FILE', DEFAULT_METHOD, 'a shipped method (stdlib/methods/) or a method file'),
+  weights: text('weights', 'FILE', DEFAULT_WEIGHTS, 'the fp teacher'),
+  tokenizer: optionalText('tokenizer', 'FILE', "the teacher's tokenizer (default: embedded, or beside it)"),
+  data: text('data', 'FILE', DEFAULT_KD_DATA, 'the distillation text'),
+  steps: num(
+    'steps',
+    'N',
+    DEFAULT_STEPS,
+    (x) => Number.isInteger(x) && x >= 0,
+    'an integer >= 0 (0: no distillation)',
+    'distillation steps (0: post-training quantisation)',
+  ),
+  batch: positiveInt('batch', 'N', 2, 'sequences per step'),
+  seq: positiveInt('seq', 'N', 256, 'tokens per sequence'),
+  lr: positive('lr', 'X', 6e-3, 'a positive learning rate', "AdamW's peak learning rate (cosine schedule)"),
+  warmup: nonneg(
+    'warmup',
+    'N',
+    (steps) => Math.min(30, Math.floor(steps / 10)),
+    'linear warm-up steps (default: 30 or a tenth of the steps)',
+  ),
+  alpha: nonneg('alpha', 'X', 0.3, "the hidden-state MSE term's weight"),
+  temperature: positive('temperature', 'X', 1, 'a positive temperature', "the KL term's softmax temperature"),
+  embedding: oneOf(
+    'embedding',
+    ['trained', 'frozen'] as const,
+    'trained',
+    'train the embedding and head beside the layers, or freeze them (OneBit)',
+  ),
+  clip: positive('clip', 'X', 1, 'a positive norm', 'the global gradient norm clipped to'),
+  wd: nonneg('wd', 'X', 0.01, "AdamW's weight decay"),
+  seed: num('seed', 'S', 1234, Number.isInteger, 'an integer', 'the seed of the init and the block order'),
+  out: text('out', 'FILE', 'student.obtm', "the student's model file"),
+  checkpointEvery: count('checkpoint-every', 'N', 25, 'write a resumable checkpoint every N steps (0: never)'),
+  resume: flag('resume', 'continue from the checkpoint beside --out'),
+  force: flag('force', 'resume a checkpoint that does not record every option it was made with'),
+  reference: flag('reference-scaling', "the reference's KL scaling (0.01 · sum over tokens) instead of the mean"),
+  evalText: {
+    flags: ['eval-text', 'no-eval'],
+    arg: 'FILE',
+    help: 'the evaluation text of the teacher / init-only / trained perplexities (--no-eval: none)',
+    dflt: () => DEFAULT_EVAL,
+    read: (get, d) => (get('no-eval') !== undefined ? undefined : (value(get, 'eval-text') ?? d)),
+  } as Option<string | undefined>,
+  evalSeq: positiveInt('eval-seq', 'N', 256, 'the evaluation window'),
+  evalWindows: {
+    ...positiveInt('eval-windows', 'N', 1, 'evaluate on the first N windows only (default: all)'),
+    dflt: () => undefined,
+  } as Option<number | undefined>,
+  sampleSteps: count('sample-steps', 'N', 100, 'tokens of the greedy samples printed at the end (0: none)'),
+  valEvery: count('val-every', 'N', 0, 'evaluate on the held-back slice every N steps (0: never)'),
+  valWindows: positiveInt('val-windows', 'N', 20, "the held-back slice: the evaluation text's last N windows"),
+  earlyStop: count(
+    'early-stop',
+    'P',
+    0,
+    'stop after P evaluations without a better held-back perplexity; keep the best',
+  ),
+  fp16: {
+    flags: ['fp32', 'fp16'],
+    help: 'store f32 tensors as f32 (default: f16)',
+    dflt: () => true,
+    read: (get, d) => {
+      if (get('fp16') !== undefined && get('fp32') !== undefined)
+        throw new OptionError('--fp16 and --fp32 exclude each other');
+      return get('fp32') !== undefined ? false : get('fp16') !== undefined || d;
+    },
+  } as Option<boolean>,
+} satisfies Record<string, Option<unknown>>;
+
+type Table = typeof QUANTIZE_OPTIONS;
+type ValueOf<O> = O extends Option<infer T> ? T : never;
+
+/** obtc quantize's options: one field per table entry, and where it runs. */
+export type QuantizeOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> } & {
+  /** where the training step, the initialisation and the evaluation run */
+  backend: Backend;
+  /** wasm: worker threads for big kernels */
+  pool?: KernelPool;
+  /** webgpu: the device */
+  gpu?: GpuDevice;
+  /** called after every distillation step (an outer progress bar) */
+  onStep?: (step: number) => void;
+};
+
+const entries = () => Object.entries(QUANTIZE_OPTIONS) as [keyof Table, Option<unknown>][];
+
+/** The recipe with no flag given, for a step count. */
+export function defaultQuantizeOptions(steps = DEFAULT_STEPS): QuantizeOptions {
+  const o = Object.fromEntries(entries().map(([k, e]) => [k, e.dflt(steps)]));
+  return { ...(o as Omit<QuantizeOptions, 'backend'>), steps, backend: 'wasm' };
+}
+
+/** The options from flags (the step count first: some defaults scale with it). */
+export function readQuantizeOptions(get: Read, backend: Backend): QuantizeOptions {
+  const steps = QUANTIZE_OPTIONS.steps.read(get, DEFAULT_STEPS);
+  const d = defaultQuantizeOptions(steps);
+  const o = Object.fromEntries(entries().map(([k, e]) => [k, e.read(get, d[k])]));
+  return { ...(o as Omit<QuantizeOptions, 'backend'>), backend };
+}
+
+/** The flags the table declares, and whether each takes a value. */
+export const QUANTIZE_FLAGS: Record<string, 'string' | 'boolean'> = Object.fromEntries(
+  entries().flatMap(([, e]) => e.flags.map((f, i) => [f, i === 0 && e.arg ? 'string' : 'boolean'])),
+);
+
+/** The options' lines of the usage text: `--flag ARG  help (default …)`, wrapped at 100 columns. */
+export function quantizeOptionsUsage(indent: string): string {
+  const d = defaultQuantizeOptions();
+  const col = indent.length + 27;
+  return entries()
+    .map(([k, e]) => {
+      const head = [`--${e.flags[0]}${e.arg ? ` ${e.arg}` : ''}`, ...e.flags.slice(1).map((f) => `--${f}`)].join(' | ');
+      const dv = d[k];
+      const shown = typeof dv === 'string' ? dv.replace(/^.*\/(data|stdlib)\//, '$1/') : dv;
+      const given = typeof dv === 'number' || typeof dv === 'string';
+      const words = `${e.help}${given && k !== 'warmup' ? ` (default ${String(shown)})` : ''}`.split(' ');
+      const lines: string[] = [];
+      let line = `${indent}${head.padEnd(26)}`;
+      if (line.length >= col) {
+        lines.push(line.trimEnd());
+        line = ' '.repeat(col - 1);
+      }
+      for (const w of words) {
+        if (line.length + 1 + w.length > 100 && line.trim()) {
+          lines.push(line);
+          line = ' '.repeat(col - 1);
+        }
+        line += ` ${w}`;
+      }
+      return [...lines, line].join('\n');
+    })
+    .join('\n');
+}
