@@ -488,10 +488,25 @@ function hostForType(loaded: Loaded, t: Type, v: HostValue, out: Tensor[], f64: 
       out.push(x);
       return t;
     }
-    case 'tuple':
+    case 'tuple': {
+      // a layer tree's named parts come as an object's fields
+      const names = t.names;
+      if (names) {
+        if (!v || typeof v !== 'object' || Array.isArray(v) || isTensor(v))
+          throw new UserError(`${what}: expected ${typeToString(t)} (an object with fields ${names.join(', ')})`);
+        const o = v as Record<string, HostValue>;
+        for (const k of Object.keys(o))
+          if (!names.includes(k)) throw new UserError(`${what}: no part ${k} (its parts: ${names.join(', ')})`);
+        t.elems.forEach((e, i) => {
+          if (o[names[i]!] === undefined) throw new UserError(`${what}.${names[i]} is missing`);
+          hostForType(loaded, e, o[names[i]!]!, out, f64, `${what}.${names[i]}`);
+        });
+        return t;
+      }
       if (!Array.isArray(v) || v.length !== t.elems.length) throw new UserError(`${what}: expected ${typeToString(t)}`);
       t.elems.forEach((e, i) => hostForType(loaded, e, (v as HostValue[])[i]!, out, f64, `${what}.${i}`));
       return t;
+    }
     case 'array':
       if (!Array.isArray(v) || v.length !== dimValue(t.len))
         throw new UserError(`${what}: expected ${typeToString(t)} (an array of ${dimToString(t.len)})`);

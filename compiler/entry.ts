@@ -27,12 +27,13 @@ function slot(name: string, leaves: { path: string; dtype: string; shape: number
   };
 }
 
-/** The result's slots: a struct's fields, a tuple's elements (0, 1, …), or one `result`. */
+/** The result's slots: a struct's fields, a tuple's elements (0, 1, …; a layer tree's by name), or
+ *  one `result`. */
 function resultSlots(prog: Program, t: Type): Slot[] {
   const fields = new Elab(prog.loaded, new Diagnostics()).fields;
   const leaves = leafTypes(t, fields, '').map((l) => ({ path: l.path, dtype: l.t.dtype, shape: l.t.shape }));
   if (t.k === 'struct') return fields(t).map((f) => slot(f.name, leaves, '.'));
-  if (t.k === 'tuple') return t.elems.map((_, i) => slot(String(i), leaves, '.'));
+  if (t.k === 'tuple') return t.elems.map((_, i) => slot(t.names?.[i] ?? String(i), leaves, '.'));
   return [{ name: 'result', leaves: leaves.map((l) => ({ ...l, path: l.path.replace(/^\./, '') }) as never) }];
 }
 

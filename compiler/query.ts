@@ -76,7 +76,7 @@ function leavesOf(
         return;
       }
       case 'tuple':
-        u.elems.forEach((e, i) => walk(e, join(path, i)));
+        u.elems.forEach((e, i) => walk(e, u.names ? join(path, u.names[i]!) : join(path, i)));
         return;
       case 'array': {
         const n = dimValue(u.len);

@@ -92,8 +92,12 @@ export class KdProgram {
 
   /** The student's layers after the method's init (its training form). */
   async initial(): Promise<HostValue> {
-    return (await this.call('init_layers', { t: this.teacher.value as HostValue, seed: this.o.seed }, { M: true }))
-      .result as HostValue;
+    // a layer tree comes back by its named parts: the tree itself
+    return (await this.call(
+      'init_layers',
+      { t: this.teacher.value as HostValue, seed: this.o.seed },
+      { M: true },
+    )) as HostValue;
   }
 
   /** What is trained (a kd.obt struct, by name): the layers, or the layers with the embedding and

@@ -12,7 +12,6 @@ import { fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { mulberry32 } from '../runtime/core/rng.ts';
 import type { LoadedModel } from './load.ts';
 import { encodeState, readState, writeAtomic, crc32 } from './io/state.ts';
-import { linearLayers } from './io/arch.ts';
 import { removeStaleTemps } from './io/stale.ts';
 import type { Method } from './method.ts';
 import { Progress } from './progress.ts';
@@ -141,16 +140,9 @@ export class Quantizer extends KdProgram {
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
-    // layers(student) is a list per block of that block's layers: the k-th of block b is the
-    // model's (b·K + k)-th layer (llm/io/arch.ts, from the struct); the other fields of what is
-    // trained (emb, head) are named already
-    const layerPaths = linearLayers(this.teacher.arch, this.teacher.config).map((l) => l.path);
-    const perBlock = layerPaths.length / this.teacher.config.layers;
-    const param = (p: string) =>
-      p.replace(
-        /^layers\[(\d+)\]\[(\d+)\]/,
-        (_, b: string, k: string) => layerPaths[Number(b) * perBlock + Number(k)] ?? _,
-      );
+    // what is trained is named as the model is: `layers.blocks[3].wq.w` is the model's
+    // `blocks[3].wq.w` (Layers[M] keeps its fields' names); emb and head are the model's own
+    const param = (p: string) => p.replace(/^layers\./, '');
     const where = nf
       ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`
       : 'the parameters are still finite (the loss itself overflowed)';

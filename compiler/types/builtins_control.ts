@@ -230,6 +230,7 @@ export function tmapRec(c: CallInfo, f: Extract<Val, { k: 'closure' }>, trees: V
             trees.map((t) => (t as typeof v0).elems[i]!),
           ),
         ),
+        v0.t.names,
       );
     case 'array': {
       if (!v0.elems) {

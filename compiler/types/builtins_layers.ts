@@ -9,7 +9,7 @@ import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { arity, type Builtin, type CallInfo } from './builtin_args.ts';
 import { call, fnArg } from './builtins_control.ts';
-import { firstLayer, joinParts, layerParts, layersTypeOf, modelCtor, retarget } from './layers.ts';
+import { firstLayer, joinParts, layerParts, layersTypeOf, modelCtor, namedParts, retarget } from './layers.ts';
 
 type StructVal = Extract<Val, { k: 'struct' }>;
 
@@ -20,7 +20,7 @@ function partsOf(c: CallInfo, v: Val): Val[] {
 
 /** Rebuilds a struct or tuple value from new parts, checking a re-instantiated struct's field types. */
 function rebuild(c: CallInfo, v: Val, parts: Val[], from: StructInfo, to: StructInfo | undefined, what: string): Val {
-  if (v.k === 'tuple') return c.el.tuple(parts);
+  if (v.k === 'tuple') return c.el.tuple(parts, v.t.names);
   const s = v as StructVal;
   const t = (to ? retarget(s.t, from, to) : s.t) as StructVal['t'];
   const fields = new Map<string, Val>();
@@ -114,12 +114,14 @@ function layersRec(c: CallInfo, v: Val, from: StructInfo): Val | undefined {
     const out = elems.map((e) => layersRec(c, e, from)!);
     return { k: 'array', t: lt as Extract<Type, { k: 'array' }>, elems: known ? out : undefined };
   }
-  const at = new Set(layerParts(t, from, c.el.fields).map((p) => p.at));
-  const parts = partsOf(c, v).filter((_, i) => at.has(i));
-  return joinParts(
-    parts.map((p) => layersRec(c, p, from)!),
-    (xs) => c.el.tuple(xs),
-  );
+  const lp = layerParts(t, from, c.el.fields);
+  const at = new Set(lp.map((p) => p.at));
+  const parts = partsOf(c, v)
+    .filter((_, i) => at.has(i))
+    .map((p) => layersRec(c, p, from)!);
+  // a struct's parts keep their field names; a tuple's join as before
+  if (v.k === 'struct') return namedParts(lp, parts, (xs, names) => c.el.tuple(xs, names));
+  return joinParts(parts, (xs) => c.el.tuple(xs));
 }
 
 /** with_layers(model, ls): the model with its layers replaced by the tree ls (Layers of the model
@@ -151,7 +153,7 @@ function withRec(c: CallInfo, v: Val, ls: Val, from: StructInfo, to: StructInfo)
     return { k: 'array', t: retarget(v.t, from, to) as Extract<Type, { k: 'array' }>, elems: known ? out : undefined };
   }
   const holds = layerParts(v.t as Type, from, c.el.fields).map((p) => p.at);
-  const given = holds.length === 1 ? [ls] : (ls as Extract<Val, { k: 'tuple' }>).elems;
+  const given = holds.length === 1 && v.k !== 'struct' ? [ls] : (ls as Extract<Val, { k: 'tuple' }>).elems;
   const parts = partsOf(c, v).map((p, i) =>
     holds.includes(i) ? withRec(c, p, given[holds.indexOf(i)]!, from, to) : p,
   );

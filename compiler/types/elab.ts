@@ -384,9 +384,11 @@ export class Elab extends ElabCalls {
     }
   }
 
-  tuple(elems: Val[]): Val {
+  /** A tuple value (`names`: a layer tree's, kept from the tree it is made from). */
+  tuple(elems: Val[], names?: string[]): Val {
     if (elems.some((x) => x.k === 'error')) return ERRV;
-    return { k: 'tuple', t: { k: 'tuple', elems: elems.map((x) => x.t as Type) }, elems };
+    const t: Type = { k: 'tuple', elems: elems.map((x) => x.t as Type) };
+    return { k: 'tuple', t: names ? { ...t, names } : t, elems };
   }
 
   protected block(e: Extract<A.Expr, { kind: 'block' }>, fx0: Fx): Val {
@@ -526,6 +528,8 @@ export class Elab extends ElabCalls {
       }
       return { k: 'closure', t: { k: 'fn' }, scope: new Map(), env: fx.env, module: fx.module, fns, name: e.name };
     }
+    // a layer tree's named part (`layers(m).blocks`)
+    if (t.k === 'tuple' && t.t.names?.includes(e.name)) return t.elems[t.t.names.indexOf(e.name)]!;
     if (t.k !== 'struct')
       throw new UserError(`.${e.name}: expected a struct, found ${typeToString(t.t as Type)}`, e.span);
     const fields = this.fieldsOf(t);

@@ -44,7 +44,7 @@ export function substType(t: Type, rigid: Bindings, actual: Bindings): Type {
       case 'tensor':
         return { ...x, shape: shape(x.shape) };
       case 'tuple':
-        return { k: 'tuple', elems: x.elems.map(go) };
+        return { ...x, elems: x.elems.map(go) };
       case 'array':
         return { k: 'array', elem: go(x.elem), len: dim(x.len) };
       case 'struct':

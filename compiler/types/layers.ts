@@ -1,9 +1,11 @@
 // The layers of a model, at the type level. A model type is a struct with exactly one layer-type
 // parameter (`Llama[Lin, …]`); its layers are the values of the struct bound to that parameter,
 // wherever they sit. `Layers[M]` (and the value `layers(m)`) is the model with everything else
-// pruned away: a layer stays itself; a struct or tuple becomes the layer trees of its parts that
-// hold layers — one such part is that part's tree, several are a tuple of them in field order;
-// an array stays an array of its element's layer tree. For models/llama.obt: an array over the blocks of a tuple of each block's seven projections.
+// pruned away: a layer stays itself; a struct becomes a tuple of the layer trees of its fields that
+// hold layers, named by those fields (so leaf paths read `blocks[3].<layer>.w`); a tuple becomes the
+// layer trees of its elements that hold layers — one such element is that element's tree, several
+// a tuple of them; an array stays an array of its element's layer tree. For models/llama.obt:
+// (blocks: [(wq: …, …, w3: …); L]), one field holding an array of the blocks' seven projections.
 import { UserError, type Span } from '../syntax/diag.ts';
 import { typeToString, type StructInfo, type Type } from './types.ts';
 import type { FieldsOf } from './tree.ts';
@@ -23,15 +25,31 @@ export function modelCtor(t: Type, what: string, span: Span): StructInfo {
   return ctors[0]!;
 }
 
-/** The parts of a struct or tuple type that hold layers of type `from`, with their positions. */
-export function layerParts(t: Type, from: StructInfo, fields: FieldsOf): { at: number; t: Type }[] {
-  const parts = t.k === 'tuple' ? t.elems : t.k === 'struct' ? fields(t).map((f) => f.t) : [];
-  const out: { at: number; t: Type }[] = [];
+/** The parts of a struct or tuple type that hold layers of type `from`, with their positions (and
+ *  a struct's field names). */
+export function layerParts(t: Type, from: StructInfo, fields: FieldsOf): { at: number; t: Type; name?: string }[] {
+  const parts: { t: Type; name?: string }[] =
+    t.k === 'tuple' ? t.elems.map((e) => ({ t: e })) : t.k === 'struct' ? fields(t) : [];
+  const out: { at: number; t: Type; name?: string }[] = [];
   parts.forEach((p, at) => {
-    const lt = layersTypeOf(p, from, fields);
-    if (lt) out.push({ at, t: lt });
+    const lt = layersTypeOf(p.t, from, fields);
+    if (lt) out.push({ at, t: lt, name: p.name });
   });
   return out;
+}
+
+/** A struct's layer parts as one tuple named by its fields (undefined: none hold layers). */
+export function namedParts<T>(
+  parts: { name?: string }[],
+  values: T[],
+  tuple: (xs: T[], names: string[]) => T,
+): T | undefined {
+  return parts.length
+    ? tuple(
+        values,
+        parts.map((p) => p.name!),
+      )
+    : undefined;
 }
 
 /** Joins the layer trees of a struct's or tuple's parts: none, the one, or a tuple of several. */
@@ -42,12 +60,15 @@ export function joinParts<T>(parts: T[], tuple: (xs: T[]) => T): T | undefined {
 /** The layer tree type of t (undefined: t holds no layers of type `from`). */
 export function layersTypeOf(t: Type, from: StructInfo, fields: FieldsOf): Type | undefined {
   switch (t.k) {
-    case 'struct':
+    case 'struct': {
       if (t.s === from) return t;
-      return joinParts(
-        layerParts(t, from, fields).map((p) => p.t),
-        (elems) => ({ k: 'tuple', elems }),
+      const parts = layerParts(t, from, fields);
+      return namedParts(
+        parts,
+        parts.map((p) => p.t),
+        (elems, names) => ({ k: 'tuple', elems, names }),
       );
+    }
     case 'tuple':
       return joinParts(
         layerParts(t, from, fields).map((p) => p.t),
@@ -84,7 +105,7 @@ export function retarget(t: Type, from: StructInfo, to: StructInfo): Type {
       return { k: 'struct', s: t.s === from ? to : t.s, args } satisfies StructType;
     }
     case 'tuple':
-      return { k: 'tuple', elems: t.elems.map((e) => retarget(e, from, to)) };
+      return { ...t, elems: t.elems.map((e) => retarget(e, from, to)) };
     case 'array':
       return { k: 'array', elem: retarget(t.elem, from, to), len: t.len };
     default:

@@ -26,7 +26,7 @@ export function buildTree<T>(t: Type, fields: FieldsOf, b: TreeBuilder<T>, path 
       return b.tensor(t.dtype, t.shape, path);
     case 'tuple':
       return b.tuple(
-        t.elems.map((e, i) => buildTree(e, fields, b, `${path}.${i}`)),
+        t.elems.map((e, i) => buildTree(e, fields, b, `${path}.${t.names?.[i] ?? i}`)),
         t,
       );
     case 'array': {
@@ -73,7 +73,8 @@ export function unflattenHost<L>(t: Type, fields: FieldsOf, leaves: L[]): unknow
   let i = 0;
   return buildTree<unknown>(t, fields, {
     tensor: () => leaves[i++],
-    tuple: (elems) => elems,
+    // a named tuple (a layer tree) is an object, as the struct it was pruned from
+    tuple: (elems, t) => (t.names ? Object.fromEntries(elems.map((e, k) => [t.names![k]!, e])) : elems),
     array: (elems) => elems,
     struct: (fs) => Object.fromEntries(fs),
   });

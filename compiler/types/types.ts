@@ -18,7 +18,9 @@ export type TArg = { k: 'dim'; d: Dim } | { k: 'type'; t: Type } | { k: 'ctor'; 
 export type Type =
   | { k: 'tensor'; dtype: DType; shape: ShapeItem[] }
   | { k: 'struct'; s: StructInfo; args: TArg[] }
-  | { k: 'tuple'; elems: Type[] }
+  /** names: a layer tree's parts keep their fields' names (Layers[M]: leaf paths read
+   *  `blocks[3].wq.w`); positional all the same (`.0`), and equal to the unnamed tuple */
+  | { k: 'tuple'; elems: Type[]; names?: string[] }
   | { k: 'array'; elem: Type; len: Dim }
   | { k: 'fn' }
   | { k: 'error' };
@@ -37,7 +39,7 @@ export function typeToString(t: Type): string {
     case 'struct':
       return t.args.length ? `${t.s.name}[${t.args.map(targToString).join(', ')}]` : t.s.name;
     case 'tuple':
-      return `(${t.elems.map(typeToString).join(', ')})`;
+      return `(${t.elems.map((e, i) => (t.names ? `${t.names[i]}: ` : '') + typeToString(e)).join(', ')})`;
     case 'array':
       return `[${typeToString(t.elem)}; ${dimToString(t.len)}]`;
     case 'fn':
