@@ -286,7 +286,7 @@ const r0 = ModelRunner.fromFile(teacher, undefined, 'interp');
 r0.decoder(256).step(1, 0);
 const low = (r0 as unknown as { prepared: Map<string, { low: { func: never } }> }).prepared.get('dec256')!.low;
 process.env.OBT_CACHE_DIR = join(PROJECT_ROOT, '.obt-cache', `bench-${process.pid}`);
-const { __resetKernelMemo } = await import('../compiler/codegen/wasm.ts');
+const { __resetKernelMemo } = await import('../compiler/backends/wasm/codegen.ts');
 __resetKernelMemo();
 const t0 = performance.now();
 compileWasm(low.func);

@@ -16,9 +16,15 @@ import { printFunc } from './core/print.ts';
 import { fuse, type Schedule } from './fuse/fuse.ts';
 import { printKernel } from './kir/print.ts';
 import { makePlan, printPlan, type KPlan } from './plan/plan.ts';
-import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './targets/target.ts';
-import { WASM_PLAN, wasmProgram, wasmText, writeWasmArtifact } from './targets/wasm.ts';
-import { gpuProgram, planWgsl, webgpuPlan, WEBGPU_ARTIFACT_PLAN, writeGpuArtifact } from './targets/webgpu.ts';
+import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './backends/artifact.ts';
+import { WASM_PLAN, wasmProgram, wasmText, writeWasmArtifact } from './backends/wasm/artifact/target.ts';
+import {
+  gpuProgram,
+  planWgsl,
+  webgpuPlan,
+  WEBGPU_ARTIFACT_PLAN,
+  writeGpuArtifact,
+} from './backends/webgpu/artifact/target.ts';
 
 /** The passes whose results OBT_DEBUG can print. */
 export type Pass = 'core' | 'kir' | 'plan' | 'wgsl' | 'wat';
@@ -135,4 +141,4 @@ export function webgpuArtifact(
   return writeGpuArtifact(dir, p, wgsl, low.params, meta);
 }
 
-export { wasmText } from './targets/wasm.ts';
+export { wasmText } from './backends/wasm/artifact/target.ts';

@@ -23,7 +23,7 @@ import {
 import { hashKernel, verifyKernel } from '../kir/print.ts';
 import { fuseRule, isHost, isUpdate } from './rules.ts';
 import { TEMPLATES, type TemplateKind } from '../templates/index.ts';
-import type { Template } from '../emit/template.ts';
+import type { Template } from '../backends/template.ts';
 import { prepare } from './prepare.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
 

@@ -13,7 +13,7 @@ import type { Kernel } from '../kir/ir.ts';
 import { describeKernel } from '../kir/print.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
-import { parallelism, scratchOf } from '../codegen/wasm.ts';
+import { parallelism, scratchOf } from '../backends/wasm/codegen.ts';
 import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan/plan.ts';
 
 export type { Plan, PlanBuffer, PlanStep, Lit, PlanKernel } from '../../runtime/plan/plan.ts';

@@ -1,7 +1,7 @@
 // The template registry: one record per template kernel (compiler/templates/<name>/), keyed by
 // its Kernel IR kind; the mapped type makes a kind without a record a TypeScript error.
 import type { Kernel } from '../kir/ir.ts';
-import type { Template } from '../emit/template.ts';
+import type { Template } from '../backends/template.ts';
 import { dot } from './dot/index.ts';
 import { signlinear } from './signlinear/index.ts';
 import { attention } from './attention/index.ts';

@@ -1,5 +1,5 @@
 // The Wasm kernels' side of the calling convention that the runtime needs (the rest, which reads
-// Kernel IR, is compiler/emit/wasm/abi.ts): the memory's size limit, the host functions kernels
+// Kernel IR, is compiler/backends/wasm/emit/abi.ts): the memory's size limit, the host functions kernels
 // import.
 import { MATH } from './math.js';
 

@@ -55,7 +55,7 @@ describe('layers', () => {
     expect(
       violations(
         (f) => /^compiler\/(syntax|resolve|types)\//.test(f),
-        (d) => /^compiler\/(fuse|kir|emit|plan|targets)\/|^compiler\/pipeline\.ts$/.test(d),
+        (d) => /^compiler\/(fuse|kir|backends|templates|plan)\/|^compiler\/pipeline\.ts$/.test(d),
       ),
     ).toEqual([]);
   });

@@ -9,8 +9,8 @@ import { optimizeCore, plan, schedule } from '../../compiler/pipeline.ts';
 import { printFunc } from '../../compiler/core/print.ts';
 import { printKernel } from '../../compiler/kir/print.ts';
 import { printPlan } from '../../compiler/plan/plan.ts';
-import { WASM_PLAN } from '../../compiler/targets/wasm.ts';
-import { planWgsl, webgpuPlan } from '../../compiler/targets/webgpu.ts';
+import { WASM_PLAN } from '../../compiler/backends/wasm/artifact/target.ts';
+import { planWgsl, webgpuPlan } from '../../compiler/backends/webgpu/artifact/target.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 
 const PROGRAMS: { name: string; src: string; args: () => Tensor[] }[] = [

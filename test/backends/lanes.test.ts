@@ -1,4 +1,4 @@
-// Lane patterns of index nodes along the vector axis (compiler/emit/wasm/lanes.ts): a fast-check
+// Lane patterns of index nodes along the vector axis (compiler/backends/wasm/emit/lanes.ts): a fast-check
 // property that every claim (lane offsets, alignment, range) holds on random index expressions by
 // evaluating them at every 4-aligned vector start; then the kernels that use them (RoPE forward
 // and backward, strided pads and interleaving stacks, integer index math) against the reference
@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { KGraph, type KNode } from '../../compiler/kir/ir.ts';
-import { lanePattern } from '../../compiler/emit/wasm/lanes.ts';
+import { lanePattern } from '../../compiler/backends/wasm/emit/lanes.ts';
 import { compile } from '../../compiler/api.ts';
 import { alloc, type Tensor } from '../../runtime/core/tensor.ts';
 import { closeNormwise } from '../helpers/close.ts';

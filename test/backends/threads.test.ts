@@ -95,7 +95,7 @@ fn tr3[A, B, C](x: f32[A, B, C]) -> f32[C, A, B] = einsum("abc->cab", x)
     ['sl', [[1, 2000], [301, 2000], [2000], [301]]],
     ['sl', [[4, 2048], [130, 2048], [2048], [130]]],
     ['rows', [[257, 600]]],
-    // transposes move 4×4 tiles (compiler/emit/wasm/transpose.ts)
+    // transposes move 4×4 tiles (compiler/backends/wasm/emit/transpose.ts)
     ['tr', [[2048, 64]]],
     ['tr3', [[16, 256, 36]]],
     // one output row: its elements are the units (4-aligned slices, a tail of 3)

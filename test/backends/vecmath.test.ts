@@ -1,11 +1,11 @@
-// The Wasm kernels' own exp, sigmoid and tanh (compiler/emit/wasm/fastexp.ts) against f64 Math
+// The Wasm kernels' own exp, sigmoid and tanh (compiler/backends/wasm/emit/fastexp.ts) against f64 Math
 // rounded to f32, in ulp, on the vector lanes and the scalar tail, with relaxed SIMD's fused
 // multiply-add and without: special values (±0, ±inf, NaN, the overflow and underflow edges, the
 // tanh branch point), subnormal results, and a dense sweep.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/api.ts';
 import { alloc } from '../../runtime/core/tensor.ts';
-import { RELAXED_PROBE, relaxedProbeModule, relaxedSimd } from '../../compiler/codegen/wasm.ts';
+import { RELAXED_PROBE, relaxedProbeModule, relaxedSimd } from '../../compiler/backends/wasm/codegen.ts';
 
 const src = `pub fn f[N](x: f32[N]) -> (f32[N], f32[N], f32[N]) = (exp(x), sigmoid(x), tanh(x))
 pub fn g[N](x: f32[N]) -> f32[N] = exp(x - 1.0) * 2.0
@@ -119,7 +119,7 @@ describe.each([
 
 describe('relaxed SIMD in kernels', () => {
   it('is used where the host validates it and never when OBT_RELAXED_SIMD=0', async () => {
-    const { kernelModule } = await import('../../compiler/codegen/wasm.ts');
+    const { kernelModule } = await import('../../compiler/backends/wasm/codegen.ts');
     const { wasmPlan } = await import('../../compiler/pipeline.ts');
     const prog = compile(src, { path: 'vecmath.obt' });
     const x = alloc('f32', [64]);

@@ -3,7 +3,7 @@
 // materialised; same-shape elementwise consumers fuse as its epilogue.
 import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
-import type { Template } from '../../emit/template.ts';
+import type { Template } from '../../backends/template.ts';
 import { attentionDims } from '../../../runtime/prims/attention.ts';
 import { InternalError } from '../../syntax/diag.ts';
 import { attnBody, attnScratch } from './wasm.ts';

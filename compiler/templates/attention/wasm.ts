@@ -5,15 +5,23 @@
 // outside the range's run of full blocks (tables made once per call); the scores are never stored
 // beyond one row. 'out' takes two passes (scores and their maximum, then exp and the weighted sum)
 // and keeps the row's log-sum-exp beside the output; 'bwd' recomputes P = exp(s − lse) from it;
-// exp is the in-kernel polynomial (compiler/emit/wasm/fastexp.ts). Results go through the fused
+// exp is the in-kernel polynomial (compiler/backends/wasm/emit/fastexp.ts). Results go through the fused
 // epilogue (via scratch when it is not the identity).
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { AttnKernel } from '../../kir/ir.ts';
-import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum as hsumLocals, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
-import { paramsOf } from '../../emit/wasm/abi.ts';
-import { fastExp4 } from '../../emit/wasm/fastexp.ts';
+import type { Locals } from '../../backends/wasm/emit/expr.ts';
+import {
+  epilogue,
+  forLoop,
+  hsum as hsumLocals,
+  madd,
+  newEnv,
+  type M,
+  type X,
+} from '../../backends/wasm/emit/common.ts';
+import { paramsOf } from '../../backends/wasm/emit/abi.ts';
+import { fastExp4 } from '../../backends/wasm/emit/fastexp.ts';
 
 const { i32, f32, f64, v128 } = binaryen;
 

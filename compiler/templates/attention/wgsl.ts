@@ -1,9 +1,9 @@
 // The attention template's WGSL: one invocation per output element (the 'element' dispatch of
-// compiler/emit/wgsl/kernel.ts), each walking its row's keys (dq and dk/dv elements of 'bwd': its
+// compiler/backends/webgpu/emit/kernel.ts), each walking its row's keys (dq and dk/dv elements of 'bwd': its
 // key's query rows) with an online softmax and recomputed P (semantics: runtime/prims/attention.ts).
 import type { AttnKernel } from '../../kir/ir.ts';
-import type { Wgsl } from '../../emit/wgsl/builder.ts';
-import { literal } from '../../emit/wgsl/builder.ts';
+import type { Wgsl } from '../../backends/webgpu/emit/builder.ts';
+import { literal } from '../../backends/webgpu/emit/builder.ts';
 
 export function attnAccumulate(w: Wgsl, k: AttnKernel): void {
   w.line('var acc = 0.0f;');

@@ -3,7 +3,7 @@
 import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import { numel } from '../../../runtime/core/ir.ts';
 import type { DotKernel } from '../../kir/ir.ts';
-import type { Template } from '../../emit/template.ts';
+import type { Template } from '../../backends/template.ts';
 import { dotBody, dotScratch, dotSplit, NR } from './wasm.ts';
 
 export const dot: Template<DotKernel, 'dot_general'> = {

@@ -13,10 +13,10 @@
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { DotKernel } from '../../kir/ir.ts';
-import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../emit/wasm/common.ts';
-import { paramsOf } from '../../emit/wasm/abi.ts';
-import { laneBytes } from '../../emit/wasm/lanes.ts';
+import type { Locals } from '../../backends/wasm/emit/expr.ts';
+import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../backends/wasm/emit/common.ts';
+import { paramsOf } from '../../backends/wasm/emit/abi.ts';
+import { laneBytes } from '../../backends/wasm/emit/lanes.ts';
 
 const { i32, f32, v128 } = binaryen;
 

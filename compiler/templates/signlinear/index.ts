@@ -3,7 +3,7 @@
 import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import { numel } from '../../../runtime/core/ir.ts';
 import type { SignKernel } from '../../kir/ir.ts';
-import type { Template } from '../../emit/template.ts';
+import type { Template } from '../../backends/template.ts';
 import { signBody, signMethod, signScratch } from './wasm.ts';
 import { emitMatvec, matvecDecls, matvecGroups, matvecVec4 } from './matvec.ts';
 

@@ -5,7 +5,7 @@
 // multiple of 32. A sign bit flips the f32 sign bit of x⊙g directly (xor), no select. The ROWS
 // partial sums are combined by a tree in workgroup memory and stored through the epilogue.
 import type { SignKernel } from '../../kir/ir.ts';
-import type { Wgsl } from '../../emit/wgsl/builder.ts';
+import type { Wgsl } from '../../backends/webgpu/emit/builder.ts';
 import { WORKGROUP } from '../../../runtime/webgpu/abi.ts';
 
 export const ROWS = 4;

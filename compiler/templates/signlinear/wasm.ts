@@ -22,9 +22,9 @@
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import type { SignKernel } from '../../kir/ir.ts';
-import type { Locals } from '../../emit/wasm/expr.ts';
-import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../emit/wasm/common.ts';
-import { paramsOf } from '../../emit/wasm/abi.ts';
+import type { Locals } from '../../backends/wasm/emit/expr.ts';
+import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../backends/wasm/emit/common.ts';
+import { paramsOf } from '../../backends/wasm/emit/abi.ts';
 
 export type SignMethod = 'lut' | 'xor';
 export const SIGN_METHODS: readonly SignMethod[] = ['lut', 'xor'];

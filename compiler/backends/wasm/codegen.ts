@@ -1,22 +1,22 @@
 // One Wasm module per kernel, built with binaryen's API (SIMD128 on, memory imported as env.memory,
 // f64 math imported from the host), validated, optimised, and cached by the kernel's structural
 // hash in memory and on disk (<cache dir>/wasm/<hash>.wasm; see cacheDir), so a warm compile only instantiates.
-// Loop kernels are emitted by compiler/emit/wasm/loop.ts, template kernels by their record
+// Loop kernels are emitted by compiler/backends/wasm/emit/loop.ts, template kernels by their record
 // (compiler/templates/); their scratch and thread split come from the same place.
 import binaryen from 'binaryen';
-import type { MathImport } from '../../runtime/wasm/abi.ts';
+import type { MathImport } from '../../../runtime/wasm/abi.ts';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
-import type { Kernel } from '../kir/ir.ts';
-import { printKernel } from '../kir/print.ts';
-import type { Parallelism } from '../../runtime/plan/plan.ts';
-import { loopParallelism, MATH_IMPORTS, MAX_PAGES, paramsOf } from '../emit/wasm/abi.ts';
-import { loopBody } from '../emit/wasm/loop.ts';
-import { Locals } from '../emit/wasm/expr.ts';
-import { madd, type M, type WasmTemplate } from '../emit/wasm/common.ts';
-import { templateOf } from '../templates/index.ts';
-import { InternalError } from '../syntax/diag.ts';
+import type { Kernel } from '../../kir/ir.ts';
+import { printKernel } from '../../kir/print.ts';
+import type { Parallelism } from '../../../runtime/plan/plan.ts';
+import { loopParallelism, MATH_IMPORTS, MAX_PAGES, paramsOf } from './emit/abi.ts';
+import { loopBody } from './emit/loop.ts';
+import { Locals } from './emit/expr.ts';
+import { madd, type M, type WasmTemplate } from './emit/common.ts';
+import { templateOf } from '../../templates/index.ts';
+import { InternalError } from '../../syntax/diag.ts';
 
 const wasmOf = (k: Exclude<Kernel, { kind: 'loop' }>) => templateOf(k).wasm as WasmTemplate<Kernel>;
 
@@ -115,7 +115,7 @@ export function relaxedSimd(): boolean {
 }
 
 /** The binaryen module of one kernel (not optimised), for `--emit wat` and tests; `relaxed` lets
- *  the emitters use relaxed SIMD's fused multiply-add (compiler/emit/wasm/common.ts madd). */
+ *  the emitters use relaxed SIMD's fused multiply-add (compiler/backends/wasm/emit/common.ts madd). */
 export function kernelModule(k: Kernel, shared = false, relaxed = false): { m: binaryen.Module; imports: string[] } {
   const m = new binaryen.Module();
   m.setFeatures(

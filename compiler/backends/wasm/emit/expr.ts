@@ -3,11 +3,11 @@
 // in the statement list of the loop depth it depends on, so invariant work is hoisted by
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
-import type { KBin, KNode } from '../../kir/ir.ts';
-import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
-import type { MathImport } from '../../../runtime/wasm/abi.ts';
-import { usesAcc, affineOf } from '../../kir/ir.ts';
-import { InternalError } from '../../syntax/diag.ts';
+import type { KBin, KNode } from '../../../kir/ir.ts';
+import type { UnaryPrim } from '../../../../runtime/core/prim_names.ts';
+import type { MathImport } from '../../../../runtime/wasm/abi.ts';
+import { usesAcc, affineOf } from '../../../kir/ir.ts';
+import { InternalError } from '../../../syntax/diag.ts';
 import { exp4, sigmoid4, tanh4 } from './fastexp.ts';
 import { laneBytes, lanePattern, type LanePattern } from './lanes.ts';
 
@@ -35,11 +35,11 @@ export interface Env {
   /** buffer → local holding its base pointer */
   ptr: (buf: number) => X;
   /** the vector axis (undefined: scalar code); lane 0's index along it is always a multiple of 4
-   *  (compiler/emit/wasm/lanes.ts relies on it) */
+   *  (compiler/backends/wasm/emit/lanes.ts relies on it) */
   vaxis?: number;
   /** loop extent of each axis (output axes, then reduction axes), for lane patterns' ranges */
   extents: number[];
-  /** lane patterns per vector axis (compiler/emit/wasm/lanes.ts) */
+  /** lane patterns per vector axis (compiler/backends/wasm/emit/lanes.ts) */
   lanes: Map<number, Map<KNode, LanePattern | undefined>>;
   /** depth of each loop axis (nodes go into the statement list of their deepest axis) */
   depthOf: (axis: number) => number;
@@ -180,7 +180,7 @@ function tmp(env: Env, x: X, type: binaryen.Type): { set: X; get: () => X } {
   return { set: env.m.local.set(t, x), get: () => env.m.local.get(t, type) };
 }
 
-/** f32 functions computed in the kernel on 4 lanes (compiler/emit/wasm/fastexp.ts); a scalar is the
+/** f32 functions computed in the kernel on 4 lanes (compiler/backends/wasm/emit/fastexp.ts); a scalar is the
  *  lane 0 of a splat, so a value does not depend on its position in a vector loop. */
 const F32_LANES = { exp: exp4, sigmoid: sigmoid4, tanh: tanh4 } as const;
 const inLanes = (env: Env, f: keyof typeof F32_LANES, x: X): X => {

@@ -1,11 +1,11 @@
 // The calling convention of the Wasm kernels on the compiler's side: parameters and a loop kernel's
 // thread split (templates give their own scratch and split: compiler/templates/). What the runtime needs of it (memory limit, host imports,
 // the Parallelism record) is runtime/wasm/abi.ts, free of the compiler and binaryen.
-import type { Kernel, LoopKernel } from '../../kir/ir.ts';
-import type { Parallelism } from '../../../runtime/plan/plan.ts';
+import type { Kernel, LoopKernel } from '../../../kir/ir.ts';
+import type { Parallelism } from '../../../../runtime/plan/plan.ts';
 import { transposeForm, transposeUnits } from './transpose.ts';
 
-export { MAX_PAGES, MATH_IMPORTS, mathImports } from '../../../runtime/wasm/abi.ts';
+export { MAX_PAGES, MATH_IMPORTS, mathImports } from '../../../../runtime/wasm/abi.ts';
 
 /** Parameter indices of a kernel function `(out, ins..., scratch, lo, hi)`. */
 export const paramsOf = (k: Kernel) => ({
@@ -27,7 +27,7 @@ export function loopParallelism(k: LoopKernel): Parallelism {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const rows = k.shape.length ? numel(k.shape.slice(0, -1)) : 1;
   const work = numel(k.shape) * (k.red ? numel(k.red.shape) : 1);
-  // a transpose: groups of 4 output rows (compiler/emit/wasm/transpose.ts)
+  // a transpose: groups of 4 output rows (compiler/backends/wasm/emit/transpose.ts)
   if (transposeForm(k)) return { units: transposeUnits(k), align: 1, work };
   // one row (a column reduction's [N] result): its elements split instead, in groups of 4 lanes
   if (columnSplit(k)) return { units: k.shape[k.shape.length - 1]!, align: 4, work };

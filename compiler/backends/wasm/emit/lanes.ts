@@ -9,7 +9,7 @@
 // d / 2 and d % 2 predictable per lane. A pattern claims: lane l's value is B + c[l] with B a
 // multiple of `align` (Infinity: B = 0), every lane's value in [lo, hi]. Claims that divide need
 // the range known and non-negative (so i32 division truncates like floor and nothing wrapped).
-import type { KNode } from '../../kir/ir.ts';
+import type { KNode } from '../../../kir/ir.ts';
 
 /** The byte indices of an i8x16.shuffle picking 4-byte lanes (0–3 of the first operand, 4–7 of the
  *  second). */

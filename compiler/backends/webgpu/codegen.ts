@@ -1,14 +1,14 @@
-// WGSL of a kernel: loop kernels by the generic emitter (compiler/emit/wgsl/kernel.ts), template
+// WGSL of a kernel: loop kernels by the generic emitter (compiler/backends/webgpu/emit/kernel.ts), template
 // kernels by the same emitter with their record's hooks (compiler/templates/).
-import type { Kernel } from '../kir/ir.ts';
-import { emitWgsl, wgslGroups, wgslMode, type WgslMode, type WgslTemplate } from '../emit/wgsl/kernel.ts';
-import { templateOf } from '../templates/index.ts';
+import type { Kernel } from '../../kir/ir.ts';
+import { emitWgsl, wgslGroups, wgslMode, type WgslMode, type WgslTemplate } from './emit/kernel.ts';
+import { templateOf } from '../../templates/index.ts';
 
-export type { WgslMode } from '../emit/wgsl/kernel.ts';
+export type { WgslMode } from './emit/kernel.ts';
 
 const hooks = (k: Kernel) => (k.kind === 'loop' ? undefined : (templateOf(k).wgsl as WgslTemplate<Kernel>));
 
-/** How a kernel is dispatched (see wgslMode in compiler/emit/wgsl/kernel.ts). */
+/** How a kernel is dispatched (see wgslMode in compiler/backends/webgpu/emit/kernel.ts). */
 export const kernelMode = (k: Kernel): WgslMode => wgslMode(k, hooks(k));
 /** Workgroups one run of the kernel dispatches. */
 export const kernelGroups = (k: Kernel): number => wgslGroups(k, hooks(k));

@@ -6,8 +6,8 @@
 // lanes at a time, then a scalar tail), and the reduction loops inside; a reduction whose body
 // reads its last axis contiguously is vectorised along that axis instead.
 import binaryen from 'binaryen';
-import type { MathImport } from '../../../runtime/wasm/abi.ts';
-import { affineOf, topo, type KNode, type LoopKernel } from '../../kir/ir.ts';
+import type { MathImport } from '../../../../runtime/wasm/abi.ts';
+import { affineOf, topo, type KNode, type LoopKernel } from '../../../kir/ir.ts';
 import { type Locals, scalar, vector } from './expr.ts';
 import {
   decompose,
@@ -68,7 +68,7 @@ const identConst = (m: M, op: 'sum' | 'max' | 'min', d: KNode['dtype']) =>
   d === 'f32' ? m.f32.const(IDENT[op].f32) : m.i32.const(IDENT[op][d === 'i32' ? 'int' : 'u32']);
 
 /** Whether every load in the body that moves along axis `ax` reads it contiguously: by its affine
- *  form, or by its lane pattern (a reshape's div/rem that amounts to + idx, compiler/emit/wasm/lanes.ts). */
+ *  form, or by its lane pattern (a reshape's div/rem that amounts to + idx, compiler/backends/wasm/emit/lanes.ts). */
 function contiguousAlong(body: KNode, ax: number, extents: number[]): boolean {
   const memo = new Map<KNode, LanePattern | undefined>();
   for (const n of topo([body])) {

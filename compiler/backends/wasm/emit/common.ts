@@ -1,12 +1,12 @@
 // Helpers shared by the Wasm kernel emitters (loop kernels, dot, signlinear): loops, the
 // expression environment, output stores, flat-index decomposition, horizontal sums, epilogues.
 import binaryen from 'binaryen';
-import type { MathImport } from '../../../runtime/wasm/abi.ts';
-import { kernelRoots, topo, type Kernel, type KNode } from '../../kir/ir.ts';
+import type { MathImport } from '../../../../runtime/wasm/abi.ts';
+import { kernelRoots, topo, type Kernel, type KNode } from '../../../kir/ir.ts';
 import { Locals, scalar, vector, type Env, ELEM_BYTES } from './expr.ts';
-import type { Parallelism } from '../../../runtime/plan/plan.ts';
-import { usesAcc } from '../../kir/ir.ts';
-import { InternalError } from '../../syntax/diag.ts';
+import type { Parallelism } from '../../../../runtime/plan/plan.ts';
+import { usesAcc } from '../../../kir/ir.ts';
+import { InternalError } from '../../../syntax/diag.ts';
 
 export { paramsOf } from './abi.ts';
 
@@ -14,7 +14,7 @@ export type M = binaryen.Module;
 
 /** What the Wasm emitter needs of a template kernel (compiler/templates/). */
 export interface WasmTemplate<K extends Kernel> {
-  /** the kernel function's body (calling convention: compiler/emit/wasm/loop.ts) */
+  /** the kernel function's body (calling convention: compiler/backends/wasm/emit/loop.ts) */
   body(m: M, k: K, L: Locals, imports: Set<MathImport>): X[];
   /** scratch bytes per thread */
   scratch(k: K): number;

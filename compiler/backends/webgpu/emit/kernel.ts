@@ -4,12 +4,12 @@
 // never unpacked to a dense matrix); the epilogue follows. Bindings: 0 = out (read_write), 1.. =
 // inputs (read). bool buffers hold one u32 per element. Integer ops keep the reference's JS
 // semantics (x / 0 = 0, shifts ≥ 32), like the Wasm backend.
-import { topo, kernelRoots, usesAcc, type KBin, type Kernel, type KNode, type KDType } from '../../kir/ir.ts';
-import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
-import { InternalError } from '../../syntax/diag.ts';
+import { topo, kernelRoots, usesAcc, type KBin, type Kernel, type KNode, type KDType } from '../../../kir/ir.ts';
+import type { UnaryPrim } from '../../../../runtime/core/prim_names.ts';
+import { InternalError } from '../../../syntax/diag.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
-import { GRID_X, WORKGROUP } from '../../../runtime/webgpu/abi.ts';
+import { GRID_X, WORKGROUP } from '../../../../runtime/webgpu/abi.ts';
 import { emitTile, tileDecls, tileGroups, TILE } from './tile.ts';
 
 const storage = (d: KDType) => (d === 'bool' ? 'u32' : d);

@@ -4,16 +4,16 @@
 // compiler/pipeline.ts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KPlan } from '../plan/plan.ts';
-import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from './target.ts';
-import { emitUpdate } from '../emit/wgsl/kernel.ts';
-import { kernelGroups, kernelWgsl } from '../codegen/wgsl.ts';
-import { encodePlan } from '../../runtime/plan/json.ts';
-import { GpuProgram, type GpuProgramOptions, type PlanWgsl } from '../../runtime/webgpu/program.ts';
-import type { GpuDevice } from '../../runtime/webgpu/device.ts';
-import { GPU_ARTIFACT_FORMAT, GPU_ARTIFACT_VERSION, type GpuManifest } from '../../runtime/webgpu/artifact.ts';
-import { PORTABLE_STORAGE_BUFFERS } from '../../runtime/webgpu/abi.ts';
-import { planOutputs } from './wasm.ts';
+import type { KPlan } from '../../../plan/plan.ts';
+import type { ArtifactMeta, ParamLeaf, TargetPlanOptions } from '../../artifact.ts';
+import { emitUpdate } from '../emit/kernel.ts';
+import { kernelGroups, kernelWgsl } from '../codegen.ts';
+import { encodePlan } from '../../../../runtime/plan/json.ts';
+import { GpuProgram, type GpuProgramOptions, type PlanWgsl } from '../../../../runtime/webgpu/program.ts';
+import type { GpuDevice } from '../../../../runtime/webgpu/device.ts';
+import { GPU_ARTIFACT_FORMAT, GPU_ARTIFACT_VERSION, type GpuManifest } from '../../../../runtime/webgpu/artifact.ts';
+import { PORTABLE_STORAGE_BUFFERS } from '../../../../runtime/webgpu/abi.ts';
+import { planOutputs } from '../../wasm/artifact/target.ts';
 
 /** Plan options for a device binding at most `maxStorageBuffers` buffers per kernel (output included). */
 export function webgpuPlan(maxStorageBuffers: number): TargetPlanOptions {

@@ -5,7 +5,7 @@
 // shuffle transpose, four v128 stores along the output's last axis. A parallel unit is one group of
 // 4 output rows along the contiguous axis (all other axes fixed).
 import binaryen from 'binaryen';
-import { affineOf, type KNode, type LoopKernel } from '../../kir/ir.ts';
+import { affineOf, type KNode, type LoopKernel } from '../../../kir/ir.ts';
 import type { Locals } from './expr.ts';
 import { forLoop, paramsOf, type M, type X } from './common.ts';
 import { laneBytes } from './lanes.ts';
@@ -43,7 +43,7 @@ export function transposeForm(k: LoopKernel): TransposeForm | undefined {
 /** Parallel units of a transpose kernel: groups of 4 output rows along its contiguous axis. */
 export const transposeUnits = (k: LoopKernel): number => k.shape.slice(0, -1).reduce((x, y) => x * y, 1) / 4;
 
-/** The kernel body (calling convention: compiler/emit/wasm/loop.ts). */
+/** The kernel body (calling convention: compiler/backends/wasm/emit/loop.ts). */
 export function transposeBody(m: M, k: LoopKernel, L: Locals, f: TransposeForm): X[] {
   const r = k.shape.length;
   const last = r - 1;

@@ -1,16 +1,16 @@
 // The Wasm target: how a plan is made for it (elementwise kernels may write in place), its kernels
-// as binaryen modules (compiled and cached by compiler/codegen/wasm.ts), the runnable
+// as binaryen modules (compiled and cached by compiler/backends/wasm/codegen.ts), the runnable
 // WasmProgram and the artifact directory (format in runtime/wasm/artifact.ts). The plan itself
 // comes from compiler/pipeline.ts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KPlan } from '../plan/plan.ts';
-import type { TargetPlanOptions } from './target.ts';
-import { compileKernel, kernelModule, relaxedSimd, CODEGEN_VERSION } from '../codegen/wasm.ts';
-import { signMethod } from '../templates/signlinear/wasm.ts';
-import { ARTIFACT_FORMAT, ARTIFACT_VERSION, encodePlan, type Manifest } from '../../runtime/wasm/artifact.ts';
-import { WasmProgram, type ProgramOptions } from '../../runtime/wasm/program.ts';
-import type { ArtifactMeta, ParamLeaf } from './target.ts';
+import type { KPlan } from '../../../plan/plan.ts';
+import type { TargetPlanOptions } from '../../artifact.ts';
+import { compileKernel, kernelModule, relaxedSimd, CODEGEN_VERSION } from '../codegen.ts';
+import { signMethod } from '../../../templates/signlinear/wasm.ts';
+import { ARTIFACT_FORMAT, ARTIFACT_VERSION, encodePlan, type Manifest } from '../../../../runtime/wasm/artifact.ts';
+import { WasmProgram, type ProgramOptions } from '../../../../runtime/wasm/program.ts';
+import type { ArtifactMeta, ParamLeaf } from '../../artifact.ts';
 
 /** Plan options of the Wasm target: one memory, so an elementwise kernel may write into an input. */
 export const WASM_PLAN: TargetPlanOptions = { inPlaceKernels: true };

@@ -6,8 +6,8 @@
 import type { Eqn, Var } from '../../runtime/core/ir.ts';
 import type { PrimName } from '../../runtime/core/prim_names.ts';
 import type { ExprCtx, KBuf, KNode, Kernel, KDType } from '../kir/ir.ts';
-import type { WasmTemplate } from './wasm/common.ts';
-import type { WgslTemplate } from './wgsl/kernel.ts';
+import type { WasmTemplate } from './wasm/emit/common.ts';
+import type { WgslTemplate } from './webgpu/emit/kernel.ts';
 
 /** The fields every kernel has, as fusion found them (the template adds its own). */
 export interface KernelCommon {
