@@ -82,13 +82,3 @@ function canonicalDot(e: Eqn, args: Atom[], fresh: (t: Var['type']) => Var, eqns
   } as Eqn;
 }
 
-/** True when a dot_general is in the canonical layout (what the dot template requires). */
-export function isCanonicalDot(e: Eqn): boolean {
-  const p = e.params as PrimParams['dot_general'];
-  const ok = (r: number, batch: number[], contract: number[]) =>
-    batch.every((x, i) => x === i) && contract.every((x, i) => x === r - contract.length + i);
-  return (
-    ok(e.args[0]!.type.shape.length, p.batch[0], p.contract[0]) &&
-    ok(e.args[1]!.type.shape.length, p.batch[1], p.contract[1])
-  );
-}

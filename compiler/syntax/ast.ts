@@ -117,6 +117,3 @@ export type Expr =
   | { kind: 'lambda'; params: { name: string; type?: TypeExpr; span: Span }[]; ret?: TypeExpr; body: Expr; span: Span };
 
 export type ListItemSpread = { kind: 'spread'; span: Span };
-export function isSpreadItem(x: ListItemSpread | Expr): x is ListItemSpread {
-  return x.kind === 'spread';
-}

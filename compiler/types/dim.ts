@@ -107,10 +107,6 @@ export function dimValue(a: Dim): number | undefined {
   return t ? t.c.n / t.c.d : undefined;
 }
 
-export function dimIsConst(a: Dim): boolean {
-  return dimValue(a) !== undefined;
-}
-
 export function dimVars(a: Dim): Set<string> {
   const s = new Set<string>();
   for (const t of a.terms.values()) for (const v of t.vars.keys()) s.add(v);

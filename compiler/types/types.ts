@@ -1,5 +1,5 @@
 // Semantic types of the checker: tensors with symbolic shapes, structs, tuples, arrays, closures.
-import { dimEq, dimToString, dimValue, dimConst, type Dim } from './dim.ts';
+import { dimEq, dimToString, dimValue, type Dim } from './dim.ts';
 
 import type { DType } from '../../runtime/core/dtype.ts';
 import type { StructInfo } from '../resolve/symbols.ts';
@@ -11,7 +11,6 @@ export { DTYPES, isDType, isFloat, isInt, type DType } from '../../runtime/core/
 /** One item of a shape: a dim, or the rank-polymorphic prefix `...` of the function being checked. */
 export type ShapeItem = { k: 'dim'; d: Dim } | { k: 'spread'; name: string };
 export const D = (d: Dim): ShapeItem => ({ k: 'dim', d });
-export const shapeOfNums = (ns: number[]): ShapeItem[] => ns.map((n) => D(dimConst(n)));
 
 export type TArg = { k: 'dim'; d: Dim } | { k: 'type'; t: Type } | { k: 'ctor'; s: StructInfo };
 
@@ -26,7 +25,6 @@ export type Type =
   | { k: 'error' };
 
 export const tensor = (dtype: DType, shape: ShapeItem[] = []): Type => ({ k: 'tensor', dtype, shape });
-export const ERROR: Type = { k: 'error' };
 
 export function shapeToString(shape: ShapeItem[]): string {
   return shape.map((it) => (it.k === 'spread' ? '...' : dimToString(it.d))).join(', ');

@@ -123,8 +123,6 @@ export function checkExtents(
   if (opts.covering && end !== size) throw new LoadError(file, `${size - end} bytes after the last tensor's data`);
 }
 
-/** zod pieces the headers share. */
-export const Count = (max: number) => z.number().int().min(1).max(max);
 export const Shape = z.array(z.number().int().nonnegative().max(MAX_ELEMS)).max(8);
 /** A tensor's shape and where its data lies: `bytes` from `offset` into the data section. */
 export const Placed = {

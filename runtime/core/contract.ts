@@ -130,12 +130,6 @@ export function checkNames(c: Contract, args: Record<string, unknown>, required:
       if (args[p.name] === undefined) throw new UserError(`${c.entry}: argument ${p.name} is missing`);
 }
 
-/** The flat inputs of a run from named arguments. */
-export function flattenArgs(c: Contract, args: Record<string, unknown>): Tensor[] {
-  checkNames(c, args, true);
-  return c.params.flatMap((p) => flattenSlot(c, p, args[p.name]));
-}
-
 /** A slot's tree shape, made once: a leaf (its index among the slot's leaves), an array or an
  *  object of such nodes. */
 type Shape = number | Shape[] | { [k: string]: Shape };

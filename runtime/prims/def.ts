@@ -25,10 +25,6 @@ export function fail(prim: string, msg: string, args: TensorType[]): never {
   throw new InternalError(`${prim}: ${msg} (operands: ${args.map(typeStr).join(', ') || 'none'})`);
 }
 
-export function expectArity(prim: string, args: TensorType[], n: number): void {
-  if (args.length !== n) fail(prim, `expects ${n} operand(s), got ${args.length}`, args);
-}
-
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;

@@ -70,6 +70,3 @@ export const PRIMS: Registry = {
   stop_gradient,
 };
 
-export function primDef<P extends PrimName>(p: P): PrimDef<P> {
-  return PRIMS[p] as PrimDef<P>;
-}
