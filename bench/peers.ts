@@ -104,7 +104,7 @@ async function runTorchKdStep(batch: number, seq: number, threads: number): Prom
 
 /** The OneBit recipe onebit_torch_ref.py times (a KD step of batch × seq tokens), as quantize
  *  options whatever quantize's defaults are: obt's side of the KD-step comparison. */
-export function peerKdOptions(batch: number, seq: number, backend: QuantizeOptions['backend']): QuantizeOptions {
+export function peerKdOptions(batch: number, seq: number, device: QuantizeOptions['device']): QuantizeOptions {
   return {
     ...defaultQuantizeOptions(),
     alpha: 1,
@@ -124,6 +124,6 @@ export function peerKdOptions(batch: number, seq: number, backend: QuantizeOptio
     checkpointEvery: 0,
     sampleSteps: 0,
     evalText: undefined,
-    backend,
+    device,
   };
 }

@@ -3,7 +3,7 @@
 // be loaded are reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
 import { join } from 'node:path';
-import { compile, type Program } from '../compiler/api.ts';
+import { compile, device, type Program } from '../compiler/api.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel, type LoadedModel } from '../llm/load.ts';
 import { ModelRunner } from '../llm/runner.ts';
@@ -196,11 +196,11 @@ const decodeMs = async (
   backend: 'wasm' | 'interp',
   steps: number,
 ) => {
-  const r = ModelRunner.fromFile(m, undefined, backend);
+  const r = ModelRunner.fromFile(m, device(backend));
   // greedy from token 1; the first step (lowering, compiling) is not timed
   return median((await greedy(r.decoder(steps), 1, steps)).ms.slice(1));
 };
-const kdOpts = peerKdOptions(8, 256, 'wasm');
+const kdOpts = peerKdOptions(8, 256, { kind: 'wasm' });
 const student = new Quantizer(teacher, kdOpts, () => {});
 const packed = await student.export(await student.initialTrainable());
 const wl = await peer(() => wllamaDecode(join(PROJECT_ROOT, 'data/stories260K.gguf'), 256));
@@ -240,7 +240,7 @@ const batch = blocks.slice(0, 8).map((b) => fromNested(b, 'i32'));
 const tokS = (ms: number) => `${(((8 * 256) / ms) * 1000).toFixed(0)} tokens/s`;
 const kdMs: number[] = [];
 for (const [tn, pool] of threads) {
-  const q = new Quantizer(teacher, { ...kdOpts, pool }, () => {});
+  const q = new Quantizer(teacher, { ...kdOpts, device: { kind: 'wasm', pool } }, () => {});
   const st = await q.start();
   // the median of 11 steps after 2 warm-ups: single steps move by ±10 % on a shared 2-core machine
   const ms = await timeAsync(() => q.step(st, batch), quick ? 2 : 11, 2);
@@ -264,7 +264,13 @@ for (const [tn, pool] of threads) {
   const stamps: number[] = [];
   const q = new Quantizer(
     teacher,
-    { ...kdOpts, pool, steps, out: join(dir, 'student.obtm'), onStep: () => stamps.push(performance.now()) },
+    {
+      ...kdOpts,
+      device: { kind: 'wasm', pool },
+      steps,
+      out: join(dir, 'student.obtm'),
+      onStep: () => stamps.push(performance.now()),
+    },
     () => {},
   );
   await q.train();
@@ -282,7 +288,7 @@ for (const [tn, pool] of threads) {
 }
 
 // ---- compile time of the decode entry: cold (no kernel cache) and warm (disk cache) ----------
-const r0 = ModelRunner.fromFile(teacher, undefined, 'interp');
+const r0 = ModelRunner.fromFile(teacher, { kind: 'interp' });
 r0.decoder(256).step(1, 0);
 const low = (r0 as unknown as { prepared: Map<string, { low: { func: never } }> }).prepared.get('dec256')!.low;
 process.env.OBT_CACHE_DIR = join(PROJECT_ROOT, '.obt-cache', `bench-${process.pid}`);

@@ -77,7 +77,7 @@ fn mv[M, O, I](x: f32[M, I], w: f32[O, I]) -> f32[M, O] = x @ transpose(w)`,
   // one KD training step of stories260K
   const [B, T] = quick ? [2, 64] : [32, 256];
   const teacher = await loadModel(join(PROJECT_ROOT, 'data/stories260K.bin'));
-  const o: QuantizeOptions = { ...peerKdOptions(B, T, 'webgpu'), gpu };
+  const o: QuantizeOptions = peerKdOptions(B, T, { kind: 'webgpu', gpu });
   const q = new Quantizer(teacher, o, () => {});
   const st = await q.start();
   const blocks = trainingBlocks((await import('node:fs')).readFileSync(DEFAULT_KD_DATA, 'utf8'), teacher, T, 1);

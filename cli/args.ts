@@ -3,15 +3,33 @@
 // usage error (exit 2; the flags themselves are parsed by cli/spec.ts).
 import { readFileSync, readSync, statSync } from 'node:fs';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
-import { compile, type CompileOptions, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, type CompileOptions, type Device, type HostValue, type Program } from '../compiler/api.ts';
 import { methodCompileOptions, resolveMethod } from '../llm/method.ts';
 import { toNested } from '../runtime/core/tensor.ts';
 import { isTensor, mapTree } from '../runtime/core/tree.ts';
-import { str, type Flags } from './flags.ts';
+import { backendOf, deviceOf, str, type Flags } from './flags.ts';
 import { Usage } from './spec.ts';
 import { parseArgText } from './json_arg.ts';
 export { Usage };
-export { backendOf, choice, closePools, num, poolOf, str, type CliIO, type Command, type Flags } from './flags.ts';
+export {
+  backendOf,
+  choice,
+  closePools,
+  deviceOf,
+  num,
+  poolOf,
+  str,
+  type CliIO,
+  type Command,
+  type Flags,
+} from './flags.ts';
+
+/** The device of --backend, a WebGPU device opened when it is webgpu. */
+export async function openDevice(flags: Flags): Promise<Device> {
+  const gpu =
+    backendOf(flags) === 'webgpu' ? await (await import('../runtime/env/node_gpu.ts')).nodeGpuDevice() : undefined;
+  return deviceOf(flags, gpu);
+}
 
 /** A source file's text; `-` reads standard input. */
 export function readSource(file: string): string {

@@ -2,7 +2,8 @@
 // the command signature. Kept free of the compiler so that obtc's start-up (main.ts, --help, a
 // usage error) loads neither binaryen nor the grammar.
 import { UserError } from '../compiler/syntax/diag.ts';
-import type { Backend } from '../compiler/api.ts';
+import type { Backend, Device } from '../compiler/api.ts';
+import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { NodeThreadPool } from '../runtime/env/node_threads.ts';
 
@@ -53,6 +54,17 @@ export function poolOf(flags: Flags): KernelPool | undefined {
   const p = new NodeThreadPool(n);
   pools.push(p);
   return p;
+}
+
+/** The device of --backend (and --threads); webgpu runs on the device given (opened by the caller:
+ *  args.ts openDevice). */
+export function deviceOf(flags: Flags, gpu?: GpuDevice): Device {
+  const b = backendOf(flags);
+  if (b === 'webgpu') {
+    if (!gpu) throw new UserError('--backend webgpu needs a device');
+    return { kind: 'webgpu', gpu };
+  }
+  return b === 'wasm' ? { kind: 'wasm', pool: poolOf(flags) } : { kind: 'interp' };
 }
 
 export function closePools(): void {

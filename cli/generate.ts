@@ -7,16 +7,14 @@ import { loadModel } from '../llm/load.ts';
 import { ModelRunner } from '../llm/runner.ts';
 import { Sampler } from '../llm/sampler.ts';
 import { DEFAULT_WEIGHTS } from '../llm/defaults.ts';
-import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, num, poolOf, str, type Command, type Flags } from './args.ts';
+import { num, openDevice, str, type Command, type Flags } from './args.ts';
+import { deviceName } from '../compiler/api.ts';
 
 /** The model of --weights/--tokenizer with a runner on --backend (its architecture's `.obt` file,
  *  or --model FILE). */
 export async function open(flags: Flags) {
   const m = await loadModel(str(flags, 'weights') ?? DEFAULT_WEIGHTS, str(flags, 'tokenizer'));
-  const backend = backendOf(flags);
-  const gpu = backend === 'webgpu' ? await nodeGpuDevice() : undefined;
-  return { ...m, runner: ModelRunner.fromFile(m, str(flags, 'model'), backend, poolOf(flags), gpu) };
+  return { ...m, runner: ModelRunner.fromFile(m, await openDevice(flags), str(flags, 'model')) };
 }
 
 export const generateCmd: Command = async (_pos, flags, io) => {
@@ -57,12 +55,12 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   const secs = (performance.now() - t0) / 1000;
   const tokS = ids.length > 1 ? (ids.length - 1) / secs : undefined;
   if (json)
-    io.out(JSON.stringify({ text: out, ids, prompt: [...prompt], tokensPerS: tokS, backend: runner.backend }) + '\n');
+    io.out(
+      JSON.stringify({ text: out, ids, prompt: [...prompt], tokensPerS: tokS, backend: runner.device.kind }) + '\n',
+    );
   else if (idsOnly) io.out(ids.join(' ') + '\n');
   else io.out(shown(tail) + '\n');
   if (ids.length > 1)
-    io.err(
-      `achieved tok/s: ${tokS!.toFixed(2)} (${ids.length} tokens, ${runner.backend === 'wasm' ? `wasm backend, ${runner.pool?.threads ?? 1} thread(s)` : runner.backend === 'webgpu' ? `webgpu: ${runner.gpu!.adapterName}` : 'reference interpreter'})\n`,
-    );
+    io.err(`achieved tok/s: ${tokS!.toFixed(2)} (${ids.length} tokens, ${deviceName(runner.device)})\n`);
   return 0;
 };

@@ -5,12 +5,13 @@ import { quantize } from '../llm/quantize.ts';
 import { OptionError, readQuantizeOptions, type QuantizeOptions } from '../llm/options.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { nodeGpuDevice } from '../runtime/env/node_gpu.ts';
-import { backendOf, poolOf, type Command, type Flags } from './args.ts';
+import { backendOf, deviceOf, type Command, type Flags } from './args.ts';
+import type { GpuDevice } from '../runtime/webgpu/device.ts';
 
 /** The quantize flags as options (llm/options.ts's table; obtc ablate reads the same ones). */
-export function quantizeOptions(flags: Flags): QuantizeOptions {
+export function quantizeOptions(flags: Flags, gpu?: GpuDevice): QuantizeOptions {
   try {
-    return { ...readQuantizeOptions((k) => flags.get(k), backendOf(flags)), pool: poolOf(flags) };
+    return readQuantizeOptions((k) => flags.get(k), deviceOf(flags, gpu));
   } catch (e) {
     if (e instanceof OptionError) throw new UserError(e.message);
     throw e;
@@ -18,8 +19,7 @@ export function quantizeOptions(flags: Flags): QuantizeOptions {
 }
 
 export const quantizeCmd: Command = async (_pos, flags, io) => {
-  const o = quantizeOptions(flags);
-  if (o.backend === 'webgpu') o.gpu = await nodeGpuDevice();
+  const o = quantizeOptions(flags, backendOf(flags) === 'webgpu' ? await nodeGpuDevice() : undefined);
   const json = flags.has('json');
   const r = await quantize(
     o,

@@ -27,7 +27,7 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
   const m = await loadModel(weightsFile);
   const S = Math.min(maxSeq, m.config.seqLen);
   const source = archFile(m.arch);
-  const runner = ModelRunner.fromFile(m, source, 'wasm');
+  const runner = ModelRunner.fromFile(m, { kind: 'wasm' }, source);
   const e = runner.decodeEntry(S);
   // the artifacts take the page's inputs in the contract's order; the page calls decode by name
   const donate = donatedInputs(e.contract);

@@ -43,6 +43,30 @@ export interface CompileOptions extends LoadOptions {
 
 export type Backend = 'interp' | 'wasm' | 'webgpu';
 
+/** Where a bound entry runs: the reference interpreter, Wasm (with worker threads for big kernels),
+ *  or a WebGPU device. One value instead of a (backend, pool, gpu) triple. */
+export type Device = { kind: 'interp' } | { kind: 'wasm'; pool?: KernelPool } | { kind: 'webgpu'; gpu: GpuDevice };
+
+export const INTERP: Device = { kind: 'interp' };
+
+/** The device of a backend name (webgpu needs its device). */
+export function device(kind: Backend, o: { pool?: KernelPool; gpu?: GpuDevice } = {}): Device {
+  if (kind === 'webgpu') {
+    if (!o.gpu) throw new UserError('--backend webgpu needs a device');
+    return { kind, gpu: o.gpu };
+  }
+  return kind === 'wasm' ? { kind, pool: o.pool } : { kind };
+}
+
+/** How a device is named to a person: `wasm backend, 2 thread(s)`, `webgpu: SwiftShader`. */
+export function deviceName(d: Device): string {
+  return d.kind === 'wasm'
+    ? `wasm backend, ${d.pool?.threads ?? 1} thread(s)`
+    : d.kind === 'webgpu'
+      ? `webgpu: ${d.gpu.adapterName}`
+      : 'reference interpreter';
+}
+
 export interface RunOptions {
   f64?: boolean;
   dims?: Record<string, number>;

@@ -14,7 +14,7 @@ import type { Type } from './types/types.ts';
 import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import type * as A from './syntax/ast.ts';
-import type { HostValue, Lowered, Program, RunOptions } from './api.ts';
+import type { Device, HostValue, Lowered, Program, RunOptions } from './api.ts';
 
 /** The leaves under `name` (a path that is `name`, or `name.…` / `name[…]`), paths made relative. */
 function slot(name: string, leaves: { path: string; dtype: string; shape: number[] }[], prefix: string): Slot {
@@ -77,7 +77,9 @@ export function orderedArgs(f: FnInfo, args: Record<string, HostValue>): HostVal
   });
 }
 
-export interface BindOptions extends Omit<RunOptions, 'donateArgs'> {
+export interface BindOptions extends Omit<RunOptions, 'donateArgs' | 'backend' | 'pool' | 'gpu'> {
+  /** where it runs (the reference interpreter unless given) */
+  device?: Device;
   /** parameters whose buffers runs may overwrite (their results come back in them, resident) */
   donate?: string[];
 }
@@ -96,9 +98,9 @@ export function bindEntry(
   const f = prog.entry(entry);
   const ordered = orderedArgs(f, args);
   const { types, tensors, leaves } = prog.argTypes(f, ordered, opts.dims, opts.f64, opts.types);
-  const backend = opts.backend ?? 'interp';
-  if (backend !== 'interp' && opts.f64)
-    throw new UserError(`the ${backend} backend computes in f32; --f64 needs --backend interp`);
+  const dev: Device = opts.device ?? { kind: 'interp' };
+  if (dev.kind !== 'interp' && opts.f64)
+    throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
   const low = prog.lower(entry, types);
   const contract = contractOf(prog, f, low, opts.donate);
   const donate = donatedInputs(contract);
@@ -106,11 +108,10 @@ export function bindEntry(
   let wasm: WasmProgram | undefined;
   let gpu: Promise<GpuProgram> | undefined;
   const exec = (inputs: Tensor[]): Tensor[] | Promise<Tensor[]> => {
-    if (backend === 'wasm')
-      return (wasm ??= prog.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate })).run(inputs);
-    if (backend === 'webgpu') {
-      if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
-      gpu ??= prog.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
+    if (dev.kind === 'wasm')
+      return (wasm ??= prog.wasm(low, { noFusion: opts.noFusion, pool: dev.pool, donate })).run(inputs);
+    if (dev.kind === 'webgpu') {
+      gpu ??= prog.webgpu(low, dev.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
       return gpu.then((p) => p.run(inputs));
     }
     return interpret(low.func, inputs, opts);

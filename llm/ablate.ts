@@ -57,7 +57,7 @@ async function evaluate(
   tick: () => void,
 ): Promise<{ ppl: number; ce: number; windows: number; tps: number }> {
   const m = await loadModel(file);
-  const r = ModelRunner.fromFile(m, undefined, 'wasm');
+  const r = ModelRunner.fromFile(m, { kind: 'wasm' });
   const stream = tokenStream(readFileSync(p.text, 'utf8'), m.tokenizer);
   const res = await perplexity(firstWindows(stream, p.seq, p.windows), p.seq, (ids, t) => r.nll(ids, t), {
     update: tick,
@@ -362,7 +362,7 @@ function writeResults(
       {
         command,
         protocol,
-        recipe: { ...o, ...files(o), pool: undefined, gpu: undefined, onStep: undefined },
+        recipe: { ...o, ...files(o), device: o.device.kind, onStep: undefined },
         teacher,
         runs: rows,
       },

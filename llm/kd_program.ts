@@ -83,9 +83,7 @@ export class KdProgram {
       .bind(entry, args, {
         dims: this.dims,
         types,
-        backend: this.o.backend,
-        pool: this.o.pool,
-        gpu: this.o.gpu,
+        device: this.o.device,
       })
       .run();
   }
@@ -167,9 +165,7 @@ export class KdProgram {
       {
         dims: this.dims,
         types: this.types,
-        backend: o.backend,
-        pool: o.pool,
-        gpu: o.gpu,
+        device: o.device,
         donate: ['state'],
       },
     );

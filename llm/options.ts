@@ -4,9 +4,7 @@
 // it; obtc ablate reads the same flags). Adding an option is one entry here and its use. Kept free
 // of the compiler: obtc's start-up (usage, --help) loads it.
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_METHOD, DEFAULT_WEIGHTS } from './defaults.ts';
-import type { Backend } from '../compiler/api.ts';
-import type { KernelPool } from '../runtime/wasm/pool.ts';
-import type { GpuDevice } from '../runtime/webgpu/device.ts';
+import type { Device } from '../compiler/api.ts';
 
 /** A flag's value as obtc parsed it (true: given without a value), or undefined when absent. */
 export type FlagValue = string | true | undefined;
@@ -172,11 +170,7 @@ type ValueOf<O> = O extends Option<infer T> ? T : never;
 /** obtc quantize's options: one field per table entry, and where it runs. */
 export type QuantizeOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> } & {
   /** where the training step, the initialisation and the evaluation run */
-  backend: Backend;
-  /** wasm: worker threads for big kernels */
-  pool?: KernelPool;
-  /** webgpu: the device */
-  gpu?: GpuDevice;
+  device: Device;
   /** called after every distillation step (an outer progress bar) */
   onStep?: (step: number) => void;
 };
@@ -186,15 +180,15 @@ const entries = () => Object.entries(QUANTIZE_OPTIONS) as [keyof Table, Option<u
 /** The recipe with no flag given, for a step count. */
 export function defaultQuantizeOptions(steps = DEFAULT_STEPS): QuantizeOptions {
   const o = Object.fromEntries(entries().map(([k, e]) => [k, e.dflt(steps)]));
-  return { ...(o as Omit<QuantizeOptions, 'backend'>), steps, backend: 'wasm' };
+  return { ...(o as Omit<QuantizeOptions, 'device'>), steps, device: { kind: 'wasm' } };
 }
 
 /** The options from flags (the step count first: some defaults scale with it). */
-export function readQuantizeOptions(get: Read, backend: Backend): QuantizeOptions {
+export function readQuantizeOptions(get: Read, device: Device): QuantizeOptions {
   const steps = QUANTIZE_OPTIONS.steps.read(get, DEFAULT_STEPS);
   const d = defaultQuantizeOptions(steps);
   const o = Object.fromEntries(entries().map(([k, e]) => [k, e.read(get, d[k])]));
-  return { ...(o as Omit<QuantizeOptions, 'backend'>), backend };
+  return { ...(o as Omit<QuantizeOptions, 'device'>), device };
 }
 
 /** The flags the table declares, and whether each takes a value. */

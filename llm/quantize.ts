@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../compiler/syntax/diag.ts';
+import { deviceName } from '../compiler/api.ts';
 import { terminalText } from '../runtime/core/errors.ts';
 import { treeLeaves } from '../runtime/core/tree.ts';
 import { numel } from '../runtime/core/tensor.ts';
@@ -76,20 +77,11 @@ export async function quantize(
   const linear = linearLayers(teacher.arch, c);
   const nW = linear.reduce((s, l) => s + l.weights, 0);
   log(
-    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps of ${o.batch} × ${o.seq} tokens (lr ${o.lr}, α ${o.alpha}${o.temperature !== 1 ? `, temperature ${o.temperature}` : ''}, embedding ${o.embedding})` : 'post-training (no distillation)'}; ${o.backend === 'wasm' ? 'Wasm backend' : o.backend === 'webgpu' ? 'WebGPU backend' : 'reference interpreter'}\n`,
+    `teacher ${o.weights}: dim ${c.dim}, ${c.layers} layers, ${nW} linear weights; method ${m.name} (${m.train} → ${m.infer}); ${o.steps ? `${o.steps} distillation steps of ${o.batch} × ${o.seq} tokens (lr ${o.lr}, α ${o.alpha}${o.temperature !== 1 ? `, temperature ${o.temperature}` : ''}, embedding ${o.embedding})` : 'post-training (no distillation)'}; ${deviceName(o.device)}\n`,
   );
   const val =
     o.valEvery > 0 && o.steps > 0
-      ? new Validator(
-          readFileSync(o.evalText ?? '', 'utf8'),
-          teacher,
-          m,
-          o.evalSeq,
-          o.valWindows,
-          o.backend,
-          o.pool,
-          o.gpu,
-        )
+      ? new Validator(readFileSync(o.evalText ?? '', 'utf8'), teacher, m, o.evalSeq, o.valWindows, o.device)
       : undefined;
   const st = await q.train(val);
   // --early-stop: the student with the best held-back perplexity (it may be the last)
@@ -167,14 +159,8 @@ export async function quantize(
       return res;
     };
     const runner = (value: Record<string, unknown>) =>
-      ModelRunner.fromFile(
-        { arch: teacher.arch, config: c, value, layer: `method.${m.infer}`, method: m },
-        undefined,
-        o.backend,
-        o.pool,
-        o.gpu,
-      );
-    const teacherR = ModelRunner.fromFile(teacher, undefined, o.backend, o.pool, o.gpu);
+      ModelRunner.fromFile({ arch: teacher.arch, config: c, value, layer: `method.${m.infer}`, method: m }, o.device);
+    const teacherR = ModelRunner.fromFile(teacher, o.device);
     const trainedR = runner(student);
     report.ppl = {
       teacher: await evalOne('teacher', teacherR),

@@ -7,9 +7,7 @@
 // and flattened weights reused).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KernelPool } from '../runtime/wasm/pool.ts';
-import type { GpuDevice } from '../runtime/webgpu/device.ts';
-import { compile, type Backend, type HostValue, type Program } from '../compiler/api.ts';
+import { compile, INTERP, type Device, type HostValue, type Program } from '../compiler/api.ts';
 import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
@@ -103,23 +101,17 @@ export class ModelRunner {
     readonly weights: Record<string, unknown>,
     /** the layer type by name: `Dense`, or `method.<inference form>` */
     readonly layer: string = 'Dense',
-    readonly backend: Backend = 'interp',
-    readonly pool?: KernelPool,
-    readonly gpu?: GpuDevice,
+    /** where it runs */
+    readonly device: Device = INTERP,
     /** the model file whose sealed method this runs: a user error while lowering names it */
     readonly file?: string,
   ) {}
 
-  static fromFile(
-    m: RunnableModel,
-    modelFile = archFile(m.arch),
-    backend: Backend = 'interp',
-    pool?: KernelPool,
-    gpu?: GpuDevice,
-  ): ModelRunner {
+  /** A runner of a loaded model on a device (its architecture's `.obt` file, or modelFile). */
+  static fromFile(m: RunnableModel, device: Device = INTERP, modelFile = archFile(m.arch)): ModelRunner {
     // errors of a model file's own method are the file's: they name it (one line)
     const own = m.method?.sealed ? m.file : undefined;
-    return new ModelRunner(modelProgram(m, modelFile), m.arch, m.config, m.value, m.layer, backend, pool, gpu, own);
+    return new ModelRunner(modelProgram(m, modelFile), m.arch, m.config, m.value, m.layer, device, own);
   }
 
   /** An entry of the model program bound by name to these weights (lowered once per key). */
@@ -130,9 +122,7 @@ export class ModelRunner {
         e = this.prog.bind(entry, args, {
           dims: entryDims(this.prog, entry, this.arch, this.config),
           types: { Lin: this.layer },
-          backend: this.backend,
-          pool: this.pool,
-          gpu: this.gpu,
+          device: this.device,
           donate,
         });
       } catch (err) {
@@ -145,7 +135,7 @@ export class ModelRunner {
   }
 
   private sync(): void {
-    if (this.backend === 'webgpu')
+    if (this.device.kind === 'webgpu')
       throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
   }
 

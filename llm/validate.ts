@@ -8,11 +8,9 @@ import type { Method } from './method.ts';
 import { ModelRunner } from './runner.ts';
 import { perplexity, tokenStream, type PplResult } from './eval.ts';
 import { UserError } from '../compiler/syntax/diag.ts';
-import type { Backend } from '../compiler/api.ts';
-import type { KernelPool } from '../runtime/wasm/pool.ts';
+import type { Device } from '../compiler/api.ts';
 import { isTensor, mapTree } from '../runtime/core/tree.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
-import type { GpuDevice } from '../runtime/webgpu/device.ts';
 
 export interface ValPoint {
   step: number;
@@ -33,9 +31,7 @@ export class Validator {
     private readonly method: Method,
     readonly seq: number,
     readonly windows: number,
-    private readonly backend: Backend,
-    private readonly pool?: KernelPool,
-    private readonly gpu?: GpuDevice,
+    private readonly device: Device,
   ) {
     const all = tokenStream(text, teacher.tokenizer);
     const need = windows * seq + 1;
@@ -58,8 +54,8 @@ export class Validator {
     };
     // one compiled program for every evaluation: only the weights change
     this.runner = this.runner
-      ? new ModelRunner(this.runner.prog, file.arch, c, student, file.layer, this.backend, this.pool, this.gpu)
-      : ModelRunner.fromFile(file, undefined, this.backend, this.pool, this.gpu);
+      ? new ModelRunner(this.runner.prog, file.arch, c, student, file.layer, this.device)
+      : ModelRunner.fromFile(file, this.device);
     const r = this.runner;
     const res: PplResult = await perplexity(this.stream, this.seq, (ids, targets) => r.nllAsync(ids, targets));
     const p = { step, ppl: res.ppl, ce: res.ce };

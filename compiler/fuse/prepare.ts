@@ -81,4 +81,3 @@ function canonicalDot(e: Eqn, args: Atom[], fresh: (t: Var['type']) => Var, eqns
     params: { batch: [range(0, nb), range(0, nb)], contract: [range(ra - nc, ra), range(rb - nc, rb)] },
   } as Eqn;
 }
-

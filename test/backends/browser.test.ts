@@ -31,7 +31,7 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     expect(await main([...q, '--out', student], { out: () => {}, err: () => {} })).toBe(0);
     // the student's greedy ids in Node, the reference for the page's
     const sm = await loadModel(student);
-    const dec = ModelRunner.fromFile(sm, undefined, 'wasm').decoder(64);
+    const dec = ModelRunner.fromFile(sm, { kind: 'wasm' }).decoder(64);
     const want: number[] = [];
     for (let pos = 0, tok = 1; pos < 64; pos++) {
       const l = dec.step(tok, pos);

@@ -21,7 +21,7 @@ describe('perplexity from the nll entry', () => {
       6,
     );
     expect(windowCount(stream.length, seq)).toBe(6);
-    const r = ModelRunner.fromFile(m, undefined, 'wasm');
+    const r = ModelRunner.fromFile(m, { kind: 'wasm' });
     const res = await perplexity(stream, seq, (ids, t) => r.nll(ids, t));
     expect(res.windows).toBe(6);
     expect(res.targets).toBe(6 * seq);

@@ -12,6 +12,7 @@ import { parseLlama2c } from '../../llm/io/llama2c.ts';
 import { writeGguf, writeSafetensors } from '../helpers/writers.ts';
 import { main } from '../../cli/main.ts';
 import { gpu, gpuNote } from '../helpers/gpu.ts';
+import { device } from '../../compiler/api.ts';
 
 const root = join(import.meta.dirname, '../..');
 const data = (f: string) => join(root, 'data', f);
@@ -44,7 +45,7 @@ describe('stories260K through models/llama.obt', () => {
       it(`${file} on ${backend}: logits at positions 0..3 match the golden logits to 1e-4`, async () => {
         const m = await loadModel(data(file));
         expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
-        const r = ModelRunner.fromFile(m, undefined, backend);
+        const r = ModelRunner.fromFile(m, device(backend));
         expect(
           maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         ).toBeLessThan(1e-4);
@@ -52,14 +53,14 @@ describe('stories260K through models/llama.obt', () => {
 
       it(`${file} on ${backend}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
         const m = await loadModel(data(file));
-        expect(greedy(ModelRunner.fromFile(m, undefined, backend), 64)).toEqual(golden.greedy_first64.ids);
+        expect(greedy(ModelRunner.fromFile(m, device(backend)), 64)).toEqual(golden.greedy_first64.ids);
       });
     }
 
   for (const file of ['stories260K.bin', 'stories260K.gguf'])
     it.skipIf(!gpu)(`${file} on webgpu${gpuNote}: golden logits (1e-4) and the 64 golden greedy ids`, async () => {
       const m = await loadModel(data(file));
-      const r = ModelRunner.fromFile(m, undefined, 'webgpu', undefined, gpu);
+      const r = ModelRunner.fromFile(m, { kind: 'webgpu', gpu: gpu! });
       expect(
         maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
       ).toBeLessThan(1e-4);
@@ -78,8 +79,8 @@ describe('stories260K through models/llama.obt', () => {
 
   it('the wasm decode step agrees with the reference interpreter to 1e-5 over 32 positions', async () => {
     const m = await loadModel(data('stories260K.bin'));
-    const a = ModelRunner.fromFile(m, undefined, 'interp').decoder(32);
-    const b = ModelRunner.fromFile(m, undefined, 'wasm').decoder(32);
+    const a = ModelRunner.fromFile(m, { kind: 'interp' }).decoder(32);
+    const b = ModelRunner.fromFile(m, { kind: 'wasm' }).decoder(32);
     let d = 0;
     golden.greedy_first64.ids.slice(0, 32).forEach((t: number, pos: number) => {
       const la = a.step(t, pos);

@@ -208,7 +208,7 @@ describe.each(shippedMethods())('%s', (name) => {
     expect(await main([...argv, '--out', out], io), err).toBe(0);
     const model = await loadModel(out);
     expect(model.layer).toBe(`method.${m.infer}`);
-    const logits = ModelRunner.fromFile(model, undefined, 'wasm').logits([1, 403, 407]);
+    const logits = ModelRunner.fromFile(model, { kind: 'wasm' }).logits([1, 403, 407]);
     expect(logits.every(Number.isFinite)).toBe(true);
   }, 120_000);
 });

@@ -98,7 +98,7 @@ it('the validator keeps a copy of the best student and reports a stall', async (
   const st = await q.train();
   const good = await q.export(st.ps);
   const bad = await q.export(await q.initialTrainable()); // SVID only: far worse
-  const v = new Validator(readFileSync(text, 'utf8'), teacher, q.method, 16, 3, 'wasm');
+  const v = new Validator(readFileSync(text, 'utf8'), teacher, q.method, 16, 3, { kind: 'wasm' });
   const p1 = await v.evaluate(1, good);
   const p2 = await v.evaluate(2, bad);
   expect(p2.ppl).toBeGreaterThan(p1.ppl);

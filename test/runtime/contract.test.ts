@@ -83,7 +83,7 @@ describe('a bound entry', () => {
 
   it('is the same on Wasm, with a donated parameter passed back each run', () => {
     const ref = prog.bind('step', { x: [1, 2], cells: cells() });
-    const w = prog.bind('step', { x: [1, 2], cells: cells() }, { backend: 'wasm', donate: ['cells'] });
+    const w = prog.bind('step', { x: [1, 2], cells: cells() }, { device: { kind: 'wasm' }, donate: ['cells'] });
     let c: unknown = cells();
     let r: Record<string, unknown> = {};
     for (let i = 0; i < 3; i++) {
