@@ -69,4 +69,3 @@ export const PRIMS: Registry = {
   custom_vjp,
   stop_gradient,
 };
-
