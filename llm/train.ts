@@ -140,8 +140,8 @@ export class Quantizer extends KdProgram {
    *  path) holding a non-finite value; the last checkpoint written stays the last good one. */
   private diverged(step: number, loss: number, gnorm: number, ps: HostValue): never {
     const nf = firstNonFinite(ps);
-    // what is trained is named as the model is: `layers.blocks[3].wq.w` is the model's
-    // `blocks[3].wq.w` (Layers[M] keeps its fields' names); emb and head are the model's own
+    // what is trained is named as the model is: `layers.blocks[3].<layer>.w` is the model's
+    // `blocks[3].<layer>.w` (Layers[M] keeps its fields' names); emb and head are the model's own
     const param = (p: string) => p.replace(/^layers\./, '');
     const where = nf
       ? `the first non-finite parameter is ${param(nf.path)}[${nf.index}] (${nf.value}) after the update`

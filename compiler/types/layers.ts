@@ -5,7 +5,7 @@
 // hold layers, named by those fields (so leaf paths read `blocks[3].<layer>.w`); a tuple becomes the
 // layer trees of its elements that hold layers — one such element is that element's tree, several
 // a tuple of them; an array stays an array of its element's layer tree. For models/llama.obt:
-// (blocks: [(wq: …, …, w3: …); L]), one field holding an array of the blocks' seven projections.
+// (blocks: [(<seven projections by name>); L]), one field holding an array of the blocks' seven projections.
 import { UserError, type Span } from '../syntax/diag.ts';
 import { typeToString, type StructInfo, type Type } from './types.ts';
 import type { FieldsOf } from './tree.ts';

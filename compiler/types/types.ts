@@ -18,7 +18,7 @@ export type Type =
   | { k: 'tensor'; dtype: DType; shape: ShapeItem[] }
   | { k: 'struct'; s: StructInfo; args: TArg[] }
   /** names: a layer tree's parts keep their fields' names (Layers[M]: leaf paths read
-   *  `blocks[3].wq.w`); positional all the same (`.0`), and equal to the unnamed tuple */
+   *  `blocks[3].<layer>.w`); positional all the same (`.0`), and equal to the unnamed tuple */
   | { k: 'tuple'; elems: Type[]; names?: string[] }
   | { k: 'array'; elem: Type; len: Dim }
   | { k: 'fn' }
