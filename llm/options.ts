@@ -24,7 +24,12 @@ interface Option<T> {
   dflt(steps: number): T;
   /** (a method: checked bivariantly, so the table can hold options of every type) */
   read(get: Read, dflt: T): T;
+  /** a run resumed from a checkpoint must have the same value (llm/train.ts) */
+  resume?: boolean;
 }
+
+/** An option a resumed run must agree on. */
+const agreed = <T>(o: Option<T>): Option<T> => ({ ...o, resume: true });
 
 const value = (get: Read, flag: string): string | undefined => {
   const v = get(flag);
@@ -94,38 +99,44 @@ export const DEFAULT_STEPS = 3000;
 /** Every option, in the usage text's order. The defaults are obtc quantize's recipe: the best
  *  found on stories260K with obtc ablate (docs/ablation/README.md). */
 export const QUANTIZE_OPTIONS = {
-  method: text('method', 'NAME|FILE', DEFAULT_METHOD, 'a shipped method (stdlib/methods/) or a method file'),
+  method: agreed(text('method', 'NAME|FILE', DEFAULT_METHOD, 'a shipped method (stdlib/methods/) or a method file')),
   weights: text('weights', 'FILE', DEFAULT_WEIGHTS, 'the fp teacher'),
   tokenizer: optionalText('tokenizer', 'FILE', "the teacher's tokenizer (default: embedded, or beside it)"),
   data: text('data', 'FILE', DEFAULT_KD_DATA, 'the distillation text'),
-  steps: num(
-    'steps',
-    'N',
-    DEFAULT_STEPS,
-    (x) => Number.isInteger(x) && x >= 0,
-    'an integer >= 0 (0: no distillation)',
-    'distillation steps (0: post-training quantisation)',
+  steps: agreed(
+    num(
+      'steps',
+      'N',
+      DEFAULT_STEPS,
+      (x) => Number.isInteger(x) && x >= 0,
+      'an integer >= 0 (0: no distillation)',
+      'distillation steps (0: post-training quantisation)',
+    ),
   ),
-  batch: positiveInt('batch', 'N', 2, 'sequences per step'),
-  seq: positiveInt('seq', 'N', 256, 'tokens per sequence'),
-  lr: positive('lr', 'X', 6e-3, 'a positive learning rate', "AdamW's peak learning rate (cosine schedule)"),
-  warmup: nonneg(
-    'warmup',
-    'N',
-    (steps) => Math.min(30, Math.floor(steps / 10)),
-    'linear warm-up steps (default: 30 or a tenth of the steps)',
+  batch: agreed(positiveInt('batch', 'N', 2, 'sequences per step')),
+  seq: agreed(positiveInt('seq', 'N', 256, 'tokens per sequence')),
+  lr: agreed(positive('lr', 'X', 6e-3, 'a positive learning rate', "AdamW's peak learning rate (cosine schedule)")),
+  warmup: agreed(
+    nonneg(
+      'warmup',
+      'N',
+      (steps) => Math.min(30, Math.floor(steps / 10)),
+      'linear warm-up steps (default: 30 or a tenth of the steps)',
+    ),
   ),
-  alpha: nonneg('alpha', 'X', 0.3, "the hidden-state MSE term's weight"),
-  temperature: positive('temperature', 'X', 1, 'a positive temperature', "the KL term's softmax temperature"),
-  embedding: oneOf(
-    'embedding',
-    ['trained', 'frozen'] as const,
-    'trained',
-    'train the embedding and head beside the layers, or freeze them (OneBit)',
+  alpha: agreed(nonneg('alpha', 'X', 0.3, "the hidden-state MSE term's weight")),
+  temperature: agreed(positive('temperature', 'X', 1, 'a positive temperature', "the KL term's softmax temperature")),
+  embedding: agreed(
+    oneOf(
+      'embedding',
+      ['trained', 'frozen'] as const,
+      'trained',
+      'train the embedding and head beside the layers, or freeze them (OneBit)',
+    ),
   ),
-  clip: positive('clip', 'X', 1, 'a positive norm', 'the global gradient norm clipped to'),
-  wd: nonneg('wd', 'X', 0.01, "AdamW's weight decay"),
-  seed: num('seed', 'S', 1234, Number.isInteger, 'an integer', 'the seed of the init and the block order'),
+  clip: agreed(positive('clip', 'X', 1, 'a positive norm', 'the global gradient norm clipped to')),
+  wd: agreed(nonneg('wd', 'X', 0.01, "AdamW's weight decay")),
+  seed: agreed(num('seed', 'S', 1234, Number.isInteger, 'an integer', 'the seed of the init and the block order')),
   out: text('out', 'FILE', 'student.obtm', "the student's model file"),
   checkpointEvery: count('checkpoint-every', 'N', 25, 'write a resumable checkpoint every N steps (0: never)'),
   resume: flag('resume', 'continue from the checkpoint beside --out'),
@@ -190,6 +201,14 @@ export function readQuantizeOptions(get: Read, device: Device): QuantizeOptions 
   const o = Object.fromEntries(entries().map(([k, e]) => [k, e.read(get, d[k])]));
   return { ...(o as Omit<QuantizeOptions, 'device'>), device };
 }
+
+/** The options a run resumed from a checkpoint must agree on (the entries marked `agreed`). */
+export const RESUME_OPTIONS: (keyof Table)[] = entries()
+  .filter(([, e]) => e.resume)
+  .map(([k]) => k);
+
+/** An option's own flag (`checkpointEvery` → `checkpoint-every`). */
+export const flagOf = (k: keyof Table): string => QUANTIZE_OPTIONS[k].flags[0]!;
 
 /** The flags the table declares, and whether each takes a value. */
 export const QUANTIZE_FLAGS: Record<string, 'string' | 'boolean'> = Object.fromEntries(

@@ -18,6 +18,7 @@ import { Progress } from './progress.ts';
 import { tokenStream } from './eval.ts';
 import type { Validator } from './validate.ts';
 import { KdProgram, type Params } from './kd_program.ts';
+import { RESUME_OPTIONS, flagOf } from './options.ts';
 
 /** A method's identity in checkpoints: its name and a checksum of its source. */
 function methodId(m: Method): string {
@@ -28,24 +29,13 @@ export interface TrainState extends Params {
   step: number;
   losses: number[];
   /** what a resumed run must agree on (older checkpoints lack some: those are not checked) */
-  options: Partial<Record<(typeof RESUME_KEYS)[number], number | string>>;
+  options: Partial<Record<string, number | string>>;
 }
 
-const RESUME_KEYS = [
-  'seed',
-  'batch',
-  'seq',
-  'steps',
-  'method',
-  'lr',
-  'warmup',
-  'alpha',
-  'temperature',
-  'embedding',
-  'clip',
-  'wd',
-  'teacher',
-] as const;
+/** What a checkpoint records of how it was made: the options marked in llm/options.ts, and the
+ *  teacher. */
+const RESUME_KEYS = [...RESUME_OPTIONS, 'teacher'] as const;
+const flagName = (k: (typeof RESUME_KEYS)[number]) => (k === 'teacher' ? 'teacher' : flagOf(k));
 
 /** Keeps a loss CSV's rows up to step (rows a killed run wrote after its last checkpoint go). */
 function truncateLossCsv(file: string, step: number): void {
@@ -106,12 +96,12 @@ export class Quantizer extends KdProgram {
     const unsaid = RESUME_KEYS.filter((k) => st.options[k] === undefined);
     if (unsaid.length && !this.o.force)
       bad(
-        `it does not record ${unsaid.map((k) => `--${k}`).join(', ')}, so it cannot be checked against this run (--force resumes it anyway)`,
+        `it does not record ${unsaid.map((k) => `--${flagName(k)}`).join(', ')}, so it cannot be checked against this run (--force resumes it anyway)`,
       );
     for (const k of RESUME_KEYS)
       if (st.options[k] !== undefined && st.options[k] !== want[k])
         throw new UserError(
-          `--resume: the checkpoint was made with --${k} ${String(st.options[k])}, not ${String(want[k])}`,
+          `--resume: the checkpoint was made with --${flagName(k)} ${String(st.options[k])}, not ${String(want[k])}`,
         );
     const fresh = await this.start();
     for (const part of ['ps', 'opt'] as const) {
@@ -160,19 +150,9 @@ export class Quantizer extends KdProgram {
   /** What a checkpoint must agree on to be resumed. */
   private identity(): TrainState['options'] {
     const o = this.o;
+    const opts = RESUME_OPTIONS.map((k) => [k, k === 'method' ? methodId(this.method) : (o[k] as number | string)]);
     return {
-      seed: o.seed,
-      batch: o.batch,
-      seq: o.seq,
-      steps: o.steps,
-      method: methodId(this.method),
-      lr: o.lr,
-      warmup: o.warmup,
-      alpha: o.alpha,
-      temperature: o.temperature,
-      embedding: o.embedding,
-      clip: o.clip,
-      wd: o.wd,
+      ...Object.fromEntries(opts),
       teacher: `${this.teacher.bytes} bytes, ${this.teacher.config.dim}×${this.teacher.config.layers}`,
     };
   }

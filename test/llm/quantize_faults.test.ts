@@ -86,9 +86,10 @@ describe('training faults', () => {
     const f = joinFramed(b, FRAMES.state, JSON.stringify(header), data);
     const r = resumeWith('noopts', f);
     expect(r.status).toBe(1);
-    expect(oneError(r.stderr)).toMatch(
-      /noopts\.obtm\.ckpt: it does not record --seed, --batch.*--force resumes it anyway/,
-    );
+    // every option marked in llm/options.ts and the teacher, named by flag
+    const e = oneError(r.stderr);
+    expect(e).toMatch(/noopts\.obtm\.ckpt: it does not record --.*--force resumes it anyway/);
+    for (const f of ['--seed', '--batch', '--lr', '--method', '--embedding', '--teacher']) expect(e).toContain(f);
     const forced = resumeWith('noopts', f, ['--force']);
     expect(forced.status, forced.stderr).toBe(0);
   });
