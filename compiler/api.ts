@@ -3,7 +3,7 @@
 // reference interpreter with tensors as typed arrays plus shapes.
 import { CompileError, Diagnostics, UserError, type Diagnostic } from './syntax/diag.ts';
 import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
-import { Elab } from './types/elab.ts';
+import { Elab } from './types/elab/elab.ts';
 import { dimConst, dimToString, dimValue, dimVars } from './types/dim.ts';
 import { D, isDType, typeToString, type Type } from './types/types.ts';
 import {

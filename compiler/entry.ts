@@ -4,7 +4,7 @@
 // returns a NamedEntry that runs it on any backend with named arguments and results. No caller
 // counts positions: the flattening is the compiler's, from the entry's types.
 import { Diagnostics, UserError } from './syntax/diag.ts';
-import { Elab } from './types/elab.ts';
+import { Elab } from './types/elab/elab.ts';
 import { leafTypes } from './types/tree.ts';
 import { interpret } from '../runtime/ref/interp.ts';
 import { NamedEntry, donatedInputs, type Contract, type Slot } from '../runtime/core/contract.ts';

@@ -15,8 +15,8 @@ import {
   type ModuleInfo,
   type Program,
 } from './resolve/modules.ts';
-import { Elab } from './types/elab.ts';
-import { BUILTINS, BUILTIN_CONSTS } from './types/builtins.ts';
+import { Elab } from './types/elab/elab.ts';
+import { BUILTINS, BUILTIN_CONSTS } from './types/elab/builtins.ts';
 import { typeToString, type Type } from './types/types.ts';
 import { nameSpan } from './types/elab_util.ts';
 import { DTYPES } from '../runtime/core/dtype.ts';

@@ -5,7 +5,7 @@
 // `emb f32[V, D]`, a block's projection weights `blocks[0].<layer>.w f32[D, D]`, …, and the layers `blocks[0].<layer>`.
 import { Diagnostics, UserError } from './syntax/diag.ts';
 import { parseType } from './syntax/parse.ts';
-import { Elab } from './types/elab.ts';
+import { Elab } from './types/elab/elab.ts';
 import { dimConst, dimValue } from './types/dim.ts';
 import { concreteShape, typeToString, type Type } from './types/types.ts';
 import { newBindings, resolveType } from './types/unify.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import vsctm from 'vscode-textmate';
 import oniguruma from 'vscode-oniguruma';
 import { ROOT } from '../arch/graph.ts';
-import { BUILTINS } from '../../compiler/types/builtins.ts';
+import { BUILTINS } from '../../compiler/types/elab/builtins.ts';
 import { DTYPES } from '../../runtime/core/dtype.ts';
 
 const GRAMMAR = join(ROOT, 'editors/vscode/syntaxes/obt.tmLanguage.json');

@@ -1,5 +1,5 @@
 // An imported module that checked without diagnostics is not checked again while its text and its
-// imports are unchanged (compiler/types/elab.ts checkProgram); a change to it, or to a module it
+// imports are unchanged (compiler/types/elab/elab.ts checkProgram); a change to it, or to a module it
 // imports, is checked again: its new errors are reported even in functions no one calls.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';

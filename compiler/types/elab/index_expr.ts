@@ -1,10 +1,10 @@
 // Tensor indexing `x[a:b:s, i, ..., idx]`: static ranges and indices become one slice, run-time
 // scalar indices a dynamic_slice, a tensor of indices a gather; indexed axes are then dropped.
-import { UserError, type Span } from '../syntax/diag.ts';
-import type * as A from '../syntax/ast.ts';
-import { lit, type Atom } from '../../runtime/core/ir.ts';
-import { dimAdd, dimConst, dimDiv, dimToString, dimValue, type Dim } from './dim.ts';
-import { D, shapeToString, type ShapeItem } from './types.ts';
+import { UserError, type Span } from '../../syntax/diag.ts';
+import type * as A from '../../syntax/ast.ts';
+import { lit, type Atom } from '../../../runtime/core/ir.ts';
+import { dimAdd, dimConst, dimDiv, dimToString, dimValue, type Dim } from '../dim.ts';
+import { D, shapeToString, type ShapeItem } from '../types.ts';
 import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import type { Elab, Fx } from './elab.ts';

@@ -2,28 +2,28 @@
 // its own) and lowers (concrete dims, everything inlined into one Core IR function per entry).
 // Checking a function generic only over dims happens once with its dims as rigid symbols;
 // a function generic over a type or layer type is checked once per instantiation.
-import { spend, within } from '../core/budget.ts';
-import { typeLeaves } from './elab_util.ts';
+import { spend, within } from '../../core/budget.ts';
+import { typeLeaves } from '../elab_util.ts';
 import { createHash } from 'node:crypto';
-import { UserError, type Span } from '../syntax/diag.ts';
-import type * as A from '../syntax/ast.ts';
-import { stdlibIndex, type FnInfo, type ModuleInfo } from '../resolve/modules.ts';
-import { DTYPES } from '../../runtime/core/dtype.ts';
+import { UserError, type Span } from '../../syntax/diag.ts';
+import type * as A from '../../syntax/ast.ts';
+import { stdlibIndex, type FnInfo, type ModuleInfo } from '../../resolve/modules.ts';
+import { DTYPES } from '../../../runtime/core/dtype.ts';
 import { CoreBuilder } from './builder.ts';
-import type { Func, TensorType } from '../../runtime/core/ir.ts';
-import { dimConst, dimValue, dimVar } from './dim.ts';
-import { D, hasError, isDType, isFloat, typeEq, typeToString, type TArg, type Type } from './types.ts';
-import { newBindings, resolveType, type Bindings } from './unify.ts';
+import type { Func, TensorType } from '../../../runtime/core/ir.ts';
+import { dimConst, dimValue, dimVar } from '../dim.ts';
+import { D, hasError, isDType, isFloat, typeEq, typeToString, type TArg, type Type } from '../types.ts';
+import { newBindings, resolveType, type Bindings } from '../unify.ts';
 import { ERRV, staticNumber, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { BUILTINS, BUILTIN_CONSTS } from './builtins.ts';
-import { ElabCalls } from './elab_calls.ts';
-import { Reported, type Fx } from './elab_values.ts';
+import { ElabCalls } from './calls.ts';
+import { Reported, type Fx } from './values.ts';
 import { indexTensor } from './index_expr.ts';
-import { closest, collectNames, nameSpan, patName, resultSpan, targKey } from './elab_util.ts';
+import { closest, collectNames, nameSpan, patName, resultSpan, targKey } from '../elab_util.ts';
 
-export { Reported, type Fx } from './elab_values.ts';
-export { resultSpan } from './elab_util.ts';
+export { Reported, type Fx } from './values.ts';
+export { resultSpan } from '../elab_util.ts';
 
 /** Keys of modules that checked without a diagnostic (least recently seen first out). */
 const cleanModules = new Set<string>();

@@ -1,13 +1,13 @@
 // Built-in higher-order functions: iterate, fold, map, scan, tmap over parameter trees, and
 // differentiation (grad, value_and_grad, vjp) through the AD transform.
-import { funcWork, within } from '../core/budget.ts';
-import { UserError, type Span } from '../syntax/diag.ts';
-import { dimEq, dimToString, type Dim } from './dim.ts';
-import { hasError, isFloat, typeEq, typeToString, type Type } from './types.ts';
+import { funcWork, within } from '../../core/budget.ts';
+import { UserError, type Span } from '../../syntax/diag.ts';
+import { dimEq, dimToString, type Dim } from '../dim.ts';
+import { hasError, isFloat, typeEq, typeToString, type Type } from '../types.ts';
 import { ERRV, staticNumber, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { CoreBuilder } from './builder.ts';
-import { gradFunc } from '../ad/vjp.ts';
+import { gradFunc } from '../../ad/vjp.ts';
 import { Reported } from './elab.ts';
 import { arrayLen, fill } from './builtins_tensor.ts';
 import { arity, axesArg, tensorArg, type Builtin, type CallInfo } from './builtin_args.ts';
@@ -387,12 +387,15 @@ export function differentiate(
   f: Extract<Val, { k: 'closure' }>,
   x: Val,
   outputs: (y: Val) => ops.TVal[],
-): { values: import('../../runtime/core/ir.ts').Atom[]; grad: Val } {
+): { values: import('../../../runtime/core/ir.ts').Atom[]; grad: Val } {
   const outer = c.el.b!;
   const t = x.t as Type;
   const sub = new CoreBuilder(c.el.supply, outer, true);
   c.el.b = sub;
-  let res: { func: import('../../runtime/core/ir.ts').Func; captured: import('../../runtime/core/ir.ts').Var[] };
+  let res: {
+    func: import('../../../runtime/core/ir.ts').Func;
+    captured: import('../../../runtime/core/ir.ts').Var[];
+  };
   let nx: number;
   let nout: number;
   try {

@@ -1,7 +1,7 @@
 // The language's built-in functions: each one types its arguments (symbolic shapes) and lowers to
 // Core primitives through the op layer, so the same code checks and lowers.
 // The functions live in builtin_args.ts (argument readers), builtins_tensor.ts and builtins_control.ts.
-import { UNARY, type UnaryPrim } from '../../runtime/core/prim_names.ts';
+import { UNARY, type UnaryPrim } from '../../../runtime/core/prim_names.ts';
 import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import type { Builtin } from './builtin_args.ts';

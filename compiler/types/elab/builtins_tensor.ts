@@ -1,10 +1,10 @@
 // Built-in tensor functions: elementwise math and reductions, shapes, contractions (matmul,
 // einsum), the packed sign dtype and randomness.
-import { UserError, type Span } from '../syntax/diag.ts';
-import type { UnaryPrim } from '../../runtime/core/prim_names.ts';
-import { lit } from '../../runtime/core/ir.ts';
-import { dimConst, dimEq, dimMul, dimValue, type Dim } from './dim.ts';
-import { D, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem } from './types.ts';
+import { UserError, type Span } from '../../syntax/diag.ts';
+import type { UnaryPrim } from '../../../runtime/core/prim_names.ts';
+import { lit } from '../../../runtime/core/ir.ts';
+import { dimConst, dimEq, dimMul, dimValue, type Dim } from '../dim.ts';
+import { D, isFloat, shapeToString, typeEq, typeToString, type DType, type ShapeItem } from '../types.ts';
 import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import {
@@ -226,7 +226,7 @@ export const concatB: Builtin = (c) => {
   );
 };
 
-import { dimAdd as addDims } from './dim.ts';
+import { dimAdd as addDims } from '../dim.ts';
 
 export const stackB: Builtin = (c) => {
   arity(c, 1, 1, ['axis']);

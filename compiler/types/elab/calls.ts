@@ -1,19 +1,19 @@
 // The elaborator's calls: struct literals, overload resolution, argument matching, inlining a
 // function body, closures, and functions with a user gradient rule (custom_vjp).
-import { UserError, type Note, type Span } from '../syntax/diag.ts';
-import type * as A from '../syntax/ast.ts';
-import { lookupStruct, type FnInfo } from '../resolve/modules.ts';
-import type { StructInfo } from '../resolve/symbols.ts';
+import { UserError, type Note, type Span } from '../../syntax/diag.ts';
+import type * as A from '../../syntax/ast.ts';
+import { lookupStruct, type FnInfo } from '../../resolve/modules.ts';
+import type { StructInfo } from '../../resolve/symbols.ts';
 import { CoreBuilder } from './builder.ts';
-import { spend } from '../core/budget.ts';
-import { isDType, isFloat, typeToString, type DType, type TArg, type Type } from './types.ts';
-import { Mismatch, newBindings, resolveType, showPattern, solveDeferred, unifyType, type Bindings } from './unify.ts';
+import { spend } from '../../core/budget.ts';
+import { isDType, isFloat, typeToString, type DType, type TArg, type Type } from '../types.ts';
+import { Mismatch, newBindings, resolveType, showPattern, solveDeferred, unifyType, type Bindings } from '../unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { BUILTINS, type CallInfo } from './builtins.ts';
-import { ElabValues, Reported, type Fx } from './elab_values.ts';
+import { ElabValues, Reported, type Fx } from './values.ts';
 import type { Elab } from './elab.ts';
-import { nameSpan, resultSpan, substType } from './elab_util.ts';
+import { nameSpan, resultSpan, substType } from '../elab_util.ts';
 
 export abstract class ElabCalls extends ElabValues {
   // the rest of the elaborator (elab.ts)

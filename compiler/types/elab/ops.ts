@@ -1,12 +1,12 @@
 // The tensor operation layer shared by checking and lowering: each operation computes its result
 // type over symbolic shapes (with `...` prefixes) and, when a Core builder is present, emits the
 // Core primitives that implement it (explicit broadcasts, reshapes, transposes).
-import { InternalError, UserError, type Span } from '../syntax/diag.ts';
-import { lit, type Atom } from '../../runtime/core/ir.ts';
-import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
-import { unaryScalar } from '../../runtime/prims/elementwise.ts';
+import { InternalError, UserError, type Span } from '../../syntax/diag.ts';
+import { lit, type Atom } from '../../../runtime/core/ir.ts';
+import type { BinaryPrim, ComparePrim, ReducePrim, UnaryPrim } from '../../../runtime/core/prim_names.ts';
+import { unaryScalar } from '../../../runtime/prims/elementwise.ts';
 import type { CoreBuilder } from './builder.ts';
-import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimToString, dimValue, type Dim } from './dim.ts';
+import { dimAdd, dimConst, dimDiv, dimEq, dimMul, dimToString, dimValue, type Dim } from '../dim.ts';
 import {
   D,
   concreteShape,
@@ -17,7 +17,7 @@ import {
   type DType,
   type ShapeItem,
   type Type,
-} from './types.ts';
+} from '../types.ts';
 import { staticNumber, type Static, type Val } from './vals.ts';
 
 export type TVal = Extract<Val, { k: 'tensor' }>;

@@ -3,9 +3,9 @@
 // = softmax over s of (q·k / √Dh where mask, else −inf) applied to v, query head h reading KV head
 // h / (H / KV); a row with no key gives 0. One primitive (runtime/prims/attention.ts) whose kernels
 // never store the scores; its gradient is the FlashAttention backward (compiler/ad/rules/attention.ts).
-import { UserError } from '../syntax/diag.ts';
-import { shapeToString, type ShapeItem } from './types.ts';
-import { dimValue } from './dim.ts';
+import { UserError } from '../../syntax/diag.ts';
+import { shapeToString, type ShapeItem } from '../types.ts';
+import { dimValue } from '../dim.ts';
 import * as ops from './ops.ts';
 import { arity, tensorArg, type Builtin } from './builtin_args.ts';
 

@@ -1,17 +1,17 @@
 // The elaborator's state and the types of its values: struct fields, placeholders of a type,
 // values built from / flattened to tensor leaves. The base of the elaborator's three files
-// (elab_values.ts ← elab_calls.ts ← elab.ts: one class split by concern).
-import { Diagnostics, InternalError, UserError, type Span } from '../syntax/diag.ts';
-import type * as A from '../syntax/ast.ts';
-import type { FnInfo, ModuleInfo, Program } from '../resolve/modules.ts';
+// (values.ts ← calls.ts ← elab.ts in compiler/types/elab/: one class split by concern).
+import { Diagnostics, InternalError, UserError, type Span } from '../../syntax/diag.ts';
+import type * as A from '../../syntax/ast.ts';
+import type { FnInfo, ModuleInfo, Program } from '../../resolve/modules.ts';
 import { CoreBuilder } from './builder.ts';
-import { VarSupply, type Atom, type TensorType } from '../../runtime/core/ir.ts';
-import { dimValue } from './dim.ts';
-import type { Type } from './types.ts';
-import { structFieldTypes, type Bindings } from './unify.ts';
+import { VarSupply, type Atom, type TensorType } from '../../../runtime/core/ir.ts';
+import { dimValue } from '../dim.ts';
+import type { Type } from '../types.ts';
+import { structFieldTypes, type Bindings } from '../unify.ts';
 import { ERRV, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
-import { buildTree, leafTypes, type FieldsOf } from './tree.ts';
+import { buildTree, leafTypes, type FieldsOf } from '../tree.ts';
 
 export interface Fx {
   module: ModuleInfo;

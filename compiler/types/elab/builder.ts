@@ -1,12 +1,12 @@
 // Core IR builder used by lowering. A child builder (for iterate and custom_vjp bodies) turns any
 // outer variable it is handed into a parameter of its own, so nested bodies are closed.
-import { InternalError, spanLocation, type Span } from '../syntax/diag.ts';
-import { PRIMS } from '../../runtime/prims/registry.ts';
-import type { PrimDef } from '../../runtime/prims/def.ts';
-import type { PrimName, PrimParams } from '../../runtime/core/prim_names.ts';
-import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../runtime/core/ir.ts';
-import { inlineInto } from '../ad/vjp.ts';
-import { spend } from '../core/budget.ts';
+import { InternalError, spanLocation, type Span } from '../../syntax/diag.ts';
+import { PRIMS } from '../../../runtime/prims/registry.ts';
+import type { PrimDef } from '../../../runtime/prims/def.ts';
+import type { PrimName, PrimParams } from '../../../runtime/core/prim_names.ts';
+import { VarSupply, type Atom, type Eqn, type Func, type TensorType, type Var } from '../../../runtime/core/ir.ts';
+import { inlineInto } from '../../ad/vjp.ts';
+import { spend } from '../../core/budget.ts';
 
 export class CoreBuilder {
   readonly eqns: Eqn[] = [];

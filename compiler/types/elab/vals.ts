@@ -1,13 +1,13 @@
 // Values of the elaborator: a type plus, when lowering, the Core atoms behind it (a pytree of
 // tensors), plus compile-time knowledge (static scalars, weak literal dtypes, closures).
-import type { Atom } from '../../runtime/core/ir.ts';
-import type * as A from '../syntax/ast.ts';
-import type { Dim } from './dim.ts';
-import { dimValue } from './dim.ts';
-import type { Type } from './types.ts';
-import type { FnInfo, ModuleInfo } from '../resolve/modules.ts';
-import type { Bindings } from './unify.ts';
-import type { Span } from '../syntax/diag.ts';
+import type { Atom } from '../../../runtime/core/ir.ts';
+import type * as A from '../../syntax/ast.ts';
+import type { Dim } from '../dim.ts';
+import { dimValue } from '../dim.ts';
+import type { Type } from '../types.ts';
+import type { FnInfo, ModuleInfo } from '../../resolve/modules.ts';
+import type { Bindings } from '../unify.ts';
+import type { Span } from '../../syntax/diag.ts';
 
 /** A scalar known at compile time: an integer dim expression, a float, or a boolean. */
 export type Static = { k: 'int'; d: Dim } | { k: 'float'; v: number } | { k: 'bool'; v: boolean };

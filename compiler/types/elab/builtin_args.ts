@@ -1,8 +1,8 @@
 // What every built-in function uses: the call it receives (CallInfo) and readers of its arguments
 // (arity, tensors, static integers, axes, shapes, dtypes).
-import { UserError, type Span } from '../syntax/diag.ts';
-import { dimToString, dimValue, type Dim } from './dim.ts';
-import { D, isDType, type DType, type ShapeItem } from './types.ts';
+import { UserError, type Span } from '../../syntax/diag.ts';
+import { dimToString, dimValue, type Dim } from '../dim.ts';
+import { D, isDType, type DType, type ShapeItem } from '../types.ts';
 import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import type { Elab, Fx } from './elab.ts';
@@ -99,7 +99,7 @@ export function shapeArg(c: CallInfo, v: Val, span: Span, prefix?: ShapeItem[]):
   return out;
 }
 
-export function spreadOfEnv(b: import('./unify.ts').Bindings): ShapeItem[] | undefined {
+export function spreadOfEnv(b: import('../unify.ts').Bindings): ShapeItem[] | undefined {
   return b.spread ?? (b.outer ? spreadOfEnv(b.outer) : undefined);
 }
 

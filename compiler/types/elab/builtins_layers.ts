@@ -2,14 +2,14 @@
 // lmap(model, f) maps them to another layer type; layers(model) takes them out as a tree, the
 // value a training step differentiates and an optimiser updates; with_layers(model, ls) puts a
 // layer tree back into a model (of the same or another layer type), keeping its other fields.
-import { UserError } from '../syntax/diag.ts';
-import { dimConst, dimEq } from './dim.ts';
-import { typeEq, typeToString, type StructInfo, type Type } from './types.ts';
+import { UserError } from '../../syntax/diag.ts';
+import { dimConst, dimEq } from '../dim.ts';
+import { typeEq, typeToString, type StructInfo, type Type } from '../types.ts';
 import type { Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { arity, type Builtin, type CallInfo } from './builtin_args.ts';
 import { call, fnArg } from './builtins_control.ts';
-import { firstLayer, joinParts, layerParts, layersTypeOf, modelCtor, namedParts, retarget } from './layers.ts';
+import { firstLayer, joinParts, layerParts, layersTypeOf, modelCtor, namedParts, retarget } from '../layers.ts';
 
 type StructVal = Extract<Val, { k: 'struct' }>;
 
