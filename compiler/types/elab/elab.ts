@@ -17,8 +17,13 @@ import { newBindings, resolveType, type Bindings } from '../unify.ts';
 import { ERRV, staticNumber, type Scope, type Val } from './vals.ts';
 import * as ops from './ops.ts';
 import { BUILTINS, BUILTIN_CONSTS } from './builtins.ts';
-import { ElabCalls } from './calls.ts';
+import * as C from './calls.ts';
+import * as V from './values.ts';
 import { Reported, type Fx } from './values.ts';
+import { Diagnostics } from '../../syntax/diag.ts';
+import type { Program } from '../../resolve/modules.ts';
+import { VarSupply } from '../../../runtime/core/ir.ts';
+import type { FieldsOf } from '../tree.ts';
 import { indexTensor } from './index_expr.ts';
 import { closest, collectNames, nameSpan, patName, resultSpan, targKey } from '../elab_util.ts';
 
@@ -47,9 +52,117 @@ function moduleKeys(modules: Iterable<ModuleInfo>): Map<ModuleInfo, string> {
   return keys;
 }
 
-export class Elab extends ElabCalls {
-  asElab(): Elab {
-    return this;
+/** A function of the elaborator's, less its first parameter (the elaborator). */
+type Rest<F> = F extends (el: Elab, ...a: infer R) => unknown ? R : never;
+
+/** The elaborator: checks and lowers. Its state and its walk are here; the value-tree helpers
+ *  (values.ts) and the calls (calls.ts) are functions of it, reached through the methods below. */
+export class Elab implements ops.OpCtx {
+  b?: CoreBuilder;
+  /** Told every expression's value and every name a parameter, `let` or lambda binds, as checking
+   *  meets them (the language server's hover; compiler/ide.ts). */
+  observe?: (span: Span, v: Val) => void;
+  readonly supply = new VarSupply();
+  readonly checking = new Map<string, Type | 'busy'>();
+  depth = 0;
+  /** functions whose bodies are being checked (recursion detection) */
+  readonly active: FnInfo[] = [];
+  /** Calls seen while checking: caller → callee → the first such call's span (a cycle is recursion). */
+  readonly callGraph = new Map<FnInfo, Map<FnInfo, Span>>();
+
+  constructor(
+    readonly prog: Program,
+    readonly diags: Diagnostics,
+  ) {}
+
+  /** structFields as the value-tree walks take it. */
+  readonly fields: FieldsOf = (t) => this.structFields(t);
+
+  // ---------------------------------------------------------------------------------------------
+  // Values (values.ts) and calls (calls.ts): functions of the elaborator, called through it
+
+  structFields(...a: Rest<typeof V.structFields>): ReturnType<typeof V.structFields> {
+    return V.structFields(this, ...a);
+  }
+
+  placeholder(...a: Rest<typeof V.placeholder>): ReturnType<typeof V.placeholder> {
+    return V.placeholder(this, ...a);
+  }
+
+  fieldsOf(...a: Rest<typeof V.fieldsOf>): ReturnType<typeof V.fieldsOf> {
+    return V.fieldsOf(this, ...a);
+  }
+
+  arrayElem(...a: Rest<typeof V.arrayElem>): ReturnType<typeof V.arrayElem> {
+    return V.arrayElem(this, ...a);
+  }
+
+  fromLeaves(...a: Rest<typeof V.fromLeaves>): ReturnType<typeof V.fromLeaves> {
+    return V.fromLeaves(this, ...a);
+  }
+
+  paramValue(...a: Rest<typeof V.paramValue>): ReturnType<typeof V.paramValue> {
+    return V.paramValue(this, ...a);
+  }
+
+  leafTypes(...a: Rest<typeof V.leafTypes>): ReturnType<typeof V.leafTypes> {
+    return V.leafTypes(this, ...a);
+  }
+
+  atoms(...a: Rest<typeof V.atoms>): ReturnType<typeof V.atoms> {
+    return V.atoms(this, ...a);
+  }
+
+  structLit(...a: Rest<typeof C.structLit>): ReturnType<typeof C.structLit> {
+    return C.structLit(this, ...a);
+  }
+
+  structParam(...a: Rest<typeof C.structParam>): ReturnType<typeof C.structParam> {
+    return C.structParam(this, ...a);
+  }
+
+  callExpr(...a: Rest<typeof C.callExpr>): ReturnType<typeof C.callExpr> {
+    return C.callExpr(this, ...a);
+  }
+
+  calleeOf(...a: Rest<typeof C.calleeOf>): ReturnType<typeof C.calleeOf> {
+    return C.calleeOf(this, ...a);
+  }
+
+  applyCallable(...a: Rest<typeof C.applyCallable>): ReturnType<typeof C.applyCallable> {
+    return C.applyCallable(this, ...a);
+  }
+
+  closureFx(...a: Rest<typeof C.closureFx>): ReturnType<typeof C.closureFx> {
+    return C.closureFx(this, ...a);
+  }
+
+  applyLambda(...a: Rest<typeof C.applyLambda>): ReturnType<typeof C.applyLambda> {
+    return C.applyLambda(this, ...a);
+  }
+
+  enter(...a: Rest<typeof C.enter>): ReturnType<typeof C.enter> {
+    return C.enter(this, ...a);
+  }
+
+  matchArgs(...a: Rest<typeof C.matchArgs>): ReturnType<typeof C.matchArgs> {
+    return C.matchArgs(this, ...a);
+  }
+
+  callOverloaded(...a: Rest<typeof C.callOverloaded>): ReturnType<typeof C.callOverloaded> {
+    return C.callOverloaded(this, ...a);
+  }
+
+  callFn(...a: Rest<typeof C.callFn>): ReturnType<typeof C.callFn> {
+    return C.callFn(this, ...a);
+  }
+
+  invoke(...a: Rest<typeof C.invoke>): ReturnType<typeof C.invoke> {
+    return C.invoke(this, ...a);
+  }
+
+  lowerCustomVjp(...a: Rest<typeof C.lowerCustomVjp>): ReturnType<typeof C.lowerCustomVjp> {
+    return C.lowerCustomVjp(this, ...a);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -124,7 +237,7 @@ export class Elab extends ElabCalls {
   }
 
   /** The rigid environment of a function: dims as symbols, '...' as a symbolic prefix. */
-  protected rigidEnv(f: FnInfo, typeArgs: Map<string, TArg>): Bindings {
+  rigidEnv(f: FnInfo, typeArgs: Map<string, TArg>): Bindings {
     const env = newBindings(f.module);
     const taken = new Set<string>();
     for (const a of typeArgs.values()) collectNames(a, taken);
@@ -220,7 +333,7 @@ export class Elab extends ElabCalls {
     return result;
   }
 
-  protected checkGradRule(f: FnInfo, fx: Fx, result: Type): void {
+  checkGradRule(f: FnInfo, fx: Fx, result: Type): void {
     const rule = f.decl.gradRule!;
     try {
       if (f.decl.params.length === 0) throw new UserError(`a gradient rule needs at least one parameter`, rule.span);
@@ -391,7 +504,7 @@ export class Elab extends ElabCalls {
     return { k: 'tuple', t: names ? { ...t, names } : t, elems };
   }
 
-  protected block(e: Extract<A.Expr, { kind: 'block' }>, fx0: Fx): Val {
+  block(e: Extract<A.Expr, { kind: 'block' }>, fx0: Fx): Val {
     const fx: Fx = { ...fx0, scope: new Map(fx0.scope) };
     let failed = false;
     for (const s of e.stmts) {
@@ -411,7 +524,7 @@ export class Elab extends ElabCalls {
     return failed && r.k !== 'error' && hasError(r.t as Type) ? ERRV : r;
   }
 
-  protected bindPattern(p: A.Pattern, v: Val, scope: Scope): void {
+  bindPattern(p: A.Pattern, v: Val, scope: Scope): void {
     if (p.kind === 'name') {
       if (p.name !== '_') scope.set(p.name, v);
       this.observe?.(p.span, v);
@@ -426,7 +539,7 @@ export class Elab extends ElabCalls {
     p.elems.forEach((q, i) => this.bindPattern(q, v.elems[i]!, scope));
   }
 
-  protected lookupVar(name: string, span: Span, fx: Fx): Val {
+  lookupVar(name: string, span: Span, fx: Fx): Val {
     const v = fx.scope.get(name);
     if (v) return v;
     const fns = this.visibleFns(fx.module, name);
@@ -471,7 +584,7 @@ export class Elab extends ElabCalls {
     return out;
   }
 
-  protected binaryExpr(e: Extract<A.Expr, { kind: 'binary' }>, fx: Fx): Val {
+  binaryExpr(e: Extract<A.Expr, { kind: 'binary' }>, fx: Fx): Val {
     const av = this.expr(e.a, fx);
     const bv = this.expr(e.b, fx);
     if (av.k === 'error' || bv.k === 'error') return ERRV;
@@ -513,7 +626,7 @@ export class Elab extends ElabCalls {
     }
   }
 
-  protected fieldExpr(e: Extract<A.Expr, { kind: 'field' }>, fx: Fx): Val {
+  fieldExpr(e: Extract<A.Expr, { kind: 'field' }>, fx: Fx): Val {
     const t = this.expr(e.target, fx);
     if (t.k === 'error') return t;
     if (t.k === 'module') {
@@ -559,7 +672,7 @@ export class Elab extends ElabCalls {
     };
   }
 
-  protected listLiteral(e: Extract<A.Expr, { kind: 'list' }>, fx: Fx): Val {
+  listLiteral(e: Extract<A.Expr, { kind: 'list' }>, fx: Fx): Val {
     return this.listToTensor(this.listVal(e, fx));
   }
 
@@ -609,7 +722,7 @@ export class Elab extends ElabCalls {
   // ---------------------------------------------------------------------------------------------
   // Indexing and slicing
 
-  protected indexExpr(e: Extract<A.Expr, { kind: 'index' }>, fx: Fx): Val {
+  indexExpr(e: Extract<A.Expr, { kind: 'index' }>, fx: Fx): Val {
     const target = this.expr(e.target, fx);
     if (target.k === 'error') return target;
     if (target.k === 'array') {
