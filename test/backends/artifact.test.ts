@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../cli/main.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
 import { compile } from '../../compiler/api.ts';
 import { fromNested } from '../../runtime/core/tensor.ts';
 import { loadArtifact } from '../../runtime/wasm/artifact.ts';
@@ -26,12 +26,7 @@ writeFileSync(file, src);
 const x = Array.from({ length: 2 }, (_, i) => Array.from({ length: 40 }, (_, j) => Math.sin(i * 40 + j)));
 const w = Array.from({ length: 6 }, (_, i) => Array.from({ length: 40 }, (_, j) => Math.cos(3 * i + j * 0.7)));
 const c = Array.from({ length: 4 }, (_, i) => Array.from({ length: 6 }, (_, j) => i - j));
-const run = async (args: string[]) => {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-};
+const run = obtcInProcess;
 
 describe('wasm artifacts', () => {
   it('compile --target wasm -o DIR, then exec DIR equals the reference', async () => {

@@ -8,7 +8,7 @@ import { afterAll, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../cli/main.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
 
@@ -144,12 +144,7 @@ function logits(tokens: number[]): number[][] {
   });
 }
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const run = obtcInProcess;
 
 it('a new architecture (one .obt file and a name map) runs ppl, generate and quantize', async () => {
   const weights = join(dir, 'model.safetensors');

@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../cli/main.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
 import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
 import { writeModelFile } from '../../llm/io/modelfile.ts';
@@ -34,12 +34,7 @@ pub fn init[I, O](w: f32[O, I], seed: i32) -> RowSignTrain[I, O] = RowSignTrain 
 pub fn export[I, O](l: RowSignTrain[I, O]) -> RowSign[I, O] = RowSign { s: pack_sign(l.w), a: l.a }
 `;
 
-const run = async (argv: string[]) => {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s: string) => (out += s), err: (s: string) => (err += s) });
-  return { code, out, err };
-};
+const run = obtcInProcess;
 
 it('a method defined only in a test quantizes, saves, evaluates, generates and serves without its file', async () => {
   writeFileSync(methodFile, METHOD);
