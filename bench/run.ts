@@ -288,9 +288,7 @@ for (const [tn, pool] of threads) {
 }
 
 // ---- compile time of the decode entry: cold (no kernel cache) and warm (disk cache) ----------
-const r0 = ModelRunner.fromFile(teacher, { kind: 'interp' });
-r0.decoder(256).step(1, 0);
-const low = (r0 as unknown as { prepared: Map<string, { low: { func: never } }> }).prepared.get('dec256')!.low;
+const low = ModelRunner.fromFile(teacher, { kind: 'interp' }).decodeEntry(256).low;
 process.env.OBT_CACHE_DIR = join(PROJECT_ROOT, '.obt-cache', `bench-${process.pid}`);
 const { __resetKernelMemo } = await import('../compiler/backends/wasm/codegen.ts');
 __resetKernelMemo();

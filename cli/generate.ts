@@ -27,7 +27,7 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   const prompt = tokenizer.encode(str(flags, 'prompt') ?? '', { bos: true });
   if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
   const sampler = new Sampler(temperature, topp, seed);
-  const dec = runner.decoderAsync(max);
+  const dec = runner.decoder(max);
   const json = flags.has('json');
   const idsOnly = flags.has('ids');
   // pieces come from the model's file: shown safe for a terminal unless --raw

@@ -27,7 +27,7 @@ export const pplCmd: Command = async (_pos, flags, io) => {
   const r0 = await perplexity(
     stream,
     seq,
-    (ids, targets) => runner.nllAsync(ids, targets),
+    (ids, targets) => runner.nll(ids, targets),
     new Progress('ppl', windows, { write: (s: string) => io.err(s), isTTY: process.stderr.isTTY }),
   );
   const r = checkFinitePpl(r0, str(flags, 'weights') ?? DEFAULT_WEIGHTS);

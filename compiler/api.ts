@@ -1,6 +1,7 @@
 // The TypeScript API: compile(source) type-checks a program; program.lower(entry, args) gives the
-// Core IR of an entry for concrete argument types; program.run(entry, args) runs it on the
-// reference interpreter with tensors as typed arrays plus shapes.
+// Core IR of an entry for concrete argument types; program.run(entry, args, {device}) runs it on a
+// device (the reference interpreter unless given) with tensors as typed arrays plus shapes, and
+// program.bind(entry, {name: value}) runs it by name. Every run goes through one executor.
 import { CompileError, Diagnostics, UserError, type Diagnostic } from './syntax/diag.ts';
 import { loadProgram, lookupStruct, type FnInfo, type LoadOptions, type Program as Loaded } from './resolve/modules.ts';
 import { Elab } from './types/elab/elab.ts';
@@ -71,17 +72,26 @@ export interface RunOptions {
   f64?: boolean;
   dims?: Record<string, number>;
   types?: Record<string, string>;
-  backend?: Backend;
-  /** wasm: one kernel per equation (for testing fused ≡ unfused) */
+  /** where it runs (the reference interpreter unless given) */
+  device?: Device;
+  /** compiled devices: one kernel per equation (for testing fused ≡ unfused) */
   noFusion?: boolean;
-  /** wasm: worker threads to split big kernels across (runtime/env/) */
-  pool?: KernelPool;
-  /** wasm: argument positions whose tensors the run may overwrite (buffer donation: results that
-   *  land in their buffers come back as views that stay resident when passed back) */
+  /** argument positions whose tensors the run may overwrite (buffer donation: results that land
+   *  in their buffers come back as views, resident on the device, that upload nothing when passed
+   *  back) */
   donateArgs?: number[];
-  /** webgpu: the device (runtime/webgpu/device.ts, opened from an injected GPU object) */
-  gpu?: GpuDevice;
 }
+
+/** The outcome of a run: the flat result tensors, the result type and the host value. */
+export interface RunResult {
+  tensors: Tensor[];
+  type: Type;
+  value: unknown;
+}
+
+/** Runs flat inputs on a device: synchronously where the device is (interpreter, Wasm), a promise
+ *  on WebGPU. */
+export type Executor = (inputs: Tensor[]) => Tensor[] | Promise<Tensor[]>;
 
 export interface Lowered {
   func: Func;
@@ -215,12 +225,12 @@ export class Program {
     return this.cached(low, key, () => compileWebGpu(low.func, gpu, opts));
   }
 
-  /** What every run needs: the lowered entry, its flat input tensors and the donated leaves. */
+  /** What every run needs: the lowered entry, its flat input tensors and its executor. */
   private prepareRun(
     entry: string,
     args: HostValue[],
     opts: RunOptions,
-  ): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
+  ): { low: Lowered; tensors: Tensor[]; exec: Executor } {
     const prof = activeProfiler();
     if (prof)
       return prof.phase(`host: ${entry} arguments (and lowering on first use)`, () =>
@@ -233,32 +243,57 @@ export class Program {
     entry: string,
     args: HostValue[],
     opts: RunOptions,
-  ): { low: Lowered; tensors: Tensor[]; donate?: number[] } {
+  ): { low: Lowered; tensors: Tensor[]; exec: Executor } {
     const f = this.entry(entry);
     const { types, tensors, leaves } = this.argTypes(f, args, opts.dims, opts.f64, opts.types);
     const low = this.lower(entry, types);
-    if ((opts.backend ?? 'interp') !== 'interp' && opts.f64)
-      throw new UserError(`the ${opts.backend} backend computes in f32; --f64 needs --backend interp`);
     const donate = opts.donateArgs?.flatMap((a) =>
       Array.from({ length: leaves[a]![1] - leaves[a]![0] }, (_, j) => leaves[a]![0] + j),
     );
-    return { low, tensors, donate };
+    return {
+      low,
+      tensors,
+      exec: this.executor(low, opts.device ?? INTERP, { noFusion: opts.noFusion, donate, f64: opts.f64 }),
+    };
   }
 
-  private result(low: Lowered, outs: Tensor[]): { tensors: Tensor[]; type: Type; value: unknown } {
+  private result(low: Lowered, outs: Tensor[]): RunResult {
     const value = () => rebuild(this.loaded, low.resultType, outs);
     const prof = activeProfiler();
     return { tensors: outs, type: low.resultType, value: prof ? prof.phase('host: results', value) : value() };
   }
 
-  /** Runs an entry on the reference interpreter (or a compiled backend). Returns the flat result tensors and their type. */
-  run(entry: string, args: HostValue[], opts: RunOptions = {}): { tensors: Tensor[]; type: Type; value: unknown } {
-    if (opts.backend === 'webgpu') throw new UserError('the webgpu backend is asynchronous: use runAsync');
-    const { low, tensors, donate } = this.prepareRun(entry, args, opts);
-    const outs =
-      opts.backend === 'wasm'
-        ? this.wasm(low, { noFusion: opts.noFusion, pool: opts.pool, donate }).run(tensors)
-        : interpret(low.func, tensors, opts);
+  /** The one way a lowered entry runs on a device (Program.run/runSync and bound entries): the
+   *  compiled program is looked up once, here, not per run. */
+  executor(low: Lowered, dev: Device, opts: { noFusion?: boolean; donate?: number[]; f64?: boolean } = {}): Executor {
+    if (dev.kind !== 'interp' && opts.f64)
+      throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
+    const { noFusion, donate } = opts;
+    if (dev.kind === 'wasm') {
+      let wasm: WasmProgram | undefined;
+      return (inputs) => (wasm ??= this.wasm(low, { noFusion, pool: dev.pool, donate })).run(inputs);
+    }
+    if (dev.kind === 'webgpu') {
+      let gpu: Promise<GpuProgram> | undefined;
+      return (inputs) =>
+        (gpu ??= this.webgpu(low, dev.gpu, { noFusion, donate, readDonated: true })).then((p) => p.run(inputs));
+    }
+    return (inputs) => interpret(low.func, inputs, { f64: opts.f64 });
+  }
+
+  /** Runs an entry on a device with positional arguments. Results in donated buffers stay on the
+   *  device (passed back, they upload nothing) and are read back too. */
+  async run(entry: string, args: HostValue[], opts: RunOptions = {}): Promise<RunResult> {
+    const { low, tensors, exec } = this.prepareRun(entry, args, opts);
+    return this.result(low, await exec(tensors));
+  }
+
+  /** run() where the device runs synchronously (the interpreter, Wasm), for callers that cannot
+   *  await (a property test's predicate); the same path. */
+  runSync(entry: string, args: HostValue[], opts: RunOptions = {}): RunResult {
+    const { low, tensors, exec } = this.prepareRun(entry, args, opts);
+    const outs = exec(tensors);
+    if (outs instanceof Promise) throw new UserError(`the ${opts.device?.kind} backend is asynchronous: use run`);
     return this.result(low, outs);
   }
 
@@ -266,20 +301,6 @@ export class Program {
    *  run changes are given, results come back by name, donation is by parameter name. */
   bind(entry: string, args: Record<string, HostValue>, opts: BindOptions = {}): BoundEntry {
     return bindEntry(this, entry, args, opts);
-  }
-
-  /** run() for every backend, the asynchronous WebGPU one included, with the same donation: results
-   *  in donated buffers stay on the GPU (passed back, they upload nothing) and are read back too. */
-  async runAsync(
-    entry: string,
-    args: HostValue[],
-    opts: RunOptions = {},
-  ): Promise<{ tensors: Tensor[]; type: Type; value: unknown }> {
-    if (opts.backend !== 'webgpu') return this.run(entry, args, opts);
-    if (!opts.gpu) throw new UserError('--backend webgpu needs a device');
-    const { low, tensors, donate } = this.prepareRun(entry, args, opts);
-    const program = await this.webgpu(low, opts.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
-    return this.result(low, await program.run(tensors));
   }
 }
 

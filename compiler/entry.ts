@@ -6,15 +6,11 @@
 import { Diagnostics, UserError } from './syntax/diag.ts';
 import { Elab } from './types/elab/elab.ts';
 import { leafTypes } from './types/tree.ts';
-import { interpret } from '../runtime/ref/interp.ts';
 import { NamedEntry, donatedInputs, type Contract, type Slot } from '../runtime/core/contract.ts';
-import type { Tensor } from '../runtime/core/tensor.ts';
 import type { FnInfo } from './resolve/modules.ts';
 import type { Type } from './types/types.ts';
-import type { WasmProgram } from '../runtime/wasm/program.ts';
-import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import type * as A from './syntax/ast.ts';
-import type { Device, HostValue, Lowered, Program, RunOptions } from './api.ts';
+import type { HostValue, Lowered, Program, RunOptions } from './api.ts';
 
 /** The leaves under `name` (a path that is `name`, or `name.…` / `name[…]`), paths made relative. */
 function slot(name: string, leaves: { path: string; dtype: string; shape: number[] }[], prefix: string): Slot {
@@ -77,9 +73,7 @@ export function orderedArgs(f: FnInfo, args: Record<string, HostValue>): HostVal
   });
 }
 
-export interface BindOptions extends Omit<RunOptions, 'donateArgs' | 'backend' | 'pool' | 'gpu'> {
-  /** where it runs (the reference interpreter unless given) */
-  device?: Device;
+export interface BindOptions extends Omit<RunOptions, 'donateArgs'> {
   /** parameters whose buffers runs may overwrite (their results come back in them, resident) */
   donate?: string[];
 }
@@ -98,24 +92,13 @@ export function bindEntry(
   const f = prog.entry(entry);
   const ordered = orderedArgs(f, args);
   const { types, tensors, leaves } = prog.argTypes(f, ordered, opts.dims, opts.f64, opts.types);
-  const dev: Device = opts.device ?? { kind: 'interp' };
-  if (dev.kind !== 'interp' && opts.f64)
-    throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
   const low = prog.lower(entry, types);
   const contract = contractOf(prog, f, low, opts.donate);
-  const donate = donatedInputs(contract);
-  // the compiled program, looked up once (a decode step runs it every token)
-  let wasm: WasmProgram | undefined;
-  let gpu: Promise<GpuProgram> | undefined;
-  const exec = (inputs: Tensor[]): Tensor[] | Promise<Tensor[]> => {
-    if (dev.kind === 'wasm')
-      return (wasm ??= prog.wasm(low, { noFusion: opts.noFusion, pool: dev.pool, donate })).run(inputs);
-    if (dev.kind === 'webgpu') {
-      gpu ??= prog.webgpu(low, dev.gpu, { noFusion: opts.noFusion, donate, readDonated: true });
-      return gpu.then((p) => p.run(inputs));
-    }
-    return interpret(low.func, inputs, opts);
-  };
+  const exec = prog.executor(low, opts.device ?? { kind: 'interp' }, {
+    noFusion: opts.noFusion,
+    donate: donatedInputs(contract),
+    f64: opts.f64,
+  });
   const initial = leaves.map(([a, b]) => tensors.slice(a, b));
   return Object.assign(new NamedEntry(contract, initial, exec), { low });
 }

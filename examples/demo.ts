@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   console.log(`  (models/llama.obt is instantiated with Dense, OneBit and OneBitTrain layers)\n`);
   await generate();
 
-  const demo = load('examples/onebit_demo.obt').run('main', [7]).value as unknown[];
+  const demo = (await load('examples/onebit_demo.obt').run('main', [7])).value as unknown[];
   const [svidErr, rank1Err, cos, words] = demo.map(scalar);
   console.log('OneBit on a 64×96 Gaussian matrix W (examples/onebit_demo.obt):');
   console.log(`  ‖W − sign(W) ⊙ a bᵀ‖ / ‖W‖   = ${svidErr!.toFixed(4)}   SVID, a bᵀ = rank-1 of |W|`);
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   console.log(`  cos(x Wᵀ, 1-bit layer output)  = ${cos!.toFixed(4)}`);
   console.log(`  signs packed in ${words} u32 words instead of ${64 * 96} f32 values\n`);
 
-  const [teacher, packed, train] = (load('examples/tiny_llama.obt').run('main', [3]).value as Tensor[]).map(
+  const [teacher, packed, train] = ((await load('examples/tiny_llama.obt').run('main', [3])).value as Tensor[]).map(
     (t) => t.data,
   );
   const T = 6;

@@ -88,7 +88,7 @@ export function argmax(l: ArrayLike<number>, n = l.length): number {
   return best;
 }
 
-/** A decoder: the next-token logits after `token` at `pos` (runner.decoder / decoderAsync). */
+/** A decoder: the next-token logits after `token` at `pos` (runner.decoder / decoder). */
 export interface Stepper {
   step(token: number, pos: number): Float32Array | Promise<Float32Array>;
 }

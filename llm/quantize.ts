@@ -149,7 +149,7 @@ export async function quantize(
       const res = await perplexity(
         evalStream,
         o.evalSeq,
-        (ids, targets) => r.nllAsync(ids, targets),
+        (ids, targets) => r.nll(ids, targets),
         new Progress(`ppl ${name}`, windowCount(evalStream.length, o.evalSeq), {
           write: log,
           isTTY: process.stderr.isTTY,
@@ -173,7 +173,7 @@ export async function quantize(
         ['student', trainedR],
       ] as const) {
         const { bos, eos } = teacher.tokenizer.data;
-        const { ids } = await greedy(r.decoderAsync(o.sampleSteps), bos, o.sampleSteps, (t) => t === bos || t === eos);
+        const { ids } = await greedy(r.decoder(o.sampleSteps), bos, o.sampleSteps, (t) => t === bos || t === eos);
         out(`\n${name} (greedy): ${terminalText(teacher.tokenizer.decode(ids))}\n`);
       }
     }

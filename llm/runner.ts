@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile, INTERP, type Device, type HostValue, type Program } from '../compiler/api.ts';
 import type { BoundEntry } from '../compiler/entry.ts';
-import { CompileError, UserError } from '../compiler/syntax/diag.ts';
+import { CompileError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import type { LlamaConfig } from './io/model.ts';
@@ -134,11 +134,6 @@ export class ModelRunner {
     return e;
   }
 
-  private sync(): void {
-    if (this.device.kind === 'webgpu')
-      throw new UserError('the webgpu backend is asynchronous: use logitsAsync / decoderAsync');
-  }
-
   /** The forward entry for a sequence length. */
   private forward(tokens: number[]): BoundEntry {
     const c = this.config;
@@ -151,13 +146,7 @@ export class ModelRunner {
   }
 
   /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
-  logits(tokens: number[]): Float32Array {
-    this.sync();
-    return (this.forward(tokens).runSync({ tokens })['0'] as Tensor).data as Float32Array;
-  }
-
-  /** logits() on any backend, the asynchronous WebGPU one included. */
-  async logitsAsync(tokens: number[]): Promise<Float32Array> {
+  async logits(tokens: number[]): Promise<Float32Array> {
     return ((await this.forward(tokens).run({ tokens }))['0'] as Tensor).data as Float32Array;
   }
 
@@ -175,13 +164,7 @@ export class ModelRunner {
 
   /** Per-token negative log-likelihoods of a window (targets[t] follows tokens[t]): only these
    *  numbers come back from the backend. */
-  nll(tokens: number[], targets: number[]): Float32Array {
-    this.sync();
-    return (this.nllEntry(tokens, targets).runSync({ tokens, targets }).result as Tensor).data as Float32Array;
-  }
-
-  /** nll() on any backend, the asynchronous WebGPU one included. */
-  async nllAsync(tokens: number[], targets: number[]): Promise<Float32Array> {
+  async nll(tokens: number[], targets: number[]): Promise<Float32Array> {
     return ((await this.nllEntry(tokens, targets).run({ tokens, targets })).result as Tensor).data as Float32Array;
   }
 
@@ -219,23 +202,8 @@ export class ModelRunner {
     return treeFromPaths(leaves.map((l) => ({ path: l.path, value: alloc(l.dtype, l.shape) })));
   }
 
-  /** A decoder holding its KV cache; step(token, pos) returns the next-token logits. */
-  decoder(maxSeq = this.config.seqLen): { step(token: number, pos: number): Float32Array } {
-    this.sync();
-    const e = this.decodeEntry(maxSeq);
-    let cache: unknown = this.emptyCache(maxSeq);
-    return {
-      step: (token, pos) => {
-        if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
-        const r = e.runSync({ token, pos, cache }) as unknown as Decoded;
-        cache = r.cache;
-        return r.logits.data as Float32Array;
-      },
-    };
-  }
-
-  /** decoder() on any backend, the asynchronous WebGPU one included. */
-  decoderAsync(maxSeq = this.config.seqLen): { step(token: number, pos: number): Promise<Float32Array> } {
+  /** A decoder holding its KV cache; step(token, pos) gives the next-token logits. */
+  decoder(maxSeq = this.config.seqLen): { step(token: number, pos: number): Promise<Float32Array> } {
     const e = this.decodeEntry(maxSeq);
     let cache: unknown = this.emptyCache(maxSeq);
     return {

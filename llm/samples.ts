@@ -36,7 +36,7 @@ export async function sampleStories(
   const stories: string[] = [];
   let dropped = 0;
   let tokens = 0;
-  const dec = runner.decoderAsync(o.maxTokens + 1);
+  const dec = runner.decoder(o.maxTokens + 1);
   while (stories.length < o.stories) {
     const ids = [bos];
     let ended = false;

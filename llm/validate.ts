@@ -57,7 +57,7 @@ export class Validator {
       ? new ModelRunner(this.runner.prog, file.arch, c, student, file.layer, this.device)
       : ModelRunner.fromFile(file, this.device);
     const r = this.runner;
-    const res: PplResult = await perplexity(this.stream, this.seq, (ids, targets) => r.nllAsync(ids, targets));
+    const res: PplResult = await perplexity(this.stream, this.seq, (ids, targets) => r.nll(ids, targets));
     const p = { step, ppl: res.ppl, ce: res.ce };
     this.points.push(p);
     // a copy: an export may pass the training state's tensors through, and those are updated in place

@@ -51,9 +51,9 @@ describe('wasm artifacts', () => {
     expect(r.code).toBe(0);
     const man = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(man.inputs.map((i: { path: string }) => i.path)).toEqual(['x', 'w', 'c', 'p']);
-    const ref = prog.run('f', [x, w, c, 1] as never).tensors;
+    const ref = prog.runSync('f', [x, w, c, 1] as never).tensors;
     for (const p of [1, 3]) {
-      const refP = prog.run('f', [x, w, c, p] as never).tensors;
+      const refP = prog.runSync('f', [x, w, c, p] as never).tensors;
       for (const threads of ['1', '2']) {
         const e = await run([
           'exec',
@@ -100,7 +100,7 @@ describe('wasm artifacts', () => {
     expect(r.err).toBe('');
     expect(r.out).toMatch(/WGSL kernels, 1 update steps/);
     for (const p of [0, 3]) {
-      const refP = prog.run('f', [x, w, c, p] as never).tensors;
+      const refP = prog.runSync('f', [x, w, c, p] as never).tensors;
       const e = await run(['exec', out, JSON.stringify(x), JSON.stringify(w), JSON.stringify(c), String(p)]);
       expect(e.err).toBe('');
       (JSON.parse(e.out) as number[][][]).forEach((t, i) => {

@@ -94,22 +94,22 @@ describe('fused attention (sdpa)', () => {
     };
     it(`${c.name}: forward and gradient equal the unfused definition`, () => {
       const [q, k, v, mask, w] = inputs(c, 7);
-      const f = prog.run('fused', [q!, k!, v!, mask!]).tensors[0]!;
-      const u = prog.run('unfused', [q!, k!, v!, mask!]).tensors[0]!;
+      const f = prog.runSync('fused', [q!, k!, v!, mask!]).tensors[0]!;
+      const u = prog.runSync('unfused', [q!, k!, v!, mask!]).tensors[0]!;
       expect(normErr(f, u, empty)).toBeLessThan(1e-6);
       for (let i = 0; i < f.data.length; i++) if (empty(i)) expect(f.data[i]).toBe(0);
       if (c.dims[1] !== 6) {
         // (with an empty row the unfused gradient is NaN)
-        const gf = prog.run('gf', [q!, k!, v!, mask!, w!]).tensors;
-        const gu = prog.run('gu', [q!, k!, v!, mask!, w!]).tensors;
+        const gf = prog.runSync('gf', [q!, k!, v!, mask!, w!]).tensors;
+        const gu = prog.runSync('gu', [q!, k!, v!, mask!, w!]).tensors;
         gf.forEach((g, i) => expect(normErr(g, gu[i]!), `result ${i}`).toBeLessThan(1e-5));
       }
     });
 
     it(`${c.name}: the gradient matches central finite differences (f64)`, () => {
       const xs = inputs(c, 11, true);
-      const g = prog.run('gf', xs, { f64: true }).tensors;
-      const lossAt = () => prog.run('loss', xs, { f64: true }).tensors[0]!.data[0]!;
+      const g = prog.runSync('gf', xs, { f64: true }).tensors;
+      const lossAt = () => prog.runSync('loss', xs, { f64: true }).tensors[0]!.data[0]!;
       const r = mulberry32(5);
       for (const a of [0, 1, 2]) {
         const t = xs[a]!;
@@ -125,20 +125,19 @@ describe('fused attention (sdpa)', () => {
 
     it(`${c.name}: Wasm kernels (fused, unfused, 2 threads) equal the interpreter`, () => {
       const xs = inputs(c, 13);
-      const want = prog.run('gf', xs).tensors;
-      for (const opts of [{}, { noFusion: true }, { pool }]) {
-        const got = prog.run('gf', xs, { backend: 'wasm', ...opts }).tensors;
-        got.forEach((g, i) =>
-          expect(normErr(g, want[i]!), `${JSON.stringify(Object.keys(opts))} result ${i}`).toBeLessThan(2e-5),
-        );
+      const want = prog.runSync('gf', xs).tensors;
+      const runs = { fused: {}, unfused: { noFusion: true }, '2 threads': { device: { kind: 'wasm' as const, pool } } };
+      for (const [name, opts] of Object.entries(runs)) {
+        const got = prog.runSync('gf', xs, { device: { kind: 'wasm' }, ...opts }).tensors;
+        got.forEach((g, i) => expect(normErr(g, want[i]!), `${name} result ${i}`).toBeLessThan(2e-5));
       }
     });
 
     it(`${c.name}: WGSL kernels equal the interpreter${gpuNote}`, async () => {
       if (!gpu) return;
       const xs = inputs(c, 17);
-      const want = prog.run('gf', xs).tensors;
-      const got = (await prog.runAsync('gf', xs, { backend: 'webgpu', gpu })).tensors;
+      const want = prog.runSync('gf', xs).tensors;
+      const got = (await prog.run('gf', xs, { device: { kind: 'webgpu', gpu } })).tensors;
       got.forEach((g, i) => expect(normErr(g, want[i]!), `result ${i}`).toBeLessThan(2e-5));
     });
   }

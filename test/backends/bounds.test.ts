@@ -30,8 +30,8 @@ function exact(a: number, b: number, c: number, red: Red): number {
   return { sum: a * b * c, sum0: a * c, sum1: b * c, mean: c, max: a * b - 1 }[red];
 }
 
-async function wasmValue(src: string, backend: 'wasm' | 'interp' = 'wasm'): Promise<number[]> {
-  const r = await compile(src, { path: 'bounds.obt' }).runAsync('f', [], { backend });
+async function wasmValue(src: string, kind: 'wasm' | 'interp' = 'wasm'): Promise<number[]> {
+  const r = await compile(src, { path: 'bounds.obt' }).run('f', [], { device: { kind } });
   return Array.from((r.value as Tensor).data as Float32Array);
 }
 

@@ -34,7 +34,7 @@ describe.skipIf(!have)(`the browser page${have ? '' : ' (skipped: no chromium)'}
     const dec = ModelRunner.fromFile(sm, { kind: 'wasm' }).decoder(64);
     const want: number[] = [];
     for (let pos = 0, tok = 1; pos < 64; pos++) {
-      const l = dec.step(tok, pos);
+      const l = await dec.step(tok, pos);
       let best = 0;
       for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
       if (best === 1 || best === 2) break;

@@ -207,9 +207,9 @@ fn spread[N](x: f32[N * 4], y: f32[N]) -> f32[N * 4] = x + reshape(broadcast(res
   for (const [entry, args] of cases)
     it(`${entry} ${args.map((a) => a.shape.join('×')).join(', ')}`, () => {
       expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
-      const ref = prog.run(entry, args).tensors[0]!;
+      const ref = prog.runSync(entry, args).tensors[0]!;
       for (const noFusion of [false, true]) {
-        const got = prog.run(entry, args, { backend: 'wasm', noFusion }).tensors[0]!;
+        const got = prog.runSync(entry, args, { device: { kind: 'wasm' }, noFusion }).tensors[0]!;
         const m = closeNormwise(got, ref, 1e-6);
         if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}`);
       }

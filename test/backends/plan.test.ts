@@ -36,7 +36,7 @@ describe('update steps and buffer donation', () => {
     expect(text).toMatch(/update .* \(copy\)/);
     for (const p of [0, 2, 5, 9, -3]) {
       const args = [cache0(), row(3), pos(p)];
-      const ref = prog.run('keep', args).tensors[0]!;
+      const ref = prog.runSync('keep', args).tensors[0]!;
       expect(Array.from(compileWasm(f).run(args)[0]!.data)).toEqual(Array.from(ref.data));
     }
   });
@@ -54,7 +54,7 @@ describe('update steps and buffer donation', () => {
     let refCache = cache0();
     for (let p = 0; p < 8; p++) {
       const [sum, next] = w.run([cache, row(p), pos(p)]);
-      const [refSum, refNext] = prog.run('step', [refCache, row(p), pos(p)]).tensors;
+      const [refSum, refNext] = prog.runSync('step', [refCache, row(p), pos(p)]).tensors;
       expect(Array.from(sum!.data)).toEqual(Array.from(refSum!.data));
       expect(Array.from(next!.data)).toEqual(Array.from(refNext!.data));
       expect(next!.data.buffer).toBe(w.memory.buffer); // a view, not a copy
@@ -92,7 +92,7 @@ describe('elementwise buffer donation (an AdamW-style step)', () => {
     let [rp, rm, rv] = [p!, m!, v!];
     for (let step = 0; step < 3; step++) {
       const outs = w.run([p!, m!, v!, g!]);
-      const ref = upd.run('upd', [rp, rm, rv, g!]).tensors;
+      const ref = upd.runSync('upd', [rp, rm, rv, g!]).tensors;
       outs.forEach((t, j) => {
         expect(t.data.buffer).toBe(w.memory.buffer);
         Array.from(t.data).forEach((x, i) => expect(Math.abs(x - ref[j]!.data[i]!)).toBeLessThan(1e-6));
@@ -124,7 +124,7 @@ describe('kernels under a binding limit', () => {
     const runs = plan.steps.filter((s) => s.op === 'run') as { ins: number[] }[];
     expect(runs.length).toBeGreaterThan(1);
     for (const r of runs) expect(r.ins.length).toBeLessThanOrEqual(3);
-    const ref = wide.run('f', args()).tensors[0]!;
+    const ref = wide.runSync('f', args()).tensors[0]!;
     const got = compileWasm(f, { maxInputs: 3 }).run(args())[0]!;
     Array.from(got.data).forEach((v, i) => expect(Math.abs(v - ref.data[i]!)).toBeLessThan(1e-6));
   });

@@ -111,8 +111,8 @@ fn tr3[A, B, C](x: f32[A, B, C]) -> f32[C, A, B] = einsum("abc->cab", x)
     it(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}: 2 and 3 threads ≡ 1 thread ≡ reference`, () => {
       expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
       const args = shapes.map((s, i) => rand(s, 7 + i));
-      const ref = prog.run(entry, args).tensors[0]!;
-      const one = prog.run(entry, args, { backend: 'wasm' }).tensors[0]!;
+      const ref = prog.runSync(entry, args).tensors[0]!;
+      const one = prog.runSync(entry, args, { device: { kind: 'wasm' } }).tensors[0]!;
       expect(closeNormwise(one, ref, 1e-5)).toBeUndefined();
       for (const pool of pools) {
         const low = prog.lower(entry, prog.argTypes(prog.entry(entry), args).types);

@@ -86,7 +86,7 @@ describe.each([
       const xs = inputs();
       const x = alloc('f32', [xs.length]);
       x.data.set(xs);
-      const outs = prog.run('f', [x], { backend: 'wasm' }).tensors;
+      const outs = prog.runSync('f', [x], { device: { kind: 'wasm' } }).tensors;
       REFS.forEach(([name, ref], o) => {
         const got = outs[o]!.data;
         let worst = 0;

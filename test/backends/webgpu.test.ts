@@ -113,8 +113,8 @@ describe(`webgpu kernels${gpuNote}`, () => {
     it.skipIf(!gpu)(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, async () => {
       expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
       const args = shapes.map((s, i) => rand(s, 50 + i));
-      const ref = prog.run(entry, args).tensors[0]!;
-      const got = (await prog.runAsync(entry, args, { backend: 'webgpu', gpu })).tensors[0]!;
+      const ref = prog.runSync(entry, args).tensors[0]!;
+      const got = (await prog.run(entry, args, { device: { kind: 'webgpu', gpu: gpu! } })).tensors[0]!;
       const m = closeNormwise(got, ref, 2e-5);
       if (m) expect.fail(m);
     });
@@ -180,7 +180,7 @@ describe(`webgpu buffer pool${gpuNote}`, () => {
     const { compileWebGpu } = await import('../../compiler/pipeline.ts');
     const args = [rand([5, 600], 3)];
     const low = prog.lower('rows', prog.argTypes(prog.entry('rows'), args).types);
-    const ref = prog.run('rows', args).tensors[0]!;
+    const ref = prog.runSync('rows', args).tensors[0]!;
     for (let i = 0; i < 3; i++) {
       const p = await compileWebGpu(low.func, gpu!);
       const got = (await p.run(args))[0]!;
@@ -241,9 +241,9 @@ pub fn step[N](w: f32[N], m: f32[N], g: f32[N]) -> (f32[N], f32[N], f32) {
         for (let i = 0; i < 3; i++) {
           uploads.length = 0;
           const got = (
-            await step.runAsync('step', [cur[0]!, cur[1]!, g], { backend: 'webgpu', gpu, donateArgs: [0, 1] })
+            await step.run('step', [cur[0]!, cur[1]!, g], { device: { kind: 'webgpu', gpu: gpu! }, donateArgs: [0, 1] })
           ).tensors;
-          const want = step.run('step', [ref[0]!, ref[1]!, g]).tensors;
+          const want = step.runSync('step', [ref[0]!, ref[1]!, g]).tensors;
           for (let j = 0; j < 3; j++) expect(closeNormwise(got[j]!, want[j]!, 1e-5)).toBeUndefined();
           // the first run uploads w, m and g; later ones nothing (g is the same tensor, w and m are the
           // results, left on the GPU in the donated buffers)

@@ -171,7 +171,10 @@ describe('obtc compile', () => {
     expect(b.rc, b.err).toBe(0);
     const [ra, rb] = [JSON.parse(a.out) as number[][], JSON.parse(b.out) as number[][]];
     ra.flat().forEach((v, i) => expect(Math.abs(v - rb.flat()[i]!)).toBeLessThan(1e-6));
-    expect((await obtc('run', p, '--entry', 't_softmax', '--backend', 'gpu', x)).rc).toBe(2);
+    // a bad flag value is a user error (exit 1) naming the choices, as in every command
+    const bad = await obtc('run', p, '--entry', 't_softmax', '--backend', 'gpu', x);
+    expect(bad.rc).toBe(1);
+    expect(bad.err).toMatch(/--backend gpu: expected wasm, interp, webgpu/);
   });
 });
 

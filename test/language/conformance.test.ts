@@ -98,7 +98,7 @@ for (const file of files(dir)) {
         expect(m, 'malformed run directive').toBeTruthy();
         const args = m![2]!.trim() ? m![2]!.split(' | ').map((a) => parseJson(a) as HostValue) : [];
         const prog = compile(text, { path: file });
-        const r = prog.run(m![1]!, args);
+        const r = prog.runSync(m![1]!, args);
         const err = close(toJson(r.value), parseJson(m![3]!), m![4] ? Number(m![4]) : 1e-6);
         expect(err).toBeUndefined();
       });
@@ -109,7 +109,7 @@ for (const file of files(dir)) {
         // f32 kernels accumulate in f32 where the reference accumulates in f64: WASM_TOL relative
         const tol = Math.max(m[4] ? Number(m[4]) : 1e-6, WASM_TOL);
         for (const noFusion of [false, true]) {
-          const r = prog.run(m[1]!, args, { backend: 'wasm', noFusion });
+          const r = prog.runSync(m[1]!, args, { device: { kind: 'wasm' }, noFusion });
           const err = close(toJson(r.value), parseJson(m[3]!), tol);
           expect(err, noFusion ? 'unfused' : 'fused').toBeUndefined();
         }
@@ -119,7 +119,7 @@ for (const file of files(dir)) {
         const args = m[2]!.trim() ? m[2]!.split(' | ').map((a) => parseJson(a) as HostValue) : [];
         const prog = compile(text, { path: file });
         const tol = Math.max(m[4] ? Number(m[4]) : 1e-6, WEBGPU_TOL);
-        const r = await prog.runAsync(m[1]!, args, { backend: 'webgpu', gpu: gpu! });
+        const r = await prog.run(m[1]!, args, { device: { kind: 'webgpu', gpu: gpu! } });
         expect(close(toJson(r.value), parseJson(m[3]!), tol)).toBeUndefined();
       });
     }

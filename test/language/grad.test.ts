@@ -412,11 +412,11 @@ describe('VJP of every differentiable primitive against finite differences (f64)
 function runF64(src: string, entry: string, args: unknown[]): unknown[] {
   const p = compile(src, { path: 'grad.obt' });
   expect(p.diagnostics.map((d) => d.message)).toEqual([]);
-  const out = p.run(entry, args as never, { f64: true }).tensors;
+  const out = p.runSync(entry, args as never, { f64: true }).tensors;
   // the same entry on the Wasm backend, fused and unfused, against the f32 interpreter
-  const ref = p.run(entry, args as never).tensors;
+  const ref = p.runSync(entry, args as never).tensors;
   for (const noFusion of [false, true])
-    p.run(entry, args as never, { backend: 'wasm', noFusion }).tensors.forEach((t, j) =>
+    p.runSync(entry, args as never, { device: { kind: 'wasm' }, noFusion }).tensors.forEach((t, j) =>
       expectClose(t, ref[j]!, WASM_GRAD_TOL, `${entry} on wasm${noFusion ? ' unfused' : ''}, output ${j}`),
     );
   return out.map((t) => Array.from(t.data));

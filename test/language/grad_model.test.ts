@@ -66,13 +66,15 @@ const toks = fromNested([1, 5, 9, 3, 12], 'i32');
 
 type Layer = { w?: Tensor; s?: Tensor; g: Tensor; h: Tensor };
 const lossId = (p: unknown) =>
-  (prog.run('loss_id', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor).data[0]!;
+  (prog.runSync('loss_id', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor)
+    .data[0]!;
 const lossFs = (p: unknown) =>
-  (prog.run('loss_fs', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor).data[0]!;
+  (prog.runSync('loss_fs', [teacher as never, tree(p as never) as never, toks], { f64: true }).value as Tensor)
+    .data[0]!;
 
 it('AD through the whole model matches finite differences (f64)', () => {
   expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
-  const [loss, grads] = prog.run('grad_id', [teacher as never, tree(ps) as never, toks], { f64: true }).value as [
+  const [loss, grads] = prog.runSync('grad_id', [teacher as never, tree(ps) as never, toks], { f64: true }).value as [
     Tensor,
     { blocks: Record<string, Layer>[] },
   ];
@@ -108,9 +110,9 @@ it('AD through the whole model matches finite differences (f64)', () => {
 
 it('the whole-model gradient on the Wasm backend (fused and unfused) matches the f32 interpreter', () => {
   const args = [teacher as never, tree(ps) as never, toks];
-  const ref = prog.run('grad_id', args).tensors;
+  const ref = prog.runSync('grad_id', args).tensors;
   for (const noFusion of [false, true]) {
-    const got = prog.run('grad_id', args, { backend: 'wasm', noFusion }).tensors;
+    const got = prog.runSync('grad_id', args, { device: { kind: 'wasm' }, noFusion }).tensors;
     expect(got.length).toBe(ref.length);
     got.forEach((t, j) => expectClose(t, ref[j]!, 2e-5, `grad_id on wasm${noFusion ? ' unfused' : ''}, output ${j}`));
   }
@@ -120,8 +122,8 @@ it.skipIf(!gpu)(
   `the whole-model gradient on webgpu matches the f32 interpreter${gpuNote}`,
   async () => {
     const args = [teacher as never, tree(ps) as never, toks];
-    const ref = prog.run('grad_id', args).tensors;
-    const got = (await prog.runAsync('grad_id', args, { backend: 'webgpu', gpu })).tensors;
+    const ref = prog.runSync('grad_id', args).tensors;
+    const got = (await prog.run('grad_id', args, { device: { kind: 'webgpu', gpu: gpu! } })).tensors;
     expect(got.length).toBe(ref.length);
     got.forEach((t, j) => expectClose(t, ref[j]!, 5e-5, `grad_id on webgpu, output ${j}`));
   },
@@ -136,8 +138,8 @@ it('kd_batch (the batch as B·T rows) equals the mean of kd_seq over its sequenc
   ].map((s) => fromNested(s, 'i32'));
   for (const reference of [false, true]) {
     const args = [teacher as never, tree(ps) as never, batch as never, fromNested(reference, 'bool')];
-    const got = prog.run('grad_batch', args, { f64: true }).tensors;
-    const want = prog.run('grad_batch_seq', args, { f64: true }).tensors;
+    const got = prog.runSync('grad_batch', args, { f64: true }).tensors;
+    const want = prog.runSync('grad_batch_seq', args, { f64: true }).tensors;
     expect(got.length).toBe(want.length);
     got.forEach((t, j) =>
       expectClose(t, want[j]!, 1e-12, `kd_batch vs fold of kd_seq (reference: ${reference}), output ${j}`),

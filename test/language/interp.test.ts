@@ -12,7 +12,7 @@ const T = (v: unknown, d: 'f32' | 'i32' | 'u32' | 'bool' = 'f32') => fromNested(
 function run(src: string, entry: string, args: unknown[], f64 = false): unknown {
   const p = compile(src, { path: 'interp.obt' });
   expect(p.diagnostics).toEqual([]);
-  const r = p.run(entry, args as never, { f64 });
+  const r = p.runSync(entry, args as never, { f64 });
   const conv = (v: unknown): unknown =>
     v && typeof v === 'object' && 'data' in (v as object) ? toNested(v as Tensor) : Array.isArray(v) ? v.map(conv) : v;
   return conv(r.value);

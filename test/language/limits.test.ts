@@ -58,7 +58,7 @@ describe('nesting and size', () => {
       new RegExp(`nests more than ${MAX_EXPR_DEPTH} levels deep`),
     );
     const p = compile(`fn f() -> f32 = ${Array(200).fill('1.0').join(' + ')}`, { path: 'chain.obt' });
-    expect((await p.runAsync('f', [], { backend: 'wasm' })).value).toMatchObject({ data: Float32Array.of(200) });
+    expect((await p.run('f', [], { device: { kind: 'wasm' } })).value).toMatchObject({ data: Float32Array.of(200) });
   });
   it('a 5 MB file is refused at once by the size limit', () => {
     const t0 = performance.now();

@@ -44,7 +44,7 @@ fn f[N](ps: [P[N]; 2]) -> [P[N]; 2] = ps
   it('flattens parameters to leaf paths and rebuilds results from the leaves', () => {
     expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
     const p = (k: number) => ({ a: [k, k + 1, k + 2], b: [k + 3, [k + 4, k + 5]] });
-    const r = prog.run('f', [[p(0), p(10)]]);
+    const r = prog.runSync('f', [[p(0), p(10)]]);
     const low = prog.lower('f', prog.argTypes(prog.entry('f'), [[p(0), p(10)]]).types);
     expect(low.params.map((l) => l.path)).toEqual([
       'ps[0].a',

@@ -32,7 +32,7 @@ describe('perplexity from the nll entry', () => {
     let sum = 0;
     for (let w = 0; w < 6; w++) {
       const win = stream.slice(w * seq, w * seq + seq + 1);
-      const lg = r.logits(win.slice(0, seq));
+      const lg = await r.logits(win.slice(0, seq));
       for (let t = 0; t < seq; t++) {
         let mx = -Infinity;
         for (let v = 0; v < V; v++) mx = Math.max(mx, lg[t * V + v]!);

@@ -25,12 +25,12 @@ function maxDiff(lg: Float32Array, rows: number[][]): number {
   return d;
 }
 
-function greedy(r: ModelRunner, n: number): number[] {
+async function greedy(r: ModelRunner, n: number): Promise<number[]> {
   const dec = r.decoder(n);
   const ids: number[] = [];
   let tok = 1;
   for (let pos = 0; pos < n; pos++) {
-    const l = dec.step(tok, pos);
+    const l = await dec.step(tok, pos);
     let best = 0;
     for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
     ids.push(best);
@@ -47,13 +47,13 @@ describe('stories260K through models/llama.obt', () => {
         expect(m.config).toMatchObject({ dim: 64, hidden: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512 });
         const r = ModelRunner.fromFile(m, device(backend));
         expect(
-          maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+          maxDiff(await r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         ).toBeLessThan(1e-4);
       });
 
       it(`${file} on ${backend}: greedy generation from BOS reproduces the 64 golden ids`, async () => {
         const m = await loadModel(data(file));
-        expect(greedy(ModelRunner.fromFile(m, device(backend)), 64)).toEqual(golden.greedy_first64.ids);
+        expect(await greedy(ModelRunner.fromFile(m, device(backend)), 64)).toEqual(golden.greedy_first64.ids);
       });
     }
 
@@ -62,9 +62,9 @@ describe('stories260K through models/llama.obt', () => {
       const m = await loadModel(data(file));
       const r = ModelRunner.fromFile(m, { kind: 'webgpu', gpu: gpu! });
       expect(
-        maxDiff(await r.logitsAsync(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        maxDiff(await r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
       ).toBeLessThan(1e-4);
-      const dec = r.decoderAsync(64);
+      const dec = r.decoder(64);
       const ids: number[] = [];
       let tok = 1;
       for (let pos = 0; pos < 64; pos++) {
@@ -82,11 +82,11 @@ describe('stories260K through models/llama.obt', () => {
     const a = ModelRunner.fromFile(m, { kind: 'interp' }).decoder(32);
     const b = ModelRunner.fromFile(m, { kind: 'wasm' }).decoder(32);
     let d = 0;
-    golden.greedy_first64.ids.slice(0, 32).forEach((t: number, pos: number) => {
-      const la = a.step(t, pos);
-      const lb = b.step(t, pos);
+    for (const [pos, t] of golden.greedy_first64.ids.slice(0, 32).entries()) {
+      const la = await a.step(t, pos);
+      const lb = await b.step(t, pos);
       for (let j = 0; j < 512; j++) d = Math.max(d, Math.abs(la[j]! - lb[j]!));
-    });
+    }
     expect(d).toBeLessThan(1e-5);
   });
 
@@ -94,13 +94,13 @@ describe('stories260K through models/llama.obt', () => {
     const m = await loadModel(data('stories260K.bin'));
     const r = ModelRunner.fromFile(m);
     const ids = golden.greedy_first64.ids.slice(0, 12);
-    const full = r.logits(ids);
+    const full = await r.logits(ids);
     const dec = r.decoder(16);
     let d = 0;
-    ids.forEach((t: number, pos: number) => {
-      const l = dec.step(t, pos);
+    for (const [pos, t] of ids.entries()) {
+      const l = await dec.step(t, pos);
       for (let j = 0; j < 512; j++) d = Math.max(d, Math.abs(l[j]! - full[pos * 512 + j]!));
-    });
+    }
     expect(d).toBeLessThan(1e-4);
   });
 
@@ -122,10 +122,10 @@ describe('stories260K through models/llama.obt', () => {
       }
       const r = ModelRunner.fromFile(m);
       expect(
-        maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        maxDiff(await r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         type,
       ).toBeLessThan(logitTol);
-      expect(greedy(r, 8)).toEqual(golden.greedy_first64.ids.slice(0, 8));
+      expect(await greedy(r, 8)).toEqual(golden.greedy_first64.ids.slice(0, 8));
     }
   });
 
@@ -146,7 +146,7 @@ describe('stories260K through models/llama.obt', () => {
           if (!name.startsWith('freq_cis')) expect(m.checkpoint!.tensors.get(name)!.data, name).toEqual(t.data);
       const r = ModelRunner.fromFile(m);
       expect(
-        maxDiff(r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
+        maxDiff(await r.logits(golden.logits_first4_positions.input_ids), golden.logits_first4_positions.logits),
         dtype,
       ).toBeLessThan(logitTol);
     }

@@ -34,15 +34,15 @@ it('maps stories260K to a packed 1-bit model with lmap; packed ≡ training form
   const m = await loadModel(join(root, 'data/stories260K.bin'));
   const c = m.config;
   const tokens = fromNested([1, 403, 407, 261, 378, 1182, 400], 'i32');
-  const opts = { dims: { H: c.heads, KV: c.kvHeads }, backend: 'wasm' as const };
-  const a = prog.run('train_logits', [m.value as never, tokens], opts).tensors[0]! as Tensor;
-  const b = prog.run('packed_logits', [m.value as never, tokens], opts).tensors[0]! as Tensor;
+  const opts = { dims: { H: c.heads, KV: c.kvHeads }, device: { kind: 'wasm' as const } };
+  const a = prog.runSync('train_logits', [m.value as never, tokens], opts).tensors[0]! as Tensor;
+  const b = prog.runSync('packed_logits', [m.value as never, tokens], opts).tensors[0]! as Tensor;
   expect(a.shape).toEqual([7, c.vocab]);
   let worst = 0;
   for (let i = 0; i < a.data.length; i++) worst = Math.max(worst, Math.abs(a.data[i]! - b.data[i]!));
   expect(worst).toBeLessThan(1e-4);
   // every projection's weights filled with its ordinal k (0..34): Σ_k k · numel(projection k)
-  const s = prog.run('ordinals', [m.value as never], opts).tensors[0]!.data[0]!;
+  const s = prog.runSync('ordinals', [m.value as never], opts).tensors[0]!.data[0]!;
   const hd = c.dim / c.heads;
   const sizes = [
     c.dim * c.dim,

@@ -145,7 +145,7 @@ it("onebit_noln_latw10's latent matrix starts at W rescaled to a mean magnitude 
   const run = (name: string) => {
     const m = resolveMethod(name);
     const prog = compile(HARNESS, { path: join(dir, `init-${name}.obt`), ...methodCompileOptions(m) });
-    return prog.run('init_of', [fromNested(W, 'f32'), fromNested(7, 'i32')]).value as L;
+    return prog.runSync('init_of', [fromNested(W, 'f32'), fromNested(7, 'i32')]).value as L;
   };
   const a = run('onebit_noln_latw10');
   const b = run('onebit_noln');
@@ -160,7 +160,7 @@ describe.each(shippedMethods())('%s', (name) => {
   const m = resolveMethod(name);
   const prog = compile(HARNESS, { path: join(dir, 'harness.obt'), ...methodCompileOptions(m) });
   const types = { Lin: `method.${m.train}` };
-  const init = () => prog.run('init_of', [fromNested(W, 'f32'), fromNested(7, 'i32')]).value as L;
+  const init = () => prog.runSync('init_of', [fromNested(W, 'f32'), fromNested(7, 'i32')]).value as L;
 
   it('compiles against the contract', () => {
     expect(prog.diagnostics.map(formatDiagnostic)).toEqual([]);
@@ -169,8 +169,9 @@ describe.each(shippedMethods())('%s', (name) => {
   it('training form = the formula computed independently; exported form = training form (1e-5)', () => {
     const l = init();
     const x = fromNested(X, 'f32');
-    const train = prog.run('train_fwd', [l as HostValue, x], { types }).value as Tensor;
-    const exported = prog.run('export_fwd', [l as HostValue, x], { types, backend: 'wasm' }).value as Tensor;
+    const train = prog.runSync('train_fwd', [l as HostValue, x], { types }).value as Tensor;
+    const exported = prog.runSync('export_fwd', [l as HostValue, x], { types, device: { kind: 'wasm' } })
+      .value as Tensor;
     const want = REFERENCE[name]!(l, X).flat();
     const scale = Math.max(1, ...want.map(Math.abs));
     want.forEach((v, i) => {
@@ -190,8 +191,8 @@ describe.each(shippedMethods())('%s', (name) => {
       const x = { ...fromNested(X, 'f32'), data: Float64Array.from(X.flat()) };
       const c = { dtype: 'f32' as const, shape: [N, O], data: Float64Array.from({ length: N * O }, () => rnd()) };
       const args = [l64 as HostValue, x as Tensor, c as Tensor];
-      const g = prog.run('loss_grad', args, { types, f64: true }).value as L;
-      const loss = () => (prog.run('loss', args, { types, f64: true }).value as Tensor).data[0] as number;
+      const g = prog.runSync('loss_grad', args, { types, f64: true }).value as L;
+      const loss = () => (prog.runSync('loss', args, { types, f64: true }).value as Tensor).data[0] as number;
       for (const leaf of SMOOTH[name]!)
         for (let n = 0; n < 3; n++) {
           const i = Math.floor(((rnd() + 1) / 2) * l64[leaf]!.data.length);
@@ -208,7 +209,7 @@ describe.each(shippedMethods())('%s', (name) => {
     expect(await main([...argv, '--out', out], io), err).toBe(0);
     const model = await loadModel(out);
     expect(model.layer).toBe(`method.${m.infer}`);
-    const logits = ModelRunner.fromFile(model, { kind: 'wasm' }).logits([1, 403, 407]);
+    const logits = await ModelRunner.fromFile(model, { kind: 'wasm' }).logits([1, 403, 407]);
     expect(logits.every(Number.isFinite)).toBe(true);
   }, 120_000);
 });

@@ -13,7 +13,8 @@ const prog = compile(readFileSync(join(root, 'test/language/programs/svid.obt'),
 });
 const ck = parseLlama2c('stories260K.bin', readFileSync(join(root, 'data/stories260K.bin')));
 const names = [...ck.tensors.keys()].filter((n) => /^blocks\[\d+\]\.w[qkvo123]\.w$/.test(n));
-const scalar = (entry: string, w: unknown) => (prog.run(entry, [w as never]).value as { data: Float32Array }).data[0]!;
+const scalar = (entry: string, w: unknown) =>
+  (prog.runSync(entry, [w as never]).value as { data: Float32Array }).data[0]!;
 
 describe('SVID on stories260K (Proposition 2)', () => {
   it('covers all 35 projections', () => expect(names.length).toBe(35));
@@ -32,7 +33,7 @@ describe('SVID on stories260K (Proposition 2)', () => {
 
   it('NMF factors: latent W = 0.01 · sign(W), g and h positive', () => {
     const w = ck.tensors.get('blocks[0].wq.w')!;
-    const [lw, g, h] = prog.run('nmf_parts', [w as never]).tensors;
+    const [lw, g, h] = prog.runSync('nmf_parts', [w as never]).tensors;
     lw!.data.forEach((v, i) => expect(v).toBeCloseTo(0.01 * Math.sign(w.data[i]!), 7));
     expect(Array.from(g!.data).every((v) => v > 0)).toBe(true);
     expect(Array.from(h!.data).every((v) => v > 0)).toBe(true);

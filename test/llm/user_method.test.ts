@@ -111,7 +111,7 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   const e = await run(['exec', join(site, 'model/m0/wasm'), '--weights', model, '1', '0', ...cache, '1e-5', '10000']);
   expect(e.code, e.err).toBe(0);
   const logits = (JSON.parse(e.out) as number[][])[0]!;
-  const want = ModelRunner.fromFile(m, { kind: 'wasm' }).decoder(32).step(1, 0);
+  const want = await ModelRunner.fromFile(m, { kind: 'wasm' }).decoder(32).step(1, 0);
   expect(logits.length).toBe(c.vocab);
   logits.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
 }, 240_000);
@@ -134,8 +134,8 @@ it('a legacy .obt1 file loads as the onebit method and runs like the same model 
   });
   const b = await loadModel(file);
   const toks = [1, 403, 407, 261, 378, 261, 1008 % 512];
-  const la = ModelRunner.fromFile(a, { kind: 'wasm' }).logits(toks);
-  const lb = ModelRunner.fromFile(b, { kind: 'wasm' }).logits(toks);
+  const la = await ModelRunner.fromFile(a, { kind: 'wasm' }).logits(toks);
+  const lb = await ModelRunner.fromFile(b, { kind: 'wasm' }).logits(toks);
   expect(Array.from(lb)).toEqual(Array.from(la));
   expect(la.every(Number.isFinite)).toBe(true);
 }, 120_000);

@@ -117,7 +117,7 @@ describe('the packed package', () => {
 const p = compile('pub fn f(x: f32[3]) -> f32 = sum(x * x)\\n', { path: 'f.obt' });
 if (!p.ok) throw new Error('diagnostics');
 const bad = compile('fn g() -> f32 = slu(1.0)\\n', { path: 'g.obt' });
-console.log(JSON.stringify({ v: p.run('f', [[1, 2, 3]], { backend: 'wasm' }).tensors[0].data[0], bad: bad.ok }));
+console.log(JSON.stringify({ v: (await p.run('f', [[1, 2, 3]], { device: { kind: 'wasm' } })).tensors[0].data[0], bad: bad.ok }));
 `,
     );
     const r = sh('node', ['use.mjs']);

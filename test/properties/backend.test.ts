@@ -96,9 +96,9 @@ fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (
     it(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, () => {
       expect(prog.diagnostics.map((d) => d.message)).toEqual([]);
       const args = shapes.map((s, i) => rand(s, 100 + i));
-      const ref = prog.run(entry, args).tensors;
+      const ref = prog.runSync(entry, args).tensors;
       for (const noFusion of [false, true]) {
-        const got = prog.run(entry, args, { backend: 'wasm', noFusion }).tensors;
+        const got = prog.runSync(entry, args, { device: { kind: 'wasm' }, noFusion }).tensors;
         ref.forEach((r, i) => {
           const m = closeNormwise(got[i]!, r, 1e-5);
           if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} output ${i}: ${m}`);
@@ -118,9 +118,9 @@ fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (
       const args = [rand([2, 70], 7), rand([5, 70], 8), rand([70], 9), rand([5], 10)];
       args[0]!.data[at] = bad;
       args[0]!.data[70 + 64] = bad; // the second row, in its last, partial group of 8
-      const ref = prog.run('sl', args).tensors[0]!;
+      const ref = prog.runSync('sl', args).tensors[0]!;
       if (!Number.isFinite(bad)) expect(ref.data.some((v) => !Number.isFinite(v))).toBe(true);
-      const got = prog.run('sl', args, { backend: 'wasm' }).tensors[0]!;
+      const got = prog.runSync('sl', args, { device: { kind: 'wasm' } }).tensors[0]!;
       const m = closeNormwise(got, ref, 1e-5);
       if (m) expect.fail(`x[${at}] = ${bad}: ${m}`);
     }

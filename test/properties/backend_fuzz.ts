@@ -159,14 +159,14 @@ export function backendFuzz(half: 1 | 2): void {
             const idx = alloc('i32', [3]);
             idx.data.set([p.A - 1, 0, p.A + 5]);
             const args = [rand([p.A, p.B], p.seed), rand([p.A, p.B], p.seed + 1), idx];
-            const ref = prog.run('f', args).tensors[0]!;
-            const body = () => prog.run('body', args).tensors[0]!;
-            const nearby = () => [1, 2].map((k) => prog.run('f', moved(args, 4, p.seed + k)).tensors[0]!);
+            const ref = prog.runSync('f', args).tensors[0]!;
+            const body = () => prog.runSync('body', args).tensors[0]!;
+            const nearby = () => [1, 2].map((k) => prog.runSync('f', moved(args, 4, p.seed + k)).tensors[0]!);
             // every case fused; an eighth of them unfused too and an eighth split (each another
             // Wasm compile, the cost of a case)
             const variant = cases % 8;
             for (const noFusion of variant === 1 ? [false, true] : [false]) {
-              const got = prog.run('f', args, { backend: 'wasm', noFusion }).tensors[0]!;
+              const got = prog.runSync('f', args, { device: { kind: 'wasm' }, noFusion }).tensors[0]!;
               // normwise: f32 accumulation (wasm) vs f64 (reference) differs by cancellation in long sums
               const m = differs(got, ref, p, body, nearby);
               if (m) expect.fail(`${noFusion ? 'unfused' : 'fused'} ${m}\n${src}A=${p.A} B=${p.B}`);

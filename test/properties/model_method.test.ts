@@ -172,7 +172,7 @@ describe('model files with generated methods and lying headers', () => {
             const { paths } = await watchingFs(() =>
               t.run(async () => {
                 const m = await loadModelBytes(file, bytes);
-                if (run) ModelRunner.fromFile(m, { kind: 'interp' }).logits([m.tokenizer.data.bos, 5, 6]);
+                if (run) await ModelRunner.fromFile(m, { kind: 'interp' }).logits([m.tokenizer.data.bos, 5, 6]);
               }),
             );
             const outside = paths.filter((p) => !allowed(p));

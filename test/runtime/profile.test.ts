@@ -55,7 +55,7 @@ describe('profiler', () => {
   it('records every Wasm kernel with its kind, fused ops and source spans', () => {
     const p = new Profiler();
     setProfiler(p);
-    for (let i = 0; i < 3; i++) prog.run('loss_and_grad', [x, w], { backend: 'wasm' });
+    for (let i = 0; i < 3; i++) prog.runSync('loss_and_grad', [x, w], { device: { kind: 'wasm' } });
     const r = p.report();
     check(r.entries, 'wasm');
     // programs are compiled once and every run is recorded: 3 calls per kernel step
@@ -69,9 +69,9 @@ describe('profiler', () => {
     if (!gpu) return;
     const p = new Profiler();
     setProfiler(p);
-    const want = prog.run('loss_and_grad', [x, w]).tensors;
+    const want = prog.runSync('loss_and_grad', [x, w]).tensors;
     for (let i = 0; i < 2; i++) {
-      const got = (await prog.runAsync('loss_and_grad', [x, w], { backend: 'webgpu', gpu })).tensors;
+      const got = (await prog.run('loss_and_grad', [x, w], { device: { kind: 'webgpu', gpu } })).tensors;
       expect(got[0]!.data[0]).toBeCloseTo(want[0]!.data[0]!, 3); // profiling does not change results
     }
     const r = p.report();
