@@ -122,7 +122,7 @@ function fixFloats(v: unknown, f32: boolean): unknown {
 }
 
 /** The number with the fewest significant digits whose f32 rounding is v's (v an f32 value). */
-export function shortestF32(v: number): number {
+function shortestF32(v: number): number {
   for (let p = 1; p < 9; p++) {
     const x = Number(v.toPrecision(p));
     if (Math.fround(x) === v) return x;

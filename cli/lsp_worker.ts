@@ -36,8 +36,8 @@ export interface LspDiagnostic {
   relatedInformation: { location: { uri: string; range: LspRange }; message: string }[];
 }
 
-export const toPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
-export const toUri = (path: string): string =>
+const toPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
+const toUri = (path: string): string =>
   path.startsWith('/') || /^[A-Za-z]:/.test(path) ? pathToFileURL(path).href : path;
 
 /** A span as an LSP range (0-based lines, UTF-16 columns, as both sides count). */

@@ -86,7 +86,7 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
 /** The page's two scripts (app.js, worker.js) into dir: bundled from the TypeScript sources with
  *  esbuild in a checkout; copied from dist/page/ (bundled by `npm run build`) in the installed
  *  package, which ships neither the sources nor esbuild. */
-export async function pageBundles(dir: string): Promise<void> {
+async function pageBundles(dir: string): Promise<void> {
   const sources = {
     'app.js': join(PAGE, 'main.ts'),
     'worker.js': join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'),
@@ -136,7 +136,7 @@ export function pageModels(flags: Flags): { files: string[]; student: string | u
 
 /** Removes a folder when the process exits, on Ctrl-C and on SIGTERM/SIGHUP too (then exits with
  *  the shell's status for the signal). */
-export function removeOnExit(dir: string): void {
+function removeOnExit(dir: string): void {
   const rm = () => rmSync(dir, { recursive: true, force: true });
   process.once('exit', rm);
   for (const [sig, code] of [

@@ -31,7 +31,7 @@ const HEADERS = {
 };
 
 /** The regular file a request path names inside root (symlinks resolved), or undefined. */
-export function fileUnder(root: string, rel: string): string | undefined {
+function fileUnder(root: string, rel: string): string | undefined {
   let real: string;
   let rootReal: string;
   try {

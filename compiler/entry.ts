@@ -34,7 +34,7 @@ function resultSlots(prog: Program, t: Type): Slot[] {
 }
 
 /** An entry's contract from its lowering. */
-export function contractOf(prog: Program, f: FnInfo, low: Lowered, donated: string[] = []): Contract {
+function contractOf(prog: Program, f: FnInfo, low: Lowered, donated: string[] = []): Contract {
   const names = f.decl.params.map((p) => p.name);
   for (const d of donated)
     if (!names.includes(d))
@@ -57,7 +57,7 @@ function literal(e: A.Expr | undefined): number | boolean | undefined {
 
 /** The named arguments in declaration order, literal defaults filled in; an unknown or missing
  *  name is an error naming it. */
-export function orderedArgs(f: FnInfo, args: Record<string, HostValue>): HostValue[] {
+function orderedArgs(f: FnInfo, args: Record<string, HostValue>): HostValue[] {
   const names = f.decl.params.map((p) => p.name);
   for (const k of Object.keys(args))
     if (!names.includes(k))

@@ -217,7 +217,7 @@ const within = (s: Span, offset: number) => s.start <= offset && offset <= s.end
 
 /** The local names visible at offset, outermost first (generic dims, parameters, lets, lambda
  *  parameters of the enclosing function). */
-export function localsAt(mod: A.Module, offset: number): Binding[] {
+function localsAt(mod: A.Module, offset: number): Binding[] {
   const out: Binding[] = [];
   for (const it of mod.items) {
     if (it.kind !== 'fn' || !within(it.span, offset)) continue;

@@ -34,7 +34,7 @@ function debugging(pass: Pass): boolean {
 }
 
 /** Prints a pass's result on stderr when OBT_DEBUG names it (the text is made only then). */
-export function dump(pass: Pass, title: string, text: () => string): void {
+function dump(pass: Pass, title: string, text: () => string): void {
   if (debugging(pass)) process.stderr.write(`// OBT_DEBUG ${pass}: ${title}\n${text()}\n`);
 }
 

@@ -11,7 +11,7 @@ import { LoadError } from './io/model.ts';
 import { MODELS_DIR, STDLIB_DIR } from '../compiler/resolve/modules.ts';
 import type * as A from '../compiler/syntax/ast.ts';
 
-export const METHODS_DIR = join(STDLIB_DIR, 'methods');
+const METHODS_DIR = join(STDLIB_DIR, 'methods');
 export { DEFAULT_METHOD } from './defaults.ts';
 
 export interface Method {

@@ -40,7 +40,7 @@ const DENSE = {};
 
 /** The model's architecture program (or another model program) compiled against a model's method,
  *  once per method. */
-export function modelProgram(m: { arch: Arch; method?: Method; file?: string }, modelFile = archFile(m.arch)): Program {
+function modelProgram(m: { arch: Arch; method?: Method; file?: string }, modelFile = archFile(m.arch)): Program {
   let byMethod = programs.get(modelFile);
   if (!byMethod) programs.set(modelFile, (byMethod = new WeakMap()));
   const key = m.method ?? DENSE;

@@ -40,7 +40,7 @@ export function inlineInto(eqns: Eqn[], supply: VarSupply, g: Func, args: Atom[]
 }
 
 /** Replaces every iterate by its body repeated n times (recursively). */
-export function unrollIterates(f: Func, supply: VarSupply): Func {
+function unrollIterates(f: Func, supply: VarSupply): Func {
   if (!f.eqns.some((e) => e.prim === 'iterate')) return f;
   const eqns: Eqn[] = [];
   const sub = new Map<number, Atom>();

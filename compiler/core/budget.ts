@@ -30,7 +30,7 @@ export interface CompileBudget {
   sealedSourceChars: number;
 }
 
-export const DEFAULT_BUDGET: Readonly<CompileBudget> = Object.freeze({
+const DEFAULT_BUDGET: Readonly<CompileBudget> = Object.freeze({
   instances: 1 << 12,
   inlined: 1 << 17,
   equations: 1 << 20,
@@ -58,7 +58,7 @@ const WHAT: Record<keyof CompileBudget, string> = {
 };
 
 /** Exceeding a limit of the compile budget. */
-export class BudgetExceeded extends UserError {
+class BudgetExceeded extends UserError {
   constructor(
     readonly limit: keyof CompileBudget,
     found: string,

@@ -2,7 +2,7 @@
 // canonical serialisation that numbers variables by first appearance).
 import type { Atom, Func } from '../../runtime/core/ir.ts';
 
-export function fnv1a(s: string): string {
+function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

@@ -8,7 +8,7 @@ import { formatBytes } from '../../runtime/core/errors.ts';
 import type { Func, Var } from '../../runtime/core/ir.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
 
-export const MAX_ELEMENTS = 2 ** 31 - 1;
+const MAX_ELEMENTS = 2 ** 31 - 1;
 
 const shapeStr = (v: Var) => `${v.type.dtype}[${v.type.shape.join(', ')}]`;
 

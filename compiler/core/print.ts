@@ -1,7 +1,7 @@
 // Core IR printer: one `let` per equation, nested bodies indented. Stable output for golden tests.
 import { typeStr, type Atom, type Eqn, type Func } from '../../runtime/core/ir.ts';
 
-export function atomStr(a: Atom): string {
+function atomStr(a: Atom): string {
   if (a.kind === 'lit') {
     const v =
       Number.isInteger(a.value) && a.type.dtype !== 'f32' && a.type.dtype !== 'f16'

@@ -192,7 +192,7 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
   custom_vjp: { cls: 'host' },
 };
 
-export const FUSE_RULES = ruleTable;
+const FUSE_RULES = ruleTable;
 
 export function fuseRule<P extends PrimName>(p: P): FuseRule<P> {
   return FUSE_RULES[p] as FuseRule<P>;

@@ -22,7 +22,7 @@ import { InternalError } from '../syntax/diag.ts';
 /** A plan made by the compiler: its kernels carry their Kernel IR. */
 export type KPlan = Plan<Kernel>;
 
-export const BYTES: Record<DType, number> = { f32: 4, f16: 4, i32: 4, u32: 4, sign: 4, bool: 1 };
+const BYTES: Record<DType, number> = { f32: 4, f16: 4, i32: 4, u32: 4, sign: 4, bool: 1 };
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const BASE = 64;
 

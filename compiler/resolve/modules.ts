@@ -63,7 +63,7 @@ export class Program {
 
 /** The project a root file belongs to: the nearest folder above it holding `package.json` or `.git`,
  *  else its own folder. Imports resolve only inside it and the standard library (and models/). */
-export function projectRoot(file: string): string {
+function projectRoot(file: string): string {
   const start = dirname(resolve(file));
   for (let d = start; ; d = dirname(d)) {
     if (existsSync(join(d, 'package.json')) || existsSync(join(d, '.git'))) return d;
@@ -75,7 +75,7 @@ export function projectRoot(file: string): string {
  *  still supply it, e.g. an editor's unsaved buffer). Checked before anything is read, so a refused
  *  import never reads — nor echoes — another file: only `.obt` regular files of at most
  *  MAX_SOURCE_BYTES, whose real path (symlinks followed) lies under one of `roots`. */
-export function importRefusal(p: string, roots: string[]): string | undefined {
+function importRefusal(p: string, roots: string[]): string | undefined {
   if (!p.endsWith('.obt')) return 'a module is a .obt file';
   let st;
   try {
@@ -337,7 +337,7 @@ function structKinds(s: StructInfo, m: ModuleInfo, prog: Program, busy: Set<Stru
 }
 
 /** Infers the kind of each generic parameter from its uses in the given type expressions. */
-export function inferKinds(
+function inferKinds(
   generics: A.GenericParam[],
   types: A.TypeExpr[],
   m: ModuleInfo,
@@ -422,6 +422,6 @@ export function inferKinds(
   return out;
 }
 
-export function kindName(k: GenericKind): string {
+function kindName(k: GenericKind): string {
   return k.k === 'ctor' ? `layer type taking ${k.arity} dim(s)` : k.k;
 }

@@ -47,7 +47,7 @@ export function typeToString(t: Type): string {
   }
 }
 
-export function targToString(a: TArg): string {
+function targToString(a: TArg): string {
   return a.k === 'dim' ? dimToString(a.d) : a.k === 'type' ? typeToString(a.t) : a.s.name;
 }
 

@@ -374,7 +374,7 @@ function targShow(t: TArg): string {
   return t.k === 'ctor' ? t.s.name : t.k === 'type' ? typeToString(t.t) : dimToString(t.d);
 }
 
-export function unifyDim(e: A.DimExpr, actual: Dim, b: Bindings, no: (why?: string) => never): void {
+function unifyDim(e: A.DimExpr, actual: Dim, b: Bindings, no: (why?: string) => never): void {
   if (e.kind === 'var' && isGenericHere(b, e.name)) {
     const prev = b.dims.get(e.name);
     if (!prev) {
@@ -462,7 +462,7 @@ export function solveDeferred(b: Bindings): void {
 // ---------------------------------------------------------------------------------------------
 // Printing type expressions (with what is known substituted)
 
-export function dimExprToString(e: A.DimExpr): string {
+function dimExprToString(e: A.DimExpr): string {
   if (e.kind === 'int') return String(e.value);
   if (e.kind === 'var') return e.name;
   const p = (x: A.DimExpr) =>
@@ -470,7 +470,7 @@ export function dimExprToString(e: A.DimExpr): string {
   return `${p(e.a)} ${e.op} ${e.b.kind === 'bin' && e.op === '/' ? `(${dimExprToString(e.b)})` : p(e.b)}`;
 }
 
-export function typeExprToString(t: A.TypeExpr): string {
+function typeExprToString(t: A.TypeExpr): string {
   switch (t.kind) {
     case 'tuple':
       return `(${t.elems.map(typeExprToString).join(', ')})`;

@@ -51,7 +51,7 @@ export const headDim = (c: LlamaConfig) => c.dim / c.heads;
 
 /** The ranges a config's fields must lie in (any published Llama-family model is well inside them;
  *  outside, a run overflows, divides by zero or allocates without bound). */
-export const CONFIG_RANGES = {
+const CONFIG_RANGES = {
   dim: [2, 1 << 16],
   hidden: [1, 1 << 18],
   layers: [1, 1024],

@@ -113,7 +113,7 @@ export interface ModelFile extends Omit<ModelContent, 'linear' | 'params' | 'fp1
   stored: Entry[];
 }
 
-export function f32ToF16Bits(x: number): number {
+function f32ToF16Bits(x: number): number {
   const v = roundF16(x);
   if (v === 0) return Object.is(v, -0) ? 0x8000 : 0;
   if (!Number.isFinite(v)) return v > 0 ? 0x7c00 : 0xfc00;

@@ -16,7 +16,7 @@ import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 /** Rows of a [heads·hd, in] matrix from rotate-half order (i, i + hd/2) to adjacent pairs (2i, 2i+1). */
-export function unpermuteRope(t: Tensor, heads: number): Tensor {
+function unpermuteRope(t: Tensor, heads: number): Tensor {
   const [rows, cols] = t.shape as [number, number];
   const hd = rows / heads;
   const out = new Float32Array(rows * cols);

@@ -6,7 +6,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Whether a process with this PID runs (as far as this user can tell). */
-export function pidAlive(pid: number): boolean {
+function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

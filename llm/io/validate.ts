@@ -8,9 +8,9 @@ import { z } from 'zod';
 import { LoadError } from './model.ts';
 
 /** The most elements one tensor may have (Wasm's i32 indices; Float32Array's length on 32-bit). */
-export const MAX_ELEMS = 2 ** 31 - 1;
+const MAX_ELEMS = 2 ** 31 - 1;
 /** The deepest a header's JSON tree may nest (the model tree is ~4 levels; this bounds recursion). */
-export const MAX_TREE_DEPTH = 32;
+const MAX_TREE_DEPTH = 32;
 
 /** A zod error as "field.path: message" (its first issue). */
 export function zodWhere(e: z.ZodError): string {

@@ -82,7 +82,7 @@ const at = (slot: string, path: string) => (path ? `${slot}${/^[[.]/.test(path) 
 
 /** One slot's leaves from its host value: tensors of the leaf's dtype and shape, or numbers and
  *  booleans for scalar leaves; a missing branch or a wrong shape is an error naming the leaf. */
-export function flattenSlot(c: Contract, slot: Slot, value: unknown): Tensor[] {
+function flattenSlot(c: Contract, slot: Slot, value: unknown): Tensor[] {
   return slot.leaves.map((l) => {
     const v = getPath(value, l.path);
     const where = `${c.entry}: argument ${at(slot.name, l.path)}`;
@@ -120,7 +120,7 @@ export function flattenSlot(c: Contract, slot: Slot, value: unknown): Tensor[] {
 }
 
 /** Checks argument names against the contract: an unknown one is an error listing the parameters. */
-export function checkNames(c: Contract, args: Record<string, unknown>, required: boolean): void {
+function checkNames(c: Contract, args: Record<string, unknown>, required: boolean): void {
   const names = c.params.map((p) => p.name);
   for (const k of Object.keys(args))
     if (!names.includes(k))
@@ -155,7 +155,7 @@ function build(sh: Shape, outs: Tensor[], at: number): unknown {
 }
 
 /** Named results from a run's flat outputs. */
-export function unflattenResults(c: Contract, outs: Tensor[]): Record<string, unknown> {
+function unflattenResults(c: Contract, outs: Tensor[]): Record<string, unknown> {
   const want = c.results.reduce((n, s) => n + s.leaves.length, 0);
   if (outs.length !== want) throw new UserError(`${c.entry} returned ${outs.length} tensors; its contract has ${want}`);
   let i = 0;

@@ -23,7 +23,7 @@ export function storageSize(dtype: DType, shape: readonly number[]): number {
   return numel(shape);
 }
 
-export function allocStorage(dtype: DType, n: number, f64 = false): Storage {
+function allocStorage(dtype: DType, n: number, f64 = false): Storage {
   switch (dtype) {
     case 'f32':
     case 'f16':
@@ -72,7 +72,7 @@ export function roundEven(q: number): number {
 }
 
 /** Reads the logical value at flat index i of a sign tensor (+1 or -1). */
-export function signAt(t: Tensor, row: number, col: number): number {
+function signAt(t: Tensor, row: number, col: number): number {
   const cols = t.shape[t.shape.length - 1]!;
   const w = (t.data as Uint32Array)[row * signWords(cols) + (col >>> 5)]!;
   return (w >>> (col & 31)) & 1 ? -1 : 1;

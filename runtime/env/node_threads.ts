@@ -10,7 +10,7 @@ import { ARGS, CMD, DONE, KERNEL, LOAD, MAX_ARGS, NARGS, PROGRAM, RUN, SEQ, SLOT
  *  takes a futex wake-up to start (tens to hundreds of µs in a VM), which its slice then waits for.
  *  Measured on stories260K's KD step, 2 threads: 20 000 polls (~40 µs) 265 ms per step, 5 ms
  *  214 ms. The price: an idle pool keeps a core busy for 5 ms after its last dispatch. */
-export const SPIN_MS = 5; // Atomics.load polls before sleeping (~20–50 µs): dispatches in a burst stay awake
+const SPIN_MS = 5; // Atomics.load polls before sleeping (~20–50 µs): dispatches in a burst stay awake
 
 export class NodeThreadPool implements KernelPool {
   private readonly ctl: Int32Array;

@@ -54,7 +54,7 @@ export function attentionDims(args: TensorType[], p: AttentionParams): AttnDims 
   return { B, T, S, H, KV, Dh };
 }
 
-export function attentionShape(d: AttnDims, mode: AttentionParams['mode']): number[] {
+function attentionShape(d: AttnDims, mode: AttentionParams['mode']): number[] {
   switch (mode) {
     case 'out':
       return [d.B, d.T, d.H, d.Dh + 1];

@@ -13,7 +13,7 @@ export function free(rank: number, used: number[]): number[] {
   return [...Array(rank).keys()].filter((i) => !used.includes(i));
 }
 
-export function dotShape(a: TensorType, b: TensorType, p: P): number[] {
+function dotShape(a: TensorType, b: TensorType, p: P): number[] {
   const all = [a, b];
   const [ba, bb] = p.batch;
   const [ca, cb] = p.contract;

@@ -4,7 +4,7 @@ import type { TensorType } from '../core/ir.ts';
 import { alloc, numel } from '../core/tensor.ts';
 import { fail, type PrimDef } from './def.ts';
 
-export function gatherShape(prim: string, x: TensorType, idx: TensorType, axis: number): number[] {
+function gatherShape(prim: string, x: TensorType, idx: TensorType, axis: number): number[] {
   if (axis < 0 || axis >= x.shape.length) fail(prim, `bad axis ${axis}`, [x, idx]);
   if (idx.dtype !== 'i32') fail(prim, 'indices must be i32', [x, idx]);
   if (x.dtype === 'sign') fail(prim, 'not defined on sign', [x, idx]);

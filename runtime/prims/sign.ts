@@ -35,7 +35,7 @@ export const unpack_sign: PrimDef<'unpack_sign'> = {
   },
 };
 
-export function signlinearShape(args: TensorType[]): number[] {
+function signlinearShape(args: TensorType[]): number[] {
   if (args.length !== 4) fail('signlinear', 'expects (x, s, g, h)', args);
   const [x, s, g, h] = args as [TensorType, TensorType, TensorType, TensorType];
   if (s.dtype !== 'sign' || s.shape.length !== 2) fail('signlinear', 's must be sign[O, I]', args);

@@ -49,7 +49,7 @@ export interface ProgramOptions {
 }
 
 /** multiply-adds below which a kernel runs on the calling thread alone (a dispatch costs ~10 µs) */
-export const MIN_PARALLEL_WORK = 1 << 17;
+const MIN_PARALLEL_WORK = 1 << 17;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 export class WasmProgram {

@@ -31,7 +31,7 @@ export function parallelism(k: Kernel): Parallelism {
 }
 
 /** Adds the kernel function `name` to a module. */
-export function emitKernel(m: M, name: string, k: Kernel): { imports: Set<MathImport> } {
+function emitKernel(m: M, name: string, k: Kernel): { imports: Set<MathImport> } {
   const nparams = paramsOf(k).count;
   const L = new Locals(nparams);
   const imports = new Set<MathImport>();
@@ -65,7 +65,7 @@ export function __resetKernelMemo(): void {
 /** The kernel cache's folder: OBT_CACHE_DIR (`off`: none), else the user's cache directory
  *  ($XDG_CACHE_HOME/obt, ~/.cache/obt; ~/Library/Caches/obt on macOS, %LOCALAPPDATA%\obt on
  *  Windows) — never inside the installed package. */
-export function cacheDir(): string | undefined {
+function cacheDir(): string | undefined {
   const d = process.env.OBT_CACHE_DIR ?? join(userCacheHome(), 'obt');
   return d === 'off' ? undefined : join(d, 'wasm');
 }

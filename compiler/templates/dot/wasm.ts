@@ -21,7 +21,7 @@ import { laneBytes } from '../../backends/wasm/emit/lanes.ts';
 const { i32, f32, v128 } = binaryen;
 
 /** dot register blocks: MR rows of A × NR rows of B; a thread's rows of B start at a multiple of NR */
-export const MR = 2;
+const MR = 2;
 export const NR = 4;
 
 /** Which rows a thread takes: of B (whole blocks of NR), or, for one batch with more rows of A

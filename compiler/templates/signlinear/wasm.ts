@@ -36,7 +36,7 @@ export function signMethod(): SignMethod {
 }
 
 /** groups of 8 columns per signlinear LUT tile (a multiple of 4, at most 16): 8 tables × 1 KB stay in L1 */
-export const SIGN_TG = 8;
+const SIGN_TG = 8;
 const TG = SIGN_TG;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 

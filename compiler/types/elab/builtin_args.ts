@@ -53,7 +53,7 @@ export function intConst(v: Val, span: Span, what: string): number {
   return n;
 }
 
-export function boolConst(v: Val, span: Span, what: string): boolean {
+function boolConst(v: Val, span: Span, what: string): boolean {
   if (v.k !== 'tensor' || v.st?.k !== 'bool') throw new UserError(`${what} must be true or false`, span);
   return v.st.v;
 }

@@ -14,7 +14,7 @@ export type { CallInfo } from './builtin_args.ts';
 
 /** Unary primitives callable by name: every unary primitive but `not` (written `!`), from the
  *  primitive list, so a new unary primitive is a builtin without touching this file. */
-export const UNARY_BUILTINS = UNARY.filter((p): p is Exclude<UnaryPrim, 'not'> => p !== 'not');
+const UNARY_BUILTINS = UNARY.filter((p): p is Exclude<UnaryPrim, 'not'> => p !== 'not');
 
 export const BUILTINS: Record<string, Builtin> = {
   ...Object.fromEntries(UNARY_BUILTINS.map((p) => [p, T.unaryB(p)])),

@@ -84,7 +84,7 @@ export const iterate: Builtin = (c) => {
   return c.el.fromLeaves(t, () => outs[j++]!);
 };
 
-export function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
+function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
   const a0 = c.args[i];
   const a = a0?.k === 'list' ? c.el.listToTensor(a0) : a0;
   if (!a || a.k !== 'array')
@@ -96,7 +96,7 @@ export function arrayArg(c: CallInfo, i: number): Extract<Val, { k: 'array' }> {
 }
 
 /** fold(xs..., init, fn(acc, x...)) and scan(...): the arrays, the initial carry, the step. */
-export function loopArgs(c: CallInfo): {
+function loopArgs(c: CallInfo): {
   arrs: Extract<Val, { k: 'array' }>[];
   init: Val;
   f: Extract<Val, { k: 'closure' }>;
@@ -214,7 +214,7 @@ export const tmap: Builtin = (c) => {
   return tmapRec(c, f, trees);
 };
 
-export function tmapRec(c: CallInfo, f: Extract<Val, { k: 'closure' }>, trees: Val[]): Val {
+function tmapRec(c: CallInfo, f: Extract<Val, { k: 'closure' }>, trees: Val[]): Val {
   const v0 = trees[0]!;
   switch (v0.k) {
     case 'tensor': {
@@ -343,7 +343,7 @@ export const stopGradient: Builtin = (c) => {
 };
 
 /** Float leaves only: the type of a gradient with respect to a value of type t. */
-export function checkDifferentiable(t: Type, span: Span): void {
+function checkDifferentiable(t: Type, span: Span): void {
   const walk = (x: Type): void => {
     if (x.k === 'tensor' && !isFloat(x.dtype))
       throw new UserError(
@@ -382,7 +382,7 @@ export const gradB =
  * result into [scalar to differentiate, values to return too]; the AD transform's gradient program
  * is inlined at the call. Returns the returned values and the gradient (of x's type).
  */
-export function differentiate(
+function differentiate(
   c: CallInfo,
   f: Extract<Val, { k: 'closure' }>,
   x: Val,
@@ -414,7 +414,7 @@ export function differentiate(
 }
 
 /** grad / value_and_grad when lowering. */
-export function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
+function lowerGrad(c: CallInfo, f: Extract<Val, { k: 'closure' }>, x: Val, withValue: boolean): Val {
   const { values, grad } = differentiate(c, f, x, (r) => {
     if (r.k !== 'tensor' || r.t.shape.length !== 0 || !isFloat(r.t.dtype))
       throw new UserError(

@@ -43,7 +43,7 @@ export function reduceOrBinary(red: 'reduce_max' | 'reduce_min', bin: 'max' | 'm
   };
 }
 
-export function countOf(x: ops.TVal, axes: number[] | 'all', span: Span): Dim {
+function countOf(x: ops.TVal, axes: number[] | 'all', span: Span): Dim {
   const idx = axes === 'all' ? x.t.shape.map((_, i) => i) : axes.map((a) => ops.normAxis(x.t.shape, a, span));
   let n = dimConst(1);
   for (const i of idx) {
@@ -166,7 +166,7 @@ export const broadcastB: Builtin = (c) => {
 };
 
 /** Tensors from a list literal or an array value. */
-export function tensorList(c: CallInfo, i: number): { v: ops.TVal; span: Span }[] {
+function tensorList(c: CallInfo, i: number): { v: ops.TVal; span: Span }[] {
   const a = c.args[i]!;
   if (a.k === 'list')
     return a.items.map((it) => (it.spread ? bad(it.span) : { v: ops.expectTensor(it.v, it.span), span: it.span }));
@@ -330,7 +330,7 @@ export const gatherB: Builtin = (c) => {
 };
 
 /** Start indices: a list of scalars (static or run-time), missing trailing ones are 0. */
-export function startsArg(c: CallInfo, v: Val, span: Span, rank: number): ops.TVal[] {
+function startsArg(c: CallInfo, v: Val, span: Span, rank: number): ops.TVal[] {
   if (v.k !== 'list') throw new UserError(`expected a list of start indices such as [pos, 0]`, span);
   if (v.items.length > rank) throw new UserError(`${v.items.length} start indices for a tensor of rank ${rank}`, span);
   const out = v.items.map((it) => {
@@ -519,7 +519,7 @@ export const signlinear: Builtin = (c) => {
 
 // ---- randomness ------------------------------------------------------------------------------
 
-export function keyArg(c: CallInfo, i: number): ops.TVal {
+function keyArg(c: CallInfo, i: number): ops.TVal {
   const k = tensorArg(c, i);
   if (
     k.t.dtype !== 'u32' ||
@@ -537,7 +537,7 @@ export function bits(c: CallInfo, key: ops.TVal, shape: ShapeItem[]): ops.TVal {
 }
 
 /** Uniform floats in [0, 1) (or (0, 1) with `open`) from 24 random bits. */
-export function uniformFrom(c: CallInfo, b: ops.TVal, open: boolean): ops.TVal {
+function uniformFrom(c: CallInfo, b: ops.TVal, open: boolean): ops.TVal {
   const hi = ops.binary(
     c.el,
     'shr',

@@ -369,7 +369,7 @@ export function reduce(
 
 // ---- data movement -----------------------------------------------------------------------------
 
-export function numelOf(shape: ShapeItem[]): Dim | undefined {
+function numelOf(shape: ShapeItem[]): Dim | undefined {
   let n = dimConst(1);
   for (const it of shape) {
     if (it.k === 'spread') return undefined;

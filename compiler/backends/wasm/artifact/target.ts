@@ -17,7 +17,7 @@ export const WASM_PLAN: TargetPlanOptions = { inPlaceKernels: true };
 
 /** The kernel binaries of a plan (shared-memory variants for a thread pool), with relaxed SIMD
  *  where this host runs it (artifacts, which may run elsewhere, are always plain SIMD128). */
-export function wasmKernels(plan: KPlan, shared: boolean): WebAssembly.Module[] {
+function wasmKernels(plan: KPlan, shared: boolean): WebAssembly.Module[] {
   const relaxed = relaxedSimd();
   return plan.kernels.map(
     (k) =>

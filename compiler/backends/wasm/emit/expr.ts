@@ -131,7 +131,7 @@ function mathCall(env: Env, name: MathImport, args: X[]): X {
 }
 
 /** Scalar code for one node, given scalar code for its children. */
-export function scalarOp(env: Env, n: KNode, ch: (c: KNode) => X): X {
+function scalarOp(env: Env, n: KNode, ch: (c: KNode) => X): X {
   const m = env.m;
   switch (n.op) {
     case 'idx': {

@@ -9,7 +9,7 @@ import type { Wgsl } from './builder.ts';
 import type { Contraction } from './kernel.ts';
 
 export const TILE = 32;
-export const TK = 32;
+const TK = 32;
 const SUB = 4; // outputs per invocation along each axis
 const STRIDE = TILE / SUB; // 8
 
