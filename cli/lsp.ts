@@ -28,8 +28,7 @@ import type { Command } from './flags.ts';
 /** Quiet time after an edit before its document is analysed. */
 const DEBOUNCE_MS = 150;
 /** The longest one analysis may take before it is stopped (OBT_LSP_BUDGET_MS overrides it: tests). */
-const ANALYSIS_BUDGET_MS =
-  Number(process.env.OBT_LSP_BUDGET_MS) > 0 ? Number(process.env.OBT_LSP_BUDGET_MS) : 8000;
+const ANALYSIS_BUDGET_MS = Number(process.env.OBT_LSP_BUDGET_MS) > 0 ? Number(process.env.OBT_LSP_BUDGET_MS) : 8000;
 /** The largest document text accepted (the language's own limit is 256 KiB). */
 const MAX_TEXT = 4 << 20;
 
