@@ -86,7 +86,7 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
 /** The page's two scripts (app.js, worker.js) into dir: bundled from the TypeScript sources with
  *  esbuild in a checkout; copied from dist/page/ (bundled by `npm run build`) in the installed
  *  package, which ships neither the sources nor esbuild. */
-async function pageBundles(dir: string): Promise<void> {
+export async function pageBundles(dir: string): Promise<void> {
   const sources = {
     'app.js': join(PAGE, 'main.ts'),
     'worker.js': join(PROJECT_ROOT, 'runtime/env/web_kernel_worker.ts'),
