@@ -144,27 +144,24 @@ function slotShape(s: Slot): Shape {
   return sh;
 }
 
-/** A frozen tree of the slot's shape over leaves from `outs` at `at` (its arrays and objects cannot
- *  change: a tree passed back to the entry that returned it is known by identity). */
-function build(sh: Shape, outs: Tensor[], at: number): unknown {
-  if (typeof sh === 'number') return outs[at + sh];
-  if (Array.isArray(sh)) return Object.freeze(sh.map((x) => build(x, outs, at)));
-  const o: Record<string, unknown> = {};
-  for (const k in sh) o[k] = build(sh[k]!, outs, at);
-  return Object.freeze(o);
-}
+/** Where a result tree keeps its flat leaves (a non-enumerable symbol: JSON, keys and spreads do
+ *  not see it), so that passed back as an argument it is not walked again. */
+const LEAVES = Symbol('obt.leaves');
+type Tagged = { [LEAVES]?: { slot: Slot; leaves: Tensor[] } };
 
-/** Named results from a run's flat outputs. */
-function unflattenResults(c: Contract, outs: Tensor[]): Record<string, unknown> {
-  const want = c.results.reduce((n, s) => n + s.leaves.length, 0);
-  if (outs.length !== want) throw new UserError(`${c.entry} returned ${outs.length} tensors; its contract has ${want}`);
-  let i = 0;
-  const r: Record<string, unknown> = {};
-  for (const s of c.results) {
-    r[s.name] = build(slotShape(s), outs, i);
-    i += s.leaves.length;
+/** A frozen tree of the slot's shape over leaves from `outs` at `at` (its arrays and objects cannot
+ *  change, so the flat leaves a tree carries stay its leaves); a tree, not a lone tensor, carries
+ *  them. */
+function build(sh: Shape, outs: Tensor[], at: number, tag?: { slot: Slot; leaves: Tensor[] }): unknown {
+  if (typeof sh === 'number') return outs[at + sh];
+  let o: Record<string, unknown> | unknown[];
+  if (Array.isArray(sh)) o = sh.map((x) => build(x, outs, at));
+  else {
+    o = {};
+    for (const k in sh) o[k] = build(sh[k]!, outs, at);
   }
-  return r;
+  if (tag) Object.defineProperty(o, LEAVES, { value: tag });
+  return Object.freeze(o);
 }
 
 /** The flat input positions of the donated parameters' leaves. */
@@ -222,6 +219,7 @@ function compareLeaves(a: Slot, b: Slot): boolean {
  *  first are kept, and a run replaces those it is given. */
 export class NamedEntry<R = Record<string, unknown>> {
   private ran = false;
+  private readonly resultLeaves: number;
   /** bytes of results handed back to the host so far (what a device read back) */
   bytesReadBack = 0;
 
@@ -236,6 +234,7 @@ export class NamedEntry<R = Record<string, unknown>> {
       inputs.some((t, i) => t.length !== contract.params[i]!.leaves.length)
     )
       throw new Error(`${contract.entry}: inputs do not match its contract`);
+    this.resultLeaves = contract.results.reduce((n, s) => n + s.leaves.length, 0);
   }
 
   /** An entry over named host arguments (all of them), flattened by the contract. */
@@ -252,13 +251,10 @@ export class NamedEntry<R = Record<string, unknown>> {
     );
   }
 
-  /** The flat leaves of result trees this entry returned (frozen, so they cannot change): a tree
-   *  passed back as an argument (a decode step's cache, a training step's state) is not walked
-   *  again. */
-  private readonly returned = new WeakMap<object, { slot: Slot; leaves: Tensor[] }>();
-
+  /** A parameter's leaves: those a result tree carries (a decode step's cache, a training step's
+   *  state passed back) when they fit the parameter, else the value walked by the contract. */
   private flatSlot(p: Slot, v: unknown): Tensor[] {
-    const r = v !== null && typeof v === 'object' ? this.returned.get(v) : undefined;
+    const r = v !== null && typeof v === 'object' ? (v as Tagged)[LEAVES] : undefined;
     if (r && sameLeaves(r.slot, p)) return r.leaves;
     return flattenSlot(this.contract, p, v);
   }
@@ -293,20 +289,28 @@ export class NamedEntry<R = Record<string, unknown>> {
     return this.flatInputs.slice();
   }
 
-  /** A run with some arguments replaced (kept for the next run too); named results. */
-  async run(args: Record<string, unknown> = {}): Promise<R> {
-    return this.results(await this.exec(this.flat(args)));
+  /** A run with some arguments replaced (kept for the next run too); named results. A program
+   *  that runs synchronously (the interpreter, Wasm) costs no extra turn of the event loop. */
+  run(args: Record<string, unknown> = {}): Promise<R> {
+    try {
+      const outs = this.exec(this.flat(args));
+      return outs instanceof Promise ? outs.then((o) => this.results(o)) : Promise.resolve(this.results(outs));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   private results(outs: Tensor[]): R {
+    const c = this.contract;
+    if (outs.length !== this.resultLeaves)
+      throw new UserError(`${c.entry} returned ${outs.length} tensors; its contract has ${this.resultLeaves}`);
     for (const t of outs) this.bytesReadBack += t.data.byteLength;
-    const r = unflattenResults(this.contract, outs);
+    const r: Record<string, unknown> = {};
     let i = 0;
-    for (const s of this.contract.results) {
-      const tree = r[s.name];
+    for (const s of c.results) {
       const n = s.leaves.length;
-      if (tree !== null && typeof tree === 'object' && !isTensor(tree))
-        this.returned.set(tree, { slot: s, leaves: outs.slice(i, i + n) });
+      const sh = slotShape(s);
+      r[s.name] = typeof sh === 'number' ? outs[i + sh] : build(sh, outs, i, { slot: s, leaves: outs.slice(i, i + n) });
       i += n;
     }
     return r as R;

@@ -100,6 +100,30 @@ describe('a bound entry', () => {
     expect(() => w.runSync({ x: [0, 0] })).toThrow(/cells is donated: pass the value the last run returned/);
   });
 
+  it('a returned tree is frozen and passed back as is; a copy with a leaf replaced is read afresh', () => {
+    const e = prog.bind('step', { x: [1, 1], cells: cells() });
+    const r = e.runSync();
+    const back = r.cells as { k: Tensor; v: Tensor }[];
+    expect(Object.isFrozen(back) && Object.isFrozen(back[0])).toBe(true);
+    expect(() => ((back as unknown[])[0] = null)).toThrow(TypeError);
+    // what the tree carries is invisible: keys, JSON and spreads see the fields only
+    expect(Object.keys(back[0]!)).toEqual(['k', 'v']);
+    // passed back unchanged: the next run starts from it
+    expect(nested(e.runSync({ cells: back }).cells)).toEqual([
+      { k: [3, 4], v: [12, 16] },
+      { k: [7, 8], v: [28, 32] },
+    ]);
+    // a spread copy with one leaf replaced (and an array copy) must not reuse the old leaves
+    const edited = [{ ...back[0]!, k: t([0, 0]) }, back[1]!];
+    expect(nested(e.runSync({ cells: edited }).cells)).toEqual([
+      { k: [1, 1], v: [12, 16] },
+      { k: [7, 8], v: [28, 32] },
+    ]);
+    // a result tree of one entry is an argument of another of the same shape
+    const other = prog.bind('step', { x: [0, 0], cells: cells(), scale: 1 });
+    expect(nested(other.runSync({ cells: back }).cells)).toEqual(nested(back));
+  });
+
   it('names tuple results 0, 1', () => {
     expect(nested(prog.bind('pair', { a: 2, b: 3 }).runSync())).toEqual({ 0: 5, 1: 6 });
   });
