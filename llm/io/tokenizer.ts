@@ -1,15 +1,22 @@
-// SentencePiece-style BPE as llama2.c run.c does it: optional BOS, a dummy-prefix space, one token
-// per code point (byte fallback <0xXX> = id byte+3), then repeatedly merge the adjacent pair
-// whose concatenation is a piece with the highest score (leftmost on ties). Decoding drops the
-// leading space after BOS and turns byte pieces into raw bytes.
+// Tokenizers. SentencePiece-style BPE as llama2.c run.c does it (llama2.c's tokenizer.bin, GGUF's
+// scores): optional BOS, a dummy-prefix space, one token per code point (byte fallback <0xXX> =
+// id byte+3), then repeatedly merge the adjacent pair whose concatenation is a piece with the
+// highest score (leftmost on ties); decoding drops the leading space after BOS and turns byte
+// pieces into raw bytes. A Hugging Face tokenizer.json is run by its own library instead
+// (llm/io/hf_tokenizer.ts).
 import { LoadError } from './model.ts';
+import { hfCodec, type HfCodec } from './hf_tokenizer.ts';
 
 export interface TokenizerData {
   source: string;
+  /** each id's token string ('' for an id the tokenizer never produces) */
   pieces: string[];
+  /** SentencePiece merge scores (zeros for a tokenizer.json) */
   scores: number[];
   bos: number;
   eos: number;
+  /** a Hugging Face tokenizer: its tokenizer.json text (the definition) and tokenizer_config.json */
+  hf?: { json: string; config?: string };
 }
 
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
@@ -19,8 +26,10 @@ export class Tokenizer {
   private readonly byteId: number[] = [];
   private readonly pieceBytes: Uint8Array[];
   private readonly pairs = new Map<number, number>();
+  private readonly hf?: HfCodec;
 
   constructor(readonly data: TokenizerData) {
+    if (data.hf) this.hf = hfCodec(data);
     data.pieces.forEach((p, i) => {
       if (!this.ids.has(p)) this.ids.set(p, i);
       const m = BYTE_PIECE.exec(p);
@@ -38,6 +47,10 @@ export class Tokenizer {
   }
 
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+    if (this.hf) {
+      const ids = this.hf.encode(text);
+      return [...((opts.bos ?? true) ? [this.data.bos] : []), ...ids, ...(opts.eos ? [this.data.eos] : [])];
+    }
     const tokens: number[] = [];
     if (opts.bos ?? true) tokens.push(this.data.bos);
     if (text.length) {
@@ -135,13 +148,14 @@ export class Tokenizer {
 
   /** The bytes one token contributes after `prev` (run.c decode). */
   pieceAfter(prev: number, token: number): Uint8Array {
-    let b = this.pieceBytes[token] ?? new Uint8Array();
-    if (prev === this.data.bos && b[0] === 0x20) b = b.subarray(1);
+    let b = (this.hf ? this.hf.tokenBytes(token) : this.pieceBytes[token]) ?? new Uint8Array();
+    if (prev === this.data.bos && b[0] === 0x20 && (!this.hf || this.hf.stripsFirstSpace)) b = b.subarray(1);
     return b;
   }
 
   /** Decodes a token sequence (that may start with BOS) to text. */
   decode(ids: number[]): string {
+    if (this.hf) return this.hf.decode(ids);
     const chunks: Uint8Array[] = [];
     let prev = -1;
     for (const id of ids) {

@@ -1,0 +1,185 @@
+// Hugging Face tokenizers: `tokenizer.json` (with `tokenizer_config.json` for BOS/EOS) read into
+// TokenizerData — the JSON kept whole as the tokenizer's definition, its pieces listed by id for
+// the size checks and the browser page — and run by @huggingface/tokenizers, Hugging Face's own
+// dependency-free JavaScript implementation of tokenizer.json (normalizers, pre-tokenizers,
+// byte-level and SentencePiece-style BPE with byte fallback, decoders). Alternatives weighed:
+// @huggingface/transformers and @xenova/transformers carry the same code inside a model runtime
+// of several MB; @lenml/tokenizers is a fork of it; the Rust `tokenizers` binding is native (no
+// browser). The bytes a token adds to a stream (generate prints as it decodes) come from the
+// token's string: byte-level BPE maps bytes to printable characters (GPT-2's table), SentencePiece
+// style writes a space as ▁ and unknown bytes as <0xXX>.
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { z } from 'zod';
+import { LoadError } from './model.ts';
+import type { TokenizerData } from './tokenizer.ts';
+
+/** Larger than any tokenizer.json published (Llama 3's is 9 MB, Gemma's 34 MB). */
+const MAX_JSON_BYTES = 64 << 20;
+
+const Added = z.object({
+  id: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(1 << 24),
+  content: z.string().max(1024),
+});
+const TokenizerJson = z.object({
+  model: z.object({
+    type: z.string().max(64).optional(),
+    vocab: z.union([
+      z.record(
+        z.string(),
+        z
+          .number()
+          .int()
+          .nonnegative()
+          .max(1 << 24),
+      ),
+      z.array(z.unknown()),
+    ]),
+  }),
+  added_tokens: z
+    .array(Added)
+    .max(1 << 20)
+    .optional(),
+  decoder: z.unknown().optional(),
+  pre_tokenizer: z.unknown().optional(),
+});
+const TokenSpec = z.union([z.string(), z.object({ content: z.string() }), z.null()]);
+const TokenizerConfig = z.object({ bos_token: TokenSpec.optional(), eos_token: TokenSpec.optional() }).passthrough();
+
+function parseJson(file: string, text: string): unknown {
+  if (text.length > MAX_JSON_BYTES) throw new LoadError(file, `${text.length} bytes; at most ${MAX_JSON_BYTES}`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new LoadError(file, `not JSON: ${(e as Error).message}`);
+  }
+}
+
+function schema<T>(file: string, s: z.ZodType<T>, v: unknown): T {
+  const r = s.safeParse(v);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  throw new LoadError(file, `${i.path.join('.') || 'top level'}: ${i.message}`);
+}
+
+/** The ids BOS and EOS name, from tokenizer_config.json's tokens or config.json's ids. */
+export interface SpecialIds {
+  bos?: number | null;
+  eos?: number | null;
+}
+
+/**
+ * Reads tokenizer.json (and tokenizer_config.json's text, when there is one). `ids` are the model
+ * config's `bos_token_id`/`eos_token_id`, used where tokenizer_config.json names no token. A
+ * tokenizer without BOS (Qwen2) starts sequences with its EOS, the document separator it was
+ * trained with.
+ */
+export function parseTokenizerJson(
+  file: string,
+  text: string,
+  configText?: string,
+  ids: SpecialIds = {},
+): TokenizerData {
+  const tj = schema(file, TokenizerJson, parseJson(file, text));
+  if (tj.model.type !== undefined && tj.model.type !== 'BPE')
+    throw new LoadError(file, `model.type ${tj.model.type}: expected BPE (byte-level or SentencePiece-style)`);
+  if (Array.isArray(tj.model.vocab)) throw new LoadError(file, 'model.vocab: expected an object of token → id (BPE)');
+  const pieces: string[] = [];
+  const put = (id: number, s: string) => {
+    if (id >= pieces.length) for (let i = pieces.length; i <= id; i++) pieces.push('');
+    pieces[id] = s;
+  };
+  for (const [s, id] of Object.entries(tj.model.vocab)) put(id, s);
+  for (const a of tj.added_tokens ?? []) put(a.id, a.content);
+  const cfgFile = file.replace(/tokenizer\.json$/, 'tokenizer_config.json');
+  const cfg = configText === undefined ? {} : schema(cfgFile, TokenizerConfig, parseJson(cfgFile, configText));
+  const idOf = (what: string, spec: z.infer<typeof TokenSpec> | undefined, fallback: number | null | undefined) => {
+    const content = typeof spec === 'string' ? spec : spec?.content;
+    if (content === undefined) return fallback ?? undefined;
+    const id = pieces.indexOf(content);
+    if (id < 0) throw new LoadError(cfgFile, `${what} ${JSON.stringify(content)} is not a token of ${file}`);
+    return id;
+  };
+  const eos = idOf('eos_token', cfg.eos_token, ids.eos);
+  if (eos === undefined) throw new LoadError(file, 'no EOS token (tokenizer_config.json eos_token or eos_token_id)');
+  const bos = idOf('bos_token', cfg.bos_token, ids.bos) ?? eos;
+  const data: TokenizerData = {
+    source: file,
+    pieces,
+    scores: pieces.map(() => 0),
+    bos,
+    eos,
+    hf: { json: text, ...(configText !== undefined ? { config: configText } : {}) },
+  };
+  hfCodec(data); // constructs it once: a tokenizer.json the library cannot run fails here
+  return data;
+}
+
+/** GPT-2's byte ↔ printable character table (byte-level BPE writes every byte as one of these). */
+function byteLevelTable(): Map<string, number> {
+  const bs: number[] = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = bs.slice();
+  let n = 0;
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  return new Map(bs.map((b, i) => [String.fromCodePoint(cs[i]!), b]));
+}
+
+/** Whether a tokenizer.json component (or a Sequence of them) has a part of this type. */
+function hasType(c: unknown, type: string): boolean {
+  if (c === null || typeof c !== 'object') return false;
+  const o = c as { type?: unknown; decoders?: unknown; pretokenizers?: unknown };
+  if (o.type === type) return true;
+  return [o.decoders, o.pretokenizers].some((l) => Array.isArray(l) && l.some((x) => hasType(x, type)));
+}
+
+/** A tokenizer.json run: encode without special tokens, decode as the library does, and each
+ *  token's bytes. */
+export interface HfCodec {
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+  tokenBytes(id: number): Uint8Array;
+  /** SentencePiece style: the first piece's leading space is the prepended ▁, not text */
+  readonly stripsFirstSpace: boolean;
+}
+
+const codecs = new WeakMap<TokenizerData, HfCodec>();
+
+/** The codec of a tokenizer read from tokenizer.json (made once per data). */
+export function hfCodec(data: TokenizerData): HfCodec {
+  let c = codecs.get(data);
+  if (c) return c;
+  const hf = data.hf!;
+  const json = parseJson(data.source, hf.json) as { decoder?: unknown; pre_tokenizer?: unknown };
+  let tk: HfTokenizer;
+  try {
+    tk = new HfTokenizer(json, hf.config === undefined ? {} : (parseJson(data.source, hf.config) as object));
+  } catch (e) {
+    throw new LoadError(data.source, `@huggingface/tokenizers cannot run it: ${(e as Error).message}`);
+  }
+  const byteLevel = hasType(json.decoder, 'ByteLevel') || hasType(json.pre_tokenizer, 'ByteLevel');
+  const table = byteLevel ? byteLevelTable() : undefined;
+  const enc = new TextEncoder();
+  const bytes = data.pieces.map((p) => {
+    if (table) return Uint8Array.from([...p].flatMap((ch) => (table.has(ch) ? [table.get(ch)!] : [...enc.encode(ch)])));
+    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(p);
+    return m ? Uint8Array.of(parseInt(m[1]!, 16)) : enc.encode(p.replaceAll('▁', ' '));
+  });
+  c = {
+    encode: (text) => tk.encode(text, { add_special_tokens: false }).ids,
+    decode: (ids) => tk.decode(ids, { skip_special_tokens: true }),
+    tokenBytes: (id) => bytes[id] ?? new Uint8Array(),
+    stripsFirstSpace: !byteLevel,
+  };
+  codecs.set(data, c);
+  return c;
+}

@@ -1,0 +1,118 @@
+// Hugging Face tokenizer.json (llm/io/hf_tokenizer.ts, run by @huggingface/tokenizers): the shipped
+// 512-piece SentencePiece tokenizer converted to tokenizer.json encodes every line of the
+// evaluation text exactly as llama2.c's algorithm does (tested against the goldens elsewhere);
+// a byte-level BPE learned here encodes like a reference encoder written from the format's
+// definition; both decode back to the text and stream the same bytes token by token; a broken
+// tokenizer.json is a load error naming the file.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Tokenizer, parseTokenizerBin } from '../../llm/io/tokenizer.ts';
+import { parseTokenizerJson } from '../../llm/io/hf_tokenizer.ts';
+import { LoadError } from '../../llm/io/model.ts';
+import { byteLevelBpe, sentencePieceJson } from '../helpers/hf_tokenizers.ts';
+
+const root = join(import.meta.dirname, '../..');
+const evalText = readFileSync(join(root, 'data/tinystories_valid_eval.txt'), 'utf8');
+const VARIED = [
+  'Hello world',
+  '  two leading spaces, and  two inside',
+  'line one\nline two\n\nafter a blank line\n',
+  'digits 0123456789 and 3.14159, 1,000,000',
+  'Unicode: café, naïve, Zürich, 日本語, emoji 🙂👍🏽, ﬁ ligature',
+  'tabs\tand\tpunctuation!?;:—«quotes»',
+  "it's, we're, they'll, I'd",
+  '',
+  ' ',
+];
+
+/** The text of ids decoded byte by byte as generate streams it (pieceAfter + a streaming decoder). */
+function streamed(tk: Tokenizer, ids: number[]): string {
+  const td = new TextDecoder();
+  let s = '';
+  for (let i = 1; i < ids.length; i++) s += td.decode(tk.pieceAfter(ids[i - 1]!, ids[i]!), { stream: true });
+  return s + td.decode();
+}
+
+describe('SentencePiece-style tokenizer.json (Llama 2, TinyLlama)', () => {
+  const bin = parseTokenizerBin('tok512.bin', readFileSync(join(root, 'data/tok512.bin')));
+  const sp = new Tokenizer(bin);
+  const { json, config } = sentencePieceJson(bin);
+  const hf = new Tokenizer(parseTokenizerJson('tokenizer.json', json, config));
+
+  it('reads BOS, EOS and the pieces by id', () => {
+    expect(hf.data.bos).toBe(1);
+    expect(hf.data.eos).toBe(2);
+    expect(hf.vocabSize).toBe(512);
+    expect(hf.data.pieces[300]).toBe(bin.pieces[300]!.replaceAll(' ', '▁'));
+  });
+
+  it('encodes every line of the evaluation text and the varied texts as llama2.c does', () => {
+    const lines = [...evalText.split('\n').slice(0, 400), ...VARIED];
+    let tokens = 0;
+    for (const line of lines) {
+      const want = sp.encode(line, { bos: true });
+      expect(hf.encode(line, { bos: true }), JSON.stringify(line)).toEqual(want);
+      tokens += want.length;
+    }
+    expect(tokens).toBeGreaterThan(10_000);
+  });
+
+  it('decodes back to the text, at once and streamed token by token', () => {
+    for (const t of VARIED.filter((x) => x.trim() === x && x)) {
+      const ids = hf.encode(t, { bos: true });
+      expect(hf.decode(ids)).toBe(t);
+      expect(streamed(hf, ids)).toBe(t);
+    }
+  });
+});
+
+describe('byte-level BPE tokenizer.json (Llama 3, SmolLM, Qwen2)', () => {
+  const bpe = byteLevelBpe(evalText.slice(0, 60_000), 300);
+  const hf = new Tokenizer(parseTokenizerJson('tokenizer.json', bpe.json, bpe.config));
+
+  it('has no BOS: sequences start with its end-of-text token', () => {
+    expect(hf.data.eos).toBe(bpe.vocab.size);
+    expect(hf.data.bos).toBe(hf.data.eos);
+    expect(hf.encode('Hi', { bos: true })[0]).toBe(hf.data.eos);
+  });
+
+  it('encodes like the reference encoder (GPT-2 split, byte table, merges by rank) and merges', () => {
+    for (const t of [...evalText.split('\n').slice(0, 200), ...VARIED]) {
+      expect(hf.encode(t, { bos: false }), JSON.stringify(t)).toEqual(bpe.encode(t));
+    }
+    const text = evalText.slice(0, 5000);
+    expect(hf.encode(text, { bos: false }).length).toBeLessThan(new TextEncoder().encode(text).length / 2);
+  });
+
+  it('decodes back to the text, at once and streamed (a character split across tokens included)', () => {
+    for (const t of VARIED) {
+      const ids = hf.encode(t, { bos: true });
+      expect(hf.decode(ids), JSON.stringify(t)).toBe(t);
+      expect(streamed(hf, ids), JSON.stringify(t)).toBe(t);
+    }
+  });
+});
+
+describe('a tokenizer.json that cannot be used', () => {
+  const bpe = byteLevelBpe('a small text, a small text', 5);
+  const err = (json: string, config?: string) => {
+    try {
+      parseTokenizerJson('dir/tokenizer.json', json, config);
+    } catch (e) {
+      expect(e).toBeInstanceOf(LoadError);
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('is a load error naming the file and what is wrong', () => {
+    expect(err('{not json')).toMatch(/dir\/tokenizer\.json: not JSON/);
+    expect(err('{"model": {}}')).toMatch(/dir\/tokenizer\.json: model\.vocab: /);
+    expect(err(JSON.stringify({ model: { type: 'Unigram', vocab: [] } }))).toMatch(/model\.type Unigram: expected BPE/);
+    expect(err(bpe.json, '{"eos_token": "</nope>"}')).toMatch(
+      /dir\/tokenizer_config\.json: eos_token "<\/nope>" is not a token of dir\/tokenizer\.json/,
+    );
+    expect(err(bpe.json, '{"eos_token": null}')).toMatch(/no EOS token/);
+  });
+});
