@@ -3,9 +3,9 @@
 // id byte+3), then repeatedly merge the adjacent pair whose concatenation is a piece with the
 // highest score (leftmost on ties); decoding drops the leading space after BOS and turns byte
 // pieces into raw bytes. A Hugging Face tokenizer.json is run by its own library instead
-// (llm/io/hf_tokenizer.ts).
+// (llm/io/hf_codec.ts).
 import { LoadError } from './model.ts';
-import { hfCodec, type HfCodec } from './hf_tokenizer.ts';
+import { hfCodec, type HfCodec } from './hf_codec.ts';
 
 export interface TokenizerData {
   source: string;
