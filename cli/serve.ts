@@ -76,6 +76,7 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
     theta: m.config.ropeTheta,
     pieces: tk.pieces,
     scores: tk.scores,
+    ...(tk.hf ? { hf: tk.hf } : {}),
     leaves,
     weightBytes: offset,
     fileBytes: m.bytes,

@@ -52,13 +52,16 @@ export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   generate: {
-    usage: `  generate [--weights FILE] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
+    usage: `  generate [--weights FILE|DIR] [--tokenizer FILE] [--model FILE] [--prompt TEXT] [--steps N]
            [--temperature T] [--top-p P] [--seed S] [--ids] [--json] [--raw]
                                         generate text (default: the shipped stories260K;
                                         --temperature 0 is greedy); tokens/s on stderr;
                                         --json: one object with the text, ids and tokens/s;
                                         control characters in the text are shown as ␛ (the
-                                        tokenizer comes from a file) unless --raw`,
+                                        tokenizer comes from a file) unless --raw;
+                                        --weights: llama2.c .bin, GGUF, .safetensors, an obt
+                                        model file or a Hugging Face folder; --tokenizer:
+                                        tokenizer.json or llama2.c's tokenizer.bin`,
     flags: {
       ...MODEL,
       prompt: 'string',
@@ -110,7 +113,7 @@ ${quantizeOptionsUsage('           ')}`,
     },
   },
   ppl: {
-    usage: `  ppl [--weights FILE] [--tokenizer FILE] --text FILE [--seq 256] [--json]
+    usage: `  ppl [--weights FILE|DIR] [--tokenizer FILE] --text FILE [--seq 256] [--json]
                                         perplexity by the README's protocol; the last line
                                         of stdout is ppl=… ce=… tokens=… windows=… (--json:
                                         an object with those)`,

@@ -1,10 +1,11 @@
 // Opens a model file by its format (obt model file, legacy .obt1, llama2.c .bin, GGUF, safetensors)
 // and its tokenizer.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { parseLlama2c } from './io/llama2c.ts';
 import { loadGguf } from './io/gguf.ts';
-import { loadSafetensors } from './io/safetensors.ts';
+import { hfSpecialIds, loadSafetensors } from './io/safetensors.ts';
+import { parseTokenizerJson } from './io/hf_tokenizer.ts';
 import { LoadError, type Checkpoint, type LlamaConfig } from './io/model.ts';
 import { modelValue } from './io/arch.ts';
 import { LLAMA, type Arch } from './io/names.ts';
@@ -43,10 +44,12 @@ function readBytes(file: string): Uint8Array {
   }
 }
 
-/** Loads weights (format from the content) and a tokenizer (explicit, embedded in GGUF, or
- *  tok*.bin / tokenizer.bin next to the weights), then checks what every format must satisfy. */
+/** Loads weights (format from the content; a Hugging Face folder is its model.safetensors) and a
+ *  tokenizer (explicit, embedded in GGUF, or tokenizer.json / tok*.bin / tokenizer.bin next to the
+ *  weights), then checks what every format must satisfy. */
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
-  return checked(await open(weights, readBytes(weights), tokenizerFile));
+  const file = weightsFile(weights);
+  return checked(await open(file, readBytes(file), tokenizerFile));
 }
 
 /** loadModel on bytes already in memory (`weights` names them; a tokenizer or config.json is still
@@ -81,15 +84,47 @@ function checked(m: LoadedModel): LoadedModel {
   return m;
 }
 
+/** A tokenizer file: Hugging Face's tokenizer.json (with tokenizer_config.json beside it, and the
+ *  BOS/EOS ids of the weights' config.json) or llama2.c's tokenizer.bin. */
+function readTokenizer(file: string, vocab: number, weights: string): TokenizerData {
+  if (!file.endsWith('.json')) return parseTokenizerBin(file, readBytes(file), vocab);
+  const text = new TextDecoder().decode(readBytes(file));
+  const cfg = join(dirname(file), 'tokenizer_config.json');
+  const cfgText = existsSync(cfg) ? new TextDecoder().decode(readBytes(cfg)) : undefined;
+  const ids = weights.endsWith('.safetensors') ? hfSpecialIds(weights) : {};
+  return fitVocab(parseTokenizerJson(file, text, cfgText, ids), vocab);
+}
+
+/** A tokenizer.json may list fewer tokens than the model's vocabulary (Qwen2 pads its embedding to
+ *  a multiple of 64): the ids it never produces are empty pieces. More is an error. */
+function fitVocab(tk: TokenizerData, vocab: number): TokenizerData {
+  if (!tk.hf || tk.pieces.length >= vocab) return tk;
+  const pad = vocab - tk.pieces.length;
+  return {
+    ...tk,
+    pieces: [...tk.pieces, ...Array<string>(pad).fill('')],
+    scores: [...tk.scores, ...Array<number>(pad).fill(0)],
+  };
+}
+
+/** The weights file of a Hugging Face folder (model.safetensors), or the file itself. */
+function weightsFile(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  const st = join(path, 'model.safetensors');
+  if (existsSync(st)) return st;
+  throw new LoadError(
+    path,
+    'a folder without model.safetensors (a Hugging Face model folder has it beside config.json)',
+  );
+}
+
 async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
   // a plain view (a Node Buffer's slice() would be a view, not a copy)
   const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const head = all.subarray(0, 8);
   if (isModelFile(head)) {
     const mf = readModelFile(weights, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
-    const tk = tokenizerFile
-      ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), mf.config.vocab)
-      : mf.tokenizer;
+    const tk = tokenizerFile ? readTokenizer(tokenizerFile, mf.config.vocab, weights) : mf.tokenizer;
     // the method's embedded source, compiled sealed under a name inside the model file
     const method = mf.method && methodFromModelFile(mf.method.name, weights, mf.method.source);
     const m: LoadedModel = {
@@ -110,9 +145,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
   if (isPacked(head)) {
     // the OneBit-only format before model files: a Llama[OneBit] of the shipped onebit method
     const pk = readPacked(weights, new Uint8Array(all));
-    const tk = tokenizerFile
-      ? parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), pk.config.vocab)
-      : pk.tokenizer;
+    const tk = tokenizerFile ? readTokenizer(tokenizerFile, pk.config.vocab, weights) : pk.tokenizer;
     return {
       arch: LLAMA,
       config: pk.config,
@@ -136,17 +169,18 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     ck = parseLlama2c(weights, all);
   }
   let tk: TokenizerData;
-  if (tokenizerFile) tk = parseTokenizerBin(tokenizerFile, readBytes(tokenizerFile), ck.config.vocab);
+  if (tokenizerFile) tk = readTokenizer(tokenizerFile, ck.config.vocab, weights);
   else if (embedded) tk = embedded;
   else {
     const dir = dirname(weights);
-    const cand = [`tok${ck.config.vocab}.bin`, 'tokenizer.bin'].map((n) => join(dir, n)).find(existsSync);
+    const names = ['tokenizer.json', `tok${ck.config.vocab}.bin`, 'tokenizer.bin'];
+    const cand = names.map((n) => join(dir, n)).find(existsSync);
     if (!cand)
       throw new LoadError(
         weights,
-        `no tokenizer given and none found next to it (tok${ck.config.vocab}.bin or tokenizer.bin); pass --tokenizer FILE`,
+        `no tokenizer given and none found next to it (${names.join(', ')}); pass --tokenizer FILE`,
       );
-    tk = parseTokenizerBin(cand, readBytes(cand), ck.config.vocab);
+    tk = readTokenizer(cand, ck.config.vocab, weights);
   }
   if (tk.pieces.length !== ck.config.vocab)
     throw new LoadError(

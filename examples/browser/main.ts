@@ -39,6 +39,8 @@ interface ModelInfo {
   theta: number;
   pieces: string[];
   scores: number[];
+  /** a Hugging Face tokenizer's tokenizer.json and tokenizer_config.json */
+  hf?: { json: string; config?: string };
   leaves: Leaf[];
   weightBytes: number;
   fileBytes: number;
@@ -177,6 +179,7 @@ class Column {
       scores: info.scores,
       bos: info.bos,
       eos: info.eos,
+      ...(info.hf ? { hf: info.hf } : {}),
     });
     const el = document.createElement('section');
     el.className = 'model';

@@ -210,7 +210,13 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
     const header: Header = {
       arch: c.arch.name,
       config: c.config,
-      tokenizer: { pieces: c.tokenizer.pieces, scores: c.tokenizer.scores, bos: c.tokenizer.bos, eos: c.tokenizer.eos },
+      tokenizer: {
+        pieces: c.tokenizer.pieces,
+        scores: c.tokenizer.scores,
+        bos: c.tokenizer.bos,
+        eos: c.tokenizer.eos,
+        ...(c.tokenizer.hf ? { hf: c.tokenizer.hf } : {}),
+      },
       layer: c.layer,
       method: c.method,
       bits,

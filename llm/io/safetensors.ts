@@ -42,6 +42,9 @@ const HfConfig = z.looseObject({
   max_position_embeddings: z.number().optional(),
   rms_norm_eps: z.number().optional(),
   rope_theta: z.number().optional(),
+  // a list where a model stops at several (Llama 3 Instruct): the first is the one obt uses
+  bos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
+  eos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
 });
 
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
@@ -55,9 +58,8 @@ const Header = z.record(z.string().max(1024), z.unknown());
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** config.json beside a safetensors file: the architecture (its `architectures`, LlamaForCausalLM
- *  when absent) and the config. */
-function readConfig(file: string): { arch: Arch; config: LlamaConfig } {
+/** config.json beside a safetensors file, checked. */
+function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig> } {
   const path = join(dirname(file), 'config.json');
   if (!existsSync(path)) throw new LoadError(file, 'no config.json next to the safetensors file');
   let bytes: Uint8Array;
@@ -67,7 +69,21 @@ function readConfig(file: string): { arch: Arch; config: LlamaConfig } {
     throw new LoadError(path, 'cannot read the file');
   }
   if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
-  const c = parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes));
+  return { path, c: parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes)) };
+}
+
+/** The BOS and EOS ids config.json beside a safetensors file gives (a tokenizer_config.json that
+ *  names its tokens comes first). */
+export function hfSpecialIds(file: string): { bos?: number | null; eos?: number | null } {
+  const { c } = readHfConfig(file);
+  const first = (v: number | number[] | null | undefined) => (Array.isArray(v) ? v[0] : v);
+  return { bos: first(c.bos_token_id), eos: first(c.eos_token_id) };
+}
+
+/** config.json beside a safetensors file: the architecture (its `architectures`, LlamaForCausalLM
+ *  when absent) and the config. */
+function readConfig(file: string): { arch: Arch; config: LlamaConfig } {
+  const { path, c } = readHfConfig(file);
   const arch = c.architectures ? archFor('hf', c.architectures) : LLAMA;
   if (!arch)
     throw new LoadError(

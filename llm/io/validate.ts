@@ -137,6 +137,8 @@ export const TokenizerHeader = z.object({
   scores: z.array(z.number()).max(1 << 20),
   bos: z.number().int().nonnegative(),
   eos: z.number().int().nonnegative(),
+  /** a Hugging Face tokenizer's tokenizer.json and tokenizer_config.json, as read */
+  hf: z.object({ json: z.string().max(64 << 20), config: z.string().max(1 << 20).optional() }).optional(),
 });
 /** A LlamaConfig as model files store it (its values are then checked by validateConfig). */
 export const ConfigHeader = z.object({

@@ -3,14 +3,18 @@
 // evaluation text exactly as llama2.c's algorithm does (tested against the goldens elsewhere);
 // a byte-level BPE learned here encodes like a reference encoder written from the format's
 // definition; both decode back to the text and stream the same bytes token by token; a broken
-// tokenizer.json is a load error naming the file.
-import { readFileSync } from 'node:fs';
+// tokenizer.json is a load error naming the file; a Hugging Face folder runs by its name.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, parseTokenizerBin } from '../../llm/io/tokenizer.ts';
 import { parseTokenizerJson } from '../../llm/io/hf_tokenizer.ts';
 import { LoadError } from '../../llm/io/model.ts';
+import { loadModel } from '../../llm/load.ts';
 import { byteLevelBpe, sentencePieceJson } from '../helpers/hf_tokenizers.ts';
+import { writeSafetensors } from '../helpers/writers.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
 
 const root = join(import.meta.dirname, '../..');
 const evalText = readFileSync(join(root, 'data/tinystories_valid_eval.txt'), 'utf8');
@@ -115,4 +119,50 @@ describe('a tokenizer.json that cannot be used', () => {
     );
     expect(err(bpe.json, '{"eos_token": null}')).toMatch(/no EOS token/);
   });
+});
+
+describe('a Hugging Face folder (config.json, model.safetensors, tokenizer.json)', () => {
+  it('runs ppl and generate by its folder name like the llama2.c original, and a model file keeps the tokenizer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'obt-hf-'));
+    const ref = await loadModel(join(root, 'data/stories260K.bin'));
+    const { bytes, config } = writeSafetensors(ref.checkpoint!, 'F32');
+    const { json, config: tkConfig } = sentencePieceJson(ref.tokenizer.data);
+    writeFileSync(join(dir, 'model.safetensors'), bytes);
+    writeFileSync(join(dir, 'config.json'), config);
+    writeFileSync(join(dir, 'tokenizer.json'), json);
+    writeFileSync(join(dir, 'tokenizer_config.json'), tkConfig);
+    const m = await loadModel(dir);
+    expect(m.tokenizer.data.hf).toBeDefined();
+    const text = join(dir, 'eval.txt');
+    writeFileSync(text, evalText.slice(0, 20_000));
+    const ppl = (w: string) => obtcInProcess(['ppl', '--weights', w, '--text', text, '--json']);
+    const [a, b] = [await ppl(dir), await ppl(join(root, 'data/stories260K.bin'))];
+    expect(a.code, a.err).toBe(0);
+    expect(JSON.parse(a.out)).toEqual(JSON.parse(b.out));
+    const gen = (w: string) =>
+      obtcInProcess(['generate', '--weights', w, '--prompt', 'Once upon', '--steps', '24', '--temperature', '0']);
+    const [ga, gb] = [await gen(dir), await gen(join(root, 'data/stories260K.bin'))];
+    expect(ga.code, ga.err).toBe(0);
+    expect(ga.out).toBe(gb.out);
+    // a model file written from it carries tokenizer.json: it encodes as the folder's did
+    const out = join(dir, 's.obtm');
+    const q = await obtcInProcess([
+      'quantize',
+      '--weights',
+      dir,
+      '--steps',
+      '1',
+      '--batch',
+      '1',
+      '--seq',
+      '16',
+      '--no-eval',
+      '--out',
+      out,
+    ]);
+    expect(q.code, q.err).toBe(0);
+    const s = await loadModel(out);
+    expect(s.tokenizer.data.hf?.json).toBe(json);
+    expect(s.tokenizer.encode('Zürich 🙂 and digits 42')).toEqual(m.tokenizer.encode('Zürich 🙂 and digits 42'));
+  }, 120_000);
 });
