@@ -4,7 +4,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { parseLlama2c } from './io/llama2c.ts';
 import { loadGguf } from './io/gguf.ts';
-import { hfSpecialIds, loadSafetensors } from './io/safetensors.ts';
+import { hfSpecialIds, loadSafetensors, loadSafetensorsIndex } from './io/safetensors.ts';
 import { parseTokenizerJson } from './io/hf_tokenizer.ts';
 import { LoadError, type Checkpoint, type LlamaConfig } from './io/model.ts';
 import { modelValue } from './io/arch.ts';
@@ -91,7 +91,7 @@ function readTokenizer(file: string, vocab: number, weights: string): TokenizerD
   const text = new TextDecoder().decode(readBytes(file));
   const cfg = join(dirname(file), 'tokenizer_config.json');
   const cfgText = existsSync(cfg) ? new TextDecoder().decode(readBytes(cfg)) : undefined;
-  const ids = weights.endsWith('.safetensors') ? hfSpecialIds(weights) : {};
+  const ids = /\.safetensors(\.index\.json)?$/.test(weights) ? hfSpecialIds(weights) : {};
   return fitVocab(parseTokenizerJson(file, text, cfgText, ids), vocab);
 }
 
@@ -107,14 +107,15 @@ function fitVocab(tk: TokenizerData, vocab: number): TokenizerData {
   };
 }
 
-/** The weights file of a Hugging Face folder (model.safetensors), or the file itself. */
+/** The weights file of a Hugging Face folder (model.safetensors, or the index of its shards), or
+ *  the file itself. */
 function weightsFile(path: string): string {
   if (!existsSync(path) || !statSync(path).isDirectory()) return path;
-  const st = join(path, 'model.safetensors');
-  if (existsSync(st)) return st;
+  const found = ['model.safetensors', 'model.safetensors.index.json'].map((n) => join(path, n)).find(existsSync);
+  if (found) return found;
   throw new LoadError(
     path,
-    'a folder without model.safetensors (a Hugging Face model folder has it beside config.json)',
+    'a folder without model.safetensors or model.safetensors.index.json (a Hugging Face model folder has one beside config.json)',
   );
 }
 
@@ -165,6 +166,8 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     embedded = g.tokenizer;
   } else if (weights.endsWith('.safetensors')) {
     ck = loadSafetensors(weights, all);
+  } else if (weights.endsWith('.safetensors.index.json')) {
+    ck = loadSafetensorsIndex(weights, all);
   } else {
     ck = parseLlama2c(weights, all);
   }

@@ -111,6 +111,51 @@ export function loadSafetensors(
   { arch, config }: { arch: Arch; config: LlamaConfig } = readConfig(file),
 ): Checkpoint {
   validateConfig(file, config);
+  const tensors = new Map<string, Tensor>();
+  readShard(file, bytes, arch, config, tensors);
+  const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
+  validateTensors(ck);
+  return ck;
+}
+
+/** The index of a sharded checkpoint (model.safetensors.index.json): which shard holds each tensor. */
+const Index = z.object({
+  metadata: z.unknown().optional(),
+  weight_map: z.record(z.string().max(1024), z.string().max(256)),
+});
+
+/** A sharded checkpoint: its index, then each shard it names (files beside it, by plain name),
+ *  every tensor found in the shard the index says. */
+export function loadSafetensorsIndex(file: string, bytes: Uint8Array): Checkpoint {
+  const { arch, config } = readConfig(file);
+  validateConfig(file, config);
+  const index = parseWith(file, 'field', Index, parseJsonBytes(file, 'index', bytes));
+  const shards = [...new Set(Object.values(index.weight_map))];
+  if (!shards.length) throw new LoadError(file, 'weight_map names no shard');
+  const tensors = new Map<string, Tensor>();
+  for (const shard of shards) {
+    if (!/^[\w.-]+\.safetensors$/.test(shard) || shard.startsWith('.'))
+      throw new LoadError(file, `weight_map: shard ${JSON.stringify(shard)} is not a .safetensors file name beside it`);
+    const path = join(dirname(file), shard);
+    if (!existsSync(path)) throw new LoadError(file, `weight_map names ${shard}, which is not there`);
+    const names = readShard(path, readFileSync(path), arch, config, tensors);
+    for (const [name, where] of Object.entries(index.weight_map))
+      if (where === shard && !names.has(name)) throw new LoadError(path, `tensor ${name} (weight_map) is not in it`);
+  }
+  const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
+  validateTensors(ck);
+  return ck;
+}
+
+/** One safetensors file's tensors into `tensors` by leaf path (a name met twice across shards is
+ *  an error); returns the names it holds. */
+function readShard(
+  file: string,
+  bytes: Uint8Array,
+  arch: Arch,
+  config: LlamaConfig,
+  tensors: Map<string, Tensor>,
+): Set<string> {
   if (bytes.byteLength < 8) throw new LoadError(file, 'truncated: no safetensors header');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = Number(dv.getBigUint64(0, true));
@@ -136,12 +181,12 @@ export function loadSafetensors(
       return { name, what, info, n, width, start: s, bytes: e - s };
     });
   checkExtents(file, entries, bytes.byteLength - base, { covering: true, base });
-  const tensors = new Map<string, Tensor>();
   const shapes = expectedShapes(arch, config);
   for (const { name, info, n, width, start } of entries) {
     // Hugging Face's names through the architecture's name map (llm/io/names/); others are skipped
     const path = names(arch, 'hf').pathOf(name);
     if (path === undefined) continue;
+    if (tensors.has(path)) throw new LoadError(file, `tensor ${name} is in another shard too`);
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
     const at = bytes.subarray(base + start);
@@ -155,7 +200,5 @@ export function loadSafetensors(
     if (fits && rope) t = unpermuteRope(t, config[rope]);
     tensors.set(path, t);
   }
-  const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
-  validateTensors(ck);
-  return ck;
+  return new Set(entries.map((e) => e.name));
 }

@@ -1,0 +1,90 @@
+// Sharded Hugging Face checkpoints (model.safetensors.index.json and its shards): stories260K split
+// in two shards loads by its folder name with the same tensors and logits as the llama2.c original;
+// an index naming a path outside its folder, a missing shard or a tensor its shard lacks is a load
+// error naming the file.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../../llm/load.ts';
+import { ModelRunner } from '../../llm/runner.ts';
+import { writeSafetensors } from '../helpers/writers.ts';
+import type { Checkpoint } from '../../llm/io/model.ts';
+
+const root = join(import.meta.dirname, '../..');
+
+/** The tensor names of a safetensors file's header. */
+function headerNames(bytes: Uint8Array): string[] {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return Object.keys(JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as object).filter(
+    (k) => k !== '__metadata__',
+  );
+}
+
+/** stories260K as two shards and their index in a new folder; `edit` may change the weight map. */
+async function sharded(edit: (map: Record<string, string>) => void = () => {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'obt-shards-'));
+  const ref = await loadModel(join(root, 'data/stories260K.bin'));
+  const ck = ref.checkpoint!;
+  const keys = [...ck.tensors.keys()];
+  const half = Math.ceil(keys.length / 2);
+  const map: Record<string, string> = {};
+  let config = '';
+  for (const [i, part] of [keys.slice(0, half), keys.slice(half)].entries()) {
+    const sub: Checkpoint = { ...ck, tensors: new Map(part.map((k) => [k, ck.tensors.get(k)!])) };
+    const w = writeSafetensors(sub, 'BF16');
+    const name = `model-0000${i + 1}-of-00002.safetensors`;
+    writeFileSync(join(dir, name), w.bytes);
+    for (const n of headerNames(w.bytes)) map[n] = name;
+    config = w.config;
+  }
+  edit(map);
+  writeFileSync(join(dir, 'config.json'), config);
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
+  return dir;
+}
+
+describe('a sharded Hugging Face checkpoint', () => {
+  it('loads by its folder name: the same tensors (bf16-rounded) and logits as the original', async () => {
+    const dir = await sharded();
+    const ref = await loadModel(join(root, 'data/stories260K.bin'));
+    const m = await loadModel(dir, join(root, 'data/tok512.bin'));
+    expect(m.checkpoint!.file).toMatch(/model\.safetensors\.index\.json$/);
+    for (const [name, t] of ref.checkpoint!.tensors) {
+      if (name.startsWith('freq_cis')) continue;
+      const q = m.checkpoint!.tensors.get(name)!;
+      let d = 0;
+      t.data.forEach((v, i) => (d = Math.max(d, Math.abs(v - q.data[i]!) / Math.max(1e-3, Math.abs(v)))));
+      expect(d, name).toBeLessThan(1 / 128);
+    }
+    const ids = [1, 403, 407, 261, 378];
+    const [a, b] = [await ModelRunner.fromFile(ref).logits(ids), await ModelRunner.fromFile(m).logits(ids)];
+    let d = 0;
+    a.forEach((v, i) => (d = Math.max(d, Math.abs(v - b[i]!))));
+    expect(d).toBeLessThan(0.3);
+  });
+
+  it('refuses an index naming a path outside its folder, a missing shard, or a tensor its shard lacks', async () => {
+    const tok = join(root, 'data/tok512.bin');
+    const err = async (edit: (map: Record<string, string>) => void) => {
+      const dir = await sharded(edit);
+      return loadModel(dir, tok).then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+    };
+    const first = (map: Record<string, string>) => Object.keys(map)[0]!;
+    expect(await err((m) => (m[first(m)] = '../elsewhere.safetensors'))).toMatch(
+      /model\.safetensors\.index\.json: weight_map: shard "\.\.\/elsewhere\.safetensors" is not a \.safetensors file name beside it/,
+    );
+    expect(await err((m) => (m[first(m)] = 'model-00003-of-00002.safetensors'))).toMatch(
+      /weight_map names model-00003-of-00002\.safetensors, which is not there/,
+    );
+    expect(
+      await err((m) => {
+        const k = first(m);
+        m[k] = m[k]!.replace('00001', '00002');
+      }),
+    ).toMatch(/model-00002-of-00002\.safetensors: tensor .* \(weight_map\) is not in it/);
+  });
+});
