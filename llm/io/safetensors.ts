@@ -17,7 +17,9 @@ import type { Tensor } from '../../runtime/core/tensor.ts';
 
 /** Rows of a [heads·hd, in] matrix from rotate-half order (i, i + hd/2) to adjacent pairs (2i, 2i+1). */
 function unpermuteRope(t: Tensor, heads: number): Tensor {
-  const [rows, cols] = t.shape as [number, number];
+  // a weight's rows, or a bias's entries (one column)
+  const rows = t.shape[0]!;
+  const cols = t.shape[1] ?? 1;
   const hd = rows / heads;
   const out = new Float32Array(rows * cols);
   for (let h = 0; h < heads; h++)
