@@ -1,7 +1,7 @@
 // safetensors loader for Hugging Face checkpoints (the architecture from config.json's
 // `architectures`, through llm/io/names/): an 8-byte header length, a JSON header
 // (dtype, shape, data_offsets per tensor), then the data; F32, F16 and BF16. The config comes
-// from config.json beside the file. q_proj/k_proj rows are permuted back from Hugging Face's
+// from config.json beside the file (llm/io/hf_config.ts). q_proj/k_proj rows are permuted back from Hugging Face's
 // rotate-half layout to adjacent RoPE pairs (the inverse of its conversion script's permute).
 // The header and config.json are checked against schemas, every entry's shape and offsets (inside
 // the data, no overlap, no gap, as the spec requires) before anything is copied.
@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
 import { expectedShapes, isTied, validateTensors } from './arch.ts';
-import { LLAMA, archFor, knownNames, names, rotateHalfHeads, type Arch } from './names.ts';
+import { names, rotateHalfHeads, type Arch } from './names.ts';
+import { readConfig } from './hf_config.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
@@ -32,23 +33,6 @@ function unpermuteRope(t: Tensor, heads: number): Tensor {
   return { dtype: 'f32', shape: t.shape, data: out };
 }
 
-/** config.json's fields obt reads (Hugging Face's names); others pass through unchecked. */
-const HfConfig = z.looseObject({
-  architectures: z.array(z.string().max(128)).max(16).optional(),
-  hidden_size: z.number(),
-  intermediate_size: z.number(),
-  num_hidden_layers: z.number(),
-  num_attention_heads: z.number(),
-  num_key_value_heads: z.number().optional(),
-  vocab_size: z.number(),
-  max_position_embeddings: z.number().optional(),
-  rms_norm_eps: z.number().optional(),
-  rope_theta: z.number().optional(),
-  // a list where a model stops at several (Llama 3 Instruct): the first is the one obt uses
-  bos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
-  eos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
-});
-
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
 const Entry = z.object({
   dtype: z.string().max(16),
@@ -60,61 +44,32 @@ const Header = z.record(z.string().max(1024), z.unknown());
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** config.json beside a safetensors file, checked. */
-function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig> } {
-  const path = join(dirname(file), 'config.json');
-  if (!existsSync(path)) throw new LoadError(file, 'no config.json next to the safetensors file');
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch {
-    throw new LoadError(path, 'cannot read the file');
-  }
-  if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
-  return { path, c: parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes)) };
-}
-
-/** The BOS and EOS ids config.json beside a safetensors file gives (a tokenizer_config.json that
- *  names its tokens comes first). */
-export function hfSpecialIds(file: string): { bos?: number | null; eos?: number | null } {
-  const { c } = readHfConfig(file);
-  const first = (v: number | number[] | null | undefined) => (Array.isArray(v) ? v[0] : v);
-  return { bos: first(c.bos_token_id), eos: first(c.eos_token_id) };
-}
-
-/** config.json beside a safetensors file: the architecture (its `architectures`, LlamaForCausalLM
- *  when absent) and the config. */
-function readConfig(file: string): { arch: Arch; config: LlamaConfig } {
-  const { path, c } = readHfConfig(file);
-  const arch = c.architectures ? archFor('hf', c.architectures) : LLAMA;
-  if (!arch)
-    throw new LoadError(
-      path,
-      `field architectures: ${JSON.stringify(c.architectures).slice(0, 120)}, expected one of ${knownNames('hf').join(', ')}`,
-    );
-  const heads = c.num_attention_heads;
-  const config = {
-    dim: c.hidden_size,
-    hidden: c.intermediate_size,
-    layers: c.num_hidden_layers,
-    heads,
-    kvHeads: c.num_key_value_heads ?? heads,
-    vocab: c.vocab_size,
-    seqLen: c.max_position_embeddings ?? 2048,
-    eps: c.rms_norm_eps ?? 1e-5,
-    ropeTheta: c.rope_theta ?? 10000,
-  };
-  return { arch, config };
-}
-
-export function loadSafetensors(
-  file: string,
-  bytes: Uint8Array,
-  { arch, config }: { arch: Arch; config: LlamaConfig } = readConfig(file),
-): Checkpoint {
+export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
+  const { arch, config, tied } = readConfig(file);
   validateConfig(file, config);
   const tensors = new Map<string, Tensor>();
   readShard(file, bytes, arch, config, tensors);
+  return checkpoint(file, arch, config, tensors, tied);
+}
+
+/** The checkpoint of the tensors read, its head as config.json's tie_word_embeddings says: tied,
+ *  the embedding is the head (a head tensor stored anyway is not used, as transformers ties it);
+ *  untied, the head tensor must be there. */
+function checkpoint(
+  file: string,
+  arch: Arch,
+  config: LlamaConfig,
+  tensors: Map<string, Tensor>,
+  tied?: boolean,
+): Checkpoint {
+  if (tied === true) for (const leaf of Object.keys(arch.tied)) tensors.delete(leaf);
+  else if (tied === false && isTied(arch, tensors)) {
+    const leaf = Object.keys(arch.tied)[0]!;
+    throw new LoadError(
+      file,
+      `config.json has tie_word_embeddings false but there is no ${names(arch, 'hf').nameOf(leaf) ?? leaf} tensor`,
+    );
+  }
   const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);
   return ck;
@@ -129,7 +84,7 @@ const Index = z.object({
 /** A sharded checkpoint: its index, then each shard it names (files beside it, by plain name),
  *  every tensor found in the shard the index says. */
 export function loadSafetensorsIndex(file: string, bytes: Uint8Array): Checkpoint {
-  const { arch, config } = readConfig(file);
+  const { arch, config, tied } = readConfig(file);
   validateConfig(file, config);
   const index = parseWith(file, 'field', Index, parseJsonBytes(file, 'index', bytes));
   const shards = [...new Set(Object.values(index.weight_map))];
@@ -144,9 +99,7 @@ export function loadSafetensorsIndex(file: string, bytes: Uint8Array): Checkpoin
     for (const [name, where] of Object.entries(index.weight_map))
       if (where === shard && !names.has(name)) throw new LoadError(path, `tensor ${name} (weight_map) is not in it`);
   }
-  const ck: Checkpoint = { file, format: 'safetensors', arch, config, tensors, sharedHead: isTied(arch, tensors) };
-  validateTensors(ck);
-  return ck;
+  return checkpoint(file, arch, config, tensors, tied);
 }
 
 /** One safetensors file's tensors into `tensors` by leaf path (a name met twice across shards is

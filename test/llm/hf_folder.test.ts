@@ -1,7 +1,7 @@
 // Sharded Hugging Face checkpoints (model.safetensors.index.json and its shards): stories260K split
 // in two shards loads by its folder name with the same tensors and logits as the llama2.c original;
 // an index naming a path outside its folder, a missing shard or a tensor its shard lacks is a load
-// error naming the file.
+// error naming the file; config.json fields obt does not implement are refused by name.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,5 +86,49 @@ describe('a sharded Hugging Face checkpoint', () => {
         m[k] = m[k]!.replace('00001', '00002');
       }),
     ).toMatch(/model-00002-of-00002\.safetensors: tensor .* \(weight_map\) is not in it/);
+  });
+});
+
+describe('config.json fields obt does not implement', () => {
+  it('are refused in one line naming the field, not run as a different model', async () => {
+    const ref = await loadModel(join(root, 'data/stories260K.bin'));
+    const { bytes, config } = writeSafetensors(ref.checkpoint!, 'F32');
+    const base = JSON.parse(config) as Record<string, unknown>;
+    const tok = join(root, 'data/tok512.bin');
+    const load = async (edit: Record<string, unknown>, drop: string[] = []) => {
+      const dir = mkdtempSync(join(tmpdir(), 'obt-cfg-'));
+      writeFileSync(join(dir, 'model.safetensors'), bytes);
+      const c = { ...base, ...edit };
+      for (const k of drop) delete c[k];
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+      return loadModel(dir, tok).then(
+        (m) => m,
+        (e: Error) => e.message,
+      );
+    };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { rope_scaling: { rope_type: 'llama3', factor: 8 } },
+        /config\.json: field rope_scaling: .*llama3.*not supported yet/,
+      ],
+      [{ hidden_act: 'gelu' }, /field hidden_act: "gelu", only silu/],
+      [{ attention_bias: true }, /field attention_bias: true, llama has no attention biases/],
+      [{ mlp_bias: true }, /field mlp_bias: true/],
+      [{ use_sliding_window: true }, /field use_sliding_window: true/],
+      [{ head_dim: 16 }, /field head_dim: 16, obt's models have hidden_size \/ num_attention_heads \(8\)/],
+      [{ architectures: ['MistralForCausalLM'] }, /field architectures: \["MistralForCausalLM"\], expected one of/],
+      [{ tie_word_embeddings: false }, /tie_word_embeddings false but there is no lm_head\.weight tensor/],
+    ];
+    for (const [edit, want] of cases) {
+      const r = await load(edit);
+      expect(
+        typeof r === 'string' && r.split('\n').length === 1 ? r : JSON.stringify(edit),
+        JSON.stringify(edit),
+      ).toMatch(want);
+    }
+    expect(await load({ model_type: 'gpt2' }, ['architectures'])).toMatch(/field model_type: "gpt2", expected one of/);
+    // and what is implemented loads: plain RoPE written out, a model_type naming a known architecture
+    const ok = await load({ rope_scaling: null, hidden_act: 'silu', attention_bias: false, model_type: 'llama' });
+    expect(typeof ok === 'string' ? ok : ok.arch.name).toBe('llama');
   });
 });

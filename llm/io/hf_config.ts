@@ -1,0 +1,99 @@
+// A Hugging Face model's config.json: the fields obt reads (Hugging Face's names) checked against
+// a schema, the architecture from `architectures` (through llm/io/names/), the BOS/EOS ids, and
+// every field whose value would change the model's function in a way obt does not implement
+// refused in one line naming it (rather than running a different model).
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { LoadError, type LlamaConfig } from './model.ts';
+import { ARCHES, LLAMA, archFor, archNamed, knownNames, type Arch } from './names.ts';
+import { parseJsonBytes, parseWith } from './validate.ts';
+
+/** config.json's fields obt reads (Hugging Face's names); others pass through unchecked. */
+const HfConfig = z.looseObject({
+  architectures: z.array(z.string().max(128)).max(16).optional(),
+  hidden_size: z.number(),
+  intermediate_size: z.number(),
+  num_hidden_layers: z.number(),
+  num_attention_heads: z.number(),
+  num_key_value_heads: z.number().optional(),
+  vocab_size: z.number(),
+  max_position_embeddings: z.number().optional(),
+  rms_norm_eps: z.number().optional(),
+  rope_theta: z.number().optional(),
+  model_type: z.string().max(64).optional(),
+  hidden_act: z.string().max(64).optional(),
+  head_dim: z.number().optional(),
+  tie_word_embeddings: z.boolean().optional(),
+  rope_scaling: z.unknown().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
+  use_sliding_window: z.boolean().optional(),
+  // a list where a model stops at several (Llama 3 Instruct): the first is the one obt uses
+  bos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
+  eos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
+});
+
+/** config.json beside a safetensors file, checked. */
+function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig> } {
+  const path = join(dirname(file), 'config.json');
+  if (!existsSync(path)) throw new LoadError(file, 'no config.json next to the safetensors file');
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new LoadError(path, 'cannot read the file');
+  }
+  if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
+  return { path, c: parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes)) };
+}
+
+/** The BOS and EOS ids config.json beside a safetensors file gives (a tokenizer_config.json that
+ *  names its tokens comes first). */
+export function hfSpecialIds(file: string): { bos?: number | null; eos?: number | null } {
+  const { c } = readHfConfig(file);
+  const first = (v: number | number[] | null | undefined) => (Array.isArray(v) ? v[0] : v);
+  return { bos: first(c.bos_token_id), eos: first(c.eos_token_id) };
+}
+
+/** config.json beside a safetensors file: the architecture (its `architectures`, LlamaForCausalLM
+ *  when absent) and the config. */
+export function readConfig(file: string): { arch: Arch; config: LlamaConfig; tied?: boolean } {
+  const { path, c } = readHfConfig(file);
+  const field = (name: string, value: unknown, why: string) =>
+    new LoadError(path, `field ${name}: ${JSON.stringify(value).slice(0, 120)}, ${why}`);
+  let arch: Arch | undefined = LLAMA;
+  if (c.architectures) {
+    arch = archFor('hf', c.architectures);
+    if (!arch) throw field('architectures', c.architectures, `expected one of ${knownNames('hf').join(', ')}`);
+  } else if (c.model_type !== undefined) {
+    arch = archNamed(c.model_type);
+    if (!arch) throw field('model_type', c.model_type, `expected one of ${[...ARCHES.keys()].join(', ')}`);
+  }
+  // what would make it a different model than the architecture's .obt file computes
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') throw field('hidden_act', c.hidden_act, 'only silu');
+  if (c.rope_scaling !== undefined && c.rope_scaling !== null)
+    throw field('rope_scaling', c.rope_scaling, 'RoPE scaling is not supported yet (only plain RoPE)');
+  if (c.attention_bias) throw field('attention_bias', true, `${arch.name} has no attention biases`);
+  if (c.mlp_bias) throw field('mlp_bias', true, `${arch.name} has no MLP biases`);
+  if (c.use_sliding_window) throw field('use_sliding_window', true, 'sliding-window attention is not supported');
+  if (c.head_dim !== undefined && c.head_dim * c.num_attention_heads !== c.hidden_size)
+    throw field(
+      'head_dim',
+      c.head_dim,
+      `obt's models have hidden_size / num_attention_heads (${c.hidden_size / c.num_attention_heads})`,
+    );
+  const heads = c.num_attention_heads;
+  const config = {
+    dim: c.hidden_size,
+    hidden: c.intermediate_size,
+    layers: c.num_hidden_layers,
+    heads,
+    kvHeads: c.num_key_value_heads ?? heads,
+    vocab: c.vocab_size,
+    seqLen: c.max_position_embeddings ?? 2048,
+    eps: c.rms_norm_eps ?? 1e-5,
+    ropeTheta: c.rope_theta ?? 10000,
+  };
+  return { arch, config, tied: c.tie_word_embeddings };
+}
