@@ -3,7 +3,8 @@
 // naming Qwen2ForCausalLM (rope_theta 1e6, a vocabulary padded past the tokenizer's size, a tied
 // and an untied head), and a byte-level BPE tokenizer.json without BOS. obtc ppl and generate are
 // checked against an independent f64 forward written here from transformers' Qwen2 definition
-// (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too).
+// (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too). The
+// same folder as a LlamaForCausalLM without biases is SmolLM's layout (byte-level BPE, tied head).
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,8 +28,8 @@ const THETA = 1e6;
 type M = { shape: number[]; data: Float32Array };
 
 /** A random Qwen2 checkpoint by Hugging Face name (seeded). */
-function checkpoint(tied: boolean): Map<string, M> {
-  let seed = tied ? 7 : 8;
+function checkpoint(tied: boolean, biases = true): Map<string, M> {
+  let seed = tied ? 7 : biases ? 8 : 9;
   const rand = () => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed / 4294967296 - 0.5;
@@ -50,7 +51,7 @@ function checkpoint(tied: boolean): Map<string, M> {
       ['v_proj', KV * Dh],
     ] as const) {
       t.set(`${p}.self_attn.${n}.weight`, mat([o, D], 2 / Math.sqrt(D)));
-      t.set(`${p}.self_attn.${n}.bias`, mat([o], 0.5));
+      if (biases) t.set(`${p}.self_attn.${n}.bias`, mat([o], 0.5));
     }
     t.set(`${p}.self_attn.o_proj.weight`, mat([D, D], 2 / Math.sqrt(D)));
     t.set(`${p}.mlp.gate_proj.weight`, mat([F, D], 2 / Math.sqrt(D)));
@@ -85,7 +86,7 @@ function reference(t: Map<string, M>, tokens: number[]): number[][] {
   const g = (n: string) => t.get(n)!.data;
   const linear = (x: number[], n: string, o: number, i: number, bias: boolean) =>
     Array.from({ length: o }, (_, r) => {
-      let s = bias ? g(`${n}.bias`)[r]! : 0;
+      let s = bias && t.has(`${n}.bias`) ? g(`${n}.bias`)[r]! : 0;
       for (let c = 0; c < i; c++) s += g(`${n}.weight`)[r * i + c]! * x[c]!;
       return s;
     });
@@ -147,15 +148,23 @@ function reference(t: Map<string, M>, tokens: number[]): number[][] {
   });
 }
 
-describe('Qwen2 from a Hugging Face folder', () => {
-  for (const tied of [true, false])
-    it(`${tied ? 'tied' : 'untied'} head: ppl and greedy ids equal transformers' definition in f64${tied ? '' : '; quantize keeps the architecture'}`, async () => {
+// Qwen2 tied (Qwen2.5-0.5B) and untied (7B), and a LlamaForCausalLM with the same byte-level
+// tokenizer and a tied head (SmolLM's layout: transformers' Llama is this forward without biases).
+const CASES = [
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true },
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false },
+  { cls: 'LlamaForCausalLM', arch: 'llama', tied: true },
+];
+
+describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
+  for (const { cls, arch, tied } of CASES)
+    it(`${cls}, ${tied ? 'tied' : 'untied'} head: ppl and greedy ids equal transformers' definition in f64${tied ? '' : '; quantize keeps the architecture'}`, async () => {
       const dir = mkdtempSync(join(tmp, 'm-'));
-      const t = checkpoint(tied);
+      const t = checkpoint(tied, arch === 'qwen2');
       writeFileSync(join(dir, 'model.safetensors'), safetensors(t));
       const config = {
-        architectures: ['Qwen2ForCausalLM'],
-        model_type: 'qwen2',
+        architectures: [cls],
+        model_type: arch,
         hidden_size: D,
         intermediate_size: F,
         num_hidden_layers: L,
@@ -176,7 +185,7 @@ describe('Qwen2 from a Hugging Face folder', () => {
       writeFileSync(text, story.slice(0, 600));
 
       const m = await loadModel(dir);
-      expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual(['qwen2', V, bpe.vocab.size]);
+      expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual([arch, V, bpe.vocab.size]);
       const seq = 16;
       const want = await perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
         Float32Array.from(reference(t, ids), (row, i) => {
