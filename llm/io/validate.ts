@@ -138,7 +138,15 @@ export const TokenizerHeader = z.object({
   bos: z.number().int().nonnegative(),
   eos: z.number().int().nonnegative(),
   /** a Hugging Face tokenizer's tokenizer.json and tokenizer_config.json, as read */
-  hf: z.object({ json: z.string().max(64 << 20), config: z.string().max(1 << 20).optional() }).optional(),
+  hf: z
+    .object({
+      json: z.string().max(64 << 20),
+      config: z
+        .string()
+        .max(1 << 20)
+        .optional(),
+    })
+    .optional(),
 });
 /** A LlamaConfig as model files store it (its values are then checked by validateConfig). */
 export const ConfigHeader = z.object({
