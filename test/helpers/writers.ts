@@ -4,7 +4,7 @@ import type { Checkpoint } from '../../llm/io/model.ts';
 import type { TokenizerData } from '../../llm/io/tokenizer.ts';
 import { LLAMA, names as nameTable } from '../../llm/io/names.ts';
 
-function f32ToHalf(x: number): number {
+export function f32ToHalf(x: number): number {
   const f = new Float32Array([x]);
   const u = new Uint32Array(f.buffer)[0]!;
   const sign = (u >>> 16) & 0x8000;

@@ -3,7 +3,8 @@
 // naming Qwen2ForCausalLM (rope_theta 1e6, a vocabulary padded past the tokenizer's size, a tied
 // and an untied head), and a byte-level BPE tokenizer.json without BOS. obtc ppl and generate are
 // checked against an independent f64 forward written here from transformers' Qwen2 definition
-// (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too). The
+// (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too), with the
+// weights as stored in F32, BF16 and F16. The
 // same folder as a LlamaForCausalLM without biases is SmolLM's layout (byte-level BPE, tied head).
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { obtcInProcess } from '../helpers/cli.ts';
 import { byteLevelBpe } from '../helpers/hf_tokenizers.ts';
+import { f32ToHalf } from '../helpers/writers.ts';
+import { halfToFloat } from '../../llm/io/half.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
 
@@ -62,21 +65,51 @@ function checkpoint(tied: boolean, biases = true): Map<string, M> {
   return t;
 }
 
-function safetensors(t: Map<string, M>): Uint8Array {
+type DType = 'F32' | 'F16' | 'BF16';
+
+/** A value's 16-bit storage: f16, or bf16 rounded to nearest even (as torch does). */
+const to16 = (dtype: DType) => (v: number) =>
+  dtype === 'F16'
+    ? f32ToHalf(v)
+    : ((u) => (u + 0x7fff + ((u >>> 16) & 1)) >>> 16)(new Uint32Array(Float32Array.of(v).buffer)[0]!);
+const from16 = (dtype: DType) => (h: number) =>
+  dtype === 'F16' ? halfToFloat(h) : new Float32Array(Uint32Array.of(h << 16).buffer)[0]!;
+
+/** The checkpoint stored in a dtype: the file's bytes, and the values as stored (the reference
+ *  computes with them, so only obt's own arithmetic is compared). */
+function stored(t: Map<string, M>, dtype: DType): { t: Map<string, M>; bytes: Map<string, Uint8Array> } {
+  const out = new Map<string, M>();
+  const bytes = new Map<string, Uint8Array>();
+  for (const [n, m] of t) {
+    if (dtype === 'F32') {
+      out.set(n, m);
+      bytes.set(n, new Uint8Array(m.data.buffer));
+      continue;
+    }
+    const h = Uint16Array.from(m.data, to16(dtype));
+    out.set(n, { shape: m.shape, data: Float32Array.from(h, from16(dtype)) });
+    bytes.set(n, new Uint8Array(h.buffer));
+  }
+  return { t: out, bytes };
+}
+
+function safetensors(t: Map<string, M>, dtype: DType): Uint8Array {
+  const { bytes } = stored(t, dtype);
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const [n, m] of t) {
-    header[n] = { dtype: 'F32', shape: m.shape, data_offsets: [off, off + m.data.length * 4] };
-    off += m.data.length * 4;
+    const b = bytes.get(n)!;
+    header[n] = { dtype, shape: m.shape, data_offsets: [off, off + b.length] };
+    off += b.length;
   }
   const h = JSON.stringify(header);
   const out = new Uint8Array(8 + h.length + off);
   new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
   out.set(new TextEncoder().encode(h), 8);
   let o = 8 + h.length;
-  for (const m of t.values()) {
-    out.set(new Uint8Array(m.data.buffer), o);
-    o += m.data.length * 4;
+  for (const b of bytes.values()) {
+    out.set(b, o);
+    o += b.length;
   }
   return out;
 }
@@ -150,18 +183,22 @@ function reference(t: Map<string, M>, tokens: number[]): number[][] {
 
 // Qwen2 tied (Qwen2.5-0.5B) and untied (7B), and a LlamaForCausalLM with the same byte-level
 // tokenizer and a tied head (SmolLM's layout: transformers' Llama is this forward without biases).
-const CASES = [
-  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true },
-  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false },
-  { cls: 'LlamaForCausalLM', arch: 'llama', tied: true },
+// Weights in F32, and Qwen2 in BF16 and F16 too.
+const CASES: { cls: string; arch: string; tied: boolean; dtype: DType }[] = [
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F32' },
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'F32' },
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'BF16' },
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F16' },
+  { cls: 'LlamaForCausalLM', arch: 'llama', tied: true, dtype: 'F32' },
 ];
 
 describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
-  for (const { cls, arch, tied } of CASES)
-    it(`${cls}, ${tied ? 'tied' : 'untied'} head: ppl and greedy ids equal transformers' definition in f64${tied ? '' : '; quantize keeps the architecture'}`, async () => {
+  for (const { cls, arch, tied, dtype } of CASES)
+    it(`${cls} ${dtype}, ${tied ? 'tied' : 'untied'} head: ppl and greedy ids equal transformers' definition in f64${!tied && dtype === 'F32' ? '; quantize keeps the architecture' : ''}`, async () => {
       const dir = mkdtempSync(join(tmp, 'm-'));
-      const t = checkpoint(tied, arch === 'qwen2');
-      writeFileSync(join(dir, 'model.safetensors'), safetensors(t));
+      const t32 = checkpoint(tied, arch === 'qwen2');
+      writeFileSync(join(dir, 'model.safetensors'), safetensors(t32, dtype));
+      const t = stored(t32, dtype).t;
       const config = {
         architectures: [cls],
         model_type: arch,
@@ -214,7 +251,7 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       if (ids.length < 6) expect(argmax(ids.length)).toBe(m.tokenizer.data.eos);
 
       // two KD steps of the default method: the student keeps the architecture and the tokenizer
-      if (tied) return;
+      if (tied || dtype !== 'F32') return;
       const out = join(dir, 'student.obtm');
       const q = await obtcInProcess(
         ['quantize', '--weights', dir, '--steps', '2', '--seq', '16', '--eval-seq', '16', '--eval-windows', '2'].concat(
