@@ -29,7 +29,12 @@ export class Tokenizer {
   private readonly hf?: HfCodec;
 
   constructor(readonly data: TokenizerData) {
-    if (data.hf) this.hf = hfCodec(data);
+    if (data.hf) {
+      // the codec holds its own piece bytes; the merge tables below are SentencePiece's only
+      this.hf = hfCodec(data);
+      this.pieceBytes = [];
+      return;
+    }
     data.pieces.forEach((p, i) => {
       if (!this.ids.has(p)) this.ids.set(p, i);
       const m = BYTE_PIECE.exec(p);
