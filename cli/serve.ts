@@ -13,6 +13,7 @@ import { startServer as startHttp } from './serve_http.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
 import { ModelRunner } from '../llm/runner.ts';
+import { ropeArg } from '../llm/io/model.ts';
 import { archFile } from '../llm/io/arch.ts';
 import { donatedInputs } from '../runtime/core/contract.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
@@ -73,7 +74,7 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
     bos: tk.bos,
     eos: tk.eos,
     eps: m.config.eps,
-    theta: m.config.ropeTheta,
+    rope: ropeArg(m.config),
     pieces: tk.pieces,
     scores: tk.scores,
     ...(tk.hf ? { hf: tk.hf } : {}),

@@ -12,7 +12,7 @@ import type { BoundEntry } from '../compiler/entry.ts';
 import { CompileError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
-import type { LlamaConfig } from './io/model.ts';
+import { ropeArg, type LlamaConfig } from './io/model.ts';
 import { archDims, archFile } from './io/arch.ts';
 import type { Arch } from './io/names.ts';
 import { treeFromPaths } from '../runtime/core/contract.ts';
@@ -75,7 +75,7 @@ export function checkModelTypes(m: RunnableModel & { file: string }, modelFile =
     const prog = modelProgram(m, modelFile);
     prog.argTypes(
       prog.entry('forward'),
-      [m.value as HostValue, fromNested([0], 'i32'), scalar(c.eps, 'f32'), scalar(c.ropeTheta, 'f32')],
+      [m.value as HostValue, fromNested([0], 'i32'), scalar(c.eps, 'f32'), ropeArg(c) as HostValue],
       entryDims(prog, 'forward', m.arch, c),
       false,
       { Lin: m.layer },
@@ -141,7 +141,7 @@ export class ModelRunner {
       p: this.weights as HostValue,
       tokens,
       eps: c.eps,
-      theta: c.ropeTheta,
+      rope: ropeArg(c),
     });
   }
 
@@ -158,7 +158,7 @@ export class ModelRunner {
       tokens,
       targets,
       eps: c.eps,
-      theta: c.ropeTheta,
+      rope: ropeArg(c),
     });
   }
 
@@ -188,7 +188,7 @@ export class ModelRunner {
         pos: 0,
         cache: this.emptyCache(maxSeq) as HostValue,
         eps: c.eps,
-        theta: c.ropeTheta,
+        rope: ropeArg(c),
       },
       ['cache'],
     );

@@ -36,7 +36,8 @@ interface ModelInfo {
   bos: number;
   eos: number;
   eps: number;
-  theta: number;
+  /** the decode entry's `rope` argument (stdlib/nn.obt's Rope) */
+  rope: Record<string, number>;
   pieces: string[];
   scores: number[];
   /** a Hugging Face tokenizer's tokenizer.json and tokenizer_config.json */
@@ -169,7 +170,7 @@ class Column {
         pos: 0,
         cache: emptyCache(),
         eps: info.eps,
-        theta: info.theta,
+        rope: info.rope,
       },
       (x) => runner.run(x),
     );

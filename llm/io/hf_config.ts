@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { LoadError, type LlamaConfig } from './model.ts';
+import { LoadError, type LlamaConfig, type RopeScaling } from './model.ts';
 import { ARCHES, LLAMA, archFor, archNamed, knownNames, type Arch } from './names.ts';
 import { parseJsonBytes, parseWith } from './validate.ts';
 
@@ -33,6 +33,48 @@ const HfConfig = z.looseObject({
   bos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
   eos_token_id: z.union([z.number().int(), z.array(z.number().int()).min(1).max(64), z.null()]).optional(),
 });
+
+/** rope_scaling as Llama 3.1+ writes it (older files say `type` for `rope_type`). */
+const Llama3Scaling = z.looseObject({
+  factor: z.number(),
+  low_freq_factor: z.number(),
+  high_freq_factor: z.number(),
+  original_max_position_embeddings: z.number(),
+});
+
+/** config.json's rope_scaling: absent, null or rope_type "default" is plain RoPE; "llama3" is read;
+ *  any other kind (linear, dynamic, yarn, longrope) is refused naming it. */
+function readRopeScaling(
+  v: unknown,
+  field: (name: string, value: unknown, why: string) => LoadError,
+): RopeScaling | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw field('rope_scaling', v, 'expected an object or null');
+  const o = v as Record<string, unknown>;
+  const kind = o.rope_type ?? o.type;
+  if (kind === 'default') return undefined;
+  if (kind !== 'llama3')
+    throw field('rope_scaling.rope_type', kind ?? null, 'only "llama3" RoPE scaling (or "default") is supported');
+  const r = Llama3Scaling.safeParse(o);
+  if (!r.success) {
+    const at = r.error.issues[0]!.path.join('.');
+    throw field(`rope_scaling.${at}`, o[at] ?? null, 'expected a number');
+  }
+  const s = r.data;
+  if (!(s.factor >= 1 && s.factor <= 1024)) throw field('rope_scaling.factor', s.factor, 'expected 1 to 1024');
+  if (!(s.low_freq_factor > 0 && s.high_freq_factor > s.low_freq_factor))
+    throw field(
+      'rope_scaling.high_freq_factor',
+      s.high_freq_factor,
+      `expected above low_freq_factor (${s.low_freq_factor}) > 0`,
+    );
+  return {
+    factor: s.factor,
+    lowFreq: s.low_freq_factor,
+    highFreq: s.high_freq_factor,
+    original: s.original_max_position_embeddings,
+  };
+}
 
 /** config.json beside a safetensors file, checked. */
 function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig> } {
@@ -72,8 +114,7 @@ export function readConfig(file: string): { arch: Arch; config: LlamaConfig; tie
   }
   // what would make it a different model than the architecture's .obt file computes
   if (c.hidden_act !== undefined && c.hidden_act !== 'silu') throw field('hidden_act', c.hidden_act, 'only silu');
-  if (c.rope_scaling !== undefined && c.rope_scaling !== null)
-    throw field('rope_scaling', c.rope_scaling, 'RoPE scaling is not supported yet (only plain RoPE)');
+  const ropeScaling = readRopeScaling(c.rope_scaling, field);
   if (c.attention_bias) throw field('attention_bias', true, `${arch.name} has no attention biases`);
   if (c.mlp_bias) throw field('mlp_bias', true, `${arch.name} has no MLP biases`);
   if (c.use_sliding_window) throw field('use_sliding_window', true, 'sliding-window attention is not supported');
@@ -94,6 +135,7 @@ export function readConfig(file: string): { arch: Arch; config: LlamaConfig; tie
     seqLen: c.max_position_embeddings ?? 2048,
     eps: c.rms_norm_eps ?? 1e-5,
     ropeTheta: c.rope_theta ?? 10000,
+    ...(ropeScaling ? { ropeScaling } : {}),
   };
   return { arch, config, tied: c.tie_word_embeddings };
 }

@@ -19,6 +19,29 @@ export interface LlamaConfig {
   seqLen: number;
   eps: number;
   ropeTheta: number;
+  /** Llama 3.1's RoPE frequency scaling (absent: plain RoPE) */
+  ropeScaling?: RopeScaling;
+}
+
+/** config.json's rope_scaling with rope_type "llama3" (stdlib/nn.obt's Rope says what each does). */
+export interface RopeScaling {
+  factor: number;
+  lowFreq: number;
+  highFreq: number;
+  /** original_max_position_embeddings */
+  original: number;
+}
+
+/** The `rope` argument of a model's entries (stdlib/nn.obt's Rope) for a config. */
+export function ropeArg(c: LlamaConfig): Record<string, number> {
+  const s = c.ropeScaling;
+  return {
+    theta: c.ropeTheta,
+    factor: s?.factor ?? 1,
+    low_freq: s?.lowFreq ?? 1,
+    high_freq: s?.highFreq ?? 4,
+    original_max: s?.original ?? 8192,
+  };
 }
 
 /** A checkpoint's tensors by the leaf paths of its architecture's struct (`blocks[3].<layer>.w`). All
@@ -61,17 +84,29 @@ const CONFIG_RANGES = {
   seqLen: [1, 1 << 20],
   eps: [1e-12, 0.1],
   ropeTheta: [1, 1e9],
-} as const satisfies Record<keyof LlamaConfig, readonly [number, number]>;
+} as const satisfies Record<Exclude<keyof LlamaConfig, 'ropeScaling'>, readonly [number, number]>;
 
 export function validateConfig(file: string, c: LlamaConfig): void {
   const bad = (w: string) => {
     throw new LoadError(file, w);
   };
-  for (const [k, [lo, hi]] of Object.entries(CONFIG_RANGES) as [keyof LlamaConfig, readonly [number, number]][]) {
+  for (const [k, [lo, hi]] of Object.entries(CONFIG_RANGES) as [
+    keyof typeof CONFIG_RANGES,
+    readonly [number, number],
+  ][]) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`config ${k} = ${v}: expected a finite number`);
     if (k !== 'eps' && k !== 'ropeTheta' && !Number.isInteger(v)) bad(`config ${k} = ${v} is not an integer`);
     if (v < lo || v > hi) bad(`config ${k} = ${v}: expected ${lo} to ${hi}`);
+  }
+  const s = c.ropeScaling;
+  if (s) {
+    const ok = (v: number, lo: number, hi: number) => Number.isFinite(v) && v >= lo && v <= hi;
+    if (!ok(s.factor, 1, 1024)) bad(`config ropeScaling.factor = ${s.factor}: expected 1 to 1024`);
+    if (!ok(s.lowFreq, 1e-6, 1e6) || !ok(s.highFreq, s.lowFreq * (1 + 1e-6), 1e6))
+      bad(`config ropeScaling low/high frequency factors ${s.lowFreq}, ${s.highFreq}: expected 0 < low < high`);
+    if (!ok(s.original, 1, 1 << 24) || !Number.isInteger(s.original))
+      bad(`config ropeScaling.original = ${s.original}: expected an integer 1 to ${1 << 24}`);
   }
   if (c.dim % c.heads) bad(`dim ${c.dim} is not divisible by n_heads ${c.heads}`);
   if (c.heads % c.kvHeads) bad(`n_heads ${c.heads} is not divisible by n_kv_heads ${c.kvHeads}`);

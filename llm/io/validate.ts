@@ -159,4 +159,7 @@ export const ConfigHeader = z.object({
   seqLen: z.number(),
   eps: z.number(),
   ropeTheta: z.number(),
+  ropeScaling: z
+    .object({ factor: z.number(), lowFreq: z.number(), highFreq: z.number(), original: z.number() })
+    .optional(),
 });

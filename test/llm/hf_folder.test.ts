@@ -108,8 +108,24 @@ describe('config.json fields obt does not implement', () => {
     };
     const cases: [Record<string, unknown>, RegExp][] = [
       [
+        { rope_scaling: { rope_type: 'yarn', factor: 4 } },
+        /config\.json: field rope_scaling\.rope_type: "yarn", only "llama3" RoPE scaling \(or "default"\) is supported/,
+      ],
+      [
         { rope_scaling: { rope_type: 'llama3', factor: 8 } },
-        /config\.json: field rope_scaling: .*llama3.*not supported yet/,
+        /config\.json: field rope_scaling\.low_freq_factor: null, expected a number/,
+      ],
+      [
+        {
+          rope_scaling: {
+            type: 'llama3',
+            factor: 0.5,
+            low_freq_factor: 1,
+            high_freq_factor: 4,
+            original_max_position_embeddings: 8192,
+          },
+        },
+        /config\.json: field rope_scaling\.factor: 0\.5, expected 1 to 1024/,
       ],
       [{ hidden_act: 'gelu' }, /field hidden_act: "gelu", only silu/],
       [{ attention_bias: true }, /field attention_bias: true, llama has no attention biases/],

@@ -16,6 +16,7 @@ import { f32ToHalf } from '../helpers/writers.ts';
 import { halfToFloat } from '../../llm/io/half.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
+import { ModelRunner } from '../../llm/runner.ts';
 
 const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obt-qwen2-'));
@@ -114,8 +115,30 @@ function safetensors(t: Map<string, M>, dtype: DType): Uint8Array {
   return out;
 }
 
-/** transformers' Qwen2 forward in f64: logits of every position of a sequence. */
-function reference(t: Map<string, M>, tokens: number[]): number[][] {
+/** config.json's rope_scaling for Llama 3.1 (rope_type llama3). */
+interface Scaling {
+  factor: number;
+  low_freq_factor: number;
+  high_freq_factor: number;
+  original_max_position_embeddings: number;
+}
+
+/** RoPE's inverse frequencies as transformers computes them (_compute_llama3_parameters when scaled). */
+function invFreq(theta: number, s?: Scaling): number[] {
+  return Array.from({ length: Dh / 2 }, (_, i) => {
+    const f = theta ** (-(2 * i) / Dh);
+    if (!s) return f;
+    const wavelen = (2 * Math.PI) / f;
+    const old = s.original_max_position_embeddings;
+    if (wavelen < old / s.high_freq_factor) return f;
+    if (wavelen > old / s.low_freq_factor) return f / s.factor;
+    const smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    return ((1 - smooth) * f) / s.factor + smooth * f;
+  });
+}
+
+/** transformers' Qwen2 (Llama, without biases) forward in f64: logits of every position of a sequence. */
+function reference(t: Map<string, M>, tokens: number[], freq = invFreq(THETA)): number[][] {
   const g = (n: string) => t.get(n)!.data;
   const linear = (x: number[], n: string, o: number, i: number, bias: boolean) =>
     Array.from({ length: o }, (_, r) => {
@@ -132,7 +155,7 @@ function reference(t: Map<string, M>, tokens: number[]): number[][] {
     const out = x.slice();
     for (let h = 0; h < heads; h++)
       for (let i = 0; i < Dh / 2; i++) {
-        const a = pos * THETA ** (-(2 * i) / Dh);
+        const a = pos * freq[i]!;
         const [x1, x2] = [x[h * Dh + i]!, x[h * Dh + i + Dh / 2]!];
         out[h * Dh + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
         out[h * Dh + i + Dh / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
@@ -183,18 +206,23 @@ function reference(t: Map<string, M>, tokens: number[]): number[][] {
 
 // Qwen2 tied (Qwen2.5-0.5B) and untied (7B), and a LlamaForCausalLM with the same byte-level
 // tokenizer and a tied head (SmolLM's layout: transformers' Llama is this forward without biases).
-// Weights in F32, and Qwen2 in BF16 and F16 too.
-const CASES: { cls: string; arch: string; tied: boolean; dtype: DType }[] = [
+// Weights in F32, and Qwen2 in BF16 and F16 too. Llama 3.1's layout: an untied head and RoPE
+// scaled (theta and the context small enough that its three frequency bands all occur within
+// a head of 8 and positions up to 16).
+const LLAMA3: Scaling = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+const CASES: { cls: string; arch: string; tied: boolean; dtype: DType; theta?: number; scaling?: Scaling }[] = [
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F32' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'F32' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'BF16' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F16' },
   { cls: 'LlamaForCausalLM', arch: 'llama', tied: true, dtype: 'F32' },
+  { cls: 'LlamaForCausalLM', arch: 'llama', tied: false, dtype: 'BF16', theta: 100, scaling: LLAMA3 },
 ];
 
 describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
-  for (const { cls, arch, tied, dtype } of CASES)
-    it(`${cls} ${dtype}, ${tied ? 'tied' : 'untied'} head: ppl and greedy ids equal transformers' definition in f64${!tied && dtype === 'F32' ? '; quantize keeps the architecture' : ''}`, async () => {
+  for (const { cls, arch, tied, dtype, theta = THETA, scaling } of CASES)
+    it(`${cls} ${dtype}, ${tied ? 'tied' : 'untied'} head${scaling ? ', Llama 3 RoPE scaling' : ''}: ppl and greedy ids equal transformers' definition in f64${!tied && dtype === 'F32' ? '; quantize keeps the architecture' : ''}`, async () => {
+      const freq = invFreq(theta, scaling);
       const dir = mkdtempSync(join(tmp, 'm-'));
       const t32 = checkpoint(tied, arch === 'qwen2');
       writeFileSync(join(dir, 'model.safetensors'), safetensors(t32, dtype));
@@ -210,7 +238,8 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
         vocab_size: V,
         max_position_embeddings: 64,
         rms_norm_eps: EPS,
-        rope_theta: THETA,
+        rope_theta: theta,
+        ...(scaling ? { rope_scaling: { rope_type: 'llama3', ...scaling } } : {}),
         tie_word_embeddings: tied,
         bos_token_id: null,
         eos_token_id: bpe.vocab.size,
@@ -224,12 +253,14 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       const m = await loadModel(dir);
       expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual([arch, V, bpe.vocab.size]);
       const seq = 16;
-      const want = await perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
-        Float32Array.from(reference(t, ids), (row, i) => {
-          const mx = Math.max(...row);
-          return Math.log(row.reduce((a, b) => a + Math.exp(b - mx), 0)) + mx - row[targets[i]!]!;
-        }),
-      );
+      const refPpl = (f: number[]) =>
+        perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
+          Float32Array.from(reference(t, ids, f), (row, i) => {
+            const mx = Math.max(...row);
+            return Math.log(row.reduce((a, b) => a + Math.exp(b - mx), 0)) + mx - row[targets[i]!]!;
+          }),
+        );
+      const want = await refPpl(freq);
       const p = await obtcInProcess(['ppl', '--weights', dir, '--seq', String(seq), '--text', text, '--json']);
       expect(p.code, p.err).toBe(0);
       const got = JSON.parse(p.out) as { ce: number; tokens: number; windows: number };
@@ -237,13 +268,26 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       expect(Math.abs(got.ce - want.ce) / want.ce, `obtc ce ${got.ce} vs the f64 forward's ${want.ce}`).toBeLessThan(
         1e-4,
       );
+      if (scaling) {
+        // the logits at the last of 16 positions: the f64 forward's within 1e-4 of their spread, and
+        // plain RoPE's more than 100 times further off (the scaling is under test)
+        const ids = tokenStream(readFileSync(text, 'utf8'), m.tokenizer).slice(0, seq);
+        const got = (await ModelRunner.fromFile(m).logits(ids)).slice((seq - 1) * V);
+        const dist = (f: number[]) => {
+          const want = reference(t, ids, f).at(-1)!;
+          return Math.max(...want.map((w, i) => Math.abs(w - got[i]!))) / (Math.max(...want) - Math.min(...want));
+        };
+        const [scaled, plain] = [dist(freq), dist(invFreq(theta))];
+        expect(scaled).toBeLessThan(1e-4);
+        expect(plain).toBeGreaterThan(100 * scaled);
+      }
 
       const gen = await obtcInProcess(['generate', '--weights', dir, '--temperature', '0', '--steps', '6', '--ids']);
       expect(gen.code, gen.err).toBe(0);
       const ids = gen.out.trim().split(/\s+/).filter(Boolean).map(Number);
       const bos = m.tokenizer.data.bos;
       const argmax = (i: number) => {
-        const row = reference(t, [bos, ...ids.slice(0, i)]).at(-1)!;
+        const row = reference(t, [bos, ...ids.slice(0, i)], freq).at(-1)!;
         return row.indexOf(Math.max(...row));
       };
       for (let i = 0; i < ids.length; i++) expect(ids[i], `greedy id ${i}`).toBe(argmax(i));
