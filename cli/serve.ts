@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { loadModel } from '../llm/load.ts';
 import { ModelRunner } from '../llm/runner.ts';
 import { ropeArg } from '../llm/io/model.ts';
+import { widen } from '../runtime/core/stored.ts';
 import { archFile } from '../llm/io/arch.ts';
 import { donatedInputs } from '../runtime/core/contract.ts';
 import { wasmArtifact, webgpuArtifact } from '../compiler/pipeline.ts';
@@ -39,7 +40,8 @@ async function buildModel(dir: string, weightsFile: string, maxSeq: number): Pro
   const leaves: { path: string; dtype: string; shape: number[]; offset: number; length: number }[] = [];
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const { leaf, tensor: t } of e.leaves('p')) {
+  for (const { leaf, tensor } of e.leaves('p')) {
+    const t = widen(tensor); // the page's weights are f32 (a stored-precision teacher's values)
     const data =
       t.dtype === 'f32' || t.dtype === 'f16'
         ? Float32Array.from(t.data as ArrayLike<number>)

@@ -28,7 +28,7 @@ import type { WasmProgram } from '../runtime/wasm/program.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
-import { DenseHost, fromNested, type Tensor } from '../runtime/core/tensor.ts';
+import { DenseHost, fromNested, type Stored, type Tensor } from '../runtime/core/tensor.ts';
 import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
@@ -207,11 +207,16 @@ export class Program {
     return p;
   }
 
-  /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool and set of donated parameters). */
-  wasm(low: Lowered, opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[] } = {}): WasmProgram {
-    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}`;
+  /** The Wasm program of a lowered entry (fused, planned and compiled once per thread pool, set of
+   *  donated parameters and the stored precision of its parameters held at one). */
+  wasm(
+    low: Lowered,
+    opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[]; stored?: (Stored | undefined)[] } = {},
+  ): WasmProgram {
+    const stored = opts.stored?.some(Boolean) ? opts.stored : undefined;
+    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}|${stored?.map((s) => s ?? '').join(',') ?? ''}`;
     return this.cached(low, key, () =>
-      compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate }),
+      compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate, stored }),
     );
   }
 
@@ -270,8 +275,20 @@ export class Program {
       throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
     const { noFusion, donate } = opts;
     if (dev.kind === 'wasm') {
+      // compiled for the stored precision of the inputs it first runs with (runtime/core/stored.ts):
+      // kernels read those 16 bits and convert; a later run whose inputs are stored otherwise
+      // gets the program for those (donated parameters are taken as f32)
+      const donated = new Set(donate);
       let wasm: WasmProgram | undefined;
-      return (inputs) => (wasm ??= this.wasm(low, { noFusion, pool: dev.pool, donate })).run(inputs);
+      let stored: (Stored | undefined)[] = [];
+      const same = (inputs: Tensor[]) => inputs.every((t, i) => (donated.has(i) ? undefined : t.stored) === stored[i]);
+      return (inputs) => {
+        if (!wasm || !same(inputs)) {
+          stored = inputs.map((t, i) => (donated.has(i) ? undefined : t.stored));
+          wasm = this.wasm(low, { noFusion, pool: dev.pool, donate, stored });
+        }
+        return wasm.run(inputs);
+      };
     }
     if (dev.kind === 'webgpu') {
       let gpu: Promise<GpuProgram> | undefined;

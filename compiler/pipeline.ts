@@ -4,6 +4,8 @@
 // This is the only caller of fuse() and makePlan(); each pass can print what it made with
 // OBT_DEBUG=core,kir,plan,wgsl,wat (comma-separated) on stderr.
 import type { Func } from '../runtime/core/ir.ts';
+import type { Stored } from '../runtime/core/tensor.ts';
+import { InternalError } from './syntax/diag.ts';
 import type { WasmProgram, ProgramOptions } from '../runtime/wasm/program.ts';
 import type { GpuProgram, PlanWgsl } from '../runtime/webgpu/program.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
@@ -53,12 +55,30 @@ export interface PlanRequest {
   donate?: readonly number[];
   /** at most this many input buffers per kernel, below the target's own limit (tests) */
   maxInputs?: number;
+  /** the 16-bit stored precision of each f32 parameter held at one (by parameter index) */
+  stored?: readonly (Stored | undefined)[];
+}
+
+/** The stored parameters by variable id. */
+function storedVars(func: Func, stored: readonly (Stored | undefined)[] = []): Map<number, Stored> {
+  const out = new Map<number, Stored>();
+  stored.forEach((s, i) => {
+    const p = func.params[i];
+    if (!s) return;
+    if (!p || p.type.dtype !== 'f32') throw new InternalError(`stored precision ${s} for parameter ${i}, not f32`);
+    out.set(p.id, s);
+  });
+  return out;
 }
 
 /** kir: the kernels and host steps of a function (prepare + fusion). */
 export function schedule(func: Func, target: TargetPlanOptions, req: PlanRequest = {}): Schedule {
   const maxInputs = Math.min(target.maxInputs ?? Infinity, req.maxInputs ?? Infinity);
-  const s = fuse(func, { noFusion: req.noFusion, maxInputs: Number.isFinite(maxInputs) ? maxInputs : undefined });
+  const s = fuse(func, {
+    noFusion: req.noFusion,
+    maxInputs: Number.isFinite(maxInputs) ? maxInputs : undefined,
+    stored: storedVars(func, req.stored),
+  });
   dump('kir', `${s.steps.filter((x) => x.kind === 'kernel').length} kernels`, () =>
     s.steps
       .map((x) =>
@@ -71,7 +91,10 @@ export function schedule(func: Func, target: TargetPlanOptions, req: PlanRequest
 
 /** plan: buffers, steps and donation for a target. */
 export function plan(func: Func, target: TargetPlanOptions, req: PlanRequest = {}): KPlan {
-  const p = makePlan(schedule(func, target, req), { donate: req.donate, inPlaceKernels: target.inPlaceKernels });
+  const p = makePlan(schedule(func, target, req), {
+    donate: req.donate,
+    inPlaceKernels: target.inPlaceKernels,
+  });
   dump('plan', `${p.kernels.length} kernels, peak ${p.peakBytes} B`, () => printPlan(p));
   return p;
 }

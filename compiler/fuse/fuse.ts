@@ -25,7 +25,7 @@ import { fuseRule, isHost, isUpdate } from './rules.ts';
 import { TEMPLATES, type TemplateKind } from '../templates/index.ts';
 import type { Template } from '../backends/template.ts';
 import { prepare } from './prepare.ts';
-import { storageSize } from '../../runtime/core/tensor.ts';
+import { storageSize, type Stored } from '../../runtime/core/tensor.ts';
 
 export type Step =
   /** inPlace: inputs (indices into ins) read only at the output's own index, with the output's
@@ -44,6 +44,8 @@ export interface Origin {
 export interface Schedule {
   func: Func;
   steps: Step[];
+  /** the parameters its kernels read at their stored precision (by variable id) */
+  stored: ReadonlyMap<number, Stored>;
 }
 
 export interface FuseOptions {
@@ -52,6 +54,8 @@ export interface FuseOptions {
   /** at most this many input buffers per kernel (WebGPU: maxStorageBuffersPerShaderStage − 1);
    *  a kernel that would read more materialises the fused subexpression that adds the extra one */
   maxInputs?: number;
+  /** parameters (by variable id) held at a 16-bit stored precision: kernels reading them convert */
+  stored?: ReadonlyMap<number, Stored>;
 }
 
 class Conflict {
@@ -97,7 +101,18 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
   }
   for (const e of f.eqns) for (const o of e.outs) if ((uses.get(o.id) ?? 0) > 1 && !cheap(o.id)) mat.add(o.id);
 
-  return { func: f, steps: schedule(f, def, mat, opts.maxInputs ?? Infinity) };
+  const stored = new Map(opts.stored);
+  const steps = schedule(f, def, mat, opts.maxInputs ?? Infinity, stored);
+  // a template that reads its operands itself (signlinear, attention) reads f32 words: a stored
+  // parameter it takes is held widened instead
+  const widened = steps.flatMap((st) =>
+    st.kind === 'kernel' && st.kernel.kind !== 'loop' && st.kernel.kind !== 'dot'
+      ? st.ins.filter((v) => stored.has(v.id)).map((v) => v.id)
+      : [],
+  );
+  if (!widened.length) return { func: f, steps, stored };
+  for (const id of widened) stored.delete(id);
+  return { func: f, steps: schedule(f, def, mat, opts.maxInputs ?? Infinity, stored), stored };
 }
 
 /** The template record of an equation of fusion class 'template'. */
@@ -122,7 +137,13 @@ function bears(id: number, def: Map<number, Eqn>, mat: Set<number>, memo: Map<nu
   return r;
 }
 
-function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>, maxInputs: number): Step[] {
+function schedule(
+  f: Func,
+  def: Map<number, Eqn>,
+  mat: Set<number>,
+  maxInputs: number,
+  stored: ReadonlyMap<number, Stored>,
+): Step[] {
   const steps: Step[] = [];
   const built = new Set<number>();
   const memo = new Map<number, boolean>();
@@ -131,7 +152,7 @@ function schedule(f: Func, def: Map<number, Eqn>, mat: Set<number>, maxInputs: n
   const emit = (o: Var): void => {
     for (;;) {
       try {
-        steps.push(buildKernel(o, def, mat, memo, maxInputs));
+        steps.push(buildKernel(o, def, mat, memo, maxInputs, stored));
         built.add(o.id);
         return;
       } catch (c) {
@@ -170,7 +191,8 @@ function buildKernel(
   def: Map<number, Eqn>,
   mat: Set<number>,
   memo: Map<number, boolean>,
-  maxInputs = Infinity,
+  maxInputs: number,
+  stored: ReadonlyMap<number, Stored>,
 ): Step {
   const shape = root.type.shape;
   const g = new KGraph(shape.slice());
@@ -273,7 +295,14 @@ function buildKernel(
     shape.map((_, d) => g.idx(d)),
   );
   const kbufs = (): KBuf[] =>
-    b.ins.map((v) => ({ dtype: kdtype(v.type.dtype), size: storageSize(v.type.dtype, v.type.shape) }));
+    b.ins.map((v) => {
+      const s = stored.get(v.id);
+      return {
+        dtype: kdtype(v.type.dtype),
+        size: storageSize(v.type.dtype, v.type.shape),
+        ...(s ? { stored: s } : {}),
+      };
+    });
   let kernel: Kernel;
   if (b.tmpl) {
     const tk = b.tmpl.t.fuse.kernel(

@@ -7,6 +7,7 @@
 import type { AttentionMode, BinaryPrim, ComparePrim, UnaryPrim } from '../../runtime/core/prim_names.ts';
 import type { Atom } from '../../runtime/core/ir.ts';
 import type { AttnDims } from '../../runtime/prims/attention.ts';
+import type { Stored } from '../../runtime/core/tensor.ts';
 
 /** dtypes a kernel computes in (f16 and f64 never reach kernels; sign tensors are u32 words). */
 export type KDType = 'f32' | 'i32' | 'u32' | 'bool';
@@ -32,10 +33,13 @@ export type KNode = NodeBase &
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax';
 
-/** An input buffer of a kernel: its element dtype ('u32' for packed sign words) and length. */
+/** An input buffer of a kernel: its element dtype ('u32' for packed sign words) and length; an
+ *  f32 input held at a 16-bit stored precision (runtime/core/stored.ts) says which, and the kernel
+ *  converts each element where it loads it. */
 export interface KBuf {
   dtype: KDType;
   size: number;
+  stored?: Stored;
 }
 
 interface KernelBase {

@@ -26,7 +26,7 @@ function nodeText(n: KNode, name: (m: KNode) => string): string {
 }
 
 function header(k: Kernel): string {
-  const ins = k.ins.map((b, i) => `b${i}: ${b.dtype}[${b.size}]`).join(', ');
+  const ins = k.ins.map((b, i) => `b${i}: ${b.dtype}${b.stored ? ` as ${b.stored}` : ''}[${b.size}]`).join(', ');
   switch (k.kind) {
     case 'loop':
       return `loop [${k.shape.join(', ')}]${k.red ? ` reduce_${k.red.op} [${k.red.shape.join(', ')}]` : ''} -> ${k.outDtype} (${ins})`;

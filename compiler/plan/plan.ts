@@ -50,13 +50,16 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
   const bufFor = (id: number, t: { dtype: DType; shape: number[] }, role: PlanBuffer['role']): number => {
     let b = bufOf.get(id);
     if (b === undefined) {
+      const stored = role === 'input' ? s.stored.get(id) : undefined;
+      if (stored && donated.has(id)) throw new InternalError(`plan: donated parameter %${id} is stored as ${stored}`);
       b =
         buffers.push({
           dtype: t.dtype,
           shape: t.shape,
-          bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * BYTES[t.dtype])),
+          bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * (stored ? 2 : BYTES[t.dtype]))),
           offset: -1,
           role,
+          ...(stored ? { stored } : {}),
         }) - 1;
       bufOf.set(id, b);
     }

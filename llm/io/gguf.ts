@@ -10,7 +10,7 @@ import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './
 import { isTied, validateTensors } from './arch.ts';
 import { archFor, knownNames, names } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from './half.ts';
+import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from '../../runtime/core/stored.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 

@@ -17,7 +17,7 @@ import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/te
 import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
 import { crc32, writeAtomic } from './state.ts';
 import { readFramed } from './frame.ts';
-import { halvesToFloats } from './half.ts';
+import { halvesToFloats, widen } from '../../runtime/core/stored.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { linearLayers, paramCount } from './arch.ts';
 import { ARCHES, archNamed, type Arch } from './names.ts';
@@ -125,8 +125,9 @@ function f32ToF16Bits(x: number): number {
   return s | ((e + 15) << 10) | m;
 }
 
-/** A tensor's bytes at a storage dtype. */
-function encode(t: Tensor, stored: DType): Uint8Array {
+/** A tensor's bytes at a storage dtype (a tensor held at a stored precision: of its values). */
+function encode(tensor: Tensor, stored: DType): Uint8Array {
+  const t = widen(tensor);
   switch (stored) {
     case 'sign':
     case 'u32':

@@ -22,7 +22,7 @@ function linearNames(c: LlamaConfig): Set<string> {
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import { readBytesCopy } from './state.ts';
 import { readFramed } from './frame.ts';
-import { halvesToFloats } from './half.ts';
+import { halvesToFloats } from '../../runtime/core/stored.ts';
 import { signWords, type Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 

@@ -13,7 +13,7 @@ import { expectedShapes, isTied, validateTensors } from './arch.ts';
 import { names, rotateHalfHeads, type Arch } from './names.ts';
 import { readConfig } from './hf_config.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
-import { bf16ToFloats, f32sToFloats, halvesToFloats } from './half.ts';
+import { f32sToFloats, storedTensor } from '../../runtime/core/stored.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 
 /** Rows of a [heads·hd, in] matrix from rotate-half order (i, i + hd/2) to adjacent pairs (2i, 2i+1). */
@@ -22,15 +22,16 @@ function unpermuteRope(t: Tensor, heads: number): Tensor {
   const rows = t.shape[0]!;
   const cols = t.shape[1] ?? 1;
   const hd = rows / heads;
-  const out = new Float32Array(rows * cols);
+  const data = t.data as Float32Array | Uint16Array;
+  const out = data instanceof Uint16Array ? new Uint16Array(rows * cols) : new Float32Array(rows * cols);
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < hd / 2; i++)
       for (let half = 0; half < 2; half++) {
         const src = h * hd + half * (hd / 2) + i; // HF row
         const dst = h * hd + 2 * i + half; // adjacent-pair row
-        out.set((t.data as Float32Array).subarray(src * cols, (src + 1) * cols), dst * cols);
+        out.set(data.subarray(src * cols, (src + 1) * cols) as never, dst * cols);
       }
-  return { dtype: 'f32', shape: t.shape, data: out };
+  return { ...t, data: out };
 }
 
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
@@ -144,10 +145,12 @@ function readShard(
     if (tensors.has(path)) throw new LoadError(file, `tensor ${name} is in another shard too`);
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
+    // F16 and BF16 tensors stay in their 16 bits (runtime/core/stored.ts): kernels convert as they load
     const at = bytes.subarray(base + start);
-    const out =
-      info.dtype === 'F32' ? f32sToFloats(at, n) : info.dtype === 'F16' ? halvesToFloats(at, n) : bf16ToFloats(at, n);
-    let t: Tensor = { dtype: 'f32', shape: info.shape, data: out };
+    let t: Tensor =
+      info.dtype === 'F32'
+        ? { dtype: 'f32', shape: info.shape, data: f32sToFloats(at, n) }
+        : storedTensor(info.dtype === 'F16' ? 'f16' : 'bf16', info.shape, at, n);
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = shapes.get(path);
     const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);

@@ -6,6 +6,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 import { LoadError } from './model.ts';
 import { storageSize, type Tensor } from '../../runtime/core/tensor.ts';
+import { widen } from '../../runtime/core/stored.ts';
 import { DTYPES } from '../../runtime/core/dtype.ts';
 import { z } from 'zod';
 import { parseJsonBytes, zodWhere } from './validate.ts';
@@ -36,7 +37,8 @@ export function crc32(b: Uint8Array): number {
 export function encodeState(value: unknown): Uint8Array {
   const tensors: Tensor[] = [];
   const tree = JSON.stringify(
-    mapTree(value, isTensor, (t) => {
+    mapTree(value, isTensor, (stored: Tensor) => {
+      const t = widen(stored); // a tensor held at a stored precision is saved as its values
       tensors.push(t);
       return { $t: tensors.length - 1, dtype: t.dtype, shape: t.shape };
     }),

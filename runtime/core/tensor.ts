@@ -3,12 +3,17 @@
 // `sign` is packed 32 per u32 word along the last axis, bit 1 = -1, bit k of word j = column 32j+k).
 import type { DType } from './dtype.ts';
 
-export type Storage = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
+export type Storage = Float32Array | Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
+
+/** The 16-bit formats an f32 tensor may be stored in (runtime/core/stored.ts). */
+export type Stored = 'bf16' | 'f16';
 
 export interface Tensor {
   dtype: DType;
   shape: number[];
   data: Storage;
+  /** an f32 tensor whose values are kept as these 16-bit words (data a Uint16Array) */
+  stored?: Stored;
 }
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

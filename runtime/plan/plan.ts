@@ -3,6 +3,7 @@
 // (compiler/plan/plan.ts), artifacts carry them as JSON (plan_json.ts), and the Wasm and WebGPU
 // programs run them.
 import type { DType } from '../core/dtype.ts';
+import type { Stored } from '../core/tensor.ts';
 import type { Eqn } from '../core/ir.ts';
 
 export interface PlanBuffer {
@@ -11,6 +12,8 @@ export interface PlanBuffer {
   bytes: number;
   offset: number;
   role: 'input' | 'output' | 'temp';
+  /** an f32 input held at a 16-bit stored precision (runtime/core/stored.ts): 2 bytes an element */
+  stored?: Stored;
 }
 
 export type PlanStep =

@@ -6,6 +6,7 @@ import type { EvalCtx, PrimDef } from '../prims/def.ts';
 import type { PrimName } from '../core/prim_names.ts';
 import { alloc, type Tensor } from '../core/tensor.ts';
 import { InternalError } from '../core/errors.ts';
+import { widen } from '../core/stored.ts';
 
 export interface InterpOptions {
   f64?: boolean;
@@ -13,7 +14,8 @@ export interface InterpOptions {
 
 export function interpret(f: Func, inputs: Tensor[], opts: InterpOptions = {}): Tensor[] {
   const ctx: EvalCtx = { f64: !!opts.f64, run: (g, xs) => runFunc(g, xs, ctx) };
-  return runFunc(f, inputs, ctx);
+  // the interpreter computes with the values of stored inputs (runtime/core/stored.ts)
+  return runFunc(f, inputs.map(widen), ctx);
 }
 
 function runFunc(f: Func, inputs: Tensor[], ctx: EvalCtx): Tensor[] {

@@ -8,14 +8,17 @@ import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { mathImports, MAX_PAGES } from './abi.ts';
 import { split, type KernelPool } from './pool.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
+import { storedToFloats, widen } from '../core/stored.ts';
 import { formatBytes, InternalError, UserError } from '../core/errors.ts';
 import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
 import { activeProfiler, Profiler, stepEntry } from '../plan/profile.ts';
 
 type KernelFn = (...ptrs: number[]) => void;
 
+/** A buffer's elements in the memory (a stored input's: its values widened, a copy to read). */
 function view(mem: WebAssembly.Memory, b: PlanBuffer): Storage {
   const n = storageSize(b.dtype, b.shape);
+  if (b.stored) return storedToFloats(b.stored, new Uint16Array(mem.buffer, b.offset, n));
   switch (b.dtype) {
     case 'f32':
     case 'f16':
@@ -75,9 +78,9 @@ export class WasmProgram {
     if (pages > MAX_PAGES) {
       // refused before anything is allocated, naming the largest tensors
       const big = [...plan.buffers]
-        .sort((a, b) => storageSize(b.dtype, b.shape) - storageSize(a.dtype, a.shape))
+        .sort((a, b) => b.bytes - a.bytes)
         .slice(0, 2)
-        .map((b) => `${b.dtype}[${b.shape.join(', ')}] ${formatBytes(storageSize(b.dtype, b.shape) * 4)}`);
+        .map((b) => `${b.stored ?? b.dtype}[${b.shape.join(', ')}] ${formatBytes(b.bytes)}`);
       throw new UserError(
         `wasm: this program needs ${bytes} bytes (${formatBytes(bytes)}) of memory (largest tensors: ${big.join(', ')}); WebAssembly memory holds at most ${(MAX_PAGES - 1) * 65536} bytes here`,
         undefined,
@@ -182,10 +185,16 @@ export class WasmProgram {
   run(inputs: Tensor[]): Tensor[] {
     const p = this.plan;
     this.residency.uploadInputs(inputs, (i, t) => {
-      const v = view(this.memory, p.buffers[p.inputs[i]!]!);
-      if (t.data.length !== v.length)
-        throw new InternalError(`wasm: input ${i} has ${t.data.length} elements, the plan expects ${v.length}`);
-      (v as Float32Array).set(t.data as Float32Array);
+      const b = p.buffers[p.inputs[i]!]!;
+      if (b.stored !== undefined && t.stored !== b.stored)
+        throw new InternalError(`wasm: input ${i} is ${t.stored ?? 'f32'}, the plan holds it as ${b.stored}`);
+      // a stored input's 16-bit words as they are; one the plan holds as f32, widened
+      const src = b.stored ? t : widen(t);
+      const n = storageSize(b.dtype, b.shape);
+      if (src.data.length !== n)
+        throw new InternalError(`wasm: input ${i} has ${src.data.length} elements, the plan expects ${n}`);
+      const v = b.stored ? new Uint16Array(this.memory.buffer, b.offset, n) : view(this.memory, b);
+      (v as Float32Array).set(src.data as Float32Array);
     });
     for (const op of this.ops) op();
     this.residency.ran();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { obtcInProcess } from '../helpers/cli.ts';
 import { byteLevelBpe } from '../helpers/hf_tokenizers.ts';
 import { f32ToHalf } from '../helpers/writers.ts';
-import { halfToFloat } from '../../llm/io/half.ts';
+import { halfToFloat } from '../../runtime/core/stored.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
 import { ModelRunner } from '../../llm/runner.ts';
@@ -94,13 +94,13 @@ function stored(t: Map<string, M>, dtype: DType): { t: Map<string, M>; bytes: Ma
   return { t: out, bytes };
 }
 
-function safetensors(t: Map<string, M>, dtype: DType): Uint8Array {
+function safetensors(t: Map<string, M>, dtype: DType, only?: (name: string) => boolean): Uint8Array {
   const { bytes } = stored(t, dtype);
+  if (only) for (const n of [...bytes.keys()]) if (!only(n)) bytes.delete(n);
   const header: Record<string, unknown> = {};
   let off = 0;
-  for (const [n, m] of t) {
-    const b = bytes.get(n)!;
-    header[n] = { dtype, shape: m.shape, data_offsets: [off, off + b.length] };
+  for (const [n, b] of bytes) {
+    header[n] = { dtype, shape: t.get(n)!.shape, data_offsets: [off, off + b.length] };
     off += b.length;
   }
   const h = JSON.stringify(header);
@@ -210,22 +210,42 @@ function reference(t: Map<string, M>, tokens: number[], freq = invFreq(THETA)): 
 // scaled (theta and the context small enough that its three frequency bands all occur within
 // a head of 8 and positions up to 16).
 const LLAMA3: Scaling = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
-const CASES: { cls: string; arch: string; tied: boolean; dtype: DType; theta?: number; scaling?: Scaling }[] = [
+const CASES: {
+  cls: string;
+  arch: string;
+  tied: boolean;
+  dtype: DType;
+  theta?: number;
+  scaling?: Scaling;
+  sharded?: boolean;
+}[] = [
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F32' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'F32' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'BF16' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F16' },
+  { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'BF16', sharded: true },
   { cls: 'LlamaForCausalLM', arch: 'llama', tied: true, dtype: 'F32' },
   { cls: 'LlamaForCausalLM', arch: 'llama', tied: false, dtype: 'BF16', theta: 100, scaling: LLAMA3 },
 ];
 
 describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
-  for (const { cls, arch, tied, dtype, theta = THETA, scaling } of CASES)
-    it(`${cls} ${dtype}, ${tied ? 'tied' : 'untied'} head${scaling ? ', Llama 3 RoPE scaling' : ''}: ppl and greedy ids equal transformers' definition in f64${!tied && dtype === 'F32' ? '; quantize keeps the architecture' : ''}`, async () => {
+  for (const { cls, arch, tied, dtype, theta = THETA, scaling, sharded } of CASES)
+    it(`${cls} ${dtype}${sharded ? ' in two shards' : ''}, ${tied ? 'tied' : 'untied'} head${scaling ? ', Llama 3 RoPE scaling' : ''}: ppl and greedy ids equal transformers' definition in f64${!tied && (dtype === 'F32' || sharded) ? '; quantize keeps the architecture' : ''}`, async () => {
       const freq = invFreq(theta, scaling);
       const dir = mkdtempSync(join(tmp, 'm-'));
       const t32 = checkpoint(tied, arch === 'qwen2');
-      writeFileSync(join(dir, 'model.safetensors'), safetensors(t32, dtype));
+      if (sharded) {
+        // layer 0 and the embedding in one shard, the rest in the other, as the index says
+        const first = (n: string) => n.startsWith('model.layers.0.') || n.startsWith('model.embed');
+        const shard = (i: number) => `model-0000${i}-of-00002.safetensors`;
+        writeFileSync(join(dir, shard(1)), safetensors(t32, dtype, first));
+        writeFileSync(
+          join(dir, shard(2)),
+          safetensors(t32, dtype, (n) => !first(n)),
+        );
+        const map = Object.fromEntries([...t32.keys()].map((n) => [n, shard(first(n) ? 1 : 2)]));
+        writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
+      } else writeFileSync(join(dir, 'model.safetensors'), safetensors(t32, dtype));
       const t = stored(t32, dtype).t;
       const config = {
         architectures: [cls],
@@ -252,6 +272,9 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
 
       const m = await loadModel(dir);
       expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual([arch, V, bpe.vocab.size]);
+      // F16 and BF16 weights stay in their 16 bits
+      const emb = m.checkpoint!.tensors.get('emb')!;
+      expect(emb.stored ?? 'f32').toBe({ F32: 'f32', F16: 'f16', BF16: 'bf16' }[dtype]);
       const seq = 16;
       const refPpl = (f: number[]) =>
         perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
@@ -295,7 +318,7 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       if (ids.length < 6) expect(argmax(ids.length)).toBe(m.tokenizer.data.eos);
 
       // two KD steps of the default method: the student keeps the architecture and the tokenizer
-      if (tied || dtype !== 'F32') return;
+      if (tied || (dtype !== 'F32' && !sharded)) return;
       const out = join(dir, 'student.obtm');
       const q = await obtcInProcess(
         ['quantize', '--weights', dir, '--steps', '2', '--seq', '16', '--eval-seq', '16', '--eval-windows', '2'].concat(

@@ -17,6 +17,7 @@ import type { Locals } from '../../backends/wasm/emit/expr.ts';
 import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../backends/wasm/emit/common.ts';
 import { paramsOf } from '../../backends/wasm/emit/abi.ts';
 import { laneBytes } from '../../backends/wasm/emit/lanes.ts';
+import { elemShift, loadStored, loadStored4 } from '../../backends/wasm/emit/stored.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -70,9 +71,19 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   const sum = L.add(f32);
   const rawAt = L.add(i32);
 
-  const ld = (row: number) => m.v128.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
-  const ldU = (row: number, off: number) => m.v128.load(off, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
-  const ldS = (row: number) => m.f32.load(0, 4, m.i32.add(get(row), m.i32.shl(get(kk), c(2))));
+  // an operand held at a stored precision is read 2 bytes an element, converted as it is loaded
+  const bufOf = (row: number) => k.ins[bRows.includes(row) ? k.b : k.a];
+  const elemAt = (row: number) => m.i32.add(get(row), m.i32.shl(get(kk), c(elemShift(bufOf(row)))));
+  /** 4 values of a row from element kk + off/4 (off in f32 bytes) */
+  const ldU = (row: number, off: number) => {
+    const s = bufOf(row)?.stored;
+    return s ? loadStored4(m, L, s, off / 2, elemAt(row)) : m.v128.load(off, 4, elemAt(row));
+  };
+  const ld = (row: number) => ldU(row, 0);
+  const ldS = (row: number) => {
+    const s = bufOf(row)?.stored;
+    return s ? loadStored(m, L, s, 0, elemAt(row)) : m.f32.load(0, 4, elemAt(row));
+  };
   const macc = (a: number, x: X, y: X) => m.local.set(a, madd(m, x, y, get(a, v128)));
 
   /** stores the raw dot(s) of row mi + i of A and rows ni + j.. of B of this k chunk into
@@ -198,7 +209,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       aRows[i]!,
       m.i32.add(
         get(1 + k.a),
-        m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)), c(2)),
+        m.i32.shl(
+          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)),
+          c(elemShift(k.ins[k.a])),
+        ),
       ),
     );
   const rowB = (j: number) =>
@@ -206,7 +220,10 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       bRows[j]!,
       m.i32.add(
         get(1 + k.b),
-        m.i32.shl(m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)), c(2)),
+        m.i32.shl(
+          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)),
+          c(elemShift(k.ins[k.b])),
+        ),
       ),
     );
   const M2 = Math.floor(Mr / MR) * MR;

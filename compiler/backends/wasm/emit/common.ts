@@ -152,6 +152,7 @@ export function newEnv(m: M, k: Kernel, L: Locals, imports: Set<MathImport>, dep
     L,
     axis: new Map(),
     ptr: (b) => m.local.get(1 + b, i32),
+    ins: k.ins,
     depthOf,
     accDepth: 2.5,
     lists: new Map(),

@@ -3,7 +3,8 @@
 // in the statement list of the loop depth it depends on, so invariant work is hoisted by
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
-import type { KBin, KNode } from '../../../kir/ir.ts';
+import type { KBin, KBuf, KNode } from '../../../kir/ir.ts';
+import { elemShift, loadStored, loadStored4 } from './stored.ts';
 import type { UnaryPrim } from '../../../../runtime/core/prim_names.ts';
 import type { MathImport } from '../../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../../kir/ir.ts';
@@ -34,6 +35,8 @@ export interface Env {
   axis: Map<number, number>;
   /** buffer → local holding its base pointer */
   ptr: (buf: number) => X;
+  /** the kernel's input buffers (a stored one's loads convert) */
+  ins: readonly KBuf[];
   /** the vector axis (undefined: scalar code); lane 0's index along it is always a multiple of 4
    *  (compiler/backends/wasm/emit/lanes.ts relies on it) */
   vaxis?: number;
@@ -147,7 +150,9 @@ function scalarOp(env: Env, n: KNode, ch: (c: KNode) => X): X {
       return m.local.get(env.accLocal.local, wt(n.dtype));
     }
     case 'load': {
-      const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(ch(n.at), m.i32.const(Math.log2(ELEM_BYTES[n.dtype]))));
+      const kb = env.ins[n.buf];
+      const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(ch(n.at), m.i32.const(elemShift(kb, ELEM_BYTES[n.dtype]))));
+      if (kb?.stored) return loadStored(m, env.L, kb.stored, 0, addr);
       if (n.dtype === 'f32') return m.f32.load(0, 4, addr);
       if (n.dtype === 'bool') return m.i32.load8_u(0, 1, addr);
       return m.i32.load(0, 4, addr);
@@ -471,11 +476,13 @@ function vectorOp(env: Env, n: KNode): X {
       return m.local.get(env.accLocal!.local, binaryen.v128);
     case 'load': {
       const s = vstride(env, n.at);
+      const kb = env.ins[n.buf];
       if (s === 1 && n.dtype !== 'bool') {
-        const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(scalar(env, n.at), m.i32.const(2)));
-        return m.v128.load(0, 4, addr);
+        const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(scalar(env, n.at), m.i32.const(elemShift(kb))));
+        return kb?.stored ? loadStored4(m, env.L, kb.stored, 0, addr) : m.v128.load(0, 4, addr);
       }
-      return (n.dtype !== 'bool' && windowLoad(env, n)) || laneWise(env, n);
+      // a stored buffer's lanes are loaded one by one (its shuffles would be of 16-bit words)
+      return (n.dtype !== 'bool' && !kb?.stored && windowLoad(env, n)) || laneWise(env, n);
     }
     case 'select':
       return m.v128.bitselect(v(n.a), v(n.b), v(n.c));

@@ -27,6 +27,7 @@ export function transposeForm(k: LoopKernel): TransposeForm | undefined {
   const r = k.shape.length;
   const out = k.out;
   if (k.red || k.outDtype !== 'f32' || r < 2 || out.op !== 'load' || out.dtype !== 'f32') return undefined;
+  if (k.ins[out.buf]?.stored) return undefined; // its tiles are of f32 words
   const a = affineOf(out.at);
   const strides = new Array<number>(r).fill(0);
   for (const [t, c] of a.terms) {
