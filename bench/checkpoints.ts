@@ -1,0 +1,178 @@
+// Random-weight checkpoints of real models' shapes, for benchmarks of time and memory (no weights
+// are shipped or downloaded): a Hugging Face folder (config.json, model.safetensors in F32, F16 or
+// BF16, a tokenizer.json converted from the shipped 512-piece tokenizer: the ids it makes are the
+// model's first 512) or a llama2.c .bin. Tensor names and shapes come from the architecture's
+// `.obt` struct and name map (llm/io/arch.ts, llm/io/names/llama.json); tensors are written one at
+// a time, so a 2.2 GB checkpoint never sits in memory.
+//   node --import tsx bench/checkpoints.ts <stories15M|stories42M|stories110M|tinyllama-1.1B> <F32|F16|BF16|llama2c> <out>
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { expectedShapes, tiedLeaves } from '../llm/io/arch.ts';
+import { LLAMA, conventionRows, names } from '../llm/io/names.ts';
+import type { LlamaConfig } from '../llm/io/model.ts';
+import { parseTokenizerBin } from '../llm/io/tokenizer.ts';
+import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
+import { sentencePieceJson } from '../test/helpers/hf_tokenizers.ts';
+
+/** The shapes of the models researchers run (llama2.c's TinyStories models; TinyLlama-1.1B). */
+export const SHAPES: Record<string, LlamaConfig & { tied: boolean }> = {
+  stories15M: {
+    dim: 288,
+    hidden: 768,
+    layers: 6,
+    heads: 6,
+    kvHeads: 6,
+    vocab: 32000,
+    seqLen: 256,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: true,
+  },
+  stories42M: {
+    dim: 512,
+    hidden: 1376,
+    layers: 8,
+    heads: 8,
+    kvHeads: 8,
+    vocab: 32000,
+    seqLen: 1024,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: true,
+  },
+  stories110M: {
+    dim: 768,
+    hidden: 2048,
+    layers: 12,
+    heads: 12,
+    kvHeads: 12,
+    vocab: 32000,
+    seqLen: 1024,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: true,
+  },
+  'tinyllama-1.1B': {
+    dim: 2048,
+    hidden: 5632,
+    layers: 22,
+    heads: 32,
+    kvHeads: 4,
+    vocab: 32000,
+    seqLen: 2048,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: false,
+  },
+};
+
+export type Format = 'F32' | 'F16' | 'BF16' | 'llama2c';
+const WIDTH = { F32: 4, F16: 2, BF16: 2, llama2c: 4 } as const;
+
+/** n random values (about ±0.06; norms' weights 1) as the format stores them. */
+function values(format: Format, n: number, seed: number, one: boolean): Uint8Array {
+  let s = seed >>> 0 || 1;
+  const out = new Uint8Array(n * WIDTH[format]);
+  const u16 = new Uint16Array(out.buffer, 0, format === 'F16' || format === 'BF16' ? n : 0);
+  const u32 = new Uint32Array(out.buffer, 0, WIDTH[format] === 4 ? n : 0);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    // bf16 bits: random sign and mantissa, exponent 2^-8 .. 2^-5
+    const bf = one ? 0x3f80 : (s & 0x807f) | ((0x77 + ((s >>> 8) & 3)) << 7);
+    if (format === 'BF16') u16[i] = bf;
+    else if (format === 'F16') u16[i] = one ? 0x3c00 : (s & 0x83ff) | ((8 + ((s >>> 8) & 3)) << 10);
+    else u32[i] = bf << 16;
+  }
+  return out;
+}
+
+/** Writes a checkpoint of a shape in a format to `out` (a folder for F32/F16/BF16, a file for llama2c). */
+export function writeCheckpoint(shape: string, format: Format, out: string): void {
+  const c = SHAPES[shape];
+  if (!c) throw new Error(`unknown shape ${shape} (expected ${Object.keys(SHAPES).join(', ')})`);
+  const leaves = [...expectedShapes(LLAMA, c)].filter(([p]) => !(c.tied && tiedLeaves(LLAMA).includes(p)));
+  const isNorm = (p: string) => /norm/.test(p);
+  let seed = 1;
+  if (format === 'llama2c') {
+    // the file's order: the name map's llama2c rows, each stacked over the layers; RoPE tables
+    // before the classifier (unused by obt, written as zeros)
+    const fd = openSync(out, 'w');
+    const h = [c.dim, c.hidden, c.layers, c.heads, c.kvHeads, c.tied ? c.vocab : -c.vocab, c.seqLen];
+    writeSync(fd, new Uint8Array(Int32Array.from(h).buffer));
+    const shapes = new Map(leaves);
+    for (const [template] of conventionRows(LLAMA, 'llama2c')) {
+      const rows = template.includes('{l}') ? c.layers : 1;
+      const path = template.replace('{l}', '0');
+      if (tiedLeaves(LLAMA).includes(path)) writeSync(fd, new Uint8Array(c.seqLen * (c.dim / c.heads) * 4));
+      const sh = shapes.get(path);
+      if (!sh) continue;
+      const n = sh.reduce((a, b) => a * b, 1);
+      for (let l = 0; l < rows; l++) writeSync(fd, values(format, n, seed++, isNorm(path)));
+    }
+    closeSync(fd);
+    return;
+  }
+  mkdirSync(out, { recursive: true });
+  const hf = names(LLAMA, 'hf');
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [path, sh] of leaves) {
+    const n = sh.reduce((a, b) => a * b, 1) * WIDTH[format];
+    header[hf.nameOf(path)!] = { dtype: format, shape: sh, data_offsets: [off, off + n] };
+    off += n;
+  }
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const fd = openSync(join(out, 'model.safetensors'), 'w');
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(h.length), true);
+  writeSync(fd, len);
+  writeSync(fd, h);
+  for (const [path, sh] of leaves)
+    writeSync(
+      fd,
+      values(
+        format,
+        sh.reduce((a, b) => a * b, 1),
+        seed++,
+        isNorm(path),
+      ),
+    );
+  closeSync(fd);
+  const config = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: c.dim,
+    intermediate_size: c.hidden,
+    num_hidden_layers: c.layers,
+    num_attention_heads: c.heads,
+    num_key_value_heads: c.kvHeads,
+    vocab_size: c.vocab,
+    max_position_embeddings: c.seqLen,
+    rms_norm_eps: c.eps,
+    rope_theta: c.ropeTheta,
+    tie_word_embeddings: c.tied,
+    hidden_act: 'silu',
+    torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[format],
+    bos_token_id: 1,
+    eos_token_id: 2,
+  };
+  writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2));
+  const tk = sentencePieceJson(
+    parseTokenizerBin(join(PROJECT_ROOT, 'data/tok512.bin'), readFileSync(join(PROJECT_ROOT, 'data/tok512.bin'))),
+  );
+  writeFileSync(join(out, 'tokenizer.json'), tk.json);
+  writeFileSync(join(out, 'tokenizer_config.json'), tk.config);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [shape, format, out] = process.argv.slice(2);
+  if (!shape || !format || !out || !['F32', 'F16', 'BF16', 'llama2c'].includes(format)) {
+    process.stderr.write(
+      `usage: bench/checkpoints.ts <${Object.keys(SHAPES).join('|')}> <F32|F16|BF16|llama2c> <out>\n`,
+    );
+    process.exit(2);
+  }
+  writeCheckpoint(shape, format as Format, out);
+}
