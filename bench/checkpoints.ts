@@ -6,7 +6,7 @@
 // a time, so a 2.2 GB checkpoint never sits in memory.
 //   node --import tsx bench/checkpoints.ts <stories15M|stories42M|stories110M|tinyllama-1.1B> <F32|F16|BF16|llama2c> <out>
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expectedShapes, tiedLeaves } from '../llm/io/arch.ts';
 import { LLAMA, conventionRows, names } from '../llm/io/names.ts';
 import type { LlamaConfig } from '../llm/io/model.ts';
@@ -112,6 +112,7 @@ export function writeCheckpoint(shape: string, format: Format, out: string): voi
       for (let l = 0; l < rows; l++) writeSync(fd, values(format, n, seed++, isNorm(path)));
     }
     closeSync(fd);
+    writeTokenizer(dirname(out));
     return;
   }
   mkdirSync(out, { recursive: true });
@@ -159,11 +160,16 @@ export function writeCheckpoint(shape: string, format: Format, out: string): voi
     eos_token_id: 2,
   };
   writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2));
-  const tk = sentencePieceJson(
-    parseTokenizerBin(join(PROJECT_ROOT, 'data/tok512.bin'), readFileSync(join(PROJECT_ROOT, 'data/tok512.bin'))),
-  );
-  writeFileSync(join(out, 'tokenizer.json'), tk.json);
-  writeFileSync(join(out, 'tokenizer_config.json'), tk.config);
+  writeTokenizer(out);
+}
+
+/** tokenizer.json and tokenizer_config.json (the shipped 512 pieces; padded to the vocabulary as
+ *  it loads) into a folder: beside a llama2.c file, or in a Hugging Face folder. */
+function writeTokenizer(dir: string): void {
+  const tok = join(PROJECT_ROOT, 'data/tok512.bin');
+  const tk = sentencePieceJson(parseTokenizerBin(tok, readFileSync(tok)));
+  writeFileSync(join(dir, 'tokenizer.json'), tk.json);
+  writeFileSync(join(dir, 'tokenizer_config.json'), tk.config);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

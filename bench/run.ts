@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--quick] [--backend webgpu | --startup]: medians of repeated runs, measured in one process, with the
+// npm run bench [-- --json] [--quick] [--backend webgpu | --startup | --load]: medians of repeated runs, measured in one process, with the
 // ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
 // be loaded are reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
@@ -18,6 +18,7 @@ import { Quantizer, trainingBlocks } from '../llm/quantize.ts';
 import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
 import { jaxMatmul, peerKdOptions, tfjsMatmul, torchKdStep } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
+import { loadRows } from './load.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -118,6 +119,11 @@ if (process.argv.includes('--backend') && process.argv[process.argv.indexOf('--b
 
 if (process.argv.includes('--startup')) {
   await startupRows(quick ? 3 : 7);
+  process.exit(0);
+}
+
+if (process.argv.includes('--load')) {
+  await loadRows(vs, quick ? 1 : 5);
   process.exit(0);
 }
 
@@ -304,6 +310,9 @@ vs('compile stories260K decode: warm (disk cache)', warm, 'target', 300);
 const { rmSync } = await import('node:fs');
 rmSync(process.env.OBT_CACHE_DIR, { recursive: true, force: true });
 pool2.close();
+
+// ---- loading a checkpoint of stories110M's shape: time and peak resident memory (bench/load.ts) ----
+await loadRows(vs, quick ? 1 : 5);
 
 // ---- obtc's start-up, as the installed package runs it (compiled dist/, no TypeScript loader) ----
 await startupRows(quick ? 3 : 7);

@@ -211,12 +211,20 @@ export class Program {
    *  donated parameters and the stored precision of its parameters held at one). */
   wasm(
     low: Lowered,
-    opts: { noFusion?: boolean; pool?: KernelPool; donate?: number[]; stored?: (Stored | undefined)[] } = {},
+    opts: {
+      noFusion?: boolean;
+      pool?: KernelPool;
+      donate?: number[];
+      stored?: (Stored | undefined)[];
+      alias?: (number | undefined)[];
+    } = {},
   ): WasmProgram {
     const stored = opts.stored?.some(Boolean) ? opts.stored : undefined;
-    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}|${stored?.map((s) => s ?? '').join(',') ?? ''}`;
+    const alias = opts.alias?.some((a) => a !== undefined) ? opts.alias : undefined;
+    const sig = (xs?: unknown[]) => xs?.map((x) => x ?? '').join(',') ?? '';
+    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}|${sig(stored)}|${sig(alias)}`;
     return this.cached(low, key, () =>
-      compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate, stored }),
+      compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate, stored, alias }),
     );
   }
 
@@ -275,17 +283,29 @@ export class Program {
       throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
     const { noFusion, donate } = opts;
     if (dev.kind === 'wasm') {
-      // compiled for the stored precision of the inputs it first runs with (runtime/core/stored.ts):
-      // kernels read those 16 bits and convert; a later run whose inputs are stored otherwise
-      // gets the program for those (donated parameters are taken as f32)
+      // compiled for the inputs it first runs with: their stored precision (runtime/core/stored.ts:
+      // kernels read those 16 bits and convert) and which are the same tensor (one buffer holds
+      // it: a tied embedding and head); a later run whose inputs differ in either gets the program
+      // for those (donated parameters are taken as f32 and never share)
       const donated = new Set(donate);
       let wasm: WasmProgram | undefined;
       let stored: (Stored | undefined)[] = [];
-      const same = (inputs: Tensor[]) => inputs.every((t, i) => (donated.has(i) ? undefined : t.stored) === stored[i]);
+      let pairs: [number, number][] = [];
+      const same = (inputs: Tensor[]) =>
+        inputs.every((t, i) => (donated.has(i) ? undefined : t.stored) === stored[i]) &&
+        pairs.every(([i, j]) => inputs[i] === inputs[j]);
       return (inputs) => {
         if (!wasm || !same(inputs)) {
           stored = inputs.map((t, i) => (donated.has(i) ? undefined : t.stored));
-          wasm = this.wasm(low, { noFusion, pool: dev.pool, donate, stored });
+          const first = new Map<Tensor, number>();
+          const alias = inputs.map((t, i) => {
+            if (donated.has(i)) return undefined;
+            const j = first.get(t);
+            if (j === undefined) first.set(t, i);
+            return j;
+          });
+          pairs = alias.flatMap((j, i) => (j === undefined ? [] : [[i, j] as [number, number]]));
+          wasm = this.wasm(low, { noFusion, pool: dev.pool, donate, stored, alias });
         }
         return wasm.run(inputs);
       };

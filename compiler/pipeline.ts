@@ -55,6 +55,8 @@ export interface PlanRequest {
   donate?: readonly number[];
   /** at most this many input buffers per kernel, below the target's own limit (tests) */
   maxInputs?: number;
+  /** parameters that are the same tensor as an earlier one (by index: that one's); they share a buffer */
+  alias?: readonly (number | undefined)[];
   /** the 16-bit stored precision of each f32 parameter held at one (by parameter index) */
   stored?: readonly (Stored | undefined)[];
 }
@@ -94,6 +96,7 @@ export function plan(func: Func, target: TargetPlanOptions, req: PlanRequest = {
   const p = makePlan(schedule(func, target, req), {
     donate: req.donate,
     inPlaceKernels: target.inPlaceKernels,
+    alias: req.alias,
   });
   dump('plan', `${p.kernels.length} kernels, peak ${p.peakBytes} B`, () => printPlan(p));
   return p;

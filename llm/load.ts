@@ -16,6 +16,8 @@ import { methodFromModelFile, resolveMethod, type Method } from './method.ts';
 import { checkModelTypes } from './runner.ts';
 import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
 import { firstNonFinite } from '../runtime/core/tree.ts';
+import { bytesSource, fileSource, readAt, type ByteSource } from './io/source.ts';
+import { formatBytes } from '../runtime/core/errors.ts';
 
 export interface LoadedModel {
   /** its architecture (llm/io/names/) */
@@ -50,13 +52,24 @@ function readBytes(file: string): Uint8Array {
  *  weights), then checks what every format must satisfy. */
 export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
   const file = weightsFile(weights);
-  return checked(await open(file, readBytes(file), tokenizerFile));
+  return checked(await open(file, fileSource(file), tokenizerFile));
 }
 
 /** loadModel on bytes already in memory (`weights` names them; a tokenizer or config.json is still
  *  looked for beside it). */
 export async function loadModelBytes(weights: string, bytes: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
-  return checked(await open(weights, bytes, tokenizerFile));
+  return checked(await open(weights, bytesSource(weights, bytes), tokenizerFile));
+}
+
+/** A whole file in memory, for the formats read that way (model files, GGUF: their tensors are
+ *  converted as they load). */
+function whole(src: ByteSource): Uint8Array {
+  if (src.size > 2 ** 31 - 1)
+    throw new LoadError(
+      src.name,
+      `${formatBytes(src.size)}: a file in this format is read whole, which Node allows up to 2 GiB (safetensors and llama2.c files are read a tensor at a time)`,
+    );
+  return readAt(src, 0, src.size);
 }
 
 /** What any loaded model must satisfy, whichever format it came from: every float weight finite
@@ -120,12 +133,10 @@ function weightsFile(path: string): string {
   );
 }
 
-async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string): Promise<LoadedModel> {
-  // a plain view (a Node Buffer's slice() would be a view, not a copy)
-  const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const head = all.subarray(0, 8);
+async function open(weights: string, src: ByteSource, tokenizerFile?: string): Promise<LoadedModel> {
+  const head = readAt(src, 0, Math.min(8, src.size));
   if (isModelFile(head)) {
-    const mf = readModelFile(weights, new Uint8Array(all.buffer, all.byteOffset, all.byteLength));
+    const mf = readModelFile(weights, whole(src));
     const tk = tokenizerFile ? readTokenizer(tokenizerFile, mf.config.vocab, weights) : mf.tokenizer;
     // the method's embedded source, compiled sealed under a name inside the model file
     const method = mf.method && methodFromModelFile(mf.method.name, weights, mf.method.source);
@@ -146,7 +157,7 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
   }
   if (isPacked(head)) {
     // the OneBit-only format before model files: a Llama[OneBit] of the shipped onebit method
-    const pk = readPacked(weights, new Uint8Array(all));
+    const pk = readPacked(weights, whole(src));
     const tk = tokenizerFile ? readTokenizer(tokenizerFile, pk.config.vocab, weights) : pk.tokenizer;
     return {
       arch: LLAMA,
@@ -162,15 +173,15 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
-    const g = await loadGguf(weights, all);
+    const g = await loadGguf(weights, whole(src));
     ck = g.checkpoint;
     embedded = g.tokenizer;
   } else if (weights.endsWith('.safetensors')) {
-    ck = loadSafetensors(weights, all);
+    ck = loadSafetensors(weights, src);
   } else if (weights.endsWith('.safetensors.index.json')) {
-    ck = loadSafetensorsIndex(weights, all);
+    ck = loadSafetensorsIndex(weights, whole(src));
   } else {
-    ck = parseLlama2c(weights, all);
+    ck = parseLlama2c(weights, src);
   }
   let tk: TokenizerData;
   if (tokenizerFile) tk = readTokenizer(tokenizerFile, ck.config.vocab, weights);
@@ -199,6 +210,6 @@ async function open(weights: string, bytes: Uint8Array, tokenizerFile?: string):
     checkpoint: ck,
     tokenizer: new Tokenizer(tk),
     file: weights,
-    bytes: all.byteLength,
+    bytes: src.size,
   };
 }

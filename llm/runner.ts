@@ -17,6 +17,8 @@ import { archDims, archFile } from './io/arch.ts';
 import type { Arch } from './io/names.ts';
 import { treeFromPaths } from '../runtime/core/contract.ts';
 import { methodCompileOptions, modelFileError, type Method } from './method.ts';
+import { formatBytes, MemoryLimitError, UserError } from '../runtime/core/errors.ts';
+import { treeLeaves } from '../runtime/core/tree.ts';
 
 export const DEFAULT_MODEL = join(PROJECT_ROOT, 'models/llama.obt');
 
@@ -147,7 +149,7 @@ export class ModelRunner {
 
   /** Logits [T, V] (row-major) for a token sequence, positions 0..T-1. */
   async logits(tokens: number[]): Promise<Float32Array> {
-    return ((await this.forward(tokens).run({ tokens }))['0'] as Tensor).data as Float32Array;
+    return ((await this.fits(() => this.forward(tokens).run({ tokens })))['0'] as Tensor).data as Float32Array;
   }
 
   /** The nll entry for a window length. */
@@ -165,7 +167,8 @@ export class ModelRunner {
   /** Per-token negative log-likelihoods of a window (targets[t] follows tokens[t]): only these
    *  numbers come back from the backend. */
   async nll(tokens: number[], targets: number[]): Promise<Float32Array> {
-    return ((await this.nllEntry(tokens, targets).run({ tokens, targets })).result as Tensor).data as Float32Array;
+    return ((await this.fits(() => this.nllEntry(tokens, targets).run({ tokens, targets }))).result as Tensor)
+      .data as Float32Array;
   }
 
   /** Bytes of results the backend handed back to the host so far (all entries). */
@@ -194,6 +197,30 @@ export class ModelRunner {
     );
   }
 
+  /** Runs an entry; a program too large for its backend's memory is reported with the model's
+   *  weights' size and what would fit. */
+  private async fits<T>(run: () => T | Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (!(e instanceof MemoryLimitError)) throw e;
+      let bytes = 0;
+      let stored = false;
+      for (const t of new Set(treeLeaves(this.weights).map((l) => l.leaf))) {
+        bytes += t.source?.bytes ?? t.data.byteLength;
+        stored ||= !!t.stored;
+      }
+      const lower = stored
+        ? ''
+        : `, stored as bf16 or f16 they would take ${formatBytes(bytes / 2)} (a Hugging Face folder in BF16 or F16 loads that way)`;
+      throw new UserError(
+        `the model's weights take ${formatBytes(bytes)} (${stored ? 'as stored' : 'f32'}); with this run's working memory the ${this.device.kind} backend needs ${formatBytes(e.needed)}, more than the ${formatBytes(e.limit)} a WebAssembly memory may hold here${lower}`,
+        undefined,
+        'run it on --backend webgpu (its buffers are not in one WebAssembly memory), or a smaller or lower-precision model',
+      );
+    }
+  }
+
   /** A zero cache of maxSeq positions: the leaves of decode's `cache` parameter at S = maxSeq (the
    *  model's `.obt` says what its cache holds). */
   private emptyCache(maxSeq: number): unknown {
@@ -209,7 +236,7 @@ export class ModelRunner {
     return {
       step: async (token, pos) => {
         if (pos >= maxSeq) throw new RangeError(`position ${pos} is past the cache length ${maxSeq}`);
-        const r = (await e.run({ token, pos, cache })) as unknown as Decoded;
+        const r = (await this.fits(() => e.run({ token, pos, cache }))) as unknown as Decoded;
         cache = r.cache;
         return r.logits.data as Float32Array;
       },

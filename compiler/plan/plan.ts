@@ -32,6 +32,9 @@ export interface PlanOptions {
   /** elementwise kernels may write into an input's buffer (false for WebGPU: a buffer is never
    *  bound read-only and read-write in one dispatch) */
   inPlaceKernels?: boolean;
+  /** parameters given the same tensor as an earlier one (by index: that one's), which share its
+   *  buffer (a tied model's embedding and head are one tensor, held once) */
+  alias?: readonly (number | undefined)[];
 }
 
 export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
@@ -65,7 +68,20 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
     }
     return b;
   };
-  const inputs = f.params.map((p) => bufFor(p.id, p.type, 'input'));
+  const inputs: number[] = [];
+  f.params.forEach((p, i) => {
+    const a = opts.alias?.[i];
+    if (a === undefined || a >= i || donated.has(p.id) || donated.has(f.params[a]!.id))
+      inputs.push(bufFor(p.id, p.type, 'input'));
+    else {
+      const b = inputs[a]!;
+      const at = buffers[b]!;
+      if (at.dtype !== p.type.dtype || at.shape.join() !== p.type.shape.join())
+        throw new InternalError(`plan: parameter ${i} aliases parameter ${a} of another type`);
+      bufOf.set(p.id, b);
+      inputs.push(b);
+    }
+  });
   const kernels: KPlan['kernels'] = [];
   const kIndex = new Map<string, number>();
   const hostEqns: Eqn[] = [];

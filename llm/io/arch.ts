@@ -111,6 +111,7 @@ export function validateTensors(ck: Checkpoint): void {
     if (!t) throw new LoadError(ck.file, `missing tensor ${name}`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LoadError(ck.file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
+    if (t.source) continue; // its loader scanned it where it lies in the file
     const s = t.stored;
     const d = t.data as Float32Array | Uint16Array;
     for (let i = 0; i < d.length; i++)

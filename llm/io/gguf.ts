@@ -10,7 +10,7 @@ import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './
 import { isTied, validateTensors } from './arch.ts';
 import { archFor, knownNames, names } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { bf16ToFloats, f32sToFloats, halfToFloat, halvesToFloats } from '../../runtime/core/stored.ts';
+import { f32sToFloats, halfToFloat, storedTensor } from '../../runtime/core/stored.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -54,10 +54,14 @@ function byteSize(type: number, n: number, what: string, file: string): number {
 const unsupported = (name: string, type: number) =>
   `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
-function dequantize(type: number, bytes: Uint8Array, n: number): Float32Array {
-  if (type === GGML_F32) return f32sToFloats(bytes, n);
-  if (type === GGML_F16) return halvesToFloats(bytes, n);
-  if (type === GGML_BF16) return bf16ToFloats(bytes, n);
+/** A tensor's data: F32 as it is; F16 and BF16 kept in their 16 bits (runtime/core/stored.ts);
+ *  Q8_0 dequantized to f32 (each value d·q is an f32 exactly). */
+function tensorOf(type: number, shape: number[], bytes: Uint8Array, n: number): Tensor {
+  if (type === GGML_F16 || type === GGML_BF16) return storedTensor(type === GGML_F16 ? 'f16' : 'bf16', shape, bytes, n);
+  return { dtype: 'f32', shape, data: type === GGML_F32 ? f32sToFloats(bytes, n) : dequantizeQ8(bytes, n) };
+}
+
+function dequantizeQ8(bytes: Uint8Array, n: number): Float32Array {
   // Q8_0: blocks of 32 int8 with one f16 scale
   const out = new Float32Array(n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -222,11 +226,7 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
     if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
     if (tensors.has(path)) throw new LoadError(file, `tensor ${info.name} appears twice`);
     const at = dataStart + start;
-    tensors.set(path, {
-      dtype: 'f32',
-      shape,
-      data: dequantize(info.dtype as number, bytes.subarray(at, at + size), n),
-    });
+    tensors.set(path, tensorOf(info.dtype as number, shape, bytes.subarray(at, at + size), n));
   }
   const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);

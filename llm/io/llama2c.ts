@@ -3,14 +3,19 @@
 // then fp32 tensors in a fixed order, each stacked over layers (run.c memory_map_weights): the
 // order of llm/io/names/llama.json's llama2c convention.
 import { LoadError, validateConfig, headDim, type Checkpoint, type LlamaConfig } from './model.ts';
-import { expectedShapes, tiedLeaves, validateTensors } from './arch.ts';
+import { expectedShapes, fileName, tiedLeaves, validateTensors } from './arch.ts';
 import { LLAMA, conventionRows } from './names.ts';
-import type { Tensor } from '../../runtime/core/tensor.ts';
+import { sourcedTensor, type Tensor } from '../../runtime/core/tensor.ts';
+import { bytesSource, firstNonFinite, readAt, type ByteSource } from './source.ts';
 
-export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
-  if (bytes.byteLength < 28)
-    throw new LoadError(file, `truncated: ${bytes.byteLength} bytes is shorter than the 28-byte llama2.c header`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A llama2.c checkpoint (its bytes, or a file read tensor by tensor): the header checked, every
+ *  tensor's values scanned a chunk at a time, each kept as where it lies (a backend reads it from
+ *  there straight into its memory). */
+export function parseLlama2c(file: string, bytes: Uint8Array | ByteSource): Checkpoint {
+  const src = bytes instanceof Uint8Array ? bytesSource(file, bytes) : bytes;
+  const size = src.size;
+  if (size < 28) throw new LoadError(file, `truncated: ${size} bytes is shorter than the 28-byte llama2.c header`);
+  const dv = new DataView(readAt(src, 0, 28).buffer);
   const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
   const [dim, hidden, layers, heads, kvHeads, vocabRaw, seqLen] = h as [
     number,
@@ -62,24 +67,32 @@ export function parseLlama2c(file: string, bytes: Uint8Array): Checkpoint {
   }
   const floats = order.reduce((s, o) => s + o.shape.reduce((a, b) => a * b, 1) * (o.stacked ? layers : 1), 0);
   const want = 28 + floats * 4;
-  if (bytes.byteLength < want)
+  if (size < want)
     throw new LoadError(
       file,
-      `truncated: ${bytes.byteLength} bytes, but a llama2.c checkpoint with dim=${dim} hidden=${hidden} layers=${layers} heads=${heads} kv_heads=${kvHeads} vocab=${config.vocab} seq_len=${seqLen} needs ${want}`,
+      `truncated: ${size} bytes, but a llama2.c checkpoint with dim=${dim} hidden=${hidden} layers=${layers} heads=${heads} kv_heads=${kvHeads} vocab=${config.vocab} seq_len=${seqLen} needs ${want}`,
     );
-  if (bytes.byteLength > want)
+  if (size > want)
     throw new LoadError(
       file,
-      `${bytes.byteLength - want} unexpected trailing bytes after the last tensor (expected ${want} bytes in all)`,
+      `${size - want} unexpected trailing bytes after the last tensor (expected ${want} bytes in all)`,
     );
-  const all = new Float32Array(floats);
-  new Uint8Array(all.buffer).set(bytes.subarray(28, want));
   const tensors = new Map<string, Tensor>();
   let off = 0;
   for (const { path, shape, stacked } of order) {
     const n = shape.reduce((a, b) => a * b, 1);
     for (let l = 0; l < (stacked ? layers : 1); l++) {
-      if (path) tensors.set(path.replace('{l}', String(l)), { dtype: 'f32', shape, data: all.slice(off, off + n) });
+      const at = 28 + off * 4;
+      if (path) {
+        const leaf = path.replace('{l}', String(l));
+        const bad = firstNonFinite(src, at, n);
+        if (bad >= 0)
+          throw new LoadError(
+            file,
+            `tensor ${fileName({ arch, format: 'llama2c' }, leaf)} contains a non-finite value at element ${bad}`,
+          );
+        tensors.set(leaf, sourcedTensor(shape, { bytes: n * 4, read: (into) => src.read(at, into) }));
+      }
       off += n;
     }
   }

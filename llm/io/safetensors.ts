@@ -5,7 +5,7 @@
 // rotate-half layout to adjacent RoPE pairs (the inverse of its conversion script's permute).
 // The header and config.json are checked against schemas, every entry's shape and offsets (inside
 // the data, no overlap, no gap, as the spec requires) before anything is copied.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
@@ -13,25 +13,24 @@ import { expectedShapes, isTied, validateTensors } from './arch.ts';
 import { names, rotateHalfHeads, type Arch } from './names.ts';
 import { readConfig } from './hf_config.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
-import { f32sToFloats, storedTensor } from '../../runtime/core/stored.ts';
-import type { Tensor } from '../../runtime/core/tensor.ts';
+import { sourcedTensor, type Tensor } from '../../runtime/core/tensor.ts';
+import { bytesSource, fileSource, firstNonFinite, readAt, type ByteSource } from './source.ts';
 
-/** Rows of a [heads·hd, in] matrix from rotate-half order (i, i + hd/2) to adjacent pairs (2i, 2i+1). */
-function unpermuteRope(t: Tensor, heads: number): Tensor {
-  // a weight's rows, or a bias's entries (one column)
-  const rows = t.shape[0]!;
-  const cols = t.shape[1] ?? 1;
+/** Rows of a [heads·hd, in] matrix (its bytes, in place) from rotate-half order (i, i + hd/2) to
+ *  adjacent pairs (2i, 2i+1); a bias's entries are its rows of one element. */
+function unpermuteRope(b: Uint8Array, heads: number, rows: number): void {
+  const rowBytes = b.byteLength / rows;
   const hd = rows / heads;
-  const data = t.data as Float32Array | Uint16Array;
-  const out = data instanceof Uint16Array ? new Uint16Array(rows * cols) : new Float32Array(rows * cols);
-  for (let h = 0; h < heads; h++)
+  const head = new Uint8Array(hd * rowBytes); // one head's rows as they were
+  for (let h = 0; h < heads; h++) {
+    head.set(b.subarray(h * hd * rowBytes, (h + 1) * hd * rowBytes));
     for (let i = 0; i < hd / 2; i++)
       for (let half = 0; half < 2; half++) {
-        const src = h * hd + half * (hd / 2) + i; // HF row
-        const dst = h * hd + 2 * i + half; // adjacent-pair row
-        out.set(data.subarray(src * cols, (src + 1) * cols) as never, dst * cols);
+        const src = half * (hd / 2) + i; // HF row
+        const dst = 2 * i + half; // adjacent-pair row
+        b.set(head.subarray(src * rowBytes, (src + 1) * rowBytes), (h * hd + dst) * rowBytes);
       }
-  return { ...t, data: out };
+  }
 }
 
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
@@ -45,11 +44,12 @@ const Header = z.record(z.string().max(1024), z.unknown());
 const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
 
-export function loadSafetensors(file: string, bytes: Uint8Array): Checkpoint {
+/** A model.safetensors (its bytes, or a file read tensor by tensor) with config.json beside it. */
+export function loadSafetensors(file: string, bytes: Uint8Array | ByteSource): Checkpoint {
   const { arch, config, tied } = readConfig(file);
   validateConfig(file, config);
   const tensors = new Map<string, Tensor>();
-  readShard(file, bytes, arch, config, tensors);
+  readShard(bytes instanceof Uint8Array ? bytesSource(file, bytes) : bytes, arch, config, tensors);
   return checkpoint(file, arch, config, tensors, tied);
 }
 
@@ -96,7 +96,7 @@ export function loadSafetensorsIndex(file: string, bytes: Uint8Array): Checkpoin
       throw new LoadError(file, `weight_map: shard ${JSON.stringify(shard)} is not a .safetensors file name beside it`);
     const path = join(dirname(file), shard);
     if (!existsSync(path)) throw new LoadError(file, `weight_map names ${shard}, which is not there`);
-    const names = readShard(path, readFileSync(path), arch, config, tensors);
+    const names = readShard(fileSource(path), arch, config, tensors);
     for (const [name, where] of Object.entries(index.weight_map))
       if (where === shard && !names.has(name)) throw new LoadError(path, `tensor ${name} (weight_map) is not in it`);
   }
@@ -104,23 +104,21 @@ export function loadSafetensorsIndex(file: string, bytes: Uint8Array): Checkpoin
 }
 
 /** One safetensors file's tensors into `tensors` by leaf path (a name met twice across shards is
- *  an error); returns the names it holds. */
-function readShard(
-  file: string,
-  bytes: Uint8Array,
-  arch: Arch,
-  config: LlamaConfig,
-  tensors: Map<string, Tensor>,
-): Set<string> {
-  if (bytes.byteLength < 8) throw new LoadError(file, 'truncated: no safetensors header');
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hlen = Number(dv.getBigUint64(0, true));
-  if (hlen < 2 || hlen > MAX_HEADER || 8 + hlen > bytes.byteLength)
+ *  an error); returns the names it holds. The header is read and checked first; then each tensor's
+ *  values are scanned (a chunk at a time) for non-finite ones, and it is kept as where it lies in
+ *  the file: a backend reads it from there straight into its memory (F16 and BF16 as they are
+ *  stored: runtime/core/stored.ts). */
+function readShard(src: ByteSource, arch: Arch, config: LlamaConfig, tensors: Map<string, Tensor>): Set<string> {
+  const file = src.name;
+  const size = src.size;
+  if (size < 8) throw new LoadError(file, 'truncated: no safetensors header');
+  const hlen = Number(new DataView(readAt(src, 0, 8).buffer).getBigUint64(0, true));
+  if (hlen < 2 || hlen > MAX_HEADER || 8 + hlen > size)
     throw new LoadError(
       file,
-      `header length ${hlen}: expected 2..${Math.min(MAX_HEADER, bytes.byteLength - 8)} (the file has ${bytes.byteLength} bytes)`,
+      `header length ${hlen}: expected 2..${Math.min(MAX_HEADER, size - 8)} (the file has ${size} bytes)`,
     );
-  const header = parseWith(file, 'header', Header, parseJsonBytes(file, 'header', bytes.subarray(8, 8 + hlen)));
+  const header = parseWith(file, 'header', Header, parseJsonBytes(file, 'header', readAt(src, 8, hlen)));
   const base = 8 + hlen;
   // every entry checked (dtype, shape, offsets against the data and each other) before any copy
   const entries = Object.entries(header)
@@ -136,7 +134,7 @@ function readShard(
         throw new LoadError(file, `${what}: ${e - s} bytes for ${n} ${info.dtype} values (expected ${n * width})`);
       return { name, what, info, n, width, start: s, bytes: e - s };
     });
-  checkExtents(file, entries, bytes.byteLength - base, { covering: true, base });
+  checkExtents(file, entries, size - base, { covering: true, base });
   const shapes = expectedShapes(arch, config);
   for (const { name, info, n, width, start } of entries) {
     // Hugging Face's names through the architecture's name map (llm/io/names/); others are skipped
@@ -145,18 +143,20 @@ function readShard(
     if (tensors.has(path)) throw new LoadError(file, `tensor ${name} is in another shard too`);
     if (width === undefined)
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
-    // F16 and BF16 tensors stay in their 16 bits (runtime/core/stored.ts): kernels convert as they load
-    const at = bytes.subarray(base + start);
-    let t: Tensor =
-      info.dtype === 'F32'
-        ? { dtype: 'f32', shape: info.shape, data: f32sToFloats(at, n) }
-        : storedTensor(info.dtype === 'F16' ? 'f16' : 'bf16', info.shape, at, n);
+    const stored = info.dtype === 'F32' ? undefined : info.dtype === 'F16' ? 'f16' : 'bf16';
+    const at = base + start;
+    const bad = firstNonFinite(src, at, n, stored);
+    if (bad >= 0) throw new LoadError(file, `tensor ${name} contains a non-finite value at element ${bad}`);
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = shapes.get(path);
-    const fits = want && want.length === t.shape.length && want.every((d, i) => d === t.shape[i]);
+    const fits = want && want.length === info.shape.length && want.every((d, i) => d === info.shape[i]);
     const rope = rotateHalfHeads(arch, path);
-    if (fits && rope) t = unpermuteRope(t, config[rope]);
-    tensors.set(path, t);
+    const heads = fits && rope ? config[rope] : undefined;
+    const read = (into: Uint8Array) => {
+      src.read(at, into);
+      if (heads) unpermuteRope(into, heads, info.shape[0]!);
+    };
+    tensors.set(path, sourcedTensor(info.shape, { bytes: n * width, read }, stored));
   }
   return new Set(entries.map((e) => e.name));
 }

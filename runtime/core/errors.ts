@@ -34,6 +34,18 @@ export class UserError extends Error {
   }
 }
 
+/** A program needs more memory than its backend can have (bytes needed, the backend's limit). */
+export class MemoryLimitError extends UserError {
+  constructor(
+    message: string,
+    readonly needed: number,
+    readonly limit: number,
+    hint?: string,
+  ) {
+    super(message, undefined, hint);
+  }
+}
+
 /** The user stopped a long run (Ctrl-C): reported in one line, exit status 130 as a shell gives. */
 export class Interrupted extends UserError {}
 

@@ -36,6 +36,15 @@ export function widen(t: Tensor): Tensor {
   return w;
 }
 
+/** A tensor's f32 values for a one-off use (an upload): read from its source when it has one
+ *  (nothing kept on the host), else its data, widened when stored. */
+export function valuesOnce(t: Tensor): Float32Array | Tensor['data'] {
+  if (!t.source) return widen(t).data;
+  const raw = new Uint8Array(t.source.bytes);
+  t.source.read(raw);
+  return t.stored ? storedToFloats(t.stored, new Uint16Array(raw.buffer)) : new Float32Array(raw.buffer);
+}
+
 /** A stored tensor of n 16-bit words at the start of `bytes` (a copy, aligned). */
 export function storedTensor(stored: Stored, shape: number[], bytes: Uint8Array, n: number): Tensor {
   return { dtype: 'f32', shape, data: words(bytes, n), stored };
@@ -71,9 +80,4 @@ export function f32sToFloats(bytes: Uint8Array, n: number): Float32Array {
 /** n IEEE halves → f32. */
 export function halvesToFloats(bytes: Uint8Array, n: number): Float32Array {
   return storedToFloats('f16', words(bytes, n));
-}
-
-/** n bfloat16 → f32 (the high 16 bits of each f32). */
-export function bf16ToFloats(bytes: Uint8Array, n: number): Float32Array {
-  return storedToFloats('bf16', words(bytes, n));
 }

@@ -14,6 +14,35 @@ export interface Tensor {
   data: Storage;
   /** an f32 tensor whose values are kept as these 16-bit words (data a Uint16Array) */
   stored?: Stored;
+  /** where its storage's bytes can be read from (a checkpoint file): a backend reads them straight
+   *  into its own memory; `data` reads them on the host only when something there asks */
+  source?: TensorSource;
+}
+
+/** A tensor's storage bytes, readable on demand (f32 words, or its stored 16-bit words). */
+export interface TensorSource {
+  readonly bytes: number;
+  /** fills `into` (exactly `bytes` long) with them */
+  read(into: Uint8Array): void;
+}
+
+/** An f32 tensor (stored: held in 16-bit words) whose storage is its source's bytes: nothing is
+ *  read until `data` is first asked for (then kept); backends read the source into their memory. */
+export function sourcedTensor(shape: number[], source: TensorSource, stored?: Stored): Tensor {
+  let data: Float32Array | Uint16Array | undefined;
+  const t = { dtype: 'f32', shape, source, ...(stored ? { stored } : {}) } as Tensor;
+  Object.defineProperty(t, 'data', {
+    enumerable: true,
+    get() {
+      if (!data) {
+        const n = source.bytes / (stored ? 2 : 4);
+        data = stored ? new Uint16Array(n) : new Float32Array(n);
+        source.read(new Uint8Array(data.buffer));
+      }
+      return data;
+    },
+  });
+  return t;
 }
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -5,11 +5,11 @@
 // (weights stay resident). Nothing here needs the compiler's front end, fusion or binaryen: a
 // compiled artifact (runtime/wasm/artifact.ts) loads with this file alone.
 import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
-import { mathImports, MAX_PAGES } from './abi.ts';
+import { mathImports, MAX_PAGES, memoryLimit } from './abi.ts';
 import { split, type KernelPool } from './pool.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
 import { storedToFloats, widen } from '../core/stored.ts';
-import { formatBytes, InternalError, UserError } from '../core/errors.ts';
+import { formatBytes, InternalError, MemoryLimitError, UserError } from '../core/errors.ts';
 import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
 import { activeProfiler, Profiler, stepEntry } from '../plan/profile.ts';
 
@@ -59,6 +59,7 @@ export class WasmProgram {
   readonly memory: WebAssembly.Memory;
   private readonly ops: (() => void)[] = [];
   private readonly residency: Residency;
+  private readonly prof: Profiler | undefined;
 
   constructor(
     readonly plan: Plan,
@@ -75,15 +76,17 @@ export class WasmProgram {
       t === 0 ? plan.scratch.offset : align16(plan.memoryBytes) + (t - 1) * scratchStride;
     const bytes = pool ? scratchOf(pool.threads - 1) + scratchStride : plan.memoryBytes;
     const pages = Math.ceil(bytes / 65536) + 1;
-    if (pages > MAX_PAGES) {
+    const limit = memoryLimit();
+    if (pages * 65536 > limit + 65536) {
       // refused before anything is allocated, naming the largest tensors
       const big = [...plan.buffers]
         .sort((a, b) => b.bytes - a.bytes)
         .slice(0, 2)
         .map((b) => `${b.stored ?? b.dtype}[${b.shape.join(', ')}] ${formatBytes(b.bytes)}`);
-      throw new UserError(
-        `wasm: this program needs ${bytes} bytes (${formatBytes(bytes)}) of memory (largest tensors: ${big.join(', ')}); WebAssembly memory holds at most ${(MAX_PAGES - 1) * 65536} bytes here`,
-        undefined,
+      throw new MemoryLimitError(
+        `wasm: this program needs ${bytes} bytes (${formatBytes(bytes)}) of memory (largest tensors: ${big.join(', ')}); WebAssembly memory holds at most ${limit} bytes here`,
+        bytes,
+        limit,
         'split the computation (e.g. in chunks with fold) or make the tensors smaller',
       );
     }
@@ -99,7 +102,7 @@ export class WasmProgram {
     const fns: KernelFn[] = modules.map((mod) => new WebAssembly.Instance(mod, { env }).exports.kernel as KernelFn);
     const program = pool?.attach(this.memory, modules);
     const off = (b: number) => plan.buffers[b]!.offset;
-    const prof = opts.profile ?? activeProfiler();
+    const prof = (this.prof = opts.profile ?? activeProfiler());
     for (const st of plan.steps) {
       const before = this.ops.length;
       if (st.op === 'run') {
@@ -181,21 +184,36 @@ export class WasmProgram {
     }
   }
 
-  /** Runs the plan; results are fresh tensors (copied out of the memory), or views for donated buffers. */
-  run(inputs: Tensor[]): Tensor[] {
+  /** Copies (or reads from their files) the inputs that are not resident into their buffers. */
+  private upload(inputs: Tensor[]): void {
     const p = this.plan;
+    let written: Map<number, Tensor> | undefined; // a buffer two parameters share is written once
     this.residency.uploadInputs(inputs, (i, t) => {
+      if ((written ??= new Map()).get(p.inputs[i]!) === t) return;
+      written.set(p.inputs[i]!, t);
       const b = p.buffers[p.inputs[i]!]!;
       if (b.stored !== undefined && t.stored !== b.stored)
         throw new InternalError(`wasm: input ${i} is ${t.stored ?? 'f32'}, the plan holds it as ${b.stored}`);
+      const n = storageSize(b.dtype, b.shape);
+      // a tensor read from a file goes from the file straight into the memory, as it is stored
+      if (t.source && t.stored === b.stored && t.source.bytes === n * (b.stored ? 2 : 4)) {
+        t.source.read(new Uint8Array(this.memory.buffer, b.offset, t.source.bytes));
+        return;
+      }
       // a stored input's 16-bit words as they are; one the plan holds as f32, widened
       const src = b.stored ? t : widen(t);
-      const n = storageSize(b.dtype, b.shape);
       if (src.data.length !== n)
         throw new InternalError(`wasm: input ${i} has ${src.data.length} elements, the plan expects ${n}`);
       const v = b.stored ? new Uint16Array(this.memory.buffer, b.offset, n) : view(this.memory, b);
       (v as Float32Array).set(src.data as Float32Array);
     });
+  }
+
+  /** Runs the plan; results are fresh tensors (copied out of the memory), or views for donated buffers. */
+  run(inputs: Tensor[]): Tensor[] {
+    const p = this.plan;
+    if (this.prof) this.prof.phase('wasm: upload inputs', () => this.upload(inputs));
+    else this.upload(inputs);
     for (const op of this.ops) op();
     this.residency.ran();
     return p.outputs.map((o) => {

@@ -8,7 +8,7 @@
 import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
-import { widen } from '../core/stored.ts';
+import { valuesOnce } from '../core/stored.ts';
 import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
 import { formatBytes, InternalError, UserError } from '../core/errors.ts';
 import { sizeClass, type GpuDevice } from './device.ts';
@@ -300,7 +300,7 @@ export class GpuProgram {
     const q = this.gpu.device.queue;
     this.residency.uploadInputs(inputs, (i, t) => {
       const b = p.inputs[i]!;
-      q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, widen(t).data));
+      q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, valuesOnce(t)));
     });
     let enc = this.gpu.device.createCommandEncoder();
     const timed: Timestamps[] = [];

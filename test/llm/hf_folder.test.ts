@@ -11,6 +11,7 @@ import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
 import { writeSafetensors } from '../helpers/writers.ts';
 import type { Checkpoint } from '../../llm/io/model.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -149,5 +150,25 @@ describe('config.json fields obt does not implement', () => {
     // and what is implemented loads: plain RoPE written out, a model_type naming a known architecture
     const ok = await load({ rope_scaling: null, hidden_act: 'silu', attention_bias: false, model_type: 'llama' });
     expect(typeof ok === 'string' ? ok : ok.arch.name).toBe('llama');
+  });
+});
+
+describe('a model larger than a WebAssembly memory', () => {
+  it('is refused before anything is allocated, naming its size, the limit and what would fit', async () => {
+    // stories260K's 1015.8 KiB of f32 weights (its tied head counted once) against a limit of 900 KiB (OBT_WASM_MAX_MEMORY)
+    const prev = process.env.OBT_WASM_MAX_MEMORY;
+    process.env.OBT_WASM_MAX_MEMORY = String(900 * 1024);
+    try {
+      const r = await obtcInProcess(['generate', '--steps', '2']);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        /error: the model's weights take 1015\.8 KiB \(f32\); with this run's working memory the wasm backend needs 10\d\d\.\d KiB, more than the 900\.0 KiB a WebAssembly memory may hold here, stored as bf16 or f16 they would take 507\.9 KiB/,
+      );
+      expect(r.err).toMatch(/hint: run it on --backend webgpu/);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      if (prev === undefined) delete process.env.OBT_WASM_MAX_MEMORY;
+      else process.env.OBT_WASM_MAX_MEMORY = prev;
+    }
   });
 });
