@@ -12,6 +12,7 @@ import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import type { LoadedModel } from './load.ts';
 import { archDims, archFile, modelLeaves, modelType } from './io/arch.ts';
+import { ropeArg } from './io/model.ts';
 import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import type { QuantizeOptions } from './options.ts';
 
@@ -158,6 +159,8 @@ export class KdProgram {
       clip: o.clip,
       wd: o.wd,
       tied: this.tied,
+      eps: this.teacher.config.eps,
+      rope: ropeArg(this.teacher.config),
     };
     this.stepEntry ??= this.prog.bind(
       'train_step',
