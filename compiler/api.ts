@@ -103,6 +103,45 @@ export interface Lowered {
 /** Host values accepted by run(): tensors, nested arrays/numbers, objects for structs, arrays for tuples and arrays. */
 export type HostValue = Tensor | DenseHost | number | boolean | string | HostValue[] | { [field: string]: HostValue };
 
+const layoutKey = (stored?: unknown[], alias?: unknown[]): string =>
+  [stored, alias].map((xs) => xs?.map((x) => x ?? '').join(',') ?? '').join('|');
+
+/** What a compiled program is specialised on in its inputs: each one's stored precision
+ *  (runtime/core/stored.ts: kernels read those 16 bits and convert) and which are the same tensor
+ *  (one buffer holds it: a tied embedding and head). An executor compiles for the inputs it first
+ *  runs with; a later run whose inputs differ in either gets the program for those. Donated
+ *  parameters are taken as f32 and never share a buffer. */
+class InputLayout {
+  private readonly donated: Set<number>;
+  private stored: (Stored | undefined)[] = [];
+  private pairs: [number, number][] = [];
+  constructor(donate?: number[]) {
+    this.donated = new Set(donate);
+  }
+
+  /** Whether inputs have the layout the last `of` saw (checked every run: no allocation). */
+  same(inputs: Tensor[]): boolean {
+    return (
+      inputs.every((t, i) => (this.donated.has(i) ? undefined : t.stored) === this.stored[i]) &&
+      this.pairs.every(([i, j]) => inputs[i] === inputs[j])
+    );
+  }
+
+  /** The layout of these inputs (remembered for `same`). */
+  of(inputs: Tensor[]): { stored: (Stored | undefined)[]; alias: (number | undefined)[] } {
+    this.stored = inputs.map((t, i) => (this.donated.has(i) ? undefined : t.stored));
+    const first = new Map<Tensor, number>();
+    const alias = inputs.map((t, i) => {
+      if (this.donated.has(i)) return undefined;
+      const j = first.get(t);
+      if (j === undefined) first.set(t, i);
+      return j;
+    });
+    this.pairs = alias.flatMap((j, i) => (j === undefined ? [] : [[i, j] as [number, number]]));
+    return { stored: this.stored, alias };
+  }
+}
+
 export class Program {
   constructor(
     readonly loaded: Loaded,
@@ -221,21 +260,29 @@ export class Program {
   ): WasmProgram {
     const stored = opts.stored?.some(Boolean) ? opts.stored : undefined;
     const alias = opts.alias?.some((a) => a !== undefined) ? opts.alias : undefined;
-    const sig = (xs?: unknown[]) => xs?.map((x) => x ?? '').join(',') ?? '';
-    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}|${sig(stored)}|${sig(alias)}`;
+    const key = `wasm|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${objectId(opts.pool)}|${layoutKey(stored, alias)}`;
     return this.cached(low, key, () =>
       compileWasm(low.func, { noFusion: opts.noFusion, pool: opts.pool, donate: opts.donate, stored, alias }),
     );
   }
 
-  /** The WebGPU program of a lowered entry on a device (compiled once per device and set of donated parameters). */
+  /** The WebGPU program of a lowered entry on a device (compiled once per device, set of donated
+   *  parameters and layout of its inputs: stored precision, shared tensors). */
   webgpu(
     low: Lowered,
     gpu: GpuDevice,
-    opts: { noFusion?: boolean; donate?: number[]; readDonated?: boolean } = {},
+    opts: {
+      noFusion?: boolean;
+      donate?: number[];
+      readDonated?: boolean;
+      stored?: (Stored | undefined)[];
+      alias?: (number | undefined)[];
+    } = {},
   ): Promise<GpuProgram> {
-    const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${opts.readDonated ? 'read' : 'keep'}|${objectId(gpu)}`;
-    return this.cached(low, key, () => compileWebGpu(low.func, gpu, opts));
+    const stored = opts.stored?.some(Boolean) ? opts.stored : undefined;
+    const alias = opts.alias?.some((a) => a !== undefined) ? opts.alias : undefined;
+    const key = `webgpu|${opts.noFusion ? 'unfused' : 'fused'}|${(opts.donate ?? []).join(',')}|${opts.readDonated ? 'read' : 'keep'}|${objectId(gpu)}|${layoutKey(stored, alias)}`;
+    return this.cached(low, key, () => compileWebGpu(low.func, gpu, { ...opts, stored, alias }));
   }
 
   /** What every run needs: the lowered entry, its flat input tensors and its executor. */
@@ -283,37 +330,22 @@ export class Program {
       throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
     const { noFusion, donate } = opts;
     if (dev.kind === 'wasm') {
-      // compiled for the inputs it first runs with: their stored precision (runtime/core/stored.ts:
-      // kernels read those 16 bits and convert) and which are the same tensor (one buffer holds
-      // it: a tied embedding and head); a later run whose inputs differ in either gets the program
-      // for those (donated parameters are taken as f32 and never share)
-      const donated = new Set(donate);
+      const spec = new InputLayout(donate);
       let wasm: WasmProgram | undefined;
-      let stored: (Stored | undefined)[] = [];
-      let pairs: [number, number][] = [];
-      const same = (inputs: Tensor[]) =>
-        inputs.every((t, i) => (donated.has(i) ? undefined : t.stored) === stored[i]) &&
-        pairs.every(([i, j]) => inputs[i] === inputs[j]);
       return (inputs) => {
-        if (!wasm || !same(inputs)) {
-          stored = inputs.map((t, i) => (donated.has(i) ? undefined : t.stored));
-          const first = new Map<Tensor, number>();
-          const alias = inputs.map((t, i) => {
-            if (donated.has(i)) return undefined;
-            const j = first.get(t);
-            if (j === undefined) first.set(t, i);
-            return j;
-          });
-          pairs = alias.flatMap((j, i) => (j === undefined ? [] : [[i, j] as [number, number]]));
-          wasm = this.wasm(low, { noFusion, pool: dev.pool, donate, stored, alias });
-        }
+        if (!wasm || !spec.same(inputs))
+          wasm = this.wasm(low, { noFusion, pool: dev.pool, donate, ...spec.of(inputs) });
         return wasm.run(inputs);
       };
     }
     if (dev.kind === 'webgpu') {
+      const spec = new InputLayout(donate);
       let gpu: Promise<GpuProgram> | undefined;
-      return (inputs) =>
-        (gpu ??= this.webgpu(low, dev.gpu, { noFusion, donate, readDonated: true })).then((p) => p.run(inputs));
+      return (inputs) => {
+        if (!gpu || !spec.same(inputs))
+          gpu = this.webgpu(low, dev.gpu, { noFusion, donate, readDonated: true, ...spec.of(inputs) });
+        return gpu.then((p) => p.run(inputs));
+      };
     }
     return (inputs) => interpret(low.func, inputs, { f64: opts.f64 });
   }

@@ -8,7 +8,7 @@
 import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { GRID_X, WORKGROUP } from './abi.ts';
 import { alloc, storageSize, type Tensor } from '../core/tensor.ts';
-import { valuesOnce } from '../core/stored.ts';
+import { storedToFloats, valuesOnce } from '../core/stored.ts';
 import { hostContext, literalTensor, Residency, runHostStep } from '../plan/executor.ts';
 import { formatBytes, InternalError, UserError } from '../core/errors.ts';
 import { sizeClass, type GpuDevice } from './device.ts';
@@ -16,6 +16,18 @@ import { activeProfiler, Profiler, stepEntry, type ProfileEntry } from '../plan/
 
 const kd = (d: PlanBuffer['dtype']) =>
   d === 'sign' || d === 'u32' ? 'u32' : d === 'f16' ? 'f32' : d === 'bool' ? 'bool' : d;
+
+/** Bytes a plan buffer takes on the GPU: 4 an element, 2 for a stored input (rounded up to a word). */
+const gpuBytes = (b: PlanBuffer): number =>
+  b.stored ? Math.ceil(storageSize(b.dtype, b.shape) / 2) * 4 : storageSize(b.dtype, b.shape) * 4;
+
+/** A stored input's 16-bit words as the GPU buffer holds them (read from its file when it has one). */
+function storedWords(b: PlanBuffer, t: Tensor): ArrayBuffer {
+  const out = new Uint8Array(gpuBytes(b));
+  if (t.source) t.source.read(out.subarray(0, t.source.bytes));
+  else out.set(new Uint8Array((t.data as Uint16Array).buffer, t.data.byteOffset, t.data.byteLength));
+  return out.buffer;
+}
 
 /** Host data → the 32-bit words a GPU buffer holds. */
 function toWords(b: PlanBuffer, data: Tensor['data']): ArrayBuffer {
@@ -27,6 +39,10 @@ function toWords(b: PlanBuffer, data: Tensor['data']): ArrayBuffer {
 }
 
 function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
+  if (b.stored) {
+    const n = storageSize(b.dtype, b.shape);
+    return { dtype: 'f32', shape: b.shape.slice(), data: storedToFloats(b.stored, new Uint16Array(words, 0, n)) };
+  }
   const t = alloc(b.dtype, b.shape.slice());
   const d = kd(b.dtype);
   const src = d === 'f32' ? new Float32Array(words) : d === 'i32' ? new Int32Array(words) : new Uint32Array(words);
@@ -41,7 +57,7 @@ function fromWords(b: PlanBuffer, words: ArrayBuffer): Tensor {
 export function checkDeviceLimits(plan: Plan, limits: GPUSupportedLimits, wgsl: PlanWgsl): void {
   const maxBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   for (const b of plan.buffers) {
-    const size = sizeClass(storageSize(b.dtype, b.shape) * 4);
+    const size = sizeClass(gpuBytes(b));
     if (size > maxBytes)
       throw new UserError(
         `webgpu: a ${b.dtype}[${b.shape.join(', ')}] tensor needs a ${formatBytes(size)} buffer; this device binds at most ${formatBytes(maxBytes)} (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize})`,
@@ -108,7 +124,7 @@ export class GpuProgram {
     const dev = gpu.device;
     checkDeviceLimits(plan, dev.limits, wgsl);
     // from the device's pools by size class; dispose() returns them
-    this.bufs = plan.buffers.map((b) => gpu.acquire(storageSize(b.dtype, b.shape) * 4));
+    this.bufs = plan.buffers.map((b) => gpu.acquire(gpuBytes(b)));
     const bind = (pipe: GPUComputePipeline, bufs: number[]) =>
       dev.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
@@ -212,7 +228,7 @@ export class GpuProgram {
   private stage(enc: GPUCommandEncoder, bs: number[]): { b: number; staging: GPUBuffer }[] {
     return bs.map((b) => {
       const pb = this.plan.buffers[b]!;
-      const size = Math.max(4, storageSize(pb.dtype, pb.shape) * 4);
+      const size = Math.max(4, gpuBytes(pb));
       const staging = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       enc.copyBufferToBuffer(this.bufs[b]!, 0, staging, 0, size);
       return { b, staging };
@@ -300,7 +316,10 @@ export class GpuProgram {
     const q = this.gpu.device.queue;
     this.residency.uploadInputs(inputs, (i, t) => {
       const b = p.inputs[i]!;
-      q.writeBuffer(this.bufs[b]!, 0, toWords(p.buffers[b]!, valuesOnce(t)));
+      const pb = p.buffers[b]!;
+      if (pb.stored !== undefined && t.stored !== pb.stored)
+        throw new InternalError(`webgpu: input ${i} is ${t.stored ?? 'f32'}, the plan holds it as ${pb.stored}`);
+      q.writeBuffer(this.bufs[b]!, 0, pb.stored ? storedWords(pb, t) : toWords(pb, valuesOnce(t)));
     });
     let enc = this.gpu.device.createCommandEncoder();
     const timed: Timestamps[] = [];

@@ -13,6 +13,7 @@ import { storedToFloats, widen } from '../../runtime/core/stored.ts';
 import { fromNested, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
 import { NodeThreadPool } from '../../runtime/env/node_threads.ts';
 import { compileWasm } from '../../compiler/pipeline.ts';
+import { gpu, gpuNote } from '../helpers/gpu.ts';
 
 const pool = new NodeThreadPool(2);
 afterAll(() => pool.close());
@@ -53,67 +54,71 @@ const f32 = (shape: number[], seed: number): Tensor => {
 };
 const bits = (t: Tensor) => Array.from(new Uint32Array(Float32Array.from(t.data).buffer));
 
-const devices: [string, Device][] = [
-  ['one thread', { kind: 'wasm' }],
-  ['two threads', { kind: 'wasm', pool }],
+const devices: [string, Device | undefined][] = [
+  ['Wasm, one thread', { kind: 'wasm' }],
+  ['Wasm, two threads', { kind: 'wasm', pool }],
+  [`WebGPU${gpuNote}`, gpu && { kind: 'webgpu', gpu }],
 ];
 
-describe('stored-precision inputs on Wasm', () => {
+describe('stored-precision inputs on Wasm and WebGPU', () => {
   for (const s of ['bf16', 'f16'] as const)
     for (const [name, dev] of devices)
-      it(`${s}, ${name}: every kernel kind equals the run with the widened values, bit for bit`, async () => {
-        const cases: [string, (w: Tensor) => Tensor[], number[]][] = [
-          ['mm', (w) => [f32([5, w.shape[1]!], 1), w], [64, 36]], // k: 8 steps of 4 and a scalar tail
-          ['mm', (w) => [f32([33, w.shape[1]!], 2), w], [130, 128]], // blocks of B, split rows
-          ['mm', (w) => [f32([1, w.shape[1]!], 3), w], [7, 5]],
-          ['gather', (w) => [w, fromNested([3, 0, 9, 3], 'i32')], [10, 12]],
-          ['ew', (w) => [w, f32([w.shape[1]!], 4)], [9, 11]],
-          ['red', (w) => [w], [6, 37]],
-          ['col', (w) => [w], [37, 6]],
-          ['tr', (w) => [w], [8, 12]],
-          [
-            'sl',
-            (w) => [
-              f32([3, w.shape[1]!], 5),
-              f32([w.shape[0]!, w.shape[1]!], 6),
-              w.shape[1]! === 40 ? sub(w) : w,
-              f32([w.shape[0]!], 7),
+      it.skipIf(!dev)(
+        `${s}, ${name}: every kernel kind equals the run with the widened values, bit for bit`,
+        async () => {
+          const cases: [string, (w: Tensor) => Tensor[], number[]][] = [
+            ['mm', (w) => [f32([5, w.shape[1]!], 1), w], [64, 36]], // k: 8 steps of 4 and a scalar tail
+            ['mm', (w) => [f32([33, w.shape[1]!], 2), w], [130, 128]], // blocks of B, split rows
+            ['mm', (w) => [f32([1, w.shape[1]!], 3), w], [7, 5]],
+            ['gather', (w) => [w, fromNested([3, 0, 9, 3], 'i32')], [10, 12]],
+            ['ew', (w) => [w, f32([w.shape[1]!], 4)], [9, 11]],
+            ['red', (w) => [w], [6, 37]],
+            ['col', (w) => [w], [37, 6]],
+            ['tr', (w) => [w], [8, 12]],
+            [
+              'sl',
+              (w) => [
+                f32([3, w.shape[1]!], 5),
+                f32([w.shape[0]!, w.shape[1]!], 6),
+                w.shape[1]! === 40 ? sub(w) : w,
+                f32([w.shape[0]!], 7),
+              ],
+              [1, 40],
             ],
-            [1, 40],
-          ],
-          ['same', (w) => [w], [19]],
-        ];
-        for (const [entry, args, shape] of cases) {
-          const n = shape.reduce((a, b) => a * b, 1);
-          const w = stored(s, shape, words(s, n, n));
-          const ins = args(w);
-          const wide = ins.map(widen);
-          const got = (await prog.run(entry, ins, { device: dev })).tensors;
-          const want = (await prog.run(entry, wide, { device: dev })).tensors;
-          expect(got.map(bits), `${entry} ${shape.join('×')}`).toEqual(want.map(bits));
-          const ref = (await prog.run(entry, ins)).tensors[0]!;
-          const r0 = Float32Array.from(ref.data);
-          const g0 = Float32Array.from(got[0]!.data);
-          r0.forEach((v, i) =>
-            expect(Math.abs(g0[i]! - v), `${entry} [${i}] vs the interpreter`).toBeLessThan(1e-4 * (1 + Math.abs(v))),
-          );
-        }
-      });
+            ['same', (w) => [w], [19]],
+          ];
+          for (const [entry, args, shape] of cases) {
+            const n = shape.reduce((a, b) => a * b, 1);
+            const w = stored(s, shape, words(s, n, n));
+            const ins = args(w);
+            const wide = ins.map(widen);
+            const got = (await prog.run(entry, ins, { device: dev })).tensors;
+            const want = (await prog.run(entry, wide, { device: dev })).tensors;
+            expect(got.map(bits), `${entry} ${shape.join('×')}`).toEqual(want.map(bits));
+            const ref = (await prog.run(entry, ins)).tensors[0]!;
+            const r0 = Float32Array.from(ref.data);
+            const g0 = Float32Array.from(got[0]!.data);
+            r0.forEach((v, i) =>
+              expect(Math.abs(g0[i]! - v), `${entry} [${i}] vs the interpreter`).toBeLessThan(1e-4 * (1 + Math.abs(v))),
+            );
+          }
+        },
+      );
 
-  it('converts every f16 and bf16 bit pattern as the table does (subnormals, ±0, ±inf, NaN), vector and scalar', async () => {
-    for (const s of ['bf16', 'f16'] as const) {
-      const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
-      for (const len of [65536, 65535]) {
-        const w = stored(s, [len], all.slice(0, len));
-        const [got] = (await prog.run('ew', [{ ...w, shape: [1, len] }, f32([len], 8)], { device: { kind: 'wasm' } }))
-          .tensors;
-        const want = storedToFloats(s, w.data as Uint16Array);
-        const g = got!.data as Float32Array;
-        for (let i = 0; i < len; i++)
-          if (!(Object.is(g[i], want[i]) || (Number.isNaN(g[i]) && Number.isNaN(want[i]))))
-            expect.fail(`${s} word 0x${i.toString(16)}: ${g[i]} vs ${want[i]}`);
+  it('converts every f16 and bf16 bit pattern as the table does (subnormals, ±0, ±inf, NaN), vector and scalar; WebGPU too', async () => {
+    for (const dev of [{ kind: 'wasm' }, ...(gpu ? [{ kind: 'webgpu', gpu }] : [])] as Device[])
+      for (const s of ['bf16', 'f16'] as const) {
+        const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+        for (const len of [65536, 65535]) {
+          const w = stored(s, [len], all.slice(0, len));
+          const [got] = (await prog.run('ew', [{ ...w, shape: [1, len] }, f32([len], 8)], { device: dev })).tensors;
+          const want = storedToFloats(s, w.data as Uint16Array);
+          const g = got!.data as Float32Array;
+          for (let i = 0; i < len; i++)
+            if (!(Object.is(g[i], want[i]) || (Number.isNaN(g[i]) && Number.isNaN(want[i]))))
+              expect.fail(`${dev.kind} ${s} word 0x${i.toString(16)}: ${g[i]} vs ${want[i]}`);
+        }
       }
-    }
   });
 
   it('holds a stored input in 2 bytes an element; a program is compiled for the inputs’ storage', async () => {

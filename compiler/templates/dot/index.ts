@@ -4,6 +4,7 @@ import type { Eqn, Var } from '../../../runtime/core/ir.ts';
 import { numel } from '../../../runtime/core/ir.ts';
 import type { DotKernel } from '../../kir/ir.ts';
 import type { Template } from '../../backends/template.ts';
+import { inAt } from '../../backends/webgpu/emit/stored.ts';
 import { dotBody, dotScratch, dotSplit, NR } from './wasm.ts';
 
 export const dot: Template<DotKernel, 'dot_general'> = {
@@ -38,8 +39,8 @@ export const dot: Template<DotKernel, 'dot_general'> = {
     extents: (k) => ({ B: k.B, M: k.M, N: k.N, K: k.K }),
     longK: 128,
     tileLoads(w, k, { M, N, K }) {
-      w.line(`if (m0 + r < ${M} && k < ${K}) { va = in${k.a}[(bb * ${M} + m0 + r) * ${K} + k]; }`);
-      w.line(`if (n0 + r < ${N} && k < ${K}) { vb = in${k.b}[(bb * ${N} + n0 + r) * ${K} + k]; }`);
+      w.line(`if (m0 + r < ${M} && k < ${K}) { va = ${inAt(k, k.a, `(bb * ${M} + m0 + r) * ${K} + k`)}; }`);
+      w.line(`if (n0 + r < ${N} && k < ${K}) { vb = ${inAt(k, k.b, `(bb * ${N} + n0 + r) * ${K} + k`)}; }`);
     },
     accumulate(w, k, from, step, vec4) {
       w.line('var acc = 0.0f;');
@@ -51,10 +52,13 @@ export const dot: Template<DotKernel, 'dot_general'> = {
         );
       else
         w.block(`for (var kk = ${from}; kk < ${k.K}; kk += ${step})`, () =>
-          w.line(`acc += in${k.a}[arow + kk] * in${k.b}[brow + kk];`),
+          w.line(`acc += ${inAt(k, k.a, 'arow + kk')} * ${inAt(k, k.b, 'brow + kk')};`),
         );
     },
-    // the matvec form reads both operands as vec4 when K is a multiple of 4
-    vec4Inputs: (k, loads) => (k.K % 4 === 0 && !loads.has(k.a) && !loads.has(k.b) ? [k.a, k.b] : []),
+    // the matvec form reads both operands as vec4 when K is a multiple of 4 (and neither is stored)
+    vec4Inputs: (k, loads) =>
+      k.K % 4 === 0 && !loads.has(k.a) && !loads.has(k.b) && !k.ins[k.a]?.stored && !k.ins[k.b]?.stored
+        ? [k.a, k.b]
+        : [],
   },
 };

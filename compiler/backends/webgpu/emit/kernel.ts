@@ -7,6 +7,7 @@
 import { topo, kernelRoots, usesAcc, type KBin, type Kernel, type KNode, type KDType } from '../../../kir/ir.ts';
 import type { UnaryPrim } from '../../../../runtime/core/prim_names.ts';
 import { InternalError } from '../../../syntax/diag.ts';
+import { inAt, storedLoad } from './stored.ts';
 import { Wgsl, literal, SPECIALS } from './builder.ts';
 
 import { GRID_X, WORKGROUP } from '../../../../runtime/webgpu/abi.ts';
@@ -85,10 +86,11 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
   w.line(`@group(0) @binding(0) var<storage, read_write> out: array<${storage(k.outDtype)}>;`);
   k.ins.forEach((b, i) =>
     w.line(
-      `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : storage(b.dtype)}>;`,
+      `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${vec4.has(i) ? 'vec4f' : b.stored ? 'u32' : storage(b.dtype)}>;`,
     ),
   );
   helpers(w);
+  k.ins.forEach((b, i) => b.stored && storedLoad(w, i, b.stored));
   const total = k.shape.reduce((a, b) => a * b, 1);
   const r = k.shape.length;
   const emitted = new Set<KNode>();
@@ -104,7 +106,7 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
     for (const n of topo(rs)) {
       if (emitted.has(n) || !ok(n) || n.op === 'acc' || n.op === 'idx') continue;
       emitted.add(n);
-      w.line(`let ${nameFn(n)} = ${expr(n, nameFn)};`);
+      w.line(`let ${nameFn(n)} = ${expr(k, n, nameFn)};`);
     }
   };
   const store = () => {
@@ -171,7 +173,7 @@ export function emitWgsl(k: Kernel, t?: AnyTemplate): string {
         }
         const inner = new Set<KNode>();
         for (const x of topo([red.body])) if (!emitted.has(x) && x.op !== 'idx' && x.op !== 'acc') inner.add(x);
-        for (const x of inner) w.line(`let ${nameFn(x)} = ${expr(x, nameFn)};`);
+        for (const x of inner) w.line(`let ${nameFn(x)} = ${expr(k, x, nameFn)};`);
         const v = nameFn(red.body);
         const vv = d === 'bool' ? `select(0u, 1u, ${v})` : v;
         if (red.op === 'argmax') {
@@ -286,13 +288,13 @@ function helpers(w: Wgsl): void {
 }
 
 /** The WGSL expression of one node (children by name). */
-function expr(n: KNode, nm: (n: KNode) => string): string {
+function expr(k: Kernel, n: KNode, nm: (n: KNode) => string): string {
   const a = (x: KNode) => nm(x);
   switch (n.op) {
     case 'const':
       return literal(n.value, n.dtype);
     case 'load': {
-      const v = `in${n.buf}[${a(n.at)}]`;
+      const v = inAt(k, n.buf, a(n.at));
       return n.dtype === 'bool' ? `(${v} != 0u)` : v;
     }
     case 'cvt':
