@@ -172,3 +172,25 @@ describe('a model larger than a WebAssembly memory', () => {
     }
   });
 });
+
+describe('weights read where they lie', () => {
+  it('are read from the file when a backend takes them; a file changed since it loaded is an error naming it', async () => {
+    const ref = await loadModel(join(root, 'data/stories260K.bin'));
+    const { bytes, config } = writeSafetensors(ref.checkpoint!, 'BF16');
+    const dir = mkdtempSync(join(tmpdir(), 'obt-src-'));
+    const file = join(dir, 'model.safetensors');
+    writeFileSync(file, bytes);
+    writeFileSync(join(dir, 'config.json'), config);
+    const m = await loadModel(dir, join(root, 'data/tok512.bin'));
+    const emb = m.checkpoint!.tensors.get('emb')!;
+    expect([emb.stored, emb.source?.bytes]).toEqual(['bf16', emb.shape[0]! * emb.shape[1]! * 2]);
+    const ids = [1, 403, 407];
+    const first = await ModelRunner.fromFile(m, { kind: 'wasm' }).logits(ids);
+    expect(first.every(Number.isFinite)).toBe(true);
+    // rewritten (another size): another program (nll's) uploads the weights and finds it changed
+    writeFileSync(file, Uint8Array.from([...bytes, 0]));
+    await expect(ModelRunner.fromFile(m, { kind: 'wasm' }).nll(ids, [403, 407, 261])).rejects.toThrow(
+      /model\.safetensors: the file changed after it was loaded; load it again/,
+    );
+  });
+});
