@@ -12,6 +12,7 @@ import { LLAMA, conventionRows, names } from '../llm/io/names.ts';
 import type { LlamaConfig } from '../llm/io/model.ts';
 import { parseTokenizerBin } from '../llm/io/tokenizer.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
+import { hfConfigFields } from '../llm/io/hf_config.ts';
 import { sentencePieceJson } from '../test/helpers/hf_tokenizers.ts';
 
 /** The shapes of the models researchers run (llama2.c's TinyStories models; TinyLlama-1.1B). */
@@ -144,16 +145,7 @@ export function writeCheckpoint(shape: string, format: Format, out: string): voi
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
-    hidden_size: c.dim,
-    intermediate_size: c.hidden,
-    num_hidden_layers: c.layers,
-    num_attention_heads: c.heads,
-    num_key_value_heads: c.kvHeads,
-    vocab_size: c.vocab,
-    max_position_embeddings: c.seqLen,
-    rms_norm_eps: c.eps,
-    rope_theta: c.ropeTheta,
-    tie_word_embeddings: c.tied,
+    ...hfConfigFields(c, c.tied),
     hidden_act: 'silu',
     torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[format],
     bos_token_id: 1,

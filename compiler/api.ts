@@ -29,6 +29,7 @@ import type { KernelPool } from '../runtime/wasm/pool.ts';
 import type { GpuDevice } from '../runtime/webgpu/device.ts';
 import type { GpuProgram } from '../runtime/webgpu/program.ts';
 import { DenseHost, fromNested, type Stored, type Tensor } from '../runtime/core/tensor.ts';
+import { InputLayout, layoutKey } from './input_layout.ts';
 import { isTensor } from '../runtime/core/tree.ts';
 import { unflattenHost } from './types/tree.ts';
 import type * as A from './syntax/ast.ts';
@@ -102,45 +103,6 @@ export interface Lowered {
 
 /** Host values accepted by run(): tensors, nested arrays/numbers, objects for structs, arrays for tuples and arrays. */
 export type HostValue = Tensor | DenseHost | number | boolean | string | HostValue[] | { [field: string]: HostValue };
-
-const layoutKey = (stored?: unknown[], alias?: unknown[]): string =>
-  [stored, alias].map((xs) => xs?.map((x) => x ?? '').join(',') ?? '').join('|');
-
-/** What a compiled program is specialised on in its inputs: each one's stored precision
- *  (runtime/core/stored.ts: kernels read those 16 bits and convert) and which are the same tensor
- *  (one buffer holds it: a tied embedding and head). An executor compiles for the inputs it first
- *  runs with; a later run whose inputs differ in either gets the program for those. Donated
- *  parameters are taken as f32 and never share a buffer. */
-class InputLayout {
-  private readonly donated: Set<number>;
-  private stored: (Stored | undefined)[] = [];
-  private pairs: [number, number][] = [];
-  constructor(donate?: number[]) {
-    this.donated = new Set(donate);
-  }
-
-  /** Whether inputs have the layout the last `of` saw (checked every run: no allocation). */
-  same(inputs: Tensor[]): boolean {
-    return (
-      inputs.every((t, i) => (this.donated.has(i) ? undefined : t.stored) === this.stored[i]) &&
-      this.pairs.every(([i, j]) => inputs[i] === inputs[j])
-    );
-  }
-
-  /** The layout of these inputs (remembered for `same`). */
-  of(inputs: Tensor[]): { stored: (Stored | undefined)[]; alias: (number | undefined)[] } {
-    this.stored = inputs.map((t, i) => (this.donated.has(i) ? undefined : t.stored));
-    const first = new Map<Tensor, number>();
-    const alias = inputs.map((t, i) => {
-      if (this.donated.has(i)) return undefined;
-      const j = first.get(t);
-      if (j === undefined) first.set(t, i);
-      return j;
-    });
-    this.pairs = alias.flatMap((j, i) => (j === undefined ? [] : [[i, j] as [number, number]]));
-    return { stored: this.stored, alias };
-  }
-}
 
 export class Program {
   constructor(

@@ -139,3 +139,32 @@ export function readConfig(file: string): { arch: Arch; config: LlamaConfig; tie
   };
   return { arch, config, tied: c.tie_word_embeddings };
 }
+
+/** config.json's fields for a config (what readConfig reads back): the writers of Hugging Face
+ *  folders (tests, bench/checkpoints.ts) share it. */
+export function hfConfigFields(c: LlamaConfig, tied: boolean): Record<string, unknown> {
+  const s = c.ropeScaling;
+  return {
+    hidden_size: c.dim,
+    intermediate_size: c.hidden,
+    num_hidden_layers: c.layers,
+    num_attention_heads: c.heads,
+    num_key_value_heads: c.kvHeads,
+    vocab_size: c.vocab,
+    max_position_embeddings: c.seqLen,
+    rms_norm_eps: c.eps,
+    rope_theta: c.ropeTheta,
+    ...(s
+      ? {
+          rope_scaling: {
+            rope_type: 'llama3',
+            factor: s.factor,
+            low_freq_factor: s.lowFreq,
+            high_freq_factor: s.highFreq,
+            original_max_position_embeddings: s.original,
+          },
+        }
+      : {}),
+    tie_word_embeddings: tied,
+  };
+}

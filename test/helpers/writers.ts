@@ -1,5 +1,6 @@
 // Test helpers that write model files in other formats from a loaded checkpoint: GGUF v3 (F32,
 // F16, Q8_0 tensors) and Hugging Face safetensors (F32/F16/BF16, with q/k in rotate-half order).
+import { hfConfigFields } from '../../llm/io/hf_config.ts';
 import type { Checkpoint } from '../../llm/io/model.ts';
 import type { TokenizerData } from '../../llm/io/tokenizer.ts';
 import { LLAMA, names as nameTable } from '../../llm/io/names.ts';
@@ -277,17 +278,6 @@ export function writeSafetensors(ck: Checkpoint, dtype: 'F32' | 'F16' | 'BF16'):
     out.set(ch, o);
     o += ch.length;
   }
-  const config = JSON.stringify({
-    hidden_size: c.dim,
-    intermediate_size: c.hidden,
-    num_hidden_layers: c.layers,
-    num_attention_heads: c.heads,
-    num_key_value_heads: c.kvHeads,
-    vocab_size: c.vocab,
-    max_position_embeddings: c.seqLen,
-    rms_norm_eps: c.eps,
-    rope_theta: c.ropeTheta,
-    tie_word_embeddings: ck.sharedHead,
-  });
+  const config = JSON.stringify(hfConfigFields(c, ck.sharedHead));
   return { bytes: out, config };
 }
