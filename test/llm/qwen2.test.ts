@@ -4,8 +4,8 @@
 // and an untied head), and a byte-level BPE tokenizer.json without BOS. obtc ppl and generate are
 // checked against an independent f64 forward written here from transformers' Qwen2 definition
 // (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too), with the
-// weights as stored in F32, BF16 and F16. The
-// same folder as a LlamaForCausalLM without biases is SmolLM's layout (byte-level BPE, tied head).
+// weights as stored in F32, BF16 and F16 (kept 16-bit in memory: the kernels convert). The same
+// folder as a LlamaForCausalLM without biases is SmolLM's, Llama 2's and Llama 3's layout (see CASES).
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -204,11 +204,11 @@ function reference(t: Map<string, M>, tokens: number[], freq = invFreq(THETA)): 
   });
 }
 
-// Qwen2 tied (Qwen2.5-0.5B) and untied (7B), and a LlamaForCausalLM with the same byte-level
-// tokenizer and a tied head (SmolLM's layout: transformers' Llama is this forward without biases).
-// Weights in F32, and Qwen2 in BF16 and F16 too. Llama 3.1's layout: an untied head and RoPE
-// scaled (theta and the context small enough that its three frequency bands all occur within
-// a head of 8 and positions up to 16).
+// Qwen2 tied (Qwen2.5-0.5B) and untied (7B) in F32, BF16 (one file and two shards) and F16, and
+// LlamaForCausalLM (transformers' Llama is this forward without biases) with the same byte-level
+// tokenizer: tied in F32 (SmolLM's layout), untied in F16 (Llama 2, TinyLlama), and untied in BF16
+// with Llama 3.1's RoPE scaling (theta and the context small enough that its three frequency
+// bands all occur within a head of 8 and positions up to 16).
 const LLAMA3: Scaling = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
 const CASES: {
   cls: string;
@@ -225,6 +225,8 @@ const CASES: {
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: true, dtype: 'F16' },
   { cls: 'Qwen2ForCausalLM', arch: 'qwen2', tied: false, dtype: 'BF16', sharded: true },
   { cls: 'LlamaForCausalLM', arch: 'llama', tied: true, dtype: 'F32' },
+  // Llama 2 / TinyLlama's layout: untied, grouped-query attention, plain RoPE (here in F16)
+  { cls: 'LlamaForCausalLM', arch: 'llama', tied: false, dtype: 'F16' },
   { cls: 'LlamaForCausalLM', arch: 'llama', tied: false, dtype: 'BF16', theta: 100, scaling: LLAMA3 },
 ];
 
