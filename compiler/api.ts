@@ -292,7 +292,7 @@ export class Program {
       throw new UserError(`the ${dev.kind} backend computes in f32; --f64 needs --backend interp`);
     const { noFusion, donate } = opts;
     if (dev.kind === 'wasm') {
-      const spec = new InputLayout(donate);
+      const spec = new InputLayout(donate, new Set(['bf16', 'f16', 'q8_0']));
       let wasm: WasmProgram | undefined;
       return (inputs) => {
         if (!wasm || !spec.same(inputs))
@@ -301,7 +301,7 @@ export class Program {
       };
     }
     if (dev.kind === 'webgpu') {
-      const spec = new InputLayout(donate);
+      const spec = new InputLayout(donate, new Set(['bf16', 'f16'])); // Q8_0 is uploaded widened
       let gpu: Promise<GpuProgram> | undefined;
       return (inputs) => {
         if (!gpu || !spec.same(inputs))

@@ -15,21 +15,30 @@ export class InputLayout {
   private readonly donated: Set<number>;
   private stored: (Stored | undefined)[] = [];
   private pairs: [number, number][] = [];
-  constructor(donate?: number[]) {
+  /** donate: parameters donated; kernels: the stored formats the backend's kernels read (others
+   *  are uploaded widened) */
+  constructor(
+    donate: number[] | undefined,
+    private readonly kernels: ReadonlySet<Stored>,
+  ) {
     this.donated = new Set(donate);
+  }
+
+  private storedOf(t: Tensor, i: number): Stored | undefined {
+    return this.donated.has(i) || !t.stored || !this.kernels.has(t.stored) ? undefined : t.stored;
   }
 
   /** Whether inputs have the layout the last `of` saw (checked every run: no allocation). */
   same(inputs: Tensor[]): boolean {
     return (
-      inputs.every((t, i) => (this.donated.has(i) ? undefined : t.stored) === this.stored[i]) &&
+      inputs.every((t, i) => this.storedOf(t, i) === this.stored[i]) &&
       this.pairs.every(([i, j]) => inputs[i] === inputs[j])
     );
   }
 
   /** The layout of these inputs (remembered for `same`). */
   of(inputs: Tensor[]): { stored: (Stored | undefined)[]; alias: (number | undefined)[] } {
-    this.stored = inputs.map((t, i) => (this.donated.has(i) ? undefined : t.stored));
+    this.stored = inputs.map((t, i) => this.storedOf(t, i));
     const first = new Map<Tensor, number>();
     const alias = inputs.map((t, i) => {
       if (this.donated.has(i)) return undefined;

@@ -103,13 +103,16 @@ export function fuse(func: Func, opts: FuseOptions = {}): Schedule {
 
   const stored = new Map(opts.stored);
   const steps = schedule(f, def, mat, opts.maxInputs ?? Infinity, stored);
-  // a template that reads its operands itself (signlinear, attention) reads f32 words: a stored
-  // parameter it takes is held widened instead
-  const widened = steps.flatMap((st) =>
-    st.kind === 'kernel' && st.kernel.kind !== 'loop' && st.kernel.kind !== 'dot'
-      ? st.ins.filter((v) => stored.has(v.id)).map((v) => v.id)
-      : [],
-  );
+  // a template that reads its operands itself (signlinear, attention) reads f32 words, and a dot
+  // reads Q8_0 rows only whole blocks long (K a multiple of 32): a stored parameter either takes
+  // is held widened instead
+  const widened = steps.flatMap((st) => {
+    if (st.kind !== 'kernel' || st.kernel.kind === 'loop') return [];
+    const k = st.kernel;
+    const readsWords = (i: number) =>
+      k.kind !== 'dot' || ((i === k.a || i === k.b) && stored.get(st.ins[i]!.id) === 'q8_0' && k.K % 32 !== 0);
+    return st.ins.filter((v, i) => stored.has(v.id) && readsWords(i)).map((v) => v.id);
+  });
   if (!widened.length) return { func: f, steps, stored };
   for (const id of widened) stored.delete(id);
   return { func: f, steps: schedule(f, def, mat, opts.maxInputs ?? Infinity, stored), stored };

@@ -13,6 +13,7 @@ import type { Kernel } from '../kir/ir.ts';
 import { describeKernel } from '../kir/print.ts';
 import type { Schedule } from '../fuse/fuse.ts';
 import { storageSize } from '../../runtime/core/tensor.ts';
+import { storedBytes } from '../../runtime/core/stored.ts';
 import { parallelism, scratchOf } from '../backends/wasm/codegen.ts';
 import type { Plan, PlanBuffer, PlanStep, Lit } from '../../runtime/plan/plan.ts';
 
@@ -59,7 +60,14 @@ export function makePlan(s: Schedule, opts: PlanOptions = {}): KPlan {
         buffers.push({
           dtype: t.dtype,
           shape: t.shape,
-          bytes: align16(Math.max(1, storageSize(t.dtype, t.shape) * (stored ? 2 : BYTES[t.dtype]))),
+          bytes: align16(
+            Math.max(
+              1,
+              stored
+                ? storedBytes(stored, storageSize(t.dtype, t.shape))
+                : storageSize(t.dtype, t.shape) * BYTES[t.dtype],
+            ),
+          ),
           offset: -1,
           role,
           ...(stored ? { stored } : {}),

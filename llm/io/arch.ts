@@ -12,7 +12,7 @@ import type { TypeLeaves } from '../../compiler/query.ts';
 import { PROJECT_ROOT } from '../../compiler/resolve/modules.ts';
 import { treeFromPaths } from '../../runtime/core/contract.ts';
 import { numel } from '../../runtime/core/tensor.ts';
-import { storedNonFinite } from '../../runtime/core/stored.ts';
+import { firstNonFiniteStored } from '../../runtime/core/stored.ts';
 import { names, tiedSource, type Arch, type Convention } from './names.ts';
 import { LoadError, type Checkpoint, type LlamaConfig } from './model.ts';
 
@@ -112,10 +112,9 @@ export function validateTensors(ck: Checkpoint): void {
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LoadError(ck.file, `tensor ${name} has shape [${t.shape}], expected [${shape}]`);
     if (t.source) continue; // its loader scanned it where it lies in the file
-    const s = t.stored;
-    const d = t.data as Float32Array | Uint16Array;
-    for (let i = 0; i < d.length; i++)
-      if (s ? storedNonFinite(s, d[i]!) : !Number.isFinite(d[i]!))
-        throw new LoadError(ck.file, `tensor ${name} contains a non-finite value at element ${i}`);
+    const bad = t.stored
+      ? firstNonFiniteStored(t.stored, t.data as Uint16Array | Uint8Array)
+      : (t.data as Float32Array).findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new LoadError(ck.file, `tensor ${name} contains a non-finite value at element ${bad}`);
   }
 }

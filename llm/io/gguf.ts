@@ -10,7 +10,7 @@ import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './
 import { isTied, validateTensors } from './arch.ts';
 import { archFor, knownNames, names } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { f32sToFloats, halfToFloat, storedTensor } from '../../runtime/core/stored.ts';
+import { f32sToFloats, storedTensor } from '../../runtime/core/stored.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -54,22 +54,11 @@ function byteSize(type: number, n: number, what: string, file: string): number {
 const unsupported = (name: string, type: number) =>
   `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
-/** A tensor's data: F32 as it is; F16 and BF16 kept in their 16 bits (runtime/core/stored.ts);
- *  Q8_0 dequantized to f32 (each value d·q is an f32 exactly). */
+/** A tensor's data: F32 as it is; F16, BF16 and Q8_0 kept as they are stored
+ *  (runtime/core/stored.ts: the kernels convert as they load). */
 function tensorOf(type: number, shape: number[], bytes: Uint8Array, n: number): Tensor {
-  if (type === GGML_F16 || type === GGML_BF16) return storedTensor(type === GGML_F16 ? 'f16' : 'bf16', shape, bytes, n);
-  return { dtype: 'f32', shape, data: type === GGML_F32 ? f32sToFloats(bytes, n) : dequantizeQ8(bytes, n) };
-}
-
-function dequantizeQ8(bytes: Uint8Array, n: number): Float32Array {
-  // Q8_0: blocks of 32 int8 with one f16 scale
-  const out = new Float32Array(n);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let b = 0; b < n / 32; b++) {
-    const d = halfToFloat(dv.getUint16(b * 34, true));
-    for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
-  }
-  return out;
+  if (type === GGML_F32) return { dtype: 'f32', shape, data: f32sToFloats(bytes, n) };
+  return storedTensor(type === GGML_F16 ? 'f16' : type === GGML_BF16 ? 'bf16' : 'q8_0', shape, bytes, n);
 }
 
 export interface GgufModel {

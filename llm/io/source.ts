@@ -4,7 +4,6 @@
 // size and modification time): its tensors are read again when a backend uploads them.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { LoadError } from './model.ts';
-import type { Stored } from '../../runtime/core/tensor.ts';
 
 export interface ByteSource {
   /** the file it is (errors name it) */
@@ -68,7 +67,7 @@ const CHUNK = 1 << 23;
 /** The index of the first non-finite value among `count` f32 values (or 16-bit stored words) at
  *  `pos`, read a chunk at a time; -1 when all are finite. Values are tested by their exponent bits
  *  (all ones: ±inf or NaN), two 16-bit words per 32-bit test. */
-export function firstNonFinite(src: ByteSource, pos: number, count: number, stored?: Stored): number {
+export function firstNonFinite(src: ByteSource, pos: number, count: number, stored?: 'bf16' | 'f16'): number {
   const width = stored ? 2 : 4;
   const buf = new Uint8Array(Math.min(CHUNK, count * width + 3) & ~3);
   const u32 = new Uint32Array(buf.buffer);

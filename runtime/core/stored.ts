@@ -1,6 +1,8 @@
 // f32 values at a checkpoint's stored precision. A stored tensor is an f32 tensor whose elements
-// are kept as bfloat16 or IEEE half bits (`stored`, data a Uint16Array): every value it holds is an
-// f32 exactly, so it means what the f32 tensor of those values means. Backends keep it in its 16
+// are kept as bfloat16 or IEEE half bits (`stored`, data a Uint16Array) or as GGUF's Q8_0 blocks
+// (32 int8 values after one f16 scale d, 34 bytes; data a Uint8Array; element i of a block is
+// d·q[i]): every value it holds is an f32 exactly, so it means what the f32 tensor of those values
+// means. Backends keep it in its 16
 // bits and convert where their kernels load it (the Wasm programs); anything else reads it widened
 // (`widen`, once per tensor). Also: stored floats to f32 in bulk (f32 by one copy, IEEE half through
 // a 65 536-entry table built on first use, bfloat16 by a shift into the high half of the f32 bits).
@@ -9,8 +11,21 @@ import type { Stored, Tensor } from './tensor.ts';
 
 let table: Float32Array | undefined;
 
-/** The f32 value of each 16-bit word (a fresh array). */
-export function storedToFloats(stored: Stored, u: Uint16Array): Float32Array {
+/** Bytes n elements take stored (n a multiple of 32 for Q8_0). */
+export const storedBytes = (s: Stored, n: number): number => (s === 'q8_0' ? (n / 32) * 34 : 2 * n);
+
+/** The f32 values of stored data (16-bit words, or Q8_0's bytes) (a fresh array). */
+export function storedToFloats(stored: Stored, data: Uint16Array | Uint8Array): Float32Array {
+  if (stored === 'q8_0')
+    return dequantizeQ8(
+      data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
+  const u =
+    data instanceof Uint16Array
+      ? data
+      : data.byteOffset % 2
+        ? new Uint16Array(data.slice().buffer)
+        : new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1);
   const n = u.length;
   if (stored === 'bf16') {
     const bits = new Uint32Array(n);
@@ -26,13 +41,29 @@ export function storedToFloats(stored: Stored, u: Uint16Array): Float32Array {
   return out;
 }
 
+/** Q8_0 blocks → f32: d·q, exact in f32 (an f16's 11 significant bits times 8). */
+function dequantizeQ8(b: Uint8Array): Float32Array {
+  const blocks = Math.floor(b.byteLength / 34);
+  const out = new Float32Array(blocks * 32);
+  for (let k = 0; k < blocks; k++) {
+    const o = 34 * k;
+    const d = halfToFloat(b[o]! | (b[o + 1]! << 8));
+    for (let j = 0; j < 32; j++) out[32 * k + j] = d * ((b[o + 2 + j]! << 24) >> 24);
+  }
+  return out;
+}
+
 const widened = new WeakMap<Tensor, Tensor>();
 /** The f32 tensor of a tensor's values: itself unless it is stored (then its values, converted
  *  once and kept as long as the tensor lives). */
 export function widen(t: Tensor): Tensor {
   if (!t.stored) return t;
   let w = widened.get(t);
-  if (!w) widened.set(t, (w = { dtype: 'f32', shape: t.shape, data: storedToFloats(t.stored, t.data as Uint16Array) }));
+  if (!w)
+    widened.set(
+      t,
+      (w = { dtype: 'f32', shape: t.shape, data: storedToFloats(t.stored, t.data as Uint16Array | Uint8Array) }),
+    );
   return w;
 }
 
@@ -42,17 +73,26 @@ export function valuesOnce(t: Tensor): Float32Array | Tensor['data'] {
   if (!t.source) return widen(t).data;
   const raw = new Uint8Array(t.source.bytes);
   t.source.read(raw);
-  return t.stored ? storedToFloats(t.stored, new Uint16Array(raw.buffer)) : new Float32Array(raw.buffer);
+  return t.stored ? storedToFloats(t.stored, raw) : new Float32Array(raw.buffer);
 }
 
-/** A stored tensor of n 16-bit words at the start of `bytes` (a copy, aligned). */
+/** A stored tensor of n elements at the start of `bytes` (a copy, aligned). */
 export function storedTensor(stored: Stored, shape: number[], bytes: Uint8Array, n: number): Tensor {
-  return { dtype: 'f32', shape, data: words(bytes, n), stored };
+  const data = stored === 'q8_0' ? bytes.slice(0, storedBytes('q8_0', n)) : words(bytes, n);
+  return { dtype: 'f32', shape, data, stored };
 }
 
-/** Whether a 16-bit word is ±inf or NaN. */
-export const storedNonFinite = (stored: Stored, h: number): boolean =>
-  stored === 'bf16' ? (h & 0x7f80) === 0x7f80 : (h & 0x7c00) === 0x7c00;
+/** The first element of a stored tensor that is ±inf or NaN (of a Q8_0 block: its first, when its
+ *  scale is); -1 when all are finite. */
+export function firstNonFiniteStored(stored: Stored, data: Uint16Array | Uint8Array): number {
+  if (stored === 'q8_0') {
+    for (let o = 0; o + 34 <= data.length; o += 34) if ((data[o + 1]! & 0x7c) === 0x7c) return (o / 34) * 32;
+    return -1;
+  }
+  const mask = stored === 'bf16' ? 0x7f80 : 0x7c00;
+  for (let i = 0; i < data.length; i++) if ((data[i]! & mask) === mask) return i;
+  return -1;
+}
 
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;

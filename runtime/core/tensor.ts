@@ -5,8 +5,8 @@ import type { DType } from './dtype.ts';
 
 export type Storage = Float32Array | Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
 
-/** The 16-bit formats an f32 tensor may be stored in (runtime/core/stored.ts). */
-export type Stored = 'bf16' | 'f16';
+/** The formats an f32 tensor may be stored in (runtime/core/stored.ts): 16-bit floats, Q8_0 blocks. */
+export type Stored = 'bf16' | 'f16' | 'q8_0';
 
 export interface Tensor {
   dtype: DType;
@@ -29,14 +29,14 @@ export interface TensorSource {
 /** An f32 tensor (stored: held in 16-bit words) whose storage is its source's bytes: nothing is
  *  read until `data` is first asked for (then kept); backends read the source into their memory. */
 export function sourcedTensor(shape: number[], source: TensorSource, stored?: Stored): Tensor {
-  let data: Float32Array | Uint16Array | undefined;
+  let data: Float32Array | Uint16Array | Uint8Array | undefined;
   const t = { dtype: 'f32', shape, source, ...(stored ? { stored } : {}) } as Tensor;
   Object.defineProperty(t, 'data', {
     enumerable: true,
     get() {
       if (!data) {
-        const n = source.bytes / (stored ? 2 : 4);
-        data = stored ? new Uint16Array(n) : new Float32Array(n);
+        const n = source.bytes;
+        data = stored === 'q8_0' ? new Uint8Array(n) : stored ? new Uint16Array(n / 2) : new Float32Array(n / 4);
         source.read(new Uint8Array(data.buffer));
       }
       return data;

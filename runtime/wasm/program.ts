@@ -8,7 +8,7 @@ import type { Plan, PlanBuffer, PlanStep } from '../plan/plan.ts';
 import { mathImports, MAX_PAGES, memoryLimit } from './abi.ts';
 import { split, type KernelPool } from './pool.ts';
 import { alloc, storageSize, type Storage, type Tensor } from '../core/tensor.ts';
-import { storedToFloats, widen } from '../core/stored.ts';
+import { storedBytes, storedToFloats, widen } from '../core/stored.ts';
 import { formatBytes, InternalError, MemoryLimitError, UserError } from '../core/errors.ts';
 import { hostContext, literalTensor, Residency, runHostStep, type NestedRunner } from '../plan/executor.ts';
 import { activeProfiler, Profiler, stepEntry } from '../plan/profile.ts';
@@ -18,7 +18,7 @@ type KernelFn = (...ptrs: number[]) => void;
 /** A buffer's elements in the memory (a stored input's: its values widened, a copy to read). */
 function view(mem: WebAssembly.Memory, b: PlanBuffer): Storage {
   const n = storageSize(b.dtype, b.shape);
-  if (b.stored) return storedToFloats(b.stored, new Uint16Array(mem.buffer, b.offset, n));
+  if (b.stored) return storedToFloats(b.stored, new Uint8Array(mem.buffer, b.offset, storedBytes(b.stored, n)));
   switch (b.dtype) {
     case 'f32':
     case 'f16':
@@ -196,16 +196,23 @@ export class WasmProgram {
         throw new InternalError(`wasm: input ${i} is ${t.stored ?? 'f32'}, the plan holds it as ${b.stored}`);
       const n = storageSize(b.dtype, b.shape);
       // a tensor read from a file goes from the file straight into the memory, as it is stored
-      if (t.source && t.stored === b.stored && t.source.bytes === n * (b.stored ? 2 : 4)) {
+      const bytes = b.stored ? storedBytes(b.stored, n) : 4 * n;
+      if (t.source && t.stored === b.stored && t.source.bytes === bytes) {
         t.source.read(new Uint8Array(this.memory.buffer, b.offset, t.source.bytes));
         return;
       }
-      // a stored input's 16-bit words as they are; one the plan holds as f32, widened
+      // a stored input's words or blocks as they are; one the plan holds as f32, widened
       const src = b.stored ? t : widen(t);
-      if (src.data.length !== n)
-        throw new InternalError(`wasm: input ${i} has ${src.data.length} elements, the plan expects ${n}`);
-      const v = b.stored ? new Uint16Array(this.memory.buffer, b.offset, n) : view(this.memory, b);
-      (v as Float32Array).set(src.data as Float32Array);
+      const got = b.stored ? src.data.byteLength : src.data.length;
+      if (got !== (b.stored ? bytes : n))
+        throw new InternalError(
+          `wasm: input ${i} has ${got} ${b.stored ? 'bytes' : 'elements'}, the plan expects ${b.stored ? bytes : n}`,
+        );
+      if (b.stored)
+        new Uint8Array(this.memory.buffer, b.offset, bytes).set(
+          new Uint8Array(src.data.buffer, src.data.byteOffset, src.data.byteLength),
+        );
+      else (view(this.memory, b) as Float32Array).set(src.data as Float32Array);
     });
   }
 

@@ -32,9 +32,19 @@ fn same[A](w: f32[A]) -> f32[A] = w
 const prog = compile(src, { path: 'stored.obt' });
 if (!prog.ok) throw new Error(prog.diagnostics.map((d) => d.message).join('\n'));
 
-/** Random finite words of a format, values about ±scale (bf16 / f16 bit patterns of normal numbers). */
-function words(s: Stored, n: number, seed: number): Uint16Array {
+/** Random finite data of a format, values about ±3: bf16 / f16 bit patterns of normal numbers, or
+ *  Q8_0 blocks (an f16 scale about 1/40, 32 random int8). */
+function words(s: Stored, n: number, seed: number): Uint16Array | Uint8Array {
   const r = mulberry32(seed);
+  if (s === 'q8_0') {
+    const b = new Uint8Array((n / 32) * 34);
+    for (let o = 0; o < b.length; o += 34) {
+      b[o] = Math.floor(r() * 256); // the scale's low mantissa bits
+      b[o + 1] = 0x28 | (r() < 0.2 ? 0x80 : 0); // 2^-5 · (1 + m), a fifth of them negative
+      for (let j = 0; j < 32; j++) b[o + 2 + j] = Math.floor(r() * 256);
+    }
+    return b;
+  }
   const f = Float32Array.from({ length: n }, () => (r() * 2 - 1) * 3);
   const u = new Uint32Array(f.buffer);
   return Uint16Array.from(u, (b, i) => {
@@ -46,7 +56,12 @@ function words(s: Stored, n: number, seed: number): Uint16Array {
   });
 }
 
-const stored = (s: Stored, shape: number[], data: Uint16Array): Tensor => ({ dtype: 'f32', shape, data, stored: s });
+const stored = (s: Stored, shape: number[], data: Uint16Array | Uint8Array): Tensor => ({
+  dtype: 'f32',
+  shape,
+  data,
+  stored: s,
+});
 const f32 = (shape: number[], seed: number): Tensor => {
   const r = mulberry32(seed);
   const t = fromNested(0, 'f32');
@@ -60,34 +75,34 @@ const devices: [string, Device | undefined][] = [
   [`WebGPU${gpuNote}`, gpu && { kind: 'webgpu', gpu }],
 ];
 
+/** Each entry with the shape of its stored operand: Q8_0's hold whole blocks (a multiple of 32
+ *  elements); its dot rows are whole blocks long, but for one (K = 40: that operand is widened). */
+function cases(s: Stored): [string, (w: Tensor) => Tensor[], number[]][] {
+  const q = s === 'q8_0';
+  const x = (m: number, seed: number) => (w: Tensor) => [f32([m, w.shape[1]!], seed), w];
+  return [
+    ['mm', x(5, 1), q ? [64, 64] : [64, 36]], // k: steps of 4, and (bf16, f16) a scalar tail
+    ['mm', x(33, 2), [130, 128]], // blocks of B, split rows
+    ['mm', x(1, 3), q ? [7, 32] : [7, 5]],
+    ...(q ? [['mm', x(3, 4), [32, 40]] as [string, (w: Tensor) => Tensor[], number[]]] : []),
+    ['gather', (w) => [w, fromNested([3, 0, 9, 3], 'i32')], q ? [10, 32] : [10, 12]],
+    ['ew', (w) => [w, f32([w.shape[1]!], 4)], q ? [9, 32] : [9, 11]],
+    ['red', (w) => [w], q ? [6, 64] : [6, 37]],
+    ['col', (w) => [w], q ? [32, 6] : [37, 6]],
+    ['tr', (w) => [w], q ? [8, 32] : [8, 12]],
+    // signlinear reads its g itself: a stored g is widened
+    ['sl', (w) => [f32([3, w.shape[0]!], 5), f32([2, w.shape[0]!], 6), w, f32([2], 7)], q ? [64] : [40]],
+    ['same', (w) => [w], q ? [32] : [19]],
+  ];
+}
+
 describe('stored-precision inputs on Wasm and WebGPU', () => {
-  for (const s of ['bf16', 'f16'] as const)
+  for (const s of ['bf16', 'f16', 'q8_0'] as const)
     for (const [name, dev] of devices)
       it.skipIf(!dev)(
-        `${s}, ${name}: every kernel kind equals the run with the widened values, bit for bit`,
+        `${s}, ${name}: every kernel kind equals the run with the widened values, bit for bit${s === 'q8_0' && dev?.kind === 'webgpu' ? ' (uploaded widened)' : ''}`,
         async () => {
-          const cases: [string, (w: Tensor) => Tensor[], number[]][] = [
-            ['mm', (w) => [f32([5, w.shape[1]!], 1), w], [64, 36]], // k: 8 steps of 4 and a scalar tail
-            ['mm', (w) => [f32([33, w.shape[1]!], 2), w], [130, 128]], // blocks of B, split rows
-            ['mm', (w) => [f32([1, w.shape[1]!], 3), w], [7, 5]],
-            ['gather', (w) => [w, fromNested([3, 0, 9, 3], 'i32')], [10, 12]],
-            ['ew', (w) => [w, f32([w.shape[1]!], 4)], [9, 11]],
-            ['red', (w) => [w], [6, 37]],
-            ['col', (w) => [w], [37, 6]],
-            ['tr', (w) => [w], [8, 12]],
-            [
-              'sl',
-              (w) => [
-                f32([3, w.shape[1]!], 5),
-                f32([w.shape[0]!, w.shape[1]!], 6),
-                w.shape[1]! === 40 ? sub(w) : w,
-                f32([w.shape[0]!], 7),
-              ],
-              [1, 40],
-            ],
-            ['same', (w) => [w], [19]],
-          ];
-          for (const [entry, args, shape] of cases) {
+          for (const [entry, args, shape] of cases(s)) {
             const n = shape.reduce((a, b) => a * b, 1);
             const w = stored(s, shape, words(s, n, n));
             const ins = args(w);
@@ -115,29 +130,53 @@ describe('stored-precision inputs on Wasm and WebGPU', () => {
           const want = storedToFloats(s, w.data as Uint16Array);
           const g = got!.data as Float32Array;
           for (let i = 0; i < len; i++)
-            if (!(Object.is(g[i], want[i]) || (Number.isNaN(g[i]) && Number.isNaN(want[i]))))
+            if (!(g[i] === want[i] || (Number.isNaN(g[i]) && Number.isNaN(want[i]))))
               expect.fail(`${dev.kind} ${s} word 0x${i.toString(16)}: ${g[i]} vs ${want[i]}`);
         }
       }
   });
 
-  it('holds a stored input in 2 bytes an element; a program is compiled for the inputs’ storage', async () => {
+  it('converts every Q8_0 int8 under scales of every kind (±0, subnormal, normal, largest, ±inf, NaN) as the reference does', async () => {
+    const scales = [0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x2e66, 0x7bff, 0x7c00, 0xfc00, 0x7e00];
+    const b = new Uint8Array(scales.length * 8 * 34); // 8 blocks a scale: the 256 int8 values
+    scales.forEach((d, k) => {
+      for (let blk = 0; blk < 8; blk++) {
+        const o = (k * 8 + blk) * 34;
+        b[o] = d & 0xff;
+        b[o + 1] = d >> 8;
+        for (let j = 0; j < 32; j++) b[o + 2 + j] = blk * 32 + j;
+      }
+    });
+    const n = scales.length * 256;
+    const w = stored('q8_0', [1, n], b);
+    const [got] = (await prog.run('ew', [w, f32([n], 8)], { device: { kind: 'wasm' } })).tensors;
+    const want = storedToFloats('q8_0', b);
+    const g = got!.data as Float32Array;
+    for (let i = 0; i < n; i++)
+      if (!(g[i] === want[i] || (Number.isNaN(g[i]) && Number.isNaN(want[i]))))
+        expect.fail(
+          `scale 0x${scales[Math.floor(i / 256)]!.toString(16)}, int8 ${((i % 256) << 24) >> 24}: ${g[i]} vs ${want[i]}`,
+        );
+  });
+
+  it('holds a stored input in 2 bytes an element (Q8_0: 34 bytes a block); a program is compiled for the inputs’ storage', async () => {
     const low = prog.lower('mm', prog.argTypes(prog.entry('mm'), [f32([2, 8], 1), f32([16, 8], 2)]).types);
     const p = compileWasm(low.func, { stored: [undefined, 'bf16'] }).plan;
     expect(p.buffers[p.inputs[1]!]).toMatchObject({ stored: 'bf16', bytes: 16 * 8 * 2 });
     expect(p.buffers[p.inputs[0]!]!.bytes).toBe(2 * 8 * 4);
-    // one bound entry, run with f32, then bf16, then f16 weights: each run's own values
-    const x = f32([2, 8], 3);
-    for (const s of ['bf16', 'f16', undefined] as const) {
-      const w = s ? stored(s, [16, 8], words(s, 128, 9)) : f32([16, 8], 9);
+    // Q8_0 rows a whole number of blocks long (K = 32): 4 blocks of 34 bytes; with K = 8 it is widened
+    const low32 = prog.lower('mm', prog.argTypes(prog.entry('mm'), [f32([2, 32], 1), f32([4, 32], 2)]).types);
+    const q = compileWasm(low32.func, { stored: [undefined, 'q8_0'] }).plan;
+    expect(q.buffers[q.inputs[1]!]).toMatchObject({ stored: 'q8_0', bytes: 144 });
+    const q8 = compileWasm(low.func, { stored: [undefined, 'q8_0'] }).plan;
+    expect(q8.buffers[q8.inputs[1]!]!.stored).toBeUndefined();
+    // one entry, run with f32, then bf16, f16 and Q8_0 weights: each run's own values
+    const x = f32([2, 32], 3);
+    for (const s of ['bf16', 'f16', 'q8_0', undefined] as const) {
+      const w = s ? stored(s, [16, 32], words(s, 512, 9)) : f32([16, 32], 9);
       const got = (await prog.run('mm', [x, w], { device: { kind: 'wasm' } })).tensors[0]!;
       const want = (await prog.run('mm', [x, widen(w)], { device: { kind: 'wasm' } })).tensors[0]!;
       expect(bits(got)).toEqual(bits(want));
     }
   });
 });
-
-/** A g vector for signlinear: the first row of a stored matrix, still stored. */
-function sub(w: Tensor): Tensor {
-  return { ...w, shape: [w.shape[1]!], data: (w.data as Uint16Array).slice(0, w.shape[1]!) };
-}

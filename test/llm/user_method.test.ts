@@ -108,7 +108,21 @@ it('a method defined only in a test quantizes, saves, evaluates, generates and s
   // the page's decode artifact runs with obtc exec, its weights read from the model file
   const zeros = JSON.stringify(Array.from({ length: 32 }, () => Array.from({ length: 4 }, () => Array(8).fill(0))));
   const cache = Array.from({ length: 2 * c.layers }, () => zeros);
-  const e = await run(['exec', join(site, 'model/m0/wasm'), '--weights', model, '1', '0', ...cache, '1e-5', '10000', '1', '1', '4', '8192']);
+  const e = await run([
+    'exec',
+    join(site, 'model/m0/wasm'),
+    '--weights',
+    model,
+    '1',
+    '0',
+    ...cache,
+    '1e-5',
+    '10000',
+    '1',
+    '1',
+    '4',
+    '8192',
+  ]);
   expect(e.code, e.err).toBe(0);
   const logits = (JSON.parse(e.out) as number[][])[0]!;
   const want = await ModelRunner.fromFile(m, { kind: 'wasm' }).decoder(32).step(1, 0);

@@ -17,7 +17,7 @@ import type { Locals } from '../../backends/wasm/emit/expr.ts';
 import { epilogue, forLoop, hsum, madd, newEnv, type M, type X } from '../../backends/wasm/emit/common.ts';
 import { paramsOf } from '../../backends/wasm/emit/abi.ts';
 import { laneBytes } from '../../backends/wasm/emit/lanes.ts';
-import { elemShift, loadStored, loadStored4 } from '../../backends/wasm/emit/stored.ts';
+import { byteOffset, elemShift, loadQ8, loadQ8x4, loadStored, loadStored4 } from '../../backends/wasm/emit/stored.ts';
 
 const { i32, f32, v128 } = binaryen;
 
@@ -77,11 +77,13 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
   /** 4 values of a row from element kk + off/4 (off in f32 bytes) */
   const ldU = (row: number, off: number) => {
     const s = bufOf(row)?.stored;
+    if (s === 'q8_0') return loadQ8x4(m, L, get(row), m.i32.add(get(kk), c(off / 4)));
     return s ? loadStored4(m, L, s, off / 2, elemAt(row)) : m.v128.load(off, 4, elemAt(row));
   };
   const ld = (row: number) => ldU(row, 0);
   const ldS = (row: number) => {
     const s = bufOf(row)?.stored;
+    if (s === 'q8_0') return loadQ8(m, L, get(row), get(kk));
     return s ? loadStored(m, L, s, 0, elemAt(row)) : m.f32.load(0, 4, elemAt(row));
   };
   const macc = (a: number, x: X, y: X) => m.local.set(a, madd(m, x, y, get(a, v128)));
@@ -209,10 +211,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       aRows[i]!,
       m.i32.add(
         get(1 + k.a),
-        m.i32.shl(
-          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K)),
-          c(elemShift(k.ins[k.a])),
-        ),
+        byteOffset(m, k.ins[k.a], m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(Mr)), m.i32.add(get(mi), c(i))), c(K))),
       ),
     );
   const rowB = (j: number) =>
@@ -220,10 +219,7 @@ export function dotBody(m: M, k: DotKernel, L: Locals, imports: Set<MathImport>)
       bRows[j]!,
       m.i32.add(
         get(1 + k.b),
-        m.i32.shl(
-          m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K)),
-          c(elemShift(k.ins[k.b])),
-        ),
+        byteOffset(m, k.ins[k.b], m.i32.mul(m.i32.add(m.i32.mul(get(bi), c(N)), m.i32.add(get(ni), c(j))), c(K))),
       ),
     );
   const M2 = Math.floor(Mr / MR) * MR;

@@ -4,7 +4,7 @@
 // construction. Nodes without a SIMD instruction are computed lane by lane.
 import binaryen from 'binaryen';
 import type { KBin, KBuf, KNode } from '../../../kir/ir.ts';
-import { elemShift, loadStored, loadStored4 } from './stored.ts';
+import { elemShift, loadQ8, loadStored, loadStored4 } from './stored.ts';
 import type { UnaryPrim } from '../../../../runtime/core/prim_names.ts';
 import type { MathImport } from '../../../../runtime/wasm/abi.ts';
 import { usesAcc, affineOf } from '../../../kir/ir.ts';
@@ -151,6 +151,7 @@ function scalarOp(env: Env, n: KNode, ch: (c: KNode) => X): X {
     }
     case 'load': {
       const kb = env.ins[n.buf];
+      if (kb?.stored === 'q8_0') return loadQ8(m, env.L, env.ptr(n.buf), ch(n.at));
       const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(ch(n.at), m.i32.const(elemShift(kb, ELEM_BYTES[n.dtype]))));
       if (kb?.stored) return loadStored(m, env.L, kb.stored, 0, addr);
       if (n.dtype === 'f32') return m.f32.load(0, 4, addr);
@@ -477,7 +478,7 @@ function vectorOp(env: Env, n: KNode): X {
     case 'load': {
       const s = vstride(env, n.at);
       const kb = env.ins[n.buf];
-      if (s === 1 && n.dtype !== 'bool') {
+      if (s === 1 && n.dtype !== 'bool' && kb?.stored !== 'q8_0') {
         const addr = m.i32.add(env.ptr(n.buf), m.i32.shl(scalar(env, n.at), m.i32.const(elemShift(kb))));
         return kb?.stored ? loadStored4(m, env.L, kb.stored, 0, addr) : m.v128.load(0, 4, addr);
       }
