@@ -4,6 +4,7 @@
 // Face checkpoint of it (safetensors + config.json naming BiasLlamaForCausalLM), and runs obtc
 // ppl, generate and quantize on it. The perplexity and the greedy ids are checked against an
 // independent f64 forward written here from the architecture's definition.
+import { causalAttention } from '../helpers/ref_attention.ts';
 import { afterAll, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,22 +111,9 @@ function logits(tokens: number[]): number[][] {
     const q = hs.map((h, pos) => rope(affine(h, `${p}.self_attn.q_proj`, D, D), H, pos));
     const k = hs.map((h, pos) => rope(affine(h, `${p}.self_attn.k_proj`, KV * Dh, D), KV, pos));
     const v = hs.map((h) => affine(h, `${p}.self_attn.v_proj`, KV * Dh, D));
+    const atts = causalAttention(q, k, v, H, KV, Dh);
     xs = xs.map((x, tq) => {
-      const att = new Array<number>(D).fill(0);
-      for (let h = 0; h < H; h++) {
-        const kh = Math.floor(h / (H / KV));
-        const s = Array.from({ length: tq + 1 }, (_, ts) => {
-          let d = 0;
-          for (let i = 0; i < Dh; i++) d += q[tq]![h * Dh + i]! * k[ts]![kh * Dh + i]!;
-          return d / Math.sqrt(Dh);
-        });
-        const m = Math.max(...s);
-        const e = s.map((z) => Math.exp(z - m));
-        const z = e.reduce((a, b) => a + b, 0);
-        e.forEach((w, ts) => {
-          for (let i = 0; i < Dh; i++) att[h * Dh + i]! += (w / z) * v[ts]![kh * Dh + i]!;
-        });
-      }
+      const att = atts[tq]!;
       const x2 = affine(att, `${p}.self_attn.o_proj`, D, D).map((o, i) => x[i]! + o);
       const h2 = layerNorm(x2, `${p}.post_attention_layernorm`);
       const a = affine(h2, `${p}.mlp.gate_proj`, F, D);

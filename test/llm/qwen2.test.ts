@@ -6,6 +6,8 @@
 // (rotate_half RoPE, not obt's adjacent pairs: the loader's permutation is under test too), with the
 // weights as stored in F32, BF16 and F16 (kept 16-bit in memory: the kernels convert). The same
 // folder as a LlamaForCausalLM without biases is SmolLM's, Llama 2's and Llama 3's layout (see CASES).
+import { hfConfigFields } from '../../llm/io/hf_config.ts';
+import { causalAttention } from '../helpers/ref_attention.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,22 +171,9 @@ function reference(t: Map<string, M>, tokens: number[], freq = invFreq(THETA)): 
     const q = hs.map((h, pos) => rope(linear(h, `${p}.self_attn.q_proj`, D, D, true), H, pos));
     const k = hs.map((h, pos) => rope(linear(h, `${p}.self_attn.k_proj`, KV * Dh, D, true), KV, pos));
     const v = hs.map((h) => linear(h, `${p}.self_attn.v_proj`, KV * Dh, D, true));
+    const atts = causalAttention(q, k, v, H, KV, Dh);
     xs = xs.map((x, tq) => {
-      const att = new Array<number>(D).fill(0);
-      for (let h = 0; h < H; h++) {
-        const kh = Math.floor(h / (H / KV));
-        const s = Array.from({ length: tq + 1 }, (_, ts) => {
-          let d = 0;
-          for (let i = 0; i < Dh; i++) d += q[tq]![h * Dh + i]! * k[ts]![kh * Dh + i]!;
-          return d / Math.sqrt(Dh);
-        });
-        const m = Math.max(...s);
-        const e = s.map((z) => Math.exp(z - m));
-        const z = e.reduce((a, b) => a + b, 0);
-        e.forEach((w, ts) => {
-          for (let i = 0; i < Dh; i++) att[h * Dh + i]! += (w / z) * v[ts]![kh * Dh + i]!;
-        });
-      }
+      const att = atts[tq]!;
       const x2 = linear(att, `${p}.self_attn.o_proj`, D, D, false).map((o, i) => x[i]! + o);
       const h2 = rms(x2, `${p}.post_attention_layernorm`);
       const a = linear(h2, `${p}.mlp.gate_proj`, F, D, false);
@@ -249,20 +238,27 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
         writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
       } else writeFileSync(join(dir, 'model.safetensors'), safetensors(t32, dtype));
       const t = stored(t32, dtype).t;
+      const c = {
+        dim: D,
+        hidden: F,
+        layers: L,
+        heads: H,
+        kvHeads: KV,
+        vocab: V,
+        seqLen: 64,
+        eps: EPS,
+        ropeTheta: theta,
+      };
+      const ropeScaling = scaling && {
+        factor: scaling.factor,
+        lowFreq: scaling.low_freq_factor,
+        highFreq: scaling.high_freq_factor,
+        original: scaling.original_max_position_embeddings,
+      };
       const config = {
         architectures: [cls],
         model_type: arch,
-        hidden_size: D,
-        intermediate_size: F,
-        num_hidden_layers: L,
-        num_attention_heads: H,
-        num_key_value_heads: KV,
-        vocab_size: V,
-        max_position_embeddings: 64,
-        rms_norm_eps: EPS,
-        rope_theta: theta,
-        ...(scaling ? { rope_scaling: { rope_type: 'llama3', ...scaling } } : {}),
-        tie_word_embeddings: tied,
+        ...hfConfigFields({ ...c, ...(ropeScaling ? { ropeScaling } : {}) }, tied),
         bos_token_id: null,
         eos_token_id: bpe.vocab.size,
       };
