@@ -1,18 +1,21 @@
 // GGUF v3 loader: metadata and tensor directory through @huggingface/gguf (a maintained parser,
-// fed the file's bytes from memory), tensor data read here and converted to f32 (F32, F16, BF16,
-// Q8_0). The architecture (general.architecture, through llm/io/names/), its config and the tokenizer come from the metadata, checked against a schema;
+// fed the file's bytes from memory), tensor data kept as stored (F32, F16, BF16, Q8_0). The
+// architecture (general.architecture through llm/io/names/: llama, qwen2), its config and the
+// tokenizer (llm/io/gguf_tokenizer.ts) come from the metadata, checked against a schema; leaves a
+// convention stores in rotate-half RoPE order (qwen2's q/k) are put back in adjacent pairs;
 // every tensor's shape, offset (aligned, inside the file, not overlapping another) and size are
 // checked before anything is allocated for it.
 import { gguf } from '@huggingface/gguf';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
-import { isTied, validateTensors } from './arch.ts';
-import { archFor, knownNames, names } from './names.ts';
+import { expectedShapes, isTied, validateTensors } from './arch.ts';
+import { archFor, knownNames, names, rotateHalfHeads, unpermuteRope } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
 import { f32sToFloats, storedTensor } from '../../runtime/core/stored.ts';
 import type { Tensor } from '../../runtime/core/tensor.ts';
 import type { TokenizerData } from './tokenizer.ts';
+import { ggufTokenizer, type GgufTokenizerKeys } from './gguf_tokenizer.ts';
 
 const GGML_F32 = 0;
 const GGML_F16 = 1;
@@ -98,11 +101,25 @@ const metadata = (a: string) =>
     [`${a}.context_length`]: Int,
     [`${a}.attention.layer_norm_rms_epsilon`]: Real.optional(),
     [`${a}.rope.freq_base`]: Real.optional(),
+    [`${a}.rope.scaling.type`]: z.string().max(64).optional(),
+    'tokenizer.ggml.model': z.string().max(64).optional(),
     'tokenizer.ggml.tokens': z
       .array(z.string().max(1024))
       .min(1)
       .max(1 << 20),
-    'tokenizer.ggml.scores': z.array(Real).max(1 << 20),
+    'tokenizer.ggml.scores': z
+      .array(Real)
+      .max(1 << 20)
+      .optional(),
+    'tokenizer.ggml.merges': z
+      .array(z.string().max(2048))
+      .max(1 << 21)
+      .optional(),
+    'tokenizer.ggml.token_type': z
+      .array(Int)
+      .max(1 << 20)
+      .optional(),
+    'tokenizer.ggml.pre': z.string().max(64).optional(),
     'tokenizer.ggml.bos_token_id': Int.optional(),
     'tokenizer.ggml.eos_token_id': Int.optional(),
   });
@@ -158,20 +175,17 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
         .map((n) => `'${n}'`)
         .join(' or ')}`,
     );
-  const md = parseWith(file, 'metadata', metadata(name), raw) as Record<string, never> & {
-    'general.alignment'?: number;
-    'tokenizer.ggml.tokens': string[];
-    'tokenizer.ggml.scores': number[];
-    'tokenizer.ggml.bos_token_id'?: number;
-    'tokenizer.ggml.eos_token_id'?: number;
-  };
+  const md = parseWith(file, 'metadata', metadata(name), raw) as Record<string, never> &
+    GgufTokenizerKeys & { 'general.alignment'?: number };
   const key = (k: string): number | undefined => md[`${name}.${k}`];
+  const tokenizer = ggufTokenizer(file, md);
   const tokens = md['tokenizer.ggml.tokens'];
-  const scores = md['tokenizer.ggml.scores'];
-  if (tokens.length !== scores.length)
+  // RoPE scaling (linear, YaRN) is not read: refused rather than run as plain RoPE
+  const scaling = md[`${name}.rope.scaling.type`] as string | undefined;
+  if (scaling !== undefined && scaling !== 'none')
     throw new LoadError(
       file,
-      `metadata tokenizer.ggml.scores: ${scores.length} scores for ${tokens.length} tokens (expected one per token)`,
+      `metadata ${name}.rope.scaling.type: '${scaling}'; obt reads only unscaled RoPE from GGUF`,
     );
   const heads = key('attention.head_count')!;
   const config: LlamaConfig = {
@@ -208,25 +222,40 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
     { align, base: dataStart },
   );
   const tensors = new Map<string, Tensor>();
+  const shapes = expectedShapes(arch, config);
   for (const { info, shape, n, start, bytes: size } of infos) {
+    // Llama 3.1's RoPE frequency factors: not read, so refused rather than run as plain RoPE
+    if (info.name === 'rope_freqs.weight')
+      throw new LoadError(
+        file,
+        `tensor rope_freqs.weight (Llama 3.1 RoPE scaling) is not read from GGUF; load the model's Hugging Face folder`,
+      );
     // GGUF's names through the architecture's name map (llm/io/names/); others are skipped
     const path = names(arch, 'gguf').pathOf(info.name);
     if (path === undefined) continue;
     if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
     if (tensors.has(path)) throw new LoadError(file, `tensor ${info.name} appears twice`);
     const at = dataStart + start;
-    tensors.set(path, tensorOf(info.dtype as number, shape, bytes.subarray(at, at + size), n));
+    let data = bytes.subarray(at, at + size);
+    // a well-shaped leaf stored in rotate-half order (qwen2's q/k) gets its rows back in pairs, in a
+    // copy (the file's bytes are the caller's); a wrong shape is reported by validateTensors
+    const rope = rotateHalfHeads(arch, 'gguf', path);
+    const want = shapes.get(path);
+    if (rope && want && want.length === shape.length && want.every((d, i) => d === shape[i])) {
+      if (info.dtype === GGML_Q8_0 && (shape.length < 2 || shape[1]! % 32))
+        throw new LoadError(
+          file,
+          `tensor ${info.name}: Q8_0 rows of ${shape[1] ?? 1} values are not whole blocks; its rotate-half rows cannot be reordered`,
+        );
+      data = data.slice();
+      unpermuteRope(data, config[rope], shape[0]!);
+    }
+    tensors.set(path, tensorOf(info.dtype as number, shape, data, n));
   }
   const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);
   return {
     checkpoint: ck,
-    tokenizer: {
-      source: file,
-      pieces: tokens.map((t) => t.replace(/\u2581/g, ' ')),
-      scores,
-      bos: md['tokenizer.ggml.bos_token_id'] ?? 1,
-      eos: md['tokenizer.ggml.eos_token_id'] ?? 2,
-    },
+    tokenizer,
   };
 }

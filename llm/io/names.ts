@@ -39,7 +39,13 @@ const NameMap = z.object({
   tied: z.record(z.string(), z.string()),
   conventions: z.object({ llama2c: Names.optional(), gguf: Names.optional(), hf: Names.optional() }),
   /** leaves a convention stores in rotate-half RoPE row order, with the config field of their heads */
-  rotateHalf: z.object({ about: z.string(), hf: z.record(z.string(), z.enum(['heads', 'kvHeads'])) }).optional(),
+  rotateHalf: z
+    .object({
+      about: z.string(),
+      hf: z.record(z.string(), z.enum(['heads', 'kvHeads'])).optional(),
+      gguf: z.record(z.string(), z.enum(['heads', 'kvHeads'])).optional(),
+    })
+    .optional(),
 });
 
 /** One architecture: its name map, named by its file's stem. */
@@ -128,10 +134,27 @@ function makeNames(arch: Arch, convention: Convention): NameTable {
 }
 
 /** The config field counting the heads of a leaf a convention stores in rotate-half order. */
-export function rotateHalfHeads(arch: Arch, path: string): 'heads' | 'kvHeads' | undefined {
-  for (const [template, heads] of Object.entries(arch.rotateHalf?.hf ?? {}))
+export function rotateHalfHeads(arch: Arch, convention: 'hf' | 'gguf', path: string): 'heads' | 'kvHeads' | undefined {
+  for (const [template, heads] of Object.entries(arch.rotateHalf?.[convention] ?? {}))
     if (pattern(template).test(path)) return heads;
   return undefined;
+}
+
+/** Rows of a [heads·hd, in] matrix (its bytes, in place) from rotate-half order (i, i + hd/2) to
+ *  adjacent pairs (2i, 2i+1); a bias's entries are its rows of one element. */
+export function unpermuteRope(b: Uint8Array, heads: number, rows: number): void {
+  const rowBytes = b.byteLength / rows;
+  const hd = rows / heads;
+  const head = new Uint8Array(hd * rowBytes); // one head's rows as they were
+  for (let h = 0; h < heads; h++) {
+    head.set(b.subarray(h * hd * rowBytes, (h + 1) * hd * rowBytes));
+    for (let i = 0; i < hd / 2; i++)
+      for (let half = 0; half < 2; half++) {
+        const src = half * (hd / 2) + i; // HF row
+        const dst = 2 * i + half; // adjacent-pair row
+        b.set(head.subarray(src * rowBytes, (src + 1) * rowBytes), (h * hd + dst) * rowBytes);
+      }
+  }
 }
 
 /** The leaf a tied model's `path` repeats (its head: the embedding), or path itself. */

@@ -10,28 +10,11 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
 import { expectedShapes, isTied, validateTensors } from './arch.ts';
-import { names, rotateHalfHeads, type Arch } from './names.ts';
+import { names, rotateHalfHeads, unpermuteRope, type Arch } from './names.ts';
 import { readConfig } from './hf_config.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { sourcedTensor, type Tensor } from '../../runtime/core/tensor.ts';
 import { bytesSource, fileSource, firstNonFinite, readAt, type ByteSource } from './source.ts';
-
-/** Rows of a [heads·hd, in] matrix (its bytes, in place) from rotate-half order (i, i + hd/2) to
- *  adjacent pairs (2i, 2i+1); a bias's entries are its rows of one element. */
-function unpermuteRope(b: Uint8Array, heads: number, rows: number): void {
-  const rowBytes = b.byteLength / rows;
-  const hd = rows / heads;
-  const head = new Uint8Array(hd * rowBytes); // one head's rows as they were
-  for (let h = 0; h < heads; h++) {
-    head.set(b.subarray(h * hd * rowBytes, (h + 1) * hd * rowBytes));
-    for (let i = 0; i < hd / 2; i++)
-      for (let half = 0; half < 2; half++) {
-        const src = half * (hd / 2) + i; // HF row
-        const dst = 2 * i + half; // adjacent-pair row
-        b.set(head.subarray(src * rowBytes, (src + 1) * rowBytes), (h * hd + dst) * rowBytes);
-      }
-  }
-}
 
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
 const Entry = z.object({
@@ -150,7 +133,7 @@ function readShard(src: ByteSource, arch: Arch, config: LlamaConfig, tensors: Ma
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = shapes.get(path);
     const fits = want && want.length === info.shape.length && want.every((d, i) => d === info.shape[i]);
-    const rope = rotateHalfHeads(arch, path);
+    const rope = rotateHalfHeads(arch, 'hf', path);
     const heads = fits && rope ? config[rope] : undefined;
     const read = (into: Uint8Array) => {
       src.read(at, into);

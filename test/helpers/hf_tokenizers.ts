@@ -86,11 +86,32 @@ export function byteChars(): string[] {
 
 /** GPT-2's pre-tokenizing pattern (the ByteLevel pre-tokenizer's, with use_regex). */
 const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+/** Llama 3's and Qwen2's patterns as llama.cpp writes them (src/llama-vocab.cpp, LLAMA3 and QWEN2). */
+const WORDS = (digits: string) =>
+  new RegExp(
+    `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|${digits}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+    'gu',
+  );
+const LLAMA3_SPLIT = WORDS('\\p{N}{1,3}');
+const QWEN2_SPLIT = WORDS('\\p{N}');
 
-function byteWords(text: string): string[][] {
+/** How each pre-tokenizer (by GGUF's tokenizer.ggml.pre name) cuts a text into words. */
+export const SPLITS: Record<string, (text: string) => string[]> = {
+  'gpt-2': (t) => t.match(GPT2_SPLIT) ?? [],
+  'llama-bpe': (t) => t.match(LLAMA3_SPLIT) ?? [],
+  qwen2: (t) => t.match(QWEN2_SPLIT) ?? [],
+  // every digit alone, then GPT-2's pattern on what is between
+  smollm: (t) =>
+    t
+      .split(/(\p{N})/u)
+      .filter((p) => p !== '')
+      .flatMap((p) => (/^\p{N}$/u.test(p) ? [p] : (p.match(GPT2_SPLIT) ?? []))),
+};
+
+function byteWords(text: string, split = SPLITS['gpt-2']!): string[][] {
   const chars = byteChars();
   const enc = new TextEncoder();
-  return (text.match(GPT2_SPLIT) ?? []).map((w) => [...enc.encode(w)].map((b) => chars[b]!));
+  return split(text).map((w) => [...enc.encode(w)].map((b) => chars[b]!));
 }
 
 /** Applies ranked merges to one word's symbols (lowest rank first, leftmost among equals). */
@@ -113,10 +134,18 @@ function applyMerges(syms: string[], rank: Map<string, number>): string[] {
 export function byteLevelBpe(
   text: string,
   n: number,
-): { json: string; config: string; encode: (t: string) => number[]; vocab: Map<string, number> } {
+  split = SPLITS['gpt-2']!,
+): {
+  json: string;
+  config: string;
+  encode: (t: string) => number[];
+  encodeWith: (split: (t: string) => string[], ignoreMerges?: boolean) => (t: string) => number[];
+  vocab: Map<string, number>;
+  merges: [string, string][];
+} {
   const vocab = new Map(byteChars().map((c, i) => [c, i]));
   const merges: [string, string][] = [];
-  let words = byteWords(text);
+  let words = byteWords(text, split);
   for (let k = 0; k < n; k++) {
     const counts = new Map<string, number>();
     for (const w of words)
@@ -164,14 +193,22 @@ export function byteLevelBpe(
     },
   };
   const rank = new Map(merges.map(([l, r], i) => [`${l} ${r}`, i]));
-  // an added token is matched in the text before anything else (as the library does)
-  const encode = (t: string) =>
-    t
-      .split('<|endoftext|>')
-      .flatMap((part, i) => [
-        ...(i ? [eot] : []),
-        ...byteWords(part).flatMap((w) => applyMerges(w, rank).map((s) => vocab.get(s)!)),
-      ]);
+  // an added token is matched in the text before anything else (as the library does); with
+  // ignoreMerges (Llama 3) a word that is a token is that token
+  const encodeWith =
+    (split: (t: string) => string[], ignoreMerges = false) =>
+    (t: string) =>
+      t
+        .split('<|endoftext|>')
+        .flatMap((part, i) => [
+          ...(i ? [eot] : []),
+          ...byteWords(part, split).flatMap((w) =>
+            ignoreMerges && vocab.has(w.join(''))
+              ? [vocab.get(w.join(''))!]
+              : applyMerges(w, rank).map((s) => vocab.get(s)!),
+          ),
+        ]);
+  const encode = encodeWith(split);
   const config = { bos_token: null, eos_token: '<|endoftext|>' };
-  return { json: JSON.stringify(json), config: JSON.stringify(config), encode, vocab };
+  return { json: JSON.stringify(json), config: JSON.stringify(config), encode, encodeWith, vocab, merges };
 }

@@ -130,49 +130,55 @@ export interface GgufEdits {
   align?: number;
 }
 
-/** GGUF v3 with the given type for 2-D tensors (norms stay F32, as llama.cpp does). */
-export function writeGguf(
-  ck: Checkpoint,
-  tk: TokenizerData,
-  matType: 'F32' | 'F16' | 'Q8_0',
-  edits: GgufEdits = {},
-): Uint8Array {
-  const c = ck.config;
+/** Metadata entries of the GGUF value types the writers use. */
+export const kvs = {
+  str: (k: string, v: string): GgufKv => [k, 8, (b) => b.str(v)],
+  u32: (k: string, v: number): GgufKv => [k, 4, (b) => b.u32(v)],
+  f32: (k: string, v: number): GgufKv => [k, 6, (b) => b.f32(v)],
+  bool: (k: string, v: boolean): GgufKv => [k, 7, (b) => b.push(Uint8Array.of(v ? 1 : 0))],
+  strs: (k: string, v: string[]): GgufKv => [
+    k,
+    9,
+    (b) => {
+      b.u32(8);
+      b.u64(v.length);
+      for (const x of v) b.str(x);
+    },
+  ],
+  f32s: (k: string, v: number[]): GgufKv => [
+    k,
+    9,
+    (b) => {
+      b.u32(6);
+      b.u64(v.length);
+      for (const x of v) b.f32(x);
+    },
+  ],
+  i32s: (k: string, v: number[]): GgufKv => [
+    k,
+    9,
+    (b) => {
+      b.u32(5);
+      b.u64(v.length);
+      for (const x of v) b.u32(x);
+    },
+  ],
+};
+
+/** A tensor as a GGUF file holds it: name, shape (outermost first), GGML type, encoded bytes. */
+export interface GgufTensor {
+  name: string;
+  shape: number[];
+  type: number;
+  bytes: Uint8Array;
+}
+
+/** A GGUF v3 file of metadata entries and tensors (each at the next aligned offset). */
+export function ggufFile(kv: GgufKv[], tensors: GgufTensor[], edits: GgufEdits = {}): Uint8Array {
   const h = new Buf();
   h.push(new TextEncoder().encode('GGUF'));
   h.u32(3);
-  const names = [...ck.tensors.keys()].filter((n) => !n.startsWith('freq_cis'));
-  h.u64(names.length);
-  let kv: GgufKv[] = [
-    ['general.architecture', 8, (b) => b.str('llama')],
-    ['llama.embedding_length', 4, (b) => b.u32(c.dim)],
-    ['llama.feed_forward_length', 4, (b) => b.u32(c.hidden)],
-    ['llama.block_count', 4, (b) => b.u32(c.layers)],
-    ['llama.attention.head_count', 4, (b) => b.u32(c.heads)],
-    ['llama.attention.head_count_kv', 4, (b) => b.u32(c.kvHeads)],
-    ['llama.context_length', 4, (b) => b.u32(c.seqLen)],
-    ['llama.attention.layer_norm_rms_epsilon', 6, (b) => b.f32(c.eps)],
-    ['tokenizer.ggml.bos_token_id', 4, (b) => b.u32(tk.bos)],
-    ['tokenizer.ggml.eos_token_id', 4, (b) => b.u32(tk.eos)],
-    [
-      'tokenizer.ggml.tokens',
-      9,
-      (b) => {
-        b.u32(8);
-        b.u64(tk.pieces.length);
-        for (const p of tk.pieces) b.str(p);
-      },
-    ],
-    [
-      'tokenizer.ggml.scores',
-      9,
-      (b) => {
-        b.u32(6);
-        b.u64(tk.scores.length);
-        for (const s of tk.scores) b.f32(s);
-      },
-    ],
-  ];
+  h.u64(tensors.length);
   if (edits.kv) kv = edits.kv(kv);
   h.u64(kv.length);
   for (const [k, type, w] of kv) {
@@ -182,26 +188,16 @@ export function writeGguf(
   }
   const data = new Buf();
   const A = edits.align ?? 32;
-  const align = () => {
+  for (const [i, t] of tensors.entries()) {
     while (data.len % A) data.push(new Uint8Array(1));
-  };
-  for (const [i, n] of names.entries()) {
-    const t = ck.tensors.get(n)!;
-    const type = t.shape.length === 2 ? matType : 'F32';
-    align();
-    let info: GgufTensorInfo = {
-      name: CANON_TO_GGUF(canon(n)),
-      dims: [...t.shape].reverse(),
-      type: { F32: 0, F16: 1, Q8_0: 8 }[type],
-      offset: data.len,
-    };
+    let info: GgufTensorInfo = { name: t.name, dims: [...t.shape].reverse(), type: t.type, offset: data.len };
     if (edits.tensor) info = edits.tensor(info, i);
     h.str(info.name);
     h.u32(info.dims.length);
     for (const d of info.dims) h.u64(d);
     h.u32(info.type);
     h.u64(info.offset);
-    data.push(encoded(t, type));
+    data.push(t.bytes);
   }
   const head = h.bytes();
   const pad = (A - (head.length % A)) % A;
@@ -209,6 +205,42 @@ export function writeGguf(
   out.set(head, 0);
   out.set(data.bytes(), head.length + pad);
   return out;
+}
+
+/** GGML's type codes of the types the writers write. */
+export const GGML = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+
+/** GGUF v3 of a llama checkpoint with the given type for 2-D tensors (norms stay F32, as llama.cpp
+ *  does) and its SentencePiece tokenizer. */
+export function writeGguf(
+  ck: Checkpoint,
+  tk: TokenizerData,
+  matType: 'F32' | 'F16' | 'Q8_0',
+  edits: GgufEdits = {},
+): Uint8Array {
+  const c = ck.config;
+  const kv: GgufKv[] = [
+    kvs.str('general.architecture', 'llama'),
+    kvs.u32('llama.embedding_length', c.dim),
+    kvs.u32('llama.feed_forward_length', c.hidden),
+    kvs.u32('llama.block_count', c.layers),
+    kvs.u32('llama.attention.head_count', c.heads),
+    kvs.u32('llama.attention.head_count_kv', c.kvHeads),
+    kvs.u32('llama.context_length', c.seqLen),
+    kvs.f32('llama.attention.layer_norm_rms_epsilon', c.eps),
+    kvs.u32('tokenizer.ggml.bos_token_id', tk.bos),
+    kvs.u32('tokenizer.ggml.eos_token_id', tk.eos),
+    kvs.strs('tokenizer.ggml.tokens', tk.pieces),
+    kvs.f32s('tokenizer.ggml.scores', tk.scores),
+  ];
+  const tensors = [...ck.tensors.keys()]
+    .filter((n) => !n.startsWith('freq_cis'))
+    .map((n) => {
+      const t = ck.tensors.get(n)!;
+      const type = t.shape.length === 2 ? matType : 'F32';
+      return { name: CANON_TO_GGUF(canon(n)), shape: t.shape, type: GGML[type], bytes: encoded(t, type) };
+    });
+  return ggufFile(kv, tensors, edits);
 }
 
 const CANON_TO_HF = (n: string): string => {
@@ -280,4 +312,34 @@ export function writeSafetensors(ck: Checkpoint, dtype: 'F32' | 'F16' | 'BF16'):
   }
   const config = JSON.stringify(hfConfigFields(c, ck.sharedHead));
   return { bytes: out, config };
+}
+
+/** GGUF metadata of a byte-level BPE tokenizer (tokenizer.ggml.model gpt2) as llama.cpp's converter
+ *  writes it: tokens by id padded to `size` with [PADn] (UNUSED), the end-of-text token after the
+ *  vocabulary (CONTROL, BOS and EOS), merges as "left right", the pre-tokenizer by name. */
+export function ggufBpeKvs(
+  bpe: { vocab: Map<string, number>; merges: [string, string][] },
+  size: number,
+  pre: string,
+): GgufKv[] {
+  const eot = bpe.vocab.size;
+  const tokens = Array.from({ length: size }, (_, i) => `[PAD${i}]`);
+  for (const [s, i] of bpe.vocab) tokens[i] = s;
+  tokens[eot] = '<|endoftext|>';
+  return [
+    kvs.str('tokenizer.ggml.model', 'gpt2'),
+    kvs.str('tokenizer.ggml.pre', pre),
+    kvs.strs('tokenizer.ggml.tokens', tokens),
+    kvs.i32s(
+      'tokenizer.ggml.token_type',
+      tokens.map((_, i) => (i < eot ? 1 : i === eot ? 3 : 5)),
+    ),
+    kvs.strs(
+      'tokenizer.ggml.merges',
+      bpe.merges.map(([l, r]) => `${l} ${r}`),
+    ),
+    kvs.u32('tokenizer.ggml.bos_token_id', eot),
+    kvs.u32('tokenizer.ggml.eos_token_id', eot),
+    kvs.bool('tokenizer.ggml.add_bos_token', false),
+  ];
 }

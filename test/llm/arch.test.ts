@@ -70,8 +70,8 @@ describe('name maps', () => {
     expect(names(LLAMA, 'hf').pathOf('model.layers.11.mlp.down_proj.weight')).toBe('blocks[11].w2.w');
     expect(names(LLAMA, 'llama2c').nameOf('blocks[11].w2.w')).toBe('w2.11');
     expect(names(LLAMA, 'hf').pathOf('model.layers.1.self_attn.rotary_emb.inv_freq')).toBeUndefined();
-    expect(rotateHalfHeads(LLAMA, 'blocks[2].wk.w')).toBe('kvHeads');
-    expect(rotateHalfHeads(LLAMA, 'blocks[2].wv.w')).toBeUndefined();
+    expect(rotateHalfHeads(LLAMA, 'hf', 'blocks[2].wk.w')).toBe('kvHeads');
+    expect(rotateHalfHeads(LLAMA, 'hf', 'blocks[2].wv.w')).toBeUndefined();
     expect(archFor('hf', ['LlamaForCausalLM'])).toBe(LLAMA);
     expect(archFor('gguf', ['llama'])).toBe(LLAMA);
     expect(archFor('hf', ['GPT2LMHeadModel'])).toBeUndefined();

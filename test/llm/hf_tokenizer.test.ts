@@ -3,7 +3,9 @@
 // evaluation text exactly as llama2.c's algorithm does (tested against the goldens elsewhere);
 // a byte-level BPE learned here encodes like a reference encoder written from the format's
 // definition; both decode back to the text and stream the same bytes token by token; a broken
-// tokenizer.json is a load error naming the file; a Hugging Face folder runs by its name.
+// tokenizer.json is a load error naming the file; a Hugging Face folder runs by its name. GGUF's
+// byte-level BPE metadata (tokens, merges, a pre-tokenizer's name) encodes like reference encoders
+// with llama.cpp's patterns for each pre-tokenizer name obt reads.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +14,8 @@ import { Tokenizer, parseTokenizerBin } from '../../llm/io/tokenizer.ts';
 import { parseTokenizerJson } from '../../llm/io/hf_tokenizer.ts';
 import { LoadError } from '../../llm/io/model.ts';
 import { loadModel } from '../../llm/load.ts';
-import { byteLevelBpe, sentencePieceJson } from '../helpers/hf_tokenizers.ts';
+import { SPLITS, byteLevelBpe, sentencePieceJson } from '../helpers/hf_tokenizers.ts';
+import { ggufTokenizer, type GgufTokenizerKeys } from '../../llm/io/gguf_tokenizer.ts';
 import { writeSafetensors } from '../helpers/writers.ts';
 import { obtcInProcess } from '../helpers/cli.ts';
 
@@ -95,6 +98,78 @@ describe('byte-level BPE tokenizer.json (Llama 3, SmolLM, Qwen2)', () => {
       expect(hf.decode(ids), JSON.stringify(t)).toBe(t);
       expect(streamed(hf, ids), JSON.stringify(t)).toBe(t);
     }
+  });
+});
+
+describe("GGUF's byte-level BPE (tokenizer.ggml.model gpt2: Llama 3, SmolLM, Qwen2 converted by llama.cpp)", () => {
+  // merges learned with each pre-tokenizer's own split (as real tokenizers are) on a text with
+  // digits, capitals and runs of newlines, where the pre-tokenizers differ
+  const corpus =
+    evalText.slice(0, 40_000) + "In 2024 the 12,345 cats and 678 dogs.\n\n\nTHEY'LL GO, WE'RE HERE.\r\n".repeat(40);
+  /** The metadata llama.cpp's converter writes (tokens padded past the vocabulary, the end-of-text token a control token). */
+  const md = (bpe: ReturnType<typeof byteLevelBpe>, pre?: string): GgufTokenizerKeys => {
+    const eot = bpe.vocab.size;
+    const tokens = Array.from({ length: eot + 20 }, (_, i) => `[PAD${i}]`);
+    for (const [t, i] of bpe.vocab) tokens[i] = t;
+    tokens[eot] = '<|endoftext|>';
+    return {
+      'tokenizer.ggml.model': 'gpt2',
+      ...(pre !== undefined ? { 'tokenizer.ggml.pre': pre } : {}),
+      'tokenizer.ggml.tokens': tokens,
+      'tokenizer.ggml.token_type': tokens.map((_, i) => (i < eot ? 1 : i === eot ? 3 : 5)),
+      'tokenizer.ggml.merges': bpe.merges.map(([l, r]) => `${l} ${r}`),
+      'tokenizer.ggml.eos_token_id': eot,
+    };
+  };
+  const texts = [...evalText.split('\n').slice(0, 100), ...VARIED, "Then 2025: THEY'LL pay 12345 or 6,789\r\n\n\n  x"];
+
+  for (const pre of Object.keys(SPLITS))
+    it(`${pre}: encodes like a reference encoder with llama.cpp's ${pre} pre-tokenizer, and decodes back`, () => {
+      const bpe = byteLevelBpe(corpus, 300, SPLITS[pre]);
+      const tk = new Tokenizer(ggufTokenizer('m.gguf', md(bpe, pre)));
+      const eot = bpe.vocab.size;
+      expect([tk.vocabSize, tk.data.eos, tk.data.bos]).toEqual([eot + 20, eot, eot]);
+      const ref = bpe.encodeWith(SPLITS[pre]!, pre === 'llama-bpe');
+      for (const t of texts) expect(tk.encode(t, { bos: false }), JSON.stringify(t)).toEqual(ref(t));
+      // the name is honoured: GPT-2's split gives other tokens with these merges
+      if (pre !== 'gpt-2')
+        expect(tk.encode(texts.at(-1)!)).not.toEqual(bpe.encodeWith(SPLITS['gpt-2']!)(texts.at(-1)!));
+      for (const t of VARIED) {
+        const ids = tk.encode(t, { bos: true });
+        expect(tk.decode(ids), JSON.stringify(t)).toBe(t);
+        expect(streamed(tk, ids), JSON.stringify(t)).toBe(t);
+      }
+    });
+
+  it('refuses what it cannot run, naming the metadata key', () => {
+    const bpe = byteLevelBpe('a small text, a small text', 5);
+    const size = bpe.vocab.size + 20;
+    const err = (m: GgufTokenizerKeys) => {
+      try {
+        ggufTokenizer('m.gguf', m);
+      } catch (e) {
+        expect(e).toBeInstanceOf(LoadError);
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const q = md(bpe, 'qwen2');
+    expect(err(md(bpe))).toMatch(/m\.gguf: metadata tokenizer\.ggml\.pre: missing, expected one of 'gpt-2', /);
+    expect(err(md(bpe, 'falcon'))).toMatch(/tokenizer\.ggml\.pre: 'falcon', expected one of/);
+    expect(err({ ...q, 'tokenizer.ggml.model': 't5' })).toMatch(
+      /tokenizer\.ggml\.model: 't5', expected 'llama' or 'gpt2'/,
+    );
+    expect(err({ ...q, 'tokenizer.ggml.merges': ['ab'] })).toMatch(
+      /tokenizer\.ggml\.merges\[0\]: 'ab' is not two tokens/,
+    );
+    expect(err({ ...q, 'tokenizer.ggml.token_type': [1, 1] })).toMatch(
+      new RegExp(`tokenizer\\.ggml\\.token_type: 2 entries for ${size} tokens`),
+    );
+    expect(err({ ...q, 'tokenizer.ggml.eos_token_id': undefined })).toMatch(/eos_token_id: missing/);
+    expect(err({ ...q, 'tokenizer.ggml.eos_token_id': size })).toMatch(
+      new RegExp(`eos_token_id: ${size}, but there are ${size} tokens`),
+    );
+    expect(err({ ...q, 'tokenizer.ggml.model': 'llama' })).toMatch(/tokenizer\.ggml\.scores: missing/);
   });
 });
 

@@ -80,7 +80,11 @@ describe('GGUF', () => {
       /tokenizer\.ggml\.scores/,
     ));
   it('BOS outside the vocabulary', () =>
-    refuses(file, gguf({ kv: kvSet('tokenizer.ggml.bos_token_id', 4, (b) => b.u32(600)) }), /BOS id 600/));
+    refuses(
+      file,
+      gguf({ kv: kvSet('tokenizer.ggml.bos_token_id', 4, (b) => b.u32(600)) }),
+      /tokenizer.ggml.bos_token_id: 600, but there are 512 tokens/,
+    ));
   it('a tensor offset past the end (a negative i64)', () =>
     refuses(file, gguf({ tensor: at('output_norm.weight', (t) => ({ ...t, offset: -64n })) }), /output_norm\.weight/));
   it('overlapping tensors', () =>
