@@ -88,6 +88,21 @@ const CANON_TO_GGUF = (n: string): string => {
   return l === undefined ? g[base!]! : `blk.${l}.${g[base!]!}`;
 };
 
+/** Values in GGUF Q8_0 blocks as llama.cpp's quantize_row_q8_0 writes them: per 32 values an f16
+ *  scale d = max|x| / 127, then round(x / d) as int8. */
+export function q8_0(x: Float32Array): Uint8Array {
+  const b = new Uint8Array((x.length / 32) * 34);
+  const dv = new DataView(b.buffer);
+  for (let k = 0; k < x.length / 32; k++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[k * 32 + j]!));
+    const d = amax / 127;
+    dv.setUint16(k * 34, f32ToHalf(d), true);
+    for (let j = 0; j < 32; j++) dv.setInt8(k * 34 + 2 + j, d ? Math.round(x[k * 32 + j]! / d) : 0);
+  }
+  return b;
+}
+
 /** A tensor's GGUF bytes at a type (kept per tensor: a fuzzer writes the same model many times). */
 const encodings = new WeakMap<object, Map<string, Uint8Array>>();
 function encoded(t: { data: unknown }, type: 'F32' | 'F16' | 'Q8_0'): Uint8Array {
@@ -98,17 +113,7 @@ function encoded(t: { data: unknown }, type: 'F32' | 'F16' | 'Q8_0'): Uint8Array
   const x = t.data as Float32Array;
   if (type === 'F32') b = new Uint8Array(Float32Array.from(x).buffer);
   else if (type === 'F16') b = new Uint8Array(Uint16Array.from(x, f32ToHalf).buffer);
-  else {
-    b = new Uint8Array((x.length / 32) * 34);
-    const dv = new DataView(b.buffer);
-    for (let k = 0; k < x.length / 32; k++) {
-      let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[k * 32 + j]!));
-      const d = amax / 127;
-      dv.setUint16(k * 34, f32ToHalf(d), true);
-      for (let j = 0; j < 32; j++) dv.setInt8(k * 34 + 2 + j, d ? Math.round(x[k * 32 + j]! / d) : 0);
-    }
-  }
+  else b = q8_0(x);
   m.set(type, b);
   return b;
 }

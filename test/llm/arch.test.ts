@@ -72,6 +72,20 @@ describe('name maps', () => {
     expect(names(LLAMA, 'hf').pathOf('model.layers.1.self_attn.rotary_emb.inv_freq')).toBeUndefined();
     expect(rotateHalfHeads(LLAMA, 'hf', 'blocks[2].wk.w')).toBe('kvHeads');
     expect(rotateHalfHeads(LLAMA, 'hf', 'blocks[2].wv.w')).toBeUndefined();
+    // llama.cpp permutes llama's q/k to adjacent pairs; qwen2's stay rotate-half in GGUF too
+    expect(rotateHalfHeads(LLAMA, 'gguf', 'blocks[2].wk.w')).toBeUndefined();
+    const qwen2 = archFor('gguf', ['qwen2'])!;
+    expect(qwen2.name).toBe('qwen2');
+    expect(rotateHalfHeads(qwen2, 'gguf', 'blocks[1].wq.b')).toBe('heads');
+    expect(rotateHalfHeads(qwen2, 'gguf', 'blocks[1].wk.lin.w')).toBe('kvHeads');
+    expect(rotateHalfHeads(qwen2, 'gguf', 'blocks[1].wv.b')).toBeUndefined();
+    for (const conv of ['gguf', 'hf'] as Convention[])
+      for (const l of modelLeaves(qwen2, c).leaves) {
+        const name = names(qwen2, conv).nameOf(l.path);
+        expect(name, `qwen2 ${conv} ${l.path}`).toBeTruthy();
+        expect(names(qwen2, conv).pathOf(name!)).toBe(l.path);
+      }
+    expect(names(qwen2, 'gguf').nameOf('blocks[3].wv.b')).toBe('blk.3.attn_v.bias');
     expect(archFor('hf', ['LlamaForCausalLM'])).toBe(LLAMA);
     expect(archFor('gguf', ['llama'])).toBe(LLAMA);
     expect(archFor('hf', ['GPT2LMHeadModel'])).toBeUndefined();

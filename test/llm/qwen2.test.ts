@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { obtcInProcess } from '../helpers/cli.ts';
 import { byteLevelBpe } from '../helpers/hf_tokenizers.ts';
-import { f32ToHalf } from '../helpers/writers.ts';
+import { GGML, f32ToHalf, ggufBpeKvs, ggufFile, kvs, q8_0, type GgufTensor } from '../helpers/writers.ts';
 import { halfToFloat } from '../../runtime/core/stored.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
@@ -193,6 +193,66 @@ function reference(t: Map<string, M>, tokens: number[], freq = invFreq(THETA)): 
   });
 }
 
+/** Loads `weights` and checks obtc ppl (cross-entropy within 1e-4), the logits of a 16-token
+ *  sequence (given plain RoPE's frequencies: scaled RoPE is under test) and obtc generate's greedy ids against the f64 forward over the values
+ *  as stored (`t`, by Hugging Face name). */
+async function agrees(
+  weights: string,
+  arch: string,
+  t: Map<string, M>,
+  freq: number[],
+  text: string,
+  dtype: string,
+  plainFreq?: number[],
+) {
+  const m = await loadModel(weights);
+  expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual([arch, V, bpe.vocab.size]);
+  // F16 and BF16 weights stay in their 16 bits
+  const emb = m.checkpoint!.tensors.get('emb')!;
+  expect(emb.stored ?? 'f32').toBe({ F32: 'f32', F16: 'f16', BF16: 'bf16', Q8_0: 'q8_0' }[dtype]);
+  const seq = 16;
+  const refPpl = (f: number[]) =>
+    perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
+      Float32Array.from(reference(t, ids, f), (row, i) => {
+        const mx = Math.max(...row);
+        return Math.log(row.reduce((a, b) => a + Math.exp(b - mx), 0)) + mx - row[targets[i]!]!;
+      }),
+    );
+  const want = await refPpl(freq);
+  const p = await obtcInProcess(['ppl', '--weights', weights, '--seq', String(seq), '--text', text, '--json']);
+  expect(p.code, p.err).toBe(0);
+  const got = JSON.parse(p.out) as { ce: number; tokens: number; windows: number };
+  expect([got.tokens, got.windows]).toEqual([want.tokens, want.windows]);
+  expect(Math.abs(got.ce - want.ce) / want.ce, `obtc ce ${got.ce} vs the f64 forward's ${want.ce}`).toBeLessThan(1e-4);
+  if (plainFreq) {
+    // the logits at the last of 16 positions: the f64 forward's within 1e-4 of their spread, and
+    // plain RoPE's more than 100 times further off (the scaling is under test)
+    const ids = tokenStream(readFileSync(text, 'utf8'), m.tokenizer).slice(0, seq);
+    const got = (await ModelRunner.fromFile(m).logits(ids)).slice((seq - 1) * V);
+    const dist = (f: number[]) => {
+      const want = reference(t, ids, f).at(-1)!;
+      return Math.max(...want.map((w, i) => Math.abs(w - got[i]!))) / (Math.max(...want) - Math.min(...want));
+    };
+    const [scaled, plain] = [dist(freq), dist(plainFreq)];
+    expect(scaled).toBeLessThan(1e-4);
+    expect(plain).toBeGreaterThan(100 * scaled);
+  }
+
+  const gen = await obtcInProcess(['generate', '--weights', weights, '--temperature', '0', '--steps', '6', '--ids']);
+  expect(gen.code, gen.err).toBe(0);
+  const ids = gen.out.trim().split(/\s+/).filter(Boolean).map(Number);
+  const bos = m.tokenizer.data.bos;
+  const argmax = (i: number) => {
+    const row = reference(t, [bos, ...ids.slice(0, i)], freq).at(-1)!;
+    return row.indexOf(Math.max(...row));
+  };
+  for (let i = 0; i < ids.length; i++) expect(ids[i], `greedy id ${i}`).toBe(argmax(i));
+  // generation stops before an end-of-text token: the reference predicts one there
+  if (ids.length < 6) expect(argmax(ids.length)).toBe(m.tokenizer.data.eos);
+
+  return m;
+}
+
 // Qwen2 tied (Qwen2.5-0.5B) and untied (7B) in F32, BF16 (one file and two shards) and F16, and
 // LlamaForCausalLM (transformers' Llama is this forward without biases) with the same byte-level
 // tokenizer: tied in F32 (SmolLM's layout), untied in F16 (Llama 2, TinyLlama), and untied in BF16
@@ -268,53 +328,7 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       const text = join(dir, 'text.txt');
       writeFileSync(text, story.slice(0, 600));
 
-      const m = await loadModel(dir);
-      expect([m.arch.name, m.config.vocab, m.tokenizer.data.bos]).toEqual([arch, V, bpe.vocab.size]);
-      // F16 and BF16 weights stay in their 16 bits
-      const emb = m.checkpoint!.tensors.get('emb')!;
-      expect(emb.stored ?? 'f32').toBe({ F32: 'f32', F16: 'f16', BF16: 'bf16' }[dtype]);
-      const seq = 16;
-      const refPpl = (f: number[]) =>
-        perplexity(tokenStream(readFileSync(text, 'utf8'), m.tokenizer), seq, async (ids, targets) =>
-          Float32Array.from(reference(t, ids, f), (row, i) => {
-            const mx = Math.max(...row);
-            return Math.log(row.reduce((a, b) => a + Math.exp(b - mx), 0)) + mx - row[targets[i]!]!;
-          }),
-        );
-      const want = await refPpl(freq);
-      const p = await obtcInProcess(['ppl', '--weights', dir, '--seq', String(seq), '--text', text, '--json']);
-      expect(p.code, p.err).toBe(0);
-      const got = JSON.parse(p.out) as { ce: number; tokens: number; windows: number };
-      expect([got.tokens, got.windows]).toEqual([want.tokens, want.windows]);
-      expect(Math.abs(got.ce - want.ce) / want.ce, `obtc ce ${got.ce} vs the f64 forward's ${want.ce}`).toBeLessThan(
-        1e-4,
-      );
-      if (scaling) {
-        // the logits at the last of 16 positions: the f64 forward's within 1e-4 of their spread, and
-        // plain RoPE's more than 100 times further off (the scaling is under test)
-        const ids = tokenStream(readFileSync(text, 'utf8'), m.tokenizer).slice(0, seq);
-        const got = (await ModelRunner.fromFile(m).logits(ids)).slice((seq - 1) * V);
-        const dist = (f: number[]) => {
-          const want = reference(t, ids, f).at(-1)!;
-          return Math.max(...want.map((w, i) => Math.abs(w - got[i]!))) / (Math.max(...want) - Math.min(...want));
-        };
-        const [scaled, plain] = [dist(freq), dist(invFreq(theta))];
-        expect(scaled).toBeLessThan(1e-4);
-        expect(plain).toBeGreaterThan(100 * scaled);
-      }
-
-      const gen = await obtcInProcess(['generate', '--weights', dir, '--temperature', '0', '--steps', '6', '--ids']);
-      expect(gen.code, gen.err).toBe(0);
-      const ids = gen.out.trim().split(/\s+/).filter(Boolean).map(Number);
-      const bos = m.tokenizer.data.bos;
-      const argmax = (i: number) => {
-        const row = reference(t, [bos, ...ids.slice(0, i)], freq).at(-1)!;
-        return row.indexOf(Math.max(...row));
-      };
-      for (let i = 0; i < ids.length; i++) expect(ids[i], `greedy id ${i}`).toBe(argmax(i));
-      // generation stops before an end-of-text token: the reference predicts one there
-      if (ids.length < 6) expect(argmax(ids.length)).toBe(m.tokenizer.data.eos);
-
+      await agrees(dir, arch, t, freq, text, dtype, scaling && invFreq(theta));
       // two KD steps of the default method: the student keeps the architecture and the tokenizer
       if (tied || (dtype !== 'F32' && !sharded)) return;
       const out = join(dir, 'student.obtm');
@@ -326,5 +340,109 @@ describe('Qwen2 and SmolLM-style Llama from a Hugging Face folder', () => {
       expect(q.code, q.err).toBe(0);
       const st = await loadModel(out);
       expect([st.arch.name, st.tokenizer.data.hf?.json]).toEqual(['qwen2', bpe.json]);
+    }, 60_000);
+});
+
+/** llama.cpp's name of a Hugging Face tensor (its converter's tensor map, written out here). */
+const ggufName = (n: string): string =>
+  n
+    .replace('model.embed_tokens.weight', 'token_embd.weight')
+    .replace('lm_head.weight', 'output.weight')
+    .replace('model.norm.weight', 'output_norm.weight')
+    .replace(/^model\.layers\.(\d+)\./, 'blk.$1.')
+    .replace('input_layernorm', 'attn_norm')
+    .replace('post_attention_layernorm', 'ffn_norm')
+    .replace(/self_attn\.([qkv])_proj/, 'attn_$1')
+    .replace('self_attn.o_proj', 'attn_output')
+    .replace(/mlp\.(gate|up|down)_proj/, 'ffn_$1');
+
+/** Rows of a [heads·hd, in] matrix (or a bias) from Hugging Face's rotate-half order to adjacent
+ *  pairs, as llama.cpp's converter does for llama (not for qwen2). */
+function adjacentPairs(m: M, heads: number): M {
+  const cols = m.shape[1] ?? 1;
+  const hd = m.shape[0]! / heads;
+  const out = new Float32Array(m.data.length);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < hd / 2; i++)
+      for (let half = 0; half < 2; half++) {
+        const src = (h * hd + half * (hd / 2) + i) * cols;
+        out.set(m.data.subarray(src, src + cols), (h * hd + 2 * i + half) * cols);
+      }
+  return { shape: m.shape, data: out };
+}
+
+type GType = DType | 'Q8_0';
+
+/** A checkpoint as a GGUF file stores it: matrices in `type`, vectors in F32 (as llama.cpp's
+ *  converter keeps them), and the values as stored, by Hugging Face name, for the reference. */
+function ggufTensors(t: Map<string, M>, type: GType, arch: string): { t: Map<string, M>; tensors: GgufTensor[] } {
+  const values = new Map<string, M>();
+  const tensors: GgufTensor[] = [];
+  for (const [n, m] of t) {
+    const ty = m.shape.length === 2 ? type : 'F32';
+    let bytes: Uint8Array;
+    let v: Float32Array;
+    if (ty === 'F32') [bytes, v] = [new Uint8Array(Float32Array.from(m.data).buffer), m.data];
+    else if (ty === 'Q8_0') {
+      bytes = q8_0(m.data);
+      const dv = new DataView(bytes.buffer);
+      v = Float32Array.from(m.data, (_, i) => {
+        const k = Math.floor(i / 32);
+        return halfToFloat(dv.getUint16(k * 34, true)) * dv.getInt8(k * 34 + 2 + (i % 32));
+      });
+    } else {
+      const h = Uint16Array.from(m.data, to16(ty));
+      [bytes, v] = [new Uint8Array(h.buffer), Float32Array.from(h, from16(ty))];
+    }
+    values.set(n, { shape: m.shape, data: v });
+    // llama's q/k go in adjacent pairs (the reference reads the Hugging Face order it came from)
+    const q = /self_attn\.q_proj/.test(n) ? H : /self_attn\.k_proj/.test(n) ? KV : 0;
+    if (arch === 'llama' && q) {
+      const src = { shape: m.shape, data: v };
+      const perm = adjacentPairs(src, q).data;
+      if (ty === 'F32') bytes = new Uint8Array(perm.buffer);
+      else if (ty === 'Q8_0') bytes = q8_0(adjacentPairs(m, q).data);
+      else bytes = new Uint8Array(Uint16Array.from(adjacentPairs(m, q).data, to16(ty)).buffer);
+    }
+    tensors.push({ name: ggufName(n), shape: m.shape, type: GGML[ty], bytes });
+  }
+  return { t: values, tensors };
+}
+
+// The same models as llama.cpp's converter writes them to GGUF: qwen2 with its q/k/v biases and q/k
+// rows left in rotate-half order (llama.cpp runs qwen2 with NEOX RoPE), llama with q/k permuted to
+// adjacent pairs; a byte-level BPE tokenizer in the metadata (tokenizer.ggml.model gpt2, the
+// pre-tokenizer by name); matrices F32, BF16, F16 or Q8_0 (kept so in memory), vectors F32.
+const GGUF_CASES: { arch: string; tied: boolean; type: GType; pre: string }[] = [
+  { arch: 'qwen2', tied: true, type: 'F32', pre: 'qwen2' },
+  { arch: 'qwen2', tied: false, type: 'Q8_0', pre: 'qwen2' },
+  { arch: 'qwen2', tied: true, type: 'BF16', pre: 'qwen2' },
+  // Llama 3 from GGUF (untied, GQA, a byte-level tokenizer), here in F16
+  { arch: 'llama', tied: false, type: 'F16', pre: 'llama-bpe' },
+];
+
+describe('Qwen2 and Llama 3 from GGUF', () => {
+  for (const { arch, tied, type, pre } of GGUF_CASES)
+    it(`${arch} ${type}, ${tied ? 'tied' : 'untied'} head, tokenizer pre ${pre}: ppl and greedy ids equal transformers' definition in f64`, async () => {
+      const dir = mkdtempSync(join(tmp, 'g-'));
+      const { t, tensors } = ggufTensors(checkpoint(tied, arch === 'qwen2'), type, arch);
+      const kv = [
+        kvs.str('general.architecture', arch),
+        kvs.u32(`${arch}.context_length`, 64),
+        kvs.u32(`${arch}.embedding_length`, D),
+        kvs.u32(`${arch}.feed_forward_length`, F),
+        kvs.u32(`${arch}.block_count`, L),
+        kvs.u32(`${arch}.attention.head_count`, H),
+        kvs.u32(`${arch}.attention.head_count_kv`, KV),
+        kvs.f32(`${arch}.rope.freq_base`, THETA),
+        kvs.f32(`${arch}.attention.layer_norm_rms_epsilon`, EPS),
+        ...ggufBpeKvs(bpe, V, pre),
+      ];
+      const file = join(dir, 'model.gguf');
+      writeFileSync(file, ggufFile(kv, tensors));
+      const text = join(dir, 'text.txt');
+      writeFileSync(text, story.slice(0, 600));
+      const m = await agrees(file, arch, t, invFreq(THETA), text, type);
+      expect(m.tokenizer.data.hf, 'the tokenizer runs as a tokenizer.json').toBeDefined();
     }, 60_000);
 });

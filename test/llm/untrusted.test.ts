@@ -85,6 +85,18 @@ describe('GGUF', () => {
       gguf({ kv: kvSet('tokenizer.ggml.bos_token_id', 4, (b) => b.u32(600)) }),
       /tokenizer.ggml.bos_token_id: 600, but there are 512 tokens/,
     ));
+  it('RoPE scaling in the metadata (not read: refused, not run as plain RoPE)', () =>
+    refuses(
+      file,
+      gguf({ kv: kvSet('llama.rope.scaling.type', 8, (b) => b.str('yarn')) }),
+      /llama\.rope\.scaling\.type: 'yarn'; obt reads only unscaled RoPE/,
+    ));
+  it("Llama 3.1's RoPE frequency factors (rope_freqs.weight)", () =>
+    refuses(
+      file,
+      gguf({ tensor: at('output_norm.weight', (t) => ({ ...t, name: 'rope_freqs.weight' })) }),
+      /rope_freqs\.weight \(Llama 3\.1 RoPE scaling\) is not read from GGUF; load the model's Hugging Face folder/,
+    ));
   it('a tensor offset past the end (a negative i64)', () =>
     refuses(file, gguf({ tensor: at('output_norm.weight', (t) => ({ ...t, offset: -64n })) }), /output_norm\.weight/));
   it('overlapping tensors', () =>
