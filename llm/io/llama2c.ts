@@ -6,7 +6,7 @@ import { LoadError, validateConfig, headDim, type Checkpoint, type LlamaConfig }
 import { expectedShapes, fileName, tiedLeaves, validateTensors } from './arch.ts';
 import { LLAMA, conventionRows } from './names.ts';
 import { sourcedTensor, type Tensor } from '../../runtime/core/tensor.ts';
-import { bytesSource, firstNonFinite, readAt, type ByteSource } from './source.ts';
+import { bytesSource, checkedRead, readAt, type ByteSource } from './source.ts';
 
 /** A llama2.c checkpoint (its bytes, or a file read tensor by tensor): the header checked, every
  *  tensor's values scanned a chunk at a time, each kept as where it lies (a backend reads it from
@@ -85,13 +85,8 @@ export function parseLlama2c(file: string, bytes: Uint8Array | ByteSource): Chec
       const at = 28 + off * 4;
       if (path) {
         const leaf = path.replace('{l}', String(l));
-        const bad = firstNonFinite(src, at, n);
-        if (bad >= 0)
-          throw new LoadError(
-            file,
-            `tensor ${fileName({ arch, format: 'llama2c' }, leaf)} contains a non-finite value at element ${bad}`,
-          );
-        tensors.set(leaf, sourcedTensor(shape, { bytes: n * 4, read: (into) => src.read(at, into) }));
+        const name = fileName({ arch, format: 'llama2c' }, leaf);
+        tensors.set(leaf, sourcedTensor(shape, { bytes: n * 4, read: checkedRead(src, at, n, undefined, name) }));
       }
       off += n;
     }

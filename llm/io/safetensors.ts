@@ -14,7 +14,7 @@ import { names, rotateHalfHeads, unpermuteRope, type Arch } from './names.ts';
 import { readConfig } from './hf_config.ts';
 import { Shape, checkExtents, checkShape, parseJsonBytes, parseWith } from './validate.ts';
 import { sourcedTensor, type Tensor } from '../../runtime/core/tensor.ts';
-import { bytesSource, fileSource, firstNonFinite, readAt, type ByteSource } from './source.ts';
+import { bytesSource, checkedRead, fileSource, readAt, type ByteSource } from './source.ts';
 
 /** A header entry (the spec's: dtype, shape, data_offsets [begin, end) from the data's start). */
 const Entry = z.object({
@@ -128,17 +128,19 @@ function readShard(src: ByteSource, arch: Arch, config: LlamaConfig, tensors: Ma
       throw new LoadError(file, `tensor ${name} has dtype ${info.dtype.slice(0, 16)}; supported: F32, F16, BF16`);
     const stored = info.dtype === 'F32' ? undefined : info.dtype === 'F16' ? 'f16' : 'bf16';
     const at = base + start;
-    const bad = firstNonFinite(src, at, n, stored);
-    if (bad >= 0) throw new LoadError(file, `tensor ${name} contains a non-finite value at element ${bad}`);
     // a wrong shape is reported by validateTensors; only a well-shaped q/k is un-permuted
     const want = shapes.get(path);
     const fits = want && want.length === info.shape.length && want.every((d, i) => d === info.shape[i]);
     const rope = rotateHalfHeads(arch, 'hf', path);
     const heads = fits && rope ? config[rope] : undefined;
-    const read = (into: Uint8Array) => {
-      src.read(at, into);
-      if (heads) unpermuteRope(into, heads, info.shape[0]!);
-    };
+    const read = checkedRead(
+      src,
+      at,
+      n,
+      stored,
+      name,
+      heads ? (b) => unpermuteRope(b, heads, info.shape[0]!) : undefined,
+    );
     tensors.set(path, sourcedTensor(info.shape, { bytes: n * width, read }, stored));
   }
   return new Set(entries.map((e) => e.name));

@@ -1,7 +1,8 @@
 // Where a checkpoint's bytes come from: a file read piece by piece where it is asked (never whole:
 // a 2.2 GB checkpoint is read tensor by tensor, each straight into the memory that keeps it), or
-// bytes already in memory. A file is checked on every read to be the one that was loaded (same
-// size and modification time): its tensors are read again when a backend uploads them.
+// bytes already in memory. Loading a file reads its headers only; a tensor is read when a backend
+// uploads it, checked for non-finite values as it is read (one pass over the file), and the file is
+// checked on every read to be the one that was loaded (same size and modification time).
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { LoadError } from './model.ts';
 
@@ -11,11 +12,18 @@ export interface ByteSource {
   readonly size: number;
   /** fills `into` with the bytes from `pos` on (the range lies inside size: callers check) */
   read(pos: number, into: Uint8Array): void;
+  /** the bytes, when they are already in memory (looking at them costs no pass over a file) */
+  readonly bytes?: Uint8Array;
 }
 
 /** Bytes in memory. */
 export function bytesSource(name: string, bytes: Uint8Array): ByteSource {
-  return { name, size: bytes.byteLength, read: (pos, into) => into.set(bytes.subarray(pos, pos + into.byteLength)) };
+  return {
+    name,
+    size: bytes.byteLength,
+    bytes,
+    read: (pos, into) => into.set(bytes.subarray(pos, pos + into.byteLength)),
+  };
 }
 
 /** A file, read where asked; it must stay as it was when opened. */
@@ -61,41 +69,63 @@ export function readAt(src: ByteSource, pos: number, n: number): Uint8Array {
   return out;
 }
 
-/** bytes scanned at a time: the scan keeps no more than this */
-const CHUNK = 1 << 23;
-
-/** The index of the first non-finite value among `count` f32 values (or 16-bit stored words) at
- *  `pos`, read a chunk at a time; -1 when all are finite. Values are tested by their exponent bits
- *  (all ones: ±inf or NaN), two 16-bit words per 32-bit test. */
-export function firstNonFinite(src: ByteSource, pos: number, count: number, stored?: 'bf16' | 'f16'): number {
+/** The index of the first non-finite value among the f32 values (or 16-bit stored words) in
+ *  `bytes`; -1 when all are finite. Values are tested by their exponent bits (all ones: ±inf or NaN). */
+export function nonFiniteIn(bytes: Uint8Array, stored?: 'bf16' | 'f16'): number {
+  const exp = stored === 'bf16' ? 0x7f80 : stored === 'f16' ? 0x7c00 : 0x7f800000;
   const width = stored ? 2 : 4;
-  const buf = new Uint8Array(Math.min(CHUNK, count * width + 3) & ~3);
-  const u32 = new Uint32Array(buf.buffer);
-  // the exponent's bits in each 32-bit word: an f32's, or those of its two 16-bit words
-  const lo = stored === 'bf16' ? 0x7f80 : stored === 'f16' ? 0x7c00 : 0x7f800000;
-  const hi = stored ? lo << 16 : 0;
-  for (let first = 0; first < count;) {
-    const n = Math.min(count - first, Math.floor(buf.byteLength / width));
-    const bytes = n * width;
-    src.read(pos + first * width, buf.subarray(0, bytes));
-    if (bytes & 3) buf.fill(0, bytes, (bytes + 3) & ~3); // a last odd 16-bit word's partner: finite
-    const bad = scan(u32, (bytes + 3) >> 2, lo, hi);
-    if (bad >= 0) {
-      const at = stored ? 2 * bad + ((u32[bad]! & lo) === lo ? 0 : 1) : bad;
-      return first + at;
+  const n = Math.floor(bytes.byteLength / width);
+  let from = 0; // 16-bit words: two at a time through 32-bit loads while aligned
+  if (stored && bytes.byteOffset % 4 === 0) {
+    const w32 = new Uint32Array(bytes.buffer, bytes.byteOffset, n >> 1);
+    const hi = (exp << 16) >>> 0;
+    let i = 0;
+    for (; i < w32.length; i++) {
+      const w = w32[i]!;
+      if ((w & exp) === exp || (w & hi) >>> 0 === hi) break;
     }
-    first += n;
+    from = 2 * i;
+  }
+  if (bytes.byteOffset % width === 0) {
+    const words = stored
+      ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+      : new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = from; i < n; i++) if ((words[i]! & exp) >>> 0 === exp) return i;
+    return -1;
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i++) {
+    const w = stored ? dv.getUint16(i * 2, true) : dv.getUint32(i * 4, true);
+    if ((w & exp) >>> 0 === exp) return i;
   }
   return -1;
 }
 
-/** The first word i < n with (w & lo) === lo or, hi nonzero, (w & hi) === hi; -1 if none. */
-function scan(u32: Uint32Array, n: number, lo: number, hi: number): number {
-  if (hi) {
-    for (let i = 0; i < n; i++) {
-      const w = u32[i]!;
-      if ((w & lo) === lo || (w & hi) >>> 0 === hi >>> 0) return i;
-    }
-  } else for (let i = 0; i < n; i++) if ((u32[i]! & lo) === lo) return i;
-  return -1;
+/**
+ * How a tensor of `count` values (f32, or 16-bit stored words) at `pos` is read: into the memory
+ * that keeps it (a Wasm memory, a GPU upload, a host array), checked for non-finite values in the
+ * same pass, then `after` (a row permutation) applied. A file is checked as it is read, so loading
+ * reads it once; bytes already in memory are checked now as well, so a bad tensor fails the load.
+ */
+export function checkedRead(
+  src: ByteSource,
+  pos: number,
+  count: number,
+  stored: 'bf16' | 'f16' | undefined,
+  tensor: string,
+  after?: (bytes: Uint8Array) => void,
+): (into: Uint8Array) => void {
+  const fail = (bad: number) => {
+    throw new LoadError(src.name, `tensor ${tensor} contains a non-finite value at element ${bad}`);
+  };
+  if (src.bytes) {
+    const bad = nonFiniteIn(src.bytes.subarray(pos, pos + count * (stored ? 2 : 4)), stored);
+    if (bad >= 0) fail(bad);
+  }
+  return (into) => {
+    src.read(pos, into);
+    const bad = nonFiniteIn(into, stored);
+    if (bad >= 0) fail(bad);
+    after?.(into);
+  };
 }

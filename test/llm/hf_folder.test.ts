@@ -3,7 +3,7 @@
 // an index naming a path outside its folder, a missing shard or a tensor its shard lacks is a load
 // error naming the file; config.json fields obt does not implement are refused by name.
 import { widen } from '../../runtime/core/stored.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -192,5 +192,46 @@ describe('weights read where they lie', () => {
     await expect(ModelRunner.fromFile(m, { kind: 'wasm' }).nll(ids, [403, 407, 261])).rejects.toThrow(
       /model\.safetensors: the file changed after it was loaded; load it again/,
     );
+  });
+
+  it('are checked for non-finite values as they are read (one pass over the file): obtc names the tensor and element, in one line', async () => {
+    const ref = await loadModel(join(root, 'data/stories260K.bin'));
+    const dir = mkdtempSync(join(tmpdir(), 'obt-nan-'));
+    // a NaN in one BF16 q_proj (element 70, rotate-half order as the file has it) and one in a llama2.c .bin
+    const { bytes, config } = writeSafetensors(ref.checkpoint!, 'BF16');
+    const header = JSON.parse(
+      new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true)))),
+    ) as Record<string, { data_offsets: [number, number] }>;
+    const base = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const q = header['model.layers.2.self_attn.q_proj.weight']!.data_offsets[0];
+    new DataView(bytes.buffer).setUint16(base + q + 2 * 70, 0x7fc0, true);
+    writeFileSync(join(dir, 'model.safetensors'), bytes);
+    writeFileSync(join(dir, 'config.json'), config);
+    copyFileSync(join(root, 'data/tok512.bin'), join(dir, 'tok512.bin'));
+    const bin = Uint8Array.from(readFileSync(join(root, 'data/stories260K.bin')));
+    new DataView(bin.buffer).setFloat32(28 + 4 * 100, Infinity, true); // token_embedding[100]
+    writeFileSync(join(dir, 'n.bin'), bin);
+    // loading reads the headers only; the first program that uploads the weights finds it
+    await loadModel(dir);
+    for (const [w, re] of [
+      [
+        dir,
+        /model\.safetensors: tensor model\.layers\.2\.self_attn\.q_proj\.weight contains a non-finite value at element 70/,
+      ],
+      [join(dir, 'n.bin'), /n\.bin: tensor token_embedding contains a non-finite value at element 100/],
+    ] as const) {
+      const r = await obtcInProcess([
+        'generate',
+        '--weights',
+        w,
+        '--steps',
+        '2',
+        '--tokenizer',
+        join(dir, 'tok512.bin'),
+      ]);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(re);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
   });
 });
