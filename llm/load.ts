@@ -61,13 +61,13 @@ export async function loadModelBytes(weights: string, bytes: Uint8Array, tokeniz
   return checked(await open(weights, bytesSource(weights, bytes), tokenizerFile));
 }
 
-/** A whole file in memory, for the formats read that way (model files, GGUF: their tensors are
- *  converted as they load). */
+/** A whole file in memory, for the formats read that way (model files and the .obt1 format: their
+ *  tensors are converted as they load). */
 function whole(src: ByteSource): Uint8Array {
   if (src.size > 2 ** 31 - 1)
     throw new LoadError(
       src.name,
-      `${formatBytes(src.size)}: a file in this format is read whole, which Node allows up to 2 GiB (safetensors and llama2.c files are read a tensor at a time)`,
+      `${formatBytes(src.size)}: a file in this format is read whole, which Node allows up to 2 GiB (safetensors, GGUF and llama2.c files are read a tensor at a time)`,
     );
   return readAt(src, 0, src.size);
 }
@@ -173,7 +173,7 @@ async function open(weights: string, src: ByteSource, tokenizerFile?: string): P
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
-    const g = await loadGguf(weights, whole(src));
+    const g = await loadGguf(weights, src);
     ck = g.checkpoint;
     embedded = g.tokenizer;
   } else if (weights.endsWith('.safetensors')) {

@@ -1,19 +1,20 @@
 // GGUF v3 loader: metadata and tensor directory through @huggingface/gguf (a maintained parser,
-// fed the file's bytes from memory), tensor data kept as stored (F32, F16, BF16, Q8_0). The
+// fed the header's ranges from the file), tensors kept where they lie in the file and as stored
+// (F32, F16, BF16, Q8_0: read into the backend's memory when it takes them, checked for non-finite
+// values in that pass, like safetensors; llm/io/source.ts). The
 // architecture (general.architecture through llm/io/names/: llama, qwen2), its config and the
 // tokenizer (llm/io/gguf_tokenizer.ts) come from the metadata, checked against a schema; leaves a
 // convention stores in rotate-half RoPE order (qwen2's q/k) are put back in adjacent pairs;
 // every tensor's shape, offset (aligned, inside the file, not overlapping another) and size are
 // checked before anything is allocated for it.
 import { gguf } from '@huggingface/gguf';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
 import { expectedShapes, isTied, validateTensors } from './arch.ts';
 import { archFor, knownNames, names, rotateHalfHeads, unpermuteRope } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { f32sToFloats, storedTensor } from '../../runtime/core/stored.ts';
-import type { Tensor } from '../../runtime/core/tensor.ts';
+import { sourcedTensor, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
+import { bytesSource, checkedRead, readAt, type ByteSource } from './source.ts';
 import type { TokenizerData } from './tokenizer.ts';
 import { ggufTokenizer, type GgufTokenizerKeys } from './gguf_tokenizer.ts';
 
@@ -57,12 +58,13 @@ function byteSize(type: number, n: number, what: string, file: string): number {
 const unsupported = (name: string, type: number) =>
   `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
 
-/** A tensor's data: F32 as it is; F16, BF16 and Q8_0 kept as they are stored
- *  (runtime/core/stored.ts: the kernels convert as they load). */
-function tensorOf(type: number, shape: number[], bytes: Uint8Array, n: number): Tensor {
-  if (type === GGML_F32) return { dtype: 'f32', shape, data: f32sToFloats(bytes, n) };
-  return storedTensor(type === GGML_F16 ? 'f16' : type === GGML_BF16 ? 'bf16' : 'q8_0', shape, bytes, n);
-}
+/** How each type obt reads stays in memory (runtime/core/stored.ts: the kernels convert as they load). */
+const STORED: Record<number, Stored | undefined> = {
+  [GGML_F32]: undefined,
+  [GGML_F16]: 'f16',
+  [GGML_BF16]: 'bf16',
+  [GGML_Q8_0]: 'q8_0',
+};
 
 export interface GgufModel {
   checkpoint: Checkpoint;
@@ -124,27 +126,26 @@ const metadata = (a: string) =>
     'tokenizer.ggml.eos_token_id': Int.optional(),
   });
 
-/** Parses the header with @huggingface/gguf over the bytes in memory (its custom-fetch hook serves
- *  the ranges it asks for), so the file is read once and a fuzzer needs no file system. */
-async function parseHeader(file: string, bytes: Uint8Array) {
-  // a minimal Response: the parser reads only the content-range header and the body's bytes (a
-  // real Response would copy the file through a stream; this serves the whole file uncopied)
-  const memFetch = (async (_uri: string, init?: { headers?: Record<string, string> }) => {
+/** Parses the header with @huggingface/gguf, its custom-fetch hook serving the ranges it asks for
+ *  (2 MB at a time) from the source: the header alone is read, and a fuzzer needs no file system. */
+async function parseHeader(file: string, src: ByteSource) {
+  // a minimal Response: the parser reads only the content-range header and the body's bytes
+  const rangeFetch = (async (_uri: string, init?: { headers?: Record<string, string> }) => {
     const m = /bytes=(\d+)-(\d+)/.exec(init?.headers?.Range ?? '');
-    const a = Math.min(Number(m?.[1] ?? 0), bytes.length);
-    const b = Math.min(Number(m?.[2] ?? bytes.length - 1) + 1, bytes.length);
-    const range = `bytes ${a}-${Math.max(a, b - 1)}/${bytes.length}`;
-    const whole = a === 0 && b === bytes.length && bytes.byteOffset === 0 && bytes.buffer.byteLength === b;
+    const a = Math.min(Number(m?.[1] ?? 0), src.size);
+    const b = Math.min(Number(m?.[2] ?? src.size - 1) + 1, src.size);
+    const range = `bytes ${a}-${Math.max(a, b - 1)}/${src.size}`;
     return {
       ok: true,
       status: 206,
       headers: { get: (h: string) => (h.toLowerCase() === 'content-range' ? range : null) },
-      arrayBuffer: async () => (whole ? bytes.buffer : bytes.slice(a, b).buffer),
+      arrayBuffer: async () => readAt(src, a, b - a).buffer,
     };
   }) as unknown as typeof fetch;
   try {
-    return await gguf('https://obt.invalid/model.gguf', { fetch: memFetch });
+    return await gguf('https://obt.invalid/model.gguf', { fetch: rangeFetch });
   } catch (e) {
+    if (e instanceof LoadError) throw e; // the file changed under the reader
     throw new LoadError(
       file,
       `corrupted GGUF header or metadata (${String((e as Error)?.message ?? e).slice(0, 160)})`,
@@ -152,19 +153,15 @@ async function parseHeader(file: string, bytes: Uint8Array) {
   }
 }
 
-export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufModel> {
-  if (!bytes) {
-    try {
-      bytes = readFileSync(file);
-    } catch {
-      throw new LoadError(file, 'cannot read the file');
-    }
-  }
-  if (bytes.byteLength < 24 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'GGUF')
+/** A GGUF file (read where asked) or its bytes. */
+export async function loadGguf(file: string, from: ByteSource | Uint8Array): Promise<GgufModel> {
+  const src = from instanceof Uint8Array ? bytesSource(file, from) : from;
+  const head = readAt(src, 0, Math.min(8, src.size));
+  if (src.size < 24 || String.fromCharCode(...head.subarray(0, 4)) !== 'GGUF')
     throw new LoadError(file, 'not a GGUF file (no GGUF magic)');
-  const version = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+  const version = new DataView(head.buffer).getUint32(4, true);
   if (version !== 3) throw new LoadError(file, `GGUF version ${version}; this loader reads version 3`);
-  const parsed = await parseHeader(file, bytes);
+  const parsed = await parseHeader(file, src);
   const raw = parsed.metadata as unknown as Record<string, unknown>;
   const name = String(raw['general.architecture']).slice(0, 64);
   const arch = archFor('gguf', [name]);
@@ -204,11 +201,8 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
   const align = md['general.alignment'] ?? 32;
   const dirEnd = parsed.tensorInfoByteRange[1];
   const dataStart = Math.ceil(dirEnd / align) * align;
-  if (dataStart > bytes.byteLength)
-    throw new LoadError(
-      file,
-      `truncated: the tensor data would start at byte ${dataStart}, the file has ${bytes.byteLength}`,
-    );
+  if (dataStart > src.size)
+    throw new LoadError(file, `truncated: the tensor data would start at byte ${dataStart}, the file has ${src.size}`);
   const infos = parsed.tensorInfos.map((info) => {
     const what = `tensor ${info.name.slice(0, 80)}`;
     const shape = info.shape.map(Number).reverse(); // GGUF lists dims innermost first
@@ -218,7 +212,7 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
   checkExtents(
     file,
     infos.filter((i) => i.bytes >= 0),
-    bytes.byteLength - dataStart,
+    src.size - dataStart,
     { align, base: dataStart },
   );
   const tensors = new Map<string, Tensor>();
@@ -235,22 +229,23 @@ export async function loadGguf(file: string, bytes?: Uint8Array): Promise<GgufMo
     if (path === undefined) continue;
     if (size < 0) throw new LoadError(file, unsupported(info.name, info.dtype as number));
     if (tensors.has(path)) throw new LoadError(file, `tensor ${info.name} appears twice`);
-    const at = dataStart + start;
-    let data = bytes.subarray(at, at + size);
-    // a well-shaped leaf stored in rotate-half order (qwen2's q/k) gets its rows back in pairs, in a
-    // copy (the file's bytes are the caller's); a wrong shape is reported by validateTensors
+    // a well-shaped leaf stored in rotate-half order (qwen2's q/k) gets its rows back in pairs as it
+    // is read; a wrong shape is reported by validateTensors
     const rope = rotateHalfHeads(arch, 'gguf', path);
     const want = shapes.get(path);
+    let after: ((b: Uint8Array) => void) | undefined;
     if (rope && want && want.length === shape.length && want.every((d, i) => d === shape[i])) {
       if (info.dtype === GGML_Q8_0 && (shape.length < 2 || shape[1]! % 32))
         throw new LoadError(
           file,
           `tensor ${info.name}: Q8_0 rows of ${shape[1] ?? 1} values are not whole blocks; its rotate-half rows cannot be reordered`,
         );
-      data = data.slice();
-      unpermuteRope(data, config[rope], shape[0]!);
+      const heads = config[rope];
+      after = (b) => unpermuteRope(b, heads, shape[0]!);
     }
-    tensors.set(path, tensorOf(info.dtype as number, shape, data, n));
+    const stored = STORED[info.dtype as number];
+    const read = checkedRead(src, dataStart + start, n, stored, info.name, after);
+    tensors.set(path, sourcedTensor(shape, { bytes: size, read }, stored));
   }
   const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck);

@@ -5,6 +5,8 @@
 // checked on every read to be the one that was loaded (same size and modification time).
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { LoadError } from './model.ts';
+import { firstNonFiniteStored, storedBytes } from '../../runtime/core/stored.ts';
+import type { Stored } from '../../runtime/core/tensor.ts';
 
 export interface ByteSource {
   /** the file it is (errors name it) */
@@ -70,8 +72,10 @@ export function readAt(src: ByteSource, pos: number, n: number): Uint8Array {
 }
 
 /** The index of the first non-finite value among the f32 values (or 16-bit stored words) in
- *  `bytes`; -1 when all are finite. Values are tested by their exponent bits (all ones: ±inf or NaN). */
-export function nonFiniteIn(bytes: Uint8Array, stored?: 'bf16' | 'f16'): number {
+ *  `bytes` (Q8_0: of the first block whose scale is); -1 when all are finite. Values are tested by
+ *  their exponent bits (all ones: ±inf or NaN). */
+export function nonFiniteIn(bytes: Uint8Array, stored?: Stored): number {
+  if (stored === 'q8_0') return firstNonFiniteStored('q8_0', bytes); // a block's f16 scale
   const exp = stored === 'bf16' ? 0x7f80 : stored === 'f16' ? 0x7c00 : 0x7f800000;
   const width = stored ? 2 : 4;
   const n = Math.floor(bytes.byteLength / width);
@@ -111,7 +115,7 @@ export function checkedRead(
   src: ByteSource,
   pos: number,
   count: number,
-  stored: 'bf16' | 'f16' | undefined,
+  stored: Stored | undefined,
   tensor: string,
   after?: (bytes: Uint8Array) => void,
 ): (into: Uint8Array) => void {
@@ -119,7 +123,7 @@ export function checkedRead(
     throw new LoadError(src.name, `tensor ${tensor} contains a non-finite value at element ${bad}`);
   };
   if (src.bytes) {
-    const bad = nonFiniteIn(src.bytes.subarray(pos, pos + count * (stored ? 2 : 4)), stored);
+    const bad = nonFiniteIn(src.bytes.subarray(pos, pos + (stored ? storedBytes(stored, count) : 4 * count)), stored);
     if (bad >= 0) fail(bad);
   }
   return (into) => {

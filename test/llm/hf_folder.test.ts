@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
-import { writeSafetensors } from '../helpers/writers.ts';
+import { writeGguf, writeSafetensors } from '../helpers/writers.ts';
 import type { Checkpoint } from '../../llm/io/model.ts';
 import { obtcInProcess } from '../helpers/cli.ts';
 
@@ -211,14 +211,23 @@ describe('weights read where they lie', () => {
     const bin = Uint8Array.from(readFileSync(join(root, 'data/stories260K.bin')));
     new DataView(bin.buffer).setFloat32(28 + 4 * 100, Infinity, true); // token_embedding[100]
     writeFileSync(join(dir, 'n.bin'), bin);
+    // a GGUF Q8_0 block whose scale is NaN (a NaN at element 40 of ffn_up: its second block)
+    const ck = { ...ref.checkpoint!, tensors: new Map(ref.checkpoint!.tensors) };
+    const up = ck.tensors.get('blocks[1].w3.w')!;
+    const nan = Float32Array.from(up.data as Float32Array);
+    nan[40] = NaN;
+    ck.tensors.set('blocks[1].w3.w', { ...up, data: nan });
+    writeFileSync(join(dir, 'n.gguf'), writeGguf(ck, ref.tokenizer.data, 'Q8_0'));
     // loading reads the headers only; the first program that uploads the weights finds it
     await loadModel(dir);
+    await loadModel(join(dir, 'n.gguf'));
     for (const [w, re] of [
       [
         dir,
         /model\.safetensors: tensor model\.layers\.2\.self_attn\.q_proj\.weight contains a non-finite value at element 70/,
       ],
       [join(dir, 'n.bin'), /n\.bin: tensor token_embedding contains a non-finite value at element 100/],
+      [join(dir, 'n.gguf'), /n\.gguf: tensor blk\.1\.ffn_up\.weight contains a non-finite value at element 32/],
     ] as const) {
       const r = await obtcInProcess([
         'generate',
