@@ -41,6 +41,7 @@ export const COMMAND_NAMES = [
   'ablate',
   'sample',
   'ppl',
+  'export',
   'serve',
   'check',
   'run',
@@ -118,6 +119,13 @@ ${quantizeOptionsUsage('           ')}`,
                                         of stdout is ppl=… ce=… tokens=… windows=… (--json:
                                         an object with those)`,
     flags: { ...MODEL, text: 'string', seq: 'string', json: 'boolean', ...RUNTIME, ...PROFILE, ...COMPILE },
+  },
+  export: {
+    usage: `  export MODEL --format gguf -o FILE [--type f32|f16|bf16|q8_0] [--tokenizer FILE]
+                                        write a model for another engine: GGUF for llama.cpp
+                                        (a teacher; matrices in --type, default the type they
+                                        are kept in; vectors f32; the tokenizer in its metadata)`,
+    flags: { format: 'string', o: 'string', type: 'string', tokenizer: 'string' },
   },
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]

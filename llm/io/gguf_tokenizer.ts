@@ -151,3 +151,34 @@ export function ggufTokenizer(file: string, md: GgufTokenizerKeys): TokenizerDat
   // BOS and EOS by id (a tokenizer without BOS, Qwen2's, starts sequences with its EOS)
   return parseTokenizerJson(`${file} (tokenizer.ggml)`, JSON.stringify(json), undefined, { bos, eos });
 }
+
+/** The pre-tokenizer a tokenizer.json's `pre_tokenizer` is, by the name llama.cpp gives it, or
+ *  undefined when it is none of those obt reads (compared by what splits: each Split's regex, Digits,
+ *  and whether ByteLevel splits by GPT-2's pattern). */
+export function preNameOf(pre: unknown): string | undefined {
+  const sig = signature(pre);
+  return ['gpt-2', 'llama-bpe', 'qwen2', 'smollm'].find((n) => signature(PRE[n]!.pre) === sig);
+}
+
+function signature(c: unknown): string {
+  if (c === null || typeof c !== 'object') return '';
+  const o = c as {
+    type?: string;
+    pretokenizers?: unknown[];
+    pattern?: { Regex?: string };
+    use_regex?: boolean;
+    individual_digits?: boolean;
+  };
+  switch (o.type) {
+    case 'Sequence':
+      return (o.pretokenizers ?? []).map(signature).join('|');
+    case 'Split':
+      return `split:${o.pattern?.Regex ?? '?'}`;
+    case 'ByteLevel':
+      return `bytelevel:${o.use_regex ?? true}`;
+    case 'Digits':
+      return `digits:${o.individual_digits ?? false}`;
+    default:
+      return `${o.type ?? '?'}`;
+  }
+}

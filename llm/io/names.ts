@@ -157,5 +157,21 @@ export function unpermuteRope(b: Uint8Array, heads: number, rows: number): void 
   }
 }
 
+/** The inverse of unpermuteRope: rows from adjacent pairs (2i, 2i+1) to rotate-half order (i, i + hd/2). */
+export function permuteRope(b: Uint8Array, heads: number, rows: number): void {
+  const rowBytes = b.byteLength / rows;
+  const hd = rows / heads;
+  const head = new Uint8Array(hd * rowBytes);
+  for (let h = 0; h < heads; h++) {
+    head.set(b.subarray(h * hd * rowBytes, (h + 1) * hd * rowBytes));
+    for (let i = 0; i < hd / 2; i++)
+      for (let half = 0; half < 2; half++) {
+        const src = 2 * i + half; // adjacent-pair row
+        const dst = half * (hd / 2) + i; // rotate-half row
+        b.set(head.subarray(src * rowBytes, (src + 1) * rowBytes), (h * hd + dst) * rowBytes);
+      }
+  }
+}
+
 /** The leaf a tied model's `path` repeats (its head: the embedding), or path itself. */
 export const tiedSource = (arch: Arch, path: string): string => arch.tied[path] ?? path;
