@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { obtcInProcess } from '../helpers/cli.ts';
 import { byteLevelBpe } from '../helpers/hf_tokenizers.ts';
-import { GGML, f32ToHalf, ggufBpeKvs, ggufFile, kvs, q8_0, type GgufTensor } from '../helpers/writers.ts';
+import { GGML, ggufBpeKvs, ggufFile, kvs, q8_0, type GgufTensor } from '../helpers/writers.ts';
 import { halfToFloat } from '../../runtime/core/stored.ts';
+import { from16, randomHfCheckpoint, safetensors, stored, to16, type DType, type M } from '../helpers/hf_models.ts';
 import { loadModel } from '../../llm/load.ts';
 import { perplexity, tokenStream } from '../../llm/eval.ts';
 import { ModelRunner } from '../../llm/runner.ts';
@@ -31,91 +32,8 @@ const Dh = D / H;
 const EPS = 1e-6;
 const THETA = 1e6;
 
-type M = { shape: number[]; data: Float32Array };
-
-/** A random Qwen2 checkpoint by Hugging Face name (seeded). */
-function checkpoint(tied: boolean, biases = true): Map<string, M> {
-  let seed = tied ? 7 : biases ? 8 : 9;
-  const rand = () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-  const mat = (shape: number[], scale: number, base = 0): M => ({
-    shape,
-    data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => base + scale * rand()),
-  });
-  const t = new Map<string, M>();
-  t.set('model.embed_tokens.weight', mat([V, D], 2));
-  if (!tied) t.set('lm_head.weight', mat([V, D], 1));
-  for (let l = 0; l < L; l++) {
-    const p = `model.layers.${l}`;
-    t.set(`${p}.input_layernorm.weight`, mat([D], 0.2, 1));
-    t.set(`${p}.post_attention_layernorm.weight`, mat([D], 0.2, 1));
-    for (const [n, o] of [
-      ['q_proj', D],
-      ['k_proj', KV * Dh],
-      ['v_proj', KV * Dh],
-    ] as const) {
-      t.set(`${p}.self_attn.${n}.weight`, mat([o, D], 2 / Math.sqrt(D)));
-      if (biases) t.set(`${p}.self_attn.${n}.bias`, mat([o], 0.5));
-    }
-    t.set(`${p}.self_attn.o_proj.weight`, mat([D, D], 2 / Math.sqrt(D)));
-    t.set(`${p}.mlp.gate_proj.weight`, mat([F, D], 2 / Math.sqrt(D)));
-    t.set(`${p}.mlp.up_proj.weight`, mat([F, D], 2 / Math.sqrt(D)));
-    t.set(`${p}.mlp.down_proj.weight`, mat([D, F], 2 / Math.sqrt(F)));
-  }
-  t.set('model.norm.weight', mat([D], 0.2, 1));
-  return t;
-}
-
-type DType = 'F32' | 'F16' | 'BF16';
-
-/** A value's 16-bit storage: f16, or bf16 rounded to nearest even (as torch does). */
-const to16 = (dtype: DType) => (v: number) =>
-  dtype === 'F16'
-    ? f32ToHalf(v)
-    : ((u) => (u + 0x7fff + ((u >>> 16) & 1)) >>> 16)(new Uint32Array(Float32Array.of(v).buffer)[0]!);
-const from16 = (dtype: DType) => (h: number) =>
-  dtype === 'F16' ? halfToFloat(h) : new Float32Array(Uint32Array.of(h << 16).buffer)[0]!;
-
-/** The checkpoint stored in a dtype: the file's bytes, and the values as stored (the reference
- *  computes with them, so only obt's own arithmetic is compared). */
-function stored(t: Map<string, M>, dtype: DType): { t: Map<string, M>; bytes: Map<string, Uint8Array> } {
-  const out = new Map<string, M>();
-  const bytes = new Map<string, Uint8Array>();
-  for (const [n, m] of t) {
-    if (dtype === 'F32') {
-      out.set(n, m);
-      bytes.set(n, new Uint8Array(m.data.buffer));
-      continue;
-    }
-    const h = Uint16Array.from(m.data, to16(dtype));
-    out.set(n, { shape: m.shape, data: Float32Array.from(h, from16(dtype)) });
-    bytes.set(n, new Uint8Array(h.buffer));
-  }
-  return { t: out, bytes };
-}
-
-function safetensors(t: Map<string, M>, dtype: DType, only?: (name: string) => boolean): Uint8Array {
-  const { bytes } = stored(t, dtype);
-  if (only) for (const n of [...bytes.keys()]) if (!only(n)) bytes.delete(n);
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const [n, b] of bytes) {
-    header[n] = { dtype, shape: t.get(n)!.shape, data_offsets: [off, off + b.length] };
-    off += b.length;
-  }
-  const h = JSON.stringify(header);
-  const out = new Uint8Array(8 + h.length + off);
-  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
-  out.set(new TextEncoder().encode(h), 8);
-  let o = 8 + h.length;
-  for (const b of bytes.values()) {
-    out.set(b, o);
-    o += b.length;
-  }
-  return out;
-}
+const DIMS = { V, D, F, H, KV, L };
+const checkpoint = (tied: boolean, biases = true) => randomHfCheckpoint(DIMS, tied, biases);
 
 /** config.json's rope_scaling for Llama 3.1 (rope_type llama3). */
 interface Scaling {
