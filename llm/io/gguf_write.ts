@@ -16,7 +16,7 @@ import { LoadError, headDim, type LlamaConfig } from './model.ts';
 import { names, permuteRope, rotateHalfHeads, type Arch } from './names.ts';
 import { preNameOf } from './gguf_tokenizer.ts';
 import type { TokenizerData } from './tokenizer.ts';
-import { storedToFloats } from '../../runtime/core/stored.ts';
+import { valuesOnce } from '../../runtime/core/stored.ts';
 import { floatsToStored } from '../../runtime/core/stored_encode.ts';
 import { numel, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
 
@@ -137,19 +137,12 @@ function keptBytes(t: Tensor): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** The bytes of a tensor in a type: as kept when it is kept in that type, else converted. */
+/** The bytes of a tensor in a type: as kept when it is kept in that type, else its values converted. */
 function encode(t: Tensor, type: GgufType): Uint8Array {
-  const kept = keptBytes(t);
   const want = STORED_OF[type];
-  if (t.stored === want) return kept;
-  const n = numel(t.shape);
-  let values: Float32Array;
-  if (t.stored) {
-    const words =
-      t.stored === 'q8_0' ? kept : new Uint16Array(kept.buffer.slice(kept.byteOffset, kept.byteOffset + 2 * n));
-    values = storedToFloats(t.stored, words);
-  } else values = new Float32Array(kept.buffer.slice(kept.byteOffset, kept.byteOffset + 4 * n));
-  return want ? floatsToStored(want, values) : new Uint8Array(values.buffer);
+  if (t.stored === want) return keptBytes(t);
+  const values = valuesOnce(t) as Float32Array;
+  return want ? floatsToStored(want, values) : new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 /** The tensor directory entry: name, dims (innermost first), type, offset from the data's start. */

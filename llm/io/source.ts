@@ -122,14 +122,17 @@ export function checkedRead(
   const fail = (bad: number) => {
     throw new LoadError(src.name, `tensor ${tensor} contains a non-finite value at element ${bad}`);
   };
+  const inMemory = src.bytes !== undefined;
   if (src.bytes) {
     const bad = nonFiniteIn(src.bytes.subarray(pos, pos + (stored ? storedBytes(stored, count) : 4 * count)), stored);
     if (bad >= 0) fail(bad);
   }
   return (into) => {
     src.read(pos, into);
-    const bad = nonFiniteIn(into, stored);
-    if (bad >= 0) fail(bad);
+    if (!inMemory) {
+      const bad = nonFiniteIn(into, stored); // checked once already when the bytes were in memory
+      if (bad >= 0) fail(bad);
+    }
     after?.(into);
   };
 }

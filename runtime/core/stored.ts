@@ -2,10 +2,10 @@
 // are kept as bfloat16 or IEEE half bits (`stored`, data a Uint16Array) or as GGUF's Q8_0 blocks
 // (32 int8 values after one f16 scale d, 34 bytes; data a Uint8Array; element i of a block is
 // d·q[i]): every value it holds is an f32 exactly, so it means what the f32 tensor of those values
-// means. Backends keep it in its 16
-// bits and convert where their kernels load it (the Wasm programs); anything else reads it widened
-// (`widen`, once per tensor). Also: stored floats to f32 in bulk (f32 by one copy, IEEE half through
-// a 65 536-entry table built on first use, bfloat16 by a shift into the high half of the f32 bits).
+// means. Backends keep it in its 16 bits and convert where their kernels load it (the Wasm
+// programs); anything else reads it widened (`widen`, once per tensor). Also: stored floats to f32
+// in bulk (IEEE half through a 65 536-entry table built on first use, bfloat16 by a shift into the
+// high half of the f32 bits).
 // Bytes are little-endian, as every format obt reads stores them; `bytes` may start at any offset.
 import type { Stored, Tensor } from './tensor.ts';
 
@@ -76,12 +76,6 @@ export function valuesOnce(t: Tensor): Float32Array | Tensor['data'] {
   return t.stored ? storedToFloats(t.stored, raw) : new Float32Array(raw.buffer);
 }
 
-/** A stored tensor of n elements at the start of `bytes` (a copy, aligned). */
-export function storedTensor(stored: Stored, shape: number[], bytes: Uint8Array, n: number): Tensor {
-  const data = stored === 'q8_0' ? bytes.slice(0, storedBytes('q8_0', n)) : words(bytes, n);
-  return { dtype: 'f32', shape, data, stored };
-}
-
 /** The first element of a stored tensor that is ±inf or NaN (of a Q8_0 block: its first, when its
  *  scale is); -1 when all are finite. */
 export function firstNonFiniteStored(stored: Stored, data: Uint16Array | Uint8Array): number {
@@ -108,13 +102,6 @@ function words(bytes: Uint8Array, n: number): Uint16Array {
   const u = new Uint16Array(n);
   new Uint8Array(u.buffer).set(bytes.subarray(0, 2 * n));
   return u;
-}
-
-/** n little-endian f32 → f32 (a copy, aligned). */
-export function f32sToFloats(bytes: Uint8Array, n: number): Float32Array {
-  const out = new Float32Array(n);
-  new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * n));
-  return out;
 }
 
 /** n IEEE halves → f32. */

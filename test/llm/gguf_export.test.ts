@@ -212,34 +212,41 @@ async function compare(file: string, steps = 16) {
 // them f32), so its probabilities differ from obt's by more there
 const TOL = { F32: 2e-3, F16: 2e-3, BF16: 5e-3, Q8_0: 5e-2 } as const;
 
-describe.skipIf(noLlama !== undefined)('llama.cpp runs what obt exports', () => {
-  for (const type of ['F32', 'F16', 'Q8_0'] as const)
-    it(`stories260K as ${type}: greedy ids, next-token probabilities (within ${TOL[type]}) and tokens equal obt's`, async () => {
-      const file = await exportGguf(
-        join(root, 'data/stories260K.bin'),
-        join(tmp, `s-${type}.gguf`),
-        type.toLowerCase(),
-      );
-      const { ids, ours, cpp, worst, tokens } = await compare(file, 20);
-      expect(cpp.greedy).toEqual(ours);
-      expect(ours.length).toBe(20);
-      expect(worst).toBeLessThan(TOL[type]);
-      // llama.cpp tokenizes like obt (SentencePiece with the dummy prefix; no BOS here)
-      expect(cpp.tokens).toEqual(tokens);
-      expect(ids[0]).toBe(1);
-    }, 60_000);
+describe.skipIf(noLlama !== undefined)(
+  `llama.cpp runs what obt exports${noLlama ? ` (skipped: ${noLlama})` : ''}`,
+  () => {
+    for (const type of ['F32', 'F16', 'Q8_0'] as const)
+      it(`stories260K as ${type}: greedy ids, next-token probabilities (within ${TOL[type]}) and tokens equal obt's`, async () => {
+        const file = await exportGguf(
+          join(root, 'data/stories260K.bin'),
+          join(tmp, `s-${type}.gguf`),
+          type.toLowerCase(),
+        );
+        const { ids, ours, cpp, worst, tokens } = await compare(file, 20);
+        expect(cpp.greedy).toEqual(ours);
+        expect(ours.length).toBe(20);
+        expect(worst).toBeLessThan(TOL[type]);
+        // llama.cpp tokenizes like obt (SentencePiece with the dummy prefix; no BOS here)
+        expect(cpp.tokens).toEqual(tokens);
+        expect(ids[0]).toBe(1);
+      }, 60_000);
 
-  for (const [dtype, type, tied] of [
-    ['F32', 'F32', true],
-    ['BF16', 'BF16', false],
-    ['F32', 'Q8_0', false],
-  ] as const)
-    it(`random Qwen2 (${tied ? 'tied' : 'untied'}) from a ${dtype} folder as ${type}: greedy ids, probabilities (within ${TOL[type]}) and byte-level BPE tokens equal obt's`, async () => {
-      const file = await exportGguf(qwen2Folder(dtype, tied), join(tmp, `q-${type}-${tied}.gguf`), type.toLowerCase());
-      const { ours, cpp, worst, tokens } = await compare(file);
-      expect(cpp.greedy).toEqual(ours);
-      expect(ours.length).toBeGreaterThan(3);
-      expect(worst).toBeLessThan(TOL[type]);
-      expect(cpp.tokens).toEqual(tokens);
-    }, 60_000);
-});
+    for (const [dtype, type, tied] of [
+      ['F32', 'F32', true],
+      ['BF16', 'BF16', false],
+      ['F32', 'Q8_0', false],
+    ] as const)
+      it(`random Qwen2 (${tied ? 'tied' : 'untied'}) from a ${dtype} folder as ${type}: greedy ids, probabilities (within ${TOL[type]}) and byte-level BPE tokens equal obt's`, async () => {
+        const file = await exportGguf(
+          qwen2Folder(dtype, tied),
+          join(tmp, `q-${type}-${tied}.gguf`),
+          type.toLowerCase(),
+        );
+        const { ours, cpp, worst, tokens } = await compare(file);
+        expect(cpp.greedy).toEqual(ours);
+        expect(ours.length).toBeGreaterThan(3);
+        expect(worst).toBeLessThan(TOL[type]);
+        expect(cpp.tokens).toEqual(tokens);
+      }, 60_000);
+  },
+);
