@@ -183,6 +183,7 @@ const ruleTable: { [P in PrimName]: FuseRule<P> } = {
   },
   dot_general: { cls: 'template', template: 'dot' },
   signlinear: { cls: 'template', template: 'signlinear' },
+  blocksignlinear: { cls: 'template', template: 'blocksignlinear' },
   attention: { cls: 'template', template: 'attention' },
   pack_sign: { cls: 'host' },
   scatter_add: { cls: 'host' },

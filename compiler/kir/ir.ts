@@ -80,6 +80,19 @@ export interface SignKernel extends KernelBase {
   g: number;
 }
 
+/** acc[m, o] = Σ_k d[o, k] · Σ_{i in block k} x[m, i] · (bit(s[o, i]) ? -1 : 1): K blocks of I / K
+ *  columns per row (whole sign words); d is buffer `d`, [O, K]. */
+export interface BlockSignKernel extends KernelBase {
+  kind: 'blocksignlinear';
+  M: number;
+  O: number;
+  I: number;
+  K: number;
+  x: number;
+  s: number;
+  d: number;
+}
+
 /** Fused attention (runtime/prims/attention.ts) in one of its modes; operand fields are input
  *  buffers (-1: the mode has none). The output domain is the mode's result shape. */
 export interface AttnKernel extends KernelBase, AttnDims {
@@ -95,7 +108,7 @@ export interface AttnKernel extends KernelBase, AttnDims {
   delta: number;
 }
 
-export type Kernel = LoopKernel | DotKernel | SignKernel | AttnKernel;
+export type Kernel = LoopKernel | DotKernel | SignKernel | BlockSignKernel | AttnKernel;
 
 /** How fusion writes Kernel IR for an equation's element: what a fuse rule and a template's
  *  fusion hook receive. */

@@ -34,6 +34,8 @@ function header(k: Kernel): string {
       return `dot B=${k.B} M=${k.M} N=${k.N} K=${k.K} a=b${k.a} b=b${k.b} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
     case 'signlinear':
       return `signlinear M=${k.M} O=${k.O} I=${k.I} x=b${k.x} s=b${k.s} g=b${k.g} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
+    case 'blocksignlinear':
+      return `blocksignlinear M=${k.M} O=${k.O} I=${k.I} K=${k.K} x=b${k.x} s=b${k.s} d=b${k.d} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
     case 'attention':
       return `attention ${k.mode} scale=${k.scale} B=${k.B} T=${k.T} S=${k.S} H=${k.H} KV=${k.KV} Dh=${k.Dh} q=b${k.q} k=b${k.k} v=b${k.v} mask=b${k.mask} do=b${k.dO} lse=b${k.lse} delta=b${k.delta} [${k.shape.join(', ')}] -> ${k.outDtype} (${ins})`;
     default:
@@ -60,6 +62,8 @@ export function describeKernel(k: Kernel): string {
       return `dot ${x(k.B > 1 ? [k.B, k.M, k.N] : [k.M, k.N])} · K ${k.K}`;
     case 'signlinear':
       return `signlinear ${k.M}×${k.O} · I ${k.I}`;
+    case 'blocksignlinear':
+      return `blocksignlinear ${k.M}×${k.O} · I ${k.I} in ${k.K} blocks`;
     case 'attention':
       return `attention ${k.mode} ${k.B}×${k.H}×${k.T}×${k.S}${k.KV !== k.H ? ` KV ${k.KV}` : ''} · Dh ${k.Dh}`;
     case 'loop':
@@ -109,6 +113,15 @@ export function verifyKernel(k: Kernel): void {
     (k.ins[k.x]?.size !== k.M * k.I || k.ins[k.s]?.dtype !== 'u32' || k.ins[k.g]?.size !== k.I)
   )
     bad('signlinear operands');
+  if (
+    k.kind === 'blocksignlinear' &&
+    (k.ins[k.x]?.size !== k.M * k.I ||
+      k.ins[k.s]?.dtype !== 'u32' ||
+      k.ins[k.d]?.size !== k.O * k.K ||
+      k.I % k.K !== 0 ||
+      (k.I / k.K) % 32 !== 0)
+  )
+    bad('blocksignlinear operands');
   if (k.kind === 'attention') {
     const q = k.B * k.T * k.H * k.Dh;
     const kv = k.B * k.S * k.KV * k.Dh;

@@ -4,6 +4,7 @@ import type { Kernel } from '../kir/ir.ts';
 import type { Template } from '../backends/template.ts';
 import { dot } from './dot/index.ts';
 import { signlinear } from './signlinear/index.ts';
+import { blocksignlinear } from './blocksignlinear/index.ts';
 import { attention } from './attention/index.ts';
 
 export type TemplateKernel = Exclude<Kernel, { kind: 'loop' }>;
@@ -12,6 +13,7 @@ export type TemplateKind = TemplateKernel['kind'];
 export const TEMPLATES: { [K in TemplateKind]: Template<Extract<TemplateKernel, { kind: K }>> } = {
   dot,
   signlinear,
+  blocksignlinear,
   attention,
 };
 

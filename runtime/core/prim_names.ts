@@ -78,6 +78,7 @@ export interface PrimParams
   pack_sign: NoParams;
   unpack_sign: NoParams;
   signlinear: NoParams;
+  blocksignlinear: NoParams;
   attention: AttentionParams;
   random_bits: { shape: number[] };
   /** the first `nconst` operands are loop-invariant; body: (consts..., carry...) -> carry... */

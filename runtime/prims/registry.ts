@@ -24,7 +24,7 @@ import { gather, scatter_add } from './gather.ts';
 import { dynamic_slice, dynamic_update_slice } from './dynamic_slice.ts';
 import { constant, iota } from './iota.ts';
 import { dot_general } from './dot_general.ts';
-import { pack_sign, signlinear, unpack_sign } from './sign.ts';
+import { blocksignlinear, pack_sign, signlinear, unpack_sign } from './sign.ts';
 import { attention } from './attention.ts';
 import { random_bits } from './random_bits.ts';
 import { custom_vjp, iterate, stop_gradient } from './control.ts';
@@ -63,6 +63,7 @@ export const PRIMS: Registry = {
   pack_sign,
   unpack_sign,
   signlinear,
+  blocksignlinear,
   attention,
   random_bits,
   iterate,

@@ -26,6 +26,7 @@ import nn
 fn mm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K], c: f32[B, M, N]) -> f32[B, M, N] = tanh(einsum("bmk,bnk->bmn", a, b) + c)
 fn pos[M, N, K](a: f32[M, K], b: f32[N, K]) -> bool[M, N] = a @ transpose(b) > 0.0
 fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = layernorm0(signlinear(x, pack_sign(w), g, h)) + 1.0
+fn bsl[M, O, I, K](x: f32[M, I], w: f32[O, I], d: f32[O, K]) -> f32[M, O] = blocksignlinear(x, pack_sign(w), d) + 1.0
 fn rows[A, B](x: f32[A, B]) -> f32[A, B] = softmax(x * 3.0, axis: -1) + x * rsqrt(mean(x * x, axis: -1, keep: true) + 1e-5)
 fn total[A, B](x: f32[A, B]) -> f32 = sum(x * x)
 fn amax[A, B](x: f32[A, B]) -> i32[A] = argmax(x, axis: -1)
@@ -108,6 +109,31 @@ describe(`webgpu kernels${gpuNote}`, () => {
     // the decode template: ROWS outputs per workgroup (O not a multiple of it), vec4 x and g
     ['sl', [[3, 512], [13, 512], [512], [13]]],
     ['sl', [[1, 1024], [1001, 1024], [1024], [1001]]],
+    // blocksignlinear: one output per invocation, the decode template, tiles
+    [
+      'bsl',
+      [
+        [1, 96],
+        [5, 96],
+        [5, 3],
+      ],
+    ],
+    [
+      'bsl',
+      [
+        [3, 512],
+        [13, 512],
+        [13, 4],
+      ],
+    ],
+    [
+      'bsl',
+      [
+        [40, 256],
+        [19, 256],
+        [19, 2],
+      ],
+    ],
   ];
   for (const [entry, shapes] of cases)
     it.skipIf(!gpu)(`${entry} ${shapes.map((s) => s.join('×')).join(', ')}`, async () => {
@@ -141,6 +167,20 @@ describe(`webgpu kernels${gpuNote}`, () => {
     ).toContain('workgroup');
     expect(modes('sl', [[1, 1000], [9, 1000], [1000], [9]])).toContain('workgroup');
     expect(modes('sl', [[1, 1024], [1001, 1024], [1024], [1001]])).toContain('workgroup');
+    expect(
+      modes('bsl', [
+        [3, 512],
+        [13, 512],
+        [13, 4],
+      ]),
+    ).toContain('workgroup');
+    expect(
+      modes('bsl', [
+        [40, 256],
+        [19, 256],
+        [19, 2],
+      ]),
+    ).toContain('tile');
     expect(modes('rows', [[5, 600]])).toContain('workgroup');
     expect(
       modes('mm', [

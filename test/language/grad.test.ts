@@ -244,6 +244,20 @@ const CASES: Record<string, (r: () => number) => Case> = {
       build: (e, [x, g, h, w]) => e('signlinear', [x!, e('pack_sign', [w!], {}), g!, h!], {}),
     };
   },
+  blocksignlinear: (r) => {
+    const K = 1 + int(r, 2);
+    const I = 32 * K * (1 + int(r, 1));
+    const O = 1 + int(r, 3);
+    const rows = shapeOf(r, int(r, 2));
+    return {
+      inputs: [
+        { type: f32([...rows, I]), diff: true, gen: normal },
+        { type: f32([O, K]), diff: true, gen: normal },
+        { type: f32([O, I]), diff: false, gen: normal },
+      ],
+      build: (e, [x, d, w]) => e('blocksignlinear', [x!, e('pack_sign', [w!], {}), d!], {}),
+    };
+  },
 };
 
 /** loss = sum(y ⊙ w) for the case's output y, as a Core Func over (diff inputs, constants, w). */
@@ -374,6 +388,7 @@ describe('VJP of every differentiable primitive against finite differences (f64)
       'dynamic_update_slice',
       'dot_general',
       'signlinear',
+      'blocksignlinear',
     ]);
     // language-level tests below; attention (sdpa): test/backends/attention.test.ts, by finite differences too
     const elsewhere = new Set(['custom_vjp', 'iterate', 'convert', 'rem', 'attention']);

@@ -17,6 +17,7 @@ describe('wasm templates on shapes the random programs do not reach', () => {
 fn mm[B, M, N, K](a: f32[B, M, K], b: f32[B, N, K], c: f32[B, M, N]) -> f32[B, M, N] = tanh(einsum("bmk,bnk->bmn", a, b) + c)
 fn pos[M, N, K](a: f32[M, K], b: f32[N, K]) -> bool[M, N] = a @ transpose(b) > 0.0
 fn sl[M, O, I](x: f32[M, I], w: f32[O, I], g: f32[I], h: f32[O]) -> f32[M, O] = signlinear(x, pack_sign(w), g, h) + 1.0
+fn bsl[M, O, I, K](x: f32[M, I], w: f32[O, I], d: f32[O, K]) -> f32[M, O] = blocksignlinear(x, pack_sign(w), d) * 2.0
 fn rows[A, C](x: f32[A, C]) -> (f32[A], f32[A]) = (sum(x * x, axis: -1), max(x - 0.5, axis: -1))
 fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (sum(x * y, axis: 1) + 1.0, max(x - y, axis: 1))
 `;
@@ -71,6 +72,31 @@ fn cols[A, B, C](x: f32[A, B, C], y: f32[A, B, C]) -> (f32[A, C], f32[A, C]) = (
       ],
     ],
     ['sl', [[3, 130], [7, 130], [130], [7]]],
+    // blocks of 32 (tiles of 4 groups), 128 (Q1_0) and 256 (TQ*), 9 outputs (a tail of the 4-aligned split)
+    [
+      'bsl',
+      [
+        [2, 96],
+        [9, 96],
+        [9, 3],
+      ],
+    ],
+    [
+      'bsl',
+      [
+        [1, 512],
+        [9, 512],
+        [9, 4],
+      ],
+    ],
+    [
+      'bsl',
+      [
+        [3, 768],
+        [5, 768],
+        [5, 3],
+      ],
+    ],
     // reductions along the last axis: 16 per iteration, then 4, then the scalar tail
     ['rows', [[3, 37]]],
     ['rows', [[2, 16]]],

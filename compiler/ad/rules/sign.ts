@@ -27,3 +27,21 @@ export const signlinear: VjpRule<'signlinear'> = (b, [x, s, g, h], _o, _p, [ct])
   void I;
   return [dx, undefined, dg, dh];
 };
+
+export const blocksignlinear: VjpRule<'blocksignlinear'> = (b, [x, s, d], _o, _p, [ct]) => {
+  // y[m, o] = Σ_k d[o, k] Σ_{i ∈ block k} x[m, i] s[o, i]: dx = ct · (d ⊙blocks S); dd[o, k] is the
+  // block sums of (ctᵀ x) ⊙ S over the rows of x
+  if (!ct) return [undefined, undefined, undefined];
+  const r = x!.type.shape.length;
+  const rows = [...Array(r - 1).keys()];
+  const [O, I] = s!.type.shape as [number, number];
+  const K = d!.type.shape[1]!;
+  const dense = b.emit('reshape', [b.emit('unpack_sign', [s!], {})], { shape: [O, K, I / K] });
+  const db = b.emit('broadcast_in_dim', [d!], { shape: [O, K, I / K], dims: [0, 1] });
+  const w = b.emit('reshape', [b.emit('mul', [dense, db], {})], { shape: [O, I] });
+  const dx = b.emit('dot_general', [ct, w], { batch: [[], []], contract: [[r - 1], [0]] });
+  const p = b.emit('dot_general', [ct, x!], { batch: [[], []], contract: [rows, rows] });
+  const ps = b.emit('mul', [b.emit('reshape', [p], { shape: [O, K, I / K] }), dense], {});
+  const dd = b.emit('reduce_sum', [ps], { axes: [2] });
+  return [dx, undefined, dd];
+};

@@ -19,9 +19,14 @@
 // Measured on the 2-core Zen 4 (npm run bench, 4096×4096 decode, one thread): lut 16.7–17.5 G
 // weights/s, xor 10.4–12.9 (it executes ~5 SIMD ops per 4 weights, near this core's issue rate);
 // lut is the default. See docs/architecture.md ("signlinear kernels").
+//
+// blocksignlinear (one scale per block of a row: llama.cpp's Q1_0 and ternary types) is lut with
+// tiles that never straddle a block: a tile's sum for an output row is scaled by that row's block
+// scale before it joins the row's partial sum (one load and multiply per 64 weights); x is not
+// scaled by g.
 import binaryen from 'binaryen';
 import type { MathImport } from '../../../runtime/wasm/abi.ts';
-import type { SignKernel } from '../../kir/ir.ts';
+import type { BlockSignKernel, SignKernel } from '../../kir/ir.ts';
 import type { Locals } from '../../backends/wasm/emit/expr.ts';
 import { epilogue, forLoop, hsum, newEnv, type M, type X } from '../../backends/wasm/emit/common.ts';
 import { paramsOf } from '../../backends/wasm/emit/abi.ts';
@@ -37,32 +42,37 @@ export function signMethod(): SignMethod {
 
 /** groups of 8 columns per signlinear LUT tile (a multiple of 4, at most 16): 8 tables × 1 KB stay in L1 */
 const SIGN_TG = 8;
-const TG = SIGN_TG;
+/** either kernel over packed signs */
+export type AnySign = SignKernel | BlockSignKernel;
+/** a tile of a blocked kernel lies within one block: blocks of 32 columns (4 groups) take tiles of 4 */
+const tileGroups = (k: AnySign) => (k.kind === 'blocksignlinear' && (k.I / k.K / 8) % SIGN_TG !== 0 ? 4 : SIGN_TG);
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** signlinear scratch: x⊙g of one row (zero-padded to whole words), then (lut) the O partial sums
  *  and the tables of one tile. */
 export function signScratch(
-  k: SignKernel,
+  k: AnySign,
   method: SignMethod = signMethod(),
 ): { xg: number; y: number; tab: number; bytes: number } {
   const W = Math.ceil(k.I / 32);
   const xg = 0;
   const y = W * 128;
   const tab = y + align16(k.O * 4);
-  return method === 'lut' ? { xg, y, tab, bytes: tab + SIGN_TG * 1024 } : { xg, y, tab: y, bytes: y };
+  return method === 'lut' || k.kind === 'blocksignlinear'
+    ? { xg, y, tab, bytes: tab + SIGN_TG * 1024 }
+    : { xg, y, tab: y, bytes: y };
 }
 
 const { i32, f32, v128 } = binaryen;
 
 export function signBody(
   m: M,
-  k: SignKernel,
+  k: AnySign,
   L: Locals,
   imports: Set<MathImport>,
   method: SignMethod = signMethod(),
 ): X[] {
-  return method === 'lut' ? signLut(m, k, L, imports) : signXor(m, k, L, imports);
+  return method === 'lut' || k.kind === 'blocksignlinear' ? signLut(m, k, L, imports) : signXor(m, k, L, imports);
 }
 
 interface Common {
@@ -82,7 +92,7 @@ interface Common {
   store: X[];
 }
 
-function common(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>, permute: boolean): Common {
+function common(m: M, k: AnySign, L: Locals, imports: Set<MathImport>, permute: boolean): Common {
   const env = newEnv(m, k, L, imports, () => 2);
   const W = Math.ceil(k.I / 32);
   const P = paramsOf(k);
@@ -93,7 +103,8 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>, permut
   const xRow = L.add(i32);
   const acc = L.add(f32);
   const flatL = L.add(i32);
-  const gPtr = () => m.local.get(1 + k.g, i32);
+  const g = k.kind === 'signlinear' ? k.g : undefined;
+  const gPtr = () => m.local.get(1 + g!, i32);
   const I4 = Math.floor(k.I / 4) * 4;
   const at = (base: X, idx: X) => m.i32.add(base, m.i32.shl(idx, m.i32.const(2)));
   const xi = () => m.local.get(i, i32);
@@ -111,8 +122,10 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>, permut
           ),
         )
       : at(scratch(), idx());
+  const xAt = (idx: () => X) => m.f32.load(0, 4, at(m.local.get(xRow, i32), idx()));
   const xgAt = (idx: () => X) =>
-    m.f32.mul(m.f32.load(0, 4, at(m.local.get(xRow, i32), idx())), m.f32.load(0, 4, at(gPtr(), idx())));
+    g === undefined ? xAt(idx) : m.f32.mul(xAt(idx), m.f32.load(0, 4, at(gPtr(), idx())));
+  const xv = m.v128.load(0, 4, at(m.local.get(xRow, i32), xi()));
   const prologue = [
     m.local.set(xRow, m.i32.add(m.local.get(1 + k.x, i32), m.i32.mul(m.local.get(row, i32), m.i32.const(4 * k.I)))),
     permute
@@ -122,7 +135,7 @@ function common(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>, permut
             0,
             4,
             at(scratch(), xi()),
-            m.f32x4.mul(m.v128.load(0, 4, at(m.local.get(xRow, i32), xi())), m.v128.load(0, 4, at(gPtr(), xi()))),
+            g === undefined ? xv : m.f32x4.mul(xv, m.v128.load(0, 4, at(gPtr(), xi()))),
           ),
         ]),
     ...(permute
@@ -194,9 +207,12 @@ function signXor(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
   ];
 }
 
-function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] {
+function signLut(m: M, k: AnySign, L: Locals, imports: Set<MathImport>): X[] {
   const c = common(m, k, L, imports, false);
   const { W, o } = c;
+  const TG = tileGroups(k);
+  const blocked = k.kind === 'blocksignlinear' ? k : undefined;
+  const dp = L.add(i32); // blocked: the scale of (o, the tile's block)
   const G = 4 * W; // sign bytes (groups of 8 columns) per weight row
   const lay = signScratch(k, 'lut');
   const t = L.add(i32); // first group of the tile
@@ -325,10 +341,12 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
       parts.length === 4
         ? m.f32.add(m.f32.add(parts[0]!, parts[1]!), m.f32.add(parts[2]!, parts[3]!))
         : parts.reduce((s, x) => m.f32.add(s, x));
-    body.push(m.f32.store(0, 4, get(yp), m.f32.add(m.f32.load(0, 4, get(yp)), total)));
+    const scaled = blocked ? m.f32.mul(total, m.f32.load(0, 4, get(dp))) : total;
+    body.push(m.f32.store(0, 4, get(yp), m.f32.add(m.f32.load(0, 4, get(yp)), scaled)));
     body.push(
       m.local.set(sRow, m.i32.add(get(sRow), m.i32.const(4 * W))),
       m.local.set(yp, m.i32.add(get(yp), m.i32.const(4))),
+      ...(blocked ? [m.local.set(dp, m.i32.add(get(dp), m.i32.const(4 * blocked.K)))] : []),
     );
     return body;
   };
@@ -336,6 +354,24 @@ function signLut(m: M, k: SignKernel, L: Locals, imports: Set<MathImport>): X[] 
     forLoop(m, gi, m.i32.const(0), m.i32.const(tg), 1, buildTable()),
     m.local.set(sRow, m.i32.add(m.i32.add(c.sPtr(), m.i32.mul(c.lo(), m.i32.const(4 * W))), get(t))),
     m.local.set(yp, m.i32.add(yBase(), m.i32.shl(c.lo(), m.i32.const(2)))),
+    ...(blocked
+      ? [
+          // d + 4 (lo · K + t / (groups per block))
+          m.local.set(
+            dp,
+            m.i32.add(
+              m.local.get(1 + blocked.d, i32),
+              m.i32.shl(
+                m.i32.add(
+                  m.i32.mul(c.lo(), m.i32.const(blocked.K)),
+                  m.i32.div_u(get(t), m.i32.const(blocked.I / blocked.K / 8)),
+                ),
+                m.i32.const(2),
+              ),
+            ),
+          ),
+        ]
+      : []),
     forLoop(m, o, c.lo(), c.hi(), 1, consume(tg)),
   ];
   const full = Math.floor(G / TG) * TG;

@@ -49,6 +49,7 @@ export const BUILTINS: Record<string, Builtin> = {
   pack_sign: T.packSign,
   unpack_sign: T.unpackSign,
   signlinear: T.signlinear,
+  blocksignlinear: T.blocksignlinear,
   sdpa,
   key: T.keyB,
   split: T.splitB,

@@ -517,6 +517,42 @@ export const signlinear: Builtin = (c) => {
   );
 };
 
+/** blocksignlinear(x: f32[..., I], s: sign[O, I], d: f32[O, K]): block k (I / K columns, whole sign
+ *  words) of row o of s scaled by d[o, k]; sizes are checked once they are known. */
+export const blocksignlinear: Builtin = (c) => {
+  arity(c, 3);
+  const [x, s, d] = [0, 1, 2].map((i) => tensorArg(c, i)) as [ops.TVal, ops.TVal, ops.TVal];
+  if (s.t.dtype !== 'sign' || s.t.shape.length !== 2 || s.t.shape.some((it) => it.k === 'spread'))
+    throw new UserError(`blocksignlinear expects s: sign[O, I], found ${ops.showT(s)}`, c.spans[1]!);
+  const [O, I] = s.t.shape as [ShapeItem, ShapeItem];
+  const xl = x.t.shape[x.t.shape.length - 1];
+  if (x.t.dtype !== 'f32' || !xl || !ops.dimsEqual(xl, I))
+    throw new UserError(
+      `blocksignlinear expects x: f32[..., ${shapeToString([I])}], found ${ops.showT(x)}`,
+      c.spans[0]!,
+    );
+  if (d.t.dtype !== 'f32' || d.t.shape.length !== 2 || d.t.shape[1]!.k === 'spread' || !ops.dimsEqual(d.t.shape[0]!, O))
+    throw new UserError(
+      `blocksignlinear expects d: f32[${shapeToString([O])}, K] (one scale per block of a row), found ${ops.showT(d)}`,
+      c.spans[2]!,
+    );
+  const [i, k] = [I, d.t.shape[1]!].map((it) => (it.k === 'dim' ? dimValue(it.d) : undefined));
+  if (i !== undefined && k !== undefined && (k < 1 || i % k !== 0 || (i / k) % 32 !== 0))
+    throw new UserError(
+      `blocksignlinear: ${k} blocks of a ${i}-column row are not whole sign words`,
+      c.spans[2]!,
+      'a block is a multiple of 32 columns (Q1_0: 128, TQ1_0/TQ2_0: 256)',
+    );
+  const shape = [...x.t.shape.slice(0, -1), O];
+  return ops.emitted(c.el, 'f32', shape, (b) =>
+    b.emit1(
+      'blocksignlinear',
+      [x, s, d].map((v) => ops.atomOf(c.el, v)),
+      {},
+    ),
+  );
+};
+
 // ---- randomness ------------------------------------------------------------------------------
 
 function keyArg(c: CallInfo, i: number): ops.TVal {
