@@ -121,11 +121,16 @@ ${quantizeOptionsUsage('           ')}`,
     flags: { ...MODEL, text: 'string', seq: 'string', json: 'boolean', ...RUNTIME, ...PROFILE, ...COMPILE },
   },
   export: {
-    usage: `  export MODEL --format gguf -o FILE [--type f32|f16|bf16|q8_0] [--tokenizer FILE]
+    usage: `  export MODEL --format gguf -o FILE [--type f32|f16|bf16|q8_0] [--ternary tq2_0|tq1_0]
+         [--tokenizer FILE]
                                         write a model for another engine: GGUF for llama.cpp
-                                        (a teacher; matrices in --type, default the type they
-                                        are kept in; vectors f32; the tokenizer in its metadata)`,
-    flags: { format: 'string', o: 'string', type: 'string', tokenizer: 'string' },
+                                        (dense matrices in --type, default the type they are kept
+                                        in; vectors f32; the tokenizer in its metadata). A
+                                        quantised student's linear layers go in the llama.cpp
+                                        type that holds them exactly: signs with an f16 scale per
+                                        128-block or row as Q1_0, ternary codes with one per
+                                        256-block as --ternary (default tq2_0)`,
+    flags: { format: 'string', o: 'string', type: 'string', ternary: 'string', tokenizer: 'string' },
   },
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]

@@ -172,10 +172,12 @@ async function open(weights: string, src: ByteSource, tokenizerFile?: string): P
   }
   let ck: Checkpoint;
   let embedded: TokenizerData | undefined;
+  let quantised: Awaited<ReturnType<typeof loadGguf>>['quantised'];
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
     const g = await loadGguf(weights, src);
     ck = g.checkpoint;
     embedded = g.tokenizer;
+    quantised = g.quantised;
   } else if (weights.endsWith('.safetensors')) {
     ck = loadSafetensors(weights, src);
   } else if (weights.endsWith('.safetensors.index.json')) {
@@ -202,6 +204,20 @@ async function open(weights: string, src: ByteSource, tokenizerFile?: string): P
       tk.source,
       `the tokenizer has ${tk.pieces.length} pieces but the model has a vocabulary of ${ck.config.vocab}; wrong tokenizer for this model?`,
     );
+  if (quantised) {
+    // llama.cpp's 1-bit or ternary layers: the shipped method whose inference form they are
+    const method = resolveMethod(quantised.method);
+    return {
+      arch: ck.arch,
+      config: ck.config,
+      value: modelValue(ck, quantised.layers),
+      layer: `method.${method.infer}`,
+      method,
+      tokenizer: new Tokenizer(tk),
+      file: weights,
+      bytes: src.size,
+    };
+  }
   return {
     arch: ck.arch,
     config: ck.config,

@@ -86,11 +86,20 @@ export const isTied = (arch: Arch, tensors: Map<string, unknown>): boolean =>
 
 /** The host value of the model's struct from a checkpoint's tensors, by leaf path (a tied model's
  *  head is its embedding). */
-export function modelValue(ck: Checkpoint): Record<string, unknown> {
-  const leaves = modelLeaves(ck.arch, ck.config).leaves.map((l) => ({
-    path: l.path,
-    value: ck.tensors.get(ck.sharedHead ? tiedSource(ck.arch, l.path) : l.path),
-  }));
+export function modelValue(
+  ck: Checkpoint,
+  layers?: ReadonlyMap<string, Record<string, unknown>>,
+): Record<string, unknown> {
+  const q = modelLeaves(ck.arch, ck.config);
+  const inLayer = (path: string) => layers && q.layers.some((l) => layers.has(l.path) && path.startsWith(`${l.path}.`));
+  const leaves = q.leaves
+    .filter((l) => !inLayer(l.path))
+    .map((l) => ({
+      path: l.path,
+      value: ck.tensors.get(ck.sharedHead ? tiedSource(ck.arch, l.path) : l.path),
+    }));
+  // a quantised layer's value (its inference form's fields) in place of its dense leaves
+  for (const [path, value] of layers ?? []) leaves.push({ path, value: value as never });
   return treeFromPaths(leaves) as Record<string, unknown>;
 }
 
@@ -101,11 +110,12 @@ export const fileName = (ck: Pick<Checkpoint, 'arch' | 'format'>, path: string):
   names(ck.arch, CONVENTION[ck.format]).nameOf(path) ?? path;
 
 /** Checks that every leaf's tensor is present with its expected shape and finite (a tied model's
- *  head is not stored); a problem names the tensor as the file does. */
-export function validateTensors(ck: Checkpoint): void {
+ *  head is not stored, nor are the dense leaves of `quantised` layers); a problem names the tensor
+ *  as the file does. */
+export function validateTensors(ck: Checkpoint, quantised: ReadonlySet<string> = new Set()): void {
   const tied = ck.sharedHead ? new Set(tiedLeaves(ck.arch)) : new Set<string>();
   for (const [path, shape] of expectedShapes(ck.arch, ck.config)) {
-    if (tied.has(path)) continue;
+    if (tied.has(path) || quantised.has(path)) continue;
     const name = fileName(ck, path);
     const t = ck.tensors.get(path);
     if (!t) throw new LoadError(ck.file, `missing tensor ${name}`);

@@ -6,17 +6,21 @@
 // tokenizer (llm/io/gguf_tokenizer.ts) come from the metadata, checked against a schema; leaves a
 // convention stores in rotate-half RoPE order (qwen2's q/k) are put back in adjacent pairs;
 // every tensor's shape, offset (aligned, inside the file, not overlapping another) and size are
-// checked before anything is allocated for it.
+// checked before anything is allocated for it. Tensors in llama.cpp's 1-bit and ternary types
+// (Q1_0, TQ1_0, TQ2_0; llm/io/gguf_lowbit.ts) make a quantised model: linear layers become the
+// inference form of the shipped method that stores exactly that type (q1_0; tq2_0 for both ternary
+// types), read and decoded at load; an embedding or head in such a type is decoded to its f32 values.
 import { gguf } from '@huggingface/gguf';
 import { z } from 'zod';
 import { LoadError, validateConfig, type Checkpoint, type LlamaConfig } from './model.ts';
-import { expectedShapes, isTied, validateTensors } from './arch.ts';
+import { expectedShapes, isTied, linearLayers, validateTensors } from './arch.ts';
 import { archFor, knownNames, names, rotateHalfHeads, unpermuteRope } from './names.ts';
 import { checkExtents, checkShape, parseWith } from './validate.ts';
-import { sourcedTensor, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
+import { alloc, sourcedTensor, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
 import { bytesSource, checkedRead, readAt, type ByteSource } from './source.ts';
 import type { TokenizerData } from './tokenizer.ts';
 import { ggufTokenizer, type GgufTokenizerKeys } from './gguf_tokenizer.ts';
+import { LOWBIT, decodeQ1_0, decodeTQ, lowBitOfCode, type LowBit } from './gguf_lowbit.ts';
 
 const GGML_F32 = 0;
 const GGML_F16 = 1;
@@ -50,13 +54,18 @@ function byteSize(type: number, n: number, what: string, file: string): number {
     case GGML_Q8_0:
       if (n % 32) throw new LoadError(file, `${what}: Q8_0 needs a multiple of 32 elements, has ${n}`);
       return (n / 32) * 34;
-    default:
-      return -1;
+    default: {
+      const lb = lowBitOfCode(type);
+      if (!lb) return -1;
+      const { values, bytes } = LOWBIT[lb];
+      if (n % values) throw new LoadError(file, `${what}: ${lb} needs a multiple of ${values} elements, has ${n}`);
+      return (n / values) * bytes;
+    }
   }
 }
 
 const unsupported = (name: string, type: number) =>
-  `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? type}; supported: F32, F16, BF16, Q8_0`;
+  `tensor ${name.slice(0, 80)} has GGML type ${TYPE_NAMES[type] ?? lowBitOfCode(type) ?? type}; supported: F32, F16, BF16, Q8_0, Q1_0, TQ1_0, TQ2_0`;
 
 /** How each type obt reads stays in memory (runtime/core/stored.ts: the kernels convert as they load). */
 const STORED: Record<number, Stored | undefined> = {
@@ -67,9 +76,16 @@ const STORED: Record<number, Stored | undefined> = {
 };
 
 export interface GgufModel {
+  /** the dense tensors (all of them, unless `quantised`) */
   checkpoint: Checkpoint;
   tokenizer: TokenizerData;
+  /** linear layers stored in a low-bit type: the shipped method whose inference form holds it
+   *  exactly, and each layer's value of that form by layer path */
+  quantised?: { method: 'q1_0' | 'tq2_0'; layers: Map<string, Record<string, Tensor>> };
 }
+
+/** The shipped method whose inference form is a low-bit type exactly. */
+const METHOD_OF: Record<LowBit, 'q1_0' | 'tq2_0'> = { Q1_0: 'q1_0', TQ1_0: 'tq2_0', TQ2_0: 'tq2_0' };
 
 /** A count in the metadata (GGUF stores u32/u64/i32…; u64 arrive as bigint). */
 const Int = z
@@ -217,6 +233,8 @@ export async function loadGguf(file: string, from: ByteSource | Uint8Array): Pro
   );
   const tensors = new Map<string, Tensor>();
   const shapes = expectedShapes(arch, config);
+  const linear = new Set(linearLayers(arch, config).map((l) => `${l.path}.w`));
+  const lowbit: { path: string; name: string; type: LowBit; shape: number[]; bytes: () => Uint8Array }[] = [];
   for (const { info, shape, n, start, bytes: size } of infos) {
     // Llama 3.1's RoPE frequency factors: not read, so refused rather than run as plain RoPE
     if (info.name === 'rope_freqs.weight')
@@ -243,14 +261,98 @@ export async function loadGguf(file: string, from: ByteSource | Uint8Array): Pro
       const heads = config[rope];
       after = (b) => unpermuteRope(b, heads, shape[0]!);
     }
+    const lb = lowBitOfCode(info.dtype as number);
+    if (lb) {
+      if (want && (want.length !== 2 || want.some((d, i) => d !== shape[i])))
+        throw new LoadError(file, `tensor ${info.name} has shape [${shape}], expected [${want}]`);
+      if (lowbit.some((t) => t.path === path)) throw new LoadError(file, `tensor ${info.name} appears twice`);
+      lowbit.push({
+        path,
+        name: info.name,
+        type: lb,
+        shape,
+        bytes: () => {
+          const b = readAt(src, dataStart + start, size);
+          after?.(b);
+          return b;
+        },
+      });
+      continue;
+    }
     const stored = STORED[info.dtype as number];
     const read = checkedRead(src, dataStart + start, n, stored, info.name, after);
     tensors.set(path, sourcedTensor(shape, { bytes: size, read }, stored));
   }
+  const quantised = lowbit.length ? lowBitLayers(file, lowbit, linear, tensors) : undefined;
   const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
-  validateTensors(ck);
-  return {
-    checkpoint: ck,
-    tokenizer,
+  validateTensors(ck, quantised ? linear : undefined);
+  return { checkpoint: ck, tokenizer, ...(quantised ? { quantised } : {}) };
+}
+
+/** Decodes the low-bit tensors: the linear layers' into the inference form of one shipped method
+ *  (every linear layer must then be low-bit, of one family: obt's model has one layer type), an
+ *  embedding's or head's into its f32 values (into `tensors`). */
+function lowBitLayers(
+  file: string,
+  lowbit: { path: string; name: string; type: LowBit; shape: number[]; bytes: () => Uint8Array }[],
+  linear: Set<string>,
+  tensors: Map<string, Tensor>,
+): GgufModel['quantised'] {
+  const layers = new Map<string, Record<string, Tensor>>();
+  let method: 'q1_0' | 'tq2_0' | undefined;
+  let first = '';
+  const finite = (d: Float32Array, name: string) => {
+    const bad = d.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new LoadError(file, `tensor ${name}: block ${bad} has a non-finite scale ${d[bad]}`);
   };
+  for (const t of lowbit) {
+    const [O, I] = t.shape as [number, number];
+    if (tensors.has(t.path)) throw new LoadError(file, `tensor ${t.name} appears twice`);
+    const b = t.bytes();
+    if (!linear.has(t.path)) {
+      // an embedding or head: its values (±d, t·d) are exact in f32
+      const f = alloc('f32', [O, I]);
+      const rows = t.type === 'Q1_0' ? decodeQ1_0(b, O, I) : decodeTQ(t.type, b, O, I, file, `tensor ${t.name}`);
+      finite(rows.d, t.name);
+      const B = LOWBIT[t.type].values;
+      const words = I / 32;
+      const bit = (w: Uint32Array, o: number, i: number) => (w[o * words + (i >>> 5)]! >>> (i & 31)) & 1;
+      for (let o = 0; o < O; o++)
+        for (let i = 0; i < I; i++) {
+          const d = rows.d[((o * I + i) / B) | 0]!;
+          const v = 's' in rows ? 1 - 2 * bit(rows.s, o, i) : 1 - bit(rows.sa, o, i) - bit(rows.sb, o, i);
+          f.data[o * I + i] = v * d;
+        }
+      tensors.set(t.path, f);
+      continue;
+    }
+    const m = METHOD_OF[t.type];
+    if (method && m !== method)
+      throw new LoadError(
+        file,
+        `tensor ${t.name} is ${t.type} but ${first} is not ternary: obt's model has one layer type`,
+      );
+    method = m;
+    first ||= t.name;
+    const layer = t.path.slice(0, -2);
+    const sign = (data: Uint32Array): Tensor => ({ dtype: 'sign', shape: [O, I], data });
+    const scales = (data: Float32Array, B: number): Tensor => ({ dtype: 'f32', shape: [O, I / B], data });
+    if (t.type === 'Q1_0') {
+      const { s, d } = decodeQ1_0(b, O, I);
+      finite(d, t.name);
+      layers.set(layer, { s: sign(s), d: scales(d, 128) });
+    } else {
+      const { sa, sb, d } = decodeTQ(t.type, b, O, I, file, `tensor ${t.name}`);
+      finite(d, t.name);
+      layers.set(layer, { sa: sign(sa), sb: sign(sb), d: scales(d, 256) });
+    }
+  }
+  if (!method) return undefined;
+  for (const w of linear)
+    if (!layers.has(w.slice(0, -2)))
+      throw new LoadError(
+        file,
+        `${first} is ${method === 'q1_0' ? 'Q1_0' : 'ternary'} but the linear layer ${w} is not: obt's model has one layer type for all its linear layers`,
+      );
+  return { method, layers };
 }

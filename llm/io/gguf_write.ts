@@ -8,7 +8,8 @@
 // stored_encode.ts); vectors (norms, biases) stay F32, as llama.cpp's converter keeps them. The
 // file is written a tensor at a time. The tokenizer goes into the metadata: SentencePiece (llama2.c
 // pieces and scores) as `llama`, a byte-level BPE tokenizer.json of a pre-tokenizer llama.cpp names
-// as `gpt2` (llm/io/gguf_tokenizer.ts reads both back).
+// as `gpt2` (llm/io/gguf_tokenizer.ts reads both back). A quantised student's linear layers come
+// already encoded in a low-bit type (llm/io/gguf_student.ts decides which, and whether exactly).
 import { GGUFValueType, serializeGgufMetadata, type GGUFTypedMetadata } from '@huggingface/gguf';
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { expectedShapes, tiedLeaves } from './arch.ts';
@@ -19,6 +20,7 @@ import type { TokenizerData } from './tokenizer.ts';
 import { valuesOnce } from '../../runtime/core/stored.ts';
 import { floatsToStored } from '../../runtime/core/stored_encode.ts';
 import { numel, type Stored, type Tensor } from '../../runtime/core/tensor.ts';
+import { LOWBIT, lowBitBytes, type LowBit } from './gguf_lowbit.ts';
 
 /** The GGML types a teacher's matrices can be written in, with their type codes. */
 export const GGUF_TYPES = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
@@ -36,12 +38,15 @@ export interface GgufSource {
   tokenizer: TokenizerData;
   /** general.name */
   name: string;
+  /** leaves written in a low-bit type instead (a student's linear layers: their `.w` leaf path),
+   *  with their bytes */
+  lowbit?: ReadonlyMap<string, { type: LowBit; bytes: () => Uint8Array }>;
 }
 
 /** One tensor as written. */
 export interface WrittenTensor {
   name: string;
-  type: GgufType;
+  type: GgufType | LowBit;
   /** why it is not in the type asked for */
   note?: string;
 }
@@ -188,6 +193,17 @@ export function writeGgufFile(
     .filter(([path]) => !tied.has(path))
     .map(([path, shape]) => {
       const name = nm.nameOf(path);
+      const low = src.lowbit?.get(path);
+      if (name !== undefined && low)
+        return {
+          path,
+          name,
+          shape,
+          type: low.type,
+          code: LOWBIT[low.type].code,
+          bytes: lowBitBytes(low.type, shape[0]!, shape[1]!),
+          encode: low.bytes,
+        };
       const t = src.tensors.get(path);
       if (name === undefined || !t)
         throw new LoadError(src.name, `no ${name === undefined ? 'GGUF name' : 'tensor'} for ${path}`);
@@ -200,7 +216,7 @@ export function writeGgufFile(
       }
       const n = numel(shape);
       const bytes = ty === 'Q8_0' ? (n / 32) * 34 : ty === 'F32' ? 4 * n : 2 * n;
-      return { path, name, shape, t, type: ty, note, bytes };
+      return { path, name, shape, type: ty, code: GGUF_TYPES[ty], note, bytes, encode: () => encode(t, ty) };
     });
   const meta: Meta = { ...modelMeta(a, config, src.name), ...tokenizerMeta(src.name, src.tokenizer) };
   const typed = {
@@ -213,7 +229,7 @@ export function writeGgufFile(
   let offset = 0;
   const directory = plan.map((p) => {
     offset = Math.ceil(offset / ALIGN) * ALIGN;
-    const e = directoryEntry(p.name, p.shape, GGUF_TYPES[p.type], offset);
+    const e = directoryEntry(p.name, p.shape, p.code, offset);
     offset += p.bytes;
     return e;
   });
@@ -232,7 +248,7 @@ export function writeGgufFile(
     const dataStart = at;
     for (const [i, p] of plan.entries()) {
       pad(dataStart);
-      let b = encode(p.t, p.type);
+      let b = p.encode();
       const heads = rotateHalfHeads(arch, 'gguf', p.path);
       if (heads) {
         b = b.slice(); // it may be a view of the model's own tensor
@@ -252,5 +268,5 @@ export function writeGgufFile(
     rmSync(tmp, { force: true });
     throw e;
   }
-  return plan.map((p) => ({ name: p.name, type: p.type, ...(p.note ? { note: p.note } : {}) }));
+  return plan.map((p) => ({ name: p.name, type: p.type, ...('note' in p && p.note ? { note: p.note } : {}) }));
 }

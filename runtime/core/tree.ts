@@ -47,7 +47,8 @@ export function mapTree<L, M>(
 /** The first non-finite float (f32/f16) element of a host tree, by leaf path and index. */
 export function firstNonFinite(v: unknown): { path: string; index: number; value: number } | undefined {
   for (const { path, leaf } of treeLeaves(v)) {
-    if (leaf.dtype !== 'f32' && leaf.dtype !== 'f16') continue;
+    // a tensor read from a file where it lies is checked in the pass that reads it
+    if ((leaf.dtype !== 'f32' && leaf.dtype !== 'f16') || leaf.source) continue;
     const d = leaf.data as ArrayLike<number>;
     for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return { path, index: i, value: d[i]! };
   }
