@@ -91,15 +91,18 @@ export function modelValue(
   layers?: ReadonlyMap<string, Record<string, unknown>>,
 ): Record<string, unknown> {
   const q = modelLeaves(ck.arch, ck.config);
-  const inLayer = (path: string) => layers && q.layers.some((l) => layers.has(l.path) && path.startsWith(`${l.path}.`));
-  const leaves = q.leaves
-    .filter((l) => !inLayer(l.path))
-    .map((l) => ({
-      path: l.path,
-      value: ck.tensors.get(ck.sharedHead ? tiedSource(ck.arch, l.path) : l.path),
-    }));
-  // a quantised layer's value (its inference form's fields) in place of its dense leaves
-  for (const [path, value] of layers ?? []) leaves.push({ path, value: value as never });
+  const layerOf = (path: string) =>
+    layers ? q.layers.find((l) => layers.has(l.path) && path.startsWith(`${l.path}.`)) : undefined;
+  const leaves: { path: string; value: unknown }[] = [];
+  for (const l of q.leaves) {
+    // a quantised layer's value (its inference form's fields) in place of its dense leaves
+    const layer = layerOf(l.path);
+    if (layer) {
+      if (!leaves.some((x) => x.path === layer.path)) leaves.push({ path: layer.path, value: layers!.get(layer.path) });
+      continue;
+    }
+    leaves.push({ path: l.path, value: ck.tensors.get(ck.sharedHead ? tiedSource(ck.arch, l.path) : l.path) });
+  }
   return treeFromPaths(leaves) as Record<string, unknown>;
 }
 

@@ -1,0 +1,133 @@
+// Quantised students in llama.cpp's 1-bit and ternary types (obtc export --format gguf; the
+// methods q1_0 and tq2_0, whose inference forms are Q1_0 and TQ2_0/TQ1_0 exactly): written bit for
+// bit and read back as the same inference form (the same tensors, the same logits, a second export
+// byte-identical), checked by llama.cpp itself (node-llama-cpp: greedy ids and next-token
+// probabilities beside obt's), and refused in one line where a layer type has no exact llama.cpp
+// type. The teacher is a random Llama with rows of 256 (llama.cpp's blocks are 128 and 256 wide;
+// stories260K's rows of 64 and 172 are not whole blocks).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../llm/load.ts';
+import { ModelRunner } from '../../llm/runner.ts';
+import { hfConfigFields } from '../../llm/io/hf_config.ts';
+import { treeLeaves } from '../../runtime/core/tree.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
+import { randomHfCheckpoint, safetensors } from '../helpers/hf_models.ts';
+import { compare, noLlama } from '../helpers/llama_cpp.ts';
+
+const root = join(import.meta.dirname, '../..');
+const tmp = mkdtempSync(join(tmpdir(), 'obt-lowbit-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A random Llama folder whose rows are whole blocks of 256 (the shipped 512-piece tokenizer). */
+function llamaFolder(): string {
+  const dir = mkdtempSync(join(tmp, 'llama-'));
+  const dims = { V: 512, D: 256, F: 512, H: 4, KV: 4, L: 2 };
+  writeFileSync(join(dir, 'model.safetensors'), safetensors(randomHfCheckpoint(dims, false, false), 'F32'));
+  const c = {
+    dim: 256,
+    hidden: 512,
+    layers: 2,
+    heads: 4,
+    kvHeads: 4,
+    vocab: 512,
+    seqLen: 256,
+    eps: 1e-5,
+    ropeTheta: 1e4,
+  };
+  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...hfConfigFields(c, false) };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, bos_token_id: 1, eos_token_id: 2 }));
+  writeFileSync(join(dir, 'tok512.bin'), readFileSync(join(root, 'data/tok512.bin')));
+  return dir;
+}
+
+let teacher = '';
+const students = new Map<string, string>();
+beforeAll(async () => {
+  teacher = llamaFolder();
+  for (const method of ['q1_0', 'tq2_0', 'bitnet158']) {
+    const out = join(tmp, `${method}.obtm`);
+    const r = await obtcInProcess(
+      ['quantize', '--method', method, '--weights', teacher, '--steps', '0', '--no-eval', '--sample-steps', '0'].concat(
+        ['--out', out],
+      ),
+    );
+    expect(r.code, r.err).toBe(0);
+    students.set(method, out);
+  }
+}, 120_000);
+
+async function exportGguf(model: string, out: string, extra: string[] = []) {
+  const r = await obtcInProcess(['export', model, '--format', 'gguf', '-o', out, ...extra]);
+  return { ...r, file: out };
+}
+
+/** Every leaf of a model value: its dtype, shape and bytes. */
+function leaves(v: unknown) {
+  return treeLeaves(v).map(({ path, leaf }) => {
+    const d = leaf.data;
+    return { path, dtype: leaf.dtype, shape: leaf.shape, bytes: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) };
+  });
+}
+
+const CASES = [
+  ['q1_0', 'Q1_0', []],
+  ['tq2_0', 'TQ2_0', []],
+  ['tq2_0', 'TQ1_0', ['--ternary', 'tq1_0']],
+] as const;
+
+describe('quantised students as GGUF, read back by obt', () => {
+  for (const [method, type, extra] of CASES)
+    it(`a ${method} student as ${type}: the same tensors and logits read back; exported again, the same bytes`, async () => {
+      const first = await exportGguf(students.get(method)!, join(tmp, `${type}.gguf`), [...extra]);
+      expect(first.code, first.err).toBe(0);
+      expect(first.out).toMatch(new RegExp(`14 ${type}\\b`)); // 2 layers × 7 linear layers
+      const [s, g] = [await loadModel(students.get(method)!), await loadModel(first.file)];
+      expect(g.layer).toBe(s.layer);
+      expect(g.method!.name).toBe(method);
+      expect(leaves(g.value)).toEqual(leaves(s.value));
+      const ids = [1, 403, 29, 7, 300, 12, 90, 45];
+      expect(await ModelRunner.fromFile(g).logits(ids)).toEqual(await ModelRunner.fromFile(s).logits(ids));
+      const again = await exportGguf(first.file, join(tmp, `${type}-again.gguf`), [...extra]);
+      expect(again.code, again.err).toBe(0);
+      expect(readFileSync(again.file).subarray(1000)).toEqual(readFileSync(first.file).subarray(1000));
+    }, 60_000);
+
+  it('a layer type with no exact llama.cpp type is refused in one line, saying why', async () => {
+    const cases: [string, RegExp][] = [
+      // OneBit: g and h scale the inputs and outputs
+      [
+        join(root, 'data/stories260K-1bit-best.obtm'),
+        /OneBitNoLn.*no llama\.cpp type that holds them exactly: it stores s: sign\[64, 64\], g: f32\[64\], h: f32\[64\].*g, h would be lost/,
+      ],
+      // BitNet b1.58 stores ternary planes and one scale, but its apply normalises and quantises x
+      [students.get('bitnet158')!, /BitNet158.*its apply is not x · Wᵀ of what it stores/],
+    ];
+    for (const [model, re] of cases) {
+      const r = await exportGguf(model, join(tmp, 'refused.gguf'));
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(re);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+    }
+  }, 60_000);
+});
+
+// llama.cpp's CPU kernels round the activations to 8 bits for these types' dots (Q8_0 for Q1_0,
+// Q8_K for TQ*), obt keeps them f32: probabilities differ by that rounding
+const TOL = 3e-2;
+
+describe.skipIf(noLlama !== undefined)(
+  `llama.cpp runs the 1-bit and ternary students obt exports${noLlama ? ` (skipped: ${noLlama})` : ''}`,
+  () => {
+    for (const [method, type, extra] of CASES)
+      it(`${method} as ${type}: greedy ids and next-token probabilities (within ${TOL}) equal obt's`, async () => {
+        const e = await exportGguf(students.get(method)!, join(tmp, `cpp-${type}.gguf`), [...extra]);
+        expect(e.code, e.err).toBe(0);
+        const { ours, cpp, worst } = await compare(e.file, 12);
+        expect(cpp.greedy).toEqual(ours);
+        expect(worst).toBeLessThan(TOL);
+      }, 60_000);
+  },
+);
