@@ -122,15 +122,28 @@ ${quantizeOptionsUsage('           ')}`,
   },
   export: {
     usage: `  export MODEL --format gguf -o FILE [--type f32|f16|bf16|q8_0] [--ternary tq2_0|tq1_0]
-         [--tokenizer FILE]
+         [--approximate [--text FILE] [--eval-windows N]] [--tokenizer FILE]
                                         write a model for another engine: GGUF for llama.cpp
                                         (dense matrices in --type, default the type they are kept
                                         in; vectors f32; the tokenizer in its metadata). A
                                         quantised student's linear layers go in the llama.cpp
                                         type that holds them exactly: signs with an f16 scale per
                                         128-block or row as Q1_0, ternary codes with one per
-                                        256-block as --ternary (default tq2_0)`,
-    flags: { format: 'string', o: 'string', type: 'string', ternary: 'string', tokenizer: 'string' },
+                                        256-block as --ternary (default tq2_0); other layer types
+                                        are refused, or with --approximate written in the nearest
+                                        type (Q1_0; --ternary: TQ*; rows that are not whole blocks:
+                                        dense), printing the perplexity before and after on --text
+                                        (default the shipped evaluation text, --eval-windows 20)`,
+    flags: {
+      format: 'string',
+      o: 'string',
+      type: 'string',
+      ternary: 'string',
+      tokenizer: 'string',
+      approximate: 'boolean',
+      text: 'string',
+      'eval-windows': 'string',
+    },
   },
   serve: {
     usage: `  serve [--weights STUDENT] [--teacher FILE | --no-teacher] [--port 8080]

@@ -16,6 +16,7 @@ import { treeLeaves } from '../../runtime/core/tree.ts';
 import { obtcInProcess } from '../helpers/cli.ts';
 import { randomHfCheckpoint, safetensors } from '../helpers/hf_models.ts';
 import { compare, noLlama } from '../helpers/llama_cpp.ts';
+import { firstWindows, perplexity, tokenStream } from '../../llm/eval.ts';
 
 const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obt-lowbit-'));
@@ -47,7 +48,7 @@ let teacher = '';
 const students = new Map<string, string>();
 beforeAll(async () => {
   teacher = llamaFolder();
-  for (const method of ['q1_0', 'tq2_0', 'bitnet158']) {
+  for (const method of ['q1_0', 'tq2_0', 'bitnet158', 'onebit_noln_latw10']) {
     const out = join(tmp, `${method}.obtm`);
     const r = await obtcInProcess(
       ['quantize', '--method', method, '--weights', teacher, '--steps', '0', '--no-eval', '--sample-steps', '0'].concat(
@@ -112,6 +113,56 @@ describe('quantised students as GGUF, read back by obt', () => {
       expect(r.err.trim().split('\n')).toHaveLength(1);
     }
   }, 60_000);
+});
+
+describe('--approximate: a layer type with no exact llama.cpp type in the nearest one, the loss printed', () => {
+  const evalText = join(root, 'data/tinystories_valid_eval.txt');
+  /** obt's perplexity of a model file on the first windows of the evaluation text */
+  async function ppl(file: string, windows: number): Promise<number> {
+    const m = await loadModel(file);
+    const runner = ModelRunner.fromFile(m, { kind: 'wasm' });
+    const stream = firstWindows(tokenStream(readFileSync(evalText, 'utf8'), m.tokenizer), 256, windows);
+    return (await perplexity(stream, 256, (ids, t) => runner.nll(ids, t))).ppl;
+  }
+  const printed = (out: string) => {
+    const m =
+      /approximate: perplexity ([\d.]+) \(the student\) -> ([\d.]+) \(as written\) on .*, 2 window\(s\) of 256/.exec(
+        out,
+      );
+    expect(m, out).not.toBeNull();
+    return [Number(m![1]), Number(m![2])] as const;
+  };
+
+  it("a OneBit student with rows of 256: Q1_0 (or --ternary TQ2_0) of W = diag(h) S diag(g); the perplexity after is the written file's", async () => {
+    for (const extra of [[], ['--ternary', 'tq2_0']]) {
+      const r = await exportGguf(students.get('onebit_noln_latw10')!, join(tmp, 'approx.gguf'), [
+        '--approximate',
+        '--eval-windows',
+        '2',
+        ...extra,
+      ]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(extra.length ? /14 TQ2_0/ : /14 Q1_0/);
+      const [before, after] = printed(r.out);
+      expect(before).not.toBe(after);
+      expect(Math.abs(before / (await ppl(students.get('onebit_noln_latw10')!, 2)) - 1)).toBeLessThan(1e-4);
+      expect(Math.abs(after / (await ppl(r.file, 2)) - 1)).toBeLessThan(1e-4);
+    }
+  }, 120_000);
+
+  it("stories260K's OneBit student: rows of 64 and 172 are not whole blocks, so its dense matrices are written (said in a note), the perplexity unchanged", async () => {
+    const r = await exportGguf(join(root, 'data/stories260K-1bit-best.obtm'), join(tmp, 'approx260.gguf'), [
+      '--approximate',
+      '--eval-windows',
+      '2',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/note: rows of 64 weights are not whole Q1_0 blocks of 128: written as F32/);
+    expect(r.err).toMatch(/note: rows of 172 weights/);
+    const [before, after] = printed(r.out);
+    expect(Math.abs(after / before - 1)).toBeLessThan(1e-4);
+    expect((await loadModel(r.file)).layer).toBe('Dense');
+  }, 120_000);
 });
 
 // llama.cpp's CPU kernels round the activations to 8 bits for these types' dots (Q8_0 for Q1_0,
