@@ -3,11 +3,17 @@
 // BF16, a tokenizer.json converted from the shipped 512-piece tokenizer: the ids it makes are the
 // model's first 512) or a llama2.c .bin. Tensor names and shapes come from the architecture's
 // `.obt` struct and name map (llm/io/arch.ts, llm/io/names/llama.json); tensors are written one at
-// a time, so a 2.2 GB checkpoint never sits in memory.
-//   node --import tsx bench/checkpoints.ts <stories15M|stories42M|stories110M|tinyllama-1.1B> <F32|F16|BF16|llama2c> <out>
+// a time, so a 2.2 GB checkpoint never sits in memory. Also GGUF files whose linear layers are in
+// llama.cpp's Q1_0 or TQ2_0 (random signs / ternary codes and f16 scales, written a layer at a time;
+// embedding and head F16; the 512 shipped pieces padded to the vocabulary): the 1-bit models
+// llama.cpp and obt both run (`npm run bench -- --lowbit`).
+//   node --import tsx bench/checkpoints.ts <shape> <F32|F16|BF16|llama2c|Q1_0|TQ2_0> <out>
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { expectedShapes, tiedLeaves } from '../llm/io/arch.ts';
+import { expectedShapes, linearLayers, tiedLeaves } from '../llm/io/arch.ts';
+import { writeGgufFile } from '../llm/io/gguf_write.ts';
+import { LOWBIT, lowBitBytes, type LowBit } from '../llm/io/gguf_lowbit.ts';
+import type { Tensor } from '../runtime/core/tensor.ts';
 import { LLAMA, conventionRows, names } from '../llm/io/names.ts';
 import type { LlamaConfig } from '../llm/io/model.ts';
 import { parseTokenizerBin } from '../llm/io/tokenizer.ts';
@@ -59,6 +65,32 @@ export const SHAPES: Record<string, LlamaConfig & { tied: boolean }> = {
     layers: 22,
     heads: 32,
     kvHeads: 4,
+    vocab: 32000,
+    seqLen: 2048,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: false,
+  },
+  // one block of LLaMA-7B (its 4096 × 4096 and 4096 × 11008 matrices), with a small vocabulary so
+  // that the block's matrices are what a decode step reads
+  'llama7B-block': {
+    dim: 4096,
+    hidden: 11008,
+    layers: 1,
+    heads: 32,
+    kvHeads: 32,
+    vocab: 512,
+    seqLen: 2048,
+    eps: 1e-5,
+    ropeTheta: 10000,
+    tied: false,
+  },
+  'llama-7B': {
+    dim: 4096,
+    hidden: 11008,
+    layers: 32,
+    heads: 32,
+    kvHeads: 32,
     vocab: 32000,
     seqLen: 2048,
     eps: 1e-5,
@@ -164,13 +196,85 @@ function writeTokenizer(dir: string): void {
   writeFileSync(join(dir, 'tokenizer_config.json'), tk.config);
 }
 
+/** Random blocks of a low-bit type for a [rows, cols] matrix: signs (or ternary codes 0..2) and f16
+ *  scales of about 0.02. */
+function lowBitBlocks(type: 'Q1_0' | 'TQ2_0', rows: number, cols: number, seed: number): Uint8Array {
+  const out = new Uint8Array(lowBitBytes(type, rows, cols));
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s >>> 0;
+  };
+  const { bytes } = LOWBIT[type];
+  for (let at = 0; at < out.length; at += bytes) {
+    const d = 0x2400 | (next() & 0x1ff); // f16 0.0156 .. 0.031
+    if (type === 'Q1_0') {
+      out[at] = d & 0xff;
+      out[at + 1] = d >> 8;
+      for (let j = 2; j < bytes; j++) out[at + j] = next() & 0xff;
+    } else {
+      // four 2-bit codes per byte, each 0, 1 or 2 (never 3)
+      for (let j = 0; j < 64; j++) {
+        let q = 0;
+        for (let l = 0; l < 4; l++) q |= (next() % 3) << (2 * l);
+        out[at + j] = q;
+      }
+      out[at + 64] = d & 0xff;
+      out[at + 65] = d >> 8;
+    }
+  }
+  return out;
+}
+
+/** A GGUF file of a shape whose linear layers are `type`, the rest F16 (norms F32). */
+export function writeLowBitGguf(shape: string, type: 'Q1_0' | 'TQ2_0', out: string): void {
+  const c = SHAPES[shape];
+  if (!c) throw new Error(`unknown shape ${shape} (expected ${Object.keys(SHAPES).join(', ')})`);
+  const linear = new Set(linearLayers(LLAMA, c).map((l) => `${l.path}.w`));
+  const tensors = new Map<string, Tensor>();
+  const lowbit = new Map<string, { type: LowBit; bytes: () => Uint8Array }>();
+  let seed = 1;
+  for (const [path, sh] of expectedShapes(LLAMA, c)) {
+    const n = sh.reduce((a, b) => a * b, 1);
+    const sd = seed++;
+    if (linear.has(path)) lowbit.set(path, { type, bytes: () => lowBitBlocks(type, sh[0]!, sh[1]!, sd) });
+    else {
+      const norm = /norm/.test(path);
+      const v = values(norm ? 'F32' : 'F16', n, sd, norm);
+      tensors.set(path, {
+        dtype: 'f32',
+        shape: sh,
+        ...(norm ? { data: new Float32Array(v.buffer) } : { data: new Uint16Array(v.buffer), stored: 'f16' as const }),
+      });
+    }
+  }
+  const tok = join(PROJECT_ROOT, 'data/tok512.bin');
+  const tk = parseTokenizerBin(tok, readFileSync(tok));
+  const pad = Array.from({ length: c.vocab - tk.pieces.length }, (_, i) => `<unused${i}>`);
+  writeGgufFile(
+    out,
+    {
+      arch: LLAMA,
+      config: c,
+      tensors,
+      sharedHead: false,
+      lowbit,
+      tokenizer: { ...tk, pieces: [...tk.pieces, ...pad], scores: [...tk.scores, ...pad.map(() => 0)] },
+      name: `${shape}-random-${type}`,
+    },
+    'F16',
+  );
+}
+
+const FORMATS = ['F32', 'F16', 'BF16', 'llama2c', 'Q1_0', 'TQ2_0'];
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [shape, format, out] = process.argv.slice(2);
-  if (!shape || !format || !out || !['F32', 'F16', 'BF16', 'llama2c'].includes(format)) {
-    process.stderr.write(
-      `usage: bench/checkpoints.ts <${Object.keys(SHAPES).join('|')}> <F32|F16|BF16|llama2c> <out>\n`,
-    );
+  if (!shape || !format || !out || !FORMATS.includes(format)) {
+    process.stderr.write(`usage: bench/checkpoints.ts <${Object.keys(SHAPES).join('|')}> <${FORMATS.join('|')}> <out>\n`);
     process.exit(2);
   }
-  writeCheckpoint(shape, format as Format, out);
+  if (format === 'Q1_0' || format === 'TQ2_0') writeLowBitGguf(shape, format, out);
+  else writeCheckpoint(shape, format as Format, out);
 }

@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--quick] [--backend webgpu | --startup | --load]: medians of repeated runs, measured in one process, with the
+// npm run bench [-- --json] [--quick] [--backend webgpu | --startup | --load | --lowbit]: medians of repeated runs, measured in one process, with the
 // ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
 // be loaded are reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
@@ -19,6 +19,7 @@ import { DEFAULT_KD_DATA } from '../llm/defaults.ts';
 import { jaxMatmul, peerKdOptions, tfjsMatmul, torchKdStep } from './peers.ts';
 import { wllamaDecode } from './wllama.ts';
 import { loadRows } from './load.ts';
+import { lowBitRows } from './lowbit.ts';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -124,6 +125,21 @@ if (process.argv.includes('--startup')) {
 
 if (process.argv.includes('--load')) {
   await loadRows(vs, quick ? 1 : 5);
+  process.exit(0);
+}
+
+if (process.argv.includes('--lowbit')) {
+  const pool = new NodeThreadPool(2);
+  await lowBitRows(
+    vs,
+    [
+      ['1 thread', undefined],
+      ['2 threads', pool],
+    ],
+    quick ? 1 : 3,
+    quick ? 8 : 32,
+  );
+  pool.close();
   process.exit(0);
 }
 
@@ -309,6 +325,8 @@ vs('compile stories260K decode: cold', cold, 'target warm < 300 ms', null, 'fuse
 vs('compile stories260K decode: warm (disk cache)', warm, 'target', 300);
 const { rmSync } = await import('node:fs');
 rmSync(process.env.OBT_CACHE_DIR, { recursive: true, force: true });
+// ---- Q1_0 / TQ2_0 decode against llama.cpp on the same GGUF (bench/lowbit.ts) -----------------
+await lowBitRows(vs, threads, quick ? 1 : 3, quick ? 8 : 32);
 pool2.close();
 
 // ---- loading a checkpoint of stories110M's shape: time and peak resident memory (bench/load.ts) ----

@@ -17,6 +17,10 @@ import { obtcInProcess } from '../helpers/cli.ts';
 import { randomHfCheckpoint, safetensors } from '../helpers/hf_models.ts';
 import { compare, noLlama } from '../helpers/llama_cpp.ts';
 import { firstWindows, perplexity, tokenStream } from '../../llm/eval.ts';
+import { writeGgufFile } from '../../llm/io/gguf_write.ts';
+import { encodeQ1_0, encodeTQ, type LowBit } from '../../llm/io/gguf_lowbit.ts';
+import { linearLayers } from '../../llm/io/arch.ts';
+import type { Tensor } from '../../runtime/core/tensor.ts';
 
 const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obt-lowbit-'));
@@ -108,6 +112,69 @@ describe('quantised students as GGUF, read back by obt', () => {
     ];
     for (const [model, re] of cases) {
       const r = await exportGguf(model, join(tmp, 'refused.gguf'));
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(re);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+    }
+  }, 60_000);
+});
+
+describe('untrusted low-bit GGUF files', () => {
+  /** The q1_0 student rewritten with its layers' bytes edited (`edit`: the layer's ordinal, its
+   *  Q1_0 bytes → the type and bytes written). */
+  async function edited(name: string, edit: (k: number, q1: Uint8Array, O: number, I: number) => [LowBit, Uint8Array]) {
+    const m = await loadModel(students.get('q1_0')!);
+    const paths = linearLayers(m.arch, m.config).map((l) => l.path);
+    const all = new Map(treeLeaves(m.value).map((l) => [l.path, l.leaf as Tensor]));
+    const tensors = new Map([...all].filter(([p]) => !paths.some((l) => p.startsWith(`${l}.`))));
+    const lowbit = new Map(
+      paths.map((p, k) => {
+        const [s, d] = [all.get(`${p}.s`)!, all.get(`${p}.d`)!];
+        const [O, I] = s.shape as [number, number];
+        const [type, bytes] = edit(k, encodeQ1_0(s.data as Uint32Array, d.data as Float32Array, O, I), O, I);
+        return [`${p}.w`, { type, bytes: () => bytes }] as const;
+      }),
+    );
+    const file = join(tmp, name);
+    writeGgufFile(
+      file,
+      { arch: m.arch, config: m.config, tensors, sharedHead: false, lowbit, tokenizer: m.tokenizer.data, name },
+      'F32',
+    );
+    return file;
+  }
+
+  it('a non-finite scale, a TQ2_0 code 3, ternary layers beside 1-bit ones: one line naming the tensor', async () => {
+    const cases: [string, (k: number, q1: Uint8Array, O: number, I: number) => [LowBit, Uint8Array], RegExp][] = [
+      [
+        'inf.gguf',
+        (k, q1) => (k === 3 ? (q1.set([0x00, 0x7c], 18 * 5), ['Q1_0', q1]) : ['Q1_0', q1]),
+        /inf\.gguf: tensor blk\.0\.attn_output\.weight: block 5 has a non-finite scale Infinity/,
+      ],
+      [
+        'code3.gguf',
+        (k, q1, O, I) => {
+          if (k) return ['Q1_0', q1];
+          const z = new Uint32Array((O * I) / 32);
+          const b = encodeTQ('TQ2_0', z, z, new Float32Array((O * I) / 256).fill(0.5), O, I);
+          b[66 + 7] = 3; // block 1 (row 1: rows of 256 are one block), byte 7: code 3 at column 7
+          return ['TQ2_0', b];
+        },
+        /code3\.gguf: tensor blk\.0\.attn_q\.weight: TQ2_0 code 3 \(value 2·d\) in row 1, column 7/,
+      ],
+      [
+        'mixed.gguf',
+        (k, q1, O, I) => {
+          if (k !== 2) return ['Q1_0', q1];
+          const z = new Uint32Array((O * I) / 32);
+          return ['TQ2_0', encodeTQ('TQ2_0', z, z, new Float32Array((O * I) / 256), O, I)];
+        },
+        /mixed\.gguf: tensor blk\.0\.attn_v\.weight is TQ2_0 but blk\.0\.attn_q\.weight is not ternary: obt's model has one layer type/,
+      ],
+    ];
+    for (const [name, edit, re] of cases) {
+      const file = await edited(name, edit);
+      const r = await obtcInProcess(['generate', '--weights', file, '--steps', '3']);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(re);
       expect(r.err.trim().split('\n')).toHaveLength(1);
