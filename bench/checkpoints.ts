@@ -272,7 +272,9 @@ const FORMATS = ['F32', 'F16', 'BF16', 'llama2c', 'Q1_0', 'TQ2_0'];
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [shape, format, out] = process.argv.slice(2);
   if (!shape || !format || !out || !FORMATS.includes(format)) {
-    process.stderr.write(`usage: bench/checkpoints.ts <${Object.keys(SHAPES).join('|')}> <${FORMATS.join('|')}> <out>\n`);
+    process.stderr.write(
+      `usage: bench/checkpoints.ts <${Object.keys(SHAPES).join('|')}> <${FORMATS.join('|')}> <out>\n`,
+    );
     process.exit(2);
   }
   if (format === 'Q1_0' || format === 'TQ2_0') writeLowBitGguf(shape, format, out);

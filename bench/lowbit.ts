@@ -18,9 +18,11 @@ import { writeLowBitGguf } from './checkpoints.ts';
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+let llamaCpp: ReturnType<typeof getLlama> | undefined;
+
 /** llama.cpp's time per generated token (ms): greedy from token 1, the first token not counted. */
 async function llamaCppDecode(file: string, threads: number, steps: number): Promise<number> {
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const llama = await (llamaCpp ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never }));
   const model = await llama.loadModel({ modelPath: file });
   const ctx = await model.createContext({ threads, contextSize: steps + 8, batchSize: 8 });
   try {
@@ -81,7 +83,8 @@ export async function lowBitRows(
             o,
             `llama.cpp (node-llama-cpp 3.21.1), ${n} thread${n > 1 ? 's' : ''}, same file`,
             p,
-            why ?? `tokens/s obt ${tps(o)} vs llama.cpp ${tps(p!)}; runs: ${ours.map(tps).join(', ')} vs ${peer.map(tps).join(', ')}`,
+            why ??
+              `tokens/s obt ${tps(o)} vs llama.cpp ${tps(p!)}; runs: ${ours.map(tps).join(', ')} vs ${peer.map(tps).join(', ')}`,
           );
         }
         rmSync(file, { force: true });
