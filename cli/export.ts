@@ -2,24 +2,24 @@
 // model as a file another engine runs. GGUF for llama.cpp (llm/io/gguf_write.ts): a teacher (any
 // checkpoint obt reads) with its matrices in the type asked (default: the type they are kept in, so a
 // round trip is bit-identical), its tokenizer in the metadata. A quantised student's linear layers
-// are written in the llama.cpp type that holds them exactly (llm/io/gguf_student.ts decides it from
+// are written in the llama.cpp type that holds them exactly (llm/gguf_student.ts decides it from
 // the method's inference form: signs with one f16 scale per 128-block or row → Q1_0, ternary codes
 // with one per 256-block → TQ2_0 or TQ1_0), its embedding, norms and head as a teacher's; a layer
 // type no llama.cpp type holds is refused in one line, saying why; with --approximate it is written
-// in the nearest type (llm/io/gguf_approx.ts) and the perplexity before and after is printed.
+// in the nearest type (llm/gguf_approx.ts) and the perplexity before and after is printed.
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../compiler/syntax/diag.ts';
 import { loadModel, type LoadedModel } from '../llm/load.ts';
 import { Progress } from '../llm/progress.ts';
 import { GGUF_TYPES, writeGgufFile, type GgufSource, type GgufType } from '../llm/io/gguf_write.ts';
-import { encodeLayer, exactForm, layersOf } from '../llm/io/gguf_student.ts';
+import { encodeLayer, exactForm, layersOf } from '../llm/gguf_student.ts';
 import { expectedShapes, linearLayers, tiedLeaves } from '../llm/io/arch.ts';
 import { tiedSource } from '../llm/io/names.ts';
 import { treeLeaves } from '../runtime/core/tree.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import type { LowBit } from '../llm/io/gguf_lowbit.ts';
-import { approximate, denseOf } from '../llm/io/gguf_approx.ts';
+import { approximate, denseOf } from '../llm/gguf_approx.ts';
 import { modelValue } from '../llm/io/arch.ts';
 import { ModelRunner, type RunnableModel } from '../llm/runner.ts';
 import { checkFinitePpl, firstWindows, perplexity, tokenStream, windowCount } from '../llm/eval.ts';
@@ -28,6 +28,15 @@ import { num, str, type CliIO as Io, type Command, type Flags } from './args.ts'
 
 const TYPES = Object.keys(GGUF_TYPES) as GgufType[];
 const KEPT: Record<string, GgufType> = { f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
+
+/** --ternary tq2_0|tq1_0: the type of ternary layers. */
+function ternaryOf(flags: Flags): LowBit | undefined {
+  const flag = str(flags, 'ternary');
+  const t = flag?.toUpperCase() as LowBit | undefined;
+  if (t !== undefined && t !== 'TQ1_0' && t !== 'TQ2_0')
+    throw new UserError(`--ternary ${flag}: expected tq2_0 (2.06 bits per weight) or tq1_0 (1.69)`);
+  return t;
+}
 
 type Parts = Pick<GgufSource, 'tensors' | 'sharedHead' | 'lowbit'>;
 
@@ -56,10 +65,7 @@ async function studentSource(model: string, m: LoadedModel, flags: Flags, io: Io
   const shapes = expectedShapes(m.arch, m.config);
   const shape = (p: string) => shapes.get(`${p}.w`)! as [number, number];
   const [O, I] = shape(paths[0]!);
-  const ternaryFlag = str(flags, 'ternary');
-  const ternary = ternaryFlag?.toUpperCase() as LowBit | undefined;
-  if (ternary !== undefined && ternary !== 'TQ1_0' && ternary !== 'TQ2_0')
-    throw new UserError(`--ternary ${ternaryFlag}: expected tq2_0 (2.06 bits per weight) or tq1_0 (1.69)`);
+  const ternary = ternaryOf(flags);
   const form = exactForm(m.method!, m.layer, layers.get(paths[0]!)!, O, I);
   const what = `${model}: its linear layers (${m.layer.replace(/^method\./, '')}, method ${m.method!.name})`;
   if (typeof form === 'string') {
@@ -160,6 +166,7 @@ export const exportCmd: Command = async (pos, flags, io) => {
   const asked = typeFlag?.toUpperCase() as GgufType | undefined;
   if (asked !== undefined && !TYPES.includes(asked))
     throw new UserError(`--type ${typeFlag}: expected ${TYPES.map((t) => t.toLowerCase()).join(', ')}`);
+  ternaryOf(flags);
   const m = await loadModel(model, str(flags, 'tokenizer'));
   const kept = (m.checkpoint?.tensors ?? new Map(treeLeaves(m.value).map((l) => [l.path, l.leaf]))).get('emb');
   const type = asked ?? KEPT[kept?.stored ?? ''] ?? 'F32';

@@ -97,7 +97,7 @@ export async function ablate(
   const runsDir = join(dir, 'runs');
   mkdirSync(runsDir, { recursive: true });
   const teacherFile = runs[0]!.options.weights;
-  const teacherModel = await loadModel(teacherFile, runs[0]!.options.tokenizer);
+  const teacherModel = await loadModel(teacherFile, runs[0]!.options.tokenizer, { dense: true });
   const evalWindows = windowsOf(p, tokenStream(readFileSync(p.text, 'utf8'), teacherModel.tokenizer).length);
   const work = runs.reduce((s, r) => s + r.options.steps + evalWindows, evalWindows);
   const bar = new Progress('ablate', work, { write: log, isTTY: process.stderr.isTTY });

@@ -50,9 +50,9 @@ function readBytes(file: string): Uint8Array {
 /** Loads weights (format from the content; a Hugging Face folder is its model.safetensors) and a
  *  tokenizer (explicit, embedded in GGUF, or tokenizer.json / tok*.bin / tokenizer.bin next to the
  *  weights), then checks what every format must satisfy. */
-export async function loadModel(weights: string, tokenizerFile?: string): Promise<LoadedModel> {
+export async function loadModel(weights: string, tokenizerFile?: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const file = weightsFile(weights);
-  return checked(await open(file, fileSource(file), tokenizerFile));
+  return checked(await open(file, fileSource(file), tokenizerFile, opts));
 }
 
 /** loadModel on bytes already in memory (`weights` names them; a tokenizer or config.json is still
@@ -133,7 +133,19 @@ function weightsFile(path: string): string {
   );
 }
 
-async function open(weights: string, src: ByteSource, tokenizerFile?: string): Promise<LoadedModel> {
+/** How a model is loaded. */
+export interface LoadOptions {
+  /** a GGUF whose linear layers are in a 1-bit or ternary type, as a dense (fp) model of their
+   *  values — a teacher, or a starting point for another method */
+  dense?: boolean;
+}
+
+async function open(
+  weights: string,
+  src: ByteSource,
+  tokenizerFile?: string,
+  opts: LoadOptions = {},
+): Promise<LoadedModel> {
   const head = readAt(src, 0, Math.min(8, src.size));
   if (isModelFile(head)) {
     const mf = readModelFile(weights, whole(src));
@@ -174,7 +186,7 @@ async function open(weights: string, src: ByteSource, tokenizerFile?: string): P
   let embedded: TokenizerData | undefined;
   let quantised: Awaited<ReturnType<typeof loadGguf>>['quantised'];
   if (String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') {
-    const g = await loadGguf(weights, src);
+    const g = await loadGguf(weights, src, opts.dense);
     ck = g.checkpoint;
     embedded = g.tokenizer;
     quantised = g.quantised;

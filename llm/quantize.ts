@@ -66,7 +66,8 @@ export async function quantize(
   out: (s: string) => void,
 ): Promise<QuantizeReport> {
   const t0 = performance.now();
-  const teacher = await loadModel(o.weights, o.tokenizer);
+  // a GGUF in llama.cpp's 1-bit or ternary types is a teacher too: its layers' values, dequantised
+  const teacher = await loadModel(o.weights, o.tokenizer, { dense: true });
   if (teacher.layer !== 'Dense')
     throw new UserError(`${o.weights} is already a quantised model (${teacher.layer}); quantize needs an fp teacher`);
   mkdirSync(dirname(o.out) || '.', { recursive: true });

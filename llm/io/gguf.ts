@@ -169,8 +169,9 @@ async function parseHeader(file: string, src: ByteSource) {
   }
 }
 
-/** A GGUF file (read where asked) or its bytes. */
-export async function loadGguf(file: string, from: ByteSource | Uint8Array): Promise<GgufModel> {
+/** A GGUF file (read where asked) or its bytes; `dense`: low-bit linear layers decoded to their f32
+ *  values too (the model as a teacher). */
+export async function loadGguf(file: string, from: ByteSource | Uint8Array, dense = false): Promise<GgufModel> {
   const src = from instanceof Uint8Array ? bytesSource(file, from) : from;
   const head = readAt(src, 0, Math.min(8, src.size));
   if (src.size < 24 || String.fromCharCode(...head.subarray(0, 4)) !== 'GGUF')
@@ -283,7 +284,7 @@ export async function loadGguf(file: string, from: ByteSource | Uint8Array): Pro
     const read = checkedRead(src, dataStart + start, n, stored, info.name, after);
     tensors.set(path, sourcedTensor(shape, { bytes: size, read }, stored));
   }
-  const quantised = lowbit.length ? lowBitLayers(file, lowbit, linear, tensors) : undefined;
+  const quantised = lowbit.length ? lowBitLayers(file, lowbit, dense ? new Set() : linear, tensors) : undefined;
   const ck: Checkpoint = { file, format: 'gguf', arch, config, tensors, sharedHead: isTied(arch, tensors) };
   validateTensors(ck, quantised ? linear : undefined);
   return { checkpoint: ck, tokenizer, ...(quantised ? { quantised } : {}) };

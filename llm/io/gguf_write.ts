@@ -9,7 +9,7 @@
 // file is written a tensor at a time. The tokenizer goes into the metadata: SentencePiece (llama2.c
 // pieces and scores) as `llama`, a byte-level BPE tokenizer.json of a pre-tokenizer llama.cpp names
 // as `gpt2` (llm/io/gguf_tokenizer.ts reads both back). A quantised student's linear layers come
-// already encoded in a low-bit type (llm/io/gguf_student.ts decides which, and whether exactly).
+// already encoded in a low-bit type (llm/gguf_student.ts decides which, and whether exactly).
 import { GGUFValueType, serializeGgufMetadata, type GGUFTypedMetadata } from '@huggingface/gguf';
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { expectedShapes, tiedLeaves } from './arch.ts';

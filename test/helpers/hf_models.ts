@@ -1,7 +1,10 @@
 // Random Hugging Face checkpoints the tests make (tensors by transformers' names): Qwen2 with q/k/v
 // biases or Llama without, in F32, F16 or BF16 safetensors, with the values as stored for a reference
 // to compute with.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { f32ToHalf } from './writers.ts';
+import { hfConfigFields } from '../../llm/io/hf_config.ts';
 import { halfToFloat } from '../../runtime/core/stored.ts';
 
 export type M = { shape: number[]; data: Float32Array };
@@ -99,4 +102,27 @@ export function safetensors(t: Map<string, M>, dtype: DType, only?: (name: strin
     o += b.length;
   }
   return out;
+}
+
+/** A random Llama folder whose rows are whole blocks of 256 (llama.cpp's Q1_0 and TQ* blocks; the
+ *  shipped 512-piece tokenizer), F32: a teacher for the methods stories260K's rows do not fit. */
+export function randomLlamaFolder(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const dims = { V: 512, D: 256, F: 512, H: 4, KV: 4, L: 2 };
+  writeFileSync(join(dir, 'model.safetensors'), safetensors(randomHfCheckpoint(dims, false, false), 'F32'));
+  const c = {
+    dim: 256,
+    hidden: 512,
+    layers: 2,
+    heads: 4,
+    kvHeads: 4,
+    vocab: 512,
+    seqLen: 256,
+    eps: 1e-5,
+    ropeTheta: 1e4,
+  };
+  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...hfConfigFields(c, false) };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, bos_token_id: 1, eos_token_id: 2 }));
+  writeFileSync(join(dir, 'tok512.bin'), readFileSync(join(import.meta.dirname, '../../data/tok512.bin')));
+  return dir;
 }

@@ -6,15 +6,14 @@
 // type. The teacher is a random Llama with rows of 256 (llama.cpp's blocks are 128 and 256 wide;
 // stories260K's rows of 64 and 172 are not whole blocks).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
-import { hfConfigFields } from '../../llm/io/hf_config.ts';
 import { treeLeaves } from '../../runtime/core/tree.ts';
 import { obtcInProcess } from '../helpers/cli.ts';
-import { randomHfCheckpoint, safetensors } from '../helpers/hf_models.ts';
+import { randomLlamaFolder } from '../helpers/hf_models.ts';
 import { compare, noLlama } from '../helpers/llama_cpp.ts';
 import { firstWindows, perplexity, tokenStream } from '../../llm/eval.ts';
 import { writeGgufFile } from '../../llm/io/gguf_write.ts';
@@ -26,32 +25,10 @@ const root = join(import.meta.dirname, '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'obt-lowbit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A random Llama folder whose rows are whole blocks of 256 (the shipped 512-piece tokenizer). */
-function llamaFolder(): string {
-  const dir = mkdtempSync(join(tmp, 'llama-'));
-  const dims = { V: 512, D: 256, F: 512, H: 4, KV: 4, L: 2 };
-  writeFileSync(join(dir, 'model.safetensors'), safetensors(randomHfCheckpoint(dims, false, false), 'F32'));
-  const c = {
-    dim: 256,
-    hidden: 512,
-    layers: 2,
-    heads: 4,
-    kvHeads: 4,
-    vocab: 512,
-    seqLen: 256,
-    eps: 1e-5,
-    ropeTheta: 1e4,
-  };
-  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...hfConfigFields(c, false) };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, bos_token_id: 1, eos_token_id: 2 }));
-  writeFileSync(join(dir, 'tok512.bin'), readFileSync(join(root, 'data/tok512.bin')));
-  return dir;
-}
-
 let teacher = '';
 const students = new Map<string, string>();
 beforeAll(async () => {
-  teacher = llamaFolder();
+  teacher = randomLlamaFolder(join(tmp, 'teacher'));
   for (const method of ['q1_0', 'tq2_0', 'bitnet158', 'onebit_noln_latw10']) {
     const out = join(tmp, `${method}.obtm`);
     const r = await obtcInProcess(
@@ -99,6 +76,15 @@ describe('quantised students as GGUF, read back by obt', () => {
       expect(again.code, again.err).toBe(0);
       expect(readFileSync(again.file).subarray(1000)).toEqual(readFileSync(first.file).subarray(1000));
     }, 60_000);
+
+  it('a Q1_0 GGUF is a starting point: as a teacher its layers are their values, so q1_0 quantises it back to the same signs and scales', async () => {
+    const file = (await exportGguf(students.get('q1_0')!, join(tmp, 'start.gguf'))).file;
+    const out = join(tmp, 'again.obtm');
+    const args = ['--weights', file, '--steps', '0', '--no-eval', '--sample-steps', '0', '--out', out];
+    const r = await obtcInProcess(['quantize', '--method', 'q1_0', ...args]);
+    expect(r.code, r.err).toBe(0);
+    expect(leaves((await loadModel(out)).value)).toEqual(leaves((await loadModel(students.get('q1_0')!)).value));
+  }, 60_000);
 
   it('a layer type with no exact llama.cpp type is refused in one line, saying why', async () => {
     const cases: [string, RegExp][] = [

@@ -2,14 +2,17 @@
 // independent computation of its formula (here, in TypeScript, on the parameters its init made),
 // its exported inference form against its training form (to 1e-5), its gradient by central finite
 // differences in f64 for the parameters no straight-through estimator touches, and a 3-step
-// obtc quantize run on stories260K whose model file loads and runs.
+// obtc quantize run on stories260K whose model file loads and runs. Methods whose scales are per
+// block of a row (q1_0: 128, tq2_0: 256) run at rows of 256, and distil a random Llama whose rows
+// are 256 (stories260K's 64 and 172 are not whole blocks).
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compile, type HostValue } from '../../compiler/api.ts';
 import { formatDiagnostic } from '../../runtime/core/errors.ts';
-import { fromNested, type Tensor } from '../../runtime/core/tensor.ts';
+import { fromNested, roundF16, type Tensor } from '../../runtime/core/tensor.ts';
+import { randomLlamaFolder } from '../helpers/hf_models.ts';
 import { methodCompileOptions, resolveMethod, shippedMethods } from '../../llm/method.ts';
 import { main } from '../../cli/main.ts';
 import { loadModel } from '../../llm/load.ts';
@@ -17,16 +20,22 @@ import { ModelRunner } from '../../llm/runner.ts';
 import { centralDiff } from '../helpers/fd.ts';
 
 type M = number[][];
+/** methods whose rows must be whole blocks of 128 or 256 */
+const BLOCKED = new Set(['q1_0', 'tq2_0']);
 const O = 24;
-const I = 40;
 const N = 5;
 let s = 11;
 const rnd = () => {
   s = (Math.imul(s, 1103515245) + 12345) >>> 0;
   return (s / 2 ** 32) * 2 - 1;
 };
-const W: M = Array.from({ length: O }, () => Array.from({ length: I }, () => rnd() * 0.3));
-const X: M = Array.from({ length: N }, () => Array.from({ length: I }, () => rnd()));
+const layer = (I: number) => ({
+  W: Array.from({ length: O }, () => Array.from({ length: I }, () => rnd() * 0.3)) as M,
+  X: Array.from({ length: N }, () => Array.from({ length: I }, () => rnd())) as M,
+});
+const layer0 = layer(40);
+const { W } = layer0;
+const WIDE = layer(256);
 
 // ---- the formulas of ../shared/design/methods.md, in plain TypeScript ----
 const rows = (t: Tensor): M => {
@@ -65,6 +74,11 @@ const softmax = (r: number[]) => {
   return e.map((v) => v / z);
 };
 const colScale = (x: M, g: number[]) => mapM(x, (v, _, j) => v * g[j]!);
+/** each row's blocks of B scaled by f16(mean |w| of the block), as q1_0 and tq2_0 compute it */
+const blockScales = (w: M, B: number): M =>
+  w.map((r) =>
+    Array.from({ length: r.length / B }, (_, k) => roundF16(mean(r.slice(k * B, (k + 1) * B).map(Math.abs)))),
+  );
 
 type L = Record<string, Tensor>;
 const REFERENCE: Record<string, (l: L, x: M) => M> = {
@@ -103,6 +117,26 @@ const REFERENCE: Record<string, (l: L, x: M) => M> = {
       return mmT([xr.map((v, j) => v * g[j]!)], sw)[0]!.map((v, o) => v * h[o]!);
     });
   },
+  q1_0: (l, x) => {
+    const w = rows(l.w!);
+    const d = blockScales(w, 128);
+    return mmT(
+      x,
+      mapM(w, (v, o, i) => sgn1(v) * d[o]![Math.floor(i / 128)]!),
+    );
+  },
+  tq2_0: (l, x) => {
+    const w = rows(l.w!);
+    const d = blockScales(w, 256);
+    const t = (v: number, g: number) => Math.min(Math.max(roundEven(v / (g + 1e-8)), -1), 1);
+    return mmT(
+      x,
+      mapM(w, (v, o, i) => {
+        const g = d[o]![Math.floor(i / 256)]!;
+        return t(v, g) * g;
+      }),
+    );
+  },
   littlebit: (l, x) => {
     const inner = colScale(
       mmT(colScale(x, vec(l.v2!)), mapM(rows(l.v!), sgn)),
@@ -121,6 +155,8 @@ const SMOOTH: Record<string, string[]> = {
   arb_rc: ['ac', 'ar'],
   bitnet: [],
   bitnet158: [],
+  q1_0: [],
+  tq2_0: [],
   binarymos: ['router', 'gin', 'gout'],
   littlebit: ['v1', 'v2', 'u1', 'u2'],
 };
@@ -157,6 +193,7 @@ it("onebit_noln_latw10's latent matrix starts at W rescaled to a mean magnitude 
 });
 
 describe.each(shippedMethods())('%s', (name) => {
+  const { W, X } = BLOCKED.has(name) ? WIDE : { W: layer0.W, X: layer0.X };
   const m = resolveMethod(name);
   const prog = compile(HARNESS, { path: join(dir, 'harness.obt'), ...methodCompileOptions(m) });
   const types = { Lin: `method.${m.train}` };
@@ -206,6 +243,7 @@ describe.each(shippedMethods())('%s', (name) => {
     let err = '';
     const io = { out: () => {}, err: (t: string) => (err += t) };
     const argv = ['quantize', '--method', name, '--steps', '3', '--batch', '1', '--seq', '16', '--no-eval'];
+    if (BLOCKED.has(name)) argv.push('--weights', randomLlamaFolder(join(dir, `teacher-${name}`)));
     expect(await main([...argv, '--out', out], io), err).toBe(0);
     const model = await loadModel(out);
     expect(model.layer).toBe(`method.${m.infer}`);

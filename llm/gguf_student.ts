@@ -9,12 +9,12 @@
 //   values: every scale times that factor must be an f16 value exactly, and rows whole blocks.
 // A layer that passes is written bit for bit (llm/io/gguf_lowbit.ts); one that does not gets the
 // reason in one line.
-import { compile } from '../../compiler/api.ts';
-import { CompileError } from '../../compiler/syntax/diag.ts';
-import { methodCompileOptions, type Method } from '../method.ts';
-import { isTensor, treeLeaves } from '../../runtime/core/tree.ts';
-import { roundF16, type Tensor } from '../../runtime/core/tensor.ts';
-import { encodeQ1_0, encodeTQ, LOWBIT, type LowBit } from './gguf_lowbit.ts';
+import { compile } from '../compiler/api.ts';
+import { CompileError } from '../compiler/syntax/diag.ts';
+import { methodCompileOptions, type Method } from './method.ts';
+import { isTensor, treeLeaves } from '../runtime/core/tree.ts';
+import { roundF16, type Tensor } from '../runtime/core/tensor.ts';
+import { encodeQ1_0, encodeTQ, LOWBIT, type LowBit } from './io/gguf_lowbit.ts';
 
 /** How a layer type maps onto a llama.cpp type: which fields are the signs and the scale. */
 export interface ExactForm {

@@ -9,14 +9,14 @@
 //   otherwise the dense W in the dense matrices' type (F32/F16/BF16/Q8_0), with a note.
 // The same approximation as a dense Llama (its matrices the values written) gives the perplexity
 // after; the student itself the perplexity before.
-import { compile, type Device } from '../../compiler/api.ts';
-import { CompileError } from '../../compiler/syntax/diag.ts';
-import { methodCompileOptions, type Method } from '../method.ts';
-import { roundF16, type Tensor } from '../../runtime/core/tensor.ts';
-import { floatsToStored } from '../../runtime/core/stored_encode.ts';
-import { storedToFloats } from '../../runtime/core/stored.ts';
-import { encodeQ1_0, encodeTQ, type LowBit } from './gguf_lowbit.ts';
-import type { GgufType } from './gguf_write.ts';
+import { compile, type Device } from '../compiler/api.ts';
+import { CompileError } from '../compiler/syntax/diag.ts';
+import { methodCompileOptions, type Method } from './method.ts';
+import { roundF16, type Tensor } from '../runtime/core/tensor.ts';
+import { floatsToStored } from '../runtime/core/stored_encode.ts';
+import { storedToFloats } from '../runtime/core/stored.ts';
+import { encodeQ1_0, encodeTQ, type LowBit } from './io/gguf_lowbit.ts';
+import type { GgufType } from './io/gguf_write.ts';
 
 /** One layer as approximated: its bytes in a low-bit type, or its dense matrix; and the values written. */
 export interface Approximated {
