@@ -1,7 +1,10 @@
 // ggml's definitions of its 1-bit and ternary types, transcribed loop for loop from ggml-quants.c
 // (dequantize_row_q1_0, dequantize_row_tq1_0, dequantize_row_tq2_0 and quantize_row_tq1_0_ref /
-// quantize_row_tq2_0_ref), independent of obt's codecs (llm/io/gguf_lowbit.ts): the tests check
-// those against these and against llama.cpp itself.
+// quantize_row_tq2_0_ref) of the llama.cpp the tests run — ggml-org/llama.cpp tag v0.4.0 (a
+// snapshot of 2026-09-12), the source node-llama-cpp 3.21.1 ships in llama/gitRelease.bundle and
+// its prebuilt binaries are built from: block_q1_0 { ggml_half d; uint8_t qs[16] } (QK1_0 = 128,
+// vec_dot with Q8_0 activations), GGML_TYPE_TQ1_0 = 34, TQ2_0 = 35, Q1_0 = 41. Independent of obt's
+// codecs (llm/io/gguf_lowbit.ts): the tests check those against these and against llama.cpp itself.
 import { halfToFloat } from '../../runtime/core/stored.ts';
 import { floatToHalf } from '../../runtime/core/stored_encode.ts';
 

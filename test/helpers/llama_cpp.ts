@@ -1,5 +1,5 @@
-// llama.cpp itself, through node-llama-cpp 3.21.1 (a pinned dev dependency; its prebuilt CPU
-// llama.cpp, release tag v0.4.0 of node-llama-cpp's llama.cpp binaries): loads a GGUF file, runs a
+// llama.cpp itself, through node-llama-cpp 3.21.1 (a pinned dev dependency; its prebuilt CPU build
+// of ggml-org/llama.cpp tag v0.4.0, a snapshot of 2026-09-12 with Q1_0): loads a GGUF file, runs a
 // greedy continuation and next-token probabilities, tokenizes; `compare` puts obt's beside it on
 // the same file. `noLlama` says why not where its binary cannot load (the tests then skip).
 import { expect } from 'vitest';
