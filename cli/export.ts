@@ -14,13 +14,12 @@ import { loadModel, type LoadedModel } from '../llm/load.ts';
 import { Progress } from '../llm/progress.ts';
 import { GGUF_TYPES, writeGgufFile, type GgufSource, type GgufType } from '../llm/io/gguf_write.ts';
 import { encodeLayer, exactForm, layersOf } from '../llm/gguf_student.ts';
-import { expectedShapes, linearLayers, tiedLeaves } from '../llm/io/arch.ts';
+import { expectedShapes, linearLayers, modelValue, tiedLeaves } from '../llm/io/arch.ts';
 import { tiedSource } from '../llm/io/names.ts';
 import { treeLeaves } from '../runtime/core/tree.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import type { LowBit } from '../llm/io/gguf_lowbit.ts';
 import { approximate, denseOf } from '../llm/gguf_approx.ts';
-import { modelValue } from '../llm/io/arch.ts';
 import { ModelRunner, type RunnableModel } from '../llm/runner.ts';
 import { checkFinitePpl, firstWindows, perplexity, tokenStream, windowCount } from '../llm/eval.ts';
 import { DEFAULT_EVAL } from '../llm/defaults.ts';
@@ -75,6 +74,7 @@ async function studentSource(model: string, m: LoadedModel, flags: Flags, io: Io
       );
     return approximated(m, flags, io, dense, ternary, { paths, layers, shape, what });
   }
+  if (flags.has('approximate')) io.err(`note: ${what} are exactly a llama.cpp type: --approximate has nothing to do\n`);
   const type: LowBit = form.family === 'Q1_0' ? 'Q1_0' : (ternary ?? 'TQ2_0');
   const lowbit = new Map(
     paths.map((p) => [
