@@ -2,7 +2,6 @@
 import { defineConfig } from 'vitest/config';
 import { existsSync } from 'node:fs';
 import v8 from 'node:v8';
-import { availableParallelism } from 'node:os';
 
 // WebGPU tests (Dawn) on a machine without a GPU use SwiftShader; the Vulkan loader reads the
 // process's native environment, which worker threads cannot change: set it here, in the main process
@@ -19,10 +18,6 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     pool: 'threads',
-    // the test files are independent and mostly one thread of compute each: on a 2-core machine
-    // (CI) vitest's default (cores − 1 = 1 worker) runs them one at a time — 709 s against 544 s
-    // with 2 workers on this suite
-    maxWorkers: Math.max(2, availableParallelism() - 1),
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });

@@ -29,8 +29,6 @@ export const lowBitOfCode = (code: number): LowBit | undefined =>
 export const lowBitBytes = (t: LowBit, rows: number, cols: number): number =>
   rows * (cols / LOWBIT[t].values) * LOWBIT[t].bytes;
 
-const bitOf = (w: Uint32Array, row: number, words: number, i: number) => (w[row * words + (i >>> 5)]! >>> (i & 31)) & 1;
-
 /** Q1_0 from signs [O, I] and one scale per block of 128 ([O, I / 128], f16 values). */
 export function encodeQ1_0(s: Uint32Array, d: Float32Array, O: number, I: number): Uint8Array {
   const K = I / 128;
@@ -68,12 +66,24 @@ export function decodeQ1_0(b: Uint8Array, O: number, I: number): { s: Uint32Arra
   return { s, d };
 }
 
-/** The value index inside a 256-block of TQ1_0 byte `byte` (0..51) and trit n (0..4; 0..3 for qh). */
-function tq1Index(byte: number, n: number): number {
-  if (byte < 32) return byte + 32 * n;
-  if (byte < 48) return 160 + (byte - 32) + 16 * n;
-  return 240 + (byte - 48) + 4 * n;
+/** Each code byte of a TQ block: the indices (in its 256 values) of the codes it holds — TQ2_0: 64
+ *  bytes of 4 two-bit codes (code l in bits 2l, 2l + 1); TQ1_0: 48 bytes of 5 trits, then 4 of 4
+ *  (the most significant trit first). Flat, 5 slots a byte (−1: none). */
+const SLOTS = {
+  TQ2_0: slots(64, (j, n) => (n < 4 ? 128 * (j >> 5) + 32 * n + (j & 31) : -1)),
+  TQ1_0: slots(52, (j, n) =>
+    j < 32 ? j + 32 * n : j < 48 ? 160 + (j - 32) + 16 * n : n < 4 ? 240 + (j - 48) + 4 * n : -1,
+  ),
+};
+function slots(bytes: number, at: (j: number, n: number) => number): Int16Array {
+  return Int16Array.from({ length: 5 * bytes }, (_, x) => at(Math.floor(x / 5), x % 5));
 }
+const POW3 = [1, 3, 9, 27, 81];
+/** each byte value's codes in its 5 slots: TQ2_0's 2-bit fields, TQ1_0's trits ((v·3ⁿ mod 256)·3 >> 8) */
+const CODES = {
+  TQ2_0: Uint8Array.from({ length: 256 * 5 }, (_, x) => (x % 5 < 4 ? (Math.floor(x / 5) >> (2 * (x % 5))) & 3 : 0)),
+  TQ1_0: Uint8Array.from({ length: 256 * 5 }, (_, x) => (((Math.floor(x / 5) * POW3[x % 5]!) & 0xff) * 3) >> 8),
+};
 
 /** Ternary codes [O, I] as two sign planes and one scale per block of 256 → TQ1_0 or TQ2_0 bytes. */
 export function encodeTQ(
@@ -85,34 +95,31 @@ export function encodeTQ(
   I: number,
 ): Uint8Array {
   const K = I / 256;
-  const words = I / 32;
   const size = LOWBIT[type].bytes;
   const out = new Uint8Array(O * K * size);
-  // the code q = t + 1 ∈ {0, 1, 2} of value i of row o
-  const code = (o: number, i: number) => 2 - bitOf(sa, o, words, i) - bitOf(sb, o, words, i);
-  for (let o = 0; o < O; o++)
-    for (let k = 0; k < K; k++) {
-      const at = (o * K + k) * size;
-      const base = k * 256;
-      if (type === 'TQ2_0') {
-        for (let g = 0; g < 2; g++)
-          for (let m = 0; m < 32; m++) {
-            let q = 0;
-            for (let l = 0; l < 4; l++) q |= code(o, base + 128 * g + 32 * l + m) << (2 * l);
-            out[at + 32 * g + m] = q;
-          }
-      } else {
-        for (let byte = 0; byte < 52; byte++) {
-          const trits = byte < 48 ? 5 : 4;
-          let q = 0;
-          for (let n = 0; n < 5; n++) q = q * 3 + (n < trits ? code(o, base + tq1Index(byte, n)) : 0);
-          out[at + byte] = Math.ceil((q * 256) / 243);
-        }
-      }
-      const h = floatToHalf(d[o * K + k]!);
-      out[at + size - 2] = h & 0xff;
-      out[at + size - 1] = h >> 8;
+  const slot = SLOTS[type];
+  const codes = new Uint8Array(256); // q = t + 1 ∈ {0, 1, 2} of the block's values
+  for (let blk = 0; blk < O * K; blk++) {
+    // a block is 8 whole words of each plane (rows are whole blocks)
+    for (let w = 0; w < 8; w++) {
+      const [a, c] = [sa[blk * 8 + w]!, sb[blk * 8 + w]!];
+      for (let bit = 0; bit < 32; bit++) codes[32 * w + bit] = 2 - ((a >>> bit) & 1) - ((c >>> bit) & 1);
     }
+    const at = blk * size;
+    for (let j = 0; j < slot.length / 5; j++) {
+      let v = 0;
+      if (type === 'TQ2_0') for (let n = 0; n < 4; n++) v |= codes[slot[5 * j + n]!]! << (2 * n);
+      else {
+        // base 3, the most significant trit first, a missing fifth trit 0; stored as ⌈v · 256 / 243⌉
+        for (let n = 0; n < 5; n++) v = v * 3 + (slot[5 * j + n]! >= 0 ? codes[slot[5 * j + n]!]! : 0);
+        v = Math.ceil((v * 256) / 243);
+      }
+      out[at + j] = v;
+    }
+    const h = floatToHalf(d[blk]!);
+    out[at + size - 2] = h & 0xff;
+    out[at + size - 1] = h >> 8;
+  }
   return out;
 }
 
@@ -126,43 +133,39 @@ export function decodeTQ(
   what: string,
 ): { sa: Uint32Array; sb: Uint32Array; d: Float32Array } {
   const K = I / 256;
-  const words = I / 32;
   const size = LOWBIT[type].bytes;
-  const sa = new Uint32Array(O * words);
-  const sb = new Uint32Array(O * words);
+  const sa = new Uint32Array((O * I) / 32);
+  const sb = new Uint32Array((O * I) / 32);
   const d = new Float32Array(O * K);
-  const put = (o: number, i: number, q: number) => {
-    const w = o * words + (i >>> 5);
-    const bit = 1 << (i & 31);
-    if (q === 0) sa[w]! |= bit; // t = −1: both planes −1
-    if (q <= 1) sb[w]! |= bit; // t ≤ 0: s_b = −1
-  };
-  for (let o = 0; o < O; o++)
-    for (let k = 0; k < K; k++) {
-      const at = (o * K + k) * size;
-      const base = k * 256;
-      if (type === 'TQ2_0') {
-        for (let g = 0; g < 2; g++)
-          for (let m = 0; m < 32; m++) {
-            const byte = b[at + 32 * g + m]!;
-            for (let l = 0; l < 4; l++) {
-              const q = (byte >> (2 * l)) & 3;
-              if (q === 3)
-                throw new LoadError(
-                  file,
-                  `${what}: TQ2_0 code 3 (value 2·d) in row ${o}, column ${base + 128 * g + 32 * l + m}: not a ternary weight`,
-                );
-              put(o, base + 128 * g + 32 * l + m, q);
-            }
-          }
-      } else {
-        for (let byte = 0; byte < 52; byte++) {
-          const v = b[at + byte]!;
-          const trits = byte < 48 ? 5 : 4;
-          for (let n = 0; n < trits; n++) put(o, base + tq1Index(byte, n), (((v * 3 ** n) & 0xff) * 3) >> 8);
-        }
-      }
-      d[o * K + k] = halfToFloat(b[at + size - 2]! | (b[at + size - 1]! << 8));
+  const [slot, table] = [SLOTS[type], CODES[type]];
+  const codes = new Uint8Array(257); // slot −1 writes index 256, never read
+  for (let blk = 0; blk < O * K; blk++) {
+    const at = blk * size;
+    for (let j = 0; j < slot.length / 5; j++) {
+      const v5 = 5 * b[at + j]!;
+      for (let n = 0; n < 5; n++) codes[(slot[5 * j + n]! + 257) % 257] = table[v5 + n]!;
     }
+    for (let w = 0; w < 8; w++) {
+      let a = 0; // t = −1 (q = 0): both planes −1
+      let c = 0; // t ≤ 0 (q ≤ 1): s_b = −1
+      let three = 0;
+      for (let bit = 0; bit < 32; bit++) {
+        const q = codes[32 * w + bit]!;
+        a |= ((q - 1) >>> 31) << bit;
+        c |= ((q - 2) >>> 31) << bit;
+        three |= q & (q >> 1);
+      }
+      if (three) {
+        const i = (blk % K) * 256 + 32 * w + codes.subarray(32 * w, 32 * w + 32).indexOf(3);
+        throw new LoadError(
+          file,
+          `${what}: TQ2_0 code 3 (value 2·d) in row ${Math.floor(blk / K)}, column ${i}: not a ternary weight`,
+        );
+      }
+      sa[blk * 8 + w] = a >>> 0;
+      sb[blk * 8 + w] = c >>> 0;
+    }
+    d[blk] = halfToFloat(b[at + size - 2]! | (b[at + size - 1]! << 8));
+  }
   return { sa, sb, d };
 }
