@@ -138,6 +138,7 @@ if (process.argv.includes('--lowbit')) {
     ],
     quick ? 1 : 3,
     quick ? 8 : 32,
+    quick ? ['llama7B-block'] : undefined,
   );
   pool.close();
   process.exit(0);
@@ -326,7 +327,7 @@ vs('compile stories260K decode: warm (disk cache)', warm, 'target', 300);
 const { rmSync } = await import('node:fs');
 rmSync(process.env.OBT_CACHE_DIR, { recursive: true, force: true });
 // ---- Q1_0 / TQ2_0 decode against llama.cpp on the same GGUF (bench/lowbit.ts) -----------------
-await lowBitRows(vs, threads, quick ? 1 : 3, quick ? 8 : 32);
+await lowBitRows(vs, threads, quick ? 1 : 3, quick ? 8 : 32, quick ? ['llama7B-block'] : undefined);
 pool2.close();
 
 // ---- loading a checkpoint of stories110M's shape: time and peak resident memory (bench/load.ts) ----
