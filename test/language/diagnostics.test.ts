@@ -93,3 +93,33 @@ describe('tensor sizes', () => {
     expect(() => p.runSync('e', [], { device: { kind: 'interp' } })).toThrow(/2\^31 - 1/);
   });
 });
+
+describe('dims divide exactly once their sizes are known, literals as integers', () => {
+  // checked with symbols, `I / 128` is exact; lowering at I = 64 must not make it 0 (an empty
+  // reshape far from the cause) but say the division is not exact, where it is
+  const src = `
+fn blocks[O, I](w: f32[O, I]) -> f32[O] = sum(reshape(w, [O, I / 128, 128]), axis: [1, 2])
+pub fn wide(w: f32[2, 256]) -> f32[2] = blocks(w)
+pub fn narrow(w: f32[2, 64]) -> f32[2] = blocks(w)
+pub fn lit() -> i32 = 7 / 2
+`;
+  const p = compile(src, { path: 'div.obt' });
+  it('an exact one runs; 7 / 2 is 3', () => {
+    expect(p.ok).toBe(true);
+    const w = { dtype: 'f32' as const, shape: [2, 256], data: new Float32Array(512).fill(1) };
+    expect(Array.from(p.runSync('wide', [w]).tensors[0]!.data)).toEqual([256, 256]);
+    expect(Array.from(p.runSync('lit', []).tensors[0]!.data)).toEqual([3]);
+  });
+  it('64 / 128 is an error at the division', () => {
+    const w = { dtype: 'f32' as const, shape: [2, 64], data: new Float32Array(128) };
+    let err: (Error & { diag?: Diagnostic }) | undefined;
+    try {
+      p.runSync('narrow', [w]);
+    } catch (e) {
+      err = e as Error & { diag?: Diagnostic };
+    }
+    expect(err?.message).toMatch(/integer division 64 \/ 128 is not exact/);
+    const lc = lineCol(err!.diag!.span!.file, err!.diag!.span!.start);
+    expect(`${lc.line}:${lc.col}`).toBe('2:62');
+  });
+});

@@ -243,11 +243,12 @@ export function binary(ctx: OpCtx, prim: BinaryPrim, a: TVal, b: TVal, span: Spa
       ca !== undefined &&
       cb !== undefined &&
       isInt(dtype) &&
-      (prim === 'div' || prim === 'rem') &&
+      (prim === 'rem' || (prim === 'div' && a.weak && b.weak)) &&
       a.st.k === 'int' &&
       b.st.k === 'int'
     ) {
-      // constants divide as run-time integers do (truncating); symbolic dims divide exactly
+      // literals divide as run-time integers do (truncating); a dim — symbolic, or known once
+      // lowering — divides exactly (below), so what was checked with symbols holds with sizes
       if (cb === 0) throw new UserError(`integer division by zero`, span);
       const q = prim === 'div' ? Math.trunc(ca / cb) : ca % cb;
       return { ...tval(dtype, [], undefined, { k: 'int', d: dimConst(q) }), weak: a.weak && b.weak };
