@@ -168,7 +168,7 @@ export const exportCmd: Command = async (pos, flags, io) => {
     throw new UserError(`--type ${typeFlag}: expected ${TYPES.map((t) => t.toLowerCase()).join(', ')}`);
   ternaryOf(flags);
   const m = await loadModel(model, str(flags, 'tokenizer'));
-  const kept = (m.checkpoint?.tensors ?? new Map(treeLeaves(m.value).map((l) => [l.path, l.leaf]))).get('emb');
+  const kept = (m.value as { emb?: Tensor }).emb;
   const type = asked ?? KEPT[kept?.stored ?? ''] ?? 'F32';
   const parts: Parts = m.checkpoint
     ? { tensors: m.checkpoint.tensors, sharedHead: m.checkpoint.sharedHead }

@@ -16,7 +16,7 @@ import { roundF16, type Tensor } from '../runtime/core/tensor.ts';
 import { floatsToStored } from '../runtime/core/stored_encode.ts';
 import { storedToFloats } from '../runtime/core/stored.ts';
 import { encodeQ1_0, encodeTQ, type LowBit } from './io/gguf_lowbit.ts';
-import type { GgufType } from './io/gguf_write.ts';
+import { STORED_OF, type GgufType } from './io/gguf_write.ts';
 
 /** One layer as approximated: its bytes in a low-bit type, or its dense matrix; and the values written. */
 export interface Approximated {
@@ -49,8 +49,6 @@ export function denseOf(
   };
 }
 
-const STORED = { F32: undefined, F16: 'f16', BF16: 'bf16', Q8_0: 'q8_0' } as const;
-
 /** Signs (bit 1 = −1) of a matrix's values t(o, i) < 0, packed 32 per word (rows whole words). */
 function packRows(O: number, I: number, neg: (at: number) => boolean): Uint32Array {
   const words = new Uint32Array((O * I) / 32);
@@ -70,7 +68,7 @@ export function approximate(
   if (I % B) {
     // as the writer writes it (Q8_0 rows that are not whole blocks of 32 go F16)
     const ty = dense === 'Q8_0' && I % 32 ? 'F16' : dense;
-    const stored = STORED[ty];
+    const stored = STORED_OF[ty];
     return {
       w: stored ? storedToFloats(stored, floatsToStored(stored, w)) : w,
       note: `rows of ${I} weights are not whole ${ternary ?? 'Q1_0'} blocks of ${B}: written as ${ty} (the layer's dense matrix)`,

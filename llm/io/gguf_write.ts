@@ -25,7 +25,13 @@ import { LOWBIT, lowBitBytes, type LowBit } from './gguf_lowbit.ts';
 /** The GGML types a teacher's matrices can be written in, with their type codes. */
 export const GGUF_TYPES = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
 export type GgufType = keyof typeof GGUF_TYPES;
-const STORED_OF: Record<GgufType, Stored | undefined> = { F32: undefined, F16: 'f16', BF16: 'bf16', Q8_0: 'q8_0' };
+/** How each dense type's values are kept in memory (undefined: f32). */
+export const STORED_OF: Record<GgufType, Stored | undefined> = {
+  F32: undefined,
+  F16: 'f16',
+  BF16: 'bf16',
+  Q8_0: 'q8_0',
+};
 const ALIGN = 32;
 
 /** What is written: the model's architecture, sizes, tensors by leaf path, tokenizer. */

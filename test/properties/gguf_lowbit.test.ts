@@ -29,6 +29,10 @@ function planes(t: number[], O: number, I: number): { sa: Uint32Array; sb: Uint3
   return { sa, sb };
 }
 
+/** n values of an arbitrary; n random f16 scales */
+const exactly = <T>(n: number, arb: fc.Arbitrary<T>) => fc.array(arb, { minLength: n, maxLength: n });
+const scales = (n: number) => exactly(n, fc.integer({ min: 0, max: 0xffff }).map(half));
+
 const shape = (block: number) =>
   fc
     .record({ O: fc.integer({ min: 1, max: 3 }), K: fc.integer({ min: 1, max: 3 }) })
@@ -42,14 +46,8 @@ describe('Q1_0', () => {
           fc.record({
             O: fc.constant(O),
             I: fc.constant(I),
-            words: fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), {
-              minLength: (O * I) / 32,
-              maxLength: (O * I) / 32,
-            }),
-            d: fc.array(fc.integer({ min: 0, max: 0xffff }).map(half), {
-              minLength: (O * I) / 128,
-              maxLength: (O * I) / 128,
-            }),
+            words: exactly((O * I) / 32, fc.integer({ min: 0, max: 2 ** 32 - 1 })),
+            d: scales((O * I) / 128),
           }),
         ),
         ({ O, I, words, d }) => {
@@ -84,11 +82,8 @@ for (const type of ['TQ1_0', 'TQ2_0'] as const) {
             fc.record({
               O: fc.constant(O),
               I: fc.constant(I),
-              t: fc.array(fc.integer({ min: -1, max: 1 }), { minLength: O * I, maxLength: O * I }),
-              d: fc.array(fc.integer({ min: 0, max: 0xffff }).map(half), {
-                minLength: (O * I) / 256,
-                maxLength: (O * I) / 256,
-              }),
+              t: exactly(O * I, fc.integer({ min: -1, max: 1 })),
+              d: scales((O * I) / 256),
             }),
           ),
           ({ O, I, t, d }) => {
@@ -113,7 +108,7 @@ for (const type of ['TQ1_0', 'TQ2_0'] as const) {
     it("a block ggml's reference quantizer made is read as its codes and scale, and written back byte for byte", () => {
       fc.assert(
         fc.property(
-          fc.array(fc.integer({ min: -1, max: 1 }), { minLength: 512, maxLength: 512 }),
+          exactly(512, fc.integer({ min: -1, max: 1 })),
           fc.double({ min: 0.01, max: 8, noNaN: true }),
           (t, scale) => {
             t[0] = 1; // max |x| of each block is its scale
