@@ -4,13 +4,15 @@
 // ppl, quantize, ablate, the held-back validation, the demo and the benchmarks.
 //
 // The perplexity protocol: stories split on <|endoftext|>, each stripped, non-empty ones encoded
-// with BOS and concatenated; window i is stream[seq·i : seq·i + seq + 1], inputs its first seq ids
+// with BOS and concatenated (a character-level model's stream is the whole text as it is); window i is stream[seq·i : seq·i + seq + 1], inputs its first seq ids
 // (positions from 0), targets the last seq; ce = the mean over all targets; ppl = exp(ce).
 import { UserError } from '../compiler/syntax/diag.ts';
 import type { Tokenizer } from './io/tokenizer.ts';
 import type { Progress } from './progress.ts';
 
 export function tokenStream(text: string, tk: Tokenizer): number[] {
+  // a tokenizer without BOS (character-level): the text as it is, every character a token
+  if (!tk.hasBos) return tk.encode(text);
   const out: number[] = [];
   for (const story of text.split('<|endoftext|>')) {
     const s = story.trim();

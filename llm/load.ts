@@ -1,7 +1,7 @@
 // Opens a model file by its format (obt model file, legacy .obt1, llama2.c .bin, GGUF, safetensors)
 // and its tokenizer.
 import { readFileSync, existsSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { basename, join, dirname } from 'node:path';
 import { parseLlama2c } from './io/llama2c.ts';
 import { loadGguf } from './io/gguf.ts';
 import { loadSafetensors, loadSafetensorsIndex } from './io/safetensors.ts';
@@ -14,7 +14,10 @@ import { isPacked, readPacked } from './io/packed.ts';
 import { checkBits, isModelFile, readModelFile, type Bits } from './io/modelfile.ts';
 import { methodFromModelFile, resolveMethod, type Method } from './method.ts';
 import { checkModelTypes } from './runner.ts';
-import { Tokenizer, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
+import { Tokenizer, parseCharsJson, parseTokenizerBin, type TokenizerData } from './io/tokenizer.ts';
+
+/** A character vocabulary beside the weights (a nanoGPT shakespeare_char model's `itos`). */
+const CHARS_FILE = 'chars.json';
 import { firstNonFinite } from '../runtime/core/tree.ts';
 import { bytesSource, fileSource, readAt, type ByteSource } from './io/source.ts';
 import { formatBytes } from '../runtime/core/errors.ts';
@@ -91,7 +94,7 @@ function checked(m: LoadedModel): LoadedModel {
     ['BOS', tk.bos],
     ['EOS', tk.eos],
   ] as const)
-    if (!Number.isInteger(id) || id < 0 || id >= V)
+    if (!Number.isInteger(id) || id < (tk.char ? -1 : 0) || id >= V)
       throw new LoadError(tk.source, `${what} id ${id}: expected an integer in 0..${V - 1}`);
   const bad = tk.scores.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) throw new LoadError(tk.source, `score of piece ${bad}: ${tk.scores[bad]} (scores must be finite)`);
@@ -102,6 +105,7 @@ function checked(m: LoadedModel): LoadedModel {
  *  BOS/EOS ids of the weights' config.json) or llama2.c's tokenizer.bin. */
 function readTokenizer(file: string, vocab: number, weights: string): TokenizerData {
   if (!file.endsWith('.json')) return parseTokenizerBin(file, readBytes(file), vocab);
+  if (basename(file) === CHARS_FILE) return parseCharsJson(file, new TextDecoder().decode(readBytes(file)));
   const text = new TextDecoder().decode(readBytes(file));
   const cfg = join(dirname(file), 'tokenizer_config.json');
   const cfgText = existsSync(cfg) ? new TextDecoder().decode(readBytes(cfg)) : undefined;
@@ -202,7 +206,7 @@ async function open(
   else if (embedded) tk = embedded;
   else {
     const dir = dirname(weights);
-    const names = ['tokenizer.json', `tok${ck.config.vocab}.bin`, 'tokenizer.bin'];
+    const names = ['tokenizer.json', CHARS_FILE, `tok${ck.config.vocab}.bin`, 'tokenizer.bin'];
     const cand = names.map((n) => join(dir, n)).find(existsSync);
     if (!cand)
       throw new LoadError(

@@ -76,6 +76,33 @@ function readRopeScaling(
   };
 }
 
+/** nanoGPT's model_args (its checkpoint's `model_args`, dumped as config.json) as Hugging Face's
+ *  fields for its GPT (models/gpt.obt: MLP 4 · n_embd wide, exact GELU, LayerNorm eps 1e-5, tied
+ *  head); any other JSON is returned as it is. nanoGPT's bias=True (GPT-2's layout) is refused. */
+function fromNanoGpt(path: string, raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const o = raw as Record<string, unknown>;
+  if (!('n_embd' in o) || 'hidden_size' in o) return raw;
+  if (o.bias !== undefined && o.bias !== false)
+    throw new LoadError(
+      path,
+      `field bias: ${JSON.stringify(o.bias)}, models/gpt.obt is nanoGPT with bias=False (no biases in its Linear and LayerNorm layers)`,
+    );
+  const n = (k: string) => o[k];
+  return {
+    architectures: ['GPT'],
+    hidden_size: n('n_embd'),
+    intermediate_size: typeof o.n_embd === 'number' ? 4 * o.n_embd : o.n_embd,
+    num_hidden_layers: n('n_layer'),
+    num_attention_heads: n('n_head'),
+    vocab_size: n('vocab_size'),
+    max_position_embeddings: n('block_size'),
+    rms_norm_eps: 1e-5,
+    hidden_act: 'gelu',
+    tie_word_embeddings: true,
+  };
+}
+
 /** config.json beside a safetensors file, checked. */
 function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig> } {
   const path = join(dirname(file), 'config.json');
@@ -87,7 +114,7 @@ function readHfConfig(file: string): { path: string; c: z.infer<typeof HfConfig>
     throw new LoadError(path, 'cannot read the file');
   }
   if (bytes.length > 1 << 20) throw new LoadError(path, `${bytes.length} bytes; a config.json is at most 1 MiB`);
-  return { path, c: parseWith(path, 'field', HfConfig, parseJsonBytes(path, 'config', bytes)) };
+  return { path, c: parseWith(path, 'field', HfConfig, fromNanoGpt(path, parseJsonBytes(path, 'config', bytes))) };
 }
 
 /** The BOS and EOS ids config.json beside a safetensors file gives (a tokenizer_config.json that
@@ -113,7 +140,8 @@ export function readConfig(file: string): { arch: Arch; config: LlamaConfig; tie
     if (!arch) throw field('model_type', c.model_type, `expected one of ${[...ARCHES.keys()].join(', ')}`);
   }
   // what would make it a different model than the architecture's .obt file computes
-  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') throw field('hidden_act', c.hidden_act, 'only silu');
+  if (c.hidden_act !== undefined && c.hidden_act !== arch.act)
+    throw field('hidden_act', c.hidden_act, `${arch.name}'s MLP uses ${arch.act}`);
   const ropeScaling = readRopeScaling(c.rope_scaling, field);
   if (c.attention_bias) throw field('attention_bias', true, `${arch.name} has no attention biases`);
   if (c.mlp_bias) throw field('mlp_bias', true, `${arch.name} has no MLP biases`);

@@ -216,6 +216,7 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
         scores: c.tokenizer.scores,
         bos: c.tokenizer.bos,
         eos: c.tokenizer.eos,
+        ...(c.tokenizer.char ? { char: true } : {}),
         ...(c.tokenizer.hf ? { hf: c.tokenizer.hf } : {}),
       },
       layer: c.layer,
@@ -303,6 +304,7 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   if (tk.pieces.length !== h.config.vocab || tk.scores.length !== tk.pieces.length)
     bad(`tokenizer: ${tk.pieces.length} pieces and ${tk.scores.length} scores for a vocabulary of ${h.config.vocab}`);
   if (tk.bos >= h.config.vocab || tk.eos >= h.config.vocab) bad('tokenizer: bos/eos outside the vocabulary');
+  if ((tk.bos < 0 || tk.eos < 0) && !tk.char) bad('tokenizer: only a character tokenizer has no bos/eos');
   h.tensors.forEach((e, i) => {
     const what = `tensor ${i} (${e.path})`;
     if (e.stored !== e.dtype && !(e.stored === 'f16' && e.dtype === 'f32'))

@@ -20,6 +20,7 @@ const CONFIG_FIELDS = [
   'heads',
   'kvHeads',
   'vocab',
+  'seqLen',
 ] as const satisfies readonly (keyof LlamaConfig)[];
 const Names = z.record(z.string(), z.string());
 
@@ -33,6 +34,8 @@ const NameMap = z.object({
   dims: z.record(z.string(), z.enum(CONFIG_FIELDS)),
   /** Hugging Face config.json `architectures` entries that are this architecture */
   hf: z.array(z.string()).default([]),
+  /** the MLP's activation (config.json's hidden_act must say the same) */
+  act: z.enum(['silu', 'gelu']).default('silu'),
   /** GGUF `general.architecture` values that are this architecture */
   gguf: z.array(z.string()).default([]),
   /** leaves a tied model does not store, and the leaf they repeat */

@@ -3,7 +3,9 @@
 // id byte+3), then repeatedly merge the adjacent pair whose concatenation is a piece with the
 // highest score (leftmost on ties); decoding drops the leading space after BOS and turns byte
 // pieces into raw bytes. A Hugging Face tokenizer.json is run by its own library instead
-// (llm/io/hf_codec.ts).
+// (llm/io/hf_codec.ts). A character-level tokenizer (nanoGPT's shakespeare_char: one id per
+// character of its vocabulary, no special tokens) is the third kind (charTokenizer).
+import { UserError } from '../../compiler/syntax/diag.ts';
 import { LoadError } from './model.ts';
 import { hfCodec, type HfCodec } from './hf_codec.ts';
 
@@ -13,8 +15,11 @@ export interface TokenizerData {
   pieces: string[];
   /** SentencePiece merge scores (zeros for a tokenizer.json) */
   scores: number[];
+  /** BOS and EOS ids; -1 for a character tokenizer, which has none */
   bos: number;
   eos: number;
+  /** a character-level tokenizer: each piece is one character (code point), ids in piece order */
+  char?: true;
   /** a Hugging Face tokenizer: its tokenizer.json text (the definition) and tokenizer_config.json */
   hf?: { json: string; config?: string };
 }
@@ -51,7 +56,13 @@ export class Tokenizer {
     return this.data.pieces.length;
   }
 
+  /** Whether the tokenizer has a BOS token (a character tokenizer has none). */
+  get hasBos(): boolean {
+    return this.data.bos >= 0;
+  }
+
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+    if (this.data.char) return this.encodeChars(text);
     if (this.hf) {
       const ids = this.hf.encode(text);
       return [...((opts.bos ?? true) ? [this.data.bos] : []), ...ids, ...(opts.eos ? [this.data.eos] : [])];
@@ -75,6 +86,26 @@ export class Tokenizer {
     for (const t of merged) tokens.push(t);
     if (opts.eos) tokens.push(this.data.eos);
     return tokens;
+  }
+
+  /** A character tokenizer: one id per code point; a character outside the vocabulary is an error
+   *  naming it and where it is (there is no byte fallback to map it to). */
+  private encodeChars(text: string): number[] {
+    const out: number[] = [];
+    let at = 0;
+    for (const cp of text) {
+      const id = this.ids.get(cp);
+      if (id === undefined) {
+        const code = cp.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+        const line = text.slice(0, at).split('\n').length;
+        throw new UserError(
+          `character ${JSON.stringify(cp)} (U+${code}) at line ${line} of the text is not in the model's ${this.data.pieces.length}-character vocabulary`,
+        );
+      }
+      out.push(id);
+      at += cp.length;
+    }
+    return out;
   }
 
   /** The piece id that merges the pair (a, b), or -1 (memoised). */
@@ -154,7 +185,8 @@ export class Tokenizer {
   /** The bytes one token contributes after `prev` (run.c decode). */
   pieceAfter(prev: number, token: number): Uint8Array {
     let b = (this.hf ? this.hf.tokenBytes(token) : this.pieceBytes[token]) ?? new Uint8Array();
-    if (prev === this.data.bos && b[0] === 0x20 && (!this.hf || this.hf.stripsFirstSpace)) b = b.subarray(1);
+    if (this.hasBos && prev === this.data.bos && b[0] === 0x20 && (!this.hf || this.hf.stripsFirstSpace))
+      b = b.subarray(1);
     return b;
   }
 
@@ -179,6 +211,36 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     o += c.length;
   }
   return out;
+}
+
+/** The character tokenizer of a text (nanoGPT's shakespeare_char prepare.py): its distinct
+ *  characters (code points) in code-point order, each one id. */
+export function charTokenizer(text: string, source: string): TokenizerData {
+  const pieces = [...new Set(text)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  if (pieces.length < 2) throw new UserError(`${source}: a character vocabulary needs at least 2 distinct characters`);
+  return { source, pieces, scores: pieces.map(() => 0), bos: -1, eos: -1, char: true };
+}
+
+/** A character vocabulary file (chars.json: a JSON array of one-character strings, id order, as
+ *  nanoGPT's meta.pkl `itos` lists them). */
+export function parseCharsJson(file: string, text: string): TokenizerData {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new LoadError(file, `not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v) || v.length < 2 || v.length > 1 << 20)
+    throw new LoadError(file, "expected a JSON array of the vocabulary's characters, in id order");
+  const seen = new Set<string>();
+  v.forEach((c, i) => {
+    if (typeof c !== 'string' || [...c].length !== 1)
+      throw new LoadError(file, `entry ${i}: ${JSON.stringify(c).slice(0, 40)}, expected one character`);
+    if (seen.has(c)) throw new LoadError(file, `entry ${i}: ${JSON.stringify(c)} appears twice`);
+    seen.add(c);
+  });
+  const pieces = v as string[];
+  return { source: file, pieces, scores: pieces.map(() => 0), bos: -1, eos: -1, char: true };
 }
 
 /** Reads llama2.c's tokenizer.bin: int32 max_token_length, then per piece: f32 score, int32 length, bytes. */

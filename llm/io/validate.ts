@@ -135,8 +135,11 @@ export const Placed = {
 export const TokenizerHeader = z.object({
   pieces: z.array(z.string().max(1024)).max(1 << 20),
   scores: z.array(z.number()).max(1 << 20),
-  bos: z.number().int().nonnegative(),
-  eos: z.number().int().nonnegative(),
+  /** -1: none (a character tokenizer) */
+  bos: z.number().int().min(-1),
+  eos: z.number().int().min(-1),
+  /** a character-level tokenizer (its pieces are its characters) */
+  char: z.literal(true).optional(),
   /** a Hugging Face tokenizer's tokenizer.json and tokenizer_config.json, as read */
   hf: z
     .object({

@@ -8,12 +8,13 @@ const dir = join(import.meta.dirname, '../../data');
 const readme = readFileSync(join(dir, 'README.md'), 'utf8');
 const rows = [...readme.matchAll(/^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|/gm)];
 
-it('data/README.md lists the six shipped files', () => {
+it('data/README.md lists the seven shipped files', () => {
   expect(rows.map((r) => r[1]).sort()).toEqual([
     'kd_teacher_samples_t1_seed1234.txt',
     'stories260K-1bit-best.obtm',
     'stories260K.bin',
     'stories260K.gguf',
+    'tinyshakespeare.txt',
     'tinystories_valid_eval.txt',
     'tok512.bin',
   ]);
