@@ -22,12 +22,21 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   const temperature = num(flags, 'temperature', 1.0, (x) => x >= 0, 'a temperature >= 0');
   const topp = num(flags, 'top-p', 0.9, (x) => x >= 0 && x <= 1, 'a probability in [0, 1]');
   const seed = num(flags, 'seed', Date.now() % 2 ** 31, Number.isInteger, 'an integer');
-  const { config, tokenizer, runner } = await open(flags);
-  const max = Math.min(steps, config.seqLen);
-  const prompt = tokenizer.encode(str(flags, 'prompt') ?? '', { bos: true });
+  const { arch, config, tokenizer, runner } = await open(flags);
+  // a model whose positions are a learned table of seqLen rows generates past it as nanoGPT does:
+  // each new token sees the last seqLen tokens (the cache refilled from them); RoPE models stop there
+  const sliding = arch.positions === 'learned';
+  const max = sliding ? steps : Math.min(steps, config.seqLen);
+  const window = Math.min(max, config.seqLen);
+  // a tokenizer without BOS (characters) starts from the prompt, by default a newline (nanoGPT's
+  // sample.py), or the first piece when the vocabulary has none
+  let promptText = str(flags, 'prompt') ?? '';
+  if (!tokenizer.hasBos && !promptText)
+    promptText = tokenizer.data.pieces.includes('\n') ? '\n' : tokenizer.data.pieces[0]!;
+  const prompt = tokenizer.encode(promptText, { bos: true });
   if (prompt.length > max) throw new UserError(`the prompt is ${prompt.length} tokens, more than --steps ${max}`);
   const sampler = new Sampler(temperature, topp, seed);
-  const dec = runner.decoder(max);
+  let dec = runner.decoder(window);
   const json = flags.has('json');
   const idsOnly = flags.has('ids');
   // pieces come from the model's file: shown safe for a terminal unless --raw
@@ -37,17 +46,35 @@ export const generateCmd: Command = async (_pos, flags, io) => {
   let t0 = 0;
   let out = '';
   const td = new TextDecoder();
-  for (let pos = 0; pos < max; pos++) {
-    if (pos === 1) t0 = performance.now();
-    const logits = await dec.step(token, pos);
-    const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
-    if (pos + 1 >= prompt.length && (next === tokenizer.data.bos || next === tokenizer.data.eos)) break;
-    ids.push(next);
+  const emit = (prev: number, next: number) => {
     if (!idsOnly || json) {
-      const piece = td.decode(tokenizer.pieceAfter(token, next), { stream: true });
+      const piece = td.decode(tokenizer.pieceAfter(prev, next), { stream: true });
       out += piece;
       if (!json) io.out(shown(piece));
     }
+  };
+  // the prompt's first token is text too when it is not BOS
+  if (!tokenizer.hasBos) {
+    ids.push(token);
+    emit(-1, token);
+  }
+  const context = [token];
+  for (let pos = 0, at = 0; pos < max; pos++, at++) {
+    if (pos === 1) t0 = performance.now();
+    if (at === window) {
+      // the window is full: a fresh cache from the last window - 1 tokens, then this one
+      dec = runner.decoder(window);
+      const keep = context.slice(-window);
+      for (let i = 0; i + 1 < keep.length; i++) await dec.step(keep[i]!, i);
+      at = keep.length - 1;
+    }
+    const logits = await dec.step(token, at);
+    const next = pos + 1 < prompt.length ? prompt[pos + 1]! : sampler.sample(logits, config.vocab);
+    if (pos + 1 >= prompt.length && tokenizer.hasBos && (next === tokenizer.data.bos || next === tokenizer.data.eos))
+      break;
+    ids.push(next);
+    context.push(next);
+    emit(token, next);
     token = next;
   }
   const tail = td.decode();

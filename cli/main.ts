@@ -1,5 +1,5 @@
 // obtc: the command-line driver. One file per command (check, run, compile, exec, serve, generate,
-// sample, ppl, export, quantize, ablate, lsp); this file holds the usage text, the command table and how
+// sample, ppl, export, quantize, train, ablate, lsp); this file holds the usage text, the command table and how
 // errors are reported: user errors print diagnostics and exit 1,
 // misuse prints the usage and exits 2, only internal errors print a stack trace (exit 3).
 import {
@@ -26,6 +26,7 @@ export const COMMANDS: Record<CommandName, () => Promise<Command>> = {
   generate: async () => (await import('./generate.ts')).generateCmd,
   sample: async () => (await import('./sample.ts')).sampleCmd,
   quantize: async () => (await import('./quantize.ts')).quantizeCmd,
+  train: async () => (await import('./train.ts')).trainCmd,
   ablate: async () => (await import('./ablate.ts')).ablateCmd,
   ppl: async () => (await import('./ppl.ts')).pplCmd,
   export: async () => (await import('./export.ts')).exportCmd,

@@ -9,7 +9,7 @@ import { str, type CliIO, type Flags } from './flags.ts';
 import { Usage } from './spec.ts';
 
 /** the commands whose programs can be profiled */
-const PROFILED = new Set(['run', 'generate', 'ppl', 'quantize', 'exec']);
+const PROFILED = new Set(['run', 'generate', 'ppl', 'quantize', 'train', 'exec']);
 
 export interface ProfileRun {
   profiler: Profiler;

@@ -5,6 +5,7 @@
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { closest, editDistance } from '../compiler/types/elab_util.ts';
 import { QUANTIZE_FLAGS, quantizeOptionsUsage } from '../llm/options.ts';
+import { TRAIN_FLAGS, trainOptionsUsage } from '../llm/train_options.ts';
 
 type Kind = 'string' | 'boolean';
 type FlagSet = Record<string, Kind>;
@@ -38,6 +39,7 @@ interface CommandSpec {
 export const COMMAND_NAMES = [
   'generate',
   'quantize',
+  'train',
   'ablate',
   'sample',
   'ppl',
@@ -88,6 +90,18 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
                                         one object on stdout); its options:
 ${quantizeOptionsUsage('           ')}`,
     flags: QUANTIZE,
+  },
+  train: {
+    usage: `  train [options] [--backend wasm|webgpu|interp] [--threads N] [--json]
+                                        train a language model from scratch on a text (default:
+                                        nanoGPT's shakespeare_char CPU run, its flag names): full
+                                        precision, or the linear layers in a method's training
+                                        form from step 0 or --quantize-from; loss and validation
+                                        curves as CSV and SVG beside --out, checkpoints, --resume;
+                                        the model file is read by generate, ppl, serve, quantize
+                                        and export; its options:
+${trainOptionsUsage('           ')}`,
+    flags: { ...TRAIN_FLAGS, json: 'boolean', ...RUNTIME, ...PROFILE, ...COMPILE },
   },
   ablate: {
     usage: `  ablate [--methods A,B,…] [--seeds 1,2] [--out DIR] [--eval-windows N] [--decode-steps 128] [--jobs N]
@@ -223,7 +237,7 @@ const OPTIONS: [string, string][] = [
   ],
   [
     'profile',
-    `  --profile    run/generate/ppl/quantize/exec: time every kernel and host step and print the
+    `  --profile    run/generate/ppl/quantize/train/exec: time every kernel and host step and print the
                top kernels (kind, shape, fused ops, .obt source locations) on stderr at exit
                (also OBT_PROFILE=1); --profile-json FILE writes the whole profile as JSON`,
   ],

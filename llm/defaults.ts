@@ -14,3 +14,5 @@ export const DEFAULT_STUDENT = join(PROJECT_ROOT, 'data/stories260K-1bit-best.ob
 /** the quantisation method obtc quantize uses when --method names none (the best found:
  *  docs/ablation/README.md) */
 export const DEFAULT_METHOD = 'onebit_noln_latw10';
+/** tiny Shakespeare: obtc train's default text (nanoGPT's shakespeare_char) */
+export const DEFAULT_TRAIN_TEXT = join(PROJECT_ROOT, 'data/tinyshakespeare.txt');

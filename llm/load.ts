@@ -113,6 +113,16 @@ function readTokenizer(file: string, vocab: number, weights: string): TokenizerD
   return fitVocab(parseTokenizerJson(file, text, cfgText, ids), vocab);
 }
 
+/** A tokenizer file on its own (obtc train --tokenizer FILE): llama2.c's tokenizer.bin, a
+ *  Hugging Face tokenizer.json (with tokenizer_config.json beside it) or a chars.json. */
+export function loadTokenizer(file: string): TokenizerData {
+  if (!file.endsWith('.json')) return parseTokenizerBin(file, readBytes(file));
+  const text = new TextDecoder().decode(readBytes(file));
+  if (basename(file) === CHARS_FILE) return parseCharsJson(file, text);
+  const cfg = join(dirname(file), 'tokenizer_config.json');
+  return parseTokenizerJson(file, text, existsSync(cfg) ? new TextDecoder().decode(readBytes(cfg)) : undefined, {});
+}
+
 /** A tokenizer.json may list fewer tokens than the model's vocabulary (Qwen2 pads its embedding to
  *  a multiple of 64): the ids it never produces are empty pieces. More is an error. */
 function fitVocab(tk: TokenizerData, vocab: number): TokenizerData {

@@ -5,93 +5,30 @@
 // of the compiler: obtc's start-up (usage, --help) loads it.
 import { DEFAULT_EVAL, DEFAULT_KD_DATA, DEFAULT_METHOD, DEFAULT_WEIGHTS } from './defaults.ts';
 import type { Device } from '../compiler/api.ts';
+import {
+  OptionError,
+  agreed,
+  count,
+  flag,
+  nonneg,
+  num,
+  oneOf,
+  optionalText,
+  positive,
+  positiveInt,
+  readTable,
+  resumeKeys,
+  tableDefaults,
+  tableFlags,
+  tableUsage,
+  text,
+  value,
+  type Option,
+  type OptionsOf,
+  type Read,
+} from './option_table.ts';
 
-/** A flag's value as obtc parsed it (true: given without a value), or undefined when absent. */
-export type FlagValue = string | true | undefined;
-type Read = (flag: string) => FlagValue;
-
-/** A bad option value: the flag, what was given and what is expected. */
-export class OptionError extends Error {}
-
-interface Option<T> {
-  /** its flags: the first is the option's own (taking a value when it has an `arg`), any others
-   *  are switches (`--no-eval`) */
-  flags: readonly string[];
-  /** the value's name in the usage text (`N`, `FILE`); none for a switch */
-  arg?: string;
-  help: string;
-  /** the default, given the run's step count (some scale with it) */
-  dflt(steps: number): T;
-  /** (a method: checked bivariantly, so the table can hold options of every type) */
-  read(get: Read, dflt: T): T;
-  /** a run resumed from a checkpoint must have the same value (llm/train.ts) */
-  resume?: boolean;
-}
-
-/** An option a resumed run must agree on. */
-const agreed = <T>(o: Option<T>): Option<T> => ({ ...o, resume: true });
-
-const value = (get: Read, flag: string): string | undefined => {
-  const v = get(flag);
-  if (v === true) throw new OptionError(`--${flag} needs a value`);
-  return v;
-};
-
-/** A number option checked by `ok` (`what` says what it expects). */
-function num(
-  flag: string,
-  arg: string,
-  dflt: number | ((steps: number) => number),
-  ok: (x: number) => boolean,
-  what: string,
-  help: string,
-): Option<number> {
-  return {
-    flags: [flag],
-    arg,
-    help,
-    dflt: typeof dflt === 'number' ? () => dflt : dflt,
-    read: (get, d) => {
-      const v = value(get, flag);
-      if (v === undefined) return d;
-      const x = Number(v);
-      if (v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new OptionError(`--${flag} ${v}: expected ${what}`);
-      return x;
-    },
-  };
-}
-const positiveInt = (flag: string, arg: string, d: number, help: string) =>
-  num(flag, arg, d, (x) => Number.isInteger(x) && x > 0, 'a positive integer', help);
-const count = (flag: string, arg: string, d: number, help: string) =>
-  num(flag, arg, d, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0', help);
-const positive = (flag: string, arg: string, d: number, what: string, help: string) =>
-  num(flag, arg, d, (x) => x > 0, what, help);
-const nonneg = (flag: string, arg: string, d: number | ((steps: number) => number), help: string) =>
-  num(flag, arg, d, (x) => x >= 0, 'a number >= 0', help);
-
-function text(flag: string, arg: string, dflt: string, help: string): Option<string> {
-  return { flags: [flag], arg, help, dflt: () => dflt, read: (get, d) => value(get, flag) ?? d };
-}
-function optionalText(flag: string, arg: string, help: string): Option<string | undefined> {
-  return { flags: [flag], arg, help, dflt: () => undefined, read: (get) => value(get, flag) };
-}
-function flag(name: string, help: string): Option<boolean> {
-  return { flags: [name], help, dflt: () => false, read: (get) => get(name) !== undefined };
-}
-function oneOf<T extends string>(name: string, options: readonly T[], dflt: T, help: string): Option<T> {
-  return {
-    flags: [name],
-    arg: options.join('|'),
-    help,
-    dflt: () => dflt,
-    read: (get, d) => {
-      const v = value(get, name);
-      if (v === undefined) return d;
-      if (!options.includes(v as T)) throw new OptionError(`--${name} ${v}: expected one of ${options.join(', ')}`);
-      return v as T;
-    },
-  };
-}
+export { OptionError, type FlagValue } from './option_table.ts';
 
 /** The steps of obtc quantize's default budget (npm start's: about 5 minutes on 2 cores). */
 export const DEFAULT_STEPS = 3000;
@@ -176,70 +113,35 @@ export const QUANTIZE_OPTIONS = {
 } satisfies Record<string, Option<unknown>>;
 
 type Table = typeof QUANTIZE_OPTIONS;
-type ValueOf<O> = O extends Option<infer T> ? T : never;
 
 /** obtc quantize's options: one field per table entry, and where it runs. */
-export type QuantizeOptions = { -readonly [K in keyof Table]: ValueOf<Table[K]> } & {
+export type QuantizeOptions = OptionsOf<Table> & {
   /** where the training step, the initialisation and the evaluation run */
   device: Device;
   /** called after every distillation step (an outer progress bar) */
   onStep?: (step: number) => void;
 };
 
-const entries = () => Object.entries(QUANTIZE_OPTIONS) as [keyof Table, Option<unknown>][];
-
 /** The recipe with no flag given, for a step count. */
 export function defaultQuantizeOptions(steps = DEFAULT_STEPS): QuantizeOptions {
-  const o = Object.fromEntries(entries().map(([k, e]) => [k, e.dflt(steps)]));
-  return { ...(o as Omit<QuantizeOptions, 'device'>), steps, device: { kind: 'wasm' } };
+  return { ...tableDefaults(QUANTIZE_OPTIONS, steps), steps, device: { kind: 'wasm' } };
 }
 
 /** The options from flags (the step count first: some defaults scale with it). */
 export function readQuantizeOptions(get: Read, device: Device): QuantizeOptions {
   const steps = QUANTIZE_OPTIONS.steps.read(get, DEFAULT_STEPS);
-  const d = defaultQuantizeOptions(steps);
-  const o = Object.fromEntries(entries().map(([k, e]) => [k, e.read(get, d[k])]));
-  return { ...(o as Omit<QuantizeOptions, 'device'>), device };
+  return { ...readTable(QUANTIZE_OPTIONS, get, defaultQuantizeOptions(steps)), device };
 }
 
 /** The options a run resumed from a checkpoint must agree on (the entries marked `agreed`). */
-export const RESUME_OPTIONS: (keyof Table)[] = entries()
-  .filter(([, e]) => e.resume)
-  .map(([k]) => k);
+export const RESUME_OPTIONS: (keyof Table)[] = resumeKeys(QUANTIZE_OPTIONS);
 
 /** An option's own flag (`checkpointEvery` → `checkpoint-every`). */
 export const flagOf = (k: keyof Table): string => QUANTIZE_OPTIONS[k].flags[0]!;
 
 /** The flags the table declares, and whether each takes a value. */
-export const QUANTIZE_FLAGS: Record<string, 'string' | 'boolean'> = Object.fromEntries(
-  entries().flatMap(([, e]) => e.flags.map((f, i) => [f, i === 0 && e.arg ? 'string' : 'boolean'])),
-);
+export const QUANTIZE_FLAGS: Record<string, 'string' | 'boolean'> = tableFlags(QUANTIZE_OPTIONS);
 
 /** The options' lines of the usage text: `--flag ARG  help (default …)`, wrapped at 100 columns. */
-export function quantizeOptionsUsage(indent: string): string {
-  const d = defaultQuantizeOptions();
-  const col = indent.length + 27;
-  return entries()
-    .map(([k, e]) => {
-      const head = [`--${e.flags[0]}${e.arg ? ` ${e.arg}` : ''}`, ...e.flags.slice(1).map((f) => `--${f}`)].join(' | ');
-      const dv = d[k];
-      const shown = typeof dv === 'string' ? dv.replace(/^.*\/(data|stdlib)\//, '$1/') : dv;
-      const given = typeof dv === 'number' || typeof dv === 'string';
-      const words = `${e.help}${given && k !== 'warmup' ? ` (default ${String(shown)})` : ''}`.split(' ');
-      const lines: string[] = [];
-      let line = `${indent}${head.padEnd(26)}`;
-      if (line.length >= col) {
-        lines.push(line.trimEnd());
-        line = ' '.repeat(col - 1);
-      }
-      for (const w of words) {
-        if (line.length + 1 + w.length > 100 && line.trim()) {
-          lines.push(line);
-          line = ' '.repeat(col - 1);
-        }
-        line += ` ${w}`;
-      }
-      return [...lines, line].join('\n');
-    })
-    .join('\n');
-}
+export const quantizeOptionsUsage = (indent: string): string =>
+  tableUsage(QUANTIZE_OPTIONS, defaultQuantizeOptions(), indent, ['warmup']);

@@ -136,9 +136,20 @@ export class ModelRunner {
     return e;
   }
 
+  /** A window longer than a learned position table is refused (its positions would be clamped). */
+  private fitsContext(n: number): void {
+    if (this.arch.positions === 'learned' && n > this.config.seqLen)
+      throw new UserError(
+        `a window of ${n} tokens does not fit the model's context of ${this.config.seqLen} positions (${this.arch.name} learns one embedding per position)`,
+        undefined,
+        `use windows of at most ${this.config.seqLen} tokens (obtc ppl --seq ${this.config.seqLen})`,
+      );
+  }
+
   /** The forward entry for a sequence length. */
   private forward(tokens: number[]): BoundEntry {
     const c = this.config;
+    this.fitsContext(tokens.length);
     return this.bind(`fwd${tokens.length}`, 'forward', {
       p: this.weights as HostValue,
       tokens,
@@ -155,6 +166,7 @@ export class ModelRunner {
   /** The nll entry for a window length. */
   private nllEntry(tokens: number[], targets: number[]): BoundEntry {
     const c = this.config;
+    this.fitsContext(tokens.length);
     return this.bind(`nll${tokens.length}`, 'nll', {
       p: this.weights as HostValue,
       tokens,
@@ -182,6 +194,7 @@ export class ModelRunner {
    *  donated: updated in place in the backend's memory and never copied in or out. */
   decodeEntry(maxSeq: number): BoundEntry {
     const c = this.config;
+    this.fitsContext(maxSeq);
     return this.bind(
       `dec${maxSeq}`,
       'decode',

@@ -34,6 +34,9 @@ const NameMap = z.object({
   dims: z.record(z.string(), z.enum(CONFIG_FIELDS)),
   /** Hugging Face config.json `architectures` entries that are this architecture */
   hf: z.array(z.string()).default([]),
+  /** how positions enter: RoPE (any length runs), or a learned table of seqLen rows (no longer
+   *  window fits) */
+  positions: z.enum(['rope', 'learned']).default('rope'),
   /** the MLP's activation (config.json's hidden_act must say the same) */
   act: z.enum(['silu', 'gelu']).default('silu'),
   /** GGUF `general.architecture` values that are this architecture */
