@@ -5,7 +5,7 @@
 // pieces into raw bytes. A Hugging Face tokenizer.json is run by its own library instead
 // (llm/io/hf_codec.ts). A character-level tokenizer (nanoGPT's shakespeare_char: one id per
 // character of its vocabulary, no special tokens) is the third kind (charTokenizer).
-import { UserError } from '../../compiler/syntax/diag.ts';
+import { UserError } from '../../runtime/core/errors.ts';
 import { LoadError } from './model.ts';
 import { hfCodec, type HfCodec } from './hf_codec.ts';
 

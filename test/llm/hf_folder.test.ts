@@ -131,7 +131,7 @@ describe('config.json fields obt does not implement', () => {
         },
         /config\.json: field rope_scaling\.factor: 0\.5, expected 1 to 1024/,
       ],
-      [{ hidden_act: 'gelu' }, /field hidden_act: "gelu", only silu/],
+      [{ hidden_act: 'gelu' }, /field hidden_act: "gelu", llama's MLP uses silu/],
       [{ attention_bias: true }, /field attention_bias: true, llama has no attention biases/],
       [{ mlp_bias: true }, /field mlp_bias: true/],
       [{ use_sliding_window: true }, /field use_sliding_window: true/],
