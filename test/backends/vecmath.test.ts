@@ -158,3 +158,30 @@ describe('relaxed SIMD in kernels', () => {
     expect(WebAssembly.validate(plain)).toBe(true);
   });
 });
+
+describe('sign on the vector lanes', () => {
+  it("equals the interpreter's on the lanes and the tail, ±0 and NaN kept as they are", () => {
+    const p = compile('pub fn s[N](x: f32[N]) -> f32[N] = sign(x)', { path: 'sign.obt' });
+    const xs = [-2, -0, 0, 3, NaN, Infinity, -Infinity, 1e-40, -1e-40, 0.5, -7, 0, -0];
+    const x = alloc('f32', [xs.length]);
+    x.data.set(xs);
+    const want = p.runSync('s', [x]).value as { data: Float32Array };
+    const have = p.runSync('s', [x], { device: { kind: 'wasm' } }).value as { data: Float32Array };
+    xs.forEach((_, i) => expect(Object.is(have.data[i], want.data[i]), `sign(${xs[i]})`).toBe(true));
+    expect([...want.data].map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual([
+      '-1',
+      '-0',
+      '0',
+      '1',
+      'NaN',
+      '1',
+      '-1',
+      '1',
+      '-1',
+      '1',
+      '-1',
+      '0',
+      '-0',
+    ]);
+  });
+});

@@ -514,6 +514,21 @@ function vectorOp(env: Env, n: KNode): X {
         )[n.f];
         if (f) return f(v(n.a));
         if (n.f === 'exp' || n.f === 'sigmoid' || n.f === 'tanh') return inLanes(env, n.f, v(n.a));
+        if (n.f === 'sign') {
+          // ±1 with x's sign bit where x is neither ±0 nor NaN, else x itself (the scalar rule)
+          const x = env.L.add(binaryen.v128);
+          const g = () => m.local.get(x, binaryen.v128);
+          const zero = () => m.f32x4.splat(m.f32.const(0));
+          const one = m.v128.or(m.f32x4.splat(m.f32.const(1)), m.v128.and(g(), m.f32x4.splat(m.f32.const(-0))));
+          return m.block(
+            null,
+            [
+              m.local.set(x, v(n.a)),
+              m.v128.bitselect(one, g(), m.v128.and(m.f32x4.ne(g(), zero()), m.f32x4.eq(g(), g()))),
+            ],
+            binaryen.v128,
+          );
+        }
       } else if (n.f === 'not') return m.v128.not(v(n.a));
       else if (n.f === 'neg') return m.i32x4.neg(v(n.a));
       return laneWise(env, n);
