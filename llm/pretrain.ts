@@ -189,22 +189,25 @@ export async function trainModel(o: TrainOptions, log: (s: string) => void): Pro
   process.on('SIGINT', onInt);
   let stepSeconds = 0;
   let stepsTimed = 0;
+  // the first step of a run, and the first after --quantize-from, compile their kernels: not timed
+  let compiling = true;
   try {
     while (st.step < o.maxIters) {
       if (st.step % o.evalInterval === 0) await evaluate();
       if (!st.quantized && st.step >= quantizeAt) {
         const p = await prog.quantized(st.params, o.seed);
         st = { ...st, ...(await prog.start(p, true)), quantized: true };
+        compiling = true;
         log(`\nstep ${st.step}: the layers in ${method!.name}'s training form from here (fresh AdamW moments)\n`);
       }
       const { x, y } = stepBatch(train, o.seed, st.step, B, T);
       const ts = performance.now();
       const r = await prog.step(st, st.quantized, x, y, st.step, h);
-      if (st.step > 0) {
-        // the first step compiles its kernels: not counted in the speed
+      if (!compiling) {
         stepSeconds += (performance.now() - ts) / 1000;
         stepsTimed++;
       }
+      compiling = false;
       if (!Number.isFinite(r.loss) || !Number.isFinite(r.gnorm)) {
         const nf = firstNonFinite(r.state.params);
         throw new UserError(
