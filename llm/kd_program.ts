@@ -65,9 +65,10 @@ export class KdProgram {
     let trained = `LayersOnly[${studentType}]`;
     if (this.o.embedding === 'trained') {
       // the embedding's shape from the struct (WithEmbedding[M, V, D]'s emb: f32[V, D])
-      const emb = modelLeaves(a, this.teacher.config).leaves.find((l) => l.path === 'emb');
+      const leaves = modelLeaves(a, this.teacher.config).leaves;
+      const emb = leaves.find((l) => l.path === 'emb');
       if (!emb) throw new UserError(`--embedding trained: the ${a.name} model has no emb field to train`);
-      trained = `WithEmbedding[${studentType}, ${emb.shape.join(', ')}]`;
+      trained = `${this.trainable}[${studentType}, ${emb.shape.join(', ')}]`;
     }
     return { M: modelType(a, 'Dense'), P: trained };
   }
@@ -100,9 +101,12 @@ export class KdProgram {
   }
 
   /** What is trained (a kd.obt struct, by name): the layers, or the layers with the embedding and
-   *  head (--embedding trained). */
+   *  head (--embedding trained; the embedding alone where it is the head by construction). */
   private get trainable(): string {
-    return this.o.embedding === 'trained' ? 'WithEmbedding' : 'LayersOnly';
+    if (this.o.embedding !== 'trained') return 'LayersOnly';
+    // a model without a head field (its classifier is its embedding by construction)
+    const head = modelLeaves(this.teacher.arch, this.teacher.config).leaves.some((l) => l.path === 'head');
+    return head ? 'WithEmbedding' : 'WithTiedEmbedding';
   }
 
   /** Whether the teacher's head is its embedding (tied). */

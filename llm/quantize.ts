@@ -173,8 +173,11 @@ export async function quantize(
         ['teacher', teacherR],
         ['student', trainedR],
       ] as const) {
-        const { bos, eos } = teacher.tokenizer.data;
-        const { ids } = await greedy(r.decoder(o.sampleSteps), bos, o.sampleSteps, (t) => t === bos || t === eos);
+        const { bos, eos, pieces } = teacher.tokenizer.data;
+        // a character model has no BOS: it starts from a newline, as nanoGPT's sample.py does
+        const start = bos >= 0 ? bos : Math.max(0, pieces.indexOf('\n'));
+        const steps = Math.min(o.sampleSteps, c.seqLen);
+        const { ids } = await greedy(r.decoder(steps), start, steps, (t) => t === bos || t === eos);
         out(`\n${name} (greedy): ${terminalText(teacher.tokenizer.decode(ids))}\n`);
       }
     }
