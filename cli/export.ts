@@ -168,11 +168,20 @@ export const exportCmd: Command = async (pos, flags, io) => {
     throw new UserError(`--type ${typeFlag}: expected ${TYPES.map((t) => t.toLowerCase()).join(', ')}`);
   ternaryOf(flags);
   const m = await loadModel(model, str(flags, 'tokenizer'));
+  if (m.tokenizer.data.char)
+    throw new UserError(
+      `${model}: its tokenizer is character-level (obtc train --tokenizer char), which GGUF has no type for (llama.cpp's tokenizers have BOS/EOS and merges or byte fallback)`,
+      undefined,
+      'train with a tokenizer file (--tokenizer tokenizer.bin or tokenizer.json) to export to llama.cpp',
+    );
   const kept = (m.value as { emb?: Tensor }).emb;
   const type = asked ?? KEPT[kept?.stored ?? ''] ?? 'F32';
+  // a dense model file (obtc train's full-precision result) is a teacher: every leaf as it is
   const parts: Parts = m.checkpoint
     ? { tensors: m.checkpoint.tensors, sharedHead: m.checkpoint.sharedHead }
-    : await studentSource(model, m, flags, io, type);
+    : m.layer === 'Dense'
+      ? denseLeaves(m, [])
+      : await studentSource(model, m, flags, io, type);
   let bar: Progress | undefined;
   const written = writeGgufFile(
     out,
