@@ -11,6 +11,8 @@
 //       the results page (docs/train/): validation-loss curves of nanoGPT, obt GPT, obt Llama, and
 //       obt Llama with ternary (bitnet158) and 1-bit (bitnet) layers from step 0 and from 90 % of
 //       the steps (ParetoQ's schedule), each over the seeds; results.md, results.json, curves.svg.
+//   node bench/train.js --replot DIR
+//       curves.svg again from DIR/results.json.
 //
 // nanoGPT has no seed flag (it seeds torch with 1337): a seed s runs it with torch.manual_seed
 // offset by s − 1337 (a two-line wrapper), so seed 1337 is nanoGPT exactly.
@@ -147,6 +149,38 @@ function obt(name: string, seed: number, threads: number, more: string[]): Run {
 
 const last = (r: Run) => r.evals[r.evals.length - 1]!;
 
+/** curves.svg: every run's validation curve, one colour per configuration (in `order`), the
+ *  legend's names shortened to fit beside the plot. */
+function writeCurves(dir: string, runs: Run[], order: string[]): void {
+  const colors = ['#000000', '#c0392b', '#2471a3', '#27ae60', '#8e44ad', '#d68910', '#7f8c8d'];
+  const short = (n: string) =>
+    n
+      .replace(/^obt /, '')
+      .replace(/ \((bitnet|bitnet158)\)$/, '')
+      .replace(', ', ' ');
+  writeFileSync(
+    join(dir, 'curves.svg'),
+    lineChartSvg(
+      `validation loss, tiny Shakespeare (characters), ${iters} steps of ${B} × ${T}`,
+      runs.map((r) => ({
+        name: short(r.name),
+        color: colors[order.indexOf(r.name) % colors.length]!,
+        points: r.evals.map((e) => [e[0], e[2]] as [number, number]),
+      })),
+      'step',
+      'validation loss (nats per character)',
+    ),
+  );
+}
+
+if (argv.includes('--replot')) {
+  // curves.svg again from a results.json (the runs are not repeated)
+  const dir = opt('replot', join(PROJECT_ROOT, 'docs/train'));
+  const runs = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Run[];
+  writeCurves(dir, runs, [...new Set(runs.map((r) => r.name))]);
+  process.exit(0);
+}
+
 if (argv.includes('--results')) {
   const outDir = opt('results', join(PROJECT_ROOT, 'docs/train'));
   const seeds = opt('seeds', '1337,1338').split(',').map(Number);
@@ -187,19 +221,10 @@ if (argv.includes('--results')) {
       '',
     ].join('\n'),
   );
-  const colors = ['#000000', '#c0392b', '#2471a3', '#27ae60', '#8e44ad', '#d68910', '#7f8c8d'];
-  writeFileSync(
-    join(outDir, 'curves.svg'),
-    lineChartSvg(
-      `validation loss, tiny Shakespeare (characters), ${iters} steps of ${B} × ${T}`,
-      runs.map((r) => ({
-        name: r.name,
-        color: colors[configs.findIndex(([n]) => n === r.name) % colors.length]!,
-        points: r.evals.map((e) => [e[0], e[2]] as [number, number]),
-      })),
-      'step',
-      'validation loss (nats per character)',
-    ),
+  writeCurves(
+    outDir,
+    runs,
+    configs.map(([n]) => n),
   );
   process.stdout.write(readFileSync(join(outDir, 'results.md'), 'utf8'));
 } else {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
 import { trainModel } from '../../llm/pretrain.ts';
-import { defaultTrainOptions } from '../../llm/train_options.ts';
+import { tinyTrainOptions } from '../helpers/train.ts';
 import { main } from '../../cli/main.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -92,19 +92,12 @@ describe('a GPT of obt', () => {
   const file = join(dir, 'tiny.obtm');
   const made = (async () => {
     writeFileSync(join(dir, 'text.txt'), readFileSync(join(root, 'data/tinyshakespeare.txt'), 'utf8').slice(0, 8000));
-    const o = {
-      ...defaultTrainOptions(),
-      text: join(dir, 'text.txt'),
-      nLayer: 2,
-      nHead: 2,
-      nEmbd: 16,
-      blockSize: 8,
+    const o = tinyTrainOptions(join(dir, 'text.txt'), file, {
       batchSize: 2,
       maxIters: 2,
       evalIters: 1,
       checkpointEvery: 0,
-      out: file,
-    };
+    });
     await trainModel(o, () => {});
     return loadModel(file);
   })();

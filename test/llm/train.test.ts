@@ -16,9 +16,11 @@ import { charTokenizer, Tokenizer } from '../../llm/io/tokenizer.ts';
 import { LLAMA, archNamed } from '../../llm/io/names.ts';
 import { loadModel } from '../../llm/load.ts';
 import { ModelRunner } from '../../llm/runner.ts';
+import { obtcInProcess } from '../helpers/cli.ts';
+import { tinyTrainOptions } from '../helpers/train.ts';
 import { TrainProgram, type Hyper } from '../../llm/pretrain_program.ts';
 import { splitText, trainConfig, trainModel } from '../../llm/pretrain.ts';
-import { defaultTrainOptions, type TrainOptions } from '../../llm/train_options.ts';
+import type { TrainOptions } from '../../llm/train_options.ts';
 import { centralDiff } from '../helpers/fd.ts';
 import { expectClose } from '../helpers/close.ts';
 
@@ -135,22 +137,8 @@ describe('the training loss and its gradient', () => {
 });
 
 /** A tiny run's options (a 2-block GPT on the first 20 000 characters of the shipped text). */
-const tinyOptions = (out: string, more: Partial<TrainOptions> = {}): TrainOptions => ({
-  ...defaultTrainOptions(),
-  text: join(dir, 'text.txt'),
-  nLayer: 2,
-  nHead: 2,
-  nEmbd: 16,
-  blockSize: 8,
-  batchSize: 3,
-  maxIters: 8,
-  warmupIters: 2,
-  evalInterval: 4,
-  evalIters: 2,
-  checkpointEvery: 2,
-  out,
-  ...more,
-});
+const tinyOptions = (out: string, more: Partial<TrainOptions> = {}) =>
+  tinyTrainOptions(join(dir, 'text.txt'), out, more);
 const dir = mkdtempSync(join(tmpdir(), 'obt-train-'));
 const shakespeare = readFileSync(join(root, 'data/tinyshakespeare.txt'), 'utf8');
 writeFileSync(join(dir, 'text.txt'), shakespeare.slice(0, 20_000));
@@ -246,4 +234,44 @@ describe('obtc train', () => {
     const nll = await ModelRunner.fromFile(m).nll([1, 2, 3], [2, 3, 4]);
     expect(nll.every(Number.isFinite)).toBe(true);
   }, 180_000);
+
+  it('its models are teachers: a GPT distils (its embedding trained as the tied head), a Llama of a tokenizer file exports to GGUF with the same perplexity; a character tokenizer is refused for GGUF', async () => {
+    const cli = obtcInProcess;
+    const gpt = join(dir, 'fp-a.obtm');
+    const q = await cli([
+      'quantize',
+      '--weights',
+      gpt,
+      '--steps',
+      '2',
+      '--batch',
+      '1',
+      '--seq',
+      '8',
+      '--no-eval',
+      '--data',
+      join(dir, 'text.txt'),
+      '--out',
+      join(dir, 'gq.obtm'),
+    ]);
+    expect(q.err).not.toMatch(/error/);
+    expect(q.code).toBe(0);
+    expect((await loadModel(join(dir, 'gq.obtm'))).arch.name).toBe('gpt');
+    const refused = await cli(['export', gpt, '--format', 'gguf', '-o', join(dir, 'g.gguf')]);
+    expect(refused.code).not.toBe(0);
+    const bpe = join(dir, 'bpe.obtm');
+    await trainModel(
+      tinyOptions(bpe, { model: 'llama', tokenizer: join(root, 'data/tok512.bin'), maxIters: 2 }),
+      () => {},
+    );
+    const l = await cli(['export', bpe, '--format', 'gguf', '-o', join(dir, 'bpe.gguf')]);
+    expect(l.code).toBe(0);
+    const text = join(dir, 'eval.txt');
+    writeFileSync(text, shakespeare.slice(30_000, 32_000));
+    const ppl = async (w: string) => (await cli(['ppl', '--weights', w, '--text', text, '--seq', '8', '--json'])).out;
+    expect(JSON.parse(await ppl(join(dir, 'bpe.gguf'))).ppl).toBeCloseTo(JSON.parse(await ppl(bpe)).ppl, 4);
+    const chars = await cli(['export', join(dir, 'q-a.obtm'), '--format', 'gguf', '-o', join(dir, 'c.gguf')]);
+    expect(chars.code).not.toBe(0);
+    expect(chars.err).toMatch(/character-level .* GGUF has no type for/);
+  }, 240_000);
 });
