@@ -168,6 +168,10 @@ export const exportCmd: Command = async (pos, flags, io) => {
     throw new UserError(`--type ${typeFlag}: expected ${TYPES.map((t) => t.toLowerCase()).join(', ')}`);
   ternaryOf(flags);
   const m = await loadModel(model, str(flags, 'tokenizer'));
+  if (!m.arch.gguf.length)
+    throw new UserError(
+      `${model}: llama.cpp has no architecture for ${m.arch.name} (${m.arch.model}; its name map llm/io/names/${m.arch.name}.json gives no "gguf" name)`,
+    );
   if (m.tokenizer.data.char)
     throw new UserError(
       `${model}: its tokenizer is character-level (obtc train --tokenizer char), which GGUF has no type for (llama.cpp's tokenizers have BOS/EOS and merges or byte fallback)`,

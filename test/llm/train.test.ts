@@ -259,6 +259,7 @@ describe('obtc train', () => {
     expect((await loadModel(join(dir, 'gq.obtm'))).arch.name).toBe('gpt');
     const refused = await cli(['export', gpt, '--format', 'gguf', '-o', join(dir, 'g.gguf')]);
     expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/fp-a\.obtm: llama\.cpp has no architecture for gpt/);
     const bpe = join(dir, 'bpe.obtm');
     await trainModel(
       tinyOptions(bpe, { model: 'llama', tokenizer: join(root, 'data/tok512.bin'), maxIters: 2 }),
