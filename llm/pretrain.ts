@@ -216,7 +216,8 @@ export async function trainModel(o: TrainOptions, log: (s: string) => void): Pro
           `a smaller --learning-rate (now ${o.learningRate}) or --grad-clip usually avoids it`,
         );
       }
-      st = { ...st, ...r.state, step: st.step + 1, losses: [...st.losses, r.loss] };
+      st = { ...st, ...r.state, step: st.step + 1 };
+      st.losses.push(r.loss);
       appendFileSync(`${o.out}.loss.csv`, `${st.step},${r.loss},${r.gnorm},${r.lr}\n`);
       bar.update(st.step, `loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)}`);
       await new Promise((res) => setImmediate(res)); // lets a pending Ctrl-C in

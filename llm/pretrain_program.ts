@@ -66,7 +66,9 @@ export class TrainProgram {
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     this.prog = prog;
     this.dims = archDims(arch, config);
-    if (!readFileSync(archFile(arch), 'utf8').match(/^pub fn init\[/m))
+    // the architecture's module as the compiler loaded it: does it define a public init?
+    const archModule = [...prog.loaded.modules.values()].find((m) => m.id === archFile(arch));
+    if (!archModule?.fns.get('init')?.some((f) => f.decl.pub))
       throw new UserError(
         `${arch.model} defines no init (pub fn init[…](like: …, seed: i32)), so it cannot be trained from scratch`,
         undefined,

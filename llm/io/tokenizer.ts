@@ -218,8 +218,18 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 export function charTokenizer(text: string, source: string): TokenizerData {
   const pieces = [...new Set(text)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
   if (pieces.length < 2) throw new UserError(`${source}: a character vocabulary needs at least 2 distinct characters`);
-  return { source, pieces, scores: pieces.map(() => 0), bos: -1, eos: -1, char: true };
+  return charData(source, pieces);
 }
+
+/** A character tokenizer's data: its pieces, no scores, no BOS or EOS. */
+const charData = (source: string, pieces: string[]): TokenizerData => ({
+  source,
+  pieces,
+  scores: pieces.map(() => 0),
+  bos: -1,
+  eos: -1,
+  char: true,
+});
 
 /** A character vocabulary file (chars.json: a JSON array of one-character strings, id order, as
  *  nanoGPT's meta.pkl `itos` lists them). */
@@ -239,8 +249,7 @@ export function parseCharsJson(file: string, text: string): TokenizerData {
     if (seen.has(c)) throw new LoadError(file, `entry ${i}: ${JSON.stringify(c)} appears twice`);
     seen.add(c);
   });
-  const pieces = v as string[];
-  return { source: file, pieces, scores: pieces.map(() => 0), bos: -1, eos: -1, char: true };
+  return charData(file, v as string[]);
 }
 
 /** Reads llama2.c's tokenizer.bin: int32 max_token_length, then per piece: f32 score, int32 length, bytes. */
