@@ -11,7 +11,7 @@ import { CompileError, UserError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
 import type { LoadedModel } from './load.ts';
-import { archDims, archFile, modelLeaves, modelType } from './io/arch.ts';
+import { archCompileOptions, archDims, modelLeaves, modelType } from './io/arch.ts';
 import { ropeArg } from './io/model.ts';
 import { methodCompileOptions, resolveMethod, type Method } from './method.ts';
 import type { QuantizeOptions } from './options.ts';
@@ -48,8 +48,7 @@ export class KdProgram {
     const mo = methodCompileOptions(this.method);
     const prog = compile(readFileSync(KD_PROGRAM, 'utf8'), {
       path: KD_PROGRAM,
-      ...mo,
-      imports: { ...mo.imports, model: archFile(teacher.arch) },
+      ...archCompileOptions(teacher.arch, mo),
     });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     this.prog = prog;

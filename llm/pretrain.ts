@@ -22,6 +22,7 @@ import { crc32, encodeState, readState, writeAtomic } from './io/state.ts';
 import { removeStaleTemps } from './io/stale.ts';
 import { Tokenizer, charTokenizer } from './io/tokenizer.ts';
 import { loadTokenizer } from './load.ts';
+import { archFromObtFile, isObtPath } from './arch_file.ts';
 import { resolveMethod } from './method.ts';
 import { lineChartSvg } from './plot.ts';
 import { Progress } from './progress.ts';
@@ -103,8 +104,11 @@ export function trainConfig(o: TrainOptions, vocab: number, act: string): LlamaC
 
 export async function trainModel(o: TrainOptions, log: (s: string) => void): Promise<TrainReport> {
   const t0 = performance.now();
-  const arch = archNamed(o.model);
-  if (!arch) throw new UserError(`--model ${o.model}: expected one of ${[...ARCHES.keys()].join(', ')}`);
+  const arch = isObtPath(o.model) ? archFromObtFile(o.model) : archNamed(o.model);
+  if (!arch)
+    throw new UserError(
+      `--model ${o.model}: expected one of ${[...ARCHES.keys()].join(', ')}, or an architecture's .obt file`,
+    );
   if (!existsSync(o.text)) throw new UserError(`--text ${o.text}: no such file`);
   const text = readFileSync(o.text, 'utf8');
   const tk = new Tokenizer(o.tokenizer === 'char' ? charTokenizer(text, o.text) : loadTokenizer(o.tokenizer));
@@ -147,6 +151,7 @@ export async function trainModel(o: TrainOptions, log: (s: string) => void): Pro
     ...Object.fromEntries(TRAIN_RESUME_OPTIONS.map((k) => [k, (o[k] as number | string | undefined) ?? null])),
     textCrc: crc32(new TextEncoder().encode(text)),
     ...(method ? { methodCrc: crc32(new TextEncoder().encode(method.source)) } : {}),
+    ...(arch.source !== undefined ? { archCrc: crc32(new TextEncoder().encode(arch.source)) } : {}),
   };
   let st: Checkpoint;
   if (o.resume && existsSync(ckFile)) {
@@ -284,7 +289,8 @@ function resumed(file: string, want: Checkpoint['options'], maxIters: number): C
     bad(`step ${String(st!.step)}: expected an integer in 0..${maxIters}`);
   for (const [k, v] of Object.entries(want))
     if (st!.options[k] !== v) {
-      const flag = k === 'textCrc' ? 'text' : k === 'methodCrc' ? 'method' : trainFlagOf(k as never);
+      const flag =
+        k === 'textCrc' ? 'text' : k === 'methodCrc' ? 'method' : k === 'archCrc' ? 'model' : trainFlagOf(k as never);
       bad(
         k.endsWith('Crc')
           ? `the checkpoint was made with another --${flag} (its contents differ)`

@@ -13,7 +13,7 @@ import { MODELS_DIR, PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { treeFromPaths } from '../runtime/core/contract.ts';
 import { alloc, type Tensor } from '../runtime/core/tensor.ts';
 import type { Device } from '../compiler/api.ts';
-import { archDims, archFile, modelLeaves, modelType } from './io/arch.ts';
+import { archCompileOptions, archDims, archFile, modelLeaves, modelType } from './io/arch.ts';
 import { ropeArg, type LlamaConfig } from './io/model.ts';
 import type { Arch } from './io/names.ts';
 import { methodCompileOptions, methodFromSource, type Method } from './method.ts';
@@ -60,8 +60,7 @@ export class TrainProgram {
     const mo = methodCompileOptions(m);
     const prog = compile(readFileSync(TRAIN_PROGRAM, 'utf8'), {
       path: TRAIN_PROGRAM,
-      ...mo,
-      imports: { ...mo.imports, model: archFile(arch) },
+      ...archCompileOptions(arch, mo),
     });
     if (!prog.ok) throw new CompileError(prog.diagnostics);
     this.prog = prog;

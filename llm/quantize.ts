@@ -70,6 +70,18 @@ export async function quantize(
   const teacher = await loadModel(o.weights, o.tokenizer, { dense: true });
   if (teacher.layer !== 'Dense')
     throw new UserError(`${o.weights} is already a quantised model (${teacher.layer}); quantize needs an fp teacher`);
+  // a learned position table has seqLen rows: longer windows are refused here, before any step
+  if (teacher.arch.positions === 'learned')
+    for (const [flag, n] of [
+      ['--seq', o.seq],
+      ['--eval-seq', o.evalText !== undefined ? o.evalSeq : 0],
+    ] as const)
+      if (n > teacher.config.seqLen)
+        throw new UserError(
+          `${flag} ${n}: the teacher ${o.weights} learns ${teacher.config.seqLen} positions (${teacher.arch.name}), so no longer window runs`,
+          undefined,
+          `${flag} ${teacher.config.seqLen}`,
+        );
   mkdirSync(dirname(o.out) || '.', { recursive: true });
   for (const f of [`${o.out}.loss.csv`, `${o.out}.val.csv`]) if (!o.resume && existsSync(f)) writeFileSync(f, '');
   const q = new Quantizer(teacher, o, log);

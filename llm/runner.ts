@@ -13,7 +13,7 @@ import { CompileError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { ropeArg, type LlamaConfig } from './io/model.ts';
-import { archDims, archFile } from './io/arch.ts';
+import { archCompileOptions, archDims, archFile, archSource } from './io/arch.ts';
 import type { Arch } from './io/names.ts';
 import { treeFromPaths } from '../runtime/core/contract.ts';
 import { methodCompileOptions, modelFileError, type Method } from './method.ts';
@@ -41,22 +41,32 @@ const programs = new Map<string, WeakMap<Method | typeof DENSE, Program>>();
 const DENSE = {};
 
 /** The model's architecture program (or another model program) compiled against a model's method,
- *  once per method. */
+ *  once per method (a user architecture's text, as its model file carries it, once per text). */
 function modelProgram(m: { arch: Arch; method?: Method; file?: string }, modelFile = archFile(m.arch)): Program {
-  let byMethod = programs.get(modelFile);
-  if (!byMethod) programs.set(modelFile, (byMethod = new WeakMap()));
-  const key = m.method ?? DENSE;
-  let prog = byMethod.get(key);
+  const own = modelFile === archFile(m.arch);
+  const key = own && m.arch.source !== undefined ? `${modelFile}\u0000${m.arch.source}` : modelFile;
+  let byMethod = programs.get(key);
+  if (!byMethod) programs.set(key, (byMethod = new WeakMap()));
+  const methodKey = m.method ?? DENSE;
+  let prog = byMethod.get(methodKey);
   if (!prog) {
-    prog = compile(readFileSync(modelFile, 'utf8'), {
+    const mo = m.method ? methodCompileOptions(m.method) : {};
+    // the architecture's own text and reader (its `import model` is not wanted: it is the root)
+    const { readFile, sealed } = own ? archCompileOptions(m.arch, mo) : mo;
+    prog = compile(own ? archSource(m.arch) : readFileSync(modelFile, 'utf8'), {
       path: modelFile,
-      ...(m.method ? methodCompileOptions(m.method) : {}),
+      ...(mo.imports ? { imports: mo.imports } : {}),
+      ...(readFile ? { readFile } : {}),
+      ...(sealed ? { sealed } : {}),
     });
-    if (!prog.ok)
-      throw m.method?.sealed && m.file
-        ? modelFileError(m.file, 'method', new CompileError(prog.diagnostics))
-        : new CompileError(prog.diagnostics);
-    byMethod.set(key, prog);
+    if (!prog.ok) {
+      const err = new CompileError(prog.diagnostics);
+      // errors in what a model file carries (its method, its architecture) name the file
+      if (m.file && m.method?.sealed) throw modelFileError(m.file, 'method', err);
+      if (m.file && m.arch.sealed) throw modelFileError(m.file, 'architecture', err);
+      throw err;
+    }
+    byMethod.set(methodKey, prog);
   }
   return prog;
 }
@@ -112,7 +122,7 @@ export class ModelRunner {
   /** A runner of a loaded model on a device (its architecture's `.obt` file, or modelFile). */
   static fromFile(m: RunnableModel, device: Device = INTERP, modelFile = archFile(m.arch)): ModelRunner {
     // errors of a model file's own method are the file's: they name it (one line)
-    const own = m.method?.sealed ? m.file : undefined;
+    const own = m.method?.sealed || m.arch.sealed ? m.file : undefined;
     return new ModelRunner(modelProgram(m, modelFile), m.arch, m.config, m.value, m.layer, device, own);
   }
 

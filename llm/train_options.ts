@@ -40,7 +40,12 @@ export const TRAIN_OPTIONS = {
     text('text', 'FILE', DEFAULT_TRAIN_TEXT, 'the training text: its first 90 % trains, the last 10 % validates'),
   ),
   model: agreed(
-    text('model', 'NAME', 'gpt', "the architecture: gpt (nanoGPT's), llama, or another in llm/io/names/ with an init"),
+    text(
+      'model',
+      'NAME|FILE',
+      'gpt',
+      "the architecture: gpt (nanoGPT's), gpt_bias (its bias=True), llama, another in llm/io/names/, or your own .obt file (docs/training.md); it must define init",
+    ),
   ),
   method: agreed(
     optionalText(

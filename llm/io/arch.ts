@@ -4,9 +4,9 @@
 // values of the layer-type parameter) the linear layers a method quantises; the architecture's
 // name map (llm/io/names/) gives its dims' config fields and each leaf's name in a checkpoint.
 // Checkpoint tensors are keyed by leaf path. Nothing here names a projection.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile, type Program } from '../../compiler/api.ts';
+import { compile, type CompileOptions, type Program } from '../../compiler/api.ts';
 import { CompileError } from '../../compiler/syntax/diag.ts';
 import type { TypeLeaves } from '../../compiler/query.ts';
 import { PROJECT_ROOT } from '../../compiler/resolve/modules.ts';
@@ -19,17 +19,43 @@ import { LoadError, type Checkpoint, type LlamaConfig } from './model.ts';
 const programs = new Map<string, Program>();
 const cache = new Map<string, TypeLeaves>();
 
-/** The architecture's `.obt` file (absolute). */
-export const archFile = (arch: Arch): string => join(PROJECT_ROOT, arch.model);
+/** The architecture's `.obt` file (absolute; a user architecture's own, or its name inside the
+ *  model file that carries it). */
+export const archFile = (arch: Arch): string => arch.file ?? join(PROJECT_ROOT, arch.model);
+
+/** The architecture's text (a user architecture's as it carries it). */
+export const archSource = (arch: Arch): string => arch.source ?? readFileSync(archFile(arch), 'utf8');
+
+/** A key naming an architecture and its text (two user architectures may share a name). */
+const archKey = (arch: Arch): string => `${archFile(arch)}\u0000${arch.source ?? ''}`;
+
+type Reading = Pick<CompileOptions, 'imports' | 'readFile' | 'sealed'>;
+
+/** Options compiling a program in which `import model` is the architecture's module, on top of
+ *  other options (a method's): a user architecture's text is served from memory, and one a model
+ *  file carries is sealed (the standard library and models/ only, as a carried method is). */
+export function archCompileOptions(arch: Arch, base: Reading = {}): Reading {
+  const file = archFile(arch);
+  const src = arch.source;
+  if (src === undefined) return { ...base, imports: { ...base.imports, model: file } };
+  const fallback = base.readFile ?? ((p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined));
+  return {
+    imports: { ...base.imports, model: file },
+    readFile: (p) => (p === file ? src : fallback(p)),
+    sealed: [...(base.sealed ?? []), ...(arch.sealed ? [file] : [])],
+  };
+}
 
 /** The architecture's model program, compiled once (no method: for its types). */
 function archProgram(arch: Arch): Program {
-  let p = programs.get(arch.name);
+  let p = programs.get(archKey(arch));
   if (!p) {
     const file = archFile(arch);
-    p = compile(readFileSync(file, 'utf8'), { path: file });
+    const { readFile, sealed } = archCompileOptions(arch);
+    p = compile(archSource(arch), { path: file, ...(readFile ? { readFile } : {}), ...(sealed ? { sealed } : {}) });
     if (!p.ok) throw new CompileError(p.diagnostics);
-    programs.set(arch.name, p);
+    if (programs.size > 16) programs.clear();
+    programs.set(archKey(arch), p);
   }
   return p;
 }
@@ -45,7 +71,7 @@ export const modelType = (arch: Arch, layer: string): string => arch.type.replac
 /** The fp model's leaves and layers at a config's sizes. */
 export function modelLeaves(arch: Arch, c: LlamaConfig): TypeLeaves {
   const dims = archDims(arch, c);
-  const key = `${arch.name} ${JSON.stringify(dims)}`;
+  const key = `${archKey(arch)} ${JSON.stringify(dims)}`;
   let q = cache.get(key);
   if (!q) {
     q = archProgram(arch).typeLeaves(modelType(arch, 'Dense'), dims);

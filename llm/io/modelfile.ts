@@ -10,6 +10,7 @@
 // (`stored: "f16"`, --fp16). Tensors with equal contents (a tied head) are stored once.
 // The reader checks the magic, version, CRC, header against the schema, and every tensor's extent
 // and size against its shape before it allocates anything.
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { MAX_SOURCE_BYTES } from '../../compiler/syntax/limits.ts';
 import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
@@ -20,7 +21,7 @@ import { readFramed } from './frame.ts';
 import { halvesToFloats, widen } from '../../runtime/core/stored.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
 import { linearLayers, paramCount } from './arch.ts';
-import { ARCHES, archNamed, type Arch } from './names.ts';
+import { ARCHES, ArchDefinition, archDefinition, archFromDefinition, archNamed, type Arch } from './names.ts';
 import { ConfigHeader, Placed, TokenizerHeader, checkExtents, checkShape, parseWith } from './validate.ts';
 import type { TokenizerData } from './tokenizer.ts';
 
@@ -52,6 +53,8 @@ const Entry = z.object({
 const Header = z.object({
   /** the architecture (llm/io/names/); files before it was recorded are Llamas */
   arch: z.string().regex(IDENT).optional(),
+  /** a user architecture (obtc train --model FILE.obt): its name map and its .obt source */
+  archDef: ArchDefinition.extend({ source: z.string().max(MAX_SOURCE_BYTES) }).optional(),
   config: ConfigHeader,
   tokenizer: TokenizerHeader,
   /** the struct the model's layers are (`Dense`, or the method's inference form) */
@@ -210,6 +213,7 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
   const build = (bits: Bits) => {
     const header: Header = {
       arch: c.arch.name,
+      ...(c.arch.source !== undefined ? { archDef: archDefinition({ ...c.arch, source: c.arch.source }) } : {}),
       config: c.config,
       tokenizer: {
         pieces: c.tokenizer.pieces,
@@ -297,7 +301,9 @@ export function readModelFile(file: string, b: Uint8Array): ModelFile {
   };
   const { json, base, end } = readFramed(file, b, MAGIC, VERSION, 'an obt model file');
   const h = parseWith(file, 'header field', Header, json);
-  const arch = archNamed(h.arch ?? 'llama');
+  if (h.archDef && h.archDef.name !== h.arch)
+    bad(`header field archDef.name: ${h.archDef.name}, but the header's arch is ${h.arch}`);
+  const arch = h.archDef ? archFromDefinition(h.archDef, resolve(file)) : archNamed(h.arch ?? 'llama');
   if (!arch) bad(`header field arch: ${h.arch}, expected one of ${[...ARCHES.keys()].join(', ')}`);
   validateConfig(file, h.config);
   const tk = h.tokenizer;

@@ -54,8 +54,55 @@ const NameMap = z.object({
     .optional(),
 });
 
-/** One architecture: its name map, named by its file's stem. */
-export type Arch = z.infer<typeof NameMap> & { name: string };
+/** One architecture: its name map, named by its file's stem. A user's architecture (`obtc train
+ *  --model FILE.obt`) also carries its `.obt` file's path and source; one read from a model file is
+ *  sealed (compiled from the text the file carries, importing only the standard library and models/). */
+export type Arch = z.infer<typeof NameMap> & {
+  name: string;
+  /** a user architecture's `.obt` file (absolute, or `MODELFILE#NAME.obt` inside a model file) */
+  file?: string;
+  /** that file's text (what a model file stores and compiles instead of reading a path) */
+  source?: string;
+  sealed?: boolean;
+};
+
+/** A user architecture's definition as a model file stores it: its name map and its source. */
+export const ArchDefinition = NameMap.omit({ conventions: true, rotateHalf: true }).extend({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/),
+  source: z.string(),
+});
+export type ArchDefinition = z.infer<typeof ArchDefinition>;
+
+/** A name map parsed against the schema, or the first problem (`field: message`). */
+export function parseNameMap(raw: unknown): { map: z.infer<typeof NameMap> } | { problem: string } {
+  const parsed = NameMap.safeParse(raw);
+  return parsed.success
+    ? { map: parsed.data }
+    : { problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)[0]! };
+}
+
+/** The definition a model file stores for a user architecture. */
+export const archDefinition = (a: Arch & { source: string }): ArchDefinition => ({
+  name: a.name,
+  source: a.source,
+  about: a.about,
+  model: a.model,
+  type: a.type,
+  dims: a.dims,
+  hf: a.hf,
+  positions: a.positions,
+  act: a.act,
+  gguf: a.gguf,
+  tied: a.tied,
+});
+
+/** A user architecture a model file carries, compiled sealed under a name inside the file. */
+export const archFromDefinition = (d: ArchDefinition, modelFile: string): Arch => ({
+  ...d,
+  conventions: {},
+  file: `${modelFile}#${d.name}.obt`,
+  sealed: true,
+});
 
 const DIR = new URL('./names/', import.meta.url);
 
@@ -67,10 +114,9 @@ export const ARCHES: ReadonlyMap<string, Arch> = new Map(
     .map((f) => {
       const name = f.slice(0, -5);
       const raw = JSON.parse(readFileSync(new URL(f, DIR), 'utf8')) as unknown;
-      const parsed = NameMap.safeParse(raw);
-      if (!parsed.success)
-        throw new Error(`llm/io/names/${f}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)[0]}`);
-      return [name, { ...parsed.data, name }];
+      const parsed = parseNameMap(raw);
+      if ('problem' in parsed) throw new Error(`llm/io/names/${f}: ${parsed.problem}`);
+      return [name, { ...parsed.map, name }];
     }),
 );
 
