@@ -17,7 +17,7 @@ import { firstNonFinite } from '../runtime/core/tree.ts';
 import { linearLayers, paramCount } from './io/arch.ts';
 import { validateConfig, type LlamaConfig } from './io/model.ts';
 import { writeModelFile } from './io/modelfile.ts';
-import { ARCHES, archNamed } from './io/names.ts';
+import { ARCHES, archNamed, type Arch } from './io/names.ts';
 import { crc32, encodeState, readState, writeAtomic } from './io/state.ts';
 import { removeStaleTemps } from './io/stale.ts';
 import { Tokenizer, charTokenizer } from './io/tokenizer.ts';
@@ -104,11 +104,12 @@ export function trainConfig(o: TrainOptions, vocab: number, act: string): LlamaC
 
 export async function trainModel(o: TrainOptions, log: (s: string) => void): Promise<TrainReport> {
   const t0 = performance.now();
-  const arch = isObtPath(o.model) ? archFromObtFile(o.model) : archNamed(o.model);
-  if (!arch)
+  const named = isObtPath(o.model) ? archFromObtFile(o.model) : archNamed(o.model);
+  if (!named)
     throw new UserError(
       `--model ${o.model}: expected one of ${[...ARCHES.keys()].join(', ')}, or an architecture's .obt file`,
     );
+  const arch = o.bias ? archWithBias(named) : named;
   if (!existsSync(o.text)) throw new UserError(`--text ${o.text}: no such file`);
   const text = readFileSync(o.text, 'utf8');
   const tk = new Tokenizer(o.tokenizer === 'char' ? charTokenizer(text, o.text) : loadTokenizer(o.tokenizer));
@@ -276,6 +277,25 @@ export async function trainModel(o: TrainOptions, log: (s: string) => void): Pro
     seconds: (performance.now() - t0) / 1000,
     bytes: saved.bytes,
   };
+}
+
+/** The architecture with nanoGPT's bias=True (its name map's withBias; one that has biases already
+ *  is itself). */
+function archWithBias(a: Arch): Arch {
+  if (a.withBias === undefined) {
+    if ([...ARCHES.values()].some((b) => b.withBias === a.name)) return a;
+    throw new UserError(
+      `--bias: ${a.name} has no variant with biases`,
+      undefined,
+      `--bias is nanoGPT's bias=True for --model gpt; ${[...ARCHES.values()]
+        .filter((b) => b.withBias)
+        .map((b) => `${b.name} → ${b.withBias}`)
+        .join(', ')}`,
+    );
+  }
+  const b = archNamed(a.withBias);
+  if (!b) throw new Error(`llm/io/names/${a.name}.json: withBias names ${a.withBias}, which is not an architecture`);
+  return b;
 }
 
 /** A checkpoint, checked against this run's options before it is resumed. */

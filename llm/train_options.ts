@@ -47,6 +47,9 @@ export const TRAIN_OPTIONS = {
       "the architecture: gpt (nanoGPT's), gpt_bias (its bias=True), llama, another in llm/io/names/, or your own .obt file (docs/training.md); it must define init",
     ),
   ),
+  bias: agreed(
+    flag('bias', "nanoGPT's bias=True: a bias in every Linear and LayerNorm of the blocks (--model gpt: gpt_bias)"),
+  ),
   method: agreed(
     optionalText(
       'method',

@@ -77,20 +77,17 @@ function readRopeScaling(
 }
 
 /** nanoGPT's model_args (its checkpoint's `model_args`, dumped as config.json) as Hugging Face's
- *  fields for its GPT (models/gpt.obt: MLP 4 · n_embd wide, exact GELU, LayerNorm eps 1e-5, tied
- *  head); any other JSON is returned as it is. nanoGPT's bias=True (GPT-2's layout) is refused. */
+ *  fields for its GPT (models/gpt.obt, or models/gpt_bias.obt for bias=True: MLP 4 · n_embd wide,
+ *  exact GELU, LayerNorm eps 1e-5, tied head); any other JSON is returned as it is. */
 function fromNanoGpt(path: string, raw: unknown): unknown {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
   const o = raw as Record<string, unknown>;
   if (!('n_embd' in o) || 'hidden_size' in o) return raw;
-  if (o.bias !== undefined && o.bias !== false)
-    throw new LoadError(
-      path,
-      `field bias: ${JSON.stringify(o.bias)}, models/gpt.obt is nanoGPT with bias=False (no biases in its Linear and LayerNorm layers)`,
-    );
+  if (o.bias !== undefined && typeof o.bias !== 'boolean')
+    throw new LoadError(path, `field bias: ${JSON.stringify(o.bias).slice(0, 40)}, expected true or false`);
   const n = (k: string) => o[k];
   return {
-    architectures: ['GPT'],
+    architectures: [o.bias === true ? 'GPTBias' : 'GPT'],
     hidden_size: n('n_embd'),
     intermediate_size: typeof o.n_embd === 'number' ? 4 * o.n_embd : o.n_embd,
     num_hidden_layers: n('n_layer'),

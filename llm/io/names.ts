@@ -37,6 +37,9 @@ const NameMap = z.object({
   /** how positions enter: RoPE (any length runs), or a learned table of seqLen rows (no longer
    *  window fits) */
   positions: z.enum(['rope', 'learned']).default('rope'),
+  /** the architecture that is this one with a bias on every projection and norm (nanoGPT's
+   *  bias=True; obtc train --bias) */
+  withBias: z.string().optional(),
   /** the MLP's activation (config.json's hidden_act must say the same) */
   act: z.enum(['silu', 'gelu']).default('silu'),
   /** GGUF `general.architecture` values that are this architecture */
@@ -67,7 +70,7 @@ export type Arch = z.infer<typeof NameMap> & {
 };
 
 /** A user architecture's definition as a model file stores it: its name map and its source. */
-export const ArchDefinition = NameMap.omit({ conventions: true, rotateHalf: true }).extend({
+export const ArchDefinition = NameMap.omit({ conventions: true, rotateHalf: true, withBias: true }).extend({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/),
   source: z.string(),
 });

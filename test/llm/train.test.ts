@@ -1,8 +1,9 @@
-// Training from scratch (obtc train, models/train.obt): the loss's gradient through a tiny GPT and a
-// tiny Llama against finite differences in f64; erf's gradient rule; the schedule against nanoGPT's
-// get_lr; one training step on the Wasm backend against the interpreter; the character tokenizer
-// round-tripping every byte of the shipped text; a run stopped and resumed equals an uninterrupted
-// one bit for bit (full precision, and across --quantize-from); its model file runs.
+// Training from scratch (obtc train, models/train.obt): the loss's gradient through a tiny GPT (with
+// and without biases) and a tiny Llama against finite differences in f64; erf's gradient rule; the
+// schedule against nanoGPT's get_lr; one training step on the Wasm backend against the
+// interpreter; the character tokenizer round-tripping every byte of the shipped text; a run stopped
+// and resumed equals an uninterrupted one bit for bit (full precision, and across
+// --quantize-from); its model file runs.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,7 +66,7 @@ const y = fromNested(
 describe('the training loss and its gradient', () => {
   it('compiles', () => expect(prog.diagnostics.map((d) => d.message)).toEqual([]));
 
-  for (const arch of ['gpt', 'llama']) {
+  for (const arch of ['gpt', 'gpt_bias', 'llama']) {
     it(`${arch}: value_and_grad of the next-token loss matches finite differences (f64)`, () => {
       const p = randomModel(`${arch}_loss`);
       const loss = () => (prog.runSync(`${arch}_loss`, [p as never, x, y], { f64: true }).value as Tensor).data[0]!;

@@ -2,7 +2,8 @@
 // from its .obt file alone; the model file carries its text, so it runs, generates and distils as a
 // teacher with the .obt file gone (sealed: a carried text may import the standard library and
 // models/ only); a resumed run refuses a changed file; a size obtc train does not set and an import
-// a model file would not carry are errors at the file's line and column.
+// a model file would not carry are errors at the file's line and column; --bias is nanoGPT's
+// bias=True (models/gpt_bias.obt).
 import { describe, expect, it } from 'vitest';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,6 +126,14 @@ describe('a user architecture', () => {
     const i = await obtcInProcess(['train', '--model', imp, '--text', text, '--max-iters', '1']);
     expect(i.code).not.toBe(0);
     expect(i.err).toMatch(/an architecture is one file; it imports .*helper\.obt/);
+    // --bias: nanoGPT's bias=True, for the architecture that has a variant with biases
+    const small = ['--text', text, '--max-iters', '1', '--n-embd', '16', '--n-layer', '1', '--eval-iters', '1'];
+    const gb = await obtcInProcess(['train', '--bias', ...small, '--out', join(dir, 'gb.obtm')]);
+    expect(gb.code).toBe(0);
+    expect((await loadModel(join(dir, 'gb.obtm'))).arch.name).toBe('gpt_bias');
+    const lb = await obtcInProcess(['train', '--bias', '--model', 'llama', ...small, '--out', join(dir, 'lb.obtm')]);
+    expect(lb.code).not.toBe(0);
+    expect(lb.err).toMatch(/--bias: llama has no variant with biases/);
     const none = await obtcInProcess(['train', '--model', join(dir, 'nope.obt'), '--text', text]);
     expect(none.err).toMatch(/--model .*nope\.obt: no such file/);
   }, 120_000);
