@@ -6,11 +6,16 @@
 // a time, so a 2.2 GB checkpoint never sits in memory. Also GGUF files whose linear layers are in
 // llama.cpp's Q1_0 or TQ2_0 (random signs / ternary codes and f16 scales, written a layer at a time;
 // embedding and head F16; the 512 shipped pieces padded to the vocabulary): the 1-bit models
-// llama.cpp and obt both run (`npm run bench -- --lowbit`).
-//   node --import tsx bench/checkpoints.ts <shape> <F32|F16|BF16|llama2c|Q1_0|TQ2_0> <out>
+// llama.cpp and obt both run (`npm run bench -- --lowbit`). And obt model files of a 1-bit OneBit
+// student (`onebit`: signs, f16 g and h), written directly a tensor at a time — a LLaMA-7B-shape
+// student without a 7B teacher in memory.
+//   node --import tsx bench/checkpoints.ts <shape> <F32|F16|BF16|llama2c|Q1_0|TQ2_0|onebit> <out>
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { expectedShapes, linearLayers, tiedLeaves } from '../llm/io/arch.ts';
+import { expectedShapes, linearLayers, paramCount, tiedLeaves } from '../llm/io/arch.ts';
+import { writeModelFileFrom, type TensorSource } from '../llm/io/modelfile.ts';
+import { resolveMethod } from '../llm/method.ts';
+import { treeFromPaths } from '../runtime/core/contract.ts';
 import { writeGgufFile } from '../llm/io/gguf_write.ts';
 import { LOWBIT, lowBitBytes, type LowBit } from '../llm/io/gguf_lowbit.ts';
 import type { Tensor } from '../runtime/core/tensor.ts';
@@ -233,6 +238,10 @@ export function writeLowBitGguf(shape: string, type: 'Q1_0' | 'TQ2_0', out: stri
   const c = SHAPES[shape];
   if (!c) throw new Error(`unknown shape ${shape} (expected ${Object.keys(SHAPES).join(', ')})`);
   const linear = new Set(linearLayers(LLAMA, c).map((l) => `${l.path}.w`));
+  const block = LOWBIT[type].values;
+  for (const [path, sh] of expectedShapes(LLAMA, c))
+    if (linear.has(path) && sh[1]! % block)
+      throw new Error(`${shape}: ${path}'s rows of ${sh[1]} are not whole ${type} blocks of ${block}`);
   const tensors = new Map<string, Tensor>();
   const lowbit = new Map<string, { type: LowBit; bytes: () => Uint8Array }>();
   let seed = 1;
@@ -268,7 +277,91 @@ export function writeLowBitGguf(shape: string, type: 'Q1_0' | 'TQ2_0', out: stri
   );
 }
 
-const FORMATS = ['F32', 'F16', 'BF16', 'llama2c', 'Q1_0', 'TQ2_0'];
+/** An obt model file of a shape's 1-bit student, written directly (no teacher in memory, one
+ *  tensor made at a time: a 7B student's ~1.4 GB never sit in memory whole): every linear layer
+ *  in `method`'s inference form (default onebit_noln_latw10's OneBitNoLn: random signs, g near 1
+ *  and h about 0.02 at f16), the embedding, norms and head at f16 (norms 1). Returns the file's size. */
+export function writeOneBitStudent(shape: string, out: string, methodName = 'onebit_noln_latw10'): number {
+  const c = SHAPES[shape];
+  if (!c) throw new Error(`unknown shape ${shape} (expected ${Object.keys(SHAPES).join(', ')})`);
+  const method = resolveMethod(methodName);
+  const linear = linearLayers(LLAMA, c);
+  const layerOf = (path: string) => linear.find((l) => path.startsWith(`${l.path}.`));
+  const tied = c.tied ? new Set(tiedLeaves(LLAMA)) : new Set<string>();
+  const sources: TensorSource[] = [];
+  const leaves: { path: string; value: unknown }[] = [];
+  let seed = 1;
+  const add = (
+    path: string,
+    dtype: 'f32' | 'sign',
+    stored: 'f16' | 'sign',
+    shape: number[],
+    bytes: () => Uint8Array,
+  ) => {
+    leaves.push({ path, value: { $t: sources.length } });
+    sources.push({ path, dtype, stored, shape, bytes });
+  };
+  const halves = (n: number, sd: number, one: boolean) => () => values('F16', n, sd, one);
+  for (const [path, sh] of expectedShapes(LLAMA, c)) {
+    if (tied.has(path)) continue;
+    const l = layerOf(path);
+    const sd = seed++;
+    if (!l) {
+      add(
+        path,
+        'f32',
+        'f16',
+        sh,
+        halves(
+          sh.reduce((a, b) => a * b, 1),
+          sd,
+          /norm/.test(path),
+        ),
+      );
+      continue;
+    }
+    // the layer's inference form: s [O, I] packed 32 signs a word, g [I], h [O]
+    const [O, I] = sh as [number, number];
+    add(`${l.path}.s`, 'sign', 'sign', [O, I], () => {
+      const words = new Uint32Array(O * Math.ceil(I / 32));
+      let x = sd >>> 0 || 1;
+      for (let i = 0; i < words.length; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        words[i] = x >>> 0;
+      }
+      if (I % 32) for (let r = 0; r < O; r++) words[(r + 1) * Math.ceil(I / 32) - 1]! &= 2 ** (I % 32) - 1;
+      return new Uint8Array(words.buffer);
+    });
+    add(`${l.path}.g`, 'f32', 'f16', [I], halves(I, sd + 7919, true));
+    add(`${l.path}.h`, 'f32', 'f16', [O], halves(O, sd + 104729, false));
+  }
+  const tok = join(PROJECT_ROOT, 'data/tok512.bin');
+  const tk = parseTokenizerBin(tok, readFileSync(tok));
+  const pad = Array.from({ length: c.vocab - tk.pieces.length }, (_, i) => `<unused${i}>`);
+  const tree = treeFromPaths(leaves);
+  if (c.tied)
+    for (const [head, emb] of Object.entries(LLAMA.tied))
+      (tree as Record<string, unknown>)[head] = (tree as Record<string, unknown>)[emb];
+  const { bytes } = writeModelFileFrom(
+    out,
+    {
+      arch: LLAMA,
+      config: c,
+      tokenizer: { ...tk, pieces: [...tk.pieces, ...pad], scores: [...tk.scores, ...pad.map(() => 0)] },
+      layer: method.infer,
+      method: { name: method.name, source: method.source, train: method.train, infer: method.infer },
+      linear,
+      params: paramCount(LLAMA, c, c.tied),
+    },
+    sources,
+    tree,
+  );
+  return bytes;
+}
+
+const FORMATS = ['F32', 'F16', 'BF16', 'llama2c', 'Q1_0', 'TQ2_0', 'onebit'];
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [shape, format, out] = process.argv.slice(2);
   if (!shape || !format || !out || !FORMATS.includes(format)) {
@@ -278,5 +371,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   if (format === 'Q1_0' || format === 'TQ2_0') writeLowBitGguf(shape, format, out);
+  else if (format === 'onebit') writeOneBitStudent(shape, out);
   else writeCheckpoint(shape, format as Format, out);
 }

@@ -1,6 +1,7 @@
-// npm run bench [-- --json] [--quick] [--backend webgpu | --startup | --load | --lowbit]: medians of repeated runs, measured in one process, with the
-// ratio to a named peer (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot
-// be loaded are reported as such, never estimated. --json prints one JSON object per line:
+// npm run bench [-- --json] [--quick] [--backend webgpu | --startup | --load | --lowbit |
+// --kd-scale]: medians of repeated runs, measured in one process, with the ratio to a named peer
+// (ratio = peer_ms / ours_ms: above 1 means obt is faster). Peers that cannot be loaded are
+// reported as such, never estimated. --json prints one JSON object per line:
 // {"case", "ours_ms", "peer", "peer_ms", "ratio"} (+ "note").
 import { join } from 'node:path';
 import { compile, device, type Program } from '../compiler/api.ts';
@@ -125,6 +126,14 @@ if (process.argv.includes('--startup')) {
 
 if (process.argv.includes('--load')) {
   await loadRows(vs, quick ? 1 : 5);
+  process.exit(0);
+}
+
+if (process.argv.includes('--kd-scale')) {
+  const { kdScaleRows } = await import('./kd_scale.ts');
+  const arg = (k: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : undefined);
+  const shapes = arg('--shapes')?.split(',') ?? (quick ? ['stories15M'] : ['stories15M', 'stories42M', 'stories110M']);
+  kdScaleRows(vs, shapes, Number(arg('--reps') ?? (quick ? 1 : 3)));
   process.exit(0);
 }
 

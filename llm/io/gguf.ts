@@ -44,7 +44,7 @@ const TYPE_NAMES: Record<number, string> = {
 
 /** Bytes a tensor of a GGML type and element count occupies; -1 for a type obt does not read
  *  (an error only for a tensor obt uses; its extent is then unknown and not checked). */
-function byteSize(type: number, n: number, what: string, file: string): number {
+function byteSize(type: number, n: number, row: number, what: string, file: string): number {
   switch (type) {
     case GGML_F32:
       return n * 4;
@@ -52,13 +52,15 @@ function byteSize(type: number, n: number, what: string, file: string): number {
     case GGML_BF16:
       return n * 2;
     case GGML_Q8_0:
-      if (n % 32) throw new LoadError(file, `${what}: Q8_0 needs a multiple of 32 elements, has ${n}`);
+      if (row % 32) throw new LoadError(file, `${what}: Q8_0 needs rows of a multiple of 32 values, has ${row}`);
       return (n / 32) * 34;
     default: {
       const lb = lowBitOfCode(type);
       if (!lb) return -1;
       const { values, bytes } = LOWBIT[lb];
-      if (n % values) throw new LoadError(file, `${what}: ${lb} needs a multiple of ${values} elements, has ${n}`);
+      // ggml's rule: a block never crosses a row
+      if (row % values)
+        throw new LoadError(file, `${what}: ${lb} needs rows of a multiple of ${values} values, has ${row}`);
       return (n / values) * bytes;
     }
   }
@@ -224,7 +226,14 @@ export async function loadGguf(file: string, from: ByteSource | Uint8Array, dens
     const what = `tensor ${info.name.slice(0, 80)}`;
     const shape = info.shape.map(Number).reverse(); // GGUF lists dims innermost first
     const n = checkShape(file, what, shape);
-    return { info, what, shape, n, start: Number(info.offset), bytes: byteSize(info.dtype as number, n, what, file) };
+    return {
+      info,
+      what,
+      shape,
+      n,
+      start: Number(info.offset),
+      bytes: byteSize(info.dtype as number, n, shape.at(-1) ?? 1, what, file),
+    };
   });
   checkExtents(
     file,

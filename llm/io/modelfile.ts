@@ -10,13 +10,14 @@
 // (`stored: "f16"`, --fp16). Tensors with equal contents (a tied head) are stored once.
 // The reader checks the magic, version, CRC, header against the schema, and every tensor's extent
 // and size against its shape before it allocates anything.
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { MAX_SOURCE_BYTES } from '../../compiler/syntax/limits.ts';
 import { isTensor, mapTree, treeLeaves } from '../../runtime/core/tree.ts';
 import { numel, roundF16, storageSize, type Tensor } from '../../runtime/core/tensor.ts';
 import { DTYPES, type DType } from '../../runtime/core/dtype.ts';
-import { crc32, writeAtomic } from './state.ts';
+import { crc32 } from './state.ts';
 import { readFramed } from './frame.ts';
 import { halvesToFloats, widen } from '../../runtime/core/stored.ts';
 import { LoadError, validateConfig, type LlamaConfig } from './model.ts';
@@ -176,7 +177,17 @@ const sameContents = (a: Tensor, b: Tensor) =>
   a.data.length === b.data.length &&
   a.data.every((x, i) => x === b.data[i]);
 
-/** Writes a model file; returns its size and bits per weight. */
+/** A tensor the writer stores: its entry and its bytes at the storage dtype, made when written. */
+export interface TensorSource {
+  path: string;
+  dtype: DType;
+  stored: DType;
+  shape: number[];
+  bytes: () => Uint8Array;
+}
+
+/** Writes a model file; returns its size and bits per weight. Tensors with equal contents (a tied
+ *  head) are stored once; each is encoded only when it is written. */
 export function writeModelFile(path: string, c: ModelContent): { bytes: number; bits: Bits } {
   const leaves = treeLeaves(c.value);
   const uniq: Tensor[] = [];
@@ -187,30 +198,41 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
   }
   const pathOf = new Map<number, string>();
   for (const { path: p, leaf } of leaves) if (!pathOf.has(index.get(leaf)!)) pathOf.set(index.get(leaf)!, p);
-  const entries: Entry[] = [];
-  const chunks: Uint8Array[] = [];
-  let off = 0;
-  uniq.forEach((t, i) => {
+  const sources = uniq.map((t, i): TensorSource => {
     const stored: DType = c.fp16 && t.dtype === 'f32' ? 'f16' : t.dtype;
-    const bytes = encode(t, stored);
-    entries.push({ path: pathOf.get(i)!, dtype: t.dtype, stored, shape: t.shape, offset: off, bytes: bytes.length });
-    const pad = (8 - (bytes.length % 8)) % 8;
-    chunks.push(bytes, new Uint8Array(pad));
-    off += bytes.length + pad;
+    return { path: pathOf.get(i)!, dtype: t.dtype, stored, shape: t.shape, bytes: () => encode(t, stored) };
   });
-  const tree = mapTree(c.value, isTensor, (t) => ({ $t: index.get(t)! }));
+  return writeModelFileFrom(path, c, sources, mapTree(c.value, isTensor, (t) => ({ $t: index.get(t)! })));
+}
+
+/** Writes a model file from tensors made one at a time, streamed to the file with the CRC kept as
+ *  they go (a generated 7B model is never in memory whole). `tree` is the model's value tree with
+ *  `{ $t: i }` for the i-th source; the file is written atomically (a temporary, then renamed). */
+export function writeModelFileFrom(
+  path: string,
+  c: Omit<ModelContent, 'value' | 'fp16'>,
+  sources: TensorSource[],
+  tree: unknown,
+): { bytes: number; bits: Bits } {
+  const entries: Entry[] = [];
+  let off = 0;
+  for (const t of sources) {
+    const bytes = storedBytes(t.shape, t.stored);
+    entries.push({ path: t.path, dtype: t.dtype, stored: t.stored, shape: t.shape, offset: off, bytes });
+    off += bytes + ((8 - (bytes % 8)) % 8);
+  }
   // bits: the linear layers' leaves (counted once each), all stored tensors, the file
-  const linearBits = c.linear.reduce(
-    (s, l) =>
-      s +
-      entries
-        .filter((e) => e.path.startsWith(`${l.path}.`))
-        .reduce((a, e) => a + 8 * storedBytes(e.shape, e.stored), 0),
-    0,
-  );
+  const bitsIn = (es: Entry[]) => es.reduce((a, e) => a + 8 * storedBytes(e.shape, e.stored), 0);
+  const linearBits = c.linear.reduce((s, l) => s + bitsIn(entries.filter((e) => e.path.startsWith(`${l.path}.`))), 0);
   const linearWeights = c.linear.reduce((s, l) => s + l.weights, 0);
-  const allBits = entries.reduce((s, e) => s + 8 * storedBytes(e.shape, e.stored), 0);
-  const build = (bits: Bits) => {
+  const bits: Bits = {
+    linear: linearWeights ? linearBits / linearWeights : 0,
+    model: bitsIn(entries) / c.params,
+    file: 0,
+    linearWeights,
+    params: c.params,
+  };
+  const head = (): Uint8Array => {
     const header: Header = {
       arch: c.arch.name,
       ...(c.arch.source !== undefined ? { archDef: archDefinition({ ...c.arch, source: c.arch.source }) } : {}),
@@ -230,38 +252,48 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
       tensors: entries,
     };
     const h = new TextEncoder().encode(JSON.stringify(header));
-    const headPad = (8 - ((16 + h.length) % 8)) % 8;
-    const out = new Uint8Array(16 + h.length + headPad + off + 4);
+    const out = new Uint8Array(16 + h.length + ((8 - ((16 + h.length) % 8)) % 8));
     out.set(new TextEncoder().encode(MAGIC), 0);
     const dv = new DataView(out.buffer);
     dv.setUint32(8, VERSION, true);
     dv.setUint32(12, h.length, true);
     out.set(h, 16);
-    let o = 16 + h.length + headPad;
-    for (const ch of chunks) {
-      out.set(ch, o);
-      o += ch.length;
-    }
-    dv.setUint32(o, crc32(out.subarray(0, o)), true);
     return out;
   };
-  const bits: Bits = {
-    linear: linearWeights ? linearBits / linearWeights : 0,
-    model: allBits / c.params,
-    file: 0,
-    linearWeights,
-    params: c.params,
-  };
   // the file's own size is in its header: settle it (the digits of the figure may change the size)
-  let out = build(bits);
+  let h = head();
   for (let i = 0; i < 4; i++) {
-    const f = (out.length * 8) / c.params;
+    const f = ((h.length + off + 4) * 8) / c.params;
     if (f === bits.file) break;
     bits.file = f;
-    out = build(bits);
+    h = head();
   }
-  writeAtomic(path, out);
-  return { bytes: out.length, bits };
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, h);
+    let crc = crc32(h);
+    sources.forEach((t, i) => {
+      const b = t.bytes();
+      if (b.length !== entries[i]!.bytes)
+        throw new Error(`model file: tensor ${t.path} made ${b.length} bytes, expected ${entries[i]!.bytes}`);
+      const pad = new Uint8Array((8 - (b.length % 8)) % 8);
+      for (const part of [b, pad]) {
+        writeSync(fd, part);
+        crc = crc32(part, crc);
+      }
+    });
+    const tail = new Uint8Array(4);
+    new DataView(tail.buffer).setUint32(0, crc, true);
+    writeSync(fd, tail);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  return { bytes: h.length + off + 4, bits };
 }
 
 /** The header's bits per weight against what the file stores (called once the tree has been checked

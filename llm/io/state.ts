@@ -24,11 +24,14 @@ const CRC_TABLE = (() => {
 })();
 
 /** zlib's native CRC-32 (Node ≥ 20.15; ~12× the table loop below, which older Nodes use). */
-const nativeCrc32 = (zlib as { crc32?: (b: Uint8Array) => number }).crc32;
+const nativeCrc32 = (zlib as { crc32?: (b: Uint8Array, prev?: number) => number }).crc32;
 
-export function crc32(b: Uint8Array): number {
-  if (nativeCrc32) return nativeCrc32(b) >>> 0;
-  let c = 0xffffffff;
+export function crc32(b: Uint8Array, prev = 0): number {
+  // Node 20's zlib.crc32, once V8 calls it through its fast path, returns 0 for an empty array
+  // whatever the starting value (seen here: a file's CRC chained over parts, some empty)
+  if (b.length === 0) return prev >>> 0;
+  if (nativeCrc32) return nativeCrc32(b, prev) >>> 0;
+  let c = (prev ^ 0xffffffff) >>> 0;
   for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
