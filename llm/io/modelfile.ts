@@ -202,7 +202,12 @@ export function writeModelFile(path: string, c: ModelContent): { bytes: number; 
     const stored: DType = c.fp16 && t.dtype === 'f32' ? 'f16' : t.dtype;
     return { path: pathOf.get(i)!, dtype: t.dtype, stored, shape: t.shape, bytes: () => encode(t, stored) };
   });
-  return writeModelFileFrom(path, c, sources, mapTree(c.value, isTensor, (t) => ({ $t: index.get(t)! })));
+  return writeModelFileFrom(
+    path,
+    c,
+    sources,
+    mapTree(c.value, isTensor, (t) => ({ $t: index.get(t)! })),
+  );
 }
 
 /** Writes a model file from tensors made one at a time, streamed to the file with the CRC kept as
