@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { writeCheckpoint } from './checkpoints.ts';
+import { childArgs } from './child.ts';
 
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -38,17 +39,7 @@ function checkpoint(shape: string): string {
 
 /** obt's side: this file as a child process (its own peak memory). */
 function obtSide(file: string, threads: number): Side {
-  const args = [
-    '--no-liftoff',
-    '--no-wasm-dynamic-tiering',
-    '--experimental-wasm-relaxed-simd',
-    '--import',
-    'tsx',
-    join(import.meta.dirname, 'kd_scale.ts'),
-    '--child',
-    file,
-    String(threads),
-  ];
+  const args = childArgs(join(import.meta.dirname, 'kd_scale.ts'), '--child', file, String(threads));
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`obt KD child: exit ${r.status}: ${r.stderr.slice(-1500)}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Side;

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCheckpoint, type Format } from './checkpoints.ts';
+import { childArgs } from './child.ts';
 
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -48,16 +49,7 @@ export async function loadRows(vs: Vs, reps: number): Promise<void> {
     for (const [name, format, out, file] of cases) {
       writeCheckpoint('stories110M', format, out);
       const size = statSync(file).size;
-      const args = [
-        '--no-liftoff',
-        '--no-wasm-dynamic-tiering',
-        '--experimental-wasm-relaxed-simd',
-        '--import',
-        'tsx',
-        join(import.meta.dirname, 'load.ts'),
-        '--child',
-        out,
-      ];
+      const args = childArgs(join(import.meta.dirname, 'load.ts'), '--child', out);
       readOnce(file); // warm the page cache
       const runs: ChildResult[] = [];
       const reads: number[] = [];
