@@ -8,11 +8,11 @@
 // warm-up step, the median over `reps` processes.
 //   npm run bench -- --kd-scale [--shapes stories15M,stories42M] [--reps N]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { writeCheckpoint } from './checkpoints.ts';
-import { childArgs } from './child.ts';
+import { childArgs, median, procStatusKB } from './child.ts';
 
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -21,7 +21,6 @@ interface Side {
   peakKB: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const BATCH = 2;
 const SEQ = 256;
 const STEPS = 3;
@@ -107,13 +106,6 @@ export function kdScaleRows(vs: Vs, shapes: string[], reps: number): void {
   }
 }
 
-/** A field of /proc/self/status in KB. */
-function status(field: string): number {
-  const m = new RegExp(`^${field}:\\s*(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/self/status (the KD rows need Linux)`);
-  return Number(m[1]);
-}
-
 if (process.argv[2] === '--child') {
   const { loadModel } = await import('../llm/load.ts');
   const { Quantizer } = await import('../llm/quantize.ts');
@@ -143,6 +135,6 @@ if (process.argv[2] === '--child') {
     if (i > 0) times.push(performance.now() - t); // the first step compiles its kernels
   }
   pool?.close();
-  const r: Side = { stepMs: median(times), peakKB: status('VmHWM') };
+  const r: Side = { stepMs: median(times), peakKB: procStatusKB('VmHWM') };
   process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCheckpoint, type Format } from './checkpoints.ts';
-import { childArgs } from './child.ts';
+import { childArgs, median, procStatusKB as status } from './child.ts';
 
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
 
@@ -28,15 +28,6 @@ function readOnce(file: string): number {
   readFileSync(file);
   return performance.now() - t;
 }
-
-/** A field of /proc/self/status in KB (VmRSS: resident now; VmHWM: the peak since the last reset). */
-function status(field: string): number {
-  const m = new RegExp(`^${field}:\\s*(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/self/status (the load rows need Linux)`);
-  return Number(m[1]);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function loadRows(vs: Vs, reps: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'obt-bench-load-'));

@@ -14,9 +14,9 @@ import { ModelRunner } from '../llm/runner.ts';
 import { greedy } from '../llm/eval.ts';
 import type { KernelPool } from '../runtime/wasm/pool.ts';
 import { writeLowBitGguf } from './checkpoints.ts';
+import { median } from './child.ts';
 
 type Vs = (c: string, ours: number, peer: string, peerMs: number | null, note?: string) => void;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 let llamaCpp: ReturnType<typeof getLlama> | undefined;
 

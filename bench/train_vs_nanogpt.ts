@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { lineChartSvg } from '../llm/plot.ts';
+import { median } from './child.ts';
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d: string) => (argv.includes(`--${k}`) ? argv[argv.indexOf(`--${k}`) + 1]! : d);
@@ -30,7 +31,6 @@ const PY = process.env.OBT_PYTHON ?? '/usr/bin/python3';
 const TEXT = join(PROJECT_ROOT, 'data/tinyshakespeare.txt');
 const B = 12;
 const T = 64;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Run {
   name: string;

@@ -13,7 +13,7 @@ import { CompileError } from '../compiler/syntax/diag.ts';
 import { PROJECT_ROOT } from '../compiler/resolve/modules.ts';
 import { alloc, fromNested, type Tensor } from '../runtime/core/tensor.ts';
 import { ropeArg, type LlamaConfig } from './io/model.ts';
-import { archCompileOptions, archDims, archFile, archSource } from './io/arch.ts';
+import { archDims, archFile, archReading, archSource } from './io/arch.ts';
 import type { Arch } from './io/names.ts';
 import { treeFromPaths } from '../runtime/core/contract.ts';
 import { methodCompileOptions, modelFileError, type Method } from './method.ts';
@@ -51,13 +51,10 @@ function modelProgram(m: { arch: Arch; method?: Method; file?: string }, modelFi
   let prog = byMethod.get(methodKey);
   if (!prog) {
     const mo = m.method ? methodCompileOptions(m.method) : {};
-    // the architecture's own text and reader (its `import model` is not wanted: it is the root)
-    const { readFile, sealed } = own ? archCompileOptions(m.arch, mo) : mo;
+    // the architecture is the root: its own text and reader
     prog = compile(own ? archSource(m.arch) : readFileSync(modelFile, 'utf8'), {
       path: modelFile,
-      ...(mo.imports ? { imports: mo.imports } : {}),
-      ...(readFile ? { readFile } : {}),
-      ...(sealed ? { sealed } : {}),
+      ...(own ? archReading(m.arch, mo) : mo),
     });
     if (!prog.ok) {
       const err = new CompileError(prog.diagnostics);

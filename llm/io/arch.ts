@@ -31,19 +31,25 @@ const archKey = (arch: Arch): string => `${archFile(arch)}\u0000${arch.source ??
 
 type Reading = Pick<CompileOptions, 'imports' | 'readFile' | 'sealed'>;
 
-/** Options compiling a program in which `import model` is the architecture's module, on top of
- *  other options (a method's): a user architecture's text is served from memory, and one a model
- *  file carries is sealed (the standard library and models/ only, as a carried method is). */
-export function archCompileOptions(arch: Arch, base: Reading = {}): Reading {
+/** How to read the architecture's file, on top of other options (a method's): a user
+ *  architecture's text is served from memory, and one a model file carries is sealed (the standard
+ *  library and models/ only, as a carried method is). */
+export function archReading(arch: Arch, base: Reading = {}): Reading {
   const file = archFile(arch);
   const src = arch.source;
-  if (src === undefined) return { ...base, imports: { ...base.imports, model: file } };
+  if (src === undefined) return base;
   const fallback = base.readFile ?? ((p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined));
   return {
-    imports: { ...base.imports, model: file },
+    ...base,
     readFile: (p) => (p === file ? src : fallback(p)),
     sealed: [...(base.sealed ?? []), ...(arch.sealed ? [file] : [])],
   };
+}
+
+/** Options compiling a program in which `import model` is the architecture's module. */
+export function archCompileOptions(arch: Arch, base: Reading = {}): Reading {
+  const r = archReading(arch, base);
+  return { ...r, imports: { ...r.imports, model: archFile(arch) } };
 }
 
 /** The architecture's model program, compiled once (no method: for its types). */
@@ -51,8 +57,7 @@ function archProgram(arch: Arch): Program {
   let p = programs.get(archKey(arch));
   if (!p) {
     const file = archFile(arch);
-    const { readFile, sealed } = archCompileOptions(arch);
-    p = compile(archSource(arch), { path: file, ...(readFile ? { readFile } : {}), ...(sealed ? { sealed } : {}) });
+    p = compile(archSource(arch), { path: file, ...archReading(arch) });
     if (!p.ok) throw new CompileError(p.diagnostics);
     if (programs.size > 16) programs.clear();
     programs.set(archKey(arch), p);
